@@ -37,10 +37,15 @@ export interface LocalServerSpec {
   options?: ServerOptions;
   /** Use this port instead of a free one (restarts keep their port). */
   port?: number;
+  /** Run inside this network namespace (`ip netns exec`, see local/netns.ts) instead of the host's loopback. */
+  netns?: string;
+  /** Address to bind and connect to (with `netns`: the member's lab address). Default 127.0.0.1. */
+  host?: string;
+  /** With `netns`: SQL host pattern of the lab, granted to the administrative user so the test process can connect. */
+  adminHostPattern?: string;
 }
 
 export class LocalServer {
-  readonly host = "127.0.0.1";
   process?: ChildProcess;
   private exited?: Promise<void>;
 
@@ -50,6 +55,9 @@ export class LocalServer {
     readonly spec: LocalServerSpec,
   ) {}
 
+  get host(): string {
+    return this.spec.host ?? "127.0.0.1";
+  }
   get datadir(): string {
     return path.join(this.dir, "data");
   }
@@ -72,6 +80,7 @@ export class LocalServer {
     const options: ServerOptions = {
       ...BASE_OPTIONS,
       ...this.spec.options,
+      ...(this.spec.host ? { "bind-address": this.spec.host } : {}),
       "server-id": this.spec.serverId,
       port: this.port,
       socket: this.socket,
@@ -80,13 +89,21 @@ export class LocalServer {
       user: "root",
     };
     fs.writeFileSync(this.configFile, renderOptions(options));
-    const child = spawn(mariadbd(), [`--defaults-file=${this.configFile}`], { cwd: this.dir, stdio: "ignore", detached: false });
+    const args = [`--defaults-file=${this.configFile}`];
+    // `ip netns exec` execs mariadbd in place, so the child's pid (and signals) are mariadbd's own.
+    const child = this.spec.netns
+      ? spawn("ip", ["netns", "exec", this.spec.netns, mariadbd(), ...args], { cwd: this.dir, stdio: "ignore" })
+      : spawn(mariadbd(), args, { cwd: this.dir, stdio: "ignore", detached: false });
     this.process = child;
     this.exited = new Promise((resolve) => child.once("exit", () => resolve()));
     const deadline = Date.now() + timeoutMs;
     for (;;) {
       if (!this.running) throw new Error(`mariadbd on port ${this.port} exited during start-up: ${this.errorLogTail()}`);
       try {
+        if (this.spec.netns) {
+          await this.grantLabAdmin();
+          return;
+        }
         const conn = await this.connect({ connectTimeout: 1000 });
         await conn.end();
         return;
@@ -94,6 +111,23 @@ export class LocalServer {
         if (Date.now() > deadline) throw new Error(`mariadbd on port ${this.port} not ready after ${timeoutMs} ms: ${this.errorLogTail()}`);
         await sleep(100);
       }
+    }
+  }
+
+  /**
+   * In a namespace the test process connects from the lab's gateway address, which the template's accounts do not
+   * cover: add the administrative user for the lab's addresses over the (namespace-independent) unix socket, without
+   * writing it to the binlog so no GTID is created.
+   */
+  private async grantLabAdmin(): Promise<void> {
+    const conn = await mysql.createConnection({ socketPath: this.socket, user: LOCAL_ROOT_USER, password: LOCAL_ROOT_PASSWORD });
+    try {
+      const pattern = this.spec.adminHostPattern ?? "%";
+      await conn.query("SET SESSION sql_log_bin = 0");
+      await conn.query("CREATE USER IF NOT EXISTS ?@? IDENTIFIED BY ?", [LOCAL_ROOT_USER, pattern, LOCAL_ROOT_PASSWORD]);
+      await conn.query("GRANT ALL PRIVILEGES ON *.* TO ?@? WITH GRANT OPTION", [LOCAL_ROOT_USER, pattern]);
+    } finally {
+      await conn.end();
     }
   }
 
