@@ -1,0 +1,508 @@
+/**
+ * Stack configuration: the one table of every `mysql-ha:*` key (type, default, description), the pure
+ * validation from raw config to typed {@link Settings}, and `loadSettings()` for the Pulumi program.
+ *
+ * Pulumi.yaml's `config:` block is generated from {@link CONFIG_KEYS} (see {@link projectConfigBlock}); a test
+ * checks that the two agree, so defaults live here and nowhere else.
+ */
+
+/** Name of the Pulumi project and of the config namespace (`mysql-ha:<key>`). */
+export const PROJECT = "mysql-ha";
+
+/** Flavors the program knows about; only "mariadb" can be deployed today. */
+export type Flavor = "mariadb";
+export type AntiAffinity = "none" | "preferred" | "required";
+export type Connector = "kubernetes" | "direct";
+export type ServiceType = "ClusterIP" | "NodePort" | "LoadBalancer";
+/** Value of one extra my.cnf option. */
+export type ServerOptionValue = string | number | boolean;
+
+/** Validated, typed settings of one stack. Every field is set (defaults applied) unless marked optional. */
+export interface Settings {
+  /** Number of database members (StatefulSet replicas), 1..9. */
+  replicas: number;
+  /** Ordinal of the member that should be the primary (source); 0 <= primary < replicas. */
+  primary: number;
+  /** Container image with a pinned tag or digest (never `latest`). */
+  image: string;
+  /** Database flavor; selects the engine's SQL dialect and server options. */
+  flavor: Flavor;
+  /** Kubernetes namespace of every object (DNS-1123 label). */
+  namespace: string;
+  /** Size of each member's data volume (Kubernetes quantity, e.g. `10Gi`). */
+  storageSize: string;
+  /** StorageClass of the data volumes; undefined uses the cluster default. */
+  storageClass?: string;
+  /** CPU request of the database container (Kubernetes quantity). */
+  cpuRequest: string;
+  /** CPU limit of the database container; >= cpuRequest. */
+  cpuLimit: string;
+  /** Memory request of the database container (Kubernetes quantity). */
+  memoryRequest: string;
+  /** Memory limit of the database container; >= memoryRequest. */
+  memoryLimit: string;
+  /** Pod anti-affinity across nodes: none, preferred (soft) or required (hard). */
+  antiAffinity: AntiAffinity;
+  /** A replica is ready (and in the read Service) only while its lag is at most this many seconds. */
+  readMaxLagSeconds: number;
+  /** Semi-synchronous replication: a commit waits until one replica has received it. */
+  semiSync: boolean;
+  /** How long a semi-sync primary waits for a replica's ack before falling back to async (ms). */
+  semiSyncTimeoutMs: number;
+  /** Whether `pulumi up` may promote a replica when the primary is unreachable. */
+  autoFailover: boolean;
+  /** Deadline of one replication operation (setup, switchover, failover), seconds. */
+  operationTimeoutSeconds: number;
+  /** How the engine reaches members: Kubernetes port-forward per pod, or direct host:port addresses. */
+  connector: Connector;
+  /** host:port of each member by ordinal when connector = direct (length = replicas); empty otherwise. */
+  directMembers: string[];
+  /** Extra my.cnf options for the [mariadb] section (option name -> value). */
+  serverConfig: Record<string, ServerOptionValue>;
+  /** Type of the primary and read Services. */
+  serviceType: ServiceType;
+  /** Application user created with full rights on appDatabase. */
+  appUser: string;
+  /** Application database created at setup. */
+  appDatabase: string;
+  /** Whether scheduled physical backups to S3 are deployed. */
+  backupEnabled: boolean;
+  /** Cron schedule (5 fields) of the backup CronJob. */
+  backupSchedule: string;
+  /** Existing bucket for backups; undefined creates one. */
+  backupBucket?: string;
+  /** URL of an S3-compatible endpoint; undefined uses AWS S3. */
+  backupEndpoint?: string;
+  /** Region of the backup bucket. */
+  backupRegion: string;
+  /** Base backups older than this many days are pruned. */
+  backupRetentionDays: number;
+  /** At least this many most recent base backups are always kept. */
+  backupRetentionCount: number;
+  /** Whether binlogs are archived continuously to S3 (point-in-time recovery). */
+  binlogArchive: boolean;
+  /** s3:// URL of a base backup to restore member 0 from; undefined starts empty. */
+  restoreFrom?: string;
+}
+
+/** Types a key can have; "object" cannot be declared in Pulumi.yaml (Pulumi project config has no object type). */
+type KeyType = "string" | "integer" | "boolean" | "array" | "object";
+
+interface KeySpec {
+  type: KeyType;
+  /** Default as written in Pulumi.yaml ("" = unset for optional strings). */
+  default: unknown;
+  description: string;
+}
+
+/**
+ * Every config key. Order is the order of Pulumi.yaml and of the README table.
+ * Optional strings default to "" because Pulumi treats a declared key without a default as required.
+ */
+export const CONFIG_KEYS = {
+  replicas: { type: "integer", default: 3, description: "Number of database members (1..9)." },
+  primary: { type: "integer", default: 0, description: "Ordinal of the primary member (0 <= primary < replicas); change it for a planned switchover." },
+  image: { type: "string", default: "mariadb:10.11.10", description: "Database image with a pinned tag or digest (`latest` is refused)." },
+  flavor: { type: "string", default: "mariadb", description: "Database flavor: mariadb (mysql is reserved for a later release)." },
+  namespace: { type: "string", default: "default", description: "Kubernetes namespace (DNS-1123 label)." },
+  storageSize: { type: "string", default: "10Gi", description: "Data volume size per member (Kubernetes quantity, e.g. 20Gi)." },
+  storageClass: { type: "string", default: "", description: "StorageClass of the data volumes; empty uses the cluster default." },
+  cpuRequest: { type: "string", default: "250m", description: "CPU request of the database container." },
+  cpuLimit: { type: "string", default: "1", description: "CPU limit of the database container (>= cpuRequest)." },
+  memoryRequest: { type: "string", default: "512Mi", description: "Memory request of the database container." },
+  memoryLimit: { type: "string", default: "1Gi", description: "Memory limit of the database container (>= memoryRequest)." },
+  antiAffinity: { type: "string", default: "preferred", description: "Spread members over nodes: none, preferred or required." },
+  readMaxLagSeconds: { type: "integer", default: 10, description: "Replicas lagging more than this many seconds leave the read Service (> 0)." },
+  semiSync: { type: "boolean", default: true, description: "Semi-synchronous replication (a commit waits for one replica's ack)." },
+  semiSyncTimeoutMs: { type: "integer", default: 10000, description: "Semi-sync ack timeout in ms before falling back to async (> 0)." },
+  autoFailover: { type: "boolean", default: true, description: "Let `pulumi up` promote the most advanced replica when the primary is unreachable." },
+  operationTimeoutSeconds: { type: "integer", default: 120, description: "Deadline of one replication operation in seconds (> 0)." },
+  connector: { type: "string", default: "kubernetes", description: "How the engine reaches members: kubernetes (port-forward) or direct (directMembers)." },
+  directMembers: { type: "array", default: [], description: "host:port of each member by ordinal; required when connector is direct (length = replicas)." },
+  serverConfig: { type: "object", default: {}, description: "Extra my.cnf options, e.g. `pulumi config set --path serverConfig.max_connections 500`." },
+  serviceType: { type: "string", default: "ClusterIP", description: "Type of the primary and read Services: ClusterIP, NodePort or LoadBalancer." },
+  appUser: { type: "string", default: "app", description: "Application user (its password is generated)." },
+  appDatabase: { type: "string", default: "app", description: "Application database." },
+  backupEnabled: { type: "boolean", default: true, description: "Deploy scheduled physical backups to S3." },
+  backupSchedule: { type: "string", default: "0 3 * * *", description: "Cron schedule (5 fields) of base backups." },
+  backupBucket: { type: "string", default: "", description: "Existing S3 bucket for backups; empty creates one." },
+  backupEndpoint: { type: "string", default: "", description: "URL of an S3-compatible endpoint; empty uses AWS S3." },
+  backupRegion: { type: "string", default: "us-east-1", description: "Region of the backup bucket." },
+  backupRetentionDays: { type: "integer", default: 30, description: "Prune base backups older than this many days (>= 1)." },
+  backupRetentionCount: { type: "integer", default: 7, description: "Always keep at least this many recent base backups (>= 1)." },
+  binlogArchive: { type: "boolean", default: true, description: "Archive binlogs continuously to S3 for point-in-time recovery." },
+  restoreFrom: { type: "string", default: "", description: "s3:// URL of a base backup to build member 0 from; empty starts empty." },
+} satisfies Record<string, KeySpec>;
+
+export type ConfigKey = keyof typeof CONFIG_KEYS;
+export const CONFIG_KEY_NAMES = Object.keys(CONFIG_KEYS) as ConfigKey[];
+
+/**
+ * The `config:` block of Pulumi.yaml for {@link CONFIG_KEYS}. Keys of type object are left out: Pulumi project
+ * config declares only string, integer, boolean and array, and an undeclared key is still accepted in stack config.
+ */
+export function projectConfigBlock(): Record<string, { type: string; default: unknown; description: string; items?: { type: string } }> {
+  const block: ReturnType<typeof projectConfigBlock> = {};
+  for (const key of CONFIG_KEY_NAMES) {
+    const spec: KeySpec = CONFIG_KEYS[key];
+    if (spec.type === "object") continue;
+    block[key] = spec.type === "array"
+      ? { type: "array", items: { type: "string" }, default: spec.default, description: spec.description }
+      : { type: spec.type, default: spec.default, description: spec.description };
+  }
+  return block;
+}
+
+/** One validation failure: the key, the value given, what is allowed, and a full message to print. */
+export interface ConfigError {
+  key: string;
+  value: unknown;
+  allowed: string;
+  message: string;
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Small pure helpers (exported where other modules or tests use them)
+
+/** Levenshtein distance, for "did you mean" hints. */
+export function editDistance(a: string, b: string): number {
+  const row = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    let prev = row[0];
+    row[0] = i;
+    for (let j = 1; j <= b.length; j++) {
+      const tmp = row[j];
+      row[j] = Math.min(row[j] + 1, row[j - 1] + 1, prev + (a[i - 1] === b[j - 1] ? 0 : 1));
+      prev = tmp;
+    }
+  }
+  return row[b.length];
+}
+
+/** The closest candidate within a small distance (case-insensitive), if any. */
+export function closest(word: string, candidates: readonly string[]): string | undefined {
+  let best: string | undefined;
+  let bestDistance = Infinity;
+  for (const c of candidates) {
+    const d = editDistance(word.toLowerCase(), c.toLowerCase());
+    if (d < bestDistance) {
+      best = c;
+      bestDistance = d;
+    }
+  }
+  return bestDistance <= Math.max(2, Math.floor(word.length / 3)) ? best : undefined;
+}
+
+const QUANTITY = /^([+-]?(?:\d+(?:\.\d*)?|\.\d+))((?:[KMGTPE]i)|[numkMGTPE]|(?:[eE][+-]?\d+))?$/;
+const SUFFIX: Record<string, number> = {
+  n: 1e-9, u: 1e-6, m: 1e-3, "": 1, k: 1e3, M: 1e6, G: 1e9, T: 1e12, P: 1e15, E: 1e18,
+  Ki: 2 ** 10, Mi: 2 ** 20, Gi: 2 ** 30, Ti: 2 ** 40, Pi: 2 ** 50, Ei: 2 ** 60,
+};
+
+/** Value of a Kubernetes quantity ("250m" -> 0.25, "1Gi" -> 1073741824), or undefined if it is not one. */
+export function parseQuantity(q: string): number | undefined {
+  const m = QUANTITY.exec(q);
+  if (!m) return undefined;
+  const suffix = m[2] ?? "";
+  const factor = /^[eE][+-]?\d+$/.test(suffix) ? 10 ** Number(suffix.slice(1)) : SUFFIX[suffix];
+  return Number(m[1]) * factor;
+}
+
+/** Hint for quantities written the way people write disk sizes ("20GB" -> "20Gi"). */
+function quantityHint(q: string): string {
+  const m = /^(\d+(?:\.\d+)?)\s*([kKmMgGtTpPeE])i?[bB]?$/.exec(q.trim());
+  return m ? ` (did you mean ${m[1]}${m[2].toUpperCase()}i?)` : "";
+}
+
+const DNS1123_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
+const OPTION_NAME = /^[a-z][a-z0-9_-]*$/;
+const SQL_IDENTIFIER = /^[A-Za-z_][A-Za-z0-9_]{0,31}$/;
+
+/**
+ * Options the component sets itself (replication correctness depends on them); serverConfig may not override them.
+ * Names are compared with dashes turned into underscores, as mariadbd does.
+ */
+export const MANAGED_SERVER_OPTIONS = [
+  "server_id", "log_bin", "log_basename", "binlog_format", "log_slave_updates", "log_replica_updates", "gtid_strict_mode",
+  "gtid_domain_id", "read_only", "datadir", "socket", "port", "bind_address", "skip_networking",
+  "rpl_semi_sync_master_enabled", "rpl_semi_sync_slave_enabled", "rpl_semi_sync_master_timeout",
+] as const;
+
+/** Image references must pin a version: `repo:tag` (tag not `latest`) or `repo@sha256:<64 hex>`. */
+function checkImage(image: string): string | undefined {
+  if (/\s/.test(image) || image === "") return "an image reference without spaces";
+  const digest = /^[a-z0-9][a-z0-9._\-/:]*@sha256:[a-f0-9]{64}$/.exec(image);
+  if (digest) return undefined;
+  const lastSlash = image.lastIndexOf("/");
+  const colon = image.indexOf(":", lastSlash + 1);
+  if (colon < 0) return "an image with a pinned tag or digest, e.g. mariadb:10.11.10 or mariadb@sha256:<digest>";
+  const tag = image.slice(colon + 1);
+  if (tag === "latest") return "a pinned tag or digest (`latest` changes under you and breaks reproducible deploys)";
+  if (!/^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$/.test(tag)) return "a valid tag ([A-Za-z0-9_.-], at most 128 characters)";
+  return undefined;
+}
+
+/** 5-field cron expression (minute hour day-of-month month day-of-week), as Kubernetes CronJob accepts. */
+export function isCron(expr: string): boolean {
+  if (/^@(yearly|annually|monthly|weekly|daily|midnight|hourly)$/.test(expr)) return true;
+  const fields = expr.trim().split(/\s+/);
+  return fields.length === 5 && fields.every((f) => /^[\d*?/,\-A-Za-z]+$/.test(f));
+}
+
+/** S3 bucket naming rules (3-63 chars, lowercase letters, digits, dots, hyphens; not an IP address). */
+export function isBucketName(name: string): boolean {
+  return /^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/.test(name) && !name.includes("..") && !/^\d+\.\d+\.\d+\.\d+$/.test(name)
+    && !name.includes(".-") && !name.includes("-.") && !name.startsWith("xn--");
+}
+
+function isHttpUrl(s: string): boolean {
+  try {
+    const u = new URL(s);
+    return (u.protocol === "http:" || u.protocol === "https:") && u.hostname !== "";
+  } catch {
+    return false;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Validation
+
+function show(value: unknown): string {
+  return typeof value === "string" ? JSON.stringify(value) : JSON.stringify(value) ?? String(value);
+}
+
+/**
+ * Validates raw stack config (keys without the `mysql-ha:` prefix; values as Pulumi stores them: strings,
+ * or already-typed values) and applies defaults. Returns settings only when there are no errors; all errors
+ * are collected, each naming the key, the bad value and what is allowed.
+ */
+export function validateConfig(raw: Record<string, unknown>): { settings?: Settings; errors: ConfigError[] } {
+  const errors: ConfigError[] = [];
+  const fail = (key: string, value: unknown, allowed: string, hint = "") => {
+    errors.push({ key, value, allowed, message: `${PROJECT}:${key}: ${show(value)} is not allowed; expected ${allowed}${hint}` });
+  };
+
+  for (const key of Object.keys(raw)) {
+    if (!(key in CONFIG_KEYS)) {
+      const guess = closest(key, CONFIG_KEY_NAMES);
+      errors.push({
+        key, value: raw[key], allowed: `one of the known keys`,
+        message: `${PROJECT}:${key}: unknown config key${guess ? ` (did you mean ${guess}?)` : ""}; known keys: ${CONFIG_KEY_NAMES.join(", ")}`,
+      });
+    }
+  }
+
+  const has = (key: ConfigKey) => raw[key] !== undefined && raw[key] !== null;
+  const valueOf = (key: ConfigKey): unknown => (has(key) ? raw[key] : CONFIG_KEYS[key].default);
+
+  const str = (key: ConfigKey): string | undefined => {
+    const v = valueOf(key);
+    if (typeof v === "string") return v;
+    fail(key, v, "a string");
+    return undefined;
+  };
+  const int = (key: ConfigKey, min: number, max: number, allowed: string): number | undefined => {
+    const v = valueOf(key);
+    const n = typeof v === "number" ? v : typeof v === "string" && /^\s*-?\d+\s*$/.test(v) ? Number(v) : NaN;
+    if (!Number.isInteger(n) || n < min || n > max) {
+      fail(key, v, allowed);
+      return undefined;
+    }
+    return n;
+  };
+  const bool = (key: ConfigKey): boolean | undefined => {
+    const v = valueOf(key);
+    if (typeof v === "boolean") return v;
+    if (v === "true" || v === "false") return v === "true";
+    fail(key, v, "true or false");
+    return undefined;
+  };
+  const oneOf = <T extends string>(key: ConfigKey, allowed: readonly T[], reserved: Record<string, string> = {}): T | undefined => {
+    const v = valueOf(key);
+    if (typeof v === "string" && (allowed as readonly string[]).includes(v)) return v as T;
+    if (typeof v === "string" && reserved[v]) {
+      fail(key, v, `one of ${allowed.join(", ")}`, ` (${reserved[v]})`);
+      return undefined;
+    }
+    const guess = typeof v === "string" ? closest(v, allowed) : undefined;
+    fail(key, v, `one of ${allowed.join(", ")}`, guess ? ` (did you mean ${guess}?)` : "");
+    return undefined;
+  };
+  const json = (key: ConfigKey): unknown => {
+    const v = valueOf(key);
+    if (typeof v !== "string") return v;
+    try {
+      return JSON.parse(v);
+    } catch {
+      return v;
+    }
+  };
+  const quantity = (key: ConfigKey, what: string): string | undefined => {
+    const v = str(key);
+    if (v === undefined) return undefined;
+    const n = parseQuantity(v);
+    if (n === undefined || n <= 0) {
+      fail(key, v, `a positive Kubernetes ${what} quantity such as ${CONFIG_KEYS[key].default}`, quantityHint(v));
+      return undefined;
+    }
+    return v;
+  };
+  const optional = (key: ConfigKey, check: (v: string) => boolean, allowed: string): string | undefined => {
+    const v = str(key);
+    if (v === undefined || v === "") return undefined;
+    if (!check(v)) fail(key, v, allowed);
+    return v;
+  };
+
+  const replicas = int("replicas", 1, 9, "an integer from 1 to 9");
+  const primary = int("primary", 0, Number.MAX_SAFE_INTEGER, "an integer >= 0 and < replicas");
+  if (replicas !== undefined && primary !== undefined && primary >= replicas) {
+    fail("primary", valueOf("primary"), `an integer from 0 to ${replicas - 1} (replicas is ${replicas})`);
+  }
+
+  const image = str("image");
+  if (image !== undefined) {
+    const problem = checkImage(image);
+    if (problem) fail("image", image, problem);
+  }
+  const flavor = oneOf<Flavor>("flavor", ["mariadb"], { mysql: "mysql is reserved: the MySQL 8.4 flavor is not deployable yet" });
+
+  const namespace = str("namespace");
+  if (namespace !== undefined && (!DNS1123_LABEL.test(namespace) || namespace.length > 63)) {
+    fail("namespace", namespace, "a DNS-1123 label: lowercase letters, digits and '-', starting and ending with a letter or digit, at most 63 characters");
+  }
+
+  const storageSize = quantity("storageSize", "storage");
+  const storageClass = optional("storageClass", (v) => /^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/.test(v) && v.length <= 253,
+    "a StorageClass name (DNS-1123 subdomain) or empty for the cluster default");
+  const cpuRequest = quantity("cpuRequest", "CPU");
+  const cpuLimit = quantity("cpuLimit", "CPU");
+  const memoryRequest = quantity("memoryRequest", "memory");
+  const memoryLimit = quantity("memoryLimit", "memory");
+  for (const [req, lim] of [["cpuRequest", "cpuLimit"], ["memoryRequest", "memoryLimit"]] as const) {
+    const r = req === "cpuRequest" ? cpuRequest : memoryRequest;
+    const l = lim === "cpuLimit" ? cpuLimit : memoryLimit;
+    if (r !== undefined && l !== undefined && parseQuantity(l)! < parseQuantity(r)!) {
+      fail(lim, l, `a quantity >= ${req} (${r})`);
+    }
+  }
+
+  const antiAffinity = oneOf<AntiAffinity>("antiAffinity", ["none", "preferred", "required"]);
+  const readMaxLagSeconds = int("readMaxLagSeconds", 1, Number.MAX_SAFE_INTEGER, "a whole number of seconds > 0 (replication lag is measured in seconds)");
+  const semiSync = bool("semiSync");
+  const semiSyncTimeoutMs = int("semiSyncTimeoutMs", 1, Number.MAX_SAFE_INTEGER, "an integer number of milliseconds > 0");
+  const autoFailover = bool("autoFailover");
+  const operationTimeoutSeconds = int("operationTimeoutSeconds", 1, Number.MAX_SAFE_INTEGER, "an integer number of seconds > 0");
+  const connector = oneOf<Connector>("connector", ["kubernetes", "direct"]);
+
+  let directMembers: string[] | undefined;
+  const dm = json("directMembers");
+  if (!Array.isArray(dm) || dm.some((m) => typeof m !== "string")) {
+    fail("directMembers", dm, "a list of \"host:port\" strings");
+  } else {
+    directMembers = dm as string[];
+    for (const m of directMembers) {
+      const match = /^(\[[0-9a-fA-F:]+\]|[A-Za-z0-9.-]+):(\d+)$/.exec(m);
+      if (!match || Number(match[2]) < 1 || Number(match[2]) > 65535) fail("directMembers", m, "\"host:port\" with a port from 1 to 65535");
+    }
+    if (connector === "direct" && replicas !== undefined && directMembers.length !== replicas) {
+      fail("directMembers", dm, `exactly one "host:port" per member (${replicas}, as replicas) when connector is direct`);
+    }
+    if (connector === "kubernetes" && directMembers.length > 0) {
+      fail("directMembers", dm, "an empty list when connector is kubernetes (set connector to direct to use these addresses)");
+    }
+  }
+
+  let serverConfig: Record<string, ServerOptionValue> | undefined;
+  const sc = json("serverConfig");
+  if (typeof sc !== "object" || sc === null || Array.isArray(sc)) {
+    fail("serverConfig", sc, "an object of my.cnf options, e.g. {\"max_connections\": 500}");
+  } else {
+    serverConfig = {};
+    for (const [name, value] of Object.entries(sc as Record<string, unknown>)) {
+      const normalized = name.replace(/-/g, "_");
+      if (!OPTION_NAME.test(name)) {
+        fail(`serverConfig.${name}`, name, "an option name of lowercase letters, digits, '_' and '-'");
+      } else if ((MANAGED_SERVER_OPTIONS as readonly string[]).includes(normalized)) {
+        fail(`serverConfig.${name}`, value, "an option the component does not manage (it sets this one itself; use the dedicated key if there is one)");
+      } else if (!(typeof value === "string" && !/[\n\r]/.test(value)) && !(typeof value === "number" && Number.isFinite(value)) && typeof value !== "boolean") {
+        fail(`serverConfig.${name}`, value, "a single-line string, a number or a boolean");
+      } else {
+        serverConfig[name] = value as ServerOptionValue;
+      }
+    }
+  }
+
+  const serviceType = oneOf<ServiceType>("serviceType", ["ClusterIP", "NodePort", "LoadBalancer"]);
+  const appUser = str("appUser");
+  if (appUser !== undefined && (!SQL_IDENTIFIER.test(appUser) || ["root", "replication", "mariadb.sys"].includes(appUser))) {
+    fail("appUser", appUser, "a user name of letters, digits and '_' (at most 32, not starting with a digit), other than root or replication");
+  }
+  const appDatabase = str("appDatabase");
+  if (appDatabase !== undefined && (!SQL_IDENTIFIER.test(appDatabase) || ["mysql", "sys", "information_schema", "performance_schema"].includes(appDatabase.toLowerCase()))) {
+    fail("appDatabase", appDatabase, "a database name of letters, digits and '_' (at most 32, not starting with a digit), not a system schema");
+  }
+
+  const backupEnabled = bool("backupEnabled");
+  const backupSchedule = str("backupSchedule");
+  if (backupSchedule !== undefined && !isCron(backupSchedule)) {
+    fail("backupSchedule", backupSchedule, "a cron expression with 5 fields (minute hour day-of-month month day-of-week), e.g. \"0 3 * * *\"");
+  }
+  const backupBucket = optional("backupBucket", isBucketName, "an S3 bucket name (3-63 lowercase letters, digits, '.' or '-') or empty to create one");
+  const backupEndpoint = optional("backupEndpoint", isHttpUrl, "an http(s):// URL of an S3-compatible endpoint or empty for AWS S3");
+  const backupRegion = str("backupRegion");
+  if (backupRegion !== undefined && !/^[a-z0-9][a-z0-9-]{0,62}$/.test(backupRegion)) {
+    fail("backupRegion", backupRegion, "a region name such as us-east-1");
+  }
+  const backupRetentionDays = int("backupRetentionDays", 1, 36500, "an integer number of days from 1 to 36500");
+  const backupRetentionCount = int("backupRetentionCount", 1, 10000, "an integer from 1 to 10000");
+  const binlogArchive = bool("binlogArchive");
+  const restoreFrom = optional("restoreFrom", (v) => /^s3:\/\/[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](\/\S*)?$/.test(v) && isBucketName(v.slice(5).split("/")[0]),
+    "an s3://bucket/path URL of a base backup, or empty");
+
+  if (errors.length > 0) return { errors };
+  return {
+    errors,
+    settings: {
+      replicas: replicas!, primary: primary!, image: image!, flavor: flavor!, namespace: namespace!,
+      storageSize: storageSize!, storageClass, cpuRequest: cpuRequest!, cpuLimit: cpuLimit!,
+      memoryRequest: memoryRequest!, memoryLimit: memoryLimit!, antiAffinity: antiAffinity!,
+      readMaxLagSeconds: readMaxLagSeconds!, semiSync: semiSync!, semiSyncTimeoutMs: semiSyncTimeoutMs!,
+      autoFailover: autoFailover!, operationTimeoutSeconds: operationTimeoutSeconds!, connector: connector!,
+      directMembers: directMembers!, serverConfig: serverConfig!, serviceType: serviceType!, appUser: appUser!,
+      appDatabase: appDatabase!, backupEnabled: backupEnabled!, backupSchedule: backupSchedule!, backupBucket,
+      backupEndpoint, backupRegion: backupRegion!, backupRetentionDays: backupRetentionDays!,
+      backupRetentionCount: backupRetentionCount!, binlogArchive: binlogArchive!, restoreFrom,
+    },
+  };
+}
+
+/** Thrown by {@link loadSettings}; `errors` holds every validation failure, `message` lists them all. */
+export class ConfigValidationError extends Error {
+  constructor(readonly errors: ConfigError[]) {
+    super(`invalid ${PROJECT} stack configuration (${errors.length} problem${errors.length === 1 ? "" : "s"}):\n` +
+      errors.map((e) => `  - ${e.message}`).join("\n"));
+    this.name = "ConfigValidationError";
+  }
+}
+
+/**
+ * Raw `mysql-ha:*` config of the running stack (prefix stripped). Pulumi hands values over as strings, with
+ * objects and arrays as JSON; validateConfig parses them.
+ */
+export function rawStackConfig(all: Record<string, string>): Record<string, unknown> {
+  const raw: Record<string, unknown> = {};
+  for (const [fullKey, value] of Object.entries(all)) {
+    if (fullKey.startsWith(`${PROJECT}:`)) raw[fullKey.slice(PROJECT.length + 1)] = value;
+  }
+  return raw;
+}
+
+/** Settings of the running Pulumi stack; throws one {@link ConfigValidationError} listing every problem. */
+export function loadSettings(): Settings {
+  // Required lazily so the pure validation above can be used without loading the Pulumi SDK.
+  const pulumi: typeof import("@pulumi/pulumi") = require("@pulumi/pulumi");
+  const { settings, errors } = validateConfig(rawStackConfig(pulumi.runtime.allConfig()));
+  if (!settings) throw new ConfigValidationError(errors);
+  return settings;
+}
