@@ -1,0 +1,160 @@
+/**
+ * Kubernetes member restarts: the StatefulSet uses `updateStrategy: OnDelete`, so a pod takes the new template only
+ * when deleted. Restarting member N deletes pod `<statefulset>-N` and waits for its replacement to carry the
+ * StatefulSet's update revision (label controller-revision-hash = status.updateRevision) and to be Ready.
+ *
+ * Uses three API calls: read StatefulSet, read pod, delete pod (test/support/kube-api-standin.ts serves exactly these).
+ */
+import type * as k8s from "@kubernetes/client-node";
+import { MemberRestarter, MemberRestartError, MemberRevision } from "./restarter";
+
+export interface KubernetesRestarterArgs {
+  namespace: string;
+  /** StatefulSet name; pods are `<statefulSet>-<ordinal>`. */
+  statefulSet: string;
+  /** Kubeconfig file contents; default: the usual discovery (KUBECONFIG, ~/.kube/config, in-cluster). */
+  kubeconfig?: string;
+  /** Kubeconfig context; default its current context. */
+  context?: string;
+  /** How often to poll while waiting. Default 1000 ms. */
+  pollMs?: number;
+  /** A replacement pod whose container restarted this often (crash loop) fails the wait early. Default 3. */
+  maxContainerRestarts?: number;
+}
+
+const REVISION_LABEL = "controller-revision-hash";
+
+export class KubernetesRestarter implements MemberRestarter {
+  readonly description: string;
+  private readonly core: k8s.CoreV1Api;
+  private readonly apps: k8s.AppsV1Api;
+
+  constructor(private readonly args: KubernetesRestarterArgs) {
+    const client = loadClient();
+    const config = new client.KubeConfig();
+    if (args.kubeconfig) config.loadFromString(args.kubeconfig);
+    else config.loadFromDefault();
+    if (args.context) config.setCurrentContext(args.context);
+    this.core = config.makeApiClient(client.CoreV1Api);
+    this.apps = config.makeApiClient(client.AppsV1Api);
+    this.description = `StatefulSet ${args.namespace}/${args.statefulSet}`;
+  }
+
+  async revisions(ordinals: number[]): Promise<MemberRevision[]> {
+    const target = await this.updateRevision(Date.now() + 30000);
+    return Promise.all(
+      ordinals.map(async (ordinal) => {
+        const pod = await this.readPod(ordinal);
+        const revision = pod?.metadata?.labels?.[REVISION_LABEL];
+        return { ordinal, revision, current: !!pod && !pod.metadata?.deletionTimestamp && revision === target, ready: isReady(pod) };
+      }),
+    );
+  }
+
+  async restart(ordinal: number, deadline: number): Promise<void> {
+    const name = this.podName(ordinal);
+    const old = await this.readPod(ordinal);
+    const target = await this.updateRevision(deadline);
+    try {
+      await this.core.deleteNamespacedPod({ name, namespace: this.args.namespace });
+    } catch (err) {
+      if (statusCode(err) !== 404) throw new MemberRestartError(ordinal, `member ${ordinal}: deleting pod ${this.args.namespace}/${name} failed: ${apiMessage(err)}`);
+    }
+    let last = "no replacement pod yet";
+    for (;;) {
+      const pod = await this.readPod(ordinal);
+      if (pod && pod.metadata?.uid !== old?.metadata?.uid && !pod.metadata?.deletionTimestamp) {
+        const revision = pod.metadata?.labels?.[REVISION_LABEL];
+        if (revision !== target) {
+          last = `replacement pod has revision ${revision ?? "(none)"}, expected ${target}`;
+        } else if (isReady(pod)) {
+          return;
+        } else {
+          last = `pod ${name} not Ready${containerProblem(pod)}`;
+          const restarts = Math.max(0, ...(pod.status?.containerStatuses ?? []).map((c) => c.restartCount ?? 0));
+          if (restarts >= (this.args.maxContainerRestarts ?? 3)) {
+            throw new MemberRestartError(ordinal, `member ${ordinal}: ${last}; its container restarted ${restarts} times (see kubectl -n ${this.args.namespace} logs ${name} --previous)`);
+          }
+        }
+      }
+      if (Date.now() > deadline) throw new MemberRestartError(ordinal, `member ${ordinal}: pod ${this.args.namespace}/${name} did not come back on revision ${target} in time: ${last}`);
+      await sleep(this.args.pollMs ?? 1000);
+    }
+  }
+
+  /** The StatefulSet's update revision, once its controller has seen the latest template (observedGeneration). */
+  private async updateRevision(deadline: number): Promise<string> {
+    for (;;) {
+      let sts: k8s.V1StatefulSet;
+      try {
+        sts = await this.apps.readNamespacedStatefulSet({ name: this.args.statefulSet, namespace: this.args.namespace });
+      } catch (err) {
+        throw new Error(`reading ${this.description} failed: ${apiMessage(err)}`);
+      }
+      const seen = (sts.status?.observedGeneration ?? 0) >= (sts.metadata?.generation ?? 0);
+      if (seen && sts.status?.updateRevision) return sts.status.updateRevision;
+      if (Date.now() > deadline) throw new Error(`${this.description}: controller has not observed generation ${sts.metadata?.generation} yet (no update revision)`);
+      await sleep(this.args.pollMs ?? 1000);
+    }
+  }
+
+  private async readPod(ordinal: number): Promise<k8s.V1Pod | undefined> {
+    try {
+      return await this.core.readNamespacedPod({ name: this.podName(ordinal), namespace: this.args.namespace });
+    } catch (err) {
+      if (statusCode(err) === 404) return undefined;
+      throw new Error(`reading pod ${this.args.namespace}/${this.podName(ordinal)} failed: ${apiMessage(err)}`);
+    }
+  }
+
+  private podName(ordinal: number): string {
+    return `${this.args.statefulSet}-${ordinal}`;
+  }
+}
+
+/**
+ * @kubernetes/client-node is an ES module. Node's own require loads it (require(esm)); jest's module registry does
+ * not, so go through Node's loader explicitly (same result outside jest).
+ */
+function loadClient(): typeof k8s {
+  const { createRequire } = process.getBuiltinModule("node:module") as typeof import("node:module");
+  return createRequire(__filename)("@kubernetes/client-node");
+}
+
+function isReady(pod: k8s.V1Pod | undefined): boolean {
+  return !!pod?.status?.conditions?.some((c) => c.type === "Ready" && c.status === "True");
+}
+
+/** Why a pod's container is not running, e.g. ": mysql CrashLoopBackOff (Error, exit 1)". */
+function containerProblem(pod: k8s.V1Pod): string {
+  const problems = (pod.status?.containerStatuses ?? []).flatMap((c) => {
+    const waiting = c.state?.waiting?.reason;
+    const terminated = c.lastState?.terminated;
+    if (!waiting && !terminated) return [];
+    const detail = terminated ? ` (${terminated.reason ?? "terminated"}, exit ${terminated.exitCode})` : "";
+    return [`${c.name} ${waiting ?? "restarting"}${detail}`];
+  });
+  return problems.length ? `: ${problems.join(", ")}` : "";
+}
+
+function statusCode(err: unknown): number | undefined {
+  return (err as { code?: number }).code;
+}
+
+function apiMessage(err: unknown): string {
+  const body = (err as { body?: unknown }).body;
+  const message = typeof body === "string" ? safeJson(body)?.message : (body as { message?: string } | undefined)?.message;
+  return message ?? (err as Error).message;
+}
+
+function safeJson(text: string): { message?: string } | undefined {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
