@@ -1,0 +1,79 @@
+import * as net from "node:net";
+import { Writable } from "node:stream";
+import type * as k8s from "@kubernetes/client-node";
+import { KubernetesConnectorSpec, MemberEndpoint, OpenConnector } from "./types";
+
+export const DEFAULT_DATABASE_PORT = 3306;
+
+/**
+ * Kubernetes connector: a loopback listener per pod; every TCP connection accepted there becomes one port-forward
+ * WebSocket to `<statefulSet>-<ordinal>` through the API server (what `kubectl port-forward` does). A pod that does
+ * not exist, or refuses the port, shows up to the engine as a member whose connection fails: unreachable.
+ */
+export async function openKubernetes(spec: KubernetesConnectorSpec, count: number): Promise<OpenConnector> {
+  // Loaded here, not at module scope: the package is ESM and only needed when this connector is chosen.
+  const client: typeof k8s = require("@kubernetes/client-node");
+  const kc = new client.KubeConfig();
+  if (spec.kubeconfig) kc.loadFromString(spec.kubeconfig);
+  else kc.loadFromDefault();
+  if (spec.context) kc.setCurrentContext(spec.context);
+  if (!kc.getCurrentCluster()) throw new Error("connector.kubeconfig: no current cluster in the kubeconfig");
+  const forward = new client.PortForward(kc, true);
+  const port = spec.port ?? DEFAULT_DATABASE_PORT;
+
+  const servers: net.Server[] = [];
+  const sockets = new Set<net.Socket>();
+  const members: MemberEndpoint[] = [];
+  const problems = new Set<string>();
+  const close = async (): Promise<void> => {
+    for (const socket of sockets) socket.destroy();
+    await Promise.all(servers.map((s) => new Promise<void>((resolve) => s.close(() => resolve()))));
+  };
+  try {
+    for (let ordinal = 0; ordinal < count; ordinal++) {
+      const pod = `${spec.statefulSet}-${ordinal}`;
+      const server = net.createServer((socket) => {
+        sockets.add(socket);
+        socket.once("close", () => sockets.delete(socket));
+        tunnel(forward, spec.namespace, pod, port, socket, problems);
+      });
+      servers.push(server);
+      await new Promise<void>((resolve, reject) => {
+        server.once("error", reject);
+        server.listen(0, "127.0.0.1", () => resolve());
+      });
+      members.push({ host: "127.0.0.1", port: (server.address() as net.AddressInfo).port });
+    }
+  } catch (err) {
+    await close();
+    throw err;
+  }
+  return { members, close, problems: () => [...problems] };
+}
+
+/** Relays one local TCP connection over one port-forward WebSocket; either side closing closes the other. */
+function tunnel(forward: k8s.PortForward, namespace: string, pod: string, port: number, socket: net.Socket, problems: Set<string>): void {
+  // The error channel carries text such as "error forwarding port 3306 to pod ...": end the connection with it.
+  const errors = new Writable({
+    write(chunk: Buffer, _enc, done) {
+      if (chunk.length > 0) {
+        problems.add(`${pod}: ${chunk.toString("utf8")}`);
+        socket.destroy();
+      }
+      done();
+    },
+  });
+  socket.on("error", () => undefined); // surfaced to the engine as a failed or closed connection
+  forward
+    .portForward(namespace, pod, [port], socket, errors, socket)
+    .then((opened) => {
+      const ws = opened as unknown as { on(event: string, fn: (...args: unknown[]) => void): void; close(): void };
+      ws.on("close", () => socket.end());
+      ws.on("error", () => socket.destroy());
+      socket.once("close", () => ws.close());
+    })
+    .catch((err: Error) => {
+      problems.add(`${pod}: ${err.message}`);
+      socket.destroy();
+    });
+}
