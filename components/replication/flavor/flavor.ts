@@ -1,0 +1,44 @@
+/**
+ * Everything engine-specific, behind one interface: the MariaDB flavor now, MySQL 8.4 later. Operations and inspect
+ * speak only this interface.
+ */
+import { Sql } from "../connection";
+import { Credentials, MemberStatus } from "../types";
+
+/** What a flavor reads from one member (inspect adds index, address, role, errant GTIDs and the source index). */
+export type RawStatus = Omit<MemberStatus, "index" | "address" | "reachable" | "error" | "role" | "errantGtids">;
+
+export interface Flavor {
+  readonly name: string;
+  readStatus(sql: Sql): Promise<RawStatus>;
+  /** Creates or updates the least-privilege replication account (binlogged, so every member gets it). */
+  ensureReplicationUser(sql: Sql, user: Credentials): Promise<void>;
+  /** Points the member at a source with GTID auto-positioning, sets its semi-sync role and starts replicating. */
+  startReplicating(sql: Sql, source: { host: string; port: number }, user: Credentials, semiSync: boolean): Promise<void>;
+  /** Stops replication and forgets the source. */
+  stopReplicating(sql: Sql): Promise<void>;
+  stopIoThread(sql: Sql): Promise<void>;
+  startSqlThread(sql: Sql): Promise<void>;
+  /** Waits until the member has applied `gtid`; false on timeout. */
+  waitForGtid(sql: Sql, gtid: string, timeoutMs: number): Promise<boolean>;
+  /** Stops replicating and takes the primary side of semi-sync; stays read-only until `setReadOnly(false)`. */
+  becomeSource(sql: Sql, semiSync: boolean, semiSyncTimeoutMs: number): Promise<void>;
+  setReadOnly(sql: Sql, on: boolean): Promise<void>;
+  /** Blocks all writes, including from accounts that bypass read_only, for as long as this session holds it. */
+  blockWrites(sql: Sql, timeoutMs: number): Promise<void>;
+  unblockWrites(sql: Sql): Promise<void>;
+  /** Ids of client sessions (not replication, not system, not `exclude`). */
+  clientSessions(sql: Sql, exclude: number[]): Promise<number[]>;
+  killSession(sql: Sql, id: number): Promise<void>;
+  sessionId(sql: Sql): Promise<number>;
+  /** Counts everything this member executed as replicated, so it can become a replica of a member that has it all. */
+  adoptOwnHistory(sql: Sql): Promise<void>;
+  /** Forgets the member's local binlog history (only for members without user data that never replicated). */
+  resetLocalHistory(sql: Sql): Promise<void>;
+  /** The position the member's oldest binlog starts after: a joiner that has not reached it needs a seed. */
+  binlogStart(sql: Sql): Promise<string>;
+  /** Semi-sync replicas currently connected to this primary. */
+  semiSyncClients(sql: Sql): Promise<number>;
+  /** Tries to take the named session lock without waiting; returns the holder's session id on failure. */
+  tryLock(sql: Sql, name: string): Promise<{ ok: true } | { ok: false; holder: number | null }>;
+}

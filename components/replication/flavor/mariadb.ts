@@ -1,0 +1,194 @@
+/**
+ * MariaDB 10.11: all engine-specific SQL of the replication engine. GTIDs are domain-server-seq, replicas
+ * auto-position with MASTER_USE_GTID=slave_pos, semi-sync is built in (rpl_semi_sync_*).
+ */
+import { Sql } from "../connection";
+import { Credentials, ThreadState } from "../types";
+import { Flavor, RawStatus } from "./flavor";
+
+const SYSTEM_SCHEMAS = ["mysql", "information_schema", "performance_schema", "sys"];
+/** Sessions that are not clients: replication threads, the binlog dump threads of replicas, daemons. */
+const NON_CLIENT_COMMANDS = ["Binlog Dump", "Daemon", "Slave_IO", "Slave_SQL", "Slave_worker", "Killed"];
+
+function thread(v: unknown): ThreadState {
+  return v === "Yes" ? "running" : v === "Preparing" || v === "Connecting" ? "connecting" : "stopped";
+}
+
+function on(v: unknown): boolean {
+  return v === 1 || v === "1" || v === "ON" || v === "on" || v === true;
+}
+
+export const mariadb: Flavor = {
+  name: "mariadb",
+
+  async readStatus(sql: Sql): Promise<RawStatus> {
+    const [v] = await sql.query(
+      `SELECT @@server_id AS serverId, @@version AS version, @@read_only AS readOnly, @@log_bin AS logBin,
+              @@gtid_strict_mode AS strict, @@gtid_current_pos AS cur, @@gtid_binlog_pos AS bin,
+              @@gtid_binlog_state AS state, @@gtid_slave_pos AS slave,
+              @@rpl_semi_sync_master_enabled AS ssm, @@rpl_semi_sync_slave_enabled AS sss`,
+    );
+    const status = new Map(
+      (await sql.query<{ Variable_name: string; Value: string }>(
+        "SHOW GLOBAL STATUS WHERE Variable_name IN ('Rpl_semi_sync_master_status','Rpl_semi_sync_slave_status','Rpl_semi_sync_master_clients')",
+      )).map((r) => [r.Variable_name.toLowerCase(), r.Value]),
+    );
+    const [rs] = await sql.query("SHOW SLAVE STATUS");
+    const schemas = await sql.query<{ s: string }>(
+      `SELECT schema_name AS s FROM information_schema.schemata WHERE schema_name NOT IN (${SYSTEM_SCHEMAS.map(() => "?").join(",")}) ORDER BY 1`,
+      SYSTEM_SCHEMAS,
+    );
+    return {
+      serverId: Number(v.serverId),
+      version: String(v.version),
+      readOnly: on(v.readOnly),
+      logBin: on(v.logBin),
+      gtidStrictMode: on(v.strict),
+      gtidCurrent: v.cur ?? "",
+      gtidBinlog: v.bin ?? "",
+      gtidBinlogState: v.state ?? "",
+      gtidSlave: v.slave ?? "",
+      semiSync: {
+        primaryEnabled: on(v.ssm),
+        primaryActive: on(status.get("rpl_semi_sync_master_status")),
+        primaryClients: Number(status.get("rpl_semi_sync_master_clients") ?? 0),
+        replicaEnabled: on(v.sss),
+        replicaActive: on(status.get("rpl_semi_sync_slave_status")),
+      },
+      userSchemas: schemas.map((r) => r.s),
+      replica:
+        rs && rs.Master_Host
+          ? {
+              sourceHost: String(rs.Master_Host),
+              sourcePort: Number(rs.Master_Port),
+              sourceIndex: null,
+              ioThread: thread(rs.Slave_IO_Running),
+              sqlThread: thread(rs.Slave_SQL_Running),
+              lastIoError: String(rs.Last_IO_Error ?? ""),
+              lastSqlError: String(rs.Last_SQL_Error ?? ""),
+              lagSeconds: rs.Seconds_Behind_Master === null || rs.Seconds_Behind_Master === undefined ? null : Number(rs.Seconds_Behind_Master),
+              usingGtid: String(rs.Using_Gtid ?? ""),
+              gtidIo: String(rs.Gtid_IO_Pos ?? ""),
+            }
+          : undefined,
+    };
+  },
+
+  async ensureReplicationUser(sql: Sql, user: Credentials): Promise<void> {
+    await sql.query("CREATE USER IF NOT EXISTS ?@'%' IDENTIFIED BY ?", [user.user, user.password]);
+    await sql.query("ALTER USER ?@'%' IDENTIFIED BY ?", [user.user, user.password]);
+    // REPLICATION SLAVE is all a replica needs to stream binlogs (semi-sync acknowledgements included).
+    await sql.query("GRANT REPLICATION SLAVE ON *.* TO ?@'%'", [user.user]);
+  },
+
+  async startReplicating(sql, source, user, semiSync): Promise<void> {
+    await sql.query("SET GLOBAL read_only = ON");
+    await sql.query("STOP SLAVE");
+    await sql.query("SET GLOBAL rpl_semi_sync_master_enabled = OFF");
+    // The replica side is read when the IO thread starts, so set it before START SLAVE.
+    await sql.query(`SET GLOBAL rpl_semi_sync_slave_enabled = ${semiSync ? "ON" : "OFF"}`);
+    await sql.query(
+      "CHANGE MASTER TO MASTER_HOST = ?, MASTER_PORT = ?, MASTER_USER = ?, MASTER_PASSWORD = ?, MASTER_USE_GTID = slave_pos, MASTER_CONNECT_RETRY = 1, MASTER_HEARTBEAT_PERIOD = 1",
+      [source.host, source.port, user.user, user.password],
+    );
+    await sql.query("START SLAVE");
+  },
+
+  async stopReplicating(sql: Sql): Promise<void> {
+    await sql.query("STOP SLAVE");
+    await sql.query("RESET SLAVE ALL");
+    await sql.query("SET GLOBAL rpl_semi_sync_slave_enabled = OFF");
+  },
+
+  async stopIoThread(sql: Sql): Promise<void> {
+    await sql.query("STOP SLAVE IO_THREAD");
+  },
+
+  async startSqlThread(sql: Sql): Promise<void> {
+    await sql.query("START SLAVE SQL_THREAD");
+  },
+
+  async waitForGtid(sql: Sql, gtid: string, timeoutMs: number): Promise<boolean> {
+    const seconds = Math.max(0.001, timeoutMs / 1000);
+    const [r] = await sql.query<{ r: number | string }>("SELECT MASTER_GTID_WAIT(?, ?) AS r", [gtid, seconds], timeoutMs + 5000);
+    return Number(r.r) === 0;
+  },
+
+  async becomeSource(sql: Sql, semiSync: boolean, semiSyncTimeoutMs: number): Promise<void> {
+    await sql.query("STOP SLAVE");
+    await sql.query("RESET SLAVE ALL");
+    await sql.query("SET GLOBAL rpl_semi_sync_slave_enabled = OFF");
+    if (semiSync) {
+      await sql.query("SET GLOBAL rpl_semi_sync_master_timeout = ?", [semiSyncTimeoutMs]);
+      // AFTER_SYNC: a commit becomes visible only once a replica has it, so nobody reads what a failover could lose.
+      await sql.query("SET GLOBAL rpl_semi_sync_master_wait_point = AFTER_SYNC");
+    }
+    await sql.query(`SET GLOBAL rpl_semi_sync_master_enabled = ${semiSync ? "ON" : "OFF"}`);
+  },
+
+  async setReadOnly(sql: Sql, readOnly: boolean): Promise<void> {
+    await sql.query(`SET GLOBAL read_only = ${readOnly ? "ON" : "OFF"}`);
+  },
+
+  async blockWrites(sql: Sql, timeoutMs: number): Promise<void> {
+    await sql.query("SET SESSION lock_wait_timeout = ?", [Math.max(1, Math.ceil(timeoutMs / 1000))]);
+    await sql.query("FLUSH TABLES WITH READ LOCK");
+  },
+
+  async unblockWrites(sql: Sql): Promise<void> {
+    await sql.query("UNLOCK TABLES");
+  },
+
+  async clientSessions(sql: Sql, exclude: number[]): Promise<number[]> {
+    const rows = await sql.query<{ id: number }>(
+      `SELECT ID AS id FROM information_schema.PROCESSLIST
+        WHERE ID <> CONNECTION_ID() AND USER NOT IN ('system user', 'event_scheduler')
+          AND COMMAND NOT IN (${NON_CLIENT_COMMANDS.map(() => "?").join(",")})`,
+      NON_CLIENT_COMMANDS,
+    );
+    return rows.map((r) => Number(r.id)).filter((id) => !exclude.includes(id));
+  },
+
+  async killSession(sql: Sql, id: number): Promise<void> {
+    try {
+      await sql.query("KILL CONNECTION ?", [id]);
+    } catch (err) {
+      // Already gone (ER_NO_SUCH_THREAD): that is what we wanted.
+      if (!/Unknown thread id/i.test((err as Error).message)) throw err;
+    }
+  },
+
+  async sessionId(sql: Sql): Promise<number> {
+    const [r] = await sql.query<{ id: number }>("SELECT CONNECTION_ID() AS id");
+    return Number(r.id);
+  },
+
+  async adoptOwnHistory(sql: Sql): Promise<void> {
+    await sql.query("SET GLOBAL gtid_slave_pos = @@gtid_binlog_pos");
+  },
+
+  async resetLocalHistory(sql: Sql): Promise<void> {
+    await sql.query("STOP SLAVE");
+    await sql.query("RESET MASTER");
+    await sql.query("SET GLOBAL gtid_slave_pos = ''");
+  },
+
+  async binlogStart(sql: Sql): Promise<string> {
+    const logs = await sql.query<{ Log_name: string }>("SHOW BINARY LOGS");
+    if (logs.length === 0) return "";
+    const events = await sql.query<{ Event_type: string; Info: string }>("SHOW BINLOG EVENTS IN ? LIMIT 4", [logs[0].Log_name]);
+    const list = events.find((e) => e.Event_type === "Gtid_list");
+    return list ? list.Info.replace(/[[\]\s]/g, "") : "";
+  },
+
+  async semiSyncClients(sql: Sql): Promise<number> {
+    const [r] = await sql.query<{ Value: string }>("SHOW GLOBAL STATUS LIKE 'Rpl_semi_sync_master_clients'");
+    return Number(r?.Value ?? 0);
+  },
+
+  async tryLock(sql: Sql, name: string) {
+    const [r] = await sql.query<{ ok: number | null; holder: number | null }>("SELECT GET_LOCK(?, 0) AS ok, IS_USED_LOCK(?) AS holder", [name, name]);
+    if (Number(r.ok) === 1) return { ok: true } as const;
+    return { ok: false, holder: r.holder === null ? null : Number(r.holder) } as const;
+  },
+};

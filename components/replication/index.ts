@@ -1,0 +1,11 @@
+/**
+ * The replication engine: inspect (gather), plan (decide, pure), apply and the operations (do).
+ * Plain TypeScript on mysql2; no Pulumi import. Engine-specific SQL lives in flavor/.
+ */
+export * from "./types";
+export { ReplicationError } from "./errors";
+export { resolveSettings, DEFAULTS } from "./settings";
+export { inspect, analyze, topologyToJson } from "./status/inspect";
+export { plan } from "./plan";
+export { apply, setup, attach, detach, switchover, failover, LOCK_NAME } from "./operations";
+export { parseGtids, comparePositions, errantAgainst } from "./gtid";

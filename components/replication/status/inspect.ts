@@ -1,0 +1,135 @@
+/**
+ * Gathers the state of every member (like MOCO's status.go): reachability, GTID positions, replication threads,
+ * semi-sync, and from that the topology: the primary, split brain, errant GTIDs, problems in words. Reads only.
+ */
+import { connect } from "../connection";
+import { mariadb } from "../flavor/mariadb";
+import { Flavor } from "../flavor/flavor";
+import { errantAgainst, localErrant } from "../gtid";
+import { addressOf, replicationAddress, resolveSettings } from "../settings";
+import { EngineSettings, MemberAddress, MemberStatus, ResolvedSettings, Topology } from "../types";
+
+export async function inspect(members: MemberAddress[], settings: EngineSettings, flavor: Flavor = mariadb): Promise<Topology> {
+  const resolved = resolveSettings(settings);
+  const statuses = await Promise.all(members.map((_, i) => inspectMember(members, i, resolved, flavor)));
+  return analyze(members, statuses);
+}
+
+async function inspectMember(members: MemberAddress[], index: number, settings: ResolvedSettings, flavor: Flavor): Promise<MemberStatus> {
+  const address = addressOf(members[index]);
+  let sql;
+  try {
+    sql = await connect(members, index, settings);
+    const raw = await flavor.readStatus(sql);
+    return { index, address, reachable: true, role: "unknown", errantGtids: [], ...raw };
+  } catch (err) {
+    return { index, address, reachable: false, error: (err as Error).message, role: "unknown", errantGtids: [] };
+  } finally {
+    await sql?.close();
+  }
+}
+
+/** Member whose replication address is host:port. */
+export function memberAt(members: MemberAddress[], host: string, port: number): number | null {
+  const i = members.findIndex((m) => {
+    const r = replicationAddress(m);
+    return r.host === host && r.port === port;
+  });
+  return i < 0 ? null : i;
+}
+
+/** Pure: derives roles, primary, errant GTIDs and problems from per-member statuses. */
+export function analyze(members: MemberAddress[], input: MemberStatus[]): Topology {
+  const statuses = input.map((s) => ({ ...s, errantGtids: [] as string[] }));
+  const problems: string[] = [];
+  for (const s of statuses) {
+    if (s.replica) s.replica = { ...s.replica, sourceIndex: memberAt(members, s.replica.sourceHost, s.replica.sourcePort) };
+  }
+  const writable = statuses.filter((s) => s.reachable && s.readOnly === false);
+  // Fresh servers are all writable: that is "not set up yet", not split brain.
+  const configured = statuses.some((s) => s.replica);
+  const splitBrain = configured && writable.length > 1;
+  const primary = writable.length === 1 ? writable[0].index : null;
+  for (const s of statuses) {
+    if (!s.reachable) continue;
+    s.role = s.index === primary ? "primary" : s.replica ? "replica" : "unknown";
+  }
+
+  const sources = new Set(statuses.filter((s) => s.replica).map((s) => s.replica!.sourceIndex));
+  const sourceOfReplicas = sources.size === 1 ? [...sources][0] : null;
+
+  const p = primary === null ? undefined : statuses[primary];
+  for (const s of statuses) {
+    if (!s.reachable || s.index === primary || s.serverId === undefined) continue;
+    const local = localErrant(s.serverId, s.gtidBinlogState, s.gtidSlave);
+    const vsPrimary = p ? errantAgainst({ binlogState: s.gtidBinlogState, slavePos: s.gtidSlave }, { binlogState: p.gtidBinlogState, slavePos: p.gtidSlave }) : [];
+    s.errantGtids = [...new Set([...local, ...vsPrimary])].sort();
+  }
+
+  for (const s of statuses) {
+    const who = `member ${s.index} (${s.address})`;
+    if (!s.reachable) {
+      problems.push(`${who} is unreachable: ${s.error}`);
+      continue;
+    }
+    if (s.logBin === false) problems.push(`${who} has the binary log off (log-bin is required)`);
+    if (s.errantGtids.length) problems.push(`${who} has errant GTIDs ${s.errantGtids.join(",")} (transactions the primary does not have)`);
+    if (s.index === primary) {
+      if (s.replica) problems.push(`${who} is writable but also replicates from ${s.replica.sourceHost}:${s.replica.sourcePort}`);
+      continue;
+    }
+    const r = s.replica;
+    if (!r) {
+      if (primary !== null) problems.push(`${who} does not replicate`);
+      continue;
+    }
+    if (primary !== null && r.sourceIndex !== primary) {
+      problems.push(`${who} replicates from ${r.sourceHost}:${r.sourcePort}, not from the primary (member ${primary})`);
+    }
+    if (r.ioThread !== "running") problems.push(`${who} replication IO thread is ${r.ioThread}${r.lastIoError ? `: ${r.lastIoError}` : ""}`);
+    if (r.sqlThread !== "running") problems.push(`${who} replication SQL thread is ${r.sqlThread}${r.lastSqlError ? `: ${r.lastSqlError}` : ""}`);
+  }
+  if (splitBrain) problems.push(`split brain: members ${writable.map((s) => s.index).join(" and ")} are all writable`);
+  if (primary === null && !splitBrain) {
+    if (sourceOfReplicas !== null && sourceOfReplicas !== undefined) {
+      const src = statuses[sourceOfReplicas];
+      problems.push(
+        src.reachable
+          ? `no writable primary: member ${sourceOfReplicas} (the replicas' source) is read-only`
+          : `no writable primary: member ${sourceOfReplicas} (the replicas' source) is unreachable`,
+      );
+    } else if (!configured) {
+      problems.push("replication is not set up");
+    } else {
+      problems.push("no writable primary, and the replicas do not agree on a source among the members");
+    }
+  }
+  return {
+    members: statuses,
+    primary,
+    splitBrain,
+    sourceOfReplicas: sourceOfReplicas ?? null,
+    problems,
+    healthy: problems.length === 0,
+  };
+}
+
+/** The `mysql-ha status --json` shape. */
+export function topologyToJson(t: Topology) {
+  return {
+    primary: t.primary,
+    healthy: t.healthy,
+    problems: t.problems,
+    members: t.members.map((m) => ({
+      index: m.index,
+      address: m.address,
+      reachable: m.reachable,
+      role: m.role,
+      readOnly: m.readOnly ?? null,
+      gtid: m.gtidCurrent ?? null,
+      sourceIndex: m.replica?.sourceIndex ?? null,
+      lagSeconds: m.replica?.lagSeconds ?? null,
+      errantGtids: m.errantGtids,
+    })),
+  };
+}
