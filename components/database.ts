@@ -1,0 +1,114 @@
+import * as pulumi from "@pulumi/pulumi";
+import * as k8s from "@pulumi/kubernetes";
+import * as random from "@pulumi/random";
+import type { Settings } from "./config";
+import { memberHost, MYSQL_PORT, objectNames, ObjectNames, serviceHost } from "./kubernetes/names";
+import { buildServerConfigMap } from "./kubernetes/server-config";
+import { buildScriptsConfigMap } from "./kubernetes/scripts";
+import { buildCredentialsSecret } from "./kubernetes/secret";
+import { buildHeadlessService, buildPrimaryService, buildReadService } from "./kubernetes/services";
+import { buildTopologyConfigMap } from "./kubernetes/topology";
+import { buildStatefulSet, StatefulSetExtras } from "./kubernetes/statefulset";
+import { buildPodDisruptionBudget } from "./kubernetes/pdb";
+
+/** Type token of the component. */
+export const REPLICATED_DATABASE_TYPE = "mysql-ha:index:ReplicatedDatabase";
+
+export interface ReplicatedDatabaseArgs {
+  /** Validated stack settings (components/config.ts `loadSettings` / `validateConfig`). */
+  settings: Settings;
+}
+
+/** Generated passwords; each is a secret output. */
+export interface Credentials {
+  root: pulumi.Output<string>;
+  replication: pulumi.Output<string>;
+  app: pulumi.Output<string>;
+  secret: k8s.core.v1.Secret;
+}
+
+/**
+ * A replicated MariaDB on Kubernetes: a StatefulSet of members with GTID replication, a write endpoint that
+ * follows the primary, a read endpoint of fresh members, generated credentials, and a disruption budget.
+ * The class only wires; every object is built by a pure function in components/kubernetes/.
+ */
+export class ReplicatedDatabase extends pulumi.ComponentResource {
+  /** host:port of the primary (write) Service. */
+  readonly primaryEndpoint: pulumi.Output<string>;
+  /** host:port of the read Service (ready members only; lagging replicas are left out). */
+  readonly readEndpoint: pulumi.Output<string>;
+  /** Name of the headless Service that gives each member a stable DNS name. */
+  readonly headlessServiceName: pulumi.Output<string>;
+  /** Stable DNS name of each member, by ordinal. */
+  readonly memberHosts: pulumi.Output<string[]>;
+  /** Ordinal of the member the write endpoint points at. */
+  readonly primary: pulumi.Output<number>;
+  /** Kubernetes Secret holding the passwords (keys in kubernetes/secret.ts SECRET_KEYS). */
+  readonly secretName: pulumi.Output<string>;
+  readonly rootPassword: pulumi.Output<string>;
+  readonly replicationPassword: pulumi.Output<string>;
+  readonly appPassword: pulumi.Output<string>;
+
+  constructor(name: string, args: ReplicatedDatabaseArgs, opts?: pulumi.ComponentResourceOptions) {
+    super(REPLICATED_DATABASE_TYPE, name, {}, opts);
+    const settings = args.settings;
+    const names = objectNames(name);
+    const base = { name, names, settings };
+
+    const credentials = this.credentials(name, names, settings);
+    const serverConfig = new k8s.core.v1.ConfigMap(`${name}-config`, buildServerConfigMap(base), { parent: this });
+    const scripts = new k8s.core.v1.ConfigMap(`${name}-scripts`, buildScriptsConfigMap(base), { parent: this });
+    const headless = new k8s.core.v1.Service(`${name}-headless`, buildHeadlessService(base), { parent: this });
+
+    // Everything the pods need exists before the StatefulSet (replication: PrimaryPlacement joins this list).
+    const beforeMembers: pulumi.Resource[] = [credentials.secret, serverConfig, scripts, headless];
+    // Sections that add containers/volumes to the member pods (backup: binlog archiver, clone) push here.
+    const extras: StatefulSetExtras[] = [];
+    const statefulSet = new k8s.apps.v1.StatefulSet(`${name}-statefulset`, buildStatefulSet({ ...base, extras }),
+      { parent: this, dependsOn: beforeMembers });
+
+    // Ordinal of the primary for the write endpoint and the topology ConfigMap (replication: the
+    // ReplicationTopology output, created after the StatefulSet, replaces the configured value here).
+    const primary: pulumi.Input<number> = settings.primary;
+    new k8s.core.v1.ConfigMap(`${name}-topology`, buildTopologyConfigMap({ ...base, primary }), { parent: this });
+    const primaryService = new k8s.core.v1.Service(`${name}-primary`, buildPrimaryService({ ...base, primary }), { parent: this });
+    const readService = new k8s.core.v1.Service(`${name}-read`, buildReadService(base), { parent: this });
+    new k8s.policy.v1.PodDisruptionBudget(`${name}-pdb`, buildPodDisruptionBudget(base), { parent: this, dependsOn: [statefulSet] });
+
+    const ns = settings.namespace;
+    this.primaryEndpoint = primaryService.metadata.name.apply((n) => `${serviceHost(n, ns)}:${MYSQL_PORT}`);
+    this.readEndpoint = readService.metadata.name.apply((n) => `${serviceHost(n, ns)}:${MYSQL_PORT}`);
+    this.headlessServiceName = headless.metadata.name;
+    this.memberHosts = pulumi.output(Array.from({ length: settings.replicas }, (_, i) => memberHost(names, ns, i)));
+    this.primary = pulumi.output(primary);
+    this.secretName = credentials.secret.metadata.name;
+    this.rootPassword = credentials.root;
+    this.replicationPassword = credentials.replication;
+    this.appPassword = credentials.app;
+
+    this.registerOutputs({
+      primaryEndpoint: this.primaryEndpoint,
+      readEndpoint: this.readEndpoint,
+      headlessServiceName: this.headlessServiceName,
+      memberHosts: this.memberHosts,
+      primary: this.primary,
+      secretName: this.secretName,
+      rootPassword: this.rootPassword,
+      replicationPassword: this.replicationPassword,
+      appPassword: this.appPassword,
+    });
+  }
+
+  /** Generated passwords (alphanumeric: safe in shell, my.cnf and URLs) and the Secret that carries them. */
+  private credentials(name: string, names: ObjectNames, settings: Settings): Credentials {
+    const password = (part: string) =>
+      pulumi.secret(new random.RandomPassword(`${name}-${part}-password`, { length: 32, special: false },
+        { parent: this, additionalSecretOutputs: ["result"] }).result);
+    const root = password("root");
+    const replication = password("replication");
+    const app = password("app");
+    const secret = new k8s.core.v1.Secret(`${name}-credentials`,
+      buildCredentialsSecret({ name, names, settings, passwords: { root, replication, app } }), { parent: this });
+    return { root, replication, app, secret };
+  }
+}

@@ -1,0 +1,57 @@
+/** Names and labels shared by every Kubernetes object of one ReplicatedDatabase. */
+
+/** Port of the database in every member and Service. */
+export const MYSQL_PORT = 3306;
+/** server_id of member N is SERVER_ID_BASE + N (unique per member, stable across restarts). */
+export const SERVER_ID_BASE = 1000;
+
+/** Kubernetes object names derived from the component name (pods are `${statefulSet}-<ordinal>`). */
+export interface ObjectNames {
+  statefulSet: string;
+  headlessService: string;
+  primaryService: string;
+  readService: string;
+  serverConfig: string;
+  scripts: string;
+  topology: string;
+  secret: string;
+  podDisruptionBudget: string;
+}
+
+export function objectNames(name: string): ObjectNames {
+  return {
+    statefulSet: name,
+    headlessService: `${name}-headless`,
+    primaryService: `${name}-primary`,
+    readService: `${name}-read`,
+    serverConfig: `${name}-config`,
+    scripts: `${name}-scripts`,
+    topology: `${name}-topology`,
+    secret: `${name}-credentials`,
+    podDisruptionBudget: name,
+  };
+}
+
+/** Labels on every object; the selector labels pick the members' pods. */
+export function selectorLabels(name: string): Record<string, string> {
+  return { "app.kubernetes.io/name": "mysql-ha", "app.kubernetes.io/instance": name };
+}
+
+export function commonLabels(name: string): Record<string, string> {
+  return { ...selectorLabels(name), "app.kubernetes.io/managed-by": "pulumi", "app.kubernetes.io/component": "database" };
+}
+
+/** Pod name of member `ordinal` (the value of its `statefulset.kubernetes.io/pod-name` label). */
+export function memberPodName(statefulSet: string, ordinal: number): string {
+  return `${statefulSet}-${ordinal}`;
+}
+
+/** Stable DNS name of member `ordinal` through the headless Service. */
+export function memberHost(names: ObjectNames, namespace: string, ordinal: number): string {
+  return `${memberPodName(names.statefulSet, ordinal)}.${names.headlessService}.${namespace}.svc.cluster.local`;
+}
+
+/** DNS name of a Service. */
+export function serviceHost(service: string, namespace: string): string {
+  return `${service}.${namespace}.svc.cluster.local`;
+}

@@ -1,0 +1,34 @@
+import type * as k8s from "@pulumi/kubernetes";
+import * as fs from "node:fs";
+import * as path from "node:path";
+import type { Settings } from "../config";
+import { commonLabels, ObjectNames } from "./names";
+
+/** Directory of the shell scripts shipped to the pods. */
+export const SCRIPTS_DIR = path.join(__dirname, "..", "scripts");
+
+/** Scripts the StatefulSet itself needs (others, e.g. backup scripts, are added by their own builders). */
+export const MEMBER_SCRIPTS = ["init-server.sh", "probe-lib.sh", "probe-readiness.sh", "probe-liveness.sh"] as const;
+
+/** Contents of the given scripts from components/scripts/, keyed by file name. */
+export function readScripts(files: readonly string[]): Record<string, string> {
+  return Object.fromEntries(files.map((f) => [f, fs.readFileSync(path.join(SCRIPTS_DIR, f), "utf8")]));
+}
+
+export interface ScriptsConfigMapArgs {
+  name: string;
+  names: ObjectNames;
+  settings: Pick<Settings, "namespace">;
+  /** More scripts to ship in the same ConfigMap (file name -> content). */
+  extraScripts?: Record<string, string>;
+}
+
+/** ConfigMap of the member scripts (mounted with mode 0555 at /etc/mysql-ha/scripts). */
+export function buildScriptsConfigMap(args: ScriptsConfigMapArgs): k8s.core.v1.ConfigMapArgs {
+  return {
+    apiVersion: "v1",
+    kind: "ConfigMap",
+    metadata: { name: args.names.scripts, namespace: args.settings.namespace, labels: commonLabels(args.name) },
+    data: { ...readScripts(MEMBER_SCRIPTS), ...args.extraScripts },
+  };
+}

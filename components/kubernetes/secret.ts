@@ -1,0 +1,37 @@
+import type * as k8s from "@pulumi/kubernetes";
+import type * as pulumi from "@pulumi/pulumi";
+import type { Settings } from "../config";
+import { commonLabels, ObjectNames } from "./names";
+
+/** Keys of the credentials Secret; pods read them with secretKeyRef, never as literals. */
+export const SECRET_KEYS = {
+  root: "root-password",
+  replication: "replication-password",
+  app: "app-password",
+} as const;
+
+/** Account name the engine uses for replication. */
+export const REPLICATION_USER = "replication";
+
+export interface CredentialsSecretArgs {
+  name: string;
+  names: ObjectNames;
+  settings: Pick<Settings, "namespace">;
+  /** Generated passwords (secret outputs). */
+  passwords: { root: pulumi.Input<string>; replication: pulumi.Input<string>; app: pulumi.Input<string> };
+}
+
+/** Secret of the generated passwords. */
+export function buildCredentialsSecret(args: CredentialsSecretArgs): k8s.core.v1.SecretArgs {
+  return {
+    apiVersion: "v1",
+    kind: "Secret",
+    metadata: { name: args.names.secret, namespace: args.settings.namespace, labels: commonLabels(args.name) },
+    type: "Opaque",
+    stringData: {
+      [SECRET_KEYS.root]: args.passwords.root,
+      [SECRET_KEYS.replication]: args.passwords.replication,
+      [SECRET_KEYS.app]: args.passwords.app,
+    },
+  };
+}

@@ -1,0 +1,64 @@
+import type * as k8s from "@pulumi/kubernetes";
+import * as pulumi from "@pulumi/pulumi";
+import type { Settings } from "../config";
+import { commonLabels, memberPodName, MYSQL_PORT, ObjectNames, selectorLabels } from "./names";
+
+export interface ServiceArgs {
+  name: string;
+  names: ObjectNames;
+  settings: Pick<Settings, "namespace" | "serviceType">;
+}
+
+const mysqlPort = { name: "mysql", port: MYSQL_PORT, targetPort: "mysql", protocol: "TCP" };
+
+/**
+ * Headless Service governing the StatefulSet: stable DNS per member. Not-ready members are published too,
+ * so the engine and peers can reach a lagging or joining member by name.
+ */
+export function buildHeadlessService(args: ServiceArgs): k8s.core.v1.ServiceArgs {
+  return {
+    apiVersion: "v1",
+    kind: "Service",
+    metadata: { name: args.names.headlessService, namespace: args.settings.namespace, labels: commonLabels(args.name) },
+    spec: {
+      clusterIP: "None",
+      publishNotReadyAddresses: true,
+      selector: selectorLabels(args.name),
+      ports: [mysqlPort],
+    },
+  };
+}
+
+/**
+ * Write endpoint: selects exactly the primary's pod by its `statefulset.kubernetes.io/pod-name` label.
+ * `primary` is an Input so the ordinal can come from a resource output (the replication topology).
+ */
+export function buildPrimaryService(args: ServiceArgs & { primary: pulumi.Input<number> }): k8s.core.v1.ServiceArgs {
+  return {
+    apiVersion: "v1",
+    kind: "Service",
+    metadata: { name: args.names.primaryService, namespace: args.settings.namespace, labels: { ...commonLabels(args.name), "mysql-ha/role": "primary" } },
+    spec: {
+      type: args.settings.serviceType,
+      selector: {
+        ...selectorLabels(args.name),
+        "statefulset.kubernetes.io/pod-name": pulumi.output(args.primary).apply((p) => memberPodName(args.names.statefulSet, p)),
+      },
+      ports: [mysqlPort],
+    },
+  };
+}
+
+/** Read endpoint: every ready member; readiness drops replicas lagging more than readMaxLagSeconds. */
+export function buildReadService(args: ServiceArgs): k8s.core.v1.ServiceArgs {
+  return {
+    apiVersion: "v1",
+    kind: "Service",
+    metadata: { name: args.names.readService, namespace: args.settings.namespace, labels: { ...commonLabels(args.name), "mysql-ha/role": "read" } },
+    spec: {
+      type: args.settings.serviceType,
+      selector: selectorLabels(args.name),
+      ports: [mysqlPort],
+    },
+  };
+}

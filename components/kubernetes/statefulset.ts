@@ -1,0 +1,194 @@
+import type * as k8s from "@pulumi/kubernetes";
+import type { Settings } from "../config";
+import { SERVER_CNF } from "./server-config";
+import { REPLICATION_USER, SECRET_KEYS } from "./secret";
+import { TOPOLOGY_PRIMARY_KEY } from "./topology";
+import { commonLabels, MYSQL_PORT, ObjectNames, selectorLabels, SERVER_ID_BASE } from "./names";
+
+type Container = k8s.types.input.core.v1.Container;
+type Volume = k8s.types.input.core.v1.Volume;
+type EnvVar = k8s.types.input.core.v1.EnvVar;
+
+/** uid/gid of the `mysql` user in the official mariadb image. */
+export const MYSQL_UID = 999;
+
+/** Where things live inside the database container. */
+export const PATHS = {
+  data: "/var/lib/mysql",
+  conf: "/etc/mysql/conf.d",
+  run: "/run/mysqld",
+  socket: "/run/mysqld/mysqld.sock",
+  config: "/etc/mysql-ha/config",
+  scripts: "/etc/mysql-ha/scripts",
+  topology: "/etc/mysql-ha/topology",
+} as const;
+
+/** Volume names of the member pod, for extra containers that mount the same volumes (e.g. the data volume). */
+export const VOLUMES = { data: "data", conf: "conf", run: "run", tmp: "tmp", config: "config", scripts: "scripts", topology: "topology" } as const;
+
+/** Parts other sections (backup, clone) add to the member pod. */
+export interface StatefulSetExtras {
+  /** Init containers run after init-server (e.g. clone a peer into an empty datadir). */
+  initContainers?: Container[];
+  /** Sidecars next to the database (e.g. binlog archiver). */
+  containers?: Container[];
+  volumes?: Volume[];
+  /** Extra environment of the database container. */
+  env?: EnvVar[];
+}
+
+export interface StatefulSetArgs {
+  name: string;
+  names: ObjectNames;
+  settings: Settings;
+  /** Merged in order; see {@link StatefulSetExtras}. */
+  extras?: StatefulSetExtras[];
+}
+
+const secretEnv = (secret: string, name: string, key: string): EnvVar => ({
+  name,
+  valueFrom: { secretKeyRef: { name: secret, key } },
+});
+
+/** Security context of every container: non-root, no privilege escalation, no capabilities, read-only root. */
+export const CONTAINER_SECURITY_CONTEXT = {
+  runAsNonRoot: true,
+  runAsUser: MYSQL_UID,
+  runAsGroup: MYSQL_UID,
+  allowPrivilegeEscalation: false,
+  readOnlyRootFilesystem: true,
+  capabilities: { drop: ["ALL"] },
+};
+
+function affinity(name: string, mode: Settings["antiAffinity"]) {
+  const term = { topologyKey: "kubernetes.io/hostname", labelSelector: { matchLabels: selectorLabels(name) } };
+  if (mode === "required") return { podAntiAffinity: { requiredDuringSchedulingIgnoredDuringExecution: [term] } };
+  if (mode === "preferred") return { podAntiAffinity: { preferredDuringSchedulingIgnoredDuringExecution: [{ weight: 100, podAffinityTerm: term }] } };
+  return undefined;
+}
+
+/** The members: one pod per ordinal, each with its own data volume. */
+export function buildStatefulSet(args: StatefulSetArgs): k8s.apps.v1.StatefulSetArgs {
+  const { name, names, settings: s } = args;
+  const extras = args.extras ?? [];
+  const all = <K extends keyof StatefulSetExtras>(k: K): NonNullable<StatefulSetExtras[K]> =>
+    extras.flatMap((e) => (e[k] ?? []) as unknown[]) as NonNullable<StatefulSetExtras[K]>;
+
+  const env: EnvVar[] = [
+    { name: "POD_NAME", valueFrom: { fieldRef: { fieldPath: "metadata.name" } } },
+    // Read by the official image's entrypoint on first start of an empty datadir.
+    secretEnv(names.secret, "MARIADB_ROOT_PASSWORD", SECRET_KEYS.root),
+    { name: "MARIADB_USER", value: s.appUser },
+    secretEnv(names.secret, "MARIADB_PASSWORD", SECRET_KEYS.app),
+    { name: "MARIADB_DATABASE", value: s.appDatabase },
+    { name: "MARIADB_REPLICATION_USER", value: REPLICATION_USER },
+    secretEnv(names.secret, "MARIADB_REPLICATION_PASSWORD", SECRET_KEYS.replication),
+    // Read by the probes.
+    { name: "READ_MAX_LAG_SECONDS", value: String(s.readMaxLagSeconds) },
+    { name: "MYSQL_HA_SOCKET", value: PATHS.socket },
+    ...all("env"),
+  ];
+
+  const mounts = [
+    { name: VOLUMES.data, mountPath: PATHS.data },
+    { name: VOLUMES.conf, mountPath: PATHS.conf },
+    { name: VOLUMES.run, mountPath: PATHS.run },
+    { name: VOLUMES.tmp, mountPath: "/tmp" },
+    { name: VOLUMES.scripts, mountPath: PATHS.scripts },
+  ];
+  const probe = (script: string, periodSeconds: number, failureThreshold: number) => ({
+    exec: { command: [`${PATHS.scripts}/${script}`] },
+    periodSeconds,
+    timeoutSeconds: 5,
+    failureThreshold,
+  });
+
+  const initServer: Container = {
+    name: "init-server",
+    image: s.image,
+    command: [`${PATHS.scripts}/init-server.sh`],
+    env: [
+      { name: "POD_NAME", valueFrom: { fieldRef: { fieldPath: "metadata.name" } } },
+      { name: "SERVER_ID_BASE", value: String(SERVER_ID_BASE) },
+      { name: "CONFIG_DIR", value: PATHS.config },
+      { name: "TOPOLOGY_FILE", value: `${PATHS.topology}/${TOPOLOGY_PRIMARY_KEY}` },
+      { name: "CONF_OUT", value: PATHS.conf },
+    ],
+    volumeMounts: [
+      { name: VOLUMES.conf, mountPath: PATHS.conf },
+      { name: VOLUMES.config, mountPath: PATHS.config },
+      { name: VOLUMES.topology, mountPath: PATHS.topology },
+      { name: VOLUMES.scripts, mountPath: PATHS.scripts },
+    ],
+    resources: { requests: { cpu: "50m", memory: "32Mi" }, limits: { cpu: "200m", memory: "64Mi" } },
+    securityContext: CONTAINER_SECURITY_CONTEXT,
+  };
+
+  const database: Container = {
+    name: "mariadb",
+    image: s.image,
+    ports: [{ name: "mysql", containerPort: MYSQL_PORT, protocol: "TCP" }],
+    env,
+    volumeMounts: mounts,
+    resources: {
+      requests: { cpu: s.cpuRequest, memory: s.memoryRequest },
+      limits: { cpu: s.cpuLimit, memory: s.memoryLimit },
+    },
+    // Crash recovery or a large buffer pool can take minutes: liveness starts only after the startup probe passed.
+    startupProbe: probe("probe-liveness.sh", 10, 60),
+    livenessProbe: probe("probe-liveness.sh", 10, 6),
+    readinessProbe: probe("probe-readiness.sh", 5, 2),
+    securityContext: CONTAINER_SECURITY_CONTEXT,
+  };
+
+  const labels = commonLabels(name);
+  const podAffinity = affinity(name, s.antiAffinity);
+  return {
+    apiVersion: "apps/v1",
+    kind: "StatefulSet",
+    metadata: { name: names.statefulSet, namespace: s.namespace, labels },
+    spec: {
+      replicas: s.replicas,
+      serviceName: names.headlessService,
+      // Members start one at a time in ordinal order, each ready before the next.
+      podManagementPolicy: "OrderedReady",
+      updateStrategy: { type: "RollingUpdate" },
+      selector: { matchLabels: selectorLabels(name) },
+      template: {
+        metadata: { labels },
+        spec: {
+          securityContext: {
+            runAsNonRoot: true,
+            runAsUser: MYSQL_UID,
+            runAsGroup: MYSQL_UID,
+            fsGroup: MYSQL_UID,
+            seccompProfile: { type: "RuntimeDefault" },
+          },
+          ...(podAffinity ? { affinity: podAffinity } : {}),
+          terminationGracePeriodSeconds: 60,
+          initContainers: [initServer, ...all("initContainers")],
+          containers: [database, ...all("containers")],
+          volumes: [
+            { name: VOLUMES.conf, emptyDir: {} },
+            { name: VOLUMES.run, emptyDir: {} },
+            { name: VOLUMES.tmp, emptyDir: {} },
+            { name: VOLUMES.config, configMap: { name: names.serverConfig, items: [{ key: SERVER_CNF, path: SERVER_CNF }] } },
+            { name: VOLUMES.scripts, configMap: { name: names.scripts, defaultMode: 0o555 } },
+            { name: VOLUMES.topology, configMap: { name: names.topology, optional: true } },
+            ...all("volumes"),
+          ],
+        },
+      },
+      volumeClaimTemplates: [
+        {
+          metadata: { name: VOLUMES.data, labels: selectorLabels(name) },
+          spec: {
+            accessModes: ["ReadWriteOnce"],
+            ...(s.storageClass ? { storageClassName: s.storageClass } : {}),
+            resources: { requests: { storage: s.storageSize } },
+          },
+        },
+      ],
+    },
+  };
+}

@@ -1,0 +1,42 @@
+#!/bin/bash
+# Init container of every member: writes the per-member server options next to the shared ones.
+#   server_id = SERVER_ID_BASE + ordinal (ordinal parsed from the pod name, <statefulset>-<ordinal>)
+#   read_only = OFF only for the member named as primary in the topology file; every other member (and every
+#               member while that file does not exist yet) starts read-only, so a restarted old primary can
+#               never take writes next to a newer one (fencing). The engine turns writes on when it promotes.
+# Environment: POD_NAME (default: hostname), SERVER_ID_BASE (default 1000), CONFIG_DIR (shared *.cnf files),
+#   TOPOLOGY_FILE (holds the primary ordinal), CONF_OUT (directory mariadbd reads, e.g. /etc/mysql/conf.d).
+set -euo pipefail
+
+pod="${POD_NAME:-$(hostname)}"
+ordinal="${pod##*-}"
+if ! [[ "$ordinal" =~ ^[0-9]+$ ]]; then
+  echo "init-server: cannot read the member ordinal from pod name '$pod' (expected <name>-<ordinal>)" >&2
+  exit 1
+fi
+base="${SERVER_ID_BASE:-1000}"
+server_id=$((base + ordinal))
+
+read_only=ON
+primary=""
+if [ -n "${TOPOLOGY_FILE:-}" ] && [ -r "$TOPOLOGY_FILE" ]; then
+  primary="$(tr -d '[:space:]' < "$TOPOLOGY_FILE")"
+fi
+if [ "$primary" = "$ordinal" ]; then
+  read_only=OFF
+fi
+
+: "${CONF_OUT:?CONF_OUT must name the directory mariadbd reads option files from}"
+mkdir -p "$CONF_OUT"
+if [ -n "${CONFIG_DIR:-}" ]; then
+  for f in "$CONFIG_DIR"/*.cnf; do
+    [ -e "$f" ] && cp "$f" "$CONF_OUT/"
+  done
+fi
+cat > "$CONF_OUT/90-member.cnf" <<CNF
+# Written by init-server.sh for $pod
+[mariadb]
+server_id = $server_id
+read_only = $read_only
+CNF
+echo "init-server: $pod server_id=$server_id read_only=$read_only (primary ordinal: ${primary:-not yet known})"

@@ -1,0 +1,11 @@
+# Shared by the probes: run one query against the local server as the probe user.
+# MYSQL_PWD carries the password (never argv). MYSQL_HA_SOCKET, or MYSQL_HA_HOST/MYSQL_HA_PORT, select the server.
+probe_query() {
+  local args=(--no-defaults -N -B --connect-timeout="${PROBE_CONNECT_TIMEOUT:-5}" -u"${PROBE_USER:-root}")
+  if [ -n "${MYSQL_HA_HOST:-}" ]; then
+    args+=(--protocol=tcp -h"$MYSQL_HA_HOST" -P"${MYSQL_HA_PORT:-3306}")
+  else
+    args+=(--protocol=socket -S"${MYSQL_HA_SOCKET:-/run/mysqld/mysqld.sock}")
+  fi
+  mariadb "${args[@]}" -e "$1"
+}

@@ -1,0 +1,17 @@
+import { loadSettings } from "./components/config";
+import { ReplicatedDatabase } from "./components/database";
+
+// Stack config (Pulumi.<stack>.yaml, defaults in Pulumi.yaml) -> validated settings; every problem in one error.
+const settings = loadSettings();
+
+const db = new ReplicatedDatabase("mysql", { settings });
+
+export const primaryEndpoint = db.primaryEndpoint;
+export const readEndpoint = db.readEndpoint;
+export const headlessServiceName = db.headlessServiceName;
+export const memberHosts = db.memberHosts;
+export const primary = db.primary;
+export const secretName = db.secretName;
+export const rootPassword = db.rootPassword;
+export const replicationPassword = db.replicationPassword;
+export const appPassword = db.appPassword;
