@@ -1,0 +1,270 @@
+/**
+ * What the two dynamic providers do; `serialized.ts` loads this module inside each provider method, in the
+ * dynamic provider host's process. Every method opens the connector, asks the engine, and closes the tunnels
+ * before returning: nothing survives between calls.
+ *
+ * - PrimaryPlacement runs before the StatefulSet changes: it switches over when `primary` changed, or when a shrink
+ *   would remove the primary's ordinal, while every current member still exists. Nothing to do on first create.
+ * - ReplicationTopology runs after the StatefulSet: setup on create; on update attach new members, detach removed
+ *   ones, fail over when the primary is unreachable (if allowed), switch over when `primary` changed and the
+ *   placement could not (the new primary did not exist yet).
+ * `check` writes what `up` will do, in words, into the `plan` input, which is what `pulumi preview` shows.
+ */
+import type * as pulumi from "@pulumi/pulumi";
+import { ConnectorSpec, openConnector } from "../connectors";
+import * as engine from "../replication";
+import {
+  changedInputs,
+  MemberSummary,
+  PROVIDER_VERSION,
+  ReplicationInputs,
+  ReplicationOutputs,
+  unknownInputs,
+  validateInputs,
+} from "./inputs";
+import { placementDecision } from "./placement";
+
+type Props = Record<string, any>;
+type Kind = "placement" | "topology";
+
+function log(kind: Kind, line: string): void {
+  // The dynamic provider host passes a provider's stderr on to the engine's log.
+  process.stderr.write(`[mysql-ha ${kind === "placement" ? "PrimaryPlacement" : "ReplicationTopology"}] ${line}\n`);
+}
+
+function engineSettings(inputs: ReplicationInputs, kind: Kind): engine.EngineSettings {
+  return {
+    admin: { user: inputs.adminUser, password: inputs.adminPassword },
+    replication: { user: inputs.replicationUser, password: inputs.replicationPassword },
+    semiSync: inputs.semiSync,
+    semiSyncTimeoutMs: inputs.semiSyncTimeoutMs,
+    deadlineMs: inputs.operationTimeoutSeconds * 1000,
+    log: (line) => log(kind, line),
+  };
+}
+
+function connectorSpec(inputs: ReplicationInputs): ConnectorSpec {
+  return inputs.connector.kind === "kubernetes" ? { ...inputs.connector, kubeconfig: inputs.kubeconfig } : inputs.connector;
+}
+
+/** Members the connector can address: the direct connector knows only the addresses it was given. */
+function reachableCount(inputs: ReplicationInputs, wanted: number): number {
+  return inputs.connector.kind === "direct" ? Math.min(wanted, inputs.connector.members.length) : wanted;
+}
+
+interface Session {
+  members: engine.MemberAddress[];
+  settings: engine.EngineSettings;
+  topology: engine.Topology;
+}
+
+/** Opens the connector for `count` members, inspects them, runs `fn`, always closes the tunnels. */
+async function withSession<T>(inputs: ReplicationInputs, kind: Kind, count: number, fn: (s: Session) => Promise<T>): Promise<T> {
+  const open = await openConnector(connectorSpec(inputs), reachableCount(inputs, count));
+  try {
+    const settings = engineSettings(inputs, kind);
+    const topology = await engine.inspect(open.members, settings);
+    // Tunnel failures explain unreachable members better than a closed connection does.
+    for (const problem of open.problems()) {
+      const ordinal = Number(/-(\d+): /.exec(problem)?.[1]);
+      const member = topology.members[ordinal];
+      if (member && !member.reachable) member.error = `${member.error ?? "unreachable"} (${problem})`;
+    }
+    return await fn({ members: open.members, settings, topology });
+  } finally {
+    await open.close();
+  }
+}
+
+function summarize(topology: engine.Topology): Pick<ReplicationOutputs, "primaryOrdinal" | "members" | "gtidPositions" | "healthy"> {
+  const members = topology.members.map((m): MemberSummary => {
+    const summary: MemberSummary = {
+      ordinal: m.index,
+      role: m.role,
+      reachable: m.reachable,
+      gtid: m.gtidCurrent ?? "",
+      lagSeconds: m.replica?.lagSeconds ?? null,
+      errantGtids: m.errantGtids,
+    };
+    if (m.error) summary.error = m.error;
+    return summary;
+  });
+  return { primaryOrdinal: topology.primary ?? -1, members, gtidPositions: members.map((m) => m.gtid), healthy: topology.healthy };
+}
+
+export function planWords(plan: engine.Plan): string {
+  const parts = [...plan.steps.map((s) => s.describe), ...plan.refusals.map((r) => `refused: ${r}`)];
+  return parts.length ? parts.join("; ") : "no change: the topology is healthy and as configured";
+}
+
+function idFor(inputs: ReplicationInputs, kind: Kind): string {
+  const c = inputs.connector;
+  return `${kind}:${c.kind === "kubernetes" ? `${c.namespace}/${c.statefulSet}` : c.members.join(",")}`;
+}
+
+function checkWith(kind: Kind, preview: (olds: Props, news: ReplicationInputs) => Promise<string>) {
+  return async (olds: Props, news: Props): Promise<pulumi.dynamic.CheckResult> => {
+    const failures = validateInputs(news);
+    if (failures.length > 0) return { inputs: news, failures };
+    const inputs = { ...news } as ReplicationInputs;
+    const unknown = unknownInputs(news);
+    const isCreate = olds.replicas === undefined;
+    if (unknown.length > 0) {
+      inputs.plan = `decided once ${unknown.join(", ")} ${unknown.length > 1 ? "are" : "is"} known: up inspects the members first`;
+    } else {
+      try {
+        inputs.plan = await preview(olds, inputs);
+      } catch (err) {
+        inputs.plan = `cannot inspect the members now (${(err as Error).message}); up will inspect them again`;
+      }
+    }
+    log(kind, `${isCreate ? "create" : "update"}: ${inputs.plan}`);
+    return { inputs };
+  };
+}
+
+/**
+ * Changes when an input changed or the live topology needs work; never a replacement (that would hand the
+ * databases to delete + create). The words are in the `plan` input that check computed: the dynamic provider
+ * protocol carries no text in a diff, and preview shows `plan` changing from the last run's to this one's.
+ */
+function diffResult(changed: string[], work: boolean): pulumi.dynamic.DiffResult {
+  return { changes: changed.length > 0 || work, replaces: [], deleteBeforeReplace: false };
+}
+
+// --- PrimaryPlacement ---------------------------------------------------------------------------------------------
+
+/** Members that exist before the StatefulSet changes: the old replica count. */
+function placementCount(olds: Props, news: ReplicationInputs): number {
+  return Number.isInteger(olds.replicas) ? olds.replicas : news.replicas;
+}
+
+async function placementWork(olds: Props, news: ReplicationInputs): Promise<{ words: string; target?: number; primary: number }> {
+  return withSession(news, "placement", placementCount(olds, news), async ({ topology }) => {
+    const decision = placementDecision({ oldPrimary: olds.primary, newPrimary: news.primary, newReplicas: news.replicas, existing: placementCount(olds, news), current: topology.primary });
+    if (decision.target === undefined) return { words: decision.words, primary: topology.primary ?? -1 };
+    // The engine's planner has the safety rules (reachable, replicating, no errant GTIDs): let it word the step.
+    const plan = engine.plan(topology, { members: placementCount(olds, news), primary: decision.target, allowFailover: false });
+    const step = plan.steps.find((s) => s.kind === "switchover");
+    if (!step) return { words: `${decision.words}; refused: ${plan.refusals.join("; ")}`, primary: topology.primary ?? -1 };
+    return { words: `${step.describe} (${decision.words})`, target: decision.target, primary: topology.primary ?? -1 };
+  });
+}
+
+const placement = {
+  check: checkWith("placement", async (olds, news) =>
+    olds.replicas === undefined ? "none: first create, there is nothing to move yet" : (await placementWork(olds, news)).words,
+  ),
+
+  async diff(_id: string, olds: Props, news: Props): Promise<pulumi.dynamic.DiffResult> {
+    const changed = changedInputs(olds, news);
+    if (unknownInputs(news).length > 0) return diffResult(changed, true);
+    const work = await placementWork(olds, news as ReplicationInputs);
+    return diffResult(changed, work.target !== undefined);
+  },
+
+  async create(inputs: Props): Promise<pulumi.dynamic.CreateResult> {
+    const news = inputs as ReplicationInputs;
+    log("placement", "created: nothing to move on first create");
+    return { id: idFor(news, "placement"), outs: { ...news, primaryOrdinal: news.primary, plan: "none: first create" } };
+  },
+
+  async update(_id: string, olds: Props, inputs: Props): Promise<pulumi.dynamic.UpdateResult> {
+    const news = inputs as ReplicationInputs;
+    const count = placementCount(olds, news);
+    return withSession(news, "placement", count, async ({ members, settings, topology }) => {
+      const decision = placementDecision({ oldPrimary: olds.primary, newPrimary: news.primary, newReplicas: news.replicas, existing: count, current: topology.primary });
+      if (decision.target === undefined) {
+        log("placement", decision.words);
+        return { outs: { ...news, primaryOrdinal: topology.primary ?? -1, plan: decision.words } };
+      }
+      const result = await engine.switchover(members, decision.target, settings);
+      const words = `switched over ${topology.primary} -> ${result.primary}${result.writeGapMs !== undefined ? ` (writes paused ${result.writeGapMs} ms)` : ""}`;
+      log("placement", words);
+      return { outs: { ...news, primaryOrdinal: result.primary, plan: words } };
+    });
+  },
+
+  async read(id: string, props: Props): Promise<pulumi.dynamic.ReadResult> {
+    const state = props as ReplicationOutputs;
+    return withSession(state, "placement", state.replicas, async ({ topology }) => ({
+      id,
+      props: { ...state, primaryOrdinal: topology.primary ?? -1 },
+    }));
+  },
+
+  async delete(): Promise<void> {
+    log("placement", "deleted from the stack; the databases are left as they are");
+  },
+};
+
+// --- ReplicationTopology ------------------------------------------------------------------------------------------
+
+/** Desired state for the engine. `primary` only when set up is due or the config moved it. */
+function desiredTopology(topology: engine.Topology, olds: Props, news: ReplicationInputs): engine.DesiredTopology {
+  const notSetUp = !topology.members.some((m) => m.replica);
+  const moved = olds.primary !== undefined && olds.primary !== news.primary;
+  return { members: news.replicas, primary: notSetUp || moved || olds.replicas === undefined ? news.primary : undefined, allowFailover: news.autoFailover };
+}
+
+/** Existing members and wanted ones: removed members are inspected too, so they can be detached. */
+function topologyCount(olds: Props, news: ReplicationInputs): number {
+  return Math.max(news.replicas, Number.isInteger(olds.replicas) ? olds.replicas : 0);
+}
+
+async function topologyPlan(olds: Props, news: ReplicationInputs): Promise<engine.Plan> {
+  return withSession(news, "topology", topologyCount(olds, news), async ({ topology }) =>
+    engine.plan(topology, desiredTopology(topology, olds, news)),
+  );
+}
+
+/** Plans, refuses or applies, then inspects again for the outputs. */
+async function converge(olds: Props, news: ReplicationInputs): Promise<ReplicationOutputs> {
+  const count = topologyCount(olds, news);
+  const applied = await withSession(news, "topology", count, async ({ members, settings, topology }) => {
+    const plan = engine.plan(topology, desiredTopology(topology, olds, news));
+    if (plan.refusals.length > 0) throw new Error(`ReplicationTopology refused, nothing was changed: ${plan.refusals.join("; ")}`);
+    if (plan.steps.length === 0) return "no change: the topology is healthy and as configured";
+    log("topology", `applying: ${planWords(plan)}`);
+    const result = await engine.apply(members, plan, settings);
+    const notes = result.results.flatMap((r: engine.OperationResult) => [...(r.possiblyLost ? [r.possiblyLost] : []), ...r.warnings]);
+    return [planWords(plan), ...notes].join("; ");
+  });
+  return withSession(news, "topology", news.replicas, async ({ topology }) => ({ ...news, ...summarize(topology), plan: applied }));
+}
+
+const topology = {
+  check: checkWith("topology", async (olds, news) => planWords(await topologyPlan(olds, news))),
+
+  async diff(_id: string, olds: Props, news: Props): Promise<pulumi.dynamic.DiffResult> {
+    const changed = changedInputs(olds, news);
+    if (unknownInputs(news).length > 0) return diffResult(changed, true);
+    const plan = await topologyPlan(olds, news as ReplicationInputs);
+    return diffResult(changed, plan.steps.length + plan.refusals.length > 0);
+  },
+
+  async create(inputs: Props): Promise<pulumi.dynamic.CreateResult> {
+    const news = inputs as ReplicationInputs;
+    return { id: idFor(news, "topology"), outs: await converge({}, news) };
+  },
+
+  async update(_id: string, olds: Props, inputs: Props): Promise<pulumi.dynamic.UpdateResult> {
+    return { outs: await converge(olds, inputs as ReplicationInputs) };
+  },
+
+  /** Live topology for `pulumi refresh`; `plan` then says what `up` would do about it. */
+  async read(id: string, props: Props): Promise<pulumi.dynamic.ReadResult> {
+    const state = props as ReplicationOutputs;
+    return withSession(state, "topology", state.replicas, async ({ topology }) => {
+      const plan = engine.plan(topology, { members: state.replicas, allowFailover: state.autoFailover });
+      return { id, props: { ...state, ...summarize(topology), plan: planWords(plan) } };
+    });
+  },
+
+  async delete(): Promise<void> {
+    log("topology", "deleted from the stack; replication and data are left as they are");
+  },
+};
+
+export const handlers: Record<Kind, typeof placement | typeof topology> = { placement, topology };
+export { PROVIDER_VERSION };

@@ -1,0 +1,163 @@
+/**
+ * Inputs and outputs of the two replication resources, and their validation (the providers' `check`). Pure: no
+ * Pulumi, no database. Both resources take the same inputs; they differ in what they do with them.
+ */
+import { CONNECTOR_KINDS, ConnectorSpec, parseHostPort } from "../connectors";
+
+/** Bumped when the providers' behaviour changes, so existing stacks get an update that re-converges. */
+export const PROVIDER_VERSION = "1";
+
+/** Value of an input the engine does not know yet (preview). Same value as the SDK's rpc.unknownValue. */
+export const UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9";
+
+/** Properties kept secret in state: passed to additionalSecretOutputs and wrapped with pulumi.secret. */
+export const SECRET_PROPERTIES = ["adminPassword", "replicationPassword", "kubeconfig"];
+
+export interface ReplicationInputs {
+  /** Version of the provider code that last ran (see PROVIDER_VERSION). */
+  providerVersion: string;
+  /** Number of members (StatefulSet replicas). */
+  replicas: number;
+  /** Ordinal the config wants as primary. */
+  primary: number;
+  semiSync: boolean;
+  semiSyncTimeoutMs: number;
+  /** Promote a replica when the primary is unreachable. */
+  autoFailover: boolean;
+  /** Deadline of one operation (setup, switchover, failover). */
+  operationTimeoutSeconds: number;
+  /** How to reach the members. The Kubernetes connector's kubeconfig travels separately, as a secret. */
+  connector: ConnectorSpec;
+  /** Kubeconfig for the Kubernetes connector (secret); default: the usual lookup in the provider's process. */
+  kubeconfig?: string;
+  adminUser: string;
+  adminPassword: string;
+  replicationUser: string;
+  replicationPassword: string;
+  /** Set by check: what `up` will do, in words (shown by preview as a change of this property). */
+  plan?: string;
+}
+
+/** One member as the outputs show it (no credentials, no connection details beyond the address). */
+export interface MemberSummary {
+  ordinal: number;
+  role: "primary" | "replica" | "unknown";
+  reachable: boolean;
+  /** Executed GTID set (MariaDB gtid_current_pos). */
+  gtid: string;
+  lagSeconds: number | null;
+  errantGtids: string[];
+  /** Why the member is unreachable, when it is. */
+  error?: string;
+}
+
+export interface ReplicationOutputs extends ReplicationInputs {
+  /** Ordinal of the current primary; -1 when there is none (all down, split brain). */
+  primaryOrdinal: number;
+  members: MemberSummary[];
+  /** Executed GTID set by ordinal ("" when unknown). */
+  gtidPositions: string[];
+  healthy: boolean;
+  /** What the last create/update did, in words; after refresh: what `up` would do now. */
+  plan: string;
+}
+
+export interface CheckFailure {
+  property: string;
+  reason: string;
+}
+
+/** Inputs whose change alone is a reason to update (the computed `plan` is not one). */
+export const COMPARED_INPUTS: Array<keyof ReplicationInputs> = [
+  "providerVersion", "replicas", "primary", "semiSync", "semiSyncTimeoutMs", "autoFailover",
+  "operationTimeoutSeconds", "connector", "kubeconfig", "adminUser", "adminPassword", "replicationUser", "replicationPassword",
+];
+
+export function isUnknown(value: unknown): boolean {
+  if (value === UNKNOWN) return true;
+  if (Array.isArray(value)) return value.some(isUnknown);
+  if (value && typeof value === "object") return Object.values(value).some(isUnknown);
+  return false;
+}
+
+/** Names of the inputs not known yet (preview before their producers ran). */
+export function unknownInputs(news: Record<string, unknown>): string[] {
+  return COMPARED_INPUTS.filter((key) => isUnknown(news[key]));
+}
+
+/** Validates known inputs; every failure names the property, the value (never a secret) and what is allowed. */
+export function validateInputs(news: Record<string, any>): CheckFailure[] {
+  const failures: CheckFailure[] = [];
+  const fail = (property: string, reason: string) => failures.push({ property, reason });
+  const known = (key: string) => !isUnknown(news[key]);
+  const integer = (key: string, min: number, max: number) => {
+    const v = news[key];
+    if (known(key) && !(Number.isInteger(v) && v >= min && v <= max)) fail(key, `${JSON.stringify(v)} is not an integer in ${min}..${max}`);
+  };
+  const boolean = (key: string) => {
+    if (known(key) && typeof news[key] !== "boolean") fail(key, `${JSON.stringify(news[key])} is not true or false`);
+  };
+  const text = (key: string, secret = false) => {
+    const v = news[key];
+    if (known(key) && (typeof v !== "string" || v.length === 0)) fail(key, secret ? "must be a non-empty string" : `${JSON.stringify(v)} must be a non-empty string`);
+  };
+
+  text("providerVersion");
+  integer("replicas", 1, 9);
+  integer("primary", 0, 8);
+  const validReplicas = known("replicas") && Number.isInteger(news.replicas) && news.replicas >= 1;
+  if (validReplicas && known("primary") && Number.isInteger(news.primary) && news.primary >= news.replicas) {
+    fail("primary", `${news.primary} is not a member: allowed 0..${news.replicas - 1} with replicas = ${news.replicas}`);
+  }
+  boolean("semiSync");
+  integer("semiSyncTimeoutMs", 1, 3_600_000);
+  boolean("autoFailover");
+  integer("operationTimeoutSeconds", 1, 86_400);
+  text("adminUser");
+  text("adminPassword", true);
+  text("replicationUser");
+  text("replicationPassword", true);
+  if (news.kubeconfig !== undefined && known("kubeconfig") && typeof news.kubeconfig !== "string") fail("kubeconfig", "must be a string");
+  if (known("connector")) failures.push(...validateConnector(news.connector, news.replicas));
+  return failures;
+}
+
+function validateConnector(connector: any, replicas: unknown): CheckFailure[] {
+  if (!connector || typeof connector !== "object" || !CONNECTOR_KINDS.includes(connector.kind)) {
+    return [{ property: "connector.kind", reason: `${JSON.stringify(connector?.kind)} is not one of ${CONNECTOR_KINDS.join(", ")}` }];
+  }
+  const failures: CheckFailure[] = [];
+  if (connector.kind === "direct") {
+    const members = connector.members;
+    if (!Array.isArray(members)) return [{ property: "connector.members", reason: "must be a list of host:port" }];
+    members.forEach((m: string, i: number) => {
+      try {
+        parseHostPort(m, "");
+      } catch (err) {
+        failures.push({ property: `connector.members[${i}]`, reason: (err as Error).message.replace(/^: /, "") });
+      }
+    });
+    if (Number.isInteger(replicas) && members.length < (replicas as number)) {
+      failures.push({ property: "connector.members", reason: `${members.length} addresses for replicas = ${replicas}: one host:port per member is needed` });
+    }
+  } else {
+    const label = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
+    for (const key of ["namespace", "statefulSet"]) {
+      if (typeof connector[key] !== "string" || !label.test(connector[key])) {
+        failures.push({ property: `connector.${key}`, reason: `${JSON.stringify(connector[key])} is not a DNS-1123 label` });
+      }
+    }
+    if (connector.service !== undefined && (typeof connector.service !== "string" || !label.test(connector.service))) {
+      failures.push({ property: "connector.service", reason: `${JSON.stringify(connector.service)} is not a DNS-1123 label` });
+    }
+    if (connector.port !== undefined && !(Number.isInteger(connector.port) && connector.port >= 1 && connector.port <= 65535)) {
+      failures.push({ property: "connector.port", reason: `${JSON.stringify(connector.port)} is not a port (1..65535)` });
+    }
+  }
+  return failures;
+}
+
+/** Names of the compared inputs that differ between the old state and the new inputs. */
+export function changedInputs(olds: Record<string, unknown>, news: Record<string, unknown>): string[] {
+  return COMPARED_INPUTS.filter((key) => JSON.stringify(olds[key]) !== JSON.stringify(news[key]));
+}

@@ -1,0 +1,273 @@
+/**
+ * Runs Pulumi dynamic providers the way `pulumi up/preview/refresh/destroy` does, without the Pulumi CLI: the
+ * provider travels as the `__provider` string the SDK serializes, and a separate plain Node process
+ * (dynamic-host-child.js, modelled on @pulumi/pulumi/cmd/dynamic-provider) deserializes it with require-from-string
+ * and calls check/diff/create/update/read/delete. This side plays the engine: it keeps each resource's state,
+ * decides create / update / same from check and diff, and stores secret properties encrypted, as a checkpoint does.
+ * Used by the provider tests and by `npm run demo` (through the program's onResource hook).
+ */
+import { ChildProcess, fork } from "node:child_process";
+import { createCipheriv, randomBytes } from "node:crypto";
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import type * as pulumi from "@pulumi/pulumi";
+
+/** Value of a property that is not known during preview (the SDK's rpc.unknownValue). */
+export const UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9";
+const SIG_KEY = "4dabf18193072939515e22adb298388d";
+const SECRET_SIG = "1b47061264138c4ac30d75fd1eb44270";
+const PROVIDER_KEY = "__provider";
+const PROJECT_ROOT = path.resolve(__dirname, "..");
+
+type Props = Record<string, any>;
+
+/** The provider as the SDK's dynamic.Resource serializes it into `__provider`. */
+export async function serializeProvider(provider: pulumi.dynamic.ResourceProvider): Promise<string> {
+  // Same call as @pulumi/pulumi/dynamic (serializeFunctionMaybeSecret); loaded lazily like there.
+  const pulumiRuntime: typeof pulumi.runtime = require("@pulumi/pulumi").runtime;
+  const serialized = await pulumiRuntime.serializeFunction(() => provider, { allowSecrets: true });
+  return serialized.text;
+}
+
+export interface CheckFailure {
+  property: string;
+  reason: string;
+}
+
+export interface DiffResponse {
+  changes?: boolean;
+  replaces: string[];
+  stables: string[];
+  deleteBeforeReplace: boolean;
+}
+
+/** One resource as the checkpoint holds it; secrets are plaintext here, encrypted in checkpoint(). */
+interface ResourceState {
+  type: string;
+  id: string;
+  inputs: Props;
+  outputs: Props;
+  secrets: Set<string>;
+}
+
+export interface Declaration {
+  /** Resource type, e.g. "pulumi-nodejs:dynamic:ReplicationTopology". */
+  type: string;
+  /** Serialized provider (the `__provider` input). */
+  provider: string;
+  /** Inputs without `__provider`; values may be {@link UNKNOWN} in preview, or SDK secret wrappers. */
+  inputs: Props;
+  /** Properties to keep secret in state besides secret inputs (the resource's additionalSecretOutputs). */
+  secretOutputs?: string[];
+}
+
+export interface StepResult {
+  op: "create" | "update" | "same";
+  /** The diff that led to the step (absent on create). */
+  diff?: DiffResponse;
+  /** Inputs after check (e.g. with the provider's computed `plan`). */
+  inputs: Props;
+  /** Outputs: real after up; in preview what the engine shows (inputs for a create or update). */
+  outputs: Props;
+}
+
+export class DynamicProviderError extends Error {}
+
+/** The engine side: one child host process, the states of the resources it manages. */
+export class DynamicHost {
+  private seq = 0;
+  private readonly pending = new Map<number, { resolve: (v: any) => void; reject: (e: Error) => void }>();
+  private readonly resources = new Map<string, ResourceState>();
+  private readonly key = randomBytes(32);
+
+  private constructor(private readonly child: ChildProcess) {
+    child.on("message", (msg: { seq: number; result?: unknown; error?: { message: string } }) => {
+      const waiter = this.pending.get(msg.seq);
+      if (!waiter) return;
+      this.pending.delete(msg.seq);
+      if (msg.error) waiter.reject(new DynamicProviderError(msg.error.message));
+      else waiter.resolve(msg.result);
+    });
+    child.on("exit", (code, signal) => {
+      for (const waiter of this.pending.values()) waiter.reject(new Error(`dynamic provider host exited (${signal ?? code})`));
+      this.pending.clear();
+    });
+  }
+
+  /**
+   * Starts the host process. It runs in an empty working directory by default, so a provider that resolves its
+   * modules relative to the working directory fails here as it would in Pulumi's own host.
+   * `log` receives the host's stdout/stderr lines (what the Pulumi CLI shows as provider diagnostics).
+   */
+  static async start(options: { cwd?: string; log?: (line: string) => void } = {}): Promise<DynamicHost> {
+    const cwd = options.cwd ?? fs.mkdtempSync(path.join(os.tmpdir(), "mysql-ha-dynhost-"));
+    const child = fork(path.join(__dirname, "dynamic-host-child.js"), [], {
+      cwd,
+      execArgv: [],
+      env: { ...process.env, DYNAMIC_HOST_PROJECT: PROJECT_ROOT },
+      stdio: ["ignore", "pipe", "pipe", "ipc"],
+    });
+    const log = options.log ?? (() => undefined);
+    for (const stream of [child.stdout, child.stderr]) {
+      let buffered = "";
+      stream?.on("data", (chunk: Buffer) => {
+        buffered += chunk.toString("utf8");
+        const lines = buffered.split("\n");
+        buffered = lines.pop() ?? "";
+        lines.forEach((line) => log(line));
+      });
+    }
+    await new Promise<void>((resolve, reject) => {
+      child.once("spawn", () => resolve());
+      child.once("error", reject);
+    });
+    return new DynamicHost(child);
+  }
+
+  private call<T>(method: string, args: Props): Promise<T> {
+    const seq = ++this.seq;
+    return new Promise<T>((resolve, reject) => {
+      this.pending.set(seq, { resolve, reject });
+      this.child.send({ seq, method, ...args });
+    });
+  }
+
+  // The provider RPCs, one to one with the dynamic provider host's gRPC methods.
+  check(olds: Props, news: Props): Promise<{ inputs: Props; failures: CheckFailure[] }> {
+    return this.call("check", { olds, news });
+  }
+  diff(id: string, olds: Props, news: Props): Promise<DiffResponse> {
+    return this.call("diff", { id, olds, news });
+  }
+  create(props: Props): Promise<{ id: string; outs: Props }> {
+    return this.call("create", { props });
+  }
+  update(id: string, olds: Props, news: Props): Promise<{ outs: Props }> {
+    return this.call("update", { id, olds, news });
+  }
+  read(id: string, props: Props): Promise<{ id: string; props: Props; inputs?: Props }> {
+    return this.call("read", { id, props });
+  }
+  delete(id: string, props: Props): Promise<void> {
+    return this.call("delete", { id, props });
+  }
+
+  /** `pulumi up` for one resource: check, then create, or diff and update (or nothing). */
+  async up(name: string, decl: Declaration): Promise<StepResult> {
+    return this.step(name, decl, false);
+  }
+
+  /** `pulumi preview` for one resource: check and diff only; outputs are what the engine would show. */
+  async preview(name: string, decl: Declaration): Promise<StepResult> {
+    return this.step(name, decl, true);
+  }
+
+  private async step(name: string, decl: Declaration, dryRun: boolean): Promise<StepResult> {
+    const { values, secrets } = unwrapSecrets(decl.inputs);
+    for (const key of decl.secretOutputs ?? []) secrets.add(key);
+    const news = { ...values, [PROVIDER_KEY]: decl.provider };
+    const old = this.resources.get(name);
+    const checked = await this.check(old?.inputs ?? {}, news);
+    if (checked.failures.length > 0) {
+      throw new DynamicProviderError(`${name}: invalid inputs: ${checked.failures.map((f) => `${f.property}: ${f.reason}`).join("; ")}`);
+    }
+    const inputs = checked.inputs;
+    if (!old) {
+      if (dryRun) return { op: "create", inputs, outputs: inputs };
+      const created = await this.create(inputs);
+      this.resources.set(name, { type: decl.type, id: created.id, inputs, outputs: created.outs, secrets });
+      return { op: "create", inputs, outputs: created.outs };
+    }
+    const diff = await this.diff(old.id, old.outputs, inputs);
+    if (diff.replaces.length > 0) throw new DynamicProviderError(`${name}: the provider asked to replace ${diff.replaces.join(", ")}`);
+    if (diff.changes === false) {
+      if (!dryRun) this.resources.set(name, { ...old, inputs, secrets });
+      return { op: "same", diff, inputs, outputs: old.outputs };
+    }
+    if (dryRun) return { op: "update", diff, inputs, outputs: inputs };
+    const updated = await this.update(old.id, old.outputs, inputs);
+    this.resources.set(name, { ...old, inputs, outputs: updated.outs, secrets });
+    return { op: "update", diff, inputs, outputs: updated.outs };
+  }
+
+  /** `pulumi refresh` for one resource: read, and keep what the provider returns. */
+  async refresh(name: string): Promise<Props> {
+    const old = this.mustGet(name);
+    const read = await this.read(old.id, old.outputs);
+    this.resources.set(name, { ...old, id: read.id, outputs: read.props, inputs: read.inputs ?? old.inputs });
+    return read.props;
+  }
+
+  /** `pulumi destroy` for one resource. */
+  async destroy(name: string): Promise<void> {
+    const old = this.mustGet(name);
+    await this.delete(old.id, old.outputs);
+    this.resources.delete(name);
+  }
+
+  /** Current outputs of a resource (plaintext, in memory only). */
+  outputs(name: string): Props | undefined {
+    return this.resources.get(name)?.outputs;
+  }
+
+  /**
+   * The state as a checkpoint file would hold it: secret properties (secret inputs and secretOutputs) encrypted
+   * with this host's key and wrapped in the SDK's secret signature.
+   */
+  checkpoint(): string {
+    const resources = [...this.resources.entries()].map(([name, r]) => ({
+      type: r.type,
+      name,
+      id: r.id,
+      inputs: this.sealSecrets(r.inputs, r.secrets),
+      outputs: this.sealSecrets(r.outputs, r.secrets),
+    }));
+    return JSON.stringify({ version: 3, resources }, null, 2);
+  }
+
+  async stop(): Promise<void> {
+    if (this.child.exitCode !== null || this.child.signalCode !== null) return;
+    const exited = new Promise((resolve) => this.child.once("exit", resolve));
+    this.child.disconnect();
+    const timer = setTimeout(() => this.child.kill("SIGKILL"), 5000);
+    await exited;
+    clearTimeout(timer);
+  }
+
+  private mustGet(name: string): ResourceState {
+    const state = this.resources.get(name);
+    if (!state) throw new Error(`no resource named ${name} in this host's state`);
+    return state;
+  }
+
+  private sealSecrets(props: Props, secrets: Set<string>): Props {
+    const sealed: Props = {};
+    for (const [key, value] of Object.entries(props)) {
+      if (!secrets.has(key) || value === undefined) {
+        sealed[key] = value;
+        continue;
+      }
+      const iv = randomBytes(12);
+      const cipher = createCipheriv("aes-256-gcm", this.key, iv);
+      const body = Buffer.concat([cipher.update(JSON.stringify(value), "utf8"), cipher.final()]);
+      sealed[key] = { [SIG_KEY]: SECRET_SIG, ciphertext: Buffer.concat([iv, cipher.getAuthTag(), body]).toString("base64") };
+    }
+    return sealed;
+  }
+}
+
+/** Unwraps top-level SDK secret values ({sig: secret, value}) and remembers their keys. */
+function unwrapSecrets(inputs: Props): { values: Props; secrets: Set<string> } {
+  const values: Props = {};
+  const secrets = new Set<string>();
+  for (const [key, value] of Object.entries(inputs)) {
+    if (value && typeof value === "object" && value[SIG_KEY] === SECRET_SIG) {
+      values[key] = value.value;
+      secrets.add(key);
+    } else {
+      values[key] = value;
+    }
+  }
+  return { values, secrets };
+}
