@@ -1,0 +1,269 @@
+/**
+ * Offline evaluator: runs the real Pulumi program (index.ts) under `pulumi.runtime.setMocks` with a stack's
+ * config and returns every registered resource (type, name, URN, parent, dependencies, inputs) and the stack
+ * outputs, with every secret value replaced by "[secret]".
+ *
+ * In-process and repeatable: each call resets the mocks and config, evaluates a fresh copy of index.ts (its
+ * source is transpiled and run again; the modules it imports stay loaded), and waits for every registration.
+ * Calls are serialized (the Pulumi runtime is process-global), so concurrent callers simply queue.
+ *
+ * dependsOn is not passed to Pulumi mocks, so the mock monitor's registerResource is wrapped to read the
+ * request itself: parent URN, and the dependency URNs the engine would order the resource after (explicit
+ * dependsOn plus the resources its inputs came from).
+ */
+import * as fs from "node:fs";
+import * as path from "node:path";
+import * as yaml from "js-yaml";
+import * as ts from "typescript";
+import * as pulumi from "@pulumi/pulumi";
+import type { MockResourceArgs } from "@pulumi/pulumi/runtime/mocks";
+import type { ConfigValidationError } from "../components/config";
+import { PROJECT } from "../components/config";
+
+export type { MockResourceArgs };
+
+/** What `onResource` may return for one resource: its id and output state (undefined: default mock). */
+export type MockResult = { id: string; state: Record<string, any> } | undefined;
+
+export interface RenderOptions {
+  /** Stack name: config comes from `Pulumi.<stack>.yaml` in projectDir. */
+  stack: string;
+  /** Overrides, like `pulumi config set`: key (`replicas` or `mysql-ha:replicas`) -> value as typed. */
+  set?: Record<string, string>;
+  /** Directory with Pulumi.yaml, the stack files and the program (default: the repository root). */
+  projectDir?: string;
+  /**
+   * Called for every resource before the default mock; return a result to supply its id and state
+   * (e.g. run a dynamic provider for real), or undefined for the default (state = inputs, known passwords).
+   */
+  onResource?: (r: MockResourceArgs) => Promise<MockResult>;
+  /** Evaluate as a preview (pulumi.runtime.isDryRun() is true). Default false. */
+  preview?: boolean;
+}
+
+export interface RenderedResource {
+  /** Type token, e.g. `kubernetes:apps/v1:StatefulSet`. */
+  type: string;
+  /** Pulumi resource name, e.g. `mysql-statefulset`. */
+  name: string;
+  urn: string;
+  /** URN of the parent resource (the Stack for top-level resources). */
+  parent?: string;
+  /** URNs this resource is ordered after: explicit dependsOn and the resources its inputs depend on. */
+  dependsOn: string[];
+  /** Inputs as sent to the engine, secrets redacted. */
+  inputs: Record<string, any>;
+  /** True for custom (provider) resources, false for components and the stack. */
+  custom: boolean;
+}
+
+export interface RenderedStack {
+  stack: string;
+  /** In registration order (the Stack resource first). */
+  resources: RenderedResource[];
+  /** Stack outputs, secrets redacted. */
+  outputs: Record<string, any>;
+  /** Config validation messages or evaluation errors; empty on success. */
+  errors: string[];
+}
+
+/** Placeholder written wherever a secret value was. */
+export const REDACTED = "[secret]";
+/** Rendering of a value not known during a preview. */
+export const UNKNOWN = "[unknown]";
+
+const SIG_KEY = "4dabf18193072939515e22adb298388d";
+const SECRET_SIG = "1b47061264138c4ac30d75fd1eb44270";
+const RESOURCE_SIG = "5cf8f73096256a8f31e491e813e4eb8e";
+const UNKNOWN_VALUE = "04da6b54-80e4-46f7-96ec-b56ff0331ba9";
+
+export const DEFAULT_PROJECT_DIR = path.resolve(__dirname, "..");
+
+/** Stack names that have a Pulumi.<stack>.yaml in projectDir. */
+export function listStacks(projectDir = DEFAULT_PROJECT_DIR): string[] {
+  return fs.readdirSync(projectDir)
+    .map((f) => /^Pulumi\.(.+)\.yaml$/.exec(f)?.[1])
+    .filter((s): s is string => !!s)
+    .sort();
+}
+
+/**
+ * Raw config of a stack as the Pulumi CLI hands it to the program: `mysql-ha:<key>` -> string
+ * (objects and arrays as JSON), from Pulumi.<stack>.yaml plus `set` overrides.
+ */
+export function stackConfig(stack: string, set: Record<string, string> = {}, projectDir = DEFAULT_PROJECT_DIR): Record<string, string> {
+  const file = path.join(projectDir, `Pulumi.${stack}.yaml`);
+  if (!fs.existsSync(file)) {
+    throw new Error(`no stack '${stack}': ${file} does not exist (stacks here: ${listStacks(projectDir).join(", ") || "none"})`);
+  }
+  const doc = (yaml.load(fs.readFileSync(file, "utf8")) ?? {}) as { config?: Record<string, unknown> };
+  const config: Record<string, string> = {};
+  for (const [key, value] of Object.entries(doc.config ?? {})) {
+    if (value && typeof value === "object" && "secure" in (value as object)) {
+      throw new Error(`${file}: ${key} is an encrypted value; the offline renderer cannot decrypt it`);
+    }
+    config[key] = typeof value === "string" ? value : JSON.stringify(value);
+  }
+  for (const [key, value] of Object.entries(set)) config[key.includes(":") ? key : `${PROJECT}:${key}`] = value;
+  return config;
+}
+
+/** Replaces secret markers, unknowns and known secret strings anywhere in a serialized value. */
+function clean(value: any, secrets: Set<string>): any {
+  if (typeof value === "string") {
+    if (value === UNKNOWN_VALUE) return UNKNOWN;
+    let out = value;
+    for (const s of secrets) if (s && out.includes(s)) out = out.split(s).join(REDACTED);
+    return out;
+  }
+  if (Array.isArray(value)) return value.map((v) => clean(v, secrets));
+  if (value && typeof value === "object") {
+    if (value[SIG_KEY] === SECRET_SIG) return redactLeaves(value.value);
+    if (value[SIG_KEY] === RESOURCE_SIG) return value.urn;
+    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, clean(v, secrets)]));
+  }
+  return value;
+}
+
+/** Keeps the shape of a secret value (so a Secret's stringData stays a map) and hides every scalar. */
+function redactLeaves(value: any): any {
+  if (Array.isArray(value)) return value.map(redactLeaves);
+  if (value && typeof value === "object" && value[SIG_KEY] === undefined) {
+    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, redactLeaves(v)]));
+  }
+  return REDACTED;
+}
+
+/** Transpiles and runs the program file once, with `require` resolving relative to its directory. */
+function evaluateProgram(file: string): Record<string, unknown> {
+  const source = fs.readFileSync(file, "utf8");
+  const js = ts.transpileModule(source, {
+    compilerOptions: { module: ts.ModuleKind.CommonJS, target: ts.ScriptTarget.ES2022, esModuleInterop: true },
+    fileName: file,
+  }).outputText;
+  const dir = path.dirname(file);
+  const localRequire = (id: string) => require(id.startsWith(".") ? path.resolve(dir, id) : id);
+  const module = { exports: {} as Record<string, unknown> };
+  new Function("exports", "require", "module", "__filename", "__dirname", js)(module.exports, localRequire, module, file, dir);
+  return module.exports;
+}
+
+let queue: Promise<unknown> = Promise.resolve();
+
+/** Evaluates the program for one stack; see the module comment. Never throws for config or program errors. */
+export function renderStack(opts: RenderOptions): Promise<RenderedStack> {
+  const run = queue.then(() => renderNow(opts));
+  queue = run.catch(() => undefined);
+  return run;
+}
+
+async function renderNow(opts: RenderOptions): Promise<RenderedStack> {
+  const projectDir = path.resolve(opts.projectDir ?? DEFAULT_PROJECT_DIR);
+  const result: RenderedStack = { stack: opts.stack, resources: [], outputs: {}, errors: [] };
+  let config: Record<string, string>;
+  try {
+    config = stackConfig(opts.stack, opts.set, projectDir);
+  } catch (err) {
+    result.errors.push((err as Error).message);
+    return result;
+  }
+
+  // Known stand-ins for generated secrets, so every copy of them can be found and redacted.
+  const secrets = new Set<string>();
+  let counter = 0;
+  const mocks: pulumi.runtime.Mocks = {
+    async newResource(args) {
+      const supplied = opts.onResource ? await opts.onResource(args) : undefined;
+      if (supplied) return supplied;
+      const state: Record<string, any> = { ...args.inputs };
+      if (args.type === "random:index/randomPassword:RandomPassword") {
+        const value = `mockSecret${++counter}x${Math.random().toString(36).slice(2, 10)}`;
+        secrets.add(value);
+        state.result = value;
+      }
+      return { id: `${args.name}-id`, state };
+    },
+    call: (args) => args.inputs,
+  };
+
+  await pulumi.runtime.setMocks(mocks, PROJECT, opts.stack, opts.preview ?? false);
+  pulumi.runtime.setAllConfig(config, []);
+
+  const settings = require("@pulumi/pulumi/runtime/settings");
+  const monitor = settings.getMonitor() as any;
+  const raw: Array<{ urn?: string; type: string; name: string; parent: string; deps: string[]; object: any; custom: boolean }> = [];
+  let stackOutputs: any = {};
+  const registerResource = monitor.registerResource.bind(monitor);
+  monitor.registerResource = (req: any, callback: (err: any, res: any) => void) => {
+    const entry = {
+      type: req.getType(), name: req.getName(), parent: req.getParent(), deps: req.getDependenciesList() as string[],
+      object: req.getObject()?.toJavaScript() ?? {}, custom: req.getCustom(), urn: undefined as string | undefined,
+    };
+    raw.push(entry);
+    return registerResource(req, (err: any, res: any) => {
+      if (err) result.errors.push(`${entry.type} ${entry.name}: ${err.message ?? err}`);
+      else entry.urn = res.getUrn();
+      callback(err, res);
+    });
+  };
+  const registerOutputs = monitor.registerResourceOutputs.bind(monitor);
+  monitor.registerResourceOutputs = (req: any, callback: (err: any, res: any) => void) => {
+    if (req.getUrn().includes("::pulumi:pulumi:Stack::")) stackOutputs = req.getOutputs()?.toJavaScript() ?? {};
+    return registerOutputs(req, callback);
+  };
+
+  // A program error also rejects promises the SDK derives from the stack (its outputs); those surface as
+  // unhandled rejections a moment later. Collect them (once per error) instead of crashing the process.
+  const seen = new Set<unknown>();
+  const report = (err: unknown) => {
+    if (seen.has(err)) return;
+    seen.add(err);
+    result.errors.push(...((err as Error)?.name === "ConfigValidationError"
+      ? (err as ConfigValidationError).errors.map((e) => e.message)
+      : [describe(err)]));
+  };
+  process.on("unhandledRejection", report);
+  try {
+    const main = programFile(projectDir);
+    await pulumi.runtime.runInPulumiStack(async () => evaluateProgram(main));
+    await settings.waitForRPCs();
+  } catch (err) {
+    report(err);
+    await settings.waitForRPCs().catch(() => undefined);
+  } finally {
+    await new Promise((resolve) => setImmediate(resolve));
+    process.off("unhandledRejection", report);
+  }
+
+  result.resources = raw.map((r) => ({
+    type: r.type,
+    name: r.name,
+    urn: r.urn ?? "",
+    ...(r.parent ? { parent: r.parent } : {}),
+    dependsOn: r.deps,
+    inputs: clean(r.object, secrets),
+    custom: r.custom,
+  }));
+  result.outputs = clean(stackOutputs, secrets);
+  result.errors = result.errors.map((e) => clean(e, secrets));
+  return result;
+}
+
+function describe(err: unknown): string {
+  if (err instanceof Error) return err.message;
+  return String(err);
+}
+
+/** The program named by Pulumi.yaml `main` (default index.ts). */
+function programFile(projectDir: string): string {
+  const project = yaml.load(fs.readFileSync(path.join(projectDir, "Pulumi.yaml"), "utf8")) as { main?: string };
+  const main = path.resolve(projectDir, project.main ?? "index.ts");
+  return fs.statSync(main).isDirectory() ? path.join(main, "index.ts") : main;
+}
+
+/** Kubernetes objects among the rendered resources: full manifests (apiVersion, kind, metadata, ...). */
+export function kubernetesManifests(rendered: RenderedStack): Array<{ resource: RenderedResource; manifest: Record<string, any> }> {
+  return rendered.resources
+    .filter((r) => r.type.startsWith("kubernetes:") && r.inputs.kind)
+    .map((r) => ({ resource: r, manifest: r.inputs }));
+}
