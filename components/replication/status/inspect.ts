@@ -23,7 +23,8 @@ async function inspectMember(members: MemberAddress[], index: number, settings: 
     const raw = await flavor.readStatus(sql);
     return { index, address, reachable: true, role: "unknown", errantGtids: [], ...raw };
   } catch (err) {
-    return { index, address, reachable: false, error: (err as Error).message, role: "unknown", errantGtids: [] };
+    const error = (err as Error).message.replace(/^member \d+ \([^)]*\): /, "");
+    return { index, address, reachable: false, error, role: "unknown", errantGtids: [] };
   } finally {
     await sql?.close();
   }

@@ -1,0 +1,541 @@
+/**
+ * Does what the plan decided (like MOCO's operations.go): each operation reads top to bottom as its steps, logs each
+ * step, holds the topology lock for its whole run and has an overall deadline. Safety rules: design.md §3.
+ */
+import { connect, Sql } from "./connection";
+import { ReplicationError, refuse } from "./errors";
+import { Flavor } from "./flavor/flavor";
+import { mariadb } from "./flavor/mariadb";
+import { covers } from "./gtid";
+import { plan as makePlan, switchoverRefusal } from "./plan";
+import { replicationAddress, resolveSettings } from "./settings";
+import { analyze, inspect } from "./status/inspect";
+import { ApplyResult, EngineSettings, MemberAddress, MemberStatus, OperationResult, Plan, ResolvedSettings, StepKind, Topology } from "./types";
+
+/** Name of the session lock taken on every reachable member while an operation runs. */
+export const LOCK_NAME = "mysql-ha.topology";
+
+interface Ctx {
+  members: MemberAddress[];
+  settings: ResolvedSettings;
+  flavor: Flavor;
+  /** Session ids of our lock connections, per member index: never killed when stopping writes. */
+  lockSessions: Map<number, number>;
+  deadline: number;
+  lines: string[];
+  warnings: string[];
+}
+
+function log(ctx: Ctx, line: string): void {
+  ctx.lines.push(line);
+  ctx.settings.log(line);
+}
+
+function remaining(ctx: Ctx): number {
+  return ctx.deadline - Date.now();
+}
+
+function checkDeadline(ctx: Ctx, what: string): void {
+  if (remaining(ctx) <= 0) throw new ReplicationError(`deadline of ${ctx.settings.deadlineMs} ms passed before ${what}`);
+}
+
+function result(ctx: Ctx, kind: StepKind, primary: number, extra: Partial<OperationResult> = {}): OperationResult {
+  return { kind, primary, log: ctx.lines, warnings: ctx.warnings, ...extra };
+}
+
+function checkIndex(members: MemberAddress[], index: number, what: string): void {
+  if (!Number.isInteger(index) || index < 0 || index >= members.length) {
+    throw refuse(`${what} ${index} is not a member: allowed 0..${members.length - 1}`);
+  }
+}
+
+/**
+ * Takes the topology lock (a named session lock on every reachable member, in index order so two contenders cannot
+ * each hold half), runs `fn`, releases it. A second operation anywhere, in any process, is refused.
+ */
+async function locked<T>(members: MemberAddress[], settings: EngineSettings, flavor: Flavor, fn: (ctx: Ctx) => Promise<T>): Promise<T> {
+  const resolved = resolveSettings(settings);
+  const ctx: Ctx = { members, settings: resolved, flavor, lockSessions: new Map(), deadline: Date.now() + resolved.deadlineMs, lines: [], warnings: [] };
+  const held: Sql[] = [];
+  try {
+    for (let i = 0; i < members.length; i++) {
+      let sql: Sql;
+      try {
+        sql = await connect(members, i, resolved);
+      } catch {
+        continue; // unreachable members cannot run another operation either
+      }
+      held.push(sql);
+      const got = await flavor.tryLock(sql, LOCK_NAME);
+      if (!got.ok) {
+        throw refuse(
+          `another operation is running: member ${i} (${sql.address}) has the topology lock '${LOCK_NAME}'${got.holder !== null ? ` held by session ${got.holder}` : ""}; try again when it has finished`,
+        );
+      }
+      ctx.lockSessions.set(i, await flavor.sessionId(sql));
+    }
+    if (held.length === 0) throw refuse(`no member is reachable: ${members.map((m) => `${m.host}:${m.port}`).join(", ")}`);
+    return await fn(ctx);
+  } finally {
+    await Promise.all(held.map((s) => s.close()));
+  }
+}
+
+async function look(ctx: Ctx): Promise<Topology> {
+  return inspect(ctx.members, ctx.settings, ctx.flavor);
+}
+
+/** Runs fn with a fresh connection to member i. */
+async function withSql<T>(ctx: Ctx, i: number, fn: (sql: Sql) => Promise<T>): Promise<T> {
+  const sql = await connect(ctx.members, i, ctx.settings);
+  try {
+    return await fn(sql);
+  } finally {
+    await sql.close();
+  }
+}
+
+/**
+ * Brings a joiner's history in line before it replicates from `primary`:
+ * - local binlog history on a member that never replicated and holds no user schema (e.g. users created by its own
+ *   initialisation with the binlog on) is discarded with RESET MASTER: it is not data, and keeping it would be errant;
+ * - any other errant history, or a primary whose binlogs no longer reach back to the joiner's position, needs the
+ *   seed hook (a copy of the primary); without one the attach is refused. Real data is never discarded silently.
+ */
+async function prepareJoiner(ctx: Ctx, m: MemberStatus, primary: MemberStatus): Promise<void> {
+  const who = `member ${m.index}`;
+  let seedWhy: string | undefined;
+  const schemas = m.userSchemas ?? [];
+  if (!m.replica && !m.gtidSlave && schemas.length) {
+    // Data that did not come from the primary: replicating on top would mix two histories.
+    seedWhy = `it holds user data (schemas ${schemas.join(", ")}) that did not come from the primary`;
+  } else if (m.errantGtids.length) {
+    if (!m.replica && !m.gtidSlave) {
+      await withSql(ctx, m.index, (sql) => ctx.flavor.resetLocalHistory(sql));
+      log(ctx, `${who}: discarded its local binlog history ${m.errantGtids.join(",")} (no user data, never replicated)`);
+      m = { ...m, errantGtids: [], gtidCurrent: "", gtidBinlogState: "", gtidSlave: "" };
+    } else {
+      seedWhy = `it has errant GTIDs ${m.errantGtids.join(",")} (transactions the primary does not have)`;
+    }
+  }
+  if (!seedWhy) {
+    const start = await withSql(ctx, primary.index, (sql) => ctx.flavor.binlogStart(sql));
+    if (start && !covers(m.gtidCurrent, start)) {
+      seedWhy = `the primary's binlogs start after ${start} and ${who} is at '${m.gtidCurrent ?? ""}'`;
+    }
+  }
+  if (!seedWhy) return;
+  if (!ctx.settings.seed) throw refuse(`cannot attach ${who}: ${seedWhy}; it must be re-seeded from the primary (clone), and no seed hook is configured`);
+  log(ctx, `${who}: seeding from member ${primary.index} because ${seedWhy}`);
+  await ctx.settings.seed(m.index, primary.index);
+  log(ctx, `${who}: seeded from member ${primary.index}`);
+}
+
+/** Points member i at the primary and waits (bounded) until it has caught up. */
+async function startReplica(ctx: Ctx, i: number, primary: number, catchUpTo?: string): Promise<void> {
+  await withSql(ctx, i, async (sql) => {
+    await ctx.flavor.startReplicating(sql, replicationAddress(ctx.members[primary]), ctx.settings.replication, ctx.settings.semiSync);
+    log(ctx, `member ${i}: replicating from member ${primary} (GTID auto-positioning${ctx.settings.semiSync ? ", semi-sync" : ""})`);
+    if (!catchUpTo) return;
+    const ok = await ctx.flavor.waitForGtid(sql, catchUpTo, Math.max(1, Math.min(ctx.settings.catchUpTimeoutMs, remaining(ctx))));
+    const [st] = [await ctx.flavor.readStatus(sql)];
+    if (st.replica?.lastSqlError || st.replica?.lastIoError) {
+      throw new ReplicationError(`member ${i}: replication from member ${primary} failed: ${st.replica.lastSqlError || st.replica.lastIoError}`);
+    }
+    if (ok) log(ctx, `member ${i}: caught up with member ${primary} (${catchUpTo})`);
+    else ctx.warnings.push(`member ${i} is still catching up with member ${primary} (target ${catchUpTo})`);
+  });
+}
+
+async function primaryPosition(ctx: Ctx, primary: number): Promise<string> {
+  return withSql(ctx, primary, async (sql) => (await sql.query<{ p: string }>("SELECT @@gtid_binlog_pos AS p"))[0].p);
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// setup
+
+async function doSetup(ctx: Ctx, primary: number): Promise<OperationResult> {
+  checkIndex(ctx.members, primary, "primary");
+  const t = await look(ctx);
+  const p = t.members[primary];
+  if (!p.reachable) throw refuse(`cannot set up: member ${primary} (the intended primary) is unreachable: ${p.error}`);
+  if (t.primary === primary && t.healthy) {
+    log(ctx, `nothing to do: member ${primary} is the primary and every member replicates from it`);
+    return result(ctx, "setup", primary, { noop: true });
+  }
+  if (t.splitBrain) throw refuse(t.problems.find((x) => x.startsWith("split brain"))!);
+  const other = t.members.find((m) => m.replica && m.replica.sourceIndex !== primary);
+  if (other || (t.primary !== null && t.primary !== primary && t.members.some((m) => m.replica))) {
+    throw refuse(`cannot set up member ${primary} as primary: replication is already set up with another source; use switchover`);
+  }
+  if (p.logBin === false) throw refuse(`cannot set up: member ${primary} has the binary log off (log-bin is required)`);
+
+  await withSql(ctx, primary, async (sql) => {
+    await ctx.flavor.ensureReplicationUser(sql, ctx.settings.replication);
+    log(ctx, `member ${primary}: replication user '${ctx.settings.replication.user}' has REPLICATION SLAVE only`);
+    await ctx.flavor.becomeSource(sql, ctx.settings.semiSync, ctx.settings.semiSyncTimeoutMs);
+    await ctx.flavor.setReadOnly(sql, false);
+    log(ctx, `member ${primary}: primary, writable${ctx.settings.semiSync ? `, semi-sync (timeout ${ctx.settings.semiSyncTimeoutMs} ms)` : ""}`);
+  });
+  const joiners = t.members.filter((m) => m.index !== primary);
+  for (const m of joiners.filter((m) => !m.reachable)) ctx.warnings.push(`member ${m.index} is unreachable and was not attached: ${m.error}`);
+  const reachable = joiners.filter((m) => m.reachable);
+  // Judge the joiners' history against the chosen primary (fresh servers are all writable, so inspect had none).
+  const view = analyze(ctx.members, t.members.map((m) => ({ ...m, readOnly: m.index !== primary })));
+  for (const m of reachable) await prepareJoiner(ctx, view.members[m.index], view.members[primary]);
+  const pos = await primaryPosition(ctx, primary);
+  await Promise.all(reachable.map((m) => startReplica(ctx, m.index, primary, pos)));
+  return result(ctx, "setup", primary);
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// attach / detach
+
+async function doAttach(ctx: Ctx, index: number): Promise<OperationResult> {
+  checkIndex(ctx.members, index, "member");
+  const t = await look(ctx);
+  if (t.primary === null) throw refuse(`cannot attach member ${index}: there is no writable primary (${t.problems.join("; ")})`);
+  const m = t.members[index];
+  if (!m.reachable) throw refuse(`cannot attach member ${index}: it is unreachable: ${m.error}`);
+  if (index === t.primary) {
+    log(ctx, `nothing to do: member ${index} is the primary`);
+    return result(ctx, "attach", t.primary, { noop: true });
+  }
+  const r = m.replica;
+  if (r && r.sourceIndex === t.primary && r.ioThread === "running" && r.sqlThread === "running" && !m.errantGtids.length) {
+    log(ctx, `nothing to do: member ${index} already replicates from member ${t.primary}`);
+    return result(ctx, "attach", t.primary, { noop: true });
+  }
+  if (m.readOnly === false) await withSql(ctx, index, (sql) => ctx.flavor.setReadOnly(sql, true));
+  await prepareJoiner(ctx, m, t.members[t.primary]);
+  await startReplica(ctx, index, t.primary, await primaryPosition(ctx, t.primary));
+  return result(ctx, "attach", t.primary);
+}
+
+async function doDetach(ctx: Ctx, index: number): Promise<OperationResult> {
+  checkIndex(ctx.members, index, "member");
+  const t = await look(ctx);
+  const m = t.members[index];
+  if (t.primary === index) throw refuse(`cannot detach member ${index}: it is the primary; switch over to another member first`);
+  if (!m.reachable) {
+    ctx.warnings.push(`member ${index} is unreachable: nothing to detach (${m.error})`);
+    return result(ctx, "detach", t.primary ?? -1, { noop: true });
+  }
+  if (!m.replica) {
+    log(ctx, `nothing to do: member ${index} does not replicate`);
+    return result(ctx, "detach", t.primary ?? -1, { noop: true });
+  }
+  await withSql(ctx, index, async (sql) => {
+    // Stays read-only: a detached member must never look like a second primary.
+    await ctx.flavor.setReadOnly(sql, true);
+    await ctx.flavor.stopReplicating(sql);
+  });
+  log(ctx, `member ${index}: detached (replication stopped and forgotten, read-only)`);
+  return result(ctx, "detach", t.primary ?? -1);
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// switchover
+
+async function doSwitchover(ctx: Ctx, to: number): Promise<OperationResult> {
+  checkIndex(ctx.members, to, "switchover target");
+  const t = await look(ctx);
+  if (t.primary === null) throw refuse(`cannot switch over: there is no writable primary (${t.problems.join("; ")}); use failover`);
+  const from = t.primary;
+  if (from === to) {
+    log(ctx, `nothing to do: member ${to} is already the primary`);
+    return result(ctx, "switchover", to, { noop: true });
+  }
+  const why = switchoverRefusal(t.members[to], from);
+  if (why) throw refuse(why);
+  const others = t.members.filter((m) => m.index !== from && m.index !== to && m.reachable && m.replica && !m.errantGtids.length).map((m) => m.index);
+
+  // Slow part first, with writes still on: let the candidate get close, so the write-stopped window stays short.
+  const before = await primaryPosition(ctx, from);
+  const connOld = await connect(ctx.members, from, ctx.settings);
+  const connNew = await connect(ctx.members, to, ctx.settings);
+  const connOthers = await Promise.all(others.map((i) => connect(ctx.members, i, ctx.settings)));
+  try {
+    const warm = await ctx.flavor.waitForGtid(connNew, before, Math.max(1, Math.min(ctx.settings.catchUpTimeoutMs, remaining(ctx))));
+    if (!warm) {
+      throw refuse(`cannot switch over to member ${to}: it did not reach the primary's position ${before} within ${ctx.settings.catchUpTimeoutMs} ms; nothing was changed`);
+    }
+    log(ctx, `member ${to}: caught up to ${before} with writes still on`);
+    checkDeadline(ctx, "stopping writes");
+    const exclude = [ctx.lockSessions.get(from) ?? -1, await ctx.flavor.sessionId(connOld)];
+
+    // Stop writes: read_only for ordinary accounts, kill sessions (accounts with READ_ONLY ADMIN/SUPER ignore
+    // read_only, and open transactions must not commit later), then a global read lock against everybody else.
+    const t0 = Date.now();
+    let stopped = false;
+    let candidateTouched = false;
+    let pos = "";
+    try {
+      await ctx.flavor.setReadOnly(connOld, true);
+      stopped = true;
+      const sessions = await ctx.flavor.clientSessions(connOld, exclude);
+      for (const id of sessions) await ctx.flavor.killSession(connOld, id);
+      await ctx.flavor.blockWrites(connOld, Math.min(2000, Math.max(1, remaining(ctx))));
+      pos = (await connOld.query<{ p: string }>("SELECT @@gtid_binlog_pos AS p"))[0].p;
+      log(ctx, `member ${from}: writes stopped (read_only, ${sessions.length} client sessions killed, global read lock) at ${pos}`);
+
+      const wait = Math.max(1, Math.min(ctx.settings.catchUpTimeoutMs, remaining(ctx)));
+      if (!(await ctx.flavor.waitForGtid(connNew, pos, wait))) {
+        throw new ReplicationError(`member ${to} did not apply the primary's transactions up to ${pos} within ${wait} ms`);
+      }
+      candidateTouched = true;
+      await ctx.flavor.becomeSource(connNew, ctx.settings.semiSync, ctx.settings.semiSyncTimeoutMs);
+    } catch (err) {
+      if (!stopped) throw err;
+      const msg = (err as Error).message;
+      await giveWritesBack(ctx, connOld, from, to, connNew, candidateTouched);
+      throw new ReplicationError(`switchover ${from} -> ${to} aborted: ${msg}; member ${from} is writable again and remains the primary`);
+    }
+
+    // The candidate has everything: from here on we finish forward.
+    try {
+      await ctx.flavor.unblockWrites(connOld);
+      await ctx.flavor.adoptOwnHistory(connOld);
+      await ctx.flavor.startReplicating(connOld, replicationAddress(ctx.members[to]), ctx.settings.replication, ctx.settings.semiSync);
+    } catch (err) {
+      ctx.warnings.push(`member ${from} (old primary) could not be made a replica of member ${to}: ${(err as Error).message}; attach it`);
+    }
+    await ctx.flavor.setReadOnly(connNew, false);
+    const writeGapMs = Date.now() - t0;
+    log(ctx, `member ${to}: primary, writable (writes were stopped for ${writeGapMs} ms)`);
+    log(ctx, `member ${from}: replicating from member ${to}`);
+    await Promise.all(
+      connOthers.map(async (c) => {
+        try {
+          await ctx.flavor.startReplicating(c, replicationAddress(ctx.members[to]), ctx.settings.replication, ctx.settings.semiSync);
+          log(ctx, `member ${c.index}: replicating from member ${to}`);
+        } catch (err) {
+          ctx.warnings.push(`member ${c.index} could not be repointed to member ${to}: ${(err as Error).message}; attach it`);
+        }
+      }),
+    );
+    return result(ctx, "switchover", to, { writeGapMs });
+  } finally {
+    await Promise.all([connOld, connNew, ...connOthers].map((c) => c.close()));
+  }
+}
+
+/** Abort path of a switchover: the old primary gets its writes back, the candidate replicates from it again. */
+async function giveWritesBack(ctx: Ctx, connOld: Sql, from: number, to: number, connNew: Sql, candidateChanged: boolean): Promise<void> {
+  try {
+    await ctx.flavor.unblockWrites(connOld);
+    await ctx.flavor.setReadOnly(connOld, false);
+  } catch {
+    // The control connection may be gone (which also dropped the global read lock): use a fresh one.
+    try {
+      await withSql(ctx, from, (sql) => ctx.flavor.setReadOnly(sql, false));
+    } catch (err) {
+      throw new ReplicationError(
+        `switchover ${from} -> ${to} aborted and member ${from} could NOT be made writable again (${(err as Error).message}); no member is writable: run 'mysql-ha failover' or make member ${from} writable`,
+      );
+    }
+  }
+  log(ctx, `member ${from}: writes given back (read_only off, global read lock released)`);
+  if (candidateChanged) {
+    await ctx.flavor.startReplicating(connNew, replicationAddress(ctx.members[from]), ctx.settings.replication, ctx.settings.semiSync);
+    log(ctx, `member ${to}: replicating from member ${from} again`);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// failover
+
+async function doFailover(ctx: Ctx, to: number | undefined): Promise<OperationResult> {
+  if (to !== undefined) checkIndex(ctx.members, to, "failover target");
+  const t = await look(ctx);
+  if (t.splitBrain) throw refuse(t.problems.find((x) => x.startsWith("split brain"))!);
+  if (t.primary !== null) throw refuse(`cannot fail over: member ${t.primary} is a reachable, writable primary; use switchover`);
+  const failed = t.sourceOfReplicas;
+  if (failed === null) throw refuse("cannot fail over: the replicas do not agree on a source among the members");
+  if (t.members[failed].reachable) {
+    throw refuse(`cannot fail over: the primary, member ${failed}, is reachable but read-only; make it writable again (plan step 'repair') or switch over`);
+  }
+  const replicas = t.members.filter((m) => m.reachable && m.replica?.sourceIndex === failed);
+  if (replicas.length === 0) throw refuse(`cannot fail over: no reachable replica of member ${failed}`);
+  if (to !== undefined) {
+    const target = t.members[to];
+    if (!replicas.includes(target)) throw refuse(`cannot fail over to member ${to}: it is not a reachable replica of member ${failed}${target.error ? ` (${target.error})` : ""}`);
+    if (target.errantGtids.length) throw refuse(`cannot fail over to member ${to}: it has errant GTIDs ${target.errantGtids.join(",")}`);
+  }
+  log(ctx, `member ${failed} (primary) is unreachable; candidates: ${replicas.map((m) => m.index).join(", ")}`);
+
+  // Every candidate stops receiving and applies its relay log, so "executed" below means "everything received".
+  const conns = new Map<number, Sql>();
+  try {
+    for (const m of replicas) conns.set(m.index, await connect(ctx.members, m.index, ctx.settings));
+    const drained = await Promise.all(
+      replicas.map(async (m) => {
+        const sql = conns.get(m.index)!;
+        await ctx.flavor.stopIoThread(sql);
+        const st = await ctx.flavor.readStatus(sql);
+        const received = st.replica?.gtidIo || st.gtidCurrent || "";
+        if (st.replica?.sqlThread === "stopped" && !st.replica.lastSqlError) await ctx.flavor.startSqlThread(sql);
+        const ok = received ? await ctx.flavor.waitForGtid(sql, received, Math.max(1, Math.min(ctx.settings.catchUpTimeoutMs, remaining(ctx)))) : true;
+        const after = await ctx.flavor.readStatus(sql);
+        return { index: m.index, received, applied: ok, executed: after.gtidCurrent ?? "", errant: m.errantGtids, status: after };
+      }),
+    );
+    for (const d of drained) log(ctx, `member ${d.index}: received ${d.received || "(nothing)"}, executed ${d.executed || "(nothing)"}${d.applied ? "" : " (relay log NOT fully applied)"}`);
+
+    const refusal = async (msg: string) => {
+      // Changed nothing that matters: let the candidates keep trying their source.
+      await Promise.all([...conns.values()].map((c) => c.query("START SLAVE").catch(() => undefined)));
+      return refuse(msg);
+    };
+    // What each replica got from the failed primary (the relay position excludes its own local writes).
+    const fromPrimary = (d: (typeof drained)[number]) => d.received || d.executed;
+    const missing = (a: (typeof drained)[number]) => drained.find((o) => o !== a && !covers(a.executed, fromPrimary(o)));
+    let chosen: (typeof drained)[number] | undefined;
+    if (to !== undefined) {
+      chosen = drained.find((d) => d.index === to)!;
+      if (!chosen.applied) throw await refusal(`cannot fail over to member ${to}: it could not apply its relay log within ${ctx.settings.catchUpTimeoutMs} ms`);
+      const ahead = missing(chosen);
+      if (ahead) {
+        throw await refusal(`cannot fail over to member ${to}: member ${ahead.index} has transactions it lacks (${fromPrimary(ahead)} vs ${chosen.executed}); promoting it would drop them. Choose member ${ahead.index} or omit --to`);
+      }
+    } else {
+      chosen = drained.find((d) => d.applied && d.errant.length === 0 && !missing(d));
+      if (!chosen) {
+        const positions = drained.map((d) => `member ${d.index}: ${d.executed || "(nothing)"}${d.errant.length ? ` (errant ${d.errant.join(",")})` : ""}${d.applied ? "" : " (relay log not applied)"}`).join("; ");
+        throw await refusal(`cannot fail over: no candidate has every transaction the others have without errant GTIDs, so promoting any would drop transactions (${positions})`);
+      }
+    }
+
+    const newPrimary = chosen.index;
+    checkDeadline(ctx, `promoting member ${newPrimary}`);
+    const sql = conns.get(newPrimary)!;
+    await ctx.flavor.becomeSource(sql, ctx.settings.semiSync, ctx.settings.semiSyncTimeoutMs);
+    await ctx.flavor.setReadOnly(sql, false);
+    log(ctx, `member ${newPrimary}: promoted, writable at ${chosen.executed}`);
+    await Promise.all(
+      drained
+        .filter((d) => d.index !== newPrimary)
+        .map(async (d) => {
+          if (d.errant.length) {
+            ctx.warnings.push(`member ${d.index} has errant GTIDs ${d.errant.join(",")} and was not repointed; re-seed it`);
+            return;
+          }
+          try {
+            await ctx.flavor.startReplicating(conns.get(d.index)!, replicationAddress(ctx.members[newPrimary]), ctx.settings.replication, ctx.settings.semiSync);
+            log(ctx, `member ${d.index}: replicating from member ${newPrimary}`);
+          } catch (err) {
+            ctx.warnings.push(`member ${d.index} could not be repointed to member ${newPrimary}: ${(err as Error).message}`);
+          }
+        }),
+    );
+    const semi = replicas.every((m) => m.semiSync?.replicaEnabled);
+    const possiblyLost = semi
+      ? `none acknowledged: semi-sync was on, so every commit acknowledged to a client had reached a replica, and the most advanced one (${chosen.executed}) was promoted (unless member ${failed} had fallen back to async after ${ctx.settings.semiSyncTimeoutMs} ms without an acknowledgement)`
+      : `asynchronous replication: transactions member ${failed} committed after ${chosen.executed} reached no replica and are lost; if member ${failed} comes back it will hold them as errant GTIDs and must be re-seeded`;
+    log(ctx, `possibly lost: ${possiblyLost}`);
+    log(ctx, `member ${failed} (failed primary) must be re-seeded or attached when it returns; it will not rejoin by itself`);
+    return result(ctx, "failover", newPrimary, { chosen: newPrimary, possiblyLost });
+  } finally {
+    await Promise.all([...conns.values()].map((c) => c.close()));
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// repair: the replicas' source is up but read-only (an operation died with writes stopped)
+
+async function doRepair(ctx: Ctx, index: number): Promise<OperationResult> {
+  checkIndex(ctx.members, index, "member");
+  const t = await look(ctx);
+  if (t.primary === index) {
+    log(ctx, `nothing to do: member ${index} is the writable primary`);
+    return result(ctx, "repair", index, { noop: true });
+  }
+  if (t.primary !== null || t.splitBrain) throw refuse(`cannot make member ${index} writable: member ${t.primary} already is`);
+  if (t.sourceOfReplicas !== index) throw refuse(`cannot make member ${index} writable: the replicas do not replicate from it`);
+  await withSql(ctx, index, async (sql) => {
+    await ctx.flavor.unblockWrites(sql);
+    await ctx.flavor.setReadOnly(sql, false);
+  });
+  log(ctx, `member ${index}: writable again`);
+  return result(ctx, "repair", index);
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// public entry points
+
+export function setup(members: MemberAddress[], primary: number, settings: EngineSettings, flavor: Flavor = mariadb): Promise<OperationResult> {
+  return locked(members, settings, flavor, (ctx) => doSetup(ctx, primary));
+}
+
+export function attach(members: MemberAddress[], index: number, settings: EngineSettings, flavor: Flavor = mariadb): Promise<OperationResult> {
+  return locked(members, settings, flavor, (ctx) => doAttach(ctx, index));
+}
+
+export function detach(members: MemberAddress[], index: number, settings: EngineSettings, flavor: Flavor = mariadb): Promise<OperationResult> {
+  return locked(members, settings, flavor, (ctx) => doDetach(ctx, index));
+}
+
+export function switchover(members: MemberAddress[], to: number, settings: EngineSettings, flavor: Flavor = mariadb): Promise<OperationResult> {
+  return locked(members, settings, flavor, (ctx) => doSwitchover(ctx, to));
+}
+
+export function failover(members: MemberAddress[], to: number | undefined, settings: EngineSettings, flavor: Flavor = mariadb): Promise<OperationResult> {
+  return locked(members, settings, flavor, (ctx) => doFailover(ctx, to));
+}
+
+export function repair(members: MemberAddress[], index: number, settings: EngineSettings, flavor: Flavor = mariadb): Promise<OperationResult> {
+  return locked(members, settings, flavor, (ctx) => doRepair(ctx, index));
+}
+
+/**
+ * Runs a plan's steps in order under one topology lock; each step re-inspects and has its own deadline. A plan with
+ * refusals is refused as a whole.
+ */
+export async function apply(members: MemberAddress[], p: Plan, settings: EngineSettings, flavor: Flavor = mariadb): Promise<ApplyResult> {
+  if (p.refusals.length) throw refuse(p.refusals.join("; "));
+  if (p.steps.length === 0) {
+    const t = await inspect(members, settings, flavor);
+    resolveSettings(settings).log("nothing to do: the topology already matches");
+    return { results: [], primary: t.primary };
+  }
+  return locked(members, settings, flavor, async (ctx) => {
+    const results: OperationResult[] = [];
+    for (const step of p.steps) {
+      const stepCtx: Ctx = { ...ctx, deadline: Date.now() + ctx.settings.deadlineMs, lines: [], warnings: [] };
+      log(stepCtx, `step: ${step.describe} (${step.reason})`);
+      switch (step.kind) {
+        case "setup":
+          results.push(await doSetup(stepCtx, step.target ?? step.members[0]));
+          break;
+        case "attach":
+          results.push(await doAttach(stepCtx, step.members[0]));
+          break;
+        case "detach":
+          results.push(await doDetach(stepCtx, step.members[0]));
+          break;
+        case "switchover":
+          results.push(await doSwitchover(stepCtx, step.target ?? step.members[1]));
+          break;
+        case "failover":
+          results.push(await doFailover(stepCtx, step.target));
+          break;
+        case "repair":
+          results.push(await doRepair(stepCtx, step.target ?? step.members[0]));
+          break;
+      }
+    }
+    const t = await look(ctx);
+    return { results, primary: t.primary };
+  });
+}
+
+/** Inspect, plan and apply in one call: what a `pulumi up` does. */
+export async function reconcile(
+  members: MemberAddress[],
+  desired: Parameters<typeof makePlan>[1],
+  settings: EngineSettings,
+  flavor: Flavor = mariadb,
+): Promise<{ plan: Plan; applied: ApplyResult }> {
+  const p = makePlan(await inspect(members, settings, flavor), { canSeed: !!settings.seed, ...desired });
+  return { plan: p, applied: await apply(members, p, settings, flavor) };
+}
