@@ -1,0 +1,134 @@
+/**
+ * Hand-built resources for the policy tests: a compliant database stack of any program (raw Kubernetes and AWS
+ * type tokens), which each test breaks in one place.
+ */
+import type { RenderedResource } from "../../policies/offline";
+
+export const T = {
+  statefulSet: "kubernetes:apps/v1:StatefulSet",
+  deployment: "kubernetes:apps/v1:Deployment",
+  cronJob: "kubernetes:batch/v1:CronJob",
+  pdb: "kubernetes:policy/v1:PodDisruptionBudget",
+  service: "kubernetes:core/v1:Service",
+  bucket: "aws:s3/bucket:Bucket",
+  publicAccessBlock: "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock",
+  sse: "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration",
+  versioning: "aws:s3/bucketVersioning:BucketVersioning",
+  lifecycle: "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration",
+  bucketPolicy: "aws:s3/bucketPolicy:BucketPolicy",
+};
+
+export const urnOf = (stack: string, type: string, name: string) => `urn:pulumi:${stack}::shop::${type}::${name}`;
+
+export function resource(stack: string, type: string, name: string, inputs: Record<string, any>, dependsOn: string[] = []): RenderedResource {
+  return { type, name, urn: urnOf(stack, type, name), dependsOn, inputs };
+}
+
+const LABELS = { app: "orders-db" };
+
+export function container(name: string, extra: Record<string, any> = {}) {
+  return {
+    name,
+    image: "mariadb:10.11.10",
+    resources: { requests: { cpu: "250m", memory: "512Mi" }, limits: { cpu: "1", memory: "1Gi" } },
+    livenessProbe: { exec: { command: ["healthcheck.sh", "--connect"] } },
+    readinessProbe: { exec: { command: ["healthcheck.sh", "--innodb_initialized"] } },
+    env: [
+      { name: "MARIADB_ROOT_PASSWORD", valueFrom: { secretKeyRef: { name: "orders-db", key: "root-password" } } },
+      { name: "MARIADB_PASSWORD_FILE", value: "/etc/orders-db/password" },
+      { name: "TZ", value: "UTC" },
+    ],
+    ...extra,
+  };
+}
+
+export function podSpec() {
+  return {
+    securityContext: { runAsNonRoot: true, runAsUser: 999, fsGroup: 999 },
+    affinity: {
+      podAntiAffinity: {
+        requiredDuringSchedulingIgnoredDuringExecution: [{ topologyKey: "kubernetes.io/hostname", labelSelector: { matchLabels: LABELS } }],
+      },
+    },
+    initContainers: [
+      {
+        name: "init",
+        image: "busybox:1.36@sha256:0000000000000000000000000000000000000000000000000000000000000000",
+        resources: { requests: { cpu: "50m", memory: "32Mi" }, limits: { cpu: "100m", memory: "64Mi" } },
+      },
+    ],
+    containers: [container("db")],
+  };
+}
+
+export function statefulSet(stack: string, replicas = 3) {
+  return resource(stack, T.statefulSet, "orders-db", {
+    metadata: { name: "orders-db", namespace: "shop" },
+    spec: {
+      replicas,
+      serviceName: "orders-db",
+      selector: { matchLabels: LABELS },
+      template: { metadata: { labels: LABELS }, spec: podSpec() },
+      volumeClaimTemplates: [
+        { metadata: { name: "data" }, spec: { storageClassName: "gp3", accessModes: ["ReadWriteOnce"], resources: { requests: { storage: "10Gi" } } } },
+      ],
+    },
+  });
+}
+
+export function pdb(stack: string, namespace = "shop") {
+  return resource(stack, T.pdb, "orders-db-pdb", {
+    metadata: { name: "orders-db", namespace },
+    spec: { maxUnavailable: 1, selector: { matchLabels: LABELS } },
+  });
+}
+
+export function backupCronJob(stack: string, concurrencyPolicy: string | null = "Forbid") {
+  const job = { ...podSpec(), affinity: undefined, restartPolicy: "Never", containers: [container("backup", { livenessProbe: undefined, readinessProbe: undefined })] };
+  return resource(stack, T.cronJob, "orders-db-backup", {
+    metadata: { name: "orders-db-backup", namespace: "shop" },
+    spec: { schedule: "0 3 * * *", ...(concurrencyPolicy ? { concurrencyPolicy } : {}), jobTemplate: { spec: { template: { spec: job } } } },
+  });
+}
+
+export function service(stack: string, type = "ClusterIP", annotations?: Record<string, string>) {
+  return resource(stack, T.service, "orders-db-primary", {
+    metadata: { name: "orders-db-primary", namespace: "shop", ...(annotations ? { annotations } : {}) },
+    spec: { type, selector: LABELS, ports: [{ port: 3306 }] },
+  });
+}
+
+export const TLS_ONLY_POLICY = {
+  Version: "2012-10-17",
+  Statement: [
+    {
+      Sid: "DenyInsecureTransport",
+      Effect: "Deny",
+      Principal: "*",
+      Action: "s3:*",
+      Resource: ["arn:aws:s3:::orders-backups", "arn:aws:s3:::orders-backups/*"],
+      Condition: { Bool: { "aws:SecureTransport": "false" } },
+    },
+  ],
+};
+
+/** A private, encrypted, versioned bucket with lifecycle and a TLS-only policy, as separate resources. */
+export function bucketParts(stack: string, omit: string[] = []): RenderedResource[] {
+  const bucket = resource(stack, T.bucket, "backups", { bucket: "orders-backups", forceDestroy: false });
+  const part = (key: string, type: string, inputs: Record<string, any>) =>
+    omit.includes(key) ? [] : [resource(stack, type, `backups-${key}`, { bucket: "orders-backups", ...inputs })];
+  return [
+    bucket,
+    ...part("pab", T.publicAccessBlock, { blockPublicAcls: true, blockPublicPolicy: true, ignorePublicAcls: true, restrictPublicBuckets: true }),
+    ...part("sse", T.sse, { rules: [{ applyServerSideEncryptionByDefault: { sseAlgorithm: "AES256" } }] }),
+    ...part("versioning", T.versioning, { versioningConfiguration: { status: "Enabled" } }),
+    ...part("lifecycle", T.lifecycle, { rules: [{ id: "expire", status: "Enabled", expiration: { days: 30 } }] }),
+    ...part("policy", T.bucketPolicy, { policy: JSON.stringify(TLS_ONLY_POLICY) }),
+  ];
+}
+
+/** The whole compliant stack. */
+export function goodStack(stack: string): RenderedResource[] {
+  return [statefulSet(stack), pdb(stack), backupCronJob(stack), service(stack), ...bucketParts(stack)];
+}
+
