@@ -1,0 +1,73 @@
+# shellcheck shell=bash
+# Shared by the seeding, backup, binlog-archive, restore and prune scripts (sourced, not run).
+# Settings come from environment variables only; passwords never appear in argv. S3 access goes through rclone
+# with credentials from the usual AWS_* variables (static keys or IRSA web identity).
+
+log() { printf '%s %s[%d]: %s\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "${SCRIPT_NAME:-mysql-ha}" "$$" "$*" >&2; }
+die() { log "ERROR: $*"; exit 1; }
+
+# need_env VAR...: stop with the name of the first missing variable.
+need_env() {
+  local v
+  for v in "$@"; do [ -n "${!v:-}" ] || die "environment variable $v is required"; done
+}
+
+# mysql_defaults DIR: writes a private client option file with MYSQL_USER/MYSQL_PASSWORD and prints its path, so
+# the password reaches mariadb, mariadb-backup and mariadb-binlog without showing up in `ps`.
+mysql_defaults() {
+  need_env MYSQL_USER MYSQL_PASSWORD
+  local file="$1/client.cnf" pw=${MYSQL_PASSWORD//\\/\\\\}
+  pw=${pw//\"/\\\"}
+  (umask 077 && printf '[client]\nuser="%s"\npassword="%s"\n' "$MYSQL_USER" "$pw" >"$file")
+  printf '%s' "$file"
+}
+
+# s3_init: parses BACKUP_URL (s3://bucket/prefix) and configures rclone's on-the-fly ":s3:" remote from env.
+s3_init() {
+  need_env BACKUP_URL
+  [[ $BACKUP_URL =~ ^s3://([a-z0-9][a-z0-9.-]{1,61}[a-z0-9])(/(.*))?$ ]] ||
+    die "BACKUP_URL '$BACKUP_URL' is not an s3://bucket/prefix URL"
+  S3_BUCKET=${BASH_REMATCH[1]}
+  S3_PREFIX=${BASH_REMATCH[3]%/}
+  export TZ=UTC RCLONE_CONFIG=/dev/null RCLONE_S3_ENV_AUTH=true RCLONE_S3_NO_CHECK_BUCKET=true
+  export RCLONE_S3_REGION=${AWS_REGION:-${AWS_DEFAULT_REGION:-us-east-1}}
+  if [ -n "${S3_ENDPOINT:-}" ]; then
+    export RCLONE_S3_PROVIDER=Other RCLONE_S3_ENDPOINT=$S3_ENDPOINT RCLONE_S3_FORCE_PATH_STYLE=true
+  else
+    export RCLONE_S3_PROVIDER=AWS
+  fi
+  # Fail within seconds when S3 is unreachable instead of hanging a backup or a restore.
+  RCLONE_FLAGS=(--retries 2 --low-level-retries 3 --contimeout 5s --timeout 30s --stats 0)
+  # rclone's AWS SDK cannot apply AWS_CA_BUNDLE to its own transport and refuses to start: hand the bundle to rclone.
+  if [ -n "${AWS_CA_BUNDLE:-}" ]; then
+    RCLONE_FLAGS+=(--ca-cert "$AWS_CA_BUNDLE")
+    unset AWS_CA_BUNDLE
+  fi
+}
+
+s3() { rclone "${RCLONE_FLAGS[@]}" "$@"; }
+
+# s3path KEY: the rclone path of KEY under the backup prefix.
+s3path() { printf ':s3:%s/%s%s' "$S3_BUCKET" "${S3_PREFIX:+$S3_PREFIX/}" "$1"; }
+
+# s3url KEY: the same as an s3:// URL, for messages.
+s3url() { printf 's3://%s/%s%s' "$S3_BUCKET" "${S3_PREFIX:+$S3_PREFIX/}" "$1"; }
+
+# receive_stream HOST PORT: asks a member's donor port (clone-serve.sh) for a backup stream and writes it to stdout.
+# The token goes over the connection, not argv.
+receive_stream() {
+  need_env CLONE_TOKEN
+  printf '%s\n' "$CLONE_TOKEN" | socat -t 86400 -T "${STREAM_IDLE_TIMEOUT:-300}" - "TCP:$1:$2,connect-timeout=10"
+}
+
+# The last file of every complete donor stream; its content names the backup's binlog position.
+STREAM_MARKER=mysql-ha-stream-complete
+
+# marker_field FILE NAME: reads "mysql-ha-NAME=value" from a stream tail or an extracted marker.
+marker_field() { grep -a -o "mysql-ha-$2=[^[:space:]]*" "$1" | tail -n 1 | cut -d= -f2- || true; }
+
+# manifest_field FILE NAME: reads a top-level string or number field of a manifest written by backup.sh.
+manifest_field() { sed -n "s/^  \"$2\": \"\{0,1\}\([^\",]*\)\"\{0,1\},\{0,1\}\$/\1/p" "$1" | head -n 1; }
+
+# mariadbd_user_args: mariadbd refuses to run as root unless told to.
+mariadbd_user_args() { [ "$(id -u)" -ne 0 ] || printf '%s\n' --user=root; }

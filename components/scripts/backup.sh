@@ -1,0 +1,66 @@
+#!/usr/bin/env bash
+# Base backup: takes a physical backup from a member's donor port (clone-serve.sh), compresses it with zstd and
+# streams it to $BACKUP_URL/base/<timestamp>/backup.xbstream.zst (multipart, nothing staged on disk). manifest.json
+# (GTID position, sizes, sha256) is written LAST and only after every check passed: a backup without its manifest is
+# not a backup, and restore, list and prune treat it so.
+# Env: BACKUP_URL, DONOR_HOST, DONOR_PORT, CLONE_TOKEN, [S3_ENDPOINT], AWS_*, [BACKUP_ZSTD_LEVEL=3]
+set -euo pipefail
+SCRIPT_NAME=backup
+# shellcheck source=backup-lib.sh
+. "$(dirname "$0")/backup-lib.sh"
+need_env DONOR_HOST DONOR_PORT CLONE_TOKEN
+s3_init
+stamp=$(date -u +%Y%m%dT%H%M%SZ)
+dest="base/$stamp"
+object="backup.xbstream.zst"
+work=$(mktemp -d)
+readers=()
+trap 'kill "${readers[@]}" 2>/dev/null || true; rm -rf "$work"' EXIT
+log "backup $stamp: streaming from $DONOR_HOST:$DONOR_PORT to $(s3url "$dest/$object")"
+started=$(date -u +%Y-%m-%dT%H:%M:%SZ)
+t0=$SECONDS
+# Side readers of the stream: the raw tail (completion marker), the raw size, the compressed size and checksum.
+mkfifo "$work/raw-tail" "$work/raw-size" "$work/z-sum" "$work/z-size"
+tail -c 65536 <"$work/raw-tail" >"$work/tail" & readers+=($!)
+wc -c <"$work/raw-size" >"$work/raw-bytes" & readers+=($!)
+sha256sum <"$work/z-sum" | cut -d' ' -f1 >"$work/sha256" & readers+=($!)
+wc -c <"$work/z-size" >"$work/z-bytes" & readers+=($!)
+if ! receive_stream "$DONOR_HOST" "$DONOR_PORT" | tee "$work/raw-tail" "$work/raw-size" |
+  zstd -q -T0 "-${BACKUP_ZSTD_LEVEL:-3}" | tee "$work/z-sum" "$work/z-size" |
+  s3 rcat --s3-chunk-size 16M "$(s3path "$dest/$object")"; then
+  die "backup $stamp FAILED while streaming (pipeline status ${PIPESTATUS[*]}): no manifest written, so it does not count as a backup"
+fi
+wait "${readers[@]}"
+readers=()
+grep -a -q "$STREAM_MARKER" "$work/tail" ||
+  die "backup $stamp FAILED: the donor stream is incomplete (no completion marker; see the donor's log): no manifest written"
+gtid=$(marker_field "$work/tail" gtid)
+binlog_file=$(marker_field "$work/tail" binlog-file)
+binlog_pos=$(marker_field "$work/tail" binlog-pos)
+raw_bytes=$(tr -d ' ' <"$work/raw-bytes")
+z_bytes=$(tr -d ' ' <"$work/z-bytes")
+sha=$(cat "$work/sha256")
+# What S3 holds must be what we sent, before we vouch for it.
+stored=$(s3 lsf --format s "$(s3path "$dest/$object")") || die "backup $stamp FAILED: cannot read back $(s3url "$dest/$object")"
+[ "$stored" == "$z_bytes" ] || die "backup $stamp FAILED: S3 holds $stored bytes of $object, $z_bytes were sent; no manifest written"
+cat >"$work/manifest.json" <<JSON
+{
+  "format": "mysql-ha-base-backup/1",
+  "timestamp": "$stamp",
+  "started": "$started",
+  "finished": "$(date -u +%Y-%m-%dT%H:%M:%SZ)",
+  "donor": "$DONOR_HOST:$DONOR_PORT",
+  "gtid": "$gtid",
+  "binlogFile": "$binlog_file",
+  "binlogPosition": "$binlog_pos",
+  "compression": "zstd",
+  "streamBytes": $raw_bytes,
+  "objects": [
+    { "key": "$object", "size": $z_bytes, "sha256": "$sha" }
+  ]
+}
+JSON
+s3 copyto "$work/manifest.json" "$(s3path "$dest/manifest.json")" ||
+  die "backup $stamp FAILED: cannot write the manifest; the data without it does not count as a backup"
+log "backup $stamp complete in $((SECONDS - t0)) s: $raw_bytes bytes -> $z_bytes compressed, GTID '$gtid'"
+echo "$dest"

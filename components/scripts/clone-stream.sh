@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# One donor connection (started by clone-serve.sh): checks the client's token, streams a physical backup to stdout,
+# then appends a marker file that says the stream is complete and where the backup stands in the binlog (GTID).
+# A stream without the marker is incomplete: the receiver must refuse it.
+set -euo pipefail
+SCRIPT_NAME=clone-stream
+# shellcheck source=backup-lib.sh
+. "$(dirname "$0")/backup-lib.sh"
+need_env CLONE_TOKEN DATADIR MYSQL_HOST MYSQL_PORT
+peer=${SOCAT_PEERADDR:-unknown}:${SOCAT_PEERPORT:-?}
+IFS= read -r -t 10 token || die "no token from $peer within 10 s"
+[ "$token" == "$CLONE_TOKEN" ] || die "wrong token from $peer: refusing to stream"
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+defaults=$(mysql_defaults "$work")
+log "streaming a backup of $DATADIR to $peer"
+started=$SECONDS
+if ! mariadb-backup --defaults-extra-file="$defaults" --backup --stream=xbstream --target-dir="$work/target" \
+  --datadir="$DATADIR" --host="$MYSQL_HOST" --port="$MYSQL_PORT" --parallel=2 2>"$work/backup.log"; then
+  tail -n 20 "$work/backup.log" >&2
+  die "mariadb-backup failed: the stream to $peer is incomplete (no completion marker)"
+fi
+line=$(grep "MySQL binlog position" "$work/backup.log" | tail -n 1 || true)
+gtid=$(sed -n "s/.*GTID of the last change '\([^']*\)'.*/\1/p" <<<"$line")
+file=$(sed -n "s/.*filename '\([^']*\)'.*/\1/p" <<<"$line")
+pos=$(sed -n "s/.*position '\([0-9]*\)'.*/\1/p" <<<"$line")
+mkdir "$work/marker"
+printf 'mysql-ha-gtid=%s\nmysql-ha-binlog-file=%s\nmysql-ha-binlog-pos=%s\nmysql-ha-finished=%s\n' \
+  "$gtid" "$file" "$pos" "$(date -u +%Y-%m-%dT%H:%M:%SZ)" >"$work/marker/$STREAM_MARKER"
+(cd "$work/marker" && mbstream -c "$STREAM_MARKER")
+log "stream to $peer complete in $((SECONDS - started)) s at GTID '${gtid}' ($file:$pos)"

@@ -1,0 +1,94 @@
+import { destroyAll, LOCAL_ROOT_PASSWORD, LOCAL_ROOT_USER, LocalServer, REPLICATION_OPTIONS, sleep, startServers } from "../../local/mariadbd";
+import { Donor, runScript, ScriptError, seedFromPeer, startDonor } from "../../local/backup";
+
+jest.setTimeout(120000);
+
+const TOKEN = "clone-token-for-tests";
+
+async function attach(replica: LocalServer, source: LocalServer): Promise<void> {
+  await replica.query(
+    `CHANGE MASTER TO MASTER_HOST=?, MASTER_PORT=?, MASTER_USER=?, MASTER_PASSWORD=?, MASTER_USE_GTID=slave_pos`,
+    [source.host, source.port, LOCAL_ROOT_USER, LOCAL_ROOT_PASSWORD],
+  );
+  await replica.query("START SLAVE");
+}
+
+async function waitForRows(server: LocalServer, expected: number, timeoutMs = 20000): Promise<number> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const n = await server
+      .query<{ n: number }>("SELECT COUNT(*) AS n FROM app.t")
+      .then(([row]) => Number(row.n), () => -1); // the table may not have arrived yet
+    if (n === expected || Date.now() > deadline) return n;
+    await sleep(100);
+  }
+}
+
+describe("clone from a peer (clone-serve.sh + clone.sh)", () => {
+  let servers: LocalServer[] = [];
+  let donor: Donor | undefined;
+
+  afterEach(async () => {
+    await donor?.stop();
+    donor = undefined;
+    await destroyAll(servers);
+    servers = [];
+  });
+
+  test("a new member gets all rows from a replica donor and replicates from the primary afterwards", async () => {
+    servers = await startServers(3, REPLICATION_OPTIONS, 200);
+    const [primary, replica, joiner] = servers;
+    await primary.query("CREATE DATABASE app");
+    await primary.query("CREATE TABLE app.t (id INT PRIMARY KEY, v VARCHAR(100))");
+    for (let i = 1; i <= 200; i++) await primary.query("INSERT INTO app.t VALUES (?, REPEAT('x', 50))", [i]);
+    await attach(replica, primary);
+    expect(await waitForRows(replica, 200)).toBe(200);
+
+    donor = await startDonor(replica, TOKEN);
+    // Writes continue while the copy is taken: the GTID position in the backup separates what it has from what it must replay.
+    let writing = true;
+    let next = 201;
+    const writer = (async () => {
+      while (writing) await primary.query("INSERT INTO app.t VALUES (?, 'during')", [next++]);
+    })();
+    const gtid = await seedFromPeer(joiner, donor, TOKEN);
+    writing = false;
+    await writer;
+    expect(gtid).toMatch(/^0-200-\d+$/);
+    const [{ pos }] = await joiner.query<{ pos: string }>("SELECT @@gtid_slave_pos AS pos");
+    expect(pos).toBe(gtid);
+
+    await attach(joiner, primary);
+    for (let i = 0; i < 20; i++) await primary.query("INSERT INTO app.t VALUES (?, 'after')", [next++]);
+    const total = next - 1;
+    expect(await waitForRows(joiner, total)).toBe(total);
+    const [status] = await joiner.query<{ Slave_SQL_Running: string; Last_SQL_Error: string }>("SHOW SLAVE STATUS");
+    expect(status.Slave_SQL_Running).toBe("Yes");
+    expect(status.Last_SQL_Error).toBe("");
+    const [a] = await primary.query("CHECKSUM TABLE app.t");
+    const [b] = await joiner.query("CHECKSUM TABLE app.t");
+    expect(b.Checksum).toBe(a.Checksum);
+  });
+
+  test("a wrong token gets no data and leaves the joiner's datadir empty", async () => {
+    servers = await startServers(1, REPLICATION_OPTIONS, 210);
+    donor = await startDonor(servers[0], TOKEN);
+    const datadir = `${servers[0].dir}/joiner-data`;
+    const err = await runScript("clone.sh", {
+      DONOR_HOST: donor.host,
+      DONOR_PORT: String(donor.port),
+      CLONE_TOKEN: "wrong",
+      DATADIR: datadir,
+    }).catch((e) => e);
+    expect(err).toBeInstanceOf(ScriptError);
+    expect(err.message).toMatch(/incomplete \(no completion marker\)/);
+    expect(require("node:fs").readdirSync(datadir)).toEqual([]);
+  });
+
+  test("refuses to clone into a datadir that has data", async () => {
+    servers = await startServers(1, REPLICATION_OPTIONS, 220);
+    const err = await runScript("clone.sh", { DONOR_HOST: "127.0.0.1", DONOR_PORT: "1", CLONE_TOKEN: TOKEN, DATADIR: servers[0].datadir }).catch((e) => e);
+    expect(err.message).toMatch(/is not empty: refusing to overwrite/);
+    expect(require("node:fs").existsSync(`${servers[0].datadir}/mysql`)).toBe(true);
+  });
+});
