@@ -1,0 +1,87 @@
+import { execFile } from "node:child_process";
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import { main } from "../../cli/main";
+import { renderStack } from "../../local/render";
+import { runPolicies } from "../../policies/offline";
+
+const ROOT = path.resolve(__dirname, "..", "..");
+
+/** Runs the real CLI; resolves with exit code and output (never rejects on a non-zero exit). */
+function cli(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    execFile(process.execPath, [path.join(ROOT, "bin", "mysql-ha.js"), ...args], { cwd: ROOT }, (err, stdout, stderr) => {
+      resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr });
+    });
+  });
+}
+
+/** Runs the CLI in this process (the render stays warm), capturing what it writes. */
+async function inProcess(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  const out = { stdout: "", stderr: "" };
+  const write = { stdout: process.stdout.write, stderr: process.stderr.write };
+  process.stdout.write = ((chunk: string) => ((out.stdout += chunk), true)) as typeof process.stdout.write;
+  process.stderr.write = ((chunk: string) => ((out.stderr += chunk), true)) as typeof process.stderr.write;
+  try {
+    const code = await main(args);
+    return { code, ...out };
+  } finally {
+    process.stdout.write = write.stdout;
+    process.stderr.write = write.stderr;
+  }
+}
+
+describe("the shipped stacks against the policy pack", () => {
+  test.each(["dev", "prod"])("stack %s renders and passes every mandatory policy", async (stack) => {
+    const rendered = await renderStack({ stack });
+    expect(rendered.errors).toEqual([]);
+    const violations = await runPolicies(rendered.resources);
+    expect(violations.filter((v) => v.level === "mandatory").map((v) => `${v.policy}: ${v.message}`)).toEqual([]);
+  });
+});
+
+describe("mysql-ha policy", () => {
+  test("prod with replicas=1 fails naming the replica-count policy (the real binary)", async () => {
+    const r = await cli("policy", "--stack", "prod", "--set", "replicas=1");
+    expect(r.code).toBe(1);
+    expect(r.stdout).toMatch(/^production-replicas\s+mysql-statefulset \(StatefulSet\)\s+mandatory\s+StatefulSet\/mysql has 1 replica\(s\); production needs at least 3/m);
+    expect(r.stdout).toMatch(/-> FAILED$/m);
+  });
+
+  test("a stack tag makes dev production; --json reports it; a policy config makes a policy advisory", async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "policy-cli-"));
+    try {
+      const file = path.join(dir, "policy-config.json");
+      fs.writeFileSync(file, JSON.stringify({ "production-replicas": { enforcementLevel: "advisory", minReplicas: 2 } }));
+      const tagged = await inProcess("policy", "--stack", "dev", "--tag", "environment=production", "--json");
+      const report = JSON.parse(tagged.stdout);
+      expect(report).toMatchObject({ stack: "dev", passed: false });
+      expect(report.violations).toContainEqual(expect.objectContaining({
+        policy: "production-replicas",
+        level: "mandatory",
+        message: "StatefulSet/mysql has 2 replica(s); production needs at least 3 (policy config minReplicas).",
+      }));
+      expect(tagged.code).toBe(1);
+      const relaxed = JSON.parse((await inProcess("policy", "--stack", "dev", "--tag", "environment=production", "--json", "--config", file)).stdout);
+      expect(relaxed.violations.filter((v: { policy: string }) => v.policy === "production-replicas")).toEqual([]);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  test("usage errors exit 2 with one line naming the problem", async () => {
+    const missing = await inProcess("policy");
+    expect(missing).toMatchObject({ code: 2, stderr: "mysql-ha policy: --stack <name> is required\n" });
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "policy-cli-"));
+    try {
+      const file = path.join(dir, "bad.json");
+      fs.writeFileSync(file, JSON.stringify({ "production-replica": "advisory" }));
+      const bad = await inProcess("policy", "--stack", "dev", "--config", file);
+      expect(bad.code).toBe(2);
+      expect(bad.stderr).toMatch(/^mysql-ha policy: policy config names unknown policy "production-replica"; policies: k8s-image-pinned, /);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
