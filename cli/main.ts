@@ -3,6 +3,7 @@ import { Command, UsageError } from "./command";
 /** Subcommands, loaded lazily so `--help` and small commands stay fast. */
 const commands: Record<string, () => Command> = {
   render: () => require("./commands/render").command,
+  bench: () => require("./commands/bench").command,
   policy: () => require("./commands/policy").command,
 };
 

@@ -79,6 +79,8 @@ export class LocalServer {
     if (this.running) return;
     const options: ServerOptions = {
       ...BASE_OPTIONS,
+      // Own temp dir: temporary tables never collide with (or get cleaned up by) anything else using /tmp.
+      tmpdir: this.dir,
       ...this.spec.options,
       ...(this.spec.host ? { "bind-address": this.spec.host } : {}),
       "server-id": this.spec.serverId,

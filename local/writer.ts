@@ -38,6 +38,8 @@ export interface AckedWrite {
   id: number;
   at: number;
   latencyMs: number;
+  /** The primary that acknowledged it ("host:port"). */
+  on: string;
 }
 
 export interface WriterReport {
@@ -101,6 +103,13 @@ export class AckWriter {
     }
   }
 
+  /** Wall-clock time (Date.now()) of the first write acknowledged by `target` after `since`, if any yet. */
+  firstAckOn(target: WriterTarget, since: number): number | undefined {
+    const on = `${target.host}:${target.port}`;
+    const hit = this.acked.find((w) => w.on === on && this.started + w.at >= since);
+    return hit && this.started + hit.at;
+  }
+
   /** Number of acknowledged writes so far. */
   get ackedCount(): number {
     return this.acked.length;
@@ -162,7 +171,7 @@ export class AckWriter {
         const conn = await this.connection();
         await withTimeout(conn.query(`INSERT INTO \`${this.opts.database}\`.acks (id) VALUES (?)`, [id]), this.opts.writeTimeoutMs, "write");
         const now = performance.now();
-        this.acked.push({ id, at: Date.now() - this.started, latencyMs: now - begin });
+        this.acked.push({ id, at: Date.now() - this.started, latencyMs: now - begin, on: this.target! });
         if (this.primaries[this.primaries.length - 1] !== this.target) this.primaries.push(this.target!);
       } catch (err) {
         this.failed++;
@@ -224,4 +233,28 @@ export function median(values: number[]): number {
 
 function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/**
+ * A resolver that follows the primary the way a read_only-aware proxy does: asks every member for @@read_only and
+ * returns the single writable one, retrying (1 ms apart) while there is none or more than one, up to `timeoutMs`.
+ */
+export function writableMember(members: AdminEndpoint[], timeoutMs = 2000): () => Promise<WriterTarget> {
+  return async () => {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const states = await Promise.all(
+        members.map((m) =>
+          withTimeout(m.query<{ ro: number }>("SELECT @@global.read_only AS ro"), 500, "probe").then(
+            (rows) => Number(rows[0].ro) === 0,
+            () => false,
+          ),
+        ),
+      );
+      const writable = members.filter((_, i) => states[i]);
+      if (writable.length === 1) return writable[0];
+      if (Date.now() > deadline) throw new Error(`no single writable member after ${timeoutMs} ms (${writable.length} writable)`);
+      await sleep(1);
+    }
+  };
 }

@@ -1,0 +1,277 @@
+/**
+ * The benchmark sections. Each one builds its own local topology, measures a figure and its reference in the same
+ * run, writes them into the results and cleans up. A section whose parts are missing says so in `notMeasured`.
+ */
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import { HeadObjectCommand, S3Client } from "@aws-sdk/client-s3";
+import { destroyAll, LOCAL_ROOT_PASSWORD, LOCAL_ROOT_USER, LocalServer, REPLICATION_OPTIONS, startServers } from "../local/mariadbd";
+import { AckWriter, prepareWriterSchema, writableMember } from "../local/writer";
+import { EngineSettings, failover, MemberAddress, setup, switchover } from "../components/replication";
+import { renderStack } from "../local/render";
+import { Donor, runScript, seedFromPeer, serverEnv, startDonor, startScript } from "../local/backup";
+import { LocalS3, LOCAL_S3_ACCESS_KEY, LOCAL_S3_REGION, LOCAL_S3_SECRET_KEY, startLocalS3 } from "../local/s3";
+import { median } from "../local/writer";
+import { BenchResults } from "./report";
+import { directoryBytes, fillDatabase, timeCopy, timeRawStream } from "./reference";
+
+export interface Section {
+  name: string;
+  /** Result keys this section fills (marked "not measured" with the error when it fails). */
+  figures: string[];
+  run(results: BenchResults, log: (line: string) => void): Promise<void>;
+}
+
+export function engineSettings(log?: (line: string) => void): EngineSettings {
+  return {
+    admin: { user: LOCAL_ROOT_USER, password: LOCAL_ROOT_PASSWORD },
+    replication: { user: "repl", password: "bench-repl-pw" },
+    semiSync: true,
+    semiSyncTimeoutMs: 5000,
+    deadlineMs: 30000,
+    log,
+  };
+}
+
+function addresses(servers: LocalServer[]): MemberAddress[] {
+  return servers.map((s) => ({ host: s.host, port: s.port }));
+}
+
+/**
+ * Switchover and failover on 3 semi-sync members under a 1 ms writer loop. The writer finds the primary like a
+ * read_only-aware proxy (the one writable member), so the gap is the engine's, not a resolver's delay.
+ */
+const replication: Section = {
+  name: "switchover and failover (3 members, semi-sync, 1 ms writer)",
+  figures: ["switchoverGapMs", "medianWriteMs", "lostWrites", "failoverMs"],
+  async run(results, log) {
+    const servers = await startServers(3, REPLICATION_OPTIONS, 700);
+    try {
+      const members = addresses(servers);
+      const settings = engineSettings();
+      await setup(members, 0, settings);
+      await prepareWriterSchema(servers[0]);
+      const writer = new AckWriter({ resolvePrimary: writableMember(servers) });
+      await writer.start();
+      await writer.waitForAcks(300);
+      const sw = await switchover(members, 1, settings);
+      await writer.waitForAcks(300);
+      const beforeFailover = writer.report();
+      const missingAfterSwitchover = await writer.verify(servers[1]);
+      results.switchoverGapMs = beforeFailover.longestGapMs;
+      results.medianWriteMs = beforeFailover.medianWriteMs;
+      results.switchoverGapOverMedian = beforeFailover.longestGapMs / beforeFailover.medianWriteMs;
+      results.details.switchoverEngineWriteGapMs = sw.writeGapMs ?? "not reported";
+      results.details.switchoverWritesAcked = beforeFailover.acked.length;
+      log(`switchover: longest gap ${beforeFailover.longestGapMs} ms, median write ${beforeFailover.medianWriteMs.toFixed(2)} ms`);
+
+      const killedAt = Date.now();
+      await servers[1].signal("SIGKILL");
+      const fo = await failover(members, undefined, settings);
+      results.details.failoverEngineMs = Date.now() - killedAt;
+      const promoted = servers[fo.primary];
+      for (let i = 0; i < 400 && writer.firstAckOn(promoted, killedAt) === undefined; i++) await new Promise((r) => setTimeout(r, 5));
+      const firstWrite = writer.firstAckOn(promoted, killedAt);
+      await writer.waitForAcks(100);
+      const report = await writer.stop();
+      const missing = await writer.verify(promoted);
+      results.failoverMs = firstWrite === undefined ? null : firstWrite - killedAt;
+      if (firstWrite === undefined) results.notMeasured.failoverMs = "no write accepted on the new primary within 2 s after the failover";
+      results.lostWrites = new Set([...missingAfterSwitchover, ...missing]).size;
+      results.details.failoverPromoted = `member ${fo.primary}`;
+      results.details.writesAcked = report.acked.length;
+      results.details.writesFailedUnacknowledged = report.failed;
+      log(`failover: first write on member ${fo.primary} ${results.failoverMs} ms after kill -9; lost ${results.lostWrites}`);
+    } finally {
+      await destroyAll(servers);
+    }
+  },
+};
+
+/** One filled server shared by the seeding and backup sections (the same data for figure and reference). */
+let dataServer: LocalServer | undefined;
+async function filledServer(log: (line: string) => void): Promise<LocalServer> {
+  if (dataServer) return dataServer;
+  const [server] = await startServers(1, REPLICATION_OPTIONS, 800);
+  dataServer = server;
+  await fillDatabase(server);
+  log(`data set: ${(await directoryBytes(server.datadir)) / 1e6} MB datadir`);
+  return server;
+}
+
+const references: Section = {
+  name: "data set and raw references (cp -a, mariadb-backup --stream > /dev/null)",
+  figures: [],
+  async run(results, log) {
+    const server = await filledServer(log);
+    results.details.datadirBytes = await directoryBytes(server.datadir);
+    // Best of two: the faster reference is the stricter one.
+    results.details.cpMs = Math.min(await timeCopy(server.datadir), await timeCopy(server.datadir));
+    results.details.rawStreamMs = Math.min(await timeRawStream(server), await timeRawStream(server));
+    log(`cp -a ${Math.round(results.details.cpMs)} ms, raw stream ${Math.round(results.details.rawStreamMs)} ms`);
+  },
+};
+
+const CLONE_TOKEN = "bench-clone-token";
+
+/** Seeding a fresh replica from a peer (clone-serve.sh -> clone.sh, prepare, start) vs `cp -a` of the donor's datadir. */
+const seeding: Section = {
+  name: "clone a replica from a peer vs cp -a",
+  figures: ["cloneVsCp"],
+  async run(results, log) {
+    const server = await filledServer(log);
+    if (typeof results.details.cpMs !== "number") throw new Error("the cp -a reference was not measured (see above)");
+    const [joiner] = await startServers(1, REPLICATION_OPTIONS, 850);
+    let donor: Donor | undefined;
+    try {
+      donor = await startDonor(server, CLONE_TOKEN);
+      const start = performance.now();
+      const gtid = await seedFromPeer(joiner, donor, CLONE_TOKEN);
+      const cloneMs = performance.now() - start;
+      const rows = await joiner.query<{ n: number }>("SELECT COUNT(*) AS n FROM bench.fill");
+      const expected = await server.query<{ n: number }>("SELECT COUNT(*) AS n FROM bench.fill");
+      if (Number(rows[0].n) !== Number(expected[0].n)) throw new Error(`clone has ${rows[0].n} rows, donor ${expected[0].n}`);
+      results.details.cloneMs = cloneMs;
+      results.cloneVsCp = Number(results.details.cpMs) / cloneMs;
+      log(`clone ${Math.round(cloneMs)} ms (copy at ${gtid}) vs cp -a ${Math.round(Number(results.details.cpMs))} ms`);
+    } finally {
+      await donor?.stop();
+      await destroyAll([joiner]);
+    }
+  },
+};
+
+const BUCKET = "bench";
+
+/**
+ * Backup to the local S3 (backup.sh: donor stream, zstd, multipart upload, manifest) and restore from it
+ * (restore.sh: download, verify, prepare) vs the raw `mariadb-backup --stream > /dev/null` of the same data.
+ */
+const backup: Section = {
+  name: "backup to / restore from the local S3 vs raw stream",
+  figures: ["backupVsRawStream", "restoreVsRawStream"],
+  async run(results, log) {
+    const server = await filledServer(log);
+    if (typeof results.details.rawStreamMs !== "number") throw new Error("the raw stream reference was not measured (see above)");
+    let s3: LocalS3 | undefined;
+    let donor: Donor | undefined;
+    const restoreDir = fs.mkdtempSync(path.join(os.tmpdir(), "mysql-ha-bench-restore-"));
+    try {
+      s3 = await startLocalS3([BUCKET]);
+      donor = await startDonor(server, CLONE_TOKEN);
+      const env = { ...s3.env(), BACKUP_URL: `s3://${BUCKET}/bench` };
+      let start = performance.now();
+      await runScript("backup.sh", { ...env, DONOR_HOST: donor.host, DONOR_PORT: String(donor.port), CLONE_TOKEN });
+      const backupMs = performance.now() - start;
+      results.details.backupMs = backupMs;
+      results.backupVsRawStream = Number(results.details.rawStreamMs) / backupMs;
+      log(`backup ${Math.round(backupMs)} ms`);
+
+      start = performance.now();
+      await runScript("restore.sh", { ...env, ...serverEnv(server), DATADIR: path.join(restoreDir, "data"), REPLAY_BINLOGS: "0" });
+      const restoreMs = performance.now() - start;
+      results.details.restoreMs = restoreMs;
+      results.restoreVsRawStream = Number(results.details.rawStreamMs) / restoreMs;
+      log(`restore ${Math.round(restoreMs)} ms`);
+    } finally {
+      await donor?.stop();
+      await s3?.stop();
+      fs.rmSync(restoreDir, { recursive: true, force: true });
+    }
+  },
+};
+
+/** The binlog archiver's recovery point: worst of three commits, each until its binlog bytes are in S3. */
+const recovery: Section = {
+  name: "recovery point of the binlog archiver",
+  figures: ["recoveryPointMs"],
+  async run(results, log) {
+    const server = await filledServer(log);
+    const s3 = await startLocalS3([BUCKET]);
+    const spool = fs.mkdtempSync(path.join(os.tmpdir(), "mysql-ha-bench-spool-"));
+    try {
+      results.recoveryPointMs = await recoveryPoint(server, s3, { ...s3.env(), BACKUP_URL: `s3://${BUCKET}/bench` }, spool);
+      log(`recovery point ${Math.round(results.recoveryPointMs)} ms`);
+    } finally {
+      await s3.stop();
+      fs.rmSync(spool, { recursive: true, force: true });
+    }
+  },
+};
+
+/** Commit a row, then poll S3 until the archived copy of the current binlog is at least as long as the commit's end. */
+async function recoveryPoint(server: LocalServer, s3: LocalS3, env: Record<string, string>, spool: string): Promise<number> {
+  const archiver = startScript("binlog-archive.sh", { ...env, ...serverEnv(server), SPOOL_DIR: spool, ARCHIVE_INTERVAL: "1" });
+  const client = new S3Client({
+    endpoint: s3.endpoint,
+    region: LOCAL_S3_REGION,
+    forcePathStyle: true,
+    credentials: { accessKeyId: LOCAL_S3_ACCESS_KEY, secretAccessKey: LOCAL_S3_SECRET_KEY },
+  });
+  try {
+    const [{ id }] = await server.query<{ id: number }>("SELECT @@server_id AS id");
+    const samples: number[] = [];
+    for (let i = 0; i < 3; i++) {
+      await new Promise((r) => setTimeout(r, 300 + 200 * i)); // different phases of the archiver's interval
+      await server.query("INSERT INTO bench.fill (pad) VALUES ('recovery point probe')");
+      const committed = performance.now();
+      const [status] = await server.query<{ File: string; Position: number }>("SHOW MASTER STATUS");
+      for (;;) {
+        if (archiver.child.exitCode !== null) throw new Error(`binlog-archive.sh exited: ${archiver.log().trim().split("\n").slice(-3).join(" | ")}`);
+        const size = await client
+          .send(new HeadObjectCommand({ Bucket: BUCKET, Key: `bench/binlog/${id}/${status.File}` }))
+          .then((h) => h.ContentLength ?? 0, () => 0);
+        if (size >= Number(status.Position)) break;
+        if (performance.now() - committed > 30000) throw new Error(`binlog ${status.File} not archived up to ${status.Position} within 30 s`);
+        await new Promise((r) => setTimeout(r, 25));
+      }
+      samples.push(performance.now() - committed);
+    }
+    return Math.max(...samples);
+  } finally {
+    client.destroy();
+    archiver.kill("SIGTERM");
+    await archiver.done.catch(() => undefined);
+  }
+}
+
+/**
+ * Program evaluation under mocks (local/render.ts). The config caps replicas at 9, so the figure uses
+ * bench/eval/program.ts: the same ReplicatedDatabase with the config validated at min(n, 9) and n members given to
+ * the component. The real index.ts at 3 and 9 is in the details. Median of 3 evaluations after a warm-up.
+ */
+const evaluation: Section = {
+  name: "program evaluation under mocks at 3, 9, 30 replicas",
+  figures: ["evalMs"],
+  async run(results, log) {
+    const timeRender = async (opts: Parameters<typeof renderStack>[0]): Promise<number> => {
+      const times: number[] = [];
+      for (let i = 0; i < 3; i++) {
+        const start = performance.now();
+        const rendered = await renderStack(opts);
+        times.push(performance.now() - start);
+        if (rendered.errors.length) throw new Error(`evaluation failed: ${rendered.errors.join("; ")}`);
+      }
+      return median(times);
+    };
+    const benchProject = path.join(__dirname, "eval");
+    await renderStack({ stack: "bench", projectDir: benchProject, set: { replicas: "3" } }); // warm-up: module loading
+    for (const n of [3, 9, 30]) {
+      results.evalMs[String(n)] = await timeRender({ stack: "bench", projectDir: benchProject, set: { replicas: String(n) } });
+      log(`evaluation at ${n} replicas: ${results.evalMs[String(n)]!.toFixed(0)} ms`);
+    }
+    for (const n of [3, 9]) results.details[`evalMsIndexTs${n}`] = await timeRender({ stack: "prod", set: { replicas: String(n) } });
+  },
+};
+
+const cleanup: Section = {
+  name: "clean up",
+  figures: [],
+  async run() {
+    if (dataServer) await destroyAll([dataServer]);
+    dataServer = undefined;
+  },
+};
+
+export const sections: Section[] = [replication, references, seeding, backup, recovery, evaluation, cleanup];
