@@ -249,79 +249,100 @@ async function doSwitchover(ctx: Ctx, to: number): Promise<OperationResult> {
   const why = switchoverRefusal(t.members[to], from);
   if (why) throw refuse(why);
   const others = t.members.filter((m) => m.index !== from && m.index !== to && m.reachable && m.replica && !m.errantGtids.length).map((m) => m.index);
+  const toAddress = replicationAddress(ctx.members[to]);
+  const fromAddress = replicationAddress(ctx.members[from]);
+  const { semiSync, semiSyncTimeoutMs, replication } = ctx.settings;
 
-  // Slow part first, with writes still on: let the candidate get close, so the write-stopped window stays short.
-  const before = await primaryPosition(ctx, from);
   const connOld = await connect(ctx.members, from, ctx.settings);
   const connNew = await connect(ctx.members, to, ctx.settings);
   const connOthers = await Promise.all(others.map((i) => connect(ctx.members, i, ctx.settings)));
-  try {
-    const warm = await ctx.flavor.waitForGtid(connNew, before, Math.max(1, Math.min(ctx.settings.catchUpTimeoutMs, remaining(ctx))));
-    if (!warm) {
-      throw refuse(`cannot switch over to member ${to}: it did not reach the primary's position ${before} within ${ctx.settings.catchUpTimeoutMs} ms; nothing was changed`);
+  const exclude = [ctx.lockSessions.get(from) ?? -1, await ctx.flavor.sessionId(connOld)];
+  let chained = false;
+  /** Undo the preparation: the candidate drops the source side of semi-sync, the others go back to the old primary. */
+  const unprepare = async () => {
+    await ctx.flavor.setSemiSyncSource(connNew, false, semiSyncTimeoutMs);
+    if (chained) {
+      await Promise.all(connOthers.map((c) => ctx.flavor.startReplicating(c, fromAddress, replication, semiSync)));
+      log(ctx, `members ${others.join(", ")}: replicating from member ${from} again`);
     }
-    log(ctx, `member ${to}: caught up to ${before} with writes still on`);
+  };
+  try {
+    // Slow work first, with writes still on, so the write-stopped window stays short:
+    // 1. the candidate gets close to the primary (no progress at all = stuck: refuse, nothing changed);
+    const before = (await connOld.query<{ p: string }>("SELECT @@gtid_binlog_pos AS p"))[0].p;
+    const startPos = t.members[to].gtidCurrent;
+    if (!(await ctx.flavor.waitForGtid(connNew, before, Math.max(1, Math.min(ctx.settings.catchUpTimeoutMs, remaining(ctx)))))) {
+      const now = (await connNew.query<{ p: string }>("SELECT @@gtid_current_pos AS p"))[0].p;
+      if (now === startPos) {
+        throw refuse(`cannot switch over to member ${to}: it applied nothing in ${ctx.settings.catchUpTimeoutMs} ms (at ${now}, primary at ${before}); nothing was changed, member ${from} remains the primary`);
+      }
+      log(ctx, `member ${to}: still catching up (at ${now}, primary was at ${before}); continuing`);
+    } else log(ctx, `member ${to}: caught up to ${before} with writes still on`);
+    // 2. the other replicas move under it (it logs what it applies), so the moment it becomes writable they are
+    //    connected and acknowledge its commits. Its semi-sync source side stays off until then: a replica with it on
+    //    would make its own applier wait for acknowledgements.
+    chained = true;
+    await Promise.all(connOthers.map((c) => ctx.flavor.startReplicating(c, toAddress, replication, semiSync)));
+    if (others.length) log(ctx, `members ${others.join(", ")}: now replicating from member ${to} (still a replica of member ${from})`);
+    await ctx.flavor.prepareBlockWrites(connOld, 2000);
     checkDeadline(ctx, "stopping writes");
-    const exclude = [ctx.lockSessions.get(from) ?? -1, await ctx.flavor.sessionId(connOld)];
+  } catch (err) {
+    await unprepare().catch(() => undefined);
+    await Promise.all([connOld, connNew, ...connOthers].map((c) => c.close()));
+    throw err;
+  }
 
-    // Stop writes: read_only for ordinary accounts, kill sessions (accounts with READ_ONLY ADMIN/SUPER ignore
-    // read_only, and open transactions must not commit later), then a global read lock against everybody else.
-    const t0 = Date.now();
-    let stopped = false;
-    let candidateTouched = false;
-    let pos = "";
+  // The window: stop writes (read_only for ordinary accounts; kill client sessions, since accounts with READ_ONLY
+  // ADMIN/SUPER ignore read_only and open transactions must not commit later; a global read lock against anyone
+  // reconnecting), wait until the candidate applied everything, make it writable.
+  const t0 = Date.now();
+  let writeGapMs: number;
+  try {
     try {
       await ctx.flavor.setReadOnly(connOld, true);
-      stopped = true;
       const sessions = await ctx.flavor.clientSessions(connOld, exclude);
-      for (const id of sessions) await ctx.flavor.killSession(connOld, id);
-      await ctx.flavor.blockWrites(connOld, Math.min(2000, Math.max(1, remaining(ctx))));
-      pos = (await connOld.query<{ p: string }>("SELECT @@gtid_binlog_pos AS p"))[0].p;
-      log(ctx, `member ${from}: writes stopped (read_only, ${sessions.length} client sessions killed, global read lock) at ${pos}`);
-
+      await Promise.all(sessions.map((id) => ctx.flavor.killSession(connOld, id)));
+      await ctx.flavor.blockWrites(connOld);
+      const pos = (await connOld.query<{ p: string }>("SELECT @@gtid_binlog_pos AS p"))[0].p;
       const wait = Math.max(1, Math.min(ctx.settings.catchUpTimeoutMs, remaining(ctx)));
       if (!(await ctx.flavor.waitForGtid(connNew, pos, wait))) {
         throw new ReplicationError(`member ${to} did not apply the primary's transactions up to ${pos} within ${wait} ms`);
       }
-      candidateTouched = true;
-      await ctx.flavor.becomeSource(connNew, ctx.settings.semiSync, ctx.settings.semiSyncTimeoutMs);
+      // Safe while the candidate still replicates: the old primary is locked, nothing more can arrive.
+      await ctx.flavor.setSemiSyncSource(connNew, semiSync, semiSyncTimeoutMs);
+      await ctx.flavor.setReadOnly(connNew, false);
+      writeGapMs = Date.now() - t0;
+      log(ctx, `member ${from}: writes stopped at ${pos} (read_only, ${sessions.length} client sessions killed, commit lock)`);
     } catch (err) {
-      if (!stopped) throw err;
       const msg = (err as Error).message;
-      await giveWritesBack(ctx, connOld, from, to, connNew, candidateTouched);
+      await giveWritesBack(ctx, connOld, from, to);
+      await unprepare().catch((e) => ctx.warnings.push(`could not undo the preparation: ${(e as Error).message}`));
       throw new ReplicationError(`switchover ${from} -> ${to} aborted: ${msg}; member ${from} is writable again and remains the primary`);
     }
+    log(ctx, `member ${to}: primary, writable (writes were stopped for ${writeGapMs} ms)`);
 
-    // The candidate has everything: from here on we finish forward.
+    // The candidate has everything and takes writes: from here on we only finish forward.
+    await ctx.flavor.stopReplicating(connNew);
     try {
+      // Sessions that reconnected and now wait on the commit lock would commit on the old primary once it is
+      // released (privileged accounts ignore read_only): end them first.
+      const waiting = await ctx.flavor.clientSessions(connOld, exclude);
+      await Promise.all(waiting.map((id) => ctx.flavor.killSession(connOld, id)));
       await ctx.flavor.unblockWrites(connOld);
       await ctx.flavor.adoptOwnHistory(connOld);
-      await ctx.flavor.startReplicating(connOld, replicationAddress(ctx.members[to]), ctx.settings.replication, ctx.settings.semiSync);
+      await ctx.flavor.startReplicating(connOld, toAddress, replication, semiSync);
+      log(ctx, `member ${from}: replicating from member ${to}`);
     } catch (err) {
       ctx.warnings.push(`member ${from} (old primary) could not be made a replica of member ${to}: ${(err as Error).message}; attach it`);
     }
-    await ctx.flavor.setReadOnly(connNew, false);
-    const writeGapMs = Date.now() - t0;
-    log(ctx, `member ${to}: primary, writable (writes were stopped for ${writeGapMs} ms)`);
-    log(ctx, `member ${from}: replicating from member ${to}`);
-    await Promise.all(
-      connOthers.map(async (c) => {
-        try {
-          await ctx.flavor.startReplicating(c, replicationAddress(ctx.members[to]), ctx.settings.replication, ctx.settings.semiSync);
-          log(ctx, `member ${c.index}: replicating from member ${to}`);
-        } catch (err) {
-          ctx.warnings.push(`member ${c.index} could not be repointed to member ${to}: ${(err as Error).message}; attach it`);
-        }
-      }),
-    );
     return result(ctx, "switchover", to, { writeGapMs });
   } finally {
     await Promise.all([connOld, connNew, ...connOthers].map((c) => c.close()));
   }
 }
 
-/** Abort path of a switchover: the old primary gets its writes back, the candidate replicates from it again. */
-async function giveWritesBack(ctx: Ctx, connOld: Sql, from: number, to: number, connNew: Sql, candidateChanged: boolean): Promise<void> {
+/** Abort path of a switchover: the old primary gets its writes back (never leave no writable primary). */
+async function giveWritesBack(ctx: Ctx, connOld: Sql, from: number, to: number): Promise<void> {
   try {
     await ctx.flavor.unblockWrites(connOld);
     await ctx.flavor.setReadOnly(connOld, false);
@@ -335,11 +356,7 @@ async function giveWritesBack(ctx: Ctx, connOld: Sql, from: number, to: number, 
       );
     }
   }
-  log(ctx, `member ${from}: writes given back (read_only off, global read lock released)`);
-  if (candidateChanged) {
-    await ctx.flavor.startReplicating(connNew, replicationAddress(ctx.members[from]), ctx.settings.replication, ctx.settings.semiSync);
-    log(ctx, `member ${to}: replicating from member ${from} again`);
-  }
+  log(ctx, `member ${from}: writes given back (commit lock released, read_only off)`);
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -452,10 +469,7 @@ async function doRepair(ctx: Ctx, index: number): Promise<OperationResult> {
   }
   if (t.primary !== null || t.splitBrain) throw refuse(`cannot make member ${index} writable: member ${t.primary} already is`);
   if (t.sourceOfReplicas !== index) throw refuse(`cannot make member ${index} writable: the replicas do not replicate from it`);
-  await withSql(ctx, index, async (sql) => {
-    await ctx.flavor.unblockWrites(sql);
-    await ctx.flavor.setReadOnly(sql, false);
-  });
+  await withSql(ctx, index, (sql) => ctx.flavor.setReadOnly(sql, false));
   log(ctx, `member ${index}: writable again`);
   return result(ctx, "repair", index);
 }

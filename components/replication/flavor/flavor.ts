@@ -23,9 +23,13 @@ export interface Flavor {
   waitForGtid(sql: Sql, gtid: string, timeoutMs: number): Promise<boolean>;
   /** Stops replicating and takes the primary side of semi-sync; stays read-only until `setReadOnly(false)`. */
   becomeSource(sql: Sql, semiSync: boolean, semiSyncTimeoutMs: number): Promise<void>;
+  /** Turns the primary side of semi-sync on or off (a switchover candidate takes it while still replicating). */
+  setSemiSyncSource(sql: Sql, enabled: boolean, semiSyncTimeoutMs: number): Promise<void>;
   setReadOnly(sql: Sql, on: boolean): Promise<void>;
-  /** Blocks all writes, including from accounts that bypass read_only, for as long as this session holds it. */
-  blockWrites(sql: Sql, timeoutMs: number): Promise<void>;
+  /** Sets how long `blockWrites` on this session may wait for running statements (done before writes stop). */
+  prepareBlockWrites(sql: Sql, timeoutMs: number): Promise<void>;
+  /** Blocks all commits, including from accounts that bypass read_only, for as long as this session holds it. */
+  blockWrites(sql: Sql): Promise<void>;
   unblockWrites(sql: Sql): Promise<void>;
   /** Ids of client sessions (not replication, not system, not `exclude`). */
   clientSessions(sql: Sql, exclude: number[]): Promise<number[]>;
