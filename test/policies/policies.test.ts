@@ -1,3 +1,5 @@
+import * as fs from "node:fs";
+import * as path from "node:path";
 import { policies } from "../../policies/policies";
 import { RenderedResource, RunOptions, blocks, resolveConfig, runPolicies } from "../../policies/offline";
 import {
@@ -334,3 +336,10 @@ describe("policies guard any program", () => {
   });
 });
 
+
+test("the shipped example policy config is valid", () => {
+  const example = JSON.parse(fs.readFileSync(path.join(__dirname, "../../policies/config.example.json"), "utf8"));
+  const resolved = resolveConfig(policies, example);
+  expect(resolved.get("k8s-image-digest")!.level).toBe("advisory");
+  expect(resolved.get("production-replicas")).toEqual({ level: "mandatory", settings: { minReplicas: 3, productionStackPattern: "(^|[-_./])prod(uction)?($|[-_./])" } });
+});
