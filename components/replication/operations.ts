@@ -95,40 +95,48 @@ async function withSql<T>(ctx: Ctx, i: number, fn: (sql: Sql) => Promise<T>): Pr
   }
 }
 
+type JoinerAction = { kind: "none" } | { kind: "reset"; history: string[] } | { kind: "seed"; why: string };
+
 /**
- * Brings a joiner's history in line before it replicates from `primary`:
- * - local binlog history on a member that never replicated and holds no user schema (e.g. users created by its own
- *   initialisation with the binlog on) is discarded with RESET MASTER: it is not data, and keeping it would be errant;
- * - any other errant history, or a primary whose binlogs no longer reach back to the joiner's position, needs the
- *   seed hook (a copy of the primary); without one the attach is refused. Real data is never discarded silently.
+ * Decides (reading only) how a joiner's history is brought in line before it replicates from `primary`:
+ * - local binlog history on a member that never replicated and holds no user schema (e.g. accounts created by its
+ *   own initialisation with the binlog on) is discarded with RESET MASTER: it is not data, and kept it would be errant;
+ * - user data that did not come from the primary, any other errant history, or a primary whose binlogs no longer
+ *   reach back to the joiner's position needs the seed hook (a copy of the primary); without one: refused.
+ * Real data is never discarded silently.
  */
-async function prepareJoiner(ctx: Ctx, m: MemberStatus, primary: MemberStatus): Promise<void> {
+async function judgeJoiner(ctx: Ctx, m: MemberStatus, primary: MemberStatus): Promise<JoinerAction> {
   const who = `member ${m.index}`;
-  let seedWhy: string | undefined;
+  const neverReplicated = !m.replica && !m.gtidSlave;
   const schemas = m.userSchemas ?? [];
-  if (!m.replica && !m.gtidSlave && schemas.length) {
-    // Data that did not come from the primary: replicating on top would mix two histories.
-    seedWhy = `it holds user data (schemas ${schemas.join(", ")}) that did not come from the primary`;
+  let action: JoinerAction = { kind: "none" };
+  if (neverReplicated && schemas.length) {
+    action = { kind: "seed", why: `it holds user data (schemas ${schemas.join(", ")}) that did not come from the primary` };
   } else if (m.errantGtids.length) {
-    if (!m.replica && !m.gtidSlave) {
-      await withSql(ctx, m.index, (sql) => ctx.flavor.resetLocalHistory(sql));
-      log(ctx, `${who}: discarded its local binlog history ${m.errantGtids.join(",")} (no user data, never replicated)`);
-      m = { ...m, errantGtids: [], gtidCurrent: "", gtidBinlogState: "", gtidSlave: "" };
-    } else {
-      seedWhy = `it has errant GTIDs ${m.errantGtids.join(",")} (transactions the primary does not have)`;
-    }
+    action = neverReplicated
+      ? { kind: "reset", history: m.errantGtids }
+      : { kind: "seed", why: `it has errant GTIDs ${m.errantGtids.join(",")} (transactions the primary does not have)` };
   }
-  if (!seedWhy) {
+  if (action.kind !== "seed") {
     const start = await withSql(ctx, primary.index, (sql) => ctx.flavor.binlogStart(sql));
-    if (start && !covers(m.gtidCurrent, start)) {
-      seedWhy = `the primary's binlogs start after ${start} and ${who} is at '${m.gtidCurrent ?? ""}'`;
-    }
+    const at = action.kind === "reset" ? "" : m.gtidCurrent ?? "";
+    if (start && !covers(at, start)) action = { kind: "seed", why: `the primary's binlogs start after ${start} and ${who} is at '${at}'` };
   }
-  if (!seedWhy) return;
-  if (!ctx.settings.seed) throw refuse(`cannot attach ${who}: ${seedWhy}; it must be re-seeded from the primary (clone), and no seed hook is configured`);
-  log(ctx, `${who}: seeding from member ${primary.index} because ${seedWhy}`);
-  await ctx.settings.seed(m.index, primary.index);
-  log(ctx, `${who}: seeded from member ${primary.index}`);
+  if (action.kind === "seed" && !ctx.settings.seed) {
+    throw refuse(`cannot attach ${who}: ${action.why}; it must be re-seeded from the primary (clone), and no seed hook is configured; nothing was changed`);
+  }
+  return action;
+}
+
+async function prepareJoiner(ctx: Ctx, index: number, primary: number, action: JoinerAction): Promise<void> {
+  if (action.kind === "reset") {
+    await withSql(ctx, index, (sql) => ctx.flavor.resetLocalHistory(sql));
+    log(ctx, `member ${index}: discarded its local binlog history ${action.history.join(",")} (no user data, never replicated)`);
+  } else if (action.kind === "seed") {
+    log(ctx, `member ${index}: seeding from member ${primary} because ${action.why}`);
+    await ctx.settings.seed!(index, primary);
+    log(ctx, `member ${index}: seeded from member ${primary}`);
+  }
 }
 
 /** Points member i at the primary and waits (bounded) until it has caught up. */
@@ -138,10 +146,9 @@ async function startReplica(ctx: Ctx, i: number, primary: number, catchUpTo?: st
     log(ctx, `member ${i}: replicating from member ${primary} (GTID auto-positioning${ctx.settings.semiSync ? ", semi-sync" : ""})`);
     if (!catchUpTo) return;
     const ok = await ctx.flavor.waitForGtid(sql, catchUpTo, Math.max(1, Math.min(ctx.settings.catchUpTimeoutMs, remaining(ctx))));
-    const [st] = [await ctx.flavor.readStatus(sql)];
-    if (st.replica?.lastSqlError || st.replica?.lastIoError) {
-      throw new ReplicationError(`member ${i}: replication from member ${primary} failed: ${st.replica.lastSqlError || st.replica.lastIoError}`);
-    }
+    const r = (await ctx.flavor.readStatus(sql)).replica;
+    const failed = r && ((r.sqlThread === "stopped" && r.lastSqlError) || (r.ioThread === "stopped" && r.lastIoError));
+    if (failed) throw new ReplicationError(`member ${i}: replication from member ${primary} failed: ${failed}`);
     if (ok) log(ctx, `member ${i}: caught up with member ${primary} (${catchUpTo})`);
     else ctx.warnings.push(`member ${i} is still catching up with member ${primary} (target ${catchUpTo})`);
   });
@@ -170,6 +177,16 @@ async function doSetup(ctx: Ctx, primary: number): Promise<OperationResult> {
   }
   if (p.logBin === false) throw refuse(`cannot set up: member ${primary} has the binary log off (log-bin is required)`);
 
+  const joiners = t.members.filter((m) => m.index !== primary);
+  for (const m of joiners.filter((m) => !m.reachable)) ctx.warnings.push(`member ${m.index} is unreachable and was not attached: ${m.error}`);
+  const healthy = (m: MemberStatus) => m.replica?.sourceIndex === primary && m.replica.ioThread === "running" && m.replica.sqlThread === "running" && !m.errantGtids.length;
+  const reachable = joiners.filter((m) => m.reachable && !healthy(m));
+  // Judge the joiners' history against the chosen primary before changing anything (fresh servers are all
+  // writable, so inspect had no primary to compare with).
+  const view = analyze(ctx.members, t.members.map((m) => ({ ...m, readOnly: m.index !== primary })));
+  const actions = new Map<number, JoinerAction>();
+  for (const m of reachable) actions.set(m.index, await judgeJoiner(ctx, view.members[m.index], view.members[primary]));
+
   await withSql(ctx, primary, async (sql) => {
     await ctx.flavor.ensureReplicationUser(sql, ctx.settings.replication);
     log(ctx, `member ${primary}: replication user '${ctx.settings.replication.user}' has REPLICATION SLAVE only`);
@@ -177,12 +194,11 @@ async function doSetup(ctx: Ctx, primary: number): Promise<OperationResult> {
     await ctx.flavor.setReadOnly(sql, false);
     log(ctx, `member ${primary}: primary, writable${ctx.settings.semiSync ? `, semi-sync (timeout ${ctx.settings.semiSyncTimeoutMs} ms)` : ""}`);
   });
-  const joiners = t.members.filter((m) => m.index !== primary);
-  for (const m of joiners.filter((m) => !m.reachable)) ctx.warnings.push(`member ${m.index} is unreachable and was not attached: ${m.error}`);
-  const reachable = joiners.filter((m) => m.reachable);
-  // Judge the joiners' history against the chosen primary (fresh servers are all writable, so inspect had none).
-  const view = analyze(ctx.members, t.members.map((m) => ({ ...m, readOnly: m.index !== primary })));
-  for (const m of reachable) await prepareJoiner(ctx, view.members[m.index], view.members[primary]);
+  for (const m of reachable) {
+    // Read-only before anything else: a joiner must never take writes meant for the primary.
+    await withSql(ctx, m.index, (sql) => ctx.flavor.setReadOnly(sql, true));
+    await prepareJoiner(ctx, m.index, primary, actions.get(m.index)!);
+  }
   const pos = await primaryPosition(ctx, primary);
   await Promise.all(reachable.map((m) => startReplica(ctx, m.index, primary, pos)));
   return result(ctx, "setup", primary);
@@ -206,8 +222,9 @@ async function doAttach(ctx: Ctx, index: number): Promise<OperationResult> {
     log(ctx, `nothing to do: member ${index} already replicates from member ${t.primary}`);
     return result(ctx, "attach", t.primary, { noop: true });
   }
+  const action = await judgeJoiner(ctx, m, t.members[t.primary]);
   if (m.readOnly === false) await withSql(ctx, index, (sql) => ctx.flavor.setReadOnly(sql, true));
-  await prepareJoiner(ctx, m, t.members[t.primary]);
+  await prepareJoiner(ctx, index, t.primary, action);
   await startReplica(ctx, index, t.primary, await primaryPosition(ctx, t.primary));
   return result(ctx, "attach", t.primary);
 }
