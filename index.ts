@@ -11,6 +11,9 @@ export const readEndpoint = db.readEndpoint;
 export const headlessServiceName = db.headlessServiceName;
 export const memberHosts = db.memberHosts;
 export const primary = db.primary;
+/** What `pulumi up` did to replication (in preview: what it will do), e.g. "switch over 0 -> 2". */
+export const replicationPlan = db.replicationPlan;
+export const gtidPositions = db.gtidPositions;
 export const secretName = db.secretName;
 export const rootPassword = db.rootPassword;
 export const replicationPassword = db.replicationPassword;

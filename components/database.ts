@@ -10,6 +10,9 @@ import { buildHeadlessService, buildPrimaryService, buildReadService } from "./k
 import { buildTopologyConfigMap } from "./kubernetes/topology";
 import { buildStatefulSet, StatefulSetExtras } from "./kubernetes/statefulset";
 import { buildPodDisruptionBudget } from "./kubernetes/pdb";
+import { REPLICATION_USER } from "./kubernetes/secret";
+import { ConnectorSpec } from "./connectors";
+import { PrimaryPlacement, ReplicationResourceArgs, ReplicationTopology } from "./providers";
 
 /** Type token of the component. */
 export const REPLICATED_DATABASE_TYPE = "mysql-ha:index:ReplicatedDatabase";
@@ -48,6 +51,10 @@ export class ReplicatedDatabase extends pulumi.ComponentResource {
   readonly rootPassword: pulumi.Output<string>;
   readonly replicationPassword: pulumi.Output<string>;
   readonly appPassword: pulumi.Output<string>;
+  /** What the last `pulumi up` did to replication, in words; in preview, what it will do. */
+  readonly replicationPlan: pulumi.Output<string>;
+  /** Executed GTID set of each member, by ordinal. */
+  readonly gtidPositions: pulumi.Output<string[]>;
 
   constructor(name: string, args: ReplicatedDatabaseArgs, opts?: pulumi.ComponentResourceOptions) {
     super(REPLICATED_DATABASE_TYPE, name, {}, opts);
@@ -60,16 +67,21 @@ export class ReplicatedDatabase extends pulumi.ComponentResource {
     const scripts = new k8s.core.v1.ConfigMap(`${name}-scripts`, buildScriptsConfigMap(base), { parent: this });
     const headless = new k8s.core.v1.Service(`${name}-headless`, buildHeadlessService(base), { parent: this });
 
-    // Everything the pods need exists before the StatefulSet (replication: PrimaryPlacement joins this list).
-    const beforeMembers: pulumi.Resource[] = [credentials.secret, serverConfig, scripts, headless];
+    // Replication around the StatefulSet (design.md §3): the placement moves the primary before the pods change,
+    // the topology converges replication after them.
+    const replication = replicationArgs(names, settings, credentials);
+    const placement = new PrimaryPlacement(`${name}-placement`, replication, { parent: this });
+
+    // Everything the pods need exists before the StatefulSet, and the primary is where the new size allows.
+    const beforeMembers: pulumi.Resource[] = [credentials.secret, serverConfig, scripts, headless, placement];
     // Sections that add containers/volumes to the member pods (backup: binlog archiver, clone) push here.
     const extras: StatefulSetExtras[] = [];
     const statefulSet = new k8s.apps.v1.StatefulSet(`${name}-statefulset`, buildStatefulSet({ ...base, extras }),
       { parent: this, dependsOn: beforeMembers });
 
-    // Ordinal of the primary for the write endpoint and the topology ConfigMap (replication: the
-    // ReplicationTopology output, created after the StatefulSet, replaces the configured value here).
-    const primary: pulumi.Input<number> = settings.primary;
+    const topology = new ReplicationTopology(`${name}-replication`, replication, { parent: this, dependsOn: [statefulSet] });
+    // The write endpoint and the topology ConfigMap follow the live primary (after a failover too).
+    const primary: pulumi.Input<number> = topology.primaryOrdinal;
     new k8s.core.v1.ConfigMap(`${name}-topology`, buildTopologyConfigMap({ ...base, primary }), { parent: this });
     const primaryService = new k8s.core.v1.Service(`${name}-primary`, buildPrimaryService({ ...base, primary }), { parent: this });
     const readService = new k8s.core.v1.Service(`${name}-read`, buildReadService(base), { parent: this });
@@ -85,6 +97,8 @@ export class ReplicatedDatabase extends pulumi.ComponentResource {
     this.rootPassword = credentials.root;
     this.replicationPassword = credentials.replication;
     this.appPassword = credentials.app;
+    this.replicationPlan = topology.plan;
+    this.gtidPositions = topology.gtidPositions;
 
     this.registerOutputs({
       primaryEndpoint: this.primaryEndpoint,
@@ -96,6 +110,8 @@ export class ReplicatedDatabase extends pulumi.ComponentResource {
       rootPassword: this.rootPassword,
       replicationPassword: this.replicationPassword,
       appPassword: this.appPassword,
+      replicationPlan: this.replicationPlan,
+      gtidPositions: this.gtidPositions,
     });
   }
 
@@ -111,4 +127,25 @@ export class ReplicatedDatabase extends pulumi.ComponentResource {
       buildCredentialsSecret({ name, names, settings, passwords: { root, replication, app } }), { parent: this });
     return { root, replication, app, secret };
   }
+}
+
+/** Inputs of both replication resources: settings, how to reach the members, the engine's credentials. */
+function replicationArgs(names: ObjectNames, settings: Settings, credentials: Credentials): ReplicationResourceArgs {
+  const connector: ConnectorSpec =
+    settings.connector === "direct"
+      ? { kind: "direct", members: settings.directMembers }
+      : { kind: "kubernetes", namespace: settings.namespace, statefulSet: names.statefulSet, service: names.headlessService, port: MYSQL_PORT };
+  return {
+    replicas: settings.replicas,
+    primary: settings.primary,
+    semiSync: settings.semiSync,
+    semiSyncTimeoutMs: settings.semiSyncTimeoutMs,
+    autoFailover: settings.autoFailover,
+    operationTimeoutSeconds: settings.operationTimeoutSeconds,
+    connector,
+    adminUser: "root",
+    adminPassword: credentials.root,
+    replicationUser: REPLICATION_USER,
+    replicationPassword: credentials.replication,
+  };
 }

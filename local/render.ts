@@ -19,6 +19,8 @@ import * as pulumi from "@pulumi/pulumi";
 import type { MockResourceArgs } from "@pulumi/pulumi/runtime/mocks";
 import type { ConfigValidationError } from "../components/config";
 import { PROJECT } from "../components/config";
+import { asConfiguredOutputs } from "../components/providers/inputs";
+import { PRIMARY_PLACEMENT_TYPE, REPLICATION_TOPOLOGY_TYPE } from "../components/providers/resources";
 
 export type { MockResourceArgs };
 
@@ -176,6 +178,8 @@ async function renderNow(opts: RenderOptions): Promise<RenderedStack> {
       const supplied = opts.onResource ? await opts.onResource(args) : undefined;
       if (supplied) return supplied;
       const state: Record<string, any> = { ...args.inputs };
+      // Replication resources: a healthy topology as configured, the primary where the config puts it.
+      if (args.type === PRIMARY_PLACEMENT_TYPE || args.type === REPLICATION_TOPOLOGY_TYPE) Object.assign(state, asConfiguredOutputs(args.inputs));
       if (args.type === "random:index/randomPassword:RandomPassword") {
         const value = `mockSecret${++counter}x${Math.random().toString(36).slice(2, 10)}`;
         secrets.add(value);

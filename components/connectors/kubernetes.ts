@@ -42,7 +42,12 @@ export async function openKubernetes(spec: KubernetesConnectorSpec, count: numbe
         server.once("error", reject);
         server.listen(0, "127.0.0.1", () => resolve());
       });
-      members.push({ host: "127.0.0.1", port: (server.address() as net.AddressInfo).port });
+      members.push({
+        host: "127.0.0.1",
+        port: (server.address() as net.AddressInfo).port,
+        replicationHost: `${pod}.${spec.service ?? spec.statefulSet}.${spec.namespace}.svc.${spec.clusterDomain ?? "cluster.local"}`,
+        replicationPort: port,
+      });
     }
   } catch (err) {
     await close();

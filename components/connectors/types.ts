@@ -8,6 +8,9 @@
 export interface MemberEndpoint {
   host: string;
   port: number;
+  /** Where the other members reach this one, when that differs from host:port (e.g. the pod's DNS name). */
+  replicationHost?: string;
+  replicationPort?: number;
 }
 
 /** Members reachable at fixed addresses (local mariadbd processes, VMs, a flat pod network). */
@@ -23,6 +26,13 @@ export interface KubernetesConnectorSpec {
   namespace: string;
   /** StatefulSet name; pod N is `<statefulSet>-N`. */
   statefulSet: string;
+  /**
+   * Headless Service of the StatefulSet: replicas reach member N at `<statefulSet>-N.<service>.<namespace>.svc.
+   * <clusterDomain>`. Default: the StatefulSet name.
+   */
+  service?: string;
+  /** Cluster DNS domain. Default cluster.local. */
+  clusterDomain?: string;
   /** Database port inside the pod. Default 3306. */
   port?: number;
   /** Kubeconfig contents (YAML or JSON). Default: the usual lookup (KUBECONFIG, ~/.kube/config, in-cluster). */

@@ -161,3 +161,12 @@ function validateConnector(connector: any, replicas: unknown): CheckFailure[] {
 export function changedInputs(olds: Record<string, unknown>, news: Record<string, unknown>): string[] {
   return COMPARED_INPUTS.filter((key) => JSON.stringify(olds[key]) !== JSON.stringify(news[key]));
 }
+
+/**
+ * Outputs of either resource for a healthy topology exactly as configured, with no GTID history: what a mock of
+ * the engine (program tests, `mysql-ha render`) reports when nothing runs the providers for real.
+ */
+export function asConfiguredOutputs(inputs: Record<string, any>): Pick<ReplicationOutputs, "primaryOrdinal" | "gtidPositions" | "plan"> {
+  const replicas = Number.isInteger(inputs.replicas) ? inputs.replicas : 0;
+  return { primaryOrdinal: inputs.primary, gtidPositions: Array.from({ length: replicas }, () => ""), plan: "no change: the topology is healthy and as configured" };
+}

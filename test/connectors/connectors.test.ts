@@ -15,7 +15,7 @@ async function queryMembers(spec: unknown, count: number) {
     ["-r", "ts-node/register/transpile-only", path.join(__dirname, "query-members.ts"), JSON.stringify({ spec, count, user: LOCAL_ROOT_USER, password: LOCAL_ROOT_PASSWORD })],
     { cwd: ROOT, timeout: 60000 },
   );
-  return JSON.parse(stdout) as { loopback: boolean; problems: string[]; results: Array<{ ordinal: number; serverIds?: number[]; error?: string }> };
+  return JSON.parse(stdout) as { members: Array<{ host: string; replicationHost?: string; replicationPort?: number }>; problems: string[]; results: Array<{ ordinal: number; serverIds?: number[]; error?: string }> };
 }
 
 describe("connectors", () => {
@@ -45,7 +45,12 @@ describe("connectors", () => {
 
     const out = await queryMembers(spec, 2);
 
-    expect(out.loopback).toBe(true);
+    // The engine connects over loopback; the members replicate from each other by pod DNS name.
+    expect(out.members.map((m) => m.host)).toEqual(["127.0.0.1", "127.0.0.1"]);
+    expect(out.members.map((m) => `${m.replicationHost}:${m.replicationPort}`)).toEqual([
+      "mysql-0.mysql.db.svc.cluster.local:3306",
+      "mysql-1.mysql.db.svc.cluster.local:3306",
+    ]);
     expect(out.results).toEqual([
       { ordinal: 0, serverIds: [700, 700] },
       { ordinal: 1, serverIds: [701, 701] },

@@ -26,7 +26,7 @@ async function main(): Promise<void> {
   }
   const problems = open.problems();
   await open.close();
-  process.stdout.write(JSON.stringify({ loopback: open.members.every((m) => m.host === "127.0.0.1"), results, problems }));
+  process.stdout.write(JSON.stringify({ members: open.members, results, problems }));
 }
 
 main().catch((err) => {
