@@ -6,11 +6,11 @@
  */
 import type * as pulumi from "@pulumi/pulumi";
 
-export type ProviderKind = "placement" | "topology";
+export type ProviderKind = "placement" | "topology" | "rollingUpgrade";
 
 export function serializableProvider(kind: ProviderKind): pulumi.dynamic.ResourceProvider {
   // Absolute paths resolved now: `.ts` under ts-node or jest, `.js` when the program is compiled.
-  const handlersPath = require.resolve("./handlers");
+  const handlersPath = require.resolve(kind === "rollingUpgrade" ? "./rolling-upgrade-handlers" : "./handlers");
   const tsNodePath = handlersPath.endsWith(".ts") ? require.resolve("ts-node") : "";
   const tsconfigPath = tsNodePath ? require.resolve("../../tsconfig.json") : "";
   const load = () => {

@@ -108,6 +108,7 @@ export async function runRollout(args: RolloutArgs): Promise<RolloutReport> {
         log(`rollout: switch over ${step.from} -> ${step.to}`);
         const result = await switchover(args.members, step.to, args.settings);
         primary = result.primary;
+        await args.restarter.primaryMoved?.(primary);
         switchovers.push({ from: step.from, to: step.to, writeGapMs: result.writeGapMs });
       } else {
         log(`rollout: restart member ${step.ordinal}`);

@@ -16,6 +16,10 @@ export interface KubernetesRestarterArgs {
   kubeconfig?: string;
   /** Kubeconfig context; default its current context. */
   context?: string;
+  /** ConfigMap whose `primary` key names the primary ordinal (read by a starting pod); patched after a switchover. */
+  topologyConfigMap?: string;
+  /** Service selecting the primary pod by its pod-name label; its selector is patched after a switchover. */
+  primaryService?: string;
   /** How often to poll while waiting. Default 1000 ms. */
   pollMs?: number;
   /** A replacement pod whose container restarted this often (crash loop) fails the wait early. Default 3. */
@@ -23,6 +27,7 @@ export interface KubernetesRestarterArgs {
 }
 
 const REVISION_LABEL = "controller-revision-hash";
+const POD_NAME_LABEL = "statefulset.kubernetes.io/pod-name";
 
 export class KubernetesRestarter implements MemberRestarter {
   readonly description: string;
@@ -79,6 +84,22 @@ export class KubernetesRestarter implements MemberRestarter {
       }
       if (Date.now() > deadline) throw new MemberRestartError(ordinal, `member ${ordinal}: pod ${this.args.namespace}/${name} did not come back on revision ${target} in time: ${last}`);
       await sleep(this.args.pollMs ?? 1000);
+    }
+  }
+
+  async primaryMoved(ordinal: number): Promise<void> {
+    const namespace = this.args.namespace;
+    try {
+      // JSON patches ("add" also replaces): the client's default patch type.
+      if (this.args.topologyConfigMap) {
+        await this.core.patchNamespacedConfigMap({ name: this.args.topologyConfigMap, namespace, body: [{ op: "add", path: "/data/primary", value: String(ordinal) }] });
+      }
+      if (this.args.primaryService) {
+        const path = `/spec/selector/${POD_NAME_LABEL.replace(/\//g, "~1")}`;
+        await this.core.patchNamespacedService({ name: this.args.primaryService, namespace, body: [{ op: "add", path, value: this.podName(ordinal) }] });
+      }
+    } catch (err) {
+      throw new Error(`pointing the topology ConfigMap and primary Service at member ${ordinal} failed: ${apiMessage(err)}`);
     }
   }
 

@@ -24,6 +24,12 @@ export interface MemberRestarter {
    * (epoch ms) or cannot start at all.
    */
   restart(ordinal: number, deadline: number): Promise<void>;
+  /**
+   * Called after each switchover with the new primary, before any further restart: whatever names the primary
+   * outside the database (Kubernetes: the topology ConfigMap a starting pod reads, the primary Service selector) must
+   * follow, so a restarted old primary comes back read-only and clients reach the new one.
+   */
+  primaryMoved?(ordinal: number): Promise<void>;
 }
 
 /** A member that did not come back (or could not be restarted); the rollout stops on it. */

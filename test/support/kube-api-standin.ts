@@ -2,7 +2,9 @@
  * A local stand-in for the few Kubernetes API endpoints the rolling-upgrade restarter uses (there is no cluster
  * here): GET a StatefulSet, GET/DELETE a pod. It plays the StatefulSet controller too: a deleted pod comes back
  * after `recreateMs` with the current update revision, and turns Ready after `readyMs`, or crash-loops when the
- * test says its revision is broken. Plain HTTP on loopback; every request is recorded for assertions.
+ * test says its revision is broken; or, with `onRecreate`, whatever the test does to stand in for the new pod (e.g.
+ * restart a real local mariadbd with the new options). JSON patches of ConfigMaps and Services are applied to
+ * plain objects the test can read. Plain HTTP on loopback; every request is recorded for assertions.
  */
 import * as http from "node:http";
 import { AddressInfo } from "node:net";
@@ -15,6 +17,8 @@ export interface StandinOptions {
   revision: string;
   recreateMs?: number;
   readyMs?: number;
+  /** Starts the replacement of pod `ordinal` on `revision`; resolves true when it is ready, false when it crashes. */
+  onRecreate?: (ordinal: number, revision: string) => Promise<boolean>;
 }
 
 interface Pod {
@@ -28,6 +32,9 @@ export class KubeApiStandin {
   readonly requests: string[] = [];
   /** Revisions whose pods never become Ready (their container crash-loops). */
   readonly broken = new Set<string>();
+  /** ConfigMap data and Service selectors by name, as JSON patches left them. */
+  readonly configMaps = new Map<string, Record<string, string>>();
+  readonly serviceSelectors = new Map<string, Record<string, string>>();
   private readonly pods = new Map<number, Pod>();
   private updateRevision: string;
   private generation = 1;
@@ -86,6 +93,24 @@ export class KubeApiStandin {
     const sts = url.pathname.match(/^\/apis\/apps\/v1\/namespaces\/([^/]+)\/statefulsets\/([^/]+)$/);
     const pod = url.pathname.match(/^\/api\/v1\/namespaces\/([^/]+)\/pods\/([^/]+)$/);
     if (sts && req.method === "GET" && sts[1] === namespace && sts[2] === statefulSet) return send(res, 200, this.statefulSetObject());
+    const patchable = url.pathname.match(/^\/api\/v1\/namespaces\/([^/]+)\/(configmaps|services)\/([^/]+)$/);
+    if (patchable && req.method === "PATCH" && patchable[1] === namespace) {
+      let body = "";
+      req.on("data", (chunk) => (body += chunk));
+      req.on("end", () => {
+        const kind = patchable[2];
+        const store = kind === "configmaps" ? this.configMaps : this.serviceSelectors;
+        const target = store.get(patchable[3]) ?? {};
+        const prefix = kind === "configmaps" ? "/data/" : "/spec/selector/";
+        for (const op of JSON.parse(body) as Array<{ op: string; path: string; value: string }>) {
+          if (!["add", "replace"].includes(op.op) || !op.path.startsWith(prefix)) return send(res, 422, { kind: "Status", code: 422, message: `stand-in cannot apply ${op.op} ${op.path}` });
+          target[op.path.slice(prefix.length).replace(/~1/g, "/").replace(/~0/g, "~")] = op.value;
+        }
+        store.set(patchable[3], target);
+        send(res, 200, { metadata: { name: patchable[3], namespace } });
+      });
+      return;
+    }
     if (pod && pod[1] === namespace) {
       const ordinal = this.ordinalOf(pod[2]);
       const current = ordinal === undefined ? undefined : this.pods.get(ordinal);
@@ -103,6 +128,13 @@ export class KubeApiStandin {
   private recreate(ordinal: number): void {
     const pod = this.newPod(this.updateRevision, false);
     this.pods.set(ordinal, pod);
+    if (this.options.onRecreate) {
+      this.options.onRecreate(ordinal, pod.revision).then(
+        (ready) => (ready ? (pod.ready = true) : (pod.restarts = 3)),
+        () => (pod.restarts = 3),
+      );
+      return;
+    }
     const tick = () => {
       if (this.pods.get(ordinal) !== pod) return;
       if (!this.broken.has(pod.revision)) {

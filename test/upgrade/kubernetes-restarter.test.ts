@@ -48,3 +48,20 @@ describe("KubernetesRestarter (against a local stand-in of the pod API)", () => 
     await expect(restarter.restart(0, Date.now() + 100)).rejects.toThrow(/member 0: pod db\/mysql-0 did not come back on revision mysql-bbb in time/);
   });
 });
+
+describe("KubernetesRestarter after a switchover", () => {
+  it("points the topology ConfigMap and the primary Service at the new primary", async () => {
+    const api = new KubeApiStandin({ namespace: "db", statefulSet: "mysql", replicas: 3, revision: "mysql-aaa" });
+    await api.start();
+    try {
+      const restarter = new KubernetesRestarter({
+        namespace: "db", statefulSet: "mysql", kubeconfig: api.kubeconfig(), topologyConfigMap: "mysql-topology", primaryService: "mysql-primary",
+      });
+      await restarter.primaryMoved(1);
+      expect(api.configMaps.get("mysql-topology")).toEqual({ primary: "1" });
+      expect(api.serviceSelectors.get("mysql-primary")).toEqual({ "statefulset.kubernetes.io/pod-name": "mysql-1" });
+    } finally {
+      await api.stop();
+    }
+  });
+});

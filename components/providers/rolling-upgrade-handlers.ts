@@ -1,0 +1,189 @@
+/**
+ * What the RollingUpgrade provider does; `serialized.ts` loads this module inside each provider method, in the
+ * dynamic provider host's process. Every method opens the connector, runs the rollout (components/upgrade/) and closes
+ * the tunnels before returning. The rollout's state lives in the members (their pod revision), so a failed `up`
+ * leaves the old inputs in the state, the next `up` sees the revision change again and resumes with what is left.
+ */
+import type * as pulumi from "@pulumi/pulumi";
+import { ConnectorSpec, withMembers } from "../connectors";
+import type { EngineSettings } from "../replication";
+import { planLive, RolloutArgs, runRollout } from "../upgrade/executor";
+import { KubernetesRestarter } from "../upgrade/kubernetes-restarter";
+import { describeRollout, planRollout } from "../upgrade/planner";
+import { MemberRestarter } from "../upgrade/restarter";
+import { sameValue, ServerOptions, splitOptions } from "../upgrade/server-options";
+import { isUnknown, validateInputs } from "./inputs";
+
+type Props = Record<string, any>;
+
+export interface RollingUpgradeInputs {
+  providerVersion: string;
+  replicas: number;
+  primary: number;
+  revision: string;
+  serverConfig: ServerOptions;
+  semiSync: boolean;
+  semiSyncTimeoutMs: number;
+  operationTimeoutSeconds: number;
+  rolloutTimeoutSeconds: number;
+  maxLagSeconds: number;
+  connector: ConnectorSpec;
+  kubeconfig?: string;
+  restarter?: { kind: "kubernetes"; namespace: string; statefulSet: string; topologyConfigMap?: string; primaryService?: string };
+  adminUser: string;
+  adminPassword: string;
+  replicationUser: string;
+  replicationPassword: string;
+  plan?: string;
+}
+
+/** Inputs whose change alone is a reason to update. */
+const COMPARED = ["providerVersion", "replicas", "primary", "revision", "serverConfig", "connector", "kubeconfig", "restarter", "adminUser", "adminPassword"];
+
+function log(line: string): void {
+  process.stderr.write(`[mysql-ha RollingUpgrade] ${line}\n`);
+}
+
+function settingsOf(inputs: RollingUpgradeInputs): EngineSettings {
+  return {
+    admin: { user: inputs.adminUser, password: inputs.adminPassword },
+    replication: { user: inputs.replicationUser, password: inputs.replicationPassword },
+    semiSync: inputs.semiSync,
+    semiSyncTimeoutMs: inputs.semiSyncTimeoutMs,
+    deadlineMs: inputs.operationTimeoutSeconds * 1000,
+    log,
+  };
+}
+
+/** Members reached without a restarter (direct connector): only live options can be applied. */
+const LIVE_ONLY: MemberRestarter = {
+  description: "no restarter (live options only)",
+  async revisions(ordinals) {
+    return ordinals.map((ordinal) => ({ ordinal, current: true, ready: true }));
+  },
+  async restart(ordinal) {
+    throw new Error(`member ${ordinal}: no restarter configured`);
+  },
+};
+
+function restarterOf(inputs: RollingUpgradeInputs): MemberRestarter {
+  if (!inputs.restarter) return LIVE_ONLY;
+  return new KubernetesRestarter({ ...inputs.restarter, kubeconfig: inputs.kubeconfig });
+}
+
+async function withRollout<T>(inputs: RollingUpgradeInputs, fn: (args: RolloutArgs) => Promise<T>): Promise<T> {
+  const connector = inputs.connector.kind === "kubernetes" ? { ...inputs.connector, kubeconfig: inputs.kubeconfig } : inputs.connector;
+  return withMembers(connector, inputs.replicas, (members) =>
+    fn({
+      members,
+      settings: settingsOf(inputs),
+      restarter: restarterOf(inputs),
+      serverOptions: inputs.serverConfig,
+      desiredPrimary: inputs.primary,
+      deadlineMs: inputs.rolloutTimeoutSeconds * 1000,
+      maxLagSeconds: inputs.maxLagSeconds,
+    }),
+  );
+}
+
+const NO_CHANGE = "no change: every member runs the current revision and options";
+
+/** What a rollout would do now (live inspection), in words. */
+function liveWords(now: { steps: Parameters<typeof describeRollout>[0]; liveChanges: string[] }): string {
+  const words = [...now.liveChanges.map((c) => `set ${c} live`), ...(now.steps.length ? [describeRollout(now.steps)] : [])];
+  return words.length ? words.join("; ") : NO_CHANGE;
+}
+
+/** Live options whose configured value changed since the last run, in words. */
+function liveOptionWords(olds: Props, news: RollingUpgradeInputs): string[] {
+  const before = splitOptions(olds.serverConfig ?? {}).live;
+  return Object.entries(splitOptions(news.serverConfig).live)
+    .filter(([name, value]) => before[name] === undefined || !sameValue(before[name], value))
+    .map(([name, value]) => `set ${name} = ${value} live (SET GLOBAL) on every member`);
+}
+
+/** What `up` will do, in words. A new revision means every member is out of date once the StatefulSet changed. */
+async function previewWords(olds: Props, news: RollingUpgradeInputs): Promise<string> {
+  if (olds.revision === undefined) return "none: first create, members start on the current revision";
+  const live = liveOptionWords(olds, news);
+  if (olds.revision !== news.revision) {
+    const primary = await withRollout(news, async (args) => (await planLive({ ...args, restarter: LIVE_ONLY })).primary).catch(() => olds.primaryOrdinal as number);
+    const members = Array.from({ length: news.replicas }, (_, ordinal) => ({ ordinal, current: false }));
+    const steps = news.restarter ? describeRollout(planRollout({ members, primary, desiredPrimary: news.primary })) : "restarts are not managed without a restarter";
+    return [...live, `revision ${olds.revision} -> ${news.revision}: ${steps}`].join("; ");
+  }
+  return liveWords(await withRollout(news, planLive));
+}
+
+async function rollOut(news: RollingUpgradeInputs): Promise<Props> {
+  const report = await withRollout(news, runRollout);
+  const words = [
+    ...report.liveChanges.map((c) => `set ${c} live`),
+    report.steps.length ? `${report.plan}${report.switchovers.length ? ` (writes paused ${report.switchovers.map((s) => `${s.writeGapMs ?? "?"} ms`).join(", ")})` : ""}` : "",
+  ].filter(Boolean);
+  const plan = words.length ? words.join("; ") : NO_CHANGE;
+  log(plan);
+  return { ...news, primaryOrdinal: report.primary, plan };
+}
+
+export const rollingUpgrade = {
+  async check(olds: Props, news: Props): Promise<pulumi.dynamic.CheckResult> {
+    const failures = validateInputs({ autoFailover: true, ...news });
+    const fail = (property: string, reason: string) => failures.push({ property, reason });
+    if (!isUnknown(news.revision) && (typeof news.revision !== "string" || !news.revision)) fail("revision", `${JSON.stringify(news.revision)} must be a non-empty string`);
+    if (!isUnknown(news.serverConfig) && (typeof news.serverConfig !== "object" || news.serverConfig === null || Array.isArray(news.serverConfig))) {
+      fail("serverConfig", "must be an object of server options");
+    }
+    for (const key of ["rolloutTimeoutSeconds", "maxLagSeconds"]) {
+      if (!isUnknown(news[key]) && !(Number.isInteger(news[key]) && news[key] >= 1)) fail(key, `${JSON.stringify(news[key])} is not an integer >= 1`);
+    }
+    const r = news.restarter;
+    if (r !== undefined && !isUnknown(r) && (r.kind !== "kubernetes" || typeof r.namespace !== "string" || typeof r.statefulSet !== "string")) {
+      fail("restarter", `${JSON.stringify(r)} must be {kind: "kubernetes", namespace, statefulSet}`);
+    }
+    if (failures.length > 0) return { inputs: news, failures };
+    const unknown = COMPARED.filter((key) => isUnknown(news[key]));
+    let plan: string;
+    try {
+      plan = unknown.length ? `decided once ${unknown.join(", ")} known: up inspects the members first` : await previewWords(olds, news as RollingUpgradeInputs);
+    } catch (err) {
+      plan = `cannot inspect the members now (${(err as Error).message}); up will inspect them again`;
+    }
+    log(`${olds.revision === undefined ? "create" : "update"}: ${plan}`);
+    return { inputs: { ...news, plan } };
+  },
+
+  /** Changes when an input changed, or members are still out of date (a stopped rollout); never a replacement. */
+  async diff(_id: string, olds: Props, news: Props): Promise<pulumi.dynamic.DiffResult> {
+    const changed = COMPARED.filter((key) => JSON.stringify(olds[key]) !== JSON.stringify(news[key]));
+    let work = changed.length > 0 || COMPARED.some((key) => isUnknown(news[key]));
+    if (!work) {
+      const now = await withRollout(news as RollingUpgradeInputs, planLive);
+      work = now.steps.length + now.liveChanges.length > 0;
+    }
+    return { changes: work, replaces: [], deleteBeforeReplace: false };
+  },
+
+  async create(inputs: Props): Promise<pulumi.dynamic.CreateResult> {
+    const news = inputs as RollingUpgradeInputs;
+    const id = news.restarter ? `rollout:${news.restarter.namespace}/${news.restarter.statefulSet}` : `rollout:${JSON.stringify(news.connector)}`;
+    return { id, outs: await rollOut(news) };
+  },
+
+  async update(_id: string, _olds: Props, inputs: Props): Promise<pulumi.dynamic.UpdateResult> {
+    return { outs: await rollOut(inputs as RollingUpgradeInputs) };
+  },
+
+  /** For `pulumi refresh`: the live primary, and in `plan` what `up` would still do. */
+  async read(id: string, props: Props): Promise<pulumi.dynamic.ReadResult> {
+    const state = props as RollingUpgradeInputs;
+    const now = await withRollout(state, planLive);
+    return { id, props: { ...state, primaryOrdinal: now.primary, plan: liveWords(now) } };
+  },
+
+  async delete(): Promise<void> {
+    log("deleted from the stack; the members are left as they are");
+  },
+};
+
+export const handlers = { rollingUpgrade };
