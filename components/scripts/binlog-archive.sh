@@ -58,7 +58,7 @@ upload_grown() {
     name=${f##*/}
     size=$(stat -c %s "$f")
     if [ "$size" -gt "${archived[$name]:--1}" ]; then
-      if s3 copyto "$f" "$(s3path "$dest/$name")"; then
+      if s3 copyto --no-check-dest --s3-no-head "$f" "$(s3path "$dest/$name")"; then
         archived[$name]=$size
         log "archived $name ($size bytes)"
       else

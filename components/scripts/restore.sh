@@ -30,6 +30,15 @@ cleanup() {
 }
 trap cleanup EXIT
 
+# gtid_le A B: every domain of position A is at or before its sequence in B (A is contained in B).
+gtid_le() {
+  local a b d s n found
+  for a in ${1//,/ }; do
+    IFS=- read -r d s n <<<"$a"; found=0
+    for b in ${2//,/ }; do [[ $b == "$d"-* ]] && [ "${b##*-}" -ge "$n" ] && found=1; done
+    [ $found -eq 1 ] || return 1
+  done
+}
 # 1. Which backup: the named one, or the newest that has a manifest.
 if [ -n "${BACKUP:-}" ]; then
   backup=${BACKUP%/}
@@ -68,71 +77,67 @@ mariadb-backup --prepare --target-dir="$DATADIR" 2>"$work/prepare.log" ||
   { tail -n 20 "$work/prepare.log" >&2; die "mariadb-backup --prepare failed"; }
 
 # 3. Binlogs of one archived member, complete and contiguous from a file that starts at or before the backup.
-[ "${REPLAY_BINLOGS:-1}" == 1 ] || { log "restore complete (base backup only) at GTID '$gtid'"; exit 0; }
-mapfile -t sources < <(s3 lsf --dirs-only "$(s3path binlog/)" 2>/dev/null | tr -d / | grep -E '^[0-9]+$' || true)
-if [ ${#sources[@]} -eq 0 ]; then
-  [ -z "${UNTIL_TIME:-}${UNTIL_GTID:-}" ] || die "no binlog archive under $(s3url binlog/): cannot restore to a point in time"
-  log "restore complete (no binlog archive) at GTID '$gtid'"
-  exit 0
-fi
-source=${ARCHIVE_SOURCE:-}
-if [ -z "$source" ]; then
-  # The member archived most recently has the longest history (every member logs all updates).
-  source=$(for s in "${sources[@]}"; do s3 lsf --format tp "$(s3path "binlog/$s/")" | sort | tail -n 1 | sed "s|^|$s;|"; done |
-    sort -t';' -k2 | tail -n 1 | cut -d';' -f1)
-fi
-base=${BINLOG_BASENAME:-mysql-bin}
-mapfile -t files < <(s3 lsf --files-only "$(s3path "binlog/$source/")" | grep -E "^$base\.[0-9]+$" | sort)
-[ ${#files[@]} -gt 0 ] || die "the binlog archive of server $source is empty"
-mkdir "$work/binlog"
-s3 copy --include "$base.*" "$(s3path "binlog/$source/")" "$work/binlog" || die "cannot download $(s3url "binlog/$source/")"
-log "downloaded ${#files[@]} binlog(s) of server $source: ${files[0]} .. ${files[-1]}"
-
-# gtid_le A B: every domain of position A is at or before its sequence in B (A is contained in B).
-gtid_le() {
-  local a b d s n found
-  for a in ${1//,/ }; do
-    IFS=- read -r d s n <<<"$a"; found=0
-    for b in ${2//,/ }; do [[ $b == "$d"-* ]] && [ "${b##*-}" -ge "$n" ] && found=1; done
-    [ $found -eq 1 ] || return 1
-  done
-}
-# Start from the newest file whose Gtid_list (what precedes it) is contained in the backup position.
-first=-1
-for i in "${!files[@]}"; do
-  list=$(mariadb-binlog --stop-position=256 "$work/binlog/${files[$i]}" 2>/dev/null | sed -n 's/.*Gtid list \[\(.*\)\]/\1/p' | head -n 1)
-  if [ -z "$list" ] || gtid_le "$list" "$gtid"; then first=$i; fi
-done
-[ $first -ge 0 ] ||
-  die "the binlog archive of server $source starts after the backup position '$gtid' (first file ${files[0]}): events are missing; use a newer base backup"
 chain=()
-expect=$((10#${files[$first]##*.}))
-for f in "${files[@]:$first}"; do
-  n=$((10#${f##*.}))
-  [ $n -eq $expect ] || die "binlog archive gap: $(printf '%s.%06d' "$base" "$expect") .. $(printf '%s.%06d' "$base" $((n - 1))) of server $source are missing; a point in time after ${chain[-1]} cannot be restored (choose an earlier --until or a newer base backup)"
-  chain+=("$work/binlog/$f")
-  expect=$((n + 1))
-done
+source=
+base=${BINLOG_BASENAME:-mysql-bin}
+mapfile -t sources < <(s3 lsf --dirs-only "$(s3path binlog/)" 2>/dev/null | tr -d / | grep -E '^[0-9]+$' || true)
+if [ "${REPLAY_BINLOGS:-1}" != 1 ]; then
+  log "not replaying binlogs (REPLAY_BINLOGS=${REPLAY_BINLOGS})"
+elif [ ${#sources[@]} -eq 0 ]; then
+  [ -z "${UNTIL_TIME:-}${UNTIL_GTID:-}" ] || die "no binlog archive under $(s3url binlog/): cannot restore to a point in time"
+  log "no binlog archive under $(s3url binlog/): restoring the base backup only"
+else
+  source=${ARCHIVE_SOURCE:-}
+  if [ -z "$source" ]; then
+    # The member archived most recently has the longest history (every member logs all updates).
+    source=$(for s in "${sources[@]}"; do s3 lsf --format tp "$(s3path "binlog/$s/")" | sort | tail -n 1 | sed "s|^|$s;|"; done |
+      sort -t';' -k2 | tail -n 1 | cut -d';' -f1)
+  fi
+  mapfile -t files < <(s3 lsf --files-only "$(s3path "binlog/$source/")" | grep -E "^$base\.[0-9]+$" | sort)
+  [ ${#files[@]} -gt 0 ] || die "the binlog archive of server $source is empty"
+  mkdir "$work/binlog"
+  s3 copy --include "$base.*" "$(s3path "binlog/$source/")" "$work/binlog" || die "cannot download $(s3url "binlog/$source/")"
+  log "downloaded ${#files[@]} binlog(s) of server $source: ${files[0]} .. ${files[-1]}"
+  # Start from the newest file whose Gtid_list (what precedes it) is contained in the backup position.
+  first=-1
+  for i in "${!files[@]}"; do
+    list=$(mariadb-binlog --stop-position=256 "$work/binlog/${files[$i]}" 2>/dev/null | sed -n 's/.*Gtid list \[\(.*\)\]/\1/p' | head -n 1)
+    if [ -z "$list" ] || gtid_le "$list" "$gtid"; then first=$i; fi
+  done
+  [ $first -ge 0 ] ||
+    die "the binlog archive of server $source starts after the backup position '$gtid' (first file ${files[0]}): events are missing; use a newer base backup"
+  expect=$((10#${files[$first]##*.}))
+  for f in "${files[@]:$first}"; do
+    n=$((10#${f##*.}))
+    [ $n -eq $expect ] || die "binlog archive gap: $(printf '%s.%06d' "$base" "$expect") .. $(printf '%s.%06d' "$base" $((n - 1))) of server $source are missing; a point in time after ${chain[-1]##*/} cannot be restored (choose an earlier --until or a newer base backup)"
+    chain+=("$work/binlog/$f")
+    expect=$((n + 1))
+  done
+fi
 
-# 4. Replay on a private server (no network) over a socket.
+# 4. On a private server (no network): give the restored datadir the backup's GTID history, then replay.
 defaults=$(mysql_defaults "$work")
 mapfile -t user_args < <(mariadbd_user_args)
 mariadbd --no-defaults --datadir="$DATADIR" --socket="$work/mysqld.sock" --skip-networking --pid-file="$work/mysqld.pid" \
   --server-id="${SERVER_ID:-1}" --log-bin="$base" --binlog-format=ROW --log-slave-updates --innodb-use-native-aio=0 \
   --log-error="$work/mysqld.err" "${user_args[@]}" &
 server_pid=$!
-sql() { mariadb --defaults-extra-file="$defaults" --socket="$work/mysqld.sock" -N "$@"; }
+# --protocol: the client would otherwise follow MYSQL_HOST/MYSQL_TCP_PORT from the environment.
+sql() { mariadb --defaults-extra-file="$defaults" --host=localhost --protocol=socket --socket="$work/mysqld.sock" -N "$@"; }
 for _ in $(seq 300); do sql -e 'SELECT 1' >/dev/null 2>&1 && break; kill -0 "$server_pid" 2>/dev/null || break; sleep 0.1; done
-sql -e 'SELECT 1' >/dev/null || { tail -n 20 "$work/mysqld.err" >&2; die "the restored server did not start"; }
+err=$(sql -e 'SELECT 1' 2>&1 >/dev/null) ||
+  { tail -n 20 "$work/mysqld.err" >&2; die "cannot reach the restored server as MYSQL_USER '$MYSQL_USER' (an account in the backup): $err"; }
 # The restored datadir has no binlogs: give it the backup's GTID history, so replayed events continue it.
 sql -e "RESET MASTER; SET GLOBAL gtid_binlog_state='$gtid'; SET GLOBAL gtid_slave_pos='$gtid'"
 args=()
 [ -z "$gtid" ] || args+=(--start-position="$gtid")
 [ -z "${UNTIL_TIME:-}" ] || args+=(--stop-datetime="$UNTIL_TIME")
 [ -z "${UNTIL_GTID:-}" ] || args+=(--stop-position="$UNTIL_GTID")
-log "replaying ${#chain[@]} binlog(s) from GTID '${gtid}'${UNTIL_TIME:+ until $UNTIL_TIME UTC}${UNTIL_GTID:+ until GTID $UNTIL_GTID}"
-# Replayed events enter the restored server's binlog with their original GTIDs, so replicas can follow on.
-TZ=UTC mariadb-binlog "${args[@]}" "${chain[@]}" | sql || die "binlog replay failed"
+if [ ${#chain[@]} -gt 0 ]; then
+  log "replaying ${#chain[@]} binlog(s) from GTID '${gtid}'${UNTIL_TIME:+ until $UNTIL_TIME UTC}${UNTIL_GTID:+ until GTID $UNTIL_GTID}"
+  # Replayed events enter the restored server's binlog with their original GTIDs, so replicas can follow on.
+  TZ=UTC mariadb-binlog "${args[@]}" "${chain[@]}" | sql || die "binlog replay failed"
+fi
 reached=$(sql -e 'SELECT @@gtid_binlog_pos')
 if [ -n "${UNTIL_GTID:-}" ] && ! gtid_le "$UNTIL_GTID" "$reached"; then
   die "GTID $UNTIL_GTID is not in the archive (replayed up to '$reached')"
@@ -140,5 +145,5 @@ fi
 sql -e 'SHUTDOWN' || true
 wait "$server_pid" || true
 server_pid=
-log "restore complete: $(s3url "$backup") + binlogs of server $source, now at GTID '$reached'"
+log "restore complete: $(s3url "$backup")${source:+ + binlogs of server $source}, now at GTID '$reached'"
 echo "GTID=$reached"

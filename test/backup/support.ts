@@ -1,0 +1,107 @@
+/** A source member with its donor port and a local S3: what the backup tests share. */
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import { GetObjectCommand, ListObjectsV2Command, PutObjectCommand, S3Client } from "@aws-sdk/client-s3";
+import { destroyAll, freePort, LocalServer, REPLICATION_OPTIONS, sleep, startServers } from "../../local/mariadbd";
+import { Donor, runScript, ScriptEnv, serverEnv, startDonor } from "../../local/backup";
+import { LocalS3, startLocalS3 } from "../../local/s3";
+
+export const TOKEN = "backup-test-token";
+
+export interface Rig {
+  s3: LocalS3;
+  source: LocalServer;
+  donor: Donor;
+  url: string;
+  /** Environment of backup.sh / restore.sh / prune.sh / binlog-archive.sh for this rig. */
+  env(extra?: ScriptEnv): ScriptEnv;
+  client: S3Client;
+  cleanup(): Promise<void>;
+  extra: LocalServer[];
+}
+
+export async function startRig(serverId: number, prefix = "prod"): Promise<Rig> {
+  const s3 = await startLocalS3(["backups"]);
+  const [source] = await startServers(1, REPLICATION_OPTIONS, serverId);
+  const donor = await startDonor(source, TOKEN);
+  const url = `s3://backups/${prefix}`;
+  const client = new S3Client({
+    endpoint: s3.endpoint,
+    region: "us-east-1",
+    forcePathStyle: true,
+    credentials: { accessKeyId: s3.env().AWS_ACCESS_KEY_ID, secretAccessKey: s3.env().AWS_SECRET_ACCESS_KEY },
+  });
+  const rig: Rig = {
+    s3,
+    source,
+    donor,
+    url,
+    client,
+    extra: [],
+    env: (extra = {}) => ({
+      ...s3.env(),
+      ...serverEnv(source),
+      BACKUP_URL: url,
+      DONOR_HOST: donor.host,
+      DONOR_PORT: String(donor.port),
+      CLONE_TOKEN: TOKEN,
+      ...extra,
+    }),
+    cleanup: async () => {
+      client.destroy();
+      await donor.stop();
+      await destroyAll([source, ...rig.extra]);
+      await s3.stop();
+    },
+  };
+  return rig;
+}
+
+/** Keys under the rig's prefix (relative), sorted. */
+export async function listKeys(rig: Rig, under = ""): Promise<{ key: string; size: number }[]> {
+  const prefix = `${rig.url.split("/").slice(3).join("/")}/`;
+  const out = await rig.client.send(new ListObjectsV2Command({ Bucket: "backups", Prefix: prefix + under }));
+  return (out.Contents ?? []).map((o) => ({ key: o.Key!.slice(prefix.length), size: o.Size ?? 0 })).sort((a, b) => a.key.localeCompare(b.key));
+}
+
+export async function getObject(rig: Rig, key: string): Promise<Buffer> {
+  const prefix = rig.url.split("/").slice(3).join("/");
+  const out = await rig.client.send(new GetObjectCommand({ Bucket: "backups", Key: `${prefix}/${key}` }));
+  return Buffer.from(await out.Body!.transformToByteArray());
+}
+
+export async function putObject(rig: Rig, key: string, body: Buffer): Promise<void> {
+  const prefix = rig.url.split("/").slice(3).join("/");
+  await rig.client.send(new PutObjectCommand({ Bucket: "backups", Key: `${prefix}/${key}`, Body: body }));
+}
+
+export async function runBackup(rig: Rig): Promise<string> {
+  const { stdout } = await runScript("backup.sh", rig.env(), { timeoutMs: 120000 });
+  return stdout.trim().split("\n").pop()!;
+}
+
+/** Runs restore.sh into a fresh directory and starts a server on the result (like member 0 of a restored stack). */
+export async function restoreInto(rig: Rig, serverId: number, extra: ScriptEnv = {}): Promise<LocalServer> {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), `mysql-ha-restored-${serverId}-`));
+  const server = new LocalServer(dir, await freePort(), { serverId, options: REPLICATION_OPTIONS });
+  rig.extra.push(server);
+  await runScript("restore.sh", rig.env({ DATADIR: server.datadir, ...extra }), { timeoutMs: 120000 });
+  await server.start();
+  return server;
+}
+
+export async function checksum(server: LocalServer, table: string): Promise<string> {
+  const [row] = await server.query(`CHECKSUM TABLE ${table}`);
+  return String(row.Checksum);
+}
+
+/** Waits until `predicate` holds, polling; returns the elapsed ms or throws after the timeout. */
+export async function waitFor(what: string, predicate: () => Promise<boolean>, timeoutMs = 20000, everyMs = 100): Promise<number> {
+  const start = Date.now();
+  for (;;) {
+    if (await predicate().catch(() => false)) return Date.now() - start;
+    if (Date.now() - start > timeoutMs) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await sleep(everyMs);
+  }
+}
