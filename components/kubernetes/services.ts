@@ -12,6 +12,20 @@ export interface ServiceArgs {
 const mysqlPort = { name: "mysql", port: MYSQL_PORT, targetPort: "mysql", protocol: "TCP" };
 
 /**
+ * A database LoadBalancer stays inside the network: these make the AWS, GKE and AKS controllers provision an
+ * internal load balancer (each ignores the others'), so serviceType=LoadBalancer never exposes it publicly.
+ */
+export const INTERNAL_LOAD_BALANCER_ANNOTATIONS: Record<string, string> = {
+  "service.beta.kubernetes.io/aws-load-balancer-scheme": "internal",
+  "service.beta.kubernetes.io/aws-load-balancer-internal": "true",
+  "networking.gke.io/load-balancer-type": "Internal",
+  "service.beta.kubernetes.io/azure-load-balancer-internal": "true",
+};
+
+const loadBalancerAnnotations = (type: Settings["serviceType"]) =>
+  type === "LoadBalancer" ? { annotations: INTERNAL_LOAD_BALANCER_ANNOTATIONS } : {};
+
+/**
  * Headless Service governing the StatefulSet: stable DNS per member. Not-ready members are published too,
  * so the engine and peers can reach a lagging or joining member by name.
  */
@@ -37,7 +51,10 @@ export function buildPrimaryService(args: ServiceArgs & { primary: pulumi.Input<
   return {
     apiVersion: "v1",
     kind: "Service",
-    metadata: { name: args.names.primaryService, namespace: args.settings.namespace, labels: { ...commonLabels(args.name), "mysql-ha/role": "primary" } },
+    metadata: {
+      name: args.names.primaryService, namespace: args.settings.namespace, labels: { ...commonLabels(args.name), "mysql-ha/role": "primary" },
+      ...loadBalancerAnnotations(args.settings.serviceType),
+    },
     spec: {
       type: args.settings.serviceType,
       selector: {
@@ -54,7 +71,10 @@ export function buildReadService(args: ServiceArgs): k8s.core.v1.ServiceArgs {
   return {
     apiVersion: "v1",
     kind: "Service",
-    metadata: { name: args.names.readService, namespace: args.settings.namespace, labels: { ...commonLabels(args.name), "mysql-ha/role": "read" } },
+    metadata: {
+      name: args.names.readService, namespace: args.settings.namespace, labels: { ...commonLabels(args.name), "mysql-ha/role": "read" },
+      ...loadBalancerAnnotations(args.settings.serviceType),
+    },
     spec: {
       type: args.settings.serviceType,
       selector: selectorLabels(args.name),
