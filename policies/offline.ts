@@ -64,6 +64,7 @@ export function resolveConfig(policies: AnyPolicy[], config: PolicyPackConfig = 
     }
   }
   const all = normalize("all", config["all"]);
+  if (Object.keys(all.settings).length) throw new Error(`policy config "all" takes only an enforcement level`);
   const out = new Map<string, Resolved>();
   for (const p of policies) {
     const own = normalize(p.name, config[p.name]);

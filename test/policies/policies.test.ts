@@ -301,6 +301,7 @@ describe("enforcement levels and policy config", () => {
     expect(() => resolveConfig(policies, { "production-replicas": { minReplica: 5 } })).toThrow('policy config "production-replicas.minReplica" is not a setting of production-replicas; settings: productionStackPattern, productionTag, productionValues, kinds, minReplicas');
     expect(() => resolveConfig(policies, { "production-replicas": { minReplicas: "5" } })).toThrow('policy config "production-replicas.minReplicas" is "5"; expected integer');
     expect(() => resolveConfig(policies, { "production-replicas": { minReplicas: 0 } })).toThrow("minimum is 1");
+    expect(() => resolveConfig(policies, { all: { minReplicas: 5 } })).toThrow('policy config "all" takes only an enforcement level');
   });
 });
 
