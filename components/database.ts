@@ -12,7 +12,8 @@ import { buildStatefulSet, StatefulSetExtras } from "./kubernetes/statefulset";
 import { buildPodDisruptionBudget } from "./kubernetes/pdb";
 import { REPLICATION_USER } from "./kubernetes/secret";
 import { ConnectorSpec } from "./connectors";
-import { PrimaryPlacement, ReplicationResourceArgs, ReplicationTopology } from "./providers";
+import { PrimaryPlacement, ReplicationResourceArgs, ReplicationTopology, RollingUpgrade } from "./providers";
+import { serverConfigRevision } from "./upgrade/config-hash";
 
 /** Type token of the component. */
 export const REPLICATED_DATABASE_TYPE = "mysql-ha:index:ReplicatedDatabase";
@@ -82,8 +83,22 @@ export class ReplicatedDatabase extends pulumi.ComponentResource {
     const topology = new ReplicationTopology(`${name}-replication`, replication, { parent: this, dependsOn: [statefulSet] });
     // The write endpoint and the topology ConfigMap follow the live primary (after a failover too).
     const primary: pulumi.Input<number> = topology.primaryOrdinal;
-    new k8s.core.v1.ConfigMap(`${name}-topology`, buildTopologyConfigMap({ ...base, primary }), { parent: this });
-    const primaryService = new k8s.core.v1.Service(`${name}-primary`, buildPrimaryService({ ...base, primary }), { parent: this });
+    // Members onto the new pod template one at a time (OnDelete): replicas first, the primary after a switchover,
+    // ending with the primary where the topology put it. It repoints the two objects below while the primary is
+    // away, so they are updated only after it.
+    const { autoFailover, ...common } = replication;
+    const rollout = new RollingUpgrade(`${name}-rollout`, {
+      ...common,
+      primary,
+      revision: serverConfigRevision(settings),
+      serverConfig: settings.serverConfig,
+      // Pods are restarted through the API server; with direct addresses only live options are applied.
+      restarter: settings.connector === "kubernetes"
+        ? { kind: "kubernetes", namespace: settings.namespace, statefulSet: names.statefulSet, topologyConfigMap: names.topology, primaryService: names.primaryService }
+        : undefined,
+    }, { parent: this, dependsOn: [statefulSet, topology] });
+    new k8s.core.v1.ConfigMap(`${name}-topology`, buildTopologyConfigMap({ ...base, primary }), { parent: this, dependsOn: [rollout] });
+    const primaryService = new k8s.core.v1.Service(`${name}-primary`, buildPrimaryService({ ...base, primary }), { parent: this, dependsOn: [rollout] });
     const readService = new k8s.core.v1.Service(`${name}-read`, buildReadService(base), { parent: this });
     new k8s.policy.v1.PodDisruptionBudget(`${name}-pdb`, buildPodDisruptionBudget(base), { parent: this, dependsOn: [statefulSet] });
 

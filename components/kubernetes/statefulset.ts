@@ -1,6 +1,7 @@
 import type * as k8s from "@pulumi/kubernetes";
 import type { Settings } from "../config";
 import { SERVER_CNF } from "./server-config";
+import { CONFIG_HASH_ANNOTATION, serverConfigRevision } from "../upgrade/config-hash";
 import { REPLICATION_USER, SECRET_KEYS } from "./secret";
 import { TOPOLOGY_PRIMARY_KEY } from "./topology";
 import { commonLabels, MYSQL_PORT, ObjectNames, selectorLabels, SERVER_ID_BASE } from "./names";
@@ -152,10 +153,13 @@ export function buildStatefulSet(args: StatefulSetArgs): k8s.apps.v1.StatefulSet
       serviceName: names.headlessService,
       // Members start one at a time in ordinal order, each ready before the next.
       podManagementPolicy: "OrderedReady",
-      updateStrategy: { type: "RollingUpdate" },
+      // Pods change only when RollingUpgrade deletes them, one at a time in a safe order (replicas first, the
+      // primary after a switchover); a plain rolling update would restart the primary whenever its turn came.
+      updateStrategy: { type: "OnDelete" },
       selector: { matchLabels: selectorLabels(name) },
       template: {
-        metadata: { labels },
+        // A server-config change that needs a restart is a template change (a new update revision).
+        metadata: { labels, annotations: { [CONFIG_HASH_ANNOTATION]: serverConfigRevision(s) } },
         spec: {
           securityContext: {
             runAsNonRoot: true,
