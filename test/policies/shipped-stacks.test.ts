@@ -85,3 +85,25 @@ describe("mysql-ha policy", () => {
     }
   });
 });
+
+describe("another program, rendered offline", () => {
+  test("its violations are named, and its well-built bucket (parts linked by bucket id) passes", async () => {
+    const rendered = await renderStack({ stack: "production", projectDir: path.join(__dirname, "other-program") });
+    expect(rendered.errors).toEqual([]);
+    const v = await runPolicies(rendered.resources);
+    const found = v.filter((x) => x.level === "mandatory").map((x) => `${x.policy} ${x.resource?.name ?? "(stack)"}: ${x.message}`);
+    expect(found).toEqual(expect.arrayContaining([
+      'k8s-image-pinned web: Deployment/web container "web": image "nginx:latest" uses the floating tag "latest"; pin a version tag or digest.',
+      'k8s-no-literal-secrets-in-env web: Deployment/web container "web" sets env DB_PASSWORD to a literal value; use valueFrom.secretKeyRef.',
+      "k8s-no-public-load-balancer web: Service/web is a public LoadBalancer; use ClusterIP, an internal load balancer annotation, loadBalancerSourceRanges, or list it in allowedServices.",
+      "production-replicas db: StatefulSet/db has 1 replica(s); production needs at least 3 (policy config minReplicas).",
+      "production-backups (stack): Production stack has StatefulSets but no backup CronJob (a CronJob whose name or app.kubernetes.io/component matches /backup/).",
+      "s3-bucket-private dumps: Bucket/dumps public access block leaves blockPublicAcls, blockPublicPolicy not true.",
+    ]));
+    expect(v.filter((x) => x.resource?.name === "assets")).toEqual([]);
+    expect(v.filter((x) => x.resource?.name === "dumps").map((x) => x.policy).sort()).toEqual([
+      "s3-bucket-encrypted", "s3-bucket-lifecycle", "s3-bucket-private", "s3-bucket-tls-only", "s3-bucket-versioned",
+    ]);
+    expect(JSON.stringify(v)).not.toContain("literal-pw");
+  });
+});
