@@ -7,5 +7,5 @@ export { ReplicationError } from "./errors";
 export { resolveSettings, DEFAULTS } from "./settings";
 export { inspect, analyze, topologyToJson } from "./status/inspect";
 export { plan } from "./plan";
-export { apply, reconcile, setup, attach, detach, switchover, failover, repair, LOCK_NAME } from "./operations";
+export { apply, reconcile, setup, attach, detach, switchover, failover, repair, fence, LOCK_NAME } from "./operations";
 export { parseGtids, comparePositions, errantAgainst } from "./gtid";

@@ -492,6 +492,44 @@ async function doRepair(ctx: Ctx, index: number): Promise<OperationResult> {
 }
 
 // ---------------------------------------------------------------------------------------------------------------
+// fence: a former primary came back writable (a healed partition) beside the primary the replicas follow
+
+async function doFence(ctx: Ctx, index: number): Promise<OperationResult> {
+  checkIndex(ctx.members, index, "member");
+  const t = await look(ctx);
+  const m = t.members[index];
+  const source = t.sourceOfReplicas;
+  if (!m.reachable) throw refuse(`cannot fence member ${index}: it is unreachable: ${m.error}`);
+  if (source === null || source === index || !t.members[source].reachable || t.members[source].readOnly !== false) {
+    throw refuse(`cannot fence member ${index}: it is not beside a writable primary that the replicas follow`);
+  }
+  if (m.readOnly !== false) {
+    log(ctx, `nothing to do: member ${index} is read-only`);
+    return result(ctx, "fence", source, { noop: true });
+  }
+  if (m.replica) throw refuse(`cannot fence member ${index}: it replicates from ${m.replica.sourceHost}:${m.replica.sourcePort}; inspect it by hand`);
+  await withSql(ctx, index, async (sql) => {
+    // read_only first so no new write starts, then end every client session (open transactions must not commit).
+    await ctx.flavor.setReadOnly(sql, true);
+    const sessions = await ctx.flavor.clientSessions(sql, [ctx.lockSessions.get(index) ?? -1, await ctx.flavor.sessionId(sql)]);
+    for (const id of sessions) await ctx.flavor.killSession(sql, id);
+    log(ctx, `member ${index}: fenced (read_only, ${sessions.length} client sessions killed); the primary is member ${source}`);
+  });
+  // Now there is one writable member, so its history can be judged against the primary.
+  const errant = (await look(ctx)).members[index].errantGtids;
+  const possiblyLost = errant.length
+    ? `member ${index} committed ${errant.join(",")} while cut off; the primary (member ${source}) does not have them: they are lost unless recovered by hand, and member ${index} must be re-seeded`
+    : `none: member ${index} holds nothing the primary lacks`;
+  log(ctx, `possibly lost: ${possiblyLost}`);
+  return result(ctx, "fence", source, { possiblyLost });
+}
+
+/** Makes a former primary that came back writable read-only and reports what it committed alone. */
+export function fence(members: MemberAddress[], index: number, settings: EngineSettings, flavor: Flavor = mariadb): Promise<OperationResult> {
+  return locked(members, settings, flavor, (ctx) => doFence(ctx, index));
+}
+
+// ---------------------------------------------------------------------------------------------------------------
 // public entry points
 
 export function setup(members: MemberAddress[], primary: number, settings: EngineSettings, flavor: Flavor = mariadb): Promise<OperationResult> {
@@ -552,6 +590,9 @@ export async function apply(members: MemberAddress[], p: Plan, settings: EngineS
           break;
         case "repair":
           results.push(await doRepair(stepCtx, step.target ?? step.members[0]));
+          break;
+        case "fence":
+          results.push(await doFence(stepCtx, step.members[0]));
           break;
       }
     }

@@ -19,6 +19,22 @@ export function plan(topology: Topology, desired: DesiredTopology): Plan {
   }
   if (topology.splitBrain) {
     const writable = members.filter((m) => m.reachable && m.readOnly === false).map((m) => m.index);
+    const source = topology.sourceOfReplicas;
+    const stray = writable.filter((i) => i !== source);
+    // A writable member nobody replicates from, beside the writable member every replica follows, is a primary that
+    // came back after a failover replaced it (a healed partition): fence it. Anything else is decided by a person.
+    if (source !== null && writable.includes(source) && stray.every((i) => !members[i].replica)) {
+      for (const i of stray) {
+        steps.push({
+          kind: "fence",
+          members: [i],
+          target: i,
+          reason: `member ${i} is writable but the replicas follow member ${source}: it is a former primary that came back`,
+          describe: `fence member ${i} (read-only, client sessions killed)`,
+        });
+      }
+      return { steps, refusals };
+    }
     return {
       steps,
       refusals: [

@@ -116,11 +116,11 @@ export interface Topology {
   healthy: boolean;
 }
 
-export type StepKind = "setup" | "attach" | "detach" | "switchover" | "failover" | "repair";
+export type StepKind = "setup" | "attach" | "detach" | "switchover" | "failover" | "repair" | "fence";
 
 export interface Step {
   kind: StepKind;
-  /** Involved member indexes: setup [primary], attach/detach [member], switchover [from, to], failover [from, to?], repair [member]. */
+  /** Involved member indexes: setup [primary], attach/detach [member], switchover [from, to], failover [from, to?], repair/fence [member]. */
   members: number[];
   /** Target member for setup/switchover/failover/repair (undefined for failover: most advanced). */
   target?: number;
