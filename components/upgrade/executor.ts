@@ -90,9 +90,10 @@ export async function runRollout(args: RolloutArgs): Promise<RolloutReport> {
   const switchovers: RolloutReport["switchovers"] = [];
   const restarts: RolloutReport["restarts"] = [];
   for (const [i, step] of steps.entries()) {
-    const stop = (cause: string) => {
+    /** The member being restarted (if the step began) is the one not serving; everything else is. */
+    const stop = (cause: string, began = true) => {
       const left = steps.slice(i);
-      const serving = args.members.map((_, o) => o).filter((o) => step.kind !== "restart" || o !== step.ordinal);
+      const serving = args.members.map((_, o) => o).filter((o) => !began || step.kind !== "restart" || o !== step.ordinal);
       return new RolloutError(
         `rolling upgrade stopped at "${describeRollout([step])}": ${cause}. ` +
           `Members ${serving.join(", ")} keep serving with primary ${primary}. ` +
@@ -101,7 +102,7 @@ export async function runRollout(args: RolloutArgs): Promise<RolloutReport> {
         left,
       );
     };
-    if (Date.now() > deadline) throw stop(`the rollout deadline of ${Math.round(opts.deadlineMs / 1000)} s passed`);
+    if (Date.now() > deadline) throw stop(`the rollout deadline (${opts.deadlineMs / 1000} s) passed`, false);
     const memberDeadline = Math.min(deadline, Date.now() + opts.memberTimeoutMs);
     try {
       if (step.kind === "switchover") {
@@ -119,8 +120,7 @@ export async function runRollout(args: RolloutArgs): Promise<RolloutReport> {
         log(`rollout: member ${step.ordinal} back and caught up after ${Date.now() - begin} ms`);
       }
     } catch (err) {
-      const cause = err instanceof MemberRestartError ? err.message : `${(err as Error).message}`;
-      throw stop(cause);
+      throw stop((err as Error).message);
     }
   }
   return { plan, steps, liveChanges, restarts, switchovers, primary, durationMs: Date.now() - started };

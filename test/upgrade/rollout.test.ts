@@ -114,6 +114,14 @@ describe("rolling upgrade on a local 3-member topology", () => {
     expect(again.liveChanges).toEqual([]);
   });
 
+  it("stops at the overall deadline before the next step, restarting nothing more", async () => {
+    const pids = servers.map((s) => s.process?.pid);
+    const failure = await runRollout({ members, settings, restarter: new LocalRestarter(servers, NEW_OPTIONS), serverOptions: NEW_OPTIONS, deadlineMs: 1 }).catch((e) => e);
+    expect(failure).toBeInstanceOf(RolloutError);
+    expect(failure.message).toMatch(/^rolling upgrade stopped at "restart 2": the rollout deadline \(0\.001 s\) passed\. Members 0, 1, 2 keep serving with primary 0\./);
+    expect(servers.map((s) => s.process?.pid)).toEqual(pids);
+  });
+
   it("stops on a member that fails to start with a bad option, keeps a writable primary, and completes once the option is fixed", async () => {
     const before = (await globals(servers[1])).instances;
     const bad = { ...NEW_OPTIONS, "no-such-option": 1 };
