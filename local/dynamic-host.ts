@@ -64,6 +64,8 @@ export interface Declaration {
 
 export interface StepResult {
   op: "create" | "update" | "same";
+  /** Resource id (empty in a preview of a create). */
+  id: string;
   /** The diff that led to the step (absent on create). */
   diff?: DiffResponse;
   /** Inputs after check (e.g. with the provider's computed `plan`). */
@@ -174,21 +176,21 @@ export class DynamicHost {
     }
     const inputs = checked.inputs;
     if (!old) {
-      if (dryRun) return { op: "create", inputs, outputs: inputs };
+      if (dryRun) return { op: "create", id: "", inputs, outputs: inputs };
       const created = await this.create(inputs);
       this.resources.set(name, { type: decl.type, id: created.id, inputs, outputs: created.outs, secrets });
-      return { op: "create", inputs, outputs: created.outs };
+      return { op: "create", id: created.id, inputs, outputs: created.outs };
     }
     const diff = await this.diff(old.id, old.outputs, inputs);
     if (diff.replaces.length > 0) throw new DynamicProviderError(`${name}: the provider asked to replace ${diff.replaces.join(", ")}`);
     if (diff.changes === false) {
       if (!dryRun) this.resources.set(name, { ...old, inputs, secrets });
-      return { op: "same", diff, inputs, outputs: old.outputs };
+      return { op: "same", id: old.id, diff, inputs, outputs: old.outputs };
     }
-    if (dryRun) return { op: "update", diff, inputs, outputs: inputs };
+    if (dryRun) return { op: "update", id: old.id, diff, inputs, outputs: inputs };
     const updated = await this.update(old.id, old.outputs, inputs);
     this.resources.set(name, { ...old, inputs, outputs: updated.outs, secrets });
-    return { op: "update", diff, inputs, outputs: updated.outs };
+    return { op: "update", id: old.id, diff, inputs, outputs: updated.outs };
   }
 
   /** `pulumi refresh` for one resource: read, and keep what the provider returns. */
