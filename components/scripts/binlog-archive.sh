@@ -51,11 +51,11 @@ mariadb-binlog --defaults-extra-file="$defaults" --read-from-remote-server --hos
 streamer=$!
 
 upload_grown() {
-  local f name size newest
-  newest=$(find "$SPOOL_DIR" -maxdepth 1 -name "$base.[0-9]*" -printf '%f\n' | sort | tail -n 1)
-  for f in "$SPOOL_DIR/$base".[0-9]*; do
-    [ -e "$f" ] || continue
-    name=${f##*/}
+  local f name size names
+  # One listing: the newest file of THIS listing is the one mariadb-binlog may still be writing.
+  mapfile -t names < <(find "$SPOOL_DIR" -maxdepth 1 -name "$base.[0-9]*" -printf '%f\n' | sort)
+  for name in "${names[@]}"; do
+    f="$SPOOL_DIR/$name"
     size=$(stat -c %s "$f")
     if [ "$size" -gt "${archived[$name]:--1}" ]; then
       if s3 copyto --no-check-dest --s3-no-head "$f" "$(s3path "$dest/$name")"; then
@@ -67,7 +67,7 @@ upload_grown() {
       fi
     fi
     # A rotated file that is fully archived is no longer needed locally.
-    [ "$name" == "$newest" ] || [ "${archived[$name]:-}" != "$size" ] || rm -f "$f"
+    [ "$name" == "${names[-1]}" ] || [ "${archived[$name]:-}" != "$size" ] || rm -f "$f"
   done
 }
 

@@ -3,7 +3,8 @@
 # RETENTION_DAYS; deletes older complete backups, incomplete ones (no manifest) older than the newest complete one,
 # and archived binlogs no kept backup needs. Never deletes the newest complete backup; deletes nothing when there is
 # no complete backup at all.
-# Env: BACKUP_URL, [RETENTION_COUNT=7], [RETENTION_DAYS=30], [DRY_RUN=0], [S3_ENDPOINT], AWS_*
+# Env: BACKUP_URL, [RETENTION_COUNT=7], [RETENTION_DAYS=30], [DRY_RUN=0], [PRUNE_NOW=<time>: judge ages as of then],
+#      [S3_ENDPOINT], AWS_*
 set -euo pipefail
 SCRIPT_NAME=prune
 # shellcheck source=backup-lib.sh
@@ -13,7 +14,7 @@ count=${RETENTION_COUNT:-7}
 days=${RETENTION_DAYS:-30}
 [[ $count =~ ^[1-9][0-9]*$ ]] || die "RETENTION_COUNT '$count' must be an integer >= 1"
 [[ $days =~ ^[1-9][0-9]*$ ]] || die "RETENTION_DAYS '$days' must be an integer >= 1"
-cutoff=$(date -u -d "-$days days" +%Y%m%dT%H%M%SZ)
+cutoff=$(date -u -d "${PRUNE_NOW:-now} -$days days" +%Y%m%dT%H%M%SZ) || die "PRUNE_NOW '${PRUNE_NOW:-}' is not a time"
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 mapfile -t stamps < <(s3 lsf --dirs-only "$(s3path base/)" | tr -d / | grep -E '^[0-9]{8}T[0-9]{6}Z$' | sort -r) ||

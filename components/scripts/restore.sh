@@ -101,7 +101,9 @@ else
   # Start from the newest file whose Gtid_list (what precedes it) is contained in the backup position.
   first=-1
   for i in "${!files[@]}"; do
-    list=$(mariadb-binlog --stop-position=256 "$work/binlog/${files[$i]}" 2>/dev/null | sed -n 's/.*Gtid list \[\(.*\)\]/\1/p' | head -n 1)
+    header=$(mariadb-binlog --stop-position=4096 "$work/binlog/${files[$i]}" 2>/dev/null || true)
+    [[ $header == *"Gtid list ["* ]] || die "cannot read the header of $(s3url "binlog/$source/${files[$i]}"): not a binlog, or corrupted"
+    list=$(sed -n 's/.*Gtid list \[\(.*\)\]$/\1/p' <<<"$header" | head -n 1)
     if [ -z "$list" ] || gtid_le "$list" "$gtid"; then first=$i; fi
   done
   [ $first -ge 0 ] ||
@@ -133,6 +135,14 @@ args=()
 [ -z "$gtid" ] || args+=(--start-position="$gtid")
 [ -z "${UNTIL_TIME:-}" ] || args+=(--stop-datetime="$UNTIL_TIME")
 [ -z "${UNTIL_GTID:-}" ] || args+=(--stop-position="$UNTIL_GTID")
+if [ ${#chain[@]} -gt 0 ]; then
+  # mariadb-binlog fails when the start GTID is the archive's last event: then there is simply nothing to replay.
+  chain_end=$(mariadb-binlog "${chain[@]}" 2>/dev/null | sed -n 's/.*[[:space:]]GTID \([0-9]*-[0-9]*-[0-9]*\).*/\1/p' | tail -n 1 || true)
+  if [ -n "$gtid" ] && { [ -z "$chain_end" ] || gtid_le "$chain_end" "$gtid"; }; then
+    log "the binlog archive has nothing after the backup position '$gtid'"
+    chain=()
+  fi
+fi
 if [ ${#chain[@]} -gt 0 ]; then
   log "replaying ${#chain[@]} binlog(s) from GTID '${gtid}'${UNTIL_TIME:+ until $UNTIL_TIME UTC}${UNTIL_GTID:+ until GTID $UNTIL_GTID}"
   # Replayed events enter the restored server's binlog with their original GTIDs, so replicas can follow on.

@@ -1,0 +1,107 @@
+import { runScript, ScriptError, startScript } from "../../local/backup";
+import { sleep } from "../../local/mariadbd";
+import { getObject, listKeys, putObject, restoreInto, Rig, runBackup, startRig, waitFor } from "./support";
+
+jest.setTimeout(180000);
+
+/** Enough data that a backup streams for a while (the kill and outage land mid-stream). */
+async function seedData(rig: Rig): Promise<void> {
+  await rig.source.query("CREATE DATABASE app");
+  await rig.source.query("CREATE TABLE app.t (id INT PRIMARY KEY AUTO_INCREMENT, v VARCHAR(250))");
+  for (let i = 0; i < 8; i++) {
+    await rig.source.query("INSERT INTO app.t (v) SELECT CONCAT(SHA2(RAND(), 256), SHA2(RAND(), 256)) FROM app.seq_1_to_5000");
+  }
+}
+
+const manifests = async (rig: Rig) => (await listKeys(rig, "base/")).filter((k) => k.key.endsWith("/manifest.json")).map((k) => k.key);
+
+/** Starts backup.sh and resolves once it is streaming from the donor. */
+async function backupStreaming(rig: Rig) {
+  const running = startScript("backup.sh", rig.env());
+  await waitFor("the backup to start streaming", async () => running.log().includes("streaming from"), 20000, 20);
+  return running;
+}
+
+describe("backup faults (real S3 API on loopback)", () => {
+  let rig: Rig;
+
+  beforeAll(async () => {
+    rig = await startRig(400);
+    await seedData(rig);
+  });
+
+  afterAll(async () => {
+    await rig?.cleanup();
+  });
+
+  test("S3 down during a backup: it fails loudly and writes no manifest", async () => {
+    const running = await backupStreaming(rig);
+    await rig.s3.kill();
+    const err = await running.done.catch((e) => e);
+    await rig.s3.start();
+    expect(err).toBeInstanceOf(ScriptError);
+    expect(err.message).toMatch(/FAILED.*no manifest written/);
+    expect(await manifests(rig)).toEqual([]);
+  });
+
+  test("a backup killed mid-stream leaves no manifest; the next run completes and restore uses it", async () => {
+    const running = await backupStreaming(rig);
+    await sleep(200);
+    running.kill("SIGKILL");
+    await running.done.catch(() => undefined);
+    expect(await manifests(rig)).toEqual([]);
+    const dest = await runBackup(rig);
+    expect(await manifests(rig)).toEqual([`${dest}/manifest.json`]);
+    const restored = await restoreInto(rig, 410, { REPLAY_BINLOGS: "0" });
+    const [{ n }] = await restored.query("SELECT COUNT(*) AS n FROM app.t");
+    expect(Number(n)).toBe(40000);
+  });
+
+  test("a corrupted backup object: restore refuses with a clear message and leaves the datadir empty", async () => {
+    const [dest] = (await manifests(rig)).map((k) => k.replace(/\/manifest\.json$/, ""));
+    const key = `${dest}/backup.xbstream.zst`;
+    const original = await getObject(rig, key);
+    const corrupted = Buffer.from(original);
+    corrupted[Math.floor(corrupted.length / 2)] ^= 0xff; // same size, one flipped byte
+    await putObject(rig, key, corrupted);
+    const datadir = `${rig.source.dir}/restore-corrupt`;
+    const err = await runScript("restore.sh", rig.env({ DATADIR: datadir, BACKUP: dest })).catch((e) => e);
+    await putObject(rig, key, original);
+    expect(err).toBeInstanceOf(ScriptError);
+    expect(err.message).toMatch(/is corrupted: sha256 [0-9a-f]{64}, manifest says [0-9a-f]{64}; refusing to restore it/);
+    expect(require("node:fs").readdirSync(datadir)).toEqual([]);
+  });
+
+  test("prune keeps the newest complete backup even when newer attempts failed, and deletes older ones", async () => {
+    const older = await runBackup(rig);
+    await sleep(1100); // distinct timestamps
+    const newest = await runBackup(rig);
+    // Data without a manifest: a failed attempt before the newest complete backup, and one after it (maybe running).
+    await putObject(rig, "base/20000101T000000Z/backup.xbstream.zst", Buffer.from("partial"));
+    await putObject(rig, "base/29990101T000000Z/backup.xbstream.zst", Buffer.from("partial"));
+    const before = await manifests(rig);
+    expect(before).toEqual(expect.arrayContaining([`${older}/manifest.json`, `${newest}/manifest.json`]));
+
+    // Younger than RETENTION_DAYS is kept whatever the count: only the old failed attempt goes.
+    await runScript("prune.sh", rig.env({ RETENTION_COUNT: "1", RETENTION_DAYS: "1" }));
+    expect(await manifests(rig)).toEqual(before);
+    expect(await listKeys(rig, "base/20000101T000000Z/")).toEqual([]);
+
+    // Two days later only the newest complete backup is within the retention count.
+    const inTwoDays = new Date(Date.now() + 2 * 86400000).toISOString();
+    const { stderr } = await runScript("prune.sh", rig.env({ RETENTION_COUNT: "1", RETENTION_DAYS: "1", PRUNE_NOW: inTwoDays }));
+    expect(stderr).toContain(`newest complete: ${newest}`);
+    expect(await manifests(rig)).toEqual([`${newest}/manifest.json`]);
+    expect(await listKeys(rig, `${older}/`)).toEqual([]);
+    expect((await listKeys(rig, "base/29990101T000000Z/")).length).toBe(1);
+    // And the kept backup is still whole: it restores.
+    const restored = await restoreInto(rig, 420, { BACKUP: newest, REPLAY_BINLOGS: "0" });
+    const [{ n }] = await restored.query("SELECT COUNT(*) AS n FROM app.t");
+    expect(Number(n)).toBe(40000);
+  });
+
+  test("prune deletes nothing when no backup is complete", async () => {
+    const { stderr } = await runScript("prune.sh", rig.env({ BACKUP_URL: `${rig.url}-empty`, RETENTION_COUNT: "1" }));
+    expect(stderr).toMatch(/no complete backup .*deleting nothing/);
+  });
+});
