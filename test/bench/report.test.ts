@@ -1,0 +1,33 @@
+import { emptyResults, formatTable, judge } from "../../bench/report";
+
+/** The benchmark's verdicts are pure: measured figures in, PASS/FAIL per design §7 goal out; missing stays missing. */
+describe("bench goals", () => {
+  it("passes and fails each goal on its threshold and leaves unmeasured figures undecided with the reason", () => {
+    const r = emptyResults("2026-11-23");
+    Object.assign(r, { switchoverGapMs: 99, lostWrites: 0, failoverMs: 2500, cloneVsCp: 0.79, backupVsRawStream: 0.8, recoveryPointMs: 3000 });
+    r.evalMs = { "3": 100, "9": 120, "30": 150 };
+    r.notMeasured.restoreVsRawStream = "restore.sh has not landed";
+    const verdict = Object.fromEntries(judge(r).map((g) => [g.figure, g.pass]));
+    expect(verdict).toEqual({
+      switchoverGapMs: true,
+      lostWrites: true,
+      failoverMs: false,
+      cloneVsCp: false,
+      backupVsRawStream: true,
+      restoreVsRawStream: null,
+      evalMs: true,
+      recoveryPointMs: true,
+    });
+    r.goals = judge(r);
+    expect(formatTable(r)).toContain("not measured: restore.sh has not landed");
+  });
+
+  it("calls evaluation time not flat when the largest topology takes more than twice the smallest, and counts a lost write as a failure", () => {
+    const r = emptyResults("2026-11-23");
+    r.evalMs = { "3": 100, "9": 150, "30": 201 };
+    r.lostWrites = 1;
+    const verdict = Object.fromEntries(judge(r).map((g) => [g.figure, g.pass]));
+    expect(verdict.evalMs).toBe(false);
+    expect(verdict.lostWrites).toBe(false);
+  });
+});
