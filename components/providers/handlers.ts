@@ -159,8 +159,8 @@ const placement = {
   async diff(_id: string, olds: Props, news: Props): Promise<pulumi.dynamic.DiffResult> {
     const changed = changedInputs(olds, news);
     if (unknownInputs(news).length > 0) return diffResult(changed, true);
-    const work = await placementWork(olds, news as ReplicationInputs);
-    return diffResult(changed, work.target !== undefined);
+    const work = await needsWork(async () => (await placementWork(olds, news as ReplicationInputs)).target !== undefined, "placement");
+    return diffResult(changed, work);
   },
 
   async create(inputs: Props): Promise<pulumi.dynamic.CreateResult> {
@@ -218,6 +218,26 @@ async function topologyPlan(olds: Props, news: ReplicationInputs): Promise<engin
   );
 }
 
+/** Preview words: on first create the pods usually do not exist yet, which is not a reason to refuse. */
+async function topologyPreview(olds: Props, news: ReplicationInputs): Promise<string> {
+  const plan = await topologyPlan(olds, news);
+  if (olds.replicas === undefined && plan.refusals.some((r) => /unreachable/.test(r))) {
+    const others = Array.from({ length: news.replicas }, (_, i) => i).filter((i) => i !== news.primary);
+    return `set up member ${news.primary} as primary of ${others.join(", ") || "no replicas"} once the members run (not reachable yet)`;
+  }
+  return planWords(plan);
+}
+
+/** Whether the live topology needs work; unknown (inspection failed) counts as yes, and up reports why. */
+async function needsWork(inspectAndDecide: () => Promise<boolean>, kind: Kind): Promise<boolean> {
+  try {
+    return await inspectAndDecide();
+  } catch (err) {
+    log(kind, `cannot inspect the members (${(err as Error).message}): reporting a change`);
+    return true;
+  }
+}
+
 /** Plans, refuses or applies, then inspects again for the outputs. */
 async function converge(olds: Props, news: ReplicationInputs): Promise<ReplicationOutputs> {
   const count = topologyCount(olds, news);
@@ -234,13 +254,16 @@ async function converge(olds: Props, news: ReplicationInputs): Promise<Replicati
 }
 
 const topology = {
-  check: checkWith("topology", async (olds, news) => planWords(await topologyPlan(olds, news))),
+  check: checkWith("topology", topologyPreview),
 
   async diff(_id: string, olds: Props, news: Props): Promise<pulumi.dynamic.DiffResult> {
     const changed = changedInputs(olds, news);
     if (unknownInputs(news).length > 0) return diffResult(changed, true);
-    const plan = await topologyPlan(olds, news as ReplicationInputs);
-    return diffResult(changed, plan.steps.length + plan.refusals.length > 0);
+    const work = await needsWork(async () => {
+      const plan = await topologyPlan(olds, news as ReplicationInputs);
+      return plan.steps.length + plan.refusals.length > 0;
+    }, "topology");
+    return diffResult(changed, work);
   },
 
   async create(inputs: Props): Promise<pulumi.dynamic.CreateResult> {

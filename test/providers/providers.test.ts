@@ -234,6 +234,9 @@ describe("replication providers, serialized and run in a separate process", () =
       expect(preview.outputs.plan).toBe("attach member 1");
       expect(standin.sessions.length).toBeGreaterThan(0);
       expect(new Set(standin.sessions)).toEqual(new Set(["prod/db-0:3306", "prod/db-1:3306"]));
+      // First create, before the StatefulSet made the pods: the plan says what up will do once they run.
+      const fresh = await host.preview("k8s-fresh", topology({ ...inputs, connector: { kind: "kubernetes", namespace: "prod", statefulSet: "new" } }));
+      expect(fresh.outputs.plan).toBe("set up member 0 as primary of 1 once the members run (not reachable yet)");
       expect(hostLog.join("\n")).not.toContain("k8s-T0ken-9f2");
     } finally {
       await standin.stop();
