@@ -181,6 +181,10 @@ export function editDistance(a: string, b: string): number {
 
 /** The closest candidate within a small distance (case-insensitive), if any. */
 export function closest(word: string, candidates: readonly string[]): string | undefined {
+  const lower = word.toLowerCase();
+  // A shortened or lengthened key ("readMaxLag", "replicasCount") is a typo too.
+  const partial = candidates.find((c) => lower.length >= 4 && (c.toLowerCase().startsWith(lower) || lower.startsWith(c.toLowerCase())));
+  if (partial) return partial;
   let best: string | undefined;
   let bestDistance = Infinity;
   for (const c of candidates) {

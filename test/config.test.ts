@@ -1,0 +1,165 @@
+import * as fs from "node:fs";
+import * as path from "node:path";
+import * as yaml from "js-yaml";
+import { CONFIG_KEYS, CONFIG_KEY_NAMES, ConfigError, parseQuantity, projectConfigBlock, validateConfig } from "../components/config";
+
+const root = path.resolve(__dirname, "..");
+
+function errorsFor(raw: Record<string, unknown>): ConfigError[] {
+  return validateConfig(raw).errors;
+}
+
+/** The single error for one bad key (fails if there are others). */
+function onlyError(raw: Record<string, unknown>): ConfigError {
+  const errors = errorsFor(raw);
+  expect(errors.map((e) => e.message)).toHaveLength(1);
+  return errors[0];
+}
+
+describe("validateConfig", () => {
+  it("applies every default when no key is set", () => {
+    const { settings, errors } = validateConfig({});
+    expect(errors).toEqual([]);
+    expect(settings).toMatchObject({
+      replicas: 3, primary: 0, flavor: "mariadb", namespace: "default", storageSize: "10Gi", antiAffinity: "preferred",
+      readMaxLagSeconds: 10, semiSync: true, semiSyncTimeoutMs: 10000, autoFailover: true, operationTimeoutSeconds: 120,
+      connector: "kubernetes", directMembers: [], serverConfig: {}, serviceType: "ClusterIP", appUser: "app", appDatabase: "app",
+      backupEnabled: true, backupSchedule: "0 3 * * *", binlogArchive: true,
+    });
+    expect(settings!.storageClass).toBeUndefined();
+    expect(settings!.backupBucket).toBeUndefined();
+    expect(settings!.backupEndpoint).toBeUndefined();
+    expect(settings!.restoreFrom).toBeUndefined();
+  });
+
+  it("accepts values as Pulumi hands them over (strings, JSON for lists and objects)", () => {
+    const { settings, errors } = validateConfig({
+      replicas: "5", primary: "4", semiSync: "false", connector: "direct",
+      directMembers: JSON.stringify(["10.0.0.1:3306", "db-1:3306", "db-2:3307", "[::1]:3306", "h:1"]),
+      serverConfig: JSON.stringify({ max_connections: 500, "innodb-buffer-pool-size": "1G", performance_schema: true }),
+    });
+    expect(errors).toEqual([]);
+    expect(settings).toMatchObject({ replicas: 5, primary: 4, semiSync: false, connector: "direct" });
+    expect(settings!.directMembers).toHaveLength(5);
+    expect(settings!.serverConfig).toEqual({ max_connections: 500, "innodb-buffer-pool-size": "1G", performance_schema: true });
+  });
+
+  const good: Array<[string, unknown, Record<string, unknown>?]> = [
+    ["replicas", 1], ["replicas", 9], ["primary", 2], ["image", "mariadb:10.11.9"],
+    ["image", "registry.example.com:5000/db/mariadb:10.11"], ["image", `mariadb@sha256:${"a".repeat(64)}`],
+    ["flavor", "mariadb"], ["namespace", "db-prod"], ["storageSize", "20Gi"], ["storageSize", "500M"],
+    ["storageClass", "fast-ssd"], ["cpuRequest", "100m"], ["cpuLimit", "2"], ["memoryRequest", "256Mi"], ["memoryLimit", "2Gi"],
+    ["antiAffinity", "none"], ["antiAffinity", "required"], ["readMaxLagSeconds", 1], ["semiSync", false],
+    ["semiSyncTimeoutMs", 500], ["autoFailover", false], ["operationTimeoutSeconds", 30], ["serviceType", "LoadBalancer"],
+    ["serviceType", "NodePort"], ["appUser", "shop_app"], ["appDatabase", "shop"], ["backupEnabled", false],
+    ["backupSchedule", "*/15 * * * *"], ["backupSchedule", "@daily"], ["backupBucket", "my-backups.example"],
+    ["backupEndpoint", "http://127.0.0.1:4568"], ["backupRegion", "eu-west-1"], ["backupRetentionDays", 7],
+    ["backupRetentionCount", 3], ["binlogArchive", false], ["connector", "direct", { replicas: 1, directMembers: ["db:3306"] }],
+    ["directMembers", JSON.stringify(["a:1", "b:2", "c:3"]), { connector: "direct" }], ["serverConfig", { max_connections: 100 }], ["restoreFrom", "s3://my-backups/prod/base/2024-01-01T00:00:00Z/"],
+  ];
+  // Rows padded to 3 columns: jest passes a `done` callback in place of a missing column.
+  it.each(good.map(([k, v, o]) => [k, v, o ?? {}] as const))("accepts %s = %p", (key, value, others) => {
+    expect(errorsFor({ ...others, [key]: value }).map((e) => e.message)).toEqual([]);
+  });
+
+  const bad: Array<[string, unknown, RegExp]> = [
+    ["replicas", 0, /integer from 1 to 9/], ["replicas", 10, /integer from 1 to 9/], ["replicas", "3.5", /integer/],
+    ["replicas", "three", /integer/], ["primary", -1, />= 0/], ["primary", 3, /from 0 to 2 \(replicas is 3\)/],
+    ["image", "mariadb", /pinned tag or digest/], ["image", "mariadb:latest", /latest/], ["image", "maria db:1", /without spaces/],
+    ["flavor", "mysql", /reserved/], ["flavor", "postgres", /one of mariadb/], ["namespace", "Prod_DB", /DNS-1123 label/],
+    ["namespace", "a".repeat(64), /DNS-1123/], ["storageSize", "20GB", /did you mean 20Gi\?/], ["storageSize", "lots", /quantity/],
+    ["storageSize", "0", /positive/], ["storageClass", "Fast SSD", /StorageClass/], ["cpuRequest", "1 core", /CPU quantity/], ["memoryRequest", "lots", /memory quantity/],
+    ["memoryLimit", "2gb", /did you mean 2Gi\?/], ["memoryLimit", "256Mi", />= memoryRequest \(512Mi\)/],
+    ["cpuLimit", "100m", />= cpuRequest \(250m\)/], ["antiAffinity", "requird", /did you mean required\?/],
+    ["readMaxLagSeconds", 0, /> 0/], ["readMaxLagSeconds", "1.5", /whole number/], ["semiSync", "yes", /true or false/],
+    ["semiSyncTimeoutMs", 0, /> 0/], ["autoFailover", 1, /true or false/], ["operationTimeoutSeconds", -5, /> 0/],
+    ["connector", "ssh", /kubernetes, direct/], ["directMembers", JSON.stringify(["a:1"]), /empty list when connector is kubernetes/],
+    ["directMembers", "not json", /list of "host:port"/], ["serverConfig", "[1]", /object of my.cnf options/],
+    ["serverConfig", JSON.stringify({ "Max Conn": 1 }), /option name/], ["serverConfig", JSON.stringify({ server_id: 7 }), /does not manage/],
+    ["serverConfig", JSON.stringify({ "gtid-strict-mode": 0 }), /does not manage/], ["serverConfig", JSON.stringify({ x: { y: 1 } }), /single-line string, a number or a boolean/],
+    ["serverConfig", JSON.stringify({ init_connect: "a\nb" }), /single-line/], ["serviceType", "clusterip", /did you mean ClusterIP\?/],
+    ["appUser", "root", /other than root/], ["appUser", "1app", /user name/], ["appDatabase", "mysql", /system schema/],
+    ["appDatabase", "my-db", /database name/], ["backupEnabled", "on", /true or false/], ["backupSchedule", "0 3 * *", /5 fields/],
+    ["backupBucket", "My_Bucket", /bucket name/], ["backupBucket", "192.168.1.1", /bucket name/], ["backupBucket", "ab", /bucket name/],
+    ["backupEndpoint", "minio:9000", /http\(s\):\/\/ URL/], ["backupRegion", "EU West", /region/],
+    ["backupRetentionDays", 0, /from 1/], ["backupRetentionCount", "x", /integer/], ["binlogArchive", "no", /true or false/],
+    ["restoreFrom", "https://bucket/x", /s3:\/\/bucket\/path/], ["restoreFrom", "s3://UPPER/x", /s3:\/\//],
+  ];
+  it.each(bad)("refuses %s = %p and names the key, the value and what is allowed", (key, value, allowed) => {
+    const error = onlyError({ [key]: value });
+    expect(error.key.split(".")[0]).toBe(key);
+    expect(error.message).toContain(`mysql-ha:${error.key}`);
+    expect(error.message).toMatch(allowed);
+    expect(error.allowed.length).toBeGreaterThan(0);
+  });
+
+  it("covers every key with at least one good and one bad value", () => {
+    const bothWays = (k: string) => good.some(([g]) => g === k) && bad.some(([b]) => b === k);
+    expect(CONFIG_KEY_NAMES.filter((k) => !bothWays(k))).toEqual([]);
+  });
+
+  it("reports several problems at once and returns no settings", () => {
+    const { settings, errors } = validateConfig({ replicas: "12", image: "mariadb:latest", storageSize: "20GB", semiSync: "maybe" });
+    expect(settings).toBeUndefined();
+    expect(errors.map((e) => e.key).sort()).toEqual(["image", "replicas", "semiSync", "storageSize"]);
+  });
+
+  it("suggests the closest key for a typo and lists the known keys", () => {
+    const error = onlyError({ replcias: 3 });
+    expect(error.message).toContain("mysql-ha:replcias: unknown config key (did you mean replicas?)");
+    expect(error.message).toContain("readMaxLagSeconds");
+    expect(onlyError({ readMaxLag: 5 }).message).toContain("did you mean readMaxLagSeconds?");
+    expect(onlyError({ zzzzzz: 1 }).message).not.toContain("did you mean");
+  });
+
+  it("requires one direct address per member when connector is direct", () => {
+    expect(onlyError({ connector: "direct" }).message).toMatch(/exactly one "host:port" per member \(3/);
+    expect(onlyError({ connector: "direct", replicas: 2, directMembers: ["a:1", "b:2", "c:3"] }).key).toBe("directMembers");
+    expect(onlyError({ connector: "direct", replicas: 2, directMembers: ["a:1", "b:99999"] }).message).toMatch(/port from 1 to 65535/);
+    expect(errorsFor({ connector: "direct", replicas: 2, directMembers: ["a:1", "b:2"] })).toEqual([]);
+  });
+
+  it("checks primary against the configured replicas", () => {
+    expect(errorsFor({ replicas: 5, primary: 4 })).toEqual([]);
+    expect(onlyError({ replicas: 2, primary: 2 }).message).toMatch(/from 0 to 1 \(replicas is 2\)/);
+  });
+});
+
+describe("parseQuantity", () => {
+  it("reads binary, decimal, milli and exponent suffixes", () => {
+    expect(parseQuantity("250m")).toBeCloseTo(0.25);
+    expect(parseQuantity("1Gi")).toBe(2 ** 30);
+    expect(parseQuantity("1G")).toBe(1e9);
+    expect(parseQuantity("1E")).toBe(1e18);
+    expect(parseQuantity("1e3")).toBe(1000);
+    expect(parseQuantity("20GB")).toBeUndefined();
+  });
+});
+
+describe("Pulumi.yaml", () => {
+  const project = yaml.load(fs.readFileSync(path.join(root, "Pulumi.yaml"), "utf8")) as any;
+
+  it("declares exactly the keys, types, defaults and descriptions of components/config.ts", () => {
+    // On failure, regenerate the config block from projectConfigBlock().
+    expect(project.config).toEqual(projectConfigBlock());
+  });
+
+  it("leaves out only the object-typed keys, which Pulumi project config cannot declare", () => {
+    const undeclared = CONFIG_KEY_NAMES.filter((k) => !(k in project.config));
+    expect(undeclared).toEqual(CONFIG_KEY_NAMES.filter((k) => CONFIG_KEYS[k].type === "object"));
+    expect(undeclared).toEqual(["serverConfig"]);
+  });
+
+  it("names the project mysql-ha with the nodejs runtime", () => {
+    expect(project.name).toBe("mysql-ha");
+    expect(project.runtime.name ?? project.runtime).toBe("nodejs");
+  });
+});
+
+describe("stack files", () => {
+  it.each(["dev", "prod"])("Pulumi.%s.yaml validates", (stack) => {
+    const doc = yaml.load(fs.readFileSync(path.join(root, `Pulumi.${stack}.yaml`), "utf8")) as { config: Record<string, unknown> };
+    const raw = Object.fromEntries(Object.entries(doc.config).map(([k, v]) => [k.replace(/^mysql-ha:/, ""), v]));
+    expect(validateConfig(raw).errors).toEqual([]);
+  });
+});
