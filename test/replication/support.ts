@@ -15,6 +15,8 @@ export interface Lab {
   members: MemberAddress[];
   settings: EngineSettings;
   lines: string[];
+  /** Writers started on this lab; stopped by cleanup even when a test fails half-way. */
+  writers: Writer[];
 }
 
 export function settingsFor(lines: string[], extra: Partial<EngineSettings> = {}): EngineSettings {
@@ -34,7 +36,7 @@ export function settingsFor(lines: string[], extra: Partial<EngineSettings> = {}
 export async function startLab(n: number, opts: { setUp?: boolean; serverIdBase?: number; settings?: Partial<EngineSettings> } = {}): Promise<Lab> {
   const servers = await startServers(n, REPLICATION_OPTIONS, opts.serverIdBase ?? 100);
   const lines: string[] = [];
-  const lab: Lab = { servers, members: servers.map((s) => ({ host: s.host, port: s.port })), settings: settingsFor(lines, opts.settings), lines };
+  const lab: Lab = { servers, members: servers.map((s) => ({ host: s.host, port: s.port })), settings: settingsFor(lines, opts.settings), lines, writers: [] };
   if (opts.setUp) {
     try {
       await setup(lab.members, 0, lab.settings);
@@ -85,8 +87,12 @@ export class Writer {
   private target = 0;
   private conns = new Map<number, mysql.Connection>();
 
-  constructor(private readonly servers: LocalServer[], start = 0) {
+  private readonly servers: LocalServer[];
+
+  constructor(lab: Lab, start = 0) {
+    this.servers = lab.servers;
     this.target = start;
+    lab.writers.push(this);
     this.done = this.loop();
   }
 
@@ -140,5 +146,7 @@ export class Writer {
 }
 
 export async function cleanup(lab: Lab | undefined): Promise<void> {
-  if (lab) await destroyAll(lab.servers);
+  if (!lab) return;
+  await Promise.all(lab.writers.map((w) => w.stop()));
+  await destroyAll(lab.servers);
 }
