@@ -28,7 +28,7 @@ export function parseCommandArgs<O extends Options>(command: Command, argv: stri
     const flags = Object.keys(all).map((f) => `--${f}`).join(", ");
     throw new UsageError(`${(err as Error).message}. Allowed options for '${command.name}': ${flags}`);
   }
-  if (parsed.values.help) {
+  if ((parsed.values as { help?: boolean }).help) {
     process.stdout.write(command.usage.trimEnd() + "\n");
     return undefined;
   }
