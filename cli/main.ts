@@ -3,8 +3,12 @@ import { Command, UsageError } from "./command";
 /** Subcommands, loaded lazily so `--help` and small commands stay fast. */
 const commands: Record<string, () => Command> = {
   render: () => require("./commands/render").command,
+  backup: () => require("./commands/backup").command,
+  restore: () => require("./commands/restore").command,
+  backups: () => require("./commands/backups").command,
   bench: () => require("./commands/bench").command,
   policy: () => require("./commands/policy").command,
+  demo: () => require("./commands/demo").command,
 };
 
 function overview(): string {

@@ -7,7 +7,7 @@ import { ChildProcess, spawn } from "node:child_process";
 import * as fs from "node:fs";
 import * as net from "node:net";
 import * as path from "node:path";
-import { freePort, LOCAL_ROOT_PASSWORD, LOCAL_ROOT_USER, LocalServer, sleep } from "./mariadbd";
+import { freePort, LOCAL_ROOT_USER, LocalServer, sleep } from "./mariadbd";
 
 export const BACKUP_SCRIPTS_DIR = path.join(__dirname, "..", "components", "scripts");
 
@@ -89,14 +89,24 @@ export function runScript(name: string, env: ScriptEnv, options: RunOptions = {}
   return startScript(name, env, options).done;
 }
 
-/** Environment giving a script the local administrative account of a server. */
-export function serverEnv(server: LocalServer): ScriptEnv {
+/** A member whose datadir is on this machine (a LocalServer, or a server the CLI was pointed at). */
+export interface LocalMember {
+  host: string;
+  port: number;
+  datadir: string;
+  /** Administrative account; default the local harness's root. */
+  adminUser?: string;
+  adminPassword: string;
+}
+
+/** Environment giving a script a member's administrative account and datadir. */
+export function serverEnv(member: LocalMember): ScriptEnv {
   return {
-    MYSQL_HOST: server.host,
-    MYSQL_PORT: String(server.port),
-    MYSQL_USER: LOCAL_ROOT_USER,
-    MYSQL_PASSWORD: LOCAL_ROOT_PASSWORD,
-    DATADIR: server.datadir,
+    MYSQL_HOST: member.host,
+    MYSQL_PORT: String(member.port),
+    MYSQL_USER: member.adminUser ?? LOCAL_ROOT_USER,
+    MYSQL_PASSWORD: member.adminPassword,
+    DATADIR: member.datadir,
   };
 }
 
@@ -109,7 +119,7 @@ export interface Donor {
 }
 
 /** Starts clone-serve.sh beside a local server (the donor sidecar of a pod) and waits until its port accepts. */
-export async function startDonor(server: LocalServer, token: string, port?: number): Promise<Donor> {
+export async function startDonor(server: LocalMember, token: string, port?: number): Promise<Donor> {
   const donorPort = port ?? (await freePort());
   const running = startScript("clone-serve.sh", {
     ...serverEnv(server),
@@ -118,11 +128,11 @@ export async function startDonor(server: LocalServer, token: string, port?: numb
     CLONE_TOKEN: token,
   });
   for (let i = 0; ; i++) {
-    if (running.child.exitCode !== null) throw new Error(`donor of ${server.address} exited: ${lastLines(running.log(), 5)}`);
+    if (running.child.exitCode !== null) throw new Error(`donor of ${server.host}:${server.port} exited: ${lastLines(running.log(), 5)}`);
     if (await canConnect(server.host, donorPort)) break;
     if (i > 100) {
       running.kill("SIGKILL");
-      throw new Error(`donor of ${server.address} not listening on ${donorPort}`);
+      throw new Error(`donor of ${server.host}:${server.port} not listening on ${donorPort}`);
     }
     await sleep(50);
   }

@@ -1,0 +1,108 @@
+import { Command, parseCommandArgs, UsageError } from "../command";
+
+export const command: Command = {
+  name: "backup",
+  summary: "take a compressed physical backup of a member and stream it to S3 (manifest written last)",
+  usage: `Usage: mysql-ha backup --members HOST:PORT[,HOST:PORT...] --to s3://bucket/prefix [options]
+
+Streams a physical backup (mariadb-backup, zstd) of one member to s3://bucket/prefix/base/<timestamp>/ and writes
+its manifest (GTID position, sizes, sha256) last: a backup without a manifest does not count. The stream comes from
+the member's donor port (the clone sidecar), or, with --datadir, from a donor started here beside a local member.
+
+Options:
+  --members LIST     members' SQL addresses, as for the other commands
+  --member N         which member to back up (default: the last one, usually a replica)
+  --donor-port N     the members' donor port (default 4444); its token is read from MYSQL_HA_CLONE_TOKEN
+  --datadir DIR      the member's datadir is on this machine: serve the stream from here (needs the admin
+                     password from MYSQL_HA_PASSWORD or --password-file)
+  --user NAME        administrative user for --datadir (default root)
+  --password-file F  file holding that user's password
+  --to URL           s3://bucket/prefix
+  --endpoint URL     S3-compatible endpoint (path-style); default AWS S3
+
+Credentials and region come from AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN, AWS_REGION.
+Example: mysql-ha backup --members 127.0.0.1:3306 --datadir /var/lib/mysql --to s3://backups/prod`,
+  async run(argv) {
+    const args = parseCommandArgs(this, argv, {
+      members: { type: "string" },
+      member: { type: "string" },
+      "donor-port": { type: "string" },
+      datadir: { type: "string" },
+      user: { type: "string" },
+      "password-file": { type: "string" },
+      to: { type: "string" },
+      endpoint: { type: "string" },
+    });
+    if (!args) return 0;
+    const { parseBackupUrl, rootUrl } = await import("../../components/backup/location");
+    const { runScript, startDonor } = await import("../../local/backup");
+    const { randomBytes } = await import("node:crypto");
+    const members = parseMembers(args.members as string | undefined);
+    if (!args.to) throw new UsageError("--to s3://bucket/prefix is required");
+    let location;
+    try {
+      location = parseBackupUrl(String(args.to), "--to");
+    } catch (err) {
+      throw new UsageError((err as Error).message);
+    }
+    if (location.backup) throw new UsageError(`--to '${args.to}' names a backup; give the prefix (s3://bucket/prefix)`);
+    const index = args.member === undefined ? members.length - 1 : Number(args.member);
+    if (!Number.isInteger(index) || index < 0 || index >= members.length) {
+      throw new UsageError(`--member '${args.member}' must be a member index from 0 to ${members.length - 1}`);
+    }
+    const member = members[index];
+    let donor: { host: string; port: number; stop(): Promise<void> };
+    let token: string;
+    if (args.datadir) {
+      token = randomBytes(24).toString("hex");
+      const password = readPassword(args["password-file"] as string | undefined);
+      donor = await startDonor({ ...member, datadir: String(args.datadir), adminUser: (args.user as string) ?? "root", adminPassword: password }, token);
+    } else {
+      token = process.env.MYSQL_HA_CLONE_TOKEN ?? "";
+      if (!token) throw new UsageError("MYSQL_HA_CLONE_TOKEN is not set: it is needed to use the member's donor port (or give --datadir)");
+      const port = Number(args["donor-port"] ?? 4444);
+      if (!Number.isInteger(port) || port < 1 || port > 65535) throw new UsageError(`--donor-port '${args["donor-port"]}' must be a TCP port`);
+      donor = { host: member.host, port, stop: async () => undefined };
+    }
+    const out = (line: string) => process.stderr.write(line + "\n");
+    try {
+      out(`backing up member ${index} (${member.host}:${member.port}) to ${rootUrl(location)}`);
+      const { stdout } = await runScript(
+        "backup.sh",
+        {
+          BACKUP_URL: rootUrl(location),
+          S3_ENDPOINT: args.endpoint as string | undefined,
+          DONOR_HOST: donor.host,
+          DONOR_PORT: String(donor.port),
+          CLONE_TOKEN: token,
+        },
+        { onLog: out },
+      );
+      process.stdout.write(`${rootUrl(location)}/${stdout.trim().split("\n").pop()}\n`);
+      return 0;
+    } catch (err) {
+      out(`mysql-ha backup: ${(err as Error).message.split("\n")[0]}`);
+      return 1;
+    } finally {
+      await donor.stop();
+    }
+  },
+};
+
+/** `host:port,host:port` -> addresses; the error names the bad entry. */
+export function parseMembers(value: string | undefined): { host: string; port: number }[] {
+  if (!value) throw new UsageError("--members HOST:PORT[,HOST:PORT...] is required");
+  return value.split(",").map((entry) => {
+    const m = /^([^:\s]+):(\d{1,5})$/.exec(entry.trim());
+    if (!m || Number(m[2]) < 1 || Number(m[2]) > 65535) throw new UsageError(`--members entry '${entry}' is not HOST:PORT`);
+    return { host: m[1], port: Number(m[2]) };
+  });
+}
+
+/** The admin password from --password-file or MYSQL_HA_PASSWORD (never from argv). */
+export function readPassword(file: string | undefined): string {
+  if (file) return require("node:fs").readFileSync(file, "utf8").replace(/\r?\n$/, "");
+  const env = process.env.MYSQL_HA_PASSWORD;
+  if (!env) throw new UsageError("the admin password is needed: set MYSQL_HA_PASSWORD or pass --password-file");
+  return env;
+}

@@ -1,0 +1,62 @@
+import { Command, parseCommandArgs, UsageError } from "../command";
+
+export const command: Command = {
+  name: "backups",
+  summary: "list the base backups in S3: time, size, GTID position, complete yes/no",
+  usage: `Usage: mysql-ha backups --from s3://bucket/prefix [--endpoint URL] [--json]
+
+Lists base backups under s3://bucket/prefix/base/, newest first. A backup is complete only when its manifest
+(written last) exists; incomplete ones are failed or running attempts and are never restored.
+
+Options:
+  --from URL       s3://bucket/prefix of the backups
+  --endpoint URL   S3-compatible endpoint (path-style), e.g. http://127.0.0.1:9000; default AWS S3
+  --json           print JSON instead of a table
+
+Credentials and region come from AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN, AWS_REGION (or a web
+identity / instance role).`,
+  async run(argv) {
+    const args = parseCommandArgs(this, argv, {
+      from: { type: "string" },
+      endpoint: { type: "string" },
+      json: { type: "boolean" },
+    });
+    if (!args) return 0;
+    const { parseBackupUrl, rootUrl, parseListing } = await import("../../components/backup/location");
+    const { runScript } = await import("../../local/backup");
+    if (!args.from) throw new UsageError("--from s3://bucket/prefix is required");
+    let location;
+    try {
+      location = parseBackupUrl(String(args.from), "--from");
+    } catch (err) {
+      throw new UsageError((err as Error).message);
+    }
+    const { stdout } = await runScript("list-backups.sh", { BACKUP_URL: rootUrl(location), S3_ENDPOINT: args.endpoint as string | undefined });
+    const list = parseListing(stdout);
+    if (args.json) {
+      process.stdout.write(JSON.stringify(list, null, 2) + "\n");
+      return 0;
+    }
+    if (!list.length) {
+      process.stdout.write(`no backups under ${rootUrl(location)}/base/\n`);
+      return 0;
+    }
+    const rows = list.map((b) => [`base/${b.timestamp}`, b.complete ? "yes" : "no", formatBytes(b.bytes), b.gtid || "-", b.finished || "-"]);
+    const header = ["BACKUP", "COMPLETE", "SIZE", "GTID", "FINISHED"];
+    const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
+    for (const r of [header, ...rows]) process.stdout.write(r.map((c, i) => c.padEnd(widths[i])).join("  ").trimEnd() + "\n");
+    return 0;
+  },
+};
+
+function formatBytes(n: number): string {
+  if (n < 1024) return `${n} B`;
+  const units = ["KiB", "MiB", "GiB", "TiB"];
+  let v = n / 1024;
+  let u = 0;
+  while (v >= 1024 && u < units.length - 1) {
+    v /= 1024;
+    u++;
+  }
+  return `${v.toFixed(1)} ${units[u]}`;
+}

@@ -1,0 +1,90 @@
+import { execFile } from "node:child_process";
+import * as fs from "node:fs";
+import * as path from "node:path";
+import { promisify } from "node:util";
+import { destroyAll, LocalServer, REPLICATION_OPTIONS, startServers } from "../../local/mariadbd";
+import { LocalS3, startLocalS3 } from "../../local/s3";
+import { parseBackupUrl, untilTime } from "../../components/backup/location";
+
+jest.setTimeout(120000);
+const run = promisify(execFile);
+const BIN = path.join(__dirname, "..", "..", "bin", "mysql-ha.js");
+
+async function cli(args: string[], env: Record<string, string>): Promise<{ code: number; stdout: string; stderr: string }> {
+  try {
+    const { stdout, stderr } = await run(process.execPath, [BIN, ...args], { env: { ...process.env, ...env } });
+    return { code: 0, stdout, stderr };
+  } catch (err: any) {
+    return { code: err.code, stdout: err.stdout, stderr: err.stderr };
+  }
+}
+
+describe("mysql-ha backup / backups / restore", () => {
+  let s3: LocalS3;
+  let servers: LocalServer[] = [];
+
+  beforeAll(async () => {
+    s3 = await startLocalS3(["backups"]);
+    servers = await startServers(1, REPLICATION_OPTIONS, 600);
+  });
+  afterAll(async () => {
+    await destroyAll(servers);
+    await s3?.stop();
+  });
+
+  test("backs up a local member, lists it as complete with its GTID, and restores it into an empty datadir", async () => {
+    const [source] = servers;
+    await source.query("CREATE DATABASE app");
+    await source.query("CREATE TABLE app.t (id INT PRIMARY KEY, v INT)");
+    await source.query("INSERT INTO app.t SELECT seq, seq * 3 FROM app.seq_1_to_1000");
+    const env = { AWS_ACCESS_KEY_ID: s3.env().AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY: s3.env().AWS_SECRET_ACCESS_KEY, MYSQL_HA_PASSWORD: source.adminPassword };
+    const backup = await cli(["backup", "--members", source.address, "--datadir", source.datadir, "--to", "s3://backups/cli", "--endpoint", s3.endpoint], env);
+    expect(backup.stderr).toMatch(/backup \d{8}T\d{6}Z complete/);
+    expect(backup.code).toBe(0);
+    expect(backup.stdout.trim()).toMatch(/^s3:\/\/backups\/cli\/base\/\d{8}T\d{6}Z$/);
+
+    const list = await cli(["backups", "--from", "s3://backups/cli", "--endpoint", s3.endpoint, "--json"], env);
+    expect(list.code).toBe(0);
+    const [entry] = JSON.parse(list.stdout);
+    const [{ pos }] = await source.query("SELECT @@gtid_binlog_pos AS pos");
+    expect(entry).toMatchObject({ complete: true, gtid: pos });
+    expect(entry.bytes).toBeGreaterThan(1000);
+    const table = await cli(["backups", "--from", "s3://backups/cli", "--endpoint", s3.endpoint], env);
+    expect(table.stdout).toMatch(/^BACKUP\s+COMPLETE\s+SIZE\s+GTID/);
+    expect(table.stdout).toContain(`base/${entry.timestamp}  yes`);
+
+    const datadir = path.join(source.dir, "restored");
+    const restore = await cli(["restore", "--from", backup.stdout.trim(), "--datadir", datadir, "--endpoint", s3.endpoint], env);
+    expect(restore.code).toBe(0);
+    expect(restore.stdout).toContain(`GTID=${pos}`);
+    expect(fs.existsSync(path.join(datadir, "app", "t.ibd"))).toBe(true);
+  });
+
+  test("user errors exit 2 with one line naming the bad value", async () => {
+    const bad = await cli(["restore", "--from", "s3://Bad_Bucket/x", "--datadir", "/tmp/x"], { MYSQL_HA_PASSWORD: "x" });
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toContain("--from 's3://Bad_Bucket/x' is not s3://bucket/prefix");
+    const both = await cli(["restore", "--from", "s3://bkt1/x", "--datadir", "/tmp/x", "--until", "2026-01-01 00:00:00", "--gtid", "0-1-2"], {});
+    expect(both.code).toBe(2);
+    expect(both.stderr).toContain("give --until or --gtid, not both");
+    const noPw = await cli(["backup", "--members", "127.0.0.1:1", "--datadir", "/tmp", "--to", "s3://bkt1/x"], { MYSQL_HA_PASSWORD: "" });
+    expect(noPw.code).toBe(2);
+    expect(noPw.stderr).toContain("MYSQL_HA_PASSWORD");
+  });
+});
+
+describe("backup locations and points in time (pure)", () => {
+  test("parses prefixes and base backup URLs", () => {
+    expect(parseBackupUrl("s3://my-bucket/prod/db")).toEqual({ bucket: "my-bucket", prefix: "prod/db" });
+    expect(parseBackupUrl("s3://my-bucket")).toEqual({ bucket: "my-bucket", prefix: "" });
+    expect(parseBackupUrl("s3://my-bucket/prod/base/20260101T030000Z/")).toEqual({ bucket: "my-bucket", prefix: "prod", backup: "base/20260101T030000Z" });
+    expect(() => parseBackupUrl("s3://my-bucket/prod/base/yesterday")).toThrow(/base\/<YYYYMMDDTHHMMSSZ>/);
+    expect(() => parseBackupUrl("https://my-bucket/prod")).toThrow(/is not s3:\/\/bucket\/prefix/);
+  });
+
+  test("converts times to UTC for mariadb-binlog and rejects non-times", () => {
+    expect(untilTime("2026-01-31T13:00:05+01:00")).toBe("2026-01-31 12:00:05");
+    expect(untilTime("2026-01-31 12:00:05")).toBe("2026-01-31 12:00:05");
+    expect(() => untilTime("yesterday")).toThrow(/--until 'yesterday' is not a time/);
+  });
+});
