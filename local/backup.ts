@@ -7,7 +7,7 @@ import { ChildProcess, spawn } from "node:child_process";
 import * as fs from "node:fs";
 import * as net from "node:net";
 import * as path from "node:path";
-import { freePort, LOCAL_ROOT_USER, LocalServer, sleep } from "./mariadbd";
+import { freePort, LOCAL_ROOT_PASSWORD, LOCAL_ROOT_USER, LocalServer, sleep } from "./mariadbd";
 
 export const BACKUP_SCRIPTS_DIR = path.join(__dirname, "..", "components", "scripts");
 
@@ -94,9 +94,9 @@ export interface LocalMember {
   host: string;
   port: number;
   datadir: string;
-  /** Administrative account; default the local harness's root. */
+  /** Administrative account; default the local harness's root and its password. */
   adminUser?: string;
-  adminPassword: string;
+  adminPassword?: string;
 }
 
 /** Environment giving a script a member's administrative account and datadir. */
@@ -105,7 +105,7 @@ export function serverEnv(member: LocalMember): ScriptEnv {
     MYSQL_HOST: member.host,
     MYSQL_PORT: String(member.port),
     MYSQL_USER: member.adminUser ?? LOCAL_ROOT_USER,
-    MYSQL_PASSWORD: member.adminPassword,
+    MYSQL_PASSWORD: member.adminPassword ?? LOCAL_ROOT_PASSWORD,
     DATADIR: member.datadir,
   };
 }
