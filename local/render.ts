@@ -6,6 +6,7 @@
  * In-process and repeatable: each call resets the mocks and config, evaluates a fresh copy of index.ts (its
  * source is transpiled and run again; the modules it imports stay loaded), and waits for every registration.
  * Calls are serialized (the Pulumi runtime is process-global), so concurrent callers simply queue.
+ * Invalid config is reported (every message, in `errors`) without evaluating the program.
  *
  * dependsOn is not passed to Pulumi mocks, so the mock monitor's registerResource is wrapped to read the
  * request itself: parent URN, and the dependency URNs the engine would order the resource after (explicit
@@ -18,7 +19,7 @@ import * as ts from "typescript";
 import * as pulumi from "@pulumi/pulumi";
 import type { MockResourceArgs } from "@pulumi/pulumi/runtime/mocks";
 import type { ConfigValidationError } from "../components/config";
-import { PROJECT } from "../components/config";
+import { PROJECT, rawStackConfig, validateConfig } from "../components/config";
 import { asConfiguredOutputs } from "../components/providers/inputs";
 import { PRIMARY_PLACEMENT_TYPE, REPLICATION_TOPOLOGY_TYPE } from "../components/providers/resources";
 
@@ -167,6 +168,13 @@ async function renderNow(opts: RenderOptions): Promise<RenderedStack> {
     config = stackConfig(opts.stack, opts.set, projectDir);
   } catch (err) {
     result.errors.push((err as Error).message);
+    return result;
+  }
+
+  // Invalid config: report every problem without evaluating (the program would throw the same list).
+  const { errors: configErrors } = validateConfig(rawStackConfig(config));
+  if (configErrors.length > 0) {
+    result.errors = configErrors.map((e) => e.message);
     return result;
   }
 

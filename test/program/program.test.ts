@@ -1,0 +1,165 @@
+import { renderStack, RenderedStack, RenderedResource, REDACTED } from "../../local/render";
+
+const COMPONENT = "mysql-ha:index:ReplicatedDatabase";
+const byName = (r: RenderedStack, name: string): RenderedResource => {
+  const found = r.resources.find((x) => x.name === name);
+  if (!found) throw new Error(`no resource ${name}; have ${r.resources.map((x) => x.name).join(", ")}`);
+  return found;
+};
+
+/** Paths (a.b[2].c) where two JSON values differ. */
+function diffPaths(a: any, b: any, at = ""): string[] {
+  if (JSON.stringify(a) === JSON.stringify(b)) return [];
+  if (a && b && typeof a === "object" && typeof b === "object" && Array.isArray(a) === Array.isArray(b)) {
+    const keys = new Set([...Object.keys(a), ...Object.keys(b)]);
+    return [...keys].flatMap((k) => diffPaths(a[k], b[k], Array.isArray(a) ? `${at}[${k}]` : at ? `${at}.${k}` : k));
+  }
+  return [at];
+}
+
+describe.each(["dev", "prod"])("program under mocks, stack %s", (stack) => {
+  let rendered: RenderedStack;
+  beforeAll(async () => {
+    rendered = await renderStack({ stack });
+  });
+
+  it("evaluates without errors", () => {
+    expect(rendered.errors).toEqual([]);
+  });
+
+  it("registers the component and its parts with the expected types and names", () => {
+    const pairs = rendered.resources.map((r) => `${r.type} ${r.name}`);
+    const foundation = [
+      "pulumi:pulumi:Stack mysql-ha-" + stack,
+      `${COMPONENT} mysql`,
+      "random:index/randomPassword:RandomPassword mysql-root-password",
+      "random:index/randomPassword:RandomPassword mysql-replication-password",
+      "random:index/randomPassword:RandomPassword mysql-app-password",
+      "kubernetes:core/v1:Secret mysql-credentials",
+      "kubernetes:core/v1:ConfigMap mysql-config",
+      "kubernetes:core/v1:ConfigMap mysql-scripts",
+      "kubernetes:core/v1:ConfigMap mysql-topology",
+      "kubernetes:core/v1:Service mysql-headless",
+      "kubernetes:core/v1:Service mysql-primary",
+      "kubernetes:core/v1:Service mysql-read",
+      "kubernetes:apps/v1:StatefulSet mysql-statefulset",
+      "kubernetes:policy/v1:PodDisruptionBudget mysql-pdb",
+    ];
+    expect(pairs).toEqual(expect.arrayContaining(foundation));
+    // Each resource is registered once, so names are unique per type.
+    expect(new Set(pairs).size).toBe(pairs.length);
+  });
+
+  it("parents every part to the component, and the component to the stack", () => {
+    const stackRes = rendered.resources.find((r) => r.type === "pulumi:pulumi:Stack")!;
+    const component = rendered.resources.find((r) => r.type === COMPONENT)!;
+    expect(component.parent).toBe(stackRes.urn);
+    const parts = rendered.resources.filter((r) => r !== stackRes && r !== component);
+    expect(parts.length).toBeGreaterThan(0);
+    for (const part of parts) {
+      expect([part.name, part.parent]).toEqual([part.name, component.urn]);
+      expect(part.name).toMatch(/^mysql-[a-z-]+$/);
+    }
+  });
+
+  it("creates the Secret, ConfigMaps and headless Service before the StatefulSet", () => {
+    const sts = byName(rendered, "mysql-statefulset");
+    for (const before of ["mysql-credentials", "mysql-config", "mysql-scripts", "mysql-headless"]) {
+      expect(sts.dependsOn).toContain(byName(rendered, before).urn);
+    }
+    expect(byName(rendered, "mysql-pdb").dependsOn).toContain(sts.urn);
+  });
+
+  it("exports passwords only as secrets and endpoints in the clear", () => {
+    expect(rendered.outputs).toMatchObject({
+      rootPassword: REDACTED, replicationPassword: REDACTED, appPassword: REDACTED,
+      primaryEndpoint: expect.stringMatching(/^mysql-primary\.[a-z-]+\.svc\.cluster\.local:3306$/),
+      readEndpoint: expect.stringMatching(/^mysql-read\.[a-z-]+\.svc\.cluster\.local:3306$/),
+      headlessServiceName: "mysql-headless",
+      secretName: "mysql-credentials",
+    });
+    const secret = byName(rendered, "mysql-credentials");
+    expect(secret.inputs.stringData).toEqual({ "root-password": REDACTED, "replication-password": REDACTED, "app-password": REDACTED });
+  });
+
+  it("feeds passwords to the pods through secretKeyRef, never as literal values", () => {
+    const pod = byName(rendered, "mysql-statefulset").inputs.spec.template.spec;
+    const env = pod.containers[0].env as Array<{ name: string; value?: string; valueFrom?: any }>;
+    const passwordVars = env.filter((e) => /PASSWORD/.test(e.name));
+    expect(passwordVars.map((e) => e.name).sort()).toEqual(["MARIADB_PASSWORD", "MARIADB_REPLICATION_PASSWORD", "MARIADB_ROOT_PASSWORD"]);
+    for (const e of passwordVars) {
+      expect(e.value).toBeUndefined();
+      expect(e.valueFrom.secretKeyRef.name).toBe("mysql-credentials");
+    }
+  });
+
+  it("selects exactly the primary pod for the write Service", () => {
+    const selector = byName(rendered, "mysql-primary").inputs.spec.selector;
+    expect(selector["statefulset.kubernetes.io/pod-name"]).toBe("mysql-0");
+    expect(byName(rendered, "mysql-topology").inputs.data).toEqual({ primary: "0" });
+  });
+});
+
+describe("program config changes", () => {
+  it("follows replicas in the StatefulSet and the member host list", async () => {
+    const dev = await renderStack({ stack: "dev" });
+    const prod = await renderStack({ stack: "prod" });
+    expect(byName(dev, "mysql-statefulset").inputs.spec.replicas).toBe(2);
+    expect(byName(prod, "mysql-statefulset").inputs.spec.replicas).toBe(3);
+    expect(prod.outputs.memberHosts).toEqual([0, 1, 2].map((i) => `mysql-${i}.mysql-headless.mysql-ha.svc.cluster.local`));
+  });
+
+  it("applies the stack's anti-affinity, storage class and resources", async () => {
+    const dev = byName(await renderStack({ stack: "dev" }), "mysql-statefulset").inputs.spec;
+    const prod = byName(await renderStack({ stack: "prod" }), "mysql-statefulset").inputs.spec;
+    expect(dev.template.spec.affinity).toBeUndefined();
+    expect(prod.template.spec.affinity.podAntiAffinity.requiredDuringSchedulingIgnoredDuringExecution[0].topologyKey).toBe("kubernetes.io/hostname");
+    expect(dev.volumeClaimTemplates[0].spec.storageClassName).toBeUndefined();
+    expect(prod.volumeClaimTemplates[0].spec).toMatchObject({ storageClassName: "gp3", resources: { requests: { storage: "100Gi" } } });
+    expect(prod.template.spec.containers[0].resources).toEqual({ requests: { cpu: "2", memory: "8Gi" }, limits: { cpu: "4", memory: "8Gi" } });
+  });
+
+  it("points the write Service at the configured primary", async () => {
+    const r = await renderStack({ stack: "prod", set: { primary: "2" } });
+    expect(r.errors).toEqual([]);
+    expect(byName(r, "mysql-primary").inputs.spec.selector["statefulset.kubernetes.io/pod-name"]).toBe("mysql-2");
+    expect(r.outputs.primary).toBe(2);
+  });
+
+  it("growing from 3 to 5 members changes only the StatefulSet's replicas and the member list", async () => {
+    const three = await renderStack({ stack: "prod", set: { replicas: "3" } });
+    const five = await renderStack({ stack: "prod", set: { replicas: "5" } });
+    expect(five.resources.map((r) => r.urn)).toEqual(three.resources.map((r) => r.urn));
+    const changed = three.resources.flatMap((r, i) => diffPaths(r.inputs, five.resources[i].inputs).map((p) => `${r.name}: ${p}`));
+    const kubernetes = new Set(three.resources.filter((r) => r.type.startsWith("kubernetes:")).map((r) => r.name));
+    // Of the Kubernetes objects only the StatefulSet's size changes; other resources (replication) see the new size.
+    expect(changed.filter((c) => kubernetes.has(c.split(":")[0]))).toEqual(["mysql-statefulset: spec.replicas"]);
+    expect(changed.filter((c) => !kubernetes.has(c.split(":")[0])).every((c) => /: replicas$/.test(c))).toBe(true);
+    // Outputs: only per-member lists grow by the two new members.
+    const outputChanges = diffPaths(three.outputs, five.outputs);
+    expect(outputChanges).toEqual(expect.arrayContaining(["memberHosts[3]", "memberHosts[4]"]));
+    expect(outputChanges.filter((p) => !/^\w+\[[34]\]$/.test(p))).toEqual([]);
+  });
+
+  it("marks passwords secret by Pulumi's secret flag, not only by matching known values", async () => {
+    // The provider returns a value the renderer does not know; it must still never appear in the output.
+    const visible = "plainPasswordValue123";
+    const r = await renderStack({
+      stack: "dev",
+      onResource: async (args) => args.type === "random:index/randomPassword:RandomPassword"
+        ? { id: args.name, state: { ...args.inputs, result: visible } } : undefined,
+    });
+    expect(r.errors).toEqual([]);
+    expect(JSON.stringify(r)).not.toContain(visible);
+    expect(r.outputs.rootPassword).toBe(REDACTED);
+  });
+
+  it("reports every config problem instead of resources", async () => {
+    const r = await renderStack({ stack: "dev", set: { replicas: "12", imgae: "mariadb:latest" } });
+    expect(r.errors).toEqual([
+      expect.stringMatching(/mysql-ha:imgae: unknown config key \(did you mean image\?\)/),
+      'mysql-ha:replicas: "12" is not allowed; expected an integer from 1 to 9',
+    ]);
+    expect(r.resources.filter((x) => x.type !== "pulumi:pulumi:Stack")).toEqual([]);
+  });
+});
