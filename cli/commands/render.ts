@@ -16,6 +16,7 @@ Options:
   --stack <name>       stack to render (a Pulumi.<name>.yaml must exist)
   --out <dir>          output directory (default: render/<stack>); earlier *.yaml files there are replaced
   --set key=value      override one config key, as 'pulumi config set' would (repeatable)
+  --project-dir <dir>  directory with Pulumi.yaml and the stack files (default: this repository)
   -h, --help           this text
 
 Exit status: 0 rendered; 1 invalid config or program error (every message printed); 2 usage error.
@@ -29,6 +30,7 @@ Examples:
       stack: { type: "string" },
       out: { type: "string" },
       set: { type: "string", multiple: true },
+      "project-dir": { type: "string" },
     });
     if (!opts) return 0;
     if (!opts.stack) throw new UsageError("--stack <name> is required");
@@ -41,7 +43,7 @@ Examples:
 
     const { renderStack, kubernetesManifests } = require("../../local/render") as typeof import("../../local/render");
     const yaml = require("js-yaml") as typeof import("js-yaml");
-    const rendered = await renderStack({ stack: opts.stack, set });
+    const rendered = await renderStack({ stack: opts.stack, set, projectDir: opts["project-dir"] });
     if (rendered.errors.length > 0) {
       process.stderr.write(`mysql-ha render: stack '${opts.stack}' cannot be rendered:\n` + rendered.errors.map((e) => `  - ${e}\n`).join(""));
       return 1;

@@ -1,0 +1,45 @@
+import { kubernetesManifests, renderStack } from "../../local/render";
+
+/** kubernetes-models class for an apiVersion/kind, e.g. apps/v1 StatefulSet -> kubernetes-models/apps/v1/StatefulSet. */
+function modelFor(apiVersion: string, kind: string): new (data: any) => { validate(): void } {
+  const mod = require(`kubernetes-models/${apiVersion}/${kind}`);
+  return mod[kind];
+}
+
+describe.each(["dev", "prod"])("rendered manifests of stack %s", (stack) => {
+  let manifests: Array<Record<string, any>>;
+  beforeAll(async () => {
+    const rendered = await renderStack({ stack });
+    expect(rendered.errors).toEqual([]);
+    manifests = kubernetesManifests(rendered).map((m) => m.manifest);
+  });
+
+  it("include every kind the component builds", () => {
+    const kinds = new Set(manifests.map((m) => m.kind));
+    for (const kind of ["ConfigMap", "Secret", "Service", "StatefulSet", "PodDisruptionBudget"]) expect(kinds).toContain(kind);
+  });
+
+  it("each validate against the Kubernetes OpenAPI schema", () => {
+    const problems: string[] = [];
+    for (const m of manifests) {
+      try {
+        new (modelFor(m.apiVersion, m.kind))(m).validate();
+      } catch (err) {
+        problems.push(`${m.kind}/${m.metadata.name}: ${(err as Error).message}`);
+      }
+    }
+    expect(problems).toEqual([]);
+  });
+});
+
+describe("schema validation", () => {
+  it("rejects a broken StatefulSet (the check can fail)", async () => {
+    const rendered = await renderStack({ stack: "dev" });
+    const sts = structuredClone(kubernetesManifests(rendered).find((m) => m.manifest.kind === "StatefulSet")!.manifest);
+    const Model = modelFor(sts.apiVersion, sts.kind);
+    expect(() => new Model(sts).validate()).not.toThrow();
+    sts.spec.replicas = "two";
+    sts.spec.template.spec.containers[0].ports[0].containerPort = "mysql";
+    expect(() => new Model(sts).validate()).toThrow(/replicas|containerPort/);
+  });
+});
