@@ -18,7 +18,7 @@ if [ "$read_only" = "0" ]; then
   exit 0
 fi
 
-status="$(probe_query "SHOW SLAVE STATUS\G")" || { echo "not ready: cannot read replication status"; exit 1; }
+status="$(PROBE_HEADERS=1 probe_query "SHOW SLAVE STATUS\G")" || { echo "not ready: cannot read replication status"; exit 1; }
 if [ -z "$status" ]; then
   if [ -z "$binlog_pos" ]; then
     echo "ready: new member waiting to be attached"
