@@ -39,7 +39,7 @@ function addresses(servers: LocalServer[]): MemberAddress[] {
 }
 
 /**
- * Switchover and failover on 3 semi-sync members under a 1 ms writer loop. The writer finds the primary like a
+ * Switchovers and a failover on 3 semi-sync members under a 1 ms writer loop. The writer finds the primary like a
  * read_only-aware proxy (the one writable member), so the gap is the engine's, not a resolver's delay.
  */
 const replication: Section = {
@@ -55,16 +55,34 @@ const replication: Section = {
       const writer = new AckWriter({ resolvePrimary: writableMember(servers) });
       await writer.start();
       await writer.waitForAcks(300);
-      const sw = await switchover(members, 1, settings);
-      await writer.waitForAcks(300);
+      // Three switchovers (0 -> 1 -> 2 -> 1): the figure is the worst gap any of them caused.
+      const gaps: number[] = [];
+      const engineGaps: Array<number | string> = [];
+      const refusals: string[] = [];
+      for (const to of [1, 2, 1]) {
+        const start = Date.now();
+        const sw = await switchover(members, to, settings).catch(async (err: Error) => {
+          // Under a continuous writer, inspect can read a replica after it received a transaction the primary's
+          // snapshot (read just before) does not show yet, and call it errant. A refusal changes nothing; retry once.
+          if (!/errant GTIDs/.test(err.message)) throw err;
+          refusals.push(err.message);
+          await new Promise((r) => setTimeout(r, 200));
+          return switchover(members, to, settings);
+        });
+        await writer.waitForAcks(300);
+        gaps.push(writer.longestGapDuring(start, Date.now()));
+        engineGaps.push(sw.writeGapMs ?? "not reported");
+      }
       const beforeFailover = writer.report();
       const missingAfterSwitchover = await writer.verify(servers[1]);
-      results.switchoverGapMs = beforeFailover.longestGapMs;
+      results.switchoverGapMs = Math.max(...gaps);
       results.medianWriteMs = beforeFailover.medianWriteMs;
-      results.switchoverGapOverMedian = beforeFailover.longestGapMs / beforeFailover.medianWriteMs;
-      results.details.switchoverEngineWriteGapMs = sw.writeGapMs ?? "not reported";
+      results.switchoverGapOverMedian = results.switchoverGapMs / beforeFailover.medianWriteMs;
+      results.details.switchoverGapsMs = gaps.join(", ");
+      results.details.switchoverEngineWriteGapsMs = engineGaps.join(", ");
       results.details.switchoverWritesAcked = beforeFailover.acked.length;
-      log(`switchover: longest gap ${beforeFailover.longestGapMs} ms, median write ${beforeFailover.medianWriteMs.toFixed(2)} ms`);
+      if (refusals.length) results.details.switchoverRetriedAfterRefusal = refusals.join(" | ");
+      log(`switchovers: write gaps ${gaps.join(", ")} ms, median write ${beforeFailover.medianWriteMs.toFixed(2)} ms`);
 
       const killedAt = Date.now();
       await servers[1].signal("SIGKILL");
@@ -238,8 +256,8 @@ async function recoveryPoint(server: LocalServer, s3: LocalS3, env: Record<strin
 
 /**
  * Program evaluation under mocks (local/render.ts). The config caps replicas at 9, so the figure uses
- * bench/eval/program.ts: the same ReplicatedDatabase with the config validated at min(n, 9) and n members given to
- * the component. The real index.ts at 3 and 9 is in the details. Median of 3 evaluations after a warm-up.
+ * bench/eval/program.ts: the same ReplicatedDatabase with a valid config (replicas 9) and n members given to the
+ * component. The real index.ts at 3 and 9 is in the details. Median of 3 evaluations after a warm-up.
  */
 const evaluation: Section = {
   name: "program evaluation under mocks at 3, 9, 30 replicas",
@@ -256,9 +274,9 @@ const evaluation: Section = {
       return median(times);
     };
     const benchProject = path.join(__dirname, "eval");
-    await renderStack({ stack: "bench", projectDir: benchProject, set: { replicas: "3" } }); // warm-up: module loading
+    await renderStack({ stack: "bench", projectDir: benchProject, set: { "mysql-ha-bench:members": "3" } }); // warm-up: module loading
     for (const n of [3, 9, 30]) {
-      results.evalMs[String(n)] = await timeRender({ stack: "bench", projectDir: benchProject, set: { replicas: String(n) } });
+      results.evalMs[String(n)] = await timeRender({ stack: "bench", projectDir: benchProject, set: { "mysql-ha-bench:members": String(n) } });
       log(`evaluation at ${n} replicas: ${results.evalMs[String(n)]!.toFixed(0)} ms`);
     }
     for (const n of [3, 9]) results.details[`evalMsIndexTs${n}`] = await timeRender({ stack: "prod", set: { replicas: String(n) } });

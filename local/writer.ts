@@ -110,6 +110,20 @@ export class AckWriter {
     return hit && this.started + hit.at;
   }
 
+  /**
+   * Longest interval with no acknowledged write that overlaps the wall-clock window [from, to] (Date.now() values):
+   * the write gap an operation run in that window caused, not a hiccup elsewhere in the run.
+   */
+  longestGapDuring(from: number, to: number): number {
+    let longest = 0;
+    for (let i = 1; i < this.acked.length; i++) {
+      const start = this.started + this.acked[i - 1].at;
+      const end = this.started + this.acked[i].at;
+      if (end >= from && start <= to) longest = Math.max(longest, end - start);
+    }
+    return longest;
+  }
+
   /** Number of acknowledged writes so far. */
   get ackedCount(): number {
     return this.acked.length;

@@ -1,16 +1,14 @@
 /**
- * The program of index.ts with one difference: `replicas` may exceed the config limit of 9. The config is validated
- * with replicas capped at 9 (so every other key is checked as usual), then the component gets the requested count.
- * Only the evaluation benchmark runs this, to measure how evaluation time grows with the member count.
+ * The program of index.ts with one difference: the member count may exceed the config limit of 9. The stack config
+ * (replicas included, at most 9) is validated as usual; `mysql-ha-bench:members` then gives the component the member
+ * count to evaluate. Only the evaluation benchmark runs this, to measure how evaluation time grows with members.
  */
 import * as pulumi from "@pulumi/pulumi";
-import { ConfigValidationError, rawStackConfig, validateConfig } from "../../components/config";
+import { loadSettings } from "../../components/config";
 import { ReplicatedDatabase } from "../../components/database";
 
-const raw = rawStackConfig(pulumi.runtime.allConfig());
-const replicas = Number(raw.replicas);
-const { settings, errors } = validateConfig({ ...raw, replicas: String(Math.min(replicas, 9)) });
-if (!settings) throw new ConfigValidationError(errors);
+const settings = loadSettings();
+const replicas = new pulumi.Config("mysql-ha-bench").getNumber("members") ?? settings.replicas;
 
 const db = new ReplicatedDatabase("mysql", { settings: { ...settings, replicas } });
 
