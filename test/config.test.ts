@@ -1,6 +1,7 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import * as yaml from "js-yaml";
+import { projectYaml } from "../local/project-yaml";
 import { CONFIG_KEYS, CONFIG_KEY_NAMES, ConfigError, parseQuantity, projectConfigBlock, validateConfig } from "../components/config";
 
 const root = path.resolve(__dirname, "..");
@@ -140,8 +141,11 @@ describe("Pulumi.yaml", () => {
   const project = yaml.load(fs.readFileSync(path.join(root, "Pulumi.yaml"), "utf8")) as any;
 
   it("declares exactly the keys, types, defaults and descriptions of components/config.ts", () => {
-    // On failure, regenerate the config block from projectConfigBlock().
     expect(project.config).toEqual(projectConfigBlock());
+  });
+
+  it("is exactly what local/project-yaml.ts generates (regenerate it after editing CONFIG_KEYS)", () => {
+    expect(fs.readFileSync(path.join(root, "Pulumi.yaml"), "utf8")).toBe(projectYaml());
   });
 
   it("leaves out only the object-typed keys, which Pulumi project config cannot declare", () => {
