@@ -47,12 +47,12 @@ const replication: Section = {
   figures: ["switchoverGapMs", "medianWriteMs", "lostWrites", "failoverMs"],
   async run(results, log) {
     const servers = await startServers(3, REPLICATION_OPTIONS, 700);
+    const writer = new AckWriter({ resolvePrimary: writableMember(servers) });
     try {
       const members = addresses(servers);
       const settings = engineSettings();
       await setup(members, 0, settings);
       await prepareWriterSchema(servers[0]);
-      const writer = new AckWriter({ resolvePrimary: writableMember(servers) });
       await writer.start();
       await writer.waitForAcks(300);
       // Three switchovers (0 -> 1 -> 2 -> 1): the figure is the worst gap any of them caused.
@@ -102,6 +102,7 @@ const replication: Section = {
       results.details.writesFailedUnacknowledged = report.failed;
       log(`failover: first write on member ${fo.primary} ${results.failoverMs} ms after kill -9; lost ${results.lostWrites}`);
     } finally {
+      await writer.stop();
       await destroyAll(servers);
     }
   },
