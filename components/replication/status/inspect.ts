@@ -12,6 +12,13 @@ import { EngineSettings, MemberAddress, MemberStatus, ResolvedSettings, Topology
 export async function inspect(members: MemberAddress[], settings: EngineSettings, flavor: Flavor = mariadb): Promise<Topology> {
   const resolved = resolveSettings(settings);
   const statuses = await Promise.all(members.map((_, i) => inspectMember(members, i, resolved, flavor)));
+  // Under writes, a replica read after the primary can hold transactions the primary's snapshot lacks; read the
+  // writable member again, last, so a replica "ahead of the primary" really is divergent (errant), not just fresher.
+  const writable = statuses.filter((s) => s.reachable && s.readOnly === false);
+  if (writable.length === 1) {
+    const again = await inspectMember(members, writable[0].index, resolved, flavor);
+    if (again.reachable) statuses[again.index] = again;
+  }
   return analyze(members, statuses);
 }
 
