@@ -107,6 +107,7 @@ function fmt(v: number | null | undefined, unit: string, reason?: string): strin
   return v === null || v === undefined ? `not measured: ${reason ?? "no value"}` : `${round(v)}${unit}`;
 }
 
+/** Three significant digits at most (so 0.798x never prints as a passing-looking 0.8x). */
 export function round(v: number): number {
-  return Math.abs(v) >= 100 ? Math.round(v) : Math.round(v * 100) / 100;
+  return Math.abs(v) >= 100 ? Math.round(v) : Number(v.toPrecision(3));
 }
