@@ -3,6 +3,10 @@ import { Command, UsageError } from "./command";
 /** Subcommands, loaded lazily so `--help` and small commands stay fast. */
 const commands: Record<string, () => Command> = {
   render: () => require("./commands/render").command,
+  setup: () => require("./commands/setup").command,
+  status: () => require("./commands/status").command,
+  switchover: () => require("./commands/switchover").command,
+  failover: () => require("./commands/failover").command,
   backup: () => require("./commands/backup").command,
   restore: () => require("./commands/restore").command,
   backups: () => require("./commands/backups").command,

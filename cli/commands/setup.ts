@@ -1,0 +1,31 @@
+import { Command } from "../command";
+import { ENGINE_OPTIONS_HELP, EXIT_CODES_HELP, engineSettings, memberIndex, parseEngineArgs, runOperation } from "../engine-args";
+
+export const command: Command = {
+  name: "setup",
+  summary: "Set up GTID replication (semi-sync) on fresh members: one primary, the others its replicas",
+  usage: `Usage: mysql-ha setup --members H:P,H:P,... [--primary N]
+
+Makes member N (default 0) the writable primary, creates the replication account (REPLICATION SLAVE only) and
+points every other reachable member at it with GTID auto-positioning and semi-synchronous replication. Local
+binlog history of a fresh member without user data (e.g. from its own initialisation) is discarded; a member that
+holds user data or errant transactions is refused (it must be seeded from the primary). Idempotent.
+
+Options:
+  --primary N                    index of the primary (default 0)
+${ENGINE_OPTIONS_HELP}
+
+${EXIT_CODES_HELP}
+
+Example:
+  MYSQL_HA_PASSWORD=... MYSQL_HA_REPLICATION_PASSWORD=... mysql-ha setup --members db-0:3306,db-1:3306,db-2:3306`,
+
+  async run(argv) {
+    const args = parseEngineArgs(this, argv, { primary: { type: "string" } });
+    if (!args) return 0;
+    const primary = memberIndex(args.values.primary as string | undefined, "--primary", args.members.length) ?? 0;
+    const settings = engineSettings(args.values, true, (l) => process.stdout.write(l + "\n"));
+    const { setup } = require("../../components/replication") as typeof import("../../components/replication");
+    return runOperation("setup", () => setup(args.members, primary, settings));
+  },
+};

@@ -1,0 +1,96 @@
+/**
+ * What the engine commands (setup, status, switchover, failover) share: the --members list, connection and timing
+ * options, engine settings built from them, and how an engine outcome becomes an exit code.
+ */
+import { Command, UsageError, parseCommandArgs } from "./command";
+import { adminCredentials, replicationCredentials } from "./credentials";
+import type { EngineSettings, MemberAddress, OperationResult } from "../components/replication";
+
+export const ENGINE_OPTIONS = {
+  members: { type: "string" },
+  "password-file": { type: "string" },
+  "replication-password-file": { type: "string" },
+  async: { type: "boolean" },
+  "semi-sync-timeout-ms": { type: "string" },
+  "catch-up-timeout-ms": { type: "string" },
+  "timeout-ms": { type: "string" },
+  "connect-timeout-ms": { type: "string" },
+} as const;
+
+export const ENGINE_OPTIONS_HELP = `  --members H:P,...              the members in ordinal order (index = position, from 0)
+  --password-file FILE           admin password (else MYSQL_HA_PASSWORD; user MYSQL_HA_USER, default root)
+  --replication-password-file F  replication password (else MYSQL_HA_REPLICATION_PASSWORD;
+                                 user MYSQL_HA_REPLICATION_USER, default replication)
+  --async                        asynchronous replication (default: semi-synchronous)
+  --semi-sync-timeout-ms N       primary waits this long for a replica's acknowledgement (default 10000)
+  --catch-up-timeout-ms N        how long a member may take to apply what it must (default 10000)
+  --timeout-ms N                 overall deadline of the operation (default 60000)
+  --connect-timeout-ms N         per connection (default 3000)
+  -h, --help                     this text`;
+
+export const EXIT_CODES_HELP = `Exit status: 0 done or nothing to do; 1 error or aborted (the message says what state it left);
+2 usage error; 3 refused by a safety rule (nothing was changed).`;
+
+/** Parses "h:p,h:p" strictly; every error names the bad entry. */
+export function parseMembers(value: string | undefined): MemberAddress[] {
+  if (!value) throw new UsageError("--members is required: host:port of every member in ordinal order, comma-separated");
+  return value.split(",").map((entry, i) => {
+    const m = /^\s*([^\s:]+|\[[0-9a-fA-F:]+\]):(\d{1,5})\s*$/.exec(entry);
+    const port = m ? Number(m[2]) : NaN;
+    if (!m || port < 1 || port > 65535) throw new UsageError(`--members entry ${i} '${entry}' is not host:port (port 1-65535)`);
+    return { host: m[1].replace(/^\[|\]$/g, ""), port };
+  });
+}
+
+function ms(value: string | undefined, flag: string, fallback: number | undefined): number | undefined {
+  if (value === undefined) return fallback;
+  if (!/^\d+$/.test(value) || Number(value) <= 0) throw new UsageError(`${flag} '${value}' is not a positive number of milliseconds`);
+  return Number(value);
+}
+
+/** Parses a member index option against the member count. */
+export function memberIndex(value: string | undefined, flag: string, count: number): number | undefined {
+  if (value === undefined) return undefined;
+  const n = Number(value);
+  if (!/^\d+$/.test(value) || n >= count) throw new UsageError(`${flag} '${value}' is not a member index: allowed 0..${count - 1}`);
+  return n;
+}
+
+export type EngineArgs = ReturnType<typeof parseEngineArgs>;
+
+/** Parses the command's argv (engine options plus `extra`); undefined after --help. */
+export function parseEngineArgs<E extends Record<string, { type: "string" | "boolean" }>>(command: Command, argv: string[], extra: E) {
+  const parsed = parseCommandArgs(command, argv, { ...ENGINE_OPTIONS, ...extra });
+  if (!parsed) return undefined;
+  const values = parsed as Record<string, string | boolean | undefined>;
+  return { values, members: parseMembers(values.members as string | undefined) };
+}
+
+/** Engine settings from parsed options; progress lines go to stdout. Replication credentials only when needed. */
+export function engineSettings(values: Record<string, unknown>, needReplication: boolean, log: (line: string) => void): EngineSettings {
+  return {
+    admin: adminCredentials(values["password-file"] as string | undefined),
+    replication: needReplication ? replicationCredentials(values["replication-password-file"] as string | undefined) : { user: "", password: "" },
+    semiSync: !values.async,
+    semiSyncTimeoutMs: ms(values["semi-sync-timeout-ms"] as string | undefined, "--semi-sync-timeout-ms", 10000)!,
+    catchUpTimeoutMs: ms(values["catch-up-timeout-ms"] as string | undefined, "--catch-up-timeout-ms", undefined),
+    deadlineMs: ms(values["timeout-ms"] as string | undefined, "--timeout-ms", undefined),
+    connectTimeoutMs: ms(values["connect-timeout-ms"] as string | undefined, "--connect-timeout-ms", undefined),
+    log,
+  };
+}
+
+/** Runs an engine operation: prints its progress and a summary; maps refusals and errors to one line and an exit code. */
+export async function runOperation(name: string, op: () => Promise<OperationResult>): Promise<number> {
+  const { ReplicationError } = require("../components/replication") as typeof import("../components/replication");
+  try {
+    const r = await op();
+    for (const w of r.warnings) process.stdout.write(`warning: ${w}\n`);
+    process.stdout.write(r.noop ? `${name}: nothing to do; primary is member ${r.primary}\n` : `${name}: done; primary is member ${r.primary}\n`);
+    return 0;
+  } catch (err) {
+    const message = ((err as Error).message || String(err)).split("\n")[0];
+    process.stderr.write(`mysql-ha ${name}: ${err instanceof ReplicationError && err.refusal ? "refused: " : ""}${message}\n`);
+    return err instanceof ReplicationError && err.refusal ? 3 : 1;
+  }
+}

@@ -1,0 +1,67 @@
+import { execFile } from "node:child_process";
+import * as path from "node:path";
+import { LOCAL_ROOT_PASSWORD } from "../../local/mariadbd";
+import { Lab, REPL_PASSWORD, cleanup, startLab } from "../replication/support";
+
+const BIN = path.join(__dirname, "..", "..", "bin", "mysql-ha.js");
+
+function cli(args: string[], env: Record<string, string> = {}): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    execFile(process.execPath, [BIN, ...args], { env: { ...process.env, ...env }, timeout: 60000 }, (err, stdout, stderr) => {
+      resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr });
+    });
+  });
+}
+
+const ENV = { MYSQL_HA_PASSWORD: LOCAL_ROOT_PASSWORD, MYSQL_HA_REPLICATION_USER: "repl", MYSQL_HA_REPLICATION_PASSWORD: REPL_PASSWORD };
+
+describe("mysql-ha setup / status / switchover / failover", () => {
+  let lab: Lab | undefined;
+  afterEach(async () => cleanup(lab));
+
+  it("sets up replication and prints status --json in the documented shape", async () => {
+    lab = await startLab(3);
+    const members = lab.members.map((m) => `${m.host}:${m.port}`).join(",");
+    const setup = await cli(["setup", "--members", members, "--primary", "1"], ENV);
+    expect(setup.stderr).toBe("");
+    expect(setup.code).toBe(0);
+    expect(setup.stdout).toMatch(/setup: done; primary is member 1/);
+
+    const status = await cli(["status", "--members", members, "--json"], ENV);
+    expect(status.code).toBe(0);
+    const json = JSON.parse(status.stdout);
+    expect(json).toMatchObject({ primary: 1, healthy: true, problems: [] });
+    expect(json.members).toHaveLength(3);
+    expect(Object.keys(json.members[0]).sort()).toEqual(["address", "errantGtids", "gtid", "index", "lagSeconds", "reachable", "readOnly", "role", "sourceIndex"]);
+    expect(json.members.map((m: { role: string }) => m.role)).toEqual(["replica", "primary", "replica"]);
+    expect(json.members[0]).toMatchObject({ index: 0, address: members.split(",")[0], reachable: true, readOnly: true, sourceIndex: 1, errantGtids: [] });
+    expect(json.members[1].gtid).toMatch(/^0-101-\d+$/);
+
+    const table = await cli(["status", "--members", members], ENV);
+    expect(table.stdout).toMatch(/healthy; primary is member 1/);
+    for (const out of [setup, status, table]) expect(out.stdout + out.stderr).not.toContain(LOCAL_ROOT_PASSWORD);
+  });
+
+  it("exits non-zero with a one-line reason on a refusal, a bad index and a wrong password", async () => {
+    lab = await startLab(3, { setUp: true });
+    const members = lab.members.map((m) => `${m.host}:${m.port}`).join(",");
+    await lab.servers[2].signal("SIGKILL");
+    const refused = await cli(["switchover", "--members", members, "--to", "2"], ENV);
+    expect(refused.code).toBe(3);
+    expect(refused.stderr).toMatch(/^mysql-ha switchover: refused: cannot switch over to member 2 .* it is unreachable.*\n$/);
+    expect(refused.stderr.trim().split("\n")).toHaveLength(1);
+
+    const bad = await cli(["failover", "--members", members, "--to", "7"], ENV);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toBe("mysql-ha failover: --to '7' is not a member index: allowed 0..2\n");
+
+    const wrong = await cli(["status", "--members", members, "--json"], { ...ENV, MYSQL_HA_PASSWORD: "N0t-the-Pw-42" });
+    expect(wrong.code).toBe(1);
+    expect(JSON.parse(wrong.stdout).problems[0]).toMatch(/Access denied/);
+    expect(wrong.stdout + wrong.stderr).not.toContain("N0t-the-Pw-42");
+
+    const noPassword = await cli(["status", "--members", members], { MYSQL_HA_PASSWORD: "" });
+    expect(noPassword.code).toBe(2);
+    expect(noPassword.stderr).toMatch(/set MYSQL_HA_PASSWORD or pass --password-file/);
+  });
+});
