@@ -57,10 +57,13 @@ const replication: Section = {
       await writer.waitForAcks(300);
       // Three switchovers (0 -> 1 -> 2 -> 1): the figure is the worst gap any of them caused.
       const gaps: number[] = [];
+      const windows: string[] = [];
+      const t0 = Date.now() - writer.report().durationMs;
       const engineGaps: Array<number | string> = [];
       for (const to of [1, 2, 1]) {
         const start = Date.now();
         const sw = await switchover(members, to, settings);
+        windows.push(`${start - t0}-${Date.now() - t0} -> ${to}`);
         await writer.waitForAcks(300);
         gaps.push(writer.longestGapDuring(start, Date.now()));
         engineGaps.push(sw.writeGapMs ?? "not reported");
@@ -88,6 +91,12 @@ const replication: Section = {
       results.failoverMs = firstWrite === undefined ? null : firstWrite - killedAt;
       if (firstWrite === undefined) results.notMeasured.failoverMs = "no write accepted on the new primary within 2 s after the failover";
       results.lostWrites = new Set([...missingAfterSwitchover, ...missing]).size;
+      const describeLost = (ids: number[]) =>
+        report.acked.filter((w) => ids.includes(w.id)).map((w) => `id ${w.id} acked by ${w.on} at ${w.at} ms`).join("; ");
+      if (missingAfterSwitchover.length) {
+        results.details.lostInSwitchovers = `${describeLost(missingAfterSwitchover)} (members ${servers.map((s) => s.address).join(", ")}; switchovers at ${windows.join(", ")} ms)`;
+      }
+      if (missing.length) results.details.lostInFailover = `${describeLost(missing)} (killed at ${killedAt - (Date.now() - report.durationMs)} ms)`;
       results.details.failoverPromoted = `member ${fo.primary}`;
       results.details.writesAcked = report.acked.length;
       results.details.writesFailedUnacknowledged = report.failed;

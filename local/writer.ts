@@ -170,11 +170,16 @@ export class AckWriter {
     };
   }
 
-  /** Acknowledged ids missing on `server` (read as an administrator). Empty means nothing acknowledged was lost. */
+  /**
+   * Acknowledged ids missing on `server` (read as an administrator). Empty means nothing acknowledged was lost.
+   * Safe while the writer runs: writes acknowledged after the read began are not judged.
+   */
   async verify(server: AdminEndpoint): Promise<number[]> {
+    // Only writes acknowledged before the read starts can be expected in it (the writer may still be running).
+    const acked = [...this.acked];
     const rows = await server.query<{ id: number | string }>(`SELECT id FROM \`${this.opts.database}\`.acks`);
     const present = new Set(rows.map((r) => Number(r.id)));
-    return this.acked.filter((w) => !present.has(w.id)).map((w) => w.id);
+    return acked.filter((w) => !present.has(w.id)).map((w) => w.id);
   }
 
   private async run(): Promise<void> {
