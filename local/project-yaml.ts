@@ -25,7 +25,7 @@ export function projectYaml(): string {
     main: "index.ts",
     config: projectConfigBlock(),
   };
-  return HEADER + yaml.dump(doc, { lineWidth: 120, quotingType: '"' });
+  return HEADER + yaml.dump(doc, { lineWidth: 120 });
 }
 
 if (require.main === module) process.stdout.write(projectYaml());
