@@ -14,6 +14,8 @@ import { REPLICATION_USER } from "./kubernetes/secret";
 import { ConnectorSpec } from "./connectors";
 import { PrimaryPlacement, ReplicationResourceArgs, ReplicationTopology, RollingUpgrade } from "./providers";
 import { serverConfigRevision } from "./upgrade/config-hash";
+import { backupNames, backupScripts, BackupPartsArgs, buildBackupCronJob, buildBackupPodExtras } from "./backup/kubernetes";
+import { createBackupStorage } from "./backup/storage";
 
 /** Type token of the component. */
 export const REPLICATED_DATABASE_TYPE = "mysql-ha:index:ReplicatedDatabase";
@@ -65,7 +67,14 @@ export class ReplicatedDatabase extends pulumi.ComponentResource {
 
     const credentials = this.credentials(name, names, settings);
     const serverConfig = new k8s.core.v1.ConfigMap(`${name}-config`, buildServerConfigMap(base), { parent: this });
-    const scripts = new k8s.core.v1.ConfigMap(`${name}-scripts`, buildScriptsConfigMap(base), { parent: this });
+    // Backups (components/backup): bucket, scripts, member sidecars and the CronJob; S3 keys come from the
+    // Secret `${name}-backup-s3` (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY), never from config.
+    const backup: BackupPartsArgs | undefined = settings.backupEnabled
+      ? { ...base, url: createBackupStorage(this, name, settings, pulumi.getStack()).url,
+          credentials: { kind: "secret", secretName: backupNames(name).credentialsSecret } }
+      : undefined;
+    const scripts = new k8s.core.v1.ConfigMap(`${name}-scripts`,
+      buildScriptsConfigMap({ ...base, extraScripts: backup ? backupScripts() : undefined }), { parent: this });
     const headless = new k8s.core.v1.Service(`${name}-headless`, buildHeadlessService(base), { parent: this });
 
     // Replication around the StatefulSet (design.md §3): the placement moves the primary before the pods change,
@@ -76,10 +85,11 @@ export class ReplicatedDatabase extends pulumi.ComponentResource {
     // Everything the pods need exists before the StatefulSet, and the primary is where the new size allows.
     const beforeMembers: pulumi.Resource[] = [credentials.secret, serverConfig, scripts, headless, placement];
     // Sections that add containers/volumes to the member pods (backup: binlog archiver, clone) push here.
-    const extras: StatefulSetExtras[] = [];
+    const extras: StatefulSetExtras[] = backup ? [buildBackupPodExtras(backup)] : [];
     const statefulSet = new k8s.apps.v1.StatefulSet(`${name}-statefulset`, buildStatefulSet({ ...base, extras }),
       { parent: this, dependsOn: beforeMembers });
 
+    if (backup) new k8s.batch.v1.CronJob(`${name}-backup`, buildBackupCronJob(backup), { parent: this, dependsOn: [statefulSet, scripts] });
     const topology = new ReplicationTopology(`${name}-replication`, replication, { parent: this, dependsOn: [statefulSet] });
     // The write endpoint and the topology ConfigMap follow the live primary (after a failover too).
     const primary: pulumi.Input<number> = topology.primaryOrdinal;

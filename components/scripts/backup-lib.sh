@@ -71,3 +71,6 @@ manifest_field() { sed -n "s/^  \"$2\": \"\{0,1\}\([^\",]*\)\"\{0,1\},\{0,1\}\$/
 
 # mariadbd_user_args: mariadbd refuses to run as root unless told to.
 mariadbd_user_args() { [ "$(id -u)" -ne 0 ] || printf '%s\n' --user=root; }
+
+# datadir_empty DIR: no entries except a volume's lost+found.
+datadir_empty() { [ -z "$(ls -A "$1" | grep -vx 'lost+found' || true)" ]; }

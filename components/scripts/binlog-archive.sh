@@ -73,6 +73,7 @@ upload_grown() {
 
 while kill -0 "$streamer" 2>/dev/null; do
   upload_grown
+  touch "$SPOOL_DIR/.alive" # liveness: the loop turns (see the sidecar's probe)
   sleep "$interval" & wait $! || true
 done
 rc=0

@@ -10,10 +10,10 @@ SCRIPT_NAME=clone
 . "$(dirname "$0")/backup-lib.sh"
 need_env DONOR_HOST DONOR_PORT CLONE_TOKEN DATADIR
 mkdir -p "$DATADIR"
-[ -z "$(ls -A "$DATADIR")" ] || die "DATADIR $DATADIR is not empty: refusing to overwrite a member's data"
+datadir_empty "$DATADIR" || die "DATADIR $DATADIR is not empty: refusing to overwrite a member's data"
 staging="$DATADIR/.mysql-ha-clone"
 # On any failure leave DATADIR empty, so the next attempt starts clean.
-trap 'rc=$?; rm -rf "$staging"; [ $rc -eq 0 ] || { find "$DATADIR" -mindepth 1 -delete; log "clone failed; $DATADIR left empty"; }' EXIT
+trap 'rc=$?; rm -rf "$staging"; [ $rc -eq 0 ] || { find "$DATADIR" -mindepth 1 -maxdepth 1 ! -name lost+found -exec rm -rf {} +; log "clone failed; $DATADIR left empty"; }' EXIT
 mkdir "$staging"
 log "cloning from $DONOR_HOST:$DONOR_PORT into $DATADIR"
 started=$SECONDS

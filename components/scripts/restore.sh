@@ -19,14 +19,14 @@ s3_init
 [ -z "${UNTIL_GTID:-}" ] || [[ $UNTIL_GTID =~ ^[0-9]+-[0-9]+-[0-9]+(,[0-9]+-[0-9]+-[0-9]+)*$ ]] ||
   die "UNTIL_GTID '$UNTIL_GTID' is not a GTID position such as 0-100-42"
 mkdir -p "$DATADIR"
-[ -z "$(ls -A "$DATADIR")" ] || die "DATADIR $DATADIR is not empty: refusing to overwrite data"
+datadir_empty "$DATADIR" || die "DATADIR $DATADIR is not empty: refusing to overwrite data"
 work=$(mktemp -d)
 server_pid=
 cleanup() {
   local rc=$?
   [ -z "$server_pid" ] || { kill "$server_pid" 2>/dev/null && wait "$server_pid" 2>/dev/null || true; }
   rm -rf "$work"
-  [ $rc -eq 0 ] || { find "$DATADIR" -mindepth 1 -delete; log "restore failed; $DATADIR left empty"; }
+  [ $rc -eq 0 ] || { find "$DATADIR" -mindepth 1 -maxdepth 1 ! -name lost+found -exec rm -rf {} +; log "restore failed; $DATADIR left empty"; }
 }
 trap cleanup EXIT
 

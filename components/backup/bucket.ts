@@ -1,0 +1,112 @@
+/**
+ * The backup bucket's hardening, as plain argument objects for the @pulumi/aws v7 S3 resources (aws.s3.Bucket,
+ * BucketVersioning, BucketServerSideEncryptionConfiguration, BucketLifecycleConfiguration, BucketPublicAccessBlock,
+ * BucketPolicy). Pure, so tests check them without the engine; `BackupBucket` (component.ts) only wires them.
+ */
+import type * as aws from "@pulumi/aws";
+import type * as pulumi from "@pulumi/pulumi";
+
+type In<T> = pulumi.Input<T>;
+
+export interface BucketSettings {
+  /** Key prefix of this stack's backups (no slashes at the ends). */
+  prefix: string;
+  /** Base backups older than this are pruned by the CronJob; the lifecycle rule is a backstop well beyond it. */
+  retentionDays: number;
+}
+
+/** Days after which S3 itself expires objects under the prefix: prune.sh's job first, this only catches leftovers. */
+export function lifecycleExpirationDays(retentionDays: number): number {
+  return retentionDays * 2 + 7;
+}
+
+export function bucketArgs(tags: Record<string, string>): aws.s3.BucketArgs {
+  // Deleting the stack must not silently delete the backups.
+  return { forceDestroy: false, tags };
+}
+
+export function versioningArgs(bucket: In<string>): aws.s3.BucketVersioningArgs {
+  return { bucket, versioningConfiguration: { status: "Enabled" } };
+}
+
+export function encryptionArgs(bucket: In<string>): aws.s3.BucketServerSideEncryptionConfigurationArgs {
+  return {
+    bucket,
+    rules: [{ applyServerSideEncryptionByDefault: { sseAlgorithm: "AES256" }, bucketKeyEnabled: true }],
+  };
+}
+
+export function publicAccessBlockArgs(bucket: In<string>): aws.s3.BucketPublicAccessBlockArgs {
+  return { bucket, blockPublicAcls: true, blockPublicPolicy: true, ignorePublicAcls: true, restrictPublicBuckets: true };
+}
+
+export function lifecycleArgs(bucket: In<string>, s: BucketSettings): aws.s3.BucketLifecycleConfigurationArgs {
+  const filter = { prefix: s.prefix ? `${s.prefix}/` : "" };
+  return {
+    bucket,
+    rules: [
+      {
+        id: "expire-old-backups",
+        status: "Enabled",
+        filter,
+        expiration: { days: lifecycleExpirationDays(s.retentionDays) },
+        // Versioning keeps deleted objects as noncurrent versions: let them go after a grace period.
+        noncurrentVersionExpiration: { noncurrentDays: 7 },
+      },
+      {
+        // A killed backup leaves an unfinished multipart upload: never billed for long.
+        id: "abort-incomplete-uploads",
+        status: "Enabled",
+        filter,
+        abortIncompleteMultipartUpload: { daysAfterInitiation: 1 },
+      },
+    ],
+  };
+}
+
+/** Bucket policy that denies every request not made over TLS. */
+export function tlsOnlyPolicy(bucketArn: string): string {
+  return JSON.stringify({
+    Version: "2012-10-17",
+    Statement: [
+      {
+        Sid: "DenyInsecureTransport",
+        Effect: "Deny",
+        Principal: "*",
+        Action: "s3:*",
+        Resource: [bucketArn, `${bucketArn}/*`],
+        Condition: { Bool: { "aws:SecureTransport": "false" } },
+      },
+    ],
+  });
+}
+
+/** Least privilege for the backup jobs and archivers: list, read, write and delete under the prefix only. */
+export function backupAccessPolicy(bucketArn: string, prefix: string): string {
+  const keys = prefix ? `${bucketArn}/${prefix}/*` : `${bucketArn}/*`;
+  return JSON.stringify({
+    Version: "2012-10-17",
+    Statement: [
+      { Effect: "Allow", Action: ["s3:ListBucket"], Resource: [bucketArn], Condition: prefix ? { StringLike: { "s3:prefix": [`${prefix}/*`, prefix] } } : undefined },
+      { Effect: "Allow", Action: ["s3:GetObject", "s3:PutObject", "s3:DeleteObject", "s3:AbortMultipartUpload"], Resource: [keys] },
+    ],
+  });
+}
+
+/** Trust policy of an IRSA role: only the given ServiceAccount of the cluster's OIDC provider may assume it. */
+export function irsaTrustPolicy(oidcProviderArn: string, oidcIssuer: string, namespace: string, serviceAccount: string): string {
+  const issuer = oidcIssuer.replace(/^https:\/\//, "");
+  return JSON.stringify({
+    Version: "2012-10-17",
+    Statement: [
+      {
+        Effect: "Allow",
+        Principal: { Federated: oidcProviderArn },
+        Action: "sts:AssumeRoleWithWebIdentity",
+        Condition: {
+          StringEquals: { [`${issuer}:sub`]: `system:serviceaccount:${namespace}:${serviceAccount}`, [`${issuer}:aud`]: "sts.amazonaws.com" },
+        },
+      },
+    ],
+  });
+}

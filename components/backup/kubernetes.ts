@@ -1,0 +1,219 @@
+/**
+ * Kubernetes parts of backups, as plain objects: the backup CronJob, the member sidecars (donor port for clones
+ * and backups; binlog archiver), the seeding init container (restoreFrom for member 0, clone for the others), and
+ * the scripts they run. Pure: tests call them without the engine; ReplicatedDatabase wires them.
+ */
+import type * as k8s from "@pulumi/kubernetes";
+import type * as pulumi from "@pulumi/pulumi";
+import type { Settings } from "../config";
+import { commonLabels, memberHost, MYSQL_PORT, ObjectNames } from "../kubernetes/names";
+import { SECRET_KEYS } from "../kubernetes/secret";
+import { CONTAINER_SECURITY_CONTEXT, PATHS, StatefulSetExtras, VOLUMES } from "../kubernetes/statefulset";
+import { readScripts } from "../kubernetes/scripts";
+
+type Container = k8s.types.input.core.v1.Container;
+type EnvVar = k8s.types.input.core.v1.EnvVar;
+
+/** Side port on every member that serves backup streams (clone-serve.sh) to joiners and the backup job. */
+export const DONOR_PORT = 4444;
+
+/** Scripts shipped in the members' scripts ConfigMap for backups, archiving, seeding and restore. */
+export const BACKUP_SCRIPTS = [
+  "backup-lib.sh", "clone-serve.sh", "clone-stream.sh", "clone.sh", "seed-member.sh",
+  "backup.sh", "binlog-archive.sh", "restore.sh", "prune.sh", "list-backups.sh",
+] as const;
+
+export function backupScripts(): Record<string, string> {
+  return readScripts(BACKUP_SCRIPTS);
+}
+
+/**
+ * Where the S3 credentials come from: a Kubernetes Secret with AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY (any
+ * S3-compatible store), or an IAM role through IRSA (the ServiceAccount carries the role; no keys at all).
+ */
+export type S3Credentials =
+  | { kind: "secret"; secretName: string }
+  | { kind: "irsa"; serviceAccountName: string };
+
+export interface BackupPartsArgs {
+  name: string;
+  names: ObjectNames;
+  settings: Settings;
+  /** s3://bucket/prefix of this stack's backups. */
+  url: pulumi.Input<string>;
+  credentials: S3Credentials;
+  /**
+   * Image of the backup containers: mariadb-backup, mariadb-binlog and mbstream (as in the database image) plus
+   * rclone, socat and zstd. Default: the database image (which must then carry those tools).
+   */
+  toolsImage?: string;
+}
+
+/** Names of the backup objects. */
+export function backupNames(name: string) {
+  return { cronJob: `${name}-backup`, credentialsSecret: `${name}-backup-s3` };
+}
+
+const secretEnv = (secret: string, name: string, key: string): EnvVar => ({ name, valueFrom: { secretKeyRef: { name: secret, key } } });
+
+/** S3 settings of every backup container; keys only by reference to a Secret, never as values. */
+export function s3Env(args: BackupPartsArgs): EnvVar[] {
+  const s = args.settings;
+  return [
+    { name: "BACKUP_URL", value: args.url },
+    { name: "AWS_REGION", value: s.backupRegion },
+    ...(s.backupEndpoint ? [{ name: "S3_ENDPOINT", value: s.backupEndpoint }] : []),
+    ...(args.credentials.kind === "secret"
+      ? [
+          secretEnv(args.credentials.secretName, "AWS_ACCESS_KEY_ID", "AWS_ACCESS_KEY_ID"),
+          secretEnv(args.credentials.secretName, "AWS_SECRET_ACCESS_KEY", "AWS_SECRET_ACCESS_KEY"),
+        ]
+      : []),
+    // Read-only root filesystem: rclone's cache and config go to the scratch volume.
+    { name: "HOME", value: "/tmp" },
+  ];
+}
+
+/** The member's own server, for sidecars in its pod. */
+function memberEnv(names: ObjectNames): EnvVar[] {
+  return [
+    { name: "MYSQL_HOST", value: "127.0.0.1" },
+    { name: "MYSQL_PORT", value: String(MYSQL_PORT) },
+    { name: "MYSQL_USER", value: "root" },
+    secretEnv(names.secret, "MYSQL_PASSWORD", SECRET_KEYS.root),
+    { name: "DATADIR", value: PATHS.data },
+    // The stream token gates a full copy of the data, like the replication password does for the binlogs.
+    secretEnv(names.secret, "CLONE_TOKEN", SECRET_KEYS.replication),
+  ];
+}
+
+/** Liveness and readiness from one shell check. */
+function probes(check: string, initialDelaySeconds = 10) {
+  const probe = { exec: { command: ["/bin/bash", "-c", check] }, initialDelaySeconds, periodSeconds: 20, timeoutSeconds: 5, failureThreshold: 3 };
+  return { livenessProbe: probe, readinessProbe: probe };
+}
+
+const scratchMounts = [
+  { name: VOLUMES.tmp, mountPath: "/tmp" },
+  { name: VOLUMES.scripts, mountPath: PATHS.scripts },
+];
+
+/** Donor sidecar: serves `mariadb-backup --stream` of this member on DONOR_PORT (token-gated). */
+export function buildDonorSidecar(args: BackupPartsArgs): Container {
+  return {
+    name: "clone-donor",
+    image: args.toolsImage ?? args.settings.image,
+    command: [`${PATHS.scripts}/clone-serve.sh`],
+    ports: [{ name: "donor", containerPort: DONOR_PORT, protocol: "TCP" }],
+    // A TCP probe would open a stream request; look for the listening socket instead (state 0A = LISTEN).
+    ...probes(`grep -qiE ':${DONOR_PORT.toString(16).padStart(4, "0")} [0-9a-f]+:0000 0A' /proc/net/tcp /proc/net/tcp6`),
+    env: [...memberEnv(args.names), { name: "CLONE_PORT", value: String(DONOR_PORT) }, { name: "HOME", value: "/tmp" }],
+    volumeMounts: [{ name: VOLUMES.data, mountPath: PATHS.data }, ...scratchMounts],
+    resources: { requests: { cpu: "50m", memory: "64Mi" }, limits: { cpu: "1", memory: "512Mi" } },
+    securityContext: CONTAINER_SECURITY_CONTEXT,
+  };
+}
+
+/** Binlog archiver sidecar: streams this member's binlogs to S3 continuously (recovery point ~ seconds). */
+export function buildArchiverSidecar(args: BackupPartsArgs): Container {
+  return {
+    name: "binlog-archiver",
+    image: args.toolsImage ?? args.settings.image,
+    command: [`${PATHS.scripts}/binlog-archive.sh`],
+    // The upload loop touches this file every interval; a stuck loop gets the container restarted (it resumes).
+    // The loop turns even while S3 is down (uploads retry), so S3 trouble never makes the member unready.
+    ...probes('[ $(( $(date +%s) - $(stat -c %Y /tmp/binlog-spool/.alive) )) -lt 60 ]', 60),
+    env: [...memberEnv(args.names), ...s3Env(args), { name: "SPOOL_DIR", value: "/tmp/binlog-spool" }, { name: "ARCHIVE_INTERVAL", value: "1" }],
+    volumeMounts: scratchMounts,
+    resources: { requests: { cpu: "20m", memory: "32Mi" }, limits: { cpu: "500m", memory: "256Mi" } },
+    securityContext: CONTAINER_SECURITY_CONTEXT,
+  };
+}
+
+/** Init container: restores member 0 from `restoreFrom`, clones member N-1 into an empty member N. */
+export function buildSeedInitContainer(args: BackupPartsArgs): Container {
+  const donorPattern = memberHost(args.names, args.settings.namespace, 0).replace(/-0\./, "-%d.");
+  return {
+    name: "seed",
+    image: args.toolsImage ?? args.settings.image,
+    command: [`${PATHS.scripts}/seed-member.sh`],
+    env: [
+      { name: "POD_NAME", valueFrom: { fieldRef: { fieldPath: "metadata.name" } } },
+      ...memberEnv(args.names).filter((e) => e.name !== "MYSQL_HOST" && e.name !== "MYSQL_PORT"),
+      ...s3Env(args),
+      ...(args.settings.restoreFrom ? [{ name: "RESTORE_URL", value: args.settings.restoreFrom }] : []),
+      { name: "CLONE_DONOR_PATTERN", value: donorPattern },
+      { name: "DONOR_PORT", value: String(DONOR_PORT) },
+    ],
+    volumeMounts: [{ name: VOLUMES.data, mountPath: PATHS.data }, ...scratchMounts],
+    resources: { requests: { cpu: "100m", memory: "256Mi" }, limits: { cpu: "2", memory: "1Gi" } },
+    securityContext: CONTAINER_SECURITY_CONTEXT,
+  };
+}
+
+/** What the backup section adds to the member pods. */
+export function buildBackupPodExtras(args: BackupPartsArgs): StatefulSetExtras {
+  return {
+    initContainers: [buildSeedInitContainer(args)],
+    containers: [buildDonorSidecar(args), ...(args.settings.binlogArchive ? [buildArchiverSidecar(args)] : [])],
+  };
+}
+
+/** Backup CronJob: one base backup from member 1 (member 0 when alone), then retention. */
+export function buildBackupCronJob(args: BackupPartsArgs): k8s.batch.v1.CronJobArgs {
+  const s = args.settings;
+  // Member 1 (a replica unless a switchover moved the primary there); a fixed ordinal, so growing changes nothing here.
+  const donor = memberHost(args.names, s.namespace, Math.min(1, s.replicas - 1));
+  const labels = { ...commonLabels(args.name), "app.kubernetes.io/component": "backup" };
+  return {
+    apiVersion: "batch/v1",
+    kind: "CronJob",
+    metadata: { name: backupNames(args.name).cronJob, namespace: s.namespace, labels },
+    spec: {
+      schedule: s.backupSchedule,
+      timeZone: "Etc/UTC",
+      // Never two backups at once; a missed run starts late only within the deadline, then waits for the next.
+      concurrencyPolicy: "Forbid",
+      startingDeadlineSeconds: 600,
+      successfulJobsHistoryLimit: 3,
+      failedJobsHistoryLimit: 3,
+      jobTemplate: {
+        metadata: { labels },
+        spec: {
+          backoffLimit: 1,
+          activeDeadlineSeconds: 6 * 3600,
+          template: {
+            metadata: { labels },
+            spec: {
+              restartPolicy: "Never",
+              ...(args.credentials.kind === "irsa" ? { serviceAccountName: args.credentials.serviceAccountName } : {}),
+              securityContext: { runAsNonRoot: true, seccompProfile: { type: "RuntimeDefault" } },
+              containers: [
+                {
+                  name: "backup",
+                  image: args.toolsImage ?? s.image,
+                  command: ["/bin/bash", "-c", `${PATHS.scripts}/backup.sh && ${PATHS.scripts}/prune.sh`],
+                  env: [
+                    ...s3Env(args),
+                    { name: "DONOR_HOST", value: donor },
+                    { name: "DONOR_PORT", value: String(DONOR_PORT) },
+                    secretEnv(args.names.secret, "CLONE_TOKEN", SECRET_KEYS.replication),
+                    { name: "RETENTION_COUNT", value: String(s.backupRetentionCount) },
+                    { name: "RETENTION_DAYS", value: String(s.backupRetentionDays) },
+                  ],
+                  volumeMounts: scratchMounts,
+                  resources: { requests: { cpu: "250m", memory: "128Mi" }, limits: { cpu: "2", memory: "512Mi" } },
+                  securityContext: CONTAINER_SECURITY_CONTEXT,
+                },
+              ],
+              volumes: [
+                { name: VOLUMES.tmp, emptyDir: {} },
+                { name: VOLUMES.scripts, configMap: { name: args.names.scripts, defaultMode: 0o555 } },
+              ],
+            },
+          },
+        },
+      },
+    },
+  };
+}

@@ -1,0 +1,47 @@
+/**
+ * The backup bucket: a new aws.s3.Bucket with versioning, default encryption, lifecycle, a public access block and
+ * a TLS-only policy, or an existing bucket (`backupBucket`, also on an S3-compatible `backupEndpoint`). Creates
+ * children of the ReplicatedDatabase (named `${name}-backups-<part>`); the arguments come from bucket.ts.
+ */
+import * as aws from "@pulumi/aws";
+import * as pulumi from "@pulumi/pulumi";
+import type { Settings } from "../config";
+import { bucketArgs, encryptionArgs, lifecycleArgs, publicAccessBlockArgs, tlsOnlyPolicy, versioningArgs } from "./bucket";
+
+/** Key prefix of one database's backups: `<stack>/<component name>`, so stacks can share a bucket. */
+export function backupPrefix(stack: string, name: string): string {
+  return `${stack}/${name}`;
+}
+
+/** Refuses settings that cannot give a bucket: an external endpoint needs an existing bucket. */
+export function checkBackupSettings(s: Pick<Settings, "backupBucket" | "backupEndpoint">): void {
+  if (s.backupEndpoint && !s.backupBucket) {
+    throw new Error(`backupEndpoint '${s.backupEndpoint}' needs backupBucket: buckets are created only on AWS S3; create it on the endpoint and set backupBucket`);
+  }
+}
+
+export interface BackupStorage {
+  bucketName: pulumi.Output<string>;
+  /** s3://bucket/prefix */
+  url: pulumi.Output<string>;
+}
+
+export function createBackupStorage(parent: pulumi.Resource, name: string, settings: Settings, stack: string): BackupStorage {
+  checkBackupSettings(settings);
+  const prefix = backupPrefix(stack, name);
+  let bucketName: pulumi.Output<string>;
+  if (settings.backupBucket) {
+    bucketName = pulumi.output(settings.backupBucket);
+  } else {
+    const opts = { parent };
+    const tags = { "mysql-ha/database": name, "mysql-ha/stack": stack };
+    const bucket = new aws.s3.Bucket(`${name}-backups`, bucketArgs(tags), opts);
+    new aws.s3.BucketVersioning(`${name}-backups-versioning`, versioningArgs(bucket.id), opts);
+    new aws.s3.BucketServerSideEncryptionConfiguration(`${name}-backups-encryption`, encryptionArgs(bucket.id), opts);
+    new aws.s3.BucketPublicAccessBlock(`${name}-backups-public-access`, publicAccessBlockArgs(bucket.id), opts);
+    new aws.s3.BucketLifecycleConfiguration(`${name}-backups-lifecycle`, lifecycleArgs(bucket.id, { prefix, retentionDays: settings.backupRetentionDays }), opts);
+    new aws.s3.BucketPolicy(`${name}-backups-tls-only`, { bucket: bucket.id, policy: bucket.arn.apply(tlsOnlyPolicy) }, opts);
+    bucketName = bucket.bucket;
+  }
+  return { bucketName, url: pulumi.interpolate`s3://${bucketName}/${prefix}` };
+}

@@ -1,0 +1,86 @@
+import { renderStack, RenderedStack } from "../../local/render";
+
+const COMPONENT = "mysql-ha:index:ReplicatedDatabase";
+
+/** Mocked AWS state for a created bucket (the engine would return its name and ARN). */
+const onResource = async (r: { type: string; name: string; inputs: any }) =>
+  r.type === "aws:s3/bucket:Bucket"
+    ? { id: "mysql-backups-1a2b", state: { ...r.inputs, bucket: "mysql-backups-1a2b", arn: "arn:aws:s3:::mysql-backups-1a2b" } }
+    : undefined;
+
+const find = (r: RenderedStack, type: string) => r.resources.filter((x) => x.type === type);
+
+describe("backup parts of the program under mocks (prod stack)", () => {
+  let rendered: RenderedStack;
+  beforeAll(async () => {
+    rendered = await renderStack({ stack: "prod", onResource });
+  });
+
+  test("creates a hardened bucket: versioning, encryption, public access block, lifecycle, TLS-only policy, all children of the component", () => {
+    expect(rendered.errors).toEqual([]);
+    const component = rendered.resources.find((x) => x.type === COMPONENT)!;
+    const expected = {
+      "aws:s3/bucket:Bucket": "mysql-backups",
+      "aws:s3/bucketVersioning:BucketVersioning": "mysql-backups-versioning",
+      "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration": "mysql-backups-encryption",
+      "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock": "mysql-backups-public-access",
+      "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration": "mysql-backups-lifecycle",
+      "aws:s3/bucketPolicy:BucketPolicy": "mysql-backups-tls-only",
+    };
+    for (const [type, name] of Object.entries(expected)) {
+      const [res] = find(rendered, type);
+      expect([type, res?.name, res?.parent]).toEqual([type, name, component.urn]);
+    }
+    const [block] = find(rendered, "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock");
+    expect(block.inputs).toMatchObject({ bucket: "mysql-backups-1a2b", blockPublicAcls: true, blockPublicPolicy: true, ignorePublicAcls: true, restrictPublicBuckets: true });
+    const [policy] = find(rendered, "aws:s3/bucketPolicy:BucketPolicy");
+    expect(JSON.parse(policy.inputs.policy).Statement[0].Condition).toEqual({ Bool: { "aws:SecureTransport": "false" } });
+  });
+
+  test("the CronJob backs up to the bucket under <stack>/<name>, never overlapping, with deadlines", () => {
+    const [cron] = find(rendered, "kubernetes:batch/v1:CronJob");
+    expect(cron.name).toBe("mysql-backup");
+    expect(cron.inputs.spec).toMatchObject({ concurrencyPolicy: "Forbid", startingDeadlineSeconds: 600, successfulJobsHistoryLimit: 3, failedJobsHistoryLimit: 3 });
+    const [container] = cron.inputs.spec.jobTemplate.spec.template.spec.containers;
+    expect(container.env).toContainEqual({ name: "BACKUP_URL", value: "s3://mysql-backups-1a2b/prod/mysql" });
+    const sts = find(rendered, "kubernetes:apps/v1:StatefulSet")[0];
+    expect(cron.dependsOn).toContain(sts.urn);
+  });
+
+  test("no credential appears as a plain env value in any workload", () => {
+    const workloads = [...find(rendered, "kubernetes:batch/v1:CronJob"), ...find(rendered, "kubernetes:apps/v1:StatefulSet")];
+    const podSpecs = workloads.map((w) => w.inputs.spec.jobTemplate?.spec.template.spec ?? w.inputs.spec.template.spec);
+    const env = podSpecs.flatMap((p) => [...(p.initContainers ?? []), ...p.containers]).flatMap((c: any) => c.env ?? []);
+    const sensitive = env.filter((e: any) => /KEY|PASSWORD|TOKEN|SECRET/.test(e.name));
+    expect(sensitive.map((e: any) => e.name)).toEqual(expect.arrayContaining(["AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "CLONE_TOKEN"]));
+    for (const e of sensitive) expect([e.name, e.value, typeof e.valueFrom?.secretKeyRef?.name]).toEqual([e.name, undefined, "string"]);
+  });
+
+  test("the members carry the donor and archiver sidecars and the seed init container; the scripts ConfigMap ships them", () => {
+    const [sts] = find(rendered, "kubernetes:apps/v1:StatefulSet");
+    const spec = sts.inputs.spec.template.spec;
+    expect(spec.containers.map((c: any) => c.name)).toEqual(expect.arrayContaining(["clone-donor", "binlog-archiver"]));
+    expect(spec.initContainers.map((c: any) => c.name)).toContain("seed");
+    const scripts = find(rendered, "kubernetes:core/v1:ConfigMap").find((c) => c.name === "mysql-scripts")!;
+    expect(Object.keys(scripts.inputs.data)).toEqual(expect.arrayContaining(["backup.sh", "binlog-archive.sh", "restore.sh", "clone.sh", "seed-member.sh"]));
+  });
+});
+
+describe("backup config variants under mocks", () => {
+  test("an existing bucket: no bucket resources, the CronJob uses it", async () => {
+    const r = await renderStack({ stack: "prod", set: { backupBucket: "team-backups" }, onResource });
+    expect(r.errors).toEqual([]);
+    expect(r.resources.filter((x) => x.type.startsWith("aws:s3"))).toEqual([]);
+    const [cron] = find(r, "kubernetes:batch/v1:CronJob");
+    expect(cron.inputs.spec.jobTemplate.spec.template.spec.containers[0].env).toContainEqual({ name: "BACKUP_URL", value: "s3://team-backups/prod/mysql" });
+  });
+
+  test("backups disabled: no bucket, no CronJob, no sidecars", async () => {
+    const r = await renderStack({ stack: "prod", set: { backupEnabled: "false" }, onResource });
+    expect(r.errors).toEqual([]);
+    expect(r.resources.filter((x) => x.type.startsWith("aws:s3") || x.type === "kubernetes:batch/v1:CronJob")).toEqual([]);
+    const [sts] = find(r, "kubernetes:apps/v1:StatefulSet");
+    expect(sts.inputs.spec.template.spec.containers.map((c: any) => c.name)).not.toContain("binlog-archiver");
+  });
+
+});
