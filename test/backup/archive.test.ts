@@ -47,7 +47,7 @@ describe("binlog archive: resume and gaps (real mariadb-binlog, s3rver)", () => 
     expect(Object.keys(await archived())).toEqual(["mysql-bin.000001", "mysql-bin.000002", "mysql-bin.000003", "mysql-bin.000004"]);
     expect(archiver!.log()).toMatch(/from mysql-bin\.000001 to/); // resumed from the newest archived file
     // Rotated files are dropped from the spool once archived.
-    expect(fs.readdirSync(`${rig.source.dir}/spool`)).toEqual(["mysql-bin.000004"]);
+    expect(fs.readdirSync(`${rig.source.dir}/spool`).filter((f) => !f.startsWith("."))).toEqual(["mysql-bin.000004"]);
     await stop();
   });
 
