@@ -7,6 +7,7 @@
  * primary; a failed switchover gives the old primary its writes back, as the engine guarantees). The state that
  * matters lives in the members themselves (their revision), so a re-run plans only what is left: it resumes.
  */
+import { inspect, switchover } from "../replication";
 import { connect } from "../replication/connection";
 import { covers } from "../replication/gtid";
 import { resolveSettings } from "../replication/settings";
@@ -22,7 +23,10 @@ export interface RolloutArgs {
   restarter: MemberRestarter;
   /** Server options to make true; the live ones are applied with SET GLOBAL, the rest by the restarts. */
   serverOptions?: ServerOptions;
-  /** Config `primary`: where the primary role ends up (see planRollout). */
+  /**
+   * Where the primary role must be when the rollout ends (see planRollout); the program passes the primary the
+   * replication topology left, so a rollout moves it away and back only for its own restart.
+   */
   desiredPrimary?: number;
   /** Overall deadline of the rollout. Default 30 minutes. */
   deadlineMs?: number;
@@ -40,10 +44,10 @@ export interface RolloutReport {
   steps: RolloutStep[];
   /** Live options changed, as "member 1: max_connections = 500". */
   liveChanges: string[];
-  /** Each restart: from the restart request until the member was back and caught up (ms). */
-  restarts: { ordinal: number; ms: number }[];
-  /** Write gap of each switchover as the engine measured it (ms). */
-  switchovers: { from: number; to: number; writeGapMs?: number }[];
+  /** Each restart: from the restart request until the member was back and caught up (epoch ms). */
+  restarts: { ordinal: number; startedAt: number; endedAt: number }[];
+  /** Each switchover: when it ran (epoch ms) and the write gap the engine measured (ms). */
+  switchovers: { from: number; to: number; startedAt: number; endedAt: number; writeGapMs?: number }[];
   primary: number;
   durationMs: number;
 }
@@ -62,9 +66,8 @@ export class RolloutError extends Error {
   }
 }
 
-/** What a rollout would do now, without changing anything (preview, `diff`, the CLI). */
+/** What a rollout would do now, without changing anything (preview, diff, refresh). */
 export async function planLive(args: RolloutArgs): Promise<{ steps: RolloutStep[]; primary: number; liveChanges: string[] }> {
-  const { inspect } = engine();
   const topology = await inspect(args.members, args.settings);
   const primary = requirePrimary(topology);
   const liveChanges = await liveOptionChanges(args, topology, false);
@@ -77,7 +80,6 @@ export async function runRollout(args: RolloutArgs): Promise<RolloutReport> {
   const log = resolveSettings(args.settings).log;
   const started = Date.now();
   const deadline = started + opts.deadlineMs;
-  const { inspect, switchover } = engine();
 
   const topology = await inspect(args.members, args.settings);
   let primary = requirePrimary(topology);
@@ -107,16 +109,17 @@ export async function runRollout(args: RolloutArgs): Promise<RolloutReport> {
     try {
       if (step.kind === "switchover") {
         log(`rollout: switch over ${step.from} -> ${step.to}`);
+        const startedAt = Date.now();
         const result = await switchover(args.members, step.to, args.settings);
         primary = result.primary;
         await args.restarter.primaryMoved?.(primary);
-        switchovers.push({ from: step.from, to: step.to, writeGapMs: result.writeGapMs });
+        switchovers.push({ from: step.from, to: step.to, startedAt, endedAt: Date.now(), writeGapMs: result.writeGapMs });
       } else {
         log(`rollout: restart member ${step.ordinal}`);
         const begin = Date.now();
         await args.restarter.restart(step.ordinal, memberDeadline);
         await waitCaughtUp(args, step.ordinal, memberDeadline, opts);
-        restarts.push({ ordinal: step.ordinal, ms: Date.now() - begin });
+        restarts.push({ ordinal: step.ordinal, startedAt: begin, endedAt: Date.now() });
         log(`rollout: member ${step.ordinal} back and caught up after ${Date.now() - begin} ms`);
       }
     } catch (err) {
@@ -124,11 +127,6 @@ export async function runRollout(args: RolloutArgs): Promise<RolloutReport> {
     }
   }
   return { plan, steps, liveChanges, restarts, switchovers, primary, durationMs: Date.now() - started };
-}
-
-/** The replication engine, loaded when used (providers require modules inside their methods). */
-function engine(): typeof import("../replication") {
-  return require("../replication");
 }
 
 function requirePrimary(topology: Topology): number {
@@ -179,7 +177,6 @@ async function liveOptionChanges(args: RolloutArgs, topology: Topology, apply: b
  * everything the primary had when the member came back (lag in seconds alone hides a stalled applier).
  */
 async function waitCaughtUp(args: RolloutArgs, ordinal: number, deadline: number, opts: typeof ROLLOUT_DEFAULTS): Promise<void> {
-  const { inspect } = engine();
   let target: string | undefined;
   let last = "not inspected yet";
   for (;;) {

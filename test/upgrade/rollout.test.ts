@@ -67,6 +67,7 @@ describe("rolling upgrade on a local 3-member topology", () => {
   it("rolls a restart-only change through under a steady writer: no acknowledged write lost, one switchover's write gap", async () => {
     await prepareWriterSchema(servers[0]);
     const writer = new AckWriter({ resolvePrimary: async () => (await writablePrimary(servers)) ?? servers[0] });
+    const writerStart = Date.now();
     await writer.start();
     const pids = servers.map((s) => s.process?.pid);
 
@@ -88,17 +89,22 @@ describe("rolling upgrade on a local 3-member topology", () => {
     for (const s of servers) expect(await globals(s)).toEqual({ instances: 3, maxConnections: 321 });
     expect((await inspect(members, settings)).healthy).toBe(true);
 
+    // Replicas apply asynchronously (semi-sync only waits for receipt): let them apply everything, then look.
+    const [{ pos }] = await servers[0].query<{ pos: string }>("SELECT @@gtid_binlog_pos AS pos");
+    for (const s of servers.slice(1)) expect((await s.query<{ r: number }>("SELECT MASTER_GTID_WAIT(?, 10) AS r", [pos]))[0].r).toBe(0);
     for (const s of servers) expect(await writer.verify(s)).toEqual([]);
     const switchGaps = report.switchovers.map((s) => s.writeGapMs ?? 0);
-    const shortestRestart = Math.min(...report.restarts.map((r) => r.ms));
     console.log(
       `rolling upgrade: ${report.plan} in ${report.durationMs} ms; ${writes.acked.length} writes acknowledged, ${writes.failed} failed; ` +
         `longest write gap ${writes.longestGapMs.toFixed(0)} ms (median write ${writes.medianWriteMs.toFixed(1)} ms); ` +
-        `engine switchover gaps ${switchGaps.map((g) => g.toFixed(0)).join(", ")} ms; member restarts ${report.restarts.map((r) => `${r.ordinal}: ${r.ms} ms`).join(", ")}`,
+        `engine switchover gaps ${switchGaps.map((g) => g.toFixed(0)).join(", ")} ms; member restarts ${report.restarts.map((r) => `${r.ordinal}: ${r.endedAt - r.startedAt} ms`).join(", ")}`,
     );
-    // Writes paused only around a switchover, never for a member restart (each takes a second or more).
-    expect(writes.longestGapMs).toBeLessThan(shortestRestart);
-    expect(writes.longestGapMs).toBeLessThan(Math.max(...switchGaps) + 1000);
+    // Writes went on while each member restarted; the longest pause is about one switchover long.
+    for (const r of report.restarts) {
+      expect(writes.acked.some((w) => writerStart + w.at > r.startedAt && writerStart + w.at < r.endedAt)).toBe(true);
+    }
+    const longestSwitchover = Math.max(...report.switchovers.map((s) => s.endedAt - s.startedAt));
+    expect(writes.longestGapMs).toBeLessThanOrEqual(longestSwitchover + 1000);
   });
 
   it("applies a live-only change with SET GLOBAL on every member and restarts nobody", async () => {
