@@ -31,8 +31,10 @@ export function renderServerCnf(settings: Pick<Settings, "semiSync" | "semiSyncT
     ["read_only", "ON"],
     ["skip_name_resolve", "ON"],
     ["bind_address", "0.0.0.0"],
-    // Semi-sync is compiled into MariaDB >= 10.3; enabled on both sides because roles move.
-    ["rpl_semi_sync_master_enabled", settings.semiSync ? "ON" : "OFF"],
+    // Semi-sync is compiled into MariaDB >= 10.3. The replica side is on everywhere because roles move; the
+    // primary side is off here and written per member by init-server.sh (on for the named primary only): a
+    // replica with it on stalls its applier for the full timeout waiting for acknowledgements nobody sends.
+    ["rpl_semi_sync_master_enabled", "OFF"],
     ["rpl_semi_sync_slave_enabled", settings.semiSync ? "ON" : "OFF"],
     ["rpl_semi_sync_master_timeout", settings.semiSyncTimeoutMs],
     // Lossless semi-sync: the primary waits for the ack before the commit becomes visible.

