@@ -2,7 +2,7 @@ import { Command, parseCommandArgs, UsageError } from "../command";
 
 export const command: Command = {
   name: "backups",
-  summary: "list the base backups in S3: time, size, GTID position, complete yes/no",
+  summary: "List the base backups in S3: time, size, GTID position, complete yes/no",
   usage: `Usage: mysql-ha backups --from s3://bucket/prefix [--endpoint URL] [--json]
 
 Lists base backups under s3://bucket/prefix/base/, newest first. A backup is complete only when its manifest
