@@ -48,6 +48,11 @@ export interface LocalServerSpec {
 export class LocalServer {
   process?: ChildProcess;
   private exited?: Promise<void>;
+  /**
+   * Password of the administrative account that connect() and the local script runners use. Starts as the
+   * template's; a caller that changes the account's password (as a pod's entrypoint would) updates it here.
+   */
+  adminPassword = LOCAL_ROOT_PASSWORD;
 
   constructor(
     readonly dir: string,
@@ -122,11 +127,11 @@ export class LocalServer {
    * writing it to the binlog so no GTID is created.
    */
   private async grantLabAdmin(): Promise<void> {
-    const conn = await mysql.createConnection({ socketPath: this.socket, user: LOCAL_ROOT_USER, password: LOCAL_ROOT_PASSWORD });
+    const conn = await mysql.createConnection({ socketPath: this.socket, user: LOCAL_ROOT_USER, password: this.adminPassword });
     try {
       const pattern = this.spec.adminHostPattern ?? "%";
       await conn.query("SET SESSION sql_log_bin = 0");
-      await conn.query("CREATE USER IF NOT EXISTS ?@? IDENTIFIED BY ?", [LOCAL_ROOT_USER, pattern, LOCAL_ROOT_PASSWORD]);
+      await conn.query("CREATE USER IF NOT EXISTS ?@? IDENTIFIED BY ?", [LOCAL_ROOT_USER, pattern, this.adminPassword]);
       await conn.query("GRANT ALL PRIVILEGES ON *.* TO ?@? WITH GRANT OPTION", [LOCAL_ROOT_USER, pattern]);
     } finally {
       await conn.end();
@@ -151,7 +156,7 @@ export class LocalServer {
       host: this.host,
       port: this.port,
       user: LOCAL_ROOT_USER,
-      password: LOCAL_ROOT_PASSWORD,
+      password: this.adminPassword,
       multipleStatements: false,
       ...extra,
     });

@@ -1,0 +1,48 @@
+import { Command, parseCommandArgs } from "../command";
+
+const USAGE = `Usage: mysql-ha demo [--keep] [--verbose]
+
+Runs the main job of mysql-ha on this machine: no cloud, no cluster. The real program (index.ts) is evaluated
+with a local stack config (connector direct, one local mariadbd per member); Kubernetes and AWS resources are
+rendered, not applied; the replication resources run for real, serialized, in a separate provider host, and keep
+their state from one 'up' to the next. While an application writer keeps writing, it:
+  1. creates 3 members            4. kills -9 the primary and runs up again (failover)
+  2. grows to 4 (clone a peer)    5. backs up to a local S3 under load, restores, compares checksums
+  3. switches over to member 2    6. verifies every acknowledged write is on the final primary
+Each up prints the providers' plan (preview) and what they did; a timeline with durations and checks ends it.
+Exit code 0 only if every check passed. Servers, files and the local S3 are always cleaned up, unless --keep.
+
+Options:
+  --keep       leave the members running and print how to connect (the password stays in a private file)
+  --verbose    also print the providers' own log lines
+  -h, --help   this text
+`;
+
+/** \`mysql-ha demo\` (\`npm run demo\`): see local/demo/scenario.ts. */
+export const command: Command = {
+  name: "demo",
+  summary: "Run the whole job locally: create, grow, switch over, fail over, back up and restore, verify writes",
+  usage: USAGE,
+  async run(argv) {
+    const args = parseCommandArgs(command, argv, { keep: { type: "boolean" }, verbose: { type: "boolean" } });
+    if (!args) return 0;
+    const { runDemo } = require("../../local/demo/scenario") as typeof import("../../local/demo/scenario");
+    const { formatTimeline } = require("../../local/demo/timeline") as typeof import("../../local/demo/timeline");
+    const out = (line: string) => process.stdout.write(line + "\n");
+    out("mysql-ha demo: the real program and providers against local mariadbd members (about a minute)");
+    const result = await runDemo({ keep: !!args.keep, verbose: !!args.verbose, print: out });
+    out("\nTimeline");
+    out(formatTimeline(result.steps));
+    if (result.kept) {
+      const k = result.kept;
+      out("\nThe topology is still running (--keep):");
+      for (const m of k.members) out(`  ${m}`);
+      out(`  write endpoint (primary): ${k.primary}   user: ${k.user}   database: ${k.database}`);
+      out(`  password: in ${k.passwordFile} (readable only by you), e.g.`);
+      const [host, port] = k.primary.split(":");
+      out(`    mariadb -h ${host} -P ${port} -u ${k.user} -p"$(cat ${k.passwordFile})" ${k.database}`);
+      out(`  stop it and remove its files: sh ${k.stopScript}`);
+    }
+    return result.ok ? 0 : 1;
+  },
+};

@@ -1,0 +1,290 @@
+/**
+ * `npm run demo` / `mysql-ha demo`: the main job of mysql-ha, on this machine, in about a minute. The real program
+ * and providers run against local mariadbd members (local/demo/stack.ts) while an application writer keeps writing:
+ * create 3 members, grow to 4 (clone), switch over, kill -9 the primary and fail over, back up under load to a local
+ * S3 and restore into a fresh member, then verify that every acknowledged write is on the final primary.
+ * Each step prints what the providers planned (preview) and did (up), and ends with a check; the timeline lists them.
+ */
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import { randomBytes } from "node:crypto";
+import { SECRET_KEYS } from "../../components/kubernetes/secret";
+import { runScript, startDonor } from "../backup";
+import { freePort, LocalServer, REPLICATION_OPTIONS, sleep } from "../mariadbd";
+import { LocalS3, startLocalS3 } from "../s3";
+import { AckWriter, prepareWriterSchema, writableMember } from "../writer";
+import { LocalStack, UpResult } from "./stack";
+import { formatDuration, StepRecord } from "./timeline";
+
+export interface DemoOptions {
+  /** Leave the members running at the end and say how to reach them. */
+  keep?: boolean;
+  /** Where progress lines go (default stdout). */
+  print?: (line: string) => void;
+  /** Also print the providers' own log lines. */
+  verbose?: boolean;
+}
+
+export interface DemoResult {
+  steps: StepRecord[];
+  ok: boolean;
+  /** With `keep`: how to reach the topology and how to stop it. */
+  kept?: KeptTopology;
+}
+
+export interface KeptTopology {
+  primary: string;
+  members: string[];
+  user: string;
+  database: string;
+  /** File (mode 0600) holding the application password; the password itself is never printed. */
+  passwordFile: string;
+  /** Script that stops the members and removes their files. */
+  stopScript: string;
+}
+
+/** Rows of the static table the backup step compares. */
+const ITEMS = 5000;
+
+interface Check {
+  ok: boolean;
+  detail: string;
+}
+
+class Failed extends Error {}
+
+function expect(ok: boolean, detail: string): Check {
+  if (!ok) throw new Failed(detail);
+  return { ok, detail };
+}
+
+interface Row {
+  [column: string]: any;
+}
+
+export async function runDemo(options: DemoOptions = {}): Promise<DemoResult> {
+  const print = options.print ?? ((line: string) => process.stdout.write(line + "\n"));
+  const steps: StepRecord[] = [];
+  let stack: LocalStack | undefined;
+  let writer: AckWriter | undefined;
+  let s3: LocalS3 | undefined;
+  const extra: LocalServer[] = [];
+  let kept: KeptTopology | undefined;
+  let failed = false;
+
+  /** Runs one step: prints its title, times it, records its check; after a failure the rest are skipped. */
+  const step = async (title: string, body: () => Promise<Check>): Promise<void> => {
+    if (failed) {
+      steps.push({ step: title, ms: 0, result: "skipped", detail: "an earlier step failed" });
+      return;
+    }
+    print(`\n== ${title}`);
+    const t0 = Date.now();
+    try {
+      const check = await body();
+      steps.push({ step: title, ms: Date.now() - t0, result: "ok", detail: check.detail });
+      print(`   check: ok (${check.detail})`);
+    } catch (err) {
+      failed = true;
+      const detail = err instanceof Failed ? err.message : `error: ${(err as Error).message}`;
+      steps.push({ step: title, ms: Date.now() - t0, result: "FAIL", detail });
+      print(`   check: FAILED (${detail})`);
+    }
+  };
+
+  /** preview (print the plan), then up (print what was done). */
+  const upWith = async (set: Record<string, string>): Promise<UpResult> => {
+    const preview = await stack!.preview(set);
+    for (const r of preview.resources) print(`   preview  ${r.resource}: ${r.op === "same" ? "no change" : r.op} - ${r.plan}`);
+    const t0 = Date.now();
+    const up = await stack!.up(set);
+    for (const r of up.resources) print(`   up       ${r.resource}: ${r.op === "same" ? "unchanged" : r.op === "create" ? "created" : "updated"} - ${r.plan}`);
+    print(`   up took ${formatDuration(Date.now() - t0)}; write endpoint selects member ${up.rendered.outputs.primary}`);
+    return up;
+  };
+
+  const pod = (ordinal: number): LocalServer => {
+    const server = stack!.pods[ordinal];
+    if (!server) throw new Error(`member ${ordinal} has no pod`);
+    return server;
+  };
+  const replicating = async (ordinal: number, from: number): Promise<boolean> => {
+    const [s] = await pod(ordinal).query<Row>("SHOW SLAVE STATUS");
+    return !!s && Number(s.Master_Port) === stack!.ports[from] && s.Slave_IO_Running === "Yes" && s.Slave_SQL_Running === "Yes";
+  };
+  const writable = async (ordinal: number): Promise<boolean> => Number((await pod(ordinal).query<Row>("SELECT @@read_only AS ro"))[0].ro) === 0;
+  const rolesOk = async (primary: number, members: number[]): Promise<string[]> => {
+    const problems: string[] = [];
+    if (!(await writable(primary))) problems.push(`member ${primary} is read-only`);
+    for (const m of members.filter((m) => m !== primary)) {
+      if (await writable(m)) problems.push(`member ${m} is writable`);
+      if (!(await replicating(m, primary))) problems.push(`member ${m} does not replicate from member ${primary}`);
+    }
+    return problems;
+  };
+  /** Longest stretch without an acknowledged write between two wall-clock times. */
+  const gapBetween = (from: number, to: number): number => {
+    const report = writer!.report();
+    const start = Date.now() - report.durationMs;
+    const times = [from, ...report.acked.map((w) => start + w.at).filter((t) => t > from && t < to), to];
+    return Math.max(...times.slice(1).map((t, i) => t - times[i]));
+  };
+
+  const log = (line: string) => print(`   ${line}`);
+  const providerLog = options.verbose ? (line: string) => print(`   | ${line}`) : undefined;
+  try {
+    await step("create 3 members", async () => {
+      stack = await LocalStack.start({ maxMembers: 4, log, providerLog });
+      const up = await upWith(stack.config(3));
+      const problems = await rolesOk(0, [0, 1, 2]);
+      expect(problems.length === 0 && up.topology.primaryOrdinal === 0, problems.join("; ") || `topology says primary ${up.topology.primaryOrdinal}`);
+      // The application: a static table (for the backup comparison) and the writer, as the application user.
+      const primary = pod(0);
+      await primary.query(`CREATE DATABASE IF NOT EXISTS \`${stack.appDatabase}\``);
+      await primary.query(`CREATE TABLE IF NOT EXISTS app.items (id INT PRIMARY KEY, label VARCHAR(64) NOT NULL)`);
+      await primary.query(`INSERT INTO app.items SELECT seq, MD5(seq) FROM app.seq_1_to_${ITEMS}`);
+      const app = { user: stack.appUser, password: stack.secret(SECRET_KEYS.app), database: stack.appDatabase };
+      await prepareWriterSchema(primary, app);
+      // A client that follows the writable member, like one behind a read_only-aware proxy.
+      writer = new AckWriter({ ...app, intervalMs: 2, resolvePrimary: () => writableMember(stack!.running().map((p) => p.server))() });
+      await writer.start();
+      await writer.waitForAcks(50);
+      return { ok: true, detail: `primary 0, members 1 and 2 replicate from it (semi-sync); writer acknowledged ${writer.ackedCount} writes as user '${stack.appUser}'` };
+    });
+
+    await step("grow to 4", async () => {
+      const up = await upWith(stack!.config(4));
+      const problems = await rolesOk(0, [0, 1, 2, 3]);
+      const clone = stack!.clones.find((c) => c.ordinal === 3);
+      const [{ n }] = await pod(3).query<Row>("SELECT COUNT(*) AS n FROM app.items");
+      expect(problems.length === 0 && Number(n) === ITEMS && up.topology.members.length === 4,
+        problems.join("; ") || `member 3 has ${n} of ${ITEMS} rows`);
+      return { ok: true, detail: `member 3 ${clone ? `cloned from member ${clone.donor} in ${formatDuration(clone.ms)}, then ` : ""}attached: replicating from member 0 with all ${ITEMS} rows` };
+    });
+
+    await step("switch over to member 2", async () => {
+      const t0 = Date.now();
+      const up = await upWith(stack!.config(4, { primary: "2" }));
+      await writer!.waitForAcks(20);
+      const problems = await rolesOk(2, [0, 1, 2, 3]);
+      const placement = up.resources.find((r) => r.resource === "PrimaryPlacement");
+      const paused = /writes paused (\d+) ms/.exec(placement?.plan ?? "")?.[1];
+      const onNew = writer!.firstAckOn(pod(2), t0) !== undefined;
+      expect(problems.length === 0 && onNew && up.rendered.outputs.primary === 2, problems.join("; ") || "no write acknowledged by member 2");
+      return { ok: true, detail: `member 2 is primary, 0, 1, 3 follow it; writes paused ${paused ?? "?"} ms in the engine; longest gap the writer saw ${gapBetween(t0, Date.now())} ms (it re-finds the writable member)` };
+    });
+
+    let finalPrimary = 2;
+    await step("kill -9 the primary, run up again", async () => {
+      const killedAt = Date.now();
+      await pod(2).signal("SIGKILL");
+      print(`   member 2 (the primary) killed with SIGKILL`);
+      const up = await upWith(stack!.config(4, { primary: "2" }));
+      finalPrimary = Number(up.topology.primaryOrdinal);
+      expect([0, 1, 3].includes(finalPrimary), `topology says primary ${finalPrimary}`);
+      await writer!.waitForAcks(20);
+      const firstAck = writer!.firstAckOn(pod(finalPrimary), killedAt);
+      const problems = await rolesOk(finalPrimary, [0, 1, 3]);
+      expect(problems.length === 0 && firstAck !== undefined, problems.join("; ") || `no write acknowledged by member ${finalPrimary}`);
+      return { ok: true, detail: `failover promoted member ${finalPrimary}; kill -9 to first acknowledged write on it: ${formatDuration(firstAck! - killedAt)} (including the preview and up); member 2 stays down` };
+    });
+
+    await step("back up under load, restore, compare", async () => {
+      s3 = await startLocalS3(["backups"]);
+      const donorOrdinal = [0, 1, 3].find((m) => m !== finalPrimary)!;
+      const token = randomBytes(12).toString("hex");
+      const donor = await startDonor(pod(donorOrdinal), token);
+      const url = "s3://backups/demo";
+      const rootPassword = stack!.secret(SECRET_KEYS.root);
+      const before = writer!.ackedCount;
+      const t0 = Date.now();
+      try {
+        await runScript("backup.sh", { ...s3.env(), BACKUP_URL: url, DONOR_HOST: donor.host, DONOR_PORT: String(donor.port), CLONE_TOKEN: token }, { timeoutMs: 120000 });
+      } finally {
+        await donor.stop();
+      }
+      const backupMs = Date.now() - t0;
+      const dir = fs.mkdtempSync(path.join(os.tmpdir(), "mysql-ha-restored-"));
+      const restored = new LocalServer(dir, await freePort(), { serverId: 1999, options: { ...REPLICATION_OPTIONS, "read-only": 1 } });
+      restored.adminPassword = rootPassword;
+      extra.push(restored);
+      await runScript("restore.sh", { ...s3.env(), BACKUP_URL: url, DATADIR: restored.datadir, MYSQL_USER: "root", MYSQL_PASSWORD: rootPassword, SERVER_ID: "1999" }, { timeoutMs: 120000 });
+      await restored.start();
+      // The static table is identical; the writer's table matches the primary up to the backup's last row.
+      const sum = async (s: LocalServer, sql: string) => String(Object.values((await s.query<Row>(sql))[0]).pop());
+      const items = [await sum(restored, "CHECKSUM TABLE app.items"), await sum(pod(finalPrimary), "CHECKSUM TABLE app.items")];
+      const [{ maxId }] = await restored.query<Row>("SELECT COALESCE(MAX(id), 0) AS maxId FROM app.acks");
+      const prefix = `SELECT CONCAT(COUNT(*), '/', COALESCE(SUM(CRC32(CONCAT_WS(',', id, written_at))), 0)) AS c FROM app.acks WHERE id <= ${Number(maxId)}`;
+      const acks = [await sum(restored, prefix), await sum(pod(finalPrimary), prefix)];
+      const during = writer!.ackedCount - before;
+      expect(items[0] === items[1] && acks[0] === acks[1] && during > 0,
+        `checksums differ: items ${items.join(" vs ")}, acks ${acks.join(" vs ")} (writes during backup: ${during})`);
+      return { ok: true, detail: `backup of member ${donorOrdinal} to ${url} in ${formatDuration(backupMs)} while ${during} writes were acknowledged; restored member: items checksum ${items[0]} = primary's, acks 1..${maxId} identical` };
+    });
+
+    await step("verify every acknowledged write", async () => {
+      const report = await writer!.stop();
+      const missing = await writer!.verify(pod(finalPrimary));
+      // The replicas catch up, and have everything too.
+      const replicas = [0, 1, 3].filter((m) => m !== finalPrimary);
+      const lagging: string[] = [];
+      for (const m of replicas) {
+        const deadline = Date.now() + 10000;
+        let gone = await writer!.verify(pod(m));
+        while (gone.length && Date.now() < deadline) {
+          await sleep(100);
+          gone = await writer!.verify(pod(m));
+        }
+        if (gone.length) lagging.push(`member ${m} misses ${gone.length}`);
+      }
+      expect(missing.length === 0 && lagging.length === 0,
+        missing.length ? `${missing.length} acknowledged writes missing on member ${finalPrimary}, e.g. ${missing.slice(0, 5).join(", ")}` : lagging.join("; "));
+      return { ok: true, detail: `${report.acked.length} writes acknowledged (${report.failed} failed, never acknowledged) on primaries ${report.primaries.map((p) => memberOf(stack!, p)).join(" -> ")}; all on member ${finalPrimary} and on members ${replicas.join(", ")}` };
+    });
+
+    if (options.keep && stack && !failed) kept = keepTopology(stack, finalPrimary);
+  } finally {
+    await writer?.stop().catch(() => undefined);
+    await stack?.close(!!kept).catch(() => undefined);
+    await Promise.all(extra.map((s) => s.destroy().catch(() => undefined)));
+    await s3?.stop().catch(() => undefined);
+  }
+  return { steps, ok: !failed && steps.every((s) => s.result === "ok"), kept };
+}
+
+function memberOf(stack: LocalStack, address: string): string {
+  const port = Number(address.split(":").pop());
+  const ordinal = stack.ports.indexOf(port);
+  return ordinal < 0 ? address : String(ordinal);
+}
+
+/** Writes the application password to a private file and a stop script; returns what to print. */
+function keepTopology(stack: LocalStack, primary: number): KeptTopology {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "mysql-ha-demo-kept-"));
+  const passwordFile = path.join(dir, "app-password");
+  fs.writeFileSync(passwordFile, stack.secret(SECRET_KEYS.app) + "\n", { mode: 0o600 });
+  const pods = stack.pods.filter((p): p is LocalServer => !!p);
+  const stopScript = path.join(dir, "stop.sh");
+  fs.writeFileSync(stopScript, [
+    "#!/bin/sh",
+    "# Stops the members `mysql-ha demo --keep` left running and removes their files.",
+    ...pods.filter((p) => p.running).map((p) => `kill ${p.process?.pid} 2>/dev/null`),
+    "sleep 2",
+    ...pods.map((p) => `rm -rf '${p.dir}'`),
+    `rm -rf '${dir}'`,
+    "",
+  ].join("\n"), { mode: 0o700 });
+  return {
+    primary: pod(stack, primary).address,
+    members: stack.pods.map((p, i) => `member ${i}: ${p?.running ? p.address : "down"}`),
+    user: stack.appUser,
+    database: stack.appDatabase,
+    passwordFile,
+    stopScript,
+  };
+}
+
+function pod(stack: LocalStack, ordinal: number): LocalServer {
+  return stack.pods[ordinal]!;
+}

@@ -1,0 +1,312 @@
+/**
+ * `pulumi up` of the real program against local members, without the Pulumi CLI or a cluster:
+ * - the program (index.ts) is evaluated by local/render.ts under Pulumi mocks; Kubernetes and AWS resources are only
+ *   rendered;
+ * - the dynamic resources (PrimaryPlacement, ReplicationTopology) run for real, serialized, in the dynamic provider
+ *   host process (local/dynamic-host.ts), which keeps their state from one `up` to the next like a state file;
+ * - the rendered StatefulSet is acted on by a stand-in controller: member N is a local mariadbd ("pod") on a port
+ *   fixed up front (the `directMembers` of the stack), started with the rendered server config, its init script
+ *   (init-server.sh, run for real) and what the image's entrypoint does on an empty datadir (accounts from the
+ *   rendered Secret, binlog off). A member added later is seeded by cloning a peer (clone-serve.sh / clone.sh), as
+ *   design.md §4 has a new pod do. Crashed members are not restarted: a killed member stands for a lost node.
+ */
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import { randomBytes } from "node:crypto";
+import { PRIMARY_PLACEMENT_TYPE, REPLICATION_TOPOLOGY_TYPE, SECRET_PROPERTIES } from "../../components/providers";
+import { SECRET_KEYS, REPLICATION_USER } from "../../components/kubernetes/secret";
+import { SERVER_CNF } from "../../components/kubernetes/server-config";
+import { runScript, seedFromPeer, startDonor } from "../backup";
+import { DynamicHost } from "../dynamic-host";
+import { freePort, LocalServer, LOCAL_ROOT_USER, ServerOptions, startServer } from "../mariadbd";
+import { MockResourceArgs, MockResult, renderStack, RenderedStack } from "../render";
+
+const SIG_KEY = "4dabf18193072939515e22adb298388d";
+const DYNAMIC_TYPES = new Set([PRIMARY_PLACEMENT_TYPE, REPLICATION_TOPOLOGY_TYPE]);
+/** Options the local harness sets itself (addresses, paths); the rendered config's values for them do not apply. */
+const HARNESS_OPTIONS = new Set(["bind_address", "server_id", "port", "socket", "datadir"]);
+
+/** What one dynamic resource said during a preview or an up. */
+export interface ResourceReport {
+  /** "PrimaryPlacement" or "ReplicationTopology". */
+  resource: string;
+  op: "create" | "update" | "same";
+  /** The provider's plan in words: what up will do (preview) or did (up). */
+  plan: string;
+  outputs: Record<string, any>;
+}
+
+export interface UpResult {
+  rendered: RenderedStack;
+  resources: ResourceReport[];
+  /** ReplicationTopology's outputs after the run. */
+  topology: Record<string, any>;
+}
+
+export interface LocalStackOptions {
+  /** Stack whose Pulumi.<stack>.yaml is the base config (default dev). */
+  stack?: string;
+  /** Most members the scenario will ask for: their ports are reserved up front (directMembers). */
+  maxMembers: number;
+  /** Progress lines (pods starting, clones). */
+  log?: (line: string) => void;
+  /** Diagnostic lines of the dynamic provider host (the providers' own log). */
+  providerLog?: (line: string) => void;
+}
+
+function unwrap(value: any): any {
+  return value && typeof value === "object" && value[SIG_KEY] !== undefined ? unwrap(value.value) : value;
+}
+
+/** Parses `[section]` option files (key = value) into server options; later files win. */
+export function parseOptionFiles(texts: string[]): ServerOptions {
+  const options: ServerOptions = {};
+  for (const text of texts) {
+    for (const raw of text.split("\n")) {
+      const line = raw.trim();
+      if (!line || line.startsWith("#") || line.startsWith("[")) continue;
+      const eq = line.indexOf("=");
+      const key = (eq < 0 ? line : line.slice(0, eq)).trim().replace(/-/g, "_");
+      options[key] = eq < 0 ? true : line.slice(eq + 1).trim();
+    }
+  }
+  return options;
+}
+
+export class LocalStack {
+  /** Member N listens on ports[N] (and directMembers lists them), whether or not its pod runs yet. */
+  readonly ports: number[];
+  /** The pods by ordinal; undefined until the StatefulSet stand-in creates one. */
+  readonly pods: Array<LocalServer | undefined> = [];
+  readonly stack: string;
+  private readonly passwords = new Map<string, string>();
+  private secretData: Record<string, string> = {};
+  private serverCnf = "";
+  private topologyPrimary?: string;
+  private readonly scratch: string;
+
+  private constructor(
+    private readonly host: DynamicHost,
+    ports: number[],
+    private readonly options: LocalStackOptions,
+  ) {
+    this.ports = ports;
+    this.stack = options.stack ?? "dev";
+    this.scratch = fs.mkdtempSync(path.join(os.tmpdir(), "mysql-ha-demo-"));
+  }
+
+  static async start(options: LocalStackOptions): Promise<LocalStack> {
+    const ports: number[] = [];
+    while (ports.length < options.maxMembers) {
+      const port = await freePort();
+      if (!ports.includes(port)) ports.push(port);
+    }
+    const host = await DynamicHost.start({ log: options.providerLog });
+    return new LocalStack(host, ports, options);
+  }
+
+  /** `pulumi config` of the stack for `replicas` members: direct connector to the reserved ports. */
+  config(replicas: number, extra: Record<string, string> = {}): Record<string, string> {
+    return {
+      replicas: String(replicas),
+      connector: "direct",
+      directMembers: JSON.stringify(this.ports.slice(0, replicas).map((p) => `127.0.0.1:${p}`)),
+      ...extra,
+    };
+  }
+
+  /** A password of the rendered Secret (root-password, app-password, replication-password). */
+  secret(key: string): string {
+    const value = this.secretData[key];
+    if (!value) throw new Error(`the rendered Secret has no ${key} yet (run up first)`);
+    return value;
+  }
+
+  /** Running pods with their ordinals. */
+  running(): Array<{ ordinal: number; server: LocalServer }> {
+    return this.pods.flatMap((server, ordinal) => (server?.running ? [{ ordinal, server }] : []));
+  }
+
+  /** `pulumi preview`: the providers' check and diff only, nothing touched. */
+  preview(set: Record<string, string>): Promise<UpResult> {
+    return this.run(set, true);
+  }
+
+  /** `pulumi up`. Throws with the program's or the providers' errors. */
+  up(set: Record<string, string>): Promise<UpResult> {
+    return this.run(set, false);
+  }
+
+  private async run(set: Record<string, string>, preview: boolean): Promise<UpResult> {
+    const resources: ResourceReport[] = [];
+    const failures: string[] = [];
+    let topology: Record<string, any> = {};
+    const onResource = async (r: MockResourceArgs): Promise<MockResult> => {
+      if (DYNAMIC_TYPES.has(r.type)) {
+        const { __provider: provider, ...inputs } = r.inputs;
+        const decl = { type: r.type, provider, inputs, secretOutputs: SECRET_PROPERTIES };
+        const resource = r.type === PRIMARY_PLACEMENT_TYPE ? "PrimaryPlacement" : "ReplicationTopology";
+        let step;
+        try {
+          step = preview ? await this.host.preview(r.name, decl) : await this.host.up(r.name, decl);
+        } catch (err) {
+          // Reported after the evaluation: a rejected mock leaves the SDK waiting on the resource's outputs.
+          failures.push(`${resource}: ${(err as Error).message}`);
+          return { id: `${r.name}-id`, state: { ...inputs, ...(this.host.outputs(r.name) ?? {}), plan: "failed" } };
+        }
+        // Preview, or an up that changed nothing: the words check computed for this run; otherwise what the run did.
+        const plan = String((preview || step.op === "same" ? step.inputs.plan : step.outputs.plan) ?? "");
+        resources.push({ resource, op: step.op, plan, outputs: step.outputs });
+        if (r.type === REPLICATION_TOPOLOGY_TYPE) topology = step.outputs;
+        return { id: `${r.name}-id`, state: step.outputs };
+      }
+      switch (r.type) {
+        case "random:index/randomPassword:RandomPassword": {
+          // Generated once and kept, as the state file keeps a RandomPassword's result.
+          if (!this.passwords.has(r.name)) this.passwords.set(r.name, randomBytes(18).toString("base64url").replace(/[-_]/g, "x"));
+          return { id: r.name, state: { ...r.inputs, result: this.passwords.get(r.name) } };
+        }
+        case "kubernetes:core/v1:Secret":
+          if (!preview) this.secretData = unwrap(r.inputs.stringData) ?? {};
+          return undefined;
+        case "kubernetes:core/v1:ConfigMap": {
+          const data = unwrap(r.inputs.data) ?? {};
+          if (!preview && data[SERVER_CNF] !== undefined) this.serverCnf = data[SERVER_CNF];
+          if (!preview && data.primary !== undefined) this.topologyPrimary = String(data.primary);
+          return undefined;
+        }
+        case "kubernetes:apps/v1:StatefulSet":
+          if (!preview) await this.reconcile(r.inputs);
+          return undefined;
+        default:
+          return undefined;
+      }
+    };
+    const rendered = await renderStack({ stack: this.stack, set, onResource, preview });
+    const errors = [...failures, ...rendered.errors];
+    if (errors.length) throw new Error(`${preview ? "preview" : "up"} failed: ${errors.join("; ")}`);
+    return { rendered, resources, topology };
+  }
+
+  /** The StatefulSet controller stand-in: creates missing pods up to spec.replicas, deletes pods beyond it. */
+  private async reconcile(statefulSet: any): Promise<void> {
+    const replicas = Number(statefulSet.spec.replicas);
+    const name = String(statefulSet.metadata.name);
+    const init = (statefulSet.spec.template.spec.initContainers ?? []).find((c: any) => c.name === "init-server");
+    const serverIdBase = init?.env?.find((e: any) => e.name === "SERVER_ID_BASE")?.value ?? "1000";
+    for (let ordinal = this.pods.length - 1; ordinal >= replicas; ordinal--) {
+      await this.pods[ordinal]?.destroy();
+      this.pods.length = ordinal;
+    }
+    const missing = Array.from({ length: replicas }, (_, i) => i).filter((i) => !this.pods[i]);
+    if (missing.length === 0) return;
+    // The first pods start empty; a pod added to a running topology clones a peer first.
+    const existing = this.running();
+    const started = await Promise.allSettled(missing.map((ordinal) => this.startPod(name, ordinal, serverIdBase, existing)));
+    const failed = started.find((s): s is PromiseRejectedResult => s.status === "rejected");
+    if (failed) throw failed.reason;
+  }
+
+  private async startPod(statefulSet: string, ordinal: number, serverIdBase: string, peers: Array<{ ordinal: number; server: LocalServer }>): Promise<void> {
+    const podName = `${statefulSet}-${ordinal}`;
+    const dir = fs.mkdtempSync(path.join(this.scratch, `${podName}-`));
+    const configDir = path.join(dir, "config");
+    const confOut = path.join(dir, "conf.d");
+    fs.mkdirSync(configDir);
+    fs.writeFileSync(path.join(configDir, SERVER_CNF), this.serverCnf);
+    const topologyFile = path.join(dir, "primary");
+    if (this.topologyPrimary !== undefined) fs.writeFileSync(topologyFile, this.topologyPrimary);
+    const { stdout } = await runScript("init-server.sh", {
+      POD_NAME: podName, SERVER_ID_BASE: serverIdBase, CONFIG_DIR: configDir, TOPOLOGY_FILE: topologyFile, CONF_OUT: confOut,
+    });
+    this.options.log?.(`pod ${podName}: ${stdout.trim().replace(/^init-server: \S+ /, "")}`);
+    const options = parseOptionFiles(fs.readdirSync(confOut).sort().map((f) => fs.readFileSync(path.join(confOut, f), "utf8")));
+    const serverId = Number(options.server_id);
+    for (const key of HARNESS_OPTIONS) delete options[key];
+
+    const donor = this.donorFor(peers);
+    if (donor) {
+      // An empty datadir joining a running topology: the clone init step copies a peer before mariadbd starts.
+      const podDir = fs.mkdtempSync(path.join(os.tmpdir(), `mysql-ha-m${serverId}-`));
+      const pod = new LocalServer(podDir, this.ports[ordinal], { serverId, options });
+      pod.adminPassword = this.secret(SECRET_KEYS.root);
+      this.pods[ordinal] = pod;
+      const token = randomBytes(12).toString("hex");
+      const sidecar = await startDonor(donor.server, token);
+      const t0 = Date.now();
+      try {
+        const gtid = await seedFromPeer(pod, sidecar, token);
+        const size = dirSize(pod.datadir);
+        this.options.log?.(`pod ${podName}: cloned member ${donor.ordinal} (${(size / 1e6).toFixed(0)} MB in ${Date.now() - t0} ms) at GTID '${gtid}'`);
+      } finally {
+        await sidecar.stop();
+      }
+      this.clones.push({ ordinal, donor: donor.ordinal, ms: Date.now() - t0 });
+      return;
+    }
+    const pod = await startServer({ serverId, options, port: this.ports[ordinal] });
+    this.pods[ordinal] = pod;
+    await this.entrypoint(pod);
+    this.options.log?.(`pod ${podName}: started on ${pod.address}`);
+  }
+
+  /** Clones done by pods joining a running topology: which member, from which donor, how long. */
+  readonly clones: Array<{ ordinal: number; donor: number; ms: number }> = [];
+
+  /** A replica to copy (a primary only when there is no replica), or none for the first pods. */
+  private donorFor(peers: Array<{ ordinal: number; server: LocalServer }>) {
+    if (peers.length === 0) return undefined;
+    return peers.find((p) => String(p.ordinal) !== this.topologyPrimary) ?? peers[0];
+  }
+
+  /**
+   * What the official image's entrypoint does on first start of an empty datadir, from the Secret's values:
+   * root with the generated password (also from any host), the application user, the replication account; with
+   * the binlog off, so these local accounts are no transactions of the topology. Unlike the image (MARIADB_DATABASE)
+   * it does not create the application database on every member: the engine refuses to attach a member holding a
+   * schema that did not come from the primary, so the application database is created once, on the primary.
+   */
+  private async entrypoint(pod: LocalServer): Promise<void> {
+    const root = this.secret(SECRET_KEYS.root);
+    const conn = await pod.connect();
+    try {
+      await conn.query("SET SESSION sql_log_bin = 0");
+      for (const host of ["127.0.0.1", "localhost"]) await conn.query("ALTER USER ?@? IDENTIFIED BY ?", [LOCAL_ROOT_USER, host, root]);
+      await conn.query("CREATE USER IF NOT EXISTS ?@'%' IDENTIFIED BY ?", [LOCAL_ROOT_USER, root]);
+      await conn.query("GRANT ALL PRIVILEGES ON *.* TO ?@'%' WITH GRANT OPTION", [LOCAL_ROOT_USER]);
+      await conn.query("CREATE USER IF NOT EXISTS ?@'%' IDENTIFIED BY ?", [this.appUser, this.secret(SECRET_KEYS.app)]);
+      await conn.query(`GRANT ALL PRIVILEGES ON \`${this.appDatabase}\`.* TO ?@'%'`, [this.appUser]);
+      await conn.query("CREATE USER IF NOT EXISTS ?@'%' IDENTIFIED BY ?", [REPLICATION_USER, this.secret(SECRET_KEYS.replication)]);
+      await conn.query("GRANT REPLICATION SLAVE ON *.* TO ?@'%'", [REPLICATION_USER]);
+    } finally {
+      await conn.end();
+    }
+    pod.adminPassword = root;
+  }
+
+  /** Application account and database (config appUser / appDatabase; the demo keeps the defaults). */
+  readonly appUser = "app";
+  readonly appDatabase = "app";
+
+  /** The checkpoint the dynamic host keeps (secrets encrypted), as a state file would hold it. */
+  checkpoint(): string {
+    return this.host.checkpoint();
+  }
+
+  /** Stops the provider host; with `keepPods` the members keep running (the caller prints how to reach them). */
+  async close(keepPods = false): Promise<void> {
+    await this.host.stop();
+    if (!keepPods) await Promise.all(this.pods.map((p) => p?.destroy()));
+    fs.rmSync(this.scratch, { recursive: true, force: true });
+  }
+}
+
+function dirSize(dir: string): number {
+  let total = 0;
+  for (const entry of fs.readdirSync(dir, { withFileTypes: true })) {
+    const p = path.join(dir, entry.name);
+    total += entry.isDirectory() ? dirSize(p) : fs.statSync(p).size;
+  }
+  return total;
+}

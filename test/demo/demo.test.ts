@@ -1,0 +1,75 @@
+/**
+ * `npm run demo` end to end: the real program and providers against local members, with a writer, every step's check
+ * passing, and nothing left behind. Plus the timeline table and the CLI's flags.
+ */
+import * as fs from "node:fs";
+import { execFileSync } from "node:child_process";
+import { runDemo } from "../../local/demo/scenario";
+import { parseOptionFiles } from "../../local/demo/stack";
+import { formatTimeline } from "../../local/demo/timeline";
+
+
+describe("mysql-ha demo", () => {
+  test("creates, grows, switches over, fails over, backs up and restores, and loses no acknowledged write", async () => {
+    const lines: string[] = [];
+    const t0 = Date.now();
+    const result = await runDemo({ print: (line) => lines.push(line) });
+    const output = lines.join("\n");
+    expect({ ok: result.ok, steps: result.steps.map((s) => `${s.step}: ${s.result} (${s.detail})`) }).toEqual({
+      ok: true,
+      steps: result.steps.map((s) => `${s.step}: ok (${s.detail})`),
+    });
+    expect(result.steps.map((s) => s.step)).toEqual([
+      "create 3 members",
+      "grow to 4",
+      "switch over to member 2",
+      "kill -9 the primary, run up again",
+      "back up under load, restore, compare",
+      "verify every acknowledged write",
+    ]);
+    // Every up says what the providers planned and did, in words.
+    expect(output).toContain("preview  ReplicationTopology: create - set up member 0 as primary of 1, 2");
+    expect(output).toMatch(/up {7}ReplicationTopology: updated - attach member 3/);
+    expect(output).toMatch(/preview {2}PrimaryPlacement: update - switch over 0 -> 2/);
+    expect(output).toMatch(/preview {2}ReplicationTopology: update - failover: promote/);
+    expect(result.steps[1].detail).toMatch(/member 3 cloned from member \d/);
+    expect(result.steps[5].detail).toMatch(/^\d+ writes acknowledged/);
+    // No password on screen: the generated ones are never printed.
+    expect(output).not.toMatch(/password[:=]\s*\S{16,}/i);
+    expect(Date.now() - t0).toBeLessThan(150_000);
+    expect(result.kept).toBeUndefined();
+    expect(fs.readdirSync(require("node:os").tmpdir()).filter((f: string) => f.startsWith("mysql-ha-demo-"))).toEqual([]);
+  }, 240_000);
+
+  test("the timeline lists each step with its duration and check and says whether all passed", () => {
+    const table = formatTimeline([
+      { step: "create 3 members", ms: 12345, result: "ok", detail: "primary 0" },
+      { step: "grow to 4", ms: 250, result: "FAIL", detail: "member 3 has 0 of 5000 rows" },
+      { step: "switch over to member 2", ms: 0, result: "skipped", detail: "an earlier step failed" },
+    ]);
+    expect(table).toMatch(/1 {2}create 3 members +12\.3 s {2}ok +primary 0/);
+    expect(table).toMatch(/2 {2}grow to 4 +250 ms {2}FAIL +member 3 has 0 of 5000 rows/);
+    expect(table.trim().split("\n").pop()).toBe("1 of 3 checks FAILED (12.6 s)");
+  });
+
+  test("option files parse like mariadbd reads them: later files win, bare keys are on", () => {
+    expect(parseOptionFiles(["[mariadb]\n# c\nlog_bin = mysql-bin\nread_only = ON\n", "[mariadb]\nread-only = OFF\nskip_name_resolve\n"]))
+      .toEqual({ log_bin: "mysql-bin", read_only: "OFF", skip_name_resolve: true });
+  });
+
+  test("--help describes the steps; an unknown flag is a usage error naming the allowed ones", () => {
+    const help = execFileSync("node", ["bin/mysql-ha.js", "demo", "--help"]).toString();
+    expect(help).toContain("Usage: mysql-ha demo [--keep]");
+    expect(help).toContain("--keep");
+    let stderr = "";
+    let status = 0;
+    try {
+      execFileSync("node", ["bin/mysql-ha.js", "demo", "--fast"], { stdio: "pipe" });
+    } catch (err: any) {
+      stderr = err.stderr.toString();
+      status = err.status;
+    }
+    expect(status).toBe(2);
+    expect(stderr).toMatch(/Unknown option '--fast'.*--keep, --verbose, --help/);
+  }, 60_000);
+});
