@@ -67,6 +67,11 @@ export interface Settings {
   appDatabase: string;
   /** Whether scheduled physical backups to S3 are deployed. */
   backupEnabled: boolean;
+  /**
+   * Image of the backup containers (clone donor, binlog archiver, seed, backup job): the database image plus
+   * rclone, socat and zstd (components/backup/Dockerfile builds it). Undefined: the database image itself.
+   */
+  backupImage?: string;
   /** Cron schedule (5 fields) of the backup CronJob. */
   backupSchedule: string;
   /** Existing bucket for backups; undefined creates one. */
@@ -124,6 +129,7 @@ export const CONFIG_KEYS = {
   appUser: { type: "string", default: "app", description: "Application user (its password is generated)." },
   appDatabase: { type: "string", default: "app", description: "Application database." },
   backupEnabled: { type: "boolean", default: true, description: "Deploy scheduled physical backups to S3." },
+  backupImage: { type: "string", default: "", description: "Image of the backup containers (clone donor, binlog archiver, seed, backup job): the database image with rclone, socat and zstd added, as components/backup/Dockerfile builds it, pinned like image. Empty uses image itself, which then must carry those tools (the official mariadb image does not; the program warns)." },
   backupSchedule: { type: "string", default: "0 3 * * *", description: "Cron schedule (5 fields) of base backups." },
   backupBucket: { type: "string", default: "", description: "Existing S3 bucket for backups; empty creates one." },
   backupEndpoint: { type: "string", default: "", description: "URL of an S3-compatible endpoint; empty uses AWS S3." },
@@ -452,8 +458,18 @@ export function validateConfig(raw: Record<string, unknown>): { settings?: Setti
   if (backupSchedule !== undefined && !isCron(backupSchedule)) {
     fail("backupSchedule", backupSchedule, "a cron expression with 5 fields (minute hour day-of-month month day-of-week), e.g. \"0 3 * * *\"");
   }
+  const backupImageValue = str("backupImage");
+  const backupImage = backupImageValue === "" ? undefined : backupImageValue;
+  if (backupImage !== undefined) {
+    const problem = checkImage(backupImage);
+    if (problem) fail("backupImage", backupImage, `${problem}, or empty for the database image`);
+  }
   const backupBucket = optional("backupBucket", isBucketName, "an S3 bucket name (3-63 lowercase letters, digits, '.' or '-') or empty to create one");
   const backupEndpoint = optional("backupEndpoint", isHttpUrl, "an http(s):// URL of an S3-compatible endpoint or empty for AWS S3");
+  if (backupEnabled && backupEndpoint !== undefined && isHttpUrl(backupEndpoint) && backupBucket === undefined) {
+    fail("backupBucket", valueOf("backupBucket"),
+      `the name of an existing bucket on backupEndpoint ${backupEndpoint} (buckets are created only on AWS S3: create it there and set backupBucket)`);
+  }
   const backupRegion = str("backupRegion");
   if (backupRegion !== undefined && !/^[a-z0-9][a-z0-9-]{0,62}$/.test(backupRegion)) {
     fail("backupRegion", backupRegion, "a region name such as us-east-1");
@@ -474,7 +490,7 @@ export function validateConfig(raw: Record<string, unknown>): { settings?: Setti
       readMaxLagSeconds: readMaxLagSeconds!, semiSync: semiSync!, semiSyncTimeoutMs: semiSyncTimeoutMs!,
       autoFailover: autoFailover!, operationTimeoutSeconds: operationTimeoutSeconds!, connector: connector!,
       directMembers: directMembers!, serverConfig: serverConfig!, serviceType: serviceType!, appUser: appUser!,
-      appDatabase: appDatabase!, backupEnabled: backupEnabled!, backupSchedule: backupSchedule!, backupBucket,
+      appDatabase: appDatabase!, backupEnabled: backupEnabled!, backupImage, backupSchedule: backupSchedule!, backupBucket,
       backupEndpoint, backupRegion: backupRegion!, backupRetentionDays: backupRetentionDays!,
       backupRetentionCount: backupRetentionCount!, binlogArchive: binlogArchive!, restoreFrom,
     },

@@ -14,7 +14,7 @@ import { REPLICATION_USER } from "./kubernetes/secret";
 import { ConnectorSpec } from "./connectors";
 import { PrimaryPlacement, ReplicationResourceArgs, ReplicationTopology, RollingUpgrade } from "./providers";
 import { serverConfigRevision } from "./upgrade/config-hash";
-import { backupNames, backupScripts, BackupPartsArgs, buildBackupCronJob, buildBackupPodExtras } from "./backup/kubernetes";
+import { backupImageWarning, backupNames, backupScripts, BackupPartsArgs, buildBackupCronJob, buildBackupPodExtras } from "./backup/kubernetes";
 import { createBackupStorage } from "./backup/storage";
 
 /** Type token of the component. */
@@ -69,6 +69,8 @@ export class ReplicatedDatabase extends pulumi.ComponentResource {
     const serverConfig = new k8s.core.v1.ConfigMap(`${name}-config`, buildServerConfigMap(base), { parent: this });
     // Backups (components/backup): bucket, scripts, member sidecars and the CronJob; S3 keys come from the
     // Secret `${name}-backup-s3` (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY), never from config.
+    const imageWarning = backupImageWarning(settings);
+    if (imageWarning) pulumi.log.warn(imageWarning, this);
     const backup: BackupPartsArgs | undefined = settings.backupEnabled
       ? { ...base, url: createBackupStorage(this, name, settings, pulumi.getStack()).url,
           credentials: { kind: "secret", secretName: backupNames(name).credentialsSecret } }

@@ -54,7 +54,8 @@ describe("validateConfig", () => {
     ["semiSyncTimeoutMs", 500], ["autoFailover", false], ["operationTimeoutSeconds", 30], ["serviceType", "LoadBalancer"],
     ["serviceType", "NodePort"], ["appUser", "shop_app"], ["appDatabase", "shop"], ["backupEnabled", false],
     ["backupSchedule", "*/15 * * * *"], ["backupSchedule", "@daily"], ["backupBucket", "my-backups.example"],
-    ["backupEndpoint", "http://127.0.0.1:4568"], ["backupRegion", "eu-west-1"], ["backupRetentionDays", 7],
+    ["backupEndpoint", "http://127.0.0.1:4568", { backupBucket: "local-backups" }], ["backupEndpoint", "http://127.0.0.1:4568", { backupEnabled: false }],
+    ["backupImage", "registry.example.com/mysql-ha-backup:10.11.10"], ["backupImage", `mysql-ha-backup@sha256:${"b".repeat(64)}`], ["backupRegion", "eu-west-1"], ["backupRetentionDays", 7],
     ["backupRetentionCount", 3], ["binlogArchive", false], ["connector", "direct", { replicas: 1, directMembers: ["db:3306"] }],
     ["directMembers", JSON.stringify(["a:1", "b:2", "c:3"]), { connector: "direct" }], ["serverConfig", { max_connections: 100 }], ["restoreFrom", "s3://my-backups/prod/base/2024-01-01T00:00:00Z/"],
   ];
@@ -82,7 +83,8 @@ describe("validateConfig", () => {
     ["appUser", "root", /other than root/], ["appUser", "1app", /user name/], ["appDatabase", "mysql", /system schema/],
     ["appDatabase", "my-db", /database name/], ["backupEnabled", "on", /true or false/], ["backupSchedule", "0 3 * *", /5 fields/],
     ["backupBucket", "My_Bucket", /bucket name/], ["backupBucket", "192.168.1.1", /bucket name/], ["backupBucket", "ab", /bucket name/],
-    ["backupEndpoint", "minio:9000", /http\(s\):\/\/ URL/], ["backupRegion", "EU West", /region/],
+    ["backupEndpoint", "minio:9000", /http\(s\):\/\/ URL/], ["backupImage", "mysql-ha-backup:latest", /latest/],
+    ["backupImage", "mysql-ha-backup", /pinned tag or digest/], ["backupImage", "my backup:1", /without spaces/], ["backupRegion", "EU West", /region/],
     ["backupRetentionDays", 0, /from 1/], ["backupRetentionCount", "x", /integer/], ["binlogArchive", "no", /true or false/],
     ["restoreFrom", "https://bucket/x", /s3:\/\/bucket\/path/], ["restoreFrom", "s3://UPPER/x", /s3:\/\//],
   ];
@@ -118,6 +120,20 @@ describe("validateConfig", () => {
     expect(onlyError({ connector: "direct", replicas: 2, directMembers: ["a:1", "b:2", "c:3"] }).key).toBe("directMembers");
     expect(onlyError({ connector: "direct", replicas: 2, directMembers: ["a:1", "b:99999"] }).message).toMatch(/port from 1 to 65535/);
     expect(errorsFor({ connector: "direct", replicas: 2, directMembers: ["a:1", "b:2"] })).toEqual([]);
+  });
+
+  it("requires an existing backupBucket with an external backupEndpoint, reported with the other problems", () => {
+    const error = onlyError({ backupEndpoint: "http://minio:9000" });
+    expect(error.key).toBe("backupBucket");
+    expect(error.message).toMatch(/mysql-ha:backupBucket: "" is not allowed; expected the name of an existing bucket on backupEndpoint http:\/\/minio:9000/);
+    const { errors } = validateConfig({ backupEndpoint: "http://minio:9000", replicas: 0 });
+    expect(errors.map((e) => e.key).sort()).toEqual(["backupBucket", "replicas"]);
+    expect(errorsFor({ backupEndpoint: "http://minio:9000", backupEnabled: false })).toEqual([]);
+  });
+
+  it("leaves backupImage unset by default and keeps a pinned one", () => {
+    expect(validateConfig({}).settings!.backupImage).toBeUndefined();
+    expect(validateConfig({ backupImage: "r.example/b:1" }).settings!.backupImage).toBe("r.example/b:1");
   });
 
   it("checks primary against the configured replicas", () => {

@@ -42,11 +42,26 @@ export interface BackupPartsArgs {
   /** s3://bucket/prefix of this stack's backups. */
   url: pulumi.Input<string>;
   credentials: S3Credentials;
-  /**
-   * Image of the backup containers: mariadb-backup, mariadb-binlog and mbstream (as in the database image) plus
-   * rclone, socat and zstd. Default: the database image (which must then carry those tools).
-   */
-  toolsImage?: string;
+}
+
+/**
+ * Image of the backup containers: `backupImage`, else the database image. It needs mariadb-backup, mariadb-binlog
+ * and mbstream of the server's exact version (hence built FROM the database image) plus rclone, socat and zstd.
+ */
+export function backupImage(settings: Pick<Settings, "image" | "backupImage">): string {
+  return settings.backupImage ?? settings.image;
+}
+
+/**
+ * The warning for `pulumi up` when backups run on the plain database image: the official mariadb image has no
+ * rclone, socat or zstd, so seeding, archiving and backups would fail at run time. Undefined when backupImage is
+ * set (setting it to the database image itself says that image carries the tools).
+ */
+export function backupImageWarning(settings: Pick<Settings, "image" | "backupImage" | "backupEnabled">): string | undefined {
+  if (!settings.backupEnabled || settings.backupImage !== undefined) return undefined;
+  return `backup containers use the database image ${settings.image}, which must carry rclone, socat and zstd ` +
+    "(the official mariadb image does not): build components/backup/Dockerfile FROM it and set mysql-ha:backupImage " +
+    "(or set backupImage to the database image if it already has them)";
 }
 
 /** Names of the backup objects. */
@@ -102,7 +117,7 @@ const scratchMounts = [
 export function buildDonorSidecar(args: BackupPartsArgs): Container {
   return {
     name: "clone-donor",
-    image: args.toolsImage ?? args.settings.image,
+    image: backupImage(args.settings),
     command: [`${PATHS.scripts}/clone-serve.sh`],
     ports: [{ name: "donor", containerPort: DONOR_PORT, protocol: "TCP" }],
     // A TCP probe would open a stream request; look for the listening socket instead (state 0A = LISTEN).
@@ -118,7 +133,7 @@ export function buildDonorSidecar(args: BackupPartsArgs): Container {
 export function buildArchiverSidecar(args: BackupPartsArgs): Container {
   return {
     name: "binlog-archiver",
-    image: args.toolsImage ?? args.settings.image,
+    image: backupImage(args.settings),
     command: [`${PATHS.scripts}/binlog-archive.sh`],
     // The upload loop touches this file every interval; a stuck loop gets the container restarted (it resumes).
     // The loop turns even while S3 is down (uploads retry), so S3 trouble never makes the member unready.
@@ -135,7 +150,7 @@ export function buildSeedInitContainer(args: BackupPartsArgs): Container {
   const donorPattern = memberHost(args.names, args.settings.namespace, 0).replace(/-0\./, "-%d.");
   return {
     name: "seed",
-    image: args.toolsImage ?? args.settings.image,
+    image: backupImage(args.settings),
     command: [`${PATHS.scripts}/seed-member.sh`],
     env: [
       { name: "POD_NAME", valueFrom: { fieldRef: { fieldPath: "metadata.name" } } },
@@ -191,7 +206,7 @@ export function buildBackupCronJob(args: BackupPartsArgs): k8s.batch.v1.CronJobA
               containers: [
                 {
                   name: "backup",
-                  image: args.toolsImage ?? s.image,
+                  image: backupImage(s),
                   command: ["/bin/bash", "-c", `${PATHS.scripts}/backup.sh && ${PATHS.scripts}/prune.sh`],
                   env: [
                     ...s3Env(args),

@@ -13,21 +13,14 @@ export function backupPrefix(stack: string, name: string): string {
   return `${stack}/${name}`;
 }
 
-/** Refuses settings that cannot give a bucket: an external endpoint needs an existing bucket. */
-export function checkBackupSettings(s: Pick<Settings, "backupBucket" | "backupEndpoint">): void {
-  if (s.backupEndpoint && !s.backupBucket) {
-    throw new Error(`backupEndpoint '${s.backupEndpoint}' needs backupBucket: buckets are created only on AWS S3; create it on the endpoint and set backupBucket`);
-  }
-}
-
 export interface BackupStorage {
   bucketName: pulumi.Output<string>;
   /** s3://bucket/prefix */
   url: pulumi.Output<string>;
 }
 
+/** An external endpoint always comes with backupBucket (validateConfig refuses it otherwise), so only AWS creates one. */
 export function createBackupStorage(parent: pulumi.Resource, name: string, settings: Settings, stack: string): BackupStorage {
-  checkBackupSettings(settings);
   const prefix = backupPrefix(stack, name);
   let bucketName: pulumi.Output<string>;
   if (settings.backupBucket) {

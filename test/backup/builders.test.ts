@@ -1,12 +1,14 @@
+import * as fs from "fs";
+import * as path from "path";
 import { rawStackConfig, Settings, validateConfig } from "../../components/config";
 import { objectNames } from "../../components/kubernetes/names";
 import {
   backupAccessPolicy, encryptionArgs, irsaTrustPolicy, lifecycleArgs, lifecycleExpirationDays, publicAccessBlockArgs, tlsOnlyPolicy, versioningArgs,
 } from "../../components/backup/bucket";
 import {
-  BACKUP_SCRIPTS, backupScripts, BackupPartsArgs, buildBackupCronJob, buildBackupPodExtras, DONOR_PORT, s3Env,
+  BACKUP_SCRIPTS, backupImageWarning, backupScripts, BackupPartsArgs, buildBackupCronJob, buildBackupPodExtras, DONOR_PORT, s3Env,
 } from "../../components/backup/kubernetes";
-import { backupPrefix, checkBackupSettings } from "../../components/backup/storage";
+import { backupPrefix } from "../../components/backup/storage";
 import { stackConfig } from "../../local/render";
 
 function settings(set: Record<string, string> = {}): Settings {
@@ -47,9 +49,7 @@ describe("bucket hardening arguments", () => {
     expect(access.Statement[1].Resource).toEqual(["arn:aws:s3:::bkt/prod/db/*"]);
   });
 
-  test("an external endpoint needs an existing bucket", () => {
-    expect(() => checkBackupSettings({ backupEndpoint: "http://minio:9000", backupBucket: undefined })).toThrow(/backupEndpoint 'http:\/\/minio:9000' needs backupBucket/);
-    expect(() => checkBackupSettings({ backupEndpoint: "http://minio:9000", backupBucket: "b1x" })).not.toThrow();
+  test("backups of one database live under <stack>/<name>", () => {
     expect(backupPrefix("prod", "db")).toBe("prod/db");
   });
 });
@@ -106,6 +106,28 @@ describe("backup CronJob and member parts", () => {
     const [seed] = buildBackupPodExtras(parts({ restoreFrom: url })).initContainers as any[];
     expect(seed.env).toContainEqual({ name: "RESTORE_URL", value: url });
     expect(seed.env).toContainEqual({ name: "CLONE_DONOR_PATTERN", value: "db-%d.db-headless.mysql-ha.svc.cluster.local" });
+  });
+
+  test("every backup container runs backupImage; without it the database image, with a warning naming the missing tools", () => {
+    const images = (a: BackupPartsArgs) => {
+      const extras = buildBackupPodExtras(a);
+      const cron = buildBackupCronJob(a) as any;
+      return [...(extras.initContainers as any[]), ...(extras.containers as any[]), ...cron.spec.jobTemplate.spec.template.spec.containers].map((c) => c.image);
+    };
+    const custom = parts({ backupImage: "registry.example.com/mysql-ha-backup:10.11.10" });
+    expect(images(custom)).toEqual(Array(4).fill("registry.example.com/mysql-ha-backup:10.11.10"));
+    expect(backupImageWarning(custom.settings)).toBeUndefined();
+    const plain = parts();
+    expect(images(plain)).toEqual(Array(4).fill(plain.settings.image));
+    expect(backupImageWarning(plain.settings)).toMatch(/database image mariadb:[^ ]+, which must carry rclone, socat and zstd.*components\/backup\/Dockerfile.*backupImage/);
+    expect(backupImageWarning({ ...plain.settings, backupEnabled: false })).toBeUndefined();
+  });
+
+  test("the Dockerfile builds backupImage FROM the database image and adds rclone, socat and zstd", () => {
+    const dockerfile = fs.readFileSync(path.join(__dirname, "../../components/backup/Dockerfile"), "utf8");
+    expect(dockerfile).toMatch(/^ARG DATABASE_IMAGE=mariadb:\S+$/m);
+    expect(dockerfile).toMatch(/^FROM \$\{DATABASE_IMAGE\}$/m);
+    expect(dockerfile).toMatch(/apt-get install [^\n]*rclone socat zstd/);
   });
 
   test("ships every script the containers run", () => {

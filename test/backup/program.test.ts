@@ -75,6 +75,38 @@ describe("backup config variants under mocks", () => {
     expect(cron.inputs.spec.jobTemplate.spec.template.spec.containers[0].env).toContainEqual({ name: "BACKUP_URL", value: "s3://team-backups/prod/mysql" });
   });
 
+  test("backupImage runs every backup container, and only the plain database image draws a warning", async () => {
+    const pulumi = require("@pulumi/pulumi");
+    const warn = jest.spyOn(pulumi.log, "warn").mockImplementation(() => Promise.resolve());
+    try {
+      const image = "registry.example.com/mysql-ha-backup:10.11.10";
+      const r = await renderStack({ stack: "prod", set: { backupImage: image }, onResource });
+      expect(r.errors).toEqual([]);
+      const [sts] = find(r, "kubernetes:apps/v1:StatefulSet");
+      const spec = sts.inputs.spec.template.spec;
+      const byName = Object.fromEntries([...spec.initContainers, ...spec.containers].map((c: any) => [c.name, c.image]));
+      expect(byName).toMatchObject({ seed: image, "clone-donor": image, "binlog-archiver": image, mariadb: "mariadb:10.11.10" });
+      const [cron] = find(r, "kubernetes:batch/v1:CronJob");
+      expect(cron.inputs.spec.jobTemplate.spec.template.spec.containers[0].image).toBe(image);
+      expect(warn.mock.calls.filter(([m]) => /rclone, socat and zstd/.test(String(m)))).toEqual([]);
+
+      const plain = await renderStack({ stack: "prod", onResource });
+      expect(plain.errors).toEqual([]);
+      expect(warn.mock.calls.map(([m]) => String(m))).toContainEqual(expect.stringMatching(/database image mariadb:\S+, which must carry rclone, socat and zstd/));
+    } finally {
+      warn.mockRestore();
+    }
+  });
+
+  test("an external endpoint without backupBucket is a config error, listed with the others", async () => {
+    const r = await renderStack({ stack: "prod", set: { backupEndpoint: "http://minio.example:9000", replicas: "0" }, onResource });
+    expect(r.errors).toEqual([
+      expect.stringMatching(/^mysql-ha:replicas: /),
+      expect.stringMatching(/^mysql-ha:backupBucket: "" is not allowed; expected the name of an existing bucket on backupEndpoint/),
+    ]);
+    expect(r.resources).toEqual([]);
+  });
+
   test("backups disabled: no bucket, no CronJob, no sidecars", async () => {
     const r = await renderStack({ stack: "prod", set: { backupEnabled: "false" }, onResource });
     expect(r.errors).toEqual([]);
