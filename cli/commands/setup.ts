@@ -8,7 +8,7 @@ export const command: Command = {
 
 Makes member N (default 0) the writable primary, creates the replication account (REPLICATION SLAVE only) and
 points every other reachable member at it with GTID auto-positioning and semi-synchronous replication. Local
-binlog history of a fresh member without user data (e.g. from its own initialisation) is discarded; a member that
+binlog history of a fresh member without user tables (e.g. from its own initialisation; empty schemas are not data) is discarded; a member that
 holds user data or errant transactions is refused (it must be seeded from the primary). Idempotent.
 
 Options:

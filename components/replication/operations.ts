@@ -99,8 +99,9 @@ type JoinerAction = { kind: "none" } | { kind: "reset"; history: string[] } | { 
 
 /**
  * Decides (reading only) how a joiner's history is brought in line before it replicates from `primary`:
- * - local binlog history on a member that never replicated and holds no user schema (e.g. accounts created by its
- *   own initialisation with the binlog on) is discarded with RESET MASTER: it is not data, and kept it would be errant;
+ * - local binlog history on a member that never replicated and holds no user table (e.g. accounts or an empty
+ *   application schema created by its own initialisation) is discarded with RESET MASTER: it is not data, and kept
+ *   it would be errant;
  * - user data that did not come from the primary, any other errant history, or a primary whose binlogs no longer
  *   reach back to the joiner's position needs the seed hook (a copy of the primary); without one: refused.
  * Real data is never discarded silently.
@@ -111,7 +112,7 @@ async function judgeJoiner(ctx: Ctx, m: MemberStatus, primary: MemberStatus): Pr
   const schemas = m.userSchemas ?? [];
   let action: JoinerAction = { kind: "none" };
   if (neverReplicated && schemas.length) {
-    action = { kind: "seed", why: `it holds user data (schemas ${schemas.join(", ")}) that did not come from the primary` };
+    action = { kind: "seed", why: `it holds user data (tables in schema${schemas.length > 1 ? "s" : ""} ${schemas.join(", ")}) that did not come from the primary` };
   } else if (m.errantGtids.length) {
     action = neverReplicated
       ? { kind: "reset", history: m.errantGtids }

@@ -94,7 +94,7 @@ export interface MemberStatus {
   gtidSlave?: string;
   replica?: ReplicaStatus;
   semiSync?: { primaryEnabled: boolean; primaryActive: boolean; primaryClients: number; replicaEnabled: boolean; replicaActive: boolean };
-  /** Schemas other than the system ones: a member with none holds no user data. */
+  /** Non-system schemas holding at least one table (empty schemas are not data): a member with none holds no user data. */
   userSchemas?: string[];
   /** GTIDs this member has that the primary has not (replicas), or its own local writes (when there is no primary). */
   errantGtids: string[];

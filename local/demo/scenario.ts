@@ -141,7 +141,6 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoResult> {
       expect(problems.length === 0 && up.topology.primaryOrdinal === 0, problems.join("; ") || `topology says primary ${up.topology.primaryOrdinal}`);
       // The application: a static table (for the backup comparison) and the writer, as the application user.
       const primary = pod(0);
-      await primary.query(`CREATE DATABASE IF NOT EXISTS \`${stack.appDatabase}\``);
       await primary.query(`CREATE TABLE IF NOT EXISTS app.items (id INT PRIMARY KEY, label VARCHAR(64) NOT NULL)`);
       await primary.query(`INSERT INTO app.items SELECT seq, MD5(seq) FROM app.seq_1_to_${ITEMS}`);
       const app = { user: stack.appUser, password: stack.secret(SECRET_KEYS.app), database: stack.appDatabase };

@@ -262,10 +262,9 @@ export class LocalStack {
 
   /**
    * What the official image's entrypoint does on first start of an empty datadir, from the Secret's values:
-   * root with the generated password (also from any host), the application user, the replication account; with
-   * the binlog off, so these local accounts are no transactions of the topology. Unlike the image (MARIADB_DATABASE)
-   * it does not create the application database on every member: the engine refuses to attach a member holding a
-   * schema that did not come from the primary, so the application database is created once, on the primary.
+   * root with the generated password (also from any host), the application database (MARIADB_DATABASE, empty) and
+   * user, the replication account; all with the binlog off, so none of it is a transaction of the topology (and the
+   * engine counts only tables as user data, so the empty database does not stop a member joining).
    */
   private async entrypoint(pod: LocalServer): Promise<void> {
     const root = this.secret(SECRET_KEYS.root);
@@ -275,6 +274,7 @@ export class LocalStack {
       for (const host of ["127.0.0.1", "localhost"]) await conn.query("ALTER USER ?@? IDENTIFIED BY ?", [LOCAL_ROOT_USER, host, root]);
       await conn.query("CREATE USER IF NOT EXISTS ?@'%' IDENTIFIED BY ?", [LOCAL_ROOT_USER, root]);
       await conn.query("GRANT ALL PRIVILEGES ON *.* TO ?@'%' WITH GRANT OPTION", [LOCAL_ROOT_USER]);
+      await conn.query(`CREATE DATABASE IF NOT EXISTS \`${this.appDatabase}\``);
       await conn.query("CREATE USER IF NOT EXISTS ?@'%' IDENTIFIED BY ?", [this.appUser, this.secret(SECRET_KEYS.app)]);
       await conn.query(`GRANT ALL PRIVILEGES ON \`${this.appDatabase}\`.* TO ?@'%'`, [this.appUser]);
       await conn.query("CREATE USER IF NOT EXISTS ?@'%' IDENTIFIED BY ?", [REPLICATION_USER, this.secret(SECRET_KEYS.replication)]);

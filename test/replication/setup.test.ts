@@ -33,9 +33,10 @@ describe("setup, attach and detach", () => {
     lab = await startLab(3);
     // Initialisation with the binlog on (an account created locally): errant, but not data.
     await lab.servers[1].query("CREATE USER 'monitor'@'%' IDENTIFIED BY 'x'");
-    // A member that already holds a user schema: never discarded silently.
+    // A member that already holds a table: user data, never discarded silently.
     await lab.servers[2].query("CREATE DATABASE precious");
-    await expect(setup(lab.members, 0, lab.settings)).rejects.toThrow(/member 2: it holds user data \(schemas precious\).*nothing was changed/);
+    await lab.servers[2].query("CREATE TABLE precious.orders (id INT PRIMARY KEY)");
+    await expect(setup(lab.members, 0, lab.settings)).rejects.toThrow(/member 2: it holds user data \(tables in schema precious\).*nothing was changed/);
     let t = await inspect(lab.members, lab.settings);
     expect(t.members.some((m) => m.replica)).toBe(false);
 
@@ -46,6 +47,33 @@ describe("setup, attach and detach", () => {
     t = await inspect(lab.members, lab.settings);
     expect(t.healthy).toBe(true);
     expect(t.members[1].errantGtids).toEqual([]);
+  });
+
+  it("sets up members that each have an empty app schema from initialisation (binlog off), and replicates tables created in it", async () => {
+    lab = await startLab(3);
+    // What the official image's entrypoint does with MARIADB_DATABASE on every pod: an empty schema, not data.
+    for (const s of lab.servers) {
+      const conn = await s.connect();
+      try {
+        await conn.query("SET SESSION sql_log_bin = 0");
+        await conn.query("CREATE DATABASE app");
+      } finally {
+        await conn.end();
+      }
+    }
+    await setup(lab.members, 0, lab.settings);
+    let t = await inspect(lab.members, lab.settings);
+    expect(t.healthy).toBe(true);
+    expect(t.members.map((m) => m.role)).toEqual(["primary", "replica", "replica"]);
+    expect(t.members.slice(1).every((m) => m.replica?.sourceIndex === 0)).toBe(true);
+
+    await lab.servers[0].query("CREATE TABLE app.w (id INT PRIMARY KEY, at TIMESTAMP(6) DEFAULT CURRENT_TIMESTAMP(6))");
+    await lab.servers[0].query("INSERT INTO app.w (id) VALUES (1), (2)");
+    await waitReplicated(lab);
+    for (const s of lab.servers.slice(1)) expect([...(await ids(s))].sort()).toEqual([1, 2]);
+    t = await inspect(lab.members, lab.settings);
+    expect(t.healthy).toBe(true);
+    expect(t.members.every((m) => m.errantGtids.length === 0 && JSON.stringify(m.userSchemas) === JSON.stringify(["app"]))).toBe(true);
   });
 
   it("attaches a 4th member that then has every row, and detaches it", async () => {

@@ -34,8 +34,10 @@ export const mariadb: Flavor = {
       )).map((r) => [r.Variable_name.toLowerCase(), r.Value]),
     );
     const [rs] = await sql.query("SHOW SLAVE STATUS");
+    // User data means tables: an empty schema (the image's entrypoint creates MARIADB_DATABASE on every member,
+    // with the binlog off) is not data, so it does not stop a fresh member from joining.
     const schemas = await sql.query<{ s: string }>(
-      `SELECT schema_name AS s FROM information_schema.schemata WHERE schema_name NOT IN (${SYSTEM_SCHEMAS.map(() => "?").join(",")}) ORDER BY 1`,
+      `SELECT DISTINCT table_schema AS s FROM information_schema.tables WHERE table_schema NOT IN (${SYSTEM_SCHEMAS.map(() => "?").join(",")}) ORDER BY 1`,
       SYSTEM_SCHEMAS,
     );
     return {

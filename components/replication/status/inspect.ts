@@ -53,7 +53,7 @@ export function analyze(members: MemberAddress[], input: MemberStatus[]): Topolo
   for (const s of statuses) {
     if (s.replica) s.replica = { ...s.replica, sourceIndex: memberAt(members, s.replica.sourceHost, s.replica.sourcePort) };
   }
-  // A blank member (fresh server: no history, no data, no source) is writable by default but is nobody's primary.
+  // A blank member (fresh server: no history, no table, no source) is writable by default but is nobody's primary.
   const blank = (s: MemberStatus) => !s.replica && !s.gtidBinlogState && !s.gtidSlave && (s.userSchemas ?? []).length === 0;
   const writable = statuses.filter((s) => s.reachable && s.readOnly === false && !blank(s));
   // Fresh servers are all writable: that is "not set up yet", not split brain.
