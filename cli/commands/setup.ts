@@ -8,8 +8,9 @@ export const command: Command = {
 
 Makes member N (default 0) the writable primary, creates the replication account (REPLICATION SLAVE only) and
 points every other reachable member at it with GTID auto-positioning and semi-synchronous replication. Local
-binlog history of a fresh member without user tables (e.g. from its own initialisation; empty schemas are not data) is discarded; a member that
-holds user data or errant transactions is refused (it must be seeded from the primary). Idempotent.
+binlog history of a fresh member without user tables (e.g. from its own initialisation; an empty schema is not
+data) is discarded; a member that holds tables or errant transactions is refused (it must be seeded from the
+primary). Idempotent.
 
 Options:
   --primary N                    index of the primary (default 0)
