@@ -183,9 +183,16 @@ async function renderNow(opts: RenderOptions): Promise<RenderedStack> {
   let counter = 0;
   const mocks: pulumi.runtime.Mocks = {
     async newResource(args) {
-      const supplied = opts.onResource ? await opts.onResource(args) : undefined;
-      if (supplied) return supplied;
       const state: Record<string, any> = { ...args.inputs };
+      try {
+        const supplied = opts.onResource ? await opts.onResource(args) : undefined;
+        if (supplied) return supplied;
+      } catch (err) {
+        // A rejected registration leaves the SDK waiting forever; record the failure and carry on with the inputs
+        // alone so the evaluation ends and reports it.
+        result.errors.push(`${args.type} ${args.name}: ${describe(err)}`);
+        return { id: `${args.name}-failed`, state };
+      }
       // Replication resources: a healthy topology as configured, the primary where the config puts it.
       if (args.type === PRIMARY_PLACEMENT_TYPE || args.type === REPLICATION_TOPOLOGY_TYPE) Object.assign(state, asConfiguredOutputs(args.inputs));
       if (args.type === "random:index/randomPassword:RandomPassword") {

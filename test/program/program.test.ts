@@ -154,6 +154,19 @@ describe("program config changes", () => {
     expect(r.outputs.rootPassword).toBe(REDACTED);
   });
 
+  it("ends and reports a resource whose registration fails instead of waiting forever", async () => {
+    const r = await renderStack({
+      stack: "dev",
+      onResource: async (args) => {
+        if (args.type === "kubernetes:apps/v1:StatefulSet") throw new Error("apply refused");
+        return undefined;
+      },
+    });
+    expect(r.errors).toEqual(["kubernetes:apps/v1:StatefulSet mysql-statefulset: apply refused"]);
+    // The rest of the program still evaluated.
+    expect(r.resources.some((x) => x.type === "kubernetes:core/v1:Service")).toBe(true);
+  });
+
   it("reports every config problem instead of resources", async () => {
     const r = await renderStack({ stack: "dev", set: { replicas: "12", imgae: "mariadb:latest" } });
     expect(r.errors).toEqual([
