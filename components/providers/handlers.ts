@@ -92,8 +92,9 @@ function summarize(topology: engine.Topology): Pick<ReplicationOutputs, "primary
   return { primaryOrdinal: topology.primary ?? -1, members, gtidPositions: members.map((m) => m.gtid), healthy: topology.healthy };
 }
 
-export function planWords(plan: engine.Plan): string {
-  const parts = [...plan.steps.map((s) => s.describe), ...plan.refusals.map((r) => `refused: ${r}`)];
+/** The plan in words; `pending` are steps that wait for something outside the engine (a pod to start). */
+export function planWords(plan: engine.Plan, pending: string[] = []): string {
+  const parts = [...plan.steps.map((s) => s.describe), ...pending, ...plan.refusals.map((r) => `refused: ${r}`)];
   return parts.length ? parts.join("; ") : "no change: the topology is healthy and as configured";
 }
 
@@ -212,20 +213,21 @@ function topologyCount(olds: Props, news: ReplicationInputs): number {
   return Math.max(news.replicas, Number.isInteger(olds.replicas) ? olds.replicas : 0);
 }
 
-async function topologyPlan(olds: Props, news: ReplicationInputs): Promise<engine.Plan> {
+async function topologyPlan(olds: Props, news: ReplicationInputs): Promise<{ plan: engine.Plan; topology: engine.Topology }> {
   return withSession(news, "topology", topologyCount(olds, news), async ({ topology }) =>
-    engine.plan(topology, desiredTopology(topology, olds, news)),
+    ({ plan: engine.plan(topology, desiredTopology(topology, olds, news)), topology }),
   );
 }
 
-/** Preview words: on first create the pods usually do not exist yet, which is not a reason to refuse. */
+/** Preview words: members whose pods do not exist yet (first create, growth) are promised, not refused. */
 async function topologyPreview(olds: Props, news: ReplicationInputs): Promise<string> {
-  const plan = await topologyPlan(olds, news);
+  const { plan, topology } = await topologyPlan(olds, news);
   if (olds.replicas === undefined && plan.refusals.some((r) => /unreachable/.test(r))) {
     const others = Array.from({ length: news.replicas }, (_, i) => i).filter((i) => i !== news.primary);
     return `set up member ${news.primary} as primary of ${others.join(", ") || "no replicas"} once the members run (not reachable yet)`;
   }
-  return planWords(plan);
+  const grown = Number.isInteger(olds.replicas) ? topology.members.slice(olds.replicas, news.replicas).filter((m) => !m.reachable) : [];
+  return planWords(plan, grown.map((m) => `attach member ${m.index} once its pod runs`));
 }
 
 /** Whether the live topology needs work; unknown (inspection failed) counts as yes, and up reports why. */
@@ -260,7 +262,7 @@ const topology = {
     const changed = changedInputs(olds, news);
     if (unknownInputs(news).length > 0) return diffResult(changed, true);
     const work = await needsWork(async () => {
-      const plan = await topologyPlan(olds, news as ReplicationInputs);
+      const { plan } = await topologyPlan(olds, news as ReplicationInputs);
       return plan.steps.length + plan.refusals.length > 0;
     }, "topology");
     return diffResult(changed, work);

@@ -114,6 +114,10 @@ describe("replication providers, serialized and run in a separate process", () =
     expect(same.inputs.plan).toMatch(/^no change/);
     expect((await host.preview("db-placement", placement(config()))).diff!.changes).toBe(false);
 
+    // Preview of a growth whose new pod does not run yet (its address refuses connections): promised, not refused.
+    const ahead = config({ replicas: 5, connector: { kind: "direct", members: [...servers.map((s) => s.address), "127.0.0.1:1"] } });
+    expect((await host.preview("db-topology", topology(ahead))).outputs.plan).toBe("attach member 3; attach member 4 once its pod runs");
+
     // Grow to 4: preview names the member to attach; up attaches it and it has the data.
     const grow = config({ replicas: 4 });
     const growPreview = await host.preview("db-topology", topology(grow));
