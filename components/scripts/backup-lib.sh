@@ -53,11 +53,15 @@ s3path() { printf ':s3:%s/%s%s' "$S3_BUCKET" "${S3_PREFIX:+$S3_PREFIX/}" "$1"; }
 # s3url KEY: the same as an s3:// URL, for messages.
 s3url() { printf 's3://%s/%s%s' "$S3_BUCKET" "${S3_PREFIX:+$S3_PREFIX/}" "$1"; }
 
+# Transfer block of socat on both ends of a donor stream: its 8 KiB default makes each hop cost a syscall pair per
+# 8 KiB, which took about a third of a clone's streaming time here.
+SOCAT_BLOCK=1048576
+
 # receive_stream HOST PORT: asks a member's donor port (clone-serve.sh) for a backup stream and writes it to stdout.
 # The token goes over the connection, not argv.
 receive_stream() {
   need_env CLONE_TOKEN
-  printf '%s\n' "$CLONE_TOKEN" | socat -t 86400 -T "${STREAM_IDLE_TIMEOUT:-300}" - "TCP:$1:$2,connect-timeout=10"
+  printf '%s\n' "$CLONE_TOKEN" | socat -b "$SOCAT_BLOCK" -t 86400 -T "${STREAM_IDLE_TIMEOUT:-300}" - "TCP:$1:$2,connect-timeout=10"
 }
 
 # The last file of every complete donor stream; its content names the backup's binlog position.

@@ -9,4 +9,4 @@ SCRIPT_NAME=clone-serve
 need_env CLONE_PORT CLONE_TOKEN DATADIR MYSQL_HOST MYSQL_PORT MYSQL_USER MYSQL_PASSWORD
 log "serving backup streams of $DATADIR on ${CLONE_BIND:-0.0.0.0}:$CLONE_PORT"
 # -t: the client half-closes after its token; keep streaming until the backup ends.
-exec socat -t 86400 -T "${STREAM_IDLE_TIMEOUT:-300}" "TCP-LISTEN:$CLONE_PORT,bind=${CLONE_BIND:-0.0.0.0},reuseaddr,fork" "EXEC:$(cd "$(dirname "$0")" && pwd)/clone-stream.sh"
+exec socat -b "$SOCAT_BLOCK" -t 86400 -T "${STREAM_IDLE_TIMEOUT:-300}" "TCP-LISTEN:$CLONE_PORT,bind=${CLONE_BIND:-0.0.0.0},reuseaddr,fork" "EXEC:$(cd "$(dirname "$0")" && pwd)/clone-stream.sh"
