@@ -3,7 +3,7 @@
  * when deleted. Restarting member N deletes pod `<statefulset>-N` and waits for its replacement to carry the
  * StatefulSet's update revision (label controller-revision-hash = status.updateRevision) and to be Ready.
  *
- * Uses three API calls: read StatefulSet, read pod, delete pod (test/support/kube-api-standin.ts serves exactly these).
+ * Uses three API calls: read StatefulSet, read pod, delete pod (local/kube-api-standin.ts serves exactly these).
  */
 import type * as k8s from "@kubernetes/client-node";
 import { MemberRestarter, MemberRestartError, MemberRevision } from "./restarter";

@@ -1,8 +1,9 @@
 /**
  * `npm run demo` / `mysql-ha demo`: the main job of mysql-ha, on this machine, in about a minute. The real program
  * and providers run against local mariadbd members (local/demo/stack.ts) while an application writer keeps writing:
- * create 3 members, grow to 4 (clone), switch over, kill -9 the primary and fail over, back up under load to a local
- * S3 and restore into a fresh member, then verify that every acknowledged write is on the final primary.
+ * create 3 members, grow to 4 (clone), switch over, change a server option that needs a restart (rolling upgrade:
+ * replicas first, then the primary behind a switchover), kill -9 the primary and fail over, back up under load to a
+ * local S3 and restore into a fresh member, then verify that every acknowledged write is on the final primary.
  * Each step prints what the providers planned (preview) and did (up), and ends with a check; the timeline lists them.
  */
 import * as fs from "node:fs";
@@ -46,6 +47,9 @@ export interface KeptTopology {
 
 /** Rows of the static table the backup step compares. */
 const ITEMS = 5000;
+
+/** The upgrade step's change: a server option mariadbd reads only at start (not in LIVE_OPTIONS), so a restart. */
+const RESTART_OPTION = { name: "table_open_cache_instances", value: 2 };
 
 interface Check {
   ok: boolean;
@@ -174,12 +178,27 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoResult> {
       return { ok: true, detail: `member 2 is primary, 0, 1, 3 follow it; writes paused ${paused ?? "?"} ms in the engine; longest gap the writer saw ${gapBetween(t0, Date.now())} ms (it re-finds the writable member)` };
     });
 
+    const upgraded = { primary: "2", serverConfig: JSON.stringify({ [RESTART_OPTION.name]: RESTART_OPTION.value }) };
+    await step("change a restart-only server option (rolling upgrade)", async () => {
+      const t0 = Date.now();
+      const before = stack!.restarts.length;
+      const up = await upWith(stack!.config(4, upgraded));
+      await writer!.waitForAcks(20);
+      const rollout = up.resources.find((r) => r.resource === "RollingUpgrade");
+      const values = await Promise.all([0, 1, 2, 3].map(async (m) => Number((await pod(m).query<Row>(`SELECT @@${RESTART_OPTION.name} AS v`))[0].v)));
+      const restarted = stack!.restarts.slice(before).map((r) => r.ordinal);
+      const problems = await rolesOk(2, [0, 1, 2, 3]);
+      expect(problems.length === 0 && values.every((v) => v === RESTART_OPTION.value) && restarted.length === 4 && restarted[3] === 2 && up.rendered.outputs.primary === 2,
+        problems.join("; ") || `${RESTART_OPTION.name} per member: ${values.join(", ")}; restarted in order: ${restarted.join(", ") || "none"}; primary ${up.rendered.outputs.primary}`);
+      return { ok: true, detail: `${rollout?.plan}; every member runs ${RESTART_OPTION.name} = ${RESTART_OPTION.value}, restarted in order ${restarted.join(", ")} (the primary last); longest gap the writer saw ${gapBetween(t0, Date.now())} ms` };
+    });
+
     let finalPrimary = 2;
     await step("kill -9 the primary, run up again", async () => {
       const killedAt = Date.now();
       await pod(2).signal("SIGKILL");
       print(`   member 2 (the primary) killed with SIGKILL`);
-      const up = await upWith(stack!.config(4, { primary: "2" }));
+      const up = await upWith(stack!.config(4, upgraded));
       finalPrimary = Number(up.topology.primaryOrdinal);
       expect([0, 1, 3].includes(finalPrimary), `topology says primary ${finalPrimary}`);
       await writer!.waitForAcks(20);

@@ -9,27 +9,40 @@
  *   (init-server.sh, run for real) and what the image's entrypoint does on an empty datadir (accounts from the
  *   rendered Secret, binlog off). A member added later is seeded by cloning a peer (clone-serve.sh / clone.sh), as
  *   design.md §4 has a new pod do. Crashed members are not restarted: a killed member stands for a lost node.
+ * - the Kubernetes API the RollingUpgrade provider restarts pods through is local/kube-api-standin.ts, backed by the
+ *   same pods: the StatefulSet's template revision is its server-config hash annotation, and a deleted pod comes back
+ *   as its local mariadbd restarted with the newly rendered server config. The program only hands RollingUpgrade a
+ *   restarter with the kubernetes connector; the demo (direct connector) hands it the stand-in's, as a cluster would.
  */
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { randomBytes } from "node:crypto";
-import { PRIMARY_PLACEMENT_TYPE, REPLICATION_TOPOLOGY_TYPE, SECRET_PROPERTIES } from "../../components/providers";
+import { PRIMARY_PLACEMENT_TYPE, REPLICATION_TOPOLOGY_TYPE, ROLLING_UPGRADE_TYPE, SECRET_PROPERTIES } from "../../components/providers";
 import { SECRET_KEYS, REPLICATION_USER } from "../../components/kubernetes/secret";
 import { SERVER_CNF } from "../../components/kubernetes/server-config";
+import { CONFIG_HASH_ANNOTATION, parseCnf } from "../../components/upgrade/config-hash";
+import { normalizeOptionName } from "../../components/upgrade/server-options";
 import { runScript, seedFromPeer, startDonor } from "../backup";
-import { DynamicHost } from "../dynamic-host";
+import { DynamicHost, UNKNOWN } from "../dynamic-host";
+import { KubeApiStandin } from "../kube-api-standin";
 import { freePort, LocalServer, LOCAL_ROOT_USER, ServerOptions, startServer } from "../mariadbd";
 import { MockResourceArgs, MockResult, renderStack, RenderedStack } from "../render";
 
 const SIG_KEY = "4dabf18193072939515e22adb298388d";
-const DYNAMIC_TYPES = new Set([PRIMARY_PLACEMENT_TYPE, REPLICATION_TOPOLOGY_TYPE]);
+/** The topology ConfigMap the restarter patches after a switchover (the stand-in keeps it in memory). */
+const TOPOLOGY_CONFIGMAP = "topology";
+const RESOURCE_NAMES: Record<string, string> = {
+  [PRIMARY_PLACEMENT_TYPE]: "PrimaryPlacement",
+  [REPLICATION_TOPOLOGY_TYPE]: "ReplicationTopology",
+  [ROLLING_UPGRADE_TYPE]: "RollingUpgrade",
+};
 /** Options the local harness sets itself (addresses, paths); the rendered config's values for them do not apply. */
 const HARNESS_OPTIONS = new Set(["bind_address", "server_id", "port", "socket", "datadir"]);
 
 /** What one dynamic resource said during a preview or an up. */
 export interface ResourceReport {
-  /** "PrimaryPlacement" or "ReplicationTopology". */
+  /** "PrimaryPlacement", "ReplicationTopology" or "RollingUpgrade". */
   resource: string;
   op: "create" | "update" | "same";
   /** The provider's plan in words: what up will do (preview) or did (up). */
@@ -55,6 +68,16 @@ export interface LocalStackOptions {
   providerLog?: (line: string) => void;
 }
 
+/** The mocks hand preview's unknown values over as SDK Unknown objects; the engine sends providers its sentinel. */
+function engineUnknowns(value: any): any {
+  if (value && typeof value === "object") {
+    if (value.__pulumiUnknown === true) return UNKNOWN;
+    if (Array.isArray(value)) return value.map(engineUnknowns);
+    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, engineUnknowns(v)]));
+  }
+  return value;
+}
+
 function unwrap(value: any): any {
   return value && typeof value === "object" && value[SIG_KEY] !== undefined ? unwrap(value.value) : value;
 }
@@ -62,15 +85,7 @@ function unwrap(value: any): any {
 /** Parses `[section]` option files (key = value) into server options; later files win. */
 export function parseOptionFiles(texts: string[]): ServerOptions {
   const options: ServerOptions = {};
-  for (const text of texts) {
-    for (const raw of text.split("\n")) {
-      const line = raw.trim();
-      if (!line || line.startsWith("#") || line.startsWith("[")) continue;
-      const eq = line.indexOf("=");
-      const key = (eq < 0 ? line : line.slice(0, eq)).trim().replace(/-/g, "_");
-      options[key] = eq < 0 ? true : line.slice(eq + 1).trim();
-    }
-  }
+  for (const text of texts) for (const [name, value] of Object.entries(parseCnf(text))) options[normalizeOptionName(name)] = value;
   return options;
 }
 
@@ -85,6 +100,12 @@ export class LocalStack {
   private serverCnf = "";
   private topologyPrimary?: string;
   private readonly scratch: string;
+  /** The pod API the RollingUpgrade provider talks to; made when the first StatefulSet is rendered. */
+  private api?: KubeApiStandin;
+  private statefulSetName = "";
+  private serverIdBase = "1000";
+  /** Restarts done through the pod API: which member, how long until it was back. */
+  readonly restarts: Array<{ ordinal: number; ms: number }> = [];
 
   private constructor(
     private readonly host: DynamicHost,
@@ -143,10 +164,14 @@ export class LocalStack {
     const failures: string[] = [];
     let topology: Record<string, any> = {};
     const onResource = async (r: MockResourceArgs): Promise<MockResult> => {
-      if (DYNAMIC_TYPES.has(r.type)) {
-        const { __provider: provider, ...inputs } = r.inputs;
+      const resource = RESOURCE_NAMES[r.type];
+      if (resource) {
+        const { __provider: provider, ...inputs } = engineUnknowns(r.inputs);
+        if (r.type === ROLLING_UPGRADE_TYPE && this.api) {
+          const { namespace, statefulSet } = this.api.options;
+          Object.assign(inputs, { restarter: { kind: "kubernetes", namespace, statefulSet, topologyConfigMap: TOPOLOGY_CONFIGMAP }, kubeconfig: this.api.kubeconfig() });
+        }
         const decl = { type: r.type, provider, inputs, secretOutputs: SECRET_PROPERTIES };
-        const resource = r.type === PRIMARY_PLACEMENT_TYPE ? "PrimaryPlacement" : "ReplicationTopology";
         let step;
         try {
           step = preview ? await this.host.preview(r.name, decl) : await this.host.up(r.name, decl);
@@ -173,7 +198,11 @@ export class LocalStack {
         case "kubernetes:core/v1:ConfigMap": {
           const data = unwrap(r.inputs.data) ?? {};
           if (!preview && data[SERVER_CNF] !== undefined) this.serverCnf = data[SERVER_CNF];
-          if (!preview && data.primary !== undefined) this.topologyPrimary = String(data.primary);
+          if (!preview && data.primary !== undefined) {
+            // Applying the ConfigMap overwrites what the restarter patched into it during an earlier rollout.
+            this.topologyPrimary = String(data.primary);
+            this.api?.configMaps.delete(TOPOLOGY_CONFIGMAP);
+          }
           return undefined;
         }
         case "kubernetes:apps/v1:StatefulSet":
@@ -192,38 +221,78 @@ export class LocalStack {
   /** The StatefulSet controller stand-in: creates missing pods up to spec.replicas, deletes pods beyond it. */
   private async reconcile(statefulSet: any): Promise<void> {
     const replicas = Number(statefulSet.spec.replicas);
-    const name = String(statefulSet.metadata.name);
+    this.statefulSetName = String(statefulSet.metadata.name);
     const init = (statefulSet.spec.template.spec.initContainers ?? []).find((c: any) => c.name === "init-server");
-    const serverIdBase = init?.env?.find((e: any) => e.name === "SERVER_ID_BASE")?.value ?? "1000";
+    this.serverIdBase = init?.env?.find((e: any) => e.name === "SERVER_ID_BASE")?.value ?? "1000";
+    const revision = String(statefulSet.spec.template.metadata?.annotations?.[CONFIG_HASH_ANNOTATION] ?? "");
+    if (!this.api) {
+      this.api = new KubeApiStandin({
+        namespace: String(statefulSet.metadata.namespace ?? "default"),
+        statefulSet: this.statefulSetName,
+        replicas: 0,
+        revision,
+        recreateMs: 10,
+        onRecreate: (ordinal) => this.restartPod(ordinal),
+      });
+      await this.api.start();
+    }
+    // OnDelete: a new template changes no running pod; pods made from now on carry it.
+    if (revision !== this.api.currentTemplateRevision) this.api.setTemplateRevision(revision);
     for (let ordinal = this.pods.length - 1; ordinal >= replicas; ordinal--) {
       await this.pods[ordinal]?.destroy();
       this.pods.length = ordinal;
     }
     const missing = Array.from({ length: replicas }, (_, i) => i).filter((i) => !this.pods[i]);
-    if (missing.length === 0) return;
     // The first pods start empty; a pod added to a running topology clones a peer first.
     const existing = this.running();
-    const started = await Promise.allSettled(missing.map((ordinal) => this.startPod(name, ordinal, serverIdBase, existing)));
+    const started = await Promise.allSettled(missing.map((ordinal) => this.startPod(ordinal, existing)));
+    this.api.setReplicas(replicas);
     const failed = started.find((s): s is PromiseRejectedResult => s.status === "rejected");
     if (failed) throw failed.reason;
   }
 
-  private async startPod(statefulSet: string, ordinal: number, serverIdBase: string, peers: Array<{ ordinal: number; server: LocalServer }>): Promise<void> {
-    const podName = `${statefulSet}-${ordinal}`;
+  /** What the pod's init container makes of the rendered server config: its server_id and options. */
+  private async podOptions(ordinal: number): Promise<{ serverId: number; options: ServerOptions }> {
+    const podName = `${this.statefulSetName}-${ordinal}`;
     const dir = fs.mkdtempSync(path.join(this.scratch, `${podName}-`));
     const configDir = path.join(dir, "config");
     const confOut = path.join(dir, "conf.d");
     fs.mkdirSync(configDir);
     fs.writeFileSync(path.join(configDir, SERVER_CNF), this.serverCnf);
     const topologyFile = path.join(dir, "primary");
-    if (this.topologyPrimary !== undefined) fs.writeFileSync(topologyFile, this.topologyPrimary);
+    // The restarter points the topology ConfigMap at a new primary after a rollout's switchover.
+    const primary = this.api?.configMaps.get(TOPOLOGY_CONFIGMAP)?.primary ?? this.topologyPrimary;
+    if (primary !== undefined) fs.writeFileSync(topologyFile, primary);
     const { stdout } = await runScript("init-server.sh", {
-      POD_NAME: podName, SERVER_ID_BASE: serverIdBase, CONFIG_DIR: configDir, TOPOLOGY_FILE: topologyFile, CONF_OUT: confOut,
+      POD_NAME: podName, SERVER_ID_BASE: this.serverIdBase, CONFIG_DIR: configDir, TOPOLOGY_FILE: topologyFile, CONF_OUT: confOut,
     });
     this.options.log?.(`pod ${podName}: ${stdout.trim().replace(/^init-server: \S+ /, "")}`);
     const options = parseOptionFiles(fs.readdirSync(confOut).sort().map((f) => fs.readFileSync(path.join(confOut, f), "utf8")));
     const serverId = Number(options.server_id);
     for (const key of HARNESS_OPTIONS) delete options[key];
+    return { serverId, options };
+  }
+
+  /** A deleted pod's replacement: the same datadir, restarted with the current template's options. Ready = started. */
+  private async restartPod(ordinal: number): Promise<boolean> {
+    const pod = this.pods[ordinal];
+    if (!pod) return false;
+    const t0 = Date.now();
+    try {
+      await pod.stop();
+      pod.spec.options = (await this.podOptions(ordinal)).options;
+      await pod.start();
+    } catch (err) {
+      this.options.log?.(`pod ${this.statefulSetName}-${ordinal}: did not start: ${(err as Error).message}`);
+      return false;
+    }
+    this.restarts.push({ ordinal, ms: Date.now() - t0 });
+    return true;
+  }
+
+  private async startPod(ordinal: number, peers: Array<{ ordinal: number; server: LocalServer }>): Promise<void> {
+    const podName = `${this.statefulSetName}-${ordinal}`;
+    const { serverId, options } = await this.podOptions(ordinal);
 
     const donor = this.donorFor(peers);
     if (donor) {
@@ -297,6 +366,7 @@ export class LocalStack {
   /** Stops the provider host; with `keepPods` the members keep running (the caller prints how to reach them). */
   async close(keepPods = false): Promise<void> {
     await this.host.stop();
+    await this.api?.stop();
     if (!keepPods) await Promise.all(this.pods.map((p) => p?.destroy()));
     fs.rmSync(this.scratch, { recursive: true, force: true });
   }

@@ -10,7 +10,7 @@ import { formatTimeline } from "../../local/demo/timeline";
 
 
 describe("mysql-ha demo", () => {
-  test("creates, grows, switches over, fails over, backs up and restores, and loses no acknowledged write", async () => {
+  test("creates, grows, switches over, rolls a restart-only change, fails over, backs up and restores, and loses no acknowledged write", async () => {
     const lines: string[] = [];
     const t0 = Date.now();
     const result = await runDemo({ print: (line) => lines.push(line) });
@@ -23,6 +23,7 @@ describe("mysql-ha demo", () => {
       "create 3 members",
       "grow to 4",
       "switch over to member 2",
+      "change a restart-only server option (rolling upgrade)",
       "kill -9 the primary, run up again",
       "back up under load, restore, compare",
       "verify every acknowledged write",
@@ -33,7 +34,10 @@ describe("mysql-ha demo", () => {
     expect(output).toMatch(/preview {2}PrimaryPlacement: update - switch over 0 -> 2/);
     expect(output).toMatch(/preview {2}ReplicationTopology: update - failover: promote/);
     expect(result.steps[1].detail).toMatch(/member 3 cloned from member \d/);
-    expect(result.steps[5].detail).toMatch(/^\d+ writes acknowledged/);
+    // The rollout: preview says the order, up restarts replicas highest first, the primary last behind a switchover.
+    expect(output).toMatch(/preview {2}RollingUpgrade: update - revision \w+ -> \w+: restart 3, 1, 0; switch over 2 -> 0; restart 2; switch over 0 -> 2/);
+    expect(result.steps[3].detail).toMatch(/restarted in order 3, 1, 0, 2 \(the primary last\)/);
+    expect(result.steps[6].detail).toMatch(/^\d+ writes acknowledged/);
     // No password on screen: the generated ones are never printed.
     expect(output).not.toMatch(/password[:=]\s*\S{16,}/i);
     expect(Date.now() - t0).toBeLessThan(150_000);

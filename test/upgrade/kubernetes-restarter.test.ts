@@ -1,6 +1,6 @@
 import { KubernetesRestarter } from "../../components/upgrade/kubernetes-restarter";
 import { MemberRestartError } from "../../components/upgrade/restarter";
-import { KubeApiStandin } from "../support/kube-api-standin";
+import { KubeApiStandin } from "../../local/kube-api-standin";
 
 // Runs against a local stand-in of the API server's pod/StatefulSet endpoints (there is no cluster here).
 describe("KubernetesRestarter (against a local stand-in of the pod API)", () => {

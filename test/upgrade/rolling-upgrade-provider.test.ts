@@ -1,14 +1,14 @@
 /**
  * The RollingUpgrade provider as `pulumi up` runs it: serialized by the SDK, executed in a separate host process
  * (local/dynamic-host.ts). Members are real local mariadbd; the Kubernetes API it restarts pods through is the local
- * stand-in (test/support/kube-api-standin.ts), whose "StatefulSet controller" restarts the matching local server with
+ * stand-in (local/kube-api-standin.ts), whose "StatefulSet controller" restarts the matching local server with
  * the options of the pod template revision, as the kubelet would start a new pod.
  */
 import { ROLLING_UPGRADE_TYPE, SECRET_PROPERTIES, serializableProvider } from "../../components/providers";
 import { apply, EngineSettings, inspect, plan } from "../../components/replication";
 import { Declaration, DynamicHost, serializeProvider } from "../../local/dynamic-host";
 import { destroyAll, LOCAL_ROOT_PASSWORD, LOCAL_ROOT_USER, LocalServer, REPLICATION_OPTIONS, ServerOptions, startServers } from "../../local/mariadbd";
-import { KubeApiStandin } from "../support/kube-api-standin";
+import { KubeApiStandin } from "../../local/kube-api-standin";
 
 const REPLICATION_PASSWORD = "repl-Pw-5e2b9a71";
 const BASE: ServerOptions = { ...REPLICATION_OPTIONS, "read-only": 1, "rpl-semi-sync-slave-enabled": 1 };

@@ -4,7 +4,8 @@
  * after `recreateMs` with the current update revision, and turns Ready after `readyMs`, or crash-loops when the
  * test says its revision is broken; or, with `onRecreate`, whatever the test does to stand in for the new pod (e.g.
  * restart a real local mariadbd with the new options). JSON patches of ConfigMaps and Services are applied to
- * plain objects the test can read. Plain HTTP on loopback; every request is recorded for assertions.
+ * plain objects the test can read. Plain HTTP on loopback; every request is recorded for assertions. The tests of
+ * the Kubernetes restarter and the demo (local/demo/stack.ts, whose pods are local mariadbd) use it.
  */
 import * as http from "node:http";
 import { AddressInfo } from "node:net";
@@ -56,6 +57,18 @@ export class KubeApiStandin {
       this.updateRevision = revision;
       this.observedGeneration = generation;
     });
+  }
+
+  /** A scale of the StatefulSet: pods below `replicas` that are missing appear on the update revision, Ready. */
+  setReplicas(replicas: number): void {
+    this.options.replicas = replicas;
+    for (const ordinal of this.pods.keys()) if (ordinal >= replicas) this.pods.delete(ordinal);
+    for (let i = 0; i < replicas; i++) if (!this.pods.has(i)) this.pods.set(i, this.newPod(this.updateRevision, true));
+  }
+
+  /** The revision the controller stamps on new pods (the latest template it observed). */
+  get currentTemplateRevision(): string {
+    return this.updateRevision;
   }
 
   podRevision(ordinal: number): string | undefined {
