@@ -1,7 +1,7 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import * as yaml from "js-yaml";
-import { projectYaml } from "../local/project-yaml";
+import { configTable, projectYaml, README, readmeConfigTable } from "../local/project-yaml";
 import { CONFIG_KEYS, CONFIG_KEY_NAMES, ConfigError, parseQuantity, projectConfigBlock, validateConfig } from "../components/config";
 
 const root = path.resolve(__dirname, "..");
@@ -162,6 +162,12 @@ describe("Pulumi.yaml", () => {
 
   it("is exactly what local/project-yaml.ts generates (regenerate it after editing CONFIG_KEYS)", () => {
     expect(fs.readFileSync(path.join(root, "Pulumi.yaml"), "utf8")).toBe(projectYaml());
+  });
+
+  it("and the README's config reference is what local/project-yaml.ts --readme generates: every key, in order", () => {
+    const table = readmeConfigTable(fs.readFileSync(README, "utf8"));
+    expect(table).toBe(configTable());
+    expect(table!.match(/^\| `(\w+)` \|/gm)!.map((row) => row.slice(3, -3))).toEqual(CONFIG_KEY_NAMES);
   });
 
   it("leaves out only the object-typed keys, which Pulumi project config cannot declare", () => {
