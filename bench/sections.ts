@@ -5,13 +5,13 @@
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import { HeadObjectCommand, S3Client } from "@aws-sdk/client-s3";
+import { HeadObjectCommand } from "@aws-sdk/client-s3";
 import { destroyAll, LOCAL_ROOT_PASSWORD, LOCAL_ROOT_USER, LocalServer, REPLICATION_OPTIONS, startServers } from "../local/mariadbd";
 import { AckWriter, prepareWriterSchema, writableMember } from "../local/writer";
 import { EngineSettings, failover, MemberAddress, setup, switchover } from "../components/replication";
 import { renderStack } from "../local/render";
 import { Donor, runScript, seedFromPeer, serverEnv, startDonor, startScript } from "../local/backup";
-import { LocalS3, LOCAL_S3_ACCESS_KEY, LOCAL_S3_REGION, LOCAL_S3_SECRET_KEY, startLocalS3 } from "../local/s3";
+import { LocalS3, startLocalS3 } from "../local/s3";
 import { median } from "../local/writer";
 import { BenchResults } from "./report";
 import { directoryBytes, fillDatabase, timeCopy, timeRawStream } from "./reference";
@@ -222,12 +222,7 @@ const recovery: Section = {
 /** Commit a row, then poll S3 until the archived copy of the current binlog is at least as long as the commit's end. */
 async function recoveryPoint(server: LocalServer, s3: LocalS3, env: Record<string, string>, spool: string): Promise<number> {
   const archiver = startScript("binlog-archive.sh", { ...env, ...serverEnv(server), SPOOL_DIR: spool, ARCHIVE_INTERVAL: "1" });
-  const client = new S3Client({
-    endpoint: s3.endpoint,
-    region: LOCAL_S3_REGION,
-    forcePathStyle: true,
-    credentials: { accessKeyId: LOCAL_S3_ACCESS_KEY, secretAccessKey: LOCAL_S3_SECRET_KEY },
-  });
+  const client = s3.client();
   try {
     const [{ id }] = await server.query<{ id: number }>("SELECT @@server_id AS id");
     const samples: number[] = [];

@@ -4,6 +4,7 @@
  * Objects live in a temp directory removed by `stop()`.
  */
 import { ChildProcess, spawn } from "node:child_process";
+import { S3Client } from "@aws-sdk/client-s3";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
@@ -50,6 +51,16 @@ export class LocalS3 {
       AWS_REGION: LOCAL_S3_REGION,
       S3_ENDPOINT: this.endpoint,
     };
+  }
+
+  /** An AWS SDK client for this server (path style, its account); the caller destroys it. */
+  client(): S3Client {
+    return new S3Client({
+      endpoint: this.endpoint,
+      region: LOCAL_S3_REGION,
+      forcePathStyle: true,
+      credentials: { accessKeyId: LOCAL_S3_ACCESS_KEY, secretAccessKey: LOCAL_S3_SECRET_KEY },
+    });
   }
 
   /** Starts (or restarts after `kill`) the server on the same port and data directory. */

@@ -1,4 +1,6 @@
 import { Command, parseCommandArgs, UsageError } from "../command";
+import { adminCredentials } from "../credentials";
+import { parseMembers } from "../engine-args";
 
 export const command: Command = {
   name: "backup",
@@ -15,7 +17,7 @@ Options:
   --donor-port N     the members' donor port (default 4444); its token is read from MYSQL_HA_CLONE_TOKEN
   --datadir DIR      the member's datadir is on this machine: serve the stream from here (needs the admin
                      password from MYSQL_HA_PASSWORD or --password-file)
-  --user NAME        administrative user for --datadir (default root)
+  --user NAME        administrative user for --datadir (default MYSQL_HA_USER, else root)
   --password-file F  file holding that user's password
   --to URL           s3://bucket/prefix
   --endpoint URL     S3-compatible endpoint (path-style); default AWS S3
@@ -55,8 +57,8 @@ Example: mysql-ha backup --members 127.0.0.1:3306 --datadir /var/lib/mysql --to 
     let token: string;
     if (args.datadir) {
       token = randomBytes(24).toString("hex");
-      const password = readPassword(args["password-file"] as string | undefined);
-      donor = await startDonor({ ...member, datadir: String(args.datadir), adminUser: (args.user as string) ?? "root", adminPassword: password }, token);
+      const admin = adminCredentials(args["password-file"] as string | undefined);
+      donor = await startDonor({ ...member, datadir: String(args.datadir), adminUser: (args.user as string) ?? admin.user, adminPassword: admin.password }, token);
     } else {
       token = process.env.MYSQL_HA_CLONE_TOKEN ?? "";
       if (!token) throw new UsageError("MYSQL_HA_CLONE_TOKEN is not set: it is needed to use the member's donor port (or give --datadir)");
@@ -88,21 +90,3 @@ Example: mysql-ha backup --members 127.0.0.1:3306 --datadir /var/lib/mysql --to 
     }
   },
 };
-
-/** `host:port,host:port` -> addresses; the error names the bad entry. */
-export function parseMembers(value: string | undefined): { host: string; port: number }[] {
-  if (!value) throw new UsageError("--members HOST:PORT[,HOST:PORT...] is required");
-  return value.split(",").map((entry) => {
-    const m = /^([^:\s]+):(\d{1,5})$/.exec(entry.trim());
-    if (!m || Number(m[2]) < 1 || Number(m[2]) > 65535) throw new UsageError(`--members entry '${entry}' is not HOST:PORT`);
-    return { host: m[1], port: Number(m[2]) };
-  });
-}
-
-/** The admin password from --password-file or MYSQL_HA_PASSWORD (never from argv). */
-export function readPassword(file: string | undefined): string {
-  if (file) return require("node:fs").readFileSync(file, "utf8").replace(/\r?\n$/, "");
-  const env = process.env.MYSQL_HA_PASSWORD;
-  if (!env) throw new UsageError("the admin password is needed: set MYSQL_HA_PASSWORD or pass --password-file");
-  return env;
-}

@@ -1,5 +1,5 @@
 import { Command, parseCommandArgs, UsageError } from "../command";
-import { readPassword } from "./backup";
+import { adminCredentials } from "../credentials";
 
 export const command: Command = {
   name: "restore",
@@ -17,8 +17,8 @@ Options:
                      'YYYY-MM-DD HH:MM:SS' (UTC); 1 s resolution
   --gtid POS         stop after GTID POS (e.g. 0-1-4711), inclusive
   --no-binlogs       restore the base backup only
-  --user NAME        an administrative account in the backup, used to replay (default root); its password comes
-                     from MYSQL_HA_PASSWORD or --password-file
+  --user NAME        an administrative account in the backup, used to replay (default MYSQL_HA_USER, else
+                     root); its password comes from MYSQL_HA_PASSWORD or --password-file
   --password-file F  file holding that password
   --endpoint URL     S3-compatible endpoint (path-style); default AWS S3
 
@@ -50,7 +50,7 @@ Credentials and region come from AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_S
     }
     if (args.gtid && !isGtidPosition(String(args.gtid))) throw new UsageError(`--gtid '${args.gtid}' is not a GTID position such as 0-1-4711`);
     if (args["no-binlogs"] && (until || args.gtid)) throw new UsageError("--no-binlogs cannot reach a point in time: drop --until/--gtid");
-    const password = readPassword(args["password-file"] as string | undefined);
+    const admin = adminCredentials(args["password-file"] as string | undefined);
     const out = (line: string) => process.stderr.write(line + "\n");
     try {
       const { stdout } = await runScript(
@@ -63,8 +63,8 @@ Credentials and region come from AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_S
           UNTIL_TIME: until,
           UNTIL_GTID: args.gtid as string | undefined,
           REPLAY_BINLOGS: args["no-binlogs"] ? "0" : "1",
-          MYSQL_USER: (args.user as string) ?? "root",
-          MYSQL_PASSWORD: password,
+          MYSQL_USER: (args.user as string) ?? admin.user,
+          MYSQL_PASSWORD: admin.password,
         },
         { onLog: out },
       );

@@ -43,6 +43,14 @@ export function buildHeadlessService(args: ServiceArgs): k8s.core.v1.ServiceArgs
   };
 }
 
+/** Metadata of the client endpoints (primary, read): role label, and the annotations their Service type needs. */
+function endpointMetadata(args: ServiceArgs, name: string, role: "primary" | "read"): k8s.types.input.meta.v1.ObjectMeta {
+  return {
+    name, namespace: args.settings.namespace, labels: { ...commonLabels(args.name), "mysql-ha/role": role },
+    ...loadBalancerAnnotations(args.settings.serviceType),
+  };
+}
+
 /**
  * Write endpoint: selects exactly the primary's pod by its `statefulset.kubernetes.io/pod-name` label.
  * `primary` is an Input so the ordinal can come from a resource output (the replication topology).
@@ -51,10 +59,7 @@ export function buildPrimaryService(args: ServiceArgs & { primary: pulumi.Input<
   return {
     apiVersion: "v1",
     kind: "Service",
-    metadata: {
-      name: args.names.primaryService, namespace: args.settings.namespace, labels: { ...commonLabels(args.name), "mysql-ha/role": "primary" },
-      ...loadBalancerAnnotations(args.settings.serviceType),
-    },
+    metadata: endpointMetadata(args, args.names.primaryService, "primary"),
     spec: {
       type: args.settings.serviceType,
       selector: {
@@ -71,10 +76,7 @@ export function buildReadService(args: ServiceArgs): k8s.core.v1.ServiceArgs {
   return {
     apiVersion: "v1",
     kind: "Service",
-    metadata: {
-      name: args.names.readService, namespace: args.settings.namespace, labels: { ...commonLabels(args.name), "mysql-ha/role": "read" },
-      ...loadBalancerAnnotations(args.settings.serviceType),
-    },
+    metadata: endpointMetadata(args, args.names.readService, "read"),
     spec: {
       type: args.settings.serviceType,
       selector: selectorLabels(args.name),

@@ -15,6 +15,7 @@ import { ConnectorSpec, openConnector } from "../connectors";
 import * as engine from "../replication";
 import {
   changedInputs,
+  engineSettingsOf,
   MemberSummary,
   PROVIDER_VERSION,
   ReplicationInputs,
@@ -33,14 +34,7 @@ function log(kind: Kind, line: string): void {
 }
 
 function engineSettings(inputs: ReplicationInputs, kind: Kind): engine.EngineSettings {
-  return {
-    admin: { user: inputs.adminUser, password: inputs.adminPassword },
-    replication: { user: inputs.replicationUser, password: inputs.replicationPassword },
-    semiSync: inputs.semiSync,
-    semiSyncTimeoutMs: inputs.semiSyncTimeoutMs,
-    deadlineMs: inputs.operationTimeoutSeconds * 1000,
-    log: (line) => log(kind, line),
-  };
+  return engineSettingsOf(inputs, (line) => log(kind, line));
 }
 
 function connectorSpec(inputs: ReplicationInputs): ConnectorSpec {

@@ -3,6 +3,7 @@
  * Pulumi, no database. Both resources take the same inputs; they differ in what they do with them.
  */
 import { CONNECTOR_KINDS, ConnectorSpec, parseHostPort } from "../connectors";
+import type { EngineSettings } from "../replication";
 
 /** Bumped when the providers' behaviour changes, so existing stacks get an update that re-converges. */
 export const PROVIDER_VERSION = "1";
@@ -36,6 +37,21 @@ export interface ReplicationInputs {
   replicationPassword: string;
   /** Set by check: what `up` will do, in words (shown by preview as a change of this property). */
   plan?: string;
+}
+
+/** The engine settings every mysql-ha provider derives from its inputs; `log` goes to the provider's stderr. */
+export function engineSettingsOf(
+  inputs: Pick<ReplicationInputs, "adminUser" | "adminPassword" | "replicationUser" | "replicationPassword" | "semiSync" | "semiSyncTimeoutMs" | "operationTimeoutSeconds">,
+  log: (line: string) => void,
+): EngineSettings {
+  return {
+    admin: { user: inputs.adminUser, password: inputs.adminPassword },
+    replication: { user: inputs.replicationUser, password: inputs.replicationPassword },
+    semiSync: inputs.semiSync,
+    semiSyncTimeoutMs: inputs.semiSyncTimeoutMs,
+    deadlineMs: inputs.operationTimeoutSeconds * 1000,
+    log,
+  };
 }
 
 /** One member as the outputs show it (no credentials, no connection details beyond the address). */

@@ -35,27 +35,30 @@ export interface ReplicationResourceArgs {
   replicationPassword: pulumi.Input<string>;
 }
 
-function resourceInputs(args: ReplicationResourceArgs): pulumi.Inputs {
-  const inputs: pulumi.Inputs = {
+/**
+ * Inputs of every mysql-ha dynamic resource: the args, the provider version, the credentials wrapped as secrets,
+ * and the outputs every one of them resolves (primaryOrdinal, plan).
+ */
+export function resourceInputs(args: Pick<ReplicationResourceArgs, "adminPassword" | "replicationPassword" | "kubeconfig">): pulumi.Inputs {
+  return {
     ...args,
     providerVersion: PROVIDER_VERSION,
     adminPassword: pulumi.secret(args.adminPassword),
     replicationPassword: pulumi.secret(args.replicationPassword),
     kubeconfig: args.kubeconfig === undefined ? undefined : pulumi.secret(args.kubeconfig),
-    // Outputs, resolved by the provider.
     primaryOrdinal: undefined,
     plan: undefined,
   };
-  return inputs;
 }
 
-function withSecretOutputs(opts: pulumi.CustomResourceOptions | undefined): pulumi.CustomResourceOptions {
+/** Resource options that keep {@link SECRET_PROPERTIES} secret in state. */
+export function withSecretOutputs(opts: pulumi.CustomResourceOptions | undefined): pulumi.CustomResourceOptions {
   return { ...opts, additionalSecretOutputs: [...(opts?.additionalSecretOutputs ?? []), ...SECRET_PROPERTIES] };
 }
 
 // One provider object per kind: the SDK serializes each object once and caches the text.
 const providers = new Map<ProviderKind, pulumi.dynamic.ResourceProvider>();
-function providerFor(kind: ProviderKind): pulumi.dynamic.ResourceProvider {
+export function providerFor(kind: ProviderKind): pulumi.dynamic.ResourceProvider {
   let provider = providers.get(kind);
   if (!provider) providers.set(kind, (provider = serializableProvider(kind)));
   return provider;

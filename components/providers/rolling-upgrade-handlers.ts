@@ -6,13 +6,12 @@
  */
 import type * as pulumi from "@pulumi/pulumi";
 import { ConnectorSpec, withMembers } from "../connectors";
-import type { EngineSettings } from "../replication";
 import { planLive, RolloutArgs, runRollout } from "../upgrade/executor";
 import { KubernetesRestarter } from "../upgrade/kubernetes-restarter";
 import { describeRollout, planRollout } from "../upgrade/planner";
 import { MemberRestarter } from "../upgrade/restarter";
 import { sameValue, ServerOptions, splitOptions } from "../upgrade/server-options";
-import { isUnknown, validateInputs } from "./inputs";
+import { engineSettingsOf, isUnknown, validateInputs } from "./inputs";
 
 type Props = Record<string, any>;
 
@@ -44,17 +43,6 @@ function log(line: string): void {
   process.stderr.write(`[mysql-ha RollingUpgrade] ${line}\n`);
 }
 
-function settingsOf(inputs: RollingUpgradeInputs): EngineSettings {
-  return {
-    admin: { user: inputs.adminUser, password: inputs.adminPassword },
-    replication: { user: inputs.replicationUser, password: inputs.replicationPassword },
-    semiSync: inputs.semiSync,
-    semiSyncTimeoutMs: inputs.semiSyncTimeoutMs,
-    deadlineMs: inputs.operationTimeoutSeconds * 1000,
-    log,
-  };
-}
-
 /** Members reached without a restarter (direct connector): only live options can be applied. */
 const LIVE_ONLY: MemberRestarter = {
   description: "no restarter (live options only)",
@@ -76,7 +64,7 @@ async function withRollout<T>(inputs: RollingUpgradeInputs, fn: (args: RolloutAr
   return withMembers(connector, inputs.replicas, (members) =>
     fn({
       members,
-      settings: settingsOf(inputs),
+      settings: engineSettingsOf(inputs, log),
       restarter: restarterOf(inputs),
       serverOptions: inputs.serverConfig,
       desiredPrimary: inputs.primary,

@@ -6,8 +6,7 @@
  */
 import * as pulumi from "@pulumi/pulumi";
 import { ConnectorSpec } from "../connectors";
-import { PROVIDER_VERSION, SECRET_PROPERTIES } from "./inputs";
-import { serializableProvider } from "./serialized";
+import { providerFor, resourceInputs, withSecretOutputs } from "./resources";
 
 export interface RollingUpgradeArgs {
   /** Number of members (StatefulSet replicas). */
@@ -50,8 +49,6 @@ export interface RollingUpgradeArgs {
 
 export const ROLLING_UPGRADE_TYPE = "pulumi-nodejs:dynamic/mysql-ha:RollingUpgrade";
 
-let provider: pulumi.dynamic.ResourceProvider | undefined;
-
 /** Restarts out-of-date members one at a time without losing writes; its `primaryOrdinal` is where the primary ended. */
 export class RollingUpgrade extends pulumi.dynamic.Resource {
   /** Primary ordinal after the rollout (-1: none). */
@@ -60,18 +57,7 @@ export class RollingUpgrade extends pulumi.dynamic.Resource {
   declare readonly plan: pulumi.Output<string>;
 
   constructor(name: string, args: RollingUpgradeArgs, opts?: pulumi.CustomResourceOptions) {
-    const inputs: pulumi.Inputs = {
-      rolloutTimeoutSeconds: 1800,
-      maxLagSeconds: 5,
-      ...args,
-      providerVersion: PROVIDER_VERSION,
-      adminPassword: pulumi.secret(args.adminPassword),
-      replicationPassword: pulumi.secret(args.replicationPassword),
-      kubeconfig: args.kubeconfig === undefined ? undefined : pulumi.secret(args.kubeconfig),
-      primaryOrdinal: undefined,
-      plan: undefined,
-    };
-    provider ??= serializableProvider("rollingUpgrade");
-    super(provider, name, inputs, { ...opts, additionalSecretOutputs: [...(opts?.additionalSecretOutputs ?? []), ...SECRET_PROPERTIES] }, "mysql-ha", "RollingUpgrade");
+    const inputs = resourceInputs({ rolloutTimeoutSeconds: 1800, maxLagSeconds: 5, ...args });
+    super(providerFor("rollingUpgrade"), name, inputs, withSecretOutputs(opts), "mysql-ha", "RollingUpgrade");
   }
 }

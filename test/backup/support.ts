@@ -26,12 +26,7 @@ export async function startRig(serverId: number, prefix = "prod"): Promise<Rig> 
   const [source] = await startServers(1, REPLICATION_OPTIONS, serverId);
   const donor = await startDonor(source, TOKEN);
   const url = `s3://backups/${prefix}`;
-  const client = new S3Client({
-    endpoint: s3.endpoint,
-    region: "us-east-1",
-    forcePathStyle: true,
-    credentials: { accessKeyId: s3.env().AWS_ACCESS_KEY_ID, secretAccessKey: s3.env().AWS_SECRET_ACCESS_KEY },
-  });
+  const client = s3.client();
   const rig: Rig = {
     s3,
     source,

@@ -7,22 +7,17 @@
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import { ListObjectsV2Command, S3Client } from "@aws-sdk/client-s3";
+import { ListObjectsV2Command } from "@aws-sdk/client-s3";
 import { Donor, runScript, ScriptError, serverEnv, startDonor, startScript } from "../../local/backup";
 import { destroyAll } from "../../local/mariadbd";
-import { LOCAL_S3_ACCESS_KEY, LOCAL_S3_REGION, LOCAL_S3_SECRET_KEY, LocalS3, startLocalS3 } from "../../local/s3";
+import { LocalS3, startLocalS3 } from "../../local/s3";
 import { caughtUp, ChaosTopology, sleep, startChaosTopology, within } from "./support";
 
 const TOKEN = "chaos-backup-token";
 
 /** Manifest keys in the bucket: a backup counts only if its manifest exists. */
 async function manifests(s3: LocalS3): Promise<string[]> {
-  const client = new S3Client({
-    endpoint: s3.endpoint,
-    region: LOCAL_S3_REGION,
-    forcePathStyle: true,
-    credentials: { accessKeyId: LOCAL_S3_ACCESS_KEY, secretAccessKey: LOCAL_S3_SECRET_KEY },
-  });
+  const client = s3.client();
   try {
     const out = await client.send(new ListObjectsV2Command({ Bucket: "chaos", Prefix: "db/base/" }));
     return (out.Contents ?? []).map((o) => o.Key!).filter((k) => k.endsWith("/manifest.json"));
