@@ -83,7 +83,11 @@ export class DynamicHost {
   private readonly resources = new Map<string, ResourceState>();
   private readonly key = randomBytes(32);
 
-  private constructor(private readonly child: ChildProcess) {
+  private constructor(
+    private readonly child: ChildProcess,
+    /** The working directory made for the host, removed by stop(). */
+    private readonly scratch?: string,
+  ) {
     child.on("message", (msg: { seq: number; result?: unknown; error?: { message: string } }) => {
       const waiter = this.pending.get(msg.seq);
       if (!waiter) return;
@@ -103,7 +107,8 @@ export class DynamicHost {
    * `log` receives the host's stdout/stderr lines (what the Pulumi CLI shows as provider diagnostics).
    */
   static async start(options: { cwd?: string; log?: (line: string) => void } = {}): Promise<DynamicHost> {
-    const cwd = options.cwd ?? fs.mkdtempSync(path.join(os.tmpdir(), "mysql-ha-dynhost-"));
+    const scratch = options.cwd ? undefined : fs.mkdtempSync(path.join(os.tmpdir(), "mysql-ha-dynhost-"));
+    const cwd = options.cwd ?? scratch!;
     const child = fork(path.join(__dirname, "dynamic-host-child.js"), [], {
       cwd,
       execArgv: [],
@@ -124,7 +129,7 @@ export class DynamicHost {
       child.once("spawn", () => resolve());
       child.once("error", reject);
     });
-    return new DynamicHost(child);
+    return new DynamicHost(child, scratch);
   }
 
   private call<T>(method: string, args: Props): Promise<T> {
@@ -229,12 +234,14 @@ export class DynamicHost {
   }
 
   async stop(): Promise<void> {
-    if (this.child.exitCode !== null || this.child.signalCode !== null) return;
-    const exited = new Promise((resolve) => this.child.once("exit", resolve));
-    this.child.disconnect();
-    const timer = setTimeout(() => this.child.kill("SIGKILL"), 5000);
-    await exited;
-    clearTimeout(timer);
+    if (this.child.exitCode === null && this.child.signalCode === null) {
+      const exited = new Promise((resolve) => this.child.once("exit", resolve));
+      this.child.disconnect();
+      const timer = setTimeout(() => this.child.kill("SIGKILL"), 5000);
+      await exited;
+      clearTimeout(timer);
+    }
+    if (this.scratch) fs.rmSync(this.scratch, { recursive: true, force: true });
   }
 
   private mustGet(name: string): ResourceState {

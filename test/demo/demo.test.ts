@@ -3,6 +3,8 @@
  * passing, and nothing left behind. Plus the timeline table and the CLI's flags.
  */
 import * as fs from "node:fs";
+import * as os from "node:os";
+import * as mysql from "mysql2/promise";
 import { execFileSync } from "node:child_process";
 import { runDemo } from "../../local/demo/scenario";
 import { parseOptionFiles } from "../../local/demo/stack";
@@ -13,7 +15,7 @@ describe("mysql-ha demo", () => {
   test("creates, grows, switches over, rolls a restart-only change, fails over, backs up and restores, and loses no acknowledged write", async () => {
     const lines: string[] = [];
     const t0 = Date.now();
-    const result = await runDemo({ print: (line) => lines.push(line) });
+    const result = await runDemo({ keep: true, print: (line) => lines.push(line) });
     const output = lines.join("\n");
     expect({ ok: result.ok, steps: result.steps.map((s) => `${s.step}: ${s.result} (${s.detail})`) }).toEqual({
       ok: true,
@@ -41,8 +43,27 @@ describe("mysql-ha demo", () => {
     // No password on screen: the generated ones are never printed.
     expect(output).not.toMatch(/password[:=]\s*\S{16,}/i);
     expect(Date.now() - t0).toBeLessThan(150_000);
-    expect(result.kept).toBeUndefined();
-    expect(fs.readdirSync(require("node:os").tmpdir()).filter((f: string) => f.startsWith("mysql-ha-demo-"))).toEqual([]);
+
+    // --keep: the topology still runs; the application user reaches the primary with the password from the private
+    // file (never printed); the stop script ends every member and removes all files.
+    const kept = result.kept!;
+    expect(kept.members).toHaveLength(4);
+    expect(kept.members.filter((m) => m.endsWith("down"))).toHaveLength(1); // the member killed by the failover step
+    expect(fs.statSync(kept.passwordFile).mode & 0o077).toBe(0);
+    const password = fs.readFileSync(kept.passwordFile, "utf8").trim();
+    expect(output).not.toContain(password);
+    const [host, port] = kept.primary.split(":");
+    const app = await mysql.createConnection({ host, port: Number(port), user: kept.user, password, database: kept.database });
+    try {
+      const [rows] = await app.query("SELECT COUNT(*) AS n FROM items");
+      expect(Number((rows as any)[0].n)).toBe(5000);
+      await app.query("INSERT INTO items VALUES (5001, 'after the demo')");
+    } finally {
+      await app.end();
+    }
+    execFileSync("sh", [kept.stopScript]);
+    await expect(mysql.createConnection({ host, port: Number(port), user: kept.user, password, connectTimeout: 2000 })).rejects.toThrow(/ECONNREFUSED/);
+    expect(fs.readdirSync(os.tmpdir()).filter((f: string) => f.startsWith("mysql-ha-demo-"))).toEqual([]);
   }, 240_000);
 
   test("the timeline lists each step with its duration and check and says whether all passed", () => {
