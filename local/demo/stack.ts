@@ -20,6 +20,7 @@ import * as path from "node:path";
 import { randomBytes } from "node:crypto";
 import { PRIMARY_PLACEMENT_TYPE, REPLICATION_TOPOLOGY_TYPE, ROLLING_UPGRADE_TYPE, SECRET_PROPERTIES } from "../../components/providers";
 import { SECRET_KEYS, REPLICATION_USER } from "../../components/kubernetes/secret";
+import { CONFIG_KEYS } from "../../components/config";
 import { SERVER_CNF } from "../../components/kubernetes/server-config";
 import { CONFIG_HASH_ANNOTATION, parseCnf } from "../../components/upgrade/config-hash";
 import { normalizeOptionName } from "../../components/upgrade/server-options";
@@ -127,10 +128,14 @@ export class LocalStack {
     return new LocalStack(host, ports, options);
   }
 
-  /** `pulumi config` of the stack for `replicas` members: direct connector to the reserved ports. */
+  /**
+   * `pulumi config` of the stack for `replicas` members: direct connector to the reserved ports. The "pods" run on
+   * this machine, which has rclone, socat and zstd, so the backup containers' image is the database image itself.
+   */
   config(replicas: number, extra: Record<string, string> = {}): Record<string, string> {
     return {
       replicas: String(replicas),
+      backupImage: CONFIG_KEYS.image.default,
       connector: "direct",
       directMembers: JSON.stringify(this.ports.slice(0, replicas).map((p) => `127.0.0.1:${p}`)),
       ...extra,
