@@ -5,15 +5,13 @@
  * newest tail of acknowledged writes, never a hole. A replica that hangs (SIGSTOP) during the failover neither blocks
  * it for longer than its connect timeout nor hides an acknowledged write.
  */
-import { destroyAll } from "../../local/mariadbd";
 import { failover, inspect } from "../../components/replication";
-import { caughtUp, ChaosTopology, reconcile, startChaosTopology, within } from "./support";
+import { caughtUp, ChaosTopology, reconcile, startChaosTopology, stopChaosTopology, within } from "./support";
 
 describe("chaos: kill -9 of the primary under load, then failover", () => {
   let t: ChaosTopology | undefined;
   afterEach(async () => {
-    await t?.writer.stop().catch(() => undefined);
-    if (t) await destroyAll(t.servers);
+    await stopChaosTopology(t);
     t = undefined;
   });
 

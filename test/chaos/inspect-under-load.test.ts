@@ -3,15 +3,13 @@
  * members. A replica read a moment after the primary can be ahead of the primary's snapshot; that must never be
  * reported as errant GTIDs (which would make switchover and attach refuse for no reason).
  */
-import { destroyAll } from "../../local/mariadbd";
 import { inspect } from "../../components/replication";
-import { ChaosTopology, startChaosTopology } from "./support";
+import { ChaosTopology, startChaosTopology, stopChaosTopology } from "./support";
 
 describe("chaos: inspect under a continuous writer", () => {
   let t: ChaosTopology | undefined;
   afterEach(async () => {
-    await t?.writer.stop().catch(() => undefined);
-    if (t) await destroyAll(t.servers);
+    await stopChaosTopology(t);
     t = undefined;
   });
 

@@ -9,9 +9,8 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { ListObjectsV2Command } from "@aws-sdk/client-s3";
 import { Donor, runScript, ScriptError, serverEnv, startDonor, startScript } from "../../local/backup";
-import { destroyAll } from "../../local/mariadbd";
 import { LocalS3, startLocalS3 } from "../../local/s3";
-import { caughtUp, ChaosTopology, sleep, startChaosTopology, within } from "./support";
+import { caughtUp, ChaosTopology, sleep, startChaosTopology, stopChaosTopology, within } from "./support";
 
 const TOKEN = "chaos-backup-token";
 
@@ -32,10 +31,9 @@ describe("chaos: S3 unreachable during a backup", () => {
   let donor: Donor | undefined;
   let work: string | undefined;
   afterEach(async () => {
-    await t?.writer.stop().catch(() => undefined);
     await donor?.stop();
     await s3?.stop();
-    if (t) await destroyAll(t.servers);
+    await stopChaosTopology(t);
     if (work) fs.rmSync(work, { recursive: true, force: true });
     [t, s3, donor, work] = [undefined, undefined, undefined, undefined];
   });

@@ -72,6 +72,12 @@ export async function startChaosTopology(opts: { count?: number; serverIdBase: n
 }
 
 /** What a `pulumi up` does to the topology: inspect, plan, apply (refusals throw). */
+/** Test teardown: stops the writer (whatever state it is in) and destroys the members. */
+export async function stopChaosTopology(t: ChaosTopology | undefined): Promise<void> {
+  await t?.writer.stop().catch(() => undefined);
+  if (t) await destroyAll(t.servers);
+}
+
 export async function reconcile(t: ChaosTopology, desired: DesiredTopology): Promise<{ plan: Plan; applied: ApplyResult }> {
   const p = plan(await inspect(t.members, t.settings), desired);
   return { plan: p, applied: await apply(t.members, p, t.settings) };

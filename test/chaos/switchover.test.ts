@@ -6,15 +6,13 @@
  * make that attempt fail (before writes stop: the old primary keeps them), never loses a write, and never leaves two
  * writable members; once back it follows the new primary.
  */
-import { destroyAll } from "../../local/mariadbd";
 import { inspect, switchover } from "../../components/replication";
-import { caughtUp, ChaosTopology, reconcile, startChaosTopology, within, writableMembers } from "./support";
+import { caughtUp, ChaosTopology, reconcile, startChaosTopology, stopChaosTopology, within, writableMembers } from "./support";
 
 describe("chaos: faults in the middle of a switchover", () => {
   let t: ChaosTopology | undefined;
   afterEach(async () => {
-    await t?.writer.stop().catch(() => undefined);
-    if (t) await destroyAll(t.servers);
+    await stopChaosTopology(t);
     t = undefined;
   });
 
