@@ -13,6 +13,15 @@ export interface Command {
 /** A refusal or bad input the user can fix: printed as one line, exit code 2, no stack trace. */
 export class UsageError extends Error {}
 
+/** Runs a parser of user input; its error (which names the flag and the allowed form) becomes a usage error. */
+export function asUsage<T>(parse: () => T): T {
+  try {
+    return parse();
+  } catch (err) {
+    throw new UsageError((err as Error).message);
+  }
+}
+
 type Options = NonNullable<ParseArgsConfig["options"]>;
 
 /**

@@ -1,4 +1,4 @@
-import { Command, parseCommandArgs, UsageError } from "../command";
+import { asUsage, Command, parseCommandArgs, UsageError } from "../command";
 import { adminCredentials } from "../credentials";
 import { parseMembers } from "../engine-args";
 
@@ -41,12 +41,7 @@ Example: mysql-ha backup --members 127.0.0.1:3306 --datadir /var/lib/mysql --to 
     const { randomBytes } = await import("node:crypto");
     const members = parseMembers(args.members as string | undefined);
     if (!args.to) throw new UsageError("--to s3://bucket/prefix is required");
-    let location;
-    try {
-      location = parseBackupUrl(String(args.to), "--to");
-    } catch (err) {
-      throw new UsageError((err as Error).message);
-    }
+    const location = asUsage(() => parseBackupUrl(String(args.to), "--to"));
     if (location.backup) throw new UsageError(`--to '${args.to}' names a backup; give the prefix (s3://bucket/prefix)`);
     const index = args.member === undefined ? members.length - 1 : Number(args.member);
     if (!Number.isInteger(index) || index < 0 || index >= members.length) {

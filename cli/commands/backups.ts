@@ -1,4 +1,4 @@
-import { Command, parseCommandArgs, UsageError } from "../command";
+import { asUsage, Command, parseCommandArgs, UsageError } from "../command";
 
 export const command: Command = {
   name: "backups",
@@ -25,12 +25,7 @@ identity / instance role).`,
     const { parseBackupUrl, rootUrl, parseListing } = await import("../../components/backup/location");
     const { runScript } = await import("../../local/backup");
     if (!args.from) throw new UsageError("--from s3://bucket/prefix is required");
-    let location;
-    try {
-      location = parseBackupUrl(String(args.from), "--from");
-    } catch (err) {
-      throw new UsageError((err as Error).message);
-    }
+    const location = asUsage(() => parseBackupUrl(String(args.from), "--from"));
     const { stdout } = await runScript("list-backups.sh", { BACKUP_URL: rootUrl(location), S3_ENDPOINT: args.endpoint as string | undefined });
     const list = parseListing(stdout);
     if (args.json) {

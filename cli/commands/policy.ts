@@ -1,5 +1,5 @@
 import * as fs from "node:fs";
-import { Command, parseCommandArgs, UsageError } from "../command";
+import { asUsage, Command, parseCommandArgs, UsageError } from "../command";
 import type { PolicyPackConfig, Violation } from "../../policies/offline";
 
 export const command: Command = {
@@ -46,11 +46,7 @@ Examples:
 
     const { policies } = require("../../policies/policies") as typeof import("../../policies/policies");
     const { resolveConfig, runPolicies, blocks } = require("../../policies/offline") as typeof import("../../policies/offline");
-    try {
-      resolveConfig(policies, config); // refuse a bad config before the (slower) render
-    } catch (err) {
-      throw new UsageError((err as Error).message);
-    }
+    asUsage(() => resolveConfig(policies, config)); // refuse a bad config before the (slower) render
 
     const { renderStack } = require("../../local/render") as typeof import("../../local/render");
     const rendered = await renderStack({ stack: opts.stack, set });

@@ -1,4 +1,4 @@
-import { Command, parseCommandArgs, UsageError } from "../command";
+import { asUsage, Command, parseCommandArgs, UsageError } from "../command";
 import { adminCredentials } from "../credentials";
 
 export const command: Command = {
@@ -40,14 +40,8 @@ Credentials and region come from AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_S
     if (!args.from) throw new UsageError("--from s3://bucket/prefix[/base/<timestamp>] is required");
     if (!args.datadir) throw new UsageError("--datadir DIR (an empty directory) is required");
     if (args.until && args.gtid) throw new UsageError("give --until or --gtid, not both");
-    let location;
-    let until: string | undefined;
-    try {
-      location = parseBackupUrl(String(args.from), "--from");
-      until = args.until ? untilTime(String(args.until)) : undefined;
-    } catch (err) {
-      throw new UsageError((err as Error).message);
-    }
+    const location = asUsage(() => parseBackupUrl(String(args.from), "--from"));
+    const until = args.until ? asUsage(() => untilTime(String(args.until))) : undefined;
     if (args.gtid && !isGtidPosition(String(args.gtid))) throw new UsageError(`--gtid '${args.gtid}' is not a GTID position such as 0-1-4711`);
     if (args["no-binlogs"] && (until || args.gtid)) throw new UsageError("--no-binlogs cannot reach a point in time: drop --until/--gtid");
     const admin = adminCredentials(args["password-file"] as string | undefined);
