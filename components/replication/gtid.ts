@@ -21,10 +21,6 @@ export function formatGtid(g: Gtid): string {
   return `${g.domain}-${g.server}-${g.seq}`;
 }
 
-export function formatGtids(gs: Gtid[]): string {
-  return [...gs].sort((a, b) => a.domain - b.domain || a.server - b.server).map(formatGtid).join(",");
-}
-
 /** Sequence number per domain of a position. */
 export function seqByDomain(pos: string | undefined): Map<number, number> {
   const m = new Map<number, number>();

@@ -1,5 +1,6 @@
 import { LOCAL_ROOT_PASSWORD } from "../../local/mariadbd";
 import { attach, detach, inspect, plan, setup } from "../../components/replication";
+import { localSeeder } from "../../local/backup";
 import { Lab, cleanup, createAppSchema, ids, startLab, waitReplicated } from "./support";
 
 describe("setup, attach and detach", () => {
@@ -74,6 +75,37 @@ describe("setup, attach and detach", () => {
     t = await inspect(lab.members, lab.settings);
     expect(t.healthy).toBe(true);
     expect(t.members.every((m) => m.errantGtids.length === 0 && JSON.stringify(m.userSchemas) === JSON.stringify(["app"]))).toBe(true);
+  });
+
+  it("re-seeds a member with an errant transaction through the seed hook (a real clone of the primary) instead of attaching it as it is", async () => {
+    lab = await startLab(3, { setUp: true });
+    await lab.servers[0].query("INSERT INTO app.w (id) VALUES (1), (2)");
+    await waitReplicated(lab);
+    // Someone writes on a replica: a transaction the primary does not have.
+    await lab.servers[2].query("STOP SLAVE");
+    await lab.servers[2].query("SET GLOBAL read_only = OFF");
+    await lab.servers[2].query("INSERT INTO app.w (id) VALUES (99)");
+    await lab.servers[2].query("SET GLOBAL read_only = ON");
+    expect((await inspect(lab.members, lab.settings)).members[2].errantGtids).toHaveLength(1);
+
+    await expect(attach(lab.members, 2, lab.settings)).rejects.toThrow(/cannot attach member 2: it has errant GTIDs 0-102-\d+ .*re-seeded from the primary .*no seed hook is configured; nothing was changed/);
+    expect((await ids(lab.servers[2])).has(99)).toBe(true); // refused: nothing changed
+
+    const seeder = localSeeder(lab.servers, "seed-token-for-tests");
+    try {
+      await attach(lab.members, 2, { ...lab.settings, seed: seeder.seed });
+    } finally {
+      await seeder.close();
+    }
+    expect(lab.lines.some((l) => /member 2: seeded from member 0/.test(l))).toBe(true);
+    await lab.servers[0].query("INSERT INTO app.w (id) VALUES (3)");
+    await waitReplicated(lab);
+    expect([...(await ids(lab.servers[2]))].sort()).toEqual([1, 2, 3]);
+    const t = await inspect(lab.members, lab.settings);
+    expect(t.healthy).toBe(true);
+    expect(t.members[2].errantGtids).toEqual([]);
+    expect(t.members[2].replica?.sourceIndex).toBe(0);
+    expect(t.members[2].readOnly).toBe(true);
   });
 
   it("attaches a 4th member that then has every row, and detaches it", async () => {
