@@ -56,7 +56,7 @@ export interface Declaration {
   type: string;
   /** Serialized provider (the `__provider` input). */
   provider: string;
-  /** Inputs without `__provider`; values may be {@link UNKNOWN} in preview, or SDK secret wrappers. */
+  /** Inputs without `__provider`; values may be {@link UNKNOWN} (or the SDK mocks' Unknown objects) in preview, or SDK secret wrappers. */
   inputs: Props;
   /** Properties to keep secret in state besides secret inputs (the resource's additionalSecretOutputs). */
   secretOutputs?: string[];
@@ -272,11 +272,21 @@ function unwrapSecrets(inputs: Props): { values: Props; secrets: Set<string> } {
   const secrets = new Set<string>();
   for (const [key, value] of Object.entries(inputs)) {
     if (value && typeof value === "object" && value[SIG_KEY] === SECRET_SIG) {
-      values[key] = value.value;
+      values[key] = engineUnknowns(value.value);
       secrets.add(key);
     } else {
-      values[key] = value;
+      values[key] = engineUnknowns(value);
     }
   }
   return { values, secrets };
+}
+
+/** Pulumi mocks hand preview's unknown values over as SDK Unknown objects; the engine sends providers its sentinel. */
+function engineUnknowns(value: any): any {
+  if (value && typeof value === "object") {
+    if (value.__pulumiUnknown === true) return UNKNOWN;
+    if (Array.isArray(value)) return value.map(engineUnknowns);
+    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, engineUnknowns(v)]));
+  }
+  return value;
 }

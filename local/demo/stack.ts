@@ -25,7 +25,7 @@ import { SERVER_CNF } from "../../components/kubernetes/server-config";
 import { CONFIG_HASH_ANNOTATION, parseCnf } from "../../components/upgrade/config-hash";
 import { normalizeOptionName } from "../../components/upgrade/server-options";
 import { runScript, seedFromPeer, startDonor } from "../backup";
-import { DynamicHost, UNKNOWN } from "../dynamic-host";
+import { DynamicHost } from "../dynamic-host";
 import { KubeApiStandin } from "../kube-api-standin";
 import { freePort, LocalServer, LOCAL_ROOT_USER, ServerOptions, startServer } from "../mariadbd";
 import { MockResourceArgs, MockResult, renderStack, RenderedStack } from "../render";
@@ -67,16 +67,6 @@ export interface LocalStackOptions {
   log?: (line: string) => void;
   /** Diagnostic lines of the dynamic provider host (the providers' own log). */
   providerLog?: (line: string) => void;
-}
-
-/** The mocks hand preview's unknown values over as SDK Unknown objects; the engine sends providers its sentinel. */
-function engineUnknowns(value: any): any {
-  if (value && typeof value === "object") {
-    if (value.__pulumiUnknown === true) return UNKNOWN;
-    if (Array.isArray(value)) return value.map(engineUnknowns);
-    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, engineUnknowns(v)]));
-  }
-  return value;
 }
 
 function unwrap(value: any): any {
@@ -171,7 +161,7 @@ export class LocalStack {
     const onResource = async (r: MockResourceArgs): Promise<MockResult> => {
       const resource = RESOURCE_NAMES[r.type];
       if (resource) {
-        const { __provider: provider, ...inputs } = engineUnknowns(r.inputs);
+        const { __provider: provider, ...inputs } = r.inputs;
         if (r.type === ROLLING_UPGRADE_TYPE && this.api) {
           const { namespace, statefulSet } = this.api.options;
           Object.assign(inputs, { restarter: { kind: "kubernetes", namespace, statefulSet, topologyConfigMap: TOPOLOGY_CONFIGMAP }, kubeconfig: this.api.kubeconfig() });
