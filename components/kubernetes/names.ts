@@ -32,13 +32,17 @@ export function objectNames(name: string): ObjectNames {
   };
 }
 
-/** Labels on every object; the selector labels pick the members' pods. */
+/**
+ * The labels that pick the members' pods (StatefulSet, anti-affinity, PodDisruptionBudget, Services). They include
+ * the component, so other pods of the instance (the backup Job's) are never counted, spread against or routed to.
+ */
 export function selectorLabels(name: string): Record<string, string> {
-  return { "app.kubernetes.io/name": "mysql-ha", "app.kubernetes.io/instance": name };
+  return { "app.kubernetes.io/name": "mysql-ha", "app.kubernetes.io/instance": name, "app.kubernetes.io/component": "database" };
 }
 
+/** Labels on every object of the instance; other parts (the backup Job) override the component. */
 export function commonLabels(name: string): Record<string, string> {
-  return { ...selectorLabels(name), "app.kubernetes.io/managed-by": "pulumi", "app.kubernetes.io/component": "database" };
+  return { ...selectorLabels(name), "app.kubernetes.io/managed-by": "pulumi" };
 }
 
 /** Pod name of member `ordinal` (the value of its `statefulset.kubernetes.io/pod-name` label). */

@@ -1,0 +1,44 @@
+/**
+ * Which pods each selector of the rendered prod stack picks. Required pod anti-affinity is symmetric and a
+ * PodDisruptionBudget counts every pod its selector matches, so a selector that also matches the backup Job's pod
+ * keeps backups Pending forever (one member per node) and lets a drain count a Job pod as a member.
+ */
+import { renderStack, RenderedStack } from "../../local/render";
+
+const onResource = async (r: { type: string; inputs: any }) =>
+  r.type === "aws:s3/bucket:Bucket" ? { id: "b", state: { ...r.inputs, bucket: "b", arn: "arn:aws:s3:::b" } } : undefined;
+
+const matches = (selector: Record<string, string>, labels: Record<string, string>) =>
+  Object.entries(selector).every(([k, v]) => labels[k] === v);
+
+describe("selectors of the rendered prod stack", () => {
+  let rendered: RenderedStack;
+  const of = (type: string) => rendered.resources.filter((r) => r.type === type);
+  beforeAll(async () => {
+    rendered = await renderStack({ stack: "prod", onResource });
+    expect(rendered.errors).toEqual([]);
+  });
+
+  test("the backup Job's pod matches neither the members' anti-affinity, the PDB, the StatefulSet nor any Service", () => {
+    const [sts] = of("kubernetes:apps/v1:StatefulSet");
+    const [cron] = of("kubernetes:batch/v1:CronJob");
+    const [pdb] = of("kubernetes:policy/v1:PodDisruptionBudget");
+    const jobPod: Record<string, string> = cron.inputs.spec.jobTemplate.spec.template.metadata.labels;
+    const memberPod: Record<string, string> = sts.inputs.spec.template.metadata.labels;
+    const antiAffinity = sts.inputs.spec.template.spec.affinity.podAntiAffinity.requiredDuringSchedulingIgnoredDuringExecution[0].labelSelector.matchLabels;
+    const selectors: Array<[string, Record<string, string>]> = [
+      ["anti-affinity", antiAffinity],
+      ["pdb", pdb.inputs.spec.selector.matchLabels],
+      ["statefulset", sts.inputs.spec.selector.matchLabels],
+      ...of("kubernetes:core/v1:Service").map((s): [string, Record<string, string>] => [s.name, s.inputs.spec.selector]),
+    ];
+    for (const [what, selector] of selectors) {
+      // Every selector picks the members (the primary Service one member by its pod name, which the template lacks)...
+      const { "statefulset.kubernetes.io/pod-name": podName, ...rest } = selector;
+      expect([what, matches(rest, memberPod)]).toEqual([what, true]);
+      // ...and none picks the Job's pod.
+      expect([what, matches(selector, jobPod)]).toEqual([what, false]);
+    }
+    expect(jobPod["app.kubernetes.io/instance"]).toBe(memberPod["app.kubernetes.io/instance"]);
+  });
+});
