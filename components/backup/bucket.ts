@@ -11,13 +11,6 @@ type In<T> = pulumi.Input<T>;
 export interface BucketSettings {
   /** Key prefix of this stack's backups (no slashes at the ends). */
   prefix: string;
-  /** Base backups older than this are pruned by the CronJob; the lifecycle rule is a backstop well beyond it. */
-  retentionDays: number;
-}
-
-/** Days after which S3 itself expires objects under the prefix: prune.sh's job first, this only catches leftovers. */
-export function lifecycleExpirationDays(retentionDays: number): number {
-  return retentionDays * 2 + 7;
 }
 
 export function bucketArgs(tags: Record<string, string>): aws.s3.BucketArgs {
@@ -40,18 +33,23 @@ export function publicAccessBlockArgs(bucket: In<string>): aws.s3.BucketPublicAc
   return { bucket, blockPublicAcls: true, blockPublicPolicy: true, ignorePublicAcls: true, restrictPublicBuckets: true };
 }
 
+/**
+ * S3 never expires a current object here: an age rule would delete the newest complete backup (and the binlogs it
+ * needs) whenever backups stop for long enough. Only prune.sh deletes base backups, never the newest complete one,
+ * and the binlogs no kept backup needs; the lifecycle only clears what prune and killed uploads leave behind.
+ */
 export function lifecycleArgs(bucket: In<string>, s: BucketSettings): aws.s3.BucketLifecycleConfigurationArgs {
   const filter = { prefix: s.prefix ? `${s.prefix}/` : "" };
   return {
     bucket,
     rules: [
       {
-        id: "expire-old-backups",
+        // Versioning keeps what prune deleted as noncurrent versions (a grace period against a mistaken prune).
+        id: "expire-deleted-versions",
         status: "Enabled",
         filter,
-        expiration: { days: lifecycleExpirationDays(s.retentionDays) },
-        // Versioning keeps deleted objects as noncurrent versions: let them go after a grace period.
         noncurrentVersionExpiration: { noncurrentDays: 7 },
+        expiration: { expiredObjectDeleteMarker: true },
       },
       {
         // A killed backup leaves an unfinished multipart upload: never billed for long.

@@ -3,7 +3,7 @@ import * as path from "path";
 import { rawStackConfig, Settings, validateConfig } from "../../components/config";
 import { objectNames } from "../../components/kubernetes/names";
 import {
-  backupAccessPolicy, encryptionArgs, irsaTrustPolicy, lifecycleArgs, lifecycleExpirationDays, publicAccessBlockArgs, tlsOnlyPolicy, versioningArgs,
+  backupAccessPolicy, encryptionArgs, irsaTrustPolicy, lifecycleArgs, publicAccessBlockArgs, tlsOnlyPolicy, versioningArgs,
 } from "../../components/backup/bucket";
 import {
   BACKUP_SCRIPTS, backupImageWarning, backupScripts, BackupPartsArgs, buildBackupCronJob, buildBackupPodExtras, DONOR_PORT, s3Env,
@@ -28,11 +28,12 @@ describe("bucket hardening arguments", () => {
     expect(publicAccessBlockArgs("b")).toEqual({ bucket: "b", blockPublicAcls: true, blockPublicPolicy: true, ignorePublicAcls: true, restrictPublicBuckets: true });
   });
 
-  test("lifecycle expires only under the prefix, after prune's retention, and aborts stale multipart uploads", () => {
-    const rules = lifecycleArgs("b", { prefix: "prod/db", retentionDays: 30 }).rules as any[];
+  test("lifecycle never expires a current object (the newest complete backup survives stopped backups); it clears prune's deleted versions and stale uploads under the prefix only", () => {
+    const rules = lifecycleArgs("b", { prefix: "prod/db" }).rules as any[];
     expect(rules.map((r) => r.filter.prefix)).toEqual(["prod/db/", "prod/db/"]);
-    expect(rules[0].expiration.days).toBe(lifecycleExpirationDays(30));
-    expect(lifecycleExpirationDays(30)).toBeGreaterThan(30);
+    for (const rule of rules) expect([rule.id, rule.expiration?.days, rule.expiration?.date]).toEqual([rule.id, undefined, undefined]);
+    expect(rules[0].noncurrentVersionExpiration).toEqual({ noncurrentDays: 7 });
+    expect(rules[0].expiration).toEqual({ expiredObjectDeleteMarker: true });
     expect(rules[1].abortIncompleteMultipartUpload).toEqual({ daysAfterInitiation: 1 });
   });
 
