@@ -1,14 +1,17 @@
 /**
- * A local stand-in for the few Kubernetes API endpoints the rolling-upgrade restarter uses (there is no cluster
- * here): GET a StatefulSet, GET/DELETE a pod. It plays the StatefulSet controller too: a deleted pod comes back
- * after `recreateMs` with the current update revision, and turns Ready after `readyMs`, or crash-loops when the
- * test says its revision is broken; or, with `onRecreate`, whatever the test does to stand in for the new pod (e.g.
- * restart a real local mariadbd with the new options). JSON patches of ConfigMaps and Services are applied to
- * plain objects the test can read. Plain HTTP on loopback; every request is recorded for assertions. The tests of
- * the Kubernetes restarter and the demo (local/demo/stack.ts, whose pods are local mariadbd) use it.
+ * A local stand-in for the Kubernetes API endpoints the rolling-upgrade restarter uses (there is no cluster here):
+ * GET a StatefulSet, GET/DELETE a pod, GET/PUT/PATCH a ConfigMap or Service. It answers as strictly as the real API
+ * server (Status objects, resourceVersion preconditions, the four patch types, server-side apply field ownership)
+ * and plays the StatefulSet controller and the kubelet with their real timing: a deleted pod stays Terminating for
+ * its grace period (`recreateMs`), its replacement goes Pending (init containers, `initMs`) -> Running -> Ready after
+ * `readyMs`, or crash-loops when the test marks its revision broken; or, with `onRecreate`, whatever the test does to
+ * stand in for the new pod (e.g. restart a real local mariadbd with the new options). Plain HTTP on loopback; every
+ * request is recorded for assertions. The tests of the Kubernetes restarter and the demo (local/demo/stack.ts, whose
+ * pods are local mariadbd) use it.
  */
 import * as http from "node:http";
 import { AddressInfo } from "node:net";
+import * as yaml from "js-yaml";
 
 export interface StandinOptions {
   namespace: string;
@@ -16,54 +19,132 @@ export interface StandinOptions {
   replicas: number;
   /** Revision the existing pods run (and the StatefulSet's current revision). */
   revision: string;
+  /** A deleted pod's grace period: it stays Terminating this long before the controller replaces it. */
   recreateMs?: number;
+  /** How long a new pod's init containers run (phase Pending) before its main container starts. Default 10. */
+  initMs?: number;
   readyMs?: number;
   /** Starts the replacement of pod `ordinal` on `revision`; resolves true when it is ready, false when it crashes. */
   onRecreate?: (ordinal: number, revision: string) => Promise<boolean>;
+  /** The StatefulSet's spec.podManagementPolicy; the API server defaults it to OrderedReady. */
+  podManagementPolicy?: "OrderedReady" | "Parallel";
+  /**
+   * A PATCH of a ConfigMap or Service that does not exist creates it. The real API server answers 404 NotFound;
+   * default true only because local/demo/stack.ts never tells the stand-in about the ConfigMap Pulumi applies.
+   */
+  createOnPatch?: boolean;
 }
 
 interface Pod {
   uid: string;
   revision: string;
+  created: string;
+  resourceVersion: string;
+  phase: "Pending" | "Running";
+  /** Init containers finished (condition Initialized). */
+  initialized: boolean;
   ready: boolean;
   restarts: number;
+  initRestarts: number;
+  deletionTimestamp?: string;
+}
+
+type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
+type JsonObject = { [key: string]: Json };
+type Resource = "configmaps" | "services";
+type FieldPath = string[];
+
+interface ManagedFieldsEntry {
+  manager: string;
+  operation: "Apply" | "Update";
+  time: string;
+  /** Owned leaf fields, as JSON-encoded paths. */
+  fields: Set<string>;
+}
+
+interface StoredObject {
+  body: JsonObject;
+  managed: ManagedFieldsEntry[];
+}
+
+/** Maps whose `+mapType=atomic` makes them one field for field management (core/v1 types.go: ServiceSpec.Selector). */
+const ATOMIC_PATHS: Record<Resource, string[]> = { configmaps: [], services: [JSON.stringify(["spec", "selector"])] };
+/** Not managed fields: identity, server-set metadata, and status (a subresource's). */
+const UNMANAGED = new Set(["apiVersion", "kind", "status", "metadata.name", "metadata.namespace", "metadata.uid", "metadata.resourceVersion", "metadata.generation", "metadata.creationTimestamp", "metadata.managedFields"]);
+const PATCH_TYPES = ["application/json-patch+json", "application/merge-patch+json", "application/strategic-merge-patch+json", "application/apply-patch+yaml"];
+const KINDS: Record<Resource, string> = { configmaps: "ConfigMap", services: "Service" };
+
+/** An API error, answered as the real server's metav1.Status. */
+class ApiError extends Error {
+  constructor(
+    readonly code: number,
+    readonly reason: string,
+    message: string,
+    readonly details?: object,
+  ) {
+    super(message);
+  }
+}
+
+/** ConfigMap data or Service selector by object name (the object's own field, live). */
+export interface FieldView {
+  get(name: string): Record<string, string> | undefined;
+  /** Deletes the whole object. */
+  delete(name: string): boolean;
 }
 
 export class KubeApiStandin {
   readonly requests: string[] = [];
   /** Revisions whose pods never become Ready (their container crash-loops). */
   readonly broken = new Set<string>();
-  /** ConfigMap data and Service selectors by name, as JSON patches left them. */
-  readonly configMaps = new Map<string, Record<string, string>>();
-  readonly serviceSelectors = new Map<string, Record<string, string>>();
+  /** Revisions whose pods never start (their init container crash-loops). */
+  readonly brokenInit = new Set<string>();
+  readonly configMaps: FieldView = this.view("configmaps", ["data"]);
+  readonly serviceSelectors: FieldView = this.view("services", ["spec", "selector"]);
+  private readonly objects = new Map<string, StoredObject>();
   private readonly pods = new Map<number, Pod>();
+  /** Ordinals whose pod was deleted through the API: the next pod there is its replacement (`onRecreate`). */
+  private readonly deleted = new Set<number>();
   private updateRevision: string;
   private generation = 1;
   private observedGeneration = 1;
   private uidCounter = 0;
+  /** etcd's revision: every write takes the next; an object's resourceVersion is the revision of its last write. */
+  private revisionCounter = 1;
+  private statefulSetVersion = "1";
   private server?: http.Server;
   private timers = new Set<NodeJS.Timeout>();
 
   constructor(readonly options: StandinOptions) {
     this.updateRevision = options.revision;
-    for (let i = 0; i < options.replicas; i++) this.pods.set(i, this.newPod(options.revision, true));
+    for (let i = 0; i < options.replicas; i++) {
+      const pod = this.newPod(options.revision);
+      Object.assign(pod, { phase: "Running", initialized: true, ready: true });
+      this.pods.set(i, pod);
+    }
   }
 
   /** A template change: the controller observes it after `observeMs` (update revision moves then). */
   setTemplateRevision(revision: string, observeMs = 0): void {
     this.generation++;
+    this.statefulSetVersion = this.nextVersion();
     const generation = this.generation;
     this.later(observeMs, () => {
       this.updateRevision = revision;
       this.observedGeneration = generation;
+      this.statefulSetVersion = this.nextVersion();
     });
   }
 
-  /** A scale of the StatefulSet: pods below `replicas` that are missing appear on the update revision, Ready. */
+  /**
+   * A scale of the StatefulSet. The controller creates missing pods on the update revision and deletes those beyond
+   * `replicas`, in the order its podManagementPolicy allows; new pods turn Ready after `readyMs`.
+   */
   setReplicas(replicas: number): void {
     this.options.replicas = replicas;
-    for (const ordinal of this.pods.keys()) if (ordinal >= replicas) this.pods.delete(ordinal);
-    for (let i = 0; i < replicas; i++) if (!this.pods.has(i)) this.pods.set(i, this.newPod(this.updateRevision, true));
+    this.generation++;
+    this.observedGeneration = this.generation;
+    this.sync();
   }
 
   /** The revision the controller stamps on new pods (the latest template it observed). */
@@ -75,13 +156,16 @@ export class KubeApiStandin {
     return this.pods.get(ordinal)?.revision;
   }
 
+  get url(): string {
+    return `http://127.0.0.1:${(this.server!.address() as AddressInfo).port}`;
+  }
+
   /** Kubeconfig (YAML/JSON) pointing at this server. */
   kubeconfig(): string {
-    const server = `http://127.0.0.1:${(this.server!.address() as AddressInfo).port}`;
     return JSON.stringify({
       apiVersion: "v1",
       kind: "Config",
-      clusters: [{ name: "standin", cluster: { server, "insecure-skip-tls-verify": true } }],
+      clusters: [{ name: "standin", cluster: { server: this.url, "insecure-skip-tls-verify": true } }],
       users: [{ name: "standin", user: { token: "standin-token" } }],
       contexts: [{ name: "standin", context: { cluster: "standin", user: "standin", namespace: this.options.namespace } }],
       "current-context": "standin",
@@ -89,7 +173,19 @@ export class KubeApiStandin {
   }
 
   async start(): Promise<void> {
-    this.server = http.createServer((req, res) => this.handle(req, res));
+    this.server = http.createServer((req, res) => {
+      let body = "";
+      req.on("data", (chunk) => (body += chunk));
+      req.on("end", () => {
+        try {
+          const [code, out] = this.handle(req, body);
+          send(res, code, out);
+        } catch (err) {
+          const e = err instanceof ApiError ? err : new ApiError(500, "InternalError", `Internal error occurred: ${(err as Error).message}`);
+          send(res, e.code, { kind: "Status", apiVersion: "v1", metadata: {}, status: "Failure", message: e.message, reason: e.reason, details: e.details, code: e.code });
+        }
+      });
+    });
     await new Promise<void>((resolve) => this.server!.listen(0, "127.0.0.1", resolve));
   }
 
@@ -99,69 +195,269 @@ export class KubeApiStandin {
     if (this.server) await new Promise<void>((resolve) => this.server!.close(() => resolve()));
   }
 
-  private handle(req: http.IncomingMessage, res: http.ServerResponse): void {
+  private handle(req: http.IncomingMessage, body: string): [number, object] {
     const url = new URL(req.url ?? "/", "http://standin");
     this.requests.push(`${req.method} ${url.pathname}`);
     const { namespace, statefulSet } = this.options;
     const sts = url.pathname.match(/^\/apis\/apps\/v1\/namespaces\/([^/]+)\/statefulsets\/([^/]+)$/);
-    const pod = url.pathname.match(/^\/api\/v1\/namespaces\/([^/]+)\/pods\/([^/]+)$/);
-    if (sts && req.method === "GET" && sts[1] === namespace && sts[2] === statefulSet) return send(res, 200, this.statefulSetObject());
-    const patchable = url.pathname.match(/^\/api\/v1\/namespaces\/([^/]+)\/(configmaps|services)\/([^/]+)$/);
-    if (patchable && req.method === "PATCH" && patchable[1] === namespace) {
-      let body = "";
-      req.on("data", (chunk) => (body += chunk));
-      req.on("end", () => {
-        const kind = patchable[2];
-        const store = kind === "configmaps" ? this.configMaps : this.serviceSelectors;
-        const target = store.get(patchable[3]) ?? {};
-        const prefix = kind === "configmaps" ? "/data/" : "/spec/selector/";
-        for (const op of JSON.parse(body) as Array<{ op: string; path: string; value: string }>) {
-          if (!["add", "replace"].includes(op.op) || !op.path.startsWith(prefix)) return send(res, 422, { kind: "Status", code: 422, message: `stand-in cannot apply ${op.op} ${op.path}` });
-          target[op.path.slice(prefix.length).replace(/~1/g, "/").replace(/~0/g, "~")] = op.value;
-        }
-        store.set(patchable[3], target);
-        send(res, 200, { metadata: { name: patchable[3], namespace } });
-      });
-      return;
+    if (sts && req.method === "GET") {
+      if (sts[1] !== namespace || sts[2] !== statefulSet) throw notFound("statefulsets", sts[2], "apps");
+      return [200, this.statefulSetObject()];
     }
-    if (pod && pod[1] === namespace) {
+    const object = url.pathname.match(/^\/api\/v1\/namespaces\/([^/]+)\/(configmaps|services)\/([^/]+)$/);
+    if (object && object[1] === namespace) return this.handleObject(req, url, object[2] as Resource, object[3], body);
+    const pod = url.pathname.match(/^\/api\/v1\/namespaces\/([^/]+)\/pods\/([^/]+)$/);
+    if (pod && pod[1] === namespace && (req.method === "GET" || req.method === "DELETE")) {
       const ordinal = this.ordinalOf(pod[2]);
       const current = ordinal === undefined ? undefined : this.pods.get(ordinal);
-      if (ordinal === undefined || !current) return send(res, 404, notFound("pods", pod[2]));
-      if (req.method === "GET") return send(res, 200, this.podObject(ordinal, current));
+      if (ordinal === undefined || !current) throw notFound("pods", pod[2]);
       if (req.method === "DELETE") {
-        this.pods.delete(ordinal);
-        this.later(this.options.recreateMs ?? 50, () => this.recreate(ordinal));
-        return send(res, 200, this.podObject(ordinal, current));
+        this.deleted.add(ordinal);
+        this.terminate(ordinal);
       }
+      return [200, this.podObject(ordinal, current)];
     }
-    send(res, 404, { kind: "Status", apiVersion: "v1", status: "Failure", reason: "NotFound", code: 404, message: `stand-in does not serve ${req.method} ${url.pathname}` });
+    throw new ApiError(404, "NotFound", `stand-in does not serve ${req.method} ${url.pathname}`);
   }
 
-  private recreate(ordinal: number): void {
-    const pod = this.newPod(this.updateRevision, false);
-    this.pods.set(ordinal, pod);
-    if (this.options.onRecreate) {
-      this.options.onRecreate(ordinal, pod.revision).then(
-        (ready) => (ready ? (pod.ready = true) : (pod.restarts = 3)),
-        () => (pod.restarts = 3),
-      );
-      return;
+  private handleObject(req: http.IncomingMessage, url: URL, resource: Resource, name: string, body: string): [number, object] {
+    const key = `${resource}/${name}`;
+    const stored = this.objects.get(key);
+    if (req.method === "GET") {
+      if (!stored) throw notFound(resource, name);
+      return [200, this.render(stored)];
     }
-    const tick = () => {
-      if (this.pods.get(ordinal) !== pod) return;
-      if (!this.broken.has(pod.revision)) {
-        pod.ready = true;
+    const manager = url.searchParams.get("fieldManager") ?? managerFromUserAgent(req.headers["user-agent"]);
+    if (req.method === "PUT") {
+      if (!stored) throw notFound(resource, name);
+      const next = parseJson(body) as JsonObject;
+      if ((next.metadata as JsonObject | undefined)?.name !== name) throw new ApiError(400, "BadRequest", `the name of the object (${(next.metadata as JsonObject | undefined)?.name}) does not match the name on the URL (${name})`);
+      return [200, this.update(resource, name, stored, next, manager)];
+    }
+    if (req.method !== "PATCH") throw new ApiError(405, "MethodNotAllowed", `the server does not allow this method on the requested resource`);
+    // Content negotiation of the patch handler: the media type names the patch strategy (API conventions, "Patch operations").
+    const type = (req.headers["content-type"] ?? "").split(";")[0].trim();
+    if (!PATCH_TYPES.includes(type)) {
+      throw new ApiError(415, "UnsupportedMediaType", `the body of the request was in an unknown format - accepted media types include: ${PATCH_TYPES.join(", ")}`);
+    }
+    const force = url.searchParams.get("force");
+    // PatchOptions validation (apimachinery ValidatePatchOptions): 422 Invalid.
+    if (type === "application/apply-patch+yaml" && !url.searchParams.get("fieldManager")) {
+      throw new ApiError(422, "Invalid", `PatchOptions.meta.k8s.io "" is invalid: fieldManager: Required value: is required for apply patch`);
+    }
+    if (type !== "application/apply-patch+yaml" && force !== null) {
+      throw new ApiError(422, "Invalid", `PatchOptions.meta.k8s.io "" is invalid: force: Forbidden: may not be specified for non-apply patch`);
+    }
+    if (type === "application/apply-patch+yaml") return this.apply(resource, name, stored, yaml.load(body) as JsonObject, manager, force === "true");
+    if (!stored && !(this.options.createOnPatch ?? true)) throw notFound(resource, name);
+    const current = stored ?? this.create(resource, name, {});
+    const patched = type === "application/json-patch+json" ? jsonPatch(current.body, parseJson(body) as JsonPatchOp[]) : mergePatch(current.body, parseJson(body)) as JsonObject;
+    return [200, this.update(resource, name, current, patched, manager)];
+  }
+
+  /** Server-side apply (Server-Side Apply docs, "Conflicts", "Merge strategy"); creates the object if missing. */
+  private apply(resource: Resource, name: string, stored: StoredObject | undefined, config: JsonObject, manager: string, force: boolean): [number, object] {
+    if (config?.kind !== KINDS[resource] || config.apiVersion !== "v1") throw new ApiError(400, "BadRequest", `apply patch for ${resource} "${name}" must be kind ${KINDS[resource]}, apiVersion v1`);
+    const target = stored ?? this.create(resource, name, {});
+    checkResourceVersion(resource, name, target.body, config);
+    const applied = leafPaths(config, ATOMIC_PATHS[resource]);
+    const conflicts: Array<{ path: string; owner: ManagedFieldsEntry }> = [];
+    for (const [path, value] of applied) {
+      const live = valueAt(target.body, JSON.parse(path));
+      if (live === undefined || deepEqual(live, value)) continue;
+      for (const owner of target.managed) if (owner.manager !== manager && owner.fields.has(path)) conflicts.push({ path, owner });
+    }
+    if (conflicts.length && !force) {
+      const list = conflicts.map((c) => `conflict with "${c.owner.manager}" using v1: ${dotted(c.path)}`);
+      throw new ApiError(409, "Conflict", `Apply failed with ${conflicts.length} conflict${conflicts.length > 1 ? "s" : ""}: ${list.join("\n")}`, {
+        causes: conflicts.map((c) => ({ reason: "FieldManagerConflict", message: `conflict with "${c.owner.manager}" using v1`, field: dotted(c.path) })),
+      });
+    }
+    // Forced: the conflicting fields change hands (Server-Side Apply docs, "Conflicts").
+    for (const { path, owner } of conflicts) owner.fields.delete(path);
+    const next = structuredClone(target.body);
+    const mine = target.managed.find((m) => m.manager === manager && m.operation === "Apply");
+    // Fields this manager applied before, left out now, and owned by nobody else are removed.
+    for (const path of mine?.fields ?? []) {
+      if (applied.has(path) || target.managed.some((m) => m !== mine && m.fields.has(path))) continue;
+      deleteAt(next, JSON.parse(path));
+    }
+    for (const [path, value] of applied) setAt(next, JSON.parse(path), value);
+    this.own(target, manager, "Apply", new Set(applied.keys()), true);
+    return [stored ? 200 : 201, this.write(resource, name, target, next)];
+  }
+
+  /** An update (PUT or a non-apply patch): the writer takes the fields it changed from every other manager. */
+  private update(resource: Resource, name: string, stored: StoredObject, next: JsonObject, manager: string): object {
+    checkResourceVersion(resource, name, stored.body, next);
+    const before = leafPaths(stored.body, ATOMIC_PATHS[resource]);
+    const after = leafPaths(next, ATOMIC_PATHS[resource]);
+    const changed = new Set([...after].filter(([path, value]) => !before.has(path) || !deepEqual(before.get(path)!, value)).map(([path]) => path));
+    const removed = [...before.keys()].filter((path) => !after.has(path));
+    for (const entry of stored.managed) for (const path of [...changed, ...removed]) entry.fields.delete(path);
+    this.own(stored, manager, "Update", changed, false);
+    // Status belongs to the status subresource; the main resource ignores changes to it.
+    next.status = stored.body.status ?? null;
+    if (next.status === null) delete next.status;
+    return this.write(resource, name, stored, next);
+  }
+
+  private own(stored: StoredObject, manager: string, operation: "Apply" | "Update", fields: Set<string>, replace: boolean): void {
+    const time = new Date().toISOString().replace(/\.\d+Z$/, "Z");
+    let entry = stored.managed.find((m) => m.manager === manager && m.operation === operation);
+    if (!entry) stored.managed.push((entry = { manager, operation, time, fields: new Set() }));
+    entry.time = time;
+    if (replace) entry.fields = fields;
+    else for (const f of fields) entry.fields.add(f);
+    stored.managed = stored.managed.filter((m) => m.fields.size > 0);
+  }
+
+  private create(resource: Resource, name: string, body: JsonObject): StoredObject {
+    const stored: StoredObject = {
+      body: {
+        ...body,
+        apiVersion: "v1",
+        kind: KINDS[resource],
+        metadata: { name, namespace: this.options.namespace, uid: `uid-${++this.uidCounter}`, creationTimestamp: new Date().toISOString().replace(/\.\d+Z$/, "Z") },
+      },
+      managed: [],
+    };
+    return stored;
+  }
+
+  private write(resource: Resource, name: string, stored: StoredObject, next: JsonObject): object {
+    const identity = stored.body.metadata as JsonObject;
+    const { managedFields: _ignored, ...metadata } = (next.metadata as JsonObject) ?? {};
+    next.metadata = { ...metadata, name, namespace: identity.namespace, uid: identity.uid, creationTimestamp: identity.creationTimestamp };
+    // Every write gets a new resourceVersion (API conventions, "Concurrency Control and Consistency").
+    (next.metadata as JsonObject).resourceVersion = this.nextVersion();
+    stored.body = next;
+    this.objects.set(`${resource}/${name}`, stored);
+    return this.render(stored);
+  }
+
+  private render(stored: StoredObject): object {
+    const metadata = {
+      ...(stored.body.metadata as JsonObject),
+      managedFields: stored.managed.map((m) => ({ manager: m.manager, operation: m.operation, apiVersion: "v1", time: m.time, fieldsType: "FieldsV1", fieldsV1: fieldsV1(m.fields) })),
+    };
+    return { ...stored.body, metadata };
+  }
+
+  private view(resource: Resource, path: FieldPath): FieldView {
+    return {
+      get: (name) => {
+        const stored = this.objects.get(`${resource}/${name}`);
+        return stored && (valueAt(stored.body, path) as Record<string, string> | undefined);
+      },
+      delete: (name) => this.objects.delete(`${resource}/${name}`),
+    };
+  }
+
+  /**
+   * Graceful deletion: the pod keeps its name with deletionTimestamp set, not Ready, for its grace period; only then
+   * is it gone (pod lifecycle, "Termination of Pods"). A second DELETE of a terminating pod changes nothing.
+   */
+  private terminate(ordinal: number): void {
+    const pod = this.pods.get(ordinal)!;
+    if (pod.deletionTimestamp) return;
+    pod.deletionTimestamp = new Date().toISOString();
+    pod.ready = false;
+    this.touch(pod);
+    this.later(this.options.recreateMs ?? 50, () => {
+      this.pods.delete(ordinal);
+      this.sync();
+    });
+  }
+
+  /**
+   * One pass of the StatefulSet controller (pkg/controller/statefulset/stateful_set_control.go). OrderedReady is
+   * "monotonic": it creates the lowest missing ordinal and waits for it to be Running and Ready, waits out any
+   * Terminating pod, and deletes condemned pods highest ordinal first, one at a time. Parallel does each at once.
+   * With updateStrategy OnDelete a template change replaces no running pod: only deleted pods come back on it.
+   */
+  private sync(): void {
+    const monotonic = (this.options.podManagementPolicy ?? "OrderedReady") === "OrderedReady";
+    this.statefulSetVersion = this.nextVersion();
+    for (let ordinal = 0; ordinal < this.options.replicas; ordinal++) {
+      const pod = this.pods.get(ordinal);
+      if (!pod) {
+        this.startPod(ordinal, this.newPod(this.updateRevision));
+        if (monotonic) return;
+        continue;
+      }
+      if (monotonic && (pod.deletionTimestamp || !runningAndReady(pod))) return;
+    }
+    const condemned = [...this.pods.keys()].filter((o) => o >= this.options.replicas).sort((a, b) => b - a);
+    const firstUnhealthy = condemned.find((o) => !runningAndReady(this.pods.get(o)!));
+    for (const ordinal of condemned) {
+      const pod = this.pods.get(ordinal)!;
+      if (pod.deletionTimestamp) {
+        if (monotonic) return;
+        continue;
+      }
+      if (monotonic && !runningAndReady(pod) && ordinal !== firstUnhealthy) return;
+      this.terminate(ordinal);
+      if (monotonic) return;
+    }
+  }
+
+  /** The kubelet's part: init containers, then the main container, then readiness (or a crash loop). */
+  private startPod(ordinal: number, pod: Pod): void {
+    const replacement = this.deleted.delete(ordinal);
+    this.pods.set(ordinal, pod);
+    const alive = () => this.pods.get(ordinal) === pod && !pod.deletionTimestamp;
+    const backoff = this.options.readyMs ?? 50;
+    const init = () => {
+      if (!alive()) return;
+      if (this.brokenInit.has(pod.revision)) {
+        pod.initRestarts++;
+        this.touch(pod);
+        return this.later(backoff, init);
+      }
+      Object.assign(pod, { phase: "Running", initialized: true });
+      this.touch(pod);
+      if (replacement && this.options.onRecreate) {
+        const crashed = () => {
+          pod.restarts = 3;
+          this.touch(pod);
+        };
+        this.options.onRecreate(ordinal, pod.revision).then((ready) => (ready ? this.becomeReady(ordinal, pod) : crashed()), crashed);
         return;
       }
-      pod.restarts++;
-      this.later(this.options.readyMs ?? 50, tick);
+      const probe = () => {
+        if (!alive()) return;
+        if (!this.broken.has(pod.revision)) return this.becomeReady(ordinal, pod);
+        pod.restarts++;
+        this.touch(pod);
+        this.later(backoff, probe);
+      };
+      this.later(backoff, probe);
     };
-    this.later(this.options.readyMs ?? 50, tick);
+    this.later(this.options.initMs ?? 10, init);
   }
 
-  private newPod(revision: string, ready: boolean): Pod {
-    return { uid: `uid-${++this.uidCounter}`, revision, ready, restarts: 0 };
+  private becomeReady(ordinal: number, pod: Pod): void {
+    if (this.pods.get(ordinal) !== pod || pod.deletionTimestamp) return;
+    pod.ready = true;
+    this.touch(pod);
+    this.sync();
+  }
+
+  private touch(pod: Pod): void {
+    pod.resourceVersion = this.nextVersion();
+    this.statefulSetVersion = this.nextVersion();
+  }
+
+  private nextVersion(): string {
+    return String(++this.revisionCounter);
+  }
+
+  private newPod(revision: string): Pod {
+    return {
+      uid: `uid-${++this.uidCounter}`, revision, created: new Date().toISOString(), resourceVersion: this.nextVersion(),
+      phase: "Pending", initialized: false, ready: false, restarts: 0, initRestarts: 0,
+    };
   }
 
   private ordinalOf(name: string): number | undefined {
@@ -169,30 +465,62 @@ export class KubeApiStandin {
     return m && m[1] === this.options.statefulSet ? Number(m[2]) : undefined;
   }
 
+  /**
+   * Status as the controller computes it (computeReplicaStatus): replicas counts every created pod, Terminating too;
+   * readyReplicas the Running and Ready ones. With OnDelete the controller never promotes currentRevision to the
+   * update revision (only a completed RollingUpdate does; kubernetes/kubernetes#106055).
+   */
   private statefulSetObject(): object {
+    const pods = [...this.pods.values()];
+    const live = pods.filter((p) => !p.deletionTimestamp);
     return {
       apiVersion: "apps/v1",
       kind: "StatefulSet",
-      metadata: { name: this.options.statefulSet, namespace: this.options.namespace, generation: this.generation },
-      spec: { replicas: this.options.replicas, updateStrategy: { type: "OnDelete" } },
-      status: { observedGeneration: this.observedGeneration, currentRevision: this.options.revision, updateRevision: this.updateRevision },
+      metadata: { name: this.options.statefulSet, namespace: this.options.namespace, generation: this.generation, resourceVersion: this.statefulSetVersion },
+      spec: { replicas: this.options.replicas, podManagementPolicy: this.options.podManagementPolicy ?? "OrderedReady", updateStrategy: { type: "OnDelete" } },
+      status: {
+        observedGeneration: this.observedGeneration,
+        replicas: pods.length,
+        readyReplicas: pods.filter(runningAndReady).length,
+        currentReplicas: live.filter((p) => p.revision === this.options.revision).length,
+        updatedReplicas: live.filter((p) => p.revision === this.updateRevision).length,
+        currentRevision: this.options.revision,
+        updateRevision: this.updateRevision,
+      },
     };
   }
 
   private podObject(ordinal: number, pod: Pod): object {
-    const crashing = !pod.ready && pod.restarts > 0;
+    const crashing = pod.initialized && !pod.ready && pod.restarts > 0;
+    const initCrashing = !pod.initialized && pod.initRestarts > 0;
+    const condition = (type: string, status: boolean) => ({ type, status: status ? "True" : "False" });
+    const name = `${this.options.statefulSet}-${ordinal}`;
     return {
       apiVersion: "v1",
       kind: "Pod",
       metadata: {
-        name: `${this.options.statefulSet}-${ordinal}`,
+        name,
         namespace: this.options.namespace,
         uid: pod.uid,
-        labels: { "controller-revision-hash": pod.revision, "statefulset.kubernetes.io/pod-name": `${this.options.statefulSet}-${ordinal}` },
+        resourceVersion: pod.resourceVersion,
+        creationTimestamp: pod.created,
+        ...(pod.deletionTimestamp ? { deletionTimestamp: pod.deletionTimestamp, deletionGracePeriodSeconds: Math.ceil((this.options.recreateMs ?? 50) / 1000) } : {}),
+        labels: { "controller-revision-hash": pod.revision, "statefulset.kubernetes.io/pod-name": name },
       },
       status: {
-        phase: "Running",
-        conditions: [{ type: "Ready", status: pod.ready ? "True" : "False" }],
+        phase: pod.phase,
+        conditions: [condition("PodScheduled", true), condition("Initialized", pod.initialized), condition("ContainersReady", pod.ready), condition("Ready", pod.ready)],
+        initContainerStatuses: [
+          {
+            name: "init-server",
+            ready: pod.initialized,
+            restartCount: pod.initRestarts,
+            image: "mariadb",
+            imageID: "",
+            state: pod.initialized ? { terminated: { reason: "Completed", exitCode: 0 } } : initCrashing ? { waiting: { reason: "CrashLoopBackOff" } } : { running: {} },
+            lastState: initCrashing ? { terminated: { reason: "Error", exitCode: 1 } } : {},
+          },
+        ],
         containerStatuses: [
           {
             name: "mariadb",
@@ -200,7 +528,7 @@ export class KubeApiStandin {
             restartCount: pod.restarts,
             image: "mariadb",
             imageID: "",
-            state: crashing ? { waiting: { reason: "CrashLoopBackOff" } } : { running: {} },
+            state: !pod.initialized ? { waiting: { reason: "PodInitializing" } } : crashing ? { waiting: { reason: "CrashLoopBackOff" } } : { running: {} },
             lastState: crashing ? { terminated: { reason: "Error", exitCode: 1 } } : {},
           },
         ],
@@ -217,8 +545,164 @@ export class KubeApiStandin {
   }
 }
 
-function notFound(kind: string, name: string): object {
-  return { kind: "Status", apiVersion: "v1", status: "Failure", reason: "NotFound", code: 404, message: `${kind} "${name}" not found` };
+function runningAndReady(pod: Pod): boolean {
+  return pod.phase === "Running" && pod.ready;
+}
+
+function notFound(resource: string, name: string, group = ""): ApiError {
+  return new ApiError(404, "NotFound", `${resource}${group ? `.${group}` : ""} "${name}" not found`, { name, group: group || undefined, kind: resource });
+}
+
+/** Optimistic concurrency: a write naming a resourceVersion other than the stored one is refused (API conventions). */
+function checkResourceVersion(resource: Resource, name: string, current: JsonObject, next: JsonObject): void {
+  const wanted = (next.metadata as JsonObject | undefined)?.resourceVersion;
+  const stored = (current.metadata as JsonObject | undefined)?.resourceVersion;
+  if (wanted && stored && wanted !== stored) {
+    throw new ApiError(409, "Conflict", `Operation cannot be fulfilled on ${resource} "${name}": the object has been modified; please apply your changes to the latest version and try again`, { name, kind: resource });
+  }
+}
+
+/** Without ?fieldManager=, the API server names the manager after the User-Agent up to its first "/". */
+function managerFromUserAgent(agent: string | undefined): string {
+  return (agent ?? "").split("/")[0].slice(0, 128);
+}
+
+function parseJson(body: string): any {
+  try {
+    return JSON.parse(body);
+  } catch (err) {
+    throw new ApiError(400, "BadRequest", `error decoding patch: ${(err as Error).message}`);
+  }
+}
+
+interface JsonPatchOp {
+  op: string;
+  path: string;
+  from?: string;
+  value?: Json;
+}
+
+/**
+ * RFC 6902 with the apiserver's failure mode: any op that does not apply (a missing parent, a failed "test") fails
+ * the whole patch with 422 Invalid (handlers/patch.go: NewGenericServerResponse(StatusUnprocessableEntity, ...)).
+ */
+function jsonPatch(doc: JsonObject, ops: JsonPatchOp[]): JsonObject {
+  if (!Array.isArray(ops)) throw new ApiError(400, "BadRequest", "json: cannot unmarshal object into Go value of type jsonpatch.Patch");
+  const out = structuredClone(doc);
+  const fail = (why: string): never => {
+    throw new ApiError(422, "Invalid", "the server rejected our request due to an error in our request", { causes: [{ message: why }] });
+  };
+  const pointer = (p: string) => (p === "" ? [] : p.split("/").slice(1).map((s) => s.replace(/~1/g, "/").replace(/~0/g, "~")));
+  const parentOf = (path: string[], op: string): [JsonObject | Json[], string] => {
+    const parent = valueAt(out, path.slice(0, -1));
+    if (parent === undefined || parent === null || typeof parent !== "object") fail(`${op} operation does not apply: doc is missing path: "/${path.join("/")}"`);
+    return [parent as JsonObject | Json[], path[path.length - 1]];
+  };
+  for (const op of ops) {
+    const path = pointer(op.path);
+    if (op.op === "test") {
+      if (!deepEqual(valueAt(out, path) ?? null, op.value ?? null) || valueAt(out, path) === undefined) fail(`testing value ${op.path} failed: test failed`);
+      continue;
+    }
+    const value = op.op === "move" || op.op === "copy" ? valueAt(out, pointer(op.from ?? "")) : op.value;
+    if (value === undefined && op.op !== "remove") fail(`${op.op} operation does not apply: doc is missing ${op.from ? `from path: "${op.from}"` : "value"}`);
+    if (op.op === "move") removeAt(out, pointer(op.from!), fail, "move");
+    if (op.op === "remove" || op.op === "replace") {
+      if (valueAt(out, path) === undefined) fail(`${op.op} operation does not apply: doc is missing key: ${op.path}`);
+      if (op.op === "remove") {
+        removeAt(out, path, fail, "remove");
+        continue;
+      }
+    }
+    if (!["add", "replace", "move", "copy"].includes(op.op)) fail(`Unexpected kind: ${op.op}`);
+    const [parent, key] = parentOf(path, op.op);
+    if (Array.isArray(parent)) {
+      const index = key === "-" ? parent.length : Number(key);
+      if (!Number.isInteger(index) || index < 0 || index > parent.length) fail(`${op.op} operation does not apply: index out of bounds: ${key}`);
+      parent.splice(index, op.op === "replace" ? 1 : 0, structuredClone(value!));
+    } else parent[key] = structuredClone(value!);
+  }
+  return out;
+}
+
+function removeAt(doc: JsonObject, path: string[], fail: (why: string) => never, op: string): void {
+  const parent = valueAt(doc, path.slice(0, -1));
+  const key = path[path.length - 1];
+  if (Array.isArray(parent) && Number(key) < parent.length) parent.splice(Number(key), 1);
+  else if (parent && typeof parent === "object" && !Array.isArray(parent) && key in parent) delete parent[key];
+  else fail(`${op} operation does not apply: doc is missing path: "/${path.join("/")}"`);
+}
+
+/** RFC 7386 JSON merge patch; a strategic merge patch merges maps the same way (list merge keys are not modelled). */
+function mergePatch(target: Json | undefined, patch: Json): Json {
+  if (patch === null || typeof patch !== "object" || Array.isArray(patch)) return structuredClone(patch);
+  const out: JsonObject = target && typeof target === "object" && !Array.isArray(target) ? structuredClone(target) : {};
+  for (const [key, value] of Object.entries(patch)) {
+    if (value === null) delete out[key];
+    else out[key] = mergePatch(out[key], value);
+  }
+  return out;
+}
+
+/** The managed leaf fields of an object, JSON-encoded path -> value: maps are granular unless atomic; lists atomic. */
+function leafPaths(obj: JsonObject, atomic: string[]): Map<string, Json> {
+  const out = new Map<string, Json>();
+  const walk = (value: Json, path: string[]) => {
+    const key = JSON.stringify(path);
+    if (UNMANAGED.has(path.join("."))) return;
+    if (path.length > 0 && (value === null || typeof value !== "object" || Array.isArray(value) || atomic.includes(key) || Object.keys(value).length === 0)) {
+      out.set(key, value);
+      return;
+    }
+    for (const [k, v] of Object.entries(value as JsonObject)) walk(v, [...path, k]);
+  };
+  walk(obj, []);
+  return out;
+}
+
+/** managedFields' FieldsV1 form: {"f:data": {"f:primary": {}}}. */
+function fieldsV1(paths: Set<string>): object {
+  const root: Record<string, any> = {};
+  for (const path of paths) {
+    let node = root;
+    for (const part of JSON.parse(path) as string[]) node = node[`f:${part}`] ??= {};
+  }
+  return root;
+}
+
+function dotted(path: string): string {
+  return (JSON.parse(path) as string[]).map((p) => `.${p}`).join("");
+}
+
+function valueAt(doc: Json, path: string[]): Json | undefined {
+  let node: Json | undefined = doc;
+  for (const part of path) {
+    if (node === null || typeof node !== "object") return undefined;
+    node = Array.isArray(node) ? node[Number(part)] : node[part];
+  }
+  return node;
+}
+
+function setAt(doc: JsonObject, path: string[], value: Json): void {
+  let node = doc;
+  for (const part of path.slice(0, -1)) {
+    if (!node[part] || typeof node[part] !== "object" || Array.isArray(node[part])) node[part] = {};
+    node = node[part] as JsonObject;
+  }
+  node[path[path.length - 1]] = structuredClone(value);
+}
+
+function deleteAt(doc: JsonObject, path: string[]): void {
+  const parent = valueAt(doc, path.slice(0, -1));
+  if (parent && typeof parent === "object" && !Array.isArray(parent)) delete parent[path[path.length - 1]];
+}
+
+function deepEqual(a: Json, b: Json): boolean {
+  if (a === null || b === null || typeof a !== "object" || typeof b !== "object") return a === b;
+  if (Array.isArray(a) !== Array.isArray(b)) return false;
+  const ka = Object.keys(a);
+  const kb = Object.keys(b);
+  return ka.length === kb.length && ka.every((k) => deepEqual((a as JsonObject)[k], (b as JsonObject)[k]));
 }
 
 function send(res: http.ServerResponse, status: number, body: object): void {

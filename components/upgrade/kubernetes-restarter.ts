@@ -3,7 +3,8 @@
  * when deleted. Restarting member N deletes pod `<statefulset>-N` and waits for its replacement to carry the
  * StatefulSet's update revision (label controller-revision-hash = status.updateRevision) and to be Ready.
  *
- * Uses three API calls: read StatefulSet, read pod, delete pod (local/kube-api-standin.ts serves exactly these).
+ * Uses read StatefulSet, read pod, delete pod, and merge patches of the topology ConfigMap and primary Service
+ * (local/kube-api-standin.ts serves these as strictly as the API server).
  */
 import type * as k8s from "@kubernetes/client-node";
 import { MemberRestarter, MemberRestartError, MemberRevision } from "./restarter";
@@ -28,14 +29,17 @@ export interface KubernetesRestarterArgs {
 
 const REVISION_LABEL = "controller-revision-hash";
 const POD_NAME_LABEL = "statefulset.kubernetes.io/pod-name";
+/** Field manager of the restarter's patches: what an apply conflict on those fields names. */
+export const RESTARTER_FIELD_MANAGER = "mysql-ha-rolling-upgrade";
 
 export class KubernetesRestarter implements MemberRestarter {
   readonly description: string;
   private readonly core: k8s.CoreV1Api;
   private readonly apps: k8s.AppsV1Api;
+  private readonly client = loadClient();
 
   constructor(private readonly args: KubernetesRestarterArgs) {
-    const client = loadClient();
+    const client = this.client;
     const config = new client.KubeConfig();
     if (args.kubeconfig) config.loadFromString(args.kubeconfig);
     else config.loadFromDefault();
@@ -76,7 +80,8 @@ export class KubernetesRestarter implements MemberRestarter {
           return;
         } else {
           last = `pod ${name} not Ready${containerProblem(pod)}`;
-          const restarts = Math.max(0, ...(pod.status?.containerStatuses ?? []).map((c) => c.restartCount ?? 0));
+          // An init container crash-looping keeps the pod Pending: count its restarts too.
+          const restarts = Math.max(0, ...allContainerStatuses(pod).map((c) => c.restartCount ?? 0));
           if (restarts >= (this.args.maxContainerRestarts ?? 3)) {
             throw new MemberRestartError(ordinal, `member ${ordinal}: ${last}; its container restarted ${restarts} times (see kubectl -n ${this.args.namespace} logs ${name} --previous)`);
           }
@@ -90,13 +95,15 @@ export class KubernetesRestarter implements MemberRestarter {
   async primaryMoved(ordinal: number): Promise<void> {
     const namespace = this.args.namespace;
     try {
-      // JSON patches ("add" also replaces): the client's default patch type.
+      // Merge patches, not the client's default JSON patch: a JSON patch "add" fails (422) when the map it adds to
+      // is missing, a merge patch creates it.
+      const merge = this.client.setHeaderOptions("Content-Type", this.client.PatchStrategy.MergePatch);
+      const fieldManager = RESTARTER_FIELD_MANAGER;
       if (this.args.topologyConfigMap) {
-        await this.core.patchNamespacedConfigMap({ name: this.args.topologyConfigMap, namespace, body: [{ op: "add", path: "/data/primary", value: String(ordinal) }] });
+        await this.core.patchNamespacedConfigMap({ name: this.args.topologyConfigMap, namespace, fieldManager, body: { data: { primary: String(ordinal) } } }, merge);
       }
       if (this.args.primaryService) {
-        const path = `/spec/selector/${POD_NAME_LABEL.replace(/\//g, "~1")}`;
-        await this.core.patchNamespacedService({ name: this.args.primaryService, namespace, body: [{ op: "add", path, value: this.podName(ordinal) }] });
+        await this.core.patchNamespacedService({ name: this.args.primaryService, namespace, fieldManager, body: { spec: { selector: { [POD_NAME_LABEL]: this.podName(ordinal) } } } }, merge);
       }
     } catch (err) {
       throw new Error(`pointing the topology ConfigMap and primary Service at member ${ordinal} failed: ${apiMessage(err)}`);
@@ -146,10 +153,16 @@ function isReady(pod: k8s.V1Pod | undefined): boolean {
   return !!pod?.status?.conditions?.some((c) => c.type === "Ready" && c.status === "True");
 }
 
-/** Why a pod's container is not running, e.g. ": mysql CrashLoopBackOff (Error, exit 1)". */
+function allContainerStatuses(pod: k8s.V1Pod): k8s.V1ContainerStatus[] {
+  return [...(pod.status?.initContainerStatuses ?? []), ...(pod.status?.containerStatuses ?? [])];
+}
+
+/** Why a pod's containers are not running, e.g. ": mysql CrashLoopBackOff (Error, exit 1)". */
 function containerProblem(pod: k8s.V1Pod): string {
-  const problems = (pod.status?.containerStatuses ?? []).flatMap((c) => {
+  const problems = allContainerStatuses(pod).flatMap((c) => {
     const waiting = c.state?.waiting?.reason;
+    // Waiting for the init containers is a consequence, not the problem.
+    if (waiting === "PodInitializing") return [];
     const terminated = c.lastState?.terminated;
     if (!waiting && !terminated) return [];
     const detail = terminated ? ` (${terminated.reason ?? "terminated"}, exit ${terminated.exitCode})` : "";
@@ -162,13 +175,21 @@ function statusCode(err: unknown): number | undefined {
   return (err as { code?: number }).code;
 }
 
+/** The Status message, with its causes: a 422 says only "the server rejected our request" without them. */
 function apiMessage(err: unknown): string {
   const body = (err as { body?: unknown }).body;
-  const message = typeof body === "string" ? safeJson(body)?.message : (body as { message?: string } | undefined)?.message;
-  return message ?? (err as Error).message;
+  const status = typeof body === "string" ? safeJson(body) : (body as ApiStatus | undefined);
+  if (!status?.message) return (err as Error).message;
+  const causes = (status.details?.causes ?? []).map((c) => c.message).filter(Boolean);
+  return causes.length ? `${status.message} (${causes.join("; ")})` : status.message;
 }
 
-function safeJson(text: string): { message?: string } | undefined {
+interface ApiStatus {
+  message?: string;
+  details?: { causes?: Array<{ message?: string }> };
+}
+
+function safeJson(text: string): ApiStatus | undefined {
   try {
     return JSON.parse(text);
   } catch {
