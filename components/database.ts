@@ -14,7 +14,9 @@ import { REPLICATION_USER } from "./kubernetes/secret";
 import { ConnectorSpec } from "./connectors";
 import { PrimaryPlacement, ReplicationResourceArgs, ReplicationTopology, RollingUpgrade } from "./providers";
 import { serverConfigRevision } from "./upgrade/config-hash";
-import { backupImageWarning, backupNames, backupScripts, BackupPartsArgs, buildBackupCronJob, buildBackupPodExtras } from "./backup/kubernetes";
+import {
+  backupImageWarning, backupNames, backupScripts, BackupPartsArgs, buildBackupCronJob, buildBackupPodExtras, buildSeedingPodExtras, S3Credentials,
+} from "./backup/kubernetes";
 import { createBackupStorage } from "./backup/storage";
 
 /** Type token of the component. */
@@ -67,16 +69,16 @@ export class ReplicatedDatabase extends pulumi.ComponentResource {
 
     const credentials = this.credentials(name, names, settings);
     const serverConfig = new k8s.core.v1.ConfigMap(`${name}-config`, buildServerConfigMap(base), { parent: this });
-    // Backups (components/backup): bucket, scripts, member sidecars and the CronJob; S3 keys come from the
-    // Secret `${name}-backup-s3` (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY), never from config.
+    // Seeding (always) and backups (components/backup): bucket, scripts, member sidecars and the CronJob; S3 keys
+    // come from the optional Secret `${name}-backup-s3` (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY), never from config.
     const imageWarning = backupImageWarning(settings);
     if (imageWarning) pulumi.log.warn(imageWarning, this);
+    const s3Credentials: S3Credentials = { kind: "secret", secretName: backupNames(name).credentialsSecret };
     const backup: BackupPartsArgs | undefined = settings.backupEnabled
-      ? { ...base, url: createBackupStorage(this, name, settings, pulumi.getStack()).url,
-          credentials: { kind: "secret", secretName: backupNames(name).credentialsSecret } }
+      ? { ...base, url: createBackupStorage(this, name, settings, pulumi.getStack()).url, credentials: s3Credentials }
       : undefined;
     const scripts = new k8s.core.v1.ConfigMap(`${name}-scripts`,
-      buildScriptsConfigMap({ ...base, extraScripts: backup ? backupScripts() : undefined }), { parent: this });
+      buildScriptsConfigMap({ ...base, extraScripts: backupScripts() }), { parent: this });
     const headless = new k8s.core.v1.Service(`${name}-headless`, buildHeadlessService(base), { parent: this });
 
     // Replication around the StatefulSet (design.md §3): the placement moves the primary before the pods change,
@@ -87,7 +89,7 @@ export class ReplicatedDatabase extends pulumi.ComponentResource {
     // Everything the pods need exists before the StatefulSet, and the primary is where the new size allows.
     const beforeMembers: pulumi.Resource[] = [credentials.secret, serverConfig, scripts, headless, placement];
     // Sections that add containers/volumes to the member pods (backup: binlog archiver, clone) push here.
-    const extras: StatefulSetExtras[] = backup ? [buildBackupPodExtras(backup)] : [];
+    const extras: StatefulSetExtras[] = [buildSeedingPodExtras({ ...base, credentials: s3Credentials }), ...(backup ? [buildBackupPodExtras(backup)] : [])];
     const statefulSet = new k8s.apps.v1.StatefulSet(`${name}-statefulset`, buildStatefulSet({ ...base, extras }),
       { parent: this, dependsOn: beforeMembers });
 

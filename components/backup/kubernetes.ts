@@ -1,7 +1,7 @@
 /**
- * Kubernetes parts of backups, as plain objects: the backup CronJob, the member sidecars (donor port for clones
- * and backups; binlog archiver), the seeding init container (restoreFrom for member 0, clone for the others), and
- * the scripts they run. Pure: tests call them without the engine; ReplicatedDatabase wires them.
+ * Kubernetes parts of seeding and backups, as plain objects: the seeding parts every member has (donor sidecar,
+ * seed init container: restoreFrom for member 0, clone for the others), the backup parts (CronJob, binlog archiver),
+ * and the scripts they run. Pure: tests call them without the engine; ReplicatedDatabase wires them.
  */
 import type * as k8s from "@pulumi/kubernetes";
 import type * as pulumi from "@pulumi/pulumi";
@@ -35,33 +35,39 @@ export type S3Credentials =
   | { kind: "secret"; secretName: string }
   | { kind: "irsa"; serviceAccountName: string };
 
-export interface BackupPartsArgs {
+/** What the seeding parts need; S3 only for restoreFrom. */
+export interface SeedPartsArgs {
   name: string;
   names: ObjectNames;
   settings: Settings;
-  /** s3://bucket/prefix of this stack's backups. */
-  url: pulumi.Input<string>;
   credentials: S3Credentials;
 }
 
+export interface BackupPartsArgs extends SeedPartsArgs {
+  /** s3://bucket/prefix of this stack's backups. */
+  url: pulumi.Input<string>;
+}
+
 /**
- * Image of the backup containers: `backupImage`, else the database image. It needs mariadb-backup, mariadb-binlog
- * and mbstream of the server's exact version (hence built FROM the database image) plus rclone, socat and zstd.
+ * Image of the seeding and backup containers: `backupImage`, else the database image. It needs mariadb-backup,
+ * mariadb-binlog and mbstream of the server's exact version (hence built FROM the database image), socat and zstd
+ * (the official image has all of these: seeding works on it) and, for anything that talks to S3, rclone.
  */
 export function backupImage(settings: Pick<Settings, "image" | "backupImage">): string {
   return settings.backupImage ?? settings.image;
 }
 
 /**
- * The warning for `pulumi up` when backups run on the plain database image: the official mariadb image has no
- * rclone, socat or zstd, so seeding, archiving and backups would fail at run time. Undefined when backupImage is
- * set (setting it to the database image itself says that image carries the tools).
+ * The warning for `pulumi up` when S3 is used from the plain database image: the official mariadb image has socat
+ * and zstd (seeding works) but no rclone, so the backup job, the binlog archiver and restoreFrom fail at start.
+ * Undefined when backupImage is set (setting it to the database image itself says that image carries rclone).
  */
-export function backupImageWarning(settings: Pick<Settings, "image" | "backupImage" | "backupEnabled">): string | undefined {
-  if (!settings.backupEnabled || settings.backupImage !== undefined) return undefined;
-  return `backup containers use the database image ${settings.image}, which must carry rclone, socat and zstd ` +
-    "(the official mariadb image does not): build components/backup/Dockerfile FROM it and set mysql-ha:backupImage " +
-    "(or set backupImage to the database image if it already has them)";
+export function backupImageWarning(settings: Pick<Settings, "image" | "backupImage" | "backupEnabled" | "restoreFrom">): string | undefined {
+  if ((!settings.backupEnabled && !settings.restoreFrom) || settings.backupImage !== undefined) return undefined;
+  return `backup containers use the database image ${settings.image}, which must carry rclone (the official mariadb ` +
+    "image has socat and zstd, so seeding works, but no rclone: the backup job, the binlog archiver and restoreFrom " +
+    "fail at start): build components/backup/Dockerfile FROM it and set mysql-ha:backupImage " +
+    "(or set backupImage to the database image if it already has rclone)";
 }
 
 /** Names of the backup objects. */
@@ -69,24 +75,33 @@ export function backupNames(name: string) {
   return { cronJob: `${name}-backup`, credentialsSecret: `${name}-backup-s3` };
 }
 
-const secretEnv = (secret: string, name: string, key: string): EnvVar => ({ name, valueFrom: { secretKeyRef: { name: secret, key } } });
+const secretEnv = (secret: string, name: string, key: string, optional?: boolean): EnvVar =>
+  ({ name, valueFrom: { secretKeyRef: { name: secret, key, ...(optional ? { optional } : {}) } } });
 
-/** S3 settings of every backup container; keys only by reference to a Secret, never as values. */
-export function s3Env(args: BackupPartsArgs): EnvVar[] {
+/**
+ * S3 access of a container: region, endpoint, keys only by reference to a Secret, never as values. The Secret is
+ * not created by this program: the operator creates it when static keys are used. Without it the references are
+ * left empty (optional) and rclone falls back to its env_auth chain (IRSA web identity, instance role).
+ */
+function s3AccessEnv(args: SeedPartsArgs): EnvVar[] {
   const s = args.settings;
   return [
-    { name: "BACKUP_URL", value: args.url },
     { name: "AWS_REGION", value: s.backupRegion },
     ...(s.backupEndpoint ? [{ name: "S3_ENDPOINT", value: s.backupEndpoint }] : []),
     ...(args.credentials.kind === "secret"
       ? [
-          secretEnv(args.credentials.secretName, "AWS_ACCESS_KEY_ID", "AWS_ACCESS_KEY_ID"),
-          secretEnv(args.credentials.secretName, "AWS_SECRET_ACCESS_KEY", "AWS_SECRET_ACCESS_KEY"),
+          secretEnv(args.credentials.secretName, "AWS_ACCESS_KEY_ID", "AWS_ACCESS_KEY_ID", true),
+          secretEnv(args.credentials.secretName, "AWS_SECRET_ACCESS_KEY", "AWS_SECRET_ACCESS_KEY", true),
         ]
       : []),
     // Read-only root filesystem: rclone's cache and config go to the scratch volume.
     { name: "HOME", value: "/tmp" },
   ];
+}
+
+/** S3 settings of the containers that use this stack's backup location. */
+export function s3Env(args: BackupPartsArgs): EnvVar[] {
+  return [{ name: "BACKUP_URL", value: args.url }, ...s3AccessEnv(args)];
 }
 
 /** The member's own server, for sidecars in its pod. */
@@ -102,10 +117,16 @@ function memberEnv(names: ObjectNames): EnvVar[] {
   ];
 }
 
-/** Liveness and readiness from one shell check. */
-function probes(check: string, initialDelaySeconds = 10) {
-  const probe = { exec: { command: ["/bin/bash", "-c", check] }, initialDelaySeconds, periodSeconds: 20, timeoutSeconds: 5, failureThreshold: 3 };
-  return { livenessProbe: probe, readinessProbe: probe };
+/**
+ * Liveness only: a sidecar's readiness would decide the member pod's, taking a healthy database out of the
+ * Services whenever its donor or archiver has trouble. A stuck sidecar is restarted instead. The readiness probe
+ * never fails: it is there only because the mandatory k8s-probes policy wants one on every container.
+ */
+function liveness(check: string, initialDelaySeconds = 10) {
+  return {
+    livenessProbe: { exec: { command: ["/bin/bash", "-c", check] }, initialDelaySeconds, periodSeconds: 20, timeoutSeconds: 5, failureThreshold: 3 },
+    readinessProbe: { exec: { command: ["/bin/true"] }, periodSeconds: 60 },
+  };
 }
 
 const scratchMounts = [
@@ -114,20 +135,28 @@ const scratchMounts = [
 ];
 
 /** Donor sidecar: serves `mariadb-backup --stream` of this member on DONOR_PORT (token-gated). */
-export function buildDonorSidecar(args: BackupPartsArgs): Container {
+export function buildDonorSidecar(args: SeedPartsArgs): Container {
   return {
     name: "clone-donor",
     image: backupImage(args.settings),
     command: [`${PATHS.scripts}/clone-serve.sh`],
     ports: [{ name: "donor", containerPort: DONOR_PORT, protocol: "TCP" }],
     // A TCP probe would open a stream request; look for the listening socket instead (state 0A = LISTEN).
-    ...probes(`grep -qiE ':${DONOR_PORT.toString(16).padStart(4, "0")} [0-9a-f]+:0000 0A' /proc/net/tcp /proc/net/tcp6`),
+    ...liveness(`grep -qiE ':${DONOR_PORT.toString(16).padStart(4, "0")} [0-9a-f]+:0000 0A' /proc/net/tcp /proc/net/tcp6`),
     env: [...memberEnv(args.names), { name: "CLONE_PORT", value: String(DONOR_PORT) }, { name: "HOME", value: "/tmp" }],
     volumeMounts: [{ name: VOLUMES.data, mountPath: PATHS.data }, ...scratchMounts],
-    resources: { requests: { cpu: "50m", memory: "64Mi" }, limits: { cpu: "1", memory: "512Mi" } },
+    resources: { requests: { cpu: "50m", memory: "64Mi", "ephemeral-storage": "16Mi" }, limits: { cpu: "1", memory: "512Mi" } },
     securityContext: CONTAINER_SECURITY_CONTEXT,
   };
 }
+
+/**
+ * The archiver's spool: the binlog being written plus rotated ones not uploaded yet. While S3 is down it would
+ * grow with the write rate, so the archiver pauses its stream above SPOOL_MAX_BYTES (resuming from the server's
+ * binlogs once uploads go through); the volume's limit leaves room for one interval's growth above that.
+ * The spool must hold one whole binlog: keep max_binlog_size (default 1 GiB) below SPOOL_MAX_BYTES.
+ */
+export const SPOOL = { volume: "binlog-spool", path: "/var/spool/binlog", maxBytes: 3 * 1024 ** 3, sizeLimit: "4Gi" } as const;
 
 /** Binlog archiver sidecar: streams this member's binlogs to S3 continuously (recovery point ~ seconds). */
 export function buildArchiverSidecar(args: BackupPartsArgs): Container {
@@ -135,18 +164,21 @@ export function buildArchiverSidecar(args: BackupPartsArgs): Container {
     name: "binlog-archiver",
     image: backupImage(args.settings),
     command: [`${PATHS.scripts}/binlog-archive.sh`],
-    // The upload loop touches this file every interval; a stuck loop gets the container restarted (it resumes).
-    // The loop turns even while S3 is down (uploads retry), so S3 trouble never makes the member unready.
-    ...probes('[ $(( $(date +%s) - $(stat -c %Y /tmp/binlog-spool/.alive) )) -lt 60 ]', 60),
-    env: [...memberEnv(args.names), ...s3Env(args), { name: "SPOOL_DIR", value: "/tmp/binlog-spool" }, { name: "ARCHIVE_INTERVAL", value: "1" }],
-    volumeMounts: scratchMounts,
-    resources: { requests: { cpu: "20m", memory: "32Mi" }, limits: { cpu: "500m", memory: "256Mi" } },
+    // The upload loop (and the wait for the server) touches this file every interval; a stuck loop gets the
+    // container restarted (it resumes). The loop turns even while S3 is down (uploads retry).
+    ...liveness(`[ $(( $(date +%s) - $(stat -c %Y ${SPOOL.path}/.alive) )) -lt 60 ]`, 60),
+    env: [
+      ...memberEnv(args.names), ...s3Env(args),
+      { name: "SPOOL_DIR", value: SPOOL.path }, { name: "SPOOL_MAX_BYTES", value: String(SPOOL.maxBytes) }, { name: "ARCHIVE_INTERVAL", value: "1" },
+    ],
+    volumeMounts: [...scratchMounts, { name: SPOOL.volume, mountPath: SPOOL.path }],
+    resources: { requests: { cpu: "20m", memory: "32Mi", "ephemeral-storage": "256Mi" }, limits: { cpu: "500m", memory: "256Mi" } },
     securityContext: CONTAINER_SECURITY_CONTEXT,
   };
 }
 
 /** Init container: restores member 0 from `restoreFrom`, clones member N-1 into an empty member N. */
-export function buildSeedInitContainer(args: BackupPartsArgs): Container {
+export function buildSeedInitContainer(args: SeedPartsArgs): Container {
   const donorPattern = memberHost(args.names, args.settings.namespace, 0).replace(/-0\./, "-%d.");
   return {
     name: "seed",
@@ -155,23 +187,28 @@ export function buildSeedInitContainer(args: BackupPartsArgs): Container {
     env: [
       { name: "POD_NAME", valueFrom: { fieldRef: { fieldPath: "metadata.name" } } },
       ...memberEnv(args.names).filter((e) => e.name !== "MYSQL_HOST" && e.name !== "MYSQL_PORT"),
-      ...s3Env(args),
-      ...(args.settings.restoreFrom ? [{ name: "RESTORE_URL", value: args.settings.restoreFrom }] : []),
+      // S3 only to restore: cloning needs the donor alone. restoreFrom names its own bucket, so it works
+      // without backups configured (region, endpoint and keys from the backup settings).
+      ...(args.settings.restoreFrom ? [...s3AccessEnv(args), { name: "RESTORE_URL", value: args.settings.restoreFrom }] : []),
       { name: "CLONE_DONOR_PATTERN", value: donorPattern },
       { name: "DONOR_PORT", value: String(DONOR_PORT) },
     ],
     volumeMounts: [{ name: VOLUMES.data, mountPath: PATHS.data }, ...scratchMounts],
-    resources: { requests: { cpu: "100m", memory: "256Mi" }, limits: { cpu: "2", memory: "1Gi" } },
+    // A restore downloads the backup onto the data volume, not into the scratch volume.
+    resources: { requests: { cpu: "100m", memory: "256Mi", "ephemeral-storage": "16Mi" }, limits: { cpu: "2", memory: "1Gi" } },
     securityContext: CONTAINER_SECURITY_CONTEXT,
   };
 }
 
-/** What the backup section adds to the member pods. */
+/** What seeding adds to every member pod, with or without backups: growing `replicas` clones from a peer. */
+export function buildSeedingPodExtras(args: SeedPartsArgs): StatefulSetExtras {
+  return { initContainers: [buildSeedInitContainer(args)], containers: [buildDonorSidecar(args)] };
+}
+
+/** What backups add to the member pods: the binlog archiver with its spool, with binlogArchive. */
 export function buildBackupPodExtras(args: BackupPartsArgs): StatefulSetExtras {
-  return {
-    initContainers: [buildSeedInitContainer(args)],
-    containers: [buildDonorSidecar(args), ...(args.settings.binlogArchive ? [buildArchiverSidecar(args)] : [])],
-  };
+  if (!args.settings.binlogArchive) return {};
+  return { containers: [buildArchiverSidecar(args)], volumes: [{ name: SPOOL.volume, emptyDir: { sizeLimit: SPOOL.sizeLimit } }] };
 }
 
 /** Backup CronJob: one base backup from member 1 (member 0 when alone), then retention. */
@@ -217,12 +254,13 @@ export function buildBackupCronJob(args: BackupPartsArgs): k8s.batch.v1.CronJobA
                     { name: "RETENTION_DAYS", value: String(s.backupRetentionDays) },
                   ],
                   volumeMounts: scratchMounts,
-                  resources: { requests: { cpu: "250m", memory: "128Mi" }, limits: { cpu: "2", memory: "512Mi" } },
+                  // Streams straight to S3: the scratch volume holds only small working files.
+                  resources: { requests: { cpu: "250m", memory: "128Mi", "ephemeral-storage": "64Mi" }, limits: { cpu: "2", memory: "512Mi" } },
                   securityContext: CONTAINER_SECURITY_CONTEXT,
                 },
               ],
               volumes: [
-                { name: VOLUMES.tmp, emptyDir: {} },
+                { name: VOLUMES.tmp, emptyDir: { sizeLimit: "1Gi" } },
                 { name: VOLUMES.scripts, configMap: { name: args.names.scripts, defaultMode: 0o555 } },
               ],
             },

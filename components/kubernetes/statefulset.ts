@@ -82,6 +82,8 @@ export function buildStatefulSet(args: StatefulSetArgs): k8s.apps.v1.StatefulSet
     { name: "MARIADB_USER", value: s.appUser },
     secretEnv(names.secret, "MARIADB_PASSWORD", SECRET_KEYS.app),
     { name: "MARIADB_DATABASE", value: s.appDatabase },
+    // After a major version change of the image the entrypoint runs mariadb-upgrade (system tables) on start.
+    { name: "MARIADB_AUTO_UPGRADE", value: "1" },
     { name: "MARIADB_REPLICATION_USER", value: REPLICATION_USER },
     secretEnv(names.secret, "MARIADB_REPLICATION_PASSWORD", SECRET_KEYS.replication),
     // Read by the probes.
@@ -133,7 +135,8 @@ export function buildStatefulSet(args: StatefulSetArgs): k8s.apps.v1.StatefulSet
     env,
     volumeMounts: mounts,
     resources: {
-      requests: { cpu: s.cpuRequest, memory: s.memoryRequest },
+      // Ephemeral storage: the conf, run and tmp volumes below (tmp is mariadbd's tmpdir).
+      requests: { cpu: s.cpuRequest, memory: s.memoryRequest, "ephemeral-storage": "256Mi" },
       limits: { cpu: s.cpuLimit, memory: s.memoryLimit },
     },
     // Crash recovery or a large buffer pool can take minutes: liveness starts only after the startup probe passed.
@@ -167,6 +170,9 @@ export function buildStatefulSet(args: StatefulSetArgs): k8s.apps.v1.StatefulSet
             runAsUser: MYSQL_UID,
             runAsGroup: MYSQL_UID,
             fsGroup: MYSQL_UID,
+            // Chown the data volume only when its root is not ours yet: a recursive chown of a large datadir on
+            // every start would delay it by minutes.
+            fsGroupChangePolicy: "OnRootMismatch",
             seccompProfile: { type: "RuntimeDefault" },
           },
           ...(podAffinity ? { affinity: podAffinity } : {}),
@@ -174,9 +180,11 @@ export function buildStatefulSet(args: StatefulSetArgs): k8s.apps.v1.StatefulSet
           initContainers: [initServer, ...all("initContainers")],
           containers: [database, ...all("containers")],
           volumes: [
-            { name: VOLUMES.conf, emptyDir: {} },
-            { name: VOLUMES.run, emptyDir: {} },
-            { name: VOLUMES.tmp, emptyDir: {} },
+            // Limits, so a runaway writer evicts this pod rather than filling the node. tmp holds on-disk sorts and
+            // temporary tables of mariadbd and the sidecars' small working files.
+            { name: VOLUMES.conf, emptyDir: { sizeLimit: "16Mi" } },
+            { name: VOLUMES.run, emptyDir: { sizeLimit: "16Mi" } },
+            { name: VOLUMES.tmp, emptyDir: { sizeLimit: "2Gi" } },
             { name: VOLUMES.config, configMap: { name: names.serverConfig, items: [{ key: SERVER_CNF, path: SERVER_CNF }] } },
             { name: VOLUMES.scripts, configMap: { name: names.scripts, defaultMode: 0o555 } },
             { name: VOLUMES.topology, configMap: { name: names.topology, optional: true } },

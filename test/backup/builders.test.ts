@@ -6,8 +6,9 @@ import {
   backupAccessPolicy, encryptionArgs, irsaTrustPolicy, lifecycleArgs, publicAccessBlockArgs, tlsOnlyPolicy, versioningArgs,
 } from "../../components/backup/bucket";
 import {
-  BACKUP_SCRIPTS, backupImageWarning, backupScripts, BackupPartsArgs, buildBackupCronJob, buildBackupPodExtras, DONOR_PORT, s3Env,
+  BACKUP_SCRIPTS, backupImageWarning, backupScripts, BackupPartsArgs, buildBackupCronJob, buildBackupPodExtras, buildSeedingPodExtras, DONOR_PORT, s3Env, SPOOL,
 } from "../../components/backup/kubernetes";
+import { buildStatefulSet, StatefulSetExtras } from "../../components/kubernetes/statefulset";
 import { backupPrefix } from "../../components/backup/storage";
 import { stackConfig } from "../../local/render";
 
@@ -55,6 +56,13 @@ describe("bucket hardening arguments", () => {
   });
 });
 
+/** Every container of the member pod parts and the backup job. */
+function allContainers(a: BackupPartsArgs): any[] {
+  const extras: StatefulSetExtras[] = [buildSeedingPodExtras(a), buildBackupPodExtras(a)];
+  const cron = buildBackupCronJob(a) as any;
+  return [...extras.flatMap((e) => [...(e.initContainers ?? []), ...(e.containers ?? [])]), ...cron.spec.jobTemplate.spec.template.spec.containers];
+}
+
 describe("backup CronJob and member parts", () => {
   test("the CronJob never overlaps, keeps short histories, has deadlines and resources, and prunes after a backup", () => {
     const job = buildBackupCronJob(parts()) as any;
@@ -73,14 +81,21 @@ describe("backup CronJob and member parts", () => {
 
   test("S3 keys and passwords reach containers only by Secret reference", () => {
     const sensitive = /KEY|PASSWORD|TOKEN/;
-    const extras = buildBackupPodExtras(parts());
-    const containers = [...(extras.initContainers as any[]), ...(extras.containers as any[]), ...((buildBackupCronJob(parts()) as any).spec.jobTemplate.spec.template.spec.containers)];
+    const containers = allContainers(parts({ restoreFrom: "s3://bkt1/prod/db" }));
     const envs = containers.flatMap((c) => c.env as any[]).filter((e) => sensitive.test(e.name));
     expect(envs.length).toBeGreaterThan(5);
     for (const e of envs) {
       expect(e.value).toBeUndefined();
       expect(e.valueFrom.secretKeyRef.name).toBeDefined();
     }
+  });
+
+  test("the S3 key references are optional (the operator creates the Secret only for static keys; else rclone's env_auth chain), the database credentials are not", () => {
+    const refs = allContainers(parts({ restoreFrom: "s3://bkt1/prod/db" })).flatMap((c) => c.env as any[]).filter((e) => e.valueFrom?.secretKeyRef);
+    const aws = refs.filter((e) => e.name.startsWith("AWS_"));
+    expect(aws.map((e) => e.name).sort()).toEqual([...Array(3).fill("AWS_ACCESS_KEY_ID"), ...Array(3).fill("AWS_SECRET_ACCESS_KEY")]); // archiver, seed, job
+    for (const e of aws) expect(e.valueFrom.secretKeyRef).toEqual({ name: "db-backup-s3", key: e.name, optional: true });
+    for (const e of refs.filter((r) => !r.name.startsWith("AWS_"))) expect(e.valueFrom.secretKeyRef.optional).toBeUndefined();
   });
 
   test("with IRSA there are no keys at all and the job runs as the role's ServiceAccount", () => {
@@ -94,34 +109,71 @@ describe("backup CronJob and member parts", () => {
     expect(env).toContainEqual({ name: "S3_ENDPOINT", value: "https://minio.example:9000" });
   });
 
-  test("members get the donor sidecar and the seed init container; the archiver only with binlogArchive", () => {
+  test("seeding parts (donor sidecar, seed init container) come without backups; the archiver with its spool only with binlogArchive", () => {
+    const seeding = buildSeedingPodExtras(parts({ backupEnabled: "false" }));
+    expect((seeding.containers as any[]).map((c) => c.name)).toEqual(["clone-donor"]);
+    expect((seeding.initContainers as any[]).map((c) => c.name)).toEqual(["seed"]);
     const on = buildBackupPodExtras(parts());
-    expect((on.containers as any[]).map((c) => c.name)).toEqual(["clone-donor", "binlog-archiver"]);
-    expect((on.initContainers as any[]).map((c) => c.name)).toEqual(["seed"]);
-    const off = buildBackupPodExtras(parts({ binlogArchive: "false" }));
-    expect((off.containers as any[]).map((c) => c.name)).toEqual(["clone-donor"]);
+    expect((on.containers as any[]).map((c) => c.name)).toEqual(["binlog-archiver"]);
+    expect(on.volumes).toEqual([{ name: SPOOL.volume, emptyDir: { sizeLimit: SPOOL.sizeLimit } }]);
+    expect(buildBackupPodExtras(parts({ binlogArchive: "false" }))).toEqual({});
+  });
+
+  test("S3 settings only where S3 is used: the donor never, the seed only with restoreFrom", () => {
+    const names = (c: any) => (c.env as any[]).map((e) => e.name);
+    const [seed] = buildSeedingPodExtras(parts()).initContainers as any[];
+    const [donor] = buildSeedingPodExtras(parts()).containers as any[];
+    for (const c of [seed, donor]) expect(names(c).filter((n) => /^(AWS_|S3_|BACKUP_URL|RESTORE_URL)/.test(n))).toEqual([]);
+    const [restoring] = buildSeedingPodExtras(parts({ restoreFrom: "s3://bkt1/prod/db", backupEndpoint: "https://minio.example:9000", backupBucket: "bkt1" })).initContainers as any[];
+    expect(names(restoring)).toEqual(expect.arrayContaining(["RESTORE_URL", "AWS_REGION", "S3_ENDPOINT", "AWS_ACCESS_KEY_ID"]));
+    expect(names(restoring)).not.toContain("BACKUP_URL"); // seed-member.sh derives it from RESTORE_URL
+  });
+
+  test("sidecars are checked by liveness only: their readiness never fails, so they never take the member out of the Services", () => {
+    const sidecars = allContainers(parts()).filter((c) => ["clone-donor", "binlog-archiver"].includes(c.name));
+    expect(sidecars).toHaveLength(2);
+    for (const c of sidecars) {
+      // The k8s-probes policy wants a readiness probe on every container; this one cannot fail.
+      expect([c.name, c.readinessProbe.exec.command]).toEqual([c.name, ["/bin/true"]]);
+      expect(c.livenessProbe.exec.command.join(" ")).toMatch(/grep|stat/);
+    }
+    const [archiver] = sidecars.filter((c) => c.name === "binlog-archiver");
+    expect(archiver.livenessProbe.exec.command.join(" ")).toContain(`${SPOOL.path}/.alive`);
+    expect(archiver.volumeMounts).toContainEqual({ name: SPOOL.volume, mountPath: SPOOL.path });
+    expect(archiver.env).toContainEqual({ name: "SPOOL_MAX_BYTES", value: String(SPOOL.maxBytes) });
+  });
+
+  test("every emptyDir has a size limit and every container requests ephemeral storage (member pod and backup job)", () => {
+    const a = parts();
+    const pod = (buildStatefulSet({ name: "db", names: a.names, settings: a.settings, extras: [buildSeedingPodExtras(a), buildBackupPodExtras(a)] }) as any).spec.template.spec;
+    const job = (buildBackupCronJob(a) as any).spec.jobTemplate.spec.template.spec;
+    const emptyDirs = [...pod.volumes, ...job.volumes].filter((v: any) => v.emptyDir);
+    expect(emptyDirs.map((v: any) => v.name).sort()).toEqual(["binlog-spool", "conf", "run", "tmp", "tmp"]);
+    for (const v of emptyDirs) expect([v.name, typeof v.emptyDir.sizeLimit]).toEqual([v.name, "string"]);
+    // The spool's limit leaves room above the archiver's pause threshold.
+    expect(SPOOL.maxBytes).toBeLessThan(Number(SPOOL.sizeLimit.replace("Gi", "")) * 1024 ** 3);
+    const containers = [...pod.containers, ...pod.initContainers.filter((c: any) => c.name !== "init-server"), ...job.containers];
+    for (const c of containers) expect([c.name, typeof c.resources.requests["ephemeral-storage"]]).toEqual([c.name, "string"]);
   });
 
   test("restoreFrom reaches the seed init container of member 0", () => {
     const url = "s3://bkt1/prod/db/base/20260101T020000Z";
-    const [seed] = buildBackupPodExtras(parts({ restoreFrom: url })).initContainers as any[];
+    const [seed] = buildSeedingPodExtras(parts({ restoreFrom: url })).initContainers as any[];
     expect(seed.env).toContainEqual({ name: "RESTORE_URL", value: url });
     expect(seed.env).toContainEqual({ name: "CLONE_DONOR_PATTERN", value: "db-%d.db-headless.mysql-ha.svc.cluster.local" });
   });
 
-  test("every backup container runs backupImage; without it the database image, with a warning naming the missing tools", () => {
-    const images = (a: BackupPartsArgs) => {
-      const extras = buildBackupPodExtras(a);
-      const cron = buildBackupCronJob(a) as any;
-      return [...(extras.initContainers as any[]), ...(extras.containers as any[]), ...cron.spec.jobTemplate.spec.template.spec.containers].map((c) => c.image);
-    };
+  test("every backup container runs backupImage; without it the database image, with a warning that it lacks rclone (seeding still works)", () => {
+    const images = (a: BackupPartsArgs) => allContainers(a).map((c) => c.image);
     const custom = parts({ backupImage: "registry.example.com/mysql-ha-backup:10.11.10" });
     expect(images(custom)).toEqual(Array(4).fill("registry.example.com/mysql-ha-backup:10.11.10"));
     expect(backupImageWarning(custom.settings)).toBeUndefined();
     const plain = parts();
     expect(images(plain)).toEqual(Array(4).fill(plain.settings.image));
-    expect(backupImageWarning(plain.settings)).toMatch(/database image mariadb:[^ ]+, which must carry rclone, socat and zstd.*components\/backup\/Dockerfile.*backupImage/);
+    const warning = backupImageWarning(plain.settings);
+    expect(warning).toMatch(/database image mariadb:[^ ]+, which must carry rclone \(the official mariadb image has socat and zstd, so seeding works, but no rclone: the backup job, the binlog archiver and restoreFrom fail at start\).*components\/backup\/Dockerfile.*mysql-ha:backupImage/);
     expect(backupImageWarning({ ...plain.settings, backupEnabled: false })).toBeUndefined();
+    expect(backupImageWarning({ ...plain.settings, backupEnabled: false, restoreFrom: "s3://bkt1/prod/db" })).toBe(warning);
   });
 
   test("the Dockerfile builds backupImage FROM the database image and adds rclone, socat and zstd", () => {
@@ -135,5 +187,15 @@ describe("backup CronJob and member parts", () => {
     const scripts = backupScripts();
     expect(Object.keys(scripts)).toEqual([...BACKUP_SCRIPTS]);
     for (const body of Object.values(scripts)) expect(body.length).toBeGreaterThan(100);
+  });
+});
+
+describe("member pod (components/kubernetes/statefulset.ts)", () => {
+  test("the data volume is chowned only on a root mismatch, and the entrypoint upgrades system tables after a major image change", () => {
+    const a = parts();
+    const pod = (buildStatefulSet({ name: "db", names: a.names, settings: a.settings }) as any).spec.template.spec;
+    expect(pod.securityContext.fsGroupChangePolicy).toBe("OnRootMismatch");
+    const [database] = pod.containers;
+    expect(database.env).toContainEqual({ name: "MARIADB_AUTO_UPGRADE", value: "1" });
   });
 });

@@ -88,11 +88,11 @@ describe("backup config variants under mocks", () => {
       expect(byName).toMatchObject({ seed: image, "clone-donor": image, "binlog-archiver": image, mariadb: "mariadb:10.11.10" });
       const [cron] = find(r, "kubernetes:batch/v1:CronJob");
       expect(cron.inputs.spec.jobTemplate.spec.template.spec.containers[0].image).toBe(image);
-      expect(warn.mock.calls.filter(([m]) => /rclone, socat and zstd/.test(String(m)))).toEqual([]);
+      expect(warn.mock.calls.filter(([m]) => /must carry rclone/.test(String(m)))).toEqual([]);
 
       const plain = await renderStack({ stack: "prod", onResource });
       expect(plain.errors).toEqual([]);
-      expect(warn.mock.calls.map(([m]) => String(m))).toContainEqual(expect.stringMatching(/database image mariadb:\S+, which must carry rclone, socat and zstd/));
+      expect(warn.mock.calls.map(([m]) => String(m))).toContainEqual(expect.stringMatching(/database image mariadb:\S+, which must carry rclone \(/));
     } finally {
       warn.mockRestore();
     }
@@ -107,12 +107,45 @@ describe("backup config variants under mocks", () => {
     expect(r.resources).toEqual([]);
   });
 
-  test("backups disabled: no bucket, no CronJob, no sidecars", async () => {
+  test("backups disabled: no bucket, no CronJob, no archiver, no S3 settings; seeding (donor, seed, its scripts) stays", async () => {
     const r = await renderStack({ stack: "prod", set: { backupEnabled: "false" }, onResource });
     expect(r.errors).toEqual([]);
     expect(r.resources.filter((x) => x.type.startsWith("aws:s3") || x.type === "kubernetes:batch/v1:CronJob")).toEqual([]);
     const [sts] = find(r, "kubernetes:apps/v1:StatefulSet");
-    expect(sts.inputs.spec.template.spec.containers.map((c: any) => c.name)).not.toContain("binlog-archiver");
+    const spec = sts.inputs.spec.template.spec;
+    expect(spec.containers.map((c: any) => c.name)).toEqual(["mariadb", "clone-donor"]);
+    expect(spec.initContainers.map((c: any) => c.name)).toEqual(["init-server", "seed"]);
+    const env = [...spec.initContainers, ...spec.containers].flatMap((c: any) => c.env ?? []).map((e: any) => e.name);
+    expect(env.filter((n: string) => /^(AWS_|S3_|BACKUP_URL)/.test(n))).toEqual([]);
+    const scripts = find(r, "kubernetes:core/v1:ConfigMap").find((c) => c.name === "mysql-scripts")!;
+    expect(Object.keys(scripts.inputs.data)).toEqual(expect.arrayContaining(["seed-member.sh", "clone.sh", "clone-serve.sh", "clone-stream.sh", "backup-lib.sh"]));
+  });
+
+  test("restoreFrom without backups works (no config error): member 0's seed reads it with the backup region, endpoint and optional keys, and rclone is warned about", async () => {
+    const pulumi = require("@pulumi/pulumi");
+    const warn = jest.spyOn(pulumi.log, "warn").mockImplementation(() => Promise.resolve());
+    try {
+      const url = "s3://team-backups/prod/mysql/base/20260101T020000Z";
+      const r = await renderStack({ stack: "prod", set: { backupEnabled: "false", restoreFrom: url }, onResource });
+      expect(r.errors).toEqual([]);
+      const [sts] = find(r, "kubernetes:apps/v1:StatefulSet");
+      const seed = sts.inputs.spec.template.spec.initContainers.find((c: any) => c.name === "seed");
+      expect(seed.env).toContainEqual({ name: "RESTORE_URL", value: url });
+      expect(seed.env.map((e: any) => e.name)).toEqual(expect.arrayContaining(["AWS_REGION", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"]));
+      expect(warn.mock.calls.map(([m]) => String(m))).toContainEqual(expect.stringMatching(/must carry rclone/));
+    } finally {
+      warn.mockRestore();
+    }
+  });
+
+  test("the dev stack (kind/minikube) needs no AWS: no aws resources, no S3 settings, but members can still be cloned", async () => {
+    const r = await renderStack({ stack: "dev" });
+    expect(r.errors).toEqual([]);
+    expect(r.resources.filter((x) => x.type.startsWith("aws:") || x.type === "pulumi:providers:aws")).toEqual([]);
+    const [sts] = find(r, "kubernetes:apps/v1:StatefulSet");
+    const spec = sts.inputs.spec.template.spec;
+    expect(spec.containers.map((c: any) => c.name)).toContain("clone-donor");
+    expect([...spec.initContainers, ...spec.containers].flatMap((c: any) => c.env ?? []).filter((e: any) => /^(AWS_|S3_)/.test(e.name))).toEqual([]);
   });
 
 });

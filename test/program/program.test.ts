@@ -116,7 +116,7 @@ describe("program config changes", () => {
     expect(prod.template.spec.affinity.podAntiAffinity.requiredDuringSchedulingIgnoredDuringExecution[0].topologyKey).toBe("kubernetes.io/hostname");
     expect(dev.volumeClaimTemplates[0].spec.storageClassName).toBeUndefined();
     expect(prod.volumeClaimTemplates[0].spec).toMatchObject({ storageClassName: "gp3", resources: { requests: { storage: "100Gi" } } });
-    expect(prod.template.spec.containers[0].resources).toEqual({ requests: { cpu: "2", memory: "8Gi" }, limits: { cpu: "4", memory: "8Gi" } });
+    expect(prod.template.spec.containers[0].resources).toEqual({ requests: { cpu: "2", memory: "8Gi", "ephemeral-storage": "256Mi" }, limits: { cpu: "4", memory: "8Gi" } });
   });
 
   it("points the write Service at the configured primary", async () => {
