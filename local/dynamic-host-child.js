@@ -1,16 +1,23 @@
 // The process side of local/dynamic-host.ts: a stand-in for @pulumi/pulumi's dynamic provider host
 // (cmd/dynamic-provider/index.js). Plain JavaScript and no ts-node, like the real host: whatever the serialized
-// provider needs, it must load itself. Requests arrive over the IPC channel as
-// { seq, method, id?, olds?, news?, props? }; every value is plain (the real host tells the engine it does not accept
-// secrets, so secrets arrive unwrapped) and `__provider` travels inside the properties, as in the gRPC requests.
+// provider needs, it must load itself, from the working directory the engine gives the host (the project directory).
+// Requests arrive over the IPC channel as { seq, method, id?, structs: { olds?, news?, props? } }; every property
+// bag travels as a serialized google.protobuf.Struct (base64), converted with the same Struct.fromJavaScript /
+// toJavaScript as the real host's gRPC messages, so a provider result the real host cannot send (e.g. an
+// `undefined` value: "Unexpected struct type.") fails here too. Values are plain: the real host tells the engine it
+// does not accept secrets, so secrets arrive unwrapped; unknowns arrive as the engine's sentinel string.
 "use strict";
 const path = require("node:path");
 
 const providerKey = "__provider";
-// Same loader the SDK's host uses, resolved from the SDK's own location.
-const requireFromString = require(require.resolve("require-from-string", {
-  paths: [path.dirname(require.resolve("@pulumi/pulumi/package.json", { paths: [process.env.DYNAMIC_HOST_PROJECT || process.cwd()] }))],
-}));
+// The host's own modules come from the SDK next to this file, not from the cwd, so a test can start the host
+// somewhere that is not a project and see the provider's own error.
+const sdkDir = path.dirname(require.resolve("@pulumi/pulumi/package.json"));
+const requireFromString = require(require.resolve("require-from-string", { paths: [sdkDir] }));
+const { Struct } = require(require.resolve("google-protobuf/google/protobuf/struct_pb", { paths: [sdkDir] }));
+
+const toStruct = (value) => Buffer.from(Struct.fromJavaScript(value).serializeBinary()).toString("base64");
+const fromStruct = (base64) => Struct.deserializeBinary(Buffer.from(base64, "base64")).toJavaScript();
 
 const providerCache = {};
 async function getProvider(props) {
@@ -46,12 +53,8 @@ const methods = {
     const provider = await getProvider(news[providerKey] === UNKNOWN ? olds : news);
     if (!provider.diff) return { changes: undefined };
     const result = await provider.diff(id, olds, news);
-    return {
-      changes: result.changes,
-      replaces: result.replaces || [],
-      stables: result.stables || [],
-      deleteBeforeReplace: !!result.deleteBeforeReplace,
-    };
+    // What the real host's DiffResponse carries: no stables.
+    return { changes: result.changes, replaces: result.replaces || [], deleteBeforeReplace: !!result.deleteBeforeReplace };
   },
   async create({ props }) {
     const provider = await getProvider(props);
@@ -81,10 +84,21 @@ const methods = {
 };
 const UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9";
 
+// The result properties the real host sends as Structs (CheckResponse.inputs, CreateResponse.properties, ...).
+const structResults = ["inputs", "outs", "props"];
+
 process.on("message", async (req) => {
   try {
-    const result = await methods[req.method](req);
-    process.send({ seq: req.seq, result });
+    const args = { id: req.id };
+    for (const [key, value] of Object.entries(req.structs)) args[key] = fromStruct(value);
+    const result = await methods[req.method](args);
+    const structs = {};
+    for (const key of structResults) {
+      if (result[key] === undefined) continue;
+      structs[key] = toStruct(result[key]);
+      delete result[key];
+    }
+    process.send({ seq: req.seq, result, structs });
   } catch (err) {
     process.send({ seq: req.seq, error: { message: String((err && err.message) || err), stack: err && err.stack } });
   }

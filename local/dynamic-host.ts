@@ -2,16 +2,16 @@
  * Runs Pulumi dynamic providers the way `pulumi up/preview/refresh/destroy` does, without the Pulumi CLI: the
  * provider travels as the `__provider` string the SDK serializes, and a separate plain Node process
  * (dynamic-host-child.js, modelled on @pulumi/pulumi/cmd/dynamic-provider) deserializes it with require-from-string
- * and calls check/diff/create/update/read/delete. This side plays the engine: it keeps each resource's state,
+ * and calls check/diff/create/update/read/delete. As under Pulumi, that process runs in the project directory and
+ * every property bag crosses as a protobuf Struct. This side plays the engine: it keeps each resource's state,
  * decides create / update / same from check and diff, and stores secret properties encrypted, as a checkpoint does.
  * Used by the provider tests and by `npm run demo` (through the program's onResource hook).
  */
 import { ChildProcess, fork } from "node:child_process";
 import { createCipheriv, randomBytes } from "node:crypto";
-import * as fs from "node:fs";
-import * as os from "node:os";
 import * as path from "node:path";
 import type * as pulumi from "@pulumi/pulumi";
+import type { Struct as StructType } from "google-protobuf/google/protobuf/struct_pb";
 
 /** Value of a property that is not known during preview (the SDK's rpc.unknownValue). */
 export const UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9";
@@ -19,6 +19,10 @@ const SIG_KEY = "4dabf18193072939515e22adb298388d";
 const SECRET_SIG = "1b47061264138c4ac30d75fd1eb44270";
 const PROVIDER_KEY = "__provider";
 const PROJECT_ROOT = path.resolve(__dirname, "..");
+// The SDK's own protobuf (not a dependency of this project), as the engine's gRPC messages to the real host use.
+const Struct: typeof StructType = require(
+  require.resolve("google-protobuf/google/protobuf/struct_pb", { paths: [path.dirname(require.resolve("@pulumi/pulumi/package.json"))] }),
+).Struct;
 
 type Props = Record<string, any>;
 
@@ -38,7 +42,6 @@ export interface CheckFailure {
 export interface DiffResponse {
   changes?: boolean;
   replaces: string[];
-  stables: string[];
   deleteBeforeReplace: boolean;
 }
 
@@ -83,17 +86,13 @@ export class DynamicHost {
   private readonly resources = new Map<string, ResourceState>();
   private readonly key = randomBytes(32);
 
-  private constructor(
-    private readonly child: ChildProcess,
-    /** The working directory made for the host, removed by stop(). */
-    private readonly scratch?: string,
-  ) {
-    child.on("message", (msg: { seq: number; result?: unknown; error?: { message: string } }) => {
+  private constructor(private readonly child: ChildProcess) {
+    child.on("message", (msg: { seq: number; result?: Props; structs?: Record<string, string>; error?: { message: string } }) => {
       const waiter = this.pending.get(msg.seq);
       if (!waiter) return;
       this.pending.delete(msg.seq);
       if (msg.error) waiter.reject(new DynamicProviderError(msg.error.message));
-      else waiter.resolve(msg.result);
+      else waiter.resolve({ ...msg.result, ...mapValues(msg.structs ?? {}, fromStruct) });
     });
     child.on("exit", (code, signal) => {
       for (const waiter of this.pending.values()) waiter.reject(new Error(`dynamic provider host exited (${signal ?? code})`));
@@ -102,17 +101,14 @@ export class DynamicHost {
   }
 
   /**
-   * Starts the host process. It runs in an empty working directory by default, so a provider that resolves its
-   * modules relative to the working directory fails here as it would in Pulumi's own host.
+   * Starts the host process in the project directory, as the engine starts Pulumi's own host; `cwd` runs it
+   * elsewhere (another copy of the project, or not a project at all).
    * `log` receives the host's stdout/stderr lines (what the Pulumi CLI shows as provider diagnostics).
    */
   static async start(options: { cwd?: string; log?: (line: string) => void } = {}): Promise<DynamicHost> {
-    const scratch = options.cwd ? undefined : fs.mkdtempSync(path.join(os.tmpdir(), "mysql-ha-dynhost-"));
-    const cwd = options.cwd ?? scratch!;
     const child = fork(path.join(__dirname, "dynamic-host-child.js"), [], {
-      cwd,
+      cwd: options.cwd ?? PROJECT_ROOT,
       execArgv: [],
-      env: { ...process.env, DYNAMIC_HOST_PROJECT: PROJECT_ROOT },
       stdio: ["ignore", "pipe", "pipe", "ipc"],
     });
     const log = options.log ?? (() => undefined);
@@ -129,35 +125,37 @@ export class DynamicHost {
       child.once("spawn", () => resolve());
       child.once("error", reject);
     });
-    return new DynamicHost(child, scratch);
+    return new DynamicHost(child);
   }
 
-  private call<T>(method: string, args: Props): Promise<T> {
+  private call<T>(method: string, id: string | undefined, structs: Record<string, Props>): Promise<T> {
     const seq = ++this.seq;
+    // Encoded before the promise: a property bag protobuf cannot carry (e.g. with `undefined`) throws to the caller.
+    const encoded = mapValues(structs, toStruct);
     return new Promise<T>((resolve, reject) => {
       this.pending.set(seq, { resolve, reject });
-      this.child.send({ seq, method, ...args });
+      this.child.send({ seq, method, id, structs: encoded });
     });
   }
 
   // The provider RPCs, one to one with the dynamic provider host's gRPC methods.
   check(olds: Props, news: Props): Promise<{ inputs: Props; failures: CheckFailure[] }> {
-    return this.call("check", { olds, news });
+    return this.call("check", undefined, { olds, news });
   }
   diff(id: string, olds: Props, news: Props): Promise<DiffResponse> {
-    return this.call("diff", { id, olds, news });
+    return this.call("diff", id, { olds, news });
   }
   create(props: Props): Promise<{ id: string; outs: Props }> {
-    return this.call("create", { props });
+    return this.call("create", undefined, { props });
   }
   update(id: string, olds: Props, news: Props): Promise<{ outs: Props }> {
-    return this.call("update", { id, olds, news });
+    return this.call("update", id, { olds, news });
   }
   read(id: string, props: Props): Promise<{ id: string; props: Props; inputs?: Props }> {
-    return this.call("read", { id, props });
+    return this.call("read", id, { props });
   }
   delete(id: string, props: Props): Promise<void> {
-    return this.call("delete", { id, props });
+    return this.call("delete", id, { props });
   }
 
   /** `pulumi up` for one resource: check, then create, or diff and update (or nothing). */
@@ -241,7 +239,6 @@ export class DynamicHost {
       await exited;
       clearTimeout(timer);
     }
-    if (this.scratch) fs.rmSync(this.scratch, { recursive: true, force: true });
   }
 
   private mustGet(name: string): ResourceState {
@@ -266,27 +263,43 @@ export class DynamicHost {
   }
 }
 
-/** Unwraps top-level SDK secret values ({sig: secret, value}) and remembers their keys. */
+/**
+ * The inputs as the engine sends them to a provider that does not accept secrets: the SDK dropped keys whose value
+ * is undefined, secrets are unwrapped (their top-level keys remembered), and the SDK mocks' Unknown objects become
+ * the engine's unknown sentinel.
+ */
 function unwrapSecrets(inputs: Props): { values: Props; secrets: Set<string> } {
   const values: Props = {};
   const secrets = new Set<string>();
   for (const [key, value] of Object.entries(inputs)) {
-    if (value && typeof value === "object" && value[SIG_KEY] === SECRET_SIG) {
-      values[key] = engineUnknowns(value.value);
-      secrets.add(key);
-    } else {
-      values[key] = engineUnknowns(value);
-    }
+    if (value === undefined) continue;
+    let secret = false;
+    values[key] = engineValue(value, () => (secret = true));
+    if (secret) secrets.add(key);
   }
   return { values, secrets };
 }
 
-/** Pulumi mocks hand preview's unknown values over as SDK Unknown objects; the engine sends providers its sentinel. */
-function engineUnknowns(value: any): any {
-  if (value && typeof value === "object") {
-    if (value.__pulumiUnknown === true) return UNKNOWN;
-    if (Array.isArray(value)) return value.map(engineUnknowns);
-    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, engineUnknowns(v)]));
+function engineValue(value: any, onSecret: () => void): any {
+  if (!value || typeof value !== "object") return value;
+  if (value[SIG_KEY] === SECRET_SIG) {
+    onSecret();
+    return engineValue(value.value, onSecret);
   }
-  return value;
+  if (value.__pulumiUnknown === true) return UNKNOWN;
+  if (Array.isArray(value)) return value.map((v) => engineValue(v, onSecret));
+  return Object.fromEntries(Object.entries(value).flatMap(([k, v]) => (v === undefined ? [] : [[k, engineValue(v, onSecret)]])));
+}
+
+/** A property bag as the gRPC messages between engine and host carry it (google.protobuf.Struct, base64 here). */
+function toStruct(props: Props): string {
+  return Buffer.from(Struct.fromJavaScript(props).serializeBinary()).toString("base64");
+}
+
+function fromStruct(base64: string): Props {
+  return Struct.deserializeBinary(Buffer.from(base64, "base64")).toJavaScript();
+}
+
+function mapValues<A, B>(record: Record<string, A>, fn: (value: A) => B): Record<string, B> {
+  return Object.fromEntries(Object.entries(record).map(([key, value]) => [key, fn(value)]));
 }

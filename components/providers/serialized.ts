@@ -1,21 +1,37 @@
 /**
  * The provider objects Pulumi serializes into `__provider`. They must survive serialization and run in another
- * process (the dynamic provider host) that has neither ts-node nor this module loaded, in another working directory:
- * so they capture only absolute path strings, computed here at program time, and `require` the implementation
- * inside every method. Deliberately no imports in this file: anything imported would be captured by value.
+ * process (the dynamic provider host) that has neither ts-node nor this module loaded, and keep working for
+ * `refresh` and `destroy` from any checkout of the project, since the state keeps the serialized text. So they
+ * capture no path at all: every method finds the implementation from the host's working directory, which is the
+ * Pulumi project directory (the engine starts plugins there; @pulumi/pulumi's pulumi-resource-pulumi-nodejs even
+ * finds the host script with `node -e "require.resolve('@pulumi/pulumi/cmd/dynamic-provider')"`, i.e. from the
+ * cwd). Deliberately no imports in this file: anything imported would be captured by value.
  */
 import type * as pulumi from "@pulumi/pulumi";
 
 export type ProviderKind = "placement" | "topology" | "rollingUpgrade";
 
 export function serializableProvider(kind: ProviderKind): pulumi.dynamic.ResourceProvider {
-  // Absolute paths resolved now: `.ts` under ts-node or jest, `.js` when the program is compiled.
-  const handlersPath = require.resolve(kind === "rollingUpgrade" ? "./rolling-upgrade-handlers" : "./handlers");
-  const tsNodePath = handlersPath.endsWith(".ts") ? require.resolve("ts-node") : "";
-  const tsconfigPath = tsNodePath ? require.resolve("../../tsconfig.json") : "";
+  const handlersModule = kind === "rollingUpgrade" ? "rolling-upgrade-handlers" : "handlers";
   const load = () => {
+    const path: typeof import("node:path") = require("node:path");
+    const fs: typeof import("node:fs") = require("node:fs");
+    const root = process.cwd();
+    // `.js` when the program is compiled, else the TypeScript sources.
+    const handlersPath = [".js", ".ts"]
+      .map((ext) => path.join(root, "components", "providers", handlersModule + ext))
+      .find((file) => fs.existsSync(file));
+    if (!handlersPath) {
+      throw new Error(
+        `mysql-ha ${kind} provider: components/providers/${handlersModule}.ts not found in ${root}; ` +
+          "the provider must run in the mysql-ha project directory (where its Pulumi.yaml is)",
+      );
+    }
     // The dynamic provider host runs plain Node: teach it TypeScript once, only if the sources are TypeScript.
-    if (tsNodePath && !require.extensions[".ts"]) require(tsNodePath).register({ transpileOnly: true, project: tsconfigPath });
+    if (handlersPath.endsWith(".ts") && !require.extensions[".ts"]) {
+      require(require.resolve("ts-node", { paths: [root] })).register({ transpileOnly: true, project: path.join(root, "tsconfig.json") });
+    }
+    require(path.join(root, "components", "node-version")).assertSupportedNode();
     return require(handlersPath).handlers[kind];
   };
   return {

@@ -67,7 +67,7 @@ describe("rolling upgrades in the program", () => {
       replicationPassword: REDACTED,
       restarter: { kind: "kubernetes", namespace: expect.any(String), statefulSet: "mysql", topologyConfigMap: "mysql-topology", primaryService: "mysql-primary" },
     });
-    expect(rollout.inputs.__provider).toContain(require.resolve("../../components/providers/rolling-upgrade-handlers"));
+    expect(rollout.inputs.__provider).toContain('"rolling-upgrade-handlers"');
     expect(rollout.inputs.__provider).not.toContain(REDACTED);
   });
 
