@@ -1,10 +1,15 @@
+import { assertSupportedNode } from "./components/node-version";
 import { loadSettings } from "./components/config";
 import { ReplicatedDatabase } from "./components/database";
+import { kubernetesProviderAccess } from "./components/kubernetes/provider-access";
+
+assertSupportedNode();
 
 // Stack config (Pulumi.<stack>.yaml, defaults in Pulumi.yaml) -> validated settings; every problem in one error.
 const settings = loadSettings();
 
-const db = new ReplicatedDatabase("mysql", { settings });
+// The providers reach the cluster the Kubernetes resources go to (kubernetes:kubeconfig / kubernetes:context).
+const db = new ReplicatedDatabase("mysql", { settings, cluster: kubernetesProviderAccess() });
 
 export const primaryEndpoint = db.primaryEndpoint;
 export const readEndpoint = db.readEndpoint;

@@ -25,6 +25,12 @@ export const REPLICATED_DATABASE_TYPE = "mysql-ha:index:ReplicatedDatabase";
 export interface ReplicatedDatabaseArgs {
   /** Validated stack settings (components/config.ts `loadSettings` / `validateConfig`). */
   settings: Settings;
+  /**
+   * The cluster the Kubernetes resources go to, for the dynamic providers (port-forwards, pointing the primary's
+   * objects, pod restarts): pass what the Kubernetes provider uses (`kubernetes:kubeconfig` contents and
+   * `kubernetes:context`, see `kubernetesProviderAccess`). Default: the usual kubeconfig lookup in the provider.
+   */
+  cluster?: { kubeconfig?: pulumi.Input<string>; context?: string };
 }
 
 /** Generated passwords; each is a secret output. */
@@ -81,10 +87,17 @@ export class ReplicatedDatabase extends pulumi.ComponentResource {
       buildScriptsConfigMap({ ...base, extraScripts: backupScripts() }), { parent: this });
     const headless = new k8s.core.v1.Service(`${name}-headless`, buildHeadlessService(base), { parent: this });
 
+    // The objects that name the primary: Pulumi creates them without the primary's name, and the providers write
+    // it under their own field manager (connectors/primary-objects.ts), so Pulumi's applies never own, conflict with
+    // or revert it. The placement names the configured primary on first create, before any pod starts (a pod starts
+    // writable only if the topology ConfigMap names it); after that whoever moves the primary points them.
+    const topologyConfigMap = new k8s.core.v1.ConfigMap(`${name}-topology`, buildTopologyConfigMap(base), { parent: this });
+    const primaryService = new k8s.core.v1.Service(`${name}-primary`, buildPrimaryService(base), { parent: this });
+
     // Replication around the StatefulSet (design.md §3): the placement moves the primary before the pods change,
     // the topology converges replication after them.
-    const replication = replicationArgs(names, settings, credentials);
-    const placement = new PrimaryPlacement(`${name}-placement`, replication, { parent: this });
+    const replication = replicationArgs(names, settings, credentials, args.cluster ?? {});
+    const placement = new PrimaryPlacement(`${name}-placement`, replication, { parent: this, dependsOn: [topologyConfigMap, primaryService] });
 
     // Everything the pods need exists before the StatefulSet, and the primary is where the new size allows.
     const beforeMembers: pulumi.Resource[] = [credentials.secret, serverConfig, scripts, headless, placement];
@@ -95,13 +108,12 @@ export class ReplicatedDatabase extends pulumi.ComponentResource {
 
     if (backup) new k8s.batch.v1.CronJob(`${name}-backup`, buildBackupCronJob(backup), { parent: this, dependsOn: [statefulSet, scripts] });
     const topology = new ReplicationTopology(`${name}-replication`, replication, { parent: this, dependsOn: [statefulSet] });
-    // The write endpoint and the topology ConfigMap follow the live primary (after a failover too).
+    // The live primary (after a failover too); the objects above were pointed at it by the providers.
     const primary: pulumi.Input<number> = topology.primaryOrdinal;
     // Members onto the new pod template one at a time (OnDelete): replicas first, the primary after a switchover,
-    // ending with the primary where the topology put it. It repoints the two objects below while the primary is
-    // away, so they are updated only after it.
+    // ending with the primary where the topology put it.
     const { autoFailover, ...common } = replication;
-    const rollout = new RollingUpgrade(`${name}-rollout`, {
+    new RollingUpgrade(`${name}-rollout`, {
       ...common,
       primary,
       revision: serverConfigRevision(settings),
@@ -111,8 +123,6 @@ export class ReplicatedDatabase extends pulumi.ComponentResource {
         ? { kind: "kubernetes", namespace: settings.namespace, statefulSet: names.statefulSet, topologyConfigMap: names.topology, primaryService: names.primaryService }
         : undefined,
     }, { parent: this, dependsOn: [statefulSet, topology] });
-    new k8s.core.v1.ConfigMap(`${name}-topology`, buildTopologyConfigMap({ ...base, primary }), { parent: this, dependsOn: [rollout] });
-    const primaryService = new k8s.core.v1.Service(`${name}-primary`, buildPrimaryService({ ...base, primary }), { parent: this, dependsOn: [rollout] });
     const readService = new k8s.core.v1.Service(`${name}-read`, buildReadService(base), { parent: this });
     new k8s.policy.v1.PodDisruptionBudget(`${name}-pdb`, buildPodDisruptionBudget(base), { parent: this, dependsOn: [statefulSet] });
 
@@ -159,11 +169,12 @@ export class ReplicatedDatabase extends pulumi.ComponentResource {
 }
 
 /** Inputs of both replication resources: settings, how to reach the members, the engine's credentials. */
-function replicationArgs(names: ObjectNames, settings: Settings, credentials: Credentials): ReplicationResourceArgs {
+function replicationArgs(names: ObjectNames, settings: Settings, credentials: Credentials, cluster: NonNullable<ReplicatedDatabaseArgs["cluster"]>): ReplicationResourceArgs {
+  const context = cluster.context ? { context: cluster.context } : {};
   const connector: ConnectorSpec =
     settings.connector === "direct"
       ? { kind: "direct", members: settings.directMembers }
-      : { kind: "kubernetes", namespace: settings.namespace, statefulSet: names.statefulSet, service: names.headlessService, port: MYSQL_PORT };
+      : { kind: "kubernetes", namespace: settings.namespace, statefulSet: names.statefulSet, service: names.headlessService, port: MYSQL_PORT, ...context };
   return {
     replicas: settings.replicas,
     primary: settings.primary,
@@ -172,6 +183,8 @@ function replicationArgs(names: ObjectNames, settings: Settings, credentials: Cr
     autoFailover: settings.autoFailover,
     operationTimeoutSeconds: settings.operationTimeoutSeconds,
     connector,
+    ...(cluster.kubeconfig !== undefined ? { kubeconfig: cluster.kubeconfig } : {}),
+    primaryObjects: { namespace: settings.namespace, statefulSet: names.statefulSet, topologyConfigMap: names.topology, primaryService: names.primaryService, ...context },
     adminUser: "root",
     adminPassword: credentials.root,
     replicationUser: REPLICATION_USER,

@@ -4,6 +4,8 @@ import { CONNECTOR_KINDS, ConnectorSpec, MemberEndpoint, OpenConnector } from ".
 
 export * from "./types";
 export { parseHostPort } from "./direct";
+export * from "./kube-config";
+export * from "./primary-objects";
 
 /** Opens the connector for members 0..count-1. */
 export async function openConnector(spec: ConnectorSpec, count: number): Promise<OpenConnector> {

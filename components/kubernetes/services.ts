@@ -1,7 +1,6 @@
 import type * as k8s from "@pulumi/kubernetes";
-import * as pulumi from "@pulumi/pulumi";
 import type { Settings } from "../config";
-import { commonLabels, memberPodName, MYSQL_PORT, ObjectNames, selectorLabels } from "./names";
+import { commonLabels, MYSQL_PORT, ObjectNames, selectorLabels } from "./names";
 
 export interface ServiceArgs {
   name: string;
@@ -52,20 +51,18 @@ function endpointMetadata(args: ServiceArgs, name: string, role: "primary" | "re
 }
 
 /**
- * Write endpoint: selects exactly the primary's pod by its `statefulset.kubernetes.io/pod-name` label.
- * `primary` is an Input so the ordinal can come from a resource output (the replication topology).
+ * Write endpoint. The providers add the primary's `statefulset.kubernetes.io/pod-name` to its selector under their
+ * own field manager (connectors/primary-objects.ts): on first create before any pod exists, then after every move.
+ * The program leaves that key out, so its applies never own or revert it.
  */
-export function buildPrimaryService(args: ServiceArgs & { primary: pulumi.Input<number> }): k8s.core.v1.ServiceArgs {
+export function buildPrimaryService(args: ServiceArgs): k8s.core.v1.ServiceArgs {
   return {
     apiVersion: "v1",
     kind: "Service",
     metadata: endpointMetadata(args, args.names.primaryService, "primary"),
     spec: {
       type: args.settings.serviceType,
-      selector: {
-        ...selectorLabels(args.name),
-        "statefulset.kubernetes.io/pod-name": pulumi.output(args.primary).apply((p) => memberPodName(args.names.statefulSet, p)),
-      },
+      selector: selectorLabels(args.name),
       ports: [mysqlPort],
     },
   };

@@ -155,8 +155,10 @@ export function buildStatefulSet(args: StatefulSetArgs): k8s.apps.v1.StatefulSet
     spec: {
       replicas: s.replicas,
       serviceName: names.headlessService,
-      // Members start one at a time in ordinal order, each ready before the next.
-      podManagementPolicy: "OrderedReady",
+      // Members start and are recreated independently: with OrderedReady a lost pod is not recreated while a lower
+      // ordinal is not Ready, so a primary at ordinal > 0 would stay gone after a drain. A seeding member waits for
+      // its donor by itself (its seed init container retries until the donor serves).
+      podManagementPolicy: "Parallel",
       // Pods change only when RollingUpgrade deletes them, one at a time in a safe order (replicas first, the
       // primary after a switchover); a plain rolling update would restart the primary whenever its turn came.
       updateStrategy: { type: "OnDelete" },

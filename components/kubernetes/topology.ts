@@ -1,20 +1,19 @@
 import type * as k8s from "@pulumi/kubernetes";
-import * as pulumi from "@pulumi/pulumi";
 import type { Settings } from "../config";
+import { TOPOLOGY_PRIMARY_KEY } from "../connectors/primary-objects";
 import { commonLabels, ObjectNames } from "./names";
 
-/** Key of the topology ConfigMap holding the primary ordinal (read by init-server.sh at every pod start). */
-export const TOPOLOGY_PRIMARY_KEY = "primary";
+export { TOPOLOGY_PRIMARY_KEY };
 
 /**
- * ConfigMap naming the current primary ordinal. A pod starts writable only if it is named here, so a restarted
- * member never comes back as a second primary. Mounted optional: pods may start before it exists (all read-only).
+ * ConfigMap naming the current primary ordinal under TOPOLOGY_PRIMARY_KEY. A pod starts writable only if it is
+ * named here, so a restarted member never comes back as a second primary. The program creates it without that key:
+ * the providers write it (first create: the configured primary, before any pod starts; then after every move).
  */
-export function buildTopologyConfigMap(args: { name: string; names: ObjectNames; settings: Pick<Settings, "namespace">; primary: pulumi.Input<number> }): k8s.core.v1.ConfigMapArgs {
+export function buildTopologyConfigMap(args: { name: string; names: ObjectNames; settings: Pick<Settings, "namespace"> }): k8s.core.v1.ConfigMapArgs {
   return {
     apiVersion: "v1",
     kind: "ConfigMap",
     metadata: { name: args.names.topology, namespace: args.settings.namespace, labels: commonLabels(args.name) },
-    data: { [TOPOLOGY_PRIMARY_KEY]: pulumi.output(args.primary).apply((p) => String(p)) },
   };
 }

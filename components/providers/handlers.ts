@@ -11,7 +11,7 @@
  * `check` writes what `up` will do, in words, into the `plan` input, which is what `pulumi preview` shows.
  */
 import type * as pulumi from "@pulumi/pulumi";
-import { ConnectorSpec, openConnector } from "../connectors";
+import { ConnectorSpec, openConnector, pointAtPrimary } from "../connectors";
 import * as engine from "../replication";
 import {
   changedInputs,
@@ -39,6 +39,17 @@ function engineSettings(inputs: ReplicationInputs, kind: Kind): engine.EngineSet
 
 function connectorSpec(inputs: ReplicationInputs): ConnectorSpec {
   return inputs.connector.kind === "kubernetes" ? { ...inputs.connector, kubeconfig: inputs.kubeconfig } : inputs.connector;
+}
+
+/**
+ * Points the topology ConfigMap and the primary Service at the primary, right after the operation that moved it
+ * (not at the end of the run: a pod restarting in between must not come back writable on the old primary's word).
+ * Idempotent, so every run also repairs a pointer a failed run left behind.
+ */
+async function pointObjects(inputs: ReplicationInputs, kind: Kind, primary: number | null): Promise<void> {
+  if (!inputs.primaryObjects || primary === null || primary < 0) return;
+  await pointAtPrimary({ ...inputs.primaryObjects, kubeconfig: inputs.kubeconfig }, primary);
+  log(kind, `topology ConfigMap and primary Service point at member ${primary}`);
 }
 
 /** Members the connector can address: the direct connector knows only the addresses it was given. */
@@ -158,10 +169,18 @@ const placement = {
     return diffResult(changed, work);
   },
 
+  /** First create: nothing to move; names the configured primary in its objects before any pod starts. */
   async create(inputs: Props): Promise<pulumi.dynamic.CreateResult> {
     const news = inputs as ReplicationInputs;
-    log("placement", "created: nothing to move on first create");
-    return { id: idFor(news, "placement"), outs: { ...news, primaryOrdinal: news.primary, plan: "none: first create" } };
+    let plan = "none: first create";
+    if (news.primaryObjects) {
+      const named = await pointAtPrimary({ ...news.primaryObjects, kubeconfig: news.kubeconfig }, news.primary, { initial: true });
+      plan += named === news.primary
+        ? `; topology ConfigMap and primary Service name member ${named}`
+        : `; the topology ConfigMap already names member ${named} (left as it is)`;
+    }
+    log("placement", `created: ${plan}`);
+    return { id: idFor(news, "placement"), outs: { ...news, primaryOrdinal: news.primary, plan } };
   },
 
   async update(_id: string, olds: Props, inputs: Props): Promise<pulumi.dynamic.UpdateResult> {
@@ -176,6 +195,7 @@ const placement = {
       const result = await engine.switchover(members, decision.target, settings);
       const words = `switched over ${topology.primary} -> ${result.primary}${result.writeGapMs !== undefined ? ` (writes paused ${result.writeGapMs} ms)` : ""}`;
       log("placement", words);
+      await pointObjects(news, "placement", result.primary);
       return { outs: { ...news, primaryOrdinal: result.primary, plan: words } };
     });
   },
@@ -246,7 +266,10 @@ async function converge(olds: Props, news: ReplicationInputs): Promise<Replicati
     const notes = result.results.flatMap((r: engine.OperationResult) => [...(r.possiblyLost ? [r.possiblyLost] : []), ...r.warnings]);
     return [planWords(plan), ...notes].join("; ");
   });
-  return withSession(news, "topology", news.replicas, async ({ topology }) => ({ ...news, ...summarize(topology), plan: applied }));
+  return withSession(news, "topology", news.replicas, async ({ topology }) => {
+    await pointObjects(news, "topology", topology.primary);
+    return { ...news, ...summarize(topology), plan: applied };
+  });
 }
 
 const topology = {

@@ -2,11 +2,11 @@
  * Inputs and outputs of the two replication resources, and their validation (the providers' `check`). Pure: no
  * Pulumi, no database. Both resources take the same inputs; they differ in what they do with them.
  */
-import { CONNECTOR_KINDS, ConnectorSpec, parseHostPort } from "../connectors";
+import { CONNECTOR_KINDS, ConnectorSpec, parseHostPort, PrimaryObjects } from "../connectors";
 import type { EngineSettings } from "../replication";
 
 /** Bumped when the providers' behaviour changes, so existing stacks get an update that re-converges. */
-export const PROVIDER_VERSION = "1";
+export const PROVIDER_VERSION = "2";
 
 /** Value of an input the engine does not know yet (preview). Same value as the SDK's rpc.unknownValue. */
 export const UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9";
@@ -29,8 +29,13 @@ export interface ReplicationInputs {
   operationTimeoutSeconds: number;
   /** How to reach the members. The Kubernetes connector's kubeconfig travels separately, as a secret. */
   connector: ConnectorSpec;
-  /** Kubeconfig for the Kubernetes connector (secret); default: the usual lookup in the provider's process. */
+  /**
+   * Kubeconfig (secret) for the Kubernetes connector and for pointing the primary objects; default: the usual lookup
+   * in the provider's process. The program passes the Kubernetes provider's own (`kubernetes:kubeconfig`).
+   */
   kubeconfig?: string;
+  /** The objects that name the primary, moved right after every switchover or failover (connectors/primary-objects). */
+  primaryObjects?: Omit<PrimaryObjects, "kubeconfig">;
   adminUser: string;
   adminPassword: string;
   replicationUser: string;
@@ -86,7 +91,7 @@ export interface CheckFailure {
 /** Inputs whose change alone is a reason to update (the computed `plan` is not one). */
 export const COMPARED_INPUTS: Array<keyof ReplicationInputs> = [
   "providerVersion", "replicas", "primary", "semiSync", "semiSyncTimeoutMs", "autoFailover",
-  "operationTimeoutSeconds", "connector", "kubeconfig", "adminUser", "adminPassword", "replicationUser", "replicationPassword",
+  "operationTimeoutSeconds", "connector", "kubeconfig", "primaryObjects", "adminUser", "adminPassword", "replicationUser", "replicationPassword",
 ];
 
 export function isUnknown(value: unknown): boolean {
@@ -135,6 +140,17 @@ export function validateInputs(news: Record<string, any>): CheckFailure[] {
   text("replicationPassword", true);
   if (news.kubeconfig !== undefined && known("kubeconfig") && typeof news.kubeconfig !== "string") fail("kubeconfig", "must be a string");
   if (known("connector")) failures.push(...validateConnector(news.connector, news.replicas));
+  if (news.primaryObjects !== undefined && known("primaryObjects")) failures.push(...validatePrimaryObjects(news.primaryObjects));
+  return failures;
+}
+
+const DNS_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
+
+function validatePrimaryObjects(objects: any): CheckFailure[] {
+  if (!objects || typeof objects !== "object") return [{ property: "primaryObjects", reason: "must be an object" }];
+  const names = ["namespace", "statefulSet", "topologyConfigMap", "primaryService"].filter((key) => typeof objects[key] !== "string" || !DNS_LABEL.test(objects[key]));
+  const failures = names.map((key) => ({ property: `primaryObjects.${key}`, reason: `${JSON.stringify(objects[key])} is not a DNS-1123 label` }));
+  if (objects.context !== undefined && (typeof objects.context !== "string" || !objects.context)) failures.push({ property: "primaryObjects.context", reason: "must be a non-empty string" });
   return failures;
 }
 
@@ -157,13 +173,12 @@ function validateConnector(connector: any, replicas: unknown): CheckFailure[] {
       failures.push({ property: "connector.members", reason: `${members.length} addresses for replicas = ${replicas}: one host:port per member is needed` });
     }
   } else {
-    const label = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
     for (const key of ["namespace", "statefulSet"]) {
-      if (typeof connector[key] !== "string" || !label.test(connector[key])) {
+      if (typeof connector[key] !== "string" || !DNS_LABEL.test(connector[key])) {
         failures.push({ property: `connector.${key}`, reason: `${JSON.stringify(connector[key])} is not a DNS-1123 label` });
       }
     }
-    if (connector.service !== undefined && (typeof connector.service !== "string" || !label.test(connector.service))) {
+    if (connector.service !== undefined && (typeof connector.service !== "string" || !DNS_LABEL.test(connector.service))) {
       failures.push({ property: "connector.service", reason: `${JSON.stringify(connector.service)} is not a DNS-1123 label` });
     }
     if (connector.port !== undefined && !(Number.isInteger(connector.port) && connector.port >= 1 && connector.port <= 65535)) {

@@ -4,7 +4,7 @@
  * dependsOn the placement), `ReplicationTopology` after it (dependsOn the StatefulSet).
  */
 import * as pulumi from "@pulumi/pulumi";
-import { ConnectorSpec } from "../connectors";
+import { ConnectorSpec, PrimaryObjects } from "../connectors";
 import { MemberSummary, PROVIDER_VERSION, SECRET_PROPERTIES } from "./inputs";
 import { ProviderKind, serializableProvider } from "./serialized";
 
@@ -25,6 +25,8 @@ export interface ReplicationResourceArgs {
   connector: pulumi.Input<ConnectorSpec>;
   /** Kubeconfig contents for the Kubernetes connector; default: the provider process's usual lookup. Secret. */
   kubeconfig?: pulumi.Input<string>;
+  /** The Kubernetes objects that name the primary, pointed at it right after every move. */
+  primaryObjects?: pulumi.Input<Omit<PrimaryObjects, "kubeconfig">>;
   /** Administrative account the engine uses. */
   adminUser: pulumi.Input<string>;
   /** Its password (kept secret in state). */

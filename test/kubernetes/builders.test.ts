@@ -2,9 +2,9 @@ import { spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import * as pulumi from "@pulumi/pulumi";
 import { validateConfig, Settings } from "../../components/config";
-import { objectNames, memberHost } from "../../components/kubernetes/names";
+import { objectNames, memberHost, selectorLabels } from "../../components/kubernetes/names";
+import { buildTopologyConfigMap } from "../../components/kubernetes/topology";
 import { renderServerCnf, buildServerConfigMap, SERVER_CNF } from "../../components/kubernetes/server-config";
 import { buildStatefulSet } from "../../components/kubernetes/statefulset";
 import { buildPrimaryService, buildHeadlessService, buildReadService } from "../../components/kubernetes/services";
@@ -17,7 +17,6 @@ const settings = (raw: Record<string, unknown> = {}): Settings => {
   return s;
 };
 const names = objectNames("db");
-const resolve = <T>(o: pulumi.Input<T>): Promise<T> => new Promise((r) => pulumi.output(o).apply((v) => { r(v as T); return v; }));
 
 describe("server config", () => {
   it("sets GTID strict mode, row binlog, replica re-logging, read-only start and lossless semi-sync", () => {
@@ -82,7 +81,7 @@ describe("StatefulSet builder", () => {
     expect(pod(settings({ antiAffinity: "none" })).affinity).toBeUndefined();
     expect(pod(settings({ antiAffinity: "preferred" })).affinity.podAntiAffinity.preferredDuringSchedulingIgnoredDuringExecution[0].weight).toBe(100);
     expect(pod(settings({ antiAffinity: "required" })).affinity.podAntiAffinity.requiredDuringSchedulingIgnoredDuringExecution[0].labelSelector.matchLabels)
-      .toEqual({ "app.kubernetes.io/name": "mysql-ha", "app.kubernetes.io/instance": "db" });
+      .toEqual({ "app.kubernetes.io/name": "mysql-ha", "app.kubernetes.io/instance": "db", "app.kubernetes.io/component": "database" });
   });
 
   it("runs every container as the image's non-root mysql user without privilege escalation", () => {
@@ -105,9 +104,10 @@ describe("StatefulSet builder", () => {
 });
 
 describe("Services", () => {
-  it("selects the primary's pod from an Output ordinal", async () => {
-    const svc = buildPrimaryService({ name: "db", names, settings: settings(), primary: pulumi.output(4) }) as any;
-    expect(await resolve(svc.spec.selector["statefulset.kubernetes.io/pod-name"])).toBe("db-4");
+  it("leaves the primary's pod name out of the primary Service's selector and the topology ConfigMap's data: the providers own those fields", () => {
+    const svc = buildPrimaryService({ name: "db", names, settings: settings() }) as any;
+    expect(svc.spec.selector).toEqual(selectorLabels("db"));
+    expect((buildTopologyConfigMap({ name: "db", names, settings: settings() }) as any).data).toBeUndefined();
   });
 
   it("publishes not-ready members on the headless Service only", () => {

@@ -99,9 +99,39 @@ describe("probes against a real MariaDB", () => {
     await b.query("STOP SLAVE SQL_THREAD");
     expect(probe(b, "probe-readiness.sh")).toEqual({ status: 1, out: "not ready: replication threads io=Yes sql=No" });
 
-    // The old primary, read-only with history of its own and no source: fenced, out of the Services.
+    // The old primary, read-only with history of its own, user data and no source: fenced, out of the Services.
+    await a.query("CREATE TABLE probe_t.t (id INT PRIMARY KEY)");
     await a.query("SET GLOBAL read_only = 1");
     expect(probe(a, "probe-readiness.sh")).toEqual({ status: 1, out: expect.stringContaining("not ready: read-only and not replicating") });
+  });
+
+  it("a member that started read-only after the image's entrypoint wrote accounts and an empty schema with the binlog on is ready (first create converges)", async () => {
+    servers = await startServers(1, REPLICATION_OPTIONS, 530);
+    const [a] = servers;
+    // What the official entrypoint leaves behind on a server with log-bin: binlogged CREATE DATABASE / USER / GRANT.
+    await a.query("CREATE DATABASE app");
+    await a.query("CREATE USER 'app'@'%' IDENTIFIED BY 'x'");
+    await a.query("GRANT ALL ON app.* TO 'app'@'%'");
+    await a.query("SET GLOBAL read_only = 1");
+    expect((await a.query("SELECT @@gtid_binlog_pos AS p"))[0].p).not.toBe("");
+    expect(probe(a, "probe-readiness.sh")).toEqual({ status: 0, out: expect.stringMatching(/^ready: new member waiting to be attached/) });
+  });
+
+  it("a replica stays ready while its source is down (the read Service keeps serving), and readiness never waits for the primary", async () => {
+    servers = await startServers(2, REPLICATION_OPTIONS, 540);
+    const [a, b] = servers;
+    await b.query("SET GLOBAL read_only = 1");
+    await replicate(b, a);
+    await b.query("STOP SLAVE");
+    await b.query("CHANGE MASTER TO MASTER_CONNECT_RETRY = 1");
+    await b.query("START SLAVE");
+    await a.stop();
+    let out = probe(b, "probe-readiness.sh");
+    for (let i = 0; i < 50 && !out.out.includes("source unreachable"); i++) {
+      await sleep(200);
+      out = probe(b, "probe-readiness.sh");
+    }
+    expect(out).toEqual({ status: 0, out: "ready: replica, source unreachable (io=Connecting); serving what it has applied" });
   });
 
   it("takes a replica lagging more than READ_MAX_LAG_SECONDS out of the read Service", async () => {

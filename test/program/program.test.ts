@@ -93,10 +93,13 @@ describe.each(["dev", "prod"])("program under mocks, stack %s", (stack) => {
     }
   });
 
-  it("selects exactly the primary pod for the write Service", () => {
-    const selector = byName(rendered, "mysql-primary").inputs.spec.selector;
-    expect(selector["statefulset.kubernetes.io/pod-name"]).toBe("mysql-0");
-    expect(byName(rendered, "mysql-topology").inputs.data).toEqual({ primary: "0" });
+  it("creates the write Service and the topology ConfigMap before the members, leaving the primary's name to the providers", () => {
+    // Pulumi never owns those fields, so its applies cannot revert or conflict with a move (connectors/primary-objects.ts).
+    expect(byName(rendered, "mysql-primary").inputs.spec.selector["statefulset.kubernetes.io/pod-name"]).toBeUndefined();
+    expect(byName(rendered, "mysql-topology").inputs.data).toBeUndefined();
+    const placement = byName(rendered, "mysql-placement");
+    expect(placement.dependsOn).toEqual(expect.arrayContaining([byName(rendered, "mysql-primary").urn, byName(rendered, "mysql-topology").urn]));
+    expect(byName(rendered, "mysql-statefulset").dependsOn).toContain(placement.urn);
   });
 });
 
@@ -119,10 +122,13 @@ describe("program config changes", () => {
     expect(prod.template.spec.containers[0].resources).toEqual({ requests: { cpu: "2", memory: "8Gi", "ephemeral-storage": "256Mi" }, limits: { cpu: "4", memory: "8Gi" } });
   });
 
-  it("points the write Service at the configured primary", async () => {
+  it("hands the configured primary and the objects that name it to the placement, which points them before the members start", async () => {
     const r = await renderStack({ stack: "prod", set: { primary: "2" } });
     expect(r.errors).toEqual([]);
-    expect(byName(r, "mysql-primary").inputs.spec.selector["statefulset.kubernetes.io/pod-name"]).toBe("mysql-2");
+    expect(byName(r, "mysql-placement").inputs).toMatchObject({
+      primary: 2,
+      primaryObjects: { namespace: "mysql-ha", statefulSet: "mysql", topologyConfigMap: "mysql-topology", primaryService: "mysql-primary" },
+    });
     expect(r.outputs.primary).toBe(2);
   });
 

@@ -28,7 +28,7 @@ describe("replication resources in the program", () => {
     expect(stack.outputs.gtidPositions).toEqual(["", ""]);
   });
 
-  test("the primary Service selects the pod named by ReplicationTopology's primary output", async () => {
+  test("the primary output follows ReplicationTopology's primary, and no Pulumi object changes with it", async () => {
     // The live topology says member 2 is primary (e.g. after a failover) while the config still says 0.
     const stack = await renderStack({
       stack: "prod",
@@ -37,9 +37,10 @@ describe("replication resources in the program", () => {
         r.type === REPLICATION_TOPOLOGY_TYPE ? { id: "topology", state: { ...r.inputs, primaryOrdinal: 2, gtidPositions: ["0-1000-5", "0-1000-5", "0-1000-5"], plan: "failover: promote member 2" } } : undefined,
     });
     expect(stack.errors).toEqual([]);
+    // The providers point the Service and the topology ConfigMap themselves, right after the move.
     const service = find(stack, "kubernetes:core/v1:Service", "mysql-primary");
-    expect(service.inputs.spec.selector["statefulset.kubernetes.io/pod-name"]).toBe("mysql-2");
-    expect(service.dependsOn).toContain(find(stack, REPLICATION_TOPOLOGY_TYPE).urn);
+    expect(service.inputs.spec.selector["statefulset.kubernetes.io/pod-name"]).toBeUndefined();
+    expect(service.dependsOn).not.toContain(find(stack, REPLICATION_TOPOLOGY_TYPE).urn);
     expect(stack.outputs.primary).toBe(2);
     expect(stack.outputs.replicationPlan).toBe("failover: promote member 2");
   });
@@ -48,7 +49,8 @@ describe("replication resources in the program", () => {
     const stack = await renderStack({ stack: "prod", set: { replicas: "3", primary: "1", autoFailover: "false" } });
     for (const type of [PRIMARY_PLACEMENT_TYPE, REPLICATION_TOPOLOGY_TYPE]) {
       const r = find(stack, type);
-      expect(r.inputs).toMatchObject({ replicas: 3, primary: 1, autoFailover: false, providerVersion: "1", adminUser: "root", replicationUser: "replication" });
+      expect(r.inputs).toMatchObject({ replicas: 3, primary: 1, autoFailover: false, providerVersion: "2", adminUser: "root", replicationUser: "replication" });
+      expect(r.inputs.primaryObjects).toEqual({ namespace: "mysql-ha", statefulSet: "mysql", topologyConfigMap: "mysql-topology", primaryService: "mysql-primary" });
       expect(r.inputs.connector).toEqual({ kind: "kubernetes", namespace: expect.any(String), statefulSet: "mysql", service: "mysql-headless", port: 3306 });
       expect(r.inputs.adminPassword).toBe(REDACTED);
       expect(r.inputs.replicationPassword).toBe(REDACTED);

@@ -1,0 +1,33 @@
+import type * as k8s from "@kubernetes/client-node";
+
+/** Which cluster to talk to: the same kubeconfig and context as the Pulumi Kubernetes provider. */
+export interface ClusterAccess {
+  /** Kubeconfig contents (YAML or JSON). Default: the usual lookup (KUBECONFIG, ~/.kube/config, in-cluster). */
+  kubeconfig?: string;
+  /** Kubeconfig context to use instead of its current one. */
+  context?: string;
+}
+
+/**
+ * @kubernetes/client-node is an ES module. Node's own require loads it (require(esm), Node >= 20.19); jest's module
+ * registry does not, so go through Node's loader explicitly (same result outside jest).
+ */
+export function loadKubernetesClient(): typeof k8s {
+  const { createRequire } = process.getBuiltinModule("node:module") as typeof import("node:module");
+  return createRequire(__filename)("@kubernetes/client-node");
+}
+
+/** A KubeConfig for `access`; fails naming the context when it does not exist. */
+export function kubeConfigFor(client: typeof k8s, access: ClusterAccess): k8s.KubeConfig {
+  const config = new client.KubeConfig();
+  if (access.kubeconfig) config.loadFromString(access.kubeconfig);
+  else config.loadFromDefault();
+  if (access.context) {
+    if (!config.getContextObject(access.context)) {
+      throw new Error(`kubeconfig has no context '${access.context}' (contexts: ${config.getContexts().map((c) => c.name).join(", ") || "none"})`);
+    }
+    config.setCurrentContext(access.context);
+  }
+  if (!config.getCurrentCluster()) throw new Error("kubeconfig: no current cluster");
+  return config;
+}

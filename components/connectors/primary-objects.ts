@@ -1,0 +1,66 @@
+/**
+ * The two Kubernetes objects that name the primary: the topology ConfigMap (a starting pod is writable only if it
+ * is named there) and the primary Service's pod-name selector (the write endpoint). Pulumi creates both once with
+ * the configured primary and ignores later changes of these fields; whoever moves the primary (the providers right
+ * after a switchover or failover, the rolling upgrade) points them at the new one here.
+ *
+ * The patches are JSON merge patches under the field manager `mysql-ha`, so the server records this manager as the
+ * owner of the two fields; the Kubernetes provider's server-side apply then leaves fields that another manager
+ * owns and that the program lists in ignoreChanges out of its own apply (pulumi-kubernetes #2566), instead of
+ * conflicting with them or writing the old primary back.
+ */
+import { ClusterAccess, kubeConfigFor, loadKubernetesClient } from "./kube-config";
+
+export const FIELD_MANAGER = "mysql-ha";
+export const POD_NAME_LABEL = "statefulset.kubernetes.io/pod-name";
+/** Key of the topology ConfigMap holding the primary ordinal (read by init-server.sh at every pod start). */
+export const TOPOLOGY_PRIMARY_KEY = "primary";
+
+export interface PrimaryObjects extends ClusterAccess {
+  namespace: string;
+  /** StatefulSet name; pod N is `<statefulSet>-N`. */
+  statefulSet: string;
+  topologyConfigMap: string;
+  primaryService: string;
+}
+
+/**
+ * Points the topology ConfigMap and the primary Service at member `ordinal`; idempotent. With `initial`, only when
+ * the ConfigMap names no primary yet (first create); returns the ordinal the objects name afterwards.
+ */
+export async function pointAtPrimary(objects: PrimaryObjects, ordinal: number, options: { initial?: boolean } = {}): Promise<number> {
+  const client = loadKubernetesClient();
+  const core = kubeConfigFor(client, objects).makeApiClient(client.CoreV1Api);
+  const mergePatch = client.setHeaderOptions("Content-Type", client.PatchStrategy.MergePatch);
+  const { namespace } = objects;
+  try {
+    if (options.initial) {
+      const named = (await core.readNamespacedConfigMap({ name: objects.topologyConfigMap, namespace })).data?.[TOPOLOGY_PRIMARY_KEY];
+      if (named !== undefined && /^\d+$/.test(named)) return Number(named);
+    }
+    await core.patchNamespacedConfigMap(
+      { name: objects.topologyConfigMap, namespace, fieldManager: FIELD_MANAGER, body: { data: { [TOPOLOGY_PRIMARY_KEY]: String(ordinal) } } },
+      mergePatch,
+    );
+    await core.patchNamespacedService(
+      { name: objects.primaryService, namespace, fieldManager: FIELD_MANAGER, body: { spec: { selector: { [POD_NAME_LABEL]: `${objects.statefulSet}-${ordinal}` } } } },
+      mergePatch,
+    );
+    return ordinal;
+  } catch (err) {
+    throw new Error(`pointing ConfigMap ${namespace}/${objects.topologyConfigMap} and Service ${namespace}/${objects.primaryService} at member ${ordinal} failed: ${apiMessage(err)}`);
+  }
+}
+
+/** The API server's own message (a Status object), else the client's. */
+export function apiMessage(err: unknown): string {
+  const body = (err as { body?: unknown }).body;
+  let parsed: { message?: string } | undefined;
+  try {
+    parsed = typeof body === "string" ? JSON.parse(body) : (body as { message?: string } | undefined);
+  } catch {
+    parsed = undefined;
+  }
+  const code = (err as { code?: number }).code;
+  return `${parsed?.message ?? (err as Error).message}${code ? ` (HTTP ${code})` : ""}`;
+}
