@@ -58,7 +58,8 @@ export async function openKubernetes(spec: KubernetesConnectorSpec, count: numbe
 
 /** Relays one local TCP connection over one port-forward WebSocket; either side closing closes the other. */
 function tunnel(forward: k8s.PortForward, namespace: string, pod: string, port: number, socket: net.Socket, problems: Set<string>): void {
-  // The error channel carries text such as "error forwarding port 3306 to pod ...": end the connection with it.
+  // The error channel carries text such as "error forwarding port 3306 to pod ...", also when the pod goes away
+  // under an open tunnel: end the connection with it.
   const errors = new Writable({
     write(chunk: Buffer, _enc, done) {
       if (chunk.length > 0) {
@@ -78,7 +79,27 @@ function tunnel(forward: k8s.PortForward, namespace: string, pod: string, port: 
       socket.once("close", () => ws.close());
     })
     .catch((err: Error) => {
-      problems.add(`${pod}: ${err.message}`);
+      problems.add(`${pod}: ${refusal(err.message, namespace, pod)}`);
       socket.destroy();
     });
+}
+
+/**
+ * What a refused port-forward upgrade means. The WebSocket client only reports "Unexpected server response: <code>";
+ * the codes are the API server's (authentication 401, RBAC 403, pod lookup 404) and the kubelet's (400).
+ */
+function refusal(message: string, namespace: string, pod: string): string {
+  const code = /Unexpected server response: (\d+)/.exec(message)?.[1];
+  switch (code) {
+    case "400":
+      return `port-forward refused (400 Bad Request): the request named no port`;
+    case "401":
+      return `port-forward refused (401 Unauthorized): the API server did not accept the kubeconfig's credentials`;
+    case "403":
+      return `port-forward refused (403 Forbidden): the kubeconfig's user may not create pods/portforward in namespace ${namespace}`;
+    case "404":
+      return `port-forward refused (404 Not Found): no pod ${namespace}/${pod}`;
+    default:
+      return message;
+  }
 }

@@ -1,4 +1,5 @@
-import { execFile } from "node:child_process";
+import { execFile, spawn } from "node:child_process";
+import * as http from "node:http";
 import * as path from "node:path";
 import { promisify } from "node:util";
 import { openConnector, parseHostPort } from "../../components/connectors";
@@ -16,6 +17,25 @@ async function queryMembers(spec: unknown, count: number) {
     { cwd: ROOT, timeout: 60000 },
   );
   return JSON.parse(stdout) as { members: Array<{ host: string; replicationHost?: string; replicationPort?: number }>; problems: string[]; results: Array<{ ordinal: number; serverIds?: number[]; error?: string }> };
+}
+
+/** A raw port-forward upgrade request: the status and body the stand-in refuses it with. */
+function upgrade(url: string, path: string, token: string): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = http.get(url + path, {
+      headers: { Connection: "Upgrade", Upgrade: "websocket", "Sec-WebSocket-Version": "13", "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ==", "Sec-WebSocket-Protocol": "v4.channel.k8s.io", Authorization: `Bearer ${token}` },
+    });
+    req.on("response", (res) => {
+      let body = "";
+      res.on("data", (c) => (body += c));
+      res.on("end", () => resolve({ status: res.statusCode!, body }));
+    });
+    req.on("upgrade", (_res, socket) => {
+      socket.destroy();
+      resolve({ status: 101, body: "" });
+    });
+    req.on("error", reject);
+  });
 }
 
 describe("connectors", () => {
@@ -77,6 +97,70 @@ describe("connectors", () => {
     expect(standin.sessions.filter((s) => s.startsWith("db/mysql-2"))).toEqual([]);
     // The reasons are kept for the provider's error messages.
     expect(out.problems.some((p) => p.startsWith("mysql-1: error forwarding port 3306"))).toBe(true);
-    expect(out.problems.some((p) => p.startsWith("mysql-2: "))).toBe(true);
+    expect(out.problems).toContain("mysql-2: port-forward refused (404 Not Found): no pod db/mysql-2");
+  });
+
+  test("port-forward stand-in refuses an upgrade as the API server does: 401, 403, 404 Status, 400 without ports", async () => {
+    servers = await startServers(1, {}, 720);
+    standin = await ApiServerStandin.start("db", "t0ken");
+    standin.pods.set("mysql-0", { host: servers[0].host, port: servers[0].port });
+    standin.forbidden.set("v1ewer", "viewer");
+    const path = "/api/v1/namespaces/db/pods/mysql-0/portforward";
+    expect(await upgrade(standin.url, `${path}?ports=3306`, "t0ken")).toEqual({ status: 101, body: "" });
+    expect(await upgrade(standin.url, `${path}?ports=3306`, "wrong")).toMatchObject({ status: 401 });
+    const forbidden = await upgrade(standin.url, `${path}?ports=3306`, "v1ewer");
+    expect([forbidden.status, JSON.parse(forbidden.body)]).toEqual([403, expect.objectContaining({
+      kind: "Status", status: "Failure", reason: "Forbidden", code: 403,
+      message: 'pods "mysql-0" is forbidden: User "viewer" cannot create resource "pods/portforward" in API group "" in the namespace "db"',
+    })]);
+    const missing = await upgrade(standin.url, "/api/v1/namespaces/db/pods/mysql-9/portforward?ports=3306", "t0ken");
+    expect([missing.status, JSON.parse(missing.body).message]).toEqual([404, 'pods "mysql-9" not found']);
+    expect(await upgrade(standin.url, path, "t0ken")).toEqual({ status: 400, body: 'query parameter "port" is required\n' });
+  });
+
+  test("kubernetes connector says why the API server refused the tunnel: bad credentials, no RBAC permission", async () => {
+    servers = await startServers(1, {}, 730);
+    standin = await ApiServerStandin.start("db", "t0ken");
+    standin.pods.set("mysql-0", { host: servers[0].host, port: servers[0].port });
+    standin.forbidden.set("v1ewer", "viewer");
+    const spec = (token: string) => ({ kind: "kubernetes", namespace: "db", statefulSet: "mysql", kubeconfig: standin!.kubeconfig().replace('"t0ken"', `"${token}"`) });
+
+    const unauthorized = await queryMembers(spec("wrong"), 1);
+    expect(unauthorized.results[0].error).toBeDefined();
+    expect(unauthorized.problems).toEqual(["mysql-0: port-forward refused (401 Unauthorized): the API server did not accept the kubeconfig's credentials"]);
+    const forbidden = await queryMembers(spec("v1ewer"), 1);
+    expect(forbidden.problems).toEqual(["mysql-0: port-forward refused (403 Forbidden): the kubeconfig's user may not create pods/portforward in namespace db"]);
+    expect(standin.sessions).toEqual([]);
+  });
+
+  test("kubernetes connector: deleting the pod breaks its open tunnel with the kubelet's reason, and new ones get 404", async () => {
+    servers = await startServers(1, {}, 740);
+    standin = await ApiServerStandin.start("db", "t0ken");
+    standin.pods.set("mysql-0", { host: servers[0].host, port: servers[0].port });
+    const spec = { kind: "kubernetes", namespace: "db", statefulSet: "mysql", kubeconfig: standin.kubeconfig() };
+    const child = spawn(process.execPath, ["-r", "ts-node/register/transpile-only", path.join(__dirname, "hold-tunnel.ts"), JSON.stringify({ spec, user: LOCAL_ROOT_USER, password: LOCAL_ROOT_PASSWORD })], { cwd: ROOT });
+    let stdout = "";
+    let stderr = "";
+    child.stderr.on("data", (c) => (stderr += c));
+    const exited = new Promise<number | null>((resolve) => child.on("exit", resolve));
+    await new Promise<void>((resolve, reject) => {
+      child.stdout.on("data", (c) => {
+        stdout += c;
+        if (stdout.includes("connected\n")) resolve();
+      });
+      exited.then(() => reject(new Error(`hold-tunnel exited: ${stderr}`)));
+    });
+    expect(standin.openSessions).toBe(1);
+    standin.deletePod("mysql-0");
+    for (let i = 0; i < 50 && standin.openSessions > 0; i++) await sleep(20);
+    child.stdin.write("go\n");
+    expect(await exited).toBe(0);
+    const out = JSON.parse(stdout.slice(stdout.indexOf("{")));
+    expect(out.sameConnection).toMatch(/^error: /);
+    expect(out.newConnection).toMatch(/^error: /);
+    expect(out.problems).toEqual([
+      "mysql-0: error forwarding port 3306 to pod mysql-0: pod deleted",
+      "mysql-0: port-forward refused (404 Not Found): no pod db/mysql-0",
+    ]);
   });
 });

@@ -75,7 +75,7 @@ describe("KubernetesRestarter after a switchover", () => {
     const res = await fetch(`${api.url}/api/v1/namespaces/db/${resource}/${name}?fieldManager=${PULUMI}${force ? "&force=true" : ""}`, {
       method: "PATCH", headers: { "content-type": "application/apply-patch+yaml" }, body: JSON.stringify({ apiVersion: "v1", metadata: { name }, ...body }),
     });
-    return { code: res.status, body: await res.json() };
+    return { code: res.status, body: (await res.json()) as any };
   };
   const topology = (primary: number) => ({ kind: "ConfigMap", data: { primary: String(primary) } });
   const primaryService = (primary: number) => ({ kind: "Service", spec: { selector: { app: "mysql", [POD_NAME]: `mysql-${primary}` } } });
