@@ -101,7 +101,8 @@ describe("KubernetesRestarter after a switchover", () => {
 
   // The rollout ends with the primary back where Pulumi put it, so the next apply agrees. But the restarter's
   // patches make it an owner of data.primary and the (atomic) selector: once a failover moves the primary, Pulumi's
-  // apply of the new value conflicts, unless the program forces it (annotation pulumi.com/patchForce).
+  // apply of the new value conflicts, unless it forces (pulumi.com/patchForce) or leaves the field out of its apply
+  // (ignoreChanges, which components/database.ts uses for these two fields).
   it("leaves its field manager owning the fields, so Pulumi's apply of a different primary conflicts unless forced", async () => {
     await pulumiApply("configmaps", topology(0));
     await pulumiApply("services", primaryService(0));
