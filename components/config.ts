@@ -29,6 +29,8 @@ export interface Settings {
   flavor: Flavor;
   /** Kubernetes namespace of every object (DNS-1123 label). */
   namespace: string;
+  /** Create the namespace (never `default`, which always exists); false when it is managed elsewhere. */
+  createNamespace: boolean;
   /** Size of each member's data volume (Kubernetes quantity, e.g. `10Gi`). */
   storageSize: string;
   /** StorageClass of the data volumes; undefined uses the cluster default. */
@@ -110,6 +112,7 @@ export const CONFIG_KEYS = {
   image: { type: "string", default: "mariadb:10.11.10", description: "Database image with a pinned tag or digest (`latest` is refused)." },
   flavor: { type: "string", default: "mariadb", description: "Database flavor: mariadb (mysql is reserved for a later release)." },
   namespace: { type: "string", default: "default", description: "Kubernetes namespace (DNS-1123 label)." },
+  createNamespace: { type: "boolean", default: true, description: "Create the namespace (never `default`); false when it exists already or is managed elsewhere." },
   storageSize: { type: "string", default: "10Gi", description: "Data volume size per member (Kubernetes quantity, e.g. 20Gi)." },
   storageClass: { type: "string", default: "", description: "StorageClass of the data volumes; empty uses the cluster default." },
   cpuRequest: { type: "string", default: "250m", description: "CPU request of the database container." },
@@ -381,6 +384,7 @@ export function validateConfig(raw: Record<string, unknown>): { settings?: Setti
   if (namespace !== undefined && (!DNS1123_LABEL.test(namespace) || namespace.length > 63)) {
     fail("namespace", namespace, "a DNS-1123 label: lowercase letters, digits and '-', starting and ending with a letter or digit, at most 63 characters");
   }
+  const createNamespace = bool("createNamespace");
 
   const storageSize = quantity("storageSize", "storage");
   const storageClass = optional("storageClass", (v) => /^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/.test(v) && v.length <= 253,
@@ -485,7 +489,7 @@ export function validateConfig(raw: Record<string, unknown>): { settings?: Setti
     errors,
     settings: {
       replicas: replicas!, primary: primary!, image: image!, flavor: flavor!, namespace: namespace!,
-      storageSize: storageSize!, storageClass, cpuRequest: cpuRequest!, cpuLimit: cpuLimit!,
+      createNamespace: createNamespace!, storageSize: storageSize!, storageClass, cpuRequest: cpuRequest!, cpuLimit: cpuLimit!,
       memoryRequest: memoryRequest!, memoryLimit: memoryLimit!, antiAffinity: antiAffinity!,
       readMaxLagSeconds: readMaxLagSeconds!, semiSync: semiSync!, semiSyncTimeoutMs: semiSyncTimeoutMs!,
       autoFailover: autoFailover!, operationTimeoutSeconds: operationTimeoutSeconds!, connector: connector!,

@@ -10,6 +10,7 @@ import { buildHeadlessService, buildPrimaryService, buildReadService } from "./k
 import { buildTopologyConfigMap } from "./kubernetes/topology";
 import { buildStatefulSet, StatefulSetExtras } from "./kubernetes/statefulset";
 import { buildPodDisruptionBudget } from "./kubernetes/pdb";
+import { buildNamespace } from "./kubernetes/namespace";
 import { REPLICATION_USER } from "./kubernetes/secret";
 import { ConnectorSpec } from "./connectors";
 import { PrimaryPlacement, ReplicationResourceArgs, ReplicationTopology, RollingUpgrade } from "./providers";
@@ -73,8 +74,14 @@ export class ReplicatedDatabase extends pulumi.ComponentResource {
     const names = objectNames(name);
     const base = { name, names, settings };
 
-    const credentials = this.credentials(name, names, settings);
-    const serverConfig = new k8s.core.v1.ConfigMap(`${name}-config`, buildServerConfigMap(base), { parent: this });
+    // Every namespaced object waits for the namespace, when the stack creates it.
+    const namespace = buildNamespace(base);
+    const namespaceResource = namespace && new k8s.core.v1.Namespace(`${name}-namespace`, namespace, { parent: this });
+    const inNamespace = (...after: pulumi.Resource[]): pulumi.CustomResourceOptions =>
+      ({ parent: this, dependsOn: [...(namespaceResource ? [namespaceResource] : []), ...after] });
+
+    const credentials = this.credentials(name, names, settings, inNamespace());
+    const serverConfig = new k8s.core.v1.ConfigMap(`${name}-config`, buildServerConfigMap(base), inNamespace());
     // Seeding (always) and backups (components/backup): bucket, scripts, member sidecars and the CronJob; S3 keys
     // come from the optional Secret `${name}-backup-s3` (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY), never from config.
     const imageWarning = backupImageWarning(settings);
@@ -84,15 +91,15 @@ export class ReplicatedDatabase extends pulumi.ComponentResource {
       ? { ...base, url: createBackupStorage(this, name, settings, pulumi.getStack()).url, credentials: s3Credentials }
       : undefined;
     const scripts = new k8s.core.v1.ConfigMap(`${name}-scripts`,
-      buildScriptsConfigMap({ ...base, extraScripts: backupScripts() }), { parent: this });
-    const headless = new k8s.core.v1.Service(`${name}-headless`, buildHeadlessService(base), { parent: this });
+      buildScriptsConfigMap({ ...base, extraScripts: backupScripts() }), inNamespace());
+    const headless = new k8s.core.v1.Service(`${name}-headless`, buildHeadlessService(base), inNamespace());
 
     // The objects that name the primary: Pulumi creates them without the primary's name, and the providers write
     // it under their own field manager (connectors/primary-objects.ts), so Pulumi's applies never own, conflict with
     // or revert it. The placement names the configured primary on first create, before any pod starts (a pod starts
     // writable only if the topology ConfigMap names it); after that whoever moves the primary points them.
-    const topologyConfigMap = new k8s.core.v1.ConfigMap(`${name}-topology`, buildTopologyConfigMap(base), { parent: this });
-    const primaryService = new k8s.core.v1.Service(`${name}-primary`, buildPrimaryService(base), { parent: this });
+    const topologyConfigMap = new k8s.core.v1.ConfigMap(`${name}-topology`, buildTopologyConfigMap(base), inNamespace());
+    const primaryService = new k8s.core.v1.Service(`${name}-primary`, buildPrimaryService(base), inNamespace());
 
     // Replication around the StatefulSet (design.md §3): the placement moves the primary before the pods change,
     // the topology converges replication after them.
@@ -104,9 +111,9 @@ export class ReplicatedDatabase extends pulumi.ComponentResource {
     // Sections that add containers/volumes to the member pods (backup: binlog archiver, clone) push here.
     const extras: StatefulSetExtras[] = [buildSeedingPodExtras({ ...base, credentials: s3Credentials }), ...(backup ? [buildBackupPodExtras(backup)] : [])];
     const statefulSet = new k8s.apps.v1.StatefulSet(`${name}-statefulset`, buildStatefulSet({ ...base, extras }),
-      { parent: this, dependsOn: beforeMembers });
+      inNamespace(...beforeMembers));
 
-    if (backup) new k8s.batch.v1.CronJob(`${name}-backup`, buildBackupCronJob(backup), { parent: this, dependsOn: [statefulSet, scripts] });
+    if (backup) new k8s.batch.v1.CronJob(`${name}-backup`, buildBackupCronJob(backup), inNamespace(statefulSet, scripts));
     const topology = new ReplicationTopology(`${name}-replication`, replication, { parent: this, dependsOn: [statefulSet] });
     // The live primary (after a failover too); the objects above were pointed at it by the providers.
     const primary: pulumi.Input<number> = topology.primaryOrdinal;
@@ -123,8 +130,8 @@ export class ReplicatedDatabase extends pulumi.ComponentResource {
         ? { kind: "kubernetes", namespace: settings.namespace, statefulSet: names.statefulSet, topologyConfigMap: names.topology, primaryService: names.primaryService }
         : undefined,
     }, { parent: this, dependsOn: [statefulSet, topology] });
-    const readService = new k8s.core.v1.Service(`${name}-read`, buildReadService(base), { parent: this });
-    new k8s.policy.v1.PodDisruptionBudget(`${name}-pdb`, buildPodDisruptionBudget(base), { parent: this, dependsOn: [statefulSet] });
+    const readService = new k8s.core.v1.Service(`${name}-read`, buildReadService(base), inNamespace());
+    new k8s.policy.v1.PodDisruptionBudget(`${name}-pdb`, buildPodDisruptionBudget(base), inNamespace(statefulSet));
 
     const ns = settings.namespace;
     this.primaryEndpoint = primaryService.metadata.name.apply((n) => `${serviceHost(n, ns)}:${MYSQL_PORT}`);
@@ -155,7 +162,7 @@ export class ReplicatedDatabase extends pulumi.ComponentResource {
   }
 
   /** Generated passwords (alphanumeric: safe in shell, my.cnf and URLs) and the Secret that carries them. */
-  private credentials(name: string, names: ObjectNames, settings: Settings): Credentials {
+  private credentials(name: string, names: ObjectNames, settings: Settings, secretOpts: pulumi.CustomResourceOptions): Credentials {
     const password = (part: string) =>
       pulumi.secret(new random.RandomPassword(`${name}-${part}-password`, { length: 32, special: false },
         { parent: this, additionalSecretOutputs: ["result"] }).result);
@@ -163,7 +170,7 @@ export class ReplicatedDatabase extends pulumi.ComponentResource {
     const replication = password("replication");
     const app = password("app");
     const secret = new k8s.core.v1.Secret(`${name}-credentials`,
-      buildCredentialsSecret({ name, names, settings, passwords: { root, replication, app } }), { parent: this });
+      buildCredentialsSecret({ name, names, settings, passwords: { root, replication, app } }), secretOpts);
     return { root, replication, app, secret };
   }
 }

@@ -122,6 +122,20 @@ describe("program config changes", () => {
     expect(prod.template.spec.containers[0].resources).toEqual({ requests: { cpu: "2", memory: "8Gi", "ephemeral-storage": "256Mi" }, limits: { cpu: "4", memory: "8Gi" } });
   });
 
+  it("creates the stack's namespace first, so every namespaced object has somewhere to go; never `default`, and not when told it exists", async () => {
+    const prod = await renderStack({ stack: "prod" });
+    const ns = prod.resources.find((r) => r.type === "kubernetes:core/v1:Namespace")!;
+    expect(ns.inputs.metadata.name).toBe("mysql-ha");
+    const namespaced = prod.resources.filter((r) => r.type.startsWith("kubernetes:") && r.type !== "kubernetes:core/v1:Namespace");
+    expect(namespaced.length).toBeGreaterThan(8);
+    for (const r of namespaced) expect([r.name, r.inputs.metadata.namespace, r.dependsOn.includes(ns.urn)]).toEqual([r.name, "mysql-ha", true]);
+    for (const set of [{ namespace: "default" }, { createNamespace: "false" }]) {
+      const r = await renderStack({ stack: "prod", set });
+      expect(r.errors).toEqual([]);
+      expect(r.resources.some((x) => x.type === "kubernetes:core/v1:Namespace")).toBe(false);
+    }
+  });
+
   it("hands the configured primary and the objects that name it to the placement, which points them before the members start", async () => {
     const r = await renderStack({ stack: "prod", set: { primary: "2" } });
     expect(r.errors).toEqual([]);
