@@ -24,6 +24,9 @@ mysql_defaults() {
 
 # s3_init: parses BACKUP_URL (s3://bucket/prefix) and configures rclone's on-the-fly ":s3:" remote from env.
 s3_init() {
+  # At start and for good: a sidecar without rclone would otherwise warn every second while looking healthy.
+  command -v rclone >/dev/null ||
+    die "rclone is not installed in this image, and S3 (backups, the binlog archive, restoreFrom) needs it: the official mariadb image lacks it; build components/backup/Dockerfile and set the mysql-ha:backupImage config key"
   need_env BACKUP_URL
   [[ $BACKUP_URL =~ ^s3://([a-z0-9][a-z0-9.-]{1,61}[a-z0-9])(/(.*))?$ ]] ||
     die "BACKUP_URL '$BACKUP_URL' is not an s3://bucket/prefix URL"
@@ -46,6 +49,14 @@ s3_init() {
 }
 
 s3() { rclone "${RCLONE_FLAGS[@]}" "$@"; }
+
+# s3_lsf ARGS... PATH: rclone lsf where a prefix that does not exist yet is empty (rclone exits 3), not an error.
+s3_lsf() {
+  local rc=0
+  s3 lsf "$@" 2>"${TMPDIR:-/tmp}/lsf.err.$$" || rc=$?
+  [ $rc -eq 0 ] || [ $rc -eq 3 ] || { cat "${TMPDIR:-/tmp}/lsf.err.$$" >&2; rm -f "${TMPDIR:-/tmp}/lsf.err.$$"; return $rc; }
+  rm -f "${TMPDIR:-/tmp}/lsf.err.$$"
+}
 
 # s3path KEY: the rclone path of KEY under the backup prefix.
 s3path() { printf ':s3:%s/%s%s' "$S3_BUCKET" "${S3_PREFIX:+$S3_PREFIX/}" "$1"; }
@@ -78,3 +89,37 @@ mariadbd_user_args() { [ "$(id -u)" -ne 0 ] || printf '%s\n' --user=root; }
 
 # datadir_empty DIR: no entries except a volume's lost+found.
 datadir_empty() { [ -z "$(ls -A "$1" | grep -vx 'lost+found' || true)" ]; }
+
+# private_server_start DATADIR DIR [OPTION...]: starts mariadbd on DATADIR reachable only through its socket in DIR
+# (no networking; pid file and error log in DIR too) and waits until it answers. The options come first (so
+# --no-defaults or --defaults-file can lead); private_sql runs statements there; private_server_stop ends it.
+private_server_start() {
+  local datadir=$1 dir=$2 user_args
+  shift 2
+  mapfile -t user_args < <(mariadbd_user_args)
+  PRIVATE_SOCKET=$dir/private.sock
+  PRIVATE_LOG=$dir/private.err
+  mariadbd "$@" --datadir="$datadir" --socket="$PRIVATE_SOCKET" --skip-networking --pid-file="$dir/private.pid" \
+    --log-error="$PRIVATE_LOG" "${user_args[@]}" &
+  PRIVATE_PID=$!
+  local _
+  for _ in $(seq 600); do
+    private_sql -e 'SELECT 1' >/dev/null 2>&1 && return 0
+    kill -0 "$PRIVATE_PID" 2>/dev/null || break
+    sleep 0.1
+  done
+  tail -n 20 "$PRIVATE_LOG" >&2
+  die "the private server on $datadir did not start"
+}
+
+# private_sql ARGS...: the mariadb client on the private server (PRIVATE_DEFAULTS: a client option file, if the
+# server checks grants). --protocol: the client would otherwise follow MYSQL_HOST/MYSQL_TCP_PORT from the env.
+private_sql() {
+  mariadb ${PRIVATE_DEFAULTS:+--defaults-extra-file="$PRIVATE_DEFAULTS"} --host=localhost --protocol=socket --socket="$PRIVATE_SOCKET" -N "$@"
+}
+
+private_server_stop() {
+  kill "$PRIVATE_PID" 2>/dev/null || true
+  wait "$PRIVATE_PID" 2>/dev/null || true
+}
+

@@ -1,11 +1,19 @@
 #!/usr/bin/env bash
 # Continuous binlog archive (sidecar): streams this member's binlogs with mariadb-binlog --read-from-remote-server
 # --raw --stop-never into SPOOL_DIR (events land there as they commit) and uploads every file that grew, every
-# ARCHIVE_INTERVAL seconds, to $BACKUP_URL/binlog/<server_id>/<file>. The recovery point trails the member by about
-# one interval. On start it resumes from the newest archived file (never re-uploading a shorter copy); if the member
-# no longer has that file, the missing range is a gap: it is reported loudly and recorded as binlog/<id>/GAP-<time>.
-# Env: BACKUP_URL, MYSQL_HOST, MYSQL_PORT, MYSQL_USER, MYSQL_PASSWORD, SPOOL_DIR, [ARCHIVE_INTERVAL=1],
-#      [S3_ENDPOINT], AWS_*
+# ARCHIVE_INTERVAL seconds, to $BACKUP_URL/binlog/<server_id>/<history>/<file>. The recovery point trails the member
+# by about one interval.
+# A history is one binlog sequence of the server, named by the UTC time the archiver first saw it. On start the
+# archiver resumes the newest history from its newest file (never re-uploading a shorter copy) when the server still
+# has that very file. A re-created volume or RESET MASTER (the numbering restarted below the archived file, or the
+# server's file of that name is another file) starts a new history instead: histories never mix, old ones are left
+# as they are. Files the server purged while the archiver was down are a gap in the history: reported loudly and
+# recorded as <history>/GAP-<time>.
+# It waits for the server to accept connections (a new pod's sidecar starts before mariadbd does). The spool is
+# bounded: above SPOOL_MAX_BYTES (S3 down for long) the stream pauses until the uploads catch up, then resumes from
+# the server's binlogs.
+# Env: BACKUP_URL, MYSQL_HOST, MYSQL_PORT, MYSQL_USER, MYSQL_PASSWORD, SPOOL_DIR, [SPOOL_MAX_BYTES=3 GiB],
+#      [ARCHIVE_INTERVAL=1], [CONNECT_RETRY_MAX=30 (seconds between attempts at most)], [S3_ENDPOINT], AWS_*
 set -euo pipefail
 SCRIPT_NAME=binlog-archive
 # shellcheck source=backup-lib.sh
@@ -13,42 +21,83 @@ SCRIPT_NAME=binlog-archive
 need_env MYSQL_HOST MYSQL_PORT SPOOL_DIR
 s3_init
 interval=${ARCHIVE_INTERVAL:-1}
+spool_max=${SPOOL_MAX_BYTES:-3221225472}
 work=$(mktemp -d)
 streamer=
 trap '[ -z "$streamer" ] || kill "$streamer" 2>/dev/null || true; rm -rf "$work"' EXIT
 trap 'log "stopping"; exit 0' TERM INT
+mkdir -p "$SPOOL_DIR"
+alive() { touch "$SPOOL_DIR/.alive"; } # liveness: the loop turns (see the sidecar's probe)
+pause() { sleep "$1" & wait $! || true; }
 defaults=$(mysql_defaults "$work")
 sql() { mariadb --defaults-extra-file="$defaults" --host="$MYSQL_HOST" --port="$MYSQL_PORT" -N -B -e "$1"; }
-server_id=$(sql 'SELECT @@server_id') || die "cannot connect to $MYSQL_HOST:$MYSQL_PORT"
-mapfile -t on_server < <(sql 'SHOW BINARY LOGS' | cut -f1)
+remote=(--defaults-extra-file="$defaults" --read-from-remote-server --host="$MYSQL_HOST" --port="$MYSQL_PORT")
+
+delay=1
+until server_id=$(sql 'SELECT @@server_id' 2>"$work/connect.err"); do
+  log "waiting for $MYSQL_HOST:$MYSQL_PORT to accept connections ($(tail -n 1 "$work/connect.err")); next attempt in ${delay}s"
+  alive
+  pause "$delay"
+  delay=$((delay * 2 > ${CONNECT_RETRY_MAX:-30} ? ${CONNECT_RETRY_MAX:-30} : delay * 2))
+done
+declare -A server_size=()
+while IFS=$'\t' read -r name size _; do server_size[$name]=$size; done < <(sql 'SHOW BINARY LOGS')
+mapfile -t on_server < <(printf '%s\n' "${!server_size[@]}" | grep . | sort)
 [ ${#on_server[@]} -gt 0 ] || die "$MYSQL_HOST:$MYSQL_PORT has no binary logs (log_bin is off?)"
 base=${on_server[0]%.*}
-dest="binlog/$server_id"
-mkdir -p "$SPOOL_DIR"
+root="binlog/$server_id"
 
-# What is archived already: name -> size. Only a longer local copy is ever uploaded over it.
+# identity [OPTION...] FILE: creation time and server id of a binlog (its format description event, the first).
+identity() {
+  mariadb-binlog "${@:1:$#-1}" --stop-position=300 "${!#}" 2>/dev/null |
+    sed -n 's/^#\([0-9]\{6\} \{1,2\}[0-9:]*\) server id \([0-9]*\) .*Start: binlog.*/\1 \2/p' | head -n 1 || true
+}
+
+# The newest history and what it holds: name -> size. Only a longer local copy is ever uploaded over a file.
+histories=$(s3_lsf --dirs-only "$(s3path "$root/")") || die "cannot list $(s3url "$root/")"
+history=$(tr -d / <<<"$histories" | grep -E '^[0-9]{8}T[0-9]{6}Z$' | sort | tail -n 1 || true)
 declare -A archived=()
-while IFS=';' read -r size name; do
-  [[ $name =~ ^$base\.[0-9]+$ ]] && archived[$name]=$size
-done < <(s3 lsf --files-only --format sp "$(s3path "$dest/")" 2>/dev/null || true)
+if [ -n "$history" ]; then
+  listing=$(s3_lsf --files-only --format sp "$(s3path "$root/$history/")") || die "cannot list $(s3url "$root/$history/")"
+  while IFS=';' read -r size name; do
+    [[ $name =~ ^$base\.[0-9]+$ ]] && archived[$name]=$size
+  done <<<"$listing"
+fi
 last=$(printf '%s\n' "${!archived[@]}" | grep . | sort | tail -n 1 || true)
 start=${on_server[0]}
-if [ -n "$last" ]; then
-  if printf '%s\n' "${on_server[@]}" | grep -qx "$last"; then
+new_history() {
+  history=$(date -u +%Y%m%dT%H%M%SZ)
+  archived=()
+  log "new binlog history $(s3url "$root/$history/") of server $server_id: $1"
+}
+if [ -z "$last" ]; then
+  new_history "nothing archived yet"
+elif [ -n "${server_size[$last]:-}" ]; then
+  s3 cat --count 4096 "$(s3path "$root/$history/$last")" >"$work/head" || die "cannot read $(s3url "$root/$history/$last")"
+  ours=$(identity "$work/head")
+  theirs=$(identity "${remote[@]}" "$last")
+  if [ -n "$ours" ] && [ "$ours" == "$theirs" ] && [ "${server_size[$last]}" -ge "${archived[$last]}" ]; then
     start=$last
-  elif [[ $last > ${on_server[0]} ]]; then
-    die "archive of server $server_id has $last, newer than this server's binlogs (${on_server[0]} .. ${on_server[-1]}): was the member re-created with the same server_id? Move $(s3url "$dest/") aside first"
   else
-    msg="GAP in the binlog archive of server $server_id: archived up to $last, the server's oldest binlog is ${on_server[0]}; the files between are lost and point-in-time recovery across them is impossible until the next base backup"
-    log "ERROR: $msg"
-    printf '%s\n' "$msg" | s3 rcat "$(s3path "$dest/GAP-$(date -u +%Y%m%dT%H%M%SZ)")" || die "cannot record the gap in S3"
+    new_history "the server's $last (created $theirs, ${server_size[$last]} bytes) is not the archived one (created $ours, ${archived[$last]} bytes): RESET MASTER?"
   fi
+elif [[ $last < ${on_server[0]} ]]; then
+  msg="GAP in the binlog archive of server $server_id: archived up to $last, the server's oldest binlog is ${on_server[0]}; the files between are lost and point-in-time recovery across them is impossible until the next base backup"
+  log "ERROR: $msg"
+  printf '%s\n' "$msg" | s3 rcat "$(s3path "$root/$history/GAP-$(date -u +%Y%m%dT%H%M%SZ)")" || die "cannot record the gap in S3"
+else
+  new_history "the server's binlogs (${on_server[0]} .. ${on_server[-1]}) restart below the archived $last: re-created volume or RESET MASTER"
 fi
-log "archiving binlogs of server $server_id ($MYSQL_HOST:$MYSQL_PORT) from $start to $(s3url "$dest/") every ${interval}s"
-mariadb-binlog --defaults-extra-file="$defaults" --read-from-remote-server --host="$MYSQL_HOST" --port="$MYSQL_PORT" \
-  --raw --stop-never --stop-never-slave-server-id="$((4000000000 + server_id % 200000000))" \
-  --result-file="$SPOOL_DIR/" "$start" 2>"$work/stream.err" &
-streamer=$!
+dest="$root/$history"
+# The stream refetches from $start; anything else spooled before a restart is archived, or of another history.
+find "$SPOOL_DIR" -maxdepth 1 -name "$base.[0-9]*" -delete
+
+start_stream() {
+  log "archiving binlogs of server $server_id ($MYSQL_HOST:$MYSQL_PORT) from $1 to $(s3url "$dest/") every ${interval}s"
+  mariadb-binlog "${remote[@]}" --raw --stop-never --stop-never-slave-server-id="$((4000000000 + server_id % 200000000))" \
+    --result-file="$SPOOL_DIR/" "$1" 2>"$work/stream.err" &
+  streamer=$!
+}
 
 upload_grown() {
   local f name size names
@@ -71,10 +120,31 @@ upload_grown() {
   done
 }
 
-while kill -0 "$streamer" 2>/dev/null; do
+# all_archived: every spooled file is in S3 at its full size.
+all_archived() {
+  local f
+  for f in "$SPOOL_DIR/$base".[0-9]*; do
+    [ -e "$f" ] || continue
+    [ "${archived[${f##*/}]:-}" == "$(stat -c %s "$f")" ] || return 1
+  done
+}
+
+start_stream "$start"
+while :; do
   upload_grown
-  touch "$SPOOL_DIR/.alive" # liveness: the loop turns (see the sidecar's probe)
-  sleep "$interval" & wait $! || true
+  alive
+  if [ -n "$streamer" ]; then
+    kill -0 "$streamer" 2>/dev/null || break
+    if [ "$(du -sb "$SPOOL_DIR" | cut -f1)" -gt "$spool_max" ]; then
+      log "WARNING: the spool holds more than $spool_max bytes not yet in S3: pausing the binlog stream until uploads catch up (the server keeps its binlogs)"
+      kill "$streamer" 2>/dev/null || true
+      wait "$streamer" 2>/dev/null || true
+      streamer=
+    fi
+  elif all_archived; then
+    start_stream "$(printf '%s\n' "${!archived[@]}" | sort | tail -n 1)"
+  fi
+  pause "$interval"
 done
 rc=0
 wait "$streamer" || rc=$?

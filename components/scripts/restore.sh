@@ -61,60 +61,81 @@ sha=$(sed -n 's/.*"sha256": "\([0-9a-f]*\)".*/\1/p' "$work/manifest.json" | head
 log "restoring $(s3url "$backup") (GTID '$gtid', $size bytes) into $DATADIR"
 
 # 2. Download, verify, extract, prepare. Nothing is extracted before the checksum matches.
-s3 copyto "$(s3path "$backup/$key")" "$work/$key" || die "cannot download $(s3url "$backup/$key")"
-got_size=$(stat -c %s "$work/$key")
+# Onto the data volume: the scratch volume is too small for a backup.
+download="$DATADIR/.mysql-ha-download"
+mkdir "$download"
+s3 copyto "$(s3path "$backup/$key")" "$download/$key" || die "cannot download $(s3url "$backup/$key")"
+got_size=$(stat -c %s "$download/$key")
 [ "$got_size" == "$size" ] ||
   die "$(s3url "$backup/$key") is $got_size bytes, its manifest says $size: the object is truncated or replaced; refusing to restore it"
-got_sha=$(sha256sum "$work/$key" | cut -d' ' -f1)
+got_sha=$(sha256sum "$download/$key" | cut -d' ' -f1)
 [ "$got_sha" == "$sha" ] ||
   die "$(s3url "$backup/$key") is corrupted: sha256 $got_sha, manifest says $sha; refusing to restore it"
-zstd -q -d -c "$work/$key" | mbstream -x -C "$DATADIR"
-rm "$work/$key"
+zstd -q -d -c "$download/$key" | mbstream -x -C "$DATADIR"
+rm -r "$download"
 [ -f "$DATADIR/$STREAM_MARKER" ] || die "$(s3url "$backup/$key") has no completion marker; refusing to restore it"
 rm "$DATADIR/$STREAM_MARKER"
 log "verified and extracted; preparing"
 mariadb-backup --prepare --target-dir="$DATADIR" 2>"$work/prepare.log" ||
   { tail -n 20 "$work/prepare.log" >&2; die "mariadb-backup --prepare failed"; }
 
-# 3. Binlogs of one archived member, complete and contiguous from a file that starts at or before the backup.
+# 3. Binlogs of one history of one archived member (binlog/<server id>/<history>/, see binlog-archive.sh), complete
+#    and contiguous from a file that starts at or before the backup. Histories are tried most recently archived
+#    first (every member logs all updates); ARCHIVE_SOURCE=<server id>[/<history>] narrows the choice.
 chain=()
 source=
 base=${BINLOG_BASENAME:-mysql-bin}
-mapfile -t sources < <(s3 lsf --dirs-only "$(s3path binlog/)" 2>/dev/null | tr -d / | grep -E '^[0-9]+$' || true)
-if [ "${REPLAY_BINLOGS:-1}" != 1 ]; then
-  log "not replaying binlogs (REPLAY_BINLOGS=${REPLAY_BINLOGS})"
-elif [ ${#sources[@]} -eq 0 ]; then
-  [ -z "${UNTIL_TIME:-}${UNTIL_GTID:-}" ] || die "no binlog archive under $(s3url binlog/): cannot restore to a point in time"
-  log "no binlog archive under $(s3url binlog/): restoring the base backup only"
-else
-  source=${ARCHIVE_SOURCE:-}
-  if [ -z "$source" ]; then
-    # The member archived most recently has the longest history (every member logs all updates).
-    source=$(for s in "${sources[@]}"; do s3 lsf --format tp "$(s3path "binlog/$s/")" | sort | tail -n 1 | sed "s|^|$s;|"; done |
-      sort -t';' -k2 | tail -n 1 | cut -d';' -f1)
-  fi
-  mapfile -t files < <(s3 lsf --files-only "$(s3path "binlog/$source/")" | grep -E "^$base\.[0-9]+$" | sort)
-  [ ${#files[@]} -gt 0 ] || die "the binlog archive of server $source is empty"
-  mkdir "$work/binlog"
-  s3 copy --include "$base.*" "$(s3path "binlog/$source/")" "$work/binlog" || die "cannot download $(s3url "binlog/$source/")"
-  log "downloaded ${#files[@]} binlog(s) of server $source: ${files[0]} .. ${files[-1]}"
+listing=$(s3_lsf -R --files-only --format tp "$(s3path binlog/)") || die "cannot list $(s3url binlog/)"
+mapfile -t histories < <(sed -n 's|^\([^;]*\);\([0-9]*/[0-9]\{8\}T[0-9]\{6\}Z\)/[^/]*$|\1;\2|p' <<<"$listing" | sort -r | cut -d';' -f2 |
+  awk -v want="${ARCHIVE_SOURCE:-}" '!seen[$0]++ && (want == "" || $0 == want || index($0, want "/") == 1)')
+
+# use_history ID: fills chain from history ID, or returns 1 when that history cannot replay from the backup.
+use_history() {
+  local id=$1 dir="$work/binlog/$1" files first=-1 start_list= i header list expect n f g gtids
+  mapfile -t files < <(s3_lsf --files-only "$(s3path "binlog/$id/")" | grep -E "^$base\.[0-9]+$" | sort)
+  [ ${#files[@]} -gt 0 ] || { log "binlog history $id is empty"; return 1; }
+  mkdir -p "$dir"
+  s3 copy --include "$base.*" "$(s3path "binlog/$id/")" "$dir" || die "cannot download $(s3url "binlog/$id/")"
+  log "downloaded ${#files[@]} binlog(s) of history $id: ${files[0]} .. ${files[-1]}"
   # Start from the newest file whose Gtid_list (what precedes it) is contained in the backup position.
-  first=-1
   for i in "${!files[@]}"; do
-    header=$(mariadb-binlog --stop-position=4096 "$work/binlog/${files[$i]}" 2>/dev/null || true)
-    [[ $header == *"Gtid list ["* ]] || die "cannot read the header of $(s3url "binlog/$source/${files[$i]}"): not a binlog, or corrupted"
+    header=$(mariadb-binlog --stop-position=4096 "$dir/${files[$i]}" 2>/dev/null || true)
+    [[ $header == *"Gtid list ["* ]] || die "cannot read the header of $(s3url "binlog/$id/${files[$i]}"): not a binlog, or corrupted"
     list=$(sed -n 's/.*Gtid list \[\(.*\)\]$/\1/p' <<<"$header" | head -n 1)
-    if [ -z "$list" ] || gtid_le "$list" "$gtid"; then first=$i; fi
+    if [ -z "$list" ] || gtid_le "$list" "$gtid"; then first=$i; start_list=$list; fi
   done
-  [ $first -ge 0 ] ||
-    die "the binlog archive of server $source starts after the backup position '$gtid' (first file ${files[0]}): events are missing; use a newer base backup"
+  if [ $first -lt 0 ]; then
+    log "binlog history $id starts after the backup position '$gtid' (first file ${files[0]})"
+    return 1
+  fi
   expect=$((10#${files[$first]##*.}))
   for f in "${files[@]:$first}"; do
     n=$((10#${f##*.}))
-    [ $n -eq $expect ] || die "binlog archive gap: $(printf '%s.%06d' "$base" "$expect") .. $(printf '%s.%06d' "$base" $((n - 1))) of server $source are missing; a point in time after ${chain[-1]##*/} cannot be restored (choose an earlier --until or a newer base backup)"
-    chain+=("$work/binlog/$f")
+    [ $n -eq $expect ] || die "binlog archive gap: $(printf '%s.%06d' "$base" "$expect") .. $(printf '%s.%06d' "$base" $((n - 1))) of server ${id%%/*} (history ${id#*/}) are missing; a point in time after ${chain[-1]##*/} cannot be restored (choose an earlier --until or a newer base backup)"
+    chain+=("$dir/$f")
     expect=$((n + 1))
   done
+  # A history that starts empty (new server, re-created volume, RESET MASTER) is the backup's only if it holds the
+  # backup's own last events: after RESET MASTER sequence numbers start over, so containment alone proves nothing.
+  if [ -z "$start_list" ] && [ -n "$gtid" ]; then
+    gtids=$(mariadb-binlog "${chain[@]}" 2>/dev/null | sed -n 's/.*[[:space:]]GTID \([0-9]*-[0-9]*-[0-9]*\).*/\1/p' || true)
+    for g in ${gtid//,/ }; do
+      grep -qx "$g" <<<"$gtids" || { log "binlog history $id does not hold the backup's GTID $g: another history"; chain=(); return 1; }
+    done
+  fi
+}
+
+if [ "${REPLAY_BINLOGS:-1}" != 1 ]; then
+  log "not replaying binlogs (REPLAY_BINLOGS=${REPLAY_BINLOGS})"
+elif [ ${#histories[@]} -eq 0 ]; then
+  [ -z "${UNTIL_TIME:-}${UNTIL_GTID:-}" ] || die "no binlog archive under $(s3url binlog/)${ARCHIVE_SOURCE:+ for $ARCHIVE_SOURCE}: cannot restore to a point in time"
+  log "no binlog archive under $(s3url binlog/)${ARCHIVE_SOURCE:+ for $ARCHIVE_SOURCE}: restoring the base backup only"
+else
+  for id in "${histories[@]}"; do
+    if use_history "$id"; then source=$id; break; fi
+  done
+  [ -n "$source" ] ||
+    die "no archived binlog history (${histories[*]}) can replay from the backup position '$gtid': events are missing; use a newer base backup"
 fi
 
 # 4. On a private server (no network): give the restored datadir the backup's GTID history, then replay.
@@ -155,5 +176,5 @@ fi
 sql -e 'SHUTDOWN' || true
 wait "$server_pid" || true
 server_pid=
-log "restore complete: $(s3url "$backup")${source:+ + binlogs of server $source}, now at GTID '$reached'"
+log "restore complete: $(s3url "$backup")${source:+ + binlogs of history $source}, now at GTID '$reached'"
 echo "GTID=$reached"

@@ -1,6 +1,9 @@
 import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
 import { runScript, RunningScript, ScriptError, startScript } from "../../local/backup";
-import { listKeys, Rig, runBackup, startRig, waitFor } from "./support";
+import { sleep } from "../../local/mariadbd";
+import { checksum, getObject, listKeys, restoreInto, Rig, runBackup, startRig, waitFor } from "./support";
 
 jest.setTimeout(120000);
 
@@ -85,6 +88,133 @@ describe("binlog archive: resume and gaps (real mariadb-binlog, s3rver)", () => 
     const missing = (n: number) => `mysql-bin.${String(n).padStart(6, "0")}`;
     const firstMissing = missing(Number(lastArchived.split(".")[1]) + 1);
     const lastMissing = missing(Number(oldest.split(".")[1]) - 1);
-    expect(err.message).toContain(`binlog archive gap: ${firstMissing} .. ${lastMissing} of server 500 are missing`);
+    expect(err.message).toMatch(new RegExp(`binlog archive gap: ${firstMissing} \\.\\. ${lastMissing} of server 500 \\(history \\d{8}T\\d{6}Z\\) are missing`));
+  });
+});
+
+describe("binlog archive: waiting for the server, and binlog histories (real mariadb-binlog, s3rver)", () => {
+  let rig: Rig;
+  let archiver: RunningScript | undefined;
+  const start = () => {
+    archiver = startScript("binlog-archive.sh", rig.env({ SPOOL_DIR: `${rig.source.dir}/spool`, ARCHIVE_INTERVAL: "1", CONNECT_RETRY_MAX: "2" }));
+    return archiver;
+  };
+  const stop = async () => {
+    archiver?.kill("SIGTERM");
+    await archiver?.done.catch(() => undefined);
+    archiver = undefined;
+  };
+  const serverLogs = async () =>
+    Object.fromEntries((await rig.source.query("SHOW BINARY LOGS")).map((r: any) => [r.Log_name, Number(r.File_size)]));
+  /** Archived objects by history: history -> name -> size. */
+  const histories = async () => {
+    const out: Record<string, Record<string, number>> = {};
+    for (const { key, size } of await listKeys(rig, "binlog/501/")) {
+      const [, , history, name] = key.split("/");
+      (out[history] ??= {})[name] = size;
+    }
+    return out;
+  };
+  const newest = async () => {
+    const h = await histories();
+    return h[Object.keys(h).sort().pop()!] ?? {};
+  };
+  const caughtUp = async () => JSON.stringify(await newest()) === JSON.stringify(await serverLogs());
+
+  beforeAll(async () => {
+    rig = await startRig(501, "hist");
+    await rig.source.query("CREATE DATABASE app");
+    await rig.source.query("CREATE TABLE app.t (id INT PRIMARY KEY AUTO_INCREMENT, v VARCHAR(50))");
+  });
+
+  afterAll(async () => {
+    await stop();
+    await rig?.cleanup();
+  });
+
+  test("started before the server accepts connections, it waits and retries (logged) instead of exiting, then archives", async () => {
+    await rig.source.stop();
+    start();
+    await waitFor("a logged retry", async () => /waiting for 127\.0\.0\.1:\d+ to accept connections .*next attempt in 2s/.test(archiver!.log()), 15000);
+    expect(archiver!.child.exitCode).toBeNull();
+    expect(fs.existsSync(`${rig.source.dir}/spool/.alive`)).toBe(true); // the liveness probe sees the wait as progress
+    await rig.source.start();
+    await rig.source.query("INSERT INTO app.t (v) VALUES ('after start')");
+    await waitFor("the archive to catch up", caughtUp, 20000).catch((e) => {
+      throw new Error(`${e.message}\n${archiver!.log()}`);
+    });
+    expect(Object.keys(await histories())).toHaveLength(1);
+    await stop();
+  });
+
+  test("after RESET MASTER it archives to a new history prefix, leaves the old one untouched, and restore replays the right one", async () => {
+    start();
+    await rig.source.query("INSERT INTO app.t (v) VALUES ('old history')");
+    await waitFor("the archive to catch up", caughtUp, 20000);
+    const before = await runBackup(rig); // a backup of the old history
+    await rig.source.query("INSERT INTO app.t (v) VALUES ('old history, after the backup')");
+    await waitFor("the archive to catch up", caughtUp, 20000);
+    const oldChecksum = await checksum(rig.source, "app.t");
+    await stop();
+    const [oldHistory] = Object.keys(await histories());
+    const oldObjects = await listKeys(rig, `binlog/501/${oldHistory}/`);
+    const oldBytes = await Promise.all(oldObjects.map((o) => getObject(rig, o.key)));
+
+    await sleep(1100); // binlog creation times have 1 s resolution
+    await rig.source.query("RESET MASTER"); // a new binlog history: numbering and GTIDs start over
+    await rig.source.query("INSERT INTO app.t (v) VALUES ('new history')");
+    start();
+    await waitFor("a second history, caught up", async () => Object.keys(await histories()).length === 2 && (await caughtUp()), 20000).catch(async (e) => {
+      throw new Error(`${e.message}\n${JSON.stringify(await histories())} ${JSON.stringify(await serverLogs())}\n${archiver!.log()}`);
+    });
+    expect(archiver!.log()).toMatch(/new binlog history \S+binlog\/501\/\d{8}T\d{6}Z\/ of server 501: .*RESET MASTER/);
+    expect(archiver!.log()).not.toMatch(/archived mysql-bin\.000002 \(/); // nothing of the old history leaks into the new one
+    const newHistory = Object.keys(await histories()).sort().pop()!;
+    expect(newHistory > oldHistory).toBe(true);
+    // The old history is exactly as it was.
+    expect(await listKeys(rig, `binlog/501/${oldHistory}/`)).toEqual(oldObjects);
+    expect(await Promise.all(oldObjects.map((o) => getObject(rig, o.key)))).toEqual(oldBytes);
+    await stop();
+
+    // The backup of the old history replays the old history (the newer one does not hold its position).
+    const restored = await restoreInto(rig, 601, { BACKUP: before });
+    expect(await checksum(restored, "app.t")).toBe(oldChecksum);
+    const rows = await restored.query("SELECT v FROM app.t ORDER BY id");
+    expect(rows.map((r: any) => r.v).slice(-2)).toEqual(["old history", "old history, after the backup"]);
+    // A backup of the new history replays the new one.
+    await rig.source.query("INSERT INTO app.t (v) VALUES ('new history 2')");
+    const after = await runBackup(rig);
+    start();
+    await rig.source.query("INSERT INTO app.t (v) VALUES ('new history, after the backup')");
+    await waitFor("the archive to catch up", caughtUp, 20000);
+    await stop();
+    const restoredNew = await restoreInto(rig, 602, { BACKUP: after });
+    expect(await checksum(restoredNew, "app.t")).toBe(await checksum(rig.source, "app.t"));
+  });
+});
+
+describe("without rclone in the image", () => {
+  test("the backup job and the archiver fail at start, naming rclone and the backupImage config key", async () => {
+    const bin = fs.mkdtempSync(path.join(os.tmpdir(), "no-rclone-"));
+    try {
+      // Every tool of this machine except rclone.
+      for (const dir of ["/usr/local/bin", "/usr/bin", "/bin"]) {
+        for (const name of fs.existsSync(dir) ? fs.readdirSync(dir) : []) {
+          if (name !== "rclone" && !fs.existsSync(path.join(bin, name))) fs.symlinkSync(path.join(dir, name), path.join(bin, name));
+        }
+      }
+      const env = { PATH: `${bin}:/usr/sbin:/sbin`, BACKUP_URL: "s3://backups/x", DONOR_HOST: "127.0.0.1", DONOR_PORT: "1", CLONE_TOKEN: "t",
+        MYSQL_HOST: "127.0.0.1", MYSQL_PORT: "1", MYSQL_USER: "root", MYSQL_PASSWORD: "pw", SPOOL_DIR: path.join(bin, "spool") };
+      for (const script of ["backup.sh", "binlog-archive.sh"]) {
+        const started = Date.now();
+        const err = await runScript(script, env, { timeoutMs: 20000 }).catch((e) => e);
+        expect(err).toBeInstanceOf(ScriptError);
+        expect([script, err.code]).toEqual([script, 1]);
+        expect(err.stderr).toMatch(/ERROR: rclone is not installed in this image.*mysql-ha:backupImage/);
+        expect(Date.now() - started).toBeLessThan(5000);
+      }
+    } finally {
+      fs.rmSync(bin, { recursive: true, force: true });
+    }
   });
 });
