@@ -24,6 +24,8 @@ export class ScriptError extends Error {
     readonly script: string,
     readonly code: number | null,
     readonly stderr: string,
+    /** What it printed (a probe's reason). */
+    readonly stdout = "",
   ) {
     super(`${script} failed (exit ${code}): ${lastLines(stderr, 12)}`);
   }
@@ -77,7 +79,7 @@ export function startScript(name: string, env: ScriptEnv, options: RunOptions = 
     child.once("close", (code) => {
       clearTimeout(timer);
       if (code === 0) resolve({ stdout, stderr });
-      else reject(new ScriptError(name, code, stderr));
+      else reject(new ScriptError(name, code, stderr, stdout));
     });
   });
   done.catch(() => undefined); // callers that only kill() must not see an unhandled rejection
@@ -148,9 +150,9 @@ export async function startDonor(server: LocalMember, token: string, port?: numb
 }
 
 /**
- * Seeds `joiner` with a copy of the donor (clone.sh against the donor's port): stops it, empties its datadir,
- * clones, starts it, and sets gtid_slave_pos to the copy's position. The caller (the engine) attaches it.
- * Returns the GTID position of the copy.
+ * Seeds `joiner` with a copy of the donor (clone.sh against the donor's port, which also positions the copy at its
+ * GTID): stops it, empties its datadir, clones and starts it, exactly as a pod's seed init container and then its
+ * database container do. The caller (the engine) attaches it. Returns the GTID position of the copy.
  */
 export async function seedFromPeer(joiner: LocalServer, donor: Donor, token: string, onLog?: (line: string) => void): Promise<string> {
   await joiner.stop();
@@ -165,14 +167,6 @@ export async function seedFromPeer(joiner: LocalServer, donor: Donor, token: str
   });
   const gtid = (stdout.match(/^GTID=(.*)$/m) ?? [])[1] ?? "";
   await joiner.start();
-  const conn = await joiner.connect();
-  try {
-    await conn.query("STOP SLAVE");
-    await conn.query("RESET SLAVE ALL");
-    await conn.query("SET GLOBAL gtid_slave_pos = ?", [gtid]);
-  } finally {
-    await conn.end();
-  }
   return gtid;
 }
 

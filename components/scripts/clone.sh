@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Joiner side of seeding: fills an EMPTY datadir with a physical copy of a donor (clone-serve.sh on DONOR_PORT),
-# prepares it, and leaves the donor's binlog position in DATADIR/xtrabackup_binlog_info. The caller starts mariadbd
-# and sets gtid_slave_pos to the GTID printed on the last line (GTID=<pos>) before attaching the member.
+# prepares it, and positions it: gtid_slave_pos is the copy's GTID (also printed last, as GTID=<pos>), so the
+# engine attaches the member from there. Nothing else is needed between this script and mariadbd's start.
 # Idempotent: a failed attempt leaves DATADIR empty again.
-# Env: DONOR_HOST, DONOR_PORT, CLONE_TOKEN, DATADIR
+# Env: DONOR_HOST, DONOR_PORT, CLONE_TOKEN, DATADIR, [MYSQL_CONF_DIR: the member's option files]
 set -euo pipefail
 SCRIPT_NAME=clone
 # shellcheck source=backup-lib.sh
@@ -27,5 +27,22 @@ mariadb-backup --prepare --target-dir="$staging" 2>"$staging/prepare.log" ||
   { tail -n 20 "$staging/prepare.log" >&2; die "mariadb-backup --prepare failed"; }
 rm "$staging/prepare.log"
 find "$staging" -mindepth 1 -maxdepth 1 -exec mv -t "$DATADIR" {} +
-log "clone complete in $((SECONDS - started)) s at GTID '$gtid'"
+# The copy holds the donor's data but not where it stands in the primary's history: record that as gtid_slave_pos
+# on a private start of the copy (no network, no binlog, no grant checks), so the member is attached with GTID
+# auto-positioning from exactly there instead of replaying the primary's history (or being refused for holding data
+# that did not come from it). The member's own server options apply (MYSQL_CONF_DIR: e.g. innodb_page_size); a
+# small buffer pool keeps the init container within its memory.
+[[ $gtid =~ ^([0-9]+-[0-9]+-[0-9]+(,[0-9]+-[0-9]+-[0-9]+)*)?$ ]] || die "the donor's stream names GTID position '$gtid', which is not a GTID list"
+defaults=(--no-defaults)
+if [ -n "${MYSQL_CONF_DIR:-}" ]; then
+  printf '!includedir %s\n' "$MYSQL_CONF_DIR" >"$staging.cnf"
+  defaults=(--defaults-file="$staging.cnf")
+fi
+private=$(mktemp -d)
+trap 'rc=$?; rm -rf "$staging" "$staging.cnf" "$private"; [ $rc -eq 0 ] || { find "$DATADIR" -mindepth 1 -maxdepth 1 ! -name lost+found -exec rm -rf {} +; log "clone failed; $DATADIR left empty"; }' EXIT
+private_server_start "$DATADIR" "$private" "${defaults[@]}" --skip-log-bin --skip-slave-start --skip-grant-tables \
+  --innodb-buffer-pool-size=64M --loose-innodb-buffer-pool-load-at-startup=0 --loose-innodb-buffer-pool-dump-at-shutdown=0
+private_sql -e "RESET SLAVE ALL; SET GLOBAL gtid_slave_pos = '$gtid'"
+private_server_stop
+log "clone complete in $((SECONDS - started)) s; positioned at GTID '$gtid' (gtid_slave_pos)"
 echo "GTID=$gtid"

@@ -70,6 +70,28 @@ describe("clone from a peer (clone-serve.sh + clone.sh)", () => {
     expect(b.Checksum).toBe(a.Checksum);
   });
 
+  test("a member cloned from the primary (no gtid_slave_pos of its own) is positioned by clone.sh alone and replicates without replaying the primary's history", async () => {
+    servers = await startServers(2, REPLICATION_OPTIONS, 230);
+    const [primary, joiner] = servers;
+    // What the image's entrypoint leaves on the primary (binlog on), then user data.
+    await primary.query("CREATE DATABASE app");
+    await primary.query("CREATE USER 'app'@'%' IDENTIFIED BY 'x'");
+    await primary.query("CREATE TABLE app.t (id INT PRIMARY KEY, v VARCHAR(100))");
+    await primary.query("INSERT INTO app.t VALUES (1, 'before')");
+    expect((await primary.query<{ p: string }>("SELECT @@gtid_slave_pos AS p"))[0].p).toBe("");
+    donor = await startDonor(primary, TOKEN);
+    const gtid = await seedFromPeer(joiner, donor, TOKEN);
+    expect(gtid).toMatch(/^0-230-\d+$/);
+    // Nothing but clone.sh and a plain start touched the joiner (as in a pod: seed init container, then mariadbd).
+    const [{ slave, binlog }] = await joiner.query<{ slave: string; binlog: string }>("SELECT @@gtid_slave_pos AS slave, @@gtid_binlog_pos AS binlog");
+    expect({ slave, binlog }).toEqual({ slave: gtid, binlog: "" });
+    await attach(joiner, primary);
+    await primary.query("INSERT INTO app.t VALUES (2, 'after')");
+    expect(await waitForRows(joiner, 2)).toBe(2);
+    const [status] = await joiner.query<{ Slave_SQL_Running: string; Last_SQL_Error: string }>("SHOW SLAVE STATUS");
+    expect([status.Slave_SQL_Running, status.Last_SQL_Error]).toEqual(["Yes", ""]);
+  });
+
   test("a wrong token gets no data and leaves the joiner's datadir empty", async () => {
     servers = await startServers(1, REPLICATION_OPTIONS, 210);
     donor = await startDonor(servers[0], TOKEN);
