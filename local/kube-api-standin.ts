@@ -131,7 +131,8 @@ export class KubeApiStandin {
     const generation = this.generation;
     this.later(observeMs, () => {
       this.updateRevision = revision;
-      this.observedGeneration = generation;
+      // status.observedGeneration only grows: a scale observed meanwhile already saw a later generation.
+      this.observedGeneration = Math.max(this.observedGeneration, generation);
       this.statefulSetVersion = this.nextVersion();
     });
   }
@@ -170,6 +171,17 @@ export class KubeApiStandin {
       contexts: [{ name: "standin", context: { cluster: "standin", user: "standin", namespace: this.options.namespace } }],
       "current-context": "standin",
     });
+  }
+
+  /**
+   * What the Kubernetes provider does with a ConfigMap or Service of the program: a server-side apply of the rendered
+   * object under its field manager (no force), through this server's HTTP API. Resolves to the status code and body.
+   */
+  async serverSideApply(resource: Resource, manifest: { metadata: { name: string } }, fieldManager = "pulumi-kubernetes", force = false): Promise<{ code: number; body: any }> {
+    const name = manifest.metadata.name;
+    const url = `${this.url}/api/v1/namespaces/${this.options.namespace}/${resource}/${name}?fieldManager=${fieldManager}${force ? "&force=true" : ""}`;
+    const res = await fetch(url, { method: "PATCH", headers: { "content-type": "application/apply-patch+yaml" }, body: JSON.stringify(manifest) });
+    return { code: res.status, body: await res.json() };
   }
 
   async start(): Promise<void> {

@@ -21,7 +21,14 @@ export function loadKubernetesClient(): typeof k8s {
 export function kubeConfigFor(client: typeof k8s, access: ClusterAccess): k8s.KubeConfig {
   const config = new client.KubeConfig();
   if (access.kubeconfig) config.loadFromString(access.kubeconfig);
-  else config.loadFromDefault();
+  else {
+    config.loadFromDefault();
+    // With nothing to load, the client falls back to an unauthenticated http://localhost:8080.
+    const fallback = config.getCurrentCluster();
+    if (fallback?.name === "cluster" && fallback.server === "http://localhost:8080") {
+      throw new Error("no kubeconfig: none given (kubernetes:kubeconfig), none in KUBECONFIG or ~/.kube/config, and not running in a pod");
+    }
+  }
   if (access.context) {
     if (!config.getContextObject(access.context)) {
       throw new Error(`kubeconfig has no context '${access.context}' (contexts: ${config.getContexts().map((c) => c.name).join(", ") || "none"})`);
@@ -30,4 +37,31 @@ export function kubeConfigFor(client: typeof k8s, access: ClusterAccess): k8s.Ku
   }
   if (!config.getCurrentCluster()) throw new Error("kubeconfig: no current cluster");
   return config;
+}
+
+/** The HTTP status of a failed API call (the client's ApiException), if any. */
+export function apiStatusCode(err: unknown): number | undefined {
+  return (err as { code?: number }).code;
+}
+
+/** The API server's Status message with its causes (a 422 says only "the server rejected our request" without them). */
+export function apiMessage(err: unknown): string {
+  const body = (err as { body?: unknown }).body;
+  const status = typeof body === "string" ? safeJson(body) : (body as ApiStatus | undefined);
+  if (!status?.message) return (err as Error).message;
+  const causes = (status.details?.causes ?? []).map((c) => c.message).filter(Boolean);
+  return causes.length ? `${status.message} (${causes.join("; ")})` : status.message;
+}
+
+interface ApiStatus {
+  message?: string;
+  details?: { causes?: Array<{ message?: string }> };
+}
+
+function safeJson(text: string): ApiStatus | undefined {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return undefined;
+  }
 }

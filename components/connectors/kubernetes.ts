@@ -1,6 +1,7 @@
 import * as net from "node:net";
 import { Writable } from "node:stream";
 import type * as k8s from "@kubernetes/client-node";
+import { kubeConfigFor, loadKubernetesClient } from "./kube-config";
 import { KubernetesConnectorSpec, MemberEndpoint, OpenConnector } from "./types";
 
 export const DEFAULT_DATABASE_PORT = 3306;
@@ -12,13 +13,8 @@ export const DEFAULT_DATABASE_PORT = 3306;
  */
 export async function openKubernetes(spec: KubernetesConnectorSpec, count: number): Promise<OpenConnector> {
   // Loaded here, not at module scope: the package is ESM and only needed when this connector is chosen.
-  const client: typeof k8s = require("@kubernetes/client-node");
-  const kc = new client.KubeConfig();
-  if (spec.kubeconfig) kc.loadFromString(spec.kubeconfig);
-  else kc.loadFromDefault();
-  if (spec.context) kc.setCurrentContext(spec.context);
-  if (!kc.getCurrentCluster()) throw new Error("connector.kubeconfig: no current cluster in the kubeconfig");
-  const forward = new client.PortForward(kc, true);
+  const client = loadKubernetesClient();
+  const forward = new client.PortForward(kubeConfigFor(client, spec), true);
   const port = spec.port ?? DEFAULT_DATABASE_PORT;
 
   const servers: net.Server[] = [];

@@ -9,7 +9,7 @@
  * owns and that the program lists in ignoreChanges out of its own apply (pulumi-kubernetes #2566), instead of
  * conflicting with them or writing the old primary back.
  */
-import { ClusterAccess, kubeConfigFor, loadKubernetesClient } from "./kube-config";
+import { apiMessage, ClusterAccess, kubeConfigFor, loadKubernetesClient } from "./kube-config";
 
 export const FIELD_MANAGER = "mysql-ha";
 export const POD_NAME_LABEL = "statefulset.kubernetes.io/pod-name";
@@ -48,19 +48,7 @@ export async function pointAtPrimary(objects: PrimaryObjects, ordinal: number, o
     );
     return ordinal;
   } catch (err) {
-    throw new Error(`pointing ConfigMap ${namespace}/${objects.topologyConfigMap} and Service ${namespace}/${objects.primaryService} at member ${ordinal} failed: ${apiMessage(err)}`);
+    const code = (err as { code?: number }).code;
+    throw new Error(`pointing ConfigMap ${namespace}/${objects.topologyConfigMap} and Service ${namespace}/${objects.primaryService} at member ${ordinal} failed: ${apiMessage(err)}${code ? ` (HTTP ${code})` : ""}`);
   }
-}
-
-/** The API server's own message (a Status object), else the client's. */
-export function apiMessage(err: unknown): string {
-  const body = (err as { body?: unknown }).body;
-  let parsed: { message?: string } | undefined;
-  try {
-    parsed = typeof body === "string" ? JSON.parse(body) : (body as { message?: string } | undefined);
-  } catch {
-    parsed = undefined;
-  }
-  const code = (err as { code?: number }).code;
-  return `${parsed?.message ?? (err as Error).message}${code ? ` (HTTP ${code})` : ""}`;
 }

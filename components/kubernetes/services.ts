@@ -51,20 +51,17 @@ function endpointMetadata(args: ServiceArgs, name: string, role: "primary" | "re
 }
 
 /**
- * Write endpoint. The providers add the primary's `statefulset.kubernetes.io/pod-name` to its selector under their
- * own field manager (connectors/primary-objects.ts): on first create before any pod exists, then after every move.
- * The program leaves that key out, so its applies never own or revert it.
+ * Write endpoint. Its selector (the primary's `statefulset.kubernetes.io/pod-name`) is set by the providers under
+ * their own field manager (connectors/primary-objects.ts): on first create before any pod exists, then after every
+ * move. A Service's selector is one atomic field for server-side apply, so the program leaves it out entirely: its
+ * applies then never own, conflict with or revert it.
  */
 export function buildPrimaryService(args: ServiceArgs): k8s.core.v1.ServiceArgs {
   return {
     apiVersion: "v1",
     kind: "Service",
     metadata: endpointMetadata(args, args.names.primaryService, "primary"),
-    spec: {
-      type: args.settings.serviceType,
-      selector: selectorLabels(args.name),
-      ports: [mysqlPort],
-    },
+    spec: { type: args.settings.serviceType, ports: [mysqlPort] },
   };
 }
 

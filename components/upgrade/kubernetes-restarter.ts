@@ -7,6 +7,7 @@
  * (local/kube-api-standin.ts serves these as strictly as the API server).
  */
 import type * as k8s from "@kubernetes/client-node";
+import { apiMessage, apiStatusCode, kubeConfigFor, loadKubernetesClient, pointAtPrimary } from "../connectors";
 import { MemberRestarter, MemberRestartError, MemberRevision } from "./restarter";
 
 export interface KubernetesRestarterArgs {
@@ -28,22 +29,15 @@ export interface KubernetesRestarterArgs {
 }
 
 const REVISION_LABEL = "controller-revision-hash";
-const POD_NAME_LABEL = "statefulset.kubernetes.io/pod-name";
-/** Field manager of the restarter's patches: what an apply conflict on those fields names. */
-export const RESTARTER_FIELD_MANAGER = "mysql-ha-rolling-upgrade";
 
 export class KubernetesRestarter implements MemberRestarter {
   readonly description: string;
   private readonly core: k8s.CoreV1Api;
   private readonly apps: k8s.AppsV1Api;
-  private readonly client = loadClient();
 
   constructor(private readonly args: KubernetesRestarterArgs) {
-    const client = this.client;
-    const config = new client.KubeConfig();
-    if (args.kubeconfig) config.loadFromString(args.kubeconfig);
-    else config.loadFromDefault();
-    if (args.context) config.setCurrentContext(args.context);
+    const client = loadKubernetesClient();
+    const config = kubeConfigFor(client, args);
     this.core = config.makeApiClient(client.CoreV1Api);
     this.apps = config.makeApiClient(client.AppsV1Api);
     this.description = `StatefulSet ${args.namespace}/${args.statefulSet}`;
@@ -67,7 +61,7 @@ export class KubernetesRestarter implements MemberRestarter {
     try {
       await this.core.deleteNamespacedPod({ name, namespace: this.args.namespace });
     } catch (err) {
-      if (statusCode(err) !== 404) throw new MemberRestartError(ordinal, `member ${ordinal}: deleting pod ${this.args.namespace}/${name} failed: ${apiMessage(err)}`);
+      if (apiStatusCode(err) !== 404) throw new MemberRestartError(ordinal, `member ${ordinal}: deleting pod ${this.args.namespace}/${name} failed: ${apiMessage(err)}`);
     }
     let last = "no replacement pod yet";
     for (;;) {
@@ -93,21 +87,8 @@ export class KubernetesRestarter implements MemberRestarter {
   }
 
   async primaryMoved(ordinal: number): Promise<void> {
-    const namespace = this.args.namespace;
-    try {
-      // Merge patches, not the client's default JSON patch: a JSON patch "add" fails (422) when the map it adds to
-      // is missing, a merge patch creates it.
-      const merge = this.client.setHeaderOptions("Content-Type", this.client.PatchStrategy.MergePatch);
-      const fieldManager = RESTARTER_FIELD_MANAGER;
-      if (this.args.topologyConfigMap) {
-        await this.core.patchNamespacedConfigMap({ name: this.args.topologyConfigMap, namespace, fieldManager, body: { data: { primary: String(ordinal) } } }, merge);
-      }
-      if (this.args.primaryService) {
-        await this.core.patchNamespacedService({ name: this.args.primaryService, namespace, fieldManager, body: { spec: { selector: { [POD_NAME_LABEL]: this.podName(ordinal) } } } }, merge);
-      }
-    } catch (err) {
-      throw new Error(`pointing the topology ConfigMap and primary Service at member ${ordinal} failed: ${apiMessage(err)}`);
-    }
+    const { topologyConfigMap, primaryService } = this.args;
+    if (topologyConfigMap && primaryService) await pointAtPrimary({ ...this.args, topologyConfigMap, primaryService }, ordinal);
   }
 
   /** The StatefulSet's update revision, once its controller has seen the latest template (observedGeneration). */
@@ -130,7 +111,7 @@ export class KubernetesRestarter implements MemberRestarter {
     try {
       return await this.core.readNamespacedPod({ name: this.podName(ordinal), namespace: this.args.namespace });
     } catch (err) {
-      if (statusCode(err) === 404) return undefined;
+      if (apiStatusCode(err) === 404) return undefined;
       throw new Error(`reading pod ${this.args.namespace}/${this.podName(ordinal)} failed: ${apiMessage(err)}`);
     }
   }
@@ -138,15 +119,6 @@ export class KubernetesRestarter implements MemberRestarter {
   private podName(ordinal: number): string {
     return `${this.args.statefulSet}-${ordinal}`;
   }
-}
-
-/**
- * @kubernetes/client-node is an ES module. Node's own require loads it (require(esm)); jest's module registry does
- * not, so go through Node's loader explicitly (same result outside jest).
- */
-function loadClient(): typeof k8s {
-  const { createRequire } = process.getBuiltinModule("node:module") as typeof import("node:module");
-  return createRequire(__filename)("@kubernetes/client-node");
 }
 
 function isReady(pod: k8s.V1Pod | undefined): boolean {
@@ -169,32 +141,6 @@ function containerProblem(pod: k8s.V1Pod): string {
     return [`${c.name} ${waiting ?? "restarting"}${detail}`];
   });
   return problems.length ? `: ${problems.join(", ")}` : "";
-}
-
-function statusCode(err: unknown): number | undefined {
-  return (err as { code?: number }).code;
-}
-
-/** The Status message, with its causes: a 422 says only "the server rejected our request" without them. */
-function apiMessage(err: unknown): string {
-  const body = (err as { body?: unknown }).body;
-  const status = typeof body === "string" ? safeJson(body) : (body as ApiStatus | undefined);
-  if (!status?.message) return (err as Error).message;
-  const causes = (status.details?.causes ?? []).map((c) => c.message).filter(Boolean);
-  return causes.length ? `${status.message} (${causes.join("; ")})` : status.message;
-}
-
-interface ApiStatus {
-  message?: string;
-  details?: { causes?: Array<{ message?: string }> };
-}
-
-function safeJson(text: string): ApiStatus | undefined {
-  try {
-    return JSON.parse(text);
-  } catch {
-    return undefined;
-  }
 }
 
 function sleep(ms: number): Promise<void> {

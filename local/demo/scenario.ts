@@ -104,7 +104,13 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoResult> {
     const t0 = Date.now();
     const up = await stack!.up(set);
     for (const r of up.resources) print(`   up       ${r.resource}: ${r.op === "same" ? "unchanged" : r.op === "create" ? "created" : "updated"} - ${r.plan}`);
-    print(`   up took ${formatDuration(Date.now() - t0)}; write endpoint selects member ${up.rendered.outputs.primary}`);
+    // What a client of the cluster would see: the objects the providers pointed, read back from the API.
+    const live = stack!.primaryPointers();
+    print(`   up took ${formatDuration(Date.now() - t0)}; write Service selects ${live.service ?? "no pod"}, topology ConfigMap names member ${live.configMap ?? "none"}`);
+    const primary = up.topology.primaryOrdinal;
+    if (live.service !== `mysql-${primary}` || live.configMap !== String(primary)) {
+      throw new Error(`the write Service (${live.service ?? "no pod"}) and topology ConfigMap (${live.configMap ?? "none"}) do not name the primary, member ${primary}`);
+    }
     return up;
   };
 

@@ -4,15 +4,22 @@
  *   rendered;
  * - the dynamic resources (PrimaryPlacement, ReplicationTopology) run for real, serialized, in the dynamic provider
  *   host process (local/dynamic-host.ts), which keeps their state from one `up` to the next like a state file;
+ * - the Kubernetes API is local/kube-api-standin.ts: the rendered ConfigMaps and Services are applied to it with
+ *   server-side apply under Pulumi's field manager, as the Kubernetes provider does; the providers get its kubeconfig
+ *   and point the topology ConfigMap and primary Service through it (as they would on a cluster); a starting pod
+ *   reads the primary from the ConfigMap stored there, not from the program;
  * - the rendered StatefulSet is acted on by a stand-in controller: member N is a local mariadbd ("pod") on a port
- *   fixed up front (the `directMembers` of the stack), started with the rendered server config, its init script
- *   (init-server.sh, run for real) and what the image's entrypoint does on an empty datadir (accounts from the
- *   rendered Secret, binlog off). A member added later is seeded by cloning a peer (clone-serve.sh / clone.sh), as
- *   design.md §4 has a new pod do. Crashed members are not restarted: a killed member stands for a lost node.
- * - the Kubernetes API the RollingUpgrade provider restarts pods through is local/kube-api-standin.ts, backed by the
- *   same pods: the StatefulSet's template revision is its server-config hash annotation, and a deleted pod comes back
- *   as its local mariadbd restarted with the newly rendered server config. The program only hands RollingUpgrade a
- *   restarter with the kubernetes connector; the demo (direct connector) hands it the stand-in's, as a cluster would.
+ *   fixed up front (the `directMembers` of the stack), started with the rendered server config and its init script
+ *   (init-server.sh, run for real). Its seed step follows seed-member.sh: member 0 starts empty, member N > 0 clones
+ *   member N-1 (clone-serve.sh / clone.sh, which also positions the copy). An empty datadir then gets what the
+ *   official image's entrypoint does (mariadb-docker docker_setup_db): root secured with the binlog off, then the
+ *   application database, its user and the replication user with the binlog on. Like Pulumi's StatefulSet await,
+ *   an up goes on only once every pod passes the rendered readiness probe (probe-readiness.sh, run for real).
+ *   Crashed members are not restarted: a killed member stands for a lost node.
+ * - RollingUpgrade restarts pods through the same stand-in: the StatefulSet's template revision is its server-config
+ *   hash annotation, and a deleted pod comes back as its local mariadbd restarted with the newly rendered server
+ *   config. The program only hands RollingUpgrade a restarter with the kubernetes connector; the demo (direct
+ *   connector) hands it the stand-in's, as a cluster would.
  */
 import * as fs from "node:fs";
 import * as os from "node:os";
@@ -20,19 +27,20 @@ import * as path from "node:path";
 import { randomBytes } from "node:crypto";
 import { PRIMARY_PLACEMENT_TYPE, REPLICATION_TOPOLOGY_TYPE, ROLLING_UPGRADE_TYPE, SECRET_PROPERTIES } from "../../components/providers";
 import { SECRET_KEYS, REPLICATION_USER } from "../../components/kubernetes/secret";
-import { CONFIG_KEYS } from "../../components/config";
+import { CONFIG_KEYS, PROJECT } from "../../components/config";
 import { SERVER_CNF } from "../../components/kubernetes/server-config";
+import { POD_NAME_LABEL, TOPOLOGY_PRIMARY_KEY } from "../../components/connectors";
 import { CONFIG_HASH_ANNOTATION, parseCnf } from "../../components/upgrade/config-hash";
 import { normalizeOptionName } from "../../components/upgrade/server-options";
-import { runScript, seedFromPeer, startDonor } from "../backup";
+import { runScript, ScriptError, seedFromPeer, startDonor } from "../backup";
 import { DynamicHost } from "../dynamic-host";
 import { KubeApiStandin } from "../kube-api-standin";
-import { freePort, LocalServer, LOCAL_ROOT_USER, ServerOptions, startServer } from "../mariadbd";
-import { MockResourceArgs, MockResult, renderStack, RenderedStack } from "../render";
+import { freePort, LocalServer, LOCAL_ROOT_USER, ServerOptions, sleep, startServer } from "../mariadbd";
+import { MockResourceArgs, MockResult, renderStack, RenderedStack, stackConfig } from "../render";
 
 const SIG_KEY = "4dabf18193072939515e22adb298388d";
-/** The topology ConfigMap the restarter patches after a switchover (the stand-in keeps it in memory). */
-const TOPOLOGY_CONFIGMAP = "topology";
+/** How long an up waits for every pod to pass its readiness probe (Pulumi waits up to 10 minutes). */
+const READY_TIMEOUT_MS = 60_000;
 const RESOURCE_NAMES: Record<string, string> = {
   [PRIMARY_PLACEMENT_TYPE]: "PrimaryPlacement",
   [REPLICATION_TOPOLOGY_TYPE]: "ReplicationTopology",
@@ -89,11 +97,16 @@ export class LocalStack {
   private readonly passwords = new Map<string, string>();
   private secretData: Record<string, string> = {};
   private serverCnf = "";
-  private topologyPrimary?: string;
+  /** The objects that name the primary (the providers' primaryObjects input). */
+  private primaryObjects?: { topologyConfigMap: string; primaryService: string };
+  /** The rendered readiness probe's environment (READ_MAX_LAG_SECONDS). */
+  private readMaxLagSeconds = "10";
   private readonly scratch: string;
-  /** The pod API the RollingUpgrade provider talks to; made when the first StatefulSet is rendered. */
-  private api?: KubeApiStandin;
+  /** The Kubernetes API of the stack's namespace. */
+  private readonly api: KubeApiStandin;
   private statefulSetName = "";
+  /** The StatefulSet as last applied (a Pulumi diff against it decides whether an up touches it). */
+  private appliedStatefulSet = "";
   private serverIdBase = "1000";
   /** Restarts done through the pod API: which member, how long until it was back. */
   readonly restarts: Array<{ ordinal: number; ms: number }> = [];
@@ -102,7 +115,11 @@ export class LocalStack {
     private readonly host: DynamicHost,
     ports: number[],
     private readonly options: LocalStackOptions,
+    api: KubeApiStandin,
   ) {
+    this.api = api;
+    // A pod deleted through the API comes back as its local mariadbd restarted.
+    api.options.onRecreate = (ordinal) => this.restartPod(ordinal);
     this.ports = ports;
     this.stack = options.stack ?? "dev";
     this.scratch = fs.mkdtempSync(path.join(os.tmpdir(), "mysql-ha-demo-"));
@@ -115,15 +132,27 @@ export class LocalStack {
       if (!ports.includes(port)) ports.push(port);
     }
     const host = await DynamicHost.start({ log: options.providerLog });
-    return new LocalStack(host, ports, options);
+    const stack = options.stack ?? "dev";
+    const api = new KubeApiStandin({
+      namespace: stackConfig(stack)[`${PROJECT}:namespace`] ?? CONFIG_KEYS.namespace.default,
+      statefulSet: "",
+      replicas: 0,
+      revision: "",
+      recreateMs: 10,
+      createOnPatch: false,
+    });
+    await api.start();
+    return new LocalStack(host, ports, options, api);
   }
 
   /**
-   * `pulumi config` of the stack for `replicas` members: direct connector to the reserved ports. The "pods" run on
-   * this machine, which has rclone, socat and zstd, so the backup containers' image is the database image itself.
+   * `pulumi config` of the stack for `replicas` members: direct connector to the reserved ports, and the cluster of
+   * the Kubernetes provider (kubernetes:kubeconfig) the API stand-in. The "pods" run on this machine, which has
+   * rclone, socat and zstd, so the backup containers' image is the database image itself.
    */
   config(replicas: number, extra: Record<string, string> = {}): Record<string, string> {
     return {
+      "kubernetes:kubeconfig": this.api.kubeconfig(),
       replicas: String(replicas),
       backupImage: CONFIG_KEYS.image.default,
       connector: "direct",
@@ -137,6 +166,16 @@ export class LocalStack {
     const value = this.secretData[key];
     if (!value) throw new Error(`the rendered Secret has no ${key} yet (run up first)`);
     return value;
+  }
+
+  /** The pod the primary Service selects and the ordinal the topology ConfigMap names, as the API holds them. */
+  primaryPointers(): { service?: string; configMap?: string } {
+    const objects = this.primaryObjects;
+    if (!objects) return {};
+    return {
+      service: this.api.serviceSelectors.get(objects.primaryService)?.[POD_NAME_LABEL],
+      configMap: this.api.configMaps.get(objects.topologyConfigMap)?.[TOPOLOGY_PRIMARY_KEY],
+    };
   }
 
   /** Running pods with their ordinals. */
@@ -162,9 +201,11 @@ export class LocalStack {
       const resource = RESOURCE_NAMES[r.type];
       if (resource) {
         const { __provider: provider, ...inputs } = r.inputs;
-        if (r.type === ROLLING_UPGRADE_TYPE && this.api) {
-          const { namespace, statefulSet } = this.api.options;
-          Object.assign(inputs, { restarter: { kind: "kubernetes", namespace, statefulSet, topologyConfigMap: TOPOLOGY_CONFIGMAP }, kubeconfig: this.api.kubeconfig() });
+        const objects = inputs.primaryObjects;
+        if (!objects) throw new Error(`${resource}: the program gave it no primaryObjects`);
+        this.primaryObjects = objects;
+        if (r.type === ROLLING_UPGRADE_TYPE) {
+          inputs.restarter = { kind: "kubernetes", namespace: objects.namespace, statefulSet: objects.statefulSet, topologyConfigMap: objects.topologyConfigMap, primaryService: objects.primaryService };
         }
         const decl = { type: r.type, provider, inputs, secretOutputs: SECRET_PROPERTIES };
         let step;
@@ -190,19 +231,24 @@ export class LocalStack {
         case "kubernetes:core/v1:Secret":
           if (!preview) this.secretData = unwrap(r.inputs.stringData) ?? {};
           return undefined;
-        case "kubernetes:core/v1:ConfigMap": {
+        case "kubernetes:core/v1:ConfigMap":
+        case "kubernetes:core/v1:Service": {
+          if (preview) return undefined;
           const data = unwrap(r.inputs.data) ?? {};
-          if (!preview && data[SERVER_CNF] !== undefined) this.serverCnf = data[SERVER_CNF];
-          if (!preview && data.primary !== undefined) {
-            // Applying the ConfigMap overwrites what the restarter patched into it during an earlier rollout.
-            this.topologyPrimary = String(data.primary);
-            this.api?.configMaps.delete(TOPOLOGY_CONFIGMAP);
+          if (data[SERVER_CNF] !== undefined) this.serverCnf = data[SERVER_CNF];
+          const applied = await this.api.serverSideApply(r.type === "kubernetes:core/v1:Service" ? "services" : "configmaps", unwrap(r.inputs));
+          if (applied.code >= 300) throw new Error(`applying ${r.type} ${r.name}: ${applied.code} ${applied.body.message}`);
+          return undefined;
+        }
+        case "kubernetes:apps/v1:StatefulSet": {
+          // Pulumi updates (and awaits) the StatefulSet only when its inputs changed.
+          const applied = JSON.stringify(r.inputs);
+          if (!preview && applied !== this.appliedStatefulSet) {
+            await this.reconcile(r.inputs);
+            this.appliedStatefulSet = applied;
           }
           return undefined;
         }
-        case "kubernetes:apps/v1:StatefulSet":
-          if (!preview) await this.reconcile(r.inputs);
-          return undefined;
         default:
           return undefined;
       }
@@ -213,37 +259,65 @@ export class LocalStack {
     return { rendered, resources, topology };
   }
 
-  /** The StatefulSet controller stand-in: creates missing pods up to spec.replicas, deletes pods beyond it. */
+  /**
+   * The StatefulSet controller stand-in: creates missing pods up to spec.replicas, deletes pods beyond it; then,
+   * as Pulumi's await does, waits until every pod passes its readiness probe.
+   */
   private async reconcile(statefulSet: any): Promise<void> {
     const replicas = Number(statefulSet.spec.replicas);
     this.statefulSetName = String(statefulSet.metadata.name);
+    const api = this.api;
+    api.options.statefulSet = this.statefulSetName;
+    api.options.podManagementPolicy = statefulSet.spec.podManagementPolicy;
     const init = (statefulSet.spec.template.spec.initContainers ?? []).find((c: any) => c.name === "init-server");
     this.serverIdBase = init?.env?.find((e: any) => e.name === "SERVER_ID_BASE")?.value ?? "1000";
+    const database = statefulSet.spec.template.spec.containers.find((c: any) => c.name === "mariadb");
+    this.readMaxLagSeconds = database?.env?.find((e: any) => e.name === "READ_MAX_LAG_SECONDS")?.value ?? "10";
     const revision = String(statefulSet.spec.template.metadata?.annotations?.[CONFIG_HASH_ANNOTATION] ?? "");
-    if (!this.api) {
-      this.api = new KubeApiStandin({
-        namespace: String(statefulSet.metadata.namespace ?? "default"),
-        statefulSet: this.statefulSetName,
-        replicas: 0,
-        revision,
-        recreateMs: 10,
-        onRecreate: (ordinal) => this.restartPod(ordinal),
-      });
-      await this.api.start();
-    }
     // OnDelete: a new template changes no running pod; pods made from now on carry it.
-    if (revision !== this.api.currentTemplateRevision) this.api.setTemplateRevision(revision);
+    if (revision !== api.currentTemplateRevision) api.setTemplateRevision(revision);
     for (let ordinal = this.pods.length - 1; ordinal >= replicas; ordinal--) {
       await this.pods[ordinal]?.destroy();
       this.pods.length = ordinal;
     }
+    // Parallel: every missing pod starts at once; a seeding pod waits for its donor (member N-1) to serve.
     const missing = Array.from({ length: replicas }, (_, i) => i).filter((i) => !this.pods[i]);
-    // The first pods start empty; a pod added to a running topology clones a peer first.
-    const existing = this.running();
-    const started = await Promise.allSettled(missing.map((ordinal) => this.startPod(ordinal, existing)));
-    this.api.setReplicas(replicas);
-    const failed = started.find((s): s is PromiseRejectedResult => s.status === "rejected");
+    const started = new Map<number, Promise<void>>();
+    for (const ordinal of missing) started.set(ordinal, this.startPod(ordinal, started.get(ordinal - 1)));
+    const settled = await Promise.allSettled(started.values());
+    api.setReplicas(replicas);
+    const failed = settled.find((s): s is PromiseRejectedResult => s.status === "rejected");
     if (failed) throw failed.reason;
+    await this.awaitReady(replicas);
+  }
+
+  /** Pulumi's StatefulSet await: every pod Ready (its rendered readiness probe passes), or the up fails saying why. */
+  private async awaitReady(replicas: number): Promise<void> {
+    const deadline = Date.now() + READY_TIMEOUT_MS;
+    for (;;) {
+      const probes = await Promise.all(Array.from({ length: replicas }, (_, ordinal) => this.readiness(ordinal)));
+      const unready = probes.flatMap((p, ordinal) => (p.ready ? [] : [`${this.statefulSetName}-${ordinal}: ${p.why}`]));
+      if (unready.length === 0) return;
+      if (Date.now() > deadline) {
+        throw new Error(`StatefulSet ${this.statefulSetName}: ${replicas - unready.length}/${replicas} pods ready after ${READY_TIMEOUT_MS / 1000} s (${unready.join("; ")})`);
+      }
+      await sleep(500);
+    }
+  }
+
+  /** The pod's rendered readiness probe, run for real against its server. */
+  private async readiness(ordinal: number): Promise<{ ready: boolean; why: string }> {
+    const pod = this.pods[ordinal];
+    if (!pod?.running) return { ready: false, why: "not running" };
+    try {
+      const { stdout } = await runScript("probe-readiness.sh", {
+        MYSQL_HA_HOST: pod.host, MYSQL_HA_PORT: String(pod.port), PROBE_USER: LOCAL_ROOT_USER, MYSQL_PWD: pod.adminPassword,
+        READ_MAX_LAG_SECONDS: this.readMaxLagSeconds,
+      });
+      return { ready: true, why: stdout.trim() };
+    } catch (err) {
+      return { ready: false, why: (err as ScriptError).stdout?.trim() || (err as Error).message };
+    }
   }
 
   /** What the pod's init container makes of the rendered server config: its server_id and options. */
@@ -255,8 +329,8 @@ export class LocalStack {
     fs.mkdirSync(configDir);
     fs.writeFileSync(path.join(configDir, SERVER_CNF), this.serverCnf);
     const topologyFile = path.join(dir, "primary");
-    // The restarter points the topology ConfigMap at a new primary after a rollout's switchover.
-    const primary = this.api?.configMaps.get(TOPOLOGY_CONFIGMAP)?.primary ?? this.topologyPrimary;
+    // The ConfigMap volume: the key exists once a provider named the primary.
+    const primary = this.primaryObjects && this.api.configMaps.get(this.primaryObjects.topologyConfigMap)?.[TOPOLOGY_PRIMARY_KEY];
     if (primary !== undefined) fs.writeFileSync(topologyFile, primary);
     const { stdout } = await runScript("init-server.sh", {
       POD_NAME: podName, SERVER_ID_BASE: this.serverIdBase, CONFIG_DIR: configDir, TOPOLOGY_FILE: topologyFile, CONF_OUT: confOut,
@@ -268,7 +342,10 @@ export class LocalStack {
     return { serverId, options };
   }
 
-  /** A deleted pod's replacement: the same datadir, restarted with the current template's options. Ready = started. */
+  /**
+   * A deleted pod's replacement: the same datadir, restarted with the current template's options; Ready once its
+   * readiness probe passes.
+   */
   private async restartPod(ordinal: number): Promise<boolean> {
     const pod = this.pods[ordinal];
     if (!pod) return false;
@@ -281,32 +358,44 @@ export class LocalStack {
       this.options.log?.(`pod ${this.statefulSetName}-${ordinal}: did not start: ${(err as Error).message}`);
       return false;
     }
+    for (let probe = await this.readiness(ordinal); !probe.ready; probe = await this.readiness(ordinal)) {
+      if (Date.now() - t0 > READY_TIMEOUT_MS) {
+        this.options.log?.(`pod ${this.statefulSetName}-${ordinal}: not ready: ${probe.why}`);
+        return false;
+      }
+      await sleep(200);
+    }
     this.restarts.push({ ordinal, ms: Date.now() - t0 });
     return true;
   }
 
-  private async startPod(ordinal: number, peers: Array<{ ordinal: number; server: LocalServer }>): Promise<void> {
+  /**
+   * One pod: init-server.sh, then the seed step of seed-member.sh (member N > 0 clones member N-1 once that one
+   * serves, which `donorStarted` stands for while it is starting too), then mariadbd, and the image's entrypoint on a
+   * datadir that was still empty.
+   */
+  private async startPod(ordinal: number, donorStarted?: Promise<void>): Promise<void> {
     const podName = `${this.statefulSetName}-${ordinal}`;
     const { serverId, options } = await this.podOptions(ordinal);
-
-    const donor = this.donorFor(peers);
-    if (donor) {
-      // An empty datadir joining a running topology: the clone init step copies a peer before mariadbd starts.
+    if (ordinal > 0) {
+      await donorStarted;
+      const donor = this.pods[ordinal - 1];
+      if (!donor?.running) throw new Error(`pod ${podName}: its seed step cannot clone member ${ordinal - 1}, which is not running`);
       const podDir = fs.mkdtempSync(path.join(os.tmpdir(), `mysql-ha-m${serverId}-`));
       const pod = new LocalServer(podDir, this.ports[ordinal], { serverId, options });
       pod.adminPassword = this.secret(SECRET_KEYS.root);
       this.pods[ordinal] = pod;
       const token = randomBytes(12).toString("hex");
-      const sidecar = await startDonor(donor.server, token);
+      const sidecar = await startDonor(donor, token);
       const t0 = Date.now();
       try {
         const gtid = await seedFromPeer(pod, sidecar, token);
         const size = dirSize(pod.datadir);
-        this.options.log?.(`pod ${podName}: cloned member ${donor.ordinal} (${(size / 1e6).toFixed(0)} MB in ${Date.now() - t0} ms) at GTID '${gtid}'`);
+        this.options.log?.(`pod ${podName}: cloned member ${ordinal - 1} (${(size / 1e6).toFixed(0)} MB in ${Date.now() - t0} ms) at GTID '${gtid}'`);
       } finally {
         await sidecar.stop();
       }
-      this.clones.push({ ordinal, donor: donor.ordinal, ms: Date.now() - t0 });
+      this.clones.push({ ordinal, donor: ordinal - 1, ms: Date.now() - t0 });
       return;
     }
     const pod = await startServer({ serverId, options, port: this.ports[ordinal] });
@@ -315,20 +404,14 @@ export class LocalStack {
     this.options.log?.(`pod ${podName}: started on ${pod.address}`);
   }
 
-  /** Clones done by pods joining a running topology: which member, from which donor, how long. */
+  /** Clones done by seeding pods: which member, from which donor, how long. */
   readonly clones: Array<{ ordinal: number; donor: number; ms: number }> = [];
 
-  /** A replica to copy (a primary only when there is no replica), or none for the first pods. */
-  private donorFor(peers: Array<{ ordinal: number; server: LocalServer }>) {
-    if (peers.length === 0) return undefined;
-    return peers.find((p) => String(p.ordinal) !== this.topologyPrimary) ?? peers[0];
-  }
-
   /**
-   * What the official image's entrypoint does on first start of an empty datadir, from the Secret's values:
-   * root with the generated password (also from any host), the application database (MARIADB_DATABASE, empty) and
-   * user, the replication account; all with the binlog off, so none of it is a transaction of the topology (and the
-   * engine counts only tables as user data, so the empty database does not stop a member joining).
+   * What the official image's entrypoint (mariadb-docker, docker_setup_db) does on first start of an empty datadir,
+   * from the Secret's values: root secured with the binlog OFF (root also from any host, MARIADB_ROOT_HOST '%'),
+   * then, with the binlog back ON, the application database (MARIADB_DATABASE), its user (MARIADB_USER) and the
+   * replication user (MARIADB_REPLICATION_USER, REPLICATION REPLICA): so a new member has binlog history of its own.
    */
   private async entrypoint(pod: LocalServer): Promise<void> {
     const root = this.secret(SECRET_KEYS.root);
@@ -338,11 +421,12 @@ export class LocalStack {
       for (const host of ["127.0.0.1", "localhost"]) await conn.query("ALTER USER ?@? IDENTIFIED BY ?", [LOCAL_ROOT_USER, host, root]);
       await conn.query("CREATE USER IF NOT EXISTS ?@'%' IDENTIFIED BY ?", [LOCAL_ROOT_USER, root]);
       await conn.query("GRANT ALL PRIVILEGES ON *.* TO ?@'%' WITH GRANT OPTION", [LOCAL_ROOT_USER]);
+      await conn.query("SET SESSION sql_log_bin = 1");
       await conn.query(`CREATE DATABASE IF NOT EXISTS \`${this.appDatabase}\``);
-      await conn.query("CREATE USER IF NOT EXISTS ?@'%' IDENTIFIED BY ?", [this.appUser, this.secret(SECRET_KEYS.app)]);
-      await conn.query(`GRANT ALL PRIVILEGES ON \`${this.appDatabase}\`.* TO ?@'%'`, [this.appUser]);
-      await conn.query("CREATE USER IF NOT EXISTS ?@'%' IDENTIFIED BY ?", [REPLICATION_USER, this.secret(SECRET_KEYS.replication)]);
+      await conn.query("CREATE USER ?@'%' IDENTIFIED BY ?", [this.appUser, this.secret(SECRET_KEYS.app)]);
+      await conn.query("CREATE USER ?@'%' IDENTIFIED BY ?", [REPLICATION_USER, this.secret(SECRET_KEYS.replication)]);
       await conn.query("GRANT REPLICATION SLAVE ON *.* TO ?@'%'", [REPLICATION_USER]);
+      await conn.query(`GRANT ALL ON \`${this.appDatabase}\`.* TO ?@'%'`, [this.appUser]);
     } finally {
       await conn.end();
     }
@@ -361,7 +445,7 @@ export class LocalStack {
   /** Stops the provider host; with `keepPods` the members keep running (the caller prints how to reach them). */
   async close(keepPods = false): Promise<void> {
     await this.host.stop();
-    await this.api?.stop();
+    await this.api.stop();
     if (!keepPods) await Promise.all(this.pods.map((p) => p?.destroy()));
     fs.rmSync(this.scratch, { recursive: true, force: true });
   }

@@ -106,7 +106,8 @@ describe("StatefulSet builder", () => {
 describe("Services", () => {
   it("leaves the primary's pod name out of the primary Service's selector and the topology ConfigMap's data: the providers own those fields", () => {
     const svc = buildPrimaryService({ name: "db", names, settings: settings() }) as any;
-    expect(svc.spec.selector).toEqual(selectorLabels("db"));
+    expect(svc.spec.selector).toBeUndefined();
+    expect(buildReadService({ name: "db", names, settings: settings() }).spec).toMatchObject({ selector: selectorLabels("db") });
     expect((buildTopologyConfigMap({ name: "db", names, settings: settings() }) as any).data).toBeUndefined();
   });
 

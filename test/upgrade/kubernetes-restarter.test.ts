@@ -1,4 +1,8 @@
-import { KubernetesRestarter, RESTARTER_FIELD_MANAGER } from "../../components/upgrade/kubernetes-restarter";
+import { FIELD_MANAGER as RESTARTER_FIELD_MANAGER } from "../../components/connectors";
+import { KubernetesRestarter } from "../../components/upgrade/kubernetes-restarter";
+import { objectNames } from "../../components/kubernetes/names";
+import { buildPrimaryService } from "../../components/kubernetes/services";
+import { buildTopologyConfigMap } from "../../components/kubernetes/topology";
 import { MemberRestartError } from "../../components/upgrade/restarter";
 import { KubeApiStandin } from "../../local/kube-api-standin";
 
@@ -77,8 +81,13 @@ describe("KubernetesRestarter after a switchover", () => {
     });
     return { code: res.status, body: (await res.json()) as any };
   };
-  const topology = (primary: number) => ({ kind: "ConfigMap", data: { primary: String(primary) } });
-  const primaryService = (primary: number) => ({ kind: "Service", spec: { selector: { app: "mysql", [POD_NAME]: `mysql-${primary}` } } });
+  // The two objects exactly as the program renders them (namespace db, component name mysql).
+  const names = objectNames("mysql");
+  const rendered = (labels: Record<string, string> = {}) => {
+    const base = { name: "mysql", names, settings: { namespace: "db", serviceType: "ClusterIP" as const } };
+    const withLabels = (o: any) => ({ ...o, metadata: { ...o.metadata, labels: { ...o.metadata.labels, ...labels } } });
+    return { topology: withLabels(buildTopologyConfigMap(base)), service: withLabels(buildPrimaryService(base)) };
+  };
 
   beforeEach(async () => {
     api = new KubeApiStandin({ namespace: "db", statefulSet: "mysql", replicas: 3, revision: "mysql-aaa", createOnPatch: false });
@@ -88,33 +97,32 @@ describe("KubernetesRestarter after a switchover", () => {
   afterEach(() => api.stop());
 
   it("points the topology ConfigMap and the primary Service, as Pulumi applied them, at the new primary", async () => {
-    await pulumiApply("configmaps", topology(0));
-    await pulumiApply("services", primaryService(0));
+    const { topology, service } = rendered();
+    expect((await pulumiApply("configmaps", topology)).code).toBe(201);
+    expect((await pulumiApply("services", service)).code).toBe(201);
     await restarter.primaryMoved(1);
     expect(api.configMaps.get("mysql-topology")).toEqual({ primary: "1" });
-    expect(api.serviceSelectors.get("mysql-primary")).toEqual({ app: "mysql", [POD_NAME]: "mysql-1" });
+    expect(api.serviceSelectors.get("mysql-primary")).toEqual({ [POD_NAME]: "mysql-1" });
   });
 
   it("names the missing object when there is nothing to patch", async () => {
-    await expect(restarter.primaryMoved(1)).rejects.toThrow(/pointing the topology ConfigMap and primary Service at member 1 failed: configmaps "mysql-topology" not found/);
+    await expect(restarter.primaryMoved(1)).rejects.toThrow(/pointing ConfigMap db\/mysql-topology and Service db\/mysql-primary at member 1 failed: configmaps "mysql-topology" not found \(HTTP 404\)/);
   });
 
-  // The rollout ends with the primary back where Pulumi put it, so the next apply agrees. But the restarter's
-  // patches make it an owner of data.primary and the (atomic) selector: once a failover moves the primary, Pulumi's
-  // apply of the new value conflicts, unless it forces (pulumi.com/patchForce) or leaves the field out of its apply
-  // (ignoreChanges, which components/database.ts uses for these two fields).
-  it("leaves its field manager owning the fields, so Pulumi's apply of a different primary conflicts unless forced", async () => {
-    await pulumiApply("configmaps", topology(0));
-    await pulumiApply("services", primaryService(0));
-    await restarter.primaryMoved(1);
-    await restarter.primaryMoved(0);
-    expect((await pulumiApply("configmaps", topology(0))).code).toBe(200);
-    expect(await pulumiApply("configmaps", topology(2))).toMatchObject({
-      code: 409, body: { reason: "Conflict", message: `Apply failed with 1 conflict: conflict with "${RESTARTER_FIELD_MANAGER}" using v1: .data.primary` },
-    });
-    expect((await pulumiApply("services", primaryService(2))).body.message).toBe(`Apply failed with 1 conflict: conflict with "${RESTARTER_FIELD_MANAGER}" using v1: .spec.selector`);
-    expect((await pulumiApply("configmaps", topology(2), true)).code).toBe(200);
-    expect((await pulumiApply("services", primaryService(2), true)).code).toBe(200);
-    expect(api.serviceSelectors.get("mysql-primary")).toEqual({ app: "mysql", [POD_NAME]: "mysql-2" });
+  // The program leaves the primary's name out of both objects, so Pulumi's later applies (without force, and with
+  // other changes such as new labels) neither conflict with the engine's field manager nor write an old primary back.
+  it("Pulumi's later applies of the rendered objects neither conflict with nor revert the primary the engine named", async () => {
+    const first = rendered();
+    await pulumiApply("configmaps", first.topology);
+    await pulumiApply("services", first.service);
+    await restarter.primaryMoved(2);
+    const later = rendered({ "example.com/team": "db" });
+    expect((await pulumiApply("configmaps", later.topology)).code).toBe(200);
+    expect((await pulumiApply("services", later.service)).code).toBe(200);
+    expect(api.configMaps.get("mysql-topology")).toEqual({ primary: "2" });
+    expect(api.serviceSelectors.get("mysql-primary")).toEqual({ [POD_NAME]: "mysql-2" });
+    // A manifest that did set them would conflict with the engine's field manager: the reason the program does not.
+    const stale = { ...later.service, spec: { ...later.service.spec, selector: { [POD_NAME]: "mysql-0" } } };
+    expect((await pulumiApply("services", stale)).body.message).toBe(`Apply failed with 1 conflict: conflict with "${RESTARTER_FIELD_MANAGER}" using v1: .spec.selector`);
   });
 });
