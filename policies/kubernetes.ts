@@ -119,15 +119,18 @@ export const containerResources: ResourceValidationPolicy = {
 
 export const probes: ResourceValidationPolicy = {
   name: "k8s-probes",
-  description: "Every container of a long-running workload has a livenessProbe and a readinessProbe.",
+  description: "Every container of a long-running workload has a livenessProbe, and its pod a readinessProbe on at least one container (a sidecar's readiness would take a healthy pod out of its Services).",
   enforcementLevel: "mandatory",
   validateResource: (args, report) => {
     const w = workloadOf(args);
     if (!w || !w.longRunning) return;
-    for (const c of containersOf(w.podSpec)) {
-      if (c.init) continue; // init containers run to completion; probes do not apply
-      const missing = ["livenessProbe", "readinessProbe"].filter((p) => get(c.container, p) === undefined);
-      if (missing.length) report(`${w.label} ${c.label} has no ${missing.join(" or ")}.`);
+    // Init containers run to completion; probes do not apply.
+    const running = containersOf(w.podSpec).filter((c) => !c.init);
+    for (const c of running) {
+      if (get(c.container, "livenessProbe") === undefined) report(`${w.label} ${c.label} has no livenessProbe.`);
+    }
+    if (running.length && running.every((c) => get(c.container, "readinessProbe") === undefined)) {
+      report(`${w.label} has no readinessProbe on any container: Services would route to it before it serves.`);
     }
   },
 };

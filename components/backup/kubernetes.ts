@@ -119,13 +119,11 @@ function memberEnv(names: ObjectNames): EnvVar[] {
 
 /**
  * Liveness only: a sidecar's readiness would decide the member pod's, taking a healthy database out of the
- * Services whenever its donor or archiver has trouble. A stuck sidecar is restarted instead. The readiness probe
- * never fails: it is there only because the mandatory k8s-probes policy wants one on every container.
+ * Services whenever its donor or archiver has trouble. A stuck sidecar is restarted instead.
  */
 function liveness(check: string, initialDelaySeconds = 10) {
   return {
     livenessProbe: { exec: { command: ["/bin/bash", "-c", check] }, initialDelaySeconds, periodSeconds: 20, timeoutSeconds: 5, failureThreshold: 3 },
-    readinessProbe: { exec: { command: ["/bin/true"] }, periodSeconds: 60 },
   };
 }
 

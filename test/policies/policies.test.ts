@@ -102,9 +102,16 @@ describe("k8s-probes", () => {
   test("passes probed long-running containers and ignores Jobs/CronJobs", async () => {
     expect(await messages("k8s-probes", [statefulSet("dev"), backupCronJob("dev")])).toEqual([]);
   });
-  test("fails a container without a readiness probe", async () => {
+  test("fails a pod with no readiness probe on any container, and a container without a liveness probe", async () => {
     const r = sts("dev", (_s, pod) => delete pod.containers[0].readinessProbe);
-    expect(await messages("k8s-probes", [r])).toEqual(['StatefulSet/orders-db container "db" has no readinessProbe.']);
+    expect(await messages("k8s-probes", [r])).toEqual(["StatefulSet/orders-db has no readinessProbe on any container: Services would route to it before it serves."]);
+    const l = sts("dev", (_s, pod) => delete pod.containers[0].livenessProbe);
+    expect(await messages("k8s-probes", [l])).toEqual(['StatefulSet/orders-db container "db" has no livenessProbe.']);
+  });
+
+  test("passes a sidecar without a readiness probe beside a probed main container", async () => {
+    const r = sts("dev", (_s, pod) => pod.containers.push({ ...pod.containers[0], name: "sidecar", readinessProbe: undefined }));
+    expect(await messages("k8s-probes", [r])).toEqual([]);
   });
 });
 
