@@ -20,6 +20,9 @@ import {
 } from "./backup/kubernetes";
 import { createBackupStorage } from "./backup/storage";
 
+/** How long Pulumi waits for the members to be Ready: long enough to clone a large peer. */
+export const SEED_TIMEOUT = "2h";
+
 /** Type token of the component. */
 export const REPLICATED_DATABASE_TYPE = "mysql-ha:index:ReplicatedDatabase";
 
@@ -110,8 +113,10 @@ export class ReplicatedDatabase extends pulumi.ComponentResource {
     const beforeMembers: pulumi.Resource[] = [credentials.secret, serverConfig, scripts, headless, placement];
     // Sections that add containers/volumes to the member pods (backup: binlog archiver, clone) push here.
     const extras: StatefulSetExtras[] = [buildSeedingPodExtras({ ...base, credentials: s3Credentials }), ...(backup ? [buildBackupPodExtras(backup)] : [])];
+    // Pulumi waits for every member to be Ready; a member that seeds by cloning a large peer takes as long as the
+    // copy (the default is 10 minutes).
     const statefulSet = new k8s.apps.v1.StatefulSet(`${name}-statefulset`, buildStatefulSet({ ...base, extras }),
-      inNamespace(...beforeMembers));
+      { ...inNamespace(...beforeMembers), customTimeouts: { create: SEED_TIMEOUT, update: SEED_TIMEOUT } });
 
     if (backup) new k8s.batch.v1.CronJob(`${name}-backup`, buildBackupCronJob(backup), inNamespace(statefulSet, scripts));
     const topology = new ReplicationTopology(`${name}-replication`, replication, { parent: this, dependsOn: [statefulSet] });

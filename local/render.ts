@@ -58,6 +58,8 @@ export interface RenderedResource {
   inputs: Record<string, any>;
   /** True for custom (provider) resources, false for components and the stack. */
   custom: boolean;
+  /** The customTimeouts resource option, when set (e.g. `{ create: "60m" }`). */
+  customTimeouts?: { create?: string; update?: string; delete?: string };
 }
 
 export interface RenderedStack {
@@ -210,13 +212,14 @@ async function renderNow(opts: RenderOptions): Promise<RenderedStack> {
 
   const settings = require("@pulumi/pulumi/runtime/settings");
   const monitor = settings.getMonitor() as any;
-  const raw: Array<{ urn?: string; type: string; name: string; parent: string; deps: string[]; object: any; custom: boolean }> = [];
+  const raw: Array<{ urn?: string; type: string; name: string; parent: string; deps: string[]; object: any; custom: boolean; timeouts?: any }> = [];
   let stackOutputs: any = {};
   const registerResource = monitor.registerResource.bind(monitor);
   monitor.registerResource = (req: any, callback: (err: any, res: any) => void) => {
     const entry = {
       type: req.getType(), name: req.getName(), parent: req.getParent(), deps: req.getDependenciesList() as string[],
       object: req.getObject()?.toJavaScript() ?? {}, custom: req.getCustom(), urn: undefined as string | undefined,
+      timeouts: req.getCustomtimeouts()?.toObject(),
     };
     raw.push(entry);
     return registerResource(req, (err: any, res: any) => {
@@ -262,6 +265,9 @@ async function renderNow(opts: RenderOptions): Promise<RenderedStack> {
     dependsOn: r.deps,
     inputs: clean(r.object, secrets),
     custom: r.custom,
+    ...(r.timeouts && (r.timeouts.create || r.timeouts.update || r.timeouts.pb_delete)
+      ? { customTimeouts: { create: r.timeouts.create || undefined, update: r.timeouts.update || undefined, delete: r.timeouts.pb_delete || undefined } }
+      : {}),
   }));
   result.outputs = clean(stackOutputs, secrets);
   result.errors = result.errors.map((e) => clean(e, secrets));

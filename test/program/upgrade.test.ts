@@ -28,6 +28,8 @@ describe("rolling upgrades in the program", () => {
     expect(statefulSet.inputs.spec.updateStrategy).toEqual({ type: "OnDelete" });
     // A lost member (the primary at any ordinal among them) is recreated without waiting for lower ordinals.
     expect(statefulSet.inputs.spec.podManagementPolicy).toBe("Parallel");
+    // Pulumi's wait for Ready members covers a clone of a large peer, not only its default 10 minutes.
+    expect(statefulSet.customTimeouts).toEqual({ create: "2h", update: "2h" });
     const annotation = statefulSet.inputs.spec.template.metadata.annotations[CONFIG_HASH_ANNOTATION];
     expect(annotation).toMatch(/^[0-9a-f]{16}$/);
     expect(find(stack, ROLLING_UPGRADE_TYPE).inputs.revision).toBe(annotation);
