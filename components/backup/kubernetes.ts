@@ -14,6 +14,9 @@ import { readScripts } from "../kubernetes/scripts";
 type Container = k8s.types.input.core.v1.Container;
 type EnvVar = k8s.types.input.core.v1.EnvVar;
 
+/** The config's upper bound of `replicas` (validateConfig). */
+export const MAX_REPLICAS = 9;
+
 /** Side port on every member that serves backup streams (clone-serve.sh) to joiners and the backup job. */
 export const DONOR_PORT = 4444;
 
@@ -175,7 +178,10 @@ export function buildArchiverSidecar(args: BackupPartsArgs): Container {
   };
 }
 
-/** Init container: restores member 0 from `restoreFrom`, clones member N-1 into an empty member N. */
+/**
+ * Init container: restores member 0 from `restoreFrom`, else clones a running peer into it (a re-created volume);
+ * clones member N-1 into an empty member N.
+ */
 export function buildSeedInitContainer(args: SeedPartsArgs): Container {
   const donorPattern = memberHost(args.names, args.settings.namespace, 0).replace(/-0\./, "-%d.");
   return {
@@ -190,8 +196,18 @@ export function buildSeedInitContainer(args: SeedPartsArgs): Container {
       ...(args.settings.restoreFrom ? [...s3AccessEnv(args), { name: "RESTORE_URL", value: args.settings.restoreFrom }] : []),
       { name: "CLONE_DONOR_PATTERN", value: donorPattern },
       { name: "DONOR_PORT", value: String(DONOR_PORT) },
+      // Member 0 looks for a running peer among every ordinal the config allows, not just `replicas`: the pod
+      // template must not change with `replicas`, or every scaling would make RollingUpgrade restart all members.
+      { name: "MAX_MEMBERS", value: String(MAX_REPLICAS) },
+      { name: "PEER_MYSQL_PORT", value: String(MYSQL_PORT) },
+      // clone.sh starts the copy privately with the member's own server options (written by init-server first).
+      { name: "MYSQL_CONF_DIR", value: PATHS.conf },
     ],
-    volumeMounts: [{ name: VOLUMES.data, mountPath: PATHS.data }, ...scratchMounts],
+    volumeMounts: [
+      { name: VOLUMES.data, mountPath: PATHS.data },
+      { name: VOLUMES.conf, mountPath: PATHS.conf, readOnly: true },
+      ...scratchMounts,
+    ],
     // A restore downloads the backup onto the data volume, not into the scratch volume.
     resources: { requests: { cpu: "100m", memory: "256Mi", "ephemeral-storage": "16Mi" }, limits: { cpu: "2", memory: "1Gi" } },
     securityContext: CONTAINER_SECURITY_CONTEXT,

@@ -6,9 +6,10 @@ import {
   backupAccessPolicy, encryptionArgs, irsaTrustPolicy, lifecycleArgs, publicAccessBlockArgs, tlsOnlyPolicy, versioningArgs,
 } from "../../components/backup/bucket";
 import {
-  BACKUP_SCRIPTS, backupImageWarning, backupScripts, BackupPartsArgs, buildBackupCronJob, buildBackupPodExtras, buildSeedingPodExtras, DONOR_PORT, s3Env, SPOOL,
+  BACKUP_SCRIPTS, backupImageWarning, backupScripts, BackupPartsArgs, buildBackupCronJob, buildBackupPodExtras, buildSeedingPodExtras, DONOR_PORT,
+  MAX_REPLICAS, s3Env, SPOOL,
 } from "../../components/backup/kubernetes";
-import { buildStatefulSet, StatefulSetExtras } from "../../components/kubernetes/statefulset";
+import { buildStatefulSet, PATHS, StatefulSetExtras, VOLUMES } from "../../components/kubernetes/statefulset";
 import { backupPrefix } from "../../components/backup/storage";
 import { stackConfig } from "../../local/render";
 
@@ -160,6 +161,32 @@ describe("backup CronJob and member parts", () => {
     const [seed] = buildSeedingPodExtras(parts({ restoreFrom: url })).initContainers as any[];
     expect(seed.env).toContainEqual({ name: "RESTORE_URL", value: url });
     expect(seed.env).toContainEqual({ name: "CLONE_DONOR_PATTERN", value: "db-%d.db-headless.mysql-ha.svc.cluster.local" });
+  });
+
+  test("the seed container reads the member's server options (the conf volume init-server wrote, read-only) for clone.sh's private start", () => {
+    const a = parts();
+    const pod = (buildStatefulSet({ name: "db", names: a.names, settings: a.settings, extras: [buildSeedingPodExtras(a)] }) as any).spec.template.spec;
+    expect(pod.initContainers.map((c: any) => c.name)).toEqual(["init-server", "seed"]);
+    const [initServer, seed] = pod.initContainers;
+    expect(initServer.volumeMounts).toContainEqual({ name: VOLUMES.conf, mountPath: PATHS.conf });
+    expect(seed.volumeMounts).toContainEqual({ name: VOLUMES.conf, mountPath: PATHS.conf, readOnly: true });
+    expect(seed.env).toContainEqual({ name: "MYSQL_CONF_DIR", value: PATHS.conf });
+  });
+
+  test("member 0's seed looks for a running peer on every ordinal the config allows, so the pod template does not change with replicas", () => {
+    const [seed] = buildSeedingPodExtras(parts()).initContainers as any[];
+    expect(seed.env).toEqual(expect.arrayContaining([
+      { name: "MAX_MEMBERS", value: String(MAX_REPLICAS) },
+      { name: "PEER_MYSQL_PORT", value: "3306" },
+    ]));
+    expect(validateConfig(rawStackConfig(stackConfig("prod", { replicas: String(MAX_REPLICAS) }))).settings).toBeDefined();
+    expect(validateConfig(rawStackConfig(stackConfig("prod", { replicas: String(MAX_REPLICAS + 1) }))).settings).toBeUndefined();
+    // A template change makes every member out of date: RollingUpgrade would restart them all on each scaling.
+    const template = (replicas: string) => {
+      const a = parts({ replicas });
+      return (buildStatefulSet({ name: "db", names: a.names, settings: a.settings, extras: [buildSeedingPodExtras(a), buildBackupPodExtras(a)] }) as any).spec.template;
+    };
+    expect(template("5")).toEqual(template("3"));
   });
 
   test("every backup container runs backupImage; without it the database image, with a warning that it lacks rclone (seeding still works)", () => {
