@@ -21,10 +21,9 @@ s3_init
 mkdir -p "$DATADIR"
 datadir_empty "$DATADIR" || die "DATADIR $DATADIR is not empty: refusing to overwrite data"
 work=$(mktemp -d)
-server_pid=
 cleanup() {
   local rc=$?
-  [ -z "$server_pid" ] || { kill "$server_pid" 2>/dev/null && wait "$server_pid" 2>/dev/null || true; }
+  private_server_stop
   rm -rf "$work"
   [ $rc -eq 0 ] || { find "$DATADIR" -mindepth 1 -maxdepth 1 ! -name lost+found -exec rm -rf {} +; log "restore failed; $DATADIR left empty"; }
 }
@@ -139,19 +138,13 @@ else
 fi
 
 # 4. On a private server (no network): give the restored datadir the backup's GTID history, then replay.
-defaults=$(mysql_defaults "$work")
-mapfile -t user_args < <(mariadbd_user_args)
-mariadbd --no-defaults --datadir="$DATADIR" --socket="$work/mysqld.sock" --skip-networking --pid-file="$work/mysqld.pid" \
-  --server-id="${SERVER_ID:-1}" --log-bin="$base" --binlog-format=ROW --log-slave-updates --innodb-use-native-aio=0 \
-  --log-error="$work/mysqld.err" "${user_args[@]}" &
-server_pid=$!
-# --protocol: the client would otherwise follow MYSQL_HOST/MYSQL_TCP_PORT from the environment.
-sql() { mariadb --defaults-extra-file="$defaults" --host=localhost --protocol=socket --socket="$work/mysqld.sock" -N "$@"; }
-for _ in $(seq 300); do sql -e 'SELECT 1' >/dev/null 2>&1 && break; kill -0 "$server_pid" 2>/dev/null || break; sleep 0.1; done
-err=$(sql -e 'SELECT 1' 2>&1 >/dev/null) ||
-  { tail -n 20 "$work/mysqld.err" >&2; die "cannot reach the restored server as MYSQL_USER '$MYSQL_USER' (an account in the backup): $err"; }
+PRIVATE_DEFAULTS=$(mysql_defaults "$work")
+private_server_start "$DATADIR" "$work" --no-defaults --server-id="${SERVER_ID:-1}" --log-bin="$base" --binlog-format=ROW \
+  --log-slave-updates --innodb-use-native-aio=0
+err=$(private_sql -e 'SELECT 1' 2>&1 >/dev/null) ||
+  { tail -n 20 "$PRIVATE_LOG" >&2; die "cannot reach the restored server as MYSQL_USER '$MYSQL_USER' (an account in the backup): $err"; }
 # The restored datadir has no binlogs: give it the backup's GTID history, so replayed events continue it.
-sql -e "RESET MASTER; SET GLOBAL gtid_binlog_state='$gtid'; SET GLOBAL gtid_slave_pos='$gtid'"
+private_sql -e "RESET MASTER; SET GLOBAL gtid_binlog_state='$gtid'; SET GLOBAL gtid_slave_pos='$gtid'"
 args=()
 [ -z "$gtid" ] || args+=(--start-position="$gtid")
 [ -z "${UNTIL_TIME:-}" ] || args+=(--stop-datetime="$UNTIL_TIME")
@@ -167,14 +160,12 @@ fi
 if [ ${#chain[@]} -gt 0 ]; then
   log "replaying ${#chain[@]} binlog(s) from GTID '${gtid}'${UNTIL_TIME:+ until $UNTIL_TIME UTC}${UNTIL_GTID:+ until GTID $UNTIL_GTID}"
   # Replayed events enter the restored server's binlog with their original GTIDs, so replicas can follow on.
-  TZ=UTC mariadb-binlog "${args[@]}" "${chain[@]}" | sql || die "binlog replay failed"
+  TZ=UTC mariadb-binlog "${args[@]}" "${chain[@]}" | private_sql || die "binlog replay failed"
 fi
-reached=$(sql -e 'SELECT @@gtid_binlog_pos')
+reached=$(private_sql -e 'SELECT @@gtid_binlog_pos')
 if [ -n "${UNTIL_GTID:-}" ] && ! gtid_le "$UNTIL_GTID" "$reached"; then
   die "GTID $UNTIL_GTID is not in the archive (replayed up to '$reached')"
 fi
-sql -e 'SHUTDOWN' || true
-wait "$server_pid" || true
-server_pid=
+private_server_stop
 log "restore complete: $(s3url "$backup")${source:+ + binlogs of history $source}, now at GTID '$reached'"
 echo "GTID=$reached"

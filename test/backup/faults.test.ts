@@ -72,6 +72,19 @@ describe("backup faults (real S3 API on loopback)", () => {
     expect(require("node:fs").readdirSync(datadir)).toEqual([]);
   });
 
+  test("restore as an account the backup does not have: it fails within seconds naming MYSQL_USER, the private server stopped and the datadir empty", async () => {
+    const [dest] = (await manifests(rig)).map((k) => k.replace(/\/manifest\.json$/, ""));
+    const datadir = `${rig.source.dir}/restore-wrong-account`;
+    const started = Date.now();
+    const err = await runScript("restore.sh", rig.env({ DATADIR: datadir, BACKUP: dest, REPLAY_BINLOGS: "0", MYSQL_USER: "nobody" })).catch((e) => e);
+    // The private server refuses the account at once: no waiting for it to "start".
+    expect(Date.now() - started).toBeLessThan(20000);
+    expect(err).toBeInstanceOf(ScriptError);
+    expect(err.message).toMatch(/cannot reach the restored server as MYSQL_USER 'nobody' \(an account in the backup\): .*Access denied/);
+    expect(require("node:child_process").execFileSync("ps", ["-eo", "args"]).toString()).not.toContain(datadir);
+    expect(require("node:fs").readdirSync(datadir)).toEqual([]);
+  });
+
   test("prune keeps the newest complete backup even when newer attempts failed, and deletes older ones", async () => {
     const older = await runBackup(rig);
     await sleep(1100); // distinct timestamps
