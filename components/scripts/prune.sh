@@ -37,33 +37,44 @@ for stamp in "${stamps[@]}"; do
     keep+=("$stamp") # possibly still running
   fi
 done
+# remove KEY: deletes one object, or everything under a prefix (KEY ending in /).
 remove() {
   if [ "${DRY_RUN:-0}" == 1 ]; then log "would delete $(s3url "$1")"; return; fi
-  s3 purge "$(s3path "$1")" || die "cannot delete $(s3url "$1")"
+  if [[ $1 == */ ]]; then s3 purge "$(s3path "$1")"; else s3 deletefile "$(s3path "$1")"; fi || die "cannot delete $(s3url "$1")"
   log "deleted $(s3url "$1")"
 }
-for stamp in "${drop[@]}"; do remove "base/$stamp"; done
+for stamp in "${drop[@]}"; do remove "base/$stamp/"; done
 
-# Binlogs: each member's archive is needed from the file holding the oldest kept backup's position on.
+# Binlogs, history by history (binlog/<server id>/<history>/<file>, see binlog-archive.sh): each is needed from the
+# file holding the oldest kept backup's position on. Files last written before that backup started cannot hold
+# events it needs, except the newest of them: the backup's position may be inside it.
 oldest=$(printf '%s\n' "${keep[@]}" | sort | head -n 1)
 s3 copyto "$(s3path "base/$oldest/manifest.json")" "$work/manifest.json" 2>/dev/null || true
 started=$(manifest_field "$work/manifest.json" started 2>/dev/null || true)
 if [ -n "$started" ]; then
-  # Files last written before the oldest kept backup started cannot hold events it needs.
-  for source in $(s3 lsf --dirs-only "$(s3path binlog/)" 2>/dev/null | tr -d /); do
-    mapfile -t files < <(s3 lsf --files-only --format tp "$(s3path "binlog/$source/")" | sort -t';' -k2)
-    # Keep the newest file written before the backup began: the backup's position may be inside it.
+  # "YYYY-MM-DD HH:MM:SS;<server id>/<history>/<name>", oldest first (the file number breaks ties within a second).
+  listing=$(s3_lsf -R --files-only --format tp "$(s3path binlog/)" | sort -t';' -k1,1 -k2,2) || die "cannot list $(s3url binlog/)"
+  mapfile -t histories < <(sed -n 's|^[^;]*;\([0-9]*/[0-9]\{8\}T[0-9]\{6\}Z\)/[^/]*$|\1|p' <<<"$listing" | sort -u)
+  declare -A newest_history=()
+  for id in "${histories[@]}"; do newest_history[${id%%/*}]=$id; done
+  for id in "${histories[@]}"; do
     old=()
-    for entry in "${files[@]}"; do
-      mod=${entry%%;*}; name=${entry#*;}
-      [[ ${mod/ /T} < $started ]] && old+=("$name")
-    done
+    newer=0
+    while IFS=';' read -r mod name; do
+      if [[ ${mod/ /T} < $started ]]; then
+        [[ $name =~ ^[^/]+\.[0-9]+$ ]] && old+=("$name") # binlogs; a GAP record stays with its history
+      else
+        newer=1
+      fi
+    done < <(grep -F ";$id/" <<<"$listing" | sed "s|;$id/|;|")
+    # A history that ended before the backup and was followed by another of its server (RESET MASTER, a re-created
+    # volume) holds nothing the backup needs: its position is in the newer history, or in another member's.
+    if [ $newer -eq 0 ] && [ "$id" != "${newest_history[${id%%/*}]}" ]; then
+      remove "binlog/$id/"
+      continue
+    fi
     [ ${#old[@]} -le 1 ] && continue
-    for name in "${old[@]:0:${#old[@]}-1}"; do
-      if [ "${DRY_RUN:-0}" == 1 ]; then log "would delete $(s3url "binlog/$source/$name")"; continue; fi
-      s3 deletefile "$(s3path "binlog/$source/$name")" || die "cannot delete $(s3url "binlog/$source/$name")"
-      log "deleted $(s3url "binlog/$source/$name")"
-    done
+    for name in "${old[@]:0:${#old[@]}-1}"; do remove "binlog/$id/$name"; done
   done
 fi
 log "kept ${#keep[@]} backup(s) (newest complete: base/$newest), deleted ${#drop[@]}"

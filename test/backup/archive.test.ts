@@ -120,6 +120,10 @@ describe("binlog archive: waiting for the server, and binlog histories (real mar
     return h[Object.keys(h).sort().pop()!] ?? {};
   };
   const caughtUp = async () => JSON.stringify(await newest()) === JSON.stringify(await serverLogs());
+  /** The two backups of the RESET MASTER test (one per history) and the table's checksum at the first one's end. */
+  let before = "";
+  let after = "";
+  let oldChecksum = "";
 
   beforeAll(async () => {
     rig = await startRig(501, "hist");
@@ -151,10 +155,10 @@ describe("binlog archive: waiting for the server, and binlog histories (real mar
     start();
     await rig.source.query("INSERT INTO app.t (v) VALUES ('old history')");
     await waitFor("the archive to catch up", caughtUp, 20000);
-    const before = await runBackup(rig); // a backup of the old history
+    before = await runBackup(rig); // a backup of the old history
     await rig.source.query("INSERT INTO app.t (v) VALUES ('old history, after the backup')");
     await waitFor("the archive to catch up", caughtUp, 20000);
-    const oldChecksum = await checksum(rig.source, "app.t");
+    oldChecksum = await checksum(rig.source, "app.t");
     await stop();
     const [oldHistory] = Object.keys(await histories());
     const oldObjects = await listKeys(rig, `binlog/501/${oldHistory}/`);
@@ -183,13 +187,25 @@ describe("binlog archive: waiting for the server, and binlog histories (real mar
     expect(rows.map((r: any) => r.v).slice(-2)).toEqual(["old history", "old history, after the backup"]);
     // A backup of the new history replays the new one.
     await rig.source.query("INSERT INTO app.t (v) VALUES ('new history 2')");
-    const after = await runBackup(rig);
+    after = await runBackup(rig);
     start();
     await rig.source.query("INSERT INTO app.t (v) VALUES ('new history, after the backup')");
     await waitFor("the archive to catch up", caughtUp, 20000);
     await stop();
     const restoredNew = await restoreInto(rig, 602, { BACKUP: after });
     expect(await checksum(restoredNew, "app.t")).toBe(await checksum(rig.source, "app.t"));
+  });
+
+  test("prune keeps what each kept backup replays from across histories, and drops the old history once no kept backup needs it", async () => {
+    const prune = (count: string) => runScript("prune.sh", rig.env({ RETENTION_COUNT: count, RETENTION_DAYS: "1", PRUNE_NOW: "2999-01-01T00:00:00Z" }));
+    const [oldHistory, newHistory] = Object.keys(await histories()).sort();
+    await prune("2");
+    expect(Object.keys(await histories()).sort()).toEqual([oldHistory, newHistory]);
+    expect(await checksum(await restoreInto(rig, 603, { BACKUP: before }), "app.t")).toBe(oldChecksum);
+
+    await prune("1"); // only the backup of the new history is left: the old history ended before it started
+    expect(Object.keys(await histories())).toEqual([newHistory]);
+    expect(await checksum(await restoreInto(rig, 604, { BACKUP: after }), "app.t")).toBe(await checksum(rig.source, "app.t"));
   });
 });
 
