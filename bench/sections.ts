@@ -5,7 +5,7 @@
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import { HeadObjectCommand } from "@aws-sdk/client-s3";
+import { ListObjectsV2Command } from "@aws-sdk/client-s3";
 import { destroyAll, LOCAL_ROOT_PASSWORD, LOCAL_ROOT_USER, LocalServer, REPLICATION_OPTIONS, startServers } from "../local/mariadbd";
 import { AckWriter, prepareWriterSchema, writableMember } from "../local/writer";
 import { EngineSettings, failover, MemberAddress, setup, switchover } from "../components/replication";
@@ -233,9 +233,10 @@ async function recoveryPoint(server: LocalServer, s3: LocalS3, env: Record<strin
       const [status] = await server.query<{ File: string; Position: number }>("SHOW MASTER STATUS");
       for (;;) {
         if (archiver.child.exitCode !== null) throw new Error(`binlog-archive.sh exited: ${archiver.log().trim().split("\n").slice(-3).join(" | ")}`);
+        // The archive keeps one prefix per binlog history (binlog/<server id>/<history>/<file>): the newest one holds the file.
         const size = await client
-          .send(new HeadObjectCommand({ Bucket: BUCKET, Key: `bench/binlog/${id}/${status.File}` }))
-          .then((h) => h.ContentLength ?? 0, () => 0);
+          .send(new ListObjectsV2Command({ Bucket: BUCKET, Prefix: `bench/binlog/${id}/` }))
+          .then((out) => (out.Contents ?? []).filter((o) => o.Key!.endsWith(`/${status.File}`)).map((o) => o.Size ?? 0).pop() ?? 0, () => 0);
         if (size >= Number(status.Position)) break;
         if (performance.now() - committed > 30000) throw new Error(`binlog ${status.File} not archived up to ${status.Position} within 30 s`);
         await new Promise((r) => setTimeout(r, 25));
