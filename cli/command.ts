@@ -22,6 +22,17 @@ export function asUsage<T>(parse: () => T): T {
   }
 }
 
+/** `key=value` flags as a map; the error names the flag and the bad value. */
+export function keyValues(flag: string, pairs: string[] | undefined): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const pair of pairs ?? []) {
+    const eq = pair.indexOf("=");
+    if (eq <= 0) throw new UsageError(`${flag} expects key=value, got '${pair}'`);
+    out[pair.slice(0, eq)] = pair.slice(eq + 1);
+  }
+  return out;
+}
+
 type Options = NonNullable<ParseArgsConfig["options"]>;
 
 /**

@@ -6,11 +6,19 @@ import * as fs from "node:fs";
 import { UsageError } from "./command";
 import type { Credentials } from "../components/replication";
 
-function fromFile(file: string, flag: string): string {
+/** Larger than any password: a file this big is the wrong file (and is not read into memory whole). */
+export const MAX_PASSWORD_FILE_BYTES = 4096;
+
+function fromFile(file: string, flag: string, warn: (line: string) => void): string {
   let text: string;
   try {
+    const stat = fs.statSync(file);
+    if (!stat.isFile()) throw new UsageError(`${flag} ${file}: not a regular file`);
+    if (stat.size > MAX_PASSWORD_FILE_BYTES) throw new UsageError(`${flag} ${file}: ${stat.size} bytes is not a password file (at most ${MAX_PASSWORD_FILE_BYTES})`);
+    if (stat.mode & 0o077) warn(`warning: ${flag} ${file} can be read or written by others (mode ${(stat.mode & 0o777).toString(8)}): chmod 600 ${file}`);
     text = fs.readFileSync(file, "utf8");
   } catch (err) {
+    if (err instanceof UsageError) throw err;
     throw new UsageError(`${flag} ${file}: cannot read it (${(err as NodeJS.ErrnoException).code ?? "error"})`);
   }
   const password = text.replace(/\r?\n$/, "");
@@ -19,9 +27,9 @@ function fromFile(file: string, flag: string): string {
 }
 
 /** Administrative account: user MYSQL_HA_USER (default root), password from --password-file or MYSQL_HA_PASSWORD. */
-export function adminCredentials(passwordFile: string | undefined, env: NodeJS.ProcessEnv = process.env): Credentials {
+export function adminCredentials(passwordFile: string | undefined, env: NodeJS.ProcessEnv = process.env, warn = stderrLine): Credentials {
   const user = env.MYSQL_HA_USER || "root";
-  if (passwordFile) return { user, password: fromFile(passwordFile, "--password-file") };
+  if (passwordFile) return { user, password: fromFile(passwordFile, "--password-file", warn) };
   const password = env.MYSQL_HA_PASSWORD;
   if (!password) throw new UsageError("the admin password is needed: set MYSQL_HA_PASSWORD or pass --password-file FILE (never on the command line)");
   return { user, password };
@@ -32,12 +40,16 @@ export function adminCredentials(passwordFile: string | undefined, env: NodeJS.P
  * "replication", as the Kubernetes Secret names it), password from --replication-password-file or
  * MYSQL_HA_REPLICATION_PASSWORD. Needed by commands that point replicas at a primary.
  */
-export function replicationCredentials(passwordFile: string | undefined, env: NodeJS.ProcessEnv = process.env): Credentials {
+export function replicationCredentials(passwordFile: string | undefined, env: NodeJS.ProcessEnv = process.env, warn = stderrLine): Credentials {
   const user = env.MYSQL_HA_REPLICATION_USER || "replication";
-  if (passwordFile) return { user, password: fromFile(passwordFile, "--replication-password-file") };
+  if (passwordFile) return { user, password: fromFile(passwordFile, "--replication-password-file", warn) };
   const password = env.MYSQL_HA_REPLICATION_PASSWORD;
   if (!password) {
     throw new UsageError("the replication password is needed: set MYSQL_HA_REPLICATION_PASSWORD or pass --replication-password-file FILE");
   }
   return { user, password };
+}
+
+function stderrLine(line: string): void {
+  process.stderr.write(line + "\n");
 }

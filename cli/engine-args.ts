@@ -31,14 +31,19 @@ export const ENGINE_OPTIONS_HELP = `  --members H:P,...              the members
 export const EXIT_CODES_HELP = `Exit status: 0 done or nothing to do; 1 error or aborted (the message says what state it left);
 2 usage error; 3 refused by a safety rule (nothing was changed).`;
 
-/** Parses "h:p,h:p" strictly; every error names the bad entry. */
+/** Parses "h:p,h:p" strictly; every error names the bad entry. A member listed twice would be two "members". */
 export function parseMembers(value: string | undefined): MemberAddress[] {
   if (!value) throw new UsageError("--members is required: host:port of every member in ordinal order, comma-separated");
+  const seen = new Map<string, number>();
   return value.split(",").map((entry, i) => {
     const m = /^\s*([^\s:]+|\[[0-9a-fA-F:]+\]):(\d{1,5})\s*$/.exec(entry);
     const port = m ? Number(m[2]) : NaN;
     if (!m || port < 1 || port > 65535) throw new UsageError(`--members entry ${i} '${entry}' is not host:port (port 1-65535)`);
-    return { host: m[1].replace(/^\[|\]$/g, ""), port };
+    const member = { host: m[1].replace(/^\[|\]$/g, ""), port };
+    const key = `${member.host.toLowerCase()}:${port}`;
+    if (seen.has(key)) throw new UsageError(`--members entry ${i} '${entry.trim()}' repeats entry ${seen.get(key)}: each member once, in ordinal order`);
+    seen.set(key, i);
+    return member;
   });
 }
 

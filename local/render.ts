@@ -109,8 +109,37 @@ export function stackConfig(stack: string, set: Record<string, string> = {}, pro
     }
     config[key] = typeof value === "string" ? value : JSON.stringify(value);
   }
-  for (const [key, value] of Object.entries(set)) config[key.includes(":") ? key : `${PROJECT}:${key}`] = value;
+  for (const [key, value] of Object.entries(set)) {
+    const [name, ...fields] = key.split(".");
+    const full = name.includes(":") ? name : `${PROJECT}:${name}`;
+    if (fields.length === 0) config[full] = value;
+    else config[full] = JSON.stringify(setPath(config[full], fields, value, key));
+  }
   return config;
+}
+
+/**
+ * `pulumi config set --path a.b.c value`: sets one field inside an object-valued key (kept as JSON), creating the
+ * objects on the way; the value is a string, as the CLI stores it without --type.
+ */
+function setPath(current: string | undefined, fields: string[], value: string, key: string): Record<string, unknown> {
+  let root: unknown;
+  try {
+    root = current === undefined ? {} : JSON.parse(current);
+  } catch {
+    root = undefined;
+  }
+  if (!root || typeof root !== "object" || Array.isArray(root)) throw new Error(`--set ${key}: ${fields.length ? key.split(".")[0] : key} is not an object`);
+  let node = root as Record<string, unknown>;
+  for (const field of fields.slice(0, -1)) {
+    if (!field) throw new Error(`--set ${key}: empty field name`);
+    const next = node[field];
+    node = (next && typeof next === "object" && !Array.isArray(next) ? next : (node[field] = {})) as Record<string, unknown>;
+  }
+  const last = fields[fields.length - 1];
+  if (!last) throw new Error(`--set ${key}: empty field name`);
+  node[last] = value;
+  return root as Record<string, unknown>;
 }
 
 /** Replaces secret markers, unknowns and known secret strings anywhere in a serialized value. */

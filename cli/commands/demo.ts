@@ -30,7 +30,7 @@ export const command: Command = {
   async run(argv) {
     const args = parseCommandArgs(command, argv, { keep: { type: "boolean" }, verbose: { type: "boolean" } });
     if (!args) return 0;
-    const { runDemo } = require("../../local/demo/scenario") as typeof import("../../local/demo/scenario");
+    const { keptHint, runDemo } = require("../../local/demo/scenario") as typeof import("../../local/demo/scenario");
     const { formatTimeline } = require("../../local/demo/timeline") as typeof import("../../local/demo/timeline");
     const out = (line: string) => process.stdout.write(line + "\n");
     out("mysql-ha demo: the real program and providers against local mariadbd members (under a minute)");
@@ -38,14 +38,8 @@ export const command: Command = {
     out("\nTimeline");
     out(formatTimeline(result.steps));
     if (result.kept) {
-      const k = result.kept;
-      out("\nThe topology is still running (--keep):");
-      for (const m of k.members) out(`  ${m}`);
-      out(`  write endpoint (primary): ${k.primary}   user: ${k.user}   database: ${k.database}`);
-      out(`  password: in ${k.passwordFile} (readable only by you), e.g.`);
-      const [host, port] = k.primary.split(":");
-      out(`    mariadb -h ${host} -P ${port} -u ${k.user} -p"$(cat ${k.passwordFile})" ${k.database}`);
-      out(`  stop it and remove its files: sh ${k.stopScript}`);
+      out("");
+      for (const line of keptHint(result.kept)) out(line);
     }
     return result.ok ? 0 : 1;
   },

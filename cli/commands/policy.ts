@@ -1,5 +1,5 @@
 import * as fs from "node:fs";
-import { asUsage, Command, parseCommandArgs, UsageError } from "../command";
+import { asUsage, Command, keyValues, parseCommandArgs, UsageError } from "../command";
 import type { PolicyPackConfig, Violation } from "../../policies/offline";
 
 export const command: Command = {
@@ -70,17 +70,6 @@ Examples:
     return passed ? 0 : 1;
   },
 };
-
-/** `key=value` flags as a map; the error names the flag and the bad value. */
-function keyValues(flag: string, pairs: string[] | undefined): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const pair of pairs ?? []) {
-    const eq = pair.indexOf("=");
-    if (eq <= 0) throw new UsageError(`${flag} expects key=value, got '${pair}'`);
-    out[pair.slice(0, eq)] = pair.slice(eq + 1);
-  }
-  return out;
-}
 
 function readConfig(file: string): PolicyPackConfig {
   let text: string;

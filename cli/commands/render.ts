@@ -1,6 +1,9 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { Command, parseCommandArgs, UsageError } from "../command";
+import { Command, keyValues, parseCommandArgs, UsageError } from "../command";
+
+/** Lists, in a directory render wrote, the files it wrote there: the only ones a later render replaces. */
+const MARKER = ".mysql-ha-render";
 
 export const command: Command = {
   name: "render",
@@ -14,8 +17,10 @@ dependencies, and the stack outputs). Generated passwords appear as "[secret]".
 
 Options:
   --stack <name>       stack to render (a Pulumi.<name>.yaml must exist)
-  --out <dir>          output directory (default: render/<stack>); earlier *.yaml files there are replaced
-  --set key=value      override one config key, as 'pulumi config set' would (repeatable)
+  --out <dir>          output directory (default: render/<stack>): new, empty, or written by an earlier render,
+                       whose files are then replaced; any other directory is refused
+  --set key=value      override one config key, as 'pulumi config set' would (repeatable); a dotted key sets one
+                       field of an object key, as 'pulumi config set --path' does: serverConfig.max_connections=500
   --project-dir <dir>  directory with Pulumi.yaml and the stack files (default: this repository)
   -h, --help           this text
 
@@ -34,12 +39,9 @@ Examples:
     });
     if (!opts) return 0;
     if (!opts.stack) throw new UsageError("--stack <name> is required");
-    const set: Record<string, string> = {};
-    for (const pair of opts.set ?? []) {
-      const eq = pair.indexOf("=");
-      if (eq <= 0) throw new UsageError(`--set expects key=value, got '${pair}'`);
-      set[pair.slice(0, eq)] = pair.slice(eq + 1);
-    }
+    const set = keyValues("--set", opts.set);
+    const out = path.resolve(opts.out ?? path.join("render", opts.stack));
+    const earlier = ownedFiles(out);
 
     const { renderStack, kubernetesManifests } = require("../../local/render") as typeof import("../../local/render");
     const yaml = require("js-yaml") as typeof import("js-yaml");
@@ -49,14 +51,15 @@ Examples:
       return 1;
     }
 
-    const out = path.resolve(opts.out ?? path.join("render", opts.stack));
     fs.mkdirSync(out, { recursive: true });
-    for (const f of fs.readdirSync(out)) if (f.endsWith(".yaml")) fs.rmSync(path.join(out, f));
+    for (const f of earlier) fs.rmSync(path.join(out, f), { force: true });
 
     const manifests = kubernetesManifests(rendered);
+    const written: string[] = [];
     for (const { manifest } of manifests) {
       const file = `${String(manifest.kind).toLowerCase()}-${manifest.metadata?.name}.yaml`;
       fs.writeFileSync(path.join(out, file), yaml.dump(manifest, { lineWidth: -1, noRefs: true }));
+      written.push(file);
     }
     const others = rendered.resources.filter((r) => !manifests.some((m) => m.resource === r));
     const summary = {
@@ -66,7 +69,24 @@ Examples:
       resources: others,
     };
     fs.writeFileSync(path.join(out, "resources.json"), JSON.stringify(summary, null, 2) + "\n");
+    fs.writeFileSync(path.join(out, MARKER), [...written, "resources.json"].join("\n") + "\n");
     process.stdout.write(`rendered stack '${opts.stack}': ${manifests.length} Kubernetes objects, ${others.length} other resources -> ${out}\n`);
     return 0;
   },
 };
+
+/**
+ * The files an earlier render wrote into `dir` (none for a new or empty directory). Any other non-empty directory
+ * is refused: `--out .` must never delete Pulumi.yaml or anything else render did not write.
+ */
+function ownedFiles(dir: string): string[] {
+  if (!fs.existsSync(dir)) return [];
+  if (!fs.statSync(dir).isDirectory()) throw new UsageError(`--out ${dir} is not a directory`);
+  const entries = fs.readdirSync(dir);
+  if (entries.length === 0) return [];
+  if (!entries.includes(MARKER)) {
+    throw new UsageError(`--out ${dir} is not empty and was not written by 'mysql-ha render': choose a new or empty directory`);
+  }
+  // Names only, never paths: a tampered marker cannot reach outside the directory.
+  return fs.readFileSync(path.join(dir, MARKER), "utf8").split("\n").filter((f) => f && f === path.basename(f)).concat(MARKER);
+}

@@ -39,8 +39,11 @@ export interface KeptTopology {
   members: string[];
   user: string;
   database: string;
-  /** File (mode 0600) holding the application password; the password itself is never printed. */
-  passwordFile: string;
+  /**
+   * Client option file (mode 0600: [client] host, port, user, password, database) for `mariadb
+   * --defaults-extra-file`: the password never goes on a command line and is never printed.
+   */
+  clientConfig: string;
   /** Script that stops the members and removes their files. */
   stopScript: string;
 }
@@ -283,11 +286,15 @@ function memberOf(stack: LocalStack, address: string): string {
   return ordinal < 0 ? address : String(ordinal);
 }
 
-/** Writes the application password to a private file and a stop script; returns what to print. */
+/** Writes a private client option file for the application user and a stop script; returns what to print. */
 function keepTopology(stack: LocalStack, primary: number): KeptTopology {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "mysql-ha-demo-kept-"));
-  const passwordFile = path.join(dir, "app-password");
-  fs.writeFileSync(passwordFile, stack.secret(SECRET_KEYS.app) + "\n", { mode: 0o600 });
+  const clientConfig = path.join(dir, "client.cnf");
+  const server = pod(stack, primary);
+  fs.writeFileSync(clientConfig, [
+    "[client]", `host=${server.host}`, `port=${server.port}`, `user=${stack.appUser}`,
+    `password=${stack.secret(SECRET_KEYS.app)}`, `database=${stack.appDatabase}`, "",
+  ].join("\n"), { mode: 0o600 });
   const pods = stack.pods.filter((p): p is LocalServer => !!p);
   const stopScript = path.join(dir, "stop.sh");
   fs.writeFileSync(stopScript, [
@@ -304,9 +311,21 @@ function keepTopology(stack: LocalStack, primary: number): KeptTopology {
     members: stack.pods.map((p, i) => `member ${i}: ${p?.running ? p.address : "down"}`),
     user: stack.appUser,
     database: stack.appDatabase,
-    passwordFile,
+    clientConfig,
     stopScript,
   };
+}
+
+/** How to reach a kept topology, in words: no password, and none on a command line either. */
+export function keptHint(k: KeptTopology): string[] {
+  return [
+    "The topology is still running (--keep):",
+    ...k.members.map((m) => `  ${m}`),
+    `  write endpoint (primary): ${k.primary}   user: ${k.user}   database: ${k.database}`,
+    `  connect with the private client option file (password inside, readable only by you):`,
+    `    mariadb --defaults-extra-file=${k.clientConfig}`,
+    `  stop it and remove its files: sh ${k.stopScript}`,
+  ];
 }
 
 function pod(stack: LocalStack, ordinal: number): LocalServer {

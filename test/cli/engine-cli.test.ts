@@ -65,3 +65,33 @@ describe("mysql-ha setup / status / switchover / failover", () => {
     expect(noPassword.stderr).toMatch(/set MYSQL_HA_PASSWORD or pass --password-file/);
   });
 });
+
+describe("mysql-ha engine commands refuse hostile or mistaken input", () => {
+  it("refuses a member listed twice, naming both entries", async () => {
+    const run = await cli(["status", "--members", "127.0.0.1:3306,db-1:3306,127.0.0.1:3306"], ENV);
+    expect(run.code).toBe(2);
+    expect(run.stderr).toContain("--members entry 2 '127.0.0.1:3306' repeats entry 0");
+  });
+
+  it("refuses a password file larger than any password and warns about one others can read", async () => {
+    const fs = require("node:fs") as typeof import("node:fs");
+    const os = require("node:os") as typeof import("node:os");
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "mysql-ha-pw-"));
+    try {
+      const big = path.join(dir, "big");
+      fs.writeFileSync(big, "x".repeat(5000), { mode: 0o600 });
+      const tooBig = await cli(["status", "--members", "127.0.0.1:1", "--password-file", big]);
+      expect(tooBig.code).toBe(2);
+      expect(tooBig.stderr).toContain(`--password-file ${big}: 5000 bytes is not a password file (at most 4096)`);
+
+      const open = path.join(dir, "open");
+      fs.writeFileSync(open, "secret-pw\n");
+      fs.chmodSync(open, 0o644);
+      const warned = await cli(["status", "--members", "127.0.0.1:1", "--password-file", open, "--connect-timeout-ms", "500"]);
+      expect(warned.stderr).toContain(`warning: --password-file ${open} can be read or written by others (mode 644): chmod 600 ${open}`);
+      expect(warned.stdout + warned.stderr).not.toContain("secret-pw");
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});

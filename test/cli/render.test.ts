@@ -70,6 +70,37 @@ describe("mysql-ha render", () => {
     expect(bad.stderr).toContain("--set expects key=value");
   });
 
+  it("writes only into a directory it owns: refuses any other non-empty one, and replaces only its own files", () => {
+    const project = path.join(dir, "project");
+    fs.mkdirSync(project);
+    fs.writeFileSync(path.join(project, "Pulumi.yaml"), "name: mine\n");
+    const refused = cli("--stack", "dev", "--out", project);
+    expect(refused.status).toBe(2);
+    expect(refused.stderr).toContain(`--out ${project} is not empty and was not written by 'mysql-ha render'`);
+    expect(fs.readFileSync(path.join(project, "Pulumi.yaml"), "utf8")).toBe("name: mine\n");
+
+    const out = path.join(dir, "out");
+    expect(cli("--stack", "prod", "--out", out).status).toBe(0);
+    fs.writeFileSync(path.join(out, "notes.yaml"), "kept: true\n"); // not render's: must survive a re-render
+    const again = cli("--stack", "prod", "--out", out, "--set", "replicas=3");
+    expect(again.status).toBe(0);
+    expect(fs.readFileSync(path.join(out, "notes.yaml"), "utf8")).toBe("kept: true\n");
+    expect(fs.existsSync(path.join(out, "statefulset-mysql.yaml"))).toBe(true);
+  });
+
+  it("takes --set in the path form of 'pulumi config set --path' for object keys", () => {
+    const out = path.join(dir, "path");
+    const run = cli("--stack", "prod", "--out", out, "--set", "serverConfig.max_connections=500", "--set", "serverConfig.long_query_time=2");
+    expect(run.stderr).not.toMatch(/unknown config key|cannot be rendered/);
+    expect(run.status).toBe(0);
+    const cnf = (yaml.load(fs.readFileSync(path.join(out, "configmap-mysql-config.yaml"), "utf8")) as any).data;
+    const text = Object.values(cnf).join("\n");
+    expect(text).toMatch(/^max_connections\s*=\s*500$/m);
+    expect(text).toMatch(/^long_query_time\s*=\s*2$/m);
+    // The stack's own serverConfig fields stay (Pulumi.prod.yaml sets innodb_buffer_pool_size).
+    expect(text).toMatch(/^innodb_buffer_pool_size\s*=\s*6G$/m);
+  });
+
   it("is listed by mysql-ha --help", () => {
     const run = spawnSync(process.execPath, [path.join(root, "bin/mysql-ha.js"), "--help"], { cwd: root, encoding: "utf8" });
     expect(run.status).toBe(0);

@@ -6,7 +6,7 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as mysql from "mysql2/promise";
 import { execFileSync } from "node:child_process";
-import { runDemo } from "../../local/demo/scenario";
+import { keptHint, runDemo } from "../../local/demo/scenario";
 import { parseOptionFiles } from "../../local/demo/stack";
 import { formatTimeline } from "../../local/demo/timeline";
 
@@ -44,14 +44,20 @@ describe("mysql-ha demo", () => {
     expect(output).not.toMatch(/password[:=]\s*\S{16,}/i);
     expect(Date.now() - t0).toBeLessThan(150_000);
 
-    // --keep: the topology still runs; the application user reaches the primary with the password from the private
-    // file (never printed); the stop script ends every member and removes all files.
+    // --keep: the topology still runs; the application user reaches the primary with the private client option file
+    // (the password never printed, never on a command line); the stop script ends every member and removes all files.
     const kept = result.kept!;
     expect(kept.members).toHaveLength(4);
     expect(kept.members.filter((m) => m.endsWith("down"))).toHaveLength(1); // the member killed by the failover step
-    expect(fs.statSync(kept.passwordFile).mode & 0o077).toBe(0);
-    const password = fs.readFileSync(kept.passwordFile, "utf8").trim();
-    expect(output).not.toContain(password);
+    expect(fs.statSync(kept.clientConfig).mode & 0o077).toBe(0);
+    const password = /^password=(.+)$/m.exec(fs.readFileSync(kept.clientConfig, "utf8"))![1];
+    const hint = keptHint(kept).join("\n");
+    for (const text of [output, hint]) expect(text).not.toContain(password);
+    const command = /^ {4}(mariadb .*)$/m.exec(hint)![1];
+    expect(command).toBe(`mariadb --defaults-extra-file=${kept.clientConfig}`);
+    // The hinted command itself, run by the real client: it reaches the primary's application database.
+    const viaHint = execFileSync("sh", ["-c", `${command} -N -e 'SELECT COUNT(*) FROM items'`], { encoding: "utf8" });
+    expect(viaHint.trim()).toBe("5000");
     const [host, port] = kept.primary.split(":");
     const app = await mysql.createConnection({ host, port: Number(port), user: kept.user, password, database: kept.database });
     try {
