@@ -68,18 +68,30 @@ s3url() { printf 's3://%s/%s%s' "$S3_BUCKET" "${S3_PREFIX:+$S3_PREFIX/}" "$1"; }
 # 8 KiB, which took about a third of a clone's streaming time here.
 SOCAT_BLOCK=1048576
 
-# receive_stream HOST PORT: asks a member's donor port (clone-serve.sh) for a backup stream and writes it to stdout.
-# The token goes over the connection, not argv.
+# new_stream_nonce: a fresh random value for one stream request (see receive_stream).
+new_stream_nonce() { od -An -N16 -tx1 /dev/urandom | tr -d ' \n'; }
+
+# receive_stream HOST PORT NONCE: asks a member's donor port (clone-serve.sh) for a backup stream and writes it to
+# stdout. The token goes over the connection, not argv. The donor writes NONCE into the stream's completion marker,
+# so only this request's own, complete stream carries it: no data inside the backup can pass for the marker.
 receive_stream() {
   need_env CLONE_TOKEN
-  printf '%s\n' "$CLONE_TOKEN" | socat -b "$SOCAT_BLOCK" -t 86400 -T "${STREAM_IDLE_TIMEOUT:-300}" - "TCP:$1:$2,connect-timeout=10"
+  printf '%s\n%s\n' "$CLONE_TOKEN" "$3" | socat -b "$SOCAT_BLOCK" -t 86400 -T "${STREAM_IDLE_TIMEOUT:-300}" - "TCP:$1:$2,connect-timeout=10"
 }
 
 # The last file of every complete donor stream; its content names the backup's binlog position.
 STREAM_MARKER=mysql-ha-stream-complete
 
-# marker_field FILE NAME: reads "mysql-ha-NAME=value" from a stream tail or an extracted marker.
-marker_field() { grep -a -o "mysql-ha-$2=[^[:space:]]*" "$1" | tail -n 1 | cut -d= -f2- || true; }
+# stream_marker FILE NONCE: prints the completion marker that carries NONCE (from an extracted marker file or the raw
+# tail of a stream), or fails when there is none: the stream is then incomplete, whatever text it holds.
+stream_marker() {
+  [[ $2 =~ ^[0-9a-f]{32}$ ]] || die "stream_marker: bad nonce"
+  # In a raw stream the marker's first line follows the xbstream chunk header: anchor at the end of the line only.
+  grep -a -A4 "mysql-ha-nonce=$2\$" "$1"
+}
+
+# marker_field NAME: reads "mysql-ha-NAME=value" from a marker on stdin (see stream_marker).
+marker_field() { grep -a -o "mysql-ha-$1=[^[:space:]]*" | head -n 1 | cut -d= -f2- || true; }
 
 # manifest_field FILE NAME: reads a top-level string or number field of a manifest written by backup.sh.
 manifest_field() { sed -n "s/^  \"$2\": \"\{0,1\}\([^\",]*\)\"\{0,1\},\{0,1\}\$/\1/p" "$1" | head -n 1; }

@@ -25,18 +25,21 @@ tail -c 65536 <"$work/raw-tail" >"$work/tail" & readers+=($!)
 wc -c <"$work/raw-size" >"$work/raw-bytes" & readers+=($!)
 sha256sum <"$work/z-sum" | cut -d' ' -f1 >"$work/sha256" & readers+=($!)
 wc -c <"$work/z-size" >"$work/z-bytes" & readers+=($!)
-if ! receive_stream "$DONOR_HOST" "$DONOR_PORT" | tee "$work/raw-tail" "$work/raw-size" |
+nonce=$(new_stream_nonce)
+if ! receive_stream "$DONOR_HOST" "$DONOR_PORT" "$nonce" | tee "$work/raw-tail" "$work/raw-size" |
   zstd -q -T0 "-${BACKUP_ZSTD_LEVEL:-3}" | tee "$work/z-sum" "$work/z-size" |
   s3 rcat --s3-chunk-size 16M "$(s3path "$dest/$object")"; then
   die "backup $stamp FAILED while streaming (pipeline status ${PIPESTATUS[*]}): no manifest written, so it does not count as a backup"
 fi
 wait "${readers[@]}"
 readers=()
-grep -a -q "$STREAM_MARKER" "$work/tail" ||
+# Complete only if the marker with this request's nonce arrived (the donor writes it last): text that merely looks
+# like a marker, inside the data of a stream cut short, does not count.
+marker=$(stream_marker "$work/tail" "$nonce") ||
   die "backup $stamp FAILED: the donor stream is incomplete (no completion marker; see the donor's log): no manifest written"
-gtid=$(marker_field "$work/tail" gtid)
-binlog_file=$(marker_field "$work/tail" binlog-file)
-binlog_pos=$(marker_field "$work/tail" binlog-pos)
+gtid=$(marker_field gtid <<<"$marker")
+binlog_file=$(marker_field binlog-file <<<"$marker")
+binlog_pos=$(marker_field binlog-pos <<<"$marker")
 raw_bytes=$(tr -d ' ' <"$work/raw-bytes")
 z_bytes=$(tr -d ' ' <"$work/z-bytes")
 sha=$(cat "$work/sha256")

@@ -10,6 +10,8 @@ need_env CLONE_TOKEN DATADIR MYSQL_HOST MYSQL_PORT
 peer=${SOCAT_PEERADDR:-unknown}:${SOCAT_PEERPORT:-?}
 IFS= read -r -t 10 token || die "no token from $peer within 10 s"
 [ "$token" == "$CLONE_TOKEN" ] || die "wrong token from $peer: refusing to stream"
+IFS= read -r -t 10 nonce || die "no stream nonce from $peer within 10 s"
+[[ $nonce =~ ^[0-9a-f]{32}$ ]] || die "bad stream nonce from $peer: refusing to stream"
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 defaults=$(mysql_defaults "$work")
@@ -25,7 +27,7 @@ gtid=$(sed -n "s/.*GTID of the last change '\([^']*\)'.*/\1/p" <<<"$line")
 file=$(sed -n "s/.*filename '\([^']*\)'.*/\1/p" <<<"$line")
 pos=$(sed -n "s/.*position '\([0-9]*\)'.*/\1/p" <<<"$line")
 mkdir "$work/marker"
-printf 'mysql-ha-gtid=%s\nmysql-ha-binlog-file=%s\nmysql-ha-binlog-pos=%s\nmysql-ha-finished=%s\n' \
-  "$gtid" "$file" "$pos" "$(date -u +%Y-%m-%dT%H:%M:%SZ)" >"$work/marker/$STREAM_MARKER"
+printf 'mysql-ha-nonce=%s\nmysql-ha-gtid=%s\nmysql-ha-binlog-file=%s\nmysql-ha-binlog-pos=%s\nmysql-ha-finished=%s\n' \
+  "$nonce" "$gtid" "$file" "$pos" "$(date -u +%Y-%m-%dT%H:%M:%SZ)" >"$work/marker/$STREAM_MARKER"
 (cd "$work/marker" && mbstream -c "$STREAM_MARKER")
 log "stream to $peer complete in $((SECONDS - started)) s at GTID '${gtid}' ($file:$pos)"

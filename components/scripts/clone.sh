@@ -17,10 +17,11 @@ trap 'rc=$?; rm -rf "$staging"; [ $rc -eq 0 ] || { find "$DATADIR" -mindepth 1 -
 mkdir "$staging"
 log "cloning from $DONOR_HOST:$DONOR_PORT into $DATADIR"
 started=$SECONDS
-receive_stream "$DONOR_HOST" "$DONOR_PORT" | mbstream -x -C "$staging" --parallel=2
-[ -f "$staging/$STREAM_MARKER" ] ||
+nonce=$(new_stream_nonce)
+receive_stream "$DONOR_HOST" "$DONOR_PORT" "$nonce" | mbstream -x -C "$staging" --parallel=2
+marker=$(stream_marker "$staging/$STREAM_MARKER" "$nonce" 2>/dev/null) ||
   die "the stream from $DONOR_HOST:$DONOR_PORT is incomplete (no completion marker): wrong CLONE_TOKEN or the backup failed on the donor (see its log)"
-gtid=$(marker_field "$staging/$STREAM_MARKER" gtid)
+gtid=$(marker_field gtid <<<"$marker")
 rm "$staging/$STREAM_MARKER"
 log "received $(du -sh "$staging" | cut -f1) in $((SECONDS - started)) s; preparing"
 mariadb-backup --prepare --target-dir="$staging" 2>"$staging/prepare.log" ||

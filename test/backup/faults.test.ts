@@ -118,3 +118,34 @@ describe("backup faults (real S3 API on loopback)", () => {
     expect(stderr).toMatch(/no complete backup .*deleting nothing/);
   });
 });
+
+describe("the completion check of a donor stream", () => {
+  let rig: Rig;
+  let fake: import("node:net").Server | undefined;
+  beforeAll(async () => {
+    rig = await startRig(420);
+  });
+  afterAll(async () => {
+    fake?.close();
+    await rig?.cleanup();
+  });
+
+  test("a stream cut short whose data holds marker-like text (even a whole marker from another stream) gets no manifest", async () => {
+    // A donor stand-in that answers the token, sends bytes that look like a completed stream's tail, and hangs up.
+    const net = require("node:net") as typeof import("node:net");
+    const text = "mysql-ha-stream-complete\nmysql-ha-nonce=0123456789abcdef0123456789abcdef\nmysql-ha-gtid=0-420-7\n" +
+      "mysql-ha-binlog-file=mysql-bin.000001\nmysql-ha-binlog-pos=4\nmysql-ha-finished=2026-12-01T00:00:00Z\n";
+    fake = net.createServer((socket) => {
+      socket.once("data", () => socket.end(Buffer.concat([Buffer.alloc(4096, 7), Buffer.from(text)])));
+    });
+    await new Promise<void>((resolve) => fake!.listen(0, "127.0.0.1", resolve));
+    const port = (fake.address() as import("node:net").AddressInfo).port;
+    const err = await runScript("backup.sh", rig.env({ DONOR_HOST: "127.0.0.1", DONOR_PORT: String(port) })).catch((e) => e);
+    expect(err).toBeInstanceOf(ScriptError);
+    expect(err.message).toMatch(/the donor stream is incomplete \(no completion marker/);
+    expect(await manifests(rig)).toEqual([]);
+    // The real donor's stream, with this request's own nonce in its marker, does count.
+    const dest = await runBackup(rig);
+    expect(await manifests(rig)).toEqual([`${dest}/manifest.json`]);
+  });
+});
