@@ -10,7 +10,8 @@
  *   reads the primary from the ConfigMap stored there, not from the program;
  * - the rendered StatefulSet is acted on by a stand-in controller: member N is a local mariadbd ("pod") on a port
  *   fixed up front (the `directMembers` of the stack), started with the rendered server config and its init script
- *   (init-server.sh, run for real). Its seed step follows seed-member.sh: member 0 starts empty, member N > 0 clones
+ *   (init-server.sh, run for real). Its seed step follows seed-member.sh: member 0 starts empty (no peer answers
+ *   when the demo creates it; seed-member.sh clones a running peer into an empty member 0), member N > 0 clones
  *   member N-1 (clone-serve.sh / clone.sh, which also positions the copy). An empty datadir then gets what the
  *   official image's entrypoint does (mariadb-docker docker_setup_db): root secured with the binlog off, then the
  *   application database, its user and the replication user with the binlog on. Like Pulumi's StatefulSet await,
