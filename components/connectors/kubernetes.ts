@@ -41,7 +41,7 @@ export async function openKubernetes(spec: KubernetesConnectorSpec, count: numbe
       members.push({
         host: "127.0.0.1",
         port: (server.address() as net.AddressInfo).port,
-        replicationHost: `${pod}.${spec.service ?? spec.statefulSet}.${spec.namespace}.svc.${spec.clusterDomain ?? "cluster.local"}`,
+        replicationHost: `${pod}.${spec.service ?? spec.statefulSet}.${spec.namespace}.svc${spec.clusterDomain ? `.${spec.clusterDomain}` : ""}`,
         replicationPort: port,
       });
     }

@@ -27,11 +27,11 @@ export interface KubernetesConnectorSpec {
   /** StatefulSet name; pod N is `<statefulSet>-N`. */
   statefulSet: string;
   /**
-   * Headless Service of the StatefulSet: replicas reach member N at `<statefulSet>-N.<service>.<namespace>.svc.
-   * <clusterDomain>`. Default: the StatefulSet name.
+   * Headless Service of the StatefulSet: replicas reach member N at `<statefulSet>-N.<service>.<namespace>.svc[.
+   * <clusterDomain>]`. Default: the StatefulSet name.
    */
   service?: string;
-  /** Cluster DNS domain. Default cluster.local. */
+  /** Cluster DNS domain; default none: `...svc` resolves through the pods' DNS search path in any cluster. */
   clusterDomain?: string;
   /** Database port inside the pod. Default 3306. */
   port?: number;

@@ -50,12 +50,15 @@ export function memberPodName(statefulSet: string, ordinal: number): string {
   return `${statefulSet}-${ordinal}`;
 }
 
-/** Stable DNS name of member `ordinal` through the headless Service. */
+/**
+ * Stable DNS name of member `ordinal` through the headless Service. Names end in `.svc`: a pod's DNS search path ends
+ * with the cluster's own domain, so they resolve in any cluster (`cluster.local` is only the usual default).
+ */
 export function memberHost(names: ObjectNames, namespace: string, ordinal: number): string {
-  return `${memberPodName(names.statefulSet, ordinal)}.${names.headlessService}.${namespace}.svc.cluster.local`;
+  return `${memberPodName(names.statefulSet, ordinal)}.${names.headlessService}.${namespace}.svc`;
 }
 
-/** DNS name of a Service. */
+/** DNS name of a Service (see memberHost). */
 export function serviceHost(service: string, namespace: string): string {
-  return `${service}.${namespace}.svc.cluster.local`;
+  return `${service}.${namespace}.svc`;
 }

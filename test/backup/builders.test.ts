@@ -74,7 +74,7 @@ describe("backup CronJob and member parts", () => {
     expect(container.resources.limits).toBeDefined();
     expect(container.command.join(" ")).toMatch(/backup\.sh && .*prune\.sh/);
     const env = Object.fromEntries(container.env.map((e: any) => [e.name, e]));
-    expect(env.DONOR_HOST.value).toBe("db-1.db-headless.mysql-ha.svc.cluster.local"); // a replica, stable when growing
+    expect(env.DONOR_HOST.value).toBe("db-1.db-headless.mysql-ha.svc"); // a replica, stable when growing
     expect(env.DONOR_PORT.value).toBe(String(DONOR_PORT));
     expect(env.RETENTION_COUNT.value).toBe("14");
     expect(env.RETENTION_DAYS.value).toBe("30");
@@ -160,7 +160,7 @@ describe("backup CronJob and member parts", () => {
     const url = "s3://bkt1/prod/db/base/20260101T020000Z";
     const [seed] = buildSeedingPodExtras(parts({ restoreFrom: url })).initContainers as any[];
     expect(seed.env).toContainEqual({ name: "RESTORE_URL", value: url });
-    expect(seed.env).toContainEqual({ name: "CLONE_DONOR_PATTERN", value: "db-%d.db-headless.mysql-ha.svc.cluster.local" });
+    expect(seed.env).toContainEqual({ name: "CLONE_DONOR_PATTERN", value: "db-%d.db-headless.mysql-ha.svc" });
   });
 
   test("the seed container reads the member's server options (the conf volume init-server wrote, read-only) for clone.sh's private start", () => {

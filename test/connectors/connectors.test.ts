@@ -68,8 +68,8 @@ describe("connectors", () => {
     // The engine connects over loopback; the members replicate from each other by pod DNS name.
     expect(out.members.map((m) => m.host)).toEqual(["127.0.0.1", "127.0.0.1"]);
     expect(out.members.map((m) => `${m.replicationHost}:${m.replicationPort}`)).toEqual([
-      "mysql-0.mysql.db.svc.cluster.local:3306",
-      "mysql-1.mysql.db.svc.cluster.local:3306",
+      "mysql-0.mysql.db.svc:3306",
+      "mysql-1.mysql.db.svc:3306",
     ]);
     expect(out.results).toEqual([
       { ordinal: 0, serverIds: [700, 700] },

@@ -116,6 +116,6 @@ describe("Services", () => {
     const read = buildReadService({ name: "db", names, settings: settings() }) as any;
     expect(headless.spec).toMatchObject({ clusterIP: "None", publishNotReadyAddresses: true });
     expect(read.spec.publishNotReadyAddresses).toBeUndefined();
-    expect(memberHost(names, "ns", 2)).toBe("db-2.db-headless.ns.svc.cluster.local");
+    expect(memberHost(names, "ns", 2)).toBe("db-2.db-headless.ns.svc");
   });
 });

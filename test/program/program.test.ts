@@ -73,8 +73,8 @@ describe.each(["dev", "prod"])("program under mocks, stack %s", (stack) => {
   it("exports passwords only as secrets and endpoints in the clear", () => {
     expect(rendered.outputs).toMatchObject({
       rootPassword: REDACTED, replicationPassword: REDACTED, appPassword: REDACTED,
-      primaryEndpoint: expect.stringMatching(/^mysql-primary\.[a-z-]+\.svc\.cluster\.local:3306$/),
-      readEndpoint: expect.stringMatching(/^mysql-read\.[a-z-]+\.svc\.cluster\.local:3306$/),
+      primaryEndpoint: expect.stringMatching(/^mysql-primary\.[a-z-]+\.svc:3306$/),
+      readEndpoint: expect.stringMatching(/^mysql-read\.[a-z-]+\.svc:3306$/),
       headlessServiceName: "mysql-headless",
       secretName: "mysql-credentials",
     });
@@ -109,7 +109,7 @@ describe("program config changes", () => {
     const prod = await renderStack({ stack: "prod" });
     expect(byName(dev, "mysql-statefulset").inputs.spec.replicas).toBe(2);
     expect(byName(prod, "mysql-statefulset").inputs.spec.replicas).toBe(3);
-    expect(prod.outputs.memberHosts).toEqual([0, 1, 2].map((i) => `mysql-${i}.mysql-headless.mysql-ha.svc.cluster.local`));
+    expect(prod.outputs.memberHosts).toEqual([0, 1, 2].map((i) => `mysql-${i}.mysql-headless.mysql-ha.svc`));
   });
 
   it("applies the stack's anti-affinity, storage class and resources", async () => {
