@@ -1,6 +1,6 @@
 /**
- * A local stand-in for the Kubernetes API endpoints the rolling-upgrade restarter uses (there is no cluster here):
- * GET a StatefulSet, GET/DELETE a pod, GET/PUT/PATCH a ConfigMap or Service. It answers as strictly as the real API
+ * A local stand-in for the Kubernetes API endpoints the rolling-upgrade restarter and the failover agent use (there is
+ * no cluster here): GET a StatefulSet, GET/DELETE a pod, GET/PUT/PATCH a ConfigMap or Service, GET/POST/PUT a Lease. It answers as strictly as the real API
  * server (Status objects, resourceVersion preconditions, the four patch types, server-side apply field ownership)
  * and plays the StatefulSet controller and the kubelet with their real timing: a deleted pod stays Terminating for
  * its grace period (`recreateMs`), its replacement goes Pending (init containers, `initMs`) -> Running -> Ready after
@@ -101,7 +101,11 @@ export class KubeApiStandin {
   readonly brokenInit = new Set<string>();
   readonly configMaps: FieldView = this.view("configmaps", ["data"]);
   readonly serviceSelectors: FieldView = this.view("services", ["spec", "selector"]);
+  /** While true, every Lease request fails with 503 (an API server that cannot reach etcd). */
+  leaseOutage = false;
   private readonly objects = new Map<string, StoredObject>();
+  /** Leases by name, as stored (GET answers them as they are). */
+  private readonly leases = new Map<string, JsonObject>();
   private readonly pods = new Map<number, Pod>();
   /** Ordinals whose pod was deleted through the API: the next pod there is its replacement (`onRecreate`). */
   private readonly deleted = new Set<number>();
@@ -151,6 +155,12 @@ export class KubeApiStandin {
   /** The revision the controller stamps on new pods (the latest template it observed). */
   get currentTemplateRevision(): string {
     return this.updateRevision;
+  }
+
+  /** A Lease as stored, or undefined. */
+  lease(name: string): any {
+    const stored = this.leases.get(name);
+    return stored && structuredClone(stored);
   }
 
   podRevision(ordinal: number): string | undefined {
@@ -216,6 +226,8 @@ export class KubeApiStandin {
       if (sts[1] !== namespace || sts[2] !== statefulSet) throw notFound("statefulsets", sts[2], "apps");
       return [200, this.statefulSetObject()];
     }
+    const lease = url.pathname.match(/^\/apis\/coordination\.k8s\.io\/v1\/namespaces\/([^/]+)\/leases(?:\/([^/]+))?$/);
+    if (lease && lease[1] === namespace) return this.handleLease(req.method ?? "GET", lease[2], body);
     const object = url.pathname.match(/^\/api\/v1\/namespaces\/([^/]+)\/(configmaps|services)\/([^/]+)$/);
     if (object && object[1] === namespace) return this.handleObject(req, url, object[2] as Resource, object[3], body);
     const pod = url.pathname.match(/^\/api\/v1\/namespaces\/([^/]+)\/pods\/([^/]+)$/);
@@ -265,6 +277,81 @@ export class KubeApiStandin {
     const current = stored ?? this.create(resource, name, {});
     const patched = type === "application/json-patch+json" ? jsonPatch(current.body, parseJson(body) as JsonPatchOp[]) : mergePatch(current.body, parseJson(body)) as JsonObject;
     return [200, this.update(resource, name, current, patched, manager)];
+  }
+
+  /**
+   * coordination.k8s.io/v1 Leases, as the API server stores them: GET, POST (create; 409 AlreadyExists), PUT (404
+   * when missing, 409 Conflict when metadata.resourceVersion is not the stored one; without one the update is
+   * unconditional, as Leases allow). Spec times are MicroTime (RFC 3339 with exactly 6 fractional digits; anything
+   * else fails decoding with 400) and leaseDurationSeconds must be positive (422).
+   */
+  private handleLease(method: string, name: string | undefined, body: string): [number, object] {
+    if (this.leaseOutage) throw new ApiError(503, "ServiceUnavailable", "the server is currently unable to handle the request");
+    const group = "coordination.k8s.io";
+    if (method === "GET" && name) {
+      const stored = this.leases.get(name);
+      if (!stored) throw notFound("leases", name, group);
+      return [200, stored];
+    }
+    if (method === "POST" && !name) {
+      const next = this.decodeLease(body);
+      const wanted = (next.metadata as JsonObject | undefined)?.name;
+      if (typeof wanted !== "string" || !wanted) throw new ApiError(422, "Invalid", `Lease.${group} "" is invalid: metadata.name: Required value: name or generateName is required`);
+      if (this.leases.has(wanted)) throw new ApiError(409, "AlreadyExists", `leases.${group} "${wanted}" already exists`, { name: wanted, group, kind: "leases" });
+      const created = { uid: `uid-${++this.uidCounter}`, creationTimestamp: new Date().toISOString().replace(/\.\d+Z$/, "Z") };
+      return [201, this.writeLease(wanted, next, created)];
+    }
+    if (method === "PUT" && name) {
+      const stored = this.leases.get(name);
+      if (!stored) throw notFound("leases", name, group);
+      const next = this.decodeLease(body);
+      const meta = (next.metadata as JsonObject | undefined) ?? {};
+      if (meta.name !== name) throw new ApiError(400, "BadRequest", `the name of the object (${meta.name}) does not match the name on the URL (${name})`);
+      const current = stored.metadata as JsonObject;
+      if (meta.resourceVersion && meta.resourceVersion !== current.resourceVersion) {
+        throw new ApiError(409, "Conflict", `Operation cannot be fulfilled on leases.${group} "${name}": the object has been modified; please apply your changes to the latest version and try again`, { name, group, kind: "leases" });
+      }
+      return [200, this.writeLease(name, next, { uid: current.uid, creationTimestamp: current.creationTimestamp })];
+    }
+    throw new ApiError(405, "MethodNotAllowed", "the server does not allow this method on the requested resource");
+  }
+
+  private decodeLease(body: string): JsonObject {
+    const lease = parseJson(body) as JsonObject;
+    if ((lease.kind !== undefined && lease.kind !== "Lease") || (lease.apiVersion !== undefined && lease.apiVersion !== "coordination.k8s.io/v1")) {
+      throw new ApiError(400, "BadRequest", `the API version in the data (${lease.apiVersion}) does not match the expected API version (coordination.k8s.io/v1)`);
+    }
+    const ns = (lease.metadata as JsonObject | undefined)?.namespace;
+    if (ns !== undefined && ns !== this.options.namespace) throw new ApiError(400, "BadRequest", "the namespace of the provided object does not match the namespace sent on the request");
+    const spec = (lease.spec as JsonObject | undefined) ?? {};
+    for (const field of ["acquireTime", "renewTime"]) {
+      const value = spec[field];
+      // metav1.MicroTime.UnmarshalJSON parses with RFC3339Micro ("2006-01-02T15:04:05.000000Z07:00").
+      if (value !== undefined && value !== null && (typeof value !== "string" || !/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}(Z|[+-]\d\d:\d\d)$/.test(value))) {
+        throw new ApiError(400, "BadRequest", `Lease in version "v1" cannot be handled as a Lease: parsing time ${JSON.stringify(value)} as "2006-01-02T15:04:05.000000Z07:00": cannot parse as RFC3339Micro`);
+      }
+    }
+    const duration = spec.leaseDurationSeconds;
+    if (duration !== undefined && duration !== null && (!Number.isInteger(duration) || (duration as number) <= 0)) {
+      throw new ApiError(422, "Invalid", `Lease.coordination.k8s.io is invalid: spec.leaseDurationSeconds: Invalid value: ${JSON.stringify(duration)}: must be greater than 0`);
+    }
+    const transitions = spec.leaseTransitions;
+    if (transitions !== undefined && transitions !== null && (!Number.isInteger(transitions) || (transitions as number) < 0)) {
+      throw new ApiError(422, "Invalid", `Lease.coordination.k8s.io is invalid: spec.leaseTransitions: Invalid value: ${JSON.stringify(transitions)}: must be greater than or equal to 0`);
+    }
+    return lease;
+  }
+
+  private writeLease(name: string, next: JsonObject, identity: { uid: Json; creationTimestamp: Json }): JsonObject {
+    const meta = (next.metadata as JsonObject | undefined) ?? {};
+    const stored: JsonObject = {
+      ...next,
+      apiVersion: "coordination.k8s.io/v1",
+      kind: "Lease",
+      metadata: { ...meta, name, namespace: this.options.namespace, ...identity, resourceVersion: this.nextVersion() },
+    };
+    this.leases.set(name, stored);
+    return structuredClone(stored);
   }
 
   /** Server-side apply (Server-Side Apply docs, "Conflicts", "Merge strategy"); creates the object if missing. */

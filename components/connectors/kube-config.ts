@@ -6,6 +6,11 @@ export interface ClusterAccess {
   kubeconfig?: string;
   /** Kubeconfig context to use instead of its current one. */
   context?: string;
+  /**
+   * The pod's ServiceAccount (KUBERNETES_SERVICE_HOST/PORT, token and ca.crt under
+   * /var/run/secrets/kubernetes.io/serviceaccount) instead of any kubeconfig: what a process in the cluster uses.
+   */
+  inCluster?: boolean;
 }
 
 /**
@@ -20,7 +25,13 @@ export function loadKubernetesClient(): typeof k8s {
 /** A KubeConfig for `access`; fails naming the context when it does not exist. */
 export function kubeConfigFor(client: typeof k8s, access: ClusterAccess): k8s.KubeConfig {
   const config = new client.KubeConfig();
-  if (access.kubeconfig) config.loadFromString(access.kubeconfig);
+  if (access.inCluster) {
+    // loadFromCluster does not check: without these it would build "https://undefined:undefined".
+    if (!process.env.KUBERNETES_SERVICE_HOST || !process.env.KUBERNETES_SERVICE_PORT) {
+      throw new Error("not running in a pod: KUBERNETES_SERVICE_HOST and KUBERNETES_SERVICE_PORT are not set (outside a cluster, give a kubeconfig or an API URL)");
+    }
+    config.loadFromCluster();
+  } else if (access.kubeconfig) config.loadFromString(access.kubeconfig);
   else {
     config.loadFromDefault();
     // With nothing to load, the client falls back to an unauthenticated http://localhost:8080.
