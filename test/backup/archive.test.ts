@@ -7,27 +7,49 @@ import { checksum, getObject, listKeys, restoreInto, Rig, runBackup, startRig, w
 
 jest.setTimeout(120000);
 
+/**
+ * One source server with an application table, and the archiver of its binlogs started and stopped by the tests
+ * (`env`: extra archiver settings). `serverLogs` lists the server's binlogs (name -> size).
+ */
+function archiveLab(serverId: number, prefix: string | undefined, env: Record<string, string> = {}) {
+  const lab = {
+    rig: undefined as unknown as Rig,
+    archiver: undefined as RunningScript | undefined,
+    async setUp() {
+      lab.rig = await startRig(serverId, prefix);
+      await lab.rig.source.query("CREATE DATABASE app");
+      await lab.rig.source.query("CREATE TABLE app.t (id INT PRIMARY KEY AUTO_INCREMENT, v VARCHAR(50))");
+    },
+    start() {
+      lab.archiver = startScript("binlog-archive.sh", lab.rig.env({ SPOOL_DIR: `${lab.rig.source.dir}/spool`, ARCHIVE_INTERVAL: "1", ...env }));
+      return lab.archiver;
+    },
+    async stop() {
+      lab.archiver?.kill("SIGTERM");
+      await lab.archiver?.done.catch(() => undefined);
+      lab.archiver = undefined;
+    },
+    serverLogs: async () =>
+      Object.fromEntries((await lab.rig.source.query("SHOW BINARY LOGS")).map((r: any) => [r.Log_name, Number(r.File_size)])),
+  };
+  return lab;
+}
+
 describe("binlog archive: resume and gaps (real mariadb-binlog, s3rver)", () => {
+  const lab = archiveLab(500, undefined);
   let rig: Rig;
   let archiver: RunningScript | undefined;
-  const start = () => {
-    archiver = startScript("binlog-archive.sh", rig.env({ SPOOL_DIR: `${rig.source.dir}/spool`, ARCHIVE_INTERVAL: "1" }));
-    return archiver;
-  };
+  const start = () => (archiver = lab.start());
   const stop = async () => {
-    archiver?.kill("SIGTERM");
-    await archiver?.done.catch(() => undefined);
+    await lab.stop();
     archiver = undefined;
   };
-  /** Server binlogs (name -> size) vs archived objects (name -> size). */
-  const serverLogs = async () =>
-    Object.fromEntries((await rig.source.query("SHOW BINARY LOGS")).map((r: any) => [r.Log_name, Number(r.File_size)]));
+  const serverLogs = lab.serverLogs;
   const archived = async () => Object.fromEntries((await listKeys(rig, "binlog/500/")).map((k) => [k.key.split("/").pop()!, k.size]));
 
   beforeAll(async () => {
-    rig = await startRig(500);
-    await rig.source.query("CREATE DATABASE app");
-    await rig.source.query("CREATE TABLE app.t (id INT PRIMARY KEY AUTO_INCREMENT, v VARCHAR(50))");
+    await lab.setUp();
+    rig = lab.rig;
   });
 
   afterAll(async () => {
@@ -93,19 +115,15 @@ describe("binlog archive: resume and gaps (real mariadb-binlog, s3rver)", () => 
 });
 
 describe("binlog archive: waiting for the server, and binlog histories (real mariadb-binlog, s3rver)", () => {
+  const lab = archiveLab(501, "hist", { CONNECT_RETRY_MAX: "2" });
   let rig: Rig;
   let archiver: RunningScript | undefined;
-  const start = () => {
-    archiver = startScript("binlog-archive.sh", rig.env({ SPOOL_DIR: `${rig.source.dir}/spool`, ARCHIVE_INTERVAL: "1", CONNECT_RETRY_MAX: "2" }));
-    return archiver;
-  };
+  const start = () => (archiver = lab.start());
   const stop = async () => {
-    archiver?.kill("SIGTERM");
-    await archiver?.done.catch(() => undefined);
+    await lab.stop();
     archiver = undefined;
   };
-  const serverLogs = async () =>
-    Object.fromEntries((await rig.source.query("SHOW BINARY LOGS")).map((r: any) => [r.Log_name, Number(r.File_size)]));
+  const serverLogs = lab.serverLogs;
   /** Archived objects by history: history -> name -> size. */
   const histories = async () => {
     const out: Record<string, Record<string, number>> = {};
@@ -126,9 +144,8 @@ describe("binlog archive: waiting for the server, and binlog histories (real mar
   let oldChecksum = "";
 
   beforeAll(async () => {
-    rig = await startRig(501, "hist");
-    await rig.source.query("CREATE DATABASE app");
-    await rig.source.query("CREATE TABLE app.t (id INT PRIMARY KEY AUTO_INCREMENT, v VARCHAR(50))");
+    await lab.setUp();
+    rig = lab.rig;
   });
 
   afterAll(async () => {
