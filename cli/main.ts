@@ -7,6 +7,7 @@ const commands: Record<string, () => Command> = {
   status: () => require("./commands/status").command,
   switchover: () => require("./commands/switchover").command,
   failover: () => require("./commands/failover").command,
+  agent: () => require("./commands/agent").command,
   backup: () => require("./commands/backup").command,
   restore: () => require("./commands/restore").command,
   backups: () => require("./commands/backups").command,

@@ -1,0 +1,89 @@
+/**
+ * The agent as it runs in the cluster: a separate process (`node bin/mysql-ha.js agent`) holding a Lease through the
+ * API stand-in and pointing the topology ConfigMap and primary Service. The primary dies (kill -9) under the
+ * acknowledged-write checker: the agent fails over after `failureThreshold` missed checks, loses no acknowledged
+ * write (semi-sync), points the objects, and on SIGTERM stops cleanly and releases the Lease.
+ */
+import { destroyAll, LOCAL_ROOT_PASSWORD, startServers } from "../../local/mariadbd";
+import { KubeApiStandin } from "../../local/kube-api-standin";
+import { AckWriter, writableMember } from "../../local/writer";
+import { POD_NAME_LABEL } from "../../components/connectors/primary-objects";
+import { ChaosTopology, startChaosTopology, stopChaosTopology } from "../chaos/support";
+import { AGENT_MEMBER_OPTIONS, AgentChild, FAST, membersArg, REPL, spawnAgent } from "./support";
+
+describe("agent process: kill -9 of the primary under load", () => {
+  let t: ChaosTopology | undefined;
+  let api: KubeApiStandin | undefined;
+  let agent: AgentChild | undefined;
+  afterEach(async () => {
+    await agent?.stop();
+    await stopChaosTopology(t);
+    await api?.stop();
+    [t, api, agent] = [undefined, undefined, undefined];
+  });
+
+  it("fails over within the threshold, loses no acknowledged write, points the objects, stops on SIGTERM", async () => {
+    const servers = await startServers(3, AGENT_MEMBER_OPTIONS, 2100);
+    t = await startChaosTopology({ serverIdBase: 2100, servers }).catch(async (err) => {
+      await destroyAll(servers);
+      throw err;
+    });
+    const topology = t;
+    api = new KubeApiStandin({ namespace: "db", statefulSet: "mysql", replicas: 3, revision: "r1", createOnPatch: false });
+    await api.start();
+    // The program's objects as Pulumi applies them: the ConfigMap names member 0, the Service has no selector.
+    await api.serverSideApply("configmaps", { apiVersion: "v1", kind: "ConfigMap", metadata: { name: "topo" }, data: { primary: "0" } } as never);
+    await api.serverSideApply("services", { apiVersion: "v1", kind: "Service", metadata: { name: "primary" }, spec: { ports: [{ port: 3306 }] } } as never);
+
+    // The writer follows the single writable member, as a client behind the primary Service would.
+    topology.writer = new AckWriter({ resolvePrimary: writableMember(servers), writeTimeoutMs: 3000 });
+    agent = spawnAgent([
+      "--members", membersArg(servers),
+      "--interval-ms", String(FAST.intervalMs), "--failure-threshold", String(FAST.failureThreshold), "--cooldown-seconds", "60",
+      "--connect-timeout-ms", "1000", "--semi-sync-timeout-ms", "5000",
+      "--kube-api", api.url, "--namespace", "db", "--lease", "mysql-agent",
+      "--statefulset", "mysql", "--topology-configmap", "topo", "--primary-service", "primary",
+    ]);
+    const started = await agent.events.wait("started", (e) => e.event === "started", 20000);
+    expect(started).toMatchObject({ members: servers.map((s) => s.address), intervalMs: 300, failureThreshold: 3, cooldownSeconds: 60, kubernetesObjects: true });
+    const leader = await agent.events.wait("leader", (e) => e.event === "leader" && e.leading === true, 10000);
+    await agent.events.wait("healthy", (e) => e.event === "healthy" && e.primary === 0, 10000);
+    expect(api.lease("mysql-agent").spec.holderIdentity).toBe(leader.identity);
+
+    await t.writer.start();
+    await t.writer.waitForAcks(300);
+    const killedAt = Date.now();
+    await servers[0].signal("SIGKILL");
+    const failover = await agent.events.wait("failover", (e) => e.event === "failover", 20000);
+    const to = failover.to as number;
+    await agent.events.wait("pointed", (e) => e.event === "pointed", 5000);
+    await t.writer.waitForAcks(100);
+    const firstWrite = t.writer.firstAckOn(servers[to], killedAt)!;
+    const report = await t.writer.stop();
+
+    const failoverAt = Date.parse(failover.time);
+    const unreachable = agent.events.of("primary-unreachable");
+    process.stdout.write(
+      `agent kill -9: failover event ${failoverAt - killedAt} ms after the kill (engine failover ${failover.ms} ms); first acknowledged write on member ${to} ${firstWrite - killedAt} ms after the kill; ${report.acked.length} writes acknowledged, longest gap ${report.longestGapMs} ms\n`,
+    );
+    expect([1, 2]).toContain(to);
+    expect(failover).toMatchObject({ from: 0, possiblyLost: expect.stringMatching(/^none acknowledged/) });
+    expect(unreachable.map((e) => e.failures)).toEqual([1, 2, 3]);
+    expect(unreachable.every((e) => e.primary === 0 && Date.parse(e.time) < failoverAt)).toBe(true);
+    // Three missed checks 300 ms apart (a refused connection fails at once), then the engine's failover.
+    expect(failoverAt - killedAt).toBeLessThan(3 * FAST.intervalMs + failover.ms + 1500);
+    expect(firstWrite - killedAt).toBeLessThan(5000);
+    expect(await t.writer.verify(servers[to])).toEqual([]);
+    expect(api.configMaps.get("topo")).toEqual({ primary: String(to) });
+    expect(api.serviceSelectors.get("primary")).toEqual({ [POD_NAME_LABEL]: `mysql-${to}` });
+    expect(agent.events.of("refused")).toEqual([]);
+
+    const code = await agent.stop();
+    expect(code).toBe(0);
+    expect(agent.events.list[agent.events.list.length - 1]).toMatchObject({ event: "stopped" });
+    expect(agent.events.list.every((e) => typeof e.time === "string" && typeof e.event === "string")).toBe(true);
+    expect(api.lease("mysql-agent").spec.holderIdentity).toBeUndefined();
+    expect(agent.stderr()).toBe("");
+    for (const secret of [LOCAL_ROOT_PASSWORD, REPL.password]) expect(agent.stdout() + agent.stderr()).not.toContain(secret);
+  });
+});
