@@ -9,7 +9,8 @@ jest.setTimeout(120000);
 
 /**
  * One source server with an application table, and the archiver of its binlogs started and stopped by the tests
- * (`env`: extra archiver settings). `serverLogs` lists the server's binlogs (name -> size).
+ * (`env`: extra archiver settings). `serverLogs` lists the server's binlogs (name -> size). Call it inside a
+ * describe: it sets the lab up before the suite's tests and tears it down after them.
  */
 function archiveLab(serverId: number, prefix: string | undefined, env: Record<string, string> = {}) {
   const lab = {
@@ -32,80 +33,68 @@ function archiveLab(serverId: number, prefix: string | undefined, env: Record<st
     serverLogs: async () =>
       Object.fromEntries((await lab.rig.source.query("SHOW BINARY LOGS")).map((r: any) => [r.Log_name, Number(r.File_size)])),
   };
+  beforeAll(() => lab.setUp());
+  afterAll(async () => {
+    await lab.stop();
+    await lab.rig?.cleanup();
+  });
   return lab;
 }
 
 describe("binlog archive: resume and gaps (real mariadb-binlog, s3rver)", () => {
   const lab = archiveLab(500, undefined);
-  let rig: Rig;
-  let archiver: RunningScript | undefined;
-  const start = () => (archiver = lab.start());
-  const stop = async () => {
+  const archived = async () => Object.fromEntries((await listKeys(lab.rig, "binlog/500/")).map((k) => [k.key.split("/").pop()!, k.size]));
+
+
+  test("after a restart the lab.archiver resumes where it stopped: every binlog archived whole, none missing", async () => {
+    lab.start();
+    await lab.rig.source.query("INSERT INTO app.t (v) VALUES ('a')");
+    await waitFor("the first binlog archived", async () => JSON.stringify(await archived()) === JSON.stringify(await lab.serverLogs()), 15000);
     await lab.stop();
-    archiver = undefined;
-  };
-  const serverLogs = lab.serverLogs;
-  const archived = async () => Object.fromEntries((await listKeys(rig, "binlog/500/")).map((k) => [k.key.split("/").pop()!, k.size]));
-
-  beforeAll(async () => {
-    await lab.setUp();
-    rig = lab.rig;
-  });
-
-  afterAll(async () => {
-    await stop();
-    await rig?.cleanup();
-  });
-
-  test("after a restart the archiver resumes where it stopped: every binlog archived whole, none missing", async () => {
-    start();
-    await rig.source.query("INSERT INTO app.t (v) VALUES ('a')");
-    await waitFor("the first binlog archived", async () => JSON.stringify(await archived()) === JSON.stringify(await serverLogs()), 15000);
-    await stop();
     // While it is down: more writes and two rotations.
     for (const v of ["b", "c", "d"]) {
-      await rig.source.query("INSERT INTO app.t (v) VALUES (?)", [v]);
-      await rig.source.query("FLUSH BINARY LOGS");
+      await lab.rig.source.query("INSERT INTO app.t (v) VALUES (?)", [v]);
+      await lab.rig.source.query("FLUSH BINARY LOGS");
     }
-    start();
-    await waitFor("all binlogs archived at their full size", async () => JSON.stringify(await archived()) === JSON.stringify(await serverLogs()), 15000);
+    lab.start();
+    await waitFor("all binlogs archived at their full size", async () => JSON.stringify(await archived()) === JSON.stringify(await lab.serverLogs()), 15000);
     expect(Object.keys(await archived())).toEqual(["mysql-bin.000001", "mysql-bin.000002", "mysql-bin.000003", "mysql-bin.000004"]);
-    expect(archiver!.log()).toMatch(/from mysql-bin\.000001 to/); // resumed from the newest archived file
+    expect(lab.archiver!.log()).toMatch(/from mysql-bin\.000001 to/); // resumed from the newest archived file
     // Rotated files are dropped from the spool once archived.
-    expect(fs.readdirSync(`${rig.source.dir}/spool`).filter((f) => !f.startsWith("."))).toEqual(["mysql-bin.000004"]);
-    await stop();
+    expect(fs.readdirSync(`${lab.rig.source.dir}/spool`).filter((f) => !f.startsWith("."))).toEqual(["mysql-bin.000004"]);
+    await lab.stop();
   });
 
-  test("binlogs purged while the archiver was down: it reports the gap, records it in S3, and restore refuses to replay across it", async () => {
-    start();
-    await waitFor("the archive to catch up", async () => JSON.stringify(await archived()) === JSON.stringify(await serverLogs()), 15000);
-    await stop();
-    const dest = await runBackup(rig); // a base from before the gap
+  test("binlogs purged while the lab.archiver was down: it reports the gap, records it in S3, and restore refuses to replay across it", async () => {
+    lab.start();
+    await waitFor("the archive to catch up", async () => JSON.stringify(await archived()) === JSON.stringify(await lab.serverLogs()), 15000);
+    await lab.stop();
+    const dest = await runBackup(lab.rig); // a base from before the gap
     const lastArchived = Object.keys(await archived()).pop()!;
-    await rig.source.query("INSERT INTO app.t (v) VALUES ('lost')");
-    await rig.source.query("FLUSH BINARY LOGS");
-    await rig.source.query("FLUSH BINARY LOGS");
-    const logs = Object.keys(await serverLogs());
+    await lab.rig.source.query("INSERT INTO app.t (v) VALUES ('lost')");
+    await lab.rig.source.query("FLUSH BINARY LOGS");
+    await lab.rig.source.query("FLUSH BINARY LOGS");
+    const logs = Object.keys(await lab.serverLogs());
     // PURGE skips files a binlog dump thread still reads; the stopped archiver's may linger until its next event.
-    for (const { ID } of await rig.source.query("SELECT ID FROM information_schema.PROCESSLIST WHERE COMMAND LIKE 'Binlog Dump%'")) {
-      await rig.source.query(`KILL ${ID}`).catch(() => undefined);
+    for (const { ID } of await lab.rig.source.query("SELECT ID FROM information_schema.PROCESSLIST WHERE COMMAND LIKE 'Binlog Dump%'")) {
+      await lab.rig.source.query(`KILL ${ID}`).catch(() => undefined);
     }
     // ... and files the binlog checkpoint has not passed yet (it moves asynchronously after a rotation).
     await waitFor("the purge", async () => {
-      await rig.source.query(`PURGE BINARY LOGS TO '${logs[logs.length - 1]}'`);
-      return Object.keys(await serverLogs()).length === 1;
+      await lab.rig.source.query(`PURGE BINARY LOGS TO '${logs[logs.length - 1]}'`);
+      return Object.keys(await lab.serverLogs()).length === 1;
     });
-    start();
-    await waitFor("the gap report", async () => /GAP in the binlog archive[^]*archiving binlogs/.test(archiver!.log()), 15000).catch((e) => {
-      throw new Error(`${e.message}\n${archiver!.log()}`);
+    lab.start();
+    await waitFor("the gap report", async () => /GAP in the binlog archive[^]*archiving binlogs/.test(lab.archiver!.log()), 15000).catch((e) => {
+      throw new Error(`${e.message}\n${lab.archiver!.log()}`);
     });
     const oldest = logs[logs.length - 1];
-    expect(archiver!.log()).toContain(`archived up to ${lastArchived}, the server's oldest binlog is ${oldest}`);
-    expect((await listKeys(rig, "binlog/500/")).some((k) => /\/GAP-\d{8}T\d{6}Z$/.test(k.key))).toBe(true);
+    expect(lab.archiver!.log()).toContain(`archived up to ${lastArchived}, the server's oldest binlog is ${oldest}`);
+    expect((await listKeys(lab.rig, "binlog/500/")).some((k) => /\/GAP-\d{8}T\d{6}Z$/.test(k.key))).toBe(true);
     await waitFor("the first binlog after the gap archived", async () => oldest in (await archived()), 15000);
-    await stop();
+    await lab.stop();
 
-    const err = await runScript("restore.sh", rig.env({ DATADIR: `${rig.source.dir}/restore-gap`, BACKUP: dest })).catch((e) => e);
+    const err = await runScript("restore.sh", lab.rig.env({ DATADIR: `${lab.rig.source.dir}/restore-gap`, BACKUP: dest })).catch((e) => e);
     expect(err).toBeInstanceOf(ScriptError);
     const missing = (n: number) => `mysql-bin.${String(n).padStart(6, "0")}`;
     const firstMissing = missing(Number(lastArchived.split(".")[1]) + 1);
@@ -116,18 +105,10 @@ describe("binlog archive: resume and gaps (real mariadb-binlog, s3rver)", () => 
 
 describe("binlog archive: waiting for the server, and binlog histories (real mariadb-binlog, s3rver)", () => {
   const lab = archiveLab(501, "hist", { CONNECT_RETRY_MAX: "2" });
-  let rig: Rig;
-  let archiver: RunningScript | undefined;
-  const start = () => (archiver = lab.start());
-  const stop = async () => {
-    await lab.stop();
-    archiver = undefined;
-  };
-  const serverLogs = lab.serverLogs;
   /** Archived objects by history: history -> name -> size. */
   const histories = async () => {
     const out: Record<string, Record<string, number>> = {};
-    for (const { key, size } of await listKeys(rig, "binlog/501/")) {
+    for (const { key, size } of await listKeys(lab.rig, "binlog/501/")) {
       const [, , history, name] = key.split("/");
       (out[history] ??= {})[name] = size;
     }
@@ -137,92 +118,83 @@ describe("binlog archive: waiting for the server, and binlog histories (real mar
     const h = await histories();
     return h[Object.keys(h).sort().pop()!] ?? {};
   };
-  const caughtUp = async () => JSON.stringify(await newest()) === JSON.stringify(await serverLogs());
+  const caughtUp = async () => JSON.stringify(await newest()) === JSON.stringify(await lab.serverLogs());
   /** The two backups of the RESET MASTER test (one per history) and the table's checksum at the first one's end. */
   let before = "";
   let after = "";
   let oldChecksum = "";
 
-  beforeAll(async () => {
-    await lab.setUp();
-    rig = lab.rig;
-  });
-
-  afterAll(async () => {
-    await stop();
-    await rig?.cleanup();
-  });
 
   test("started before the server accepts connections, it waits and retries (logged) instead of exiting, then archives", async () => {
-    await rig.source.stop();
-    start();
-    await waitFor("a logged retry", async () => /waiting for 127\.0\.0\.1:\d+ to accept connections .*next attempt in 2s/.test(archiver!.log()), 15000);
-    expect(archiver!.child.exitCode).toBeNull();
-    expect(fs.existsSync(`${rig.source.dir}/spool/.alive`)).toBe(true); // the liveness probe sees the wait as progress
-    await rig.source.start();
-    await rig.source.query("INSERT INTO app.t (v) VALUES ('after start')");
+    await lab.rig.source.stop();
+    lab.start();
+    await waitFor("a logged retry", async () => /waiting for 127\.0\.0\.1:\d+ to accept connections .*next attempt in 2s/.test(lab.archiver!.log()), 15000);
+    expect(lab.archiver!.child.exitCode).toBeNull();
+    expect(fs.existsSync(`${lab.rig.source.dir}/spool/.alive`)).toBe(true); // the liveness probe sees the wait as progress
+    await lab.rig.source.start();
+    await lab.rig.source.query("INSERT INTO app.t (v) VALUES ('after start')");
     await waitFor("the archive to catch up", caughtUp, 20000).catch((e) => {
-      throw new Error(`${e.message}\n${archiver!.log()}`);
+      throw new Error(`${e.message}\n${lab.archiver!.log()}`);
     });
     expect(Object.keys(await histories())).toHaveLength(1);
-    await stop();
+    await lab.stop();
   });
 
   test("after RESET MASTER it archives to a new history prefix, leaves the old one untouched, and restore replays the right one", async () => {
-    start();
-    await rig.source.query("INSERT INTO app.t (v) VALUES ('old history')");
+    lab.start();
+    await lab.rig.source.query("INSERT INTO app.t (v) VALUES ('old history')");
     await waitFor("the archive to catch up", caughtUp, 20000);
-    before = await runBackup(rig); // a backup of the old history
-    await rig.source.query("INSERT INTO app.t (v) VALUES ('old history, after the backup')");
+    before = await runBackup(lab.rig); // a backup of the old history
+    await lab.rig.source.query("INSERT INTO app.t (v) VALUES ('old history, after the backup')");
     await waitFor("the archive to catch up", caughtUp, 20000);
-    oldChecksum = await checksum(rig.source, "app.t");
-    await stop();
+    oldChecksum = await checksum(lab.rig.source, "app.t");
+    await lab.stop();
     const [oldHistory] = Object.keys(await histories());
-    const oldObjects = await listKeys(rig, `binlog/501/${oldHistory}/`);
-    const oldBytes = await Promise.all(oldObjects.map((o) => getObject(rig, o.key)));
+    const oldObjects = await listKeys(lab.rig, `binlog/501/${oldHistory}/`);
+    const oldBytes = await Promise.all(oldObjects.map((o) => getObject(lab.rig, o.key)));
 
     await sleep(1100); // binlog creation times have 1 s resolution
-    await rig.source.query("RESET MASTER"); // a new binlog history: numbering and GTIDs start over
-    await rig.source.query("INSERT INTO app.t (v) VALUES ('new history')");
-    start();
+    await lab.rig.source.query("RESET MASTER"); // a new binlog history: numbering and GTIDs start over
+    await lab.rig.source.query("INSERT INTO app.t (v) VALUES ('new history')");
+    lab.start();
     await waitFor("a second history, caught up", async () => Object.keys(await histories()).length === 2 && (await caughtUp()), 20000).catch(async (e) => {
-      throw new Error(`${e.message}\n${JSON.stringify(await histories())} ${JSON.stringify(await serverLogs())}\n${archiver!.log()}`);
+      throw new Error(`${e.message}\n${JSON.stringify(await histories())} ${JSON.stringify(await lab.serverLogs())}\n${lab.archiver!.log()}`);
     });
-    expect(archiver!.log()).toMatch(/new binlog history \S+binlog\/501\/\d{8}T\d{6}Z\/ of server 501: .*RESET MASTER/);
-    expect(archiver!.log()).not.toMatch(/archived mysql-bin\.000002 \(/); // nothing of the old history leaks into the new one
+    expect(lab.archiver!.log()).toMatch(/new binlog history \S+binlog\/501\/\d{8}T\d{6}Z\/ of server 501: .*RESET MASTER/);
+    expect(lab.archiver!.log()).not.toMatch(/archived mysql-bin\.000002 \(/); // nothing of the old history leaks into the new one
     const newHistory = Object.keys(await histories()).sort().pop()!;
     expect(newHistory > oldHistory).toBe(true);
     // The old history is exactly as it was.
-    expect(await listKeys(rig, `binlog/501/${oldHistory}/`)).toEqual(oldObjects);
-    expect(await Promise.all(oldObjects.map((o) => getObject(rig, o.key)))).toEqual(oldBytes);
-    await stop();
+    expect(await listKeys(lab.rig, `binlog/501/${oldHistory}/`)).toEqual(oldObjects);
+    expect(await Promise.all(oldObjects.map((o) => getObject(lab.rig, o.key)))).toEqual(oldBytes);
+    await lab.stop();
 
     // The backup of the old history replays the old history (the newer one does not hold its position).
-    const restored = await restoreInto(rig, 601, { BACKUP: before });
+    const restored = await restoreInto(lab.rig, 601, { BACKUP: before });
     expect(await checksum(restored, "app.t")).toBe(oldChecksum);
     const rows = await restored.query("SELECT v FROM app.t ORDER BY id");
     expect(rows.map((r: any) => r.v).slice(-2)).toEqual(["old history", "old history, after the backup"]);
     // A backup of the new history replays the new one.
-    await rig.source.query("INSERT INTO app.t (v) VALUES ('new history 2')");
-    after = await runBackup(rig);
-    start();
-    await rig.source.query("INSERT INTO app.t (v) VALUES ('new history, after the backup')");
+    await lab.rig.source.query("INSERT INTO app.t (v) VALUES ('new history 2')");
+    after = await runBackup(lab.rig);
+    lab.start();
+    await lab.rig.source.query("INSERT INTO app.t (v) VALUES ('new history, after the backup')");
     await waitFor("the archive to catch up", caughtUp, 20000);
-    await stop();
-    const restoredNew = await restoreInto(rig, 602, { BACKUP: after });
-    expect(await checksum(restoredNew, "app.t")).toBe(await checksum(rig.source, "app.t"));
+    await lab.stop();
+    const restoredNew = await restoreInto(lab.rig, 602, { BACKUP: after });
+    expect(await checksum(restoredNew, "app.t")).toBe(await checksum(lab.rig.source, "app.t"));
   });
 
   test("prune keeps what each kept backup replays from across histories, and drops the old history once no kept backup needs it", async () => {
-    const prune = (count: string) => runScript("prune.sh", rig.env({ RETENTION_COUNT: count, RETENTION_DAYS: "1", PRUNE_NOW: "2999-01-01T00:00:00Z" }));
+    const prune = (count: string) => runScript("prune.sh", lab.rig.env({ RETENTION_COUNT: count, RETENTION_DAYS: "1", PRUNE_NOW: "2999-01-01T00:00:00Z" }));
     const [oldHistory, newHistory] = Object.keys(await histories()).sort();
     await prune("2");
     expect(Object.keys(await histories()).sort()).toEqual([oldHistory, newHistory]);
-    expect(await checksum(await restoreInto(rig, 603, { BACKUP: before }), "app.t")).toBe(oldChecksum);
+    expect(await checksum(await restoreInto(lab.rig, 603, { BACKUP: before }), "app.t")).toBe(oldChecksum);
 
     await prune("1"); // only the backup of the new history is left: the old history ended before it started
     expect(Object.keys(await histories())).toEqual([newHistory]);
-    expect(await checksum(await restoreInto(rig, 604, { BACKUP: after }), "app.t")).toBe(await checksum(rig.source, "app.t"));
+    expect(await checksum(await restoreInto(lab.rig, 604, { BACKUP: after }), "app.t")).toBe(await checksum(lab.rig.source, "app.t"));
   });
 });
 
