@@ -37,7 +37,15 @@ export function objectNames(name: string): ObjectNames {
  * the component, so other pods of the instance (the backup Job's) are never counted, spread against or routed to.
  */
 export function selectorLabels(name: string): Record<string, string> {
-  return { "app.kubernetes.io/name": "mysql-ha", "app.kubernetes.io/instance": name, "app.kubernetes.io/component": "database" };
+  return componentSelector(name, "database");
+}
+
+/** The pods of the instance that play one part: the members (database), the failover agent, the backup Job. */
+export type Component = "database" | "agent" | "backup";
+
+/** Labels that pick one component's pods of the instance (and no other pod). */
+export function componentSelector(name: string, component: Component): Record<string, string> {
+  return { "app.kubernetes.io/name": "mysql-ha", "app.kubernetes.io/instance": name, "app.kubernetes.io/component": component };
 }
 
 /** Labels on every object of the instance; other parts (the backup Job) override the component. */
