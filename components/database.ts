@@ -11,6 +11,10 @@ import { buildTopologyConfigMap } from "./kubernetes/topology";
 import { buildStatefulSet, StatefulSetExtras } from "./kubernetes/statefulset";
 import { buildPodDisruptionBudget } from "./kubernetes/pdb";
 import { buildNamespace } from "./kubernetes/namespace";
+import {
+  buildAgentBundleConfigMap, buildAgentDeployment, buildAgentPodDisruptionBudget, buildAgentRole, buildAgentRoleBinding, buildAgentServiceAccount,
+} from "./kubernetes/agent";
+import { agentBundle } from "../scripts/agent-bundle";
 import { REPLICATION_USER } from "./kubernetes/secret";
 import { ConnectorSpec } from "./connectors";
 import { PrimaryPlacement, ReplicationResourceArgs, ReplicationTopology, RollingUpgrade } from "./providers";
@@ -137,6 +141,20 @@ export class ReplicatedDatabase extends pulumi.ComponentResource {
     }, { parent: this, dependsOn: [statefulSet, topology] });
     const readService = new k8s.core.v1.Service(`${name}-read`, buildReadService(base), inNamespace());
     new k8s.policy.v1.PodDisruptionBudget(`${name}-pdb`, buildPodDisruptionBudget(base), inNamespace(statefulSet));
+
+    // The failover agent between runs: the compiled CLI in a ConfigMap, run by a public Node image. It starts once
+    // replication is set up, and may touch only its Lease and the objects that name the primary.
+    if (settings.autoFailover) {
+      const bundle = pulumi.output(agentBundle());
+      const bundleConfigMap = new k8s.core.v1.ConfigMap(`${name}-agent-bundle`,
+        buildAgentBundleConfigMap({ ...base, bundle: { brotliBase64: bundle.brotliBase64, sha256: bundle.sha256 } }), inNamespace());
+      const account = new k8s.core.v1.ServiceAccount(`${name}-agent-serviceaccount`, buildAgentServiceAccount(base), inNamespace());
+      const role = new k8s.rbac.v1.Role(`${name}-agent-role`, buildAgentRole(base), inNamespace());
+      const binding = new k8s.rbac.v1.RoleBinding(`${name}-agent-rolebinding`, buildAgentRoleBinding(base), inNamespace(account, role));
+      const agent = new k8s.apps.v1.Deployment(`${name}-agent`, buildAgentDeployment({ ...base, bundleSha256: bundle.sha256 }),
+        inNamespace(bundleConfigMap, binding, credentials.secret, topology));
+      new k8s.policy.v1.PodDisruptionBudget(`${name}-agent-pdb`, buildAgentPodDisruptionBudget(base), inNamespace(agent));
+    }
 
     const ns = settings.namespace;
     this.primaryEndpoint = primaryService.metadata.name.apply((n) => `${serviceHost(n, ns)}:${MYSQL_PORT}`);

@@ -51,7 +51,9 @@ describe("validateConfig", () => {
     ["flavor", "mariadb"], ["namespace", "db-prod"], ["createNamespace", false], ["storageSize", "20Gi"], ["storageSize", "500M"],
     ["storageClass", "fast-ssd"], ["cpuRequest", "100m"], ["cpuLimit", "2"], ["memoryRequest", "256Mi"], ["memoryLimit", "2Gi"],
     ["antiAffinity", "none"], ["antiAffinity", "required"], ["readMaxLagSeconds", 1], ["semiSync", false],
-    ["semiSyncTimeoutMs", 500], ["autoFailover", false], ["operationTimeoutSeconds", 30], ["serviceType", "LoadBalancer"],
+    ["semiSyncTimeoutMs", 500], ["autoFailover", false], ["agentImage", "node:20.20.0-bookworm-slim"],
+    ["agentImage", `registry.example.com/node@sha256:${"c".repeat(64)}`], ["agentIntervalMs", 250], ["agentFailureThreshold", 1],
+    ["agentCooldownSeconds", 0], ["agentCooldownSeconds", "600"], ["operationTimeoutSeconds", 30], ["serviceType", "LoadBalancer"],
     ["serviceType", "NodePort"], ["appUser", "shop_app"], ["appDatabase", "shop"], ["backupEnabled", false],
     ["backupSchedule", "*/15 * * * *"], ["backupSchedule", "@daily"], ["backupBucket", "my-backups.example"],
     ["backupEndpoint", "http://127.0.0.1:4568", { backupBucket: "local-backups" }], ["backupEndpoint", "http://127.0.0.1:4568", { backupEnabled: false }],
@@ -74,7 +76,10 @@ describe("validateConfig", () => {
     ["memoryLimit", "2gb", /did you mean 2Gi\?/], ["memoryLimit", "256Mi", />= memoryRequest \(512Mi\)/],
     ["cpuLimit", "100m", />= cpuRequest \(250m\)/], ["antiAffinity", "requird", /did you mean required\?/],
     ["readMaxLagSeconds", 0, /> 0/], ["readMaxLagSeconds", "1.5", /whole number/], ["semiSync", "yes", /true or false/],
-    ["semiSyncTimeoutMs", 0, /> 0/], ["autoFailover", 1, /true or false/], ["operationTimeoutSeconds", -5, /> 0/],
+    ["semiSyncTimeoutMs", 0, /> 0/], ["autoFailover", 1, /true or false/], ["agentImage", "node:latest", /latest/],
+    ["agentImage", "node", /pinned tag or digest, e\.g\. node:20\.19\.5-bookworm-slim or node@sha256/], ["agentImage", "", /without spaces/],
+    ["agentIntervalMs", 0, /milliseconds > 0/], ["agentIntervalMs", "1s", /milliseconds > 0/], ["agentFailureThreshold", 0, />= 1/],
+    ["agentFailureThreshold", 2.5, />= 1/], ["agentCooldownSeconds", -1, /seconds >= 0/], ["agentCooldownSeconds", "5m", /seconds >= 0/], ["operationTimeoutSeconds", -5, /> 0/],
     ["connector", "ssh", /kubernetes, direct/], ["directMembers", JSON.stringify(["a:1"]), /empty list when connector is kubernetes/],
     ["directMembers", "not json", /list of "host:port"/], ["serverConfig", "[1]", /object of my.cnf options/],
     ["serverConfig", JSON.stringify({ "Max Conn": 1 }), /option name/], ["serverConfig", JSON.stringify({ server_id: 7 }), /does not manage/],
@@ -129,6 +134,12 @@ describe("validateConfig", () => {
     const { errors } = validateConfig({ backupEndpoint: "http://minio:9000", replicas: 0 });
     expect(errors.map((e) => e.key).sort()).toEqual(["backupBucket", "replicas"]);
     expect(errorsFor({ backupEndpoint: "http://minio:9000", backupEnabled: false })).toEqual([]);
+  });
+
+  it("defaults the failover agent to a pinned public Node image and its contract's timings", () => {
+    expect(validateConfig({}).settings).toMatchObject({
+      agentImage: "node:20.19.5-bookworm-slim", agentIntervalMs: 1000, agentFailureThreshold: 3, agentCooldownSeconds: 300,
+    });
   });
 
   it("leaves backupImage unset by default and keeps a pinned one", () => {

@@ -1,7 +1,8 @@
 /**
  * Which pods each selector of the rendered prod stack picks. Required pod anti-affinity is symmetric and a
  * PodDisruptionBudget counts every pod its selector matches, so a selector that also matches the backup Job's pod
- * keeps backups Pending forever (one member per node) and lets a drain count a Job pod as a member.
+ * keeps backups Pending forever (one member per node) and lets a drain count a Job pod as a member. The failover
+ * agent's pods are the instance's too: the same holds between them and the members.
  */
 import { renderStack, RenderedStack } from "../../local/render";
 
@@ -41,5 +42,32 @@ describe("selectors of the rendered prod stack", () => {
     }
     expect(jobPod["app.kubernetes.io/instance"]).toBe(memberPod["app.kubernetes.io/instance"]);
     expect(selectors.map(([what]) => what)).toEqual(expect.arrayContaining(["mysql-headless", "mysql-read"]));
+  });
+
+  test("the failover agent's pods match none of the members' selectors, and the agent's selectors pick only agent pods", () => {
+    const [sts] = of("kubernetes:apps/v1:StatefulSet");
+    const [cron] = of("kubernetes:batch/v1:CronJob");
+    const [agent] = of("kubernetes:apps/v1:Deployment");
+    const agentPdb = of("kubernetes:policy/v1:PodDisruptionBudget").find((p) => p.name === "mysql-agent-pdb")!;
+    const memberPdb = of("kubernetes:policy/v1:PodDisruptionBudget").find((p) => p.name === "mysql-pdb")!;
+    const memberPod: Record<string, string> = sts.inputs.spec.template.metadata.labels;
+    const jobPod: Record<string, string> = cron.inputs.spec.jobTemplate.spec.template.metadata.labels;
+    const agentPod: Record<string, string> = agent.inputs.spec.template.metadata.labels;
+    expect(agentPod["app.kubernetes.io/component"]).toBe("agent");
+    const memberSelectors: Array<[string, Record<string, string>]> = [
+      ["anti-affinity", sts.inputs.spec.template.spec.affinity.podAntiAffinity.requiredDuringSchedulingIgnoredDuringExecution[0].labelSelector.matchLabels],
+      ["pdb", memberPdb.inputs.spec.selector.matchLabels],
+      ["statefulset", sts.inputs.spec.selector.matchLabels],
+      ...of("kubernetes:core/v1:Service").filter((s) => s.inputs.spec.selector).map((s): [string, Record<string, string>] => [s.name, s.inputs.spec.selector]),
+    ];
+    for (const [what, selector] of memberSelectors) expect([what, matches(selector, agentPod)]).toEqual([what, false]);
+    const agentSelectors: Array<[string, Record<string, string>]> = [
+      ["agent anti-affinity", agent.inputs.spec.template.spec.affinity.podAntiAffinity.requiredDuringSchedulingIgnoredDuringExecution[0].labelSelector.matchLabels],
+      ["agent pdb", agentPdb.inputs.spec.selector.matchLabels],
+      ["agent deployment", agent.inputs.spec.selector.matchLabels],
+    ];
+    for (const [what, selector] of agentSelectors) {
+      expect([what, matches(selector, agentPod), matches(selector, memberPod), matches(selector, jobPod)]).toEqual([what, true, false, false]);
+    }
   });
 });

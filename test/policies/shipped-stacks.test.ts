@@ -41,6 +41,26 @@ describe("the shipped stacks against the policy pack", () => {
   });
 });
 
+describe("the failover agent against the policy pack", () => {
+  test("its Deployment is judged as a long-running workload, and passes every mandatory policy as shipped", async () => {
+    const rendered = await renderStack({ stack: "prod" });
+    const agentViolations = async (edit: (pod: any) => void = () => {}) => {
+      const resources = structuredClone(rendered.resources);
+      edit(resources.find((r) => r.name === "mysql-agent")!.inputs.spec.template.spec);
+      const violations = await runPolicies(resources);
+      return violations.filter((v) => v.level === "mandatory" && v.resource?.name === "mysql-agent").map((v) => `${v.policy}: ${v.message}`);
+    };
+    expect(await agentViolations()).toEqual([]);
+    // Probes apply to it (a Job's pods would be exempt), to the agent container and not to the init container.
+    expect(await agentViolations((pod) => delete pod.containers[0].livenessProbe))
+      .toEqual(['k8s-probes: Deployment/mysql-agent container "agent" has no livenessProbe.']);
+    expect(await agentViolations((pod) => delete pod.containers[0].readinessProbe))
+      .toEqual(["k8s-probes: Deployment/mysql-agent has no readinessProbe on any container: Services would route to it before it serves."]);
+    expect(await agentViolations((pod) => delete pod.initContainers[0].resources.limits))
+      .toEqual(['k8s-container-resources: Deployment/mysql-agent init container "unpack" has no resources.limits.cpu, resources.limits.memory.']);
+  });
+});
+
 describe("mysql-ha policy", () => {
   test("prod with replicas=1 fails naming the replica-count policy (the real binary)", async () => {
     const r = await cli("policy", "--stack", "prod", "--set", "replicas=1");

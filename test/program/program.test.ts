@@ -146,14 +146,17 @@ describe("program config changes", () => {
     expect(r.outputs.primary).toBe(2);
   });
 
-  it("growing from 3 to 5 members changes only the StatefulSet's replicas and the member list", async () => {
+  it("growing from 3 to 5 members changes only the StatefulSet's replicas, the failover agent's --replicas and the member list", async () => {
     const three = await renderStack({ stack: "prod", set: { replicas: "3" } });
     const five = await renderStack({ stack: "prod", set: { replicas: "5" } });
     expect(five.resources.map((r) => r.urn)).toEqual(three.resources.map((r) => r.urn));
     const changed = three.resources.flatMap((r, i) => diffPaths(r.inputs, five.resources[i].inputs).map((p) => `${r.name}: ${p}`));
     const kubernetes = new Set(three.resources.filter((r) => r.type.startsWith("kubernetes:")).map((r) => r.name));
-    // Of the Kubernetes objects only the StatefulSet's size changes; other resources (replication) see the new size.
-    expect(changed.filter((c) => kubernetes.has(c.split(":")[0]))).toEqual(["mysql-statefulset: spec.replicas"]);
+    // Of the Kubernetes objects only the StatefulSet's size and the agent's member count change; other resources
+    // (replication) see the new size.
+    expect(changed.filter((c) => kubernetes.has(c.split(":")[0]))).toEqual(["mysql-statefulset: spec.replicas", "mysql-agent: spec.template.spec.containers[0].command[10]"]);
+    const agentCommand: string[] = five.resources.find((r) => r.name === "mysql-agent")!.inputs.spec.template.spec.containers[0].command;
+    expect(agentCommand.slice(9, 11)).toEqual(["--replicas", "5"]);
     expect(changed.filter((c) => !kubernetes.has(c.split(":")[0])).every((c) => /: replicas$/.test(c))).toBe(true);
     // Outputs: only per-member lists grow by the two new members.
     const outputChanges = diffPaths(three.outputs, five.outputs);

@@ -17,6 +17,8 @@ describe.each(["dev", "prod"])("rendered manifests of stack %s", (stack) => {
   it("include every kind the component builds", () => {
     const kinds = new Set(manifests.map((m) => m.kind));
     for (const kind of ["ConfigMap", "Secret", "Service", "StatefulSet", "PodDisruptionBudget"]) expect(kinds).toContain(kind);
+    // The failover agent (autoFailover is true in both stacks).
+    for (const kind of ["Deployment", "ServiceAccount", "Role", "RoleBinding"]) expect(kinds).toContain(kind);
   });
 
   it("each validate against the Kubernetes OpenAPI schema", () => {
@@ -33,6 +35,17 @@ describe.each(["dev", "prod"])("rendered manifests of stack %s", (stack) => {
 });
 
 describe("schema validation", () => {
+  it("rejects a broken agent Deployment and Role (the check covers them)", async () => {
+    const manifests = kubernetesManifests(await renderStack({ stack: "prod" })).map((m) => structuredClone(m.manifest));
+    const deployment = manifests.find((m) => m.kind === "Deployment")!;
+    const role = manifests.find((m) => m.kind === "Role")!;
+    for (const m of [deployment, role]) expect(() => new (modelFor(m.apiVersion, m.kind))(m).validate()).not.toThrow();
+    deployment.spec.template.spec.containers[0].livenessProbe.httpGet.port = { name: "health" };
+    role.rules[0].verbs = "get";
+    expect(() => new (modelFor(deployment.apiVersion, deployment.kind))(deployment).validate()).toThrow(/port/);
+    expect(() => new (modelFor(role.apiVersion, role.kind))(role).validate()).toThrow(/verbs/);
+  });
+
   it("rejects a broken StatefulSet (the check can fail)", async () => {
     const rendered = await renderStack({ stack: "dev" });
     const sts = structuredClone(kubernetesManifests(rendered).find((m) => m.manifest.kind === "StatefulSet")!.manifest);
