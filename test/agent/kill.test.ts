@@ -71,7 +71,7 @@ describe("agent process: kill -9 of the primary under load", () => {
     expect(unreachable.map((e) => e.failures)).toEqual([1, 2, 3]);
     expect(unreachable.every((e) => e.primary === 0 && Date.parse(e.time) < failoverAt)).toBe(true);
     // Three missed checks 300 ms apart (a refused connection fails at once), then the engine's failover.
-    expect(failoverAt - killedAt).toBeLessThan(3 * FAST.intervalMs + failover.ms + 1500);
+    expect(failoverAt - killedAt).toBeLessThan(3 * FAST.intervalMs + (failover.ms as number) + 1500);
     expect(firstWrite - killedAt).toBeLessThan(5000);
     expect(await t.writer.verify(servers[to])).toEqual([]);
     expect(api.configMaps.get("topo")).toEqual({ primary: String(to) });

@@ -1,0 +1,52 @@
+/**
+ * The agent alone is cut off from the primary (its own network namespace drops everything to the primary's address;
+ * the members still reach each other): the replicas keep streaming from the primary, so the agent must not fail
+ * over however many checks it misses.
+ */
+import { execFile } from "node:child_process";
+import { promisify } from "node:util";
+import { destroyAll, LocalServer, sleep, startServer } from "../../local/mariadbd";
+import { NetworkLab } from "../../local/netns";
+import { startChaosTopology, writableMembers } from "../chaos/support";
+import { AGENT_MEMBER_OPTIONS, AgentChild, FAST, membersArg, spawnAgent } from "./support";
+
+const run = promisify(execFile);
+
+describe("agent partitioned from the primary only", () => {
+  let lab: NetworkLab | undefined;
+  let servers: LocalServer[] = [];
+  let agent: AgentChild | undefined;
+  afterEach(async () => {
+    await agent?.stop();
+    await destroyAll(servers);
+    await lab?.destroy();
+    [lab, servers, agent] = [undefined, [], undefined];
+  });
+
+  it("does not fail over while the replicas still stream from the primary", async () => {
+    lab = await NetworkLab.create();
+    const network = lab;
+    const hosts = [];
+    for (const name of ["m0", "m1", "m2", "agent"]) hosts.push(await network.addHost(name));
+    servers = await Promise.all(
+      hosts.slice(0, 3).map((h, i) => startServer({ serverId: 2300 + i, options: AGENT_MEMBER_OPTIONS, netns: h.netns, host: h.ip, adminHostPattern: network.hostPattern })),
+    );
+    await startChaosTopology({ serverIdBase: 2300, servers });
+    // Only the agent's namespace loses its route to member 0.
+    await run("ip", ["-n", hosts[3].netns, "route", "add", "blackhole", `${hosts[0].ip}/32`]);
+
+    agent = spawnAgent(
+      ["--members", membersArg(servers), "--interval-ms", String(FAST.intervalMs), "--failure-threshold", String(FAST.failureThreshold), "--connect-timeout-ms", "1000"],
+      { netns: hosts[3].netns },
+    );
+    const suspect = await agent.events.wait("primary-suspect", (e) => e.event === "primary-suspect", 30000);
+    expect(suspect).toMatchObject({ primary: 0, reason: "member 0 does not answer this agent, but members 1, 2 still stream from it" });
+    expect(agent.events.of("primary-unreachable").map((e) => e.failures)).toEqual([1, 2, 3]);
+    // Keep missing checks well past the threshold.
+    await sleep(6 * FAST.intervalMs);
+    for (const event of ["failover", "refused", "fenced", "cooldown"]) expect(agent.events.of(event)).toEqual([]);
+    expect(await writableMembers(servers)).toEqual([0]);
+    expect(await agent.stop()).toBe(0);
+    expect(agent.events.list[agent.events.list.length - 1]).toMatchObject({ event: "stopped" });
+  });
+});
