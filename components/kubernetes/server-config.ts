@@ -27,6 +27,10 @@ export function renderServerCnf(settings: Pick<Settings, "semiSync" | "semiSyncT
     ["innodb_flush_log_at_trx_commit", 1],
     // Crash-safe replica position, relay logs re-fetched after a crash.
     ["relay_log_recovery", "ON"],
+    // A replica notices a silent source (hung, partitioned) within this many seconds and reconnects. The failover
+    // agent fails over only when every reachable replica says its link is broken: with the 60 s default a hung
+    // primary would stay in place for a minute.
+    ["slave_net_timeout", 10],
     // Every member starts read-only; init-server.sh turns it off for the primary only.
     ["read_only", "ON"],
     ["skip_name_resolve", "ON"],

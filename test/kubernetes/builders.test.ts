@@ -19,11 +19,13 @@ const settings = (raw: Record<string, unknown> = {}): Settings => {
 const names = objectNames("db");
 
 describe("server config", () => {
-  it("sets GTID strict mode, row binlog, replica re-logging, read-only start and lossless semi-sync", () => {
+  it("sets GTID strict mode, row binlog, replica re-logging, read-only start, lossless semi-sync and a short replica net timeout", () => {
     const cnf = renderServerCnf(settings({ semiSyncTimeoutMs: 2500 }));
     for (const line of ["[mariadb]", "gtid_strict_mode = ON", "binlog_format = ROW", "log_slave_updates = ON", "log_bin = mysql-bin",
       "read_only = ON", "rpl_semi_sync_master_enabled = OFF", "rpl_semi_sync_slave_enabled = ON", "rpl_semi_sync_master_timeout = 2500",
-      "rpl_semi_sync_master_wait_point = AFTER_SYNC", "sync_binlog = 1"]) {
+      "rpl_semi_sync_master_wait_point = AFTER_SYNC", "sync_binlog = 1",
+      // Replicas notice a silent primary in seconds, so the failover agent can tell a dead primary from its own trouble.
+      "slave_net_timeout = 10"]) {
       expect(cnf.split("\n")).toContain(line);
     }
   });
