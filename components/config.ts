@@ -6,6 +6,8 @@
  * checks that the two agree, so defaults live here and nowhere else.
  */
 
+import { normalizeOptionName, optionTargets } from "./upgrade/server-options";
+
 /** Name of the Pulumi project and of the config namespace (`mysql-ha:<key>`). */
 export const PROJECT = "mysql-ha";
 
@@ -246,15 +248,91 @@ const DNS1123_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
 const OPTION_NAME = /^[a-z][a-z0-9_-]*$/;
 const SQL_IDENTIFIER = /^[A-Za-z_][A-Za-z0-9_]{0,31}$/;
 
+const BINLOG = "the binary log that replication, failover, seeding and the binlog archive read";
+const APPLY_ALL = "replicas applying every event of their source (a filter or a skipped error lets a replica silently diverge)";
+const DATA_VOLUME = "data files on the data volume (anything elsewhere is lost at a restart and missed by backups and seeding)";
+const TLS = "the component's hold on TLS (the pods carry no certificates and its own connections do not use TLS, so serverConfig could only half set it up)";
+const REACHABLE = "port 3306 on every interface, where the Services, probes and peers connect";
+
 /**
- * Options the component sets itself (replication correctness depends on them); serverConfig may not override them.
- * Names are compared with dashes turned into underscores, as mariadbd does.
+ * Options serverConfig may not set in any spelling, with what setting them would undo; they are written after the
+ * managed lines, so they would win. A key ending in `_` stands for every option starting with it. Not listed, on
+ * purpose: tuning, binlog_row_image (MINIMAL rows replicate and replay correctly), sync_binlog and
+ * innodb_flush_log_at_trx_commit (durability trade-offs, live-tunable), log files, plugin_load_add (an auth plugin
+ * only applies to accounts created to use it; the stack's accounts use passwords) and secure_file_priv (unset by
+ * default, so setting it can only narrow file access). sql_log_bin and super_read_only are no startup options of
+ * MariaDB; init_connect is what could turn sql_log_bin off. test/config-protected.test.ts checks these names and
+ * what their spellings do against the real mariadbd.
  */
-export const MANAGED_SERVER_OPTIONS = [
-  "server_id", "log_bin", "log_basename", "binlog_format", "log_slave_updates", "log_replica_updates", "gtid_strict_mode",
-  "gtid_domain_id", "read_only", "datadir", "socket", "port", "bind_address", "skip_networking",
-  "rpl_semi_sync_master_enabled", "rpl_semi_sync_slave_enabled", "rpl_semi_sync_master_timeout",
-] as const;
+export const PROTECTED_SERVER_OPTIONS: Readonly<Record<string, string>> = {
+  log_bin: BINLOG,
+  log_basename: BINLOG,
+  log_bin_index: BINLOG,
+  binlog_do_db: `${BINLOG} (a filter leaves writes out of it)`,
+  binlog_ignore_db: `${BINLOG} (a filter leaves writes out of it)`,
+  binlog_format: "row-based binary logging (statement-based events can apply differently on a replica)",
+  log_slave_updates: "replicas logging what they apply, so any member can become the source of the others",
+  // MySQL's name of log_slave_updates (the reserved mysql flavor).
+  log_replica_updates: "replicas logging what they apply, so any member can become the source of the others",
+  replicate_: APPLY_ALL,
+  slave_skip_errors: APPLY_ALL,
+  slave_exec_mode: APPLY_ALL,
+  skip_slave_start: "replicas resuming replication by themselves after a restart",
+  relay_log_recovery: "crash-safe replicas (relay logs fetched again after a crash)",
+  gtid_strict_mode: "GTID strict mode, which keeps failover and switchover from losing or duplicating transactions",
+  gtid_domain_id: "the single GTID domain that failover and switchover compare positions in",
+  server_id: "the unique server_id init-server.sh gives each member",
+  read_only: "the read-only start of every member but the primary (an old primary must not take writes)",
+  rpl_semi_sync_: "lossless semi-synchronous replication as semiSync and semiSyncTimeoutMs set it",
+  wsrep_: "the component's GTID replication (wsrep turns on Galera, which the component does not manage)",
+  skip_grant_tables: "authentication (every client would connect with all privileges and no password)",
+  init_file: "authentication and the component's accounts (the file's SQL runs with all privileges at every start)",
+  init_connect: "binary logging and the settings of every application session (it runs SQL such as SET sql_log_bin = 0 on each connection)",
+  secure_auth: "authentication (it allows the old, broken password hash)",
+  plugin_dir: "which server code is loaded (plugins from another directory)",
+  ssl: TLS,
+  ssl_: TLS,
+  tls_version: TLS,
+  require_secure_transport: "the component's own connections and replication, which do not use TLS",
+  datadir: DATA_VOLUME,
+  innodb_data_home_dir: DATA_VOLUME,
+  innodb_log_group_home_dir: DATA_VOLUME,
+  innodb_undo_directory: DATA_VOLUME,
+  aria_log_dir_path: DATA_VOLUME,
+  tmpdir: "the size-limited tmp volume mariadbd spills to (elsewhere it fills the data volume or the node)",
+  socket: "the socket the probes and scripts connect to (/run/mysqld/mysqld.sock)",
+  port: REACHABLE,
+  bind_address: REACHABLE,
+  skip_networking: REACHABLE,
+  log_error: "the error log on stderr, where kubectl logs shows it",
+};
+
+/**
+ * Real mariadbd options that begin a protected name. mariadbd also accepts a unique prefix of an option name
+ * (`gtid-strict = 0` turns gtid_strict_mode off), so any other name that begins a protected one is refused: it is
+ * either such an abbreviation or ambiguous, and today's unique prefix can stop being unique in a later version.
+ */
+export const COMPLETE_OPTIONS_BEGINNING_PROTECTED: ReadonlySet<string> = new Set(["innodb", "relay_log"]);
+
+/** Why serverConfig may not set `name` (in whatever spelling), or undefined when it may. */
+export function protectedOptionProblem(name: string): string | undefined {
+  const protects = (target: string) => Object.keys(PROTECTED_SERVER_OPTIONS)
+    .find((p) => target === p || (p.endsWith("_") && target.startsWith(p)));
+  for (const target of optionTargets(name)) {
+    const exact = protects(target);
+    if (exact !== undefined) {
+      const sets = target === normalizeOptionName(name) ? "it" : `it sets ${target} and`;
+      return `${sets} would undo ${PROTECTED_SERVER_OPTIONS[exact]}`;
+    }
+    if (COMPLETE_OPTIONS_BEGINNING_PROTECTED.has(target)) continue;
+    const begun = Object.keys(PROTECTED_SERVER_OPTIONS).find((p) => p.startsWith(target));
+    if (begun !== undefined) {
+      const option = begun.endsWith("_") ? `${begun}*` : begun;
+      return `mariadbd reads a unique beginning of an option name as that option: ${target} may set ${option}, which would undo ${PROTECTED_SERVER_OPTIONS[begun]}`;
+    }
+  }
+  return undefined;
+}
 
 /**
  * Image references must pin a version: `repo:tag` (tag not `latest`) or `repo@sha256:<64 hex>`. `example` is a
@@ -460,13 +538,13 @@ export function validateConfig(raw: Record<string, unknown>): { settings?: Setti
   } else {
     serverConfig = {};
     for (const [name, value] of Object.entries(sc as Record<string, unknown>)) {
-      const normalized = name.replace(/-/g, "_");
+      const problem = OPTION_NAME.test(name) ? protectedOptionProblem(name) : undefined;
       if (!OPTION_NAME.test(name)) {
         fail(`serverConfig.${name}`, name, "an option name of lowercase letters, digits, '_' and '-'");
-      } else if ((MANAGED_SERVER_OPTIONS as readonly string[]).includes(normalized)) {
-        fail(`serverConfig.${name}`, value, "an option the component does not manage (it sets this one itself; use the dedicated key if there is one)");
       } else if (!(typeof value === "string" && !/[\n\r]/.test(value)) && !(typeof value === "number" && Number.isFinite(value)) && typeof value !== "boolean") {
         fail(`serverConfig.${name}`, value, "a single-line string, a number or a boolean");
+      } else if (problem) {
+        fail(`serverConfig.${name}`, value, "an option the component does not manage or rely on", ` (${problem})`);
       } else {
         serverConfig[name] = value as ServerOptionValue;
       }

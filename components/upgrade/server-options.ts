@@ -65,6 +65,24 @@ export function normalizeOptionName(name: string): string {
   return name.trim().toLowerCase().replace(/-/g, "_");
 }
 
+/** Prefixes mariadbd's option parser understands in front of an option name (loose, skip, disable, enable, maximum, autoset). */
+const OPTION_PREFIXES = ["loose", "skip", "disable", "enable", "maximum", "autoset"] as const;
+
+/**
+ * Every option a name may set in mariadbd, normalised: the name itself, then what is left after each leading prefix
+ * (`loose_skip_log_bin` -> loose_skip_log_bin, skip_log_bin, log_bin). When a name is no option, mariadbd strips a
+ * prefix and looks again, as often as needed and in any order, so a check must look at all of them.
+ */
+export function optionTargets(name: string): string[] {
+  const targets = [normalizeOptionName(name)];
+  for (;;) {
+    const last = targets[targets.length - 1];
+    const prefix = OPTION_PREFIXES.find((p) => last.startsWith(`${p}_`));
+    if (!prefix) return targets;
+    targets.push(last.slice(prefix.length + 1));
+  }
+}
+
 export function isLiveOption(name: string): boolean {
   return LIVE_OPTIONS.has(normalizeOptionName(name));
 }
