@@ -279,6 +279,7 @@ export const PROTECTED_SERVER_OPTIONS: Readonly<Record<string, string>> = {
   slave_exec_mode: APPLY_ALL,
   skip_slave_start: "replicas resuming replication by themselves after a restart",
   relay_log_recovery: "crash-safe replicas (relay logs fetched again after a crash)",
+  slave_net_timeout: "replicas noticing a lost primary within seconds, which the failover agent's failure rule needs",
   gtid_strict_mode: "GTID strict mode, which keeps failover and switchover from losing or duplicating transactions",
   gtid_domain_id: "the single GTID domain that failover and switchover compare positions in",
   server_id: "the unique server_id init-server.sh gives each member",

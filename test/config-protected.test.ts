@@ -28,6 +28,7 @@ describe("serverConfig: options the stack relies on, in every spelling", () => {
     ["disable-rpl-semi-sync-slave-enabled", true, /lossless semi-synchronous/],
     ["rpl_semi_sync_master_wait_point", "AFTER_COMMIT", /lossless semi-synchronous/],
     ["skip-slave-start", true, /resuming replication/],
+    ["slave-net-timeout", 3600, /lost primary within seconds/],
     ["wsrep_on", true, /Galera/],
     ["skip-grant-tables", true, /authentication/],
     ["enable-skip-grant-tables", true, /authentication/],
