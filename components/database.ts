@@ -147,7 +147,7 @@ export class ReplicatedDatabase extends pulumi.ComponentResource {
     if (settings.autoFailover) {
       const bundle = pulumi.output(agentBundle());
       const bundleConfigMap = new k8s.core.v1.ConfigMap(`${name}-agent-bundle`,
-        buildAgentBundleConfigMap({ ...base, bundle: { brotliBase64: bundle.brotliBase64, sha256: bundle.sha256 } }), inNamespace());
+        buildAgentBundleConfigMap({ ...base, brotliBase64: bundle.brotliBase64 }), inNamespace());
       const account = new k8s.core.v1.ServiceAccount(`${name}-agent-serviceaccount`, buildAgentServiceAccount(base), inNamespace());
       const role = new k8s.rbac.v1.Role(`${name}-agent-role`, buildAgentRole(base), inNamespace());
       const binding = new k8s.rbac.v1.RoleBinding(`${name}-agent-rolebinding`, buildAgentRoleBinding(base), inNamespace(account, role));

@@ -56,12 +56,6 @@ function agentLabels(name: string): Record<string, string> {
   return { ...commonLabels(name), ...agentSelectorLabels(name) };
 }
 
-/** The compiled CLI as the ConfigMap carries it (scripts/agent-bundle.ts). */
-export interface AgentBundleRef {
-  brotliBase64: pulumi.Input<string>;
-  sha256: pulumi.Input<string>;
-}
-
 type AgentSettings = Pick<Settings, "namespace" | "replicas" | "antiAffinity" | "agentImage" | "agentIntervalMs" | "agentFailureThreshold" | "agentCooldownSeconds">;
 
 export interface AgentArgs {
@@ -73,12 +67,13 @@ export interface AgentArgs {
 const metadata = (args: { name: string; settings: Pick<Settings, "namespace"> }, objectName: string) =>
   ({ name: objectName, namespace: args.settings.namespace, labels: agentLabels(args.name) });
 
-export function buildAgentBundleConfigMap(args: AgentArgs & { bundle: AgentBundleRef }): k8s.core.v1.ConfigMapArgs {
+/** The compiled CLI, brotli-compressed and base64-encoded (scripts/agent-bundle.ts). */
+export function buildAgentBundleConfigMap(args: AgentArgs & { brotliBase64: pulumi.Input<string> }): k8s.core.v1.ConfigMapArgs {
   return {
     apiVersion: "v1",
     kind: "ConfigMap",
     metadata: metadata(args, agentNames(args.name).bundle),
-    binaryData: { [AGENT_BUNDLE_KEY]: args.bundle.brotliBase64 },
+    binaryData: { [AGENT_BUNDLE_KEY]: args.brotliBase64 },
   };
 }
 

@@ -134,7 +134,7 @@ describe("agent Deployment", () => {
 
 describe("agent ConfigMap and PodDisruptionBudget", () => {
   test("the ConfigMap carries the compressed bundle as binaryData", () => {
-    const cm = buildAgentBundleConfigMap({ ...args(), bundle: { brotliBase64: "AAEC", sha256: "0".repeat(64) } }) as any;
+    const cm = buildAgentBundleConfigMap({ ...args(), brotliBase64: "AAEC" }) as any;
     expect(cm.metadata).toMatchObject({ name: "mysql-agent-bundle", namespace: "db", labels: { "app.kubernetes.io/component": "agent" } });
     expect(cm.binaryData).toEqual({ [AGENT_BUNDLE_KEY]: "AAEC" });
     expect(cm.data).toBeUndefined();
