@@ -190,7 +190,10 @@ export class KubeApiStandin {
   async serverSideApply(resource: Resource, manifest: { metadata: { name: string } }, fieldManager = "pulumi-kubernetes", force = false): Promise<{ code: number; body: any }> {
     const name = manifest.metadata.name;
     const url = `${this.url}/api/v1/namespaces/${this.options.namespace}/${resource}/${name}?fieldManager=${fieldManager}${force ? "&force=true" : ""}`;
-    const res = await fetch(url, { method: "PATCH", headers: { "content-type": "application/apply-patch+yaml" }, body: JSON.stringify(manifest) });
+    const res = await fetch(url, { method: "PATCH", headers: { "content-type": "application/apply-patch+yaml" }, body: JSON.stringify(manifest) })
+      .catch((err) => {
+        throw new Error(`server-side apply of ${resource}/${name}: ${err.message} (${err.cause?.message ?? "no cause"})`);
+      });
     return { code: res.status, body: await res.json() };
   }
 

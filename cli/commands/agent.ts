@@ -49,7 +49,7 @@ primary-unreachable (primary, failures, threshold, error), primary-suspect (reas
 (remainingMs), error, stopped. SIGTERM or SIGINT stops it: the running operation finishes, the Lease is released.
 
 Options:
-  --interval-ms N                time between checks (default 2000)
+  --interval-ms N                time between checks (default 1000)
   --failure-threshold N          consecutive failed checks before the primary may be declared failed (default 3)
   --cooldown-seconds N           no second automatic failover within this time (default 300)
   --kube-api URL                 Kubernetes API without authentication (e.g. kubectl proxy); default in-cluster

@@ -12,7 +12,7 @@ import type { EngineSettings, MemberAddress, Topology } from "../replication";
 import { pointAtPrimary, PrimaryObjects } from "../connectors/primary-objects";
 import { countFailures, decide, Decision, FailureCount } from "./decide";
 
-export const AGENT_DEFAULTS = { intervalMs: 2000, failureThreshold: 3, cooldownSeconds: 300 };
+export const AGENT_DEFAULTS = { intervalMs: 1000, failureThreshold: 3, cooldownSeconds: 300 };
 
 /** One event: `event` names it; the other fields depend on it. Never carries a credential. */
 export interface AgentEvent {
@@ -182,7 +182,7 @@ export class Agent {
       this.count = { primary: r.primary, failures: 0 };
       this.reported.delete("state");
       this.emit("failover", { from, to: r.primary, ms: Date.now() - started, possiblyLost: r.possiblyLost, warnings: r.warnings });
-      if (this.options.objects) await this.point(r.primary);
+      if (this.options.objects) await this.point(r.primary, from);
     } catch (err) {
       this.operationFailed("failover", err);
     }
@@ -206,9 +206,10 @@ export class Agent {
     else this.reportOnce("error", message, "error", { operation, error: message });
   }
 
-  private async point(ordinal: number): Promise<void> {
+  private async point(ordinal: number, from: number | null = null): Promise<void> {
     try {
-      await pointAtPrimary(this.options.objects!, ordinal);
+      // Recorded in the topology ConfigMap, so the next `pulumi preview` says who moved the primary and why.
+      await pointAtPrimary(this.options.objects!, ordinal, { move: { from, by: "the agent", operation: "failover" } });
       this.pendingPoint = undefined;
       this.reported.delete("point");
       this.emit("pointed", { primary: ordinal, configMap: this.options.objects!.topologyConfigMap, service: this.options.objects!.primaryService });

@@ -15,6 +15,20 @@ export const FIELD_MANAGER = "mysql-ha";
 export const POD_NAME_LABEL = "statefulset.kubernetes.io/pod-name";
 /** Key of the topology ConfigMap holding the primary ordinal (read by init-server.sh at every pod start). */
 export const TOPOLOGY_PRIMARY_KEY = "primary";
+/** Key of the topology ConfigMap recording the last move of the primary (JSON {@link PrimaryMove}). */
+export const TOPOLOGY_MOVE_KEY = "last-move";
+
+/** Who moved the primary, how and when: what `pulumi preview` reports after the agent moved it. */
+export interface PrimaryMove {
+  from: number | null;
+  to: number;
+  /** "the agent", "pulumi up", ... */
+  by: string;
+  /** "failover", "switchover", ... */
+  operation: string;
+  /** ISO time. */
+  at: string;
+}
 
 export interface PrimaryObjects extends ClusterAccess {
   namespace: string;
@@ -26,9 +40,14 @@ export interface PrimaryObjects extends ClusterAccess {
 
 /**
  * Points the topology ConfigMap and the primary Service at member `ordinal`; idempotent. With `initial`, only when
- * the ConfigMap names no primary yet (first create); returns the ordinal the objects name afterwards.
+ * the ConfigMap names no primary yet (first create); with `move`, records who moved it there. Returns the ordinal
+ * the objects name afterwards.
  */
-export async function pointAtPrimary(objects: PrimaryObjects, ordinal: number, options: { initial?: boolean } = {}): Promise<number> {
+export async function pointAtPrimary(
+  objects: PrimaryObjects,
+  ordinal: number,
+  options: { initial?: boolean; move?: Omit<PrimaryMove, "to" | "at"> } = {},
+): Promise<number> {
   const client = loadKubernetesClient();
   const core = kubeConfigFor(client, objects).makeApiClient(client.CoreV1Api);
   const mergePatch = client.setHeaderOptions("Content-Type", client.PatchStrategy.MergePatch);
@@ -39,7 +58,10 @@ export async function pointAtPrimary(objects: PrimaryObjects, ordinal: number, o
       if (named !== undefined && /^\d+$/.test(named)) return Number(named);
     }
     await core.patchNamespacedConfigMap(
-      { name: objects.topologyConfigMap, namespace, fieldManager: FIELD_MANAGER, body: { data: { [TOPOLOGY_PRIMARY_KEY]: String(ordinal) } } },
+      { name: objects.topologyConfigMap, namespace, fieldManager: FIELD_MANAGER, body: { data: {
+        [TOPOLOGY_PRIMARY_KEY]: String(ordinal),
+        ...(options.move ? { [TOPOLOGY_MOVE_KEY]: JSON.stringify({ ...options.move, to: ordinal, at: new Date().toISOString() }) } : {}),
+      } } },
       mergePatch,
     );
     await core.patchNamespacedService(
@@ -50,5 +72,18 @@ export async function pointAtPrimary(objects: PrimaryObjects, ordinal: number, o
   } catch (err) {
     const code = (err as { code?: number }).code;
     throw new Error(`pointing ConfigMap ${namespace}/${objects.topologyConfigMap} and Service ${namespace}/${objects.primaryService} at member ${ordinal} failed: ${apiMessage(err)}${code ? ` (HTTP ${code})` : ""}`);
+  }
+}
+
+/** The last recorded move of the primary, if the topology ConfigMap holds a well-formed one. */
+export async function lastPrimaryMove(objects: PrimaryObjects): Promise<PrimaryMove | undefined> {
+  const client = loadKubernetesClient();
+  const core = kubeConfigFor(client, objects).makeApiClient(client.CoreV1Api);
+  const text = (await core.readNamespacedConfigMap({ name: objects.topologyConfigMap, namespace: objects.namespace })).data?.[TOPOLOGY_MOVE_KEY];
+  try {
+    const move = text ? (JSON.parse(text) as PrimaryMove) : undefined;
+    return move && Number.isInteger(move.to) && typeof move.by === "string" && typeof move.operation === "string" ? move : undefined;
+  } catch {
+    return undefined;
   }
 }

@@ -11,7 +11,7 @@
  * `check` writes what `up` will do, in words, into the `plan` input, which is what `pulumi preview` shows.
  */
 import type * as pulumi from "@pulumi/pulumi";
-import { ConnectorSpec, openConnector, pointAtPrimary } from "../connectors";
+import { ConnectorSpec, lastPrimaryMove, openConnector, pointAtPrimary, PrimaryMove } from "../connectors";
 import * as engine from "../replication";
 import {
   changedInputs,
@@ -46,10 +46,23 @@ function connectorSpec(inputs: ReplicationInputs): ConnectorSpec {
  * (not at the end of the run: a pod restarting in between must not come back writable on the old primary's word).
  * Idempotent, so every run also repairs a pointer a failed run left behind.
  */
-async function pointObjects(inputs: ReplicationInputs, kind: Kind, primary: number | null): Promise<void> {
+async function pointObjects(inputs: ReplicationInputs, kind: Kind, primary: number | null, move?: Omit<PrimaryMove, "to" | "at">): Promise<void> {
   if (!inputs.primaryObjects || primary === null || primary < 0) return;
-  await pointAtPrimary({ ...inputs.primaryObjects, kubeconfig: inputs.kubeconfig }, primary);
+  await pointAtPrimary({ ...inputs.primaryObjects, kubeconfig: inputs.kubeconfig }, primary, { move });
   log(kind, `topology ConfigMap and primary Service point at member ${primary}`);
+}
+
+/**
+ * When the primary is not where the last run left it (the agent failed over in between), says who moved it, from
+ * the record the mover left in the topology ConfigMap; undefined when it has not moved.
+ */
+async function movedSince(olds: Props, inputs: ReplicationInputs, primary: number | null): Promise<string | undefined> {
+  const last = olds.primaryOrdinal;
+  if (!Number.isInteger(last) || last < 0 || primary === null || primary === last) return undefined;
+  const move = inputs.primaryObjects ? await lastPrimaryMove({ ...inputs.primaryObjects, kubeconfig: inputs.kubeconfig }).catch(() => undefined) : undefined;
+  return move && move.to === primary
+    ? `primary moved ${move.from ?? last} -> ${primary} by ${move.by} at ${move.at} (${move.operation})`
+    : `primary moved ${last} -> ${primary} since the last up`;
 }
 
 /** Members the connector can address: the direct connector knows only the addresses it was given. */
@@ -195,7 +208,7 @@ const placement = {
       const result = await engine.switchover(members, decision.target, settings);
       const words = `switched over ${topology.primary} -> ${result.primary}${result.writeGapMs !== undefined ? ` (writes paused ${result.writeGapMs} ms)` : ""}`;
       log("placement", words);
-      await pointObjects(news, "placement", result.primary);
+      await pointObjects(news, "placement", result.primary, { from: topology.primary, by: "pulumi up", operation: "switchover" });
       return { outs: { ...news, primaryOrdinal: result.primary, plan: words } };
     });
   },
@@ -241,7 +254,8 @@ async function topologyPreview(olds: Props, news: ReplicationInputs): Promise<st
     return `set up member ${news.primary} as primary of ${others.join(", ") || "no replicas"} once the members run (not reachable yet)`;
   }
   const grown = Number.isInteger(olds.replicas) ? topology.members.slice(olds.replicas, news.replicas).filter((m) => !m.reachable) : [];
-  return planWords(plan, grown.map((m) => `attach member ${m.index} once its pod runs`));
+  const moved = await movedSince(olds, news, topology.primary);
+  return [...(moved ? [moved] : []), planWords(plan, grown.map((m) => `attach member ${m.index} once its pod runs`))].join("; ");
 }
 
 /** Whether the live topology needs work; unknown (inspection failed) counts as yes, and up reports why. */
@@ -257,18 +271,22 @@ async function needsWork(inspectAndDecide: () => Promise<boolean>, kind: Kind): 
 /** Plans, refuses or applies, then inspects again for the outputs. */
 async function converge(olds: Props, news: ReplicationInputs): Promise<ReplicationOutputs> {
   const count = topologyCount(olds, news);
-  const applied = await withSession(news, "topology", count, async ({ members, settings, topology }) => {
+  const { words, before, operation } = await withSession(news, "topology", count, async ({ members, settings, topology }) => {
     const plan = engine.plan(topology, desiredTopology(topology, olds, news));
     if (plan.refusals.length > 0) throw new Error(`ReplicationTopology refused, nothing was changed: ${plan.refusals.join("; ")}`);
-    if (plan.steps.length === 0) return "no change: the topology is healthy and as configured";
+    const moved = await movedSince(olds, news, topology.primary);
+    const prefix = moved ? [moved] : [];
+    if (plan.steps.length === 0) return { words: [...prefix, "no change: the topology is healthy and as configured"].join("; "), before: topology.primary };
     log("topology", `applying: ${planWords(plan)}`);
     const result = await engine.apply(members, plan, settings);
     const notes = result.results.flatMap((r: engine.OperationResult) => [...(r.possiblyLost ? [r.possiblyLost] : []), ...r.warnings]);
-    return [planWords(plan), ...notes].join("; ");
+    const mover = plan.steps.find((s) => s.kind === "failover" || s.kind === "switchover" || s.kind === "setup");
+    return { words: [...prefix, planWords(plan), ...notes].join("; "), before: topology.primary, operation: mover?.kind };
   });
   return withSession(news, "topology", news.replicas, async ({ topology }) => {
-    await pointObjects(news, "topology", topology.primary);
-    return { ...news, ...summarize(topology), plan: applied };
+    const moved = topology.primary !== before && operation ? { from: before, by: "pulumi up", operation } : undefined;
+    await pointObjects(news, "topology", topology.primary, moved);
+    return { ...news, ...summarize(topology), plan: words };
   });
 }
 
@@ -278,9 +296,11 @@ const topology = {
   async diff(_id: string, olds: Props, news: Props): Promise<pulumi.dynamic.DiffResult> {
     const changed = changedInputs(olds, news);
     if (unknownInputs(news).length > 0) return diffResult(changed, true);
+    // A primary moved since the last run (by the agent) is an update too: it records where the primary is now.
     const work = await needsWork(async () => {
-      const { plan } = await topologyPlan(olds, news as ReplicationInputs);
-      return plan.steps.length + plan.refusals.length > 0;
+      const { plan, topology } = await topologyPlan(olds, news as ReplicationInputs);
+      const moved = Number.isInteger(olds.primaryOrdinal) && topology.primary !== null && topology.primary !== olds.primaryOrdinal;
+      return plan.steps.length + plan.refusals.length > 0 || moved;
     }, "topology");
     return diffResult(changed, work);
   },

@@ -4,6 +4,8 @@
  * provider to the separate host process, which runs it against local mariadbd members (connector = direct).
  */
 import { PRIMARY_PLACEMENT_TYPE, REPLICATION_TOPOLOGY_TYPE, SECRET_PROPERTIES } from "../../components/providers";
+import { pointAtPrimary } from "../../components/connectors";
+import { failover } from "../../components/replication";
 import { DynamicHost } from "../../local/dynamic-host";
 import { KubeApiStandin } from "../../local/kube-api-standin";
 import { destroyAll, LOCAL_ROOT_PASSWORD, LocalServer, REPLICATION_OPTIONS, startServers } from "../../local/mariadbd";
@@ -60,19 +62,44 @@ describe("the program's replication resources, run for real through the render h
       "mysql-replication: create: set up member 0 as primary of 1, 2",
     ]);
     expect(created.stack.outputs.primary).toBe(0);
-    expect([api.serviceSelectors.get("mysql-primary"), api.configMaps.get("mysql-topology")]).toEqual([{ [POD_NAME]: "mysql-0" }, { primary: "0" }]);
+    expect(api.serviceSelectors.get("mysql-primary")).toEqual({ [POD_NAME]: "mysql-0" });
+    expect(api.configMaps.get("mysql-topology")!.primary).toBe("0");
     expect((await servers[2].query("SHOW SLAVE STATUS"))[0].Master_Port).toBe(servers[0].port);
 
     const moved = await up({ primary: "2" });
     expect(moved.ops[0]).toMatch(/^mysql-placement: update: switched over 0 -> 2/);
     expect(moved.stack.outputs.primary).toBe(2);
     // Pointed by the placement right after its switchover, through the cluster's API (the program's objects never name it).
-    expect([api.serviceSelectors.get("mysql-primary"), api.configMaps.get("mysql-topology")]).toEqual([{ [POD_NAME]: "mysql-2" }, { primary: "2" }]);
+    expect(api.serviceSelectors.get("mysql-primary")).toEqual({ [POD_NAME]: "mysql-2" });
+    expect(api.configMaps.get("mysql-topology")!.primary).toBe("2");
+    expect(JSON.parse(api.configMaps.get("mysql-topology")!["last-move"])).toMatchObject({ from: 0, to: 2, by: "pulumi up", operation: "switchover" });
     expect(Number((await servers[2].query("SELECT @@read_only AS ro"))[0].ro)).toBe(0);
     expect((await servers[0].query("SHOW SLAVE STATUS"))[0].Master_Port).toBe(servers[2].port);
 
     const again = await up({ primary: "2" });
     expect(again.ops.map((o) => o.split(":")[1].trim())).toEqual(["same", "same"]);
     expect(host.checkpoint()).not.toContain(LOCAL_ROOT_PASSWORD);
+  });
+
+  test("after the agent failed over between runs, the next up says who moved the primary, records it and changes nothing", async () => {
+    // What the agent does when member 2 dies: the engine's failover, then the objects pointed with its record.
+    await servers[2].stop();
+    const members = servers.map((s) => ({ host: s.host, port: s.port }));
+    const settings = { admin: { user: "root", password: LOCAL_ROOT_PASSWORD }, replication: { user: "replication", password: "mysql-replication-password-Fixed9" }, semiSync: true, semiSyncTimeoutMs: 10000 };
+    const result = await failover(members, undefined, settings);
+    const objects = { namespace: "mysql-ha-dev", statefulSet: "mysql", topologyConfigMap: "mysql-topology", primaryService: "mysql-primary", kubeconfig: api.kubeconfig() };
+    await pointAtPrimary(objects, result.primary, { move: { from: 2, by: "the agent", operation: "failover" } });
+    const promoted = result.primary;
+    const gtids = await Promise.all(servers.slice(0, 2).map(async (s) => (await s.query("SELECT @@gtid_current_pos AS p"))[0].p));
+
+    const after = await up({ primary: "2" });
+    expect(after.ops[0]).toMatch(/^mysql-placement: same: /); // config did not move the primary: nothing to place
+    expect(after.ops[1]).toMatch(new RegExp(`^mysql-replication: update: primary moved 2 -> ${promoted} by the agent at \\S+ \\(failover\\); no change`));
+    expect(after.stack.outputs.primary).toBe(promoted);
+    // Nothing was done to the members: same primary, same GTID positions.
+    expect(Number((await servers[promoted].query("SELECT @@read_only AS ro"))[0].ro)).toBe(0);
+    expect(await Promise.all(servers.slice(0, 2).map(async (s) => (await s.query("SELECT @@gtid_current_pos AS p"))[0].p))).toEqual(gtids);
+    expect(api.serviceSelectors.get("mysql-primary")).toEqual({ [POD_NAME]: `mysql-${promoted}` });
+    await servers[2].start();
   });
 });
