@@ -74,7 +74,8 @@ describe("agent process: kill -9 of the primary under load", () => {
     expect(failoverAt - killedAt).toBeLessThan(3 * FAST.intervalMs + (failover.ms as number) + 1500);
     expect(firstWrite - killedAt).toBeLessThan(5000);
     expect(await t.writer.verify(servers[to])).toEqual([]);
-    expect(api.configMaps.get("topo")).toEqual({ primary: String(to) });
+    expect(api.configMaps.get("topo")!.primary).toBe(String(to));
+    expect(JSON.parse(api.configMaps.get("topo")!["last-move"])).toMatchObject({ from: 0, to, by: "the agent", operation: "failover" });
     expect(api.serviceSelectors.get("primary")).toEqual({ [POD_NAME_LABEL]: `mysql-${to}` });
     expect(agent.events.of("refused")).toEqual([]);
 
