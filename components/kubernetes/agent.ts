@@ -9,7 +9,7 @@ import type * as pulumi from "@pulumi/pulumi";
 import type { Settings } from "../config";
 import { commonLabels, componentSelector, MYSQL_PORT, ObjectNames } from "./names";
 import { SECRET_KEYS, REPLICATION_USER } from "./secret";
-import { CONTAINER_SECURITY_CONTEXT } from "./statefulset";
+import { antiAffinity, CONTAINER_SECURITY_CONTEXT } from "./statefulset";
 
 type Container = k8s.types.input.core.v1.Container;
 
@@ -56,7 +56,8 @@ function agentLabels(name: string): Record<string, string> {
   return { ...commonLabels(name), ...agentSelectorLabels(name) };
 }
 
-type AgentSettings = Pick<Settings, "namespace" | "replicas" | "antiAffinity" | "agentImage" | "agentIntervalMs" | "agentFailureThreshold" | "agentCooldownSeconds">;
+type AgentSettings = Pick<Settings, "namespace" | "replicas" | "antiAffinity" | "agentImage" | "agentIntervalMs" | "agentFailureThreshold" |
+  "agentCooldownSeconds" | "semiSync" | "semiSyncTimeoutMs" | "operationTimeoutSeconds">;
 
 export interface AgentArgs {
   name: string;
@@ -132,6 +133,9 @@ export function agentCommand(args: AgentArgs): string[] {
     "--failure-threshold", String(s.agentFailureThreshold),
     "--cooldown-seconds", String(s.agentCooldownSeconds),
     "--metrics-port", String(AGENT_HEALTH_PORT),
+    // A promoted primary gets the stack's semi-sync settings, and a failover the stack's deadline.
+    ...(s.semiSync ? ["--semi-sync-timeout-ms", String(s.semiSyncTimeoutMs)] : ["--async"]),
+    "--timeout-ms", String(s.operationTimeoutSeconds * 1000),
   ];
 }
 
@@ -151,13 +155,6 @@ const UNPACK_SCRIPT = [
 const SECURITY_CONTEXT = { ...CONTAINER_SECURITY_CONTEXT, runAsUser: AGENT_UID, runAsGroup: AGENT_UID };
 
 const VOLUMES = { bundle: "bundle", app: "app" } as const;
-
-function affinity(name: string, mode: Settings["antiAffinity"]) {
-  const term = { topologyKey: "kubernetes.io/hostname", labelSelector: { matchLabels: agentSelectorLabels(name) } };
-  if (mode === "required") return { podAntiAffinity: { requiredDuringSchedulingIgnoredDuringExecution: [term] } };
-  if (mode === "preferred") return { podAntiAffinity: { preferredDuringSchedulingIgnoredDuringExecution: [{ weight: 100, podAffinityTerm: term }] } };
-  return undefined;
-}
 
 export function buildAgentDeployment(args: AgentArgs & { bundleSha256: pulumi.Input<string> }): k8s.apps.v1.DeploymentArgs {
   const { name, names, settings: s } = args;
@@ -206,7 +203,7 @@ export function buildAgentDeployment(args: AgentArgs & { bundleSha256: pulumi.In
   };
 
   const labels = agentLabels(name);
-  const podAffinity = affinity(name, s.antiAffinity);
+  const podAffinity = antiAffinity(agentSelectorLabels(name), s.antiAffinity);
   return {
     apiVersion: "apps/v1",
     kind: "Deployment",
@@ -220,6 +217,8 @@ export function buildAgentDeployment(args: AgentArgs & { bundleSha256: pulumi.In
         metadata: { labels, annotations: { [AGENT_BUNDLE_ANNOTATION]: args.bundleSha256 } },
         spec: {
           serviceAccountName: agent.serviceAccount,
+          // SIGTERM lets a running failover finish (the agent stops at the end of its operation): never cut it short.
+          terminationGracePeriodSeconds: s.operationTimeoutSeconds + 10,
           // The only pods of the stack that talk to the API server (their Lease, the primary's objects).
           automountServiceAccountToken: true,
           securityContext: {

@@ -61,8 +61,9 @@ export const CONTAINER_SECURITY_CONTEXT = {
   capabilities: { drop: ["ALL"] },
 };
 
-function affinity(name: string, mode: Settings["antiAffinity"]) {
-  const term = { topologyKey: "kubernetes.io/hostname", labelSelector: { matchLabels: selectorLabels(name) } };
+/** Pods matching `labels` kept on distinct nodes: hard (required), soft (preferred) or not at all. */
+export function antiAffinity(labels: Record<string, string>, mode: Settings["antiAffinity"]) {
+  const term = { topologyKey: "kubernetes.io/hostname", labelSelector: { matchLabels: labels } };
   if (mode === "required") return { podAntiAffinity: { requiredDuringSchedulingIgnoredDuringExecution: [term] } };
   if (mode === "preferred") return { podAntiAffinity: { preferredDuringSchedulingIgnoredDuringExecution: [{ weight: 100, podAffinityTerm: term }] } };
   return undefined;
@@ -147,7 +148,7 @@ export function buildStatefulSet(args: StatefulSetArgs): k8s.apps.v1.StatefulSet
   };
 
   const labels = commonLabels(name);
-  const podAffinity = affinity(name, s.antiAffinity);
+  const podAffinity = antiAffinity(selectorLabels(name), s.antiAffinity);
   return {
     apiVersion: "apps/v1",
     kind: "StatefulSet",

@@ -44,7 +44,11 @@ describe("agent Deployment", () => {
       "--statefulset", "mysql", "--service", "mysql-headless", "--namespace", "db", "--replicas", "5", "--port", "3306",
       "--lease", "mysql-agent", "--topology-configmap", "mysql-topology", "--primary-service", "mysql-primary",
       "--interval-ms", "250", "--failure-threshold", "4", "--cooldown-seconds", "60", "--metrics-port", String(AGENT_HEALTH_PORT),
+      "--semi-sync-timeout-ms", "10000", "--timeout-ms", "120000",
     ]);
+    // A promoted primary gets the stack's replication mode; SIGTERM never cuts a failover short.
+    expect(deployment({ semiSync: false }).spec.template.spec.containers[0].command).toContain("--async");
+    expect(deployment({ operationTimeoutSeconds: 300 }).spec.template.spec.terminationGracePeriodSeconds).toBe(310);
     expect(container.image).toBe("node:20.19.5-bookworm-slim");
     expect(deployment({ agentImage: "node:20.20.0-bookworm-slim" }).spec.template.spec.containers[0].image).toBe("node:20.20.0-bookworm-slim");
   });
