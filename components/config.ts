@@ -84,7 +84,8 @@ export interface Settings {
   backupEnabled: boolean;
   /**
    * Image of the backup containers (clone donor, binlog archiver, seed, backup job): the database image plus
-   * rclone, socat and zstd (components/backup/Dockerfile builds it). Undefined: the database image itself.
+   * rclone (components/backup/Dockerfile builds it; the official image has socat and zstd). Undefined: the database
+   * image itself.
    */
   backupImage?: string;
   /** Cron schedule (5 fields) of the backup CronJob. */
