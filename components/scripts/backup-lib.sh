@@ -93,8 +93,101 @@ stream_marker() {
 # marker_field NAME: reads "mysql-ha-NAME=value" from a marker on stdin (see stream_marker).
 marker_field() { grep -a -o "mysql-ha-$1=[^[:space:]]*" | head -n 1 | cut -d= -f2- || true; }
 
-# manifest_field FILE NAME: reads a top-level string or number field of a manifest written by backup.sh.
-manifest_field() { sed -n "s/^  \"$2\": \"\{0,1\}\([^\",]*\)\"\{0,1\},\{0,1\}\$/\1/p" "$1" | head -n 1; }
+# Patterns of the values read from a bucket. Whoever can write there is not trusted: nothing from it reaches a path,
+# a command or SQL before it matches one of these.
+RE_STAMP='^[0-9]{8}T[0-9]{6}Z$'
+RE_TIME='^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z$'
+RE_GTID='^([0-9]{1,10}-[0-9]{1,10}-[0-9]{1,20}(,[0-9]{1,10}-[0-9]{1,10}-[0-9]{1,20})*)?$'
+RE_OBJECT='^[A-Za-z0-9_]([A-Za-z0-9_-]|\.[A-Za-z0-9_-])*$' # a plain file name: no '/', no '..', no leading '.' or '-'
+RE_BINLOG_FILE='^([A-Za-z0-9_-]+\.[0-9]{1,10})?$'
+RE_COUNT='^(0|[1-9][0-9]{0,17})$'
+RE_SHA256='^[0-9a-f]{64}$'
+RE_DONOR='^[A-Za-z0-9.-]{1,253}:[0-9]{1,5}$'
+# Larger than any manifest (or signature): a bigger one is not read.
+MANIFEST_MAX_BYTES=65536
+
+# hmac_sha256 FILE: HMAC-SHA256 (RFC 2104) of FILE under the bytes of BACKUP_SIGNING_KEY, in hex. Built from
+# sha256sum and shell builtins because openssl takes an HMAC key only on its command line, where `ps` shows it.
+hmac_sha256() {
+  local key inner ipad= opad= x i
+  key=$(printf '%s' "$BACKUP_SIGNING_KEY" | od -An -v -tx1 | tr -d ' \n')
+  # A key longer than the 64-byte block is hashed first; a shorter one is padded with zeros.
+  [ ${#key} -le 128 ] || key=$(printf '%s' "$BACKUP_SIGNING_KEY" | sha256sum | cut -c1-64)
+  while [ ${#key} -lt 128 ]; do key+=00; done
+  for ((i = 0; i < 128; i += 2)); do
+    printf -v x '\\x%02x' $((16#${key:i:2} ^ 0x36)); ipad+=$x
+    printf -v x '\\x%02x' $((16#${key:i:2} ^ 0x5c)); opad+=$x
+  done
+  inner=$({ printf "$ipad"; cat "$1"; } | sha256sum | cut -c1-64)
+  for ((i = 0; i < 64; i += 2)); do printf -v x '\\x%s' "${inner:i:2}"; opad+=$x; done
+  printf "$opad" | sha256sum | cut -c1-64
+}
+
+# manifest_fetch BACKUP DIR: downloads BACKUP's (base/<ts>) manifest.json and, when there is one, its signature
+# manifest.json.sig into DIR, each bounded in size; fails when there is no manifest (or S3 cannot be read).
+manifest_fetch() {
+  local names f
+  rm -f "$2/manifest.json" "$2/manifest.json.sig"
+  names=$(s3 lsf --files-only "$(s3path "$1/")" 2>/dev/null) || return 1
+  grep -qx manifest.json <<<"$names" || return 1
+  for f in manifest.json manifest.json.sig; do
+    grep -qx "$f" <<<"$names" || continue
+    s3 cat --count $((MANIFEST_MAX_BYTES + 1)) "$(s3path "$1/$f")" >"$2/$f" || return 1
+    [ "$(stat -c %s "$2/$f")" -le $MANIFEST_MAX_BYTES ] || die "$(s3url "$1/$f") is larger than $MANIFEST_MAX_BYTES bytes: not a manifest; refusing it"
+  done
+}
+
+# manifest_signature BACKUP DIR: the state of a fetched manifest's signature: verified or forged (BACKUP_SIGNING_KEY
+# set), signed (a signature that is not checked: no key), unsigned.
+manifest_signature() {
+  [ -f "$2/manifest.json.sig" ] || { echo unsigned; return; }
+  [ -n "${BACKUP_SIGNING_KEY:-}" ] || { echo signed; return; }
+  local sig
+  sig=$(head -c 100 "$2/manifest.json.sig" | tr -d '\n')
+  if [[ $sig =~ $RE_SHA256 ]] && [ "$sig" == "$(hmac_sha256 "$2/manifest.json")" ]; then echo verified; else echo forged; fi
+}
+
+# manifest_read BACKUP FILE: parses BACKUP's manifest FILE, which must have exactly the form backup.sh writes, into
+# the array M (format timestamp started finished donor gtid binlogFile binlogPosition compression streamBytes key size
+# sha256), every value checked against its pattern; stops naming the field and the manifest's key otherwise.
+manifest_read() {
+  local where line n=0 name value objects=0 f
+  local re_field='^  "([A-Za-z]+)": ("([^"\\]*)"|([0-9]+)),?$'
+  local re_object='^    \{ "key": "([^"\\]*)", "size": ([0-9]+), "sha256": "([^"\\]*)" \},?$'
+  local re_frame='^(\{|  "objects": \[|  \]|\})$'
+  where=$(s3url "$1/manifest.json")
+  declare -gA M=()
+  while IFS= read -r line || [ -n "$line" ]; do
+    n=$((n + 1))
+    if [[ $line =~ $re_field ]]; then
+      name=${BASH_REMATCH[1]} value=${BASH_REMATCH[3]-}${BASH_REMATCH[4]-}
+      [[ $name =~ ^(format|timestamp|started|finished|donor|gtid|binlogFile|binlogPosition|compression|streamBytes)$ ]] ||
+        die "manifest $where: unknown field '$name' on line $n: refusing it"
+      [ -z "${M[$name]+set}" ] || die "manifest $where: field '$name' appears twice: refusing it"
+      M[$name]=$value
+    elif [[ $line =~ $re_object ]]; then
+      objects=$((objects + 1))
+      M[key]=${BASH_REMATCH[1]} M[size]=${BASH_REMATCH[2]} M[sha256]=${BASH_REMATCH[3]}
+    elif ! [[ $line =~ $re_frame ]]; then
+      die "manifest $where: line $n is not in the manifest format: refusing it"
+    fi
+  done <"$2"
+  [ $objects -eq 1 ] || die "manifest $where: field 'objects' must list exactly one object, it lists $objects: refusing it"
+  manifest_expect format '^mysql-ha-base-backup/1$' "mysql-ha-base-backup/1"
+  manifest_expect timestamp "$RE_STAMP" "a time YYYYMMDDTHHMMSSZ"
+  [ "${M[timestamp]}" == "${1#base/}" ] ||
+    die "manifest $where: field 'timestamp' names another backup (${M[timestamp]}): a manifest copied from elsewhere; refusing it"
+  for f in started finished; do manifest_expect $f "$RE_TIME" "a time YYYY-MM-DDTHH:MM:SSZ"; done
+  manifest_expect donor "$RE_DONOR" "a host:port"
+  manifest_expect gtid "$RE_GTID" "a GTID position (d-s-n[,d-s-n...]) or empty"
+  manifest_expect binlogFile "$RE_BINLOG_FILE" "a binlog file name (<base>.<number>) or empty"
+  manifest_expect binlogPosition '^([0-9]{1,20})?$' "a binlog position (a number) or empty"
+  manifest_expect compression '^zstd$' "zstd"
+  manifest_expect streamBytes "$RE_COUNT" "a byte count"
+  manifest_expect key "$RE_OBJECT" "a plain file name (no '/', no '..', no leading '.' or '-')"
+  manifest_expect size "$RE_COUNT" "a byte count"
+  manifest_expect sha256 "$RE_SHA256" "a sha256 (64 lowercase hex digits)"
+}
 
 # mariadbd_user_args: mariadbd refuses to run as root unless told to.
 mariadbd_user_args() { [ "$(id -u)" -ne 0 ] || printf '%s\n' --user=root; }
@@ -129,8 +222,10 @@ private_server_start() {
 
 # private_sql ARGS...: the mariadb client on the private server (PRIVATE_DEFAULTS: a client option file, if the
 # server checks grants). --protocol: the client would otherwise follow MYSQL_HOST/MYSQL_TCP_PORT from the env.
+# --local-infile=0: statements it runs (replayed binlogs) cannot make it send local files.
 private_sql() {
-  mariadb ${PRIVATE_DEFAULTS:+--defaults-extra-file="$PRIVATE_DEFAULTS"} --host=localhost --protocol=socket --socket="$PRIVATE_SOCKET" -N "$@"
+  mariadb ${PRIVATE_DEFAULTS:+--defaults-extra-file="$PRIVATE_DEFAULTS"} --host=localhost --protocol=socket --socket="$PRIVATE_SOCKET" \
+    --local-infile=0 -N "$@"
 }
 
 # private_server_stop: a clean shutdown (SIGTERM), waited for; a no-op when none runs (for EXIT traps).
@@ -141,3 +236,6 @@ private_server_stop() {
   PRIVATE_PID=
 }
 
+
+# manifest_expect FIELD PATTERN WHAT: (manifest_read) the field is present and matches, or stop naming it.
+manifest_expect() { [ -n "${M[$1]+set}" ] && [[ ${M[$1]} =~ $2 ]] || die "manifest $where: field '$1' is not $3: refusing it"; }

@@ -2,14 +2,18 @@
 # Base backup: takes a physical backup from a member's donor port (clone-serve.sh), compresses it with zstd and
 # streams it to $BACKUP_URL/base/<timestamp>/backup.xbstream.zst (multipart, nothing staged on disk). manifest.json
 # (GTID position, sizes, sha256) is written LAST and only after every check passed: a backup without its manifest is
-# not a backup, and restore, list and prune treat it so.
-# Env: BACKUP_URL, DONOR_HOST, DONOR_PORT, CLONE_TOKEN, [S3_ENDPOINT], AWS_*, [BACKUP_ZSTD_LEVEL=3]
+# not a backup, and restore, list and prune treat it so. With BACKUP_SIGNING_KEY, manifest.json.sig (its HMAC-SHA256)
+# is written just before it, so every complete backup of a signing stack is signed.
+# Env: BACKUP_URL, DONOR_HOST, DONOR_PORT, CLONE_TOKEN, [BACKUP_SIGNING_KEY], [S3_ENDPOINT], AWS_*,
+#      [BACKUP_ZSTD_LEVEL=3]
 set -euo pipefail
 SCRIPT_NAME=backup
 # shellcheck source=backup-lib.sh
 . "$(dirname "$0")/backup-lib.sh"
 need_env DONOR_HOST DONOR_PORT CLONE_TOKEN
 s3_init
+[ -n "${BACKUP_SIGNING_KEY:-}" ] ||
+  log "WARNING: BACKUP_SIGNING_KEY is not set: the manifest is not signed, and a restore cannot tell it from a forged one"
 stamp=$(date -u +%Y%m%dT%H%M%SZ)
 dest="base/$stamp"
 object="backup.xbstream.zst"
@@ -40,6 +44,9 @@ marker=$(stream_marker "$work/tail" "$nonce") ||
 gtid=$(marker_field gtid <<<"$marker")
 binlog_file=$(marker_field binlog-file <<<"$marker")
 binlog_pos=$(marker_field binlog-pos <<<"$marker")
+# A manifest restore would refuse is no backup: check the donor's values as restore will.
+[[ $gtid =~ $RE_GTID && $binlog_file =~ $RE_BINLOG_FILE && $binlog_pos =~ ^([0-9]{1,20})?$ ]] ||
+  die "backup $stamp FAILED: the donor's completion marker holds no valid GTID or binlog position: no manifest written"
 raw_bytes=$(tr -d ' ' <"$work/raw-bytes")
 z_bytes=$(tr -d ' ' <"$work/z-bytes")
 sha=$(cat "$work/sha256")
@@ -63,7 +70,12 @@ cat >"$work/manifest.json" <<JSON
   ]
 }
 JSON
+if [ -n "${BACKUP_SIGNING_KEY:-}" ]; then
+  hmac_sha256 "$work/manifest.json" >"$work/manifest.json.sig"
+  s3 copyto "$work/manifest.json.sig" "$(s3path "$dest/manifest.json.sig")" ||
+    die "backup $stamp FAILED: cannot write the manifest's signature; no manifest written"
+fi
 s3 copyto "$work/manifest.json" "$(s3path "$dest/manifest.json")" ||
   die "backup $stamp FAILED: cannot write the manifest; the data without it does not count as a backup"
-log "backup $stamp complete in $((SECONDS - t0)) s: $raw_bytes bytes -> $z_bytes compressed, GTID '$gtid'"
+log "backup $stamp complete${BACKUP_SIGNING_KEY:+ and signed} in $((SECONDS - t0)) s: $raw_bytes bytes -> $z_bytes compressed, GTID '$gtid'"
 echo "$dest"

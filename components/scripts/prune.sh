@@ -49,8 +49,9 @@ for stamp in "${drop[@]}"; do remove "base/$stamp/"; done
 # file holding the oldest kept backup's position on. Files last written before that backup started cannot hold
 # events it needs, except the newest of them: the backup's position may be inside it.
 oldest=$(printf '%s\n' "${keep[@]}" | sort | head -n 1)
-s3 copyto "$(s3path "base/$oldest/manifest.json")" "$work/manifest.json" 2>/dev/null || true
-started=$(manifest_field "$work/manifest.json" started 2>/dev/null || true)
+# A manifest that fails restore's checks gives no time to judge by: then no binlog is deleted.
+started=$(manifest_fetch "base/$oldest" "$work" && manifest_read "base/$oldest" "$work/manifest.json" && echo "${M[started]}") ||
+  log "no valid manifest in $(s3url "base/$oldest"): deleting no binlogs"
 if [ -n "$started" ]; then
   # "YYYY-MM-DD HH:MM:SS;<server id>/<history>/<name>", oldest first (the file number breaks ties within a second).
   listing=$(s3_lsf -R --files-only --format tp "$(s3path binlog/)" | sort -t';' -k1,1 -k2,2) || die "cannot list $(s3url binlog/)"

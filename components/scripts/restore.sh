@@ -6,7 +6,9 @@
 # Env: BACKUP_URL, DATADIR, [BACKUP=base/<ts>: default the newest complete one], [UNTIL_TIME='YYYY-MM-DD HH:MM:SS'
 #      UTC], [UNTIL_GTID=d-s-n[,...]], [REPLAY_BINLOGS=1], [ARCHIVE_SOURCE=<server id>], [SERVER_ID=1],
 #      [BINLOG_BASENAME=mysql-bin], MYSQL_USER, MYSQL_PASSWORD (an account in the backup, for the replay),
-#      [S3_ENDPOINT], AWS_*
+#      [BACKUP_SIGNING_KEY: refuse a manifest without a valid signature], [S3_ENDPOINT], AWS_*
+# Nothing read from the bucket is trusted: the manifest is checked (signature, then every field's pattern) before
+# anything is downloaded, and binlogs are replayed on a server that can touch no files outside the datadir.
 set -euo pipefail
 SCRIPT_NAME=restore
 # shellcheck source=backup-lib.sh
@@ -18,6 +20,10 @@ s3_init
   die "UNTIL_TIME '$UNTIL_TIME' is not 'YYYY-MM-DD HH:MM:SS' (UTC)"
 [ -z "${UNTIL_GTID:-}" ] || [[ $UNTIL_GTID =~ ^[0-9]+-[0-9]+-[0-9]+(,[0-9]+-[0-9]+-[0-9]+)*$ ]] ||
   die "UNTIL_GTID '$UNTIL_GTID' is not a GTID position such as 0-100-42"
+[ -z "${BACKUP:-}" ] || [[ ${BACKUP%/} =~ ^base/[0-9]{8}T[0-9]{6}Z$ ]] || die "BACKUP '$BACKUP' is not base/<YYYYMMDDTHHMMSSZ>"
+[[ ${BINLOG_BASENAME:-mysql-bin} =~ ^[A-Za-z0-9_-]+$ ]] || die "BINLOG_BASENAME '$BINLOG_BASENAME' is not a plain name"
+[ -n "${BACKUP_SIGNING_KEY:-}" ] ||
+  log "WARNING: BACKUP_SIGNING_KEY is not set: manifest signatures are not checked, so whoever can write to the bucket chooses what is restored"
 mkdir -p "$DATADIR"
 datadir_empty "$DATADIR" || die "DATADIR $DATADIR is not empty: refusing to overwrite data"
 work=$(mktemp -d)
@@ -41,22 +47,25 @@ gtid_le() {
 # 1. Which backup: the named one, or the newest that has a manifest.
 if [ -n "${BACKUP:-}" ]; then
   backup=${BACKUP%/}
-  s3 copyto "$(s3path "$backup/manifest.json")" "$work/manifest.json" 2>/dev/null ||
-    die "$(s3url "$backup") is not a complete backup (no manifest.json, or S3 unreachable)"
+  manifest_fetch "$backup" "$work" || die "$(s3url "$backup") is not a complete backup (no manifest.json, or S3 unreachable)"
 else
-  mapfile -t stamps < <(s3 lsf --dirs-only "$(s3path base/)" | tr -d / | sort -r) || die "cannot list $(s3url base/)"
+  mapfile -t stamps < <(s3 lsf --dirs-only "$(s3path base/)" | tr -d / | grep -E "$RE_STAMP" | sort -r) || die "cannot list $(s3url base/)"
   backup=
   for stamp in "${stamps[@]}"; do
-    if s3 copyto "$(s3path "base/$stamp/manifest.json")" "$work/manifest.json" 2>/dev/null; then backup="base/$stamp"; break; fi
+    if manifest_fetch "base/$stamp" "$work"; then backup="base/$stamp"; break; fi
     log "skipping base/$stamp: no manifest (incomplete backup)"
   done
   [ -n "$backup" ] || die "no complete backup under $(s3url base/)"
 fi
-gtid=$(manifest_field "$work/manifest.json" gtid)
-key=$(sed -n 's/.*"key": "\([^"]*\)".*/\1/p' "$work/manifest.json" | head -n 1)
-size=$(sed -n 's/.*"size": \([0-9]*\).*/\1/p' "$work/manifest.json" | head -n 1)
-sha=$(sed -n 's/.*"sha256": "\([0-9a-f]*\)".*/\1/p' "$work/manifest.json" | head -n 1)
-[ -n "$key" ] && [ -n "$size" ] && [ -n "$sha" ] || die "manifest of $(s3url "$backup") is malformed"
+if [ -n "${BACKUP_SIGNING_KEY:-}" ]; then
+  case $(manifest_signature "$backup" "$work") in
+    verified) ;;
+    unsigned) die "manifest $(s3url "$backup/manifest.json") is not signed (no manifest.json.sig) and BACKUP_SIGNING_KEY is set: refusing it" ;;
+    *) die "manifest $(s3url "$backup/manifest.json") does not match its signature under BACKUP_SIGNING_KEY (changed after signing, or signed with another key): refusing it" ;;
+  esac
+fi
+manifest_read "$backup" "$work/manifest.json"
+gtid=${M[gtid]} key=${M[key]} size=${M[size]} sha=${M[sha256]}
 log "restoring $(s3url "$backup") (GTID '$gtid', $size bytes) into $DATADIR"
 
 # 2. Download, verify, extract, prepare. Nothing is extracted before the checksum matches.
@@ -91,16 +100,19 @@ mapfile -t histories < <(sed -n 's|^\([^;]*\);\([0-9]*/[0-9]\{8\}T[0-9]\{6\}Z\)/
 # use_history ID: fills chain from history ID, or returns 1 when that history cannot replay from the backup.
 use_history() {
   local id=$1 dir="$work/binlog/$1" files first=-1 start_list= i header list expect n f g gtids
-  mapfile -t files < <(s3_lsf --files-only "$(s3path "binlog/$id/")" | grep -E "^$base\.[0-9]+$" | sort)
+  mapfile -t files < <(s3_lsf --files-only "$(s3path "binlog/$id/")" | grep -E "^$base\.[0-9]{1,10}$" | sort)
   [ ${#files[@]} -gt 0 ] || { log "binlog history $id is empty"; return 1; }
   mkdir -p "$dir"
-  s3 copy --include "$base.*" "$(s3path "binlog/$id/")" "$dir" || die "cannot download $(s3url "binlog/$id/")"
+  # Exactly the names checked above, nothing else the prefix holds.
+  printf '%s\n' "${files[@]}" >"$work/binlog-files"
+  s3 copy --files-from-raw "$work/binlog-files" "$(s3path "binlog/$id/")" "$dir" || die "cannot download $(s3url "binlog/$id/")"
   log "downloaded ${#files[@]} binlog(s) of history $id: ${files[0]} .. ${files[-1]}"
   # Start from the newest file whose Gtid_list (what precedes it) is contained in the backup position.
   for i in "${!files[@]}"; do
     header=$(mariadb-binlog --stop-position=4096 "$dir/${files[$i]}" 2>/dev/null || true)
     [[ $header == *"Gtid list ["* ]] || die "cannot read the header of $(s3url "binlog/$id/${files[$i]}"): not a binlog, or corrupted"
     list=$(sed -n 's/.*Gtid list \[\(.*\)\]$/\1/p' <<<"$header" | head -n 1)
+    [[ $list =~ $RE_GTID ]] || die "the Gtid list of $(s3url "binlog/$id/${files[$i]}") is not a GTID position: refusing it"
     if [ -z "$list" ] || gtid_le "$list" "$gtid"; then first=$i; start_list=$list; fi
   done
   if [ $first -lt 0 ]; then
@@ -138,9 +150,14 @@ else
 fi
 
 # 4. On a private server (no network): give the restored datadir the backup's GTID history, then replay.
+#    The replayed events come from the bucket, so that server gets nothing it does not need: file access only to an
+#    empty private directory (LOAD DATA, LOAD_FILE, SELECT INTO OUTFILE), no local files from the client
+#    (private_sql), no plugin to install, no event scheduler, no replication, no symbolic links (DATA DIRECTORY).
 PRIVATE_DEFAULTS=$(mysql_defaults "$work")
+mkdir -m 700 "$work/no-files" "$work/no-plugins"
 private_server_start "$DATADIR" "$work" --no-defaults --server-id="${SERVER_ID:-1}" --log-bin="$base" --binlog-format=ROW \
-  --log-slave-updates --innodb-use-native-aio=0
+  --log-slave-updates --innodb-use-native-aio=0 --secure-file-priv="$work/no-files" --local-infile=0 \
+  --plugin-dir="$work/no-plugins" --event-scheduler=DISABLED --skip-slave-start --skip-symbolic-links
 err=$(private_sql -e 'SELECT 1' 2>&1 >/dev/null) ||
   { tail -n 20 "$PRIVATE_LOG" >&2; die "cannot reach the restored server as MYSQL_USER '$MYSQL_USER' (an account in the backup): $err"; }
 # The restored datadir has no binlogs: give it the backup's GTID history, so replayed events continue it.

@@ -1,6 +1,7 @@
 import { ListObjectsV2Command, PutObjectCommand, S3Client } from "@aws-sdk/client-s3";
 import { runScript } from "../../local/backup";
 import { LocalS3, startLocalS3 } from "../../local/s3";
+import { manifestText } from "./support";
 
 jest.setTimeout(60000);
 
@@ -24,7 +25,7 @@ async function keys(client: S3Client, under: string): Promise<string[]> {
 /** A complete base backup whose copy started at `started` (prune reads only the manifest's times). */
 async function backup(client: S3Client, stamp: string, started: string): Promise<void> {
   await put(client, `base/${stamp}/backup.xbstream.zst`, started);
-  await put(client, `base/${stamp}/manifest.json`, started, JSON.stringify({ timestamp: stamp, started, gtid: "0-1-1" }, null, 2));
+  await put(client, `base/${stamp}/manifest.json`, started, manifestText({ timestamp: stamp, started, gtid: "0-1-1" }));
 }
 
 describe("prune.sh and binlog histories (binlog/<server id>/<history>/<file>, s3rver)", () => {

@@ -71,6 +71,26 @@ export async function putObject(rig: Rig, key: string, body: Buffer): Promise<vo
   await rig.client.send(new PutObjectCommand({ Bucket: "backups", Key: `${prefix}/${key}`, Body: body }));
 }
 
+/** A manifest in the exact form backup.sh writes (restore, list and prune accept no other), for laid-out archives. */
+export function manifestText(m: { timestamp: string; started: string; gtid: string }): string {
+  return `{
+  "format": "mysql-ha-base-backup/1",
+  "timestamp": "${m.timestamp}",
+  "started": "${m.started}",
+  "finished": "${m.started}",
+  "donor": "127.0.0.1:4444",
+  "gtid": "${m.gtid}",
+  "binlogFile": "mysql-bin.000001",
+  "binlogPosition": "4",
+  "compression": "zstd",
+  "streamBytes": 0,
+  "objects": [
+    { "key": "backup.xbstream.zst", "size": 0, "sha256": "${"0".repeat(64)}" }
+  ]
+}
+`;
+}
+
 export async function runBackup(rig: Rig): Promise<string> {
   const { stdout } = await runScript("backup.sh", rig.env(), { timeoutMs: 120000 });
   return stdout.trim().split("\n").pop()!;
