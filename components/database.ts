@@ -184,16 +184,21 @@ export class ReplicatedDatabase extends pulumi.ComponentResource {
     });
   }
 
-  /** Generated passwords (alphanumeric: safe in shell, my.cnf and URLs) and the Secret that carries them. */
+  /**
+   * Generated passwords and backup signing key (alphanumeric: safe in shell, my.cnf and URLs) and the Secret that
+   * carries them. The key lives in the stack's state: backups signed with it restore only with it.
+   */
   private credentials(name: string, names: ObjectNames, settings: Settings, secretOpts: pulumi.CustomResourceOptions): Credentials {
-    const password = (part: string) =>
-      pulumi.secret(new random.RandomPassword(`${name}-${part}-password`, { length: 32, special: false },
+    const generated = (resourceName: string, length: number) =>
+      pulumi.secret(new random.RandomPassword(resourceName, { length, special: false },
         { parent: this, additionalSecretOutputs: ["result"] }).result);
+    const password = (part: string) => generated(`${name}-${part}-password`, 32);
     const root = password("root");
     const replication = password("replication");
     const app = password("app");
+    const backupSigningKey = generated(`${name}-backup-signing-key`, 64);
     const secret = new k8s.core.v1.Secret(`${name}-credentials`,
-      buildCredentialsSecret({ name, names, settings, passwords: { root, replication, app } }), secretOpts);
+      buildCredentialsSecret({ name, names, settings, passwords: { root, replication, app }, backupSigningKey }), secretOpts);
     return { root, replication, app, secret };
   }
 }

@@ -107,6 +107,9 @@ export function s3Env(args: BackupPartsArgs): EnvVar[] {
   return [{ name: "BACKUP_URL", value: args.url }, ...s3AccessEnv(args)];
 }
 
+/** The stack's manifest signing key: backup.sh signs with it, restore.sh accepts only manifests it signed. */
+const signingKeyEnv = (names: ObjectNames): EnvVar => secretEnv(names.secret, "BACKUP_SIGNING_KEY", SECRET_KEYS.backupSigning);
+
 /** The member's own server, for sidecars in its pod. */
 function memberEnv(names: ObjectNames): EnvVar[] {
   return [
@@ -193,7 +196,9 @@ export function buildSeedInitContainer(args: SeedPartsArgs): Container {
       ...memberEnv(args.names).filter((e) => e.name !== "MYSQL_HOST" && e.name !== "MYSQL_PORT"),
       // S3 only to restore: cloning needs the donor alone. restoreFrom names its own bucket, so it works
       // without backups configured (region, endpoint and keys from the backup settings).
-      ...(args.settings.restoreFrom ? [...s3AccessEnv(args), { name: "RESTORE_URL", value: args.settings.restoreFrom }] : []),
+      ...(args.settings.restoreFrom
+        ? [...s3AccessEnv(args), { name: "RESTORE_URL", value: args.settings.restoreFrom }, signingKeyEnv(args.names)]
+        : []),
       { name: "CLONE_DONOR_PATTERN", value: donorPattern },
       { name: "DONOR_PORT", value: String(DONOR_PORT) },
       // Member 0 looks for a running peer among every ordinal the config allows, not just `replicas`: the pod
@@ -264,6 +269,7 @@ export function buildBackupCronJob(args: BackupPartsArgs): k8s.batch.v1.CronJobA
                     { name: "DONOR_HOST", value: donor },
                     { name: "DONOR_PORT", value: String(DONOR_PORT) },
                     secretEnv(args.names.secret, "CLONE_TOKEN", SECRET_KEYS.replication),
+                    signingKeyEnv(args.names),
                     { name: "RETENTION_COUNT", value: String(s.backupRetentionCount) },
                     { name: "RETENTION_DAYS", value: String(s.backupRetentionDays) },
                   ],

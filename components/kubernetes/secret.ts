@@ -8,6 +8,8 @@ export const SECRET_KEYS = {
   root: "root-password",
   replication: "replication-password",
   app: "app-password",
+  /** HMAC key of the backup manifests (backup.sh signs, restore.sh refuses what it did not sign). */
+  backupSigning: "backup-signing-key",
 } as const;
 
 /** Account name the engine uses for replication. */
@@ -19,9 +21,11 @@ export interface CredentialsSecretArgs {
   settings: Pick<Settings, "namespace">;
   /** Generated passwords (secret outputs). */
   passwords: { root: pulumi.Input<string>; replication: pulumi.Input<string>; app: pulumi.Input<string> };
+  /** Generated backup signing key (secret output). */
+  backupSigningKey: pulumi.Input<string>;
 }
 
-/** Secret of the generated passwords. */
+/** Secret of the generated passwords and the backup signing key. */
 export function buildCredentialsSecret(args: CredentialsSecretArgs): k8s.core.v1.SecretArgs {
   return {
     apiVersion: "v1",
@@ -32,6 +36,7 @@ export function buildCredentialsSecret(args: CredentialsSecretArgs): k8s.core.v1
       [SECRET_KEYS.root]: args.passwords.root,
       [SECRET_KEYS.replication]: args.passwords.replication,
       [SECRET_KEYS.app]: args.passwords.app,
+      [SECRET_KEYS.backupSigning]: args.backupSigningKey,
     },
   };
 }

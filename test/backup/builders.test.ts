@@ -10,6 +10,7 @@ import {
   MAX_REPLICAS, s3Env, SPOOL,
 } from "../../components/backup/kubernetes";
 import { buildStatefulSet, PATHS, StatefulSetExtras, VOLUMES } from "../../components/kubernetes/statefulset";
+import { SECRET_KEYS } from "../../components/kubernetes/secret";
 import { backupPrefix } from "../../components/backup/storage";
 import { stackConfig } from "../../local/render";
 
@@ -78,6 +79,16 @@ describe("backup CronJob and member parts", () => {
     expect(env.DONOR_PORT.value).toBe(String(DONOR_PORT));
     expect(env.RETENTION_COUNT.value).toBe("14");
     expect(env.RETENTION_DAYS.value).toBe("30");
+  });
+
+  test("the backup job and a restoring seed container get the manifest signing key from the stack's Secret by reference; no other container has it", () => {
+    const a = parts({ restoreFrom: "s3://bkt1/prod/db" });
+    const ref = { name: "BACKUP_SIGNING_KEY", valueFrom: { secretKeyRef: { name: objectNames("db").secret, key: SECRET_KEYS.backupSigning } } };
+    const holders = allContainers(a).filter((c) => (c.env as any[]).some((e) => e.name === "BACKUP_SIGNING_KEY"));
+    expect(holders.map((c) => c.name)).toEqual(["seed", "backup"]);
+    for (const c of holders) expect((c.env as any[]).filter((e) => e.name === "BACKUP_SIGNING_KEY")).toEqual([ref]);
+    // Without restoreFrom the seed container only clones from peers: it reads nothing from a bucket.
+    expect(allContainers(parts()).filter((c) => (c.env as any[]).some((e) => e.name === "BACKUP_SIGNING_KEY")).map((c) => c.name)).toEqual(["backup"]);
   });
 
   test("S3 keys and passwords reach containers only by Secret reference", () => {

@@ -33,7 +33,9 @@ describe("mysql-ha render", () => {
     const sts = docs.find((d) => d.kind === "StatefulSet");
     expect(sts.spec.replicas).toBe(5);
     const secret = docs.find((d) => d.kind === "Secret");
-    expect(Object.values(secret.stringData)).toEqual(["[secret]", "[secret]", "[secret]"]);
+    expect(secret.stringData).toEqual({
+      "root-password": "[secret]", "replication-password": "[secret]", "app-password": "[secret]", "backup-signing-key": "[secret]",
+    });
 
     const summary = JSON.parse(fs.readFileSync(path.join(out, "resources.json"), "utf8"));
     expect(summary.outputs.rootPassword).toBe("[secret]");

@@ -79,7 +79,10 @@ describe.each(["dev", "prod"])("program under mocks, stack %s", (stack) => {
       secretName: "mysql-credentials",
     });
     const secret = byName(rendered, "mysql-credentials");
-    expect(secret.inputs.stringData).toEqual({ "root-password": REDACTED, "replication-password": REDACTED, "app-password": REDACTED });
+    expect(secret.inputs.stringData).toEqual({
+      "root-password": REDACTED, "replication-password": REDACTED, "app-password": REDACTED, "backup-signing-key": REDACTED,
+    });
+    expect(byName(rendered, "mysql-backup-signing-key").inputs).toEqual({ length: 64, special: false });
   });
 
   it("feeds passwords to the pods through secretKeyRef, never as literal values", () => {
