@@ -50,6 +50,16 @@ export function replicationCredentials(passwordFile: string | undefined, env: No
   return { user, password };
 }
 
+/**
+ * The stack's backup signing key (HMAC of the manifests: the Secret's backup-signing-key), from --signing-key-file or
+ * MYSQL_HA_BACKUP_SIGNING_KEY, read like a password file. Undefined when neither is given: the scripts then sign and
+ * check nothing, and say so.
+ */
+export function backupSigningKey(keyFile: string | undefined, env: NodeJS.ProcessEnv = process.env, warn = stderrLine): string | undefined {
+  if (keyFile) return fromFile(keyFile, "--signing-key-file", warn);
+  return env.MYSQL_HA_BACKUP_SIGNING_KEY || undefined;
+}
+
 function stderrLine(line: string): void {
   process.stderr.write(line + "\n");
 }

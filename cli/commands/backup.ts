@@ -1,5 +1,5 @@
 import { asUsage, Command, parseCommandArgs, UsageError } from "../command";
-import { adminCredentials } from "../credentials";
+import { adminCredentials, backupSigningKey } from "../credentials";
 import { parseMembers } from "../engine-args";
 
 export const command: Command = {
@@ -10,6 +10,7 @@ export const command: Command = {
 Streams a physical backup (mariadb-backup, zstd) of one member to s3://bucket/prefix/base/<timestamp>/ and writes
 its manifest (GTID position, sizes, sha256) last: a backup without a manifest does not count. The stream comes from
 the member's donor port (the clone sidecar), or, with --datadir, from a donor started here beside a local member.
+With a signing key the manifest is signed (manifest.json.sig, HMAC-SHA256), so restore can tell it from a forged one.
 
 Options:
   --members LIST     members' SQL addresses, as for the other commands
@@ -21,6 +22,8 @@ Options:
   --password-file F  file holding that user's password
   --to URL           s3://bucket/prefix
   --endpoint URL     S3-compatible endpoint (path-style); default AWS S3
+  --signing-key-file F  file holding the stack's backup signing key (the credentials Secret's backup-signing-key);
+                     else MYSQL_HA_BACKUP_SIGNING_KEY; never on the command line
 
 Credentials and region come from AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN, AWS_REGION.
 Example: mysql-ha backup --members 127.0.0.1:3306 --datadir /var/lib/mysql --to s3://backups/prod`,
@@ -34,6 +37,7 @@ Example: mysql-ha backup --members 127.0.0.1:3306 --datadir /var/lib/mysql --to 
       "password-file": { type: "string" },
       to: { type: "string" },
       endpoint: { type: "string" },
+      "signing-key-file": { type: "string" },
     });
     if (!args) return 0;
     const { parseBackupUrl, rootUrl } = await import("../../components/backup/location");
@@ -48,6 +52,7 @@ Example: mysql-ha backup --members 127.0.0.1:3306 --datadir /var/lib/mysql --to 
       throw new UsageError(`--member '${args.member}' must be a member index from 0 to ${members.length - 1}`);
     }
     const member = members[index];
+    const signingKey = backupSigningKey(args["signing-key-file"] as string | undefined);
     let donor: { host: string; port: number; stop(): Promise<void> };
     let token: string;
     if (args.datadir) {
@@ -72,6 +77,7 @@ Example: mysql-ha backup --members 127.0.0.1:3306 --datadir /var/lib/mysql --to 
           DONOR_HOST: donor.host,
           DONOR_PORT: String(donor.port),
           CLONE_TOKEN: token,
+          BACKUP_SIGNING_KEY: signingKey,
         },
         { onLog: out },
       );

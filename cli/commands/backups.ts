@@ -1,16 +1,20 @@
 import { asUsage, Command, parseCommandArgs, UsageError } from "../command";
+import { backupSigningKey } from "../credentials";
 
 export const command: Command = {
   name: "backups",
-  summary: "List the base backups in S3: time, size, GTID position, complete yes/no",
-  usage: `Usage: mysql-ha backups --from s3://bucket/prefix [--endpoint URL] [--json]
+  summary: "List the base backups in S3: time, size, GTID position, complete yes/no, signature",
+  usage: `Usage: mysql-ha backups --from s3://bucket/prefix [--endpoint URL] [--signing-key-file F] [--json]
 
 Lists base backups under s3://bucket/prefix/base/, newest first. A backup is complete only when its manifest
-(written last) exists; incomplete ones are failed or running attempts and are never restored.
+(written last) exists; incomplete ones are failed or running attempts and are never restored; invalid ones have a
+manifest restore refuses. SIGNATURE: verified or forged (checked with the signing key), signed (not checked: no
+key), unsigned; restore with a key accepts only verified.
 
 Options:
   --from URL       s3://bucket/prefix of the backups
   --endpoint URL   S3-compatible endpoint (path-style), e.g. http://127.0.0.1:9000; default AWS S3
+  --signing-key-file F  file holding the stack's backup signing key; else MYSQL_HA_BACKUP_SIGNING_KEY
   --json           print JSON instead of a table
 
 Credentials and region come from AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN, AWS_REGION (or a web
@@ -20,13 +24,17 @@ identity / instance role).`,
       from: { type: "string" },
       endpoint: { type: "string" },
       json: { type: "boolean" },
+      "signing-key-file": { type: "string" },
     });
     if (!args) return 0;
     const { parseBackupUrl, rootUrl, parseListing } = await import("../../components/backup/location");
     const { runScript } = await import("../../local/backup");
     if (!args.from) throw new UsageError("--from s3://bucket/prefix is required");
     const location = asUsage(() => parseBackupUrl(String(args.from), "--from"));
-    const { stdout } = await runScript("list-backups.sh", { BACKUP_URL: rootUrl(location), S3_ENDPOINT: args.endpoint as string | undefined });
+    const signingKey = backupSigningKey(args["signing-key-file"] as string | undefined);
+    const { stdout } = await runScript("list-backups.sh", {
+      BACKUP_URL: rootUrl(location), S3_ENDPOINT: args.endpoint as string | undefined, BACKUP_SIGNING_KEY: signingKey,
+    });
     const list = parseListing(stdout);
     if (args.json) {
       process.stdout.write(JSON.stringify(list, null, 2) + "\n");
@@ -36,8 +44,10 @@ identity / instance role).`,
       process.stdout.write(`no backups under ${rootUrl(location)}/base/\n`);
       return 0;
     }
-    const rows = list.map((b) => [`base/${b.timestamp}`, b.complete ? "yes" : "no", formatBytes(b.bytes), b.gtid || "-", b.finished || "-"]);
-    const header = ["BACKUP", "COMPLETE", "SIZE", "GTID", "FINISHED"];
+    const rows = list.map((b) => [
+      `base/${b.timestamp}`, b.complete ? "yes" : b.state, formatBytes(b.bytes), b.gtid || "-", b.finished || "-", b.signature || "-",
+    ]);
+    const header = ["BACKUP", "COMPLETE", "SIZE", "GTID", "FINISHED", "SIGNATURE"];
     const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
     for (const r of [header, ...rows]) process.stdout.write(r.map((c, i) => c.padEnd(widths[i])).join("  ").trimEnd() + "\n");
     return 0;

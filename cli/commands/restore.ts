@@ -1,5 +1,5 @@
 import { asUsage, Command, parseCommandArgs, UsageError } from "../command";
-import { adminCredentials } from "../credentials";
+import { adminCredentials, backupSigningKey } from "../credentials";
 
 export const command: Command = {
   name: "restore",
@@ -7,7 +7,7 @@ export const command: Command = {
   usage: `Usage: mysql-ha restore --from s3://bucket/prefix[/base/<timestamp>] --datadir DIR [--until TIME | --gtid POS]
 
 Fills the EMPTY directory DIR with a base backup (verified against its manifest: size and sha256; a corrupted or
-incomplete backup is refused), then replays the archived binlogs from the backup's GTID position up to --until or
+incomplete backup is refused; with a signing key, so is a manifest the key did not sign), then replays the archived binlogs from the backup's GTID position up to --until or
 --gtid, or to the end of the archive. Start mariadbd on DIR afterwards; it continues the original GTID history.
 
 Options:
@@ -21,6 +21,8 @@ Options:
                      root); its password comes from MYSQL_HA_PASSWORD or --password-file
   --password-file F  file holding that password
   --endpoint URL     S3-compatible endpoint (path-style); default AWS S3
+  --signing-key-file F  file holding the stack's backup signing key (the credentials Secret's backup-signing-key);
+                     else MYSQL_HA_BACKUP_SIGNING_KEY; without either, signatures are not checked (a warning)
 
 Credentials and region come from AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN, AWS_REGION.`,
   async run(argv) {
@@ -33,6 +35,7 @@ Credentials and region come from AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_S
       user: { type: "string" },
       "password-file": { type: "string" },
       endpoint: { type: "string" },
+      "signing-key-file": { type: "string" },
     });
     if (!args) return 0;
     const { parseBackupUrl, rootUrl, untilTime, isGtidPosition } = await import("../../components/backup/location");
@@ -45,6 +48,7 @@ Credentials and region come from AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_S
     if (args.gtid && !isGtidPosition(String(args.gtid))) throw new UsageError(`--gtid '${args.gtid}' is not a GTID position such as 0-1-4711`);
     if (args["no-binlogs"] && (until || args.gtid)) throw new UsageError("--no-binlogs cannot reach a point in time: drop --until/--gtid");
     const admin = adminCredentials(args["password-file"] as string | undefined);
+    const signingKey = backupSigningKey(args["signing-key-file"] as string | undefined);
     const out = (line: string) => process.stderr.write(line + "\n");
     try {
       const { stdout } = await runScript(
@@ -59,6 +63,7 @@ Credentials and region come from AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_S
           REPLAY_BINLOGS: args["no-binlogs"] ? "0" : "1",
           MYSQL_USER: (args.user as string) ?? admin.user,
           MYSQL_PASSWORD: admin.password,
+          BACKUP_SIGNING_KEY: signingKey,
         },
         { onLog: out },
       );

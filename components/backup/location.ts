@@ -56,10 +56,14 @@ export function isGtidPosition(value: string): boolean {
 
 export interface BackupListing {
   timestamp: string;
+  /** complete, incomplete (no manifest) or invalid (a manifest restore refuses). */
+  state: string;
   complete: boolean;
   bytes: number;
   gtid: string;
   finished: string;
+  /** verified, forged, signed (not checked: no key), unsigned; empty when incomplete. */
+  signature: string;
 }
 
 /** Parses list-backups.sh output. */
@@ -68,7 +72,7 @@ export function parseListing(stdout: string): BackupListing[] {
     .split("\n")
     .filter((l) => l.trim())
     .map((line) => {
-      const [timestamp, state, bytes, gtid, finished] = line.split(";");
-      return { timestamp, complete: state === "complete", bytes: Number(bytes), gtid: gtid ?? "", finished: finished ?? "" };
+      const [timestamp, state, bytes, gtid, finished, signature] = line.split(";");
+      return { timestamp, state, complete: state === "complete", bytes: Number(bytes), gtid: gtid ?? "", finished: finished ?? "", signature: signature ?? "" };
     });
 }

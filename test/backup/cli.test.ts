@@ -60,6 +60,36 @@ describe("mysql-ha backup / backups / restore", () => {
     expect(fs.existsSync(path.join(datadir, "app", "t.ibd"))).toBe(true);
   });
 
+  test("the signing key comes from MYSQL_HA_BACKUP_SIGNING_KEY or --signing-key-file: a signed backup lists as verified and restores; another key is refused", async () => {
+    const [source] = servers;
+    const key = "k".repeat(40) + Date.now();
+    const s3env = { AWS_ACCESS_KEY_ID: s3.env().AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY: s3.env().AWS_SECRET_ACCESS_KEY, MYSQL_HA_PASSWORD: source.adminPassword };
+    const backup = await cli(["backup", "--members", source.address, "--datadir", source.datadir, "--to", "s3://backups/signed", "--endpoint", s3.endpoint],
+      { ...s3env, MYSQL_HA_BACKUP_SIGNING_KEY: key });
+    expect(backup.code).toBe(0);
+    expect(backup.stderr).toMatch(/complete and signed in/);
+    const keyFile = path.join(source.dir, "signing.key");
+    fs.writeFileSync(keyFile, key + "\n", { mode: 0o600 });
+    const list = await cli(["backups", "--from", "s3://backups/signed", "--endpoint", s3.endpoint, "--signing-key-file", keyFile, "--json"], s3env);
+    expect(JSON.parse(list.stdout)).toEqual([expect.objectContaining({ complete: true, signature: "verified" })]);
+    const table = await cli(["backups", "--from", "s3://backups/signed", "--endpoint", s3.endpoint], s3env);
+    expect(table.stdout).toMatch(/FINISHED\s+SIGNATURE\n.*\ssigned\n$/);
+
+    const wrongFile = path.join(source.dir, "wrong.key");
+    fs.writeFileSync(wrongFile, "another key\n", { mode: 0o600 });
+    const refused = await cli(["restore", "--from", backup.stdout.trim(), "--datadir", path.join(source.dir, "signed-wrong"), "--endpoint", s3.endpoint, "--signing-key-file", wrongFile], s3env);
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toContain("does not match its signature under BACKUP_SIGNING_KEY");
+    const restore = await cli(["restore", "--from", backup.stdout.trim(), "--datadir", path.join(source.dir, "signed"), "--endpoint", s3.endpoint, "--signing-key-file", keyFile], s3env);
+    expect(restore.code).toBe(0);
+    expect(restore.stderr).not.toContain("BACKUP_SIGNING_KEY is not set");
+    for (const r of [backup, list, table, refused, restore]) expect(r.stdout + r.stderr).not.toContain(key);
+    const empty = path.join(source.dir, "empty.key");
+    fs.writeFileSync(empty, "", { mode: 0o600 });
+    const bad = await cli(["backups", "--from", "s3://backups/signed", "--signing-key-file", empty], s3env);
+    expect([bad.code, bad.stderr.trim()]).toEqual([2, expect.stringContaining(`--signing-key-file ${empty}: the file is empty`)]);
+  });
+
   test("user errors exit 2 with one line naming the bad value", async () => {
     const bad = await cli(["restore", "--from", "s3://Bad_Bucket/x", "--datadir", "/tmp/x"], { MYSQL_HA_PASSWORD: "x" });
     expect(bad.code).toBe(2);
