@@ -10,7 +10,8 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { randomBytes } from "node:crypto";
-import { SECRET_KEYS } from "../../components/kubernetes/secret";
+import { REPLICATION_USER, SECRET_KEYS } from "../../components/kubernetes/secret";
+import { spawnAgent } from "../agent";
 import { runScript, startDonor } from "../backup";
 import { freePort, LocalServer, REPLICATION_OPTIONS, sleep } from "../mariadbd";
 import { LocalS3, startLocalS3 } from "../s3";
@@ -202,24 +203,85 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoResult> {
       return { ok: true, detail: `${rollout?.plan}; every member runs ${RESTART_OPTION.name} = ${RESTART_OPTION.value}, restarted in order ${restarted.join(", ")} (the primary last); longest gap the writer saw ${gapBetween(t0, Date.now())} ms` };
     });
 
-    let finalPrimary = 2;
-    await step("kill -9 the primary, run up again", async () => {
+    // Members still running: the failover steps below each kill the primary for good (a lost node).
+    let alive = [0, 1, 2, 3];
+    let agentPrimary = 2;
+    await step("kill -9 the primary while two failover agents run (no up)", async () => {
+      // The agents as they run in the cluster: two processes, one Lease on the API stand-in, default timing.
+      const api = stack!.kubernetesApi();
+      const objects = stack!.primaryObjectNames();
+      const args = [
+        "--members", stack!.ports.map((p) => `127.0.0.1:${p}`).join(","),
+        "--kube-api", api.url, "--namespace", api.options.namespace, "--lease", `${objects.statefulSet}-agent`,
+        "--statefulset", objects.statefulSet, "--topology-configmap", objects.topologyConfigMap, "--primary-service", objects.primaryService,
+      ];
+      const env = {
+        MYSQL_HA_PASSWORD: stack!.secret(SECRET_KEYS.root),
+        MYSQL_HA_REPLICATION_USER: REPLICATION_USER,
+        MYSQL_HA_REPLICATION_PASSWORD: stack!.secret(SECRET_KEYS.replication),
+      };
+      const agents = [spawnAgent(args, { env }), spawnAgent(args, { env })];
+      try {
+        await Promise.all(agents.map((a) => a.events.wait("healthy", (e) => e.event === "healthy", 20000)));
+        const leader = await Promise.any(agents.map((a) => a.events.wait("leader", (e) => e.event === "leader" && e.leading === true, 20000)));
+        print(`   two agents running; ${leader.identity} holds the Lease`);
+        const killedAt = Date.now();
+        await pod(2).signal("SIGKILL");
+        alive = alive.filter((m) => m !== 2);
+        print(`   member 2 (the primary) killed with SIGKILL; no up runs`);
+        const failover = await Promise.any(agents.map((a) => a.events.wait("failover", (e) => e.event === "failover", 30000)));
+        agentPrimary = Number(failover.to);
+        await writer!.waitForAcks(20);
+        const firstAck = writer!.firstAckOn(pod(agentPrimary), killedAt);
+        await Promise.any(agents.map((a) => a.events.wait("pointed", (e) => e.event === "pointed", 10000)));
+        const failovers = agents.flatMap((a) => a.events.of("failover"));
+        const problems = await rolesOk(agentPrimary, alive);
+        expect(problems.length === 0 && firstAck !== undefined && failovers.length === 1,
+          problems.join("; ") || (failovers.length !== 1 ? `${failovers.length} failovers` : `no write acknowledged by member ${agentPrimary}`));
+        const live = stack!.primaryPointers();
+        expect(live.service === `${objects.statefulSet}-${agentPrimary}` && live.configMap === String(agentPrimary),
+          `the write Service selects ${live.service}, the topology ConfigMap names ${live.configMap}`);
+        return {
+          ok: true,
+          detail: `the Lease holder promoted member ${agentPrimary} (failover ${failover.ms} ms; lost: ${String(failover.possiblyLost).split(":")[0]}); kill -9 to first acknowledged ` +
+            `write on it: ${formatDuration(firstAck! - killedAt)}; the other agent stood by; write Service and topology ConfigMap moved by the agent`,
+        };
+      } finally {
+        await Promise.all(agents.map((a) => a.stop()));
+      }
+    });
+
+    await step("run up after the agents' failover", async () => {
+      const up = await upWith(stack!.config(4, upgraded));
+      const topology = up.resources.find((r) => r.resource === "ReplicationTopology")!;
+      const placement = up.resources.find((r) => r.resource === "PrimaryPlacement")!;
+      const problems = await rolesOk(agentPrimary, alive);
+      expect(problems.length === 0 && Number(up.topology.primaryOrdinal) === agentPrimary && placement.op === "same" &&
+        new RegExp(`^primary moved 2 -> ${agentPrimary} by the agent at \\S+ \\(failover\\); no change`).test(topology.plan),
+        problems.join("; ") || `ReplicationTopology: ${topology.op} - ${topology.plan}; PrimaryPlacement: ${placement.op}`);
+      return { ok: true, detail: `${topology.plan}; nothing done to the members` };
+    });
+
+    let finalPrimary = agentPrimary;
+    await step("kill -9 the primary, run up again (no agent)", async () => {
+      const killed = agentPrimary;
       const killedAt = Date.now();
-      await pod(2).signal("SIGKILL");
-      print(`   member 2 (the primary) killed with SIGKILL`);
+      await pod(killed).signal("SIGKILL");
+      alive = alive.filter((m) => m !== killed);
+      print(`   member ${killed} (the primary) killed with SIGKILL`);
       const up = await upWith(stack!.config(4, upgraded));
       finalPrimary = Number(up.topology.primaryOrdinal);
-      expect([0, 1, 3].includes(finalPrimary), `topology says primary ${finalPrimary}`);
+      expect(alive.includes(finalPrimary), `topology says primary ${finalPrimary}`);
       await writer!.waitForAcks(20);
       const firstAck = writer!.firstAckOn(pod(finalPrimary), killedAt);
-      const problems = await rolesOk(finalPrimary, [0, 1, 3]);
+      const problems = await rolesOk(finalPrimary, alive);
       expect(problems.length === 0 && firstAck !== undefined, problems.join("; ") || `no write acknowledged by member ${finalPrimary}`);
-      return { ok: true, detail: `failover promoted member ${finalPrimary}; kill -9 to first acknowledged write on it: ${formatDuration(firstAck! - killedAt)} (including the preview and up); member 2 stays down` };
+      return { ok: true, detail: `failover promoted member ${finalPrimary}; kill -9 to first acknowledged write on it: ${formatDuration(firstAck! - killedAt)} (including the preview and up); members 2 and ${killed} stay down` };
     });
 
     await step("back up under load, restore, compare", async () => {
       s3 = await startLocalS3(["backups"]);
-      const donorOrdinal = [0, 1, 3].find((m) => m !== finalPrimary)!;
+      const donorOrdinal = alive.find((m) => m !== finalPrimary)!;
       const token = randomBytes(12).toString("hex");
       const donor = await startDonor(pod(donorOrdinal), token);
       const url = "s3://backups/demo";
@@ -254,7 +316,7 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoResult> {
       const report = await writer!.stop();
       const missing = await writer!.verify(pod(finalPrimary));
       // The replicas catch up, and have everything too.
-      const replicas = [0, 1, 3].filter((m) => m !== finalPrimary);
+      const replicas = alive.filter((m) => m !== finalPrimary);
       const lagging: string[] = [];
       for (const m of replicas) {
         const deadline = Date.now() + 10000;

@@ -169,6 +169,17 @@ export class LocalStack {
     return value;
   }
 
+  /** The Kubernetes API stand-in of the stack (its URL, namespace, and the objects it holds). */
+  kubernetesApi(): KubeApiStandin {
+    return this.api;
+  }
+
+  /** Names of the StatefulSet and of the objects that name the primary, as the program gave them to the providers. */
+  primaryObjectNames(): { statefulSet: string; topologyConfigMap: string; primaryService: string } {
+    if (!this.primaryObjects) throw new Error("no up has run yet");
+    return { statefulSet: this.statefulSetName, ...this.primaryObjects };
+  }
+
   /** The pod the primary Service selects and the ordinal the topology ConfigMap names, as the API holds them. */
   primaryPointers(): { service?: string; configMap?: string } {
     const objects = this.primaryObjects;
