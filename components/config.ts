@@ -6,6 +6,7 @@
  * checks that the two agree, so defaults live here and nowhere else.
  */
 
+import { isIP } from "node:net";
 import { normalizeOptionName, optionTargets } from "./upgrade/server-options";
 
 /** Name of the Pulumi project and of the config namespace (`mysql-ha:<key>`). */
@@ -76,6 +77,12 @@ export interface Settings {
   serverConfig: Record<string, ServerOptionValue>;
   /** Type of the primary and read Services. */
   serviceType: ServiceType;
+  /** Source CIDRs a LoadBalancer Service admits (spec.loadBalancerSourceRanges); empty: no restriction set. */
+  loadBalancerSourceRanges: string[];
+  /** Labels of the namespaces whose pods may reach the database port; empty: the stack's namespace. */
+  clientNamespaceSelector: Record<string, string>;
+  /** Labels of the application pods (in those namespaces) that may reach the database port; empty: every pod. */
+  clientPodSelector: Record<string, string>;
   /** Application user created with full rights on appDatabase. */
   appUser: string;
   /** Application database created at setup. */
@@ -147,6 +154,9 @@ export const CONFIG_KEYS = {
   directMembers: { type: "array", default: [], description: "host:port of each member by ordinal; required when connector is direct (length = replicas)." },
   serverConfig: { type: "object", default: {}, description: "Extra my.cnf options, e.g. `pulumi config set --path serverConfig.max_connections 500`." },
   serviceType: { type: "string", default: "ClusterIP", description: "Type of the primary and read Services: ClusterIP, NodePort or LoadBalancer." },
+  loadBalancerSourceRanges: { type: "array", default: [], description: "CIDRs a LoadBalancer Service admits (e.g. [\"10.0.0.0/8\"]); required by policy in production when serviceType is LoadBalancer." },
+  clientNamespaceSelector: { type: "object", default: {}, description: "Labels of the namespaces whose pods may connect to the database port (NetworkPolicy); empty: the stack's namespace." },
+  clientPodSelector: { type: "object", default: {}, description: "Labels of the application pods in those namespaces that may connect; empty: every pod there." },
   appUser: { type: "string", default: "app", description: "Application user (its password is generated)." },
   appDatabase: { type: "string", default: "app", description: "Application database." },
   backupEnabled: { type: "boolean", default: true, description: "Deploy scheduled physical backups to S3." },
@@ -246,6 +256,27 @@ function quantityHint(q: string): string {
 }
 
 const DNS1123_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
+const LABEL_VALUE = /^(([A-Za-z0-9][-A-Za-z0-9_.]{0,61})?[A-Za-z0-9])?$/;
+const LABEL_NAME = /^[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$/;
+
+/** A label key as the API server accepts it: an optional DNS subdomain prefix and `/`, then a name. */
+function isLabelKey(key: string): boolean {
+  const slash = key.lastIndexOf("/");
+  const prefix = slash >= 0 ? key.slice(0, slash) : undefined;
+  const name = slash >= 0 ? key.slice(slash + 1) : key;
+  const prefixOk = prefix === undefined || (prefix.length <= 253 && prefix.split(".").every((p) => DNS1123_LABEL.test(p)));
+  return prefixOk && LABEL_NAME.test(name);
+}
+
+/** An IPv4 or IPv6 CIDR (address/prefix length), as Kubernetes validates loadBalancerSourceRanges. */
+function isCidr(value: string): boolean {
+  const m = /^([^/]+)\/(\d{1,3})$/.exec(value);
+  if (!m) return false;
+  const bits = Number(m[2]);
+  if (isIP(m[1]) === 4) return bits <= 32;
+  if (isIP(m[1]) === 6) return bits <= 128;
+  return false;
+}
 const OPTION_NAME = /^[a-z][a-z0-9_-]*$/;
 const SQL_IDENTIFIER = /^[A-Za-z_][A-Za-z0-9_]{0,31}$/;
 
@@ -448,6 +479,22 @@ export function validateConfig(raw: Record<string, unknown>): { settings?: Setti
       return v;
     }
   };
+  /** A Kubernetes label selector's matchLabels: every key and value as the API server accepts them. */
+  const labelMap = (key: ConfigKey): Record<string, string> | undefined => {
+    const v = json(key);
+    if (!v || typeof v !== "object" || Array.isArray(v)) {
+      fail(key, v, "an object of label key -> value, e.g. {\"app.kubernetes.io/part-of\": \"shop\"}");
+      return undefined;
+    }
+    const before = errors.length;
+    for (const [k, value] of Object.entries(v)) {
+      if (!isLabelKey(k)) fail(`${key}.${k}`, k, "a label key: [prefix/]name, the name at most 63 characters of letters, digits, '-', '_', '.'");
+      else if (typeof value !== "string" || !LABEL_VALUE.test(value)) {
+        fail(`${key}.${k}`, value, "a label value: at most 63 characters of letters, digits, '-', '_', '.', starting and ending alphanumeric");
+      }
+    }
+    return errors.length === before ? (v as Record<string, string>) : undefined;
+  };
   const quantity = (key: ConfigKey, what: string): string | undefined => {
     const v = str(key);
     if (v === undefined) return undefined;
@@ -554,6 +601,16 @@ export function validateConfig(raw: Record<string, unknown>): { settings?: Setti
   }
 
   const serviceType = oneOf<ServiceType>("serviceType", ["ClusterIP", "NodePort", "LoadBalancer"]);
+  const ranges = json("loadBalancerSourceRanges");
+  let loadBalancerSourceRanges: string[] | undefined;
+  if (!Array.isArray(ranges) || ranges.some((r) => typeof r !== "string")) {
+    fail("loadBalancerSourceRanges", ranges, "a list of CIDR strings, e.g. [\"10.0.0.0/8\"]");
+  } else {
+    loadBalancerSourceRanges = ranges as string[];
+    for (const r of loadBalancerSourceRanges) if (!isCidr(r)) fail("loadBalancerSourceRanges", r, "an IPv4 or IPv6 CIDR such as 10.0.0.0/8 or fd00::/8");
+  }
+  const clientNamespaceSelector = labelMap("clientNamespaceSelector");
+  const clientPodSelector = labelMap("clientPodSelector");
   const appUser = str("appUser");
   if (appUser !== undefined && (!SQL_IDENTIFIER.test(appUser) || ["root", "replication", "mariadb.sys"].includes(appUser))) {
     fail("appUser", appUser, "a user name of letters, digits and '_' (at most 32, not starting with a digit), other than root or replication");
@@ -600,7 +657,8 @@ export function validateConfig(raw: Record<string, unknown>): { settings?: Setti
       readMaxLagSeconds: readMaxLagSeconds!, semiSync: semiSync!, semiSyncTimeoutMs: semiSyncTimeoutMs!,
       autoFailover: autoFailover!, agentImage: agentImage!, agentIntervalMs: agentIntervalMs!, agentFailureThreshold: agentFailureThreshold!,
       agentCooldownSeconds: agentCooldownSeconds!, operationTimeoutSeconds: operationTimeoutSeconds!, connector: connector!,
-      directMembers: directMembers!, serverConfig: serverConfig!, serviceType: serviceType!, appUser: appUser!,
+      directMembers: directMembers!, serverConfig: serverConfig!, serviceType: serviceType!,
+      loadBalancerSourceRanges: loadBalancerSourceRanges!, clientNamespaceSelector: clientNamespaceSelector!, clientPodSelector: clientPodSelector!, appUser: appUser!,
       appDatabase: appDatabase!, backupEnabled: backupEnabled!, backupImage, backupSchedule: backupSchedule!, backupBucket,
       backupEndpoint, backupRegion: backupRegion!, backupRetentionDays: backupRetentionDays!,
       backupRetentionCount: backupRetentionCount!, binlogArchive: binlogArchive!, restoreFrom,

@@ -11,6 +11,8 @@ import { buildTopologyConfigMap } from "./kubernetes/topology";
 import { buildStatefulSet, StatefulSetExtras } from "./kubernetes/statefulset";
 import { buildPodDisruptionBudget } from "./kubernetes/pdb";
 import { buildNamespace } from "./kubernetes/namespace";
+import { buildMemberNetworkPolicy } from "./kubernetes/network-policy";
+import { buildWorkloadServiceAccount } from "./kubernetes/service-account";
 import {
   buildAgentBundleConfigMap, buildAgentDeployment, buildAgentPodDisruptionBudget, buildAgentRole, buildAgentRoleBinding, buildAgentServiceAccount,
 } from "./kubernetes/agent";
@@ -100,6 +102,9 @@ export class ReplicatedDatabase extends pulumi.ComponentResource {
     const scripts = new k8s.core.v1.ConfigMap(`${name}-scripts`,
       buildScriptsConfigMap({ ...base, extraScripts: backupScripts() }), inNamespace());
     const headless = new k8s.core.v1.Service(`${name}-headless`, buildHeadlessService(base), inNamespace());
+    // Who may reach the members (database and donor ports), and their identity without an API token.
+    const networkPolicy = new k8s.networking.v1.NetworkPolicy(`${name}-network-policy`, buildMemberNetworkPolicy(base), inNamespace());
+    const serviceAccount = new k8s.core.v1.ServiceAccount(`${name}-service-account`, buildWorkloadServiceAccount(base), inNamespace());
 
     // The objects that name the primary: Pulumi creates them without the primary's name, and the providers write
     // it under their own field manager (connectors/primary-objects.ts), so Pulumi's applies never own, conflict with
@@ -114,7 +119,7 @@ export class ReplicatedDatabase extends pulumi.ComponentResource {
     const placement = new PrimaryPlacement(`${name}-placement`, replication, { parent: this, dependsOn: [topologyConfigMap, primaryService] });
 
     // Everything the pods need exists before the StatefulSet, and the primary is where the new size allows.
-    const beforeMembers: pulumi.Resource[] = [credentials.secret, serverConfig, scripts, headless, placement];
+    const beforeMembers: pulumi.Resource[] = [credentials.secret, serverConfig, scripts, headless, networkPolicy, serviceAccount, placement];
     // Sections that add containers/volumes to the member pods (backup: binlog archiver, clone) push here.
     const extras: StatefulSetExtras[] = [buildSeedingPodExtras({ ...base, credentials: s3Credentials }), ...(backup ? [buildBackupPodExtras(backup)] : [])];
     // Pulumi waits for every member to be Ready; a member that seeds by cloning a large peer takes as long as the

@@ -402,6 +402,47 @@ export const productionBackups: StackValidationPolicy = {
   },
 };
 
+const productionSchema = { properties: { ...PRODUCTION_SCHEMA } };
+
+export const productionNetworkPolicy: StackValidationPolicy = {
+  name: "production-network-policy",
+  description: "In production, every StatefulSet's pods are selected by an Ingress NetworkPolicy of their namespace, so only named clients reach them.",
+  enforcementLevel: "mandatory",
+  configSchema: productionSchema,
+  validateStack: (args, report) => {
+    if (!isProduction(policyConfig<ProductionConfig>(productionSchema, args), stackOfResources(args), args.stackTags)) return;
+    const policies = args.resources.filter((r) => kubernetesKind(r.type) === "NetworkPolicy");
+    for (const r of args.resources) {
+      if (kubernetesKind(r.type) !== "StatefulSet") continue;
+      const w = workloadOf(r)!;
+      const ns = namespaceOf(r.props);
+      const covered = policies.some((p) => {
+        const types = path(p.props, "spec", "policyTypes");
+        const ingress = types === undefined || (Array.isArray(types) && types.includes("Ingress"));
+        return ingress && namespaceOf(p.props) === ns && selectorMatches(path(p.props, "spec", "podSelector"), w.podLabels);
+      });
+      if (!covered) report(`${w.label} has no Ingress NetworkPolicy selecting its pods in namespace "${ns}": every pod of the cluster can reach it.`, r.urn);
+    }
+  },
+};
+
+export const productionLoadBalancerSourceRanges: ResourceValidationPolicy = {
+  name: "production-load-balancer-source-ranges",
+  description: "In production, LoadBalancer Services admit only listed source ranges (spec.loadBalancerSourceRanges, none open to all), internal or not.",
+  enforcementLevel: "mandatory",
+  configSchema: productionSchema,
+  validateResource: (args, report) => {
+    if (kubernetesKind(args.type) !== "Service" || path(args.props, "spec", "type") !== "LoadBalancer") return;
+    if (!isProduction(policyConfig<ProductionConfig>(productionSchema, args), stackOfUrn(args.urn), args.stackTags)) return;
+    const ranges = path(args.props, "spec", "loadBalancerSourceRanges");
+    if (ranges === UNKNOWN) return;
+    const listed = list(ranges);
+    if (listed.length === 0 || listed.some((r) => r === "0.0.0.0/0" || r === "::/0")) {
+      report(`Service/${displayName(args)} is a LoadBalancer without loadBalancerSourceRanges limiting its clients (set mysql-ha:loadBalancerSourceRanges).`);
+    }
+  },
+};
+
 export const kubernetesPolicies: (ResourceValidationPolicy | StackValidationPolicy)[] = [
   imagePinned,
   imageDigest,
@@ -415,4 +456,6 @@ export const kubernetesPolicies: (ResourceValidationPolicy | StackValidationPoli
   noPublicLoadBalancer,
   pdbCoversStatefulSet,
   productionBackups,
+  productionNetworkPolicy,
+  productionLoadBalancerSourceRanges,
 ];

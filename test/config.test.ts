@@ -48,7 +48,8 @@ describe("validateConfig", () => {
   const good: Array<[string, unknown, Record<string, unknown>?]> = [
     ["replicas", 1], ["replicas", 9], ["primary", 2], ["image", "mariadb:10.11.9"],
     ["image", "registry.example.com:5000/db/mariadb:10.11"], ["image", `mariadb@sha256:${"a".repeat(64)}`],
-    ["flavor", "mariadb"], ["namespace", "db-prod"], ["createNamespace", false], ["storageSize", "20Gi"], ["storageSize", "500M"],
+    ["flavor", "mariadb"], ["namespace", "db-prod"], ["createNamespace", false], ["loadBalancerSourceRanges", ["10.0.0.0/8", "fd00::/8"]],
+    ["clientNamespaceSelector", { "kubernetes.io/metadata.name": "shop" }], ["clientPodSelector", { "app.kubernetes.io/part-of": "shop", role: "api" }], ["storageSize", "20Gi"], ["storageSize", "500M"],
     ["storageClass", "fast-ssd"], ["cpuRequest", "100m"], ["cpuLimit", "2"], ["memoryRequest", "256Mi"], ["memoryLimit", "2Gi"],
     ["antiAffinity", "none"], ["antiAffinity", "required"], ["readMaxLagSeconds", 1], ["semiSync", false],
     ["semiSyncTimeoutMs", 500], ["autoFailover", false], ["agentImage", "node:20.20.0-bookworm-slim"],
@@ -71,7 +72,9 @@ describe("validateConfig", () => {
     ["replicas", "three", /integer/], ["primary", -1, />= 0/], ["primary", 3, /from 0 to 2 \(replicas is 3\)/],
     ["image", "mariadb", /pinned tag or digest/], ["image", "mariadb:latest", /latest/], ["image", "maria db:1", /without spaces/],
     ["flavor", "mysql", /reserved/], ["flavor", "postgres", /one of mariadb/], ["namespace", "Prod_DB", /DNS-1123 label/],
-    ["namespace", "a".repeat(64), /DNS-1123/], ["createNamespace", "yes", /true or false/], ["storageSize", "20GB", /did you mean 20Gi\?/], ["storageSize", "lots", /quantity/],
+    ["namespace", "a".repeat(64), /DNS-1123/], ["createNamespace", "yes", /true or false/], ["loadBalancerSourceRanges", ["10.0.0.0/33"], /CIDR/],
+    ["loadBalancerSourceRanges", "10.0.0.0/8", /list of CIDR/], ["clientNamespaceSelector", ["shop"], /label key -> value/],
+    ["clientPodSelector", { "bad key!": "x" }, /label key/], ["clientPodSelector", { app: "-x-" }, /label value/], ["storageSize", "20GB", /did you mean 20Gi\?/], ["storageSize", "lots", /quantity/],
     ["storageSize", "0", /positive/], ["storageClass", "Fast SSD", /StorageClass/], ["cpuRequest", "1 core", /CPU quantity/], ["memoryRequest", "lots", /memory quantity/],
     ["memoryLimit", "2gb", /did you mean 2Gi\?/], ["memoryLimit", "256Mi", />= memoryRequest \(512Mi\)/],
     ["cpuLimit", "100m", />= cpuRequest \(250m\)/], ["antiAffinity", "requird", /did you mean required\?/],
@@ -184,7 +187,7 @@ describe("Pulumi.yaml", () => {
   it("leaves out only the object-typed keys, which Pulumi project config cannot declare", () => {
     const undeclared = CONFIG_KEY_NAMES.filter((k) => !(k in project.config));
     expect(undeclared).toEqual(CONFIG_KEY_NAMES.filter((k) => CONFIG_KEYS[k].type === "object"));
-    expect(undeclared).toEqual(["serverConfig"]);
+    expect(undeclared).toEqual(["serverConfig", "clientNamespaceSelector", "clientPodSelector"]);
   });
 
   it("names the project mysql-ha with the nodejs runtime", () => {

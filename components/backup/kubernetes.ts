@@ -257,7 +257,9 @@ export function buildBackupCronJob(args: BackupPartsArgs): k8s.batch.v1.CronJobA
             metadata: { labels },
             spec: {
               restartPolicy: "Never",
-              ...(args.credentials.kind === "irsa" ? { serviceAccountName: args.credentials.serviceAccountName } : {}),
+              // The Job never calls the Kubernetes API: no token (with IRSA the role's projected token is not this one).
+              serviceAccountName: args.credentials.kind === "irsa" ? args.credentials.serviceAccountName : args.names.serviceAccount,
+              automountServiceAccountToken: false,
               securityContext: { runAsNonRoot: true, seccompProfile: { type: "RuntimeDefault" } },
               containers: [
                 {

@@ -16,6 +16,10 @@ export interface ObjectNames {
   topology: string;
   secret: string;
   podDisruptionBudget: string;
+  /** ServiceAccount of the members and the backup Job (no API token). */
+  serviceAccount: string;
+  /** NetworkPolicy admitting who may reach the members. */
+  networkPolicy: string;
 }
 
 export function objectNames(name: string): ObjectNames {
@@ -29,6 +33,8 @@ export function objectNames(name: string): ObjectNames {
     topology: `${name}-topology`,
     secret: `${name}-credentials`,
     podDisruptionBudget: name,
+    serviceAccount: `${name}-database`,
+    networkPolicy: `${name}-members`,
   };
 }
 

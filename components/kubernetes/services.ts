@@ -5,7 +5,7 @@ import { commonLabels, MYSQL_PORT, ObjectNames, selectorLabels } from "./names";
 export interface ServiceArgs {
   name: string;
   names: ObjectNames;
-  settings: Pick<Settings, "namespace" | "serviceType">;
+  settings: Pick<Settings, "namespace" | "serviceType" | "loadBalancerSourceRanges">;
 }
 
 const mysqlPort = { name: "mysql", port: MYSQL_PORT, targetPort: "mysql", protocol: "TCP" };
@@ -61,8 +61,15 @@ export function buildPrimaryService(args: ServiceArgs): k8s.core.v1.ServiceArgs 
     apiVersion: "v1",
     kind: "Service",
     metadata: endpointMetadata(args, args.names.primaryService, "primary"),
-    spec: { type: args.settings.serviceType, ports: [mysqlPort] },
+    spec: { type: args.settings.serviceType, ...sourceRanges(args.settings), ports: [mysqlPort] },
   };
+}
+
+/** Who a LoadBalancer admits (config loadBalancerSourceRanges); other Service types take no source ranges. */
+function sourceRanges(settings: ServiceArgs["settings"]): { loadBalancerSourceRanges?: string[] } {
+  return settings.serviceType === "LoadBalancer" && settings.loadBalancerSourceRanges.length
+    ? { loadBalancerSourceRanges: settings.loadBalancerSourceRanges }
+    : {};
 }
 
 /** Read endpoint: every ready member; readiness drops replicas lagging more than readMaxLagSeconds. */
@@ -73,6 +80,7 @@ export function buildReadService(args: ServiceArgs): k8s.core.v1.ServiceArgs {
     metadata: endpointMetadata(args, args.names.readService, "read"),
     spec: {
       type: args.settings.serviceType,
+      ...sourceRanges(args.settings),
       selector: selectorLabels(args.name),
       ports: [mysqlPort],
     },

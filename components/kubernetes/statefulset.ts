@@ -168,6 +168,9 @@ export function buildStatefulSet(args: StatefulSetArgs): k8s.apps.v1.StatefulSet
         // A server-config change that needs a restart is a template change (a new update revision).
         metadata: { labels, annotations: { [CONFIG_HASH_ANNOTATION]: serverConfigRevision(s) } },
         spec: {
+          // The members never call the Kubernetes API: no token in the pod (kubernetes/service-account.ts).
+          serviceAccountName: names.serviceAccount,
+          automountServiceAccountToken: false,
           securityContext: {
             runAsNonRoot: true,
             runAsUser: MYSQL_UID,

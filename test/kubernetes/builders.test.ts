@@ -113,6 +113,14 @@ describe("Services", () => {
     expect((buildTopologyConfigMap({ name: "db", names, settings: settings() }) as any).data).toBeUndefined();
   });
 
+  it("gives LoadBalancer Services the configured source ranges, and other types none", () => {
+    const lb = settings({ serviceType: "LoadBalancer", loadBalancerSourceRanges: ["10.0.0.0/8"] });
+    for (const build of [buildPrimaryService, buildReadService]) {
+      expect((build({ name: "db", names, settings: lb }) as any).spec.loadBalancerSourceRanges).toEqual(["10.0.0.0/8"]);
+      expect((build({ name: "db", names, settings: settings({ loadBalancerSourceRanges: ["10.0.0.0/8"] }) }) as any).spec.loadBalancerSourceRanges).toBeUndefined();
+    }
+  });
+
   it("publishes not-ready members on the headless Service only", () => {
     const headless = buildHeadlessService({ name: "db", names, settings: settings() }) as any;
     const read = buildReadService({ name: "db", names, settings: settings() }) as any;

@@ -71,3 +71,56 @@ describe("selectors of the rendered prod stack", () => {
     }
   });
 });
+
+describe("the members' NetworkPolicy (rendered prod stack)", () => {
+  type Pod = { labels: Record<string, string>; namespace: string };
+  /** A NetworkPolicy peer admits a pod as the API documents: namespaceSelector picks namespaces by label (absent: the policy's own), podSelector pods. */
+  const admits = (peer: any, pod: Pod, policyNamespace: string) => {
+    const namespaceLabels = { "kubernetes.io/metadata.name": pod.namespace };
+    const namespaceOk = peer.namespaceSelector ? matches(peer.namespaceSelector.matchLabels ?? {}, namespaceLabels) : pod.namespace === policyNamespace;
+    return namespaceOk && (peer.podSelector ? matches(peer.podSelector.matchLabels ?? {}, pod.labels) : true);
+  };
+  const allowed = (policy: any, port: number, pod: Pod) =>
+    policy.spec.ingress.some((rule: any) => rule.ports.some((p: any) => p.port === port) && rule.from.some((peer: any) => admits(peer, pod, policy.metadata.namespace)));
+
+  async function podsOf(set: Record<string, string> = {}) {
+    const r = await renderStack({ stack: "prod", onResource, set });
+    expect(r.errors).toEqual([]);
+    const one = (type: string, name?: string) => r.resources.find((x) => x.type === type && (!name || x.name === name))!.inputs;
+    const ns = "mysql-ha";
+    return {
+      policy: one("kubernetes:networking.k8s.io/v1:NetworkPolicy"),
+      member: { labels: one("kubernetes:apps/v1:StatefulSet").spec.template.metadata.labels, namespace: ns },
+      agent: { labels: one("kubernetes:apps/v1:Deployment").spec.template.metadata.labels, namespace: ns },
+      job: { labels: one("kubernetes:batch/v1:CronJob").spec.jobTemplate.spec.template.metadata.labels, namespace: ns },
+      app: { labels: { app: "shop" }, namespace: ns },
+      elsewhere: { labels: { app: "shop" }, namespace: "other" },
+    };
+  }
+
+  test("selects the members only; 3306 from members, the agent, the backup Job and the stack namespace's pods; 4444 from members and the Job", async () => {
+    const { policy, member, agent, job, app, elsewhere } = await podsOf();
+    expect(policy.spec.policyTypes).toEqual(["Ingress"]);
+    expect([member, agent, job].map((p) => matches(policy.spec.podSelector.matchLabels, p.labels))).toEqual([true, false, false]);
+    expect([member, agent, job, app, elsewhere].map((p) => allowed(policy, 3306, p))).toEqual([true, true, true, true, false]);
+    expect([member, agent, job, app, elsewhere].map((p) => allowed(policy, 4444, p))).toEqual([true, false, true, false, false]);
+  });
+
+  test("admits the application pods config names, in the namespaces config names, and no others", async () => {
+    const { policy, app, elsewhere, agent } = await podsOf({
+      clientNamespaceSelector: JSON.stringify({ "kubernetes.io/metadata.name": "other" }),
+      clientPodSelector: JSON.stringify({ app: "shop" }),
+    });
+    expect([elsewhere, app, { labels: { app: "billing" }, namespace: "other" }].map((p) => allowed(policy, 3306, p))).toEqual([true, false, false]);
+    expect(allowed(policy, 3306, agent)).toBe(true);
+  });
+
+  test("members and the backup Job run under a ServiceAccount that mounts no API token", async () => {
+    const r = await renderStack({ stack: "prod", onResource });
+    const sts = r.resources.find((x) => x.type === "kubernetes:apps/v1:StatefulSet")!.inputs.spec.template.spec;
+    const job = r.resources.find((x) => x.type === "kubernetes:batch/v1:CronJob")!.inputs.spec.jobTemplate.spec.template.spec;
+    const account = r.resources.find((x) => x.type === "kubernetes:core/v1:ServiceAccount" && x.name === "mysql-service-account")!.inputs;
+    expect(account).toMatchObject({ metadata: { name: "mysql-database" }, automountServiceAccountToken: false });
+    for (const spec of [sts, job]) expect([spec.serviceAccountName, spec.automountServiceAccountToken]).toEqual(["mysql-database", false]);
+  });
+});

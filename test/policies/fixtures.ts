@@ -16,6 +16,7 @@ export const T = {
   versioning: "aws:s3/bucketVersioning:BucketVersioning",
   lifecycle: "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration",
   bucketPolicy: "aws:s3/bucketPolicy:BucketPolicy",
+  networkPolicy: "kubernetes:networking.k8s.io/v1:NetworkPolicy",
 };
 
 export const urnOf = (stack: string, type: string, name: string) => `urn:pulumi:${stack}::shop::${type}::${name}`;
@@ -98,6 +99,14 @@ export function service(stack: string, type = "ClusterIP", annotations?: Record<
   });
 }
 
+/** An Ingress NetworkPolicy selecting the StatefulSet's pods (admitting its own app's pods on 3306). */
+export function networkPolicy(stack: string, namespace = "shop", policyTypes: string[] = ["Ingress"]) {
+  return resource(stack, T.networkPolicy, "orders-db-members", {
+    metadata: { name: "orders-db-members", namespace },
+    spec: { podSelector: { matchLabels: LABELS }, policyTypes, ingress: [{ ports: [{ port: 3306 }], from: [{ podSelector: { matchLabels: { app: "orders" } } }] }] },
+  });
+}
+
 export const TLS_ONLY_POLICY = {
   Version: "2012-10-17",
   Statement: [
@@ -129,6 +138,6 @@ export function bucketParts(stack: string, omit: string[] = []): RenderedResourc
 
 /** The whole compliant stack. */
 export function goodStack(stack: string): RenderedResource[] {
-  return [statefulSet(stack), pdb(stack), backupCronJob(stack), service(stack), ...bucketParts(stack)];
+  return [statefulSet(stack), pdb(stack), networkPolicy(stack), backupCronJob(stack), service(stack), ...bucketParts(stack)];
 }
 

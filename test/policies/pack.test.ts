@@ -126,7 +126,7 @@ describe("the policy pack under the Pulumi policy host", () => {
     const offline = await runPolicies(stack, { policies: policies.filter((p) => "validateStack" in p) });
     expect(sorted(viaPack)).toEqual(sorted(offline));
     expect(new Set(viaPack.map((d: { policy: string }) => d.policy))).toEqual(new Set([
-      "k8s-pdb-covers-statefulset", "production-backups", "s3-bucket-private", "s3-bucket-encrypted",
+      "k8s-pdb-covers-statefulset", "production-backups", "production-network-policy", "s3-bucket-private", "s3-bucket-encrypted",
       "s3-bucket-versioned", "s3-bucket-lifecycle", "s3-bucket-tls-only",
     ]));
   }, 30_000);

@@ -8,6 +8,7 @@ import {
   bucketParts,
   container,
   goodStack,
+  networkPolicy,
   pdb,
   podSpec,
   resource,
@@ -43,6 +44,7 @@ describe("the policy list", () => {
       "k8s-no-literal-secrets-in-env", "production-replicas", "production-anti-affinity", "production-storage-class",
       "k8s-no-public-load-balancer", "k8s-pdb-covers-statefulset", "production-backups", "s3-bucket-private",
       "s3-bucket-encrypted", "s3-bucket-versioned", "s3-bucket-lifecycle", "s3-bucket-tls-only",
+      "production-network-policy", "production-load-balancer-source-ranges",
     ]));
     for (const p of policies) expect(p.configSchema?.properties?.enforcementLevel).toBeUndefined();
   });
@@ -231,6 +233,35 @@ describe("k8s-pdb-covers-statefulset (stack)", () => {
   });
 });
 
+describe("production-network-policy (stack)", () => {
+  test("passes a production StatefulSet an Ingress NetworkPolicy of its namespace selects, and anything outside production", async () => {
+    expect(await messages("production-network-policy", [statefulSet("prod"), networkPolicy("prod")])).toEqual([]);
+    expect(await messages("production-network-policy", [statefulSet("dev")])).toEqual([]);
+  });
+  test("fails with no policy, one in another namespace, or an Egress-only one", async () => {
+    const expected = ['StatefulSet/orders-db has no Ingress NetworkPolicy selecting its pods in namespace "shop": every pod of the cluster can reach it.'];
+    for (const others of [[], [networkPolicy("prod", "other")], [networkPolicy("prod", "shop", ["Egress"])]]) {
+      expect(await messages("production-network-policy", [statefulSet("prod"), ...others])).toEqual(expected);
+    }
+  });
+});
+
+describe("production-load-balancer-source-ranges", () => {
+  const lb = (ranges?: string[]) => {
+    const r = service("prod", "LoadBalancer", { "service.beta.kubernetes.io/aws-load-balancer-scheme": "internal" });
+    if (ranges) r.inputs.spec.loadBalancerSourceRanges = ranges;
+    return r;
+  };
+  test("passes a production LoadBalancer with source ranges, ClusterIP, and LoadBalancers outside production", async () => {
+    expect(await messages("production-load-balancer-source-ranges", [lb(["10.0.0.0/8"]), service("prod"), service("dev", "LoadBalancer")])).toEqual([]);
+  });
+  test("fails a production LoadBalancer, internal or not, without ranges or open to all", async () => {
+    const expected = ["Service/orders-db-primary is a LoadBalancer without loadBalancerSourceRanges limiting its clients (set mysql-ha:loadBalancerSourceRanges)."];
+    expect(await messages("production-load-balancer-source-ranges", [lb()])).toEqual(expected);
+    expect(await messages("production-load-balancer-source-ranges", [lb(["0.0.0.0/0"])])).toEqual(expected);
+  });
+});
+
 describe("production-backups (stack)", () => {
   test("passes a Forbid backup CronJob in production and no backups outside production", async () => {
     expect(await messages("production-backups", [statefulSet("prod"), backupCronJob("prod")])).toEqual([]);
@@ -319,7 +350,7 @@ describe("policies guard any program", () => {
     pod.containers[0].image = "mysql:latest";
     pod.containers[0].env.push({ name: "MYSQL_ROOT_PASSWORD", value: "s3cret" });
     const publicBucket = resource("prod", T.bucket, "dumps", { bucket: "shop-dumps", acl: "public-read" });
-    // no backup CronJob
+    // no backup CronJob, no NetworkPolicy
     const stack = [sts, pdb("prod"), service("prod"), publicBucket];
     const v = await runPolicies(stack);
     const mandatory = v.filter((x) => x.level === "mandatory");
@@ -331,7 +362,7 @@ describe("policies guard any program", () => {
       "production-backups: Production stack has StatefulSets but no backup CronJob (a CronJob whose name or app.kubernetes.io/component matches /backup/).",
     ]));
     expect(new Set(mandatory.map((x) => x.policy))).toEqual(new Set([
-      "k8s-image-pinned", "k8s-no-literal-secrets-in-env", "production-backups",
+      "k8s-image-pinned", "k8s-no-literal-secrets-in-env", "production-backups", "production-network-policy",
       "s3-bucket-private", "s3-bucket-encrypted", "s3-bucket-versioned", "s3-bucket-lifecycle", "s3-bucket-tls-only",
     ]));
     expect(JSON.stringify(v)).not.toContain("s3cret");

@@ -74,9 +74,12 @@ describe("the failover agent with autoFailover false", () => {
     expect(off.errors).toEqual([]);
     const kinds = (r: RenderedStack) => r.resources.map((x) => x.type);
     expect(off.resources.filter((r) => r.name.startsWith("mysql-agent"))).toEqual([]);
-    for (const kind of ["kubernetes:apps/v1:Deployment", "kubernetes:core/v1:ServiceAccount", "kubernetes:rbac.authorization.k8s.io/v1:Role", "kubernetes:rbac.authorization.k8s.io/v1:RoleBinding"]) {
+    for (const kind of ["kubernetes:apps/v1:Deployment", "kubernetes:rbac.authorization.k8s.io/v1:Role", "kubernetes:rbac.authorization.k8s.io/v1:RoleBinding"]) {
       expect(kinds(off)).not.toContain(kind);
     }
+    // The only ServiceAccount left is the members' and the Job's, which mounts no token.
+    const accounts = off.resources.filter((r) => r.type === "kubernetes:core/v1:ServiceAccount");
+    expect(accounts.map((r) => [r.name, r.inputs.automountServiceAccountToken])).toEqual([["mysql-service-account", false]]);
     expect(off.resources.map((r) => r.name)).toEqual(on.resources.map((r) => r.name).filter((n) => !n.startsWith("mysql-agent")));
   });
 });

@@ -84,7 +84,7 @@ describe("KubernetesRestarter after a switchover", () => {
   // The two objects exactly as the program renders them (namespace db, component name mysql).
   const names = objectNames("mysql");
   const rendered = (labels: Record<string, string> = {}) => {
-    const base = { name: "mysql", names, settings: { namespace: "db", serviceType: "ClusterIP" as const } };
+    const base = { name: "mysql", names, settings: { namespace: "db", serviceType: "ClusterIP" as const, loadBalancerSourceRanges: [] } };
     const withLabels = (o: any) => ({ ...o, metadata: { ...o.metadata, labels: { ...o.metadata.labels, ...labels } } });
     return { topology: withLabels(buildTopologyConfigMap(base)), service: withLabels(buildPrimaryService(base)) };
   };

@@ -1,0 +1,45 @@
+/**
+ * Who may reach the members: a NetworkPolicy selecting the member pods that admits the database port only from the
+ * members themselves, the failover agent, the backup Job and the application pods named by config, and the donor
+ * port (full physical copies of the data) only from the members and the backup Job. Egress is left open: members
+ * need DNS, each other and S3. The engine's port-forward arrives on the pod's loopback, which policies do not filter.
+ */
+import type * as k8s from "@pulumi/kubernetes";
+import type { Settings } from "../config";
+import { DONOR_PORT } from "../backup/kubernetes";
+import { commonLabels, Component, componentSelector, MYSQL_PORT, ObjectNames, selectorLabels } from "./names";
+
+type Peer = k8s.types.input.networking.v1.NetworkPolicyPeer;
+
+export interface NetworkPolicyArgs {
+  name: string;
+  names: ObjectNames;
+  settings: Pick<Settings, "namespace" | "clientNamespaceSelector" | "clientPodSelector">;
+}
+
+/** The application pods allowed to the database port: by default every pod of the stack's namespace. */
+export function clientPeer(settings: NetworkPolicyArgs["settings"]): Peer {
+  const namespaces = Object.keys(settings.clientNamespaceSelector).length
+    ? settings.clientNamespaceSelector
+    : { "kubernetes.io/metadata.name": settings.namespace };
+  return { namespaceSelector: { matchLabels: namespaces }, podSelector: { matchLabels: settings.clientPodSelector } };
+}
+
+export function buildMemberNetworkPolicy(args: NetworkPolicyArgs): k8s.networking.v1.NetworkPolicyArgs {
+  const { name, settings } = args;
+  // Without a namespaceSelector a podSelector peer means pods of the policy's own namespace: the instance's.
+  const pods = (component: Component): Peer => ({ podSelector: { matchLabels: componentSelector(name, component) } });
+  return {
+    apiVersion: "networking.k8s.io/v1",
+    kind: "NetworkPolicy",
+    metadata: { name: args.names.networkPolicy, namespace: settings.namespace, labels: commonLabels(name) },
+    spec: {
+      podSelector: { matchLabels: selectorLabels(name) },
+      policyTypes: ["Ingress"],
+      ingress: [
+        { ports: [{ protocol: "TCP", port: MYSQL_PORT }], from: [pods("database"), pods("agent"), pods("backup"), clientPeer(settings)] },
+        { ports: [{ protocol: "TCP", port: DONOR_PORT }], from: [pods("database"), pods("backup")] },
+      ],
+    },
+  };
+}
