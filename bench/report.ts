@@ -12,6 +12,10 @@ export interface BenchResults {
   switchoverGapOverMedian: number | null;
   lostWrites: number | null;
   failoverMs: number | null;
+  /** kill -9 of the primary to the first acknowledged write on the new one, with nobody but the failover agent acting. */
+  agentFailoverMs: number | null;
+  /** The same with the agent checking every 250 ms. */
+  agentFailoverFastMs: number | null;
   cloneVsCp: number | null;
   backupVsRawStream: number | null;
   restoreVsRawStream: number | null;
@@ -42,6 +46,8 @@ export function emptyResults(date: string): BenchResults {
     switchoverGapOverMedian: null,
     lostWrites: null,
     failoverMs: null,
+    agentFailoverMs: null,
+    agentFailoverFastMs: null,
     cloneVsCp: null,
     backupVsRawStream: null,
     restoreVsRawStream: null,
@@ -70,6 +76,8 @@ export function judge(r: BenchResults): GoalVerdict[] {
     verdict("switchoverGapMs", "< 100 ms", r.switchoverGapMs, (v) => v < 100, " ms"),
     verdict("lostWrites", "= 0", r.lostWrites, (v) => v === 0),
     verdict("failoverMs", "< 2000 ms", r.failoverMs, (v) => v < 2000, " ms"),
+    verdict("agentFailoverMs", "<= 5000 ms", r.agentFailoverMs, (v) => v <= 5000, " ms"),
+    verdict("agentFailoverFastMs", "<= 2000 ms", r.agentFailoverFastMs, (v) => v <= 2000, " ms"),
     verdict("cloneVsCp", ">= 0.8x", r.cloneVsCp, (v) => v >= 0.8, "x"),
     verdict("backupVsRawStream", ">= 0.8x", r.backupVsRawStream, (v) => v >= 0.8, "x"),
     verdict("restoreVsRawStream", ">= 0.8x", r.restoreVsRawStream, (v) => v >= 0.8, "x"),
@@ -89,6 +97,8 @@ export function formatTable(r: BenchResults): string {
     ["gap / median write", fmt(r.switchoverGapOverMedian, "x", r.notMeasured.switchoverGapMs)],
     ["acknowledged writes lost", fmt(r.lostWrites, "", r.notMeasured.lostWrites)],
     ["failover (kill -9 -> first write)", fmt(r.failoverMs, " ms", r.notMeasured.failoverMs)],
+    ["agent failover, defaults (kill -9 -> first write)", fmt(r.agentFailoverMs, " ms", r.notMeasured.agentFailoverMs)],
+    ["agent failover, 250 ms checks", fmt(r.agentFailoverFastMs, " ms", r.notMeasured.agentFailoverFastMs)],
     ["clone vs cp -a", fmt(r.cloneVsCp, "x", r.notMeasured.cloneVsCp)],
     ["backup to S3 vs raw stream", fmt(r.backupVsRawStream, "x", r.notMeasured.backupVsRawStream)],
     ["restore from S3 vs raw stream", fmt(r.restoreVsRawStream, "x", r.notMeasured.restoreVsRawStream)],

@@ -13,6 +13,8 @@ import { renderStack } from "../local/render";
 import { Donor, runScript, seedFromPeer, serverEnv, startDonor, startScript } from "../local/backup";
 import { LocalS3, startLocalS3 } from "../local/s3";
 import { median } from "../local/writer";
+import { AgentChild, membersArg, spawnAgent } from "../local/agent";
+import { AGENT_DEFAULTS } from "../components/agent/loop";
 import { BenchResults } from "./report";
 import { directoryBytes, fillDatabase, timeCopy, timeRawStream } from "./reference";
 
@@ -104,6 +106,53 @@ const replication: Section = {
     } finally {
       await writer.stop();
       await destroyAll(servers);
+    }
+  },
+};
+
+/**
+ * kill -9 of the primary with only the failover agent watching (as a separate process, as in the cluster): the time
+ * to the first acknowledged write on the member it promotes, at the default check interval and at 250 ms.
+ */
+const agentFailover: Section = {
+  name: "failover by the agent (3 members, semi-sync, 1 ms writer, no up)",
+  figures: ["agentFailoverMs", "agentFailoverFastMs"],
+  async run(results, log) {
+    const runs: Array<["agentFailoverMs" | "agentFailoverFastMs", number, number]> = [["agentFailoverMs", AGENT_DEFAULTS.intervalMs, 720], ["agentFailoverFastMs", 250, 730]];
+    for (const [key, intervalMs, serverIdBase] of runs) {
+      const servers = await startServers(3, REPLICATION_OPTIONS, serverIdBase);
+      const writer = new AckWriter({ resolvePrimary: writableMember(servers) });
+      let agent: AgentChild | undefined;
+      try {
+        const members = addresses(servers);
+        const settings = engineSettings();
+        await setup(members, 0, settings);
+        await prepareWriterSchema(servers[0]);
+        agent = spawnAgent(["--members", membersArg(servers), "--interval-ms", String(intervalMs), "--semi-sync-timeout-ms", String(settings.semiSyncTimeoutMs)], {
+          env: { MYSQL_HA_USER: settings.admin.user, MYSQL_HA_PASSWORD: settings.admin.password, MYSQL_HA_REPLICATION_USER: settings.replication.user, MYSQL_HA_REPLICATION_PASSWORD: settings.replication.password },
+        });
+        await agent.events.wait("healthy", (e) => e.event === "healthy", 30000);
+        await writer.start();
+        await writer.waitForAcks(300);
+        const killedAt = Date.now();
+        await servers[0].signal("SIGKILL");
+        const fo = await agent.events.wait("failover", (e) => e.event === "failover", 60000);
+        const promoted = servers[Number(fo.to)];
+        for (let i = 0; i < 400 && writer.firstAckOn(promoted, killedAt) === undefined; i++) await new Promise((r) => setTimeout(r, 5));
+        const firstWrite = writer.firstAckOn(promoted, killedAt);
+        await writer.waitForAcks(100);
+        await writer.stop();
+        const missing = await writer.verify(promoted);
+        results[key] = firstWrite === undefined ? null : firstWrite - killedAt;
+        if (firstWrite === undefined) results.notMeasured[key] = "no write accepted on the new primary within 2 s after the agent's failover";
+        results.lostWrites = (results.lostWrites ?? 0) + missing.length;
+        results.details[`${key}Lost`] = missing.length;
+        log(`agent every ${intervalMs} ms: first write on member ${fo.to} ${results[key]} ms after kill -9; lost ${missing.length}`);
+      } finally {
+        await agent?.stop();
+        await writer.stop();
+        await destroyAll(servers);
+      }
     }
   },
 };
@@ -289,4 +338,4 @@ const cleanup: Section = {
   },
 };
 
-export const sections: Section[] = [replication, references, seeding, backup, recovery, evaluation, cleanup];
+export const sections: Section[] = [replication, agentFailover, references, seeding, backup, recovery, evaluation, cleanup];

@@ -4,7 +4,9 @@ import { emptyResults, formatTable, judge } from "../../bench/report";
 describe("bench goals", () => {
   it("passes and fails each goal on its threshold and leaves unmeasured figures undecided with the reason", () => {
     const r = emptyResults("2026-11-23");
-    Object.assign(r, { switchoverGapMs: 99, lostWrites: 0, failoverMs: 2500, cloneVsCp: 0.79, backupVsRawStream: 0.8, recoveryPointMs: 3000 });
+    Object.assign(r, {
+      switchoverGapMs: 99, lostWrites: 0, failoverMs: 2500, agentFailoverMs: 5000, agentFailoverFastMs: 2001, cloneVsCp: 0.79, backupVsRawStream: 0.8, recoveryPointMs: 3000,
+    });
     r.evalMs = { "3": 100, "9": 120, "30": 150 };
     r.notMeasured.restoreVsRawStream = "restore.sh has not landed";
     const verdict = Object.fromEntries(judge(r).map((g) => [g.figure, g.pass]));
@@ -12,6 +14,8 @@ describe("bench goals", () => {
       switchoverGapMs: true,
       lostWrites: true,
       failoverMs: false,
+      agentFailoverMs: true,
+      agentFailoverFastMs: false,
       cloneVsCp: false,
       backupVsRawStream: true,
       restoreVsRawStream: null,
