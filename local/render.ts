@@ -129,7 +129,7 @@ function setPath(current: string | undefined, fields: string[], value: string, k
   } catch {
     root = undefined;
   }
-  if (!root || typeof root !== "object" || Array.isArray(root)) throw new Error(`--set ${key}: ${fields.length ? key.split(".")[0] : key} is not an object`);
+  if (!root || typeof root !== "object" || Array.isArray(root)) throw new Error(`--set ${key}: ${key.split(".")[0]} is not an object`);
   let node = root as Record<string, unknown>;
   for (const field of fields.slice(0, -1)) {
     if (!field) throw new Error(`--set ${key}: empty field name`);
