@@ -13,6 +13,7 @@ const AGENT_OPTIONS = {
   "kube-api": { type: "string" },
   namespace: { type: "string" },
   lease: { type: "string" },
+  "lease-seconds": { type: "string" },
   statefulset: { type: "string" },
   service: { type: "string" },
   replicas: { type: "string" },
@@ -27,7 +28,7 @@ export const command: Command = {
   name: "agent",
   summary: "Watch the members and fail over automatically between `pulumi up` runs",
   usage: `Usage: mysql-ha agent --members H:P,... [--interval-ms N] [--failure-threshold N] [--cooldown-seconds N]
-                      [--kube-api URL --namespace NS --lease NAME]
+                      [--kube-api URL --namespace NS --lease NAME [--lease-seconds N]]
        mysql-ha agent --statefulset NAME --service HEADLESS --namespace NS --replicas N [--port 3306]
                       --lease NAME [--topology-configmap NAME --primary-service NAME] [...]
 
@@ -38,8 +39,9 @@ as 'mysql-ha failover': refused, with nothing changed, when promoting would drop
 topology ConfigMap and primary Service at the new primary. No second automatic failover within --cooldown-seconds.
 A former primary that comes back writable is fenced (read-only, client sessions killed); it is not re-attached.
 
-One agent decides: with --lease, the holder of the coordination.k8s.io/v1 Lease NAME in NS (15 s, renewed every
-5 s; a holder that cannot renew stops acting before its lease can expire). The API is --kube-api URL (e.g. from
+One agent decides: with --lease, the holder of the coordination.k8s.io/v1 Lease NAME in NS (--lease-seconds,
+default 15 s, renewed every third of that; a holder that cannot renew stops acting a third early, and another agent
+takes over only once the lease has expired unrenewed). The API is --kube-api URL (e.g. from
 'kubectl proxy') or, without it, the pod's ServiceAccount. Without --lease it acts alone (the engine's topology
 lock the only guard against a concurrent operation).
 
@@ -55,6 +57,8 @@ Options:
   --kube-api URL                 Kubernetes API without authentication (e.g. kubectl proxy); default in-cluster
   --namespace NS                 namespace of the Lease and of the objects below
   --lease NAME                   coordination.k8s.io/v1 Lease that elects one agent
+  --lease-seconds N              lease duration (default 15, at least 3); renewed every N/3 s, the holder stops
+                                 acting N/3 s before it could expire
   --statefulset NAME             members are the pods NAME-0..N-1 (instead of --members); names the primary's pod
   --service HEADLESS             headless Service of the StatefulSet (member N is NAME-N.HEADLESS.NS.svc)
   --replicas N                   member count (with --statefulset)
@@ -84,6 +88,7 @@ Examples:
     const statefulSet = str("statefulset");
     const members = membersFrom(v, namespace, statefulSet);
     const access = clusterAccess(v, namespace, statefulSet);
+    const leaseSeconds = leaseDuration(str("lease-seconds"), !!access.lease);
     const settings = engineSettings(v, true, () => {});
     const metricsPort = v["metrics-port"] === undefined ? undefined : port(str("metrics-port")!, "--metrics-port");
 
@@ -104,6 +109,7 @@ Examples:
           namespace: namespace!,
           name: access.lease,
           identity,
+          ...leaseSeconds,
           onChange: (leading, holder) => agent?.emit("leader", { identity, leading, holder: holder || null, lease: `${namespace}/${access.lease}` }),
           onError: (message) => agent?.emit("error", { operation: "lease", error: message }),
         });
@@ -153,6 +159,20 @@ function positive(value: string | undefined, flag: string): number | undefined {
   if (value === undefined) return undefined;
   if (!/^\d+$/.test(value) || Number(value) <= 0) throw new UsageError(`${flag} '${value}' is not a positive whole number`);
   return Number(value);
+}
+
+/**
+ * --lease-seconds N: the Lease duration, with the renew interval and the holder's safety margin a third of it each
+ * (15 s -> renewed every 5 s, stops acting 5 s early: LEASE_DEFAULTS). A renewal that takes longer than the interval
+ * counts as failed, so below 3 s a slow API round trip would already cost the lease: refused.
+ */
+function leaseDuration(value: string | undefined, lease: boolean): { leaseDurationSeconds: number; renewIntervalMs: number; safetyMarginMs: number } | undefined {
+  if (value === undefined) return undefined;
+  if (!lease) throw new UsageError("--lease-seconds needs --lease");
+  if (!/^\d+$/.test(value) || Number(value) < 3) throw new UsageError(`--lease-seconds '${value}' is not a whole number of seconds, 3 or more`);
+  const seconds = Number(value);
+  const third = Math.floor((seconds * 1000) / 3);
+  return { leaseDurationSeconds: seconds, renewIntervalMs: third, safetyMarginMs: third };
 }
 
 function port(value: string, flag: string): number {

@@ -20,7 +20,7 @@ describe("mysql-ha agent (command line)", () => {
     const [help, overview] = await Promise.all([cli(["agent", "--help"]), cli(["--help"])]);
     expect(help.code).toBe(0);
     expect(help.stdout).toMatch(/^Usage: mysql-ha agent --members H:P,\.\.\./);
-    for (const flag of ["--interval-ms", "--failure-threshold", "--cooldown-seconds", "--kube-api", "--lease", "--statefulset", "--topology-configmap", "--metrics-port"]) {
+    for (const flag of ["--interval-ms", "--failure-threshold", "--cooldown-seconds", "--kube-api", "--lease", "--lease-seconds", "--statefulset", "--topology-configmap", "--metrics-port"]) {
       expect(help.stdout).toContain(flag);
     }
     expect(overview.stdout).toMatch(/^ {2}agent {8}Watch the members and fail over automatically/m);
@@ -39,6 +39,9 @@ describe("mysql-ha agent (command line)", () => {
       [["--statefulset", "db", "--service", "h", "--namespace", "ns", "--replicas", "3", "--port", "70000"], /--port '70000' is not a port/],
       [["--members", "a:1", "--kube-api", "http://127.0.0.1:8001"], /--kube-api needs --lease or --topology-configmap/],
       [["--members", "a:1", "--lease", "l"], /--namespace is required with --lease/],
+      [["--members", "a:1", "--namespace", "n", "--lease", "l", "--lease-seconds", "2"], /--lease-seconds '2' is not a whole number of seconds, 3 or more/],
+      [["--members", "a:1", "--namespace", "n", "--lease", "l", "--lease-seconds", "4.5"], /--lease-seconds '4.5' is not a whole number of seconds, 3 or more/],
+      [["--members", "a:1", "--lease-seconds", "15"], /--lease-seconds needs --lease/],
       [["--members", "a:1", "--namespace", "n", "--topology-configmap", "t"], /--primary-service is required with --topology-configmap/],
       [["--members", "a:1", "--namespace", "n", "--topology-configmap", "t", "--primary-service", "p"], /--statefulset is required with --topology-configmap/],
       [["--members", "a:1", "--metrics-port", "0"], /--metrics-port '0' is not a port/],
