@@ -101,6 +101,10 @@ export interface Settings {
   backupBucket?: string;
   /** URL of an S3-compatible endpoint; undefined uses AWS S3. */
   backupEndpoint?: string;
+  /** Allow an http:// backupEndpoint (backups and keys in clear text on the network); https otherwise. */
+  backupEndpointAllowHttp: boolean;
+  /** KMS key (ARN or id) for SSE-KMS of the backups; undefined: SSE-S3 (AES256). */
+  backupKmsKeyId?: string;
   /** Region of the backup bucket. */
   backupRegion: string;
   /** Base backups older than this many days are pruned. */
@@ -163,7 +167,9 @@ export const CONFIG_KEYS = {
   backupImage: { type: "string", default: "", description: "Image of the backup containers (clone donor, binlog archiver, seed, backup job): the database image with rclone added, as components/backup/Dockerfile builds it, pinned like image. Empty uses image itself: seeding works on the official mariadb image (it has socat and zstd), backups, the binlog archive and restoreFrom need rclone (the program warns)." },
   backupSchedule: { type: "string", default: "0 3 * * *", description: "Cron schedule (5 fields) of base backups." },
   backupBucket: { type: "string", default: "", description: "Existing S3 bucket for backups; empty creates one." },
-  backupEndpoint: { type: "string", default: "", description: "URL of an S3-compatible endpoint; empty uses AWS S3." },
+  backupEndpoint: { type: "string", default: "", description: "https:// URL of an S3-compatible endpoint (no credentials in it); empty uses AWS S3." },
+  backupEndpointAllowHttp: { type: "boolean", default: false, description: "Allow an http:// backupEndpoint (backups travel unencrypted; e.g. a MinIO inside the cluster)." },
+  backupKmsKeyId: { type: "string", default: "", description: "KMS key ARN or id: backups are encrypted with SSE-KMS under it instead of SSE-S3 (AES256)." },
   backupRegion: { type: "string", default: "us-east-1", description: "Region of the backup bucket." },
   backupRetentionDays: { type: "integer", default: 30, description: "Prune base backups older than this many days (>= 1)." },
   backupRetentionCount: { type: "integer", default: 7, description: "Always keep at least this many recent base backups (>= 1)." },
@@ -632,7 +638,18 @@ export function validateConfig(raw: Record<string, unknown>): { settings?: Setti
     if (problem) fail("backupImage", backupImage, `${problem}, or empty for the database image`);
   }
   const backupBucket = optional("backupBucket", isBucketName, "an S3 bucket name (3-63 lowercase letters, digits, '.' or '-') or empty to create one");
-  const backupEndpoint = optional("backupEndpoint", isHttpUrl, "an http(s):// URL of an S3-compatible endpoint or empty for AWS S3");
+  const backupEndpointAllowHttp = bool("backupEndpointAllowHttp");
+  const backupEndpoint = optional("backupEndpoint", isHttpUrl, "an https:// URL of an S3-compatible endpoint or empty for AWS S3");
+  if (backupEndpoint !== undefined && isHttpUrl(backupEndpoint)) {
+    const url = new URL(backupEndpoint);
+    // Keys in the URL would sit in the manifests, the state and every pod's environment.
+    if (url.username || url.password) fail("backupEndpoint", "(a URL with credentials)", "a URL without user or password: S3 keys come from the backup Secret or IRSA");
+    else if (url.protocol === "http:" && backupEndpointAllowHttp === false) {
+      fail("backupEndpoint", backupEndpoint, "an https:// URL (set backupEndpointAllowHttp to true to send backups unencrypted over http)");
+    }
+  }
+  const backupKmsKeyId = optional("backupKmsKeyId", (v) => /^(arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:(key|alias)\/[A-Za-z0-9/_-]+|[0-9a-f-]{36}|alias\/[A-Za-z0-9/_-]+)$/.test(v),
+    "a KMS key ARN, key id or alias/<name>, or empty for SSE-S3");
   if (backupEnabled && backupEndpoint !== undefined && isHttpUrl(backupEndpoint) && backupBucket === undefined) {
     fail("backupBucket", valueOf("backupBucket"),
       `the name of an existing bucket on backupEndpoint ${backupEndpoint} (buckets are created only on AWS S3: create it there and set backupBucket)`);
@@ -660,7 +677,7 @@ export function validateConfig(raw: Record<string, unknown>): { settings?: Setti
       directMembers: directMembers!, serverConfig: serverConfig!, serviceType: serviceType!,
       loadBalancerSourceRanges: loadBalancerSourceRanges!, clientNamespaceSelector: clientNamespaceSelector!, clientPodSelector: clientPodSelector!, appUser: appUser!,
       appDatabase: appDatabase!, backupEnabled: backupEnabled!, backupImage, backupSchedule: backupSchedule!, backupBucket,
-      backupEndpoint, backupRegion: backupRegion!, backupRetentionDays: backupRetentionDays!,
+      backupEndpoint, backupEndpointAllowHttp: backupEndpointAllowHttp!, backupKmsKeyId, backupRegion: backupRegion!, backupRetentionDays: backupRetentionDays!,
       backupRetentionCount: backupRetentionCount!, binlogArchive: binlogArchive!, restoreFrom,
     },
   };

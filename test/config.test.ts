@@ -57,7 +57,10 @@ describe("validateConfig", () => {
     ["agentCooldownSeconds", 0], ["agentCooldownSeconds", "600"], ["operationTimeoutSeconds", 30], ["serviceType", "LoadBalancer"],
     ["serviceType", "NodePort"], ["appUser", "shop_app"], ["appDatabase", "shop"], ["backupEnabled", false],
     ["backupSchedule", "*/15 * * * *"], ["backupSchedule", "@daily"], ["backupBucket", "my-backups.example"],
-    ["backupEndpoint", "http://127.0.0.1:4568", { backupBucket: "local-backups" }], ["backupEndpoint", "http://127.0.0.1:4568", { backupEnabled: false }],
+    ["backupEndpoint", "https://minio.example:9000", { backupBucket: "local-backups" }],
+    ["backupEndpoint", "http://127.0.0.1:4568", { backupBucket: "local-backups", backupEndpointAllowHttp: true }],
+    ["backupEndpoint", "https://127.0.0.1:4568", { backupEnabled: false }], ["backupEndpointAllowHttp", true],
+    ["backupKmsKeyId", "arn:aws:kms:eu-west-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"], ["backupKmsKeyId", "alias/backups"],
     ["backupImage", "registry.example.com/mysql-ha-backup:10.11.10"], ["backupImage", `mysql-ha-backup@sha256:${"b".repeat(64)}`], ["backupRegion", "eu-west-1"], ["backupRetentionDays", 7],
     ["backupRetentionCount", 3], ["binlogArchive", false], ["connector", "direct", { replicas: 1, directMembers: ["db:3306"] }],
     ["directMembers", JSON.stringify(["a:1", "b:2", "c:3"]), { connector: "direct" }], ["serverConfig", { max_connections: 100 }], ["restoreFrom", "s3://my-backups/prod/base/2024-01-01T00:00:00Z/"],
@@ -91,7 +94,8 @@ describe("validateConfig", () => {
     ["appUser", "root", /other than root/], ["appUser", "1app", /user name/], ["appDatabase", "mysql", /system schema/],
     ["appDatabase", "my-db", /database name/], ["backupEnabled", "on", /true or false/], ["backupSchedule", "0 3 * *", /5 fields/],
     ["backupBucket", "My_Bucket", /bucket name/], ["backupBucket", "192.168.1.1", /bucket name/], ["backupBucket", "ab", /bucket name/],
-    ["backupEndpoint", "minio:9000", /http\(s\):\/\/ URL/], ["backupImage", "mysql-ha-backup:latest", /latest/],
+    ["backupEndpoint", "minio:9000", /https:\/\/ URL/],
+    ["backupEndpointAllowHttp", "maybe", /true or false/], ["backupKmsKeyId", "my key", /KMS key ARN/], ["backupImage", "mysql-ha-backup:latest", /latest/],
     ["backupImage", "mysql-ha-backup", /pinned tag or digest/], ["backupImage", "my backup:1", /without spaces/], ["backupRegion", "EU West", /region/],
     ["backupRetentionDays", 0, /from 1/], ["backupRetentionCount", "x", /integer/], ["binlogArchive", "no", /true or false/],
     ["restoreFrom", "https://bucket/x", /s3:\/\/bucket\/path/], ["restoreFrom", "s3://UPPER/x", /s3:\/\//],
@@ -130,13 +134,26 @@ describe("validateConfig", () => {
     expect(errorsFor({ connector: "direct", replicas: 2, directMembers: ["a:1", "b:2"] })).toEqual([]);
   });
 
+  it("refuses an http:// backupEndpoint unless backupEndpointAllowHttp says so", () => {
+    expect(errorsFor({ backupEndpoint: "http://minio:9000", backupBucket: "bkt" }).map((e) => e.message)).toEqual([
+      'mysql-ha:backupEndpoint: "http://minio:9000" is not allowed; expected an https:// URL (set backupEndpointAllowHttp to true to send backups unencrypted over http)',
+    ]);
+    expect(errorsFor({ backupEndpoint: "http://minio:9000", backupBucket: "bkt", backupEndpointAllowHttp: true })).toEqual([]);
+  });
+
+  it("refuses credentials inside backupEndpoint without repeating them in the error", () => {
+    const { errors } = validateConfig({ backupEndpoint: "https://AKIAEXAMPLE:s3cr3t-key@minio:9000", backupBucket: "bkt" });
+    expect(errors.map((e) => e.message)).toEqual([expect.stringMatching(/^mysql-ha:backupEndpoint: .* expected a URL without user or password/)]);
+    expect(JSON.stringify(errors)).not.toMatch(/s3cr3t|AKIAEXAMPLE/);
+  });
+
   it("requires an existing backupBucket with an external backupEndpoint, reported with the other problems", () => {
-    const error = onlyError({ backupEndpoint: "http://minio:9000" });
+    const error = onlyError({ backupEndpoint: "http://minio:9000", backupEndpointAllowHttp: true });
     expect(error.key).toBe("backupBucket");
     expect(error.message).toMatch(/mysql-ha:backupBucket: "" is not allowed; expected the name of an existing bucket on backupEndpoint http:\/\/minio:9000/);
-    const { errors } = validateConfig({ backupEndpoint: "http://minio:9000", replicas: 0 });
+    const { errors } = validateConfig({ backupEndpoint: "https://minio:9000", replicas: 0 });
     expect(errors.map((e) => e.key).sort()).toEqual(["backupBucket", "replicas"]);
-    expect(errorsFor({ backupEndpoint: "http://minio:9000", backupEnabled: false })).toEqual([]);
+    expect(errorsFor({ backupEndpoint: "https://minio:9000", backupEnabled: false })).toEqual([]);
   });
 
   it("defaults the failover agent to a pinned public Node image and its contract's timings", () => {

@@ -22,11 +22,10 @@ export function versioningArgs(bucket: In<string>): aws.s3.BucketVersioningArgs 
   return { bucket, versioningConfiguration: { status: "Enabled" } };
 }
 
-export function encryptionArgs(bucket: In<string>): aws.s3.BucketServerSideEncryptionConfigurationArgs {
-  return {
-    bucket,
-    rules: [{ applyServerSideEncryptionByDefault: { sseAlgorithm: "AES256" }, bucketKeyEnabled: true }],
-  };
+/** Default encryption: SSE-KMS under `kmsKeyId` when given (access to the backups then also needs the key), else SSE-S3. */
+export function encryptionArgs(bucket: In<string>, kmsKeyId?: string): aws.s3.BucketServerSideEncryptionConfigurationArgs {
+  const byDefault = kmsKeyId ? { sseAlgorithm: "aws:kms", kmsMasterKeyId: kmsKeyId } : { sseAlgorithm: "AES256" };
+  return { bucket, rules: [{ applyServerSideEncryptionByDefault: byDefault, bucketKeyEnabled: true }] };
 }
 
 export function publicAccessBlockArgs(bucket: In<string>): aws.s3.BucketPublicAccessBlockArgs {

@@ -91,6 +91,10 @@ function s3AccessEnv(args: SeedPartsArgs): EnvVar[] {
   return [
     { name: "AWS_REGION", value: s.backupRegion },
     ...(s.backupEndpoint ? [{ name: "S3_ENDPOINT", value: s.backupEndpoint }] : []),
+    // Every upload asks for SSE-KMS itself too, so an existing bucket (backupBucket) gets it whatever its default.
+    ...(s.backupKmsKeyId
+      ? [{ name: "RCLONE_S3_SERVER_SIDE_ENCRYPTION", value: "aws:kms" }, { name: "RCLONE_S3_SSE_KMS_KEY_ID", value: s.backupKmsKeyId }]
+      : []),
     ...(args.credentials.kind === "secret"
       ? [
           secretEnv(args.credentials.secretName, "AWS_ACCESS_KEY_ID", "AWS_ACCESS_KEY_ID", true),

@@ -30,7 +30,7 @@ export function createBackupStorage(parent: pulumi.Resource, name: string, setti
     const tags = { "mysql-ha/database": name, "mysql-ha/stack": stack };
     const bucket = new aws.s3.Bucket(`${name}-backups`, bucketArgs(tags), opts);
     new aws.s3.BucketVersioning(`${name}-backups-versioning`, versioningArgs(bucket.id), opts);
-    new aws.s3.BucketServerSideEncryptionConfiguration(`${name}-backups-encryption`, encryptionArgs(bucket.id), opts);
+    new aws.s3.BucketServerSideEncryptionConfiguration(`${name}-backups-encryption`, encryptionArgs(bucket.id, settings.backupKmsKeyId), opts);
     new aws.s3.BucketPublicAccessBlock(`${name}-backups-public-access`, publicAccessBlockArgs(bucket.id), opts);
     new aws.s3.BucketLifecycleConfiguration(`${name}-backups-lifecycle`, lifecycleArgs(bucket.id, { prefix }), opts);
     new aws.s3.BucketPolicy(`${name}-backups-tls-only`, { bucket: bucket.id, policy: bucket.arn.apply(tlsOnlyPolicy) }, opts);

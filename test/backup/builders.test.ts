@@ -28,6 +28,7 @@ describe("bucket hardening arguments", () => {
   test("versioning on, AES256 by default, every public access path blocked", () => {
     expect(versioningArgs("b").versioningConfiguration).toEqual({ status: "Enabled" });
     expect(encryptionArgs("b").rules).toEqual([{ applyServerSideEncryptionByDefault: { sseAlgorithm: "AES256" }, bucketKeyEnabled: true }]);
+    expect(encryptionArgs("b", "alias/backups").rules).toEqual([{ applyServerSideEncryptionByDefault: { sseAlgorithm: "aws:kms", kmsMasterKeyId: "alias/backups" }, bucketKeyEnabled: true }]);
     expect(publicAccessBlockArgs("b")).toEqual({ bucket: "b", blockPublicAcls: true, blockPublicPolicy: true, ignorePublicAcls: true, restrictPublicBuckets: true });
   });
 
@@ -119,6 +120,14 @@ describe("backup CronJob and member parts", () => {
   test("an external endpoint is passed to the scripts (path-style there)", () => {
     const env = s3Env(parts({ backupEndpoint: "https://minio.example:9000", backupBucket: "bkt1" }));
     expect(env).toContainEqual({ name: "S3_ENDPOINT", value: "https://minio.example:9000" });
+  });
+
+  test("with a KMS key every upload asks for SSE-KMS under it (an existing bucket too); none without", () => {
+    const env = s3Env(parts({ backupKmsKeyId: "alias/backups" }));
+    expect(env).toEqual(expect.arrayContaining([
+      { name: "RCLONE_S3_SERVER_SIDE_ENCRYPTION", value: "aws:kms" }, { name: "RCLONE_S3_SSE_KMS_KEY_ID", value: "alias/backups" },
+    ]));
+    expect(s3Env(parts()).map((e) => e.name)).not.toContain("RCLONE_S3_SERVER_SIDE_ENCRYPTION");
   });
 
   test("seeding parts (donor sidecar, seed init container) come without backups; the archiver with its spool only with binlogArchive", () => {

@@ -99,7 +99,7 @@ describe("backup config variants under mocks", () => {
   });
 
   test("an external endpoint without backupBucket is a config error, listed with the others", async () => {
-    const r = await renderStack({ stack: "prod", set: { backupEndpoint: "http://minio.example:9000", replicas: "0" }, onResource });
+    const r = await renderStack({ stack: "prod", set: { backupEndpoint: "https://minio.example:9000", replicas: "0" }, onResource });
     expect(r.errors).toEqual([
       expect.stringMatching(/^mysql-ha:replicas: /),
       expect.stringMatching(/^mysql-ha:backupBucket: "" is not allowed; expected the name of an existing bucket on backupEndpoint/),
