@@ -105,6 +105,8 @@ export interface Settings {
   backupEndpointAllowHttp: boolean;
   /** KMS key (ARN or id) for SSE-KMS of the backups; undefined: SSE-S3 (AES256). */
   backupKmsKeyId?: string;
+  /** The cluster's IAM OIDC provider (EKS IRSA): S3 access through IAM roles the stack creates, no static keys. */
+  backupIrsa?: { oidcProviderArn: string; oidcIssuer: string };
   /** Region of the backup bucket. */
   backupRegion: string;
   /** Base backups older than this many days are pruned. */
@@ -170,6 +172,8 @@ export const CONFIG_KEYS = {
   backupEndpoint: { type: "string", default: "", description: "https:// URL of an S3-compatible endpoint (no credentials in it); empty uses AWS S3." },
   backupEndpointAllowHttp: { type: "boolean", default: false, description: "Allow an http:// backupEndpoint (backups travel unencrypted; e.g. a MinIO inside the cluster)." },
   backupKmsKeyId: { type: "string", default: "", description: "KMS key ARN or id: backups are encrypted with SSE-KMS under it instead of SSE-S3 (AES256)." },
+  backupIrsaOidcProviderArn: { type: "string", default: "", description: "ARN of the cluster's IAM OIDC provider (EKS): S3 access through IRSA roles the stack creates (members write, only the backup Job deletes); empty: static keys from the backup Secret." },
+  backupIrsaOidcIssuer: { type: "string", default: "", description: "The cluster's OIDC issuer URL (https://oidc.eks.<region>.amazonaws.com/id/<id>); required with backupIrsaOidcProviderArn." },
   backupRegion: { type: "string", default: "us-east-1", description: "Region of the backup bucket." },
   backupRetentionDays: { type: "integer", default: 30, description: "Prune base backups older than this many days (>= 1)." },
   backupRetentionCount: { type: "integer", default: 7, description: "Always keep at least this many recent base backups (>= 1)." },
@@ -648,6 +652,21 @@ export function validateConfig(raw: Record<string, unknown>): { settings?: Setti
       fail("backupEndpoint", backupEndpoint, "an https:// URL (set backupEndpointAllowHttp to true to send backups unencrypted over http)");
     }
   }
+  const isProviderArn = (v: string) => /^arn:aws[a-z-]*:iam::\d{12}:oidc-provider\/[A-Za-z0-9./_-]+$/.test(v);
+  const isIssuer = (v: string) => /^https:\/\/[A-Za-z0-9./_-]+$/.test(v);
+  const oidcProviderArn = optional("backupIrsaOidcProviderArn", isProviderArn,
+    "an IAM OIDC provider ARN (arn:aws:iam::<account>:oidc-provider/<issuer host and path>) or empty");
+  const oidcIssuer = optional("backupIrsaOidcIssuer", isIssuer, "the https:// OIDC issuer URL of the cluster or empty");
+  // The pair is judged once each given value is well-formed (a malformed one is reported above).
+  const wellFormed = (oidcProviderArn === undefined || isProviderArn(oidcProviderArn)) && (oidcIssuer === undefined || isIssuer(oidcIssuer));
+  if (wellFormed && (oidcProviderArn === undefined) !== (oidcIssuer === undefined)) {
+    const missing = oidcProviderArn === undefined ? "backupIrsaOidcProviderArn" : "backupIrsaOidcIssuer";
+    fail(missing, "", "set together with the other IRSA key (the provider ARN and the issuer URL name the same OIDC provider)");
+  }
+  const backupIrsa = oidcProviderArn && oidcIssuer ? { oidcProviderArn, oidcIssuer } : undefined;
+  if (backupIrsa && backupEndpoint !== undefined) {
+    fail("backupIrsaOidcProviderArn", oidcProviderArn, "empty with backupEndpoint: IRSA roles are AWS IAM's, an S3-compatible endpoint takes keys from the backup Secret");
+  }
   const backupKmsKeyId = optional("backupKmsKeyId", (v) => /^(arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:(key|alias)\/[A-Za-z0-9/_-]+|[0-9a-f-]{36}|alias\/[A-Za-z0-9/_-]+)$/.test(v),
     "a KMS key ARN, key id or alias/<name>, or empty for SSE-S3");
   if (backupEnabled && backupEndpoint !== undefined && isHttpUrl(backupEndpoint) && backupBucket === undefined) {
@@ -677,7 +696,7 @@ export function validateConfig(raw: Record<string, unknown>): { settings?: Setti
       directMembers: directMembers!, serverConfig: serverConfig!, serviceType: serviceType!,
       loadBalancerSourceRanges: loadBalancerSourceRanges!, clientNamespaceSelector: clientNamespaceSelector!, clientPodSelector: clientPodSelector!, appUser: appUser!,
       appDatabase: appDatabase!, backupEnabled: backupEnabled!, backupImage, backupSchedule: backupSchedule!, backupBucket,
-      backupEndpoint, backupEndpointAllowHttp: backupEndpointAllowHttp!, backupKmsKeyId, backupRegion: backupRegion!, backupRetentionDays: backupRetentionDays!,
+      backupEndpoint, backupEndpointAllowHttp: backupEndpointAllowHttp!, backupKmsKeyId, backupIrsa, backupRegion: backupRegion!, backupRetentionDays: backupRetentionDays!,
       backupRetentionCount: backupRetentionCount!, binlogArchive: binlogArchive!, restoreFrom,
     },
   };

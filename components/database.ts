@@ -25,6 +25,7 @@ import {
   backupImageWarning, backupNames, backupScripts, BackupPartsArgs, buildBackupCronJob, buildBackupPodExtras, buildSeedingPodExtras, S3Credentials,
 } from "./backup/kubernetes";
 import { createBackupStorage } from "./backup/storage";
+import { createIrsaRoles } from "./backup/iam";
 
 /** How long Pulumi waits for the members to be Ready: long enough to clone a large peer. */
 export const SEED_TIMEOUT = "2h";
@@ -91,20 +92,30 @@ export class ReplicatedDatabase extends pulumi.ComponentResource {
 
     const credentials = this.credentials(name, names, settings, inNamespace());
     const serverConfig = new k8s.core.v1.ConfigMap(`${name}-config`, buildServerConfigMap(base), inNamespace());
-    // Seeding (always) and backups (components/backup): bucket, scripts, member sidecars and the CronJob; S3 keys
-    // come from the optional Secret `${name}-backup-s3` (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY), never from config.
+    // Seeding (always) and backups (components/backup): bucket, scripts, member sidecars and the CronJob. S3 access:
+    // IRSA roles the stack creates (the members write, only the backup Job's prune deletes), or else the keys of the
+    // optional Secret `${name}-backup-s3` (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY), never from config.
     const imageWarning = backupImageWarning(settings);
     if (imageWarning) pulumi.log.warn(imageWarning, this);
-    const s3Credentials: S3Credentials = { kind: "secret", secretName: backupNames(name).credentialsSecret };
-    const backup: BackupPartsArgs | undefined = settings.backupEnabled
-      ? { ...base, url: createBackupStorage(this, name, settings, pulumi.getStack()).url, credentials: s3Credentials }
+    const storage = settings.backupEnabled ? createBackupStorage(this, name, settings, pulumi.getStack()) : undefined;
+    const roles = storage && settings.backupIrsa
+      ? createIrsaRoles(this, name, {
+          settings, bucketArn: storage.bucketArn, prefix: storage.prefix,
+          serviceAccounts: { writer: names.serviceAccount, pruner: names.backupServiceAccount },
+        })
       : undefined;
+    const s3Credentials: S3Credentials = roles
+      ? { kind: "irsa", serviceAccountName: names.backupServiceAccount }
+      : { kind: "secret", secretName: backupNames(name).credentialsSecret };
+    const backup: BackupPartsArgs | undefined = storage ? { ...base, url: storage.url, credentials: s3Credentials } : undefined;
     const scripts = new k8s.core.v1.ConfigMap(`${name}-scripts`,
       buildScriptsConfigMap({ ...base, extraScripts: backupScripts() }), inNamespace());
     const headless = new k8s.core.v1.Service(`${name}-headless`, buildHeadlessService(base), inNamespace());
     // Who may reach the members (database and donor ports), and their identity without an API token.
     const networkPolicy = new k8s.networking.v1.NetworkPolicy(`${name}-network-policy`, buildMemberNetworkPolicy(base), inNamespace());
-    const serviceAccount = new k8s.core.v1.ServiceAccount(`${name}-service-account`, buildWorkloadServiceAccount(base), inNamespace());
+    const serviceAccount = new k8s.core.v1.ServiceAccount(`${name}-service-account`, buildWorkloadServiceAccount({ ...base, roleArn: roles?.writer }), inNamespace());
+    const backupAccount = roles && new k8s.core.v1.ServiceAccount(`${name}-backup-service-account`,
+      buildWorkloadServiceAccount({ ...base, accountName: names.backupServiceAccount, roleArn: roles.pruner }), inNamespace());
 
     // The objects that name the primary: Pulumi creates them without the primary's name, and the providers write
     // it under their own field manager (connectors/primary-objects.ts), so Pulumi's applies never own, conflict with
@@ -127,7 +138,7 @@ export class ReplicatedDatabase extends pulumi.ComponentResource {
     const statefulSet = new k8s.apps.v1.StatefulSet(`${name}-statefulset`, buildStatefulSet({ ...base, extras }),
       { ...inNamespace(...beforeMembers), customTimeouts: { create: SEED_TIMEOUT, update: SEED_TIMEOUT } });
 
-    if (backup) new k8s.batch.v1.CronJob(`${name}-backup`, buildBackupCronJob(backup), inNamespace(statefulSet, scripts));
+    if (backup) new k8s.batch.v1.CronJob(`${name}-backup`, buildBackupCronJob(backup), inNamespace(statefulSet, scripts, ...(backupAccount ? [backupAccount] : [])));
     const topology = new ReplicationTopology(`${name}-replication`, replication, { parent: this, dependsOn: [statefulSet] });
     // The live primary (after a failover too); the objects above were pointed at it by the providers.
     const primary: pulumi.Input<number> = topology.primaryOrdinal;

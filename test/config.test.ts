@@ -61,6 +61,8 @@ describe("validateConfig", () => {
     ["backupEndpoint", "http://127.0.0.1:4568", { backupBucket: "local-backups", backupEndpointAllowHttp: true }],
     ["backupEndpoint", "https://127.0.0.1:4568", { backupEnabled: false }], ["backupEndpointAllowHttp", true],
     ["backupKmsKeyId", "arn:aws:kms:eu-west-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"], ["backupKmsKeyId", "alias/backups"],
+    ["backupIrsaOidcProviderArn", "arn:aws:iam::123456789012:oidc-provider/oidc.eks.eu-west-1.amazonaws.com/id/ABC", { backupIrsaOidcIssuer: "https://oidc.eks.eu-west-1.amazonaws.com/id/ABC" }],
+    ["backupIrsaOidcIssuer", "https://oidc.eks.eu-west-1.amazonaws.com/id/ABC", { backupIrsaOidcProviderArn: "arn:aws:iam::123456789012:oidc-provider/oidc.eks.eu-west-1.amazonaws.com/id/ABC" }],
     ["backupImage", "registry.example.com/mysql-ha-backup:10.11.10"], ["backupImage", `mysql-ha-backup@sha256:${"b".repeat(64)}`], ["backupRegion", "eu-west-1"], ["backupRetentionDays", 7],
     ["backupRetentionCount", 3], ["binlogArchive", false], ["connector", "direct", { replicas: 1, directMembers: ["db:3306"] }],
     ["directMembers", JSON.stringify(["a:1", "b:2", "c:3"]), { connector: "direct" }], ["serverConfig", { max_connections: 100 }], ["restoreFrom", "s3://my-backups/prod/base/2024-01-01T00:00:00Z/"],
@@ -95,7 +97,8 @@ describe("validateConfig", () => {
     ["appDatabase", "my-db", /database name/], ["backupEnabled", "on", /true or false/], ["backupSchedule", "0 3 * *", /5 fields/],
     ["backupBucket", "My_Bucket", /bucket name/], ["backupBucket", "192.168.1.1", /bucket name/], ["backupBucket", "ab", /bucket name/],
     ["backupEndpoint", "minio:9000", /https:\/\/ URL/],
-    ["backupEndpointAllowHttp", "maybe", /true or false/], ["backupKmsKeyId", "my key", /KMS key ARN/], ["backupImage", "mysql-ha-backup:latest", /latest/],
+    ["backupEndpointAllowHttp", "maybe", /true or false/], ["backupKmsKeyId", "my key", /KMS key ARN/],
+    ["backupIrsaOidcProviderArn", "oidc.eks/ABC", /OIDC provider ARN/], ["backupIrsaOidcIssuer", "http://oidc", /https:\/\/ OIDC issuer/], ["backupImage", "mysql-ha-backup:latest", /latest/],
     ["backupImage", "mysql-ha-backup", /pinned tag or digest/], ["backupImage", "my backup:1", /without spaces/], ["backupRegion", "EU West", /region/],
     ["backupRetentionDays", 0, /from 1/], ["backupRetentionCount", "x", /integer/], ["binlogArchive", "no", /true or false/],
     ["restoreFrom", "https://bucket/x", /s3:\/\/bucket\/path/], ["restoreFrom", "s3://UPPER/x", /s3:\/\//],
@@ -132,6 +135,14 @@ describe("validateConfig", () => {
     expect(onlyError({ connector: "direct", replicas: 2, directMembers: ["a:1", "b:2", "c:3"] }).key).toBe("directMembers");
     expect(onlyError({ connector: "direct", replicas: 2, directMembers: ["a:1", "b:99999"] }).message).toMatch(/port from 1 to 65535/);
     expect(errorsFor({ connector: "direct", replicas: 2, directMembers: ["a:1", "b:2"] })).toEqual([]);
+  });
+
+  it("refuses a malformed IRSA provider ARN or issuer, naming each", () => {
+    const messages = errorsFor({ backupIrsaOidcProviderArn: "oidc.eks/ABC", backupIrsaOidcIssuer: "http://oidc" }).map((e) => e.message);
+    expect(messages).toEqual([
+      expect.stringMatching(/^mysql-ha:backupIrsaOidcProviderArn: "oidc.eks\/ABC" is not allowed; expected an IAM OIDC provider ARN/),
+      expect.stringMatching(/^mysql-ha:backupIrsaOidcIssuer: "http:\/\/oidc" is not allowed; expected the https:\/\/ OIDC issuer URL/),
+    ]);
   });
 
   it("refuses an http:// backupEndpoint unless backupEndpointAllowHttp says so", () => {

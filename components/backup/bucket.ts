@@ -78,14 +78,22 @@ export function tlsOnlyPolicy(bucketArn: string): string {
   });
 }
 
-/** Least privilege for the backup jobs and archivers: list, read, write and delete under the prefix only. */
-export function backupAccessPolicy(bucketArn: string, prefix: string): string {
+/**
+ * Least privilege under the prefix only: list, read and write for every backup writer (members: archiver, seed);
+ * delete only with `prune` (the backup Job, whose prune step is the one deleter). With SSE-KMS, the key's use
+ * through S3 only.
+ */
+export function backupAccessPolicy(bucketArn: string, prefix: string, options: { prune?: boolean; kmsKeyArn?: string } = {}): string {
   const keys = prefix ? `${bucketArn}/${prefix}/*` : `${bucketArn}/*`;
+  const objectActions = ["s3:GetObject", "s3:PutObject", "s3:AbortMultipartUpload", ...(options.prune ? ["s3:DeleteObject"] : [])];
   return JSON.stringify({
     Version: "2012-10-17",
     Statement: [
       { Effect: "Allow", Action: ["s3:ListBucket"], Resource: [bucketArn], Condition: prefix ? { StringLike: { "s3:prefix": [`${prefix}/*`, prefix] } } : undefined },
-      { Effect: "Allow", Action: ["s3:GetObject", "s3:PutObject", "s3:DeleteObject", "s3:AbortMultipartUpload"], Resource: [keys] },
+      { Effect: "Allow", Action: objectActions, Resource: [keys] },
+      ...(options.kmsKeyArn
+        ? [{ Effect: "Allow", Action: ["kms:Encrypt", "kms:Decrypt", "kms:GenerateDataKey"], Resource: [options.kmsKeyArn] }]
+        : []),
     ],
   });
 }

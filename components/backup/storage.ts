@@ -15,6 +15,9 @@ export function backupPrefix(stack: string, name: string): string {
 
 export interface BackupStorage {
   bucketName: pulumi.Output<string>;
+  bucketArn: pulumi.Output<string>;
+  /** Key prefix of this database's backups in the bucket. */
+  prefix: string;
   /** s3://bucket/prefix */
   url: pulumi.Output<string>;
 }
@@ -23,8 +26,10 @@ export interface BackupStorage {
 export function createBackupStorage(parent: pulumi.Resource, name: string, settings: Settings, stack: string): BackupStorage {
   const prefix = backupPrefix(stack, name);
   let bucketName: pulumi.Output<string>;
+  let bucketArn: pulumi.Output<string>;
   if (settings.backupBucket) {
     bucketName = pulumi.output(settings.backupBucket);
+    bucketArn = pulumi.output(`arn:aws:s3:::${settings.backupBucket}`);
   } else {
     const opts = { parent };
     const tags = { "mysql-ha/database": name, "mysql-ha/stack": stack };
@@ -35,6 +40,7 @@ export function createBackupStorage(parent: pulumi.Resource, name: string, setti
     new aws.s3.BucketLifecycleConfiguration(`${name}-backups-lifecycle`, lifecycleArgs(bucket.id, { prefix }), opts);
     new aws.s3.BucketPolicy(`${name}-backups-tls-only`, { bucket: bucket.id, policy: bucket.arn.apply(tlsOnlyPolicy) }, opts);
     bucketName = bucket.bucket;
+    bucketArn = bucket.arn;
   }
-  return { bucketName, url: pulumi.interpolate`s3://${bucketName}/${prefix}` };
+  return { bucketName, bucketArn, prefix, url: pulumi.interpolate`s3://${bucketName}/${prefix}` };
 }

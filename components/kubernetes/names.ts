@@ -16,8 +16,10 @@ export interface ObjectNames {
   topology: string;
   secret: string;
   podDisruptionBudget: string;
-  /** ServiceAccount of the members and the backup Job (no API token). */
+  /** ServiceAccount of the members, and of the backup Job unless IRSA gives the Job its own (no API token). */
   serviceAccount: string;
+  /** The backup Job's own ServiceAccount with IRSA (its role may delete, for prune). */
+  backupServiceAccount: string;
   /** NetworkPolicy admitting who may reach the members. */
   networkPolicy: string;
 }
@@ -34,6 +36,7 @@ export function objectNames(name: string): ObjectNames {
     secret: `${name}-credentials`,
     podDisruptionBudget: name,
     serviceAccount: `${name}-database`,
+    backupServiceAccount: `${name}-backup`,
     networkPolicy: `${name}-members`,
   };
 }

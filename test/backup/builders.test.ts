@@ -52,6 +52,11 @@ describe("bucket hardening arguments", () => {
     expect(trust.Statement[0].Condition.StringEquals["oidc.eks/x:sub"]).toBe("system:serviceaccount:prod:db-backup");
     const access = JSON.parse(backupAccessPolicy("arn:aws:s3:::bkt", "prod/db"));
     expect(access.Statement[1].Resource).toEqual(["arn:aws:s3:::bkt/prod/db/*"]);
+    // Writers (members) never delete; only the pruner (the backup Job) does; SSE-KMS grants name the key.
+    expect(access.Statement[1].Action).not.toContain("s3:DeleteObject");
+    const pruner = JSON.parse(backupAccessPolicy("arn:aws:s3:::bkt", "prod/db", { prune: true, kmsKeyArn: "arn:aws:kms:eu-west-1:123456789012:key/k" }));
+    expect(pruner.Statement[1].Action).toContain("s3:DeleteObject");
+    expect(pruner.Statement[2]).toEqual({ Effect: "Allow", Action: ["kms:Encrypt", "kms:Decrypt", "kms:GenerateDataKey"], Resource: ["arn:aws:kms:eu-west-1:123456789012:key/k"] });
   });
 
   test("backups of one database live under <stack>/<name>", () => {

@@ -149,3 +149,39 @@ describe("backup config variants under mocks", () => {
   });
 
 });
+
+describe("S3 access through IRSA (prod stack with the cluster's OIDC provider)", () => {
+  const IRSA = {
+    backupIrsaOidcProviderArn: "arn:aws:iam::123456789012:oidc-provider/oidc.eks.eu-west-1.amazonaws.com/id/ABC",
+    backupIrsaOidcIssuer: "https://oidc.eks.eu-west-1.amazonaws.com/id/ABC",
+  };
+  const withRoles = async (r: { type: string; name: string; inputs: any }) =>
+    r.type === "aws:iam/role:Role" ? { id: r.name, state: { ...r.inputs, arn: `arn:aws:iam::123456789012:role/${r.name}` } } : onResource(r);
+
+  test("two roles, each for one ServiceAccount: the members write, only the backup Job deletes; no static keys anywhere", async () => {
+    const r = await renderStack({ stack: "prod", set: IRSA, onResource: withRoles });
+    expect(r.errors).toEqual([]);
+    const roles = find(r, "aws:iam/role:Role");
+    const subjects = roles.map((x) => JSON.parse(x.inputs.assumeRolePolicy).Statement[0].Condition.StringEquals["oidc.eks.eu-west-1.amazonaws.com/id/ABC:sub"]);
+    expect(Object.fromEntries(roles.map((x, i) => [x.name, subjects[i]]))).toEqual({
+      "mysql-backups-writer": "system:serviceaccount:mysql-ha:mysql-database",
+      "mysql-backups-pruner": "system:serviceaccount:mysql-ha:mysql-backup",
+    });
+    const actions = Object.fromEntries(find(r, "aws:iam/rolePolicy:RolePolicy").map((p) => [p.name, JSON.parse(p.inputs.policy).Statement[1].Action]));
+    expect(actions["mysql-backups-writer-access"]).not.toContain("s3:DeleteObject");
+    expect(actions["mysql-backups-pruner-access"]).toContain("s3:DeleteObject");
+    const accounts = Object.fromEntries(find(r, "kubernetes:core/v1:ServiceAccount").map((a) => [a.inputs.metadata.name, a.inputs.metadata.annotations?.["eks.amazonaws.com/role-arn"]]));
+    expect(accounts).toMatchObject({ "mysql-database": "arn:aws:iam::123456789012:role/mysql-backups-writer", "mysql-backup": "arn:aws:iam::123456789012:role/mysql-backups-pruner" });
+    const [cron] = find(r, "kubernetes:batch/v1:CronJob");
+    expect(cron.inputs.spec.jobTemplate.spec.template.spec.serviceAccountName).toBe("mysql-backup");
+    const workloads = [...find(r, "kubernetes:batch/v1:CronJob"), ...find(r, "kubernetes:apps/v1:StatefulSet")];
+    expect(JSON.stringify(workloads.map((w) => w.inputs))).not.toContain("AWS_ACCESS_KEY_ID");
+  });
+
+  test("the two IRSA keys go together, and not with an S3-compatible endpoint", async () => {
+    const half = await renderStack({ stack: "prod", set: { backupIrsaOidcIssuer: IRSA.backupIrsaOidcIssuer }, onResource });
+    expect(half.errors).toEqual([expect.stringMatching(/^mysql-ha:backupIrsaOidcProviderArn: .* expected set together with the other IRSA key/)]);
+    const other = await renderStack({ stack: "prod", set: { ...IRSA, backupEndpoint: "https://minio.example:9000", backupBucket: "bkt" }, onResource });
+    expect(other.errors).toEqual([expect.stringMatching(/^mysql-ha:backupIrsaOidcProviderArn: .* expected empty with backupEndpoint/)]);
+  });
+});
