@@ -213,8 +213,9 @@ export class ReplicatedDatabase extends pulumi.ComponentResource {
     const replication = password("replication");
     const app = password("app");
     const backupSigningKey = generated(`${name}-backup-signing-key`, 64);
+    const cloneToken = generated(`${name}-clone-token`, 48);
     const secret = new k8s.core.v1.Secret(`${name}-credentials`,
-      buildCredentialsSecret({ name, names, settings, passwords: { root, replication, app }, backupSigningKey }), secretOpts);
+      buildCredentialsSecret({ name, names, settings, passwords: { root, replication, app }, backupSigningKey, cloneToken }), secretOpts);
     return { root, replication, app, secret };
   }
 }

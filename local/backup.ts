@@ -121,13 +121,14 @@ export interface Donor {
 }
 
 /** Starts clone-serve.sh beside a local server (the donor sidecar of a pod) and waits until its port accepts. */
-export async function startDonor(server: LocalMember, token: string, port?: number): Promise<Donor> {
+export async function startDonor(server: LocalMember, token: string, port?: number, env: ScriptEnv = {}): Promise<Donor> {
   const donorPort = port ?? (await freePort());
   const running = startScript("clone-serve.sh", {
     ...serverEnv(server),
     CLONE_PORT: String(donorPort),
     CLONE_BIND: server.host,
     CLONE_TOKEN: token,
+    ...env,
   });
   for (let i = 0; ; i++) {
     if (running.child.exitCode !== null) throw new Error(`donor of ${server.host}:${server.port} exited: ${lastLines(running.log(), 5)}`);

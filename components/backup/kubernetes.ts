@@ -122,8 +122,8 @@ function memberEnv(names: ObjectNames): EnvVar[] {
     { name: "MYSQL_USER", value: "root" },
     secretEnv(names.secret, "MYSQL_PASSWORD", SECRET_KEYS.root),
     { name: "DATADIR", value: PATHS.data },
-    // The stream token gates a full copy of the data, like the replication password does for the binlogs.
-    secretEnv(names.secret, "CLONE_TOKEN", SECRET_KEYS.replication),
+    // The stream token gates a full copy of the data: a secret of its own, so knowing an account's password is not enough.
+    secretEnv(names.secret, "CLONE_TOKEN", SECRET_KEYS.cloneToken),
   ];
 }
 
@@ -274,7 +274,7 @@ export function buildBackupCronJob(args: BackupPartsArgs): k8s.batch.v1.CronJobA
                     ...s3Env(args),
                     { name: "DONOR_HOST", value: donor },
                     { name: "DONOR_PORT", value: String(DONOR_PORT) },
-                    secretEnv(args.names.secret, "CLONE_TOKEN", SECRET_KEYS.replication),
+                    secretEnv(args.names.secret, "CLONE_TOKEN", SECRET_KEYS.cloneToken),
                     signingKeyEnv(args.names),
                     { name: "RETENTION_COUNT", value: String(s.backupRetentionCount) },
                     { name: "RETENTION_DAYS", value: String(s.backupRetentionDays) },

@@ -10,6 +10,8 @@ export const SECRET_KEYS = {
   app: "app-password",
   /** HMAC key of the backup manifests (backup.sh signs, restore.sh refuses what it did not sign). */
   backupSigning: "backup-signing-key",
+  /** Token a client of the donor port shows before it gets a full copy of the data; no account's password. */
+  cloneToken: "clone-token",
 } as const;
 
 /** Account name the engine uses for replication. */
@@ -23,6 +25,8 @@ export interface CredentialsSecretArgs {
   passwords: { root: pulumi.Input<string>; replication: pulumi.Input<string>; app: pulumi.Input<string> };
   /** Generated backup signing key (secret output). */
   backupSigningKey: pulumi.Input<string>;
+  /** Generated donor-port token (secret output). */
+  cloneToken: pulumi.Input<string>;
 }
 
 /** Secret of the generated passwords and the backup signing key. */
@@ -37,6 +41,7 @@ export function buildCredentialsSecret(args: CredentialsSecretArgs): k8s.core.v1
       [SECRET_KEYS.replication]: args.passwords.replication,
       [SECRET_KEYS.app]: args.passwords.app,
       [SECRET_KEYS.backupSigning]: args.backupSigningKey,
+      [SECRET_KEYS.cloneToken]: args.cloneToken,
     },
   };
 }

@@ -53,6 +53,10 @@ describe("backup parts of the program under mocks (prod stack)", () => {
     const env = podSpecs.flatMap((p) => [...(p.initContainers ?? []), ...p.containers]).flatMap((c: any) => c.env ?? []);
     const sensitive = env.filter((e: any) => /KEY|PASSWORD|TOKEN|SECRET/.test(e.name));
     expect(sensitive.map((e: any) => e.name)).toEqual(expect.arrayContaining(["AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "CLONE_TOKEN"]));
+    // The donor token is its own secret everywhere it is used (donor sidecar, seed, backup Job).
+    const tokens = env.filter((e: any) => e.name === "CLONE_TOKEN").map((e: any) => e.valueFrom.secretKeyRef.key);
+    expect(tokens.length).toBeGreaterThanOrEqual(3);
+    expect(new Set(tokens)).toEqual(new Set(["clone-token"]));
     for (const e of sensitive) expect([e.name, e.value, typeof e.valueFrom?.secretKeyRef?.name]).toEqual([e.name, undefined, "string"]);
   });
 

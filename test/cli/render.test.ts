@@ -34,7 +34,7 @@ describe("mysql-ha render", () => {
     expect(sts.spec.replicas).toBe(5);
     const secret = docs.find((d) => d.kind === "Secret");
     expect(secret.stringData).toEqual({
-      "root-password": "[secret]", "replication-password": "[secret]", "app-password": "[secret]", "backup-signing-key": "[secret]",
+      "root-password": "[secret]", "replication-password": "[secret]", "app-password": "[secret]", "backup-signing-key": "[secret]", "clone-token": "[secret]",
     });
 
     const summary = JSON.parse(fs.readFileSync(path.join(out, "resources.json"), "utf8"));

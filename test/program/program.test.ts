@@ -80,9 +80,11 @@ describe.each(["dev", "prod"])("program under mocks, stack %s", (stack) => {
     });
     const secret = byName(rendered, "mysql-credentials");
     expect(secret.inputs.stringData).toEqual({
-      "root-password": REDACTED, "replication-password": REDACTED, "app-password": REDACTED, "backup-signing-key": REDACTED,
+      "root-password": REDACTED, "replication-password": REDACTED, "app-password": REDACTED, "backup-signing-key": REDACTED, "clone-token": REDACTED,
     });
     expect(byName(rendered, "mysql-backup-signing-key").inputs).toEqual({ length: 64, special: false });
+    // The donor port's token is a secret of its own, not an account's password.
+    expect(byName(rendered, "mysql-clone-token").inputs).toEqual({ length: 48, special: false });
   });
 
   it("feeds passwords to the pods through secretKeyRef, never as literal values", () => {

@@ -114,3 +114,25 @@ describe("clone from a peer (clone-serve.sh + clone.sh)", () => {
     expect(require("node:fs").existsSync(`${servers[0].datadir}/mysql`)).toBe(true);
   });
 });
+
+describe("the donor port's limit on concurrent streams", () => {
+  let servers: LocalServer[] = [];
+  let donor: Donor | undefined;
+  afterEach(async () => {
+    await donor?.stop();
+    await destroyAll(servers);
+  });
+
+  test("with CLONE_MAX_CLIENTS=1 a second joiner waits, connected, until the first stream ends, then gets its copy", async () => {
+    servers = await startServers(1, REPLICATION_OPTIONS, 240);
+    donor = await startDonor(servers[0], TOKEN, undefined, { CLONE_MAX_CLIENTS: "1" });
+    const fs = require("node:fs") as typeof import("node:fs");
+    const clone = (dir: string) =>
+      runScript("clone.sh", { DONOR_HOST: donor!.host, DONOR_PORT: String(donor!.port), CLONE_TOKEN: TOKEN, DATADIR: `${servers[0].dir}/${dir}` });
+    await Promise.all([clone("joiner-a"), clone("joiner-b")]);
+    for (const dir of ["joiner-a", "joiner-b"]) expect(fs.existsSync(`${servers[0].dir}/${dir}/mysql`)).toBe(true);
+    // The donor's log: the second stream starts only after the first completed.
+    const events = donor.log().split("\n").filter((l) => /streaming a backup|stream to .* complete/.test(l)).map((l) => (l.includes("complete") ? "done" : "start"));
+    expect(events).toEqual(["start", "done", "start", "done"]);
+  });
+});
