@@ -50,6 +50,8 @@ export class Agent {
   private cooldownUntil = 0;
   /** Ordinal the Kubernetes objects must still be pointed at (a failed patch is retried every interval). */
   private pendingPoint?: number;
+  /** The primary this leader's objects are known to name (undefined after a change of leadership). */
+  private pointedAt?: number;
   /** Per kind of report (state, point, error): the last one made, so each is reported once per change. */
   private readonly reported = new Map<string, string>();
   private timer?: NodeJS.Timeout;
@@ -120,6 +122,7 @@ export class Agent {
         this.emit("primary-unreachable", { primary, failures, threshold: this.threshold, error });
       }
       if (!topology.topology) return;
+      if (!this.leading()) this.pointedAt = undefined;
       if (this.pendingPoint !== undefined && this.leading()) await this.point(this.pendingPoint);
       const decision = decide({
         topology: topology.topology,
@@ -129,6 +132,7 @@ export class Agent {
         leading: this.leading(),
       });
       await this.act(decision);
+      if (decision.kind === "healthy") await this.repairPointers(decision.primary);
     } catch (err) {
       this.reportOnce("error", (err as Error).message, "error", { error: (err as Error).message });
     }
@@ -211,10 +215,26 @@ export class Agent {
       // Recorded in the topology ConfigMap, so the next `pulumi preview` says who moved the primary and why.
       await pointAtPrimary(this.options.objects!, ordinal, { move: { from, by: "the agent", operation: "failover" } });
       this.pendingPoint = undefined;
+      this.pointedAt = ordinal;
       this.reported.delete("point");
       this.emit("pointed", { primary: ordinal, configMap: this.options.objects!.topologyConfigMap, service: this.options.objects!.primaryService });
     } catch (err) {
       this.pendingPoint = ordinal;
+      this.reportOnce("point", (err as Error).message, "error", { operation: "point", error: (err as Error).message });
+    }
+  }
+
+  /**
+   * Once per leadership and primary: the objects name the primary the members show. A leader that died between a
+   * failover and pointing them (or any stale pointer) is repaired by the next leader, not only by the next `up`.
+   */
+  private async repairPointers(primary: number): Promise<void> {
+    if (!this.options.objects || !this.leading() || this.pointedAt === primary) return;
+    try {
+      await pointAtPrimary(this.options.objects, primary);
+      this.pointedAt = primary;
+      this.reported.delete("point");
+    } catch (err) {
       this.reportOnce("point", (err as Error).message, "error", { operation: "point", error: (err as Error).message });
     }
   }
