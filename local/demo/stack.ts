@@ -9,8 +9,8 @@
  *   and point the topology ConfigMap and primary Service through it (as they would on a cluster); a starting pod
  *   reads the primary from the ConfigMap stored there, not from the program;
  * - the rendered StatefulSet is acted on by a stand-in controller: member N is a local mariadbd ("pod") on a port
- *   fixed up front (the `directMembers` of the stack), started with the rendered server config and its init script
- *   (init-server.sh, run for real). Its seed step follows seed-member.sh: member 0 starts empty (no peer answers
+ *   fixed up front (the `directMembers` of the stack), started with what its rendered `init-server` init container
+ *   wrote, that container run as the kubelet would (runInitContainer). Its seed step follows seed-member.sh: member 0 starts empty (no peer answers
  *   when the demo creates it; seed-member.sh clones a running peer into an empty member 0), member N > 0 clones
  *   member N-1 (clone-serve.sh / clone.sh, which also positions the copy). An empty datadir then gets what the
  *   official image's entrypoint does (mariadb-docker docker_setup_db): root secured with the binlog off, then the
@@ -26,10 +26,12 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { randomBytes } from "node:crypto";
+import { execFile } from "node:child_process";
+import { promisify } from "node:util";
 import { PRIMARY_PLACEMENT_TYPE, REPLICATION_TOPOLOGY_TYPE, ROLLING_UPGRADE_TYPE, SECRET_PROPERTIES } from "../../components/providers";
 import { SECRET_KEYS, REPLICATION_USER } from "../../components/kubernetes/secret";
 import { CONFIG_KEYS, PROJECT } from "../../components/config";
-import { SERVER_CNF } from "../../components/kubernetes/server-config";
+import { PATHS } from "../../components/kubernetes/statefulset";
 import { POD_NAME_LABEL, TOPOLOGY_PRIMARY_KEY } from "../../components/connectors";
 import { CONFIG_HASH_ANNOTATION, parseCnf } from "../../components/upgrade/config-hash";
 import { normalizeOptionName } from "../../components/upgrade/server-options";
@@ -39,6 +41,7 @@ import { KubeApiStandin } from "../kube-api-standin";
 import { freePort, LocalServer, LOCAL_ROOT_USER, ServerOptions, sleep, startServer } from "../mariadbd";
 import { MockResourceArgs, MockResult, renderStack, RenderedStack, stackConfig } from "../render";
 
+const execFileAsync = promisify(execFile);
 const SIG_KEY = "4dabf18193072939515e22adb298388d";
 /** How long an up waits for every pod to pass its readiness probe (Pulumi waits up to 10 minutes). */
 const READY_TIMEOUT_MS = 60_000;
@@ -97,7 +100,6 @@ export class LocalStack {
   readonly stack: string;
   private readonly passwords = new Map<string, string>();
   private secretData: Record<string, string> = {};
-  private serverCnf = "";
   /** The objects that name the primary (the providers' primaryObjects input). */
   private primaryObjects?: { topologyConfigMap: string; primaryService: string };
   /** The rendered readiness probe's environment (READ_MAX_LAG_SECONDS). */
@@ -108,7 +110,8 @@ export class LocalStack {
   private statefulSetName = "";
   /** The StatefulSet as last applied (a Pulumi diff against it decides whether an up touches it). */
   private appliedStatefulSet = "";
-  private serverIdBase = "1000";
+  /** The rendered pod template (what the kubelet stand-in runs). */
+  private template: any;
   /** Restarts done through the pod API: which member, how long until it was back. */
   readonly restarts: Array<{ ordinal: number; ms: number }> = [];
 
@@ -246,8 +249,6 @@ export class LocalStack {
         case "kubernetes:core/v1:ConfigMap":
         case "kubernetes:core/v1:Service": {
           if (preview) return undefined;
-          const data = unwrap(r.inputs.data) ?? {};
-          if (data[SERVER_CNF] !== undefined) this.serverCnf = data[SERVER_CNF];
           const applied = await this.api.serverSideApply(r.type === "kubernetes:core/v1:Service" ? "services" : "configmaps", unwrap(r.inputs));
           if (applied.code >= 300) throw new Error(`applying ${r.type} ${r.name}: ${applied.code} ${applied.body.message}`);
           return undefined;
@@ -281,8 +282,7 @@ export class LocalStack {
     const api = this.api;
     api.options.statefulSet = this.statefulSetName;
     api.options.podManagementPolicy = statefulSet.spec.podManagementPolicy;
-    const init = (statefulSet.spec.template.spec.initContainers ?? []).find((c: any) => c.name === "init-server");
-    this.serverIdBase = init?.env?.find((e: any) => e.name === "SERVER_ID_BASE")?.value ?? "1000";
+    this.template = statefulSet.spec.template;
     const database = statefulSet.spec.template.spec.containers.find((c: any) => c.name === "mariadb");
     this.readMaxLagSeconds = database?.env?.find((e: any) => e.name === "READ_MAX_LAG_SECONDS")?.value ?? "10";
     const revision = String(statefulSet.spec.template.metadata?.annotations?.[CONFIG_HASH_ANNOTATION] ?? "");
@@ -336,22 +336,59 @@ export class LocalStack {
   private async podOptions(ordinal: number): Promise<{ serverId: number; options: ServerOptions }> {
     const podName = `${this.statefulSetName}-${ordinal}`;
     const dir = fs.mkdtempSync(path.join(this.scratch, `${podName}-`));
-    const configDir = path.join(dir, "config");
-    const confOut = path.join(dir, "conf.d");
-    fs.mkdirSync(configDir);
-    fs.writeFileSync(path.join(configDir, SERVER_CNF), this.serverCnf);
-    const topologyFile = path.join(dir, "primary");
-    // The ConfigMap volume: the key exists once a provider named the primary.
-    const primary = this.primaryObjects && this.api.configMaps.get(this.primaryObjects.topologyConfigMap)?.[TOPOLOGY_PRIMARY_KEY];
-    if (primary !== undefined) fs.writeFileSync(topologyFile, primary);
-    const { stdout } = await runScript("init-server.sh", {
-      POD_NAME: podName, SERVER_ID_BASE: this.serverIdBase, CONFIG_DIR: configDir, TOPOLOGY_FILE: topologyFile, CONF_OUT: confOut,
-    });
+    const { stdout, mounts } = await this.runInitContainer("init-server", podName, dir);
     this.options.log?.(`pod ${podName}: ${stdout.trim().replace(/^init-server: \S+ /, "")}`);
+    // What mariadbd reads: the conf volume init-server wrote.
+    const confOut = mounts.get(PATHS.conf);
+    if (!confOut) throw new Error(`pod ${podName}: init-server does not mount ${PATHS.conf}`);
     const options = parseOptionFiles(fs.readdirSync(confOut).sort().map((f) => fs.readFileSync(path.join(confOut, f), "utf8")));
     const serverId = Number(options.server_id);
     for (const key of HARNESS_OPTIONS) delete options[key];
     return { serverId, options };
+  }
+
+  /**
+   * The kubelet's part for one init container of the rendered pod template: its volumes become directories of the
+   * pod (ConfigMaps read from the API as the kubelet projects them, with their items and modes; emptyDirs), its
+   * environment is resolved from the manifest (values, the pod name, the rendered Secret), and its own command runs
+   * (the scripts of the rendered ConfigMap, not the repository's), container paths mapped to those directories.
+   */
+  private async runInitContainer(name: string, podName: string, dir: string): Promise<{ stdout: string; mounts: Map<string, string> }> {
+    const spec = this.template.spec;
+    const container = (spec.initContainers ?? []).find((c: any) => c.name === name);
+    if (!container) throw new Error(`the rendered pod template has no init container ${name}`);
+    const mounts = new Map<string, string>();
+    for (const mount of container.volumeMounts ?? []) {
+      const volume = spec.volumes.find((v: any) => v.name === mount.name);
+      const local = path.join(dir, "volumes", mount.name);
+      fs.mkdirSync(local, { recursive: true });
+      if (volume?.configMap) {
+        const data = this.api.configMaps.get(volume.configMap.name);
+        if (!data && !volume.configMap.optional) throw new Error(`pod ${podName}: ConfigMap ${volume.configMap.name} does not exist (the kubelet would wait)`);
+        const items: Array<{ key: string; path: string }> = volume.configMap.items ?? Object.keys(data ?? {}).map((key) => ({ key, path: key }));
+        for (const item of items) {
+          if (data?.[item.key] !== undefined) fs.writeFileSync(path.join(local, item.path), data[item.key], { mode: volume.configMap.defaultMode ?? 0o644 });
+        }
+      } else if (!volume?.emptyDir) {
+        throw new Error(`pod ${podName}: volume ${mount.name} of ${name} is neither a ConfigMap nor an emptyDir`);
+      }
+      mounts.set(mount.mountPath, local);
+    }
+    const byDepth = [...mounts].sort((a, b) => b[0].length - a[0].length);
+    const local = (value: string) => {
+      const hit = byDepth.find(([mountPath]) => value === mountPath || value.startsWith(`${mountPath}/`));
+      return hit ? hit[1] + value.slice(hit[0].length) : value;
+    };
+    const env: Record<string, string> = { PATH: process.env.PATH ?? "/usr/bin:/bin" };
+    for (const e of container.env ?? []) {
+      const from = e.valueFrom;
+      const value = e.value ?? (from?.fieldRef?.fieldPath === "metadata.name" ? podName : from?.secretKeyRef ? this.secretData[from.secretKeyRef.key] : undefined);
+      if (value === undefined) throw new Error(`pod ${podName}: env ${e.name} of ${name} cannot be resolved`);
+      env[e.name] = local(String(value));
+    }
+    const [command, ...args] = (container.command as string[]).map(local);
+    const { stdout } = await execFileAsync(command, args, { env });
+    return { stdout, mounts };
   }
 
   /**

@@ -32,6 +32,10 @@ describe("mysql-ha demo", () => {
       "back up under load, restore, compare",
       "verify every acknowledged write",
     ]);
+    // The first pod ran the rendered init-server (its env and the scripts ConfigMap, as the kubelet would) and started
+    // writable: the placement had named it in the topology ConfigMap before any pod existed.
+    expect(output).toMatch(/pod mysql-0: server_id=1000 read_only=OFF \(primary ordinal: 0\)/);
+    expect(output).toMatch(/pod mysql-1: server_id=1001 read_only=ON \(primary ordinal: 0\)/);
     // Every up says what the providers planned and did, in words.
     expect(output).toContain("preview  ReplicationTopology: create - set up member 0 as primary of 1, 2");
     expect(output).toMatch(/up {7}ReplicationTopology: updated - attach member 3/);
