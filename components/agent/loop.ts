@@ -48,8 +48,8 @@ export class Agent {
   private readonly checkTimeoutMs: number;
   private count: FailureCount = { primary: null, failures: 0 };
   private cooldownUntil = 0;
-  /** Ordinal the Kubernetes objects must still be pointed at (a failed patch is retried every interval). */
-  private pendingPoint?: number;
+  /** A failover of this agent whose objects are not pointed yet (a failed patch is retried every interval). */
+  private pendingMove?: { from: number; to: number };
   /** The primary this leader's objects are known to name (undefined after a change of leadership). */
   private pointedAt?: number;
   /** Per kind of report (state, point, error): the last one made, so each is reported once per change. */
@@ -122,8 +122,9 @@ export class Agent {
         this.emit("primary-unreachable", { primary, failures, threshold: this.threshold, error });
       }
       if (!topology.topology) return;
-      if (!this.leading()) this.pointedAt = undefined;
-      if (this.pendingPoint !== undefined && this.leading()) await this.point(this.pendingPoint);
+      // A new leader (another agent, or this one later) points the objects afresh.
+      if (!this.leading()) [this.pointedAt, this.pendingMove] = [undefined, undefined];
+      if (this.pendingMove) await this.point(this.pendingMove.to);
       const decision = decide({
         topology: topology.topology,
         failures,
@@ -132,7 +133,7 @@ export class Agent {
         leading: this.leading(),
       });
       await this.act(decision);
-      if (decision.kind === "healthy") await this.repairPointers(decision.primary);
+      if (decision.kind === "healthy") await this.point(decision.primary);
     } catch (err) {
       this.reportOnce("error", (err as Error).message, "error", { error: (err as Error).message });
     }
@@ -186,7 +187,8 @@ export class Agent {
       this.count = { primary: r.primary, failures: 0 };
       this.reported.delete("state");
       this.emit("failover", { from, to: r.primary, ms: Date.now() - started, possiblyLost: r.possiblyLost, warnings: r.warnings });
-      if (this.options.objects) await this.point(r.primary, from);
+      this.pendingMove = { from, to: r.primary };
+      await this.point(r.primary);
     } catch (err) {
       this.operationFailed("failover", err);
     }
@@ -210,30 +212,23 @@ export class Agent {
     else this.reportOnce("error", message, "error", { operation, error: message });
   }
 
-  private async point(ordinal: number, from: number | null = null): Promise<void> {
+  /**
+   * Points the Kubernetes objects at `ordinal`, once per leadership and primary: right after this agent's failover
+   * (recording it, so the next `pulumi preview` says who moved the primary and why), and at the primary a healthy
+   * round sees, which repairs a pointer a predecessor left stale (it died between its failover and pointing).
+   */
+  private async point(ordinal: number): Promise<void> {
+    const objects = this.options.objects;
+    if (!objects || !this.leading() || this.pointedAt === ordinal) return;
+    const mine = this.pendingMove?.to === ordinal ? this.pendingMove : undefined;
     try {
-      // Recorded in the topology ConfigMap, so the next `pulumi preview` says who moved the primary and why.
-      await pointAtPrimary(this.options.objects!, ordinal, { move: { from, by: "the agent", operation: "failover" } });
-      this.pendingPoint = undefined;
+      await pointAtPrimary(objects, ordinal, mine ? { move: { from: mine.from, by: "the agent", operation: "failover" } } : {});
       this.pointedAt = ordinal;
       this.reported.delete("point");
-      this.emit("pointed", { primary: ordinal, configMap: this.options.objects!.topologyConfigMap, service: this.options.objects!.primaryService });
-    } catch (err) {
-      this.pendingPoint = ordinal;
-      this.reportOnce("point", (err as Error).message, "error", { operation: "point", error: (err as Error).message });
-    }
-  }
-
-  /**
-   * Once per leadership and primary: the objects name the primary the members show. A leader that died between a
-   * failover and pointing them (or any stale pointer) is repaired by the next leader, not only by the next `up`.
-   */
-  private async repairPointers(primary: number): Promise<void> {
-    if (!this.options.objects || !this.leading() || this.pointedAt === primary) return;
-    try {
-      await pointAtPrimary(this.options.objects, primary);
-      this.pointedAt = primary;
-      this.reported.delete("point");
+      if (mine) {
+        this.pendingMove = undefined;
+        this.emit("pointed", { primary: ordinal, configMap: objects.topologyConfigMap, service: objects.primaryService });
+      }
     } catch (err) {
       this.reportOnce("point", (err as Error).message, "error", { operation: "point", error: (err as Error).message });
     }
