@@ -1,15 +1,13 @@
 /**
  * The two Kubernetes objects that name the primary: the topology ConfigMap (a starting pod is writable only if it
- * is named there) and the primary Service's pod-name selector (the write endpoint). Pulumi creates both once with
- * the configured primary and ignores later changes of these fields; whoever moves the primary (the providers right
- * after a switchover or failover, the rolling upgrade) points them at the new one here.
+ * is named there) and the primary Service's pod-name selector (the write endpoint). The program creates both without
+ * these fields; whoever moves the primary (the providers, the rolling upgrade, the failover agent) points them here.
  *
- * The patches are JSON merge patches under the field manager `mysql-ha`, so the server records this manager as the
- * owner of the two fields; the Kubernetes provider's server-side apply then leaves fields that another manager
- * owns and that the program lists in ignoreChanges out of its own apply (pulumi-kubernetes #2566), instead of
- * conflicting with them or writing the old primary back.
+ * The patches are JSON merge patches under the field manager `mysql-ha`. Pulumi's server-side applies never name
+ * these fields (a Service's selector is one atomic field), so they never own, conflict with or revert them.
  */
-import { apiMessage, ClusterAccess, kubeConfigFor, loadKubernetesClient } from "./kube-config";
+import type * as k8s from "@kubernetes/client-node";
+import { apiMessage, apiStatusCode, ClusterAccess, kubeConfigFor, loadKubernetesClient } from "./kube-config";
 
 export const FIELD_MANAGER = "mysql-ha";
 export const POD_NAME_LABEL = "statefulset.kubernetes.io/pod-name";
@@ -48,8 +46,7 @@ export async function pointAtPrimary(
   ordinal: number,
   options: { initial?: boolean; move?: Omit<PrimaryMove, "to" | "at"> } = {},
 ): Promise<number> {
-  const client = loadKubernetesClient();
-  const core = kubeConfigFor(client, objects).makeApiClient(client.CoreV1Api);
+  const { client, core } = coreApi(objects);
   const mergePatch = client.setHeaderOptions("Content-Type", client.PatchStrategy.MergePatch);
   const { namespace } = objects;
   try {
@@ -70,15 +67,14 @@ export async function pointAtPrimary(
     );
     return ordinal;
   } catch (err) {
-    const code = (err as { code?: number }).code;
+    const code = apiStatusCode(err);
     throw new Error(`pointing ConfigMap ${namespace}/${objects.topologyConfigMap} and Service ${namespace}/${objects.primaryService} at member ${ordinal} failed: ${apiMessage(err)}${code ? ` (HTTP ${code})` : ""}`);
   }
 }
 
 /** The last recorded move of the primary, if the topology ConfigMap holds a well-formed one. */
 export async function lastPrimaryMove(objects: PrimaryObjects): Promise<PrimaryMove | undefined> {
-  const client = loadKubernetesClient();
-  const core = kubeConfigFor(client, objects).makeApiClient(client.CoreV1Api);
+  const { core } = coreApi(objects);
   const text = (await core.readNamespacedConfigMap({ name: objects.topologyConfigMap, namespace: objects.namespace })).data?.[TOPOLOGY_MOVE_KEY];
   try {
     const move = text ? (JSON.parse(text) as PrimaryMove) : undefined;
@@ -86,4 +82,9 @@ export async function lastPrimaryMove(objects: PrimaryObjects): Promise<PrimaryM
   } catch {
     return undefined;
   }
+}
+
+function coreApi(objects: PrimaryObjects): { client: typeof k8s; core: k8s.CoreV1Api } {
+  const client = loadKubernetesClient();
+  return { client, core: kubeConfigFor(client, objects).makeApiClient(client.CoreV1Api) };
 }

@@ -11,7 +11,7 @@
  * `check` writes what `up` will do, in words, into the `plan` input, which is what `pulumi preview` shows.
  */
 import type * as pulumi from "@pulumi/pulumi";
-import { ConnectorSpec, lastPrimaryMove, openConnector, pointAtPrimary, PrimaryMove } from "../connectors";
+import { ConnectorSpec, lastPrimaryMove, openConnector, pointAtPrimary, PrimaryMove, PrimaryObjects } from "../connectors";
 import * as engine from "../replication";
 import {
   changedInputs,
@@ -46,9 +46,15 @@ function connectorSpec(inputs: ReplicationInputs): ConnectorSpec {
  * (not at the end of the run: a pod restarting in between must not come back writable on the old primary's word).
  * Idempotent, so every run also repairs a pointer a failed run left behind.
  */
+/** The objects that name the primary, with the cluster access the inputs give; undefined when the program gave none. */
+function primaryObjectsOf(inputs: ReplicationInputs): PrimaryObjects | undefined {
+  return inputs.primaryObjects && { ...inputs.primaryObjects, kubeconfig: inputs.kubeconfig };
+}
+
 async function pointObjects(inputs: ReplicationInputs, kind: Kind, primary: number | null, move?: Omit<PrimaryMove, "to" | "at">): Promise<void> {
-  if (!inputs.primaryObjects || primary === null || primary < 0) return;
-  await pointAtPrimary({ ...inputs.primaryObjects, kubeconfig: inputs.kubeconfig }, primary, { move });
+  const objects = primaryObjectsOf(inputs);
+  if (!objects || primary === null || primary < 0) return;
+  await pointAtPrimary(objects, primary, { move });
   log(kind, `topology ConfigMap and primary Service point at member ${primary}`);
 }
 
@@ -59,7 +65,8 @@ async function pointObjects(inputs: ReplicationInputs, kind: Kind, primary: numb
 async function movedSince(olds: Props, inputs: ReplicationInputs, primary: number | null): Promise<string | undefined> {
   const last = olds.primaryOrdinal;
   if (!Number.isInteger(last) || last < 0 || primary === null || primary === last) return undefined;
-  const move = inputs.primaryObjects ? await lastPrimaryMove({ ...inputs.primaryObjects, kubeconfig: inputs.kubeconfig }).catch(() => undefined) : undefined;
+  const objects = primaryObjectsOf(inputs);
+  const move = objects ? await lastPrimaryMove(objects).catch(() => undefined) : undefined;
   return move && move.to === primary
     ? `primary moved ${move.from ?? last} -> ${primary} by ${move.by} at ${move.at} (${move.operation})`
     : `primary moved ${last} -> ${primary} since the last up`;
@@ -186,8 +193,9 @@ const placement = {
   async create(inputs: Props): Promise<pulumi.dynamic.CreateResult> {
     const news = inputs as ReplicationInputs;
     let plan = "none: first create";
-    if (news.primaryObjects) {
-      const named = await pointAtPrimary({ ...news.primaryObjects, kubeconfig: news.kubeconfig }, news.primary, { initial: true });
+    const objects = primaryObjectsOf(news);
+    if (objects) {
+      const named = await pointAtPrimary(objects, news.primary, { initial: true });
       plan += named === news.primary
         ? `; topology ConfigMap and primary Service name member ${named}`
         : `; the topology ConfigMap already names member ${named} (left as it is)`;
