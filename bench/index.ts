@@ -1,5 +1,5 @@
 /**
- * `npm run bench` (design §7): measures switchover write gap, failover time, clone, backup and restore throughput and
+ * `npm run bench`: measures switchover write gap, failover time, clone, backup and restore throughput and
  * program evaluation time on local mariadbd topologies, each against a reference measured in the same run, and prints
  * a table (or, with --json, only the JSON). Progress goes to stderr. Exit code 1 when a measurement broke.
  */
@@ -8,7 +8,7 @@ import type { Section } from "./sections";
 
 export const BENCH_USAGE = `Usage: mysql-ha bench [--json]
 
-Runs the benchmarks of design section 7 on local mariadbd servers (a few minutes) and prints a table of figures and
+Runs the benchmarks (README, "Reliability") on local mariadbd servers (a few minutes) and prints a table of figures and
 goals. Every figure is a ratio against a reference measured in the same run; figures whose parts are missing are
 reported as "not measured: <why>".
 

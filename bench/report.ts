@@ -1,5 +1,5 @@
 /**
- * The benchmark's results and goals (design §7), kept pure so the verdicts can be tested without running anything.
+ * The benchmark's results and goals (README, "Reliability"), kept pure so the verdicts can be tested without running anything.
  * Every figure is either measured in this run or explicitly "not measured" with the reason; nothing is filled in.
  */
 
@@ -62,7 +62,7 @@ export function emptyResults(date: string): BenchResults {
 /** Evaluation is "flat" when the largest topology takes at most this many times the smallest. */
 export const EVAL_FLAT_FACTOR = 2;
 
-/** Applies design §7's goals to the measured figures. */
+/** Applies the goals (README, "Reliability") to the measured figures. */
 export function judge(r: BenchResults): GoalVerdict[] {
   const verdict = (figure: string, goal: string, value: number | null, ok: (v: number) => boolean, unit = ""): GoalVerdict => ({
     figure,

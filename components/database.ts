@@ -124,8 +124,8 @@ export class ReplicatedDatabase extends pulumi.ComponentResource {
     const topologyConfigMap = new k8s.core.v1.ConfigMap(`${name}-topology`, buildTopologyConfigMap(base), inNamespace());
     const primaryService = new k8s.core.v1.Service(`${name}-primary`, buildPrimaryService(base), inNamespace());
 
-    // Replication around the StatefulSet (design.md §3): the placement moves the primary before the pods change,
-    // the topology converges replication after them.
+    // Replication around the StatefulSet (README, "Replication during `pulumi up`"): the placement moves the
+    // primary before the pods change, the topology converges replication after them.
     const replication = replicationArgs(names, settings, credentials, args.cluster ?? {});
     const placement = new PrimaryPlacement(`${name}-placement`, replication, { parent: this, dependsOn: [topologyConfigMap, primaryService] });
 

@@ -1,5 +1,5 @@
 /**
- * The two replication resources of a ReplicatedDatabase (design.md §3). Thin: inputs in, provider serialized by the
+ * The replication resources of a ReplicatedDatabase (README, "Replication during `pulumi up`"). Thin: inputs in, provider serialized by the
  * SDK, outputs declared. Order them around the StatefulSet: `PrimaryPlacement` before it (the StatefulSet
  * dependsOn the placement), `ReplicationTopology` after it (dependsOn the StatefulSet).
  */

@@ -1,6 +1,6 @@
 /**
  * Does what the plan decided (like MOCO's operations.go): each operation reads top to bottom as its steps, logs each
- * step, holds the topology lock for its whole run and has an overall deadline. Safety rules: design.md §3.
+ * step, holds the topology lock for its whole run and has an overall deadline. Safety rules: README, "Safety rules".
  */
 import { connect, Sql } from "./connection";
 import { ReplicationError, refuse } from "./errors";

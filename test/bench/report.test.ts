@@ -1,6 +1,6 @@
 import { emptyResults, formatTable, judge } from "../../bench/report";
 
-/** The benchmark's verdicts are pure: measured figures in, PASS/FAIL per design §7 goal out; missing stays missing. */
+/** The benchmark's verdicts are pure: measured figures in, PASS/FAIL per goal out; missing stays missing. */
 describe("bench goals", () => {
   it("passes and fails each goal on its threshold and leaves unmeasured figures undecided with the reason", () => {
     const r = emptyResults("2026-11-23");
