@@ -9,7 +9,7 @@ import { ListObjectsV2Command } from "@aws-sdk/client-s3";
 import { destroyAll, LOCAL_ROOT_PASSWORD, LOCAL_ROOT_USER, LocalServer, REPLICATION_OPTIONS, startServers } from "../local/mariadbd";
 import { AckWriter, prepareWriterSchema, writableMember } from "../local/writer";
 import { EngineSettings, failover, MemberAddress, setup, switchover } from "../components/replication";
-import { renderStack } from "../local/render";
+import { renderStack } from "../offline/render";
 import { Donor, runScript, seedFromPeer, serverEnv, startDonor, startScript } from "../local/backup";
 import { LocalS3, startLocalS3 } from "../local/s3";
 import { median } from "../local/writer";
@@ -301,7 +301,7 @@ async function recoveryPoint(server: LocalServer, s3: LocalS3, env: Record<strin
 }
 
 /**
- * Program evaluation under mocks (local/render.ts). The config caps replicas at 9, so the figure uses
+ * Program evaluation under mocks (offline/render.ts). The config caps replicas at 9, so the figure uses
  * bench/eval/program.ts: the same ReplicatedDatabase with a valid config (replicas 9) and n members given to the
  * component. The real index.ts at 3 and 9 is in the details. Median of 3 evaluations after a warm-up.
  */

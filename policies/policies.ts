@@ -1,6 +1,6 @@
 /**
  * The policy list: one set of functions used by the Pulumi policy pack (index.ts), the offline runner
- * (offline.ts, behind `mysql-ha policy`) and the tests.
+ * (offline/analyzer.ts, behind `mysql-ha policy`) and the tests.
  */
 import type { ResourceValidationPolicy, StackValidationPolicy } from "@pulumi/policy";
 import { kubernetesPolicies } from "./kubernetes";

@@ -3,7 +3,8 @@
  * may be unknown during preview, and finding pod specs and containers in any Kubernetes workload.
  *
  * Everything works on raw type tokens and plain props, so the same functions run inside `pulumi preview
- * --policy-pack` and in the offline runner (offline.ts) on rendered resources. No Pulumi runtime import here.
+ * --policy-pack` and in the offline analyzer (offline/analyzer.ts) on rendered resources. No Pulumi runtime import
+ * here.
  */
 import type { PolicyConfigSchema, StackValidationArgs } from "@pulumi/policy";
 

@@ -41,14 +41,14 @@ interface CacheFile extends AgentBundle {
 /**
  * esbuild plugin for the CLI sources:
  * - `ts-node` is a stub: bin/mysql-ha.js registers it to run the TypeScript sources, the bundle is compiled already;
- * - local/ and bench/ (the demo, the offline renderer, the benchmarks, with TypeScript and the Pulumi SDK behind
- *   them) are left out: their commands fail naming what is missing, the others work;
+ * - local/, offline/ and bench/ (the demo, the offline renderer and policy run, the benchmarks, with TypeScript and
+ *   the Pulumi SDK behind them) are left out: their commands fail naming what is missing, the others work;
  * - `createRequire(__filename)("pkg")` (how kube-config.ts loads the ES module @kubernetes/client-node outside
  *   esbuild, see there) becomes `require("pkg")` so esbuild bundles the package; any other runtime require in the
  *   sources would look for node_modules next to the bundle, where there are none, so it fails the build.
  */
 function cliSources(): esbuild.Plugin {
-  const outside = (file: string) => ["local", "bench"].some((dir) => file === path.join(ROOT, dir) || file.startsWith(path.join(ROOT, dir) + path.sep));
+  const outside = (file: string) => ["local", "offline", "bench"].some((dir) => file === path.join(ROOT, dir) || file.startsWith(path.join(ROOT, dir) + path.sep));
   return {
     name: "mysql-ha-cli-sources",
     setup(build) {

@@ -1,6 +1,6 @@
 import * as fs from "node:fs";
 import { asUsage, Command, keyValues, parseCommandArgs, UsageError } from "../command";
-import type { PolicyPackConfig, Violation } from "../../policies/offline";
+import type { PolicyPackConfig, Violation } from "../../offline/analyzer";
 
 export const command: Command = {
   name: "policy",
@@ -45,10 +45,10 @@ Examples:
     const config = opts.config ? readConfig(opts.config) : undefined;
 
     const { policies } = require("../../policies/policies") as typeof import("../../policies/policies");
-    const { resolveConfig, runPolicies, blocks } = require("../../policies/offline") as typeof import("../../policies/offline");
+    const { resolveConfig, runPolicies, blocks } = require("../../offline/analyzer") as typeof import("../../offline/analyzer");
     asUsage(() => resolveConfig(policies, config)); // refuse a bad config before the (slower) render
 
-    const { renderStack } = require("../../local/render") as typeof import("../../local/render");
+    const { renderStack } = require("../../offline/render") as typeof import("../../offline/render");
     const rendered = await renderStack({ stack: opts.stack, set });
     if (rendered.errors.length > 0) {
       process.stderr.write(`mysql-ha policy: stack '${opts.stack}' cannot be rendered:\n` + rendered.errors.map((e) => `  - ${e}\n`).join(""));

@@ -43,7 +43,7 @@ Examples:
     const out = path.resolve(opts.out ?? path.join("render", opts.stack));
     const earlier = ownedFiles(out);
 
-    const { renderStack, kubernetesManifests } = require("../../local/render") as typeof import("../../local/render");
+    const { renderStack, kubernetesManifests } = require("../../offline/render") as typeof import("../../offline/render");
     const yaml = require("js-yaml") as typeof import("js-yaml");
     const rendered = await renderStack({ stack: opts.stack, set, projectDir: opts["project-dir"] });
     if (rendered.errors.length > 0) {

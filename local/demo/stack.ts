@@ -1,6 +1,6 @@
 /**
  * `pulumi up` of the real program against local members, without the Pulumi CLI or a cluster:
- * - the program (index.ts) is evaluated by local/render.ts under Pulumi mocks; Kubernetes and AWS resources are only
+ * - the program (index.ts) is evaluated by offline/render.ts under Pulumi mocks; Kubernetes and AWS resources are only
  *   rendered;
  * - the dynamic resources (PrimaryPlacement, ReplicationTopology) run for real, serialized, in the dynamic provider
  *   host process (local/dynamic-host.ts), which keeps their state from one `up` to the next like a state file;
@@ -39,7 +39,7 @@ import { runScript, ScriptError, seedFromPeer, startDonor } from "../backup";
 import { DynamicHost } from "../dynamic-host";
 import { KubeApiStandin } from "../kube-api-standin";
 import { freePort, LocalServer, LOCAL_ROOT_USER, ServerOptions, sleep, startServer } from "../mariadbd";
-import { MockResourceArgs, MockResult, renderStack, RenderedStack, stackConfig } from "../render";
+import { MockResourceArgs, MockResult, renderStack, RenderedStack, stackConfig } from "../../offline/render";
 
 const execFileAsync = promisify(execFile);
 const SIG_KEY = "4dabf18193072939515e22adb298388d";

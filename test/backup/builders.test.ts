@@ -12,7 +12,7 @@ import {
 import { buildStatefulSet, PATHS, StatefulSetExtras, VOLUMES } from "../../components/kubernetes/statefulset";
 import { SECRET_KEYS } from "../../components/kubernetes/secret";
 import { backupPrefix } from "../../components/backup/storage";
-import { stackConfig } from "../../local/render";
+import { stackConfig } from "../../offline/render";
 
 function settings(set: Record<string, string> = {}): Settings {
   const { settings: s, errors } = validateConfig(rawStackConfig(stackConfig("prod", set)));

@@ -1,4 +1,4 @@
-import { renderStack, RenderedStack } from "../../local/render";
+import { renderStack, RenderedStack } from "../../offline/render";
 
 const COMPONENT = "mysql-ha:index:ReplicatedDatabase";
 

@@ -4,7 +4,7 @@
  * keeps backups Pending forever (one member per node) and lets a drain count a Job pod as a member. The failover
  * agent's pods are the instance's too: the same holds between them and the members.
  */
-import { renderStack, RenderedStack } from "../../local/render";
+import { renderStack, RenderedStack } from "../../offline/render";
 
 const onResource = async (r: { type: string; inputs: any }) =>
   r.type === "aws:s3/bucket:Bucket" ? { id: "b", state: { ...r.inputs, bucket: "b", arn: "arn:aws:s3:::b" } } : undefined;

@@ -2,7 +2,7 @@
  * Hand-built resources for the policy tests: a compliant database stack of any program (raw Kubernetes and AWS
  * type tokens), which each test breaks in one place.
  */
-import type { RenderedResource } from "../../policies/offline";
+import type { RenderedResource } from "../../offline/analyzer";
 
 export const T = {
   statefulSet: "kubernetes:apps/v1:StatefulSet",

@@ -5,7 +5,7 @@
  */
 import { ChildProcess, spawn } from "node:child_process";
 import * as path from "node:path";
-import { RenderedResource, runPolicies } from "../../policies/offline";
+import { RenderedResource, runPolicies } from "../../offline/analyzer";
 import { policies, PACK_NAME } from "../../policies/policies";
 import { T, bucketParts, pdb, resource, service, statefulSet } from "./fixtures";
 

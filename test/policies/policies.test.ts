@@ -1,7 +1,7 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { policies } from "../../policies/policies";
-import { RenderedResource, RunOptions, blocks, resolveConfig, runPolicies } from "../../policies/offline";
+import { RenderedResource, RunOptions, blocks, resolveConfig, runPolicies } from "../../offline/analyzer";
 import {
   T,
   backupCronJob,

@@ -3,8 +3,8 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { main } from "../../cli/main";
-import { renderStack } from "../../local/render";
-import { runPolicies } from "../../policies/offline";
+import { renderStack } from "../../offline/render";
+import { runPolicies } from "../../offline/analyzer";
 
 const ROOT = path.resolve(__dirname, "..", "..");
 

@@ -1,4 +1,4 @@
-import { renderStack, RenderedStack, RenderedResource } from "../../local/render";
+import { renderStack, RenderedStack, RenderedResource } from "../../offline/render";
 import { agentBundle } from "../../scripts/agent-bundle";
 import { AGENT_BUNDLE_ANNOTATION, AGENT_BUNDLE_KEY } from "../../components/kubernetes/agent";
 

@@ -1,4 +1,4 @@
-import { renderStack, RenderedStack, RenderedResource, REDACTED } from "../../local/render";
+import { renderStack, RenderedStack, RenderedResource, REDACTED } from "../../offline/render";
 
 const COMPONENT = "mysql-ha:index:ReplicatedDatabase";
 const byName = (r: RenderedStack, name: string): RenderedResource => {

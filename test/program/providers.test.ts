@@ -3,7 +3,7 @@
  * endpoint following the topology's primary output, secrets kept secret, the provider serialized.
  */
 import { PRIMARY_PLACEMENT_TYPE, REPLICATION_TOPOLOGY_TYPE } from "../../components/providers";
-import { MockResourceArgs, REDACTED, RenderedResource, RenderedStack, renderStack } from "../../local/render";
+import { MockResourceArgs, REDACTED, RenderedResource, RenderedStack, renderStack } from "../../offline/render";
 
 function find(stack: RenderedStack, type: string, name?: string): RenderedResource {
   const r = stack.resources.find((x) => x.type === type && (name === undefined || x.name === name));

@@ -5,7 +5,7 @@
  */
 import { REPLICATION_TOPOLOGY_TYPE, ROLLING_UPGRADE_TYPE } from "../../components/providers";
 import { CONFIG_HASH_ANNOTATION } from "../../components/upgrade/config-hash";
-import { MockResourceArgs, REDACTED, RenderedResource, RenderedStack, renderStack } from "../../local/render";
+import { MockResourceArgs, REDACTED, RenderedResource, RenderedStack, renderStack } from "../../offline/render";
 
 function find(stack: RenderedStack, type: string, name?: string): RenderedResource {
   const r = stack.resources.find((x) => x.type === type && (name === undefined || x.name === name));

@@ -1,6 +1,6 @@
 /**
  * The program's own replication resources executed for real, the way `npm run demo` drives them: index.ts is
- * evaluated under mocks (local/render.ts), and the onResource hook hands each dynamic resource's serialized
+ * evaluated under mocks (offline/render.ts), and the onResource hook hands each dynamic resource's serialized
  * provider to the separate host process, which runs it against local mariadbd members (connector = direct).
  */
 import { PRIMARY_PLACEMENT_TYPE, REPLICATION_TOPOLOGY_TYPE, SECRET_PROPERTIES } from "../../components/providers";
@@ -9,7 +9,7 @@ import { failover } from "../../components/replication";
 import { DynamicHost } from "../../local/dynamic-host";
 import { KubeApiStandin } from "../../local/kube-api-standin";
 import { destroyAll, LOCAL_ROOT_PASSWORD, LocalServer, REPLICATION_OPTIONS, startServers } from "../../local/mariadbd";
-import { MockResourceArgs, MockResult, renderStack } from "../../local/render";
+import { MockResourceArgs, MockResult, renderStack } from "../../offline/render";
 
 const POD_NAME = "statefulset.kubernetes.io/pod-name";
 

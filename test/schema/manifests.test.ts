@@ -1,4 +1,4 @@
-import { kubernetesManifests, renderStack } from "../../local/render";
+import { kubernetesManifests, renderStack } from "../../offline/render";
 
 /** kubernetes-models class for an apiVersion/kind, e.g. apps/v1 StatefulSet -> kubernetes-models/apps/v1/StatefulSet. */
 function modelFor(apiVersion: string, kind: string): new (data: any) => { validate(): void } {

@@ -11,7 +11,7 @@ import type {
   ResourceValidationArgs,
   StackValidationArgs,
 } from "@pulumi/policy";
-import { AnyPolicy, policies as allPolicies } from "./policies";
+import { AnyPolicy, policies as allPolicies } from "../policies/policies";
 
 /** A resource as `renderStack` returns it (and as a hand-built test stack describes it). */
 export interface RenderedResource {
