@@ -9,8 +9,8 @@
  * Invalid config is reported (every message, in `errors`) without evaluating the program.
  *
  * dependsOn is not passed to Pulumi mocks, so the mock monitor's registerResource is wrapped to read the
- * request itself: parent URN, and the dependency URNs the engine would order the resource after (explicit
- * dependsOn plus the resources its inputs came from).
+ * request itself: parent URN, the dependency URNs the engine would order the resource after (explicit dependsOn
+ * plus the resources its inputs came from), and which of those each input property came from.
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
@@ -18,6 +18,7 @@ import * as yaml from "js-yaml";
 import * as ts from "typescript";
 import * as pulumi from "@pulumi/pulumi";
 import type { MockResourceArgs } from "@pulumi/pulumi/runtime/mocks";
+import { specialResourceSig, specialSecretSig, specialSigKey, unknownValue } from "@pulumi/pulumi/runtime/rpc";
 import type { ConfigValidationError } from "../components/config";
 import { PROJECT, rawStackConfig, validateConfig } from "../components/config";
 import { asConfiguredOutputs } from "../components/providers/inputs";
@@ -54,7 +55,12 @@ export interface RenderedResource {
   parent?: string;
   /** URNs this resource is ordered after: explicit dependsOn and the resources its inputs depend on. */
   dependsOn: string[];
-  /** Inputs as sent to the engine, secrets redacted. */
+  /** Per input property, the URNs of the resources its value came from (as registered; may be empty). */
+  propertyDependencies: Record<string, string[]>;
+  /**
+   * Inputs as sent to the engine, secrets redacted. In a preview, a value not known yet is the SDK's unknown
+   * sentinel (`unknownValue` of @pulumi/pulumi/runtime/rpc), as the engine passes it on to policies.
+   */
   inputs: Record<string, any>;
   /** True for custom (provider) resources, false for components and the stack. */
   custom: boolean;
@@ -74,13 +80,6 @@ export interface RenderedStack {
 
 /** Placeholder written wherever a secret value was. */
 export const REDACTED = "[secret]";
-/** Rendering of a value not known during a preview. */
-export const UNKNOWN = "[unknown]";
-
-const SIG_KEY = "4dabf18193072939515e22adb298388d";
-const SECRET_SIG = "1b47061264138c4ac30d75fd1eb44270";
-const RESOURCE_SIG = "5cf8f73096256a8f31e491e813e4eb8e";
-const UNKNOWN_VALUE = "04da6b54-80e4-46f7-96ec-b56ff0331ba9";
 
 export const DEFAULT_PROJECT_DIR = path.resolve(__dirname, "..");
 
@@ -142,30 +141,29 @@ function setPath(current: string | undefined, fields: string[], value: string, k
   return root as Record<string, unknown>;
 }
 
-/** Replaces secret markers, unknowns and known secret strings anywhere in a serialized value. */
+/** Replaces secret markers and known secret strings anywhere in a serialized value (unknowns stay as they are). */
 function clean(value: any, secrets: Set<string>): any {
   if (typeof value === "string") {
-    if (value === UNKNOWN_VALUE) return UNKNOWN;
     let out = value;
     for (const s of secrets) if (s && out.includes(s)) out = out.split(s).join(REDACTED);
     return out;
   }
   if (Array.isArray(value)) return value.map((v) => clean(v, secrets));
   if (value && typeof value === "object") {
-    if (value[SIG_KEY] === SECRET_SIG) return redactLeaves(value.value);
-    if (value[SIG_KEY] === RESOURCE_SIG) return value.urn;
+    if (value[specialSigKey] === specialSecretSig) return redactLeaves(value.value);
+    if (value[specialSigKey] === specialResourceSig) return value.urn;
     return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, clean(v, secrets)]));
   }
   return value;
 }
 
-/** Keeps the shape of a secret value (so a Secret's stringData stays a map) and hides every scalar. */
+/** Keeps the shape of a secret value (so a Secret's stringData stays a map) and hides every known scalar. */
 function redactLeaves(value: any): any {
   if (Array.isArray(value)) return value.map(redactLeaves);
-  if (value && typeof value === "object" && value[SIG_KEY] === undefined) {
+  if (value && typeof value === "object" && value[specialSigKey] === undefined) {
     return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, redactLeaves(v)]));
   }
-  return REDACTED;
+  return value === unknownValue ? value : REDACTED;
 }
 
 /** Transpiles and runs the program file once, with `require` resolving relative to its directory. */
@@ -241,12 +239,16 @@ async function renderNow(opts: RenderOptions): Promise<RenderedStack> {
 
   const settings = require("@pulumi/pulumi/runtime/settings");
   const monitor = settings.getMonitor() as any;
-  const raw: Array<{ urn?: string; type: string; name: string; parent: string; deps: string[]; object: any; custom: boolean; timeouts?: any }> = [];
+  const raw: Array<{
+    urn?: string; type: string; name: string; parent: string; deps: string[]; propertyDeps: Record<string, string[]>;
+    object: any; custom: boolean; timeouts?: any;
+  }> = [];
   let stackOutputs: any = {};
   const registerResource = monitor.registerResource.bind(monitor);
   monitor.registerResource = (req: any, callback: (err: any, res: any) => void) => {
     const entry = {
       type: req.getType(), name: req.getName(), parent: req.getParent(), deps: req.getDependenciesList() as string[],
+      propertyDeps: Object.fromEntries([...req.getPropertydependenciesMap().entries()].map(([k, v]: [string, any]) => [k, v.getUrnsList()])),
       object: req.getObject()?.toJavaScript() ?? {}, custom: req.getCustom(), urn: undefined as string | undefined,
       timeouts: req.getCustomtimeouts()?.toObject(),
     };
@@ -292,6 +294,7 @@ async function renderNow(opts: RenderOptions): Promise<RenderedStack> {
     urn: r.urn ?? "",
     ...(r.parent ? { parent: r.parent } : {}),
     dependsOn: r.deps,
+    propertyDependencies: r.propertyDeps,
     inputs: clean(r.object, secrets),
     custom: r.custom,
     ...(r.timeouts && (r.timeouts.create || r.timeouts.update || r.timeouts.pb_delete)

@@ -131,10 +131,11 @@ describe("the policy pack under the Pulumi policy host", () => {
     ]));
   }, 30_000);
 
-  test("a value unknown during preview is not judged a violation", async () => {
+  test("a value unknown during preview is not judged a violation, there and offline", async () => {
     const parts = bucketParts("dev").map((r) => (r.type === T.bucketPolicy ? { ...r, inputs: { ...r.inputs, policy: UNKNOWN } } : r));
-    const viaPack = await analyzeStack([...parts, statefulSet("dev"), pdb("dev")]);
-    expect(viaPack).toEqual([]);
+    const stack = [...parts, statefulSet("dev"), pdb("dev")];
+    expect(await analyzeStack(stack)).toEqual([]);
+    expect(await runPolicies(stack, { policies: policies.filter((p) => "validateStack" in p) })).toEqual([]);
   }, 30_000);
 
   test("policy config sent by the CLI sets thresholds and levels", async () => {
@@ -149,5 +150,18 @@ describe("the policy pack under the Pulumi policy host", () => {
       level: "advisory",
       message: "StatefulSet/orders-db has 3 replica(s); production needs at least 5 (policy config minReplicas).",
     })]);
+  }, 30_000);
+
+  test("remediate, which this pack has no remediation for, reports as mandatory there and offline", async () => {
+    const req = new pb.ConfigureAnalyzerRequest();
+    const cfg = new pb.PolicyConfig();
+    cfg.setEnforcementlevel(pb.EnforcementLevel.REMEDIATE);
+    cfg.setProperties(Struct.fromJavaScript({ minReplicas: 3 }));
+    req.getPolicyconfigMap().set("production-replicas", cfg);
+    await call("configure", req);
+    const sts = statefulSet("prod", 1);
+    const replicas = (ds: Array<{ policy: string; level: string }>) => ds.filter((d) => d.policy === "production-replicas").map((d) => d.level);
+    expect(replicas(await analyze(sts))).toEqual(["mandatory"]);
+    expect(replicas(await runPolicies([sts], { config: { "production-replicas": "remediate" } }))).toEqual(["mandatory"]);
   }, 30_000);
 });

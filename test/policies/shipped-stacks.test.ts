@@ -90,16 +90,31 @@ describe("mysql-ha policy", () => {
     }
   });
 
-  test("usage errors exit 2 with one line naming the problem", async () => {
+  test("usage errors and a config the engine refuses exit 2 naming the problem", async () => {
     const missing = await inProcess("policy");
     expect(missing).toMatchObject({ code: 2, stderr: "mysql-ha policy: --stack <name> is required\n" });
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), "policy-cli-"));
     try {
       const file = path.join(dir, "bad.json");
-      fs.writeFileSync(file, JSON.stringify({ "production-replica": "advisory" }));
+      fs.writeFileSync(file, JSON.stringify({ "production-replicas": { enforcementLevel: "strict", minReplicas: "3" } }));
       const bad = await inProcess("policy", "--stack", "dev", "--config", file);
-      expect(bad.code).toBe(2);
-      expect(bad.stderr).toMatch(/^mysql-ha policy: policy config names unknown policy "production-replica"; policies: k8s-image-pinned, /);
+      expect(bad).toMatchObject({ code: 2, stdout: "" });
+      expect(bad.stderr).toBe('mysql-ha policy: invalid policy config:\n  - "production-replicas.enforcementLevel": "strict" is not an enforcement level (advisory, mandatory, remediate, disabled)\n');
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  test("what the engine would ignore in a policy config is a warning; the check runs", async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "policy-cli-"));
+    try {
+      const file = path.join(dir, "typo.json");
+      fs.writeFileSync(file, JSON.stringify({ "production-replica": "advisory" }));
+      const typo = await inProcess("policy", "--stack", "dev", "--config", file, "--json");
+      expect(typo.code).toBe(0);
+      const warning = '"production-replica" is not a policy of mysql-ha-guardrails (did you mean "production-replicas"?); ignored';
+      expect(typo.stderr).toContain(`mysql-ha policy: warning: policy config ${warning}\n`);
+      expect(JSON.parse(typo.stdout)).toMatchObject({ stack: "dev", passed: true, warnings: [warning] });
     } finally {
       fs.rmSync(dir, { recursive: true, force: true });
     }
