@@ -119,7 +119,7 @@ export interface Settings {
   restoreFrom?: string;
 }
 
-/** Types a key can have; "object" cannot be declared in Pulumi.yaml (Pulumi project config has no object type). */
+/** Types a key can have; keys of type object are not declared in Pulumi.yaml (see {@link projectConfigBlock}). */
 type KeyType = "string" | "integer" | "boolean" | "array" | "object";
 
 interface KeySpec {
@@ -185,8 +185,9 @@ export type ConfigKey = keyof typeof CONFIG_KEYS;
 export const CONFIG_KEY_NAMES = Object.keys(CONFIG_KEYS) as ConfigKey[];
 
 /**
- * The `config:` block of Pulumi.yaml for {@link CONFIG_KEYS}. Keys of type object are left out: Pulumi project
- * config declares only string, integer, boolean and array, and an undeclared key is still accepted in stack config.
+ * The `config:` block of Pulumi.yaml for {@link CONFIG_KEYS}. Keys of type object are left out: project config has
+ * `type: object` only since Pulumi CLI 3.186, and an older CLI refuses the whole Pulumi.yaml over a type it does not
+ * know; an undeclared key is still accepted in stack config, and the program validates it like every key.
  */
 export function projectConfigBlock(): Record<string, { type: string; default: unknown; description: string; items?: { type: string } }> {
   const block: ReturnType<typeof projectConfigBlock> = {};
