@@ -17,7 +17,8 @@ import {
   buildAgentBundleConfigMap, buildAgentDeployment, buildAgentPodDisruptionBudget, buildAgentRole, buildAgentRoleBinding, buildAgentServiceAccount,
 } from "./kubernetes/agent";
 import { agentBundle } from "../scripts/agent-bundle";
-import { REPLICATION_USER } from "./kubernetes/secret";
+import { ACCOUNTS, REPLICATION_USER } from "./kubernetes/secret";
+import { ACCOUNT_ROLES, AccountRole } from "./replication";
 import { ConnectorSpec } from "./connectors";
 import { PrimaryPlacement, ReplicationResourceArgs, ReplicationTopology, RollingUpgrade } from "./providers";
 import { serverConfigRevision } from "./upgrade/config-hash";
@@ -49,6 +50,8 @@ export interface Credentials {
   root: pulumi.Output<string>;
   replication: pulumi.Output<string>;
   app: pulumi.Output<string>;
+  /** The least-privilege accounts' passwords (kubernetes/secret.ts ACCOUNTS). */
+  accounts: Record<AccountRole, pulumi.Output<string>>;
   secret: k8s.core.v1.Secret;
 }
 
@@ -117,10 +120,11 @@ export class ReplicatedDatabase extends pulumi.ComponentResource {
     const backupAccount = roles && new k8s.core.v1.ServiceAccount(`${name}-backup-service-account`,
       buildWorkloadServiceAccount({ ...base, accountName: names.backupServiceAccount, roleArn: roles.pruner }), inNamespace());
 
-    // The objects that name the primary: Pulumi creates them without the primary's name, and the providers write
-    // it under their own field manager (connectors/primary-objects.ts), so Pulumi's applies never own, conflict with
-    // or revert it. The placement names the configured primary on first create, before any pod starts (a pod starts
-    // writable only if the topology ConfigMap names it); after that whoever moves the primary points them.
+    // What names the primary: the topology ConfigMap, created without the primary's name, and the pods' role labels,
+    // which the primary Service selects. The providers write both under their own field manager
+    // (connectors/primary-objects.ts), so Pulumi's applies never own, conflict with or revert them. The placement
+    // names the configured primary on first create, before any pod starts (a pod starts writable only if the
+    // topology ConfigMap names it); after that whoever moves the primary points them.
     const topologyConfigMap = new k8s.core.v1.ConfigMap(`${name}-topology`, buildTopologyConfigMap(base), inNamespace());
     const primaryService = new k8s.core.v1.Service(`${name}-primary`, buildPrimaryService(base), inNamespace());
 
@@ -144,7 +148,7 @@ export class ReplicatedDatabase extends pulumi.ComponentResource {
     const primary: pulumi.Input<number> = topology.primaryOrdinal;
     // Members onto the new pod template one at a time (OnDelete): replicas first, the primary after a switchover,
     // ending with the primary where the topology put it.
-    const { autoFailover, ...common } = replication;
+    const { autoFailover, accounts, ...common } = replication;
     new RollingUpgrade(`${name}-rollout`, {
       ...common,
       primary,
@@ -212,11 +216,12 @@ export class ReplicatedDatabase extends pulumi.ComponentResource {
     const root = password("root");
     const replication = password("replication");
     const app = password("app");
+    const accounts = Object.fromEntries(ACCOUNT_ROLES.map((role) => [role, password(role)])) as Record<AccountRole, pulumi.Output<string>>;
     const backupSigningKey = generated(`${name}-backup-signing-key`, 64);
     const cloneToken = generated(`${name}-clone-token`, 48);
     const secret = new k8s.core.v1.Secret(`${name}-credentials`,
-      buildCredentialsSecret({ name, names, settings, passwords: { root, replication, app }, backupSigningKey, cloneToken }), secretOpts);
-    return { root, replication, app, secret };
+      buildCredentialsSecret({ name, names, settings, passwords: { root, replication, app }, accountPasswords: accounts, backupSigningKey, cloneToken }), secretOpts);
+    return { root, replication, app, accounts, secret };
   }
 }
 
@@ -241,5 +246,7 @@ function replicationArgs(names: ObjectNames, settings: Settings, credentials: Cr
     adminPassword: credentials.root,
     replicationUser: REPLICATION_USER,
     replicationPassword: credentials.replication,
+    // Kept by every up: a changed password or grants reach the members without recreating them.
+    accounts: ACCOUNT_ROLES.map((role) => ({ role, user: ACCOUNTS[role].user, password: credentials.accounts[role] })),
   };
 }

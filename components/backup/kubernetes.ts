@@ -7,7 +7,7 @@ import type * as k8s from "@pulumi/kubernetes";
 import type * as pulumi from "@pulumi/pulumi";
 import type { Settings } from "../config";
 import { commonLabels, memberHost, MYSQL_PORT, ObjectNames } from "../kubernetes/names";
-import { SECRET_KEYS } from "../kubernetes/secret";
+import { ACCOUNTS, SECRET_KEYS } from "../kubernetes/secret";
 import { CONTAINER_SECURITY_CONTEXT, PATHS, StatefulSetExtras, VOLUMES } from "../kubernetes/statefulset";
 import { readScripts } from "../kubernetes/scripts";
 
@@ -114,18 +114,19 @@ export function s3Env(args: BackupPartsArgs): EnvVar[] {
 /** The stack's manifest signing key: backup.sh signs with it, restore.sh accepts only manifests it signed. */
 const signingKeyEnv = (names: ObjectNames): EnvVar => secretEnv(names.secret, "BACKUP_SIGNING_KEY", SECRET_KEYS.backupSigning);
 
-/** The member's own server, for sidecars in its pod. */
-function memberEnv(names: ObjectNames): EnvVar[] {
+/** The member's own server for a sidecar in its pod, as that sidecar's own least-privilege account. */
+function memberEnv(names: ObjectNames, role: "backup" | "archiver"): EnvVar[] {
   return [
     { name: "MYSQL_HOST", value: "127.0.0.1" },
     { name: "MYSQL_PORT", value: String(MYSQL_PORT) },
-    { name: "MYSQL_USER", value: "root" },
-    secretEnv(names.secret, "MYSQL_PASSWORD", SECRET_KEYS.root),
+    { name: "MYSQL_USER", value: ACCOUNTS[role].user },
+    secretEnv(names.secret, "MYSQL_PASSWORD", ACCOUNTS[role].secretKey),
     { name: "DATADIR", value: PATHS.data },
-    // The stream token gates a full copy of the data: a secret of its own, so knowing an account's password is not enough.
-    secretEnv(names.secret, "CLONE_TOKEN", SECRET_KEYS.cloneToken),
   ];
 }
+
+/** The stream token gates a full copy of the data: a secret of its own, so knowing an account's password is not enough. */
+const cloneTokenEnv = (names: ObjectNames): EnvVar => secretEnv(names.secret, "CLONE_TOKEN", SECRET_KEYS.cloneToken);
 
 /**
  * Liveness only: a sidecar's readiness would decide the member pod's, taking a healthy database out of the
@@ -151,7 +152,7 @@ export function buildDonorSidecar(args: SeedPartsArgs): Container {
     ports: [{ name: "donor", containerPort: DONOR_PORT, protocol: "TCP" }],
     // A TCP probe would open a stream request; look for the listening socket instead (state 0A = LISTEN).
     ...liveness(`grep -qiE ':${DONOR_PORT.toString(16).padStart(4, "0")} [0-9a-f]+:0000 0A' /proc/net/tcp /proc/net/tcp6`),
-    env: [...memberEnv(args.names), { name: "CLONE_PORT", value: String(DONOR_PORT) }, { name: "HOME", value: "/tmp" }],
+    env: [...memberEnv(args.names, "backup"), cloneTokenEnv(args.names), { name: "CLONE_PORT", value: String(DONOR_PORT) }, { name: "HOME", value: "/tmp" }],
     volumeMounts: [{ name: VOLUMES.data, mountPath: PATHS.data }, ...scratchMounts],
     resources: { requests: { cpu: "50m", memory: "64Mi", "ephemeral-storage": "16Mi" }, limits: { cpu: "1", memory: "512Mi" } },
     securityContext: CONTAINER_SECURITY_CONTEXT,
@@ -176,7 +177,7 @@ export function buildArchiverSidecar(args: BackupPartsArgs): Container {
     // container restarted (it resumes). The loop turns even while S3 is down (uploads retry).
     ...liveness(`[ $(( $(date +%s) - $(stat -c %Y ${SPOOL.path}/.alive) )) -lt 60 ]`, 60),
     env: [
-      ...memberEnv(args.names), ...s3Env(args),
+      ...memberEnv(args.names, "archiver"), ...s3Env(args),
       { name: "SPOOL_DIR", value: SPOOL.path }, { name: "SPOOL_MAX_BYTES", value: String(SPOOL.maxBytes) }, { name: "ARCHIVE_INTERVAL", value: "1" },
     ],
     volumeMounts: [...scratchMounts, { name: SPOOL.volume, mountPath: SPOOL.path }],
@@ -197,7 +198,11 @@ export function buildSeedInitContainer(args: SeedPartsArgs): Container {
     command: [`${PATHS.scripts}/seed-member.sh`],
     env: [
       { name: "POD_NAME", valueFrom: { fieldRef: { fieldPath: "metadata.name" } } },
-      ...memberEnv(args.names).filter((e) => e.name !== "MYSQL_HOST" && e.name !== "MYSQL_PORT"),
+      // root of the private server a restore replays binlogs into (its socket only; the backup's own accounts).
+      { name: "MYSQL_USER", value: "root" },
+      secretEnv(args.names.secret, "MYSQL_PASSWORD", SECRET_KEYS.root),
+      { name: "DATADIR", value: PATHS.data },
+      cloneTokenEnv(args.names),
       // S3 only to restore: cloning needs the donor alone. restoreFrom names its own bucket, so it works
       // without backups configured (region, endpoint and keys from the backup settings).
       ...(args.settings.restoreFrom
@@ -274,7 +279,7 @@ export function buildBackupCronJob(args: BackupPartsArgs): k8s.batch.v1.CronJobA
                     ...s3Env(args),
                     { name: "DONOR_HOST", value: donor },
                     { name: "DONOR_PORT", value: String(DONOR_PORT) },
-                    secretEnv(args.names.secret, "CLONE_TOKEN", SECRET_KEYS.cloneToken),
+                    cloneTokenEnv(args.names),
                     signingKeyEnv(args.names),
                     { name: "RETENTION_COUNT", value: String(s.backupRetentionCount) },
                     { name: "RETENTION_DAYS", value: String(s.backupRetentionDays) },

@@ -2,7 +2,9 @@ import type * as k8s from "@pulumi/kubernetes";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import type { Settings } from "../config";
+import { ACCOUNT_ROLES, mariadb } from "../replication";
 import { commonLabels, ObjectNames } from "./names";
+import { ACCOUNTS } from "./secret";
 
 /** Directory of the shell scripts shipped to the pods. */
 export const SCRIPTS_DIR = path.join(__dirname, "..", "scripts");
@@ -13,6 +15,14 @@ export const MEMBER_SCRIPTS = ["init-server.sh", "probe-lib.sh", "probe-readines
 /** Contents of the given scripts from components/scripts/, keyed by file name. */
 export function readScripts(files: readonly string[]): Record<string, string> {
   return Object.fromEntries(files.map((f) => [f, fs.readFileSync(path.join(SCRIPTS_DIR, f), "utf8")]));
+}
+
+/** Key of the accounts script; the database container mounts it alone into the entrypoint's initdb directory. */
+export const INIT_ACCOUNTS_SCRIPT = "init-accounts.sh";
+
+/** The entrypoint's first-start script creating the least-privilege accounts (passwords from the container's env). */
+export function renderInitAccountsScript(): string {
+  return mariadb.accountsInitScript(ACCOUNT_ROLES.map((role) => ({ role, user: ACCOUNTS[role].user, passwordEnv: ACCOUNTS[role].passwordEnv })));
 }
 
 export interface ScriptsConfigMapArgs {
@@ -29,6 +39,6 @@ export function buildScriptsConfigMap(args: ScriptsConfigMapArgs): k8s.core.v1.C
     apiVersion: "v1",
     kind: "ConfigMap",
     metadata: { name: args.names.scripts, namespace: args.settings.namespace, labels: commonLabels(args.name) },
-    data: { ...readScripts(MEMBER_SCRIPTS), ...args.extraScripts },
+    data: { ...readScripts(MEMBER_SCRIPTS), [INIT_ACCOUNTS_SCRIPT]: renderInitAccountsScript(), ...args.extraScripts },
   };
 }

@@ -2,7 +2,9 @@ import type * as k8s from "@pulumi/kubernetes";
 import type { Settings } from "../config";
 import { SERVER_CNF } from "./server-config";
 import { CONFIG_HASH_ANNOTATION, serverConfigRevision } from "../upgrade/config-hash";
-import { REPLICATION_USER, SECRET_KEYS } from "./secret";
+import { ACCOUNTS, REPLICATION_USER, SECRET_KEYS } from "./secret";
+import { INIT_ACCOUNTS_SCRIPT } from "./scripts";
+import { ACCOUNT_ROLES } from "../replication";
 import { TOPOLOGY_PRIMARY_KEY } from "./topology";
 import { commonLabels, MYSQL_PORT, ObjectNames, selectorLabels, SERVER_ID_BASE } from "./names";
 
@@ -22,10 +24,12 @@ export const PATHS = {
   config: "/etc/mysql-ha/config",
   scripts: "/etc/mysql-ha/scripts",
   topology: "/etc/mysql-ha/topology",
+  /** Where the official image's entrypoint looks for first-start scripts. */
+  initdb: "/docker-entrypoint-initdb.d",
 } as const;
 
 /** Volume names of the member pod, for extra containers that mount the same volumes (e.g. the data volume). */
-export const VOLUMES = { data: "data", conf: "conf", run: "run", tmp: "tmp", config: "config", scripts: "scripts", topology: "topology" } as const;
+export const VOLUMES = { data: "data", conf: "conf", run: "run", tmp: "tmp", config: "config", scripts: "scripts", topology: "topology", initdb: "initdb" } as const;
 
 /** Parts other sections (backup, clone) add to the member pod. */
 export interface StatefulSetExtras {
@@ -78,8 +82,10 @@ export function buildStatefulSet(args: StatefulSetArgs): k8s.apps.v1.StatefulSet
 
   const env: EnvVar[] = [
     { name: "POD_NAME", valueFrom: { fieldRef: { fieldPath: "metadata.name" } } },
-    // Read by the official image's entrypoint on first start of an empty datadir.
+    // Read by the official image's entrypoint on first start of an empty datadir. root only from the pod itself:
+    // the socket and loopback, where the port-forward of the providers and the CLI arrives.
     secretEnv(names.secret, "MARIADB_ROOT_PASSWORD", SECRET_KEYS.root),
+    { name: "MARIADB_ROOT_HOST", value: "127.0.0.1" },
     { name: "MARIADB_USER", value: s.appUser },
     secretEnv(names.secret, "MARIADB_PASSWORD", SECRET_KEYS.app),
     { name: "MARIADB_DATABASE", value: s.appDatabase },
@@ -87,8 +93,14 @@ export function buildStatefulSet(args: StatefulSetArgs): k8s.apps.v1.StatefulSet
     { name: "MARIADB_AUTO_UPGRADE", value: "1" },
     { name: "MARIADB_REPLICATION_USER", value: REPLICATION_USER },
     secretEnv(names.secret, "MARIADB_REPLICATION_PASSWORD", SECRET_KEYS.replication),
-    // Read by the probes.
+    // The least-privilege accounts, created by the initdb script on first start (the probe's is the probes' too).
+    ...ACCOUNT_ROLES.map((role) => secretEnv(names.secret, ACCOUNTS[role].passwordEnv, ACCOUNTS[role].secretKey)),
+    // Read by the probes: their own account over loopback.
+    { name: "PROBE_USER", value: ACCOUNTS.probe.user },
+    { name: "MYSQL_HA_HOST", value: "127.0.0.1" },
+    { name: "MYSQL_HA_PORT", value: String(MYSQL_PORT) },
     { name: "READ_MAX_LAG_SECONDS", value: String(s.readMaxLagSeconds) },
+    // The initdb script's server while the entrypoint initializes (no networking then).
     { name: "MYSQL_HA_SOCKET", value: PATHS.socket },
     ...all("env"),
   ];
@@ -99,6 +111,7 @@ export function buildStatefulSet(args: StatefulSetArgs): k8s.apps.v1.StatefulSet
     { name: VOLUMES.run, mountPath: PATHS.run },
     { name: VOLUMES.tmp, mountPath: "/tmp" },
     { name: VOLUMES.scripts, mountPath: PATHS.scripts },
+    { name: VOLUMES.initdb, mountPath: PATHS.initdb, readOnly: true },
   ];
   const probe = (script: string, periodSeconds: number, failureThreshold: number) => ({
     exec: { command: [`${PATHS.scripts}/${script}`] },
@@ -193,6 +206,8 @@ export function buildStatefulSet(args: StatefulSetArgs): k8s.apps.v1.StatefulSet
             { name: VOLUMES.tmp, emptyDir: { sizeLimit: "2Gi" } },
             { name: VOLUMES.config, configMap: { name: names.serverConfig, items: [{ key: SERVER_CNF, path: SERVER_CNF }] } },
             { name: VOLUMES.scripts, configMap: { name: names.scripts, defaultMode: 0o555 } },
+            // Executable, so the entrypoint runs it (rather than sourcing it into its own shell).
+            { name: VOLUMES.initdb, configMap: { name: names.scripts, defaultMode: 0o555, items: [{ key: INIT_ACCOUNTS_SCRIPT, path: `50-${INIT_ACCOUNTS_SCRIPT}` }] } },
             { name: VOLUMES.topology, configMap: { name: names.topology, optional: true } },
             ...all("volumes"),
           ],

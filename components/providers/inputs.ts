@@ -3,7 +3,8 @@
  * Pulumi, no database. Both resources take the same inputs; they differ in what they do with them.
  */
 import { CONNECTOR_KINDS, ConnectorSpec, parseHostPort, PrimaryObjects } from "../connectors";
-import type { EngineSettings } from "../replication";
+import { ACCOUNT_ROLES } from "../replication";
+import type { Account, EngineSettings } from "../replication";
 
 /** Bumped when the providers' behaviour changes, so existing stacks get an update that re-converges. */
 export const PROVIDER_VERSION = "2";
@@ -12,7 +13,7 @@ export const PROVIDER_VERSION = "2";
 export const UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9";
 
 /** Properties kept secret in state: passed to additionalSecretOutputs and wrapped with pulumi.secret. */
-export const SECRET_PROPERTIES = ["adminPassword", "replicationPassword", "kubeconfig"];
+export const SECRET_PROPERTIES = ["adminPassword", "replicationPassword", "kubeconfig", "accounts"];
 
 export interface ReplicationInputs {
   /** Version of the provider code that last ran (see PROVIDER_VERSION). */
@@ -40,18 +41,21 @@ export interface ReplicationInputs {
   adminPassword: string;
   replicationUser: string;
   replicationPassword: string;
+  /** Least-privilege accounts the engine keeps on every up (secret: they carry passwords). */
+  accounts?: Account[];
   /** Set by check: what `up` will do, in words (shown by preview as a change of this property). */
   plan?: string;
 }
 
 /** The engine settings every mysql-ha provider derives from its inputs; `log` goes to the provider's stderr. */
 export function engineSettingsOf(
-  inputs: Pick<ReplicationInputs, "adminUser" | "adminPassword" | "replicationUser" | "replicationPassword" | "semiSync" | "semiSyncTimeoutMs" | "operationTimeoutSeconds">,
+  inputs: Pick<ReplicationInputs, "adminUser" | "adminPassword" | "replicationUser" | "replicationPassword" | "accounts" | "semiSync" | "semiSyncTimeoutMs" | "operationTimeoutSeconds">,
   log: (line: string) => void,
 ): EngineSettings {
   return {
     admin: { user: inputs.adminUser, password: inputs.adminPassword },
     replication: { user: inputs.replicationUser, password: inputs.replicationPassword },
+    accounts: inputs.accounts,
     semiSync: inputs.semiSync,
     semiSyncTimeoutMs: inputs.semiSyncTimeoutMs,
     deadlineMs: inputs.operationTimeoutSeconds * 1000,
@@ -91,7 +95,7 @@ export interface CheckFailure {
 /** Inputs whose change alone is a reason to update (the computed `plan` is not one). */
 export const COMPARED_INPUTS: Array<keyof ReplicationInputs> = [
   "providerVersion", "replicas", "primary", "semiSync", "semiSyncTimeoutMs", "autoFailover",
-  "operationTimeoutSeconds", "connector", "kubeconfig", "primaryObjects", "adminUser", "adminPassword", "replicationUser", "replicationPassword",
+  "operationTimeoutSeconds", "connector", "kubeconfig", "primaryObjects", "adminUser", "adminPassword", "replicationUser", "replicationPassword", "accounts",
 ];
 
 export function isUnknown(value: unknown): boolean {
@@ -139,12 +143,22 @@ export function validateInputs(news: Record<string, any>): CheckFailure[] {
   text("replicationUser");
   text("replicationPassword", true);
   if (news.kubeconfig !== undefined && known("kubeconfig") && typeof news.kubeconfig !== "string") fail("kubeconfig", "must be a string");
+  if (news.accounts !== undefined && known("accounts")) failures.push(...validateAccounts(news.accounts));
   if (known("connector")) failures.push(...validateConnector(news.connector, news.replicas));
   if (news.primaryObjects !== undefined && known("primaryObjects")) failures.push(...validatePrimaryObjects(news.primaryObjects));
   return failures;
 }
 
 const DNS_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
+
+function validateAccounts(accounts: any): CheckFailure[] {
+  if (!Array.isArray(accounts)) return [{ property: "accounts", reason: "must be a list of { role, user, password }" }];
+  return accounts.flatMap((a: any, i: number) => [
+    ...(ACCOUNT_ROLES.includes(a?.role) ? [] : [{ property: `accounts[${i}].role`, reason: `${JSON.stringify(a?.role)} is not one of ${ACCOUNT_ROLES.join(", ")}` }]),
+    ...(typeof a?.user === "string" && /^[A-Za-z0-9_]+$/.test(a.user) ? [] : [{ property: `accounts[${i}].user`, reason: `${JSON.stringify(a?.user)} must be letters, digits and _` }]),
+    ...(typeof a?.password === "string" && a.password.length > 0 ? [] : [{ property: `accounts[${i}].password`, reason: "must be a non-empty string" }]),
+  ]);
+}
 
 function validatePrimaryObjects(objects: any): CheckFailure[] {
   if (!objects || typeof objects !== "object") return [{ property: "primaryObjects", reason: "must be an object" }];

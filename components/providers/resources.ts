@@ -5,6 +5,7 @@
  */
 import * as pulumi from "@pulumi/pulumi";
 import { ConnectorSpec, PrimaryObjects } from "../connectors";
+import type { Account } from "../replication";
 import { MemberSummary, PROVIDER_VERSION, SECRET_PROPERTIES } from "./inputs";
 import { ProviderKind, serializableProvider } from "./serialized";
 
@@ -35,19 +36,22 @@ export interface ReplicationResourceArgs {
   replicationUser: pulumi.Input<string>;
   /** Its password (kept secret in state). */
   replicationPassword: pulumi.Input<string>;
+  /** Least-privilege accounts kept on every up (kept secret in state). */
+  accounts?: pulumi.Input<Array<Omit<Account, "password"> & { password: pulumi.Input<string> }>>;
 }
 
 /**
  * Inputs of every mysql-ha dynamic resource: the args, the provider version, the credentials wrapped as secrets,
  * and the outputs every one of them resolves (primaryOrdinal, plan).
  */
-export function resourceInputs(args: Pick<ReplicationResourceArgs, "adminPassword" | "replicationPassword" | "kubeconfig">): pulumi.Inputs {
+export function resourceInputs(args: Pick<ReplicationResourceArgs, "adminPassword" | "replicationPassword" | "kubeconfig"> & Partial<Pick<ReplicationResourceArgs, "accounts">>): pulumi.Inputs {
   return {
     ...args,
     providerVersion: PROVIDER_VERSION,
     adminPassword: pulumi.secret(args.adminPassword),
     replicationPassword: pulumi.secret(args.replicationPassword),
     kubeconfig: args.kubeconfig === undefined ? undefined : pulumi.secret(args.kubeconfig),
+    accounts: args.accounts === undefined ? undefined : pulumi.secret(args.accounts),
     primaryOrdinal: undefined,
     plan: undefined,
   };

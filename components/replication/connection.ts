@@ -18,7 +18,7 @@ export interface Sql {
 export async function connect(members: MemberAddress[], index: number, settings: ResolvedSettings): Promise<Sql> {
   const member = members[index];
   const address = addressOf(member);
-  const secrets = [settings.admin.password, settings.replication.password];
+  const secrets = [settings.admin.password, settings.replication.password, ...settings.accounts.map((a) => a.password)];
   let conn: mysql.Connection;
   try {
     conn = await mysql.createConnection({

@@ -8,4 +8,6 @@ export { resolveSettings, DEFAULTS } from "./settings";
 export { inspect, analyze, topologyToJson } from "./status/inspect";
 export { plan } from "./plan";
 export { apply, reconcile, setup, attach, detach, switchover, failover, repair, fence, LOCK_NAME } from "./operations";
+export { mariadb } from "./flavor/mariadb";
+export type { Flavor, AccountSpec } from "./flavor/flavor";
 export { parseGtids, comparePositions, errantAgainst } from "./gtid";

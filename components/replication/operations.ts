@@ -49,13 +49,18 @@ function checkIndex(members: MemberAddress[], index: number, what: string): void
   }
 }
 
+function context(members: MemberAddress[], settings: EngineSettings, flavor: Flavor): Ctx {
+  const resolved = resolveSettings(settings);
+  return { members, settings: resolved, flavor, lockSessions: new Map(), deadline: Date.now() + resolved.deadlineMs, lines: [], warnings: [] };
+}
+
 /**
  * Takes the topology lock (a named session lock on every reachable member, in index order so two contenders cannot
  * each hold half), runs `fn`, releases it. A second operation anywhere, in any process, is refused.
  */
 async function locked<T>(members: MemberAddress[], settings: EngineSettings, flavor: Flavor, fn: (ctx: Ctx) => Promise<T>): Promise<T> {
-  const resolved = resolveSettings(settings);
-  const ctx: Ctx = { members, settings: resolved, flavor, lockSessions: new Map(), deadline: Date.now() + resolved.deadlineMs, lines: [], warnings: [] };
+  const ctx = context(members, settings, flavor);
+  const resolved = ctx.settings;
   const held: Sql[] = [];
   try {
     for (let i = 0; i < members.length; i++) {
@@ -159,6 +164,13 @@ async function primaryPosition(ctx: Ctx, primary: number): Promise<string> {
   return withSql(ctx, primary, async (sql) => (await sql.query<{ p: string }>("SELECT @@gtid_binlog_pos AS p"))[0].p);
 }
 
+/** The settings' accounts on the primary, each with its password and exactly its role's privileges. */
+async function ensureAccounts(ctx: Ctx, primary: number, sql: Sql): Promise<void> {
+  for (const account of ctx.settings.accounts) {
+    if (await ctx.flavor.ensureAccount(sql, account)) log(ctx, `member ${primary}: account '${account.user}' (${account.role}) created or updated`);
+  }
+}
+
 // ---------------------------------------------------------------------------------------------------------------
 // setup
 
@@ -191,6 +203,7 @@ async function doSetup(ctx: Ctx, primary: number): Promise<OperationResult> {
   await withSql(ctx, primary, async (sql) => {
     await ctx.flavor.ensureReplicationUser(sql, ctx.settings.replication);
     log(ctx, `member ${primary}: replication user '${ctx.settings.replication.user}' has REPLICATION SLAVE only`);
+    await ensureAccounts(ctx, primary, sql);
     await ctx.flavor.becomeSource(sql, ctx.settings.semiSync, ctx.settings.semiSyncTimeoutMs);
     await ctx.flavor.setReadOnly(sql, false);
     log(ctx, `member ${primary}: primary, writable${ctx.settings.semiSync ? `, semi-sync (timeout ${ctx.settings.semiSyncTimeoutMs} ms)` : ""}`);
@@ -610,5 +623,11 @@ export async function reconcile(
   flavor: Flavor = mariadb,
 ): Promise<{ plan: Plan; applied: ApplyResult }> {
   const p = makePlan(await inspect(members, settings, flavor), { canSeed: !!settings.seed, ...desired });
-  return { plan: p, applied: await apply(members, p, settings, flavor) };
+  const applied = await apply(members, p, settings, flavor);
+  // Every up keeps the accounts (a changed password, grants of an older version); nothing is written when they match.
+  if (applied.primary !== null && settings.accounts?.length) {
+    const ctx = context(members, settings, flavor);
+    await withSql(ctx, applied.primary, (sql) => ensureAccounts(ctx, applied.primary!, sql));
+  }
+  return { plan: p, applied };
 }

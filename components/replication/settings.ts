@@ -13,6 +13,7 @@ export function resolveSettings(settings: EngineSettings): ResolvedSettings {
     catchUpTimeoutMs: DEFAULTS.catchUpTimeoutMs,
     deadlineMs: DEFAULTS.deadlineMs,
     log: () => {},
+    accounts: [],
     ...dropUndefined(settings),
   } as ResolvedSettings;
 }

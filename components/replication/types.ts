@@ -20,12 +20,25 @@ export interface Credentials {
   password: string;
 }
 
+/**
+ * The accounts the engine keeps besides the replication account, each with the least privilege its job needs
+ * (the flavor's grants): the failover agent, the donor's physical copies, the binlog archiver, the probes, metrics.
+ */
+export const ACCOUNT_ROLES = ["operator", "backup", "archiver", "probe", "metrics"] as const;
+export type AccountRole = (typeof ACCOUNT_ROLES)[number];
+
+export interface Account extends Credentials {
+  role: AccountRole;
+}
+
 /** Engine settings. Optional fields get their defaults in `resolveSettings` (settings.ts), nowhere else. */
 export interface EngineSettings {
   /** Administrative account the engine connects with (needs SUPER-level rights: replication admin, read_only, kill). */
   admin: Credentials;
   /** Account replicas use to stream binlogs; created on setup with REPLICATION SLAVE only. */
   replication: Credentials;
+  /** Accounts setup creates or updates on the primary (binlogged, so every member gets them). Default: none. */
+  accounts?: Account[];
   /** Semi-synchronous replication on the primary and the replicas. */
   semiSync: boolean;
   /** How long the primary waits for a replica's acknowledgement before falling back to async. */

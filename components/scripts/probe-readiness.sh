@@ -11,7 +11,7 @@
 #   anything else (lagging, stopped, broken, or fenced: own history and user data) -> not ready, reason on stdout
 set -uo pipefail
 . "$(dirname "$0")/probe-lib.sh"
-export MYSQL_PWD="${MYSQL_PWD:-${MARIADB_ROOT_PASSWORD:-}}"
+export MYSQL_PWD="${MYSQL_PWD:-${MYSQL_HA_PROBE_PASSWORD:-}}"
 max_lag="${READ_MAX_LAG_SECONDS:-10}"
 
 state="$(probe_query "SELECT @@read_only, @@gtid_binlog_pos")" || { echo "not ready: server not answering"; exit 1; }

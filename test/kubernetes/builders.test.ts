@@ -3,12 +3,12 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { validateConfig, Settings } from "../../components/config";
-import { objectNames, memberHost, selectorLabels } from "../../components/kubernetes/names";
+import { objectNames, memberHost, ROLE_LABEL, selectorLabels } from "../../components/kubernetes/names";
 import { buildTopologyConfigMap } from "../../components/kubernetes/topology";
 import { renderServerCnf, buildServerConfigMap, SERVER_CNF } from "../../components/kubernetes/server-config";
 import { buildStatefulSet } from "../../components/kubernetes/statefulset";
-import { buildPrimaryService, buildHeadlessService, buildReadService } from "../../components/kubernetes/services";
-import { buildScriptsConfigMap, MEMBER_SCRIPTS } from "../../components/kubernetes/scripts";
+import { buildPrimaryService, buildHeadlessService, buildReadService, INTERNAL_LOAD_BALANCER_ANNOTATIONS } from "../../components/kubernetes/services";
+import { buildScriptsConfigMap, INIT_ACCOUNTS_SCRIPT, MEMBER_SCRIPTS } from "../../components/kubernetes/scripts";
 import { mariadbd } from "../../local/mariadbd";
 
 const settings = (raw: Record<string, unknown> = {}): Settings => {
@@ -101,16 +101,25 @@ describe("StatefulSet builder", () => {
     expect(db.livenessProbe.exec.command).toEqual(["/etc/mysql-ha/scripts/probe-liveness.sh"]);
     expect(db.env).toContainEqual({ name: "READ_MAX_LAG_SECONDS", value: "7" });
     const shipped = Object.keys((buildScriptsConfigMap({ name: "db", names, settings: settings() }) as any).data);
-    expect(shipped).toEqual([...MEMBER_SCRIPTS]);
+    expect(shipped).toEqual([...MEMBER_SCRIPTS, INIT_ACCOUNTS_SCRIPT]);
   });
 });
 
 describe("Services", () => {
-  it("leaves the primary's pod name out of the primary Service's selector and the topology ConfigMap's data: the providers own those fields", () => {
+  it("selects the member labelled primary with a static selector; the topology ConfigMap's data is left to the providers", () => {
     const svc = buildPrimaryService({ name: "db", names, settings: settings() }) as any;
-    expect(svc.spec.selector).toBeUndefined();
+    expect(svc.spec.selector).toEqual({ ...selectorLabels("db"), [ROLE_LABEL]: "primary" });
+    // No endpoint before replication is set up (Pulumi would wait forever), and the selector taken from earlier versions' providers.
+    expect(svc.metadata.annotations).toEqual({ "pulumi.com/skipAwait": "true", "pulumi.com/patchForce": "true" });
     expect(buildReadService({ name: "db", names, settings: settings() }).spec).toMatchObject({ selector: selectorLabels("db") });
     expect((buildTopologyConfigMap({ name: "db", names, settings: settings() }) as any).data).toBeUndefined();
+  });
+
+  it("keeps the internal load balancer annotations beside the primary Service's own", () => {
+    const lb = settings({ serviceType: "LoadBalancer" });
+    expect((buildPrimaryService({ name: "db", names, settings: lb }) as any).metadata.annotations).toEqual({ ...INTERNAL_LOAD_BALANCER_ANNOTATIONS, "pulumi.com/skipAwait": "true", "pulumi.com/patchForce": "true" });
+    expect((buildReadService({ name: "db", names, settings: lb }) as any).metadata.annotations).toEqual(INTERNAL_LOAD_BALANCER_ANNOTATIONS);
+    expect((buildReadService({ name: "db", names, settings: settings() }) as any).metadata.annotations).toBeUndefined();
   });
 
   it("gives LoadBalancer Services the configured source ranges, and other types none", () => {

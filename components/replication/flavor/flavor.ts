@@ -3,16 +3,33 @@
  * speak only this interface.
  */
 import { Sql } from "../connection";
-import { Credentials, MemberStatus } from "../types";
+import { Account, AccountRole, Credentials, MemberStatus } from "../types";
 
 /** What a flavor reads from one member (inspect adds index, address, role, errant GTIDs and the source index). */
 export type RawStatus = Omit<MemberStatus, "index" | "address" | "reachable" | "error" | "role" | "errantGtids">;
+
+/** An account as the init script creates it: its password comes from the environment. */
+export interface AccountSpec {
+  role: AccountRole;
+  user: string;
+  passwordEnv: string;
+}
 
 export interface Flavor {
   readonly name: string;
   readStatus(sql: Sql): Promise<RawStatus>;
   /** Creates or updates the least-privilege replication account (binlogged, so every member gets it). */
   ensureReplicationUser(sql: Sql, user: Credentials): Promise<void>;
+  /**
+   * Creates or updates an account so it has its password and exactly its role's privileges (binlogged, so every
+   * member gets it); true when something had to change.
+   */
+  ensureAccount(sql: Sql, account: Account): Promise<boolean>;
+  /**
+   * A bash script for the image's /docker-entrypoint-initdb.d that creates the same accounts on the first start of
+   * an empty datadir (the entrypoint runs it once root is secured), each password from the named environment variable.
+   */
+  accountsInitScript(accounts: AccountSpec[]): string;
   /** Points the member at a source with GTID auto-positioning, sets its semi-sync role and starts replicating. */
   startReplicating(sql: Sql, source: { host: string; port: number }, user: Credentials, semiSync: boolean): Promise<void>;
   /** Stops replication and forgets the source. */

@@ -3,12 +3,60 @@
  * auto-position with MASTER_USE_GTID=slave_pos, semi-sync is built in (rpl_semi_sync_*).
  */
 import { Sql } from "../connection";
-import { Credentials, ThreadState } from "../types";
-import { Flavor, RawStatus } from "./flavor";
+import { Account, AccountRole, Credentials, ThreadState } from "../types";
+import { AccountSpec, Flavor, RawStatus } from "./flavor";
 
 const SYSTEM_SCHEMAS = ["mysql", "information_schema", "performance_schema", "sys"];
 /** Sessions that are not clients: replication threads, the binlog dump threads of replicas, daemons. */
 const NON_CLIENT_COMMANDS = ["Binlog Dump", "Daemon", "Slave_IO", "Slave_SQL", "Slave_worker", "Killed"];
+
+/**
+ * Each account's host and privileges (MariaDB 10.11 names), and nothing more: none reads or writes user data, none
+ * manages accounts. Accounts used inside the member pod connect over its loopback. SHOW VIEW on *.* lets
+ * information_schema list every table (any table privilege does) without reading a row: the probes and the engine
+ * tell a member holding user data from an empty one.
+ */
+export const ACCOUNT_GRANTS: Record<AccountRole, { host: string; grants: string[] }> = {
+  // The failover agent (another pod): inspect, read_only, replication, kill client sessions, block commits.
+  operator: {
+    host: "%",
+    grants: ["READ_ONLY ADMIN, REPLICATION SLAVE ADMIN, REPLICATION MASTER ADMIN, BINLOG MONITOR, SLAVE MONITOR, CONNECTION ADMIN, PROCESS, RELOAD, SHOW VIEW ON *.*"],
+  },
+  // mariadb-backup's needs (backup locks, its status queries, the binlog position).
+  backup: { host: "127.0.0.1", grants: ["RELOAD, PROCESS, LOCK TABLES, BINLOG MONITOR ON *.*"] },
+  // mariadb-binlog --read-from-remote-server and SHOW BINARY LOGS.
+  archiver: { host: "127.0.0.1", grants: ["REPLICATION SLAVE, BINLOG MONITOR ON *.*"] },
+  // SHOW SLAVE STATUS and the user-table count of probe-readiness.sh.
+  probe: { host: "127.0.0.1", grants: ["SLAVE MONITOR, SHOW VIEW ON *.*"] },
+  // mysqld_exporter's default collectors: status, variables, replica status, InnoDB and performance_schema tables.
+  metrics: { host: "127.0.0.1", grants: ["PROCESS, BINLOG MONITOR, SLAVE MONITOR ON *.*", "SELECT ON performance_schema.*"] },
+};
+
+/** An account's SQL name ('user'@'host'); user names are the program's constants, checked here anyway. */
+function accountName(user: string, host: string): string {
+  if (!/^[A-Za-z0-9_]+$/.test(user)) throw new Error(`account name ${JSON.stringify(user)}: only letters, digits and _ are allowed`);
+  return `'${user}'@'${host}'`;
+}
+
+/** Privileges per object ("*.*", "performance_schema.*"), from GRANT statements as SHOW GRANTS prints them or as written. */
+function privilegesOf(statements: string[]): Map<string, Set<string>> {
+  const byObject = new Map<string, Set<string>>();
+  for (const statement of statements) {
+    const m = /^(?:GRANT\s+)?(.+?)\s+ON\s+(\S+)/i.exec(statement);
+    if (!m) continue;
+    const object = m[2].replace(/`/g, "");
+    const set = byObject.get(object) ?? new Set<string>();
+    for (const p of m[1].split(",").map((x) => x.trim().toUpperCase())) if (p !== "USAGE") set.add(p);
+    byObject.set(object, set);
+  }
+  for (const [object, set] of byObject) if (set.size === 0) byObject.delete(object);
+  return byObject;
+}
+
+function samePrivileges(shown: string[], wanted: string[]): boolean {
+  const [a, b] = [privilegesOf(shown), privilegesOf(wanted)];
+  return a.size === b.size && [...b].every(([object, set]) => a.get(object)?.size === set.size && [...set].every((p) => a.get(object)!.has(p)));
+}
 
 function thread(v: unknown): ThreadState {
   return v === "Yes" ? "running" : v === "Preparing" || v === "Connecting" ? "connecting" : "stopped";
@@ -81,6 +129,52 @@ export const mariadb: Flavor = {
     await sql.query("ALTER USER ?@'%' IDENTIFIED BY ?", [user.user, user.password]);
     // REPLICATION SLAVE is all a replica needs to stream binlogs (semi-sync acknowledgements included).
     await sql.query("GRANT REPLICATION SLAVE ON *.* TO ?@'%'", [user.user]);
+  },
+
+  async ensureAccount(sql: Sql, account: Account): Promise<boolean> {
+    const { host, grants } = ACCOUNT_GRANTS[account.role];
+    const name = accountName(account.user, host);
+    // Nothing is written when the account is already right: every `up` checks, and each write is a binlog event.
+    const [row] = await sql.query<{ same: number }>("SELECT authentication_string = PASSWORD(?) AS same FROM mysql.user WHERE User = ? AND Host = ?", [account.password, account.user, host]);
+    if (row && Number(row.same) === 1) {
+      const shown = await sql.query<Record<string, string>>(`SHOW GRANTS FOR ${name}`);
+      if (samePrivileges(shown.map((r) => Object.values(r)[0]), grants)) return false;
+    }
+    await sql.query(`CREATE USER IF NOT EXISTS ${name} IDENTIFIED BY ?`, [account.password]);
+    await sql.query(`ALTER USER ${name} IDENTIFIED BY ?`, [account.password]);
+    // Exactly the role's privileges, whatever an older version granted. A probe that lands between the two
+    // statements fails once; the probes' failure thresholds absorb that.
+    await sql.query(`REVOKE ALL PRIVILEGES, GRANT OPTION FROM ${name}`);
+    for (const grant of grants) await sql.query(`GRANT ${grant} TO ${name}`);
+    return true;
+  },
+
+  accountsInitScript(accounts: AccountSpec[]): string {
+    const statements = accounts.flatMap((a) => {
+      const { host, grants } = ACCOUNT_GRANTS[a.role];
+      const name = accountName(a.user, host);
+      if (!/^[A-Z_][A-Z0-9_]*$/.test(a.passwordEnv)) throw new Error(`password variable ${JSON.stringify(a.passwordEnv)} is not an environment variable name`);
+      // The password travels hex-encoded into the SQL text and is quoted by the server: no shell or SQL escaping.
+      return [
+        `SET @pw = CONVERT(X'$(hex "$${a.passwordEnv}")' USING utf8mb4);`,
+        `EXECUTE IMMEDIATE CONCAT("CREATE USER IF NOT EXISTS ${name} IDENTIFIED BY ", QUOTE(@pw));`,
+        ...grants.map((g) => `GRANT ${g} TO ${name};`),
+      ];
+    });
+    return [
+      "#!/bin/bash",
+      "# Generated by mysql-ha (components/replication/flavor/mariadb.ts): the least-privilege accounts of the sidecars,",
+      "# probes and failover agent. The image's entrypoint runs it once, on the first start of an empty datadir, after",
+      "# root is secured; the engine's setup keeps the accounts (passwords, grants) from then on.",
+      "set -euo pipefail",
+      ...accounts.map((a) => `: "\${${a.passwordEnv}:?${a.passwordEnv} is not set}"`),
+      `hex() { printf '%s' "$1" | od -An -tx1 -v | tr -d ' \\n'; }`,
+      'MYSQL_PWD="$MARIADB_ROOT_PASSWORD" mariadb --no-defaults --protocol=socket --socket="${MYSQL_HA_SOCKET:-/run/mysqld/mysqld.sock}" -uroot <<SQL',
+      ...statements,
+      "SQL",
+      `echo "mysql-ha: accounts ${accounts.map((a) => a.user).join(", ")} created"`,
+      "",
+    ].join("\n");
   },
 
   async startReplicating(sql, source, user, semiSync): Promise<void> {
