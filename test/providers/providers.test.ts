@@ -86,6 +86,13 @@ describe("replication providers, serialized and run in a separate process", () =
     expect(failures.find((f) => f.property === "connector.kind")!.reason).toMatch(/"ssh" is not one of direct, kubernetes/);
     const short = await host.check({}, { ...config({ replicas: 3, primary: 3 }), __provider: topologyProvider });
     expect(short.failures).toEqual([{ property: "primary", reason: "3 is not a member: allowed 0..2 with replicas = 3" }]);
+    const accounts = [{ role: "auditor", user: "a", password: "x" }, { role: "probe", user: "x'; DROP USER root", password: "" }];
+    const bad = await host.check({}, { ...config({ accounts }), __provider: topologyProvider });
+    expect(bad.failures).toEqual([
+      { property: "accounts[0].role", reason: '"auditor" is not one of operator, backup, archiver, probe, metrics' },
+      { property: "accounts[1].user", reason: `"x'; DROP USER root" must be letters, digits and _` },
+      { property: "accounts[1].password", reason: "must be a non-empty string" },
+    ]);
   });
 
   test("create -> grow 3 -> 4 -> switch over 0 -> 2 -> fail over after kill -9 -> refresh after drift", async () => {
