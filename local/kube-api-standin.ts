@@ -1,6 +1,7 @@
 /**
  * A local stand-in for the Kubernetes API endpoints the rolling-upgrade restarter and the failover agent use (there is
- * no cluster here): GET a StatefulSet, GET/DELETE a pod, GET/PUT/PATCH a ConfigMap or Service, GET/POST/PUT a Lease. It answers as strictly as the real API
+ * no cluster here): GET a StatefulSet, GET/DELETE/PATCH (labels) a pod, list pods by label selector, GET/PUT/PATCH a
+ * ConfigMap or Service, GET/POST/PUT a Lease. It answers as strictly as the real API
  * server (Status objects, resourceVersion preconditions, the four patch types, server-side apply field ownership)
  * and plays the StatefulSet controller and the kubelet with their real timing: a deleted pod stays Terminating for
  * its grace period (`recreateMs`), its replacement goes Pending (init containers, `initMs`) -> Running -> Ready after
@@ -28,6 +29,13 @@ export interface StandinOptions {
   onRecreate?: (ordinal: number, revision: string) => Promise<boolean>;
   /** The StatefulSet's spec.podManagementPolicy; the API server defaults it to OrderedReady. */
   podManagementPolicy?: "OrderedReady" | "Parallel";
+  /** Labels of the StatefulSet's pod template: every new pod starts with these (and none it was given later). */
+  podLabels?: Record<string, string>;
+  /**
+   * Called after each write the server accepted (method and path), before it answers: a test can look at the
+   * state at that moment, e.g. what a Service selects between two label patches.
+   */
+  onWrite?: (request: string) => void | Promise<void>;
   /**
    * A PATCH of a ConfigMap or Service that does not exist creates it. The real API server answers 404 NotFound;
    * default true only because local/demo/stack.ts never tells the stand-in about the ConfigMap Pulumi applies.
@@ -47,6 +55,8 @@ interface Pod {
   restarts: number;
   initRestarts: number;
   deletionTimestamp?: string;
+  /** metadata.labels: the template's and the controller's at creation, then as patched. */
+  labels: Record<string, string>;
 }
 
 type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
@@ -122,7 +132,7 @@ export class KubeApiStandin {
   constructor(readonly options: StandinOptions) {
     this.updateRevision = options.revision;
     for (let i = 0; i < options.replicas; i++) {
-      const pod = this.newPod(options.revision);
+      const pod = this.newPod(i, options.revision);
       Object.assign(pod, { phase: "Running", initialized: true, ready: true });
       this.pods.set(i, pod);
     }
@@ -167,6 +177,28 @@ export class KubeApiStandin {
     return this.pods.get(ordinal)?.revision;
   }
 
+  /** A pod's labels as stored, or undefined when there is no pod. */
+  podLabels(ordinal: number): Record<string, string> | undefined {
+    const pod = this.pods.get(ordinal);
+    return pod && { ...pod.labels };
+  }
+
+  /**
+   * The pods a Service routes to, as the endpoints controller picks them: the pods its selector matches (a Service
+   * without a selector gets no endpoints from it), not terminating and Ready, unless publishNotReadyAddresses takes
+   * those too. Sorted by name.
+   */
+  serviceEndpoints(name: string): string[] {
+    const spec = (this.objects.get(`services/${name}`)?.body.spec ?? {}) as JsonObject;
+    const selector = (spec.selector ?? {}) as Record<string, string>;
+    if (Object.keys(selector).length === 0) return [];
+    const all = spec.publishNotReadyAddresses === true;
+    return [...this.pods.entries()]
+      .filter(([, pod]) => Object.entries(selector).every(([k, v]) => pod.labels[k] === v) && (all || (!pod.deletionTimestamp && runningAndReady(pod))))
+      .map(([ordinal]) => `${this.options.statefulSet}-${ordinal}`)
+      .sort();
+  }
+
   get url(): string {
     return `http://127.0.0.1:${(this.server!.address() as AddressInfo).port}`;
   }
@@ -185,9 +217,15 @@ export class KubeApiStandin {
 
   /**
    * What the Kubernetes provider does with a ConfigMap or Service of the program: a server-side apply of the rendered
-   * object under its field manager (no force), through this server's HTTP API. Resolves to the status code and body.
+   * object under its field manager, forced only when the object's annotation pulumi.com/patchForce asks for it,
+   * through this server's HTTP API. Resolves to the status code and body.
    */
-  async serverSideApply(resource: Resource, manifest: { metadata: { name: string } }, fieldManager = "pulumi-kubernetes", force = false): Promise<{ code: number; body: any }> {
+  async serverSideApply(
+    resource: Resource,
+    manifest: { metadata: { name: string; annotations?: Record<string, string> } },
+    fieldManager = "pulumi-kubernetes",
+    force = manifest.metadata.annotations?.["pulumi.com/patchForce"] === "true",
+  ): Promise<{ code: number; body: any }> {
     const name = manifest.metadata.name;
     const url = `${this.url}/api/v1/namespaces/${this.options.namespace}/${resource}/${name}?fieldManager=${fieldManager}${force ? "&force=true" : ""}`;
     const res = await fetch(url, { method: "PATCH", headers: { "content-type": "application/apply-patch+yaml" }, body: JSON.stringify(manifest) })
@@ -201,9 +239,10 @@ export class KubeApiStandin {
     this.server = http.createServer((req, res) => {
       let body = "";
       req.on("data", (chunk) => (body += chunk));
-      req.on("end", () => {
+      req.on("end", async () => {
         try {
           const [code, out] = this.handle(req, body);
+          if (req.method !== "GET" && this.options.onWrite) await this.options.onWrite(this.requests[this.requests.length - 1]);
           send(res, code, out);
         } catch (err) {
           const e = err instanceof ApiError ? err : new ApiError(500, "InternalError", `Internal error occurred: ${(err as Error).message}`);
@@ -233,8 +272,9 @@ export class KubeApiStandin {
     if (lease && lease[1] === namespace) return this.handleLease(req.method ?? "GET", lease[2], body);
     const object = url.pathname.match(/^\/api\/v1\/namespaces\/([^/]+)\/(configmaps|services)\/([^/]+)$/);
     if (object && object[1] === namespace) return this.handleObject(req, url, object[2] as Resource, object[3], body);
+    if (url.pathname === `/api/v1/namespaces/${namespace}/pods` && req.method === "GET") return [200, this.listPods(url.searchParams.get("labelSelector") ?? "")];
     const pod = url.pathname.match(/^\/api\/v1\/namespaces\/([^/]+)\/pods\/([^/]+)$/);
-    if (pod && pod[1] === namespace && (req.method === "GET" || req.method === "DELETE")) {
+    if (pod && pod[1] === namespace && (req.method === "GET" || req.method === "DELETE" || req.method === "PATCH")) {
       const ordinal = this.ordinalOf(pod[2]);
       const current = ordinal === undefined ? undefined : this.pods.get(ordinal);
       if (ordinal === undefined || !current) throw notFound("pods", pod[2]);
@@ -242,6 +282,7 @@ export class KubeApiStandin {
         this.deleted.add(ordinal);
         this.terminate(ordinal);
       }
+      if (req.method === "PATCH") this.patchPod(ordinal, current, (req.headers["content-type"] ?? "").split(";")[0].trim(), body);
       return [200, this.podObject(ordinal, current)];
     }
     throw new ApiError(404, "NotFound", `stand-in does not serve ${req.method} ${url.pathname}`);
@@ -472,6 +513,42 @@ export class KubeApiStandin {
     });
   }
 
+  /** GET of the pod collection: a PodList of the pods the label selector matches, sorted by name as etcd lists them. */
+  private listPods(labelSelector: string): object {
+    const requirements = parseLabelSelector(labelSelector);
+    const items = [...this.pods.entries()]
+      .filter(([, pod]) => requirements.every((r) => r(pod.labels)))
+      .map(([ordinal, pod]) => this.podObject(ordinal, pod) as { metadata: { name: string } })
+      .sort((a, b) => (a.metadata.name < b.metadata.name ? -1 : 1));
+    return { kind: "PodList", apiVersion: "v1", metadata: { resourceVersion: String(this.revisionCounter) }, items };
+  }
+
+  /**
+   * PATCH of a pod by the three non-apply patch types. Of a pod's metadata the stand-in keeps only labels, so a patch
+   * changing anything else is refused (the real server would change annotations, and refuse most spec changes with
+   * the same 422); status belongs to its subresource and is ignored, as the main resource does.
+   */
+  private patchPod(ordinal: number, pod: Pod, type: string, body: string): void {
+    if (!PATCH_TYPES.includes(type)) {
+      throw new ApiError(415, "UnsupportedMediaType", `the body of the request was in an unknown format - accepted media types include: ${PATCH_TYPES.join(", ")}`);
+    }
+    if (type === "application/apply-patch+yaml") throw new ApiError(404, "NotFound", "stand-in does not serve server-side apply of pods");
+    const name = `${this.options.statefulSet}-${ordinal}`;
+    const current = this.podObject(ordinal, pod) as JsonObject;
+    const patched = type === "application/json-patch+json" ? jsonPatch(current, parseJson(body) as JsonPatchOp[]) : (mergePatch(current, parseJson(body)) as JsonObject);
+    checkResourceVersion("pods", name, current, patched);
+    const { labels, ...metadata } = (patched.metadata ?? {}) as JsonObject;
+    const { labels: _old, ...before } = current.metadata as JsonObject;
+    for (const key of new Set([...Object.keys(before), ...Object.keys(metadata)])) {
+      if (key !== "resourceVersion" && !deepEqual(before[key] ?? null, metadata[key] ?? null)) {
+        throw new ApiError(422, "Invalid", `Pod "${name}" is invalid: metadata.${key}: Forbidden: the stand-in changes only metadata.labels of a pod`);
+      }
+    }
+    if (!deepEqual(current.spec ?? null, patched.spec ?? null)) throw new ApiError(422, "Invalid", `Pod "${name}" is invalid: spec: Forbidden: pod updates may not change fields other than image, activeDeadlineSeconds, tolerations (only additions) and terminationGracePeriodSeconds`);
+    pod.labels = validLabels(name, (labels ?? {}) as JsonObject);
+    pod.resourceVersion = this.nextVersion();
+  }
+
   /**
    * One pass of the StatefulSet controller (pkg/controller/statefulset/stateful_set_control.go). OrderedReady is
    * "monotonic": it creates the lowest missing ordinal and waits for it to be Running and Ready, waits out any
@@ -484,7 +561,7 @@ export class KubeApiStandin {
     for (let ordinal = 0; ordinal < this.options.replicas; ordinal++) {
       const pod = this.pods.get(ordinal);
       if (!pod) {
-        this.startPod(ordinal, this.newPod(this.updateRevision));
+        this.startPod(ordinal, this.newPod(ordinal, this.updateRevision));
         if (monotonic) return;
         continue;
       }
@@ -555,10 +632,12 @@ export class KubeApiStandin {
     return String(++this.revisionCounter);
   }
 
-  private newPod(revision: string): Pod {
+  /** A new pod comes from the template: its labels, plus the controller's revision and pod-name labels. */
+  private newPod(ordinal: number, revision: string): Pod {
     return {
       uid: `uid-${++this.uidCounter}`, revision, created: new Date().toISOString(), resourceVersion: this.nextVersion(),
       phase: "Pending", initialized: false, ready: false, restarts: 0, initRestarts: 0,
+      labels: { ...this.options.podLabels, "controller-revision-hash": revision, "statefulset.kubernetes.io/pod-name": `${this.options.statefulSet}-${ordinal}` },
     };
   }
 
@@ -607,7 +686,7 @@ export class KubeApiStandin {
         resourceVersion: pod.resourceVersion,
         creationTimestamp: pod.created,
         ...(pod.deletionTimestamp ? { deletionTimestamp: pod.deletionTimestamp, deletionGracePeriodSeconds: Math.ceil((this.options.recreateMs ?? 50) / 1000) } : {}),
-        labels: { "controller-revision-hash": pod.revision, "statefulset.kubernetes.io/pod-name": name },
+        labels: { ...pod.labels },
       },
       status: {
         phase: pod.phase,
@@ -656,7 +735,7 @@ function notFound(resource: string, name: string, group = ""): ApiError {
 }
 
 /** Optimistic concurrency: a write naming a resourceVersion other than the stored one is refused (API conventions). */
-function checkResourceVersion(resource: Resource, name: string, current: JsonObject, next: JsonObject): void {
+function checkResourceVersion(resource: string, name: string, current: JsonObject, next: JsonObject): void {
   const wanted = (next.metadata as JsonObject | undefined)?.resourceVersion;
   const stored = (current.metadata as JsonObject | undefined)?.resourceVersion;
   if (wanted && stored && wanted !== stored) {
@@ -805,6 +884,43 @@ function deepEqual(a: Json, b: Json): boolean {
   const ka = Object.keys(a);
   const kb = Object.keys(b);
   return ka.length === kb.length && ka.every((k) => deepEqual((a as JsonObject)[k], (b as JsonObject)[k]));
+}
+
+/** Label keys and values as ObjectMeta validation has them (IsQualifiedName, IsValidLabelValue); 400 when not strings. */
+function validLabels(pod: string, labels: JsonObject): Record<string, string> {
+  const name = /^([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]$/;
+  const prefix = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
+  for (const [key, value] of Object.entries(labels)) {
+    if (typeof value !== "string") throw new ApiError(400, "BadRequest", `json: cannot unmarshal ${typeof value} into Go struct field ObjectMeta.metadata.labels of type string`);
+    const [p, n] = key.includes("/") ? key.split(/\/(.*)/s) : [undefined, key];
+    const keyOk = n.length <= 63 && name.test(n) && (p === undefined || (p.length <= 253 && prefix.test(p)));
+    const valueOk = value === "" || (value.length <= 63 && name.test(value));
+    if (!keyOk || !valueOk) {
+      throw new ApiError(422, "Invalid", `Pod "${pod}" is invalid: metadata.labels: Invalid value: ${JSON.stringify(keyOk ? value : key)}: ${keyOk ? "a valid label must be an empty string or consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character" : "name part must consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character"}`);
+    }
+  }
+  return labels as Record<string, string>;
+}
+
+/**
+ * A label selector string as the API server parses it (labels.Parse): requirements separated by commas, each
+ * `k=v`, `k==v`, `k!=v`, `k in (a,b)`, `k notin (a,b)`, `k` (exists) or `!k` (does not exist); 400 otherwise.
+ */
+function parseLabelSelector(text: string): Array<(labels: Record<string, string>) => boolean> {
+  if (!text.trim()) return [];
+  const requirement = /^\s*(!?)\s*([A-Za-z0-9][-A-Za-z0-9_./]*)\s*(?:(==|=|!=)\s*([-A-Za-z0-9_.]*)|\s(in|notin)\s*\(([^()]*)\))?\s*$/;
+  return text.split(/,(?![^(]*\))/).map((part) => {
+    const m = requirement.exec(part);
+    if (!m || (m[1] && (m[3] || m[5]))) throw new ApiError(400, "BadRequest", `unable to parse requirement: found '${part.trim()}', expected: key, !key, key=value, key!=value, key in (...), key notin (...)`);
+    const [, not, key, op, value, setOp, set] = m;
+    const values = (set ?? "").split(",").map((v) => v.trim()).filter(Boolean);
+    if (not) return (l) => !(key in l);
+    if (op === "!=") return (l) => l[key] !== value;
+    if (op) return (l) => l[key] === value;
+    if (setOp === "in") return (l) => key in l && values.includes(l[key]);
+    if (setOp === "notin") return (l) => !(key in l) || !values.includes(l[key]);
+    return (l) => key in l;
+  });
 }
 
 function send(res: http.ServerResponse, status: number, body: object): void {

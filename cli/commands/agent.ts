@@ -36,7 +36,9 @@ Every --interval-ms it inspects the members. The primary is failed only when it 
 in a row AND a majority of the members answer AND every replica that answers has lost its own link to it (a primary
 only this agent cannot reach is not failed). Then, while it leads, it runs the engine's failover (same safety rules
 as 'mysql-ha failover': refused, with nothing changed, when promoting would drop transactions) and points the
-topology ConfigMap and primary Service at the new primary. No second automatic failover within --cooldown-seconds.
+topology ConfigMap and the members' role labels (mysql-ha/role: primary|replica, the old primary's first; the primary
+Service selects primary) at the new primary; every healthy round it relabels a pod that lost its label (recreated).
+No second automatic failover within --cooldown-seconds.
 A former primary that comes back writable is fenced (read-only, client sessions killed); it is not re-attached.
 
 One agent decides: with --lease, the holder of the coordination.k8s.io/v1 Lease NAME in NS (--lease-seconds,
@@ -47,8 +49,9 @@ lock the only guard against a concurrent operation).
 
 Events go to stdout, one JSON object per line with "time" and "event": started, leader, healthy,
 primary-unreachable (primary, failures, threshold, error), primary-suspect (reason), primary-failed, failover
-(from, to, ms, possiblyLost), pointed, fenced (member, primary, possiblyLost), refused (reason), cooldown
-(remainingMs), error, stopped. SIGTERM or SIGINT stops it: the running operation finishes, the Lease is released.
+(from, to, ms, possiblyLost), pointed, labelled (primary, labels), fenced (member, primary, possiblyLost), refused
+(reason), cooldown (remainingMs), error, stopped. SIGTERM or SIGINT stops it: the running operation finishes, the
+Lease is released.
 
 Options:
   --interval-ms N                time between checks (default 1000)
@@ -65,7 +68,8 @@ Options:
   --port N                       database port of the pods (default 3306)
   --cluster-domain DOMAIN        append it to the members' names (as the connector's clusterDomain; default none)
   --topology-configmap NAME      ConfigMap naming the primary; point it after a failover (with --primary-service)
-  --primary-service NAME         Service whose selector names the primary's pod
+  --primary-service NAME         Service selecting the primary by role label; the rest of its selector picks the
+                                 members whose labels the agent keeps
   --metrics-port N               serve GET /healthz on this port (200 while the loop runs, 503 when stuck)
 ${ENGINE_OPTIONS_HELP.replace("--members H:P,...              the members", "--members H:P,...              the members (or --statefulset)")}
 

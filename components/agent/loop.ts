@@ -2,14 +2,16 @@
  * The failover agent (like MOCO's controller loop): every `intervalMs` it inspects the members through the engine
  * (gather), decides (decide.ts, pure) and, only while it leads, acts through the engine's own operations: `failover`
  * of a primary that is gone, `fence` of a former primary that came back writable, then points the primary's
- * Kubernetes objects at the new primary. The engine's topology lock still guards every operation, so an agent and a
+ * Kubernetes objects at the new primary, and keeps the members' role labels right every round (a recreated pod comes
+ * without its label). The engine's topology lock still guards every operation, so an agent and a
  * `pulumi up` never move the primary at the same time. It reports what it sees as events (one JSON object per line
  * where the CLI prints them); states that last (refused, cooldown, suspect) are reported once per change, not
  * every interval.
  */
 import { failover, fence, inspect, ReplicationError, resolveSettings } from "../replication";
 import type { EngineSettings, MemberAddress, Topology } from "../replication";
-import { pointAtPrimary, PrimaryObjects } from "../connectors/primary-objects";
+import { describeRoleLabels, labelRoles, pointAtPrimary, PrimaryObjects } from "../connectors/primary-objects";
+import { memberPodName } from "../kubernetes/names";
 import { countFailures, decide, Decision, FailureCount } from "./decide";
 
 export const AGENT_DEFAULTS = { intervalMs: 1000, failureThreshold: 3, cooldownSeconds: 300 };
@@ -35,7 +37,7 @@ export interface AgentOptions {
   cooldownSeconds?: number;
   /** Who may act; default: this process alone (the topology lock the only guard). */
   leadership?: Leadership;
-  /** Point these at the new primary right after a failover. */
+  /** Point these at the new primary right after a failover; keep the role labels right every healthy round. */
   objects?: PrimaryObjects;
   emit: (event: AgentEvent) => void;
 }
@@ -50,7 +52,7 @@ export class Agent {
   private cooldownUntil = 0;
   /** A failover of this agent whose objects are not pointed yet (a failed patch is retried every interval). */
   private pendingMove?: { from: number; to: number };
-  /** The primary this leader's objects are known to name (undefined after a change of leadership). */
+  /** The primary this leader's topology ConfigMap is known to name (undefined after a change of leadership). */
   private pointedAt?: number;
   /** Per kind of report (state, point, error): the last one made, so each is reported once per change. */
   private readonly reported = new Map<string, string>();
@@ -213,21 +215,26 @@ export class Agent {
   }
 
   /**
-   * Points the Kubernetes objects at `ordinal`, once per leadership and primary: right after this agent's failover
-   * (recording it, so the next `pulumi preview` says who moved the primary and why), and at the primary a healthy
-   * round sees, which repairs a pointer a predecessor left stale (it died between its failover and pointing).
+   * Points the Kubernetes objects at `ordinal`. The topology ConfigMap once per leadership and primary: right after
+   * this agent's failover (recording it, so the next `pulumi preview` says who moved the primary and why), and at the
+   * primary a healthy round sees, which repairs a pointer a predecessor left stale (it died between its failover and
+   * pointing). The role labels every time (one list of the pods; a patch only for a wrong label): a pod the
+   * StatefulSet controller recreated comes without its label.
    */
   private async point(ordinal: number): Promise<void> {
     const objects = this.options.objects;
-    if (!objects || !this.leading() || this.pointedAt === ordinal) return;
+    if (!objects || !this.leading()) return;
     const mine = this.pendingMove?.to === ordinal ? this.pendingMove : undefined;
     try {
-      await pointAtPrimary(objects, ordinal, mine ? { move: { from: mine.from, by: "the agent", operation: "failover" } } : {});
+      const labelled = this.pointedAt === ordinal
+        ? await labelRoles(objects, ordinal)
+        : (await pointAtPrimary(objects, ordinal, mine ? { move: { from: mine.from, by: "the agent", operation: "failover" } } : {})).labelled;
       this.pointedAt = ordinal;
       this.reported.delete("point");
+      if (labelled.length) this.emit("labelled", { primary: ordinal, labels: describeRoleLabels(labelled) });
       if (mine) {
         this.pendingMove = undefined;
-        this.emit("pointed", { primary: ordinal, configMap: objects.topologyConfigMap, service: objects.primaryService });
+        this.emit("pointed", { primary: ordinal, configMap: objects.topologyConfigMap, pod: memberPodName(objects.statefulSet, ordinal) });
       }
     } catch (err) {
       this.reportOnce("point", (err as Error).message, "error", { operation: "point", error: (err as Error).message });

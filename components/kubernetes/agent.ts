@@ -2,12 +2,12 @@
  * The failover agent in the cluster (`mysql-ha agent`, built when autoFailover is true): the compiled CLI in a
  * ConfigMap, run by a Deployment of two pods in a public Node image (one holds the Lease and acts, the other waits),
  * a PodDisruptionBudget, and a ServiceAccount allowed exactly what the agent touches: its Lease, the topology
- * ConfigMap and the primary Service.
+ * ConfigMap, the primary Service (read) and the members' role labels.
  */
 import type * as k8s from "@pulumi/kubernetes";
 import type * as pulumi from "@pulumi/pulumi";
 import type { Settings } from "../config";
-import { commonLabels, componentSelector, MYSQL_PORT, ObjectNames } from "./names";
+import { commonLabels, componentSelector, memberPodName, MYSQL_PORT, ObjectNames } from "./names";
 import { SECRET_KEYS, REPLICATION_USER } from "./secret";
 import { antiAffinity, CONTAINER_SECURITY_CONTEXT } from "./statefulset";
 
@@ -87,9 +87,13 @@ export function buildAgentServiceAccount(args: AgentArgs): k8s.core.v1.ServiceAc
   };
 }
 
-/** What the agent does with the API: hold its Lease, and point the topology ConfigMap and primary Service. */
+/**
+ * What the agent does with the API (components/agent, connectors/primary-objects.ts): hold its Lease, patch the
+ * topology ConfigMap, read the primary Service's selector, list the members' pods by it and patch their role labels.
+ */
 export function buildAgentRole(args: AgentArgs): k8s.rbac.v1.RoleArgs {
   const agent = agentNames(args.name);
+  const members = Array.from({ length: args.settings.replicas }, (_, ordinal) => memberPodName(args.names.statefulSet, ordinal));
   return {
     apiVersion: "rbac.authorization.k8s.io/v1",
     kind: "Role",
@@ -99,8 +103,11 @@ export function buildAgentRole(args: AgentArgs): k8s.rbac.v1.RoleArgs {
       // The first agent creates the Lease. RBAC cannot limit create by resourceNames (the name is not part of the
       // request's authorization attributes), so this allows creating any Lease in the namespace.
       { apiGroups: ["coordination.k8s.io"], resources: ["leases"], verbs: ["create"] },
-      { apiGroups: [""], resources: ["configmaps"], resourceNames: [args.names.topology], verbs: ["get", "patch"] },
-      { apiGroups: [""], resources: ["services"], resourceNames: [args.names.primaryService], verbs: ["get", "patch"] },
+      { apiGroups: [""], resources: ["configmaps"], resourceNames: [args.names.topology], verbs: ["patch"] },
+      { apiGroups: [""], resources: ["services"], resourceNames: [args.names.primaryService], verbs: ["get"] },
+      // RBAC checks resourceNames only on requests for one object: the list of the members (by label) cannot be limited.
+      { apiGroups: [""], resources: ["pods"], verbs: ["list"] },
+      { apiGroups: [""], resources: ["pods"], resourceNames: members, verbs: ["patch"] },
     ],
   };
 }

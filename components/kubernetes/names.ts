@@ -57,6 +57,13 @@ export function componentSelector(name: string, component: Component): Record<st
   return { "app.kubernetes.io/name": "mysql-ha", "app.kubernetes.io/instance": name, "app.kubernetes.io/component": component };
 }
 
+/**
+ * Role label of each member pod (`primary` or `replica`), kept by whoever moves the primary
+ * (connectors/primary-objects.ts); the primary Service selects `primary`. The client Services carry it too, naming the
+ * endpoint they are (`primary`, `read`).
+ */
+export const ROLE_LABEL = "mysql-ha/role";
+
 /** Labels on every object of the instance; other parts (the backup Job) override the component. */
 export function commonLabels(name: string): Record<string, string> {
   return { ...selectorLabels(name), "app.kubernetes.io/managed-by": "pulumi" };

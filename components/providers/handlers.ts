@@ -11,7 +11,9 @@
  * `check` writes what `up` will do, in words, into the `plan` input, which is what `pulumi preview` shows.
  */
 import type * as pulumi from "@pulumi/pulumi";
-import { ConnectorSpec, lastPrimaryMove, openConnector, pointAtPrimary, PrimaryMove, PrimaryObjects } from "../connectors";
+import {
+  ConnectorSpec, describeRoleLabels, lastPrimaryMove, openConnector, pointAtPrimary, PrimaryMove, PrimaryObjects, RoleLabel, staleRoleLabels,
+} from "../connectors";
 import * as engine from "../replication";
 import {
   changedInputs,
@@ -41,22 +43,31 @@ function connectorSpec(inputs: ReplicationInputs): ConnectorSpec {
   return inputs.connector.kind === "kubernetes" ? { ...inputs.connector, kubeconfig: inputs.kubeconfig } : inputs.connector;
 }
 
-/**
- * Points the topology ConfigMap and the primary Service at the primary, right after the operation that moved it
- * (not at the end of the run: a pod restarting in between must not come back writable on the old primary's word).
- * Idempotent, so every run also repairs a pointer a failed run left behind.
- */
 /** The objects that name the primary, with the cluster access the inputs give; undefined when the program gave none. */
 function primaryObjectsOf(inputs: ReplicationInputs): PrimaryObjects | undefined {
   return inputs.primaryObjects && { ...inputs.primaryObjects, kubeconfig: inputs.kubeconfig };
 }
 
-async function pointObjects(inputs: ReplicationInputs, kind: Kind, primary: number | null, move?: Omit<PrimaryMove, "to" | "at">): Promise<void> {
+/**
+ * Points the topology ConfigMap and the members' role labels at the primary, right after the operation that moved
+ * it (not at the end of the run: a pod restarting in between must not come back writable on the old primary's word).
+ * Idempotent, so every run also repairs a pointer a failed run left behind. Returns the labels it set.
+ */
+async function pointObjects(inputs: ReplicationInputs, kind: Kind, primary: number | null, move?: Omit<PrimaryMove, "to" | "at">): Promise<RoleLabel[]> {
   const objects = primaryObjectsOf(inputs);
-  if (!objects || primary === null || primary < 0) return;
-  await pointAtPrimary(objects, primary, { move });
-  log(kind, `topology ConfigMap and primary Service point at member ${primary}`);
+  if (!objects || primary === null || primary < 0) return [];
+  const { labelled } = await pointAtPrimary(objects, primary, { move });
+  log(kind, `topology ConfigMap names member ${primary}${labelled.length ? `; role labels set: ${describeRoleLabels(labelled)}` : ""}`);
+  return labelled;
 }
+
+/** Role labels the members lack for `primary` (a recreated pod comes without its label); none without objects. */
+async function staleLabels(inputs: ReplicationInputs, primary: number | null): Promise<RoleLabel[]> {
+  const objects = primaryObjectsOf(inputs);
+  return objects && primary !== null ? staleRoleLabels(objects, primary) : [];
+}
+
+const labelWords = (labels: RoleLabel[], verb: string) => (labels.length ? [`${verb} ${describeRoleLabels(labels)}`] : []);
 
 /**
  * When the primary is not where the last run left it (the agent failed over in between), says who moved it, from
@@ -195,9 +206,9 @@ const placement = {
     let plan = "none: first create";
     const objects = primaryObjectsOf(news);
     if (objects) {
-      const named = await pointAtPrimary(objects, news.primary, { initial: true });
+      const { primary: named } = await pointAtPrimary(objects, news.primary, { initial: true });
       plan += named === news.primary
-        ? `; topology ConfigMap and primary Service name member ${named}`
+        ? `; topology ConfigMap names member ${named}`
         : `; the topology ConfigMap already names member ${named} (left as it is)`;
     }
     log("placement", `created: ${plan}`);
@@ -263,7 +274,9 @@ async function topologyPreview(olds: Props, news: ReplicationInputs): Promise<st
   }
   const grown = Number.isInteger(olds.replicas) ? topology.members.slice(olds.replicas, news.replicas).filter((m) => !m.reachable) : [];
   const moved = await movedSince(olds, news, topology.primary);
-  return [...(moved ? [moved] : []), planWords(plan, grown.map((m) => `attach member ${m.index} once its pod runs`))].join("; ");
+  // Labels follow the primary after any move; only a healthy run's missing ones are worth saying.
+  const labels = plan.steps.length === 0 ? await staleLabels(news, topology.primary) : [];
+  return [...(moved ? [moved] : []), planWords(plan, grown.map((m) => `attach member ${m.index} once its pod runs`)), ...labelWords(labels, "set role labels")].join("; ");
 }
 
 /** Whether the live topology needs work; unknown (inspection failed) counts as yes, and up reports why. */
@@ -293,8 +306,8 @@ async function converge(olds: Props, news: ReplicationInputs): Promise<Replicati
   });
   return withSession(news, "topology", news.replicas, async ({ topology }) => {
     const moved = topology.primary !== before && operation ? { from: before, by: "pulumi up", operation } : undefined;
-    await pointObjects(news, "topology", topology.primary, moved);
-    return { ...news, ...summarize(topology), plan: words };
+    const labelled = await pointObjects(news, "topology", topology.primary, moved);
+    return { ...news, ...summarize(topology), plan: [words, ...labelWords(labelled, "role labels set:")].join("; ") };
   });
 }
 
@@ -304,11 +317,12 @@ const topology = {
   async diff(_id: string, olds: Props, news: Props): Promise<pulumi.dynamic.DiffResult> {
     const changed = changedInputs(olds, news);
     if (unknownInputs(news).length > 0) return diffResult(changed, true);
-    // A primary moved since the last run (by the agent) is an update too: it records where the primary is now.
+    // A primary moved since the last run (by the agent) is an update too: it records where the primary is now. So is a
+    // member whose role label is wrong (its pod was recreated): every up relabels.
     const work = await needsWork(async () => {
       const { plan, topology } = await topologyPlan(olds, news as ReplicationInputs);
       const moved = Number.isInteger(olds.primaryOrdinal) && topology.primary !== null && topology.primary !== olds.primaryOrdinal;
-      return plan.steps.length + plan.refusals.length > 0 || moved;
+      return plan.steps.length + plan.refusals.length > 0 || moved || (await staleLabels(news as ReplicationInputs, topology.primary)).length > 0;
     }, "topology");
     return diffResult(changed, work);
   },

@@ -31,8 +31,8 @@ export interface RollingUpgradeArgs {
   kubeconfig?: pulumi.Input<string>;
   /**
    * How members restart: delete pod `<statefulSet>-N` and wait for its replacement on the update revision; after a
-   * switchover the topology ConfigMap and primary Service are pointed at the new primary. Without it, only live
-   * options are applied.
+   * switchover or a restart the topology ConfigMap and the role labels are pointed at the primary. Without it, only
+   * live options are applied.
    */
   restarter?: pulumi.Input<{
     kind: "kubernetes";

@@ -112,12 +112,13 @@ export async function runRollout(args: RolloutArgs): Promise<RolloutReport> {
         const startedAt = Date.now();
         const result = await switchover(args.members, step.to, args.settings);
         primary = result.primary;
-        await args.restarter.primaryMoved?.(primary);
+        await args.restarter.namePrimary?.(primary);
         switchovers.push({ from: step.from, to: step.to, startedAt, endedAt: Date.now(), writeGapMs: result.writeGapMs });
       } else {
         log(`rollout: restart member ${step.ordinal}`);
         const begin = Date.now();
         await args.restarter.restart(step.ordinal, memberDeadline);
+        await args.restarter.namePrimary?.(primary);
         await waitCaughtUp(args, step.ordinal, memberDeadline, opts);
         restarts.push({ ordinal: step.ordinal, startedAt: begin, endedAt: Date.now() });
         log(`rollout: member ${step.ordinal} back and caught up after ${Date.now() - begin} ms`);

@@ -3,8 +3,9 @@
  * when deleted. Restarting member N deletes pod `<statefulset>-N` and waits for its replacement to carry the
  * StatefulSet's update revision (label controller-revision-hash = status.updateRevision) and to be Ready.
  *
- * Uses read StatefulSet, read pod, delete pod, and merge patches of the topology ConfigMap and primary Service
- * (local/kube-api-standin.ts serves these as strictly as the API server).
+ * Uses read StatefulSet, read pod, delete pod, and what naming the primary takes (connectors/primary-objects.ts:
+ * a merge patch of the topology ConfigMap, read the primary Service, list the members' pods, patch their role labels);
+ * local/kube-api-standin.ts serves these as strictly as the API server.
  */
 import type * as k8s from "@kubernetes/client-node";
 import { apiMessage, apiStatusCode, kubeConfigFor, loadKubernetesClient, pointAtPrimary } from "../connectors";
@@ -20,7 +21,7 @@ export interface KubernetesRestarterArgs {
   context?: string;
   /** ConfigMap whose `primary` key names the primary ordinal (read by a starting pod); patched after a switchover. */
   topologyConfigMap?: string;
-  /** Service selecting the primary pod by its pod-name label; its selector is patched after a switchover. */
+  /** Service selecting the primary pod by its role label; the members' role labels are set after a switchover. */
   primaryService?: string;
   /** How often to poll while waiting. Default 1000 ms. */
   pollMs?: number;
@@ -86,7 +87,7 @@ export class KubernetesRestarter implements MemberRestarter {
     }
   }
 
-  async primaryMoved(ordinal: number): Promise<void> {
+  async namePrimary(ordinal: number): Promise<void> {
     const { topologyConfigMap, primaryService } = this.args;
     if (topologyConfigMap && primaryService) await pointAtPrimary({ ...this.args, topologyConfigMap, primaryService }, ordinal);
   }

@@ -25,11 +25,12 @@ export interface MemberRestarter {
    */
   restart(ordinal: number, deadline: number): Promise<void>;
   /**
-   * Called after each switchover with the new primary, before any further restart: whatever names the primary
-   * outside the database (Kubernetes: the topology ConfigMap a starting pod reads, the primary Service selector) must
-   * follow, so a restarted old primary comes back read-only and clients reach the new one.
+   * Called with the primary after each switchover, before any further restart, and after each restart: whatever
+   * names the primary outside the database (Kubernetes: the topology ConfigMap a starting pod reads, the pods' role
+   * labels the primary Service selects) must follow, so a restarted old primary comes back read-only, clients reach
+   * the new one, and a restarted pod, which comes back without its role label, gets it again.
    */
-  primaryMoved?(ordinal: number): Promise<void>;
+  namePrimary?(ordinal: number): Promise<void>;
 }
 
 /** A member that did not come back (or could not be restarted); the rollout stops on it. */

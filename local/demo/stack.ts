@@ -6,8 +6,8 @@
  *   host process (local/dynamic-host.ts), which keeps their state from one `up` to the next like a state file;
  * - the Kubernetes API is local/kube-api-standin.ts: the rendered ConfigMaps and Services are applied to it with
  *   server-side apply under Pulumi's field manager, as the Kubernetes provider does; the providers get its kubeconfig
- *   and point the topology ConfigMap and primary Service through it (as they would on a cluster); a starting pod
- *   reads the primary from the ConfigMap stored there, not from the program;
+ *   and point the topology ConfigMap and the pods' role labels through it (as they would on a cluster); a starting
+ *   pod reads the primary from the ConfigMap stored there, not from the program;
  * - the rendered StatefulSet is acted on by a stand-in controller: member N is a local mariadbd ("pod") on a port
  *   fixed up front (the `directMembers` of the stack), started with what its rendered `init-server` init container
  *   wrote, that container run as the kubelet would (runInitContainer). Its seed step follows seed-member.sh: member 0 starts empty (no peer answers
@@ -32,7 +32,7 @@ import { PRIMARY_PLACEMENT_TYPE, REPLICATION_TOPOLOGY_TYPE, ROLLING_UPGRADE_TYPE
 import { SECRET_KEYS, REPLICATION_USER } from "../../components/kubernetes/secret";
 import { CONFIG_KEYS, PROJECT } from "../../components/config";
 import { PATHS } from "../../components/kubernetes/statefulset";
-import { POD_NAME_LABEL, TOPOLOGY_PRIMARY_KEY } from "../../components/connectors";
+import { TOPOLOGY_PRIMARY_KEY } from "../../components/connectors";
 import { CONFIG_HASH_ANNOTATION, parseCnf } from "../../components/upgrade/config-hash";
 import { normalizeOptionName } from "../../components/upgrade/server-options";
 import { runScript, ScriptError, seedFromPeer, startDonor } from "../backup";
@@ -183,12 +183,15 @@ export class LocalStack {
     return { statefulSet: this.statefulSetName, ...this.primaryObjects };
   }
 
-  /** The pod the primary Service selects and the ordinal the topology ConfigMap names, as the API holds them. */
+  /**
+   * The pods the primary Service selects by their role labels (comma-separated; undefined for none) and the ordinal
+   * the topology ConfigMap names, as the API holds them.
+   */
   primaryPointers(): { service?: string; configMap?: string } {
     const objects = this.primaryObjects;
     if (!objects) return {};
     return {
-      service: this.api.serviceSelectors.get(objects.primaryService)?.[POD_NAME_LABEL],
+      service: this.api.serviceEndpoints(objects.primaryService).join(", ") || undefined,
       configMap: this.api.configMaps.get(objects.topologyConfigMap)?.[TOPOLOGY_PRIMARY_KEY],
     };
   }
@@ -282,6 +285,8 @@ export class LocalStack {
     const api = this.api;
     api.options.statefulSet = this.statefulSetName;
     api.options.podManagementPolicy = statefulSet.spec.podManagementPolicy;
+    // New pods carry the template's labels (the members' selector, no role label).
+    api.options.podLabels = statefulSet.spec.template.metadata?.labels;
     this.template = statefulSet.spec.template;
     const database = statefulSet.spec.template.spec.containers.find((c: any) => c.name === "mariadb");
     this.readMaxLagSeconds = database?.env?.find((e: any) => e.name === "READ_MAX_LAG_SECONDS")?.value ?? "10";

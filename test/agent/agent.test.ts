@@ -9,6 +9,8 @@ import { LeaseElector } from "../../components/agent/lease";
 import { Agent } from "../../components/agent/loop";
 import { destroyAll, LocalServer, sleep, startServers } from "../../local/mariadbd";
 import { KubeApiStandin } from "../../local/kube-api-standin";
+import { pointAtPrimary } from "../../components/connectors/primary-objects";
+import { applyProgramObjects, memberStandin, NAMES } from "../connectors/program-objects";
 import { chaosSettings, writableMembers } from "../chaos/support";
 import { setup } from "../../components/replication";
 import { AGENT_MEMBER_OPTIONS, Events, FAST, startAgent } from "./support";
@@ -164,22 +166,25 @@ describe("agent loop against real members", () => {
 
   it("a leader repairs objects that name a stale primary (a predecessor died between its failover and pointing them)", async () => {
     lab = await startLab(2280);
-    api = new KubeApiStandin({ namespace: "db", statefulSet: "mysql", replicas: 3, revision: "r1", createOnPatch: false });
+    api = memberStandin();
     await api.start();
-    // The program's objects, then a stale pointer: member 2 named while member 0 is the primary.
-    await api.serverSideApply("configmaps", { apiVersion: "v1", kind: "ConfigMap", metadata: { name: "topo" }, data: { primary: "2" } } as never);
-    await api.serverSideApply("services", { apiVersion: "v1", kind: "Service", metadata: { name: "primary" }, spec: { selector: { "statefulset.kubernetes.io/pod-name": "mysql-2" }, ports: [{ port: 3306 }] } } as never, "mysql-ha");
-    const objects = { namespace: "db", statefulSet: "mysql", topologyConfigMap: "topo", primaryService: "primary", kubeconfig: api.kubeconfig() };
-    const patches = () => api!.requests.filter((r) => r.startsWith("PATCH /api/v1/namespaces/db/configmaps/topo")).length;
+    // The program's objects, then a stale pointer: member 2 named and labelled while member 0 is the primary.
+    const objects = await applyProgramObjects(api);
+    await pointAtPrimary(objects, 2);
+    expect(api.serviceEndpoints(NAMES.primaryService)).toEqual(["mysql-2"]);
+    const patches = () => api!.requests.filter((r) => r.startsWith(`PATCH /api/v1/namespaces/db/configmaps/${NAMES.topology}`)).length;
     const applied = patches();
     const events = run({ objects });
     await events.wait("healthy", (e) => e.event === "healthy" && e.primary === 0, 10000);
-    for (let i = 0; i < 50 && api.configMaps.get("topo")?.primary !== "0"; i++) await sleep(100);
-    expect(api.configMaps.get("topo")!.primary).toBe("0");
-    expect(api.serviceSelectors.get("primary")).toEqual({ "statefulset.kubernetes.io/pod-name": "mysql-0" });
-    // Nothing was moved: no failover, no error; and the repair is not repeated every round.
+    const labelled = await events.wait("labelled", (e) => e.event === "labelled", 5000);
+    expect(labelled).toMatchObject({ primary: 0, labels: "mysql-2 replica, mysql-0 primary" });
+    expect(api.configMaps.get(NAMES.topology)!.primary).toBe("0");
+    expect(api.serviceEndpoints(NAMES.primaryService)).toEqual(["mysql-0"]);
+    // Nothing was moved: no failover, no error; the ConfigMap's repair is not repeated every round, and labels that
+    // are right are not patched again.
     await sleep(3 * FAST.intervalMs);
     for (const event of ["failover", "error"]) expect(count(events, event)).toBe(0);
     expect(patches() - applied).toBe(1);
+    expect(count(events, "labelled")).toBe(1);
   });
 });

@@ -1,13 +1,14 @@
 /**
  * The agent as it runs in the cluster: a separate process (`node bin/mysql-ha.js agent`) holding a Lease through the
- * API stand-in and pointing the topology ConfigMap and primary Service. The primary dies (kill -9) under the
- * acknowledged-write checker: the agent fails over after `failureThreshold` missed checks, loses no acknowledged
- * write (semi-sync), points the objects, and on SIGTERM stops cleanly and releases the Lease.
+ * API stand-in and pointing the topology ConfigMap and the members' role labels (which the primary Service selects).
+ * The primary dies (kill -9) under the acknowledged-write checker: the agent fails over after `failureThreshold`
+ * missed checks, loses no acknowledged write (semi-sync), points the objects, and on SIGTERM stops cleanly and
+ * releases the Lease.
  */
 import { destroyAll, LOCAL_ROOT_PASSWORD, startServers } from "../../local/mariadbd";
-import { KubeApiStandin } from "../../local/kube-api-standin";
+import type { KubeApiStandin } from "../../local/kube-api-standin";
 import { AckWriter, writableMember } from "../../local/writer";
-import { POD_NAME_LABEL } from "../../components/connectors/primary-objects";
+import { applyProgramObjects, memberStandin, NAMES, roleLabels } from "../connectors/program-objects";
 import { ChaosTopology, startChaosTopology, stopChaosTopology } from "../chaos/support";
 import { AGENT_MEMBER_OPTIONS, AgentChild, FAST, membersArg, REPL, spawnAgent } from "./support";
 
@@ -29,11 +30,10 @@ describe("agent process: kill -9 of the primary under load", () => {
       throw err;
     });
     const topology = t;
-    api = new KubeApiStandin({ namespace: "db", statefulSet: "mysql", replicas: 3, revision: "r1", createOnPatch: false });
+    api = memberStandin();
     await api.start();
-    // The program's objects as Pulumi applies them: the ConfigMap names member 0, the Service has no selector.
-    await api.serverSideApply("configmaps", { apiVersion: "v1", kind: "ConfigMap", metadata: { name: "topo" }, data: { primary: "0" } } as never);
-    await api.serverSideApply("services", { apiVersion: "v1", kind: "Service", metadata: { name: "primary" }, spec: { ports: [{ port: 3306 }] } } as never);
+    // The program's objects as Pulumi applies them: neither names the primary; the agent points them when it leads.
+    await applyProgramObjects(api);
 
     // The writer follows the single writable member, as a client behind the primary Service would.
     topology.writer = new AckWriter({ resolvePrimary: writableMember(servers), writeTimeoutMs: 3000 });
@@ -42,7 +42,7 @@ describe("agent process: kill -9 of the primary under load", () => {
       "--interval-ms", String(FAST.intervalMs), "--failure-threshold", String(FAST.failureThreshold), "--cooldown-seconds", "60",
       "--connect-timeout-ms", "1000", "--semi-sync-timeout-ms", "5000",
       "--kube-api", api.url, "--namespace", "db", "--lease", "mysql-agent",
-      "--statefulset", "mysql", "--topology-configmap", "topo", "--primary-service", "primary",
+      "--statefulset", "mysql", "--topology-configmap", NAMES.topology, "--primary-service", NAMES.primaryService,
     ]);
     const started = await agent.events.wait("started", (e) => e.event === "started", 20000);
     expect(started).toMatchObject({ members: servers.map((s) => s.address), intervalMs: 300, failureThreshold: 3, cooldownSeconds: 60, kubernetesObjects: true });
@@ -74,9 +74,10 @@ describe("agent process: kill -9 of the primary under load", () => {
     expect(failoverAt - killedAt).toBeLessThan(3 * FAST.intervalMs + (failover.ms as number) + 1500);
     expect(firstWrite - killedAt).toBeLessThan(5000);
     expect(await t.writer.verify(servers[to])).toEqual([]);
-    expect(api.configMaps.get("topo")!.primary).toBe(String(to));
-    expect(JSON.parse(api.configMaps.get("topo")!["last-move"])).toMatchObject({ from: 0, to, by: "the agent", operation: "failover" });
-    expect(api.serviceSelectors.get("primary")).toEqual({ [POD_NAME_LABEL]: `mysql-${to}` });
+    expect(api.configMaps.get(NAMES.topology)!.primary).toBe(String(to));
+    expect(JSON.parse(api.configMaps.get(NAMES.topology)!["last-move"])).toMatchObject({ from: 0, to, by: "the agent", operation: "failover" });
+    expect(api.serviceEndpoints(NAMES.primaryService)).toEqual([`mysql-${to}`]);
+    expect(roleLabels(api)).toEqual(Object.fromEntries([0, 1, 2].map((o) => [`mysql-${o}`, o === to ? "primary" : "replica"])));
     expect(agent.events.of("refused")).toEqual([]);
 
     const code = await agent.stop();

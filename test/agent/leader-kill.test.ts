@@ -12,9 +12,9 @@
  */
 import type * as mysql from "mysql2/promise";
 import { destroyAll, LocalServer, sleep, startServers } from "../../local/mariadbd";
-import { KubeApiStandin } from "../../local/kube-api-standin";
+import type { KubeApiStandin } from "../../local/kube-api-standin";
 import { AckWriter, writableMember } from "../../local/writer";
-import { POD_NAME_LABEL } from "../../components/connectors/primary-objects";
+import { applyProgramObjects, memberStandin, NAMES, roleLabels } from "../connectors/program-objects";
 import { LOCK_NAME } from "../../components/replication/operations";
 import { ChaosTopology, startChaosTopology, stopChaosTopology, within, writableMembers } from "../chaos/support";
 import type { AgentEvent } from "../../components/agent/loop";
@@ -78,10 +78,9 @@ describe("agent processes: the Lease holder killed during a failover", () => {
       await destroyAll(servers);
       throw err;
     });
-    api = new KubeApiStandin({ namespace: "db", statefulSet: "mysql", replicas: count, revision: "r1", createOnPatch: false });
+    api = memberStandin({ replicas: count });
     await api.start();
-    await api.serverSideApply("configmaps", { apiVersion: "v1", kind: "ConfigMap", metadata: { name: "topo" }, data: { primary: "0" } } as never);
-    await api.serverSideApply("services", { apiVersion: "v1", kind: "Service", metadata: { name: "primary" }, spec: { ports: [{ port: 3306 }] } } as never);
+    await applyProgramObjects(api);
     t.writer = new AckWriter({ resolvePrimary: writableMember(servers), writeTimeoutMs: 3000 });
 
     const args = [
@@ -89,7 +88,7 @@ describe("agent processes: the Lease holder killed during a failover", () => {
       "--interval-ms", String(FAST.intervalMs), "--failure-threshold", String(FAST.failureThreshold), "--cooldown-seconds", "60",
       "--connect-timeout-ms", String(CONNECT_TIMEOUT_MS), "--semi-sync-timeout-ms", "5000",
       "--kube-api", api.url, "--namespace", "db", "--lease", LEASE, "--lease-seconds", String(LEASE_SECONDS),
-      "--statefulset", "mysql", "--topology-configmap", "topo", "--primary-service", "primary",
+      "--statefulset", "mysql", "--topology-configmap", NAMES.topology, "--primary-service", NAMES.primaryService,
     ];
     const pair = [spawnAgent(args), spawnAgent(args)];
     agents.push(...pair);
@@ -150,9 +149,10 @@ describe("agent processes: the Lease holder killed during a failover", () => {
     expect(follower.events.of("failover")).toHaveLength(1);
     expect(await writableMembers(servers.filter((_, i) => i === 0 || candidates.includes(i)))).toEqual([to]);
     expect(await t!.writer.verify(servers[to])).toEqual([]);
-    expect(api!.configMaps.get("topo")!.primary).toBe(String(to));
-    expect(JSON.parse(api!.configMaps.get("topo")!["last-move"])).toMatchObject({ from: 0, to, by: "the agent", operation: "failover" });
-    expect(api!.serviceSelectors.get("primary")).toEqual({ [POD_NAME_LABEL]: `mysql-${to}` });
+    expect(api!.configMaps.get(NAMES.topology)!.primary).toBe(String(to));
+    expect(JSON.parse(api!.configMaps.get(NAMES.topology)!["last-move"])).toMatchObject({ from: 0, to, by: "the agent", operation: "failover" });
+    expect(api!.serviceEndpoints(NAMES.primaryService)).toEqual([`mysql-${to}`]);
+    expect(Object.values(roleLabels(api!)).filter((role) => role === "primary")).toHaveLength(1);
     return { to, failover };
   }
 

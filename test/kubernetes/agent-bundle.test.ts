@@ -13,7 +13,7 @@ import * as zlib from "node:zlib";
 import { validateConfig } from "../../components/config";
 import { AGENT_BUNDLE_KEY, buildAgentDeployment } from "../../components/kubernetes/agent";
 import { objectNames } from "../../components/kubernetes/names";
-import { KubeApiStandin } from "../../local/kube-api-standin";
+import { applyProgramObjects, memberStandin } from "../connectors/program-objects";
 import { AgentBundle, agentBundle, buildBundle, CONFIGMAP_LIMIT_BYTES } from "../../scripts/agent-bundle";
 
 function run(file: string, args: string[], options: { cwd: string; env?: Record<string, string> }): Promise<{ code: number; stdout: string; stderr: string }> {
@@ -132,17 +132,18 @@ describe("the agent bundle", () => {
 
 describe("bundled code", () => {
   test("reaches the Kubernetes API through the bundled @kubernetes/client-node (an ES module loaded at run time in the sources)", async () => {
-    const api = new KubeApiStandin({ namespace: "db", statefulSet: "mysql", replicas: 3, revision: "r1" });
+    const api = memberStandin();
     await api.start();
+    await applyProgramObjects(api);
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), "agent-bundle-probe-"));
     try {
       const { js, metafile } = await buildBundle("test/kubernetes/fixtures/point-primary.ts");
       expect(Object.keys(metafile.inputs).some((f) => f.includes("node_modules/@kubernetes/client-node/"))).toBe(true);
       fs.writeFileSync(path.join(dir, "probe.js"), js);
       const r = await run(path.join(dir, "probe.js"), [], { cwd: dir, env: { KUBECONFIG_JSON: api.kubeconfig() } });
-      expect(r).toMatchObject({ code: 0, stdout: "pointed at 2\n" });
+      expect(r).toMatchObject({ code: 0, stdout: "pointed at 2; labelled mysql-0 replica, mysql-1 replica, mysql-2 primary\n" });
       expect(api.configMaps.get("mysql-topology")).toEqual({ primary: "2" });
-      expect(api.serviceSelectors.get("mysql-primary")).toEqual({ "statefulset.kubernetes.io/pod-name": "mysql-2" });
+      expect(api.serviceEndpoints("mysql-primary")).toEqual(["mysql-2"]);
     } finally {
       await api.stop();
       fs.rmSync(dir, { recursive: true, force: true });

@@ -15,14 +15,17 @@ const args = (raw: Record<string, unknown> = {}) => ({ name: "mysql", names: obj
 const deployment = (raw: Record<string, unknown> = {}) => buildAgentDeployment({ ...args(raw), bundleSha256: "f".repeat(64) }) as any;
 
 describe("agent RBAC", () => {
-  test("the Role allows exactly the Lease, the topology ConfigMap and the primary Service, by name where RBAC can", () => {
-    const role = buildAgentRole(args()) as any;
+  // test/agent/labels.test.ts checks these against the requests the agent makes.
+  test("the Role allows exactly the Lease, the topology ConfigMap, the primary Service and the members' pods, by name where RBAC can", () => {
+    const role = buildAgentRole(args({ replicas: 4 })) as any;
     expect(role.metadata).toMatchObject({ name: "mysql-agent", namespace: "db" });
     expect(role.rules).toEqual([
       { apiGroups: ["coordination.k8s.io"], resources: ["leases"], resourceNames: ["mysql-agent"], verbs: ["get", "update"] },
       { apiGroups: ["coordination.k8s.io"], resources: ["leases"], verbs: ["create"] },
-      { apiGroups: [""], resources: ["configmaps"], resourceNames: ["mysql-topology"], verbs: ["get", "patch"] },
-      { apiGroups: [""], resources: ["services"], resourceNames: ["mysql-primary"], verbs: ["get", "patch"] },
+      { apiGroups: [""], resources: ["configmaps"], resourceNames: ["mysql-topology"], verbs: ["patch"] },
+      { apiGroups: [""], resources: ["services"], resourceNames: ["mysql-primary"], verbs: ["get"] },
+      { apiGroups: [""], resources: ["pods"], verbs: ["list"] },
+      { apiGroups: [""], resources: ["pods"], resourceNames: ["mysql-0", "mysql-1", "mysql-2", "mysql-3"], verbs: ["patch"] },
     ]);
   });
 

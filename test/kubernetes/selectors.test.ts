@@ -5,6 +5,7 @@
  * agent's pods are the instance's too: the same holds between them and the members.
  */
 import { renderStack, RenderedStack } from "../../offline/render";
+import { ROLE_LABEL } from "../../components/kubernetes/names";
 
 const onResource = async (r: { type: string; inputs: any }) =>
   r.type === "aws:s3/bucket:Bucket" ? { id: "b", state: { ...r.inputs, bucket: "b", arn: "arn:aws:s3:::b" } } : undefined;
@@ -25,23 +26,27 @@ describe("selectors of the rendered prod stack", () => {
     const [cron] = of("kubernetes:batch/v1:CronJob");
     const [pdb] = of("kubernetes:policy/v1:PodDisruptionBudget");
     const jobPod: Record<string, string> = cron.inputs.spec.jobTemplate.spec.template.metadata.labels;
-    const memberPod: Record<string, string> = sts.inputs.spec.template.metadata.labels;
+    // A member as it runs: the template's labels and the role label its mover keeps.
+    const memberPod: Record<string, string> = { ...sts.inputs.spec.template.metadata.labels, [ROLE_LABEL]: "primary" };
     const antiAffinity = sts.inputs.spec.template.spec.affinity.podAntiAffinity.requiredDuringSchedulingIgnoredDuringExecution[0].labelSelector.matchLabels;
     const selectors: Array<[string, Record<string, string>]> = [
       ["anti-affinity", antiAffinity],
       ["pdb", pdb.inputs.spec.selector.matchLabels],
       ["statefulset", sts.inputs.spec.selector.matchLabels],
-      // The primary Service's selector is the providers' (the primary's pod name), not the program's.
       ...of("kubernetes:core/v1:Service").filter((s) => s.inputs.spec.selector).map((s): [string, Record<string, string>] => [s.name, s.inputs.spec.selector]),
     ];
+    const template: Record<string, string> = sts.inputs.spec.template.metadata.labels;
     for (const [what, selector] of selectors) {
       // Every selector picks the members...
       expect([what, matches(selector, memberPod)]).toEqual([what, true]);
       // ...and none picks the Job's pod.
       expect([what, matches(selector, jobPod)]).toEqual([what, false]);
+      // Only the write endpoint needs the role label: a pod fresh from the template, or a replica, is not the primary.
+      const primaryOnly = what === "mysql-primary";
+      expect([what, matches(selector, template), matches(selector, { ...template, [ROLE_LABEL]: "replica" })]).toEqual([what, !primaryOnly, !primaryOnly]);
     }
     expect(jobPod["app.kubernetes.io/instance"]).toBe(memberPod["app.kubernetes.io/instance"]);
-    expect(selectors.map(([what]) => what)).toEqual(expect.arrayContaining(["mysql-headless", "mysql-read"]));
+    expect(selectors.map(([what]) => what)).toEqual(expect.arrayContaining(["mysql-headless", "mysql-read", "mysql-primary"]));
   });
 
   test("the failover agent's pods match none of the members' selectors, and the agent's selectors pick only agent pods", () => {
@@ -50,7 +55,7 @@ describe("selectors of the rendered prod stack", () => {
     const [agent] = of("kubernetes:apps/v1:Deployment");
     const agentPdb = of("kubernetes:policy/v1:PodDisruptionBudget").find((p) => p.name === "mysql-agent-pdb")!;
     const memberPdb = of("kubernetes:policy/v1:PodDisruptionBudget").find((p) => p.name === "mysql-pdb")!;
-    const memberPod: Record<string, string> = sts.inputs.spec.template.metadata.labels;
+    const memberPod: Record<string, string> = { ...sts.inputs.spec.template.metadata.labels, [ROLE_LABEL]: "primary" };
     const jobPod: Record<string, string> = cron.inputs.spec.jobTemplate.spec.template.metadata.labels;
     const agentPod: Record<string, string> = agent.inputs.spec.template.metadata.labels;
     expect(agentPod["app.kubernetes.io/component"]).toBe("agent");

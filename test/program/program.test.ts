@@ -99,8 +99,9 @@ describe.each(["dev", "prod"])("program under mocks, stack %s", (stack) => {
   });
 
   it("creates the write Service and the topology ConfigMap before the members, leaving the primary's name to the providers", () => {
-    // Pulumi never owns those fields, so its applies cannot revert or conflict with a move (connectors/primary-objects.ts).
-    expect(byName(rendered, "mysql-primary").inputs.spec.selector).toBeUndefined();
+    // Pulumi never owns those fields (the ConfigMap's primary, the pods' role labels), so its applies cannot revert or
+    // conflict with a move (connectors/primary-objects.ts); the write Service selects the role label, statically.
+    expect(byName(rendered, "mysql-primary").inputs.spec.selector).toMatchObject({ "mysql-ha/role": "primary" });
     expect(byName(rendered, "mysql-topology").inputs.data).toBeUndefined();
     const placement = byName(rendered, "mysql-placement");
     expect(placement.dependsOn).toEqual(expect.arrayContaining([byName(rendered, "mysql-primary").urn, byName(rendered, "mysql-topology").urn]));
@@ -151,15 +152,19 @@ describe("program config changes", () => {
     expect(r.outputs.primary).toBe(2);
   });
 
-  it("growing from 3 to 5 members changes only the StatefulSet's replicas, the failover agent's --replicas and the member list", async () => {
+  it("growing from 3 to 5 members changes only the StatefulSet's replicas, the failover agent's --replicas and pods it may label, and the member list", async () => {
     const three = await renderStack({ stack: "prod", set: { replicas: "3" } });
     const five = await renderStack({ stack: "prod", set: { replicas: "5" } });
     expect(five.resources.map((r) => r.urn)).toEqual(three.resources.map((r) => r.urn));
     const changed = three.resources.flatMap((r, i) => diffPaths(r.inputs, five.resources[i].inputs).map((p) => `${r.name}: ${p}`));
     const kubernetes = new Set(three.resources.filter((r) => r.type.startsWith("kubernetes:")).map((r) => r.name));
-    // Of the Kubernetes objects only the StatefulSet's size and the agent's member count change; other resources
-    // (replication) see the new size.
-    expect(changed.filter((c) => kubernetes.has(c.split(":")[0]))).toEqual(["mysql-statefulset: spec.replicas", "mysql-agent: spec.template.spec.containers[0].command[10]"]);
+    // Of the Kubernetes objects only the StatefulSet's size, the agent's member count and the pods its Role may
+    // label change; other resources (replication) see the new size.
+    expect(changed.filter((c) => kubernetes.has(c.split(":")[0]))).toEqual([
+      "mysql-agent-role: rules[5].resourceNames[3]", "mysql-agent-role: rules[5].resourceNames[4]",
+      "mysql-statefulset: spec.replicas", "mysql-agent: spec.template.spec.containers[0].command[10]",
+    ]);
+    expect(five.resources.find((r) => r.name === "mysql-agent-role")!.inputs.rules[5]).toEqual({ apiGroups: [""], resources: ["pods"], resourceNames: [0, 1, 2, 3, 4].map((o) => `mysql-${o}`), verbs: ["patch"] });
     const agentCommand: string[] = five.resources.find((r) => r.name === "mysql-agent")!.inputs.spec.template.spec.containers[0].command;
     expect(agentCommand.slice(9, 11)).toEqual(["--replicas", "5"]);
     expect(changed.filter((c) => !kubernetes.has(c.split(":")[0])).every((c) => /: replicas$/.test(c))).toBe(true);

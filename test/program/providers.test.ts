@@ -37,9 +37,10 @@ describe("replication resources in the program", () => {
         r.type === REPLICATION_TOPOLOGY_TYPE ? { id: "topology", state: { ...r.inputs, primaryOrdinal: 2, gtidPositions: ["0-1000-5", "0-1000-5", "0-1000-5"], plan: "failover: promote member 2" } } : undefined,
     });
     expect(stack.errors).toEqual([]);
-    // The providers point the Service and the topology ConfigMap themselves, right after the move.
+    // The providers point the topology ConfigMap and the role labels themselves, right after the move: the Service
+    // selects whichever pod is labelled primary, the same before and after.
     const service = find(stack, "kubernetes:core/v1:Service", "mysql-primary");
-    expect(service.inputs.spec.selector).toBeUndefined();
+    expect(service.inputs.spec.selector).toEqual({ "app.kubernetes.io/name": "mysql-ha", "app.kubernetes.io/instance": "mysql", "app.kubernetes.io/component": "database", "mysql-ha/role": "primary" });
     expect(service.dependsOn).not.toContain(find(stack, REPLICATION_TOPOLOGY_TYPE).urn);
     expect(stack.outputs.primary).toBe(2);
     expect(stack.outputs.replicationPlan).toBe("failover: promote member 2");

@@ -1,6 +1,6 @@
 import { FIELD_MANAGER as RESTARTER_FIELD_MANAGER } from "../../components/connectors";
 import { KubernetesRestarter } from "../../components/upgrade/kubernetes-restarter";
-import { objectNames } from "../../components/kubernetes/names";
+import { objectNames, ROLE_LABEL, selectorLabels } from "../../components/kubernetes/names";
 import { buildPrimaryService } from "../../components/kubernetes/services";
 import { buildTopologyConfigMap } from "../../components/kubernetes/topology";
 import { MemberRestartError } from "../../components/upgrade/restarter";
@@ -69,13 +69,13 @@ describe("KubernetesRestarter (against a local stand-in of the pod API)", () => 
 });
 
 describe("KubernetesRestarter after a switchover", () => {
-  const POD_NAME = "statefulset.kubernetes.io/pod-name";
   const PULUMI = "pulumi-kubernetes-1a2b3c4d"; // the provider's server-side apply field manager
   let api: KubeApiStandin;
   let restarter: KubernetesRestarter;
   /** What `pulumi up` sends for the two objects: a server-side apply under its field manager. */
-  const pulumiApply = async (resource: "configmaps" | "services", body: object, force = false) => {
+  const pulumiApply = async (resource: "configmaps" | "services", body: any) => {
     const name = resource === "configmaps" ? "mysql-topology" : "mysql-primary";
+    const force = body.metadata?.annotations?.["pulumi.com/patchForce"] === "true";
     const res = await fetch(`${api.url}/api/v1/namespaces/db/${resource}/${name}?fieldManager=${PULUMI}${force ? "&force=true" : ""}`, {
       method: "PATCH", headers: { "content-type": "application/apply-patch+yaml" }, body: JSON.stringify({ apiVersion: "v1", metadata: { name }, ...body }),
     });
@@ -90,39 +90,43 @@ describe("KubernetesRestarter after a switchover", () => {
   };
 
   beforeEach(async () => {
-    api = new KubeApiStandin({ namespace: "db", statefulSet: "mysql", replicas: 3, revision: "mysql-aaa", createOnPatch: false });
+    api = new KubeApiStandin({ namespace: "db", statefulSet: "mysql", replicas: 3, revision: "mysql-aaa", createOnPatch: false, podLabels: selectorLabels("mysql") });
     await api.start();
     restarter = new KubernetesRestarter({ namespace: "db", statefulSet: "mysql", kubeconfig: api.kubeconfig(), topologyConfigMap: "mysql-topology", primaryService: "mysql-primary" });
   });
   afterEach(() => api.stop());
 
-  it("points the topology ConfigMap and the primary Service, as Pulumi applied them, at the new primary", async () => {
+  it("names the new primary in the topology ConfigMap and by the role labels the Service, as Pulumi applied it, selects", async () => {
     const { topology, service } = rendered();
     expect((await pulumiApply("configmaps", topology)).code).toBe(201);
     expect((await pulumiApply("services", service)).code).toBe(201);
-    await restarter.primaryMoved(1);
+    await restarter.namePrimary(1);
     expect(api.configMaps.get("mysql-topology")).toEqual({ primary: "1" });
-    expect(api.serviceSelectors.get("mysql-primary")).toEqual({ [POD_NAME]: "mysql-1" });
+    expect(api.serviceEndpoints("mysql-primary")).toEqual(["mysql-1"]);
+    expect([0, 1, 2].map((o) => api.podLabels(o)![ROLE_LABEL])).toEqual(["replica", "primary", "replica"]);
   });
 
   it("names the missing object when there is nothing to patch", async () => {
-    await expect(restarter.primaryMoved(1)).rejects.toThrow(/pointing ConfigMap db\/mysql-topology and Service db\/mysql-primary at member 1 failed: configmaps "mysql-topology" not found \(HTTP 404\)/);
+    await expect(restarter.namePrimary(1)).rejects.toThrow(/pointing ConfigMap db\/mysql-topology at member 1 failed: configmaps "mysql-topology" not found \(HTTP 404\)/);
   });
 
-  // The program leaves the primary's name out of both objects, so Pulumi's later applies (without force, and with
-  // other changes such as new labels) neither conflict with the engine's field manager nor write an old primary back.
+  // The program leaves the primary's name out of both objects (the ConfigMap's key, the pods' labels), so Pulumi's
+  // later applies (with other changes such as new labels) neither conflict with the engine's field manager nor write
+  // an old primary back.
   it("Pulumi's later applies of the rendered objects neither conflict with nor revert the primary the engine named", async () => {
     const first = rendered();
     await pulumiApply("configmaps", first.topology);
     await pulumiApply("services", first.service);
-    await restarter.primaryMoved(2);
+    await restarter.namePrimary(2);
     const later = rendered({ "example.com/team": "db" });
     expect((await pulumiApply("configmaps", later.topology)).code).toBe(200);
     expect((await pulumiApply("services", later.service)).code).toBe(200);
     expect(api.configMaps.get("mysql-topology")).toEqual({ primary: "2" });
-    expect(api.serviceSelectors.get("mysql-primary")).toEqual({ [POD_NAME]: "mysql-2" });
-    // A manifest that did set them would conflict with the engine's field manager: the reason the program does not.
-    const stale = { ...later.service, spec: { ...later.service.spec, selector: { [POD_NAME]: "mysql-0" } } };
-    expect((await pulumiApply("services", stale)).body.message).toBe(`Apply failed with 1 conflict: conflict with "${RESTARTER_FIELD_MANAGER}" using v1: .spec.selector`);
+    expect(api.serviceEndpoints("mysql-primary")).toEqual(["mysql-2"]);
+    // The engine never wrote the Service: its selector is Pulumi's alone.
+    const live = (await (await fetch(`${api.url}/api/v1/namespaces/db/services/mysql-primary`)).json()) as any;
+    expect(live.metadata.managedFields.map((m: any) => m.manager)).toEqual([PULUMI]);
+    const configMap = (await (await fetch(`${api.url}/api/v1/namespaces/db/configmaps/mysql-topology`)).json()) as any;
+    expect(configMap.metadata.managedFields.find((m: any) => m.manager === RESTARTER_FIELD_MANAGER).fieldsV1).toEqual({ "f:data": { "f:primary": {} } });
   });
 });

@@ -9,6 +9,7 @@ import { apply, EngineSettings, inspect, plan } from "../../components/replicati
 import { Declaration, DynamicHost, serializeProvider } from "../../local/dynamic-host";
 import { destroyAll, LOCAL_ROOT_PASSWORD, LOCAL_ROOT_USER, LocalServer, REPLICATION_OPTIONS, ServerOptions, startServers } from "../../local/mariadbd";
 import { KubeApiStandin } from "../../local/kube-api-standin";
+import { applyProgramObjects, memberStandin, roleLabels } from "../connectors/program-objects";
 
 const REPLICATION_PASSWORD = "repl-Pw-5e2b9a71";
 const BASE: ServerOptions = { ...REPLICATION_OPTIONS, "read-only": 1, "rpl-semi-sync-slave-enabled": 1 };
@@ -31,10 +32,7 @@ describe("RollingUpgrade provider, serialized and run in a separate process", ()
       DynamicHost.start({ log: (line) => hostLog.push(line) }),
       serializeProvider(serializableProvider("rollingUpgrade")),
     ]);
-    api = new KubeApiStandin({
-      namespace: "db",
-      statefulSet: "mysql",
-      replicas: 3,
+    api = memberStandin({
       revision: "mysql-rev1",
       recreateMs: 20,
       onRecreate: async (ordinal, revision) => {
@@ -45,6 +43,7 @@ describe("RollingUpgrade provider, serialized and run in a separate process", ()
       },
     });
     await api.start();
+    await applyProgramObjects(api);
     const members = servers.map((s) => ({ host: s.host, port: s.port }));
     const settings: EngineSettings = {
       admin: { user: LOCAL_ROOT_USER, password: LOCAL_ROOT_PASSWORD },
@@ -116,7 +115,15 @@ describe("RollingUpgrade provider, serialized and run in a separate process", ()
       expect([Number(row.i), Number(row.m)]).toEqual([3, 321]);
     }
     expect(api.configMaps.get("mysql-topology")).toEqual({ primary: "0" });
-    expect(api.serviceSelectors.get("mysql-primary")).toEqual({ "statefulset.kubernetes.io/pod-name": "mysql-0" });
+    expect(api.serviceEndpoints("mysql-primary")).toEqual(["mysql-0"]);
+    expect(roleLabels(api)).toEqual({ "mysql-0": "primary", "mysql-1": "replica", "mysql-2": "replica" });
+    // A replacement pod comes without its role label: each is labelled again before the next restart.
+    const podWrites = api.requests.filter((r) => /^(DELETE|PATCH) \/api\/v1\/namespaces\/db\/pods\//.test(r)).map((r) => r.replace("/api/v1/namespaces/db/pods/", ""));
+    for (const ordinal of [2, 1, 0]) {
+      const deleted = podWrites.indexOf(`DELETE mysql-${ordinal}`);
+      const next = podWrites.findIndex((w, i) => i > deleted && w.startsWith("DELETE"));
+      expect(podWrites.slice(deleted, next < 0 ? undefined : next)).toContain(`PATCH mysql-${ordinal}`);
+    }
     expect(hostLog.some((l) => l.includes("[mysql-ha RollingUpgrade]") && l.includes("restart 2, 1"))).toBe(true);
 
     // Up to date: diff says no change; the checkpoint holds no plaintext password.
