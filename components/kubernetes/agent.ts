@@ -8,7 +8,7 @@ import type * as k8s from "@pulumi/kubernetes";
 import type * as pulumi from "@pulumi/pulumi";
 import type { Settings } from "../config";
 import { commonLabels, componentSelector, memberPodName, MYSQL_PORT, ObjectNames } from "./names";
-import { SECRET_KEYS, REPLICATION_USER } from "./secret";
+import { ACCOUNTS, SECRET_KEYS, REPLICATION_USER } from "./secret";
 import { antiAffinity, CONTAINER_SECURITY_CONTEXT } from "./statefulset";
 
 type Container = k8s.types.input.core.v1.Container;
@@ -196,8 +196,9 @@ export function buildAgentDeployment(args: AgentArgs & { bundleSha256: pulumi.In
     image: s.agentImage,
     command: agentCommand(args),
     env: [
-      { name: "MYSQL_HA_USER", value: "root" },
-      secretEnv("MYSQL_HA_PASSWORD", SECRET_KEYS.root),
+      // Its own account: replication and read_only administration, no data, no accounts (root stays on the members' loopback).
+      { name: "MYSQL_HA_USER", value: ACCOUNTS.operator.user },
+      secretEnv("MYSQL_HA_PASSWORD", ACCOUNTS.operator.secretKey),
       { name: "MYSQL_HA_REPLICATION_USER", value: REPLICATION_USER },
       secretEnv("MYSQL_HA_REPLICATION_PASSWORD", SECRET_KEYS.replication),
     ],

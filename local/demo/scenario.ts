@@ -10,7 +10,7 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { randomBytes } from "node:crypto";
-import { REPLICATION_USER, SECRET_KEYS } from "../../components/kubernetes/secret";
+import { ACCOUNTS, REPLICATION_USER, SECRET_KEYS } from "../../components/kubernetes/secret";
 import { spawnAgent } from "../agent";
 import { runScript, startDonor } from "../backup";
 import { freePort, LocalServer, REPLICATION_OPTIONS, sleep } from "../mariadbd";
@@ -215,8 +215,10 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoResult> {
         "--kube-api", api.url, "--namespace", api.options.namespace, "--lease", `${objects.statefulSet}-agent`,
         "--statefulset", objects.statefulSet, "--topology-configmap", objects.topologyConfigMap, "--primary-service", objects.primaryService,
       ];
+      // Their own least-privilege account, as the agent Deployment's env gives it.
       const env = {
-        MYSQL_HA_PASSWORD: stack!.secret(SECRET_KEYS.root),
+        MYSQL_HA_USER: ACCOUNTS.operator.user,
+        MYSQL_HA_PASSWORD: stack!.secret(ACCOUNTS.operator.secretKey),
         MYSQL_HA_REPLICATION_USER: REPLICATION_USER,
         MYSQL_HA_REPLICATION_PASSWORD: stack!.secret(SECRET_KEYS.replication),
       };
@@ -283,7 +285,7 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoResult> {
       s3 = await startLocalS3(["backups"]);
       const donorOrdinal = alive.find((m) => m !== finalPrimary)!;
       const token = randomBytes(12).toString("hex");
-      const donor = await startDonor(pod(donorOrdinal), token);
+      const donor = await startDonor(pod(donorOrdinal), token, undefined, stack!.sidecarAccount("clone-donor"));
       const url = "s3://backups/demo";
       const rootPassword = stack!.secret(SECRET_KEYS.root);
       const before = writer!.ackedCount;

@@ -27,9 +27,10 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { randomBytes } from "node:crypto";
 import { execFile } from "node:child_process";
+import * as mysql from "mysql2/promise";
 import { promisify } from "node:util";
 import { PRIMARY_PLACEMENT_TYPE, REPLICATION_TOPOLOGY_TYPE, ROLLING_UPGRADE_TYPE, SECRET_PROPERTIES } from "../../components/providers";
-import { SECRET_KEYS, REPLICATION_USER } from "../../components/kubernetes/secret";
+import { SECRET_KEYS } from "../../components/kubernetes/secret";
 import { CONFIG_KEYS, PROJECT } from "../../components/config";
 import { PATHS } from "../../components/kubernetes/statefulset";
 import { TOPOLOGY_PRIMARY_KEY } from "../../components/connectors";
@@ -102,8 +103,6 @@ export class LocalStack {
   private secretData: Record<string, string> = {};
   /** The objects that name the primary (the providers' primaryObjects input). */
   private primaryObjects?: { topologyConfigMap: string; primaryService: string };
-  /** The rendered readiness probe's environment (READ_MAX_LAG_SECONDS). */
-  private readMaxLagSeconds = "10";
   private readonly scratch: string;
   /** The Kubernetes API of the stack's namespace. */
   private readonly api: KubeApiStandin;
@@ -288,8 +287,6 @@ export class LocalStack {
     // New pods carry the template's labels (the members' selector, no role label).
     api.options.podLabels = statefulSet.spec.template.metadata?.labels;
     this.template = statefulSet.spec.template;
-    const database = statefulSet.spec.template.spec.containers.find((c: any) => c.name === "mariadb");
-    this.readMaxLagSeconds = database?.env?.find((e: any) => e.name === "READ_MAX_LAG_SECONDS")?.value ?? "10";
     const revision = String(statefulSet.spec.template.metadata?.annotations?.[CONFIG_HASH_ANNOTATION] ?? "");
     // OnDelete: a new template changes no running pod; pods made from now on carry it.
     if (revision !== api.currentTemplateRevision) api.setTemplateRevision(revision);
@@ -327,10 +324,10 @@ export class LocalStack {
     const pod = this.pods[ordinal];
     if (!pod?.running) return { ready: false, why: "not running" };
     try {
-      const { stdout } = await runScript("probe-readiness.sh", {
-        MYSQL_HA_HOST: pod.host, MYSQL_HA_PORT: String(pod.port), PROBE_USER: LOCAL_ROOT_USER, MYSQL_PWD: pod.adminPassword,
-        READ_MAX_LAG_SECONDS: this.readMaxLagSeconds,
-      });
+      // The probe's environment is the database container's (its account, the lag limit); the pod's loopback is
+      // the local server's address.
+      const env = this.containerEnv(this.container("mariadb"), `${this.statefulSetName}-${ordinal}`);
+      const { stdout } = await runScript("probe-readiness.sh", { ...env, MYSQL_HA_HOST: pod.host, MYSQL_HA_PORT: String(pod.port) });
       return { ready: true, why: stdout.trim() };
     } catch (err) {
       return { ready: false, why: (err as ScriptError).stdout?.trim() || (err as Error).message };
@@ -359,11 +356,28 @@ export class LocalStack {
    * (the scripts of the rendered ConfigMap, not the repository's), container paths mapped to those directories.
    */
   private async runInitContainer(name: string, podName: string, dir: string): Promise<{ stdout: string; mounts: Map<string, string> }> {
-    const spec = this.template.spec;
-    const container = (spec.initContainers ?? []).find((c: any) => c.name === name);
+    const container = (this.template.spec.initContainers ?? []).find((c: any) => c.name === name);
     if (!container) throw new Error(`the rendered pod template has no init container ${name}`);
+    const { env, mounts, local } = this.containerView(container, podName, dir);
+    const [command, ...args] = (container.command as string[]).map(local);
+    const { stdout } = await execFileAsync(command, args, { env });
+    return { stdout, mounts };
+  }
+
+  /**
+   * One container of the rendered pod template as its processes see it: volumes projected into directories under
+   * `dir` (or the given local directories, e.g. a server's own socket directory for its run volume), the environment
+   * resolved, and `local` mapping container paths to those directories.
+   */
+  private containerView(container: any, podName: string, dir: string, given: Map<string, string> = new Map()) {
+    const spec = this.template.spec;
     const mounts = new Map<string, string>();
     for (const mount of container.volumeMounts ?? []) {
+      const provided = given.get(mount.mountPath);
+      if (provided) {
+        mounts.set(mount.mountPath, provided);
+        continue;
+      }
       const volume = spec.volumes.find((v: any) => v.name === mount.name);
       const local = path.join(dir, "volumes", mount.name);
       fs.mkdirSync(local, { recursive: true });
@@ -375,7 +389,7 @@ export class LocalStack {
           if (data?.[item.key] !== undefined) fs.writeFileSync(path.join(local, item.path), data[item.key], { mode: volume.configMap.defaultMode ?? 0o644 });
         }
       } else if (!volume?.emptyDir) {
-        throw new Error(`pod ${podName}: volume ${mount.name} of ${name} is neither a ConfigMap nor an emptyDir`);
+        throw new Error(`pod ${podName}: volume ${mount.name} of ${container.name} is neither a ConfigMap nor an emptyDir`);
       }
       mounts.set(mount.mountPath, local);
     }
@@ -384,16 +398,32 @@ export class LocalStack {
       const hit = byDepth.find(([mountPath]) => value === mountPath || value.startsWith(`${mountPath}/`));
       return hit ? hit[1] + value.slice(hit[0].length) : value;
     };
-    const env: Record<string, string> = { PATH: process.env.PATH ?? "/usr/bin:/bin" };
+    return { env: { PATH: process.env.PATH ?? "/usr/bin:/bin", ...this.containerEnv(container, podName, local) }, mounts, local };
+  }
+
+  /** A container's environment from the manifest: values, the pod name, the rendered Secret's keys. */
+  private containerEnv(container: any, podName: string, local: (value: string) => string = (v) => v): Record<string, string> {
+    const env: Record<string, string> = {};
     for (const e of container.env ?? []) {
       const from = e.valueFrom;
       const value = e.value ?? (from?.fieldRef?.fieldPath === "metadata.name" ? podName : from?.secretKeyRef ? this.secretData[from.secretKeyRef.key] : undefined);
-      if (value === undefined) throw new Error(`pod ${podName}: env ${e.name} of ${name} cannot be resolved`);
+      if (value === undefined) throw new Error(`pod ${podName}: env ${e.name} of ${container.name} cannot be resolved`);
       env[e.name] = local(String(value));
     }
-    const [command, ...args] = (container.command as string[]).map(local);
-    const { stdout } = await execFileAsync(command, args, { env });
-    return { stdout, mounts };
+    return env;
+  }
+
+  /** The account a sidecar of the rendered pod template connects with (its MYSQL_USER and MYSQL_PASSWORD). */
+  sidecarAccount(name: string): { MYSQL_USER: string; MYSQL_PASSWORD: string } {
+    const env = this.containerEnv(this.container(name), `${this.statefulSetName}-0`);
+    return { MYSQL_USER: env.MYSQL_USER, MYSQL_PASSWORD: env.MYSQL_PASSWORD };
+  }
+
+  /** A container of the rendered pod template by name. */
+  private container(name: string): any {
+    const container = this.template.spec.containers.find((c: any) => c.name === name);
+    if (!container) throw new Error(`the rendered pod template has no container ${name}`);
+    return container;
   }
 
   /**
@@ -440,7 +470,7 @@ export class LocalStack {
       pod.adminPassword = this.secret(SECRET_KEYS.root);
       this.pods[ordinal] = pod;
       const token = randomBytes(12).toString("hex");
-      const sidecar = await startDonor(donor, token);
+      const sidecar = await startDonor(donor, token, undefined, this.sidecarAccount("clone-donor"));
       const t0 = Date.now();
       try {
         const gtid = await seedFromPeer(pod, sidecar, token);
@@ -454,7 +484,7 @@ export class LocalStack {
     }
     const pod = await startServer({ serverId, options, port: this.ports[ordinal] });
     this.pods[ordinal] = pod;
-    await this.entrypoint(pod);
+    await this.entrypoint(pod, podName);
     this.options.log?.(`pod ${podName}: started on ${pod.address}`);
   }
 
@@ -462,29 +492,54 @@ export class LocalStack {
   readonly clones: Array<{ ordinal: number; donor: number; ms: number }> = [];
 
   /**
-   * What the official image's entrypoint (mariadb-docker, docker_setup_db) does on first start of an empty datadir,
-   * from the Secret's values: root secured with the binlog OFF (root also from any host, MARIADB_ROOT_HOST '%'),
-   * then, with the binlog back ON, the application database (MARIADB_DATABASE), its user (MARIADB_USER) and the
-   * replication user (MARIADB_REPLICATION_USER, REPLICATION REPLICA): so a new member has binlog history of its own.
+   * What the official image's entrypoint (mariadb-docker 10.11, docker_setup_db then docker_process_init_files) does
+   * on first start of an empty datadir, from the database container's rendered environment: root secured with the
+   * binlog OFF (root@127.0.0.1 and root@::1 dropped, root@localhost's password set, root@MARIADB_ROOT_HOST created,
+   * '%' when unset); then, with the binlog back ON, the application database (MARIADB_DATABASE), its user
+   * (MARIADB_USER) and the replication user (MARIADB_REPLICATION_USER), so a new member has binlog history of its
+   * own; then the scripts the container mounts at /docker-entrypoint-initdb.d, in name order (executable ones run,
+   * others would be sourced into the entrypoint's shell, which this stand-in cannot do), against the server's socket.
    */
-  private async entrypoint(pod: LocalServer): Promise<void> {
-    const root = this.secret(SECRET_KEYS.root);
-    const conn = await pod.connect();
+  private async entrypoint(pod: LocalServer, podName: string): Promise<void> {
+    const database = this.container("mariadb");
+    const env = this.containerEnv(database, podName);
+    const root = env.MARIADB_ROOT_PASSWORD;
+    const rootHost = env.MARIADB_ROOT_HOST || "%";
+    if (!root) throw new Error(`pod ${podName}: MARIADB_ROOT_PASSWORD is not set (the entrypoint would refuse to initialize)`);
+    const conn = await mysql.createConnection({ socketPath: pod.socket, user: LOCAL_ROOT_USER, password: pod.adminPassword });
     try {
       await conn.query("SET SESSION sql_log_bin = 0");
-      for (const host of ["127.0.0.1", "localhost"]) await conn.query("ALTER USER ?@? IDENTIFIED BY ?", [LOCAL_ROOT_USER, host, root]);
-      await conn.query("CREATE USER IF NOT EXISTS ?@'%' IDENTIFIED BY ?", [LOCAL_ROOT_USER, root]);
-      await conn.query("GRANT ALL PRIVILEGES ON *.* TO ?@'%' WITH GRANT OPTION", [LOCAL_ROOT_USER]);
+      await conn.query("DROP USER IF EXISTS root@'127.0.0.1', root@'::1'");
+      await conn.query("ALTER USER root@localhost IDENTIFIED BY ?", [root]);
+      if (rootHost !== "localhost") {
+        await conn.query("CREATE USER ?@? IDENTIFIED BY ?", ["root", rootHost, root]);
+        await conn.query("GRANT ALL ON *.* TO ?@? WITH GRANT OPTION", ["root", rootHost]);
+      }
       await conn.query("SET SESSION sql_log_bin = 1");
-      await conn.query(`CREATE DATABASE IF NOT EXISTS \`${this.appDatabase}\``);
-      await conn.query("CREATE USER ?@'%' IDENTIFIED BY ?", [this.appUser, this.secret(SECRET_KEYS.app)]);
-      await conn.query("CREATE USER ?@'%' IDENTIFIED BY ?", [REPLICATION_USER, this.secret(SECRET_KEYS.replication)]);
-      await conn.query("GRANT REPLICATION SLAVE ON *.* TO ?@'%'", [REPLICATION_USER]);
-      await conn.query(`GRANT ALL ON \`${this.appDatabase}\`.* TO ?@'%'`, [this.appUser]);
+      if (env.MARIADB_DATABASE) await conn.query(`CREATE DATABASE IF NOT EXISTS \`${env.MARIADB_DATABASE}\``);
+      if (env.MARIADB_USER) {
+        await conn.query("CREATE USER ?@'%' IDENTIFIED BY ?", [env.MARIADB_USER, env.MARIADB_PASSWORD]);
+        if (env.MARIADB_DATABASE) await conn.query(`GRANT ALL ON \`${env.MARIADB_DATABASE}\`.* TO ?@'%'`, [env.MARIADB_USER]);
+      }
+      if (env.MARIADB_REPLICATION_USER) {
+        await conn.query("CREATE USER ?@'%' IDENTIFIED BY ?", [env.MARIADB_REPLICATION_USER, env.MARIADB_REPLICATION_PASSWORD]);
+        await conn.query("GRANT REPLICATION REPLICA ON *.* TO ?@'%'", [env.MARIADB_REPLICATION_USER]);
+      }
     } finally {
       await conn.end();
     }
     pod.adminPassword = root;
+    // The init scripts as the container sees them: its volumes, its environment, mariadbd's socket in its run volume.
+    const dir = fs.mkdtempSync(path.join(this.scratch, `${podName}-entrypoint-`));
+    const { env: scriptEnv, mounts } = this.containerView(database, podName, dir, new Map([[PATHS.run, path.dirname(pod.socket)], [PATHS.data, pod.datadir]]));
+    const initdb = mounts.get(PATHS.initdb) ?? "";
+    for (const file of initdb ? fs.readdirSync(initdb).sort() : []) {
+      const script = path.join(initdb, file);
+      if (!file.endsWith(".sh")) throw new Error(`pod ${podName}: ${PATHS.initdb}/${file}: this stand-in runs only executable .sh init scripts`);
+      if ((fs.statSync(script).mode & 0o111) === 0) throw new Error(`pod ${podName}: ${PATHS.initdb}/${file} is not executable: the entrypoint would source it into its own shell`);
+      const { stdout } = await execFileAsync(script, [], { env: scriptEnv });
+      this.options.log?.(`pod ${podName}: ${stdout.trim()}`);
+    }
   }
 
   /** Application account and database (config appUser / appDatabase; the demo keeps the defaults). */

@@ -35,6 +35,7 @@ describe("mysql-ha render", () => {
     const secret = docs.find((d) => d.kind === "Secret");
     expect(secret.stringData).toEqual({
       "root-password": "[secret]", "replication-password": "[secret]", "app-password": "[secret]", "backup-signing-key": "[secret]", "clone-token": "[secret]",
+      "operator-password": "[secret]", "backup-password": "[secret]", "archiver-password": "[secret]", "probe-password": "[secret]", "metrics-password": "[secret]",
     });
 
     const summary = JSON.parse(fs.readFileSync(path.join(out, "resources.json"), "utf8"));

@@ -56,12 +56,12 @@ describe("agent Deployment", () => {
     expect(deployment({ agentImage: "node:20.20.0-bookworm-slim" }).spec.template.spec.containers[0].image).toBe("node:20.20.0-bookworm-slim");
   });
 
-  test("takes credentials from the Secret by secretKeyRef only: root and the replication account", () => {
+  test("takes credentials from the Secret by secretKeyRef only: its own operator account (never root) and the replication account", () => {
     const spec = deployment().spec.template.spec;
     const env = spec.containers[0].env;
     expect(env).toEqual([
-      { name: "MYSQL_HA_USER", value: "root" },
-      { name: "MYSQL_HA_PASSWORD", valueFrom: { secretKeyRef: { name: "mysql-credentials", key: SECRET_KEYS.root } } },
+      { name: "MYSQL_HA_USER", value: "mysql_ha_operator" },
+      { name: "MYSQL_HA_PASSWORD", valueFrom: { secretKeyRef: { name: "mysql-credentials", key: "operator-password" } } },
       { name: "MYSQL_HA_REPLICATION_USER", value: "replication" },
       { name: "MYSQL_HA_REPLICATION_PASSWORD", valueFrom: { secretKeyRef: { name: "mysql-credentials", key: SECRET_KEYS.replication } } },
     ]);

@@ -81,7 +81,9 @@ describe.each(["dev", "prod"])("program under mocks, stack %s", (stack) => {
     const secret = byName(rendered, "mysql-credentials");
     expect(secret.inputs.stringData).toEqual({
       "root-password": REDACTED, "replication-password": REDACTED, "app-password": REDACTED, "backup-signing-key": REDACTED, "clone-token": REDACTED,
+      "operator-password": REDACTED, "backup-password": REDACTED, "archiver-password": REDACTED, "probe-password": REDACTED, "metrics-password": REDACTED,
     });
+    for (const role of ["operator", "backup", "archiver", "probe", "metrics"]) expect(byName(rendered, `mysql-${role}-password`).inputs).toEqual({ length: 32, special: false });
     expect(byName(rendered, "mysql-backup-signing-key").inputs).toEqual({ length: 64, special: false });
     // The donor port's token is a secret of its own, not an account's password.
     expect(byName(rendered, "mysql-clone-token").inputs).toEqual({ length: 48, special: false });
@@ -91,11 +93,36 @@ describe.each(["dev", "prod"])("program under mocks, stack %s", (stack) => {
     const pod = byName(rendered, "mysql-statefulset").inputs.spec.template.spec;
     const env = pod.containers[0].env as Array<{ name: string; value?: string; valueFrom?: any }>;
     const passwordVars = env.filter((e) => /PASSWORD/.test(e.name));
-    expect(passwordVars.map((e) => e.name).sort()).toEqual(["MARIADB_PASSWORD", "MARIADB_REPLICATION_PASSWORD", "MARIADB_ROOT_PASSWORD"]);
+    expect(passwordVars.map((e) => e.name).sort()).toEqual([
+      "MARIADB_PASSWORD", "MARIADB_REPLICATION_PASSWORD", "MARIADB_ROOT_PASSWORD",
+      "MYSQL_HA_ARCHIVER_PASSWORD", "MYSQL_HA_BACKUP_PASSWORD", "MYSQL_HA_METRICS_PASSWORD", "MYSQL_HA_OPERATOR_PASSWORD", "MYSQL_HA_PROBE_PASSWORD",
+    ]);
     for (const e of passwordVars) {
       expect(e.value).toBeUndefined();
       expect(e.valueFrom.secretKeyRef.name).toBe("mysql-credentials");
     }
+  });
+
+  it("keeps root on the members' loopback and gives every other client its own account", () => {
+    const pod = byName(rendered, "mysql-statefulset").inputs.spec.template.spec;
+    const env = (c: any) => Object.fromEntries((c.env ?? []).map((e: any) => [e.name, e.value ?? `secret:${e.valueFrom?.secretKeyRef?.key}`]));
+    const database = pod.containers.find((c: any) => c.name === "mariadb");
+    expect(env(database)).toMatchObject({ MARIADB_ROOT_HOST: "127.0.0.1", PROBE_USER: "mysql_ha_probe", MYSQL_HA_HOST: "127.0.0.1" });
+    // The entrypoint runs the accounts script once, from its initdb directory (executable, so run, not sourced).
+    const initdb = database.volumeMounts.find((m: any) => m.mountPath === "/docker-entrypoint-initdb.d");
+    const volume = pod.volumes.find((v: any) => v.name === initdb.name);
+    expect(volume.configMap).toEqual({ name: "mysql-scripts", defaultMode: 0o555, items: [{ key: "init-accounts.sh", path: "50-init-accounts.sh" }] });
+    expect(byName(rendered, "mysql-scripts").inputs.data["init-accounts.sh"]).toMatch(/CREATE USER IF NOT EXISTS 'mysql_ha_probe'@'127.0.0.1'/);
+    // No container but the database's (its entrypoint) and the seed (a restore's private server) sees root's password.
+    const containers = [...pod.initContainers, ...pod.containers, byName(rendered, "mysql-agent").inputs.spec.template.spec.containers[0]];
+    const rootReaders = containers.filter((c: any) => Object.values(env(c)).includes("secret:root-password")).map((c: any) => c.name);
+    expect(rootReaders.sort()).toEqual(["mariadb", "seed"]);
+    expect(env(pod.containers.find((c: any) => c.name === "clone-donor"))).toMatchObject({ MYSQL_USER: "mysql_ha_backup", MYSQL_PASSWORD: "secret:backup-password" });
+    expect(env(byName(rendered, "mysql-agent").inputs.spec.template.spec.containers[0])).toMatchObject({ MYSQL_HA_USER: "mysql_ha_operator", MYSQL_HA_PASSWORD: "secret:operator-password" });
+    const archiver = pod.containers.find((c: any) => c.name === "binlog-archiver");
+    if (archiver) expect(env(archiver)).toMatchObject({ MYSQL_USER: "mysql_ha_archiver", MYSQL_PASSWORD: "secret:archiver-password" });
+    // Every up keeps the accounts: the replication resource gets them, as a secret.
+    expect(byName(rendered, "mysql-replication").inputs.accounts).toEqual(Array(5).fill({ role: REDACTED, user: REDACTED, password: REDACTED }));
   });
 
   it("creates the write Service and the topology ConfigMap before the members, leaving the primary's name to the providers", () => {
