@@ -2,9 +2,11 @@
  * What the engine commands (setup, status, switchover, failover) share: the --members list, connection and timing
  * options, engine settings built from them, and how an engine outcome becomes an exit code.
  */
+import * as fs from "node:fs";
 import { Command, UsageError, parseCommandArgs } from "./command";
 import { adminCredentials, replicationCredentials } from "./credentials";
-import type { EngineSettings, MemberAddress, OperationResult } from "../components/replication";
+import { TLS_PATHS } from "../components/kubernetes/tls";
+import type { EngineSettings, MemberAddress, OperationResult, TlsSettings } from "../components/replication";
 
 export const ENGINE_OPTIONS = {
   members: { type: "string" },
@@ -15,6 +17,9 @@ export const ENGINE_OPTIONS = {
   "catch-up-timeout-ms": { type: "string" },
   "timeout-ms": { type: "string" },
   "connect-timeout-ms": { type: "string" },
+  "tls-ca": { type: "string" },
+  "tls-member-ca": { type: "string" },
+  "tls-server-names": { type: "string" },
 } as const;
 
 export const ENGINE_OPTIONS_HELP = `  --members H:P,...              the members in ordinal order (index = position, from 0)
@@ -26,6 +31,11 @@ export const ENGINE_OPTIONS_HELP = `  --members H:P,...              the members
   --catch-up-timeout-ms N        how long a member may take to apply what it must (default 10000)
   --timeout-ms N                 overall deadline of the operation (default 60000)
   --connect-timeout-ms N         per connection (default 3000)
+  --tls-ca FILE                  TLS with verification, no plain-text fallback: the CA (PEM) that signed the
+                                 members' certificates (else MYSQL_HA_TLS_CA); replicas use TLS too
+  --tls-member-ca PATH           that CA's file on the members, for replication (default ${TLS_PATHS.ca})
+  --tls-server-names N,...       the name each member's certificate must carry, in --members order
+                                 (default: the --members host; e.g. pod DNS names through port-forwards)
   -h, --help                     this text`;
 
 export const EXIT_CODES_HELP = `Exit status: 0 done or nothing to do; 1 error or aborted (the message says what state it left);
@@ -71,9 +81,39 @@ export function parseEngineArgs<E extends Record<string, { type: "string" | "boo
   return { values, members: parseMembers(values.members as string | undefined) };
 }
 
+/** Larger than any CA bundle: a file this big is the wrong file. */
+const MAX_CA_FILE_BYTES = 1 << 20;
+
+/** TLS settings from --tls-ca (or MYSQL_HA_TLS_CA), undefined without either; every error names the flag and file. */
+export function tlsSettings(values: Record<string, unknown>, env: NodeJS.ProcessEnv = process.env): TlsSettings | undefined {
+  const file = (values["tls-ca"] as string | undefined) ?? (env.MYSQL_HA_TLS_CA || undefined);
+  const flag = values["tls-ca"] !== undefined ? "--tls-ca" : "MYSQL_HA_TLS_CA";
+  if (file === undefined) {
+    for (const f of ["tls-member-ca", "tls-server-names"]) if (values[f] !== undefined) throw new UsageError(`--${f} needs --tls-ca FILE (or MYSQL_HA_TLS_CA)`);
+    return undefined;
+  }
+  let ca: string;
+  try {
+    const stat = fs.statSync(file);
+    if (!stat.isFile() || stat.size > MAX_CA_FILE_BYTES) throw new UsageError(`${flag} ${file}: not a CA file (a regular file of at most ${MAX_CA_FILE_BYTES} bytes)`);
+    ca = fs.readFileSync(file, "utf8");
+  } catch (err) {
+    if (err instanceof UsageError) throw err;
+    throw new UsageError(`${flag} ${file}: cannot read it (${(err as NodeJS.ErrnoException).code ?? "error"})`);
+  }
+  if (!/-----BEGIN CERTIFICATE-----/.test(ca)) throw new UsageError(`${flag} ${file}: no PEM certificate in it (-----BEGIN CERTIFICATE-----)`);
+  const names = (values["tls-server-names"] as string | undefined)?.split(",").map((n) => n.trim());
+  const members = typeof values.members === "string" ? values.members.split(",").length : undefined;
+  if (names && ((members !== undefined && names.length !== members) || names.some((n) => !/^[A-Za-z0-9.:-]+$/.test(n)))) {
+    throw new UsageError(`--tls-server-names '${values["tls-server-names"]}': one host name per member, in --members order, comma-separated`);
+  }
+  return { ca, caPath: (values["tls-member-ca"] as string | undefined) ?? TLS_PATHS.ca, ...(names ? { serverName: (i: number) => names[i] } : {}) };
+}
+
 /** Engine settings from parsed options; progress lines go to stdout. Replication credentials only when needed. */
 export function engineSettings(values: Record<string, unknown>, needReplication: boolean, log: (line: string) => void): EngineSettings {
   return {
+    tls: tlsSettings(values),
     admin: adminCredentials(values["password-file"] as string | undefined),
     replication: needReplication ? replicationCredentials(values["replication-password-file"] as string | undefined) : { user: "", password: "" },
     semiSync: !values.async,

@@ -43,6 +43,11 @@ export interface LocalServerSpec {
   host?: string;
   /** With `netns`: SQL host pattern of the lab, granted to the administrative user so the test process can connect. */
   adminHostPattern?: string;
+  /**
+   * PEM of a CA: connect() uses TLS verifying the server's chain against it (needed once the server requires secure
+   * transport). Not its name: mysql2 checks no IP address, and local servers are reached by one.
+   */
+  clientCa?: string;
 }
 
 export class LocalServer {
@@ -158,6 +163,7 @@ export class LocalServer {
       user: LOCAL_ROOT_USER,
       password: this.adminPassword,
       multipleStatements: false,
+      ...(this.spec.clientCa ? { ssl: { ca: this.spec.clientCa, rejectUnauthorized: true } } : {}),
       ...extra,
     });
   }

@@ -1,10 +1,11 @@
 /**
  * Connections to members, opened per operation and always closed. Errors name the member, never a password.
  */
+import * as net from "node:net";
 import * as mysql from "mysql2/promise";
 import { redact } from "./errors";
-import { addressOf } from "./settings";
-import { MemberAddress, ResolvedSettings } from "./types";
+import { addressOf, replicationAddress } from "./settings";
+import { MemberAddress, ResolvedSettings, TlsSettings } from "./types";
 
 export interface Sql {
   readonly index: number;
@@ -13,17 +14,21 @@ export interface Sql {
   close(): Promise<void>;
   /** Drops the connection without waiting (its session locks are released by the server). */
   destroy(): void;
+  /** Encrypted, the member's certificate verified against settings.tls (chain and name). */
+  readonly tls: boolean;
 }
 
 export async function connect(members: MemberAddress[], index: number, settings: ResolvedSettings): Promise<Sql> {
   const member = members[index];
   const address = addressOf(member);
   const secrets = [settings.admin.password, settings.replication.password, ...settings.accounts.map((a) => a.password)];
+  const serverName = settings.tls ? settings.tls.serverName?.(index) ?? replicationAddress(member).host : undefined;
   let conn: mysql.Connection;
   try {
     conn = await mysql.createConnection({
       host: member.host,
       port: member.port,
+      ...(settings.tls ? tlsOptions(member, serverName!, settings.tls) : {}),
       user: settings.admin.user,
       password: settings.admin.password,
       connectTimeout: settings.connectTimeoutMs,
@@ -31,13 +36,14 @@ export async function connect(members: MemberAddress[], index: number, settings:
       bigNumberStrings: false,
     });
   } catch (err) {
-    throw new Error(`member ${index} (${address}): ${redact(describeError(err), secrets)}`);
+    throw new Error(`member ${index} (${address}): ${redact(describeError(err, serverName), secrets)}`);
   }
   // A broken connection emits 'error' without a pending query; without a listener that would crash the process.
   conn.on("error", () => {});
   return {
     index,
     address,
+    tls: !!settings.tls,
     async query<T>(sql: string, params: unknown[] = [], timeoutMs?: number): Promise<T[]> {
       try {
         const [rows] = await conn.query({ sql, values: params, ...(timeoutMs ? { timeout: timeoutMs } : {}) });
@@ -59,9 +65,30 @@ export async function connect(members: MemberAddress[], index: number, settings:
   };
 }
 
-function describeError(err: unknown): string {
+/**
+ * mysql2 takes the name it verifies (and sends as SNI) from `host` and has no option of its own for it: so `host` is
+ * the name the certificate must carry and the TCP stream goes to where the member really is (e.g. a port-forward on
+ * loopback). `verifyIdentity` checks that name, `rejectUnauthorized` the chain up to the CA; a server without TLS
+ * fails the handshake (mysql2 never falls back to plain text once `ssl` is set).
+ */
+function tlsOptions(member: MemberAddress, serverName: string, tls: TlsSettings): mysql.ConnectionOptions {
+  // mysql2 leaves an IP address out of the check (Node then checks "localhost"): only DNS names are verified.
+  if (net.isIP(serverName)) {
+    throw new Error(`TLS: the member is named by the IP address ${serverName}, and the engine verifies members by DNS name: give its DNS name (replicationHost, tls.serverName, --tls-server-names)`);
+  }
+  return {
+    host: serverName,
+    stream: () => net.connect({ host: member.host, port: member.port, noDelay: true }),
+    ssl: { ca: tls.ca, rejectUnauthorized: true, verifyIdentity: true },
+  };
+}
+
+function describeError(err: unknown, serverName?: string): string {
   const e = err as { code?: string; message?: string };
   const msg = e?.message || e?.code || String(err);
   if (e?.code === "ETIMEDOUT" && !/timed? ?out/i.test(msg)) return `connect timed out (${msg})`;
+  // mysql2's codes for every failure of the TLS handshake (its chain or name check included) and for a server without TLS.
+  if (e?.code === "HANDSHAKE_SSL_ERROR") return `TLS: the member's certificate did not verify as '${serverName}' against the configured CA: ${msg}`;
+  if (e?.code === "HANDSHAKE_NO_SSL_SUPPORT") return `TLS: the member does not offer TLS (${msg}); the engine never falls back to plain text`;
   return msg;
 }

@@ -62,12 +62,14 @@ async function locked<T>(members: MemberAddress[], settings: EngineSettings, fla
   const ctx = context(members, settings, flavor);
   const resolved = ctx.settings;
   const held: Sql[] = [];
+  const unreachable: string[] = [];
   try {
     for (let i = 0; i < members.length; i++) {
       let sql: Sql;
       try {
         sql = await connect(members, i, resolved);
-      } catch {
+      } catch (err) {
+        unreachable.push((err as Error).message);
         continue; // unreachable members cannot run another operation either
       }
       held.push(sql);
@@ -79,7 +81,7 @@ async function locked<T>(members: MemberAddress[], settings: EngineSettings, fla
       }
       ctx.lockSessions.set(i, await flavor.sessionId(sql));
     }
-    if (held.length === 0) throw refuse(`no member is reachable: ${members.map((m) => `${m.host}:${m.port}`).join(", ")}`);
+    if (held.length === 0) throw refuse(`no member is reachable: ${unreachable.join("; ")}`);
     return await fn(ctx);
   } finally {
     await Promise.all(held.map((s) => s.close()));
@@ -145,15 +147,22 @@ async function prepareJoiner(ctx: Ctx, index: number, primary: number, action: J
   }
 }
 
+/** Points a member at a source with the settings' account, semi-sync and TLS. */
+function replicate(ctx: Ctx, sql: Sql, source: { host: string; port: number }): Promise<void> {
+  return ctx.flavor.startReplicating(sql, source, ctx.settings.replication, ctx.settings.semiSync, ctx.settings.tls?.caPath);
+}
+
 /** Points member i at the primary and waits (bounded) until it has caught up. */
 async function startReplica(ctx: Ctx, i: number, primary: number, catchUpTo?: string): Promise<void> {
   await withSql(ctx, i, async (sql) => {
-    await ctx.flavor.startReplicating(sql, replicationAddress(ctx.members[primary]), ctx.settings.replication, ctx.settings.semiSync);
-    log(ctx, `member ${i}: replicating from member ${primary} (GTID auto-positioning${ctx.settings.semiSync ? ", semi-sync" : ""})`);
+    await replicate(ctx, sql, replicationAddress(ctx.members[primary]));
+    log(ctx, `member ${i}: replicating from member ${primary} (GTID auto-positioning${ctx.settings.semiSync ? ", semi-sync" : ""}${ctx.settings.tls ? ", TLS verified" : ""})`);
     if (!catchUpTo) return;
     const ok = await ctx.flavor.waitForGtid(sql, catchUpTo, Math.max(1, Math.min(ctx.settings.catchUpTimeoutMs, remaining(ctx))));
     const r = (await ctx.flavor.readStatus(sql)).replica;
-    const failed = r && ((r.sqlThread === "stopped" && r.lastSqlError) || (r.ioThread === "stopped" && r.lastIoError));
+    // An IO thread that cannot connect (e.g. the source's certificate does not verify) retries forever: once the
+    // wait is over, its error is the answer.
+    const failed = r && ((r.sqlThread === "stopped" && r.lastSqlError) || (r.ioThread !== "running" && (!ok || r.ioThread === "stopped") && r.lastIoError));
     if (failed) throw new ReplicationError(`member ${i}: replication from member ${primary} failed: ${failed}`);
     if (ok) log(ctx, `member ${i}: caught up with member ${primary} (${catchUpTo})`);
     else ctx.warnings.push(`member ${i} is still catching up with member ${primary} (target ${catchUpTo})`);
@@ -192,7 +201,8 @@ async function doSetup(ctx: Ctx, primary: number): Promise<OperationResult> {
 
   const joiners = t.members.filter((m) => m.index !== primary);
   for (const m of joiners.filter((m) => !m.reachable)) ctx.warnings.push(`member ${m.index} is unreachable and was not attached: ${m.error}`);
-  const healthy = (m: MemberStatus) => m.replica?.sourceIndex === primary && m.replica.ioThread === "running" && m.replica.sqlThread === "running" && !m.errantGtids.length;
+  const healthy = (m: MemberStatus) =>
+    m.replica?.sourceIndex === primary && m.replica.ioThread === "running" && m.replica.sqlThread === "running" && !m.errantGtids.length && (m.replica.tls || !ctx.settings.tls);
   const reachable = joiners.filter((m) => m.reachable && !healthy(m));
   // Judge the joiners' history against the chosen primary before changing anything (fresh servers are all
   // writable, so inspect had no primary to compare with).
@@ -232,7 +242,7 @@ async function doAttach(ctx: Ctx, index: number): Promise<OperationResult> {
     return result(ctx, "attach", t.primary, { noop: true });
   }
   const r = m.replica;
-  if (r && r.sourceIndex === t.primary && r.ioThread === "running" && r.sqlThread === "running" && !m.errantGtids.length) {
+  if (r && r.sourceIndex === t.primary && r.ioThread === "running" && r.sqlThread === "running" && !m.errantGtids.length && (r.tls || !ctx.settings.tls)) {
     log(ctx, `nothing to do: member ${index} already replicates from member ${t.primary}`);
     return result(ctx, "attach", t.primary, { noop: true });
   }
@@ -282,7 +292,7 @@ async function doSwitchover(ctx: Ctx, to: number): Promise<OperationResult> {
   const others = t.members.filter((m) => m.index !== from && m.index !== to && m.reachable && m.replica && !m.errantGtids.length).map((m) => m.index);
   const toAddress = replicationAddress(ctx.members[to]);
   const fromAddress = replicationAddress(ctx.members[from]);
-  const { semiSync, semiSyncTimeoutMs, replication } = ctx.settings;
+  const { semiSync, semiSyncTimeoutMs } = ctx.settings;
 
   const connOld = await connect(ctx.members, from, ctx.settings);
   const connNew = await connect(ctx.members, to, ctx.settings);
@@ -293,7 +303,7 @@ async function doSwitchover(ctx: Ctx, to: number): Promise<OperationResult> {
   const unprepare = async () => {
     await ctx.flavor.setSemiSyncSource(connNew, false, semiSyncTimeoutMs);
     if (chained) {
-      await Promise.all(connOthers.map((c) => ctx.flavor.startReplicating(c, fromAddress, replication, semiSync)));
+      await Promise.all(connOthers.map((c) => replicate(ctx, c, fromAddress)));
       log(ctx, `members ${others.join(", ")}: replicating from member ${from} again`);
     }
   };
@@ -313,7 +323,7 @@ async function doSwitchover(ctx: Ctx, to: number): Promise<OperationResult> {
     //    connected and acknowledge its commits. Its semi-sync source side stays off until then: a replica with it on
     //    would make its own applier wait for acknowledgements.
     chained = true;
-    await Promise.all(connOthers.map((c) => ctx.flavor.startReplicating(c, toAddress, replication, semiSync)));
+    await Promise.all(connOthers.map((c) => replicate(ctx, c, toAddress)));
     if (others.length) log(ctx, `members ${others.join(", ")}: now replicating from member ${to} (still a replica of member ${from})`);
     await ctx.flavor.prepareBlockWrites(connOld, 2000);
     checkDeadline(ctx, "stopping writes");
@@ -361,7 +371,7 @@ async function doSwitchover(ctx: Ctx, to: number): Promise<OperationResult> {
       await Promise.all(waiting.map((id) => ctx.flavor.killSession(connOld, id)));
       await ctx.flavor.unblockWrites(connOld);
       await ctx.flavor.adoptOwnHistory(connOld);
-      await ctx.flavor.startReplicating(connOld, toAddress, replication, semiSync);
+      await replicate(ctx, connOld, toAddress);
       log(ctx, `member ${from}: replicating from member ${to}`);
     } catch (err) {
       ctx.warnings.push(`member ${from} (old primary) could not be made a replica of member ${to}: ${(err as Error).message}; attach it`);
@@ -469,7 +479,7 @@ async function doFailover(ctx: Ctx, to: number | undefined): Promise<OperationRe
             return;
           }
           try {
-            await ctx.flavor.startReplicating(conns.get(d.index)!, replicationAddress(ctx.members[newPrimary]), ctx.settings.replication, ctx.settings.semiSync);
+            await replicate(ctx, conns.get(d.index)!, replicationAddress(ctx.members[newPrimary]));
             log(ctx, `member ${d.index}: replicating from member ${newPrimary}`);
           } catch (err) {
             ctx.warnings.push(`member ${d.index} could not be repointed to member ${newPrimary}: ${(err as Error).message}`);
@@ -622,7 +632,7 @@ export async function reconcile(
   settings: EngineSettings,
   flavor: Flavor = mariadb,
 ): Promise<{ plan: Plan; applied: ApplyResult }> {
-  const p = makePlan(await inspect(members, settings, flavor), { canSeed: !!settings.seed, ...desired });
+  const p = makePlan(await inspect(members, settings, flavor), { canSeed: !!settings.seed, tls: !!settings.tls, ...desired });
   const applied = await apply(members, p, settings, flavor);
   // Every up keeps the accounts (a changed password, grants of an older version); nothing is written when they match.
   if (applied.primary !== null && settings.accounts?.length) {

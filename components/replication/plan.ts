@@ -141,7 +141,8 @@ export function switchoverRefusal(target: MemberStatus, primary: number): string
 function addAttaches(members: MemberStatus[], n: number, skip: number[], primary: number | null, desired: DesiredTopology, steps: Step[], refusals: string[]) {
   for (const m of members.slice(0, n)) {
     if (skip.includes(m.index) || !m.reachable) continue;
-    if (primary !== null && replicatesFrom(m, primary) && m.errantGtids.length === 0) continue;
+    const plainText = desired.tls && !!m.replica && !m.replica.tls;
+    if (primary !== null && replicatesFrom(m, primary) && m.errantGtids.length === 0 && !plainText) continue;
     if (primary === null && m.replica) continue; // the failover repoints existing replicas
     if (m.errantGtids.length && !desired.canSeed) {
       refusals.push(`member ${m.index} (${m.address}) has errant GTIDs ${m.errantGtids.join(",")}: it cannot be attached without re-seeding it from the primary`);
@@ -156,7 +157,9 @@ function addAttaches(members: MemberStatus[], n: number, skip: number[], primary
           ? "it does not replicate"
           : primary !== null && m.replica.sourceIndex !== primary
             ? `it replicates from ${m.replica.sourceHost}:${m.replica.sourcePort}, not from the primary`
-            : `its replication is stopped (IO ${m.replica.ioThread}, SQL ${m.replica.sqlThread})`,
+            : plainText && replicatesFrom(m, primary!)
+              ? "it replicates without TLS verifying the source's certificate"
+              : `its replication is stopped (IO ${m.replica.ioThread}, SQL ${m.replica.sqlThread})`,
       describe: `attach member ${m.index}`,
     });
   }

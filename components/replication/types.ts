@@ -31,6 +31,22 @@ export interface Account extends Credentials {
   role: AccountRole;
 }
 
+/**
+ * TLS for the engine's own connections and for replication. Never a fallback to plain text: a member whose
+ * certificate does not verify is unreachable, with the reason.
+ */
+export interface TlsSettings {
+  /** PEM of the CA that signed the members' certificates (public); the engine verifies every member against it. */
+  ca: string;
+  /** The same CA as a file on every member: replicas verify their source's certificate with it (MASTER_SSL_CA). */
+  caPath: string;
+  /**
+   * The name member `index`'s certificate must carry, checked even when the engine connects through a loopback
+   * tunnel. Default: its replicationHost (its DNS name in the cluster), else its host.
+   */
+  serverName?: (index: number) => string;
+}
+
 /** Engine settings. Optional fields get their defaults in `resolveSettings` (settings.ts), nowhere else. */
 export interface EngineSettings {
   /** Administrative account the engine connects with (needs SUPER-level rights: replication admin, read_only, kill). */
@@ -57,9 +73,11 @@ export interface EngineSettings {
    * data and its gtid_slave_pos set to the copy's position.
    */
   seed?: (joinerIndex: number, donorIndex: number) => Promise<void>;
+  /** TLS with verification for the engine's connections and replication. Default: plain text. */
+  tls?: TlsSettings;
 }
 
-export type ResolvedSettings = Required<Omit<EngineSettings, "seed">> & Pick<EngineSettings, "seed">;
+export type ResolvedSettings = Required<Omit<EngineSettings, "seed" | "tls">> & Pick<EngineSettings, "seed" | "tls">;
 
 /** One GTID position entry. MariaDB: domain-server-sequence. */
 export interface Gtid {
@@ -84,6 +102,8 @@ export interface ReplicaStatus {
   usingGtid: string;
   /** GTIDs received into the relay log (MariaDB Gtid_IO_Pos). */
   gtidIo: string;
+  /** Replicates over TLS and verifies the source's certificate (Master_SSL_Allowed and Master_SSL_Verify_Server_Cert). */
+  tls: boolean;
 }
 
 export interface MemberStatus {
@@ -92,6 +112,8 @@ export interface MemberStatus {
   reachable: boolean;
   /** Why it is unreachable (never contains a password). */
   error?: string;
+  /** The engine's connection to it is encrypted and the member's certificate verified (settings.tls). */
+  tls?: boolean;
   serverId?: number;
   version?: string;
   readOnly?: boolean;
@@ -157,6 +179,8 @@ export interface DesiredTopology {
   allowFailover: boolean;
   /** A seed hook is available, so members with errant GTIDs or beyond the primary's binlogs can be re-seeded. */
   canSeed?: boolean;
+  /** Replicas must replicate over verified TLS: one that does not is attached again. */
+  tls?: boolean;
 }
 
 export interface OperationResult {

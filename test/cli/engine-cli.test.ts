@@ -32,7 +32,8 @@ describe("mysql-ha setup / status / switchover / failover", () => {
     const json = JSON.parse(status.stdout);
     expect(json).toMatchObject({ primary: 1, healthy: true, problems: [] });
     expect(json.members).toHaveLength(3);
-    expect(Object.keys(json.members[0]).sort()).toEqual(["address", "errantGtids", "gtid", "index", "lagSeconds", "reachable", "readOnly", "role", "sourceIndex"]);
+    expect(Object.keys(json.members[0]).sort()).toEqual(["address", "errantGtids", "gtid", "index", "lagSeconds", "reachable", "readOnly", "replicationTls", "role", "sourceIndex", "tls"]);
+    expect(json.members.map((m: { tls: boolean; replicationTls: boolean | null }) => [m.tls, m.replicationTls])).toEqual([[false, false], [false, null], [false, false]]);
     expect(json.members.map((m: { role: string }) => m.role)).toEqual(["replica", "primary", "replica"]);
     expect(json.members[0]).toMatchObject({ index: 0, address: members.split(",")[0], reachable: true, readOnly: true, sourceIndex: 1, errantGtids: [] });
     expect(json.members[1].gtid).toMatch(/^0-101-\d+$/);

@@ -35,6 +35,7 @@ function member(index: number, opts: Partial<MemberStatus> & { source?: number; 
             lagSeconds: lag ?? 0,
             usingGtid: "Slave_Pos",
             gtidIo: "0-100-10",
+            tls: false,
           },
     ...rest,
   };

@@ -17,6 +17,8 @@ export interface Lab {
   lines: string[];
   /** Writers started on this lab; stopped by cleanup even when a test fails half-way. */
   writers: Writer[];
+  /** PEM of the members' CA: writers connect over TLS (the members may require it). */
+  clientCa?: string;
 }
 
 export function settingsFor(lines: string[], extra: Partial<EngineSettings> = {}): EngineSettings {
@@ -88,9 +90,11 @@ export class Writer {
   private conns = new Map<number, mysql.Connection>();
 
   private readonly servers: LocalServer[];
+  private readonly clientCa?: string;
 
   constructor(lab: Lab, start = 0) {
     this.servers = lab.servers;
+    this.clientCa = lab.clientCa;
     this.target = start;
     lab.writers.push(this);
     this.done = this.loop();
@@ -99,7 +103,14 @@ export class Writer {
   private async conn(i: number): Promise<mysql.Connection> {
     let c = this.conns.get(i);
     if (!c) {
-      c = await mysql.createConnection({ host: this.servers[i].host, port: this.servers[i].port, user: APP_USER, password: APP_PASSWORD, connectTimeout: 1000 });
+      c = await mysql.createConnection({
+        host: this.servers[i].host,
+        port: this.servers[i].port,
+        user: APP_USER,
+        password: APP_PASSWORD,
+        connectTimeout: 1000,
+        ...(this.clientCa ? { ssl: { ca: this.clientCa, rejectUnauthorized: true } } : {}),
+      });
       c.on("error", () => {});
       this.conns.set(i, c);
     }

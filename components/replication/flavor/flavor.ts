@@ -30,8 +30,11 @@ export interface Flavor {
    * an empty datadir (the entrypoint runs it once root is secured), each password from the named environment variable.
    */
   accountsInitScript(accounts: AccountSpec[]): string;
-  /** Points the member at a source with GTID auto-positioning, sets its semi-sync role and starts replicating. */
-  startReplicating(sql: Sql, source: { host: string; port: number }, user: Credentials, semiSync: boolean): Promise<void>;
+  /**
+   * Points the member at a source with GTID auto-positioning, sets its semi-sync role and starts replicating; with
+   * `caPath` (the CA file on the member) over TLS, verifying the source's certificate and name, else in plain text.
+   */
+  startReplicating(sql: Sql, source: { host: string; port: number }, user: Credentials, semiSync: boolean, caPath: string | undefined): Promise<void>;
   /** Stops replication and forgets the source. */
   stopReplicating(sql: Sql): Promise<void>;
   stopIoThread(sql: Sql): Promise<void>;

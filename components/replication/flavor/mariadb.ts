@@ -82,6 +82,7 @@ export const mariadb: Flavor = {
       )).map((r) => [r.Variable_name.toLowerCase(), r.Value]),
     );
     const [rs] = await sql.query("SHOW SLAVE STATUS");
+    const [cipher] = await sql.query<{ Value: string }>("SHOW SESSION STATUS LIKE 'Ssl_cipher'");
     // User data means tables: an empty schema (the image's entrypoint creates MARIADB_DATABASE on every member,
     // with the binlog off) is not data, so it does not stop a fresh member from joining.
     const schemas = await sql.query<{ s: string }>(
@@ -106,6 +107,7 @@ export const mariadb: Flavor = {
         replicaActive: on(status.get("rpl_semi_sync_slave_status")),
       },
       userSchemas: schemas.map((r) => r.s),
+      tls: !!cipher?.Value,
       replica:
         rs && rs.Master_Host
           ? {
@@ -119,6 +121,7 @@ export const mariadb: Flavor = {
               lagSeconds: rs.Seconds_Behind_Master === null || rs.Seconds_Behind_Master === undefined ? null : Number(rs.Seconds_Behind_Master),
               usingGtid: String(rs.Using_Gtid ?? ""),
               gtidIo: String(rs.Gtid_IO_Pos ?? ""),
+              tls: rs.Master_SSL_Allowed === "Yes" && rs.Master_SSL_Verify_Server_Cert === "Yes",
             }
           : undefined,
     };
@@ -177,15 +180,18 @@ export const mariadb: Flavor = {
     ].join("\n");
   },
 
-  async startReplicating(sql, source, user, semiSync): Promise<void> {
+  async startReplicating(sql, source, user, semiSync, caPath): Promise<void> {
     await sql.query("SET GLOBAL read_only = ON");
     await sql.query("STOP SLAVE");
     await sql.query("SET GLOBAL rpl_semi_sync_master_enabled = OFF");
     // The replica side is read when the IO thread starts, so set it before START SLAVE.
     await sql.query(`SET GLOBAL rpl_semi_sync_slave_enabled = ${semiSync ? "ON" : "OFF"}`);
+    // TLS is set both ways: CHANGE MASTER keeps SSL options it is not given, so turning TLS off must clear them. The
+    // replica checks the source's certificate against the CA and MASTER_HOST (a name or address in its SANs).
     await sql.query(
-      "CHANGE MASTER TO MASTER_HOST = ?, MASTER_PORT = ?, MASTER_USER = ?, MASTER_PASSWORD = ?, MASTER_USE_GTID = slave_pos, MASTER_CONNECT_RETRY = 1, MASTER_HEARTBEAT_PERIOD = 1",
-      [source.host, source.port, user.user, user.password],
+      `CHANGE MASTER TO MASTER_HOST = ?, MASTER_PORT = ?, MASTER_USER = ?, MASTER_PASSWORD = ?, MASTER_USE_GTID = slave_pos, MASTER_CONNECT_RETRY = 1, MASTER_HEARTBEAT_PERIOD = 1,
+         MASTER_SSL = ${caPath ? 1 : 0}, MASTER_SSL_CA = ?, MASTER_SSL_VERIFY_SERVER_CERT = ${caPath ? 1 : 0}`,
+      [source.host, source.port, user.user, user.password, caPath ?? ""],
     );
     await sql.query("START SLAVE");
   },

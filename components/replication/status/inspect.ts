@@ -19,7 +19,14 @@ export async function inspect(members: MemberAddress[], settings: EngineSettings
     const again = await inspectMember(members, writable[0].index, resolved, flavor);
     if (again.reachable) statuses[again.index] = again;
   }
-  return analyze(members, statuses);
+  const topology = analyze(members, statuses);
+  if (resolved.tls) {
+    for (const m of topology.members) {
+      if (m.replica && !m.replica.tls) topology.problems.push(`member ${m.index} (${m.address}) replicates without TLS verifying its source's certificate`);
+    }
+    topology.healthy = topology.problems.length === 0;
+  }
+  return topology;
 }
 
 async function inspectMember(members: MemberAddress[], index: number, settings: ResolvedSettings, flavor: Flavor): Promise<MemberStatus> {
@@ -28,7 +35,8 @@ async function inspectMember(members: MemberAddress[], index: number, settings: 
   try {
     sql = await connect(members, index, settings);
     const raw = await flavor.readStatus(sql);
-    return { index, address, reachable: true, role: "unknown", errantGtids: [], ...raw };
+    // The server sees the session encrypted, and the client verified the server's certificate.
+    return { index, address, reachable: true, role: "unknown", errantGtids: [], ...raw, tls: sql.tls && raw.tls === true };
   } catch (err) {
     const error = (err as Error).message.replace(/^member \d+ \([^)]*\): /, "");
     return { index, address, reachable: false, error, role: "unknown", errantGtids: [] };
@@ -140,6 +148,8 @@ export function topologyToJson(t: Topology) {
       sourceIndex: m.replica?.sourceIndex ?? null,
       lagSeconds: m.replica?.lagSeconds ?? null,
       errantGtids: m.errantGtids,
+      tls: m.tls ?? null,
+      replicationTls: m.replica?.tls ?? null,
     })),
   };
 }

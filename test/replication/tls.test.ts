@@ -1,0 +1,229 @@
+/**
+ * TLS with real certificates (openssl) on real local members: the engine verifies every member's certificate and
+ * name, replication runs over TLS verifying the source, nothing falls back to plain text, and switchover and failover
+ * keep it.
+ */
+import { execFile } from "node:child_process";
+import * as path from "node:path";
+import * as mysql from "mysql2/promise";
+import { LOCAL_ROOT_PASSWORD, LOCAL_ROOT_USER, LocalServer, REPLICATION_OPTIONS, destroyAll, sleep, startServer } from "../../local/mariadbd";
+import { TlsSettings, failover, inspect, reconcile, setup, switchover, topologyToJson } from "../../components/replication";
+import { TestCa, makeCa, memberDnsName } from "./certificates";
+import { Lab, REPL_PASSWORD, Writer, cleanup, createAppSchema, ids, settingsFor, waitReplicated } from "./support";
+
+let ca: TestCa;
+let otherCa: TestCa;
+
+beforeAll(async () => {
+  [ca, otherCa] = await Promise.all([makeCa("main"), makeCa("other")]);
+});
+afterAll(() => {
+  ca?.remove();
+  otherCa?.remove();
+});
+
+/** The engine's TLS settings: the CA, member i checked under its DNS name although it is reached on 127.0.0.1. */
+function tlsWith(authority: TestCa, caPath = authority.caPath): TlsSettings {
+  return { ca: authority.ca, caPath, serverName: memberDnsName };
+}
+
+/** n members with a certificate each from `ca` and TLS required; the lab's settings use TLS. */
+async function startTlsLab(n: number, opts: { setUp?: boolean; tls?: TlsSettings; requireTls?: boolean } = {}): Promise<Lab> {
+  const certs = await Promise.all(Array.from({ length: n }, (_, i) => ca.issue(`m${i}-${Date.now()}`, memberDnsName(i))));
+  const settled = await Promise.allSettled(
+    certs.map((c, i) =>
+      startServer({
+        serverId: 300 + i,
+        clientCa: ca.ca,
+        options: {
+          ...REPLICATION_OPTIONS,
+          ssl_ca: ca.caPath,
+          ssl_cert: c.cert,
+          ssl_key: c.key,
+          require_secure_transport: opts.requireTls === false ? "OFF" : "ON",
+          // status_by_thread shows the replication sessions' Ssl_cipher on the primary.
+          performance_schema: "ON",
+        },
+      }),
+    ),
+  );
+  const servers = settled.flatMap((s) => (s.status === "fulfilled" ? [s.value] : []));
+  const failed = settled.find((s): s is PromiseRejectedResult => s.status === "rejected");
+  if (failed) {
+    await destroyAll(servers);
+    throw failed.reason;
+  }
+  const lines: string[] = [];
+  const lab: Lab = {
+    servers,
+    members: servers.map((s) => ({ host: s.host, port: s.port })),
+    settings: settingsFor(lines, { tls: opts.tls ?? tlsWith(ca) }),
+    lines,
+    writers: [],
+    clientCa: ca.ca,
+  };
+  if (opts.setUp) {
+    try {
+      await setup(lab.members, 0, lab.settings);
+      await createAppSchema(servers[0]);
+      await waitReplicated(lab);
+    } catch (err) {
+      await destroyAll(servers);
+      throw err;
+    }
+  }
+  return lab;
+}
+
+/** Ssl_cipher of the replicas' binlog dump sessions on the primary (the server's side of replication). */
+async function dumpCiphers(primary: LocalServer): Promise<string[]> {
+  const rows = await primary.query<{ c: string }>(
+    `SELECT s.VARIABLE_VALUE AS c FROM performance_schema.threads t JOIN performance_schema.status_by_thread s USING (THREAD_ID)
+      WHERE t.PROCESSLIST_COMMAND = 'Binlog Dump' AND s.VARIABLE_NAME = 'Ssl_cipher'`,
+  );
+  return rows.map((r) => r.c);
+}
+
+async function slaveSsl(server: LocalServer): Promise<{ allowed: string; verify: string; ca: string }> {
+  const [rs] = await server.query("SHOW SLAVE STATUS");
+  return { allowed: rs.Master_SSL_Allowed, verify: rs.Master_SSL_Verify_Server_Cert, ca: rs.Master_SSL_CA_File };
+}
+
+/** Every reachable replica replicates from `primary` over TLS verifying it, and the primary sees encrypted sessions. */
+async function expectTlsEverywhere(lab: Lab, primary: number, replicas: number[]): Promise<void> {
+  const t = await inspect(lab.members, lab.settings);
+  expect(t.problems).toEqual([]);
+  expect(t.primary).toBe(primary);
+  for (const i of replicas) {
+    expect(t.members[i].replica).toMatchObject({ sourceIndex: primary, tls: true });
+    expect(await slaveSsl(lab.servers[i])).toEqual({ allowed: "Yes", verify: "Yes", ca: ca.caPath });
+  }
+  for (const m of t.members.filter((m) => m.reachable)) expect(m.tls).toBe(true);
+  // The dump threads' sessions may still be starting right after a repoint.
+  for (let i = 0; i < 50 && (await dumpCiphers(lab.servers[primary])).length < replicas.length; i++) await sleep(100);
+  const ciphers = await dumpCiphers(lab.servers[primary]);
+  expect(ciphers).toHaveLength(replicas.length);
+  for (const c of ciphers) expect(c).toMatch(/^TLS_|^ECDHE-|AES/);
+}
+
+describe("TLS", () => {
+  let lab: Lab | undefined;
+  afterEach(async () => cleanup(lab));
+
+  it("replicates over TLS with verification, refuses plain clients, and keeps TLS through switchover and failover under a writer", async () => {
+    lab = await startTlsLab(3, { setUp: true });
+    expect(lab.lines.join("\n")).toMatch(/member 1: replicating from member 0 \(GTID auto-positioning, semi-sync, TLS verified\)/);
+    await expectTlsEverywhere(lab, 0, [1, 2]);
+    const json = topologyToJson(await inspect(lab.members, lab.settings));
+    expect(json.members.map((m) => [m.tls, m.replicationTls])).toEqual([[true, null], [true, true], [true, true]]);
+
+    // A plain-text client with the right password is refused; the same account over TLS is let in.
+    const plain = mysql.createConnection({ host: "127.0.0.1", port: lab.servers[0].port, user: LOCAL_ROOT_USER, password: LOCAL_ROOT_PASSWORD });
+    await expect(plain).rejects.toThrow(/Access denied|insecure transport/i);
+    expect(await lab.servers[0].query("SELECT 1 AS one")).toEqual([{ one: 1 }]);
+
+    const writer = new Writer(lab, 0);
+    await sleep(400);
+    await switchover(lab.members, 2, lab.settings);
+    await sleep(300);
+    await expectTlsEverywhere(lab, 2, [0, 1]);
+
+    await lab.servers[2].signal("SIGKILL");
+    const acked = writer.acked.slice();
+    const r = await failover(lab.members, undefined, lab.settings);
+    await sleep(300);
+    await writer.stop();
+    const survivor = r.chosen === 0 ? 1 : 0;
+    const t = await inspect(lab.members, lab.settings);
+    expect(t.primary).toBe(r.chosen);
+    expect(t.members[survivor].replica).toMatchObject({ sourceIndex: r.chosen, tls: true });
+    expect(await slaveSsl(lab.servers[survivor])).toEqual({ allowed: "Yes", verify: "Yes", ca: ca.caPath });
+    expect(await dumpCiphers(lab.servers[r.chosen!])).toHaveLength(1);
+    const onNew = await ids(lab.servers[r.chosen!]);
+    expect(acked.length).toBeGreaterThan(20);
+    expect(writer.acked.filter((id) => !onNew.has(id))).toEqual([]);
+  });
+
+  it("refuses a member whose certificate comes from another CA or names another host, and a member without TLS, naming the member", async () => {
+    lab = await startTlsLab(2, { setUp: true });
+    const foreign = await inspect(lab.members, settingsFor([], { tls: tlsWith(otherCa) }));
+    for (const m of foreign.members) {
+      expect(m.reachable).toBe(false);
+      expect(m.error).toBe(`TLS: the member's certificate did not verify as '${memberDnsName(m.index)}' against the configured CA: self-signed certificate in certificate chain`);
+    }
+    expect(foreign.problems[0]).toMatch(/^member 0 \(127\.0\.0\.1:\d+\) is unreachable: TLS: /);
+    await expect(setup(lab.members, 0, settingsFor([], { tls: tlsWith(otherCa) }))).rejects.toThrow(/member 0 .*TLS: /);
+
+    const wrongName = await inspect(lab.members, settingsFor([], { tls: { ...tlsWith(ca), serverName: () => "someone-else.db.test" } }));
+    expect(wrongName.members[1].error).toMatch(/did not verify as 'someone-else\.db\.test' against the configured CA: Hostname\/IP does not match certificate's altnames: Host: someone-else\.db\.test\. is not in the cert's altnames: DNS:member-1\.db\.test, IP Address:127\.0\.0\.1$/);
+
+    const byIp = await inspect(lab.members, settingsFor([], { tls: { ca: ca.ca, caPath: ca.caPath } }));
+    expect(byIp.members[0].error).toMatch(/IP address 127\.0\.0\.1.*give its DNS name/);
+
+    const plainServer = await startServer({ serverId: 399, options: REPLICATION_OPTIONS });
+    lab.servers.push(plainServer);
+    const noTls = await inspect([{ host: plainServer.host, port: plainServer.port }], settingsFor([], { tls: tlsWith(ca) }));
+    expect(noTls.members[0].error).toMatch(/^TLS: the member does not offer TLS .*never falls back to plain text$/);
+  });
+
+  it("replication refuses a source whose certificate the replica's CA did not sign; nothing replicates in plain text", async () => {
+    // The engine trusts the members' CA, the replicas are told to verify their source against another one.
+    lab = await startTlsLab(2, { tls: tlsWith(ca, otherCa.caPath) });
+    await expect(setup(lab.members, 0, lab.settings)).rejects.toThrow(/member 1: replication from member 0 failed: .*SSL/i);
+    const [rs] = await lab.servers[1].query("SHOW SLAVE STATUS");
+    expect(rs.Slave_IO_Running).not.toBe("Yes");
+    expect(rs.Master_SSL_Verify_Server_Cert).toBe("Yes");
+    expect(await dumpCiphers(lab.servers[0])).toEqual([]);
+  });
+
+  it("an up with TLS re-attaches a replica that replicates in plain text", async () => {
+    lab = await startTlsLab(2, { setUp: true, requireTls: false });
+    // As a stack from before TLS left it: the replica streams in plain text.
+    await lab.servers[1].query("STOP SLAVE");
+    await lab.servers[1].query("CHANGE MASTER TO MASTER_SSL = 0, MASTER_SSL_VERIFY_SERVER_CERT = 0");
+    await lab.servers[1].query("START SLAVE");
+    const before = await inspect(lab.members, lab.settings);
+    expect(before.members[1].replica).toMatchObject({ sourceIndex: 0, ioThread: expect.any(String), tls: false });
+    expect(before.problems).toEqual([expect.stringMatching(/^member 1 .* replicates without TLS verifying its source's certificate$/)]);
+
+    const { plan } = await reconcile(lab.members, { members: 2, allowFailover: false }, lab.settings);
+    expect(plan.steps.map((s) => `${s.describe}: ${s.reason}`)).toEqual(["attach member 1: it replicates without TLS verifying the source's certificate"]);
+    const after = await inspect(lab.members, lab.settings);
+    expect(after.problems).toEqual([]);
+    expect(await slaveSsl(lab.servers[1])).toEqual({ allowed: "Yes", verify: "Yes", ca: ca.caPath });
+  });
+
+  it("mysql-ha setup and status take --tls-ca (or MYSQL_HA_TLS_CA): status --json reports tls and replicationTls per member", async () => {
+    lab = await startTlsLab(2);
+    const members = lab.members.map((m) => `${m.host}:${m.port}`).join(",");
+    const names = [0, 1].map(memberDnsName).join(",");
+    const env = { MYSQL_HA_PASSWORD: LOCAL_ROOT_PASSWORD, MYSQL_HA_REPLICATION_USER: "repl", MYSQL_HA_REPLICATION_PASSWORD: REPL_PASSWORD };
+    const set = await cli(["setup", "--members", members, "--tls-ca", ca.caPath, "--tls-member-ca", ca.caPath, "--tls-server-names", names], env);
+    expect(set.stderr).toBe("");
+    expect(set.stdout).toMatch(/member 1: replicating from member 0 \(.*TLS verified\)/);
+
+    const status = await cli(["status", "--members", members, "--tls-server-names", names, "--json"], { ...env, MYSQL_HA_TLS_CA: ca.caPath });
+    expect(status.code).toBe(0);
+    const json = JSON.parse(status.stdout);
+    expect(json.members.map((m: { tls: boolean; replicationTls: boolean | null }) => [m.tls, m.replicationTls])).toEqual([[true, null], [true, true]]);
+
+    const foreign = await cli(["status", "--members", members, "--tls-server-names", names, "--json"], { ...env, MYSQL_HA_TLS_CA: otherCa.caPath });
+    expect(foreign.code).toBe(1);
+    expect(JSON.parse(foreign.stdout).problems[0]).toMatch(/^member 0 \(127\.0\.0\.1:\d+\) is unreachable: TLS: the member's certificate did not verify as 'member-0\.db\.test'/);
+
+    const byIp = await cli(["status", "--members", members, "--tls-ca", ca.caPath], env);
+    expect(JSON.stringify(byIp.stdout)).toMatch(/IP address 127\.0\.0\.1.*give its DNS name/);
+    const notPem = await cli(["status", "--members", members, "--tls-ca", path.join(ca.dir, "m0-none")], env);
+    expect(notPem.code).toBe(2);
+    expect(notPem.stderr).toMatch(/--tls-ca .*m0-none: cannot read it \(ENOENT\)/);
+  });
+});
+
+function cli(args: string[], env: Record<string, string>): Promise<{ code: number; stdout: string; stderr: string }> {
+  const bin = path.join(__dirname, "..", "..", "bin", "mysql-ha.js");
+  return new Promise((resolve) => {
+    execFile(process.execPath, [bin, ...args], { env: { ...process.env, ...env }, timeout: 60000 }, (err, stdout, stderr) => {
+      resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr });
+    });
+  });
+}
