@@ -70,7 +70,8 @@ Options:
   --topology-configmap NAME      ConfigMap naming the primary; point it after a failover (with --primary-service)
   --primary-service NAME         Service selecting the primary by role label; the rest of its selector picks the
                                  members whose labels the agent keeps
-  --metrics-port N               serve GET /healthz on this port (200 while the loop runs, 503 when stuck)
+  --metrics-port N               serve GET /healthz (200 while the loop runs, 503 when stuck) and GET /metrics
+                                 (topology metrics, Prometheus text format; README, Observability) on this port
 ${ENGINE_OPTIONS_HELP.replace("--members H:P,...              the members", "--members H:P,...              the members (or --statefulset)")}
 
 Exit status: 0 stopped by a signal; 1 could not start; 2 usage error.
@@ -133,7 +134,13 @@ Examples:
       return 1;
     }
     const running = agent;
+    const { renderMetrics, METRICS_CONTENT_TYPE } = require("../../components/agent/metrics") as typeof import("../../components/agent/metrics");
     const health = metricsPort === undefined ? undefined : http.createServer((req, res) => {
+      if (req.url === "/metrics") {
+        res.writeHead(200, { "content-type": METRICS_CONTENT_TYPE });
+        res.end(renderMetrics(running.metrics()));
+        return;
+      }
       const h = running.health();
       const ok = req.url === "/healthz" && h.ok;
       res.writeHead(req.url === "/healthz" ? (ok ? 200 : 503) : 404, { "content-type": "application/json" });

@@ -13,6 +13,7 @@ import type { EngineSettings, MemberAddress, Topology } from "../replication";
 import { describeRoleLabels, labelRoles, pointAtPrimary, PrimaryObjects } from "../connectors/primary-objects";
 import { memberPodName } from "../kubernetes/names";
 import { countFailures, decide, Decision, FailureCount } from "./decide";
+import { agentMetrics, FailoverResult, FAILOVER_RESULTS, Metric } from "./metrics";
 
 export const AGENT_DEFAULTS = { intervalMs: 1000, failureThreshold: 3, cooldownSeconds: 300 };
 
@@ -63,6 +64,11 @@ export class Agent {
   /** A round running longer than this is stuck: the engine's own deadline has passed well before. */
   private readonly stuckMs: number;
   private stopping = false;
+  /** For /metrics: the last inspection, how long it took, and this process's failovers. */
+  private lastTopology?: Topology;
+  private inspectSeconds?: number;
+  private readonly failovers = Object.fromEntries(FAILOVER_RESULTS.map((r) => [r, 0])) as Record<FailoverResult, number>;
+  private lastFailoverSeconds?: number;
 
   constructor(private readonly options: AgentOptions) {
     this.intervalMs = options.intervalMs ?? AGENT_DEFAULTS.intervalMs;
@@ -109,6 +115,18 @@ export class Agent {
     return { ok: !this.stopping && !stuck, leading: this.leading(), primary: this.count.primary };
   }
 
+  /** The topology metrics (components/agent/metrics.ts) as of the last round. */
+  metrics(): Metric[] {
+    return agentMetrics({
+      members: this.options.members.length,
+      topology: this.lastTopology,
+      inspectSeconds: this.inspectSeconds,
+      failovers: { ...this.failovers },
+      lastFailoverSeconds: this.lastFailoverSeconds,
+      leading: this.leading(),
+    });
+  }
+
   private leading(): boolean {
     return this.options.leadership ? this.options.leadership.leading() : true;
   }
@@ -147,14 +165,18 @@ export class Agent {
     const timeout = new Promise<never>((_, reject) => {
       timer = setTimeout(() => reject(new Error(`the members' inspection did not finish within ${this.checkTimeoutMs} ms`)), this.checkTimeoutMs);
     });
+    const started = Date.now();
     const inspection = inspect(this.options.members, this.options.settings);
     inspection.catch(() => undefined);
     try {
-      return { topology: await Promise.race([inspection, timeout]) };
+      this.lastTopology = await Promise.race([inspection, timeout]);
+      return { topology: this.lastTopology };
     } catch (err) {
+      this.lastTopology = undefined;
       return { error: (err as Error).message };
     } finally {
       clearTimeout(timer);
+      this.inspectSeconds = (Date.now() - started) / 1000;
     }
   }
 
@@ -185,6 +207,8 @@ export class Agent {
     const started = Date.now();
     try {
       const r = await failover(this.options.members, undefined, this.options.settings);
+      this.failovers.success++;
+      this.lastFailoverSeconds = Date.now() / 1000;
       this.cooldownUntil = Date.now() + this.cooldownMs;
       this.count = { primary: r.primary, failures: 0 };
       this.reported.delete("state");
@@ -192,6 +216,7 @@ export class Agent {
       this.pendingMove = { from, to: r.primary };
       await this.point(r.primary);
     } catch (err) {
+      this.failovers[err instanceof ReplicationError && err.refusal ? "refused" : "error"]++;
       this.operationFailed("failover", err);
     }
   }

@@ -1,6 +1,6 @@
 /**
  * `mysql-ha agent` as a command: help, usage errors that name the flag (exit 2), a clear failure outside a pod, and
- * the /healthz endpoint the Deployment probes, with a clean stop on SIGTERM. Credentials never appear in output.
+ * the /healthz endpoint the Deployment probes and /metrics, with a clean stop on SIGTERM. Credentials never appear in output.
  */
 import { execFile } from "node:child_process";
 import { freePort } from "../../local/mariadbd";
@@ -64,7 +64,7 @@ describe("mysql-ha agent (command line)", () => {
     expect(r.stderr).toBe("mysql-ha agent: not running in a pod: KUBERNETES_SERVICE_HOST and KUBERNETES_SERVICE_PORT are not set (outside a cluster, give a kubeconfig or an API URL)\n");
   });
 
-  it("serves /healthz on --metrics-port and stops on SIGTERM with exit 0, printing no credential", async () => {
+  it("serves /healthz and /metrics on --metrics-port and stops on SIGTERM with exit 0, printing no credential", async () => {
     const [dbPort, metricsPort] = [await freePort(), await freePort()];
     const agent = spawnAgent(["--members", `127.0.0.1:${dbPort}`, "--interval-ms", "200", "--metrics-port", String(metricsPort)]);
     try {
@@ -73,6 +73,11 @@ describe("mysql-ha agent (command line)", () => {
       expect(res.status).toBe(200);
       expect(await res.json()).toEqual({ ok: true, leading: true, primary: null });
       expect((await fetch(`http://127.0.0.1:${metricsPort}/other`)).status).toBe(404);
+      // The member does not answer: down, not primary; this agent acts alone, so it leads.
+      const metrics = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
+      expect(metrics).toMatch(/^mysql_ha_member_up\{member="0"\} 0$/m);
+      expect(metrics).toMatch(/^mysql_ha_member_is_primary\{member="0"\} 0$/m);
+      expect(metrics).toMatch(/^mysql_ha_agent_is_leader 1$/m);
     } finally {
       expect(await agent.stop()).toBe(0);
     }

@@ -3,14 +3,24 @@
  * API stand-in and pointing the topology ConfigMap and the members' role labels (which the primary Service selects).
  * The primary dies (kill -9) under the acknowledged-write checker: the agent fails over after `failureThreshold`
  * missed checks, loses no acknowledged write (semi-sync), points the objects, and on SIGTERM stops cleanly and
- * releases the Lease.
+ * releases the Lease. Its /metrics say so before and after, in a form promtool accepts.
  */
-import { destroyAll, LOCAL_ROOT_PASSWORD, startServers } from "../../local/mariadbd";
+import { destroyAll, freePort, LOCAL_ROOT_PASSWORD, startServers } from "../../local/mariadbd";
 import type { KubeApiStandin } from "../../local/kube-api-standin";
 import { AckWriter, writableMember } from "../../local/writer";
 import { applyProgramObjects, memberStandin, NAMES, roleLabels } from "../connectors/program-objects";
 import { ChaosTopology, startChaosTopology, stopChaosTopology } from "../chaos/support";
 import { AGENT_MEMBER_OPTIONS, AgentChild, FAST, membersArg, REPL, spawnAgent } from "./support";
+import { checkMetrics } from "../monitoring/promtool";
+
+/** One scrape of the agent's /metrics, checked by promtool: sample (name{labels}) -> value. */
+async function scrape(port: number): Promise<Map<string, number>> {
+  const res = await fetch(`http://127.0.0.1:${port}/metrics`);
+  expect(res.headers.get("content-type")).toBe("text/plain; version=0.0.4; charset=utf-8");
+  const text = await res.text();
+  expect(await checkMetrics(text)).toMatchObject({ code: 0 });
+  return new Map(text.split("\n").filter((l) => l && !l.startsWith("#")).map((l) => [l.slice(0, l.lastIndexOf(" ")), Number(l.slice(l.lastIndexOf(" ") + 1))]));
+}
 
 describe("agent process: kill -9 of the primary under load", () => {
   let t: ChaosTopology | undefined;
@@ -37,7 +47,9 @@ describe("agent process: kill -9 of the primary under load", () => {
 
     // The writer follows the single writable member, as a client behind the primary Service would.
     topology.writer = new AckWriter({ resolvePrimary: writableMember(servers), writeTimeoutMs: 3000 });
+    const metricsPort = await freePort();
     agent = spawnAgent([
+      "--metrics-port", String(metricsPort),
       "--members", membersArg(servers),
       "--interval-ms", String(FAST.intervalMs), "--failure-threshold", String(FAST.failureThreshold), "--cooldown-seconds", "60",
       "--connect-timeout-ms", "1000", "--semi-sync-timeout-ms", "5000",
@@ -49,6 +61,11 @@ describe("agent process: kill -9 of the primary under load", () => {
     const leader = await agent.events.wait("leader", (e) => e.event === "leader" && e.leading === true, 10000);
     await agent.events.wait("healthy", (e) => e.event === "healthy" && e.primary === 0, 10000);
     expect(api.lease("mysql-agent").spec.holderIdentity).toBe(leader.identity);
+    const before = await scrape(metricsPort);
+    expect([0, 1, 2].map((m) => [before.get(`mysql_ha_member_up{member="${m}"}`), before.get(`mysql_ha_member_is_primary{member="${m}"}`)])).toEqual([[1, 1], [1, 0], [1, 0]]);
+    expect([before.get("mysql_ha_semi_sync_primary_on"), before.get("mysql_ha_semi_sync_replicas_connected"), before.get("mysql_ha_agent_is_leader")]).toEqual([1, 2, 1]);
+    expect([before.get('mysql_ha_failovers_total{result="success"}'), before.has("mysql_ha_last_failover_timestamp_seconds")]).toEqual([0, false]);
+    expect(before.get('mysql_ha_replica_lag_seconds{member="1"}')).toBe(0);
 
     await t.writer.start();
     await t.writer.waitForAcks(300);
@@ -79,6 +96,13 @@ describe("agent process: kill -9 of the primary under load", () => {
     expect(api.serviceEndpoints(NAMES.primaryService)).toEqual([`mysql-${to}`]);
     expect(roleLabels(api)).toEqual(Object.fromEntries([0, 1, 2].map((o) => [`mysql-${o}`, o === to ? "primary" : "replica"])));
     expect(agent.events.of("refused")).toEqual([]);
+    await agent.events.wait("healthy", (e) => e.event === "healthy" && e.primary === to, 5000);
+    const after = await scrape(metricsPort);
+    expect([0, 1, 2].map((m) => [after.get(`mysql_ha_member_up{member="${m}"}`), after.get(`mysql_ha_member_is_primary{member="${m}"}`)]))
+      .toEqual([0, 1, 2].map((m) => [m === 0 ? 0 : 1, m === to ? 1 : 0]));
+    expect(after.get('mysql_ha_failovers_total{result="success"}')).toBe(1);
+    expect(after.get("mysql_ha_last_failover_timestamp_seconds")! * 1000).toBeGreaterThan(killedAt);
+    expect(after.get("mysql_ha_last_failover_timestamp_seconds")! * 1000).toBeLessThanOrEqual(failoverAt + 1000);
 
     const code = await agent.stop();
     expect(code).toBe(0);
