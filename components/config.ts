@@ -17,6 +17,7 @@ export type Flavor = "mariadb";
 export type AntiAffinity = "none" | "preferred" | "required";
 export type Connector = "kubernetes" | "direct";
 export type ServiceType = "ClusterIP" | "NodePort" | "LoadBalancer";
+export type Monitoring = "none" | "prometheus-operator";
 /** Value of one extra my.cnf option. */
 export type ServerOptionValue = string | number | boolean;
 
@@ -117,6 +118,16 @@ export interface Settings {
   binlogArchive: boolean;
   /** s3:// URL of a base backup to restore member 0 from; undefined starts empty. */
   restoreFrom?: string;
+  /** A mysqld_exporter sidecar on every member (its own least-privilege account). */
+  metrics: boolean;
+  /** Image of the mysqld_exporter sidecar (pinned). */
+  metricsImage: string;
+  /** Monitoring objects to create: none, or the Prometheus Operator's PodMonitors and PrometheusRule. */
+  monitoring: Monitoring;
+  /** Namespace of the Prometheus that scrapes the members (the NetworkPolicy admits the exporter port from it only). */
+  monitoringNamespace: string;
+  /** Labels on the monitoring objects, for the Prometheus' selectors (e.g. {"release": "kube-prometheus-stack"}). */
+  monitoringLabels: Record<string, string>;
 }
 
 /** Types a key can have; keys of type object are not declared in Pulumi.yaml (see {@link projectConfigBlock}). */
@@ -179,6 +190,11 @@ export const CONFIG_KEYS = {
   backupRetentionCount: { type: "integer", default: 7, description: "Always keep at least this many recent base backups (>= 1)." },
   binlogArchive: { type: "boolean", default: true, description: "Archive binlogs continuously to S3 for point-in-time recovery." },
   restoreFrom: { type: "string", default: "", description: "s3:// URL of a base backup to build member 0 from; empty starts empty." },
+  metrics: { type: "boolean", default: false, description: "A mysqld_exporter sidecar (port 9104) on every member, as the least-privilege account mysql_ha_metrics; the NetworkPolicy admits it from monitoringNamespace only. Existing members get it at their next restart." },
+  metricsImage: { type: "string", default: "prom/mysqld-exporter:v0.15.1", description: "Image of the mysqld_exporter sidecar (0.15 or newer: it reads the password from the environment), pinned like image." },
+  monitoring: { type: "string", default: "none", description: "Monitoring objects: none, or prometheus-operator (PodMonitors for the agent and, with metrics, the members; a PrometheusRule with the alerts of README, Observability). Needs autoFailover (the agent exports the topology)." },
+  monitoringNamespace: { type: "string", default: "monitoring", description: "Namespace of the Prometheus that scrapes the members: the only one the NetworkPolicy admits to the exporter port." },
+  monitoringLabels: { type: "object", default: {}, description: "Labels on the PodMonitors and the PrometheusRule, so the Prometheus' selectors pick them, e.g. {\"release\": \"kube-prometheus-stack\"}." },
 } satisfies Record<string, KeySpec>;
 
 export type ConfigKey = keyof typeof CONFIG_KEYS;
@@ -684,6 +700,23 @@ export function validateConfig(raw: Record<string, unknown>): { settings?: Setti
   const restoreFrom = optional("restoreFrom", (v) => /^s3:\/\/[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](\/\S*)?$/.test(v) && isBucketName(v.slice(5).split("/")[0]),
     "an s3://bucket/path URL of a base backup, or empty");
 
+  const metrics = bool("metrics");
+  const metricsImage = str("metricsImage");
+  if (metricsImage !== undefined) {
+    const problem = checkImage(metricsImage, CONFIG_KEYS.metricsImage.default);
+    if (problem) fail("metricsImage", metricsImage, problem);
+  }
+  const monitoring = oneOf<Monitoring>("monitoring", ["none", "prometheus-operator"]);
+  // The alerts are about the topology, which only the agent exports: without it they would never fire.
+  if (monitoring === "prometheus-operator" && autoFailover === false) {
+    fail("monitoring", monitoring, "none when autoFailover is false (the failover agent exports the topology metrics the alerts read)");
+  }
+  const monitoringNamespace = str("monitoringNamespace");
+  if (monitoringNamespace !== undefined && (!DNS1123_LABEL.test(monitoringNamespace) || monitoringNamespace.length > 63)) {
+    fail("monitoringNamespace", monitoringNamespace, "a namespace name (DNS-1123 label)");
+  }
+  const monitoringLabels = labelMap("monitoringLabels");
+
   if (errors.length > 0) return { errors };
   return {
     errors,
@@ -699,6 +732,7 @@ export function validateConfig(raw: Record<string, unknown>): { settings?: Setti
       appDatabase: appDatabase!, backupEnabled: backupEnabled!, backupImage, backupSchedule: backupSchedule!, backupBucket,
       backupEndpoint, backupEndpointAllowHttp: backupEndpointAllowHttp!, backupKmsKeyId, backupIrsa, backupRegion: backupRegion!, backupRetentionDays: backupRetentionDays!,
       backupRetentionCount: backupRetentionCount!, binlogArchive: binlogArchive!, restoreFrom,
+      metrics: metrics!, metricsImage: metricsImage!, monitoring: monitoring!, monitoringNamespace: monitoringNamespace!, monitoringLabels: monitoringLabels!,
     },
   };
 }

@@ -27,6 +27,8 @@ import {
 } from "./backup/kubernetes";
 import { createBackupStorage } from "./backup/storage";
 import { createIrsaRoles } from "./backup/iam";
+import { buildMetricsPodExtras } from "./monitoring/exporter";
+import { buildAgentPodMonitor, buildMembersPodMonitor, buildPrometheusRule } from "./monitoring/prometheus-operator";
 
 /** How long Pulumi waits for the members to be Ready: long enough to clone a large peer. */
 export const SEED_TIMEOUT = "2h";
@@ -136,7 +138,9 @@ export class ReplicatedDatabase extends pulumi.ComponentResource {
     // Everything the pods need exists before the StatefulSet, and the primary is where the new size allows.
     const beforeMembers: pulumi.Resource[] = [credentials.secret, serverConfig, scripts, headless, networkPolicy, serviceAccount, placement];
     // Sections that add containers/volumes to the member pods (backup: binlog archiver, clone) push here.
-    const extras: StatefulSetExtras[] = [buildSeedingPodExtras({ ...base, credentials: s3Credentials }), ...(backup ? [buildBackupPodExtras(backup)] : [])];
+    const extras: StatefulSetExtras[] = [
+      buildSeedingPodExtras({ ...base, credentials: s3Credentials }), ...(backup ? [buildBackupPodExtras(backup)] : []), buildMetricsPodExtras(base),
+    ];
     // Pulumi waits for every member to be Ready; a member that seeds by cloning a large peer takes as long as the
     // copy (the default is 10 minutes).
     const statefulSet = new k8s.apps.v1.StatefulSet(`${name}-statefulset`, buildStatefulSet({ ...base, extras }),
@@ -174,6 +178,15 @@ export class ReplicatedDatabase extends pulumi.ComponentResource {
       const agent = new k8s.apps.v1.Deployment(`${name}-agent`, buildAgentDeployment({ ...base, bundleSha256: bundle.sha256 }),
         inNamespace(bundleConfigMap, binding, credentials.secret, topology));
       new k8s.policy.v1.PodDisruptionBudget(`${name}-agent-pdb`, buildAgentPodDisruptionBudget(base), inNamespace(agent));
+    }
+
+    // Prometheus Operator objects (their CRDs must be installed): what to scrape, and the alerts (README, Observability).
+    if (settings.monitoring === "prometheus-operator") {
+      const custom = (resourceName: string, object: { apiVersion: string; kind: string }) =>
+        new k8s.apiextensions.CustomResource(resourceName, object, inNamespace());
+      custom(`${name}-agent-podmonitor`, buildAgentPodMonitor(base));
+      if (settings.metrics) custom(`${name}-members-podmonitor`, buildMembersPodMonitor(base));
+      custom(`${name}-prometheusrule`, buildPrometheusRule(base));
     }
 
     const ns = settings.namespace;

@@ -15,9 +15,9 @@ const HEADER = `# Pulumi project: replicated MariaDB on Kubernetes (see README.m
 # Stack files set the keys as ${PROJECT}:<key>. Passwords are never config: they are generated (RandomPassword)
 # and exported only as secrets.
 #
-# The object keys (serverConfig, clientNamespaceSelector, clientPodSelector) are not declared here: project config
-# has \`type: object\` only since Pulumi CLI 3.186, and an older CLI refuses this whole file over it. Stack config
-# sets them all the same, e.g. pulumi config set --path serverConfig.max_connections 500
+# The object keys (serverConfig, clientNamespaceSelector, clientPodSelector, monitoringLabels) are not declared
+# here: project config has \`type: object\` only since Pulumi CLI 3.186, and an older CLI refuses this whole file
+# over it. Stack config sets them all the same, e.g. pulumi config set --path serverConfig.max_connections 500
 `;
 
 export function projectYaml(): string {

@@ -66,6 +66,8 @@ describe("validateConfig", () => {
     ["backupImage", "registry.example.com/mysql-ha-backup:10.11.10"], ["backupImage", `mysql-ha-backup@sha256:${"b".repeat(64)}`], ["backupRegion", "eu-west-1"], ["backupRetentionDays", 7],
     ["backupRetentionCount", 3], ["binlogArchive", false], ["connector", "direct", { replicas: 1, directMembers: ["db:3306"] }],
     ["directMembers", JSON.stringify(["a:1", "b:2", "c:3"]), { connector: "direct" }], ["serverConfig", { max_connections: 100 }], ["restoreFrom", "s3://my-backups/prod/base/2024-01-01T00:00:00Z/"],
+    ["metrics", true], ["metricsImage", "registry.example.com/mysqld-exporter:v0.16.0"], ["monitoring", "prometheus-operator"], ["monitoringNamespace", "observability"],
+    ["monitoringLabels", { release: "kube-prometheus-stack" }],
   ];
   // Rows padded to 3 columns: jest passes a `done` callback in place of a missing column.
   it.each(good.map(([k, v, o]) => [k, v, o ?? {}] as const))("accepts %s = %p", (key, value, others) => {
@@ -102,6 +104,9 @@ describe("validateConfig", () => {
     ["backupImage", "mysql-ha-backup", /pinned tag or digest/], ["backupImage", "my backup:1", /without spaces/], ["backupRegion", "EU West", /region/],
     ["backupRetentionDays", 0, /from 1/], ["backupRetentionCount", "x", /integer/], ["binlogArchive", "no", /true or false/],
     ["restoreFrom", "https://bucket/x", /s3:\/\/bucket\/path/], ["restoreFrom", "s3://UPPER/x", /s3:\/\//],
+    ["metrics", "on", /true or false/], ["metricsImage", "prom/mysqld-exporter", /pinned tag or digest, e\.g\. prom\/mysqld-exporter:v0\.15\.1/],
+    ["monitoring", "prometheus", /one of none, prometheus-operator/], ["monitoringNamespace", "Monitoring", /DNS-1123 label/],
+    ["monitoringLabels", { "release!": "x" }, /label key/],
   ];
   it.each(bad)("refuses %s = %p and names the key, the value and what is allowed", (key, value, allowed) => {
     const error = onlyError({ [key]: value });
@@ -215,7 +220,7 @@ describe("Pulumi.yaml", () => {
   it("leaves out only the object-typed keys, which Pulumi project config cannot declare", () => {
     const undeclared = CONFIG_KEY_NAMES.filter((k) => !(k in project.config));
     expect(undeclared).toEqual(CONFIG_KEY_NAMES.filter((k) => CONFIG_KEYS[k].type === "object"));
-    expect(undeclared).toEqual(["serverConfig", "clientNamespaceSelector", "clientPodSelector"]);
+    expect(undeclared).toEqual(["serverConfig", "clientNamespaceSelector", "clientPodSelector", "monitoringLabels"]);
   });
 
   it("names the project mysql-ha with the nodejs runtime", () => {

@@ -15,8 +15,9 @@ type Container = k8s.types.input.core.v1.Container;
 
 /** uid/gid of the `node` user in the official Node images. */
 export const AGENT_UID = 1000;
-/** Port of the agent's /healthz (`mysql-ha agent --metrics-port`). */
+/** Port of the agent's /healthz and /metrics (`mysql-ha agent --metrics-port`). */
 export const AGENT_HEALTH_PORT = 9104;
+export const AGENT_HEALTH_PORT_NAME = "health";
 /** Key of the compressed bundle in the agent ConfigMap's binaryData. */
 export const AGENT_BUNDLE_KEY = "mysql-ha.js.br";
 /** sha256 of the bundle on the pod template: a new bundle rolls the Deployment, and the init container checks it. */
@@ -186,7 +187,7 @@ export function buildAgentDeployment(args: AgentArgs & { bundleSha256: pulumi.In
   };
 
   const probe = (periodSeconds: number) => ({
-    httpGet: { path: "/healthz", port: "health" },
+    httpGet: { path: "/healthz", port: AGENT_HEALTH_PORT_NAME },
     periodSeconds,
     timeoutSeconds: 3,
     failureThreshold: 3,
@@ -202,7 +203,7 @@ export function buildAgentDeployment(args: AgentArgs & { bundleSha256: pulumi.In
       { name: "MYSQL_HA_REPLICATION_USER", value: REPLICATION_USER },
       secretEnv("MYSQL_HA_REPLICATION_PASSWORD", SECRET_KEYS.replication),
     ],
-    ports: [{ name: "health", containerPort: AGENT_HEALTH_PORT, protocol: "TCP" }],
+    ports: [{ name: AGENT_HEALTH_PORT_NAME, containerPort: AGENT_HEALTH_PORT, protocol: "TCP" }],
     livenessProbe: probe(10),
     readinessProbe: probe(5),
     volumeMounts: [{ name: VOLUMES.app, mountPath: AGENT_PATHS.app, readOnly: true }],

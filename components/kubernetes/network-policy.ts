@@ -1,12 +1,14 @@
 /**
  * Who may reach the members: a NetworkPolicy selecting the member pods that admits the database port only from the
  * members themselves, the failover agent, the backup Job and the application pods named by config, and the donor
- * port (full physical copies of the data) only from the members and the backup Job. Egress is left open: members
+ * port (full physical copies of the data) only from the members and the backup Job, and with `metrics` the
+ * exporter's port only from the monitoring namespace (its Prometheus). Egress is left open: members
  * need DNS, each other and S3. The engine's port-forward arrives on the pod's loopback, which policies do not filter.
  */
 import type * as k8s from "@pulumi/kubernetes";
 import type { Settings } from "../config";
 import { DONOR_PORT } from "../backup/kubernetes";
+import { EXPORTER_PORT } from "../monitoring/exporter";
 import { commonLabels, Component, componentSelector, MYSQL_PORT, ObjectNames, selectorLabels } from "./names";
 
 type Peer = k8s.types.input.networking.v1.NetworkPolicyPeer;
@@ -14,7 +16,7 @@ type Peer = k8s.types.input.networking.v1.NetworkPolicyPeer;
 export interface NetworkPolicyArgs {
   name: string;
   names: ObjectNames;
-  settings: Pick<Settings, "namespace" | "clientNamespaceSelector" | "clientPodSelector">;
+  settings: Pick<Settings, "namespace" | "clientNamespaceSelector" | "clientPodSelector" | "metrics" | "monitoringNamespace">;
 }
 
 /** The application pods allowed to the database port: by default every pod of the stack's namespace. */
@@ -39,6 +41,9 @@ export function buildMemberNetworkPolicy(args: NetworkPolicyArgs): k8s.networkin
       ingress: [
         { ports: [{ protocol: "TCP", port: MYSQL_PORT }], from: [pods("database"), pods("agent"), pods("backup"), clientPeer(settings)] },
         { ports: [{ protocol: "TCP", port: DONOR_PORT }], from: [pods("database"), pods("backup")] },
+        ...(settings.metrics
+          ? [{ ports: [{ protocol: "TCP", port: EXPORTER_PORT }], from: [{ namespaceSelector: { matchLabels: { "kubernetes.io/metadata.name": settings.monitoringNamespace } } }] }]
+          : []),
       ],
     },
   };

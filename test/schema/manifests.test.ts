@@ -1,15 +1,22 @@
 import { kubernetesManifests, renderStack } from "../../offline/render";
 
-/** kubernetes-models class for an apiVersion/kind, e.g. apps/v1 StatefulSet -> kubernetes-models/apps/v1/StatefulSet. */
+/**
+ * Model class for an apiVersion/kind, e.g. apps/v1 StatefulSet -> kubernetes-models/apps/v1/StatefulSet; the
+ * Prometheus Operator's kinds from its CRD schemas (@kubernetes-models/prometheus-operator).
+ */
 function modelFor(apiVersion: string, kind: string): new (data: any) => { validate(): void } {
-  const mod = require(`kubernetes-models/${apiVersion}/${kind}`);
+  const pkg = apiVersion.startsWith("monitoring.coreos.com/") ? "@kubernetes-models/prometheus-operator" : "kubernetes-models";
+  const mod = require(`${pkg}/${apiVersion}/${kind}`);
   return mod[kind];
 }
 
-describe.each(["dev", "prod"])("rendered manifests of stack %s", (stack) => {
+/** The shipped stacks, and prod with every monitoring object (sidecar, PodMonitors, PrometheusRule). */
+const MONITORED = { metrics: "true", monitoring: "prometheus-operator" };
+
+describe.each([["dev", {}], ["prod", {}], ["prod", MONITORED]])("rendered manifests of stack %s %j", (stack, set) => {
   let manifests: Array<Record<string, any>>;
   beforeAll(async () => {
-    const rendered = await renderStack({ stack });
+    const rendered = await renderStack({ stack, set });
     expect(rendered.errors).toEqual([]);
     manifests = kubernetesManifests(rendered).map((m) => m.manifest);
   });
@@ -19,6 +26,7 @@ describe.each(["dev", "prod"])("rendered manifests of stack %s", (stack) => {
     for (const kind of ["ConfigMap", "Secret", "Service", "StatefulSet", "PodDisruptionBudget"]) expect(kinds).toContain(kind);
     // The failover agent (autoFailover is true in both stacks).
     for (const kind of ["Deployment", "ServiceAccount", "Role", "RoleBinding"]) expect(kinds).toContain(kind);
+    if (set === MONITORED) for (const kind of ["PodMonitor", "PrometheusRule"]) expect(kinds).toContain(kind);
   });
 
   it("each validate against the Kubernetes OpenAPI schema", () => {

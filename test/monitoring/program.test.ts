@@ -1,0 +1,131 @@
+/**
+ * Monitoring in the program under Pulumi mocks: `metrics` adds the mysqld_exporter sidecar (pinned image, its own
+ * account, password by secretKeyRef) and opens its port to the monitoring namespace only; `monitoring:
+ * prometheus-operator` adds the PodMonitors and the PrometheusRule, valid against the operator's CRD schemas; the
+ * policy pack passes the monitored prod stack; config errors name the key.
+ */
+import { kubernetesManifests, renderStack, RenderedStack } from "../../offline/render";
+import { runPolicies } from "../../offline/analyzer";
+import { validateConfig } from "../../components/config";
+import { buildAlertRules } from "../../components/monitoring/rules";
+
+const MONITORED = { metrics: "true", monitoring: "prometheus-operator", monitoringNamespace: "observability", monitoringLabels: '{"release":"kube-prometheus-stack"}' };
+
+/** The operator's model class for a monitoring.coreos.com/v1 kind. */
+function operatorModel(kind: string): new (data: unknown) => { validate(): void } {
+  return require(`@kubernetes-models/prometheus-operator/monitoring.coreos.com/v1/${kind}`)[kind];
+}
+
+const manifest = (r: RenderedStack, kind: string, name: string) => {
+  const found = kubernetesManifests(r).find((m) => m.manifest.kind === kind && m.manifest.metadata.name === name);
+  if (!found) throw new Error(`no ${kind} ${name}`);
+  return found.manifest;
+};
+
+describe("monitoring in the program (prod stack, monitored)", () => {
+  let r: RenderedStack;
+  beforeAll(async () => {
+    r = await renderStack({ stack: "prod", set: MONITORED });
+    expect(r.errors).toEqual([]);
+  });
+
+  it("adds the mysqld_exporter sidecar: pinned image, the metrics account over loopback, password by secretKeyRef only", () => {
+    const pod = manifest(r, "StatefulSet", "mysql").spec.template.spec;
+    const exporter = pod.containers.find((c: any) => c.name === "mysqld-exporter");
+    expect(exporter.image).toBe("prom/mysqld-exporter:v0.15.1");
+    expect(exporter.args).toEqual(["--mysqld.address=127.0.0.1:3306", "--mysqld.username=mysql_ha_metrics", "--web.listen-address=:9104", "--collect.binlog_size"]);
+    expect(exporter.env).toEqual([{ name: "MYSQLD_EXPORTER_PASSWORD", valueFrom: { secretKeyRef: { name: "mysql-credentials", key: "metrics-password" } } }]);
+    expect(exporter.ports).toEqual([{ name: "metrics", containerPort: 9104, protocol: "TCP" }]);
+    expect(exporter.securityContext).toMatchObject({ runAsNonRoot: true, readOnlyRootFilesystem: true, allowPrivilegeEscalation: false });
+    expect(exporter.readinessProbe).toBeUndefined();
+  });
+
+  it("the NetworkPolicy admits the exporter port from the monitoring namespace only", () => {
+    const ingress = manifest(r, "NetworkPolicy", "mysql-members").spec.ingress;
+    const exporter = ingress.filter((rule: any) => rule.ports.some((p: any) => p.port === 9104));
+    expect(exporter).toEqual([{ ports: [{ protocol: "TCP", port: 9104 }], from: [{ namespaceSelector: { matchLabels: { "kubernetes.io/metadata.name": "observability" } } }] }]);
+    // The other ports do not admit the monitoring namespace.
+    for (const rule of ingress.filter((x: any) => x !== exporter[0])) expect(JSON.stringify(rule.from)).not.toContain("observability");
+  });
+
+  it("PodMonitors of the agents and the members, and a PrometheusRule with the alerts, labelled for Prometheus' selectors", () => {
+    const agent = manifest(r, "PodMonitor", "mysql-agent");
+    const members = manifest(r, "PodMonitor", "mysql-members");
+    const rule = manifest(r, "PrometheusRule", "mysql");
+    for (const m of [agent, members, rule]) {
+      expect(m.apiVersion).toBe("monitoring.coreos.com/v1");
+      expect(m.metadata).toMatchObject({ namespace: "mysql-ha", labels: { release: "kube-prometheus-stack", "app.kubernetes.io/instance": "mysql" } });
+    }
+    expect(agent.spec).toEqual({
+      selector: { matchLabels: { "app.kubernetes.io/name": "mysql-ha", "app.kubernetes.io/instance": "mysql", "app.kubernetes.io/component": "agent" } },
+      podTargetLabels: ["app.kubernetes.io/instance"],
+      podMetricsEndpoints: [{ port: "health", path: "/metrics", interval: "15s" }],
+    });
+    expect(members.spec.selector.matchLabels["app.kubernetes.io/component"]).toBe("database");
+    expect(members.spec.podMetricsEndpoints).toEqual([{ port: "metrics", path: "/metrics", interval: "30s" }]);
+    // The prod stack's readMaxLagSeconds (5) and semi-sync.
+    expect(rule.spec.groups).toEqual(buildAlertRules({ name: "mysql", settings: { namespace: "mysql-ha", readMaxLagSeconds: 5, semiSync: true } }));
+    // The ports the monitors name exist on the pods they select.
+    expect(manifest(r, "Deployment", "mysql-agent").spec.template.spec.containers[0].ports.map((p: any) => p.name)).toContain("health");
+  });
+
+  it("validate against the Prometheus Operator's CRD schemas; a broken one does not (the check can fail)", () => {
+    const objects = kubernetesManifests(r).map((m) => m.manifest).filter((m) => m.apiVersion === "monitoring.coreos.com/v1");
+    expect(objects.map((m) => m.kind).sort()).toEqual(["PodMonitor", "PodMonitor", "PrometheusRule"]);
+    for (const m of objects) expect(() => new (operatorModel(m.kind))(m).validate()).not.toThrow();
+    const broken = structuredClone(manifest(r, "PrometheusRule", "mysql"));
+    delete broken.spec.groups[0].rules[0].expr;
+    expect(() => new (operatorModel("PrometheusRule"))(broken).validate()).toThrow(/expr/);
+  });
+
+  it("passes every mandatory policy (pinned image, resources, non-root for the sidecar)", async () => {
+    const violations = await runPolicies(r.resources);
+    expect(violations.filter((v) => v.level === "mandatory").map((v) => `${v.policy}: ${v.message}`)).toEqual([]);
+    const unpinned = structuredClone(r.resources);
+    const pod = unpinned.find((x) => x.name === "mysql-statefulset")!.inputs.spec.template.spec;
+    pod.containers.find((c: any) => c.name === "mysqld-exporter").image = "prom/mysqld-exporter:latest";
+    expect((await runPolicies(unpinned)).filter((v) => v.level === "mandatory").map((v) => v.message).join("\n")).toMatch(/mysqld-exporter/);
+  });
+});
+
+describe("monitoring off (the shipped stacks' default)", () => {
+  it("no sidecar, no exporter port in the NetworkPolicy, no operator objects", async () => {
+    const r = await renderStack({ stack: "dev" });
+    expect(r.errors).toEqual([]);
+    const manifests = kubernetesManifests(r).map((m) => m.manifest);
+    expect(manifests.filter((m) => m.apiVersion === "monitoring.coreos.com/v1")).toEqual([]);
+    expect(manifests.find((m) => m.kind === "StatefulSet")!.spec.template.spec.containers.map((c: any) => c.name)).not.toContain("mysqld-exporter");
+    expect(JSON.stringify(manifests.find((m) => m.kind === "NetworkPolicy")!.spec)).not.toContain("9104");
+  });
+
+  it("metrics alone: the sidecar and its port, but no operator objects", async () => {
+    const r = await renderStack({ stack: "dev", set: { metrics: "true" } });
+    expect(r.errors).toEqual([]);
+    const manifests = kubernetesManifests(r).map((m) => m.manifest);
+    expect(manifests.filter((m) => m.apiVersion === "monitoring.coreos.com/v1")).toEqual([]);
+    expect(manifests.find((m) => m.kind === "StatefulSet")!.spec.template.spec.containers.map((c: any) => c.name)).toContain("mysqld-exporter");
+  });
+
+  it("prometheus-operator without metrics: the agents' PodMonitor and the rule, no members' PodMonitor", async () => {
+    const r = await renderStack({ stack: "dev", set: { monitoring: "prometheus-operator" } });
+    expect(r.errors).toEqual([]);
+    const names = kubernetesManifests(r).map((m) => m.manifest).filter((m) => m.apiVersion === "monitoring.coreos.com/v1").map((m) => `${m.kind}/${m.metadata.name}`);
+    expect(names.sort()).toEqual(["PodMonitor/mysql-agent", "PrometheusRule/mysql"]);
+  });
+});
+
+describe("monitoring config", () => {
+  const errors = (raw: Record<string, unknown>) => validateConfig(raw).errors.map((e) => e.message);
+  it("defaults: metrics off, no monitoring objects, namespace monitoring, pinned exporter image", () => {
+    expect(validateConfig({}).settings).toMatchObject({ metrics: false, monitoring: "none", monitoringNamespace: "monitoring", monitoringLabels: {}, metricsImage: "prom/mysqld-exporter:v0.15.1" });
+  });
+  it("refuses what cannot work, naming the key", () => {
+    expect(errors({ monitoring: "prometheus-operator", autoFailover: "false" })).toEqual([
+      'mysql-ha:monitoring: "prometheus-operator" is not allowed; expected none when autoFailover is false (the failover agent exports the topology metrics the alerts read)',
+    ]);
+    expect(errors({ monitoring: "prometheus" })[0]).toMatch(/^mysql-ha:monitoring: "prometheus" is not allowed; expected one of none, prometheus-operator/);
+    expect(errors({ metricsImage: "prom/mysqld-exporter:latest" })[0]).toMatch(/^mysql-ha:metricsImage: .*pinned tag or digest/);
+    expect(errors({ monitoringNamespace: "Monitoring" })[0]).toMatch(/^mysql-ha:monitoringNamespace: "Monitoring" is not allowed/);
+    expect(errors({ monitoringLabels: '{"release": "a b"}' })[0]).toMatch(/^mysql-ha:monitoringLabels\.release: "a b" is not allowed/);
+  });
+});
