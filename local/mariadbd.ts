@@ -199,6 +199,13 @@ export class LocalServer {
   }
 }
 
+/** What mariadb-install-db makes of an empty datadir (system tables, root@localhost), from the shared template. */
+export async function initializeDatadir(datadir: string): Promise<void> {
+  const template = await templateDatadir();
+  fs.rmSync(datadir, { recursive: true, force: true });
+  await run("cp", ["-a", template, datadir]);
+}
+
 /** Starts one server on a free port from a copy of the template datadir. */
 export async function startServer(spec: LocalServerSpec): Promise<LocalServer> {
   const template = await templateDatadir();

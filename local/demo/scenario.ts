@@ -9,10 +9,10 @@
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import { randomBytes } from "node:crypto";
 import { ACCOUNTS, REPLICATION_USER, SECRET_KEYS } from "../../components/kubernetes/secret";
 import { spawnAgent } from "../agent";
-import { runScript, startDonor } from "../backup";
+import { runScript } from "../backup";
+import { DONOR_PORT } from "../../components/backup/kubernetes";
 import { freePort, LocalServer, REPLICATION_OPTIONS, sleep } from "../mariadbd";
 import { LocalS3, startLocalS3 } from "../s3";
 import { AckWriter, prepareWriterSchema, writableMember } from "../writer";
@@ -125,7 +125,7 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoResult> {
   };
   const replicating = async (ordinal: number, from: number): Promise<boolean> => {
     const [s] = await pod(ordinal).query<Row>("SHOW SLAVE STATUS");
-    return !!s && Number(s.Master_Port) === stack!.ports[from] && s.Slave_IO_Running === "Yes" && s.Slave_SQL_Running === "Yes";
+    return !!s && s.Master_Host === stack!.addresses[from] && s.Slave_IO_Running === "Yes" && s.Slave_SQL_Running === "Yes";
   };
   const writable = async (ordinal: number): Promise<boolean> => Number((await pod(ordinal).query<Row>("SELECT @@read_only AS ro"))[0].ro) === 0;
   const rolesOk = async (primary: number, members: number[]): Promise<string[]> => {
@@ -211,7 +211,7 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoResult> {
       const api = stack!.kubernetesApi();
       const objects = stack!.primaryObjectNames();
       const args = [
-        "--members", stack!.ports.map((p) => `127.0.0.1:${p}`).join(","),
+        "--members", stack!.addresses.map((a) => `${a}:3306`).join(","),
         "--kube-api", api.url, "--namespace", api.options.namespace, "--lease", `${objects.statefulSet}-agent`,
         "--statefulset", objects.statefulSet, "--topology-configmap", objects.topologyConfigMap, "--primary-service", objects.primaryService,
       ];
@@ -284,17 +284,12 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoResult> {
     await step("back up under load, restore, compare", async () => {
       s3 = await startLocalS3(["backups"]);
       const donorOrdinal = alive.find((m) => m !== finalPrimary)!;
-      const token = randomBytes(12).toString("hex");
-      const donor = await startDonor(pod(donorOrdinal), token, undefined, stack!.sidecarAccount("clone-donor"));
       const url = "s3://backups/demo";
       const rootPassword = stack!.secret(SECRET_KEYS.root);
       const before = writer!.ackedCount;
       const t0 = Date.now();
-      try {
-        await runScript("backup.sh", { ...s3.env(), BACKUP_URL: url, DONOR_HOST: donor.host, DONOR_PORT: String(donor.port), CLONE_TOKEN: token }, { timeoutMs: 120000 });
-      } finally {
-        await donor.stop();
-      }
+      // From the donor sidecar the pod runs, with the rendered token, as the backup Job does.
+      await runScript("backup.sh", { ...s3.env(), BACKUP_URL: url, DONOR_HOST: stack!.addresses[donorOrdinal], DONOR_PORT: String(DONOR_PORT), CLONE_TOKEN: stack!.secret(SECRET_KEYS.cloneToken) }, { timeoutMs: 120000 });
       const backupMs = Date.now() - t0;
       const dir = fs.mkdtempSync(path.join(os.tmpdir(), "mysql-ha-restored-"));
       const restored = new LocalServer(dir, await freePort(), { serverId: 1999, options: { ...REPLICATION_OPTIONS, "read-only": 1 } });
@@ -345,8 +340,7 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoResult> {
 }
 
 function memberOf(stack: LocalStack, address: string): string {
-  const port = Number(address.split(":").pop());
-  const ordinal = stack.ports.indexOf(port);
+  const ordinal = stack.addresses.indexOf(address.split(":")[0]);
   return ordinal < 0 ? address : String(ordinal);
 }
 

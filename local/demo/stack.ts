@@ -8,14 +8,15 @@
  *   server-side apply under Pulumi's field manager, as the Kubernetes provider does; the providers get its kubeconfig
  *   and point the topology ConfigMap and the pods' role labels through it (as they would on a cluster); a starting
  *   pod reads the primary from the ConfigMap stored there, not from the program;
- * - the rendered StatefulSet is acted on by a stand-in controller: member N is a local mariadbd ("pod") on a port
- *   fixed up front (the `directMembers` of the stack), started with what its rendered `init-server` init container
- *   wrote, that container run as the kubelet would (runInitContainer). Its seed step follows seed-member.sh: member 0 starts empty (no peer answers
- *   when the demo creates it; seed-member.sh clones a running peer into an empty member 0), member N > 0 clones
- *   member N-1 (clone-serve.sh / clone.sh, which also positions the copy). An empty datadir then gets what the
- *   official image's entrypoint does (mariadb-docker docker_setup_db): root secured with the binlog off, then the
- *   application database, its user and the replication user with the binlog on. Like Pulumi's StatefulSet await,
- *   an up goes on only once every pod passes the rendered readiness probe (probe-readiness.sh, run for real).
+ * - the rendered StatefulSet is acted on by a stand-in controller: member N is a local mariadbd ("pod") on an address
+ *   of its own (local/pod-network.ts: port 3306 as in the manifest; `directMembers` lists them), its headless-Service
+ *   name resolving inside the pods' processes. Its init containers run as the kubelet would (runInitContainer:
+ *   volumes, env and command from the rendered template): init-server.sh, then the rendered `seed` container
+ *   (seed-member.sh: member 0 starts empty when no peer answers, member N > 0 clones member N-1 through that pod's
+ *   donor sidecar on port 4444, restarted until the donor serves). A datadir the seed left empty then gets what the
+ *   official image's entrypoint does (mariadb-docker docker_setup_db, then its initdb scripts). Each running pod
+ *   runs its donor sidecar (clone-serve.sh with the sidecar's account and the Secret's token). Like Pulumi's
+ *   StatefulSet await, an up goes on only once every pod passes the rendered readiness probe (run for real).
  *   Crashed members are not restarted: a killed member stands for a lost node.
  * - RollingUpgrade restarts pods through the same stand-in: the StatefulSet's template revision is its server-config
  *   hash annotation, and a deleted pod comes back as its local mariadbd restarted with the newly rendered server
@@ -33,13 +34,16 @@ import { PRIMARY_PLACEMENT_TYPE, REPLICATION_TOPOLOGY_TYPE, ROLLING_UPGRADE_TYPE
 import { SECRET_KEYS } from "../../components/kubernetes/secret";
 import { CONFIG_KEYS, PROJECT } from "../../components/config";
 import { PATHS } from "../../components/kubernetes/statefulset";
+import { MYSQL_PORT } from "../../components/kubernetes/names";
+import { DONOR_PORT } from "../../components/backup/kubernetes";
 import { TOPOLOGY_PRIMARY_KEY } from "../../components/connectors";
 import { CONFIG_HASH_ANNOTATION, parseCnf } from "../../components/upgrade/config-hash";
 import { normalizeOptionName } from "../../components/upgrade/server-options";
-import { runScript, ScriptError, seedFromPeer, startDonor } from "../backup";
+import { Donor, runScript, ScriptError, startDonor } from "../backup";
+import { PodNetwork } from "../pod-network";
 import { DynamicHost } from "../dynamic-host";
 import { KubeApiStandin } from "../kube-api-standin";
-import { freePort, LocalServer, LOCAL_ROOT_USER, ServerOptions, sleep, startServer } from "../mariadbd";
+import { initializeDatadir, LocalServer, LOCAL_ROOT_USER, ServerOptions, sleep } from "../mariadbd";
 import { MockResourceArgs, MockResult, renderStack, RenderedStack, stackConfig } from "../../offline/render";
 
 const execFileAsync = promisify(execFile);
@@ -94,13 +98,16 @@ export function parseOptionFiles(texts: string[]): ServerOptions {
 }
 
 export class LocalStack {
-  /** Member N listens on ports[N] (and directMembers lists them), whether or not its pod runs yet. */
-  readonly ports: number[];
+  /** The pods' network: member N's address (directMembers lists them, port 3306) and cluster DNS names. */
+  readonly network = new PodNetwork();
+  /** Member N's pod address, whether or not its pod runs yet. */
+  readonly addresses: string[];
   /** The pods by ordinal; undefined until the StatefulSet stand-in creates one. */
   readonly pods: Array<LocalServer | undefined> = [];
   readonly stack: string;
   private readonly passwords = new Map<string, string>();
-  private secretData: Record<string, string> = {};
+  /** The rendered Secrets by name (their stringData, and data decoded), as the API server would hold them. */
+  private readonly secrets = new Map<string, Record<string, string>>();
   /** The objects that name the primary (the providers' primaryObjects input). */
   private primaryObjects?: { topologyConfigMap: string; primaryService: string };
   private readonly scratch: string;
@@ -116,24 +123,18 @@ export class LocalStack {
 
   private constructor(
     private readonly host: DynamicHost,
-    ports: number[],
     private readonly options: LocalStackOptions,
     api: KubeApiStandin,
   ) {
     this.api = api;
     // A pod deleted through the API comes back as its local mariadbd restarted.
     api.options.onRecreate = (ordinal) => this.restartPod(ordinal);
-    this.ports = ports;
+    this.addresses = Array.from({ length: options.maxMembers }, (_, ordinal) => this.network.address(ordinal));
     this.stack = options.stack ?? "dev";
     this.scratch = fs.mkdtempSync(path.join(os.tmpdir(), "mysql-ha-demo-"));
   }
 
   static async start(options: LocalStackOptions): Promise<LocalStack> {
-    const ports: number[] = [];
-    while (ports.length < options.maxMembers) {
-      const port = await freePort();
-      if (!ports.includes(port)) ports.push(port);
-    }
     const host = await DynamicHost.start({ log: options.providerLog });
     const stack = options.stack ?? "dev";
     const api = new KubeApiStandin({
@@ -145,7 +146,7 @@ export class LocalStack {
       createOnPatch: false,
     });
     await api.start();
-    return new LocalStack(host, ports, options, api);
+    return new LocalStack(host, options, api);
   }
 
   /**
@@ -159,14 +160,14 @@ export class LocalStack {
       replicas: String(replicas),
       backupImage: CONFIG_KEYS.image.default,
       connector: "direct",
-      directMembers: JSON.stringify(this.ports.slice(0, replicas).map((p) => `127.0.0.1:${p}`)),
+      directMembers: JSON.stringify(this.addresses.slice(0, replicas).map((a) => `${a}:${MYSQL_PORT}`)),
       ...extra,
     };
   }
 
   /** A password of the rendered Secret (root-password, app-password, replication-password). */
   secret(key: string): string {
-    const value = this.secretData[key];
+    const value = [...this.secrets.values()].find((data) => data[key] !== undefined)?.[key];
     if (!value) throw new Error(`the rendered Secret has no ${key} yet (run up first)`);
     return value;
   }
@@ -246,7 +247,11 @@ export class LocalStack {
           return { id: r.name, state: { ...r.inputs, result: this.passwords.get(r.name) } };
         }
         case "kubernetes:core/v1:Secret":
-          if (!preview) this.secretData = unwrap(r.inputs.stringData) ?? {};
+          if (!preview) {
+            const values = (field: unknown) => Object.entries<string>(unwrap(field) ?? {}).map(([k, v]) => [k, String(unwrap(v))] as const);
+            const data = values(r.inputs.data).map(([k, v]) => [k, Buffer.from(v, "base64").toString("utf8")]);
+            this.secrets.set(String(unwrap(r.inputs.metadata).name), Object.fromEntries([...data, ...values(r.inputs.stringData)]));
+          }
           return undefined;
         case "kubernetes:core/v1:ConfigMap":
         case "kubernetes:core/v1:Service": {
@@ -291,14 +296,13 @@ export class LocalStack {
     // OnDelete: a new template changes no running pod; pods made from now on carry it.
     if (revision !== api.currentTemplateRevision) api.setTemplateRevision(revision);
     for (let ordinal = this.pods.length - 1; ordinal >= replicas; ordinal--) {
-      await this.pods[ordinal]?.destroy();
+      await this.destroyPod(ordinal);
       this.pods.length = ordinal;
     }
-    // Parallel: every missing pod starts at once; a seeding pod waits for its donor (member N-1) to serve.
+    // Parallel: every missing pod starts at once; a seeding pod's init container fails until its donor (member N-1)
+    // serves, and the kubelet runs it again.
     const missing = Array.from({ length: replicas }, (_, i) => i).filter((i) => !this.pods[i]);
-    const started = new Map<number, Promise<void>>();
-    for (const ordinal of missing) started.set(ordinal, this.startPod(ordinal, started.get(ordinal - 1)));
-    const settled = await Promise.allSettled(started.values());
+    const settled = await Promise.allSettled(missing.map((ordinal) => this.startPod(ordinal)));
     api.setReplicas(replicas);
     const failed = settled.find((s): s is PromiseRejectedResult => s.status === "rejected");
     if (failed) throw failed.reason;
@@ -334,10 +338,9 @@ export class LocalStack {
     }
   }
 
-  /** What the pod's init container makes of the rendered server config: its server_id and options. */
-  private async podOptions(ordinal: number): Promise<{ serverId: number; options: ServerOptions }> {
+  /** What the pod's init container makes of the rendered server config (in the pod's volumes `dir`): its server_id and options. */
+  private async podOptions(ordinal: number, dir: string): Promise<{ serverId: number; options: ServerOptions }> {
     const podName = `${this.statefulSetName}-${ordinal}`;
-    const dir = fs.mkdtempSync(path.join(this.scratch, `${podName}-`));
     const { stdout, mounts } = await this.runInitContainer("init-server", podName, dir);
     this.options.log?.(`pod ${podName}: ${stdout.trim().replace(/^init-server: \S+ /, "")}`);
     // What mariadbd reads: the conf volume init-server wrote.
@@ -355,12 +358,14 @@ export class LocalStack {
    * environment is resolved from the manifest (values, the pod name, the rendered Secret), and its own command runs
    * (the scripts of the rendered ConfigMap, not the repository's), container paths mapped to those directories.
    */
-  private async runInitContainer(name: string, podName: string, dir: string): Promise<{ stdout: string; mounts: Map<string, string> }> {
+  private async runInitContainer(name: string, podName: string, dir: string, given?: Map<string, string>): Promise<{ stdout: string; mounts: Map<string, string> }> {
     const container = (this.template.spec.initContainers ?? []).find((c: any) => c.name === name);
     if (!container) throw new Error(`the rendered pod template has no init container ${name}`);
-    const { env, mounts, local } = this.containerView(container, podName, dir);
+    const { env, mounts, local } = this.containerView(container, podName, dir, given);
     const [command, ...args] = (container.command as string[]).map(local);
-    const { stdout } = await execFileAsync(command, args, { env });
+    // In the pod network: the cluster's names of the pods resolve (the headless Service's records).
+    const inPod = this.network.wrap(command, args);
+    const { stdout } = await execFileAsync(inPod.command, inPod.args, { env, maxBuffer: 16 * 1024 * 1024 });
     return { stdout, mounts };
   }
 
@@ -381,15 +386,21 @@ export class LocalStack {
       const volume = spec.volumes.find((v: any) => v.name === mount.name);
       const local = path.join(dir, "volumes", mount.name);
       fs.mkdirSync(local, { recursive: true });
-      if (volume?.configMap) {
-        const data = this.api.configMaps.get(volume.configMap.name);
-        if (!data && !volume.configMap.optional) throw new Error(`pod ${podName}: ConfigMap ${volume.configMap.name} does not exist (the kubelet would wait)`);
-        const items: Array<{ key: string; path: string }> = volume.configMap.items ?? Object.keys(data ?? {}).map((key) => ({ key, path: key }));
+      const source = volume?.configMap ?? volume?.secret;
+      if (source) {
+        const [kind, name] = volume.configMap ? ["ConfigMap", source.name] : ["Secret", source.secretName];
+        const data = volume.configMap ? this.api.configMaps.get(name) : this.secrets.get(name);
+        if (!data && !source.optional) throw new Error(`pod ${podName}: ${kind} ${name} does not exist (the kubelet would wait)`);
+        const items: Array<{ key: string; path: string; mode?: number }> = source.items ?? Object.keys(data ?? {}).map((key) => ({ key, path: key }));
         for (const item of items) {
-          if (data?.[item.key] !== undefined) fs.writeFileSync(path.join(local, item.path), data[item.key], { mode: volume.configMap.defaultMode ?? 0o644 });
+          if (data?.[item.key] === undefined && !source.optional) throw new Error(`pod ${podName}: ${kind} ${name} has no key ${item.key} (the kubelet would not start the pod)`);
+          if (data?.[item.key] !== undefined) {
+            fs.mkdirSync(path.dirname(path.join(local, item.path)), { recursive: true });
+            fs.writeFileSync(path.join(local, item.path), data[item.key], { mode: item.mode ?? source.defaultMode ?? 0o644 });
+          }
         }
       } else if (!volume?.emptyDir) {
-        throw new Error(`pod ${podName}: volume ${mount.name} of ${container.name} is neither a ConfigMap nor an emptyDir`);
+        throw new Error(`pod ${podName}: volume ${mount.name} of ${container.name} is neither a ConfigMap, a Secret nor an emptyDir`);
       }
       mounts.set(mount.mountPath, local);
     }
@@ -406,7 +417,7 @@ export class LocalStack {
     const env: Record<string, string> = {};
     for (const e of container.env ?? []) {
       const from = e.valueFrom;
-      const value = e.value ?? (from?.fieldRef?.fieldPath === "metadata.name" ? podName : from?.secretKeyRef ? this.secretData[from.secretKeyRef.key] : undefined);
+      const value = e.value ?? (from?.fieldRef?.fieldPath === "metadata.name" ? podName : from?.secretKeyRef ? this.secrets.get(from.secretKeyRef.name)?.[from.secretKeyRef.key] : undefined);
       if (value === undefined) throw new Error(`pod ${podName}: env ${e.name} of ${container.name} cannot be resolved`);
       env[e.name] = local(String(value));
     }
@@ -427,17 +438,20 @@ export class LocalStack {
   }
 
   /**
-   * A deleted pod's replacement: the same datadir, restarted with the current template's options; Ready once its
-   * readiness probe passes.
+   * A deleted pod's replacement: the same datadir, its init containers run again (init-server with the current
+   * template's options; the seed finds data and does nothing), mariadbd and the donor sidecar restarted; Ready once
+   * its readiness probe passes.
    */
   private async restartPod(ordinal: number): Promise<boolean> {
     const pod = this.pods[ordinal];
     if (!pod) return false;
     const t0 = Date.now();
     try {
+      await this.donors.get(ordinal)?.stop();
       await pod.stop();
-      pod.spec.options = (await this.podOptions(ordinal)).options;
+      pod.spec.options = (await this.initContainers(ordinal, pod)).options;
       await pod.start();
+      this.donors.set(ordinal, await startDonor(pod, this.secret(SECRET_KEYS.cloneToken), DONOR_PORT, this.sidecarAccount("clone-donor")));
     } catch (err) {
       this.options.log?.(`pod ${this.statefulSetName}-${ordinal}: did not start: ${(err as Error).message}`);
       return false;
@@ -453,39 +467,79 @@ export class LocalStack {
     return true;
   }
 
+  /** The donor sidecar of each running pod (clone-serve.sh on the pod's address, port 4444). */
+  private readonly donors = new Map<number, Donor>();
+
+  /** The pod's DNS name in the headless Service, as the rendered seed container names its donors (CLONE_DONOR_PATTERN). */
+  private podHostName(ordinal: number): string {
+    const seed = (this.template.spec.initContainers ?? []).find((c: any) => c.name === "seed");
+    const pattern = seed?.env?.find((e: any) => e.name === "CLONE_DONOR_PATTERN")?.value;
+    if (!pattern) throw new Error("the rendered seed container names no CLONE_DONOR_PATTERN");
+    return String(pattern).replace("%d", String(ordinal));
+  }
+
   /**
-   * One pod: init-server.sh, then the seed step of seed-member.sh (member N > 0 clones member N-1 once that one
-   * serves, which `donorStarted` stands for while it is starting too), then mariadbd, and the image's entrypoint on a
-   * datadir that was still empty.
+   * The pod's init containers in order, in one directory of volumes (emptyDirs shared between them, the data volume
+   * the server's datadir): init-server.sh, then the rendered seed container (seed-member.sh in the pod network: an
+   * empty member N > 0 clones member N-1 through its donor port; member 0 clones a peer that answers, else starts
+   * empty). A failed init container is run again, as the kubelet does (with a shorter back-off).
    */
-  private async startPod(ordinal: number, donorStarted?: Promise<void>): Promise<void> {
+  private async initContainers(ordinal: number, pod: LocalServer): Promise<{ serverId: number; options: ServerOptions; seeded: string }> {
     const podName = `${this.statefulSetName}-${ordinal}`;
-    const { serverId, options } = await this.podOptions(ordinal);
-    if (ordinal > 0) {
-      await donorStarted;
-      const donor = this.pods[ordinal - 1];
-      if (!donor?.running) throw new Error(`pod ${podName}: its seed step cannot clone member ${ordinal - 1}, which is not running`);
-      const podDir = fs.mkdtempSync(path.join(os.tmpdir(), `mysql-ha-m${serverId}-`));
-      const pod = new LocalServer(podDir, this.ports[ordinal], { serverId, options });
-      pod.adminPassword = this.secret(SECRET_KEYS.root);
-      this.pods[ordinal] = pod;
-      const token = randomBytes(12).toString("hex");
-      const sidecar = await startDonor(donor, token, undefined, this.sidecarAccount("clone-donor"));
-      const t0 = Date.now();
+    const dir = fs.mkdtempSync(path.join(this.scratch, `${podName}-`));
+    const { serverId, options } = await this.podOptions(ordinal, dir);
+    const deadline = Date.now() + READY_TIMEOUT_MS;
+    for (let restarts = 0; ; restarts++) {
       try {
-        const gtid = await seedFromPeer(pod, sidecar, token);
-        const size = dirSize(pod.datadir);
-        this.options.log?.(`pod ${podName}: cloned member ${ordinal - 1} (${(size / 1e6).toFixed(0)} MB in ${Date.now() - t0} ms) at GTID '${gtid}'`);
-      } finally {
-        await sidecar.stop();
+        const { stdout } = await this.runInitContainer("seed", podName, dir, new Map([[PATHS.data, pod.datadir]]));
+        if (restarts > 0) this.options.log?.(`pod ${podName}: init container seed restarted ${restarts} times before it succeeded (its donor was not serving yet)`);
+        return { serverId, options, seeded: stdout };
+      } catch (err) {
+        const why = String((err as { stderr?: string }).stderr || (err as Error).message).trim().split("\n").slice(-2).join(" / ");
+        if (Date.now() > deadline) throw new Error(`pod ${podName}: init container seed failed ${restarts + 1} times; last: ${why}`);
+        await sleep(Math.min(2000, 250 * 2 ** restarts));
       }
-      this.clones.push({ ordinal, donor: ordinal - 1, ms: Date.now() - t0 });
-      return;
     }
-    const pod = await startServer({ serverId, options, port: this.ports[ordinal] });
+  }
+
+  /**
+   * One pod: its address and DNS name (the headless Service publishes not-ready pods too), its init containers,
+   * mariadbd on its address with the options init-server wrote, the image's entrypoint on a datadir the seed left
+   * empty (initialised as mariadb-install-db would), and its donor sidecar.
+   */
+  private async startPod(ordinal: number): Promise<void> {
+    const podName = `${this.statefulSetName}-${ordinal}`;
+    const podDir = fs.mkdtempSync(path.join(os.tmpdir(), `mysql-ha-${podName}-`));
+    const pod = new LocalServer(podDir, MYSQL_PORT, { serverId: 0, options: {}, host: this.addresses[ordinal] });
     this.pods[ordinal] = pod;
-    await this.entrypoint(pod, podName);
+    this.network.add(this.podHostName(ordinal), pod.host);
+    const t0 = Date.now();
+    const { serverId, options, seeded } = await this.initContainers(ordinal, pod);
+    pod.spec.serverId = serverId;
+    pod.spec.options = options;
+    const gtid = /^GTID=(.*)$/m.exec(seeded)?.[1];
+    const fresh = gtid === undefined;
+    if (fresh) {
+      await initializeDatadir(pod.datadir);
+    } else {
+      const donor = Number(/member (\d+) \(/.exec(seeded)?.[1] ?? ordinal - 1);
+      this.clones.push({ ordinal, donor, ms: Date.now() - t0 });
+      this.options.log?.(`pod ${podName}: cloned member ${donor} (${(dirSize(pod.datadir) / 1e6).toFixed(0)} MB in ${Date.now() - t0} ms) at GTID '${gtid}'`);
+      // The copy's accounts are the donor's: root's password is the Secret's.
+      pod.adminPassword = this.secret(SECRET_KEYS.root);
+    }
+    await pod.start();
+    if (fresh) await this.entrypoint(pod, podName);
+    this.donors.set(ordinal, await startDonor(pod, this.secret(SECRET_KEYS.cloneToken), DONOR_PORT, this.sidecarAccount("clone-donor")));
     this.options.log?.(`pod ${podName}: started on ${pod.address}`);
+  }
+
+  /** A pod removed by a shrink: its containers stop, its DNS name goes. */
+  private async destroyPod(ordinal: number): Promise<void> {
+    await this.donors.get(ordinal)?.stop();
+    this.donors.delete(ordinal);
+    this.network.remove(this.podHostName(ordinal));
+    await this.pods[ordinal]?.destroy();
   }
 
   /** Clones done by seeding pods: which member, from which donor, how long. */
@@ -555,7 +609,9 @@ export class LocalStack {
   async close(keepPods = false): Promise<void> {
     await this.host.stop();
     await this.api.stop();
-    if (!keepPods) await Promise.all(this.pods.map((p) => p?.destroy()));
+    await Promise.all([...this.donors.values()].map((d) => d.stop()));
+    if (!keepPods) await Promise.all(this.pods.map((_, ordinal) => this.destroyPod(ordinal)));
+    this.network.close();
     fs.rmSync(this.scratch, { recursive: true, force: true });
   }
 }
