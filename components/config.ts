@@ -18,6 +18,8 @@ export type AntiAffinity = "none" | "preferred" | "required";
 export type Connector = "kubernetes" | "direct";
 export type ServiceType = "ClusterIP" | "NodePort" | "LoadBalancer";
 export type Monitoring = "none" | "prometheus-operator";
+/** Where the members' certificates come from; off: no TLS at all. */
+export type TlsMode = "self-signed" | "off";
 /** Value of one extra my.cnf option. */
 export type ServerOptionValue = string | number | boolean;
 
@@ -76,6 +78,10 @@ export interface Settings {
   directMembers: string[];
   /** Extra my.cnf options for the [mariadb] section (option name -> value). */
   serverConfig: Record<string, ServerOptionValue>;
+  /** Certificates of the members: a CA and one certificate per member made by the stack (self-signed), or none. */
+  tls: TlsMode;
+  /** Members refuse connections without TLS (require_secure_transport); needs tls. */
+  tlsRequired: boolean;
   /** Type of the primary and read Services. */
   serviceType: ServiceType;
   /** Source CIDRs a LoadBalancer Service admits (spec.loadBalancerSourceRanges); empty: no restriction set. */
@@ -170,6 +176,8 @@ export const CONFIG_KEYS = {
   connector: { type: "string", default: "kubernetes", description: "How the engine reaches members: kubernetes (port-forward) or direct (directMembers)." },
   directMembers: { type: "array", default: [], description: "host:port of each member by ordinal; required when connector is direct (length = replicas)." },
   serverConfig: { type: "object", default: {}, description: "Extra my.cnf options, e.g. `pulumi config set --path serverConfig.max_connections 500`." },
+  tls: { type: "string", default: "self-signed", description: "TLS of the members: self-signed (a CA and one certificate per member made by the stack, keys secret in state; replication and the engine verify them) or off." },
+  tlsRequired: { type: "boolean", default: false, description: "Members refuse connections without TLS (require_secure_transport); needs tls on. Pulumi.prod.yaml sets it." },
   serviceType: { type: "string", default: "ClusterIP", description: "Type of the primary and read Services: ClusterIP, NodePort or LoadBalancer." },
   loadBalancerSourceRanges: { type: "array", default: [], description: "CIDRs a LoadBalancer Service admits (e.g. [\"10.0.0.0/8\"]); required by policy in production when serviceType is LoadBalancer." },
   clientNamespaceSelector: { type: "object", default: {}, description: "Labels of the namespaces whose pods may connect to the database port (NetworkPolicy); empty: the stack's namespace." },
@@ -310,7 +318,7 @@ const SQL_IDENTIFIER = /^[A-Za-z_][A-Za-z0-9_]{0,31}$/;
 const BINLOG = "the binary log that replication, failover, seeding and the binlog archive read";
 const APPLY_ALL = "replicas applying every event of their source (a filter or a skipped error lets a replica silently diverge)";
 const DATA_VOLUME = "data files on the data volume (anything elsewhere is lost at a restart and missed by backups and seeding)";
-const TLS = "the component's hold on TLS (the pods carry no certificates and its own connections do not use TLS, so serverConfig could only half set it up)";
+const TLS = "TLS as config tls sets it up (the members' certificates, which the engine and replication verify)";
 const REACHABLE = "port 3306 on every interface, where the Services, probes and peers connect";
 
 /**
@@ -353,7 +361,7 @@ export const PROTECTED_SERVER_OPTIONS: Readonly<Record<string, string>> = {
   ssl: TLS,
   ssl_: TLS,
   tls_version: TLS,
-  require_secure_transport: "the component's own connections and replication, which do not use TLS",
+  require_secure_transport: "TLS as config tlsRequired sets it",
   datadir: DATA_VOLUME,
   innodb_data_home_dir: DATA_VOLUME,
   innodb_log_group_home_dir: DATA_VOLUME,
@@ -627,6 +635,16 @@ export function validateConfig(raw: Record<string, unknown>): { settings?: Setti
     }
   }
 
+  const tls = oneOf<TlsMode>("tls", ["self-signed", "off"], {
+    secret: "user-supplied certificate Secrets are not supported yet: use self-signed",
+    "cert-manager": "cert-manager certificates are not supported yet: use self-signed",
+  });
+  const tlsRequired = bool("tlsRequired");
+  if (tls === "off" && tlsRequired) fail("tlsRequired", true, "false when tls is off (members cannot require TLS they do not have)");
+  // The engine verifies each member's certificate under the name it connects to, and verifies names only.
+  const byAddress = connector === "direct" && tls !== undefined && tls !== "off" ? (directMembers ?? []).filter((m) => isIP(m.replace(/:\d+$/, "").replace(/^\[|\]$/g, ""))) : [];
+  if (byAddress.length > 0) fail("directMembers", byAddress, "host names in the members' certificates (TLS verifies members by DNS name), or tls off");
+
   const serviceType = oneOf<ServiceType>("serviceType", ["ClusterIP", "NodePort", "LoadBalancer"]);
   const ranges = json("loadBalancerSourceRanges");
   let loadBalancerSourceRanges: string[] | undefined;
@@ -727,7 +745,7 @@ export function validateConfig(raw: Record<string, unknown>): { settings?: Setti
       readMaxLagSeconds: readMaxLagSeconds!, semiSync: semiSync!, semiSyncTimeoutMs: semiSyncTimeoutMs!,
       autoFailover: autoFailover!, agentImage: agentImage!, agentIntervalMs: agentIntervalMs!, agentFailureThreshold: agentFailureThreshold!,
       agentCooldownSeconds: agentCooldownSeconds!, operationTimeoutSeconds: operationTimeoutSeconds!, connector: connector!,
-      directMembers: directMembers!, serverConfig: serverConfig!, serviceType: serviceType!,
+      directMembers: directMembers!, serverConfig: serverConfig!, tls: tls!, tlsRequired: tlsRequired!, serviceType: serviceType!,
       loadBalancerSourceRanges: loadBalancerSourceRanges!, clientNamespaceSelector: clientNamespaceSelector!, clientPodSelector: clientPodSelector!, appUser: appUser!,
       appDatabase: appDatabase!, backupEnabled: backupEnabled!, backupImage, backupSchedule: backupSchedule!, backupBucket,
       backupEndpoint, backupEndpointAllowHttp: backupEndpointAllowHttp!, backupKmsKeyId, backupIrsa, backupRegion: backupRegion!, backupRetentionDays: backupRetentionDays!,

@@ -2,12 +2,14 @@ import * as pulumi from "@pulumi/pulumi";
 import * as k8s from "@pulumi/kubernetes";
 import * as random from "@pulumi/random";
 import type { Settings } from "./config";
-import { memberHost, MYSQL_PORT, objectNames, ObjectNames, serviceHost } from "./kubernetes/names";
+import { memberHost, memberPodName, MYSQL_PORT, objectNames, ObjectNames, serviceHost } from "./kubernetes/names";
 import { buildServerConfigMap } from "./kubernetes/server-config";
 import { buildScriptsConfigMap } from "./kubernetes/scripts";
 import { buildCredentialsSecret } from "./kubernetes/secret";
 import { buildHeadlessService, buildPrimaryService, buildReadService } from "./kubernetes/services";
 import { buildTopologyConfigMap } from "./kubernetes/topology";
+import { buildTlsSecret, TLS_PATHS, tlsDnsNames } from "./kubernetes/tls";
+import { createSelfSignedCertificates } from "./certificates";
 import { buildStatefulSet, StatefulSetExtras } from "./kubernetes/statefulset";
 import { buildPodDisruptionBudget } from "./kubernetes/pdb";
 import { buildNamespace } from "./kubernetes/namespace";
@@ -96,6 +98,14 @@ export class ReplicatedDatabase extends pulumi.ComponentResource {
       ({ parent: this, dependsOn: [...(namespaceResource ? [namespaceResource] : []), ...after] });
 
     const credentials = this.credentials(name, names, settings, inNamespace());
+    // The members' certificates (README "TLS"): the keys stay secret in state and reach the pods in one Secret; the
+    // engine and the replicas verify the members against the CA.
+    const certificates = settings.tls === "self-signed"
+      ? createSelfSignedCertificates(this, name, Array.from({ length: settings.replicas }, (_, i) => ({
+          commonName: memberPodName(names.statefulSet, i), dnsNames: tlsDnsNames(names, settings, i),
+        })))
+      : undefined;
+    const tlsSecret = certificates && new k8s.core.v1.Secret(`${name}-tls`, buildTlsSecret({ ...base, ...certificates }), inNamespace());
     const serverConfig = new k8s.core.v1.ConfigMap(`${name}-config`, buildServerConfigMap(base), inNamespace());
     // Seeding (always) and backups (components/backup): bucket, scripts, member sidecars and the CronJob. S3 access:
     // IRSA roles the stack creates (the members write, only the backup Job's prune deletes), or else the keys of the
@@ -132,11 +142,11 @@ export class ReplicatedDatabase extends pulumi.ComponentResource {
 
     // Replication around the StatefulSet (README, "Replication during `pulumi up`"): the placement moves the
     // primary before the pods change, the topology converges replication after them.
-    const replication = replicationArgs(names, settings, credentials, args.cluster ?? {});
+    const replication = replicationArgs(names, settings, credentials, args.cluster ?? {}, certificates?.ca);
     const placement = new PrimaryPlacement(`${name}-placement`, replication, { parent: this, dependsOn: [topologyConfigMap, primaryService] });
 
     // Everything the pods need exists before the StatefulSet, and the primary is where the new size allows.
-    const beforeMembers: pulumi.Resource[] = [credentials.secret, serverConfig, scripts, headless, networkPolicy, serviceAccount, placement];
+    const beforeMembers: pulumi.Resource[] = [credentials.secret, serverConfig, scripts, headless, networkPolicy, serviceAccount, placement, ...(tlsSecret ? [tlsSecret] : [])];
     // Sections that add containers/volumes to the member pods (backup: binlog archiver, clone) push here.
     const extras: StatefulSetExtras[] = [
       buildSeedingPodExtras({ ...base, credentials: s3Credentials }), ...(backup ? [buildBackupPodExtras(backup)] : []), buildMetricsPodExtras(base),
@@ -239,7 +249,9 @@ export class ReplicatedDatabase extends pulumi.ComponentResource {
 }
 
 /** Inputs of both replication resources: settings, how to reach the members, the engine's credentials. */
-function replicationArgs(names: ObjectNames, settings: Settings, credentials: Credentials, cluster: NonNullable<ReplicatedDatabaseArgs["cluster"]>): ReplicationResourceArgs {
+function replicationArgs(
+  names: ObjectNames, settings: Settings, credentials: Credentials, cluster: NonNullable<ReplicatedDatabaseArgs["cluster"]>, ca: pulumi.Output<string> | undefined,
+): ReplicationResourceArgs {
   const context = cluster.context ? { context: cluster.context } : {};
   const connector: ConnectorSpec =
     settings.connector === "direct"
@@ -261,5 +273,6 @@ function replicationArgs(names: ObjectNames, settings: Settings, credentials: Cr
     replicationPassword: credentials.replication,
     // Kept by every up: a changed password or grants reach the members without recreating them.
     accounts: ACCOUNT_ROLES.map((role) => ({ role, user: ACCOUNTS[role].user, password: credentials.accounts[role] })),
+    ...(ca ? { tls: { ca, caPath: TLS_PATHS.ca } } : {}),
   };
 }

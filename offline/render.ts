@@ -229,6 +229,18 @@ async function renderNow(opts: RenderOptions): Promise<RenderedStack> {
         secrets.add(value);
         state.result = value;
       }
+      // The stack's certificates (@pulumi/tls): PEM-shaped stand-ins; keys are secrets like the passwords.
+      if (args.type === "tls:index/privateKey:PrivateKey") {
+        const value = `-----BEGIN PRIVATE KEY-----\nmockKey${++counter}x${Math.random().toString(36).slice(2, 10)}\n-----END PRIVATE KEY-----\n`;
+        secrets.add(value);
+        state.privateKeyPem = value;
+      }
+      if (args.type === "tls:index/selfSignedCert:SelfSignedCert" || args.type === "tls:index/locallySignedCert:LocallySignedCert") {
+        state.certPem = `-----BEGIN CERTIFICATE-----\nmock certificate of ${args.name}\n-----END CERTIFICATE-----\n`;
+      }
+      if (args.type === "tls:index/certRequest:CertRequest") {
+        state.certRequestPem = `-----BEGIN CERTIFICATE REQUEST-----\nmock request of ${args.name}\n-----END CERTIFICATE REQUEST-----\n`;
+      }
       return { id: `${args.name}-id`, state };
     },
     call: (args) => args.inputs,

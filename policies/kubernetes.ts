@@ -443,6 +443,58 @@ export const productionLoadBalancerSourceRanges: ResourceValidationPolicy = {
   },
 };
 
+const databaseTlsSchema = {
+  properties: {
+    ...PRODUCTION_SCHEMA,
+    databaseImagePattern: {
+      type: "string" as const,
+      default: "(^|/)(mariadb|mysql|percona-server)(:|@|$)",
+      description: "Regular expression (case-insensitive) on a container image: the StatefulSet runs a MySQL-protocol server.",
+    },
+  },
+};
+
+/** `name = value` / `--name=value` settings of a server option in option-file text or argv, any spelling of `_`/`-`. */
+function optionValues(texts: string[], option: string): string[] {
+  const name = option.replace(/_/g, "[-_]");
+  const re = new RegExp(`^\\s*(?:--)?${name}\\s*=\\s*"?([^"\\s#]*)`, "gim");
+  return texts.flatMap((t) => [...t.matchAll(re)].map((m) => m[1]));
+}
+
+export const productionDatabaseTls: StackValidationPolicy = {
+  name: "production-database-tls",
+  description: "In production, a StatefulSet running a MySQL-protocol server requires TLS (require_secure_transport ON) and has a CA (ssl_ca), in its container arguments or a ConfigMap it mounts.",
+  enforcementLevel: "mandatory",
+  configSchema: databaseTlsSchema,
+  validateStack: (args, report) => {
+    const cfg = policyConfig<ProductionConfig & { databaseImagePattern: string }>(databaseTlsSchema, args);
+    if (!isProduction(cfg, stackOfResources(args), args.stackTags)) return;
+    const image = new RegExp(cfg.databaseImagePattern, "i");
+    const configMaps = args.resources.filter((r) => kubernetesKind(r.type) === "ConfigMap");
+    for (const r of args.resources) {
+      if (kubernetesKind(r.type) !== "StatefulSet") continue;
+      const w = workloadOf(r)!;
+      const containers = containersOf(w.podSpec).filter((c) => !c.init && typeof get(c.container, "image") === "string" && image.test(get(c.container, "image")));
+      if (containers.length === 0) continue;
+      const mounted = new Set(list(get(w.podSpec, "volumes")).map((v) => path(v, "configMap", "name")).filter((n) => typeof n === "string"));
+      const data = configMaps
+        .filter((c) => namespaceOf(c.props) === namespaceOf(r.props) && mounted.has(path(c.props, "metadata", "name")))
+        .map((c) => get(c.props, "data"));
+      if (data.some((d) => d === UNKNOWN)) continue;
+      const texts = [
+        ...data.flatMap((d) => Object.values(d ?? {}).filter((v): v is string => typeof v === "string")),
+        ...containers.flatMap((c) => [...list(get(c.container, "command")), ...list(get(c.container, "args"))].filter((a): a is string => typeof a === "string").map((a) => a.trim())),
+      ];
+      const required = optionValues(texts, "require_secure_transport").some((v) => /^(on|1|true)$/i.test(v));
+      const ca = optionValues(texts, "ssl_ca").some((v) => v !== "");
+      if (!required || !ca) {
+        const missing = [...(required ? [] : ["require_secure_transport = ON"]), ...(ca ? [] : ["ssl_ca"])].join(" and ");
+        report(`${w.label} runs a database without ${missing}: clients and replicas could connect in plain text (mysql-ha: set tls and tlsRequired).`, r.urn);
+      }
+    }
+  },
+};
+
 export const kubernetesPolicies: (ResourceValidationPolicy | StackValidationPolicy)[] = [
   imagePinned,
   imageDigest,
@@ -458,4 +510,5 @@ export const kubernetesPolicies: (ResourceValidationPolicy | StackValidationPoli
   productionBackups,
   productionNetworkPolicy,
   productionLoadBalancerSourceRanges,
+  productionDatabaseTls,
 ];

@@ -25,7 +25,7 @@ describe("validateConfig", () => {
       replicas: 3, primary: 0, flavor: "mariadb", namespace: "default", storageSize: "10Gi", antiAffinity: "preferred",
       readMaxLagSeconds: 10, semiSync: true, semiSyncTimeoutMs: 10000, autoFailover: true, operationTimeoutSeconds: 120,
       connector: "kubernetes", directMembers: [], serverConfig: {}, serviceType: "ClusterIP", appUser: "app", appDatabase: "app",
-      backupEnabled: true, backupSchedule: "0 3 * * *", binlogArchive: true,
+      backupEnabled: true, backupSchedule: "0 3 * * *", binlogArchive: true, tls: "self-signed", tlsRequired: false,
     });
     expect(settings!.storageClass).toBeUndefined();
     expect(settings!.backupBucket).toBeUndefined();
@@ -35,7 +35,7 @@ describe("validateConfig", () => {
 
   it("accepts values as Pulumi hands them over (strings, JSON for lists and objects)", () => {
     const { settings, errors } = validateConfig({
-      replicas: "5", primary: "4", semiSync: "false", connector: "direct",
+      replicas: "5", primary: "4", semiSync: "false", connector: "direct", tls: "off",
       directMembers: JSON.stringify(["10.0.0.1:3306", "db-1:3306", "db-2:3307", "[::1]:3306", "h:1"]),
       serverConfig: JSON.stringify({ max_connections: 500, "innodb-buffer-pool-size": "1G", performance_schema: true }),
     });
@@ -66,6 +66,7 @@ describe("validateConfig", () => {
     ["backupImage", "registry.example.com/mysql-ha-backup:10.11.10"], ["backupImage", `mysql-ha-backup@sha256:${"b".repeat(64)}`], ["backupRegion", "eu-west-1"], ["backupRetentionDays", 7],
     ["backupRetentionCount", 3], ["binlogArchive", false], ["connector", "direct", { replicas: 1, directMembers: ["db:3306"] }],
     ["directMembers", JSON.stringify(["a:1", "b:2", "c:3"]), { connector: "direct" }], ["serverConfig", { max_connections: 100 }], ["restoreFrom", "s3://my-backups/prod/base/2024-01-01T00:00:00Z/"],
+    ["tls", "off"], ["tls", "self-signed"], ["tlsRequired", true], ["tlsRequired", "true"],
     ["metrics", true], ["metricsImage", "registry.example.com/mysqld-exporter:v0.16.0"], ["monitoring", "prometheus-operator"], ["monitoringNamespace", "observability"],
     ["monitoringLabels", { release: "kube-prometheus-stack" }],
   ];
@@ -101,6 +102,7 @@ describe("validateConfig", () => {
     ["backupEndpoint", "minio:9000", /https:\/\/ URL/],
     ["backupEndpointAllowHttp", "maybe", /true or false/], ["backupKmsKeyId", "my key", /KMS key ARN/],
     ["backupIrsaOidcProviderArn", "oidc.eks/ABC", /OIDC provider ARN/], ["backupIrsaOidcIssuer", "http://oidc", /https:\/\/ OIDC issuer/], ["backupImage", "mysql-ha-backup:latest", /latest/],
+    ["tls", "selfsigned", /one of self-signed, off \(did you mean self-signed\?\)/], ["tls", "cert-manager", /cert-manager certificates are not supported yet/], ["tlsRequired", "yes", /true or false/],
     ["backupImage", "mysql-ha-backup", /pinned tag or digest/], ["backupImage", "my backup:1", /without spaces/], ["backupRegion", "EU West", /region/],
     ["backupRetentionDays", 0, /from 1/], ["backupRetentionCount", "x", /integer/], ["binlogArchive", "no", /true or false/],
     ["restoreFrom", "https://bucket/x", /s3:\/\/bucket\/path/], ["restoreFrom", "s3://UPPER/x", /s3:\/\//],

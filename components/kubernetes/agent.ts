@@ -8,6 +8,7 @@ import type * as k8s from "@pulumi/kubernetes";
 import type * as pulumi from "@pulumi/pulumi";
 import type { Settings } from "../config";
 import { commonLabels, componentSelector, memberPodName, MYSQL_PORT, ObjectNames } from "./names";
+import { TLS_KEYS, TLS_PATHS, tlsSecretName } from "./tls";
 import { ACCOUNTS, SECRET_KEYS, REPLICATION_USER } from "./secret";
 import { antiAffinity, CONTAINER_SECURITY_CONTEXT } from "./statefulset";
 
@@ -58,7 +59,7 @@ function agentLabels(name: string): Record<string, string> {
 }
 
 type AgentSettings = Pick<Settings, "namespace" | "replicas" | "antiAffinity" | "agentImage" | "agentIntervalMs" | "agentFailureThreshold" |
-  "agentCooldownSeconds" | "semiSync" | "semiSyncTimeoutMs" | "operationTimeoutSeconds">;
+  "agentCooldownSeconds" | "semiSync" | "semiSyncTimeoutMs" | "operationTimeoutSeconds" | "tls">;
 
 export interface AgentArgs {
   name: string;
@@ -144,6 +145,8 @@ export function agentCommand(args: AgentArgs): string[] {
     // A promoted primary gets the stack's semi-sync settings, and a failover the stack's deadline.
     ...(s.semiSync ? ["--semi-sync-timeout-ms", String(s.semiSyncTimeoutMs)] : ["--async"]),
     "--timeout-ms", String(s.operationTimeoutSeconds * 1000),
+    // TLS verified against the stack's CA (the members are named by their DNS names), replication told the same.
+    ...(s.tls !== "off" ? ["--tls-ca", TLS_PATHS.ca, "--tls-member-ca", TLS_PATHS.ca] : []),
   ];
 }
 
@@ -162,7 +165,7 @@ const UNPACK_SCRIPT = [
 /** The members' container security context (non-root, read-only root, no escalation, no capabilities) as `node`. */
 const SECURITY_CONTEXT = { ...CONTAINER_SECURITY_CONTEXT, runAsUser: AGENT_UID, runAsGroup: AGENT_UID };
 
-const VOLUMES = { bundle: "bundle", app: "app" } as const;
+const VOLUMES = { bundle: "bundle", app: "app", tlsCa: "tls-ca" } as const;
 
 export function buildAgentDeployment(args: AgentArgs & { bundleSha256: pulumi.Input<string> }): k8s.apps.v1.DeploymentArgs {
   const { name, names, settings: s } = args;
@@ -206,7 +209,10 @@ export function buildAgentDeployment(args: AgentArgs & { bundleSha256: pulumi.In
     ports: [{ name: AGENT_HEALTH_PORT_NAME, containerPort: AGENT_HEALTH_PORT, protocol: "TCP" }],
     livenessProbe: probe(10),
     readinessProbe: probe(5),
-    volumeMounts: [{ name: VOLUMES.app, mountPath: AGENT_PATHS.app, readOnly: true }],
+    volumeMounts: [
+      { name: VOLUMES.app, mountPath: AGENT_PATHS.app, readOnly: true },
+      ...(s.tls !== "off" ? [{ name: VOLUMES.tlsCa, mountPath: TLS_PATHS.dir, readOnly: true }] : []),
+    ],
     resources: { requests: { cpu: "50m", memory: "96Mi" }, limits: { cpu: "500m", memory: "256Mi" } },
     securityContext: SECURITY_CONTEXT,
   };
@@ -243,6 +249,8 @@ export function buildAgentDeployment(args: AgentArgs & { bundleSha256: pulumi.In
             { name: VOLUMES.bundle, configMap: { name: agent.bundle } },
             // The uncompressed bundle (about 5 MB).
             { name: VOLUMES.app, emptyDir: { sizeLimit: "32Mi" } },
+            // Only the CA of the TLS Secret: the agent verifies the members and holds none of their keys.
+            ...(s.tls !== "off" ? [{ name: VOLUMES.tlsCa, secret: { secretName: tlsSecretName(names), items: [{ key: TLS_KEYS.ca, path: TLS_KEYS.ca }] } }] : []),
           ],
         },
       },

@@ -6,6 +6,7 @@ import { ACCOUNTS, REPLICATION_USER, SECRET_KEYS } from "./secret";
 import { INIT_ACCOUNTS_SCRIPT } from "./scripts";
 import { ACCOUNT_ROLES } from "../replication";
 import { TOPOLOGY_PRIMARY_KEY } from "./topology";
+import { TLS_PATHS, tlsSecretName } from "./tls";
 import { commonLabels, MYSQL_PORT, ObjectNames, selectorLabels, SERVER_ID_BASE } from "./names";
 
 type Container = k8s.types.input.core.v1.Container;
@@ -29,7 +30,7 @@ export const PATHS = {
 } as const;
 
 /** Volume names of the member pod, for extra containers that mount the same volumes (e.g. the data volume). */
-export const VOLUMES = { data: "data", conf: "conf", run: "run", tmp: "tmp", config: "config", scripts: "scripts", topology: "topology", initdb: "initdb" } as const;
+export const VOLUMES = { data: "data", conf: "conf", run: "run", tmp: "tmp", config: "config", scripts: "scripts", topology: "topology", initdb: "initdb", tls: "tls" } as const;
 
 /** Parts other sections (backup, clone) add to the member pod. */
 export interface StatefulSetExtras {
@@ -105,6 +106,8 @@ export function buildStatefulSet(args: StatefulSetArgs): k8s.apps.v1.StatefulSet
     ...all("env"),
   ];
 
+  const tls = s.tls !== "off";
+  const tlsMount = { name: VOLUMES.tls, mountPath: TLS_PATHS.dir, readOnly: true };
   const mounts = [
     { name: VOLUMES.data, mountPath: PATHS.data },
     { name: VOLUMES.conf, mountPath: PATHS.conf },
@@ -112,6 +115,7 @@ export function buildStatefulSet(args: StatefulSetArgs): k8s.apps.v1.StatefulSet
     { name: VOLUMES.tmp, mountPath: "/tmp" },
     { name: VOLUMES.scripts, mountPath: PATHS.scripts },
     { name: VOLUMES.initdb, mountPath: PATHS.initdb, readOnly: true },
+    ...(tls ? [tlsMount] : []),
   ];
   const probe = (script: string, periodSeconds: number, failureThreshold: number) => ({
     exec: { command: [`${PATHS.scripts}/${script}`] },
@@ -131,12 +135,15 @@ export function buildStatefulSet(args: StatefulSetArgs): k8s.apps.v1.StatefulSet
       { name: "CONFIG_DIR", value: PATHS.config },
       { name: "TOPOLOGY_FILE", value: `${PATHS.topology}/${TOPOLOGY_PRIMARY_KEY}` },
       { name: "CONF_OUT", value: PATHS.conf },
+      // init-server.sh points ssl_cert/ssl_key at this member's pair, and refuses to go on without it.
+      ...(tls ? [{ name: "TLS_DIR", value: TLS_PATHS.dir }] : []),
     ],
     volumeMounts: [
       { name: VOLUMES.conf, mountPath: PATHS.conf },
       { name: VOLUMES.config, mountPath: PATHS.config },
       { name: VOLUMES.topology, mountPath: PATHS.topology },
       { name: VOLUMES.scripts, mountPath: PATHS.scripts },
+      ...(tls ? [tlsMount] : []),
     ],
     resources: { requests: { cpu: "50m", memory: "32Mi" }, limits: { cpu: "200m", memory: "64Mi" } },
     securityContext: CONTAINER_SECURITY_CONTEXT,
@@ -209,6 +216,8 @@ export function buildStatefulSet(args: StatefulSetArgs): k8s.apps.v1.StatefulSet
             // Executable, so the entrypoint runs it (rather than sourcing it into its own shell).
             { name: VOLUMES.initdb, configMap: { name: names.scripts, defaultMode: 0o555, items: [{ key: INIT_ACCOUNTS_SCRIPT, path: `50-${INIT_ACCOUNTS_SCRIPT}` }] } },
             { name: VOLUMES.topology, configMap: { name: names.topology, optional: true } },
+            // Keys readable by the mysql group only (fsGroup); mariadbd reads its own pair.
+            ...(tls ? [{ name: VOLUMES.tls, secret: { secretName: tlsSecretName(names), defaultMode: 0o440 } }] : []),
             ...all("volumes"),
           ],
         },

@@ -43,13 +43,24 @@ export interface ReplicationInputs {
   replicationPassword: string;
   /** Least-privilege accounts the engine keeps on every up (secret: they carry passwords). */
   accounts?: Account[];
+  /**
+   * TLS of the members (public: the CA certificate and where it is on the members): the engine verifies every member
+   * as its DNS name (the connector's replicationHost) and replication verifies the source. Absent: plain text.
+   */
+  tls?: ProviderTls;
   /** Set by check: what `up` will do, in words (shown by preview as a change of this property). */
   plan?: string;
 }
 
+/** What the providers get of TLS: the CA's PEM and its path on the members. */
+export interface ProviderTls {
+  ca: string;
+  caPath: string;
+}
+
 /** The engine settings every mysql-ha provider derives from its inputs; `log` goes to the provider's stderr. */
 export function engineSettingsOf(
-  inputs: Pick<ReplicationInputs, "adminUser" | "adminPassword" | "replicationUser" | "replicationPassword" | "accounts" | "semiSync" | "semiSyncTimeoutMs" | "operationTimeoutSeconds">,
+  inputs: Pick<ReplicationInputs, "adminUser" | "adminPassword" | "replicationUser" | "replicationPassword" | "accounts" | "semiSync" | "semiSyncTimeoutMs" | "operationTimeoutSeconds" | "tls">,
   log: (line: string) => void,
 ): EngineSettings {
   return {
@@ -59,6 +70,7 @@ export function engineSettingsOf(
     semiSync: inputs.semiSync,
     semiSyncTimeoutMs: inputs.semiSyncTimeoutMs,
     deadlineMs: inputs.operationTimeoutSeconds * 1000,
+    ...(inputs.tls ? { tls: { ca: inputs.tls.ca, caPath: inputs.tls.caPath } } : {}),
     log,
   };
 }
@@ -95,7 +107,7 @@ export interface CheckFailure {
 /** Inputs whose change alone is a reason to update (the computed `plan` is not one). */
 export const COMPARED_INPUTS: Array<keyof ReplicationInputs> = [
   "providerVersion", "replicas", "primary", "semiSync", "semiSyncTimeoutMs", "autoFailover",
-  "operationTimeoutSeconds", "connector", "kubeconfig", "primaryObjects", "adminUser", "adminPassword", "replicationUser", "replicationPassword", "accounts",
+  "operationTimeoutSeconds", "connector", "kubeconfig", "primaryObjects", "adminUser", "adminPassword", "replicationUser", "replicationPassword", "accounts", "tls",
 ];
 
 export function isUnknown(value: unknown): boolean {
@@ -146,6 +158,14 @@ export function validateInputs(news: Record<string, any>): CheckFailure[] {
   if (news.accounts !== undefined && known("accounts")) failures.push(...validateAccounts(news.accounts));
   if (known("connector")) failures.push(...validateConnector(news.connector, news.replicas));
   if (news.primaryObjects !== undefined && known("primaryObjects")) failures.push(...validatePrimaryObjects(news.primaryObjects));
+  if (news.tls !== undefined && known("tls")) failures.push(...validateTls(news.tls));
+  return failures;
+}
+
+function validateTls(tls: any): CheckFailure[] {
+  const failures: CheckFailure[] = [];
+  if (typeof tls?.ca !== "string" || !tls.ca.includes("-----BEGIN CERTIFICATE-----")) failures.push({ property: "tls.ca", reason: "must be a PEM certificate (-----BEGIN CERTIFICATE-----)" });
+  if (typeof tls?.caPath !== "string" || !tls.caPath.startsWith("/")) failures.push({ property: "tls.caPath", reason: `${JSON.stringify(tls?.caPath)} must be an absolute path on the members` });
   return failures;
 }
 

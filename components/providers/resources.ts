@@ -38,6 +38,8 @@ export interface ReplicationResourceArgs {
   replicationPassword: pulumi.Input<string>;
   /** Least-privilege accounts kept on every up (kept secret in state). */
   accounts?: pulumi.Input<Array<Omit<Account, "password"> & { password: pulumi.Input<string> }>>;
+  /** TLS of the members: the CA certificate (public) and its path on the members; absent: plain text. */
+  tls?: pulumi.Input<{ ca: pulumi.Input<string>; caPath: string }>;
 }
 
 /**

@@ -11,7 +11,7 @@ import { KubernetesRestarter } from "../upgrade/kubernetes-restarter";
 import { describeRollout, planRollout } from "../upgrade/planner";
 import { MemberRestarter } from "../upgrade/restarter";
 import { sameValue, ServerOptions, splitOptions } from "../upgrade/server-options";
-import { engineSettingsOf, isUnknown, validateInputs } from "./inputs";
+import { engineSettingsOf, isUnknown, ProviderTls, validateInputs } from "./inputs";
 
 type Props = Record<string, any>;
 
@@ -33,6 +33,7 @@ export interface RollingUpgradeInputs {
   adminPassword: string;
   replicationUser: string;
   replicationPassword: string;
+  tls?: ProviderTls;
   plan?: string;
 }
 

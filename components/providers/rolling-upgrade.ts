@@ -45,6 +45,8 @@ export interface RollingUpgradeArgs {
   adminPassword: pulumi.Input<string>;
   replicationUser: pulumi.Input<string>;
   replicationPassword: pulumi.Input<string>;
+  /** TLS of the members, as the replication resources get it; absent: plain text. */
+  tls?: pulumi.Input<{ ca: pulumi.Input<string>; caPath: string }>;
 }
 
 export const ROLLING_UPGRADE_TYPE = "pulumi-nodejs:dynamic/mysql-ha:RollingUpgrade";

@@ -5,9 +5,11 @@
 #               member while that file does not exist yet) starts read-only, so a restarted old primary can
 #               never take writes next to a newer one (fencing). The engine turns writes on when it promotes.
 #   rpl_semi_sync_master_enabled = ON only for that primary when SEMI_SYNC=true (replicas must not wait for acks).
+#   ssl_cert, ssl_key = this member's own pair in TLS_DIR (member-<ordinal>.crt/.key) when TLS_DIR is set.
 # Environment: POD_NAME (default: hostname), SERVER_ID_BASE (default 1000), SEMI_SYNC (true|false),
 #   CONFIG_DIR (shared *.cnf files),
-#   TOPOLOGY_FILE (holds the primary ordinal), CONF_OUT (directory mariadbd reads, e.g. /etc/mysql/conf.d).
+#   TOPOLOGY_FILE (holds the primary ordinal), CONF_OUT (directory mariadbd reads, e.g. /etc/mysql/conf.d),
+#   TLS_DIR (the mounted TLS Secret; unset: no TLS).
 set -euo pipefail
 
 pod="${POD_NAME:-$(hostname)}"
@@ -37,11 +39,24 @@ if [ -n "${CONFIG_DIR:-}" ]; then
     [ -e "$f" ] && cp "$f" "$CONF_OUT/"
   done
 fi
+tls_lines=""
+if [ -n "${TLS_DIR:-}" ]; then
+  # A member never starts without its certificate when TLS is on: mariadbd would start without TLS instead.
+  for f in "$TLS_DIR/ca.crt" "$TLS_DIR/member-$ordinal.crt" "$TLS_DIR/member-$ordinal.key"; do
+    if [ ! -s "$f" ]; then
+      echo "init-server: TLS is on but $f is missing or empty (the TLS Secret has no key $(basename "$f") for member $ordinal)" >&2
+      exit 1
+    fi
+  done
+  tls_lines="ssl_cert = $TLS_DIR/member-$ordinal.crt
+ssl_key = $TLS_DIR/member-$ordinal.key"
+fi
 cat > "$CONF_OUT/90-member.cnf" <<CNF
 # Written by init-server.sh for $pod
 [mariadb]
 server_id = $server_id
 read_only = $read_only
 rpl_semi_sync_master_enabled = $semi_sync_primary
+$tls_lines
 CNF
 echo "init-server: $pod server_id=$server_id read_only=$read_only (primary ordinal: ${primary:-not yet known})"

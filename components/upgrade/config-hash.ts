@@ -10,7 +10,7 @@ import { restartConfigHash, ServerOptions } from "./server-options";
 
 export const CONFIG_HASH_ANNOTATION = "mysql-ha/server-config-hash";
 
-export function serverConfigRevision(settings: Pick<Settings, "image" | "semiSync" | "semiSyncTimeoutMs" | "serverConfig">): string {
+export function serverConfigRevision(settings: Pick<Settings, "image" | "semiSync" | "semiSyncTimeoutMs" | "serverConfig" | "tls" | "tlsRequired">): string {
   return restartConfigHash(parseCnf(renderServerCnf(settings)), settings.image);
 }
 

@@ -161,6 +161,8 @@ export class LocalStack {
       backupImage: CONFIG_KEYS.image.default,
       connector: "direct",
       directMembers: JSON.stringify(this.addresses.slice(0, replicas).map((a) => `${a}:${MYSQL_PORT}`)),
+      // Members by address, and pods without Secret volumes here: TLS (verified by DNS name) is not in the demo yet.
+      tls: "off",
       ...extra,
     };
   }

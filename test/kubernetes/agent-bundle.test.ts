@@ -15,6 +15,8 @@ import { AGENT_BUNDLE_KEY, buildAgentDeployment } from "../../components/kuberne
 import { objectNames } from "../../components/kubernetes/names";
 import { applyProgramObjects, memberStandin } from "../connectors/program-objects";
 import { AgentBundle, agentBundle, buildBundle, CONFIGMAP_LIMIT_BYTES } from "../../scripts/agent-bundle";
+import { TLS_PATHS } from "../../components/kubernetes/tls";
+import { makeCa } from "../replication/certificates";
 
 function run(file: string, args: string[], options: { cwd: string; env?: Record<string, string> }): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
@@ -92,7 +94,11 @@ describe("the agent bundle", () => {
   test("the bundled agent accepts the Deployment's command; outside a pod it stops only for want of the in-cluster API", async () => {
     const [container] = podSpec(bundle.sha256).containers;
     expect(container.command.slice(0, 2)).toEqual(["node", "/opt/mysql-ha/mysql-ha.js"]);
-    const r = await run(script, container.command.slice(2), { cwd: dir, env: { MYSQL_HA_PASSWORD: "x", MYSQL_HA_REPLICATION_PASSWORD: "y" } });
+    // The CA the pod mounts from the TLS Secret, here a real one in the test's directory.
+    const ca = await makeCa("bundle");
+    const command = container.command.slice(2).map((a: string) => (a === TLS_PATHS.ca ? ca.caPath : a));
+    expect(command.filter((a: string) => a === ca.caPath)).toHaveLength(2);
+    const r = await run(script, command, { cwd: dir, env: { MYSQL_HA_PASSWORD: "x", MYSQL_HA_REPLICATION_PASSWORD: "y" } }).finally(() => ca.remove());
     expect(r.code).toBe(1); // 2 would be a usage error
     expect(r.stderr).toMatch(/not running in a pod: KUBERNETES_SERVICE_HOST/);
   });

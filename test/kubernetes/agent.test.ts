@@ -47,8 +47,9 @@ describe("agent Deployment", () => {
       "--statefulset", "mysql", "--service", "mysql-headless", "--namespace", "db", "--replicas", "5", "--port", "3306",
       "--lease", "mysql-agent", "--topology-configmap", "mysql-topology", "--primary-service", "mysql-primary",
       "--interval-ms", "250", "--failure-threshold", "4", "--cooldown-seconds", "60", "--metrics-port", String(AGENT_HEALTH_PORT),
-      "--semi-sync-timeout-ms", "10000", "--timeout-ms", "120000",
+      "--semi-sync-timeout-ms", "10000", "--timeout-ms", "120000", "--tls-ca", "/etc/mysql-ha/tls/ca.crt", "--tls-member-ca", "/etc/mysql-ha/tls/ca.crt",
     ]);
+    expect(deployment({ tls: "off" }).spec.template.spec.containers[0].command).not.toContain("--tls-ca");
     // A promoted primary gets the stack's replication mode; SIGTERM never cuts a failover short.
     expect(deployment({ semiSync: false }).spec.template.spec.containers[0].command).toContain("--async");
     expect(deployment({ operationTimeoutSeconds: 300 }).spec.template.spec.terminationGracePeriodSeconds).toBe(310);
@@ -134,8 +135,13 @@ describe("agent Deployment", () => {
     expect(pod.volumes).toEqual([
       { name: "bundle", configMap: { name: "mysql-agent-bundle" } },
       { name: "app", emptyDir: { sizeLimit: "32Mi" } },
+      // The CA only: the agent verifies the members and holds none of their keys.
+      { name: "tls-ca", secret: { secretName: "mysql-tls", items: [{ key: "ca.crt", path: "ca.crt" }] } },
     ]);
-    expect(pod.containers[0].volumeMounts).toEqual([{ name: "app", mountPath: AGENT_PATHS.app, readOnly: true }]);
+    expect(pod.containers[0].volumeMounts).toEqual([
+      { name: "app", mountPath: AGENT_PATHS.app, readOnly: true },
+      { name: "tls-ca", mountPath: "/etc/mysql-ha/tls", readOnly: true },
+    ]);
   });
 });
 

@@ -62,14 +62,19 @@ export function podSpec() {
   };
 }
 
+/** Server arguments of a database that requires TLS. */
+export const TLS_ARGS = ["--require-secure-transport=ON", "--ssl-ca=/tls/ca.crt", "--ssl-cert=/tls/tls.crt", "--ssl-key=/tls/tls.key"];
+
 export function statefulSet(stack: string, replicas = 3) {
+  const pod = podSpec();
+  pod.containers[0] = container("db", { args: [...TLS_ARGS] });
   return resource(stack, T.statefulSet, "orders-db", {
     metadata: { name: "orders-db", namespace: "shop" },
     spec: {
       replicas,
       serviceName: "orders-db",
       selector: { matchLabels: LABELS },
-      template: { metadata: { labels: LABELS }, spec: podSpec() },
+      template: { metadata: { labels: LABELS }, spec: pod },
       volumeClaimTemplates: [
         { metadata: { name: "data" }, spec: { storageClassName: "gp3", accessModes: ["ReadWriteOnce"], resources: { requests: { storage: "10Gi" } } } },
       ],

@@ -44,7 +44,7 @@ describe("the policy list", () => {
       "k8s-no-literal-secrets-in-env", "production-replicas", "production-anti-affinity", "production-storage-class",
       "k8s-no-public-load-balancer", "k8s-pdb-covers-statefulset", "production-backups", "s3-bucket-private",
       "s3-bucket-encrypted", "s3-bucket-versioned", "s3-bucket-lifecycle", "s3-bucket-tls-only",
-      "production-network-policy", "production-load-balancer-source-ranges",
+      "production-network-policy", "production-load-balancer-source-ranges", "production-database-tls",
     ]));
     for (const p of policies) expect(p.configSchema?.properties?.enforcementLevel).toBeUndefined();
   });
@@ -243,6 +243,32 @@ describe("production-network-policy (stack)", () => {
     for (const others of [[], [networkPolicy("prod", "other")], [networkPolicy("prod", "shop", ["Egress"])]]) {
       expect(await messages("production-network-policy", [statefulSet("prod"), ...others])).toEqual(expected);
     }
+  });
+});
+
+describe("production-database-tls (stack)", () => {
+  const T_CONFIG_MAP = "kubernetes:core/v1:ConfigMap";
+  /** The database reads its options from a mounted ConfigMap instead of arguments. */
+  const fromConfigMap = (cnf: string, namespace = "shop") => {
+    const r = sts("prod", (_s, pod) => {
+      delete pod.containers[0].args;
+      pod.volumes = [{ name: "config", configMap: { name: "orders-db-config" } }];
+    });
+    return [r, resource("prod", T_CONFIG_MAP, "orders-db-config", { metadata: { name: "orders-db-config", namespace }, data: { "my.cnf": cnf } })];
+  };
+  test("passes TLS required in arguments or in a mounted ConfigMap, other images, and stacks outside production", async () => {
+    expect(await messages("production-database-tls", [statefulSet("prod")])).toEqual([]);
+    expect(await messages("production-database-tls", fromConfigMap("[mariadb]\nssl_ca = /etc/tls/ca.crt\nrequire_secure_transport = ON\n"))).toEqual([]);
+    expect(await messages("production-database-tls", [sts("prod", (_s, pod) => (pod.containers[0] = container("web", { image: "nginx:1.27" })))])).toEqual([]);
+    expect(await messages("production-database-tls", [sts("dev", (_s, pod) => delete pod.containers[0].args)])).toEqual([]);
+  });
+  test("fails a production database without required TLS or without a CA, naming what is missing", async () => {
+    const none = 'StatefulSet/orders-db runs a database without require_secure_transport = ON and ssl_ca: clients and replicas could connect in plain text (mysql-ha: set tls and tlsRequired).';
+    expect(await messages("production-database-tls", [sts("prod", (_s, pod) => delete pod.containers[0].args)])).toEqual([none]);
+    expect(await messages("production-database-tls", fromConfigMap("[mariadb]\nssl_ca = /etc/tls/ca.crt\nrequire_secure_transport = OFF\n")))
+      .toEqual(['StatefulSet/orders-db runs a database without require_secure_transport = ON: clients and replicas could connect in plain text (mysql-ha: set tls and tlsRequired).']);
+    // A ConfigMap of another namespace is not the one the pod mounts.
+    expect(await messages("production-database-tls", fromConfigMap("ssl_ca = /ca.crt\nrequire_secure_transport = ON\n", "other"))).toEqual([none]);
   });
 });
 

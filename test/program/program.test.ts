@@ -58,7 +58,7 @@ describe.each(["dev", "prod"])("program under mocks, stack %s", (stack) => {
     expect(parts.length).toBeGreaterThan(0);
     for (const part of parts) {
       expect([part.name, part.parent]).toEqual([part.name, component.urn]);
-      expect(part.name).toMatch(/^mysql-[a-z-]+$/);
+      expect(part.name).toMatch(/^mysql-[a-z0-9-]+$/);
     }
   });
 
@@ -181,14 +181,19 @@ describe("program config changes", () => {
 
   it("growing from 3 to 5 members changes only the StatefulSet's replicas, the failover agent's --replicas and pods it may label, and the member list", async () => {
     const three = await renderStack({ stack: "prod", set: { replicas: "3" } });
-    const five = await renderStack({ stack: "prod", set: { replicas: "5" } });
+    const grown = await renderStack({ stack: "prod", set: { replicas: "5" } });
+    // The new members' own TLS keys and certificates are the only new resources.
+    const newCertificates = grown.resources.filter((r) => /^mysql-tls-member-[34]($|-)/.test(r.name));
+    expect(newCertificates.map((r) => r.name).sort()).toEqual(["mysql-tls-member-3", "mysql-tls-member-3-key", "mysql-tls-member-3-request", "mysql-tls-member-4", "mysql-tls-member-4-key", "mysql-tls-member-4-request"]);
+    const five = { ...grown, resources: grown.resources.filter((r) => !newCertificates.includes(r)) };
     expect(five.resources.map((r) => r.urn)).toEqual(three.resources.map((r) => r.urn));
     const changed = three.resources.flatMap((r, i) => diffPaths(r.inputs, five.resources[i].inputs).map((p) => `${r.name}: ${p}`));
     const kubernetes = new Set(three.resources.filter((r) => r.type.startsWith("kubernetes:")).map((r) => r.name));
     // Of the Kubernetes objects only the StatefulSet's size, the agent's member count and the pods its Role may
-    // label change; other resources (replication) see the new size.
+    // label change, and the TLS Secret gains the new members' pairs; other resources (replication) see the new size.
     expect(changed.filter((c) => kubernetes.has(c.split(":")[0]))).toEqual([
       "mysql-agent-role: rules[5].resourceNames[3]", "mysql-agent-role: rules[5].resourceNames[4]",
+      "mysql-tls: stringData.member-3.crt", "mysql-tls: stringData.member-3.key", "mysql-tls: stringData.member-4.crt", "mysql-tls: stringData.member-4.key",
       "mysql-statefulset: spec.replicas", "mysql-agent: spec.template.spec.containers[0].command[10]",
     ]);
     expect(five.resources.find((r) => r.name === "mysql-agent-role")!.inputs.rules[5]).toEqual({ apiGroups: [""], resources: ["pods"], resourceNames: [0, 1, 2, 3, 4].map((o) => `mysql-${o}`), verbs: ["patch"] });

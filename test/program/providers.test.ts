@@ -65,7 +65,7 @@ describe("replication resources in the program", () => {
   test("connector = direct passes the configured member addresses", async () => {
     const stack = await renderStack({
       stack: "dev",
-      set: { replicas: "2", connector: "direct", directMembers: JSON.stringify(["127.0.0.1:3310", "127.0.0.1:3311"]) },
+      set: { replicas: "2", connector: "direct", directMembers: JSON.stringify(["127.0.0.1:3310", "127.0.0.1:3311"]), tls: "off" },
     });
     expect(stack.errors).toEqual([]);
     expect(find(stack, REPLICATION_TOPOLOGY_TYPE).inputs.connector).toEqual({ kind: "direct", members: ["127.0.0.1:3310", "127.0.0.1:3311"] });

@@ -74,7 +74,7 @@ describe("rolling upgrades in the program", () => {
   test("with direct member addresses there is no pod restarter: only live options are applied", async () => {
     const stack = await renderStack({
       stack: "dev",
-      set: { replicas: "2", connector: "direct", directMembers: JSON.stringify(["127.0.0.1:3310", "127.0.0.1:3311"]) },
+      set: { replicas: "2", connector: "direct", directMembers: JSON.stringify(["127.0.0.1:3310", "127.0.0.1:3311"]), tls: "off" },
     });
     expect(stack.errors).toEqual([]);
     const rollout = find(stack, ROLLING_UPGRADE_TYPE);
