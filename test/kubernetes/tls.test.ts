@@ -96,5 +96,18 @@ describe("a member started with the rendered TLS options", () => {
     const t = await inspect([{ host: server.host, port: server.port }], settingsFor([], { tls: { ca: ca.ca, caPath: tlsOptions.ssl_ca as string, serverName: memberDnsName } }));
     expect(t.members[0]).toMatchObject({ reachable: true, tls: true });
     await expect(mysql.createConnection({ host: server.host, port: server.port, user: LOCAL_ROOT_USER, password: LOCAL_ROOT_PASSWORD })).rejects.toThrow();
+
+    // The pod's own clients on loopback (probes; the archiver's mariadb and mariadb-binlog, the donor's mariadb-backup
+    // through backup-lib.sh's option file) need nothing more: MariaDB 10.11's clients use TLS whenever the server offers it.
+    const env = { PATH: process.env.PATH!, MYSQL_HA_HOST: server.host, MYSQL_HA_PORT: String(server.port), PROBE_USER: LOCAL_ROOT_USER, MYSQL_PWD: LOCAL_ROOT_PASSWORD };
+    expect(spawnSync("bash", [path.join(SCRIPTS_DIR, "probe-liveness.sh")], { env, encoding: "utf8" }).status).toBe(0);
+    const sidecar = (command: string) => spawnSync("bash", ["-c",
+      `. "${SCRIPTS_DIR}/backup-lib.sh"; work=$(mktemp -d); trap 'rm -rf "$work"' EXIT; defaults=$(mysql_defaults "$work"); ${command}`,
+    ], { env: { PATH: process.env.PATH!, MYSQL_USER: LOCAL_ROOT_USER, MYSQL_PASSWORD: LOCAL_ROOT_PASSWORD }, encoding: "utf8" });
+    const client = `--defaults-extra-file="$defaults" --host=${server.host} --port=${server.port}`;
+    expect(sidecar(`mariadb ${client} -N -B -e "SHOW SESSION STATUS LIKE 'Ssl_cipher'"`).stdout).toMatch(/^Ssl_cipher\t\S+/);
+    expect(sidecar(`mariadb-binlog ${client} --read-from-remote-server mysql-bin.000001 >/dev/null`).status).toBe(0);
+    const backup = sidecar(`mariadb-backup ${client} --backup --target-dir=${path.join(dir, "backup")} --datadir=${server.datadir}`);
+    expect([backup.status, backup.stderr.split("\n").filter((l) => /completed OK|error/i.test(l)).pop()]).toEqual([0, expect.stringMatching(/completed OK!/)]);
   });
 });
