@@ -1,0 +1,177 @@
+/**
+ * One member pod of the rendered StatefulSet run as real containers (podman, with the root filesystem of
+ * build-rootfs.sh standing in for the image): each container with its own command (the image's entrypoint and
+ * command when it has none), its environment (from a private env file, never argv), its volumes as the kubelet
+ * makes them (emptyDirs and the data volume group-owned by fsGroup, ConfigMaps and Secrets as read-only files with
+ * their items and modes) and the security context the manifest asks for (user and group, fsGroup, read-only root
+ * filesystem without podman's extra tmpfs, all capabilities dropped, no privilege escalation). The pod's containers
+ * share one network namespace with nothing but loopback, as a pod's do; probes run with `podman exec`.
+ */
+import { execFile } from "node:child_process";
+import * as fs from "node:fs";
+import * as path from "node:path";
+import { promisify } from "node:util";
+
+const run = promisify(execFile);
+
+/** podman settings that work on hosts without systemd and with hybrid cgroups (crun cannot run there). */
+const CONTAINERS_CONF = '[containers]\ndefault_ulimits = []\n[engine]\ncgroup_manager = "cgroupfs"\nruntime = "runc"\nevents_logger = "file"\n';
+
+/** The official image's ENTRYPOINT and CMD, for a container of the template that names no command. */
+const IMAGE_ENTRYPOINT = ["docker-entrypoint.sh", "mariadbd"];
+
+export interface ContainerPodOptions {
+  /** Root filesystem of the image (local/containers/build-rootfs.sh). */
+  rootfs: string;
+  /** The rendered pod template (StatefulSet spec.template). */
+  template: any;
+  podName: string;
+  /** Names of the StatefulSet's volumeClaimTemplates (each a fresh persistent volume here). */
+  claims: string[];
+  /** The rendered ConfigMaps' and Secrets' data by name. */
+  configMaps: Record<string, Record<string, string>>;
+  secrets: Record<string, Record<string, string>>;
+  /** Host directory of the pod's volumes and files (removed by `remove`). */
+  dir: string;
+}
+
+export class ContainerPod {
+  private readonly env = new Map<string, string>();
+  private readonly started: string[] = [];
+  private readonly conf: string;
+
+  constructor(private readonly options: ContainerPodOptions) {
+    fs.mkdirSync(options.dir, { recursive: true });
+    this.conf = path.join(options.dir, "containers.conf");
+    fs.writeFileSync(this.conf, CONTAINERS_CONF);
+  }
+
+  /** Runs an init container to completion; its output, or an error with it. */
+  async runInit(name: string, timeoutMs = 120_000): Promise<string> {
+    const spec = this.container(name, true);
+    const { stdout, stderr } = await this.podman(["run", "--rm", ...this.runArgs(spec), ...this.command(spec)], timeoutMs);
+    return stdout + stderr;
+  }
+
+  /** Starts a container of the pod (detached); the first one started owns the pod's network namespace. */
+  async start(name: string): Promise<void> {
+    const spec = this.container(name, false);
+    const network = this.started.length === 0 ? ["--network", "none"] : ["--network", `container:${this.started[0]}`];
+    const id = `${this.options.podName}-${name}`;
+    await this.podman(["run", "-d", "--name", id, ...network, ...this.runArgs(spec, false), ...this.command(spec)], 60_000);
+    this.started.push(id);
+  }
+
+  /** Runs a command in a running container (as a probe does); resolves to its output, rejects on a non-zero exit. */
+  async exec(name: string, command: string[], timeoutMs = 30_000): Promise<string> {
+    const { stdout } = await this.podman(["exec", `${this.options.podName}-${name}`, ...command], timeoutMs);
+    return stdout;
+  }
+
+  /** The container's probe (`readinessProbe`, `livenessProbe`) run as the kubelet runs an exec probe. */
+  probe(name: string, kind: "readinessProbe" | "livenessProbe" | "startupProbe"): Promise<string> {
+    const probe = this.container(name, false)[kind];
+    const command = probe?.exec?.command;
+    if (!command) throw new Error(`container ${name} has no exec ${kind}`);
+    return this.exec(name, command, (probe.timeoutSeconds ?? 1) * 1000 + 5000);
+  }
+
+  /** The container's log (stdout and stderr). */
+  async logs(name: string): Promise<string> {
+    const { stdout, stderr } = await this.podman(["logs", `${this.options.podName}-${name}`], 30_000).catch((e) => ({ stdout: "", stderr: String(e.message) }));
+    return stdout + stderr;
+  }
+
+  /** Stops and removes the pod's containers and its volumes. */
+  async remove(): Promise<void> {
+    for (const id of this.started.reverse()) await this.podman(["rm", "-f", "-t", "5", id], 60_000).catch(() => undefined);
+    fs.rmSync(this.options.dir, { recursive: true, force: true });
+  }
+
+  private container(name: string, init: boolean): any {
+    const list = init ? this.options.template.spec.initContainers : this.options.template.spec.containers;
+    const spec = (list ?? []).find((c: any) => c.name === name);
+    if (!spec) throw new Error(`the rendered pod template has no ${init ? "init container" : "container"} ${name}`);
+    return spec;
+  }
+
+  private command(spec: any): string[] {
+    return [...(spec.command ?? IMAGE_ENTRYPOINT), ...(spec.args ?? [])];
+  }
+
+  /** podman flags for one container of the template; `--rootfs` last, as podman takes the command after it. */
+  private runArgs(spec: any, ownNetwork = true): string[] {
+    const pod = this.options.template.spec.securityContext ?? {};
+    const sc = spec.securityContext ?? {};
+    const user = sc.runAsUser ?? pod.runAsUser;
+    const group = sc.runAsGroup ?? pod.runAsGroup ?? user;
+    const args: string[] = [...(ownNetwork ? ["--network", "none"] : [])];
+    if (user !== undefined) args.push("--user", `${user}:${group}`);
+    if (pod.fsGroup !== undefined) args.push("--group-add", String(pod.fsGroup));
+    if (sc.readOnlyRootFilesystem) args.push("--read-only", "--read-only-tmpfs=false");
+    for (const cap of sc.capabilities?.drop ?? []) args.push("--cap-drop", cap);
+    if (sc.allowPrivilegeEscalation === false) args.push("--security-opt", "no-new-privileges");
+    args.push("--env-file", this.envFile(spec));
+    for (const mount of spec.volumeMounts ?? []) {
+      args.push("--volume", `${this.volume(mount.name)}:${mount.mountPath}${mount.readOnly ? ":ro" : ""}`);
+    }
+    args.push("--rootfs", this.options.rootfs);
+    return args;
+  }
+
+  /** The container's environment resolved from the manifest, in a file only root can read. */
+  private envFile(spec: any): string {
+    const file = path.join(this.options.dir, `env-${spec.name}`);
+    const lines = (spec.env ?? []).map((e: any) => {
+      const from = e.valueFrom;
+      const value = e.value ?? (from?.fieldRef?.fieldPath === "metadata.name" ? this.options.podName : from?.secretKeyRef ? this.options.secrets[from.secretKeyRef.name]?.[from.secretKeyRef.key] : undefined);
+      if (value === undefined) throw new Error(`env ${e.name} of ${spec.name} cannot be resolved`);
+      if (/[\n\r]/.test(String(value))) throw new Error(`env ${e.name} of ${spec.name}: a multi-line value cannot go through an env file`);
+      return `${e.name}=${value}`;
+    });
+    fs.writeFileSync(file, lines.join("\n") + "\n", { mode: 0o600 });
+    return file;
+  }
+
+  /** A volume of the pod as a host directory, made once and shared by every container that mounts it. */
+  private volume(name: string): string {
+    const dir = path.join(this.options.dir, "volumes", name);
+    if (fs.existsSync(dir)) return dir;
+    const spec = this.options.template.spec;
+    const fsGroup: number | undefined = spec.securityContext?.fsGroup;
+    const volume = (spec.volumes ?? []).find((v: any) => v.name === name);
+    const claim = this.options.claims.includes(name);
+    fs.mkdirSync(dir, { recursive: true });
+    const source = volume?.configMap ?? volume?.secret;
+    if (source) {
+      const [kind, ref] = volume.configMap ? ["ConfigMap", source.name] : ["Secret", source.secretName];
+      const data = (volume.configMap ? this.options.configMaps : this.options.secrets)[ref];
+      if (!data && !source.optional) throw new Error(`${kind} ${ref} does not exist (the kubelet would wait)`);
+      const items: Array<{ key: string; path: string; mode?: number }> = source.items ?? Object.keys(data ?? {}).map((key) => ({ key, path: key }));
+      for (const item of items) {
+        if (data?.[item.key] === undefined) {
+          if (source.optional) continue;
+          throw new Error(`${kind} ${ref} has no key ${item.key} (the kubelet would not start the pod)`);
+        }
+        const file = path.join(dir, item.path);
+        fs.mkdirSync(path.dirname(file), { recursive: true });
+        fs.writeFileSync(file, data[item.key]);
+        // Mode as projected; with fsGroup the files belong to that group (Secrets and ConfigMaps alike).
+        fs.chmodSync(file, item.mode ?? source.defaultMode ?? 0o644);
+        if (fsGroup !== undefined) fs.chownSync(file, 0, fsGroup);
+      }
+    } else if (volume?.emptyDir || claim) {
+      // fsGroup: the volume's group, setgid, group-writable (what the kubelet does to emptyDirs and, with
+      // OnRootMismatch, to a fresh persistent volume).
+      if (fsGroup !== undefined) fs.chownSync(dir, 0, fsGroup);
+      fs.chmodSync(dir, fsGroup !== undefined ? 0o2775 : 0o777);
+    } else {
+      throw new Error(`volume ${name}: only ConfigMap, Secret, emptyDir and the data claim are supported`);
+    }
+    return dir;
+  }
+
+  private podman(args: string[], timeoutMs: number) {
+    return run("podman", args, { env: { ...process.env, CONTAINERS_CONF: this.conf }, timeout: timeoutMs, maxBuffer: 32 * 1024 * 1024 });
+  }
+}
