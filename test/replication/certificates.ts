@@ -21,8 +21,8 @@ export interface TestCa {
   caPath: string;
   /** Its PEM. */
   ca: string;
-  /** A server certificate signed by this CA for `dnsName` and 127.0.0.1. */
-  issue(name: string, dnsName: string): Promise<Certificate>;
+  /** A server certificate signed by this CA for `dnsName` and 127.0.0.1, valid for `days`. */
+  issue(name: string, dnsName: string, days?: number): Promise<Certificate>;
   remove(): void;
 }
 
@@ -42,11 +42,11 @@ export async function makeCa(label: string): Promise<TestCa> {
     dir,
     caPath,
     ca: fs.readFileSync(caPath, "utf8"),
-    async issue(name, dnsName) {
+    async issue(name, dnsName, days = 2) {
       const [key, csr, cert, ext] = ["key", "csr", "crt", "ext"].map((e) => path.join(dir, `${name}.${e}`));
       fs.writeFileSync(ext, `subjectAltName=DNS:${dnsName},IP:127.0.0.1\nbasicConstraints=CA:FALSE\nkeyUsage=digitalSignature\nextendedKeyUsage=serverAuth,clientAuth\n`);
       await run("openssl", ["req", ...ec, "-keyout", key, "-out", csr, "-subj", `/CN=${dnsName}`]);
-      await run("openssl", ["x509", "-req", "-in", csr, "-CA", caPath, "-CAkey", caKey, "-CAcreateserial", "-out", cert, "-days", "2", "-extfile", ext]);
+      await run("openssl", ["x509", "-req", "-in", csr, "-CA", caPath, "-CAkey", caKey, "-CAcreateserial", "-out", cert, "-days", String(days), "-extfile", ext]);
       // mariadbd runs as this user and reads the key itself.
       fs.chmodSync(key, 0o600);
       return { cert, key };

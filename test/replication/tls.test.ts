@@ -7,8 +7,9 @@ import { execFile } from "node:child_process";
 import * as path from "node:path";
 import * as mysql from "mysql2/promise";
 import { LOCAL_ROOT_PASSWORD, LOCAL_ROOT_USER, LocalServer, REPLICATION_OPTIONS, destroyAll, sleep, startServer } from "../../local/mariadbd";
-import { TlsSettings, failover, inspect, reconcile, setup, switchover, topologyToJson } from "../../components/replication";
-import { TestCa, makeCa, memberDnsName } from "./certificates";
+import * as fs from "node:fs";
+import { TlsSettings, failover, inspect, reconcile, reloadCertificates, setup, staleCertificates, switchover, topologyToJson, validityOf } from "../../components/replication";
+import { Certificate, TestCa, makeCa, memberDnsName } from "./certificates";
 import { Lab, REPL_PASSWORD, Writer, cleanup, createAppSchema, ids, settingsFor, waitReplicated } from "./support";
 
 let ca: TestCa;
@@ -27,8 +28,8 @@ function tlsWith(authority: TestCa, caPath = authority.caPath): TlsSettings {
   return { ca: authority.ca, caPath, serverName: memberDnsName };
 }
 
-/** n members with a certificate each from `ca` and TLS required; the lab's settings use TLS. */
-async function startTlsLab(n: number, opts: { setUp?: boolean; tls?: TlsSettings; requireTls?: boolean } = {}): Promise<Lab> {
+/** n members with a certificate each from `ca` and TLS required; the lab's settings use TLS. `certs`: each member's files. */
+async function startTlsLab(n: number, opts: { setUp?: boolean; tls?: TlsSettings; requireTls?: boolean } = {}): Promise<Lab & { certs: Certificate[] }> {
   const certs = await Promise.all(Array.from({ length: n }, (_, i) => ca.issue(`m${i}-${Date.now()}`, memberDnsName(i))));
   const settled = await Promise.allSettled(
     certs.map((c, i) =>
@@ -54,7 +55,8 @@ async function startTlsLab(n: number, opts: { setUp?: boolean; tls?: TlsSettings
     throw failed.reason;
   }
   const lines: string[] = [];
-  const lab: Lab = {
+  const lab = {
+    certs,
     servers,
     members: servers.map((s) => ({ host: s.host, port: s.port })),
     settings: settingsFor(lines, { tls: opts.tls ?? tlsWith(ca) }),
@@ -191,6 +193,51 @@ describe("TLS", () => {
     const after = await inspect(lab.members, lab.settings);
     expect(after.problems).toEqual([]);
     expect(await slaveSsl(lab.servers[1])).toEqual({ allowed: "Yes", verify: "Yes", ca: ca.caPath });
+  });
+
+  it("renewed certificates are loaded with FLUSH SSL under a writer: no restart, no acknowledged write lost, replication over TLS throughout", async () => {
+    const tlsLab = await startTlsLab(2, { setUp: true });
+    lab = tlsLab;
+    const pids = tlsLab.servers.map((s) => s.process!.pid);
+    const writer = new Writer(tlsLab, 0);
+    // Renewed certificates (another validity period), written over the files the members read, as the kubelet does.
+    const renewed = await Promise.all([0, 1].map((i) => ca.issue(`renewed-${i}-${Date.now()}`, memberDnsName(i), 3)));
+    const pems = renewed.map((c) => fs.readFileSync(c.cert, "utf8"));
+    // What preview reports: both members serve their first certificates.
+    expect((await staleCertificates(tlsLab.members, pems, tlsLab.settings)).map((s) => s.index)).toEqual([0, 1]);
+    tlsLab.certs.forEach((c, i) => {
+      fs.copyFileSync(renewed[i].key, c.key);
+      fs.copyFileSync(renewed[i].cert, c.cert);
+    });
+    expect(await reloadCertificates(tlsLab.members, pems, tlsLab.settings, undefined, 100)).toEqual([0, 1]);
+    await sleep(300);
+    await writer.stop();
+
+    expect(await staleCertificates(tlsLab.members, pems, tlsLab.settings)).toEqual([]);
+    for (const [i, server] of tlsLab.servers.entries()) {
+      const [{ Value: notAfter }] = await server.query("SHOW GLOBAL STATUS LIKE 'Ssl_server_not_after'");
+      expect(new Date(notAfter).toISOString()).toBe(validityOf(pems[i]).notAfter);
+      expect(server.process!.pid).toBe(pids[i]);
+      expect(server.running).toBe(true);
+    }
+    expect(tlsLab.lines.join("\n")).toMatch(/member 1: serves its renewed certificate \(valid .*\) after FLUSH SSL/);
+    // New connections, the engine's included, verify the renewed certificates; replication never stopped.
+    await expectTlsEverywhere(tlsLab, 0, [1]);
+    await waitReplicated(tlsLab);
+    const [onPrimary, onReplica] = await Promise.all([ids(tlsLab.servers[0]), ids(tlsLab.servers[1])]);
+    expect(writer.acked.length).toBeGreaterThan(20);
+    expect(writer.acked.filter((id) => !onPrimary.has(id))).toEqual([]);
+    expect(writer.acked.filter((id) => !onReplica.has(id))).toEqual([]);
+  });
+
+  it("says which member does not serve its renewed certificate when the new files never arrive", async () => {
+    const tlsLab = await startTlsLab(1, { setUp: true });
+    lab = tlsLab;
+    const renewed = await ca.issue(`never-${Date.now()}`, memberDnsName(0), 5);
+    const pem = fs.readFileSync(renewed.cert, "utf8");
+    expect((await staleCertificates(tlsLab.members, [pem], tlsLab.settings)).map((s) => s.index)).toEqual([0]);
+    await expect(reloadCertificates(tlsLab.members, [pem], { ...tlsLab.settings, deadlineMs: 500 }, undefined, 100))
+      .rejects.toThrow(/^certificates not reloaded within 500 ms: member 0 serves a certificate valid .* to .*, not the renewed one valid .*: its files have not changed yet$/);
   });
 
   it("mysql-ha setup and status take --tls-ca (or MYSQL_HA_TLS_CA): status --json reports tls and replicationTls per member", async () => {

@@ -63,6 +63,10 @@ export interface Flavor {
   binlogStart(sql: Sql): Promise<string>;
   /** Semi-sync replicas currently connected to this primary. */
   semiSyncClients(sql: Sql): Promise<number>;
+  /** Makes the server load its certificate, key and CA files again (new connections use them; no restart). */
+  reloadTls(sql: Sql): Promise<void>;
+  /** Validity of the certificate this connection got at its handshake (ISO times); undefined without TLS. */
+  servedCertificate(sql: Sql): Promise<{ notBefore: string; notAfter: string } | undefined>;
   /** Tries to take the named session lock without waiting; returns the holder's session id on failure. */
   tryLock(sql: Sql, name: string): Promise<{ ok: true } | { ok: false; holder: number | null }>;
 }

@@ -296,6 +296,21 @@ export const mariadb: Flavor = {
     return Number(r?.Value ?? 0);
   },
 
+  async reloadTls(sql: Sql): Promise<void> {
+    // LOCAL: a FLUSH is binlogged otherwise, an errant transaction on a replica.
+    await sql.query("FLUSH LOCAL SSL");
+  },
+
+  async servedCertificate(sql: Sql) {
+    const rows = await sql.query<{ Variable_name: string; Value: string }>("SHOW GLOBAL STATUS WHERE Variable_name IN ('Ssl_server_not_before', 'Ssl_server_not_after')");
+    const status = new Map(rows.map((r) => [r.Variable_name.toLowerCase(), r.Value]));
+    // OpenSSL's time format ("Dec  1 13:08:49 2027 GMT"), empty when the server has no certificate.
+    const iso = (v: string | undefined) => (v ? new Date(v).toISOString() : undefined);
+    const notBefore = iso(status.get("ssl_server_not_before"));
+    const notAfter = iso(status.get("ssl_server_not_after"));
+    return notBefore && notAfter ? { notBefore, notAfter } : undefined;
+  },
+
   async tryLock(sql: Sql, name: string) {
     const [r] = await sql.query<{ ok: number | null; holder: number | null }>("SELECT GET_LOCK(?, 0) AS ok, IS_USED_LOCK(?) AS holder", [name, name]);
     if (Number(r.ok) === 1) return { ok: true } as const;
