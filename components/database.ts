@@ -9,7 +9,7 @@ import { buildCredentialsSecret } from "./kubernetes/secret";
 import { buildHeadlessService, buildPrimaryService, buildReadService } from "./kubernetes/services";
 import { buildTopologyConfigMap } from "./kubernetes/topology";
 import { buildTlsSecret, TLS_PATHS, tlsDnsNames } from "./kubernetes/tls";
-import { createSelfSignedCertificates } from "./certificates";
+import { createSelfSignedCertificates, StackCertificates } from "./certificates";
 import { buildStatefulSet, StatefulSetExtras } from "./kubernetes/statefulset";
 import { buildPodDisruptionBudget } from "./kubernetes/pdb";
 import { buildNamespace } from "./kubernetes/namespace";
@@ -142,7 +142,7 @@ export class ReplicatedDatabase extends pulumi.ComponentResource {
 
     // Replication around the StatefulSet (README, "Replication during `pulumi up`"): the placement moves the
     // primary before the pods change, the topology converges replication after them.
-    const replication = replicationArgs(names, settings, credentials, args.cluster ?? {}, certificates?.ca);
+    const replication = replicationArgs(names, settings, credentials, args.cluster ?? {}, certificates);
     const placement = new PrimaryPlacement(`${name}-placement`, replication, { parent: this, dependsOn: [topologyConfigMap, primaryService] });
 
     // Everything the pods need exists before the StatefulSet, and the primary is where the new size allows.
@@ -250,7 +250,7 @@ export class ReplicatedDatabase extends pulumi.ComponentResource {
 
 /** Inputs of both replication resources: settings, how to reach the members, the engine's credentials. */
 function replicationArgs(
-  names: ObjectNames, settings: Settings, credentials: Credentials, cluster: NonNullable<ReplicatedDatabaseArgs["cluster"]>, ca: pulumi.Output<string> | undefined,
+  names: ObjectNames, settings: Settings, credentials: Credentials, cluster: NonNullable<ReplicatedDatabaseArgs["cluster"]>, certificates: StackCertificates | undefined,
 ): ReplicationResourceArgs {
   const context = cluster.context ? { context: cluster.context } : {};
   const connector: ConnectorSpec =
@@ -273,6 +273,7 @@ function replicationArgs(
     replicationPassword: credentials.replication,
     // Kept by every up: a changed password or grants reach the members without recreating them.
     accounts: ACCOUNT_ROLES.map((role) => ({ role, user: ACCOUNTS[role].user, password: credentials.accounts[role] })),
-    ...(ca ? { tls: { ca, caPath: TLS_PATHS.ca } } : {}),
+    // Public: the CA, and each member's certificate so that a renewed one is loaded (FLUSH SSL) by the next up.
+    ...(certificates ? { tls: { ca: certificates.ca, caPath: TLS_PATHS.ca, certificates: certificates.members.map((m) => m.cert) } } : {}),
   };
 }

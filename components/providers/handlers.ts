@@ -259,15 +259,30 @@ function topologyCount(olds: Props, news: ReplicationInputs): number {
   return Math.max(news.replicas, Number.isInteger(olds.replicas) ? olds.replicas : 0);
 }
 
-async function topologyPlan(olds: Props, news: ReplicationInputs): Promise<{ plan: engine.Plan; topology: engine.Topology }> {
-  return withSession(news, "topology", topologyCount(olds, news), async ({ topology }) =>
-    ({ plan: engine.plan(topology, desiredTopology(topology, olds, news)), topology }),
-  );
+async function topologyPlan(olds: Props, news: ReplicationInputs): Promise<{ plan: engine.Plan; topology: engine.Topology; renew: number[] }> {
+  return withSession(news, "topology", topologyCount(olds, news), async ({ members, settings, topology }) => ({
+    plan: engine.plan(topology, desiredTopology(topology, olds, news)),
+    topology,
+    renew: (await engine.staleCertificates(members, expectedCertificates(news, topology), settings)).map((c) => c.index),
+  }));
 }
+
+/** Each reachable member's expected certificate (others are not checked: their pods load the files at start). */
+function expectedCertificates(inputs: ReplicationInputs, topology: engine.Topology): Array<string | undefined> {
+  return (inputs.tls?.certificates ?? []).map((pem, i) => (topology.members[i]?.reachable ? pem : undefined));
+}
+
+/** Members serving an older certificate than the stack's load the renewed files (FLUSH SSL, no restart). */
+async function renewCertificates(inputs: ReplicationInputs, s: Session): Promise<string[]> {
+  const renewed = await engine.reloadCertificates(s.members, expectedCertificates(inputs, s.topology), s.settings);
+  return renewed.length ? [`renewed certificates loaded: FLUSH SSL on ${membersWord(renewed)}`] : [];
+}
+
+const membersWord = (list: number[]) => `member${list.length > 1 ? "s" : ""} ${list.join(", ")}`;
 
 /** Preview words: members whose pods do not exist yet (first create, growth) are promised, not refused. */
 async function topologyPreview(olds: Props, news: ReplicationInputs): Promise<string> {
-  const { plan, topology } = await topologyPlan(olds, news);
+  const { plan, topology, renew } = await topologyPlan(olds, news);
   if (olds.replicas === undefined && plan.refusals.some((r) => /unreachable/.test(r))) {
     const others = Array.from({ length: news.replicas }, (_, i) => i).filter((i) => i !== news.primary);
     return `set up member ${news.primary} as primary of ${others.join(", ") || "no replicas"} once the members run (not reachable yet)`;
@@ -276,7 +291,8 @@ async function topologyPreview(olds: Props, news: ReplicationInputs): Promise<st
   const moved = await movedSince(olds, news, topology.primary);
   // Labels follow the primary after any move; only a healthy run's missing ones are worth saying.
   const labels = plan.steps.length === 0 ? await staleLabels(news, topology.primary) : [];
-  return [...(moved ? [moved] : []), planWords(plan, grown.map((m) => `attach member ${m.index} once its pod runs`)), ...labelWords(labels, "set role labels")].join("; ");
+  const renewal = renew.length ? [`renew certificates: FLUSH SSL on ${membersWord(renew)} (no restart)`] : [];
+  return [...(moved ? [moved] : []), planWords(plan, grown.map((m) => `attach member ${m.index} once its pod runs`)), ...renewal, ...labelWords(labels, "set role labels")].join("; ");
 }
 
 /** Whether the live topology needs work; unknown (inspection failed) counts as yes, and up reports why. */
@@ -292,17 +308,22 @@ async function needsWork(inspectAndDecide: () => Promise<boolean>, kind: Kind): 
 /** Plans, refuses or applies, then inspects again for the outputs. */
 async function converge(olds: Props, news: ReplicationInputs): Promise<ReplicationOutputs> {
   const count = topologyCount(olds, news);
-  const { words, before, operation } = await withSession(news, "topology", count, async ({ members, settings, topology }) => {
+  const { words, before, operation } = await withSession(news, "topology", count, async (session) => {
+    const { members, settings, topology } = session;
     const plan = engine.plan(topology, desiredTopology(topology, olds, news));
     if (plan.refusals.length > 0) throw new Error(`ReplicationTopology refused, nothing was changed: ${plan.refusals.join("; ")}`);
     const moved = await movedSince(olds, news, topology.primary);
     const prefix = moved ? [moved] : [];
-    if (plan.steps.length === 0) return { words: [...prefix, "no change: the topology is healthy and as configured"].join("; "), before: topology.primary };
+    if (plan.steps.length === 0) {
+      const renewal = await renewCertificates(news, session);
+      return { words: [...prefix, ...(renewal.length ? renewal : ["no change: the topology is healthy and as configured"])].join("; "), before: topology.primary };
+    }
     log("topology", `applying: ${planWords(plan)}`);
     const result = await engine.apply(members, plan, settings);
     const notes = result.results.flatMap((r: engine.OperationResult) => [...(r.possiblyLost ? [r.possiblyLost] : []), ...r.warnings]);
     const mover = plan.steps.find((s) => s.kind === "failover" || s.kind === "switchover" || s.kind === "setup");
-    return { words: [...prefix, planWords(plan), ...notes].join("; "), before: topology.primary, operation: mover?.kind };
+    const renewal = await renewCertificates(news, session);
+    return { words: [...prefix, planWords(plan), ...notes, ...renewal].join("; "), before: topology.primary, operation: mover?.kind };
   });
   return withSession(news, "topology", news.replicas, async ({ topology }) => {
     const moved = topology.primary !== before && operation ? { from: before, by: "pulumi up", operation } : undefined;

@@ -52,10 +52,12 @@ export interface ReplicationInputs {
   plan?: string;
 }
 
-/** What the providers get of TLS: the CA's PEM and its path on the members. */
+/** What the providers get of TLS: the CA's PEM, its path on the members, and each member's certificate (public). */
 export interface ProviderTls {
   ca: string;
   caPath: string;
+  /** The certificate member `ordinal` must serve (PEM): a renewed one is loaded with FLUSH SSL. */
+  certificates?: string[];
 }
 
 /** The engine settings every mysql-ha provider derives from its inputs; `log` goes to the provider's stderr. */
@@ -166,6 +168,9 @@ function validateTls(tls: any): CheckFailure[] {
   const failures: CheckFailure[] = [];
   if (typeof tls?.ca !== "string" || !tls.ca.includes("-----BEGIN CERTIFICATE-----")) failures.push({ property: "tls.ca", reason: "must be a PEM certificate (-----BEGIN CERTIFICATE-----)" });
   if (typeof tls?.caPath !== "string" || !tls.caPath.startsWith("/")) failures.push({ property: "tls.caPath", reason: `${JSON.stringify(tls?.caPath)} must be an absolute path on the members` });
+  if (tls?.certificates !== undefined && (!Array.isArray(tls.certificates) || tls.certificates.some((c: unknown) => typeof c !== "string" || !c.includes("-----BEGIN CERTIFICATE-----")))) {
+    failures.push({ property: "tls.certificates", reason: "must be a list of PEM certificates, one per member" });
+  }
   return failures;
 }
 

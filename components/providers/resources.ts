@@ -39,7 +39,7 @@ export interface ReplicationResourceArgs {
   /** Least-privilege accounts kept on every up (kept secret in state). */
   accounts?: pulumi.Input<Array<Omit<Account, "password"> & { password: pulumi.Input<string> }>>;
   /** TLS of the members: the CA certificate (public) and its path on the members; absent: plain text. */
-  tls?: pulumi.Input<{ ca: pulumi.Input<string>; caPath: string }>;
+  tls?: pulumi.Input<{ ca: pulumi.Input<string>; caPath: string; certificates?: pulumi.Input<string>[] }>;
 }
 
 /**

@@ -46,7 +46,7 @@ export interface RollingUpgradeArgs {
   replicationUser: pulumi.Input<string>;
   replicationPassword: pulumi.Input<string>;
   /** TLS of the members, as the replication resources get it; absent: plain text. */
-  tls?: pulumi.Input<{ ca: pulumi.Input<string>; caPath: string }>;
+  tls?: pulumi.Input<{ ca: pulumi.Input<string>; caPath: string; certificates?: pulumi.Input<string>[] }>;
 }
 
 export const ROLLING_UPGRADE_TYPE = "pulumi-nodejs:dynamic/mysql-ha:RollingUpgrade";

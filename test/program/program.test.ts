@@ -199,7 +199,8 @@ describe("program config changes", () => {
     expect(five.resources.find((r) => r.name === "mysql-agent-role")!.inputs.rules[5]).toEqual({ apiGroups: [""], resources: ["pods"], resourceNames: [0, 1, 2, 3, 4].map((o) => `mysql-${o}`), verbs: ["patch"] });
     const agentCommand: string[] = five.resources.find((r) => r.name === "mysql-agent")!.inputs.spec.template.spec.containers[0].command;
     expect(agentCommand.slice(9, 11)).toEqual(["--replicas", "5"]);
-    expect(changed.filter((c) => !kubernetes.has(c.split(":")[0])).every((c) => /: replicas$/.test(c))).toBe(true);
+    // (and the new members' certificates, which the replication resources load when renewed)
+    expect(changed.filter((c) => !kubernetes.has(c.split(":")[0])).every((c) => /: (replicas|tls\.certificates\[[34]\])$/.test(c))).toBe(true);
     // Outputs: only per-member lists grow by the two new members.
     const outputChanges = diffPaths(three.outputs, five.outputs);
     expect(outputChanges).toEqual(expect.arrayContaining(["memberHosts[3]", "memberHosts[4]"]));

@@ -76,7 +76,11 @@ describe("tls: self-signed (the default)", () => {
     expect(cnf).toMatch(/^ssl_ca = \/etc\/mysql-ha\/tls\/ca\.crt$/m);
     expect(cnf).toMatch(/^require_secure_transport = ON$/m);
     for (const name of ["mysql-placement", "mysql-replication", "mysql-rollout"]) {
-      expect(byName(prod, name).inputs.tls).toEqual({ ca: expect.stringContaining("mock certificate of mysql-tls-ca"), caPath: "/etc/mysql-ha/tls/ca.crt" });
+      expect(byName(prod, name).inputs.tls).toEqual({
+        ca: expect.stringContaining("mock certificate of mysql-tls-ca"), caPath: "/etc/mysql-ha/tls/ca.crt",
+        // Each member's certificate (public), so that the next up loads a renewed one (FLUSH SSL).
+        certificates: [0, 1, 2].map((i) => expect.stringContaining(`mock certificate of mysql-tls-member-${i}\n`)),
+      });
     }
     const agent = byName(prod, "mysql-agent").inputs.spec.template.spec;
     const command: string[] = agent.containers[0].command;

@@ -1,0 +1,80 @@
+/**
+ * The replication providers with TLS, serialized and run in a separate process as `pulumi up` runs them, against
+ * real members that require TLS: setup over verified TLS, and renewed member certificates loaded by the next up
+ * (FLUSH SSL, no restart), which preview announces. Members are reached by this machine's host name, which their
+ * certificates carry (members are verified by DNS name).
+ */
+import { X509Certificate } from "node:crypto";
+import { lookup } from "node:dns/promises";
+import * as fs from "node:fs";
+import * as os from "node:os";
+import { REPLICATION_TOPOLOGY_TYPE, SECRET_PROPERTIES, serializableProvider } from "../../components/providers";
+import { Declaration, DynamicHost, serializeProvider } from "../../local/dynamic-host";
+import { destroyAll, LOCAL_ROOT_PASSWORD, LOCAL_ROOT_USER, LocalServer, REPLICATION_OPTIONS, startServer } from "../../local/mariadbd";
+import { Certificate, TestCa, makeCa } from "../replication/certificates";
+
+describe("replication providers with TLS", () => {
+  let ca: TestCa;
+  let servers: LocalServer[] = [];
+  let certs: Certificate[] = [];
+  let host: DynamicHost;
+  let provider: string;
+  const name = os.hostname();
+
+  beforeAll(async () => {
+    ca = await makeCa("providers");
+    // The address the host name resolves to, where the members listen.
+    const { address } = await lookup(name, { family: 4 });
+    certs = await Promise.all([0, 1].map((i) => ca.issue(`provider-${i}`, name)));
+    [servers, host, provider] = await Promise.all([
+      Promise.all(certs.map((c, i) => startServer({
+        serverId: 700 + i, host: address, clientCa: ca.ca,
+        options: { ...REPLICATION_OPTIONS, "read-only": 1, ssl_ca: ca.caPath, ssl_cert: c.cert, ssl_key: c.key, require_secure_transport: "ON" },
+      }))),
+      DynamicHost.start({ log: () => {} }),
+      serializeProvider(serializableProvider("topology")),
+    ]);
+  });
+  afterAll(async () => {
+    await host?.stop();
+    await destroyAll(servers);
+    ca?.remove();
+  });
+
+  const pem = (c: Certificate) => fs.readFileSync(c.cert, "utf8");
+  const topology = (certificates: string[]): Declaration => ({
+    type: REPLICATION_TOPOLOGY_TYPE,
+    provider,
+    secretOutputs: SECRET_PROPERTIES,
+    inputs: {
+      providerVersion: "1", replicas: 2, primary: 0, semiSync: true, semiSyncTimeoutMs: 2000, autoFailover: true, operationTimeoutSeconds: 60,
+      connector: { kind: "direct", members: servers.map((s) => `${name}:${s.port}`) },
+      adminUser: LOCAL_ROOT_USER, adminPassword: LOCAL_ROOT_PASSWORD, replicationUser: "repl", replicationPassword: "repl-Pw-tls-1",
+      tls: { ca: ca.ca, caPath: ca.caPath, certificates },
+    },
+  });
+
+  test("sets up replication over verified TLS; a renewed certificate is announced by preview and loaded by up without a restart", async () => {
+    const created = await host.up("db-topology", topology(certs.map(pem)));
+    expect(created.outputs.primaryOrdinal).toBe(0);
+    const [status] = await servers[1].query("SHOW SLAVE STATUS");
+    expect([status.Slave_IO_Running, status.Master_SSL_Allowed, status.Master_SSL_Verify_Server_Cert, status.Master_Host]).toEqual(["Yes", "Yes", "Yes", name]);
+    expect((await host.preview("db-topology", topology(certs.map(pem)))).diff!.changes).toBe(false);
+
+    // The stack renewed member 1's certificate; the kubelet wrote the new files.
+    const renewed = await ca.issue("provider-1-renewed", name, 5);
+    const certificates = [pem(certs[0]), pem(renewed)];
+    const preview = await host.preview("db-topology", topology(certificates));
+    expect(preview.op).toBe("update");
+    expect(preview.outputs.plan).toBe("no change: the topology is healthy and as configured; renew certificates: FLUSH SSL on member 1 (no restart)");
+    fs.copyFileSync(renewed.key, certs[1].key);
+    fs.copyFileSync(renewed.cert, certs[1].cert);
+    const pid = servers[1].process!.pid;
+    const updated = await host.up("db-topology", topology(certificates));
+    expect(updated.outputs.plan).toBe("renewed certificates loaded: FLUSH SSL on member 1");
+    expect(servers[1].process!.pid).toBe(pid);
+    const [{ Value: notAfter }] = await servers[1].query("SHOW GLOBAL STATUS LIKE 'Ssl_server_not_after'");
+    expect(new Date(notAfter).getTime()).toBe(new Date(new X509Certificate(certificates[1]).validTo).getTime());
+    expect((await host.preview("db-topology", topology(certificates))).diff!.changes).toBe(false);
+  });
+});
