@@ -5,10 +5,14 @@
  * makes them (emptyDirs and the data volume group-owned by fsGroup, ConfigMaps and Secrets as read-only files with
  * their items and modes) and the security context the manifest asks for (user and group, fsGroup, read-only root
  * filesystem without podman's extra tmpfs, all capabilities dropped, no privilege escalation). The pod's containers
- * share one network namespace with nothing but loopback, as a pod's do; probes run with `podman exec`.
+ * share one network namespace, as a pod's do: loopback only, or an address on a pod network where the other pods'
+ * headless-Service names resolve (the host file podman writes); probes run with `podman exec`, and `portForward`
+ * reaches the pod's loopback as `kubectl port-forward` does.
  */
+import { spawn, ChildProcess } from "node:child_process";
 import { execFile } from "node:child_process";
 import * as fs from "node:fs";
+import * as net from "node:net";
 import * as path from "node:path";
 import { promisify } from "node:util";
 
@@ -33,17 +37,27 @@ export interface ContainerPodOptions {
   secrets: Record<string, Record<string, string>>;
   /** Host directory of the pod's volumes and files (removed by `remove`). */
   dir: string;
+  /** A podman network, the pod's address on it and every pod's DNS name (none: loopback only). */
+  network?: { name: string; address: string; hosts: Record<string, string> };
+}
+
+/** podman's environment for these pods (its config for hosts without systemd). */
+export function podmanEnv(dir: string): NodeJS.ProcessEnv {
+  const conf = path.join(dir, "containers.conf");
+  if (!fs.existsSync(conf)) {
+    fs.mkdirSync(dir, { recursive: true });
+    fs.writeFileSync(conf, CONTAINERS_CONF);
+  }
+  return { ...process.env, CONTAINERS_CONF: conf };
 }
 
 export class ContainerPod {
-  private readonly env = new Map<string, string>();
   private readonly started: string[] = [];
-  private readonly conf: string;
+  private readonly forwards: ChildProcess[] = [];
+  private readonly env: NodeJS.ProcessEnv;
 
   constructor(private readonly options: ContainerPodOptions) {
-    fs.mkdirSync(options.dir, { recursive: true });
-    this.conf = path.join(options.dir, "containers.conf");
-    fs.writeFileSync(this.conf, CONTAINERS_CONF);
+    this.env = podmanEnv(options.dir);
   }
 
   /** Runs an init container to completion; its output, or an error with it. */
@@ -56,7 +70,7 @@ export class ContainerPod {
   /** Starts a container of the pod (detached); the first one started owns the pod's network namespace. */
   async start(name: string): Promise<void> {
     const spec = this.container(name, false);
-    const network = this.started.length === 0 ? ["--network", "none"] : ["--network", `container:${this.started[0]}`];
+    const network = this.started.length === 0 ? this.networkArgs() : ["--network", `container:${this.started[0]}`];
     const id = `${this.options.podName}-${name}`;
     await this.podman(["run", "-d", "--name", id, ...network, ...this.runArgs(spec, false), ...this.command(spec)], 60_000);
     this.started.push(id);
@@ -82,8 +96,31 @@ export class ContainerPod {
     return stdout + stderr;
   }
 
+  /**
+   * A local port whose connections reach `port` on the pod's loopback, as `kubectl port-forward` does (a stream
+   * into the pod's network namespace: socat in the pod's first container).
+   */
+  async portForward(port: number, localPort: number): Promise<void> {
+    // A script, as socat's address syntax would split the command at its colons.
+    const into = path.join(this.options.dir, `forward-${port}`);
+    fs.writeFileSync(into, `#!/bin/sh\nexec podman exec -i ${this.started[0]} socat - TCP:127.0.0.1:${port}\n`, { mode: 0o700 });
+    const child = spawn("socat", [`TCP-LISTEN:${localPort},bind=127.0.0.1,reuseaddr,fork`, `EXEC:${into}`], { env: this.env, stdio: "ignore" });
+    this.forwards.push(child);
+    for (let i = 0; ; i++) {
+      const open = await new Promise<boolean>((resolve) => {
+        const socket = net.connect({ host: "127.0.0.1", port: localPort });
+        socket.once("connect", () => (socket.destroy(), resolve(true)));
+        socket.once("error", () => resolve(false));
+      });
+      if (open) return;
+      if (i > 100 || child.exitCode !== null) throw new Error(`port-forward to ${this.options.podName}:${port} did not listen on ${localPort}`);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
+
   /** Stops and removes the pod's containers and its volumes. */
   async remove(): Promise<void> {
+    for (const child of this.forwards) child.kill("SIGTERM");
     for (const id of this.started.reverse()) await this.podman(["rm", "-f", "-t", "5", id], 60_000).catch(() => undefined);
     fs.rmSync(this.options.dir, { recursive: true, force: true });
   }
@@ -105,7 +142,7 @@ export class ContainerPod {
     const sc = spec.securityContext ?? {};
     const user = sc.runAsUser ?? pod.runAsUser;
     const group = sc.runAsGroup ?? pod.runAsGroup ?? user;
-    const args: string[] = [...(ownNetwork ? ["--network", "none"] : [])];
+    const args: string[] = [...(ownNetwork ? this.networkArgs() : [])];
     if (user !== undefined) args.push("--user", `${user}:${group}`);
     if (pod.fsGroup !== undefined) args.push("--group-add", String(pod.fsGroup));
     if (sc.readOnlyRootFilesystem) args.push("--read-only", "--read-only-tmpfs=false");
@@ -171,7 +208,13 @@ export class ContainerPod {
     return dir;
   }
 
+  private networkArgs(): string[] {
+    const n = this.options.network;
+    if (!n) return ["--network", "none"];
+    return ["--network", n.name, "--ip", n.address, ...Object.entries(n.hosts).flatMap(([name, address]) => ["--add-host", `${name}:${address}`])];
+  }
+
   private podman(args: string[], timeoutMs: number) {
-    return run("podman", args, { env: { ...process.env, CONTAINERS_CONF: this.conf }, timeout: timeoutMs, maxBuffer: 32 * 1024 * 1024 });
+    return run("podman", args, { env: this.env, timeout: timeoutMs, maxBuffer: 32 * 1024 * 1024 });
   }
 }
