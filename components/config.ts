@@ -104,6 +104,8 @@ export interface Settings {
   backupImage?: string;
   /** Cron schedule (5 fields) of the backup CronJob. */
   backupSchedule: string;
+  /** Age in hours past which the newest complete base backup is too old (alert MysqlHaBackupTooOld). */
+  backupMaxAgeHours: number;
   /** Existing bucket for backups; undefined creates one. */
   backupBucket?: string;
   /** URL of an S3-compatible endpoint; undefined uses AWS S3. */
@@ -187,6 +189,7 @@ export const CONFIG_KEYS = {
   backupEnabled: { type: "boolean", default: true, description: "Deploy scheduled physical backups to S3." },
   backupImage: { type: "string", default: "", description: "Image of the backup containers (clone donor, binlog archiver, seed, backup job): the database image with rclone added, as components/backup/Dockerfile builds it, pinned like image. Empty uses image itself: seeding works on the official mariadb image (it has socat and zstd), backups, the binlog archive and restoreFrom need rclone (the program warns)." },
   backupSchedule: { type: "string", default: "0 3 * * *", description: "Cron schedule (5 fields) of base backups." },
+  backupMaxAgeHours: { type: "integer", default: 48, description: "With monitoring and binlogArchive, the alert MysqlHaBackupTooOld fires when the newest complete base backup is older than this many hours (1 to 8784): two periods of backupSchedule (the default's is daily); change it with the schedule." },
   backupBucket: { type: "string", default: "", description: "Existing S3 bucket for backups; empty creates one." },
   backupEndpoint: { type: "string", default: "", description: "https:// URL of an S3-compatible endpoint (no credentials in it); empty uses AWS S3." },
   backupEndpointAllowHttp: { type: "boolean", default: false, description: "Allow an http:// backupEndpoint (backups travel unencrypted; e.g. a MinIO inside the cluster)." },
@@ -712,6 +715,7 @@ export function validateConfig(raw: Record<string, unknown>): { settings?: Setti
   if (backupRegion !== undefined && !/^[a-z0-9][a-z0-9-]{0,62}$/.test(backupRegion)) {
     fail("backupRegion", backupRegion, "a region name such as us-east-1");
   }
+  const backupMaxAgeHours = int("backupMaxAgeHours", 1, 8784, "an integer number of hours from 1 to 8784");
   const backupRetentionDays = int("backupRetentionDays", 1, 36500, "an integer number of days from 1 to 36500");
   const backupRetentionCount = int("backupRetentionCount", 1, 10000, "an integer from 1 to 10000");
   const binlogArchive = bool("binlogArchive");
@@ -747,7 +751,7 @@ export function validateConfig(raw: Record<string, unknown>): { settings?: Setti
       agentCooldownSeconds: agentCooldownSeconds!, operationTimeoutSeconds: operationTimeoutSeconds!, connector: connector!,
       directMembers: directMembers!, serverConfig: serverConfig!, tls: tls!, tlsRequired: tlsRequired!, serviceType: serviceType!,
       loadBalancerSourceRanges: loadBalancerSourceRanges!, clientNamespaceSelector: clientNamespaceSelector!, clientPodSelector: clientPodSelector!, appUser: appUser!,
-      appDatabase: appDatabase!, backupEnabled: backupEnabled!, backupImage, backupSchedule: backupSchedule!, backupBucket,
+      appDatabase: appDatabase!, backupEnabled: backupEnabled!, backupImage, backupSchedule: backupSchedule!, backupMaxAgeHours: backupMaxAgeHours!, backupBucket,
       backupEndpoint, backupEndpointAllowHttp: backupEndpointAllowHttp!, backupKmsKeyId, backupIrsa, backupRegion: backupRegion!, backupRetentionDays: backupRetentionDays!,
       backupRetentionCount: backupRetentionCount!, binlogArchive: binlogArchive!, restoreFrom,
       metrics: metrics!, metricsImage: metricsImage!, monitoring: monitoring!, monitoringNamespace: monitoringNamespace!, monitoringLabels: monitoringLabels!,

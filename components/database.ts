@@ -30,7 +30,8 @@ import {
 import { createBackupStorage } from "./backup/storage";
 import { createIrsaRoles } from "./backup/iam";
 import { buildMetricsPodExtras } from "./monitoring/exporter";
-import { buildAgentPodMonitor, buildMembersPodMonitor, buildPrometheusRule } from "./monitoring/prometheus-operator";
+import { buildDashboardConfigMap } from "./monitoring/dashboard";
+import { buildAgentPodMonitor, buildArchivePodMonitor, buildMembersPodMonitor, buildPrometheusRule } from "./monitoring/prometheus-operator";
 
 /** How long Pulumi waits for the members to be Ready: long enough to clone a large peer. */
 export const SEED_TIMEOUT = "2h";
@@ -190,13 +191,16 @@ export class ReplicatedDatabase extends pulumi.ComponentResource {
       new k8s.policy.v1.PodDisruptionBudget(`${name}-agent-pdb`, buildAgentPodDisruptionBudget(base), inNamespace(agent));
     }
 
-    // Prometheus Operator objects (their CRDs must be installed): what to scrape, and the alerts (README, Observability).
+    // Prometheus Operator objects (their CRDs must be installed): what to scrape, and the alerts (README, Observability);
+    // and the Grafana dashboard.
     if (settings.monitoring === "prometheus-operator") {
       const custom = (resourceName: string, object: { apiVersion: string; kind: string }) =>
         new k8s.apiextensions.CustomResource(resourceName, object, inNamespace());
       custom(`${name}-agent-podmonitor`, buildAgentPodMonitor(base));
       if (settings.metrics) custom(`${name}-members-podmonitor`, buildMembersPodMonitor(base));
+      if (settings.backupEnabled && settings.binlogArchive) custom(`${name}-archive-podmonitor`, buildArchivePodMonitor(base));
       custom(`${name}-prometheusrule`, buildPrometheusRule(base));
+      new k8s.core.v1.ConfigMap(`${name}-dashboard`, buildDashboardConfigMap(base), inNamespace());
     }
 
     const ns = settings.namespace;

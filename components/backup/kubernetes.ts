@@ -10,6 +10,7 @@ import { commonLabels, memberHost, MYSQL_PORT, ObjectNames } from "../kubernetes
 import { ACCOUNTS, SECRET_KEYS } from "../kubernetes/secret";
 import { CONTAINER_SECURITY_CONTEXT, PATHS, StatefulSetExtras, VOLUMES } from "../kubernetes/statefulset";
 import { readScripts } from "../kubernetes/scripts";
+import { ARCHIVE_METRICS_PORT, ARCHIVE_METRICS_PORT_NAME } from "./metrics";
 
 type Container = k8s.types.input.core.v1.Container;
 type EnvVar = k8s.types.input.core.v1.EnvVar;
@@ -23,7 +24,7 @@ export const DONOR_PORT = 4444;
 /** Scripts shipped in the members' scripts ConfigMap for backups, archiving, seeding and restore. */
 export const BACKUP_SCRIPTS = [
   "backup-lib.sh", "clone-serve.sh", "clone-stream.sh", "clone.sh", "seed-member.sh",
-  "backup.sh", "binlog-archive.sh", "restore.sh", "prune.sh", "list-backups.sh",
+  "backup.sh", "binlog-archive.sh", "archive-metrics.sh", "restore.sh", "prune.sh", "list-backups.sh",
 ] as const;
 
 export function backupScripts(): Record<string, string> {
@@ -167,18 +168,23 @@ export function buildDonorSidecar(args: SeedPartsArgs): Container {
  */
 export const SPOOL = { volume: "binlog-spool", path: "/var/spool/binlog", maxBytes: 3 * 1024 ** 3, sizeLimit: "4Gi" } as const;
 
-/** Binlog archiver sidecar: streams this member's binlogs to S3 continuously (recovery point ~ seconds). */
+/**
+ * Binlog archiver sidecar: streams this member's binlogs to S3 continuously (recovery point ~ seconds), and serves
+ * the recovery point and the newest complete base backup's time as metrics (backup/metrics.ts) on its own port.
+ */
 export function buildArchiverSidecar(args: BackupPartsArgs): Container {
   return {
     name: "binlog-archiver",
     image: backupImage(args.settings),
     command: [`${PATHS.scripts}/binlog-archive.sh`],
+    ports: [{ name: ARCHIVE_METRICS_PORT_NAME, containerPort: ARCHIVE_METRICS_PORT, protocol: "TCP" }],
     // The upload loop (and the wait for the server) touches this file every interval; a stuck loop gets the
     // container restarted (it resumes). The loop turns even while S3 is down (uploads retry).
     ...liveness(`[ $(( $(date +%s) - $(stat -c %Y ${SPOOL.path}/.alive) )) -lt 60 ]`, 60),
     env: [
       ...memberEnv(args.names, "archiver"), ...s3Env(args),
       { name: "SPOOL_DIR", value: SPOOL.path }, { name: "SPOOL_MAX_BYTES", value: String(SPOOL.maxBytes) }, { name: "ARCHIVE_INTERVAL", value: "1" },
+      { name: "METRICS_PORT", value: String(ARCHIVE_METRICS_PORT) },
     ],
     volumeMounts: [...scratchMounts, { name: SPOOL.volume, mountPath: SPOOL.path }],
     resources: { requests: { cpu: "20m", memory: "32Mi", "ephemeral-storage": "256Mi" }, limits: { cpu: "500m", memory: "256Mi" } },

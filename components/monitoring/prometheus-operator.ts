@@ -1,8 +1,10 @@
 /**
  * The Prometheus Operator's objects (config `monitoring: prometheus-operator`): a PodMonitor of the failover agents'
- * /metrics, one of the members' mysqld_exporter (with `metrics`), and a PrometheusRule with the alerts of rules.ts.
+ * /metrics, one of the members' mysqld_exporter (with `metrics`), one of the binlog archivers' backup and archive
+ * metrics (with the binlog archive), and a PrometheusRule with the alerts of rules.ts.
  * Plain objects for k8s.apiextensions.CustomResource; validated against the CRD schemas in the tests.
  */
+import { ARCHIVE_METRICS_PORT_NAME } from "../backup/metrics";
 import type { Settings } from "../config";
 import { agentSelectorLabels, AGENT_HEALTH_PORT_NAME } from "../kubernetes/agent";
 import { commonLabels, selectorLabels } from "../kubernetes/names";
@@ -13,11 +15,11 @@ export const MONITORING_API_VERSION = "monitoring.coreos.com/v1";
 
 export interface MonitoringArgs {
   name: string;
-  settings: Pick<Settings, "namespace" | "readMaxLagSeconds" | "semiSync" | "monitoringLabels">;
+  settings: Pick<Settings, "namespace" | "readMaxLagSeconds" | "semiSync" | "monitoringLabels" | "backupEnabled" | "binlogArchive" | "backupMaxAgeHours">;
 }
 
 export function monitoringNames(name: string) {
-  return { agentPodMonitor: `${name}-agent`, membersPodMonitor: `${name}-members`, rule: name };
+  return { agentPodMonitor: `${name}-agent`, membersPodMonitor: `${name}-members`, archivePodMonitor: `${name}-archive`, rule: name, dashboard: `${name}-dashboard` };
 }
 
 const metadata = (args: MonitoringArgs, objectName: string) =>
@@ -45,6 +47,11 @@ export function buildAgentPodMonitor(args: MonitoringArgs) {
 /** The members' mysqld_exporter (config `metrics`). */
 export function buildMembersPodMonitor(args: MonitoringArgs) {
   return podMonitor(args, monitoringNames(args.name).membersPodMonitor, selectorLabels(args.name), EXPORTER_PORT_NAME, "30s");
+}
+
+/** The binlog archivers' recovery point and newest complete backup (with the binlog archive); both change slowly. */
+export function buildArchivePodMonitor(args: MonitoringArgs) {
+  return podMonitor(args, monitoringNames(args.name).archivePodMonitor, selectorLabels(args.name), ARCHIVE_METRICS_PORT_NAME, "30s");
 }
 
 export function buildPrometheusRule(args: MonitoringArgs) {

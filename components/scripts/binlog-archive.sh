@@ -12,8 +12,12 @@
 # It waits for the server to accept connections (a new pod's sidecar starts before mariadbd does). The spool is
 # bounded: above SPOOL_MAX_BYTES (S3 down for long) the stream pauses until the uploads catch up, then resumes from
 # the server's binlogs.
+# The recovery point: after each round of uploads, when S3 holds this member's binlog up to the position the server
+# reported as the round began, that time goes into $SPOOL_DIR/.recovery-point; with METRICS_PORT, archive-metrics.sh
+# serves it (and the newest complete base backup) as Prometheus metrics.
 # Env: BACKUP_URL, MYSQL_HOST, MYSQL_PORT, MYSQL_USER, MYSQL_PASSWORD, SPOOL_DIR, [SPOOL_MAX_BYTES=3 GiB],
-#      [ARCHIVE_INTERVAL=1], [CONNECT_RETRY_MAX=30 (seconds between attempts at most)], [S3_ENDPOINT], AWS_*
+#      [ARCHIVE_INTERVAL=1], [CONNECT_RETRY_MAX=30 (seconds between attempts at most)], [METRICS_PORT], [S3_ENDPOINT],
+#      AWS_*
 set -euo pipefail
 SCRIPT_NAME=binlog-archive
 # shellcheck source=backup-lib.sh
@@ -24,10 +28,20 @@ interval=${ARCHIVE_INTERVAL:-1}
 spool_max=${SPOOL_MAX_BYTES:-3221225472}
 work=$(mktemp -d)
 streamer=
-trap '[ -z "$streamer" ] || kill "$streamer" 2>/dev/null || true; rm -rf "$work"' EXIT
+metrics=
+trap 'kill $streamer $metrics 2>/dev/null || true; rm -rf "$work"' EXIT
 trap 'log "stopping"; exit 0' TERM INT
 mkdir -p "$SPOOL_DIR"
-alive() { touch "$SPOOL_DIR/.alive"; } # liveness: the loop turns (see the sidecar's probe)
+# The metrics from the start: while the server is not up yet they still say how old the recovery point is.
+if [ -n "${METRICS_PORT:-}" ]; then
+  "$BASH" "$(dirname "$0")/archive-metrics.sh" &
+  metrics=$!
+fi
+# liveness: the loop turns (see the sidecar's probe); the metrics server lives with it.
+alive() {
+  [ -z "$metrics" ] || kill -0 "$metrics" 2>/dev/null || die "the metrics server (archive-metrics.sh) stopped"
+  touch "$SPOOL_DIR/.alive"
+}
 pause() { sleep "$1" & wait $! || true; }
 defaults=$(mysql_defaults "$work")
 sql() { mariadb --defaults-extra-file="$defaults" --host="$MYSQL_HOST" --port="$MYSQL_PORT" -N -B -e "$1"; }
@@ -120,6 +134,15 @@ upload_grown() {
   done
 }
 
+# record_recovery_point TIME FILE<TAB>POSITION: the server's binlog stood at FILE:POSITION at TIME; once S3 holds
+# FILE that far (earlier files were uploaded whole first), every write acknowledged before TIME is archived.
+record_recovery_point() {
+  local file=${2%%$'\t'*} position=${2#*$'\t'}
+  [[ $position =~ ^[0-9]+$ ]] && [ "${archived[$file]:-0}" -ge "$position" ] || return 0
+  printf '%s\n' "$1" >"$SPOOL_DIR/.recovery-point.new"
+  mv -f "$SPOOL_DIR/.recovery-point.new" "$SPOOL_DIR/.recovery-point"
+}
+
 # all_archived: every spooled file is in S3 at its full size.
 all_archived() {
   local f
@@ -131,7 +154,10 @@ all_archived() {
 
 start_stream "$start"
 while :; do
+  printf -v round '%(%s)T' -1
+  position=$(sql 'SHOW MASTER STATUS' 2>/dev/null | cut -f1,2) || position=
   upload_grown
+  record_recovery_point "$round" "$position"
   alive
   if [ -n "$streamer" ]; then
     kill -0 "$streamer" 2>/dev/null || break

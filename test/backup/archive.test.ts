@@ -2,8 +2,10 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { runScript, RunningScript, ScriptError, startScript } from "../../local/backup";
-import { sleep } from "../../local/mariadbd";
-import { checksum, getObject, listKeys, restoreInto, Rig, runBackup, startRig, waitFor } from "./support";
+import { BACKUP_METRICS } from "../../components/backup/metrics";
+import { freePort, sleep } from "../../local/mariadbd";
+import { checkMetrics } from "../monitoring/promtool";
+import { checksum, getObject, listKeys, putObject, restoreInto, Rig, runBackup, startRig, waitFor } from "./support";
 
 jest.setTimeout(120000);
 
@@ -21,8 +23,8 @@ function archiveLab(serverId: number, prefix: string | undefined, env: Record<st
       await lab.rig.source.query("CREATE DATABASE app");
       await lab.rig.source.query("CREATE TABLE app.t (id INT PRIMARY KEY AUTO_INCREMENT, v VARCHAR(50))");
     },
-    start() {
-      lab.archiver = startScript("binlog-archive.sh", lab.rig.env({ SPOOL_DIR: `${lab.rig.source.dir}/spool`, ARCHIVE_INTERVAL: "1", ...env }));
+    start(extra: Record<string, string> = {}) {
+      lab.archiver = startScript("binlog-archive.sh", lab.rig.env({ SPOOL_DIR: `${lab.rig.source.dir}/spool`, ARCHIVE_INTERVAL: "1", ...env, ...extra }));
       return lab.archiver;
     },
     async stop() {
@@ -195,6 +197,74 @@ describe("binlog archive: waiting for the server, and binlog histories (real mar
     await prune("1"); // only the backup of the new history is left: the old history ended before it started
     expect(Object.keys(await histories())).toEqual([newHistory]);
     expect(await checksum(await restoreInto(lab.rig, 604, { BACKUP: after }), "app.t")).toBe(await checksum(lab.rig.source, "app.t"));
+  });
+});
+
+describe("backup and archive metrics: the archiver's endpoint (real archiver, backup.sh, s3rver)", () => {
+  const lab = archiveLab(502, "metrics");
+  const RECOVERY_POINT = BACKUP_METRICS.recoveryPoint.name;
+  const LAST_BACKUP = BACKUP_METRICS.lastComplete.name;
+  let port = 0;
+  const scrape = async () => {
+    const res = await fetch(`http://127.0.0.1:${port}/metrics`);
+    return { status: res.status, type: res.headers.get("content-type"), text: await res.text() };
+  };
+  /** The value of `name`'s sample, undefined without one. */
+  const sample = async (name: string) => {
+    const found = (await scrape()).text.match(new RegExp(`^${name} (\\S+)$`, "m"));
+    return found ? Number(found[1]) : undefined;
+  };
+  const now = () => Math.floor(Date.now() / 1000);
+  const stampSeconds = (dest: string) => {
+    const [, y, mo, d, h, mi, se] = dest.match(/^base\/(\d{4})(\d\d)(\d\d)T(\d\d)(\d\d)(\d\d)Z$/)!.map(Number);
+    return Date.UTC(y, mo - 1, d, h, mi, se) / 1000;
+  };
+
+  test("both metrics pass promtool; the recovery point keeps up, stands still while a write cannot reach S3, and moves once it is archived", async () => {
+    port = await freePort();
+    lab.start({ METRICS_PORT: String(port), BACKUP_CHECK_INTERVAL: "1" });
+    await waitFor("a recovery point", async () => (await sample(RECOVERY_POINT)) !== undefined, 20000).catch((e) => {
+      throw new Error(`${e.message}\n${lab.archiver!.log()}`);
+    });
+    const first = await scrape();
+    expect([first.status, first.type]).toEqual([200, "text/plain; version=0.0.4; charset=utf-8"]);
+    const lint = await checkMetrics(first.text);
+    expect([lint.code, lint.stdout + lint.stderr]).toEqual([0, ""]);
+    for (const m of Object.values(BACKUP_METRICS)) expect(first.text).toContain(`# HELP ${m.name} ${m.help}\n# TYPE ${m.name} ${m.type}\n`);
+    expect(await sample(LAST_BACKUP)).toBeUndefined(); // no complete backup yet
+    expect(now() - (await sample(RECOVERY_POINT))!).toBeLessThanOrEqual(3);
+
+    // S3 down: a write the archive cannot take stops the recovery point at the last round before it.
+    await lab.rig.s3.kill();
+    await lab.rig.source.query("INSERT INTO app.t (v) VALUES ('during the outage')");
+    const written = now();
+    await sleep(2000);
+    const stalled = (await sample(RECOVERY_POINT))!;
+    await sleep(4000);
+    expect(await sample(RECOVERY_POINT)).toBe(stalled);
+    expect(stalled).toBeLessThanOrEqual(written);
+    // S3 back: the write is archived and the recovery point passes it.
+    await lab.rig.s3.start();
+    await waitFor("the recovery point past the write", async () => (await sample(RECOVERY_POINT))! > written, 30000);
+    const logs = await lab.serverLogs();
+    const [current] = Object.keys(logs).slice(-1);
+    const archived = await listKeys(lab.rig, "binlog/502/");
+    expect(archived.find((k) => k.key.endsWith(`/${current}`))?.size).toBeGreaterThanOrEqual(logs[current]);
+  });
+
+  test("the newest complete backup's time appears when backup.sh writes its manifest; a newer backup without one does not count", async () => {
+    const dest = await runBackup(lab.rig);
+    await waitFor("the backup's time", async () => (await sample(LAST_BACKUP)) === stampSeconds(dest), 15000);
+    // A newer backup cut short (no manifest) is no backup.
+    const cut = new Date((stampSeconds(dest) + 60) * 1000).toISOString().replace(/[-:]|\.\d+/g, "");
+    await putObject(lab.rig, `base/${cut}/backup.xbstream.zst`, Buffer.from("cut short"));
+    await sleep(3000);
+    expect(await sample(LAST_BACKUP)).toBe(stampSeconds(dest));
+    await sleep(1000); // backup names have 1 s resolution
+    const second = await runBackup(lab.rig);
+    expect(stampSeconds(second)).toBeGreaterThan(stampSeconds(dest));
+    await waitFor("the second backup's time", async () => (await sample(LAST_BACKUP)) === stampSeconds(second), 15000);
+    await lab.stop();
   });
 });
 

@@ -8,6 +8,7 @@ import { kubernetesManifests, renderStack, RenderedStack } from "../../offline/r
 import { runPolicies } from "../../offline/analyzer";
 import { validateConfig } from "../../components/config";
 import { buildAlertRules } from "../../components/monitoring/rules";
+import { buildDashboard } from "../../components/monitoring/dashboard";
 
 const MONITORED = { metrics: "true", monitoring: "prometheus-operator", monitoringNamespace: "observability", monitoringLabels: '{"release":"kube-prometheus-stack"}' };
 
@@ -42,17 +43,22 @@ describe("monitoring in the program (prod stack, monitored)", () => {
 
   it("the NetworkPolicy admits the exporter port from the monitoring namespace only", () => {
     const ingress = manifest(r, "NetworkPolicy", "mysql-members").spec.ingress;
+    const monitoring = [{ namespaceSelector: { matchLabels: { "kubernetes.io/metadata.name": "observability" } } }];
     const exporter = ingress.filter((rule: any) => rule.ports.some((p: any) => p.port === 9104));
-    expect(exporter).toEqual([{ ports: [{ protocol: "TCP", port: 9104 }], from: [{ namespaceSelector: { matchLabels: { "kubernetes.io/metadata.name": "observability" } } }] }]);
+    expect(exporter).toEqual([{ ports: [{ protocol: "TCP", port: 9104 }], from: monitoring }]);
+    // The binlog archivers' metrics port too (the prod stack archives binlogs).
+    const archive = ingress.filter((rule: any) => rule.ports.some((p: any) => p.port === 9105));
+    expect(archive).toEqual([{ ports: [{ protocol: "TCP", port: 9105 }], from: monitoring }]);
     // The other ports do not admit the monitoring namespace.
-    for (const rule of ingress.filter((x: any) => x !== exporter[0])) expect(JSON.stringify(rule.from)).not.toContain("observability");
+    for (const rule of ingress.filter((x: any) => x !== exporter[0] && x !== archive[0])) expect(JSON.stringify(rule.from)).not.toContain("observability");
   });
 
   it("PodMonitors of the agents and the members, and a PrometheusRule with the alerts, labelled for Prometheus' selectors", () => {
     const agent = manifest(r, "PodMonitor", "mysql-agent");
     const members = manifest(r, "PodMonitor", "mysql-members");
+    const archive = manifest(r, "PodMonitor", "mysql-archive");
     const rule = manifest(r, "PrometheusRule", "mysql");
-    for (const m of [agent, members, rule]) {
+    for (const m of [agent, members, archive, rule]) {
       expect(m.apiVersion).toBe("monitoring.coreos.com/v1");
       expect(m.metadata).toMatchObject({ namespace: "mysql-ha", labels: { release: "kube-prometheus-stack", "app.kubernetes.io/instance": "mysql" } });
     }
@@ -63,19 +69,35 @@ describe("monitoring in the program (prod stack, monitored)", () => {
     });
     expect(members.spec.selector.matchLabels["app.kubernetes.io/component"]).toBe("database");
     expect(members.spec.podMetricsEndpoints).toEqual([{ port: "metrics", path: "/metrics", interval: "30s" }]);
-    // The prod stack's readMaxLagSeconds (5) and semi-sync.
-    expect(rule.spec.groups).toEqual(buildAlertRules({ name: "mysql", settings: { namespace: "mysql-ha", readMaxLagSeconds: 5, semiSync: true } }));
+    expect(archive.spec.selector).toEqual(members.spec.selector);
+    expect(archive.spec.podMetricsEndpoints).toEqual([{ port: "archive-metrics", path: "/metrics", interval: "30s" }]);
+    // The prod stack's readMaxLagSeconds (5), semi-sync, backups with the binlog archive, the default backup age.
+    const settings = { namespace: "mysql-ha", readMaxLagSeconds: 5, semiSync: true, backupEnabled: true, binlogArchive: true, backupMaxAgeHours: 48 };
+    expect(rule.spec.groups).toEqual(buildAlertRules({ name: "mysql", settings }));
+    expect(rule.spec.groups[0].rules.map((x: any) => x.alert)).toEqual(expect.arrayContaining(["MysqlHaBackupTooOld", "MysqlHaBinlogArchiveBehind"]));
+    // The archiver serves its metrics on the port its monitor names, told by METRICS_PORT.
+    const archiver = manifest(r, "StatefulSet", "mysql").spec.template.spec.containers.find((c: any) => c.name === "binlog-archiver");
+    expect(archiver.ports).toEqual([{ name: "archive-metrics", containerPort: 9105, protocol: "TCP" }]);
+    expect(archiver.env).toContainEqual({ name: "METRICS_PORT", value: "9105" });
     // The ports the monitors name exist on the pods they select.
     expect(manifest(r, "Deployment", "mysql-agent").spec.template.spec.containers[0].ports.map((p: any) => p.name)).toContain("health");
   });
 
   it("validate against the Prometheus Operator's CRD schemas; a broken one does not (the check can fail)", () => {
     const objects = kubernetesManifests(r).map((m) => m.manifest).filter((m) => m.apiVersion === "monitoring.coreos.com/v1");
-    expect(objects.map((m) => m.kind).sort()).toEqual(["PodMonitor", "PodMonitor", "PrometheusRule"]);
+    expect(objects.map((m) => m.kind).sort()).toEqual(["PodMonitor", "PodMonitor", "PodMonitor", "PrometheusRule"]);
     for (const m of objects) expect(() => new (operatorModel(m.kind))(m).validate()).not.toThrow();
     const broken = structuredClone(manifest(r, "PrometheusRule", "mysql"));
     delete broken.spec.groups[0].rules[0].expr;
     expect(() => new (operatorModel("PrometheusRule"))(broken).validate()).toThrow(/expr/);
+  });
+
+  it("ships the Grafana dashboard in a ConfigMap labelled grafana_dashboard, with the backup and archive panels", () => {
+    const configMap = manifest(r, "ConfigMap", "mysql-dashboard");
+    expect(configMap.metadata).toMatchObject({ namespace: "mysql-ha", labels: { grafana_dashboard: "1", release: "kube-prometheus-stack", "app.kubernetes.io/instance": "mysql" } });
+    const settings = { namespace: "mysql-ha", backupEnabled: true, binlogArchive: true, monitoringLabels: { release: "kube-prometheus-stack" } };
+    expect(Object.entries(configMap.data).map(([k, v]) => [k, JSON.parse(v as string)])).toEqual([["mysql-ha-mysql-ha-mysql.json", buildDashboard({ name: "mysql", settings })]]);
+    expect(buildDashboard({ name: "mysql", settings }).panels.map((p) => p.title)).toEqual(expect.arrayContaining(["Backup age", "Binlog archive delay"]));
   });
 
   it("passes every mandatory policy (pinned image, resources, non-root for the sidecar)", async () => {
@@ -89,11 +111,12 @@ describe("monitoring in the program (prod stack, monitored)", () => {
 });
 
 describe("monitoring off (the shipped stacks' default)", () => {
-  it("no sidecar, no exporter port in the NetworkPolicy, no operator objects", async () => {
+  it("no sidecar, no exporter port in the NetworkPolicy, no operator objects, no dashboard", async () => {
     const r = await renderStack({ stack: "dev" });
     expect(r.errors).toEqual([]);
     const manifests = kubernetesManifests(r).map((m) => m.manifest);
     expect(manifests.filter((m) => m.apiVersion === "monitoring.coreos.com/v1")).toEqual([]);
+    expect(manifests.filter((m) => m.metadata?.labels?.grafana_dashboard)).toEqual([]);
     expect(manifests.find((m) => m.kind === "StatefulSet")!.spec.template.spec.containers.map((c: any) => c.name)).not.toContain("mysqld-exporter");
     expect(JSON.stringify(manifests.find((m) => m.kind === "NetworkPolicy")!.spec)).not.toContain("9104");
   });
@@ -106,7 +129,7 @@ describe("monitoring off (the shipped stacks' default)", () => {
     expect(manifests.find((m) => m.kind === "StatefulSet")!.spec.template.spec.containers.map((c: any) => c.name)).toContain("mysqld-exporter");
   });
 
-  it("prometheus-operator without metrics: the agents' PodMonitor and the rule, no members' PodMonitor", async () => {
+  it("prometheus-operator without metrics (and, as dev, without backups): the agents' PodMonitor and the rule, no members' or archivers' PodMonitor", async () => {
     const r = await renderStack({ stack: "dev", set: { monitoring: "prometheus-operator" } });
     expect(r.errors).toEqual([]);
     const names = kubernetesManifests(r).map((m) => m.manifest).filter((m) => m.apiVersion === "monitoring.coreos.com/v1").map((m) => `${m.kind}/${m.metadata.name}`);

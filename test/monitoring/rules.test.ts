@@ -1,15 +1,16 @@
 /**
  * The alert rules with the real Prometheus rule engine: `promtool check rules` on the rule file the PrometheusRule
  * carries, and `promtool test rules` for every alert, once where it fires and once where it must stay quiet (for
- * each, series as two agent pods export them, plus another stack's series that must never count).
+ * each, series as two agent pods, or the member pods' archivers, export them, plus another stack's series that must
+ * never count).
  */
 import * as yaml from "js-yaml";
-import { AlertRule, buildAlertRules, INSTANCE_TARGET_LABEL, RuleGroup } from "../../components/monitoring/rules";
+import { AlertRule, ARCHIVE_MAX_DELAY_SECONDS, buildAlertRules, INSTANCE_TARGET_LABEL, RuleGroup } from "../../components/monitoring/rules";
 import { inTempDir, promtool } from "./promtool";
 
 const NS = "db";
 const NAME = "mysql";
-const SETTINGS = { namespace: NS, readMaxLagSeconds: 10, semiSync: true };
+const SETTINGS = { namespace: NS, readMaxLagSeconds: 10, semiSync: true, backupEnabled: true, binlogArchive: true, backupMaxAgeHours: 2 };
 const GROUPS = buildAlertRules({ name: NAME, settings: SETTINGS });
 const RULES = GROUPS[0].rules;
 const STACK = { namespace: NS, [INSTANCE_TARGET_LABEL]: NAME };
@@ -23,7 +24,7 @@ function series(metric: string, labels: Record<string, string>, values: string, 
 /** The alert as promtool must report it: the stack's labels, severity, annotations expanded. */
 function expected(alert: string, labels: Record<string, string> = {}) {
   const rule = RULES.find((r) => r.alert === alert)!;
-  const expand = (text: string) => text.replace(/\{\{ \$labels\.member \}\}/g, labels.member ?? "");
+  const expand = (text: string) => text.replace(/\{\{ \$labels\.(\w+) \}\}/g, (_, label) => labels[label] ?? "");
   return {
     exp_labels: { ...STACK, ...labels, severity: rule.labels.severity },
     exp_annotations: Object.fromEntries(Object.entries(rule.annotations).map(([k, v]) => [k, expand(v)])),
@@ -32,6 +33,8 @@ function expected(alert: string, labels: Record<string, string> = {}) {
 
 interface Case {
   alert: string;
+  /** Between input samples; 1m unless said. */
+  interval?: string;
   input: Array<{ series: string; values: string }>;
   /** eval time -> the alerts expected then ([] = quiet). */
   at: Array<[string, Array<ReturnType<typeof expected>>]>;
@@ -139,6 +142,60 @@ const CASES: Case[] = [
     input: [series("mysql_ha_agent_is_leader", B, "0x10")],
     at: [["5m", []]],
   },
+  {
+    alert: "MysqlHaBackupTooOld",
+    interval: "5m",
+    // The archivers of two members report a backup made at time 0, and none after it (backupMaxAgeHours: 2).
+    input: [
+      series("mysql_ha_backup_last_complete_timestamp_seconds", { pod: "mysql-0" }, "0x40"),
+      series("mysql_ha_backup_last_complete_timestamp_seconds", { pod: "mysql-1" }, "0x40"),
+      series("mysql_ha_backup_last_complete_timestamp_seconds", { pod: "mysql-0" }, "0x40", "other"),
+    ],
+    at: [["110m", []], ["150m", [expected("MysqlHaBackupTooOld")]]],
+  },
+  {
+    alert: "MysqlHaBackupTooOld",
+    interval: "5m",
+    // A new backup at 90 minutes (one archiver has seen it, the other not yet); another stack's stay old.
+    input: [
+      series("mysql_ha_backup_last_complete_timestamp_seconds", { pod: "mysql-0" }, "0x17 5400x23"),
+      series("mysql_ha_backup_last_complete_timestamp_seconds", { pod: "mysql-1" }, "0x40"),
+      series("mysql_ha_backup_last_complete_timestamp_seconds", { pod: "mysql-0" }, "0x40", "other"),
+    ],
+    at: [["150m", []]],
+  },
+  {
+    alert: "MysqlHaBackupMissing",
+    interval: "5m",
+    // No complete backup reported at all (only another stack's): fires after backupMaxAgeHours.
+    input: [series("mysql_ha_backup_last_complete_timestamp_seconds", { pod: "mysql-0" }, "0x40", "other")],
+    at: [["60m", []], ["130m", [expected("MysqlHaBackupMissing")]]],
+  },
+  {
+    alert: "MysqlHaBinlogArchiveBehind",
+    // mysql-0's archive keeps up; mysql-1's recovery point stops at 300 s; another stack's stopped at once.
+    input: [
+      series("mysql_ha_binlog_archive_recovery_point_timestamp_seconds", { pod: "mysql-0" }, "0+60x20"),
+      series("mysql_ha_binlog_archive_recovery_point_timestamp_seconds", { pod: "mysql-1" }, "0+60x5 300x15"),
+      series("mysql_ha_binlog_archive_recovery_point_timestamp_seconds", { pod: "mysql-0" }, "0x20", "other"),
+    ],
+    at: [["9m", []], ["14m", [expected("MysqlHaBinlogArchiveBehind", { pod: "mysql-1" })]]],
+  },
+  {
+    alert: "MysqlHaBinlogArchiveBehind",
+    // Both archives keep up, one a scrape behind the other.
+    input: [
+      series("mysql_ha_binlog_archive_recovery_point_timestamp_seconds", { pod: "mysql-0" }, "0+60x20"),
+      series("mysql_ha_binlog_archive_recovery_point_timestamp_seconds", { pod: "mysql-1" }, "0 0+60x19"),
+    ],
+    at: [["19m", []]],
+  },
+  {
+    alert: "MysqlHaBinlogArchiveDown",
+    // No archiver of this stack reports a recovery point (only another stack's does).
+    input: [series("mysql_ha_binlog_archive_recovery_point_timestamp_seconds", { pod: "mysql-0" }, "0+60x20", "other")],
+    at: [["10m", []], ["16m", [expected("MysqlHaBinlogArchiveDown")]]],
+  },
 ];
 
 const rulesFile = (groups: RuleGroup[]) => yaml.dump({ groups });
@@ -148,7 +205,7 @@ function testFile(cases: Case[]): string {
     rule_files: ["rules.yaml"],
     evaluation_interval: "1m",
     tests: cases.map((c) => ({
-      interval: "1m",
+      interval: c.interval ?? "1m",
       input_series: c.input,
       alert_rule_test: c.at.map(([evalTime, alerts]) => ({ eval_time: evalTime, alertname: c.alert, exp_alerts: alerts })),
     })),
@@ -183,6 +240,16 @@ describe("alert rules (promtool)", () => {
     const r = await inTempDir({ "rules.yaml": rulesFile(GROUPS), "test.yaml": testFile([wrong]) }, (dir) => promtool(["test", "rules", `${dir}/test.yaml`]));
     expect(r.code).not.toBe(0);
     expect(r.stdout + r.stderr).toMatch(/MysqlHaPrimaryMissing/);
+  });
+
+  it("the backup age threshold is backupMaxAgeHours; the backup and archive alerts need backups and the binlog archive", () => {
+    const rules = (over: Partial<typeof SETTINGS>) => buildAlertRules({ name: NAME, settings: { ...SETTINGS, ...over } })[0].rules;
+    const backup = rules({ backupMaxAgeHours: 7 }).filter((r) => /^MysqlHaBackup/.test(r.alert));
+    expect(backup.map((r) => [r.alert, r.expr.match(/> (\d+)$/)?.[1], r.for])).toEqual([["MysqlHaBackupTooOld", "25200", "5m"], ["MysqlHaBackupMissing", undefined, "7h"]]);
+    expect(rules({}).find((r) => r.alert === "MysqlHaBinlogArchiveBehind")!.expr).toMatch(new RegExp(`> ${ARCHIVE_MAX_DELAY_SECONDS}$`));
+    for (const over of [{ backupEnabled: false }, { binlogArchive: false }]) {
+      expect(rules(over).map((r) => r.alert).filter((a) => /Backup|Archive/.test(a))).toEqual([]);
+    }
   });
 
   it("the lag threshold is readMaxLagSeconds; without semi-sync there is no semi-sync alert; every alert has severity, summary, description and a runbook", () => {
