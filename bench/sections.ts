@@ -10,7 +10,8 @@ import { destroyAll, LOCAL_ROOT_PASSWORD, LOCAL_ROOT_USER, LocalServer, REPLICAT
 import { AckWriter, prepareWriterSchema, writableMember } from "../local/writer";
 import { EngineSettings, failover, MemberAddress, setup, switchover } from "../components/replication";
 import { renderStack } from "../offline/render";
-import { Donor, runScript, seedFromPeer, serverEnv, startDonor, startScript } from "../local/backup";
+import { Donor, runScript, serverEnv, startDonor, startScript } from "../cli/scripts";
+import { seedFromPeer } from "../local/backup";
 import { LocalS3, startLocalS3 } from "../local/s3";
 import { median } from "../local/writer";
 import { AgentChild, membersArg, spawnAgent } from "../local/agent";

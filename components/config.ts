@@ -7,7 +7,7 @@
  */
 
 import { isIP } from "node:net";
-import { normalizeOptionName, optionTargets } from "./upgrade/server-options";
+import { normalizeOptionName, optionTargets } from "./server-options";
 
 /** Name of the Pulumi project and of the config namespace (`mysql-ha:<key>`). */
 export const PROJECT = "mysql-ha";

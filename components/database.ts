@@ -23,7 +23,7 @@ import { ACCOUNTS, REPLICATION_USER } from "./kubernetes/secret";
 import { ACCOUNT_ROLES, AccountRole } from "./replication";
 import { ConnectorSpec } from "./connectors";
 import { PrimaryPlacement, ReplicationResourceArgs, ReplicationTopology, RollingUpgrade } from "./providers";
-import { serverConfigRevision } from "./upgrade/config-hash";
+import { serverConfigRevision } from "./kubernetes/config-hash";
 import {
   backupImageWarning, backupNames, backupScripts, BackupPartsArgs, buildBackupCronJob, buildBackupPodExtras, buildSeedingPodExtras, S3Credentials,
 } from "./backup/kubernetes";

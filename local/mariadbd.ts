@@ -5,11 +5,14 @@
  */
 import { ChildProcess, execFile, spawn } from "node:child_process";
 import * as fs from "node:fs";
-import * as net from "node:net";
 import * as os from "node:os";
 import * as path from "node:path";
 import { promisify } from "node:util";
 import * as mysql from "mysql2/promise";
+import { freePort } from "../cli/scripts";
+
+// The stand-ins and the tests take their ports from here, beside the servers they start.
+export { freePort };
 
 const run = promisify(execFile);
 
@@ -58,6 +61,8 @@ export class LocalServer {
    * template's; a caller that changes the account's password (as a pod's entrypoint would) updates it here.
    */
   adminPassword = LOCAL_ROOT_PASSWORD;
+  /** The administrative account itself, so the server serves as a cli/scripts.ts LocalMember. */
+  readonly adminUser = LOCAL_ROOT_USER;
 
   constructor(
     readonly dir: string,
@@ -260,18 +265,6 @@ function renderOptions(options: ServerOptions): string {
     lines.push(value === true ? key : `${key}=${value}`);
   }
   return lines.join("\n") + "\n";
-}
-
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.unref();
-    srv.on("error", reject);
-    srv.listen(0, "127.0.0.1", () => {
-      const { port } = srv.address() as net.AddressInfo;
-      srv.close(() => resolve(port));
-    });
-  });
 }
 
 export function sleep(ms: number): Promise<void> {

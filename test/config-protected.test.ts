@@ -4,7 +4,7 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { COMPLETE_OPTIONS_BEGINNING_PROTECTED, PROTECTED_SERVER_OPTIONS, Settings, validateConfig } from "../components/config";
 import { renderServerCnf, SERVER_CNF } from "../components/kubernetes/server-config";
-import { normalizeOptionName, optionTargets } from "../components/upgrade/server-options";
+import { normalizeOptionName, optionTargets } from "../components/server-options";
 import { mariadbd } from "../local/mariadbd";
 
 const errorsOf = (name: string, value: unknown) => validateConfig({ serverConfig: { [name]: value } }).errors;

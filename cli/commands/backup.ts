@@ -41,7 +41,7 @@ Example: mysql-ha backup --members 127.0.0.1:3306 --datadir /var/lib/mysql --to 
     });
     if (!args) return 0;
     const { parseBackupUrl, rootUrl } = await import("../../components/backup/location");
-    const { runScript, startDonor } = await import("../../local/backup");
+    const { runScript, startDonor } = await import("../scripts");
     const { randomBytes } = await import("node:crypto");
     const members = parseMembers(args.members as string | undefined);
     if (!args.to) throw new UsageError("--to s3://bucket/prefix is required");

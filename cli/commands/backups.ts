@@ -28,7 +28,7 @@ identity / instance role).`,
     });
     if (!args) return 0;
     const { parseBackupUrl, rootUrl, parseListing } = await import("../../components/backup/location");
-    const { runScript } = await import("../../local/backup");
+    const { runScript } = await import("../scripts");
     if (!args.from) throw new UsageError("--from s3://bucket/prefix is required");
     const location = asUsage(() => parseBackupUrl(String(args.from), "--from"));
     const signingKey = backupSigningKey(args["signing-key-file"] as string | undefined);

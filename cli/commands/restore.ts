@@ -39,7 +39,7 @@ Credentials and region come from AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_S
     });
     if (!args) return 0;
     const { parseBackupUrl, rootUrl, untilTime, isGtidPosition } = await import("../../components/backup/location");
-    const { runScript } = await import("../../local/backup");
+    const { runScript } = await import("../scripts");
     if (!args.from) throw new UsageError("--from s3://bucket/prefix[/base/<timestamp>] is required");
     if (!args.datadir) throw new UsageError("--datadir DIR (an empty directory) is required");
     if (args.until && args.gtid) throw new UsageError("give --until or --gtid, not both");

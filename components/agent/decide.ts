@@ -5,8 +5,8 @@
  * agent cannot reach (its replicas still stream from it) is a suspect, never failed. Which replica to promote and
  * whether that is safe stays the engine's decision (failover refuses what would drop transactions).
  */
-import { plan } from "../replication/plan";
-import type { Topology } from "../replication/types";
+import { plan } from "../replication";
+import type { Topology } from "../replication";
 
 /** Consecutive failed checks of one primary. */
 export interface FailureCount {

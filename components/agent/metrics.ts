@@ -3,7 +3,7 @@
  * what the loop already has (the engine's last inspection, its own counters). Every agent pod exports the topology it
  * sees, leader or not, so rules aggregate over the agents (README, Observability).
  */
-import type { Topology } from "../replication/types";
+import type { Topology } from "../replication";
 
 /** What the loop knows after its last round. */
 export interface AgentMetricsState {

@@ -6,20 +6,17 @@
 import type * as k8s from "@pulumi/kubernetes";
 import type * as pulumi from "@pulumi/pulumi";
 import type { Settings } from "../config";
-import { commonLabels, memberHost, MYSQL_PORT, ObjectNames } from "../kubernetes/names";
+import { ARCHIVE_METRICS_PORT, commonLabels, DONOR_PORT, memberHost, MYSQL_PORT, ObjectNames } from "../kubernetes/names";
 import { ACCOUNTS, SECRET_KEYS } from "../kubernetes/secret";
 import { CONTAINER_SECURITY_CONTEXT, PATHS, StatefulSetExtras, VOLUMES } from "../kubernetes/statefulset";
 import { readScripts } from "../kubernetes/scripts";
-import { ARCHIVE_METRICS_PORT, ARCHIVE_METRICS_PORT_NAME } from "./metrics";
+import { ARCHIVE_METRICS_PORT_NAME } from "./metrics";
 
 type Container = k8s.types.input.core.v1.Container;
 type EnvVar = k8s.types.input.core.v1.EnvVar;
 
 /** The config's upper bound of `replicas` (validateConfig). */
 export const MAX_REPLICAS = 9;
-
-/** Side port on every member that serves backup streams (clone-serve.sh) to joiners and the backup job. */
-export const DONOR_PORT = 4444;
 
 /** Scripts shipped in the members' scripts ConfigMap for backups, archiving, seeding and restore. */
 export const BACKUP_SCRIPTS = [

@@ -4,8 +4,7 @@
  * scrape the real script and compare). The alerts and the dashboard take the names from here.
  */
 
-/** Port of the archiver container's metrics endpoint; named `archive-metrics` on the container. */
-export const ARCHIVE_METRICS_PORT = 9105;
+/** Name of the archiver container's metrics port (ARCHIVE_METRICS_PORT, kubernetes/names.ts). */
 export const ARCHIVE_METRICS_PORT_NAME = "archive-metrics";
 
 export const BACKUP_METRICS = {

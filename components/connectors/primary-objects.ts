@@ -9,11 +9,10 @@
  */
 import type * as k8s from "@kubernetes/client-node";
 import { memberPodName, ROLE_LABEL } from "../kubernetes/names";
+import { TOPOLOGY_PRIMARY_KEY } from "../kubernetes/topology";
 import { apiMessage, apiStatusCode, ClusterAccess, kubeConfigFor, loadKubernetesClient } from "./kube-config";
 
 export const FIELD_MANAGER = "mysql-ha";
-/** Key of the topology ConfigMap holding the primary ordinal (read by init-server.sh at every pod start). */
-export const TOPOLOGY_PRIMARY_KEY = "primary";
 /** Key of the topology ConfigMap recording the last move of the primary (JSON {@link PrimaryMove}). */
 export const TOPOLOGY_MOVE_KEY = "last-move";
 

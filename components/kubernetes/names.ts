@@ -2,6 +2,12 @@
 
 /** Port of the database in every member and Service. */
 export const MYSQL_PORT = 3306;
+/** Side port on every member that serves backup streams (clone-serve.sh) to joiners and the backup job. */
+export const DONOR_PORT = 4444;
+/** The mysqld_exporter sidecar's usual port; named `metrics` on the container. */
+export const EXPORTER_PORT = 9104;
+/** The binlog archiver container's metrics endpoint (backup/metrics.ts). */
+export const ARCHIVE_METRICS_PORT = 9105;
 /** server_id of member N is SERVER_ID_BASE + N (unique per member, stable across restarts). */
 export const SERVER_ID_BASE = 1000;
 

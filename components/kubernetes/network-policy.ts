@@ -7,11 +7,10 @@
  * need DNS, each other and S3. The engine's port-forward arrives on the pod's loopback, which policies do not filter.
  */
 import type * as k8s from "@pulumi/kubernetes";
-import { ARCHIVE_METRICS_PORT } from "../backup/metrics";
 import type { Settings } from "../config";
-import { DONOR_PORT } from "../backup/kubernetes";
-import { EXPORTER_PORT } from "../monitoring/exporter";
-import { commonLabels, Component, componentSelector, MYSQL_PORT, ObjectNames, selectorLabels } from "./names";
+import {
+  ARCHIVE_METRICS_PORT, commonLabels, Component, componentSelector, DONOR_PORT, EXPORTER_PORT, MYSQL_PORT, ObjectNames, selectorLabels,
+} from "./names";
 
 type Peer = k8s.types.input.networking.v1.NetworkPolicyPeer;
 

@@ -1,7 +1,7 @@
 import type * as k8s from "@pulumi/kubernetes";
 import type { Settings } from "../config";
 import { SERVER_CNF } from "./server-config";
-import { CONFIG_HASH_ANNOTATION, serverConfigRevision } from "../upgrade/config-hash";
+import { CONFIG_HASH_ANNOTATION, serverConfigRevision } from "./config-hash";
 import { ACCOUNTS, REPLICATION_USER, SECRET_KEYS } from "./secret";
 import { INIT_ACCOUNTS_SCRIPT } from "./scripts";
 import { ACCOUNT_ROLES } from "../replication";

@@ -1,9 +1,9 @@
 import type * as k8s from "@pulumi/kubernetes";
 import type { Settings } from "../config";
-import { TOPOLOGY_PRIMARY_KEY } from "../connectors/primary-objects";
 import { commonLabels, ObjectNames } from "./names";
 
-export { TOPOLOGY_PRIMARY_KEY };
+/** Key of the topology ConfigMap holding the primary ordinal (read by init-server.sh at every pod start). */
+export const TOPOLOGY_PRIMARY_KEY = "primary";
 
 /**
  * ConfigMap naming the current primary ordinal under TOPOLOGY_PRIMARY_KEY. A pod starts writable only if it is

@@ -4,14 +4,13 @@
  */
 import type * as k8s from "@pulumi/kubernetes";
 import type { Settings } from "../config";
-import { MYSQL_PORT, ObjectNames } from "../kubernetes/names";
+import { EXPORTER_PORT, MYSQL_PORT, ObjectNames } from "../kubernetes/names";
 import { ACCOUNTS } from "../kubernetes/secret";
 import { CONTAINER_SECURITY_CONTEXT, StatefulSetExtras } from "../kubernetes/statefulset";
 
 type Container = k8s.types.input.core.v1.Container;
 
-/** The exporter's usual port; named `metrics` on the container. */
-export const EXPORTER_PORT = 9104;
+/** Name of the exporter's port (EXPORTER_PORT) on the container. */
 export const EXPORTER_PORT_NAME = "metrics";
 
 export interface ExporterArgs {

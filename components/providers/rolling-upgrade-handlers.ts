@@ -10,7 +10,7 @@ import { planLive, RolloutArgs, runRollout } from "../upgrade/executor";
 import { KubernetesRestarter } from "../upgrade/kubernetes-restarter";
 import { describeRollout, planRollout } from "../upgrade/planner";
 import { MemberRestarter } from "../upgrade/restarter";
-import { sameValue, ServerOptions, splitOptions } from "../upgrade/server-options";
+import { sameValue, ServerOptions, splitOptions } from "../server-options";
 import { engineSettingsOf, isUnknown, ProviderTls, validateInputs } from "./inputs";
 
 type Props = Record<string, any>;

@@ -7,14 +7,11 @@
  * primary; a failed switchover gives the old primary its writes back, as the engine guarantees). The state that
  * matters lives in the members themselves (their revision), so a re-run plans only what is left: it resumes.
  */
-import { inspect, switchover } from "../replication";
-import { connect } from "../replication/connection";
-import { covers } from "../replication/gtid";
-import { resolveSettings } from "../replication/settings";
-import type { EngineSettings, MemberAddress, MemberStatus, Topology } from "../replication/types";
+import { connect, covers, inspect, resolveSettings, switchover } from "../replication";
+import type { EngineSettings, MemberAddress, MemberStatus, Topology } from "../replication";
 import { describeRollout, planRollout, RolloutStep } from "./planner";
 import { MemberRestarter, MemberRestartError } from "./restarter";
-import { normalizeOptionName, sameValue, ServerOptions, splitOptions, sqlValue } from "./server-options";
+import { normalizeOptionName, sameValue, ServerOptions, splitOptions, sqlValue } from "../server-options";
 
 export interface RolloutArgs {
   /** Members by ordinal (the engine's addresses). */

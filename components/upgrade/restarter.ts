@@ -1,6 +1,7 @@
 /**
  * Restarting one member onto the desired revision, behind one small interface so the rollout executor does not know
- * whether a member is a pod (kubernetes-restarter.ts) or a local mariadbd (local-restarter.ts).
+ * whether a member is a pod (kubernetes-restarter.ts) or a local mariadbd (local/restarter.ts, the
+ * tests' stand-in).
  */
 
 export interface MemberRevision {

@@ -1,7 +1,7 @@
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import { runScript, RunningScript, ScriptError, startScript } from "../../local/backup";
+import { runScript, RunningScript, ScriptError, startScript } from "../../cli/scripts";
 import { BACKUP_METRICS } from "../../components/backup/metrics";
 import { freePort, sleep } from "../../local/mariadbd";
 import { checkMetrics } from "../monitoring/promtool";

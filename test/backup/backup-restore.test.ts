@@ -1,4 +1,4 @@
-import { RunningScript, startScript } from "../../local/backup";
+import { RunningScript, startScript } from "../../cli/scripts";
 import { sleep } from "../../local/mariadbd";
 import { checksum, getObject, listKeys, restoreInto, Rig, runBackup, startRig, waitFor } from "./support";
 

@@ -1,12 +1,12 @@
 import * as fs from "fs";
 import * as path from "path";
 import { rawStackConfig, Settings, validateConfig } from "../../components/config";
-import { objectNames } from "../../components/kubernetes/names";
+import { DONOR_PORT, objectNames } from "../../components/kubernetes/names";
 import {
   backupAccessPolicy, encryptionArgs, irsaTrustPolicy, lifecycleArgs, publicAccessBlockArgs, tlsOnlyPolicy, versioningArgs,
 } from "../../components/backup/bucket";
 import {
-  BACKUP_SCRIPTS, backupImageWarning, backupScripts, BackupPartsArgs, buildBackupCronJob, buildBackupPodExtras, buildSeedingPodExtras, DONOR_PORT,
+  BACKUP_SCRIPTS, backupImageWarning, backupScripts, BackupPartsArgs, buildBackupCronJob, buildBackupPodExtras, buildSeedingPodExtras,
   MAX_REPLICAS, s3Env, SPOOL,
 } from "../../components/backup/kubernetes";
 import { buildStatefulSet, PATHS, StatefulSetExtras, VOLUMES } from "../../components/kubernetes/statefulset";

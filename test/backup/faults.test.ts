@@ -1,4 +1,4 @@
-import { runScript, ScriptError, startScript } from "../../local/backup";
+import { runScript, ScriptError, startScript } from "../../cli/scripts";
 import { sleep } from "../../local/mariadbd";
 import { getObject, listKeys, putObject, restoreInto, Rig, runBackup, startRig, waitFor } from "./support";
 

@@ -1,5 +1,5 @@
 import { ListObjectsV2Command, PutObjectCommand, S3Client } from "@aws-sdk/client-s3";
-import { runScript } from "../../local/backup";
+import { runScript } from "../../cli/scripts";
 import { LocalS3, startLocalS3 } from "../../local/s3";
 import { manifestText } from "./support";
 

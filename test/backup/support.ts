@@ -4,7 +4,7 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { GetObjectCommand, ListObjectsV2Command, PutObjectCommand, S3Client } from "@aws-sdk/client-s3";
 import { destroyAll, freePort, LocalServer, REPLICATION_OPTIONS, sleep, startServers } from "../../local/mariadbd";
-import { Donor, runScript, ScriptEnv, serverEnv, startDonor } from "../../local/backup";
+import { Donor, runScript, ScriptEnv, serverEnv, startDonor } from "../../cli/scripts";
 import { LocalS3, startLocalS3 } from "../../local/s3";
 
 export const TOKEN = "backup-test-token";

@@ -6,7 +6,7 @@ import { createHmac, randomBytes } from "node:crypto";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import { runScript, ScriptError } from "../../local/backup";
+import { runScript, ScriptError } from "../../cli/scripts";
 import { getObject, listKeys, putObject, restoreInto, Rig, startRig } from "./support";
 
 jest.setTimeout(180000);

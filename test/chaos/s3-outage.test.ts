@@ -8,7 +8,7 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { ListObjectsV2Command } from "@aws-sdk/client-s3";
-import { Donor, runScript, ScriptError, serverEnv, startDonor, startScript } from "../../local/backup";
+import { Donor, runScript, ScriptError, serverEnv, startDonor, startScript } from "../../cli/scripts";
 import { LocalS3, startLocalS3 } from "../../local/s3";
 import { caughtUp, ChaosTopology, sleep, startChaosTopology, stopChaosTopology, within } from "./support";
 

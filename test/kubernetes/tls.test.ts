@@ -12,7 +12,7 @@ import { LOCAL_ROOT_PASSWORD, LOCAL_ROOT_USER, LocalServer, REPLICATION_OPTIONS,
 import { SCRIPTS_DIR } from "../../components/kubernetes/scripts";
 import { renderServerCnf } from "../../components/kubernetes/server-config";
 import { TLS_KEYS } from "../../components/kubernetes/tls";
-import { parseCnf } from "../../components/upgrade/config-hash";
+import { parseCnf } from "../../components/kubernetes/config-hash";
 import { validateConfig } from "../../components/config";
 import { inspect } from "../../components/replication";
 import { TestCa, makeCa, memberDnsName } from "../replication/certificates";

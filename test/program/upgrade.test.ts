@@ -4,7 +4,7 @@
  * StatefulSet and the replication topology, before the objects that name the primary.
  */
 import { REPLICATION_TOPOLOGY_TYPE, ROLLING_UPGRADE_TYPE } from "../../components/providers";
-import { CONFIG_HASH_ANNOTATION } from "../../components/upgrade/config-hash";
+import { CONFIG_HASH_ANNOTATION } from "../../components/kubernetes/config-hash";
 import { MockResourceArgs, REDACTED, RenderedResource, RenderedStack, renderStack } from "../../offline/render";
 
 function find(stack: RenderedStack, type: string, name?: string): RenderedResource {

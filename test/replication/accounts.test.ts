@@ -12,7 +12,8 @@ import { Account, ACCOUNT_ROLES, failover, inspect, mariadb, reconcile, resolveS
 import { connect } from "../../components/replication/connection";
 import { ACCOUNTS } from "../../components/kubernetes/secret";
 import { renderInitAccountsScript } from "../../components/kubernetes/scripts";
-import { runScript, seedFromPeer, startDonor } from "../../local/backup";
+import { runScript, startDonor } from "../../cli/scripts";
+import { seedFromPeer } from "../../local/backup";
 import { freePort, LOCAL_ROOT_PASSWORD, LocalServer, sleep, startServer } from "../../local/mariadbd";
 import { Lab, cleanup, startLab, waitReplicated, createAppSchema } from "./support";
 

@@ -1,5 +1,6 @@
 import { destroyAll, LOCAL_ROOT_PASSWORD, LOCAL_ROOT_USER, LocalServer, REPLICATION_OPTIONS, sleep, startServers } from "../../local/mariadbd";
-import { Donor, runScript, ScriptError, seedFromPeer, startDonor } from "../../local/backup";
+import { Donor, runScript, ScriptError, startDonor } from "../../cli/scripts";
+import { seedFromPeer } from "../../local/backup";
 
 jest.setTimeout(120000);
 

@@ -2,7 +2,7 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { destroyAll, freePort, LocalServer, REPLICATION_OPTIONS, startServer } from "../../local/mariadbd";
-import { Donor, runScript, startDonor } from "../../local/backup";
+import { Donor, runScript, startDonor } from "../../cli/scripts";
 
 jest.setTimeout(120000);
 

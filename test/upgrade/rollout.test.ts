@@ -5,7 +5,7 @@
 import * as net from "node:net";
 import { apply, EngineSettings, inspect, MemberAddress, plan } from "../../components/replication";
 import { runRollout, RolloutError } from "../../components/upgrade/executor";
-import { LocalRestarter } from "../../components/upgrade/local-restarter";
+import { LocalRestarter } from "../../local/restarter";
 import { destroyAll, LOCAL_ROOT_PASSWORD, LOCAL_ROOT_USER, LocalServer, REPLICATION_OPTIONS, ServerOptions, startServers } from "../../local/mariadbd";
 import { AckWriter, prepareWriterSchema } from "../../local/writer";
 

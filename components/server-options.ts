@@ -15,7 +15,7 @@ export type ServerOptions = Record<string, ServerOptionValue>;
  * Anything not listed is treated as needing a restart (the safe default). Deliberately absent although dynamic:
  * options the replication engine manages (read_only, server_id, gtid_*, rpl_semi_sync_*), and options whose live
  * change disturbs replication (binlog_format, slave_parallel_*: they need the replica threads stopped).
- * test/upgrade/server-options.test.ts checks every entry against a real server's information_schema.
+ * test/server-options.test.ts checks every entry against a real server's information_schema.
  */
 export const LIVE_OPTIONS: ReadonlySet<string> = new Set([
   "binlog_cache_size",

@@ -1,5 +1,5 @@
-import { destroyAll, LocalServer, startServers } from "../../local/mariadbd";
-import { LIVE_OPTIONS, restartConfigHash, sameValue, splitOptions, sqlValue } from "../../components/upgrade/server-options";
+import { destroyAll, LocalServer, startServers } from "../local/mariadbd";
+import { LIVE_OPTIONS, restartConfigHash, sameValue, splitOptions, sqlValue } from "../components/server-options";
 
 describe("server options: live vs restart", () => {
   it("splits options by whether SET GLOBAL can change them, either spelling", () => {

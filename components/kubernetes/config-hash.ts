@@ -5,8 +5,8 @@
  * (they are applied with SET GLOBAL), although the ConfigMap carries them for the next start.
  */
 import type { Settings } from "../config";
-import { renderServerCnf } from "../kubernetes/server-config";
-import { restartConfigHash, ServerOptions } from "./server-options";
+import { restartConfigHash, ServerOptions } from "../server-options";
+import { renderServerCnf } from "./server-config";
 
 export const CONFIG_HASH_ANNOTATION = "mysql-ha/server-config-hash";
 

@@ -1,12 +1,12 @@
 /**
- * Local member restarts for the tests and the demo: the members are local mariadbd processes (local/mariadbd.ts), and
+ * Local member restarts for the tests: the members are local mariadbd processes (local/mariadbd.ts), and
  * "the new revision" is a set of server options. Restarting member N stops its server cleanly and starts it again
  * with the desired options; a member is current when it runs with options whose restart-relevant part
  * (restartConfigHash) equals the desired one, so a change to live options alone restarts nobody.
  */
-import type { LocalServer, ServerOptions } from "../../local/mariadbd";
-import { MemberRestarter, MemberRestartError, MemberRevision } from "./restarter";
-import { restartConfigHash } from "./server-options";
+import { MemberRestarter, MemberRestartError, MemberRevision } from "../components/upgrade/restarter";
+import { restartConfigHash } from "../components/server-options";
+import type { LocalServer, ServerOptions } from "./mariadbd";
 
 export class LocalRestarter implements MemberRestarter {
   readonly description = "local mariadbd members";
