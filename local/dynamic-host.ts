@@ -11,12 +11,9 @@ import { ChildProcess, fork } from "node:child_process";
 import { createCipheriv, randomBytes } from "node:crypto";
 import * as path from "node:path";
 import type * as pulumi from "@pulumi/pulumi";
+import { specialSecretSig, specialSigKey, unknownValue } from "@pulumi/pulumi/runtime/rpc";
 import type { Struct as StructType } from "google-protobuf/google/protobuf/struct_pb";
 
-/** Value of a property that is not known during preview (the SDK's rpc.unknownValue). */
-export const UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9";
-const SIG_KEY = "4dabf18193072939515e22adb298388d";
-const SECRET_SIG = "1b47061264138c4ac30d75fd1eb44270";
 const PROVIDER_KEY = "__provider";
 const PROJECT_ROOT = path.resolve(__dirname, "..");
 // The SDK's own protobuf (not a dependency of this project), as the engine's gRPC messages to the real host use.
@@ -59,7 +56,7 @@ export interface Declaration {
   type: string;
   /** Serialized provider (the `__provider` input). */
   provider: string;
-  /** Inputs without `__provider`; values may be {@link UNKNOWN} (or the SDK mocks' Unknown objects) in preview, or SDK secret wrappers. */
+  /** Inputs without `__provider`; values may be `unknownValue` (@pulumi/pulumi/runtime/rpc) (or the SDK mocks' Unknown objects) in preview, or SDK secret wrappers. */
   inputs: Props;
   /** Properties to keep secret in state besides secret inputs (the resource's additionalSecretOutputs). */
   secretOutputs?: string[];
@@ -257,7 +254,7 @@ export class DynamicHost {
       const iv = randomBytes(12);
       const cipher = createCipheriv("aes-256-gcm", this.key, iv);
       const body = Buffer.concat([cipher.update(JSON.stringify(value), "utf8"), cipher.final()]);
-      sealed[key] = { [SIG_KEY]: SECRET_SIG, ciphertext: Buffer.concat([iv, cipher.getAuthTag(), body]).toString("base64") };
+      sealed[key] = { [specialSigKey]: specialSecretSig, ciphertext: Buffer.concat([iv, cipher.getAuthTag(), body]).toString("base64") };
     }
     return sealed;
   }
@@ -282,11 +279,11 @@ function unwrapSecrets(inputs: Props): { values: Props; secrets: Set<string> } {
 
 function engineValue(value: any, onSecret: () => void): any {
   if (!value || typeof value !== "object") return value;
-  if (value[SIG_KEY] === SECRET_SIG) {
+  if (value[specialSigKey] === specialSecretSig) {
     onSecret();
     return engineValue(value.value, onSecret);
   }
-  if (value.__pulumiUnknown === true) return UNKNOWN;
+  if (value.__pulumiUnknown === true) return unknownValue;
   if (Array.isArray(value)) return value.map((v) => engineValue(v, onSecret));
   return Object.fromEntries(Object.entries(value).flatMap(([k, v]) => (v === undefined ? [] : [[k, engineValue(v, onSecret)]])));
 }

@@ -1,16 +1,14 @@
 /**
  * Inputs and outputs of the two replication resources, and their validation (the providers' `check`). Pure: no
- * Pulumi, no database. Both resources take the same inputs; they differ in what they do with them.
+ * database; of Pulumi only the SDK's unknown sentinel. Both resources take the same inputs; they differ in what they do with them.
  */
+import { unknownValue } from "@pulumi/pulumi/runtime/rpc";
 import { CONNECTOR_KINDS, ConnectorSpec, parseHostPort, PrimaryObjects } from "../connectors";
 import { ACCOUNT_ROLES } from "../replication";
 import type { Account, EngineSettings } from "../replication";
 
 /** Bumped when the providers' behaviour changes, so existing stacks get an update that re-converges. */
 export const PROVIDER_VERSION = "2";
-
-/** Value of an input the engine does not know yet (preview). Same value as the SDK's rpc.unknownValue. */
-export const UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9";
 
 /** Properties kept secret in state: passed to additionalSecretOutputs and wrapped with pulumi.secret. */
 export const SECRET_PROPERTIES = ["adminPassword", "replicationPassword", "kubeconfig", "accounts"];
@@ -113,7 +111,8 @@ export const COMPARED_INPUTS: Array<keyof ReplicationInputs> = [
 ];
 
 export function isUnknown(value: unknown): boolean {
-  if (value === UNKNOWN) return true;
+  // What the engine passes for an input it does not know yet (preview).
+  if (value === unknownValue) return true;
   if (Array.isArray(value)) return value.some(isUnknown);
   if (value && typeof value === "object") return Object.values(value).some(isUnknown);
   return false;

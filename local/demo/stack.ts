@@ -28,6 +28,7 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { randomBytes } from "node:crypto";
 import { execFile } from "node:child_process";
+import { specialSigKey } from "@pulumi/pulumi/runtime/rpc";
 import * as mysql from "mysql2/promise";
 import { promisify } from "node:util";
 import { PRIMARY_PLACEMENT_TYPE, REPLICATION_TOPOLOGY_TYPE, ROLLING_UPGRADE_TYPE, SECRET_PROPERTIES } from "../../components/providers";
@@ -47,7 +48,6 @@ import { initializeDatadir, LocalServer, LOCAL_ROOT_USER, ServerOptions, sleep }
 import { MockResourceArgs, MockResult, renderStack, RenderedStack, stackConfig } from "../../offline/render";
 
 const execFileAsync = promisify(execFile);
-const SIG_KEY = "4dabf18193072939515e22adb298388d";
 /** How long an up waits for every pod to pass its readiness probe (Pulumi waits up to 10 minutes). */
 const READY_TIMEOUT_MS = 60_000;
 const RESOURCE_NAMES: Record<string, string> = {
@@ -87,7 +87,7 @@ export interface LocalStackOptions {
 }
 
 function unwrap(value: any): any {
-  return value && typeof value === "object" && value[SIG_KEY] !== undefined ? unwrap(value.value) : value;
+  return value && typeof value === "object" && value[specialSigKey] !== undefined ? unwrap(value.value) : value;
 }
 
 /** Parses `[section]` option files (key = value) into server options; later files win. */

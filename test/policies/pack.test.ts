@@ -5,6 +5,7 @@
  */
 import { ChildProcess, spawn } from "node:child_process";
 import * as path from "node:path";
+import { unknownValue } from "@pulumi/pulumi/runtime/rpc";
 import { RenderedResource, runPolicies } from "../../offline/analyzer";
 import { policies, PACK_NAME } from "../../policies/policies";
 import { T, bucketParts, pdb, resource, service, statefulSet } from "./fixtures";
@@ -17,8 +18,6 @@ const { Struct } = require("google-protobuf/google/protobuf/struct_pb");
 const { Empty } = require("google-protobuf/google/protobuf/empty_pb");
 
 const PACK_DIR = path.resolve(__dirname, "..", "..", "policies");
-/** What the engine sends for a value not known during preview. */
-const UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9";
 const LEVELS = ["advisory", "mandatory", "disabled", "remediate"];
 
 let host: ChildProcess;
@@ -132,7 +131,7 @@ describe("the policy pack under the Pulumi policy host", () => {
   }, 30_000);
 
   test("a value unknown during preview is not judged a violation, there and offline", async () => {
-    const parts = bucketParts("dev").map((r) => (r.type === T.bucketPolicy ? { ...r, inputs: { ...r.inputs, policy: UNKNOWN } } : r));
+    const parts = bucketParts("dev").map((r) => (r.type === T.bucketPolicy ? { ...r, inputs: { ...r.inputs, policy: unknownValue } } : r));
     const stack = [...parts, statefulSet("dev"), pdb("dev")];
     expect(await analyzeStack(stack)).toEqual([]);
     expect(await runPolicies(stack, { policies: policies.filter((p) => "validateStack" in p) })).toEqual([]);

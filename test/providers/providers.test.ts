@@ -3,7 +3,8 @@
  * executed in a separate plain Node process (local/dynamic-host.ts), against real local mariadbd members.
  */
 import { PRIMARY_PLACEMENT_TYPE, REPLICATION_TOPOLOGY_TYPE, SECRET_PROPERTIES, serializableProvider } from "../../components/providers";
-import { Declaration, DynamicHost, serializeProvider, UNKNOWN } from "../../local/dynamic-host";
+import { unknownValue } from "@pulumi/pulumi/runtime/rpc";
+import { Declaration, DynamicHost, serializeProvider } from "../../local/dynamic-host";
 import { ApiServerStandin } from "../connectors/apiserver-standin";
 import { destroyAll, LOCAL_ROOT_PASSWORD, LOCAL_ROOT_USER, LocalServer, REPLICATION_OPTIONS, sleep, startServers } from "../../local/mariadbd";
 
@@ -196,7 +197,7 @@ describe("replication providers, serialized and run in a separate process", () =
     expect(hostLog.join("\n")).not.toContain(REPLICATION_PASSWORD);
 
     // Inputs not known yet (preview before their producers ran): a change, decided by up.
-    const later = await host.preview("db-topology", topology({ ...moved, replicas: UNKNOWN }));
+    const later = await host.preview("db-topology", topology({ ...moved, replicas: unknownValue }));
     expect(later.op).toBe("update");
     expect(later.diff!.changes).toBe(true);
     expect(later.outputs.plan).toBe("decided once replicas is known: up inspects the members first");
@@ -255,7 +256,7 @@ describe("replication providers, serialized and run in a separate process", () =
   });
 
   test("preview with inputs not known yet says what up will decide, and reports a change", async () => {
-    const unknownReplicas = config({ replicas: UNKNOWN });
+    const unknownReplicas = config({ replicas: unknownValue });
     const created = await host.preview("later-topology", topology(unknownReplicas));
     expect(created.op).toBe("create");
     expect(created.outputs.plan).toBe("decided once replicas is known: up inspects the members first");
