@@ -8,7 +8,7 @@ import * as path from "node:path";
 import { ListObjectsV2Command } from "@aws-sdk/client-s3";
 import { destroyAll, LOCAL_ROOT_PASSWORD, LOCAL_ROOT_USER, LocalServer, REPLICATION_OPTIONS, startServers } from "../local/mariadbd";
 import { AckWriter, prepareWriterSchema, writableMember } from "../local/writer";
-import { EngineSettings, failover, MemberAddress, setup, switchover } from "../components/replication";
+import { EngineSettings, failover, mariadb, MemberAddress, setup, switchover } from "../components/replication";
 import { renderStack } from "../offline/render";
 import { Donor, runScript, serverEnv, startDonor, startScript } from "../cli/scripts";
 import { seedFromPeer } from "../local/backup";
@@ -32,6 +32,7 @@ export function engineSettings(log?: (line: string) => void): EngineSettings {
     replication: { user: "repl", password: "bench-repl-pw" },
     semiSync: true,
     semiSyncTimeoutMs: 5000,
+    flavor: mariadb,
     deadlineMs: 30000,
     log,
   };

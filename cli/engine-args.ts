@@ -6,10 +6,11 @@ import * as fs from "node:fs";
 import { Command, UsageError, parseCommandArgs } from "./command";
 import { adminCredentials, replicationCredentials } from "./credentials";
 import { TLS_PATHS } from "../components/kubernetes/tls";
-import type { EngineSettings, MemberAddress, OperationResult, TlsSettings } from "../components/replication";
+import type { EngineSettings, Flavor, MemberAddress, OperationResult, TlsSettings } from "../components/replication";
 
 export const ENGINE_OPTIONS = {
   members: { type: "string" },
+  flavor: { type: "string" },
   "password-file": { type: "string" },
   "replication-password-file": { type: "string" },
   async: { type: "boolean" },
@@ -23,6 +24,7 @@ export const ENGINE_OPTIONS = {
 } as const;
 
 export const ENGINE_OPTIONS_HELP = `  --members H:P,...              the members in ordinal order (index = position, from 0)
+  --flavor NAME                  the database flavor, as config flavor (default mariadb)
   --password-file FILE           admin password (else MYSQL_HA_PASSWORD; user MYSQL_HA_USER, default root)
   --replication-password-file F  replication password (else MYSQL_HA_REPLICATION_PASSWORD;
                                  user MYSQL_HA_REPLICATION_USER, default replication)
@@ -110,9 +112,19 @@ export function tlsSettings(values: Record<string, unknown>, env: NodeJS.Process
   return { ca, caPath: (values["tls-member-ca"] as string | undefined) ?? TLS_PATHS.ca, ...(names ? { serverName: (i: number) => names[i] } : {}) };
 }
 
+/** The flavor --flavor names; mariadb, the config's default, when it is not given. */
+function flavorOption(value: string | undefined): Flavor {
+  // Loaded here, not at the top: the engine (mysql2) stays out of the CLI's start.
+  const { FLAVORS } = require("../components/replication") as typeof import("../components/replication");
+  const name = value ?? "mariadb";
+  if (!Object.hasOwn(FLAVORS, name)) throw new UsageError(`--flavor '${name}' is not a flavor: one of ${Object.keys(FLAVORS).join(", ")}`);
+  return FLAVORS[name];
+}
+
 /** Engine settings from parsed options; progress lines go to stdout. Replication credentials only when needed. */
 export function engineSettings(values: Record<string, unknown>, needReplication: boolean, log: (line: string) => void): EngineSettings {
   return {
+    flavor: flavorOption(values.flavor as string | undefined),
     tls: tlsSettings(values),
     admin: adminCredentials(values["password-file"] as string | undefined),
     replication: needReplication ? replicationCredentials(values["replication-password-file"] as string | undefined) : { user: "", password: "" },

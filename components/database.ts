@@ -262,6 +262,7 @@ function replicationArgs(
       ? { kind: "direct", members: settings.directMembers }
       : { kind: "kubernetes", namespace: settings.namespace, statefulSet: names.statefulSet, service: names.headlessService, port: MYSQL_PORT, ...context };
   return {
+    flavor: settings.flavor,
     replicas: settings.replicas,
     primary: settings.primary,
     semiSync: settings.semiSync,

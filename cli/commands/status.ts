@@ -53,6 +53,6 @@ function table(t: Topology): string {
   const line = (cells: string[]) => cells.map((c, i) => c.padEnd(widths[i])).join("  ").trimEnd();
   const out = [line(head), ...rows.map(line), ""];
   out.push(t.healthy ? `healthy; primary is member ${t.primary}` : `NOT healthy${t.primary !== null ? `; primary is member ${t.primary}` : "; no primary"}:`);
-  for (const p of t.problems) out.push(`  - ${p}`);
+  for (const p of t.problems) out.push(`  - ${p.message}`);
   return out.join("\n") + "\n";
 }

@@ -54,6 +54,8 @@ export function countFailures(previous: FailureCount, topology: Topology | undef
   return { primary, failures: primary === previous.primary ? previous.failures + 1 : 1 };
 }
 
+const messages = (list: Array<{ message: string }>) => list.map((x) => x.message).join("; ");
+
 export function decide(input: DecideInput): Decision {
   const { topology: t, failures, failureThreshold, cooldownRemainingMs, leading } = input;
   if (t.splitBrain) {
@@ -62,10 +64,10 @@ export function decide(input: DecideInput): Decision {
     const p = plan(t, { members: t.members.length, allowFailover: false });
     const fence = p.steps.find((s) => s.kind === "fence");
     if (fence && t.sourceOfReplicas !== null) return { kind: "old-primary-back", member: fence.members[0], primary: t.sourceOfReplicas, act: leading };
-    return { kind: "refused", reason: p.refusals.join("; ") || t.problems.join("; ") };
+    return { kind: "refused", reason: messages(p.refusals) || messages(t.problems) };
   }
   const primary = watchedPrimary(t);
-  if (primary === null) return { kind: "refused", reason: t.problems.join("; ") || "no primary and no replication" };
+  if (primary === null) return { kind: "refused", reason: messages(t.problems) || "no primary and no replication" };
   if (t.primary !== null) return { kind: "healthy", primary };
   const p = t.members[primary];
   if (p.reachable) {

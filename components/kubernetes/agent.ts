@@ -59,7 +59,7 @@ function agentLabels(name: string): Record<string, string> {
 }
 
 type AgentSettings = Pick<Settings, "namespace" | "replicas" | "antiAffinity" | "agentImage" | "agentIntervalMs" | "agentFailureThreshold" |
-  "agentCooldownSeconds" | "semiSync" | "semiSyncTimeoutMs" | "operationTimeoutSeconds" | "tls">;
+  "agentCooldownSeconds" | "semiSync" | "semiSyncTimeoutMs" | "operationTimeoutSeconds" | "tls" | "flavor">;
 
 export interface AgentArgs {
   name: string;
@@ -145,6 +145,7 @@ export function agentCommand(args: AgentArgs): string[] {
     // A promoted primary gets the stack's semi-sync settings, and a failover the stack's deadline.
     ...(s.semiSync ? ["--semi-sync-timeout-ms", String(s.semiSyncTimeoutMs)] : ["--async"]),
     "--timeout-ms", String(s.operationTimeoutSeconds * 1000),
+    "--flavor", s.flavor,
     // TLS verified against the stack's CA (the members are named by their DNS names), replication told the same.
     ...(s.tls !== "off" ? ["--tls-ca", TLS_PATHS.ca, "--tls-member-ca", TLS_PATHS.ca] : []),
   ];

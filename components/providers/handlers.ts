@@ -130,7 +130,7 @@ function summarize(topology: engine.Topology): Pick<ReplicationOutputs, "primary
 
 /** The plan in words; `pending` are steps that wait for something outside the engine (a pod to start). */
 export function planWords(plan: engine.Plan, pending: string[] = []): string {
-  const parts = [...plan.steps.map((s) => s.describe), ...pending, ...plan.refusals.map((r) => `refused: ${r}`)];
+  const parts = [...plan.steps.map((s) => s.describe), ...pending, ...plan.refusals.map((r) => `refused: ${r.message}`)];
   return parts.length ? parts.join("; ") : "no change: the topology is healthy and as configured";
 }
 
@@ -183,7 +183,7 @@ async function placementWork(olds: Props, news: ReplicationInputs): Promise<{ wo
     // The engine's planner has the safety rules (reachable, replicating, no errant GTIDs): let it word the step.
     const plan = engine.plan(topology, { members: placementCount(olds, news), primary: decision.target, allowFailover: false });
     const step = plan.steps.find((s) => s.kind === "switchover");
-    if (!step) return { words: `${decision.words}; refused: ${plan.refusals.join("; ")}`, primary: topology.primary ?? -1 };
+    if (!step) return { words: `${decision.words}; refused: ${plan.refusals.map((r) => r.message).join("; ")}`, primary: topology.primary ?? -1 };
     return { words: `${step.describe} (${decision.words})`, target: decision.target, primary: topology.primary ?? -1 };
   });
 }
@@ -283,7 +283,7 @@ const membersWord = (list: number[]) => `member${list.length > 1 ? "s" : ""} ${l
 /** Preview words: members whose pods do not exist yet (first create, growth) are promised, not refused. */
 async function topologyPreview(olds: Props, news: ReplicationInputs): Promise<string> {
   const { plan, topology, renew } = await topologyPlan(olds, news);
-  if (olds.replicas === undefined && plan.refusals.some((r) => /unreachable/.test(r))) {
+  if (olds.replicas === undefined && plan.refusals.some((r) => r.kind === "unreachable")) {
     const others = Array.from({ length: news.replicas }, (_, i) => i).filter((i) => i !== news.primary);
     return `set up member ${news.primary} as primary of ${others.join(", ") || "no replicas"} once the members run (not reachable yet)`;
   }
@@ -311,7 +311,7 @@ async function converge(olds: Props, news: ReplicationInputs): Promise<Replicati
   const { words, before, operation } = await withSession(news, "topology", count, async (session) => {
     const { members, settings, topology } = session;
     const plan = engine.plan(topology, desiredTopology(topology, olds, news));
-    if (plan.refusals.length > 0) throw new Error(`ReplicationTopology refused, nothing was changed: ${plan.refusals.join("; ")}`);
+    if (plan.refusals.length > 0) throw new Error(`ReplicationTopology refused, nothing was changed: ${plan.refusals.map((r) => r.message).join("; ")}`);
     const moved = await movedSince(olds, news, topology.primary);
     const prefix = moved ? [moved] : [];
     if (plan.steps.length === 0) {

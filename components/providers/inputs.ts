@@ -4,7 +4,7 @@
  */
 import { unknownValue } from "@pulumi/pulumi/runtime/rpc";
 import { CONNECTOR_KINDS, ConnectorSpec, parseHostPort, PrimaryObjects } from "../connectors";
-import { ACCOUNT_ROLES } from "../replication";
+import { ACCOUNT_ROLES, FLAVORS, flavorNamed } from "../replication";
 import type { Account, EngineSettings } from "../replication";
 
 /** Bumped when the providers' behaviour changes, so existing stacks get an update that re-converges. */
@@ -16,6 +16,8 @@ export const SECRET_PROPERTIES = ["adminPassword", "replicationPassword", "kubec
 export interface ReplicationInputs {
   /** Version of the provider code that last ran (see PROVIDER_VERSION). */
   providerVersion: string;
+  /** Database flavor (config flavor): the engine's statements and GTID arithmetic. */
+  flavor: string;
   /** Number of members (StatefulSet replicas). */
   replicas: number;
   /** Ordinal the config wants as primary. */
@@ -60,10 +62,12 @@ export interface ProviderTls {
 
 /** The engine settings every mysql-ha provider derives from its inputs; `log` goes to the provider's stderr. */
 export function engineSettingsOf(
-  inputs: Pick<ReplicationInputs, "adminUser" | "adminPassword" | "replicationUser" | "replicationPassword" | "accounts" | "semiSync" | "semiSyncTimeoutMs" | "operationTimeoutSeconds" | "tls">,
+  inputs: Pick<ReplicationInputs, "flavor" | "adminUser" | "adminPassword" | "replicationUser" | "replicationPassword" | "accounts" | "semiSync" | "semiSyncTimeoutMs" | "operationTimeoutSeconds" | "tls">,
   log: (line: string) => void,
 ): EngineSettings {
   return {
+    // State written before the flavor was an input lacks it: those stacks all ran mariadb, the only flavor then.
+    flavor: flavorNamed(inputs.flavor ?? "mariadb"),
     admin: { user: inputs.adminUser, password: inputs.adminPassword },
     replication: { user: inputs.replicationUser, password: inputs.replicationPassword },
     accounts: inputs.accounts,
@@ -106,7 +110,7 @@ export interface CheckFailure {
 
 /** Inputs whose change alone is a reason to update (the computed `plan` is not one). */
 export const COMPARED_INPUTS: Array<keyof ReplicationInputs> = [
-  "providerVersion", "replicas", "primary", "semiSync", "semiSyncTimeoutMs", "autoFailover",
+  "providerVersion", "flavor", "replicas", "primary", "semiSync", "semiSyncTimeoutMs", "autoFailover",
   "operationTimeoutSeconds", "connector", "kubeconfig", "primaryObjects", "adminUser", "adminPassword", "replicationUser", "replicationPassword", "accounts", "tls",
 ];
 
@@ -141,6 +145,7 @@ export function validateInputs(news: Record<string, any>): CheckFailure[] {
   };
 
   text("providerVersion");
+  if (known("flavor") && !Object.hasOwn(FLAVORS, String(news.flavor))) fail("flavor", `${JSON.stringify(news.flavor)} is not one of ${Object.keys(FLAVORS).join(", ")}`);
   integer("replicas", 1, 9);
   integer("primary", 0, 8);
   const validReplicas = known("replicas") && Number.isInteger(news.replicas) && news.replicas >= 1;

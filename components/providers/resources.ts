@@ -10,6 +10,8 @@ import { MemberSummary, PROVIDER_VERSION, SECRET_PROPERTIES } from "./inputs";
 import { ProviderKind, serializableProvider } from "./serialized";
 
 export interface ReplicationResourceArgs {
+  /** Database flavor (config flavor). */
+  flavor: pulumi.Input<string>;
   /** Number of members (StatefulSet replicas). */
   replicas: pulumi.Input<number>;
   /** Ordinal the config wants as primary. */

@@ -17,6 +17,7 @@ type Props = Record<string, any>;
 
 export interface RollingUpgradeInputs {
   providerVersion: string;
+  flavor: string;
   replicas: number;
   primary: number;
   revision: string;
@@ -38,7 +39,7 @@ export interface RollingUpgradeInputs {
 }
 
 /** Inputs whose change alone is a reason to update. */
-const COMPARED = ["providerVersion", "replicas", "primary", "revision", "serverConfig", "connector", "kubeconfig", "restarter", "adminUser", "adminPassword"];
+const COMPARED = ["providerVersion", "flavor", "replicas", "primary", "revision", "serverConfig", "connector", "kubeconfig", "restarter", "adminUser", "adminPassword"];
 
 function log(line: string): void {
   process.stderr.write(`[mysql-ha RollingUpgrade] ${line}\n`);

@@ -9,6 +9,8 @@ import { ConnectorSpec } from "../connectors";
 import { providerFor, resourceInputs, withSecretOutputs } from "./resources";
 
 export interface RollingUpgradeArgs {
+  /** Database flavor (config flavor). */
+  flavor: pulumi.Input<string>;
   /** Number of members (StatefulSet replicas). */
   replicas: pulumi.Input<number>;
   /** Config `primary`: the primary role ends the rollout here. */

@@ -7,8 +7,6 @@
 import { X509Certificate } from "node:crypto";
 import { connect, Sql } from "./connection";
 import { ReplicationError } from "./errors";
-import { Flavor } from "./flavor/flavor";
-import { mariadb } from "./flavor/mariadb";
 import { resolveSettings } from "./settings";
 import { EngineSettings, MemberAddress } from "./types";
 
@@ -47,11 +45,11 @@ async function withMember<T>(members: MemberAddress[], index: number, settings: 
  * Members (by index) whose served certificate is not the expected one (`expected[i]`, PEM; undefined: not checked).
  * Reads only: what `pulumi preview` shows as "renew certificates".
  */
-export async function staleCertificates(members: MemberAddress[], expected: Array<string | undefined>, settings: EngineSettings, flavor: Flavor = mariadb): Promise<CertificateState[]> {
+export async function staleCertificates(members: MemberAddress[], expected: Array<string | undefined>, settings: EngineSettings): Promise<CertificateState[]> {
   const states = await Promise.all(
     expected.map(async (pem, index): Promise<CertificateState | undefined> => {
       if (pem === undefined || index >= members.length) return undefined;
-      const served = await withMember(members, index, settings, (sql) => flavor.servedCertificate(sql));
+      const served = await withMember(members, index, settings, (sql) => settings.flavor.servedCertificate(sql));
       return { index, served, expected: validityOf(pem) };
     }),
   );
@@ -64,18 +62,18 @@ export async function staleCertificates(members: MemberAddress[], expected: Arra
  * not, and what it serves. Returns the members that were reloaded.
  */
 export async function reloadCertificates(
-  members: MemberAddress[], expected: Array<string | undefined>, settings: EngineSettings, flavor: Flavor = mariadb, pollMs = 1000,
+  members: MemberAddress[], expected: Array<string | undefined>, settings: EngineSettings, pollMs = 1000,
 ): Promise<number[]> {
   const resolved = resolveSettings(settings);
   const deadline = Date.now() + resolved.deadlineMs;
-  const stale = await staleCertificates(members, expected, settings, flavor);
+  const stale = await staleCertificates(members, expected, settings);
   const failed: string[] = [];
   await Promise.all(
     stale.map(async (state) => {
       for (;;) {
-        await withMember(members, state.index, settings, (sql) => flavor.reloadTls(sql));
+        await withMember(members, state.index, settings, (sql) => settings.flavor.reloadTls(sql));
         // A connection shows the certificate it got at its handshake: look with a new one.
-        const served = await withMember(members, state.index, settings, (sql) => flavor.servedCertificate(sql));
+        const served = await withMember(members, state.index, settings, (sql) => settings.flavor.servedCertificate(sql));
         if (same(served, state.expected)) {
           resolved.log(`member ${state.index}: serves its renewed certificate (${describe(served)}) after FLUSH SSL`);
           return;

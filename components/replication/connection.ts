@@ -3,7 +3,7 @@
  */
 import * as net from "node:net";
 import * as mysql from "mysql2/promise";
-import { redact } from "./errors";
+import { redact, SqlError } from "./errors";
 import { addressOf, replicationAddress } from "./settings";
 import { MemberAddress, ResolvedSettings, TlsSettings } from "./types";
 
@@ -49,7 +49,8 @@ export async function connect(members: MemberAddress[], index: number, settings:
         const [rows] = await conn.query({ sql, values: params, ...(timeoutMs ? { timeout: timeoutMs } : {}) });
         return rows as T[];
       } catch (err) {
-        throw new Error(`member ${index} (${address}): ${redact(describeError(err), secrets)}`);
+        const { code, errno } = err as { code?: string; errno?: number };
+        throw new SqlError(`member ${index} (${address}): ${redact(describeError(err), secrets)}`, code, errno);
       }
     },
     async close() {

@@ -1,9 +1,9 @@
 /**
  * The replication engine: inspect (gather), plan (decide, pure), apply and the operations (do).
- * Plain TypeScript on mysql2; no Pulumi import. Engine-specific SQL lives in flavor/.
+ * Plain TypeScript on mysql2; no Pulumi import. Every statement and GTID calculation lives in flavor/.
  */
 export * from "./types";
-export { ReplicationError } from "./errors";
+export { ReplicationError, SqlError } from "./errors";
 export { resolveSettings, DEFAULTS } from "./settings";
 export { inspect, analyze, topologyToJson } from "./status/inspect";
 export { plan } from "./plan";
@@ -11,6 +11,6 @@ export { apply, reconcile, setup, attach, detach, switchover, failover, repair, 
 export { reloadCertificates, staleCertificates, validityOf } from "./certificates";
 export type { CertificateState, Validity } from "./certificates";
 export { mariadb } from "./flavor/mariadb";
-export type { Flavor, AccountSpec } from "./flavor/flavor";
-export { parseGtids, comparePositions, covers, errantAgainst } from "./gtid";
+export { FLAVORS, flavorNamed } from "./flavor/flavors";
+export type { Flavor, AccountSpec, RawStatus } from "./flavor/flavor";
 export { connect } from "./connection";

@@ -5,12 +5,10 @@
 import { connect, Sql } from "./connection";
 import { ReplicationError, refuse } from "./errors";
 import { Flavor } from "./flavor/flavor";
-import { mariadb } from "./flavor/mariadb";
-import { covers } from "./gtid";
 import { plan as makePlan, switchoverRefusal } from "./plan";
 import { replicationAddress, resolveSettings } from "./settings";
 import { analyze, inspect } from "./status/inspect";
-import { ApplyResult, EngineSettings, MemberAddress, MemberStatus, OperationResult, Plan, ResolvedSettings, StepKind, Topology } from "./types";
+import { ApplyResult, EngineSettings, MemberAddress, MemberStatus, OperationResult, Plan, RefusalKind, ResolvedSettings, StepKind, Topology } from "./types";
 
 /** Name of the session lock taken on every reachable member while an operation runs. */
 export const LOCK_NAME = "mysql-ha.topology";
@@ -45,22 +43,22 @@ function result(ctx: Ctx, kind: StepKind, primary: number, extra: Partial<Operat
 
 function checkIndex(members: MemberAddress[], index: number, what: string): void {
   if (!Number.isInteger(index) || index < 0 || index >= members.length) {
-    throw refuse(`${what} ${index} is not a member: allowed 0..${members.length - 1}`);
+    throw refuse("invalid-request", `${what} ${index} is not a member: allowed 0..${members.length - 1}`);
   }
 }
 
-function context(members: MemberAddress[], settings: EngineSettings, flavor: Flavor): Ctx {
+function context(members: MemberAddress[], settings: EngineSettings): Ctx {
   const resolved = resolveSettings(settings);
-  return { members, settings: resolved, flavor, lockSessions: new Map(), deadline: Date.now() + resolved.deadlineMs, lines: [], warnings: [] };
+  return { members, settings: resolved, flavor: resolved.flavor, lockSessions: new Map(), deadline: Date.now() + resolved.deadlineMs, lines: [], warnings: [] };
 }
 
 /**
  * Takes the topology lock (a named session lock on every reachable member, in index order so two contenders cannot
  * each hold half), runs `fn`, releases it. A second operation anywhere, in any process, is refused.
  */
-async function locked<T>(members: MemberAddress[], settings: EngineSettings, flavor: Flavor, fn: (ctx: Ctx) => Promise<T>): Promise<T> {
-  const ctx = context(members, settings, flavor);
-  const resolved = ctx.settings;
+async function locked<T>(members: MemberAddress[], settings: EngineSettings, fn: (ctx: Ctx) => Promise<T>): Promise<T> {
+  const ctx = context(members, settings);
+  const { settings: resolved, flavor } = ctx;
   const held: Sql[] = [];
   const unreachable: string[] = [];
   try {
@@ -75,13 +73,13 @@ async function locked<T>(members: MemberAddress[], settings: EngineSettings, fla
       held.push(sql);
       const got = await flavor.tryLock(sql, LOCK_NAME);
       if (!got.ok) {
-        throw refuse(
+        throw refuse("locked", 
           `another operation is running: member ${i} (${sql.address}) has the topology lock '${LOCK_NAME}'${got.holder !== null ? ` held by session ${got.holder}` : ""}; try again when it has finished`,
         );
       }
       ctx.lockSessions.set(i, await flavor.sessionId(sql));
     }
-    if (held.length === 0) throw refuse(`no member is reachable: ${unreachable.join("; ")}`);
+    if (held.length === 0) throw refuse("unreachable", `no member is reachable: ${unreachable.join("; ")}`);
     return await fn(ctx);
   } finally {
     await Promise.all(held.map((s) => s.close()));
@@ -89,7 +87,7 @@ async function locked<T>(members: MemberAddress[], settings: EngineSettings, fla
 }
 
 async function look(ctx: Ctx): Promise<Topology> {
-  return inspect(ctx.members, ctx.settings, ctx.flavor);
+  return inspect(ctx.members, ctx.settings);
 }
 
 /** Runs fn with a fresh connection to member i. */
@@ -128,10 +126,10 @@ async function judgeJoiner(ctx: Ctx, m: MemberStatus, primary: MemberStatus): Pr
   if (action.kind !== "seed") {
     const start = await withSql(ctx, primary.index, (sql) => ctx.flavor.binlogStart(sql));
     const at = action.kind === "reset" ? "" : m.gtidCurrent ?? "";
-    if (start && !covers(at, start)) action = { kind: "seed", why: `the primary's binlogs start after ${start} and ${who} is at '${at}'` };
+    if (start && !ctx.flavor.covers(at, start)) action = { kind: "seed", why: `the primary's binlogs start after ${start} and ${who} is at '${at}'` };
   }
   if (action.kind === "seed" && !ctx.settings.seed) {
-    throw refuse(`cannot attach ${who}: ${action.why}; it must be re-seeded from the primary (clone), and no seed hook is configured; nothing was changed`);
+    throw refuse("needs-seed", `cannot attach ${who}: ${action.why}; it must be re-seeded from the primary (clone), and no seed hook is configured; nothing was changed`);
   }
   return action;
 }
@@ -170,7 +168,7 @@ async function startReplica(ctx: Ctx, i: number, primary: number, catchUpTo?: st
 }
 
 async function primaryPosition(ctx: Ctx, primary: number): Promise<string> {
-  return withSql(ctx, primary, async (sql) => (await sql.query<{ p: string }>("SELECT @@gtid_binlog_pos AS p"))[0].p);
+  return withSql(ctx, primary, (sql) => ctx.flavor.binlogPosition(sql));
 }
 
 /** The settings' accounts on the primary, each with its password and exactly its role's privileges. */
@@ -187,17 +185,17 @@ async function doSetup(ctx: Ctx, primary: number): Promise<OperationResult> {
   checkIndex(ctx.members, primary, "primary");
   const t = await look(ctx);
   const p = t.members[primary];
-  if (!p.reachable) throw refuse(`cannot set up: member ${primary} (the intended primary) is unreachable: ${p.error}`);
+  if (!p.reachable) throw refuse("unreachable", `cannot set up: member ${primary} (the intended primary) is unreachable: ${p.error}`);
   if (t.primary === primary && t.healthy) {
     log(ctx, `nothing to do: member ${primary} is the primary and every member replicates from it`);
     return result(ctx, "setup", primary, { noop: true });
   }
-  if (t.splitBrain) throw refuse(t.problems.find((x) => x.startsWith("split brain"))!);
+  if (t.splitBrain) throw refuse("split-brain", t.problems.find((x) => x.kind === "split-brain")!.message);
   const other = t.members.find((m) => m.replica && m.replica.sourceIndex !== primary);
   if (other || (t.primary !== null && t.primary !== primary && t.members.some((m) => m.replica))) {
-    throw refuse(`cannot set up member ${primary} as primary: replication is already set up with another source; use switchover`);
+    throw refuse("other-source", `cannot set up member ${primary} as primary: replication is already set up with another source; use switchover`);
   }
-  if (p.logBin === false) throw refuse(`cannot set up: member ${primary} has the binary log off (log-bin is required)`);
+  if (p.logBin === false) throw refuse("binlog-off", `cannot set up: member ${primary} has the binary log off (log-bin is required)`);
 
   const joiners = t.members.filter((m) => m.index !== primary);
   for (const m of joiners.filter((m) => !m.reachable)) ctx.warnings.push(`member ${m.index} is unreachable and was not attached: ${m.error}`);
@@ -206,7 +204,7 @@ async function doSetup(ctx: Ctx, primary: number): Promise<OperationResult> {
   const reachable = joiners.filter((m) => m.reachable && !healthy(m));
   // Judge the joiners' history against the chosen primary before changing anything (fresh servers are all
   // writable, so inspect had no primary to compare with).
-  const view = analyze(ctx.members, t.members.map((m) => ({ ...m, readOnly: m.index !== primary })));
+  const view = analyze(ctx.members, t.members.map((m) => ({ ...m, readOnly: m.index !== primary })), ctx.flavor);
   const actions = new Map<number, JoinerAction>();
   for (const m of reachable) actions.set(m.index, await judgeJoiner(ctx, view.members[m.index], view.members[primary]));
 
@@ -234,9 +232,9 @@ async function doSetup(ctx: Ctx, primary: number): Promise<OperationResult> {
 async function doAttach(ctx: Ctx, index: number): Promise<OperationResult> {
   checkIndex(ctx.members, index, "member");
   const t = await look(ctx);
-  if (t.primary === null) throw refuse(`cannot attach member ${index}: there is no writable primary (${t.problems.join("; ")})`);
+  if (t.primary === null) throw refuse("no-primary", `cannot attach member ${index}: there is no writable primary (${t.problems.map((x) => x.message).join("; ")})`);
   const m = t.members[index];
-  if (!m.reachable) throw refuse(`cannot attach member ${index}: it is unreachable: ${m.error}`);
+  if (!m.reachable) throw refuse("unreachable", `cannot attach member ${index}: it is unreachable: ${m.error}`);
   if (index === t.primary) {
     log(ctx, `nothing to do: member ${index} is the primary`);
     return result(ctx, "attach", t.primary, { noop: true });
@@ -257,7 +255,7 @@ async function doDetach(ctx: Ctx, index: number): Promise<OperationResult> {
   checkIndex(ctx.members, index, "member");
   const t = await look(ctx);
   const m = t.members[index];
-  if (t.primary === index) throw refuse(`cannot detach member ${index}: it is the primary; switch over to another member first`);
+  if (t.primary === index) throw refuse("is-primary", `cannot detach member ${index}: it is the primary; switch over to another member first`);
   if (!m.reachable) {
     ctx.warnings.push(`member ${index} is unreachable: nothing to detach (${m.error})`);
     return result(ctx, "detach", t.primary ?? -1, { noop: true });
@@ -281,14 +279,14 @@ async function doDetach(ctx: Ctx, index: number): Promise<OperationResult> {
 async function doSwitchover(ctx: Ctx, to: number): Promise<OperationResult> {
   checkIndex(ctx.members, to, "switchover target");
   const t = await look(ctx);
-  if (t.primary === null) throw refuse(`cannot switch over: there is no writable primary (${t.problems.join("; ")}); use failover`);
+  if (t.primary === null) throw refuse("no-primary", `cannot switch over: there is no writable primary (${t.problems.map((x) => x.message).join("; ")}); use failover`);
   const from = t.primary;
   if (from === to) {
     log(ctx, `nothing to do: member ${to} is already the primary`);
     return result(ctx, "switchover", to, { noop: true });
   }
   const why = switchoverRefusal(t.members[to], from);
-  if (why) throw refuse(why);
+  if (why) throw refuse(why.kind, why.message);
   const others = t.members.filter((m) => m.index !== from && m.index !== to && m.reachable && m.replica && !m.errantGtids.length).map((m) => m.index);
   const toAddress = replicationAddress(ctx.members[to]);
   const fromAddress = replicationAddress(ctx.members[from]);
@@ -310,12 +308,12 @@ async function doSwitchover(ctx: Ctx, to: number): Promise<OperationResult> {
   try {
     // Slow work first, with writes still on, so the write-stopped window stays short:
     // 1. the candidate gets close to the primary (no progress at all = stuck: refuse, nothing changed);
-    const before = (await connOld.query<{ p: string }>("SELECT @@gtid_binlog_pos AS p"))[0].p;
+    const before = await ctx.flavor.binlogPosition(connOld);
     const startPos = t.members[to].gtidCurrent;
     if (!(await ctx.flavor.waitForGtid(connNew, before, Math.max(1, Math.min(ctx.settings.catchUpTimeoutMs, remaining(ctx)))))) {
-      const now = (await connNew.query<{ p: string }>("SELECT @@gtid_current_pos AS p"))[0].p;
+      const now = await ctx.flavor.executedPosition(connNew);
       if (now === startPos) {
-        throw refuse(`cannot switch over to member ${to}: it applied nothing in ${ctx.settings.catchUpTimeoutMs} ms (at ${now}, primary at ${before}); nothing was changed, member ${from} remains the primary`);
+        throw refuse("behind", `cannot switch over to member ${to}: it applied nothing in ${ctx.settings.catchUpTimeoutMs} ms (at ${now}, primary at ${before}); nothing was changed, member ${from} remains the primary`);
       }
       log(ctx, `member ${to}: still catching up (at ${now}, primary was at ${before}); continuing`);
     } else log(ctx, `member ${to}: caught up to ${before} with writes still on`);
@@ -344,7 +342,7 @@ async function doSwitchover(ctx: Ctx, to: number): Promise<OperationResult> {
       const sessions = await ctx.flavor.clientSessions(connOld, exclude);
       await Promise.all(sessions.map((id) => ctx.flavor.killSession(connOld, id)));
       await ctx.flavor.blockWrites(connOld);
-      const pos = (await connOld.query<{ p: string }>("SELECT @@gtid_binlog_pos AS p"))[0].p;
+      const pos = await ctx.flavor.binlogPosition(connOld);
       const wait = Math.max(1, Math.min(ctx.settings.catchUpTimeoutMs, remaining(ctx)));
       if (!(await ctx.flavor.waitForGtid(connNew, pos, wait))) {
         throw new ReplicationError(`member ${to} did not apply the primary's transactions up to ${pos} within ${wait} ms`);
@@ -406,19 +404,19 @@ async function giveWritesBack(ctx: Ctx, connOld: Sql, from: number, to: number):
 async function doFailover(ctx: Ctx, to: number | undefined): Promise<OperationResult> {
   if (to !== undefined) checkIndex(ctx.members, to, "failover target");
   const t = await look(ctx);
-  if (t.splitBrain) throw refuse(t.problems.find((x) => x.startsWith("split brain"))!);
-  if (t.primary !== null) throw refuse(`cannot fail over: member ${t.primary} is a reachable, writable primary; use switchover`);
+  if (t.splitBrain) throw refuse("split-brain", t.problems.find((x) => x.kind === "split-brain")!.message);
+  if (t.primary !== null) throw refuse("primary-available", `cannot fail over: member ${t.primary} is a reachable, writable primary; use switchover`);
   const failed = t.sourceOfReplicas;
-  if (failed === null) throw refuse("cannot fail over: the replicas do not agree on a source among the members");
+  if (failed === null) throw refuse("no-agreed-source", "cannot fail over: the replicas do not agree on a source among the members");
   if (t.members[failed].reachable) {
-    throw refuse(`cannot fail over: the primary, member ${failed}, is reachable but read-only; make it writable again (plan step 'repair') or switch over`);
+    throw refuse("primary-available", `cannot fail over: the primary, member ${failed}, is reachable but read-only; make it writable again (plan step 'repair') or switch over`);
   }
   const replicas = t.members.filter((m) => m.reachable && m.replica?.sourceIndex === failed);
-  if (replicas.length === 0) throw refuse(`cannot fail over: no reachable replica of member ${failed}`);
+  if (replicas.length === 0) throw refuse("no-candidate", `cannot fail over: no reachable replica of member ${failed}`);
   if (to !== undefined) {
     const target = t.members[to];
-    if (!replicas.includes(target)) throw refuse(`cannot fail over to member ${to}: it is not a reachable replica of member ${failed}${target.error ? ` (${target.error})` : ""}`);
-    if (target.errantGtids.length) throw refuse(`cannot fail over to member ${to}: it has errant GTIDs ${target.errantGtids.join(",")}`);
+    if (!replicas.includes(target)) throw refuse("not-a-replica", `cannot fail over to member ${to}: it is not a reachable replica of member ${failed}${target.error ? ` (${target.error})` : ""}`);
+    if (target.errantGtids.length) throw refuse("errant-gtids", `cannot fail over to member ${to}: it has errant GTIDs ${target.errantGtids.join(",")}`);
   }
   log(ctx, `member ${failed} (primary) is unreachable; candidates: ${replicas.map((m) => m.index).join(", ")}`);
 
@@ -440,27 +438,27 @@ async function doFailover(ctx: Ctx, to: number | undefined): Promise<OperationRe
     );
     for (const d of drained) log(ctx, `member ${d.index}: received ${d.received || "(nothing)"}, executed ${d.executed || "(nothing)"}${d.applied ? "" : " (relay log NOT fully applied)"}`);
 
-    const refusal = async (msg: string) => {
+    const refusal = async (kind: RefusalKind, msg: string) => {
       // Changed nothing that matters: let the candidates keep trying their source.
-      await Promise.all([...conns.values()].map((c) => c.query("START SLAVE").catch(() => undefined)));
-      return refuse(msg);
+      await Promise.all([...conns.values()].map((c) => ctx.flavor.resumeReplicating(c).catch(() => undefined)));
+      return refuse(kind, msg);
     };
     // What each replica got from the failed primary (the relay position excludes its own local writes).
     const fromPrimary = (d: (typeof drained)[number]) => d.received || d.executed;
-    const missing = (a: (typeof drained)[number]) => drained.find((o) => o !== a && !covers(a.executed, fromPrimary(o)));
+    const missing = (a: (typeof drained)[number]) => drained.find((o) => o !== a && !ctx.flavor.covers(a.executed, fromPrimary(o)));
     let chosen: (typeof drained)[number] | undefined;
     if (to !== undefined) {
       chosen = drained.find((d) => d.index === to)!;
-      if (!chosen.applied) throw await refusal(`cannot fail over to member ${to}: it could not apply its relay log within ${ctx.settings.catchUpTimeoutMs} ms`);
+      if (!chosen.applied) throw await refusal("behind", `cannot fail over to member ${to}: it could not apply its relay log within ${ctx.settings.catchUpTimeoutMs} ms`);
       const ahead = missing(chosen);
       if (ahead) {
-        throw await refusal(`cannot fail over to member ${to}: member ${ahead.index} has transactions it lacks (${fromPrimary(ahead)} vs ${chosen.executed}); promoting it would drop them. Choose member ${ahead.index} or omit --to`);
+        throw await refusal("behind", `cannot fail over to member ${to}: member ${ahead.index} has transactions it lacks (${fromPrimary(ahead)} vs ${chosen.executed}); promoting it would drop them. Choose member ${ahead.index} or omit --to`);
       }
     } else {
       chosen = drained.find((d) => d.applied && d.errant.length === 0 && !missing(d));
       if (!chosen) {
         const positions = drained.map((d) => `member ${d.index}: ${d.executed || "(nothing)"}${d.errant.length ? ` (errant ${d.errant.join(",")})` : ""}${d.applied ? "" : " (relay log not applied)"}`).join("; ");
-        throw await refusal(`cannot fail over: no candidate has every transaction the others have without errant GTIDs, so promoting any would drop transactions (${positions})`);
+        throw await refusal("no-candidate", `cannot fail over: no candidate has every transaction the others have without errant GTIDs, so promoting any would drop transactions (${positions})`);
       }
     }
 
@@ -508,8 +506,8 @@ async function doRepair(ctx: Ctx, index: number): Promise<OperationResult> {
     log(ctx, `nothing to do: member ${index} is the writable primary`);
     return result(ctx, "repair", index, { noop: true });
   }
-  if (t.primary !== null || t.splitBrain) throw refuse(`cannot make member ${index} writable: member ${t.primary} already is`);
-  if (t.sourceOfReplicas !== index) throw refuse(`cannot make member ${index} writable: the replicas do not replicate from it`);
+  if (t.primary !== null || t.splitBrain) throw refuse("primary-available", `cannot make member ${index} writable: member ${t.primary} already is`);
+  if (t.sourceOfReplicas !== index) throw refuse("not-the-source", `cannot make member ${index} writable: the replicas do not replicate from it`);
   await withSql(ctx, index, (sql) => ctx.flavor.setReadOnly(sql, false));
   log(ctx, `member ${index}: writable again`);
   return result(ctx, "repair", index);
@@ -523,15 +521,15 @@ async function doFence(ctx: Ctx, index: number): Promise<OperationResult> {
   const t = await look(ctx);
   const m = t.members[index];
   const source = t.sourceOfReplicas;
-  if (!m.reachable) throw refuse(`cannot fence member ${index}: it is unreachable: ${m.error}`);
+  if (!m.reachable) throw refuse("unreachable", `cannot fence member ${index}: it is unreachable: ${m.error}`);
   if (source === null || source === index || !t.members[source].reachable || t.members[source].readOnly !== false) {
-    throw refuse(`cannot fence member ${index}: it is not beside a writable primary that the replicas follow`);
+    throw refuse("no-primary", `cannot fence member ${index}: it is not beside a writable primary that the replicas follow`);
   }
   if (m.readOnly !== false) {
     log(ctx, `nothing to do: member ${index} is read-only`);
     return result(ctx, "fence", source, { noop: true });
   }
-  if (m.replica) throw refuse(`cannot fence member ${index}: it replicates from ${m.replica.sourceHost}:${m.replica.sourcePort}; inspect it by hand`);
+  if (m.replica) throw refuse("other-source", `cannot fence member ${index}: it replicates from ${m.replica.sourceHost}:${m.replica.sourcePort}; inspect it by hand`);
   await withSql(ctx, index, async (sql) => {
     // read_only first so no new write starts, then end every client session (open transactions must not commit).
     await ctx.flavor.setReadOnly(sql, true);
@@ -549,49 +547,49 @@ async function doFence(ctx: Ctx, index: number): Promise<OperationResult> {
 }
 
 /** Makes a former primary that came back writable read-only and reports what it committed alone. */
-export function fence(members: MemberAddress[], index: number, settings: EngineSettings, flavor: Flavor = mariadb): Promise<OperationResult> {
-  return locked(members, settings, flavor, (ctx) => doFence(ctx, index));
+export function fence(members: MemberAddress[], index: number, settings: EngineSettings): Promise<OperationResult> {
+  return locked(members, settings, (ctx) => doFence(ctx, index));
 }
 
 // ---------------------------------------------------------------------------------------------------------------
 // public entry points
 
-export function setup(members: MemberAddress[], primary: number, settings: EngineSettings, flavor: Flavor = mariadb): Promise<OperationResult> {
-  return locked(members, settings, flavor, (ctx) => doSetup(ctx, primary));
+export function setup(members: MemberAddress[], primary: number, settings: EngineSettings): Promise<OperationResult> {
+  return locked(members, settings, (ctx) => doSetup(ctx, primary));
 }
 
-export function attach(members: MemberAddress[], index: number, settings: EngineSettings, flavor: Flavor = mariadb): Promise<OperationResult> {
-  return locked(members, settings, flavor, (ctx) => doAttach(ctx, index));
+export function attach(members: MemberAddress[], index: number, settings: EngineSettings): Promise<OperationResult> {
+  return locked(members, settings, (ctx) => doAttach(ctx, index));
 }
 
-export function detach(members: MemberAddress[], index: number, settings: EngineSettings, flavor: Flavor = mariadb): Promise<OperationResult> {
-  return locked(members, settings, flavor, (ctx) => doDetach(ctx, index));
+export function detach(members: MemberAddress[], index: number, settings: EngineSettings): Promise<OperationResult> {
+  return locked(members, settings, (ctx) => doDetach(ctx, index));
 }
 
-export function switchover(members: MemberAddress[], to: number, settings: EngineSettings, flavor: Flavor = mariadb): Promise<OperationResult> {
-  return locked(members, settings, flavor, (ctx) => doSwitchover(ctx, to));
+export function switchover(members: MemberAddress[], to: number, settings: EngineSettings): Promise<OperationResult> {
+  return locked(members, settings, (ctx) => doSwitchover(ctx, to));
 }
 
-export function failover(members: MemberAddress[], to: number | undefined, settings: EngineSettings, flavor: Flavor = mariadb): Promise<OperationResult> {
-  return locked(members, settings, flavor, (ctx) => doFailover(ctx, to));
+export function failover(members: MemberAddress[], to: number | undefined, settings: EngineSettings): Promise<OperationResult> {
+  return locked(members, settings, (ctx) => doFailover(ctx, to));
 }
 
-export function repair(members: MemberAddress[], index: number, settings: EngineSettings, flavor: Flavor = mariadb): Promise<OperationResult> {
-  return locked(members, settings, flavor, (ctx) => doRepair(ctx, index));
+export function repair(members: MemberAddress[], index: number, settings: EngineSettings): Promise<OperationResult> {
+  return locked(members, settings, (ctx) => doRepair(ctx, index));
 }
 
 /**
  * Runs a plan's steps in order under one topology lock; each step re-inspects and has its own deadline. A plan with
  * refusals is refused as a whole.
  */
-export async function apply(members: MemberAddress[], p: Plan, settings: EngineSettings, flavor: Flavor = mariadb): Promise<ApplyResult> {
-  if (p.refusals.length) throw refuse(p.refusals.join("; "));
+export async function apply(members: MemberAddress[], p: Plan, settings: EngineSettings): Promise<ApplyResult> {
+  if (p.refusals.length) throw refuse(p.refusals[0].kind, p.refusals.map((r) => r.message).join("; "));
   if (p.steps.length === 0) {
-    const t = await inspect(members, settings, flavor);
+    const t = await inspect(members, settings);
     resolveSettings(settings).log("nothing to do: the topology already matches");
     return { results: [], primary: t.primary };
   }
-  return locked(members, settings, flavor, async (ctx) => {
+  return locked(members, settings, async (ctx) => {
     const results: OperationResult[] = [];
     for (const step of p.steps) {
       const stepCtx: Ctx = { ...ctx, deadline: Date.now() + ctx.settings.deadlineMs, lines: [], warnings: [] };
@@ -630,13 +628,12 @@ export async function reconcile(
   members: MemberAddress[],
   desired: Parameters<typeof makePlan>[1],
   settings: EngineSettings,
-  flavor: Flavor = mariadb,
 ): Promise<{ plan: Plan; applied: ApplyResult }> {
-  const p = makePlan(await inspect(members, settings, flavor), { canSeed: !!settings.seed, tls: !!settings.tls, ...desired });
-  const applied = await apply(members, p, settings, flavor);
+  const p = makePlan(await inspect(members, settings), { canSeed: !!settings.seed, tls: !!settings.tls, ...desired });
+  const applied = await apply(members, p, settings);
   // Every up keeps the accounts (a changed password, grants of an older version); nothing is written when they match.
   if (applied.primary !== null && settings.accounts?.length) {
-    const ctx = context(members, settings, flavor);
+    const ctx = context(members, settings);
     await withSql(ctx, applied.primary, (sql) => ensureAccounts(ctx, applied.primary!, sql));
   }
   return { plan: p, applied };

@@ -3,19 +3,21 @@
  * Pure, so `pulumi preview` and the tests can show exactly what apply will do. A healthy topology that matches the
  * desired state gives an empty plan.
  */
-import { DesiredTopology, MemberStatus, Plan, Step, Topology } from "./types";
+import { DesiredTopology, MemberStatus, Plan, Refusal, RefusalKind, Step, Topology } from "./types";
+
+const refusal = (kind: RefusalKind, message: string): Refusal => ({ kind, message });
 
 export function plan(topology: Topology, desired: DesiredTopology): Plan {
   const steps: Step[] = [];
-  const refusals: string[] = [];
+  const refusals: Refusal[] = [];
   const members = topology.members;
   const n = desired.members;
 
   if (!Number.isInteger(n) || n < 1 || n > members.length) {
-    return { steps, refusals: [`desired member count ${n} is invalid: allowed 1..${members.length} (the members given)`] };
+    return { steps, refusals: [refusal("invalid-request", `desired member count ${n} is invalid: allowed 1..${members.length} (the members given)`)] };
   }
   if (desired.primary !== undefined && (!Number.isInteger(desired.primary) || desired.primary < 0 || desired.primary >= n)) {
-    return { steps, refusals: [`desired primary ${desired.primary} is not a member: allowed 0..${n - 1}`] };
+    return { steps, refusals: [refusal("invalid-request", `desired primary ${desired.primary} is not a member: allowed 0..${n - 1}`)] };
   }
   if (topology.splitBrain) {
     const writable = members.filter((m) => m.reachable && m.readOnly === false).map((m) => m.index);
@@ -38,7 +40,10 @@ export function plan(topology: Topology, desired: DesiredTopology): Plan {
     return {
       steps,
       refusals: [
-        `split brain: members ${writable.join(" and ")} are all writable; decide by hand which one keeps its data, make the others read-only (SET GLOBAL read_only=ON) and re-seed them`,
+        refusal(
+          "split-brain",
+          `split brain: members ${writable.join(" and ")} are all writable; decide by hand which one keeps its data, make the others read-only (SET GLOBAL read_only=ON) and re-seed them`,
+        ),
       ],
     };
   }
@@ -47,7 +52,7 @@ export function plan(topology: Topology, desired: DesiredTopology): Plan {
   if (!configured) {
     if (n === 1 && topology.primary === 0) return { steps, refusals };
     const target = desired.primary ?? 0;
-    if (!members[target].reachable) return { steps, refusals: [`cannot set up: the intended primary, member ${target}, is unreachable: ${members[target].error}`] };
+    if (!members[target].reachable) return { steps, refusals: [refusal("unreachable", `cannot set up: the intended primary, member ${target}, is unreachable: ${members[target].error}`)] };
     const joining = range(n).filter((i) => i !== target);
     const down = joining.filter((i) => !members[i].reachable);
     steps.push({
@@ -64,7 +69,7 @@ export function plan(topology: Topology, desired: DesiredTopology): Plan {
   if (primary === null) {
     const failed = topology.sourceOfReplicas;
     if (failed === null) {
-      return { steps, refusals: ["no writable primary and the replicas do not agree on a source; inspect with 'mysql-ha status' and switch over by hand"] };
+      return { steps, refusals: [refusal("no-agreed-source", "no writable primary and the replicas do not agree on a source; inspect with 'mysql-ha status' and switch over by hand")] };
     }
     if (members[failed].reachable) {
       // The replicas' source is up but read-only (e.g. an operation died while writes were stopped): give it its
@@ -72,7 +77,7 @@ export function plan(topology: Topology, desired: DesiredTopology): Plan {
       steps.push({ kind: "repair", members: [failed], target: failed, reason: `member ${failed} is the replicas' source but read-only`, describe: `make member ${failed} writable again` });
       primary = failed;
     } else if (!desired.allowFailover) {
-      return { steps, refusals: [`primary member ${failed} is unreachable and failover is not allowed (set allowFailover to promote the most advanced replica)`] };
+      return { steps, refusals: [refusal("unreachable", `primary member ${failed} is unreachable and failover is not allowed (set allowFailover to promote the most advanced replica)`)] };
     } else {
       const to = desired.primary !== undefined && desired.primary !== failed ? desired.primary : undefined;
       steps.push({
@@ -91,7 +96,7 @@ export function plan(topology: Topology, desired: DesiredTopology): Plan {
   let newPrimary = primary;
   const wanted = desired.primary ?? (primary >= n ? bestReplica(members, primary, n) : primary);
   if (wanted === undefined) {
-    refusals.push(`member ${primary} (the primary) is being removed but no member below ${n} is a healthy replica to switch over to`);
+    refusals.push(refusal("no-candidate", `member ${primary} (the primary) is being removed but no member below ${n} is a healthy replica to switch over to`));
   } else if (wanted !== primary) {
     const why = switchoverRefusal(members[wanted], primary);
     if (why) refusals.push(why);
@@ -127,25 +132,28 @@ function bestReplica(members: MemberStatus[], primary: number, n: number): numbe
   return candidates[0]?.index;
 }
 
-export function switchoverRefusal(target: MemberStatus, primary: number): string | undefined {
+export function switchoverRefusal(target: MemberStatus, primary: number): Refusal | undefined {
   const who = `member ${target.index} (${target.address})`;
-  if (!target.reachable) return `cannot switch over to ${who}: it is unreachable: ${target.error}`;
-  if (target.errantGtids.length) return `cannot switch over to ${who}: it has errant GTIDs ${target.errantGtids.join(",")}; re-seed it first`;
-  if (!target.replica || target.replica.sourceIndex !== primary) return `cannot switch over to ${who}: it does not replicate from the primary (member ${primary}); attach it first`;
+  if (!target.reachable) return refusal("unreachable", `cannot switch over to ${who}: it is unreachable: ${target.error}`);
+  if (target.errantGtids.length) return refusal("errant-gtids", `cannot switch over to ${who}: it has errant GTIDs ${target.errantGtids.join(",")}; re-seed it first`);
+  if (!target.replica || target.replica.sourceIndex !== primary) {
+    return refusal("not-a-replica", `cannot switch over to ${who}: it does not replicate from the primary (member ${primary}); attach it first`);
+  }
   if (target.replica.sqlThread !== "running" || target.replica.ioThread === "stopped") {
-    return `cannot switch over to ${who}: its replication is stopped (IO ${target.replica.ioThread}, SQL ${target.replica.sqlThread}${target.replica.lastSqlError ? `: ${target.replica.lastSqlError}` : ""})`;
+    const error = target.replica.lastSqlError ? `: ${target.replica.lastSqlError}` : "";
+    return refusal("replication-stopped", `cannot switch over to ${who}: its replication is stopped (IO ${target.replica.ioThread}, SQL ${target.replica.sqlThread}${error})`);
   }
   return undefined;
 }
 
-function addAttaches(members: MemberStatus[], n: number, skip: number[], primary: number | null, desired: DesiredTopology, steps: Step[], refusals: string[]) {
+function addAttaches(members: MemberStatus[], n: number, skip: number[], primary: number | null, desired: DesiredTopology, steps: Step[], refusals: Refusal[]) {
   for (const m of members.slice(0, n)) {
     if (skip.includes(m.index) || !m.reachable) continue;
     const plainText = desired.tls && !!m.replica && !m.replica.tls;
     if (primary !== null && replicatesFrom(m, primary) && m.errantGtids.length === 0 && !plainText) continue;
     if (primary === null && m.replica) continue; // the failover repoints existing replicas
     if (m.errantGtids.length && !desired.canSeed) {
-      refusals.push(`member ${m.index} (${m.address}) has errant GTIDs ${m.errantGtids.join(",")}: it cannot be attached without re-seeding it from the primary`);
+      refusals.push(refusal("errant-gtids", `member ${m.index} (${m.address}) has errant GTIDs ${m.errantGtids.join(",")}: it cannot be attached without re-seeding it from the primary`));
       continue;
     }
     steps.push({

@@ -2,6 +2,7 @@
  * Public types of the replication engine. Plain data: the CLI, the dynamic providers and the tests all speak them.
  * No Pulumi, no database handles.
  */
+import type { Flavor } from "./flavor/flavor";
 
 /**
  * One member of the topology. Its position in the members array is its index (= StatefulSet ordinal).
@@ -75,6 +76,8 @@ export interface EngineSettings {
   seed?: (joinerIndex: number, donorIndex: number) => Promise<void>;
   /** TLS with verification for the engine's connections and replication. Default: plain text. */
   tls?: TlsSettings;
+  /** The database flavor (settings.flavor of the stack): every statement and GTID calculation of the engine. */
+  flavor: Flavor;
 }
 
 export type ResolvedSettings = Required<Omit<EngineSettings, "seed" | "tls">> & Pick<EngineSettings, "seed" | "tls">;
@@ -84,6 +87,53 @@ export interface Gtid {
   domain: number;
   server: number;
   seq: number;
+}
+
+/** What is wrong with a topology, as a code: callers decide on the kind, people read the message. */
+export type ProblemKind =
+  | "unreachable"
+  | "binlog-off"
+  | "errant-gtids"
+  | "primary-replicates"
+  | "not-replicating"
+  | "wrong-source"
+  | "io-thread"
+  | "sql-thread"
+  | "split-brain"
+  | "source-read-only"
+  | "source-unreachable"
+  | "not-set-up"
+  | "no-agreed-source"
+  | "replication-without-tls";
+
+export interface Problem {
+  kind: ProblemKind;
+  message: string;
+}
+
+/** Which safety rule refused a plan or an operation (nothing was changed). */
+export type RefusalKind =
+  | "invalid-request"
+  | "locked"
+  | "unreachable"
+  | "split-brain"
+  | "other-source"
+  | "binlog-off"
+  | "no-primary"
+  | "is-primary"
+  | "no-agreed-source"
+  | "not-the-source"
+  | "primary-available"
+  | "no-candidate"
+  | "not-a-replica"
+  | "errant-gtids"
+  | "replication-stopped"
+  | "behind"
+  | "needs-seed";
+
+export interface Refusal {
+  kind: RefusalKind;
+  message: string;
 }
 
 export type ThreadState = "running" | "connecting" | "stopped";
@@ -147,7 +197,7 @@ export interface Topology {
    * failover replaces. Null when there is no replication at all.
    */
   sourceOfReplicas: number | null;
-  problems: string[];
+  problems: Problem[];
   healthy: boolean;
 }
 
@@ -167,7 +217,7 @@ export interface Step {
 export interface Plan {
   steps: Step[];
   /** Why the desired state cannot be reached safely; a plan with refusals must not be applied. */
-  refusals: string[];
+  refusals: Refusal[];
 }
 
 export interface DesiredTopology {

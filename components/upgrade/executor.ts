@@ -7,8 +7,8 @@
  * primary; a failed switchover gives the old primary its writes back, as the engine guarantees). The state that
  * matters lives in the members themselves (their revision), so a re-run plans only what is left: it resumes.
  */
-import { connect, covers, inspect, resolveSettings, switchover } from "../replication";
-import type { EngineSettings, MemberAddress, MemberStatus, Topology } from "../replication";
+import { connect, inspect, resolveSettings, switchover } from "../replication";
+import type { EngineSettings, Flavor, MemberAddress, MemberStatus, Topology } from "../replication";
 import { describeRollout, planRollout, RolloutStep } from "./planner";
 import { MemberRestarter, MemberRestartError } from "./restarter";
 import { normalizeOptionName, sameValue, ServerOptions, splitOptions, sqlValue } from "../server-options";
@@ -130,7 +130,7 @@ export async function runRollout(args: RolloutArgs): Promise<RolloutReport> {
 function requirePrimary(topology: Topology): number {
   if (topology.primary === null) {
     throw new RolloutError(
-      `rolling upgrade refused: the topology has no single writable primary (${topology.problems.join("; ") || "none found"}); ` +
+      `rolling upgrade refused: the topology has no single writable primary (${topology.problems.map((p) => p.message).join("; ") || "none found"}); ` +
         "nothing was restarted. Let the replication topology recover first (failover), then run the update again.",
       [],
       [],
@@ -145,8 +145,8 @@ async function planFromRevisions(args: RolloutArgs, primary: number): Promise<Ro
 }
 
 /**
- * Live options whose value differs on a reachable member, as "member N: name = value"; with `apply` they are set
- * with SET GLOBAL. Names come from the fixed LIVE_OPTIONS table only, so they are safe to put in the statement.
+ * Live options whose value differs on a reachable member, as "member N: name = value"; with `apply` the flavor sets
+ * them live (SET GLOBAL). Names come from the fixed LIVE_OPTIONS table only.
  */
 async function liveOptionChanges(args: RolloutArgs, topology: Topology, apply: boolean): Promise<string[]> {
   const { live } = splitOptions(args.serverOptions ?? {});
@@ -158,9 +158,8 @@ async function liveOptionChanges(args: RolloutArgs, topology: Topology, apply: b
     try {
       for (const [option, value] of Object.entries(live)) {
         const name = normalizeOptionName(option);
-        const [row] = await sql.query<{ value: unknown }>(`SELECT @@GLOBAL.${name} AS value`);
-        if (sameValue(row?.value, value)) continue;
-        if (apply) await sql.query(`SET GLOBAL ${name} = ?`, [sqlValue(value)]);
+        if (sameValue(await settings.flavor.globalVariable(sql, name), value)) continue;
+        if (apply) await settings.flavor.setGlobalVariable(sql, name, sqlValue(value));
         changes.push(`member ${member.index}: ${name} = ${value}`);
       }
     } finally {
@@ -180,7 +179,7 @@ async function waitCaughtUp(args: RolloutArgs, ordinal: number, deadline: number
   for (;;) {
     const topology = await inspect(args.members, args.settings);
     if (target === undefined && topology.primary !== null) target = topology.members[topology.primary].gtidCurrent ?? "";
-    const verdict = caughtUp(topology.members[ordinal], topology, opts.maxLagSeconds, target ?? "");
+    const verdict = caughtUp(topology.members[ordinal], topology, opts.maxLagSeconds, target ?? "", args.settings.flavor);
     if (verdict === true) return;
     last = verdict;
     if (Date.now() > deadline) throw new MemberRestartError(ordinal, `member ${ordinal} is back but not caught up in time: ${last}`);
@@ -189,7 +188,7 @@ async function waitCaughtUp(args: RolloutArgs, ordinal: number, deadline: number
 }
 
 /** True when the member is healthy after its restart and has applied `target` (a GTID position), else why not. */
-export function caughtUp(member: MemberStatus | undefined, topology: Topology, maxLagSeconds: number, target: string): true | string {
+export function caughtUp(member: MemberStatus | undefined, topology: Topology, maxLagSeconds: number, target: string, flavor: Flavor): true | string {
   if (!member?.reachable) return `unreachable (${member?.error ?? "no status"})`;
   if (topology.primary === member.index) return true;
   const r = member.replica;
@@ -200,7 +199,7 @@ export function caughtUp(member: MemberStatus | undefined, topology: Topology, m
     return `replication threads io=${r.ioThread} sql=${r.sqlThread}${error ? `: ${error}` : ""}`;
   }
   if (r.lagSeconds === null || r.lagSeconds > maxLagSeconds) return `lag ${r.lagSeconds ?? "unknown"} s (threshold ${maxLagSeconds} s)`;
-  if (!covers(member.gtidCurrent, target)) return `applied ${member.gtidCurrent || "nothing"}, not yet the primary's ${target}`;
+  if (!flavor.covers(member.gtidCurrent, target)) return `applied ${member.gtidCurrent || "nothing"}, not yet the primary's ${target}`;
   return true;
 }
 

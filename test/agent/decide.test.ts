@@ -3,7 +3,7 @@
  * (as inspect would report them).
  */
 import { countFailures, decide, DecideInput } from "../../components/agent/decide";
-import { analyze, MemberAddress, MemberStatus, ThreadState, Topology } from "../../components/replication";
+import { analyze, mariadb, MemberAddress, MemberStatus, ThreadState, Topology } from "../../components/replication";
 
 const MEMBERS: MemberAddress[] = [0, 1, 2].map((i) => ({ host: `m${i}`, port: 3306 }));
 
@@ -14,7 +14,7 @@ const replica = (i: number, source: number, io: ThreadState = "running"): Member
   ...base(i),
   replica: { sourceHost: `m${source}`, sourcePort: 3306, sourceIndex: null, ioThread: io, sqlThread: "running", lastIoError: io === "running" ? "" : "error reconnecting to master", lastSqlError: "", lagSeconds: 0, usingGtid: "Slave_Pos", gtidIo: "0-100-10", tls: false },
 });
-const topo = (...statuses: MemberStatus[]): Topology => analyze(MEMBERS, statuses);
+const topo = (...statuses: MemberStatus[]): Topology => analyze(MEMBERS, statuses, mariadb);
 const input = (topology: Topology, extra: Partial<DecideInput> = {}): DecideInput => ({ topology, failures: 3, failureThreshold: 3, cooldownRemainingMs: 0, leading: true, ...extra });
 
 /** Member 0 (the primary) gone; the replicas' IO threads as given. */

@@ -3,7 +3,7 @@
  * the text format, and the real `promtool check metrics` (format and Prometheus naming conventions) on the output.
  */
 import { AgentMetricsState, agentMetrics, renderMetrics } from "../../components/agent/metrics";
-import { analyze, MemberAddress, MemberStatus, Topology } from "../../components/replication";
+import { analyze, mariadb, MemberAddress, MemberStatus, Topology } from "../../components/replication";
 import { checkMetrics } from "../monitoring/promtool";
 
 const MEMBERS: MemberAddress[] = [0, 1, 2].map((i) => ({ host: `m${i}`, port: 3306 }));
@@ -16,7 +16,7 @@ const replica = (i: number, lagSeconds: number | null, extra: Partial<MemberStat
   replica: { sourceHost: "m0", sourcePort: 3306, sourceIndex: null, ioThread: "running", sqlThread: lagSeconds === null ? "stopped" : "running", lastIoError: "", lastSqlError: "", lagSeconds, usingGtid: "Slave_Pos", gtidIo: "0-100-10", tls: false },
   ...extra,
 });
-const topo = (...statuses: MemberStatus[]): Topology => analyze(MEMBERS, statuses);
+const topo = (...statuses: MemberStatus[]): Topology => analyze(MEMBERS, statuses, mariadb);
 const state = (topology: Topology | undefined, extra: Partial<AgentMetricsState> = {}): AgentMetricsState =>
   ({ members: 3, topology, inspectSeconds: 0.042, failovers: { success: 0, refused: 0, error: 0 }, leading: true, ...extra });
 

@@ -4,7 +4,7 @@
  */
 import { destroyAll, LOCAL_ROOT_PASSWORD, LOCAL_ROOT_USER, LocalServer, REPLICATION_OPTIONS, sleep, startServers } from "../../local/mariadbd";
 import { AckWriter, prepareWriterSchema } from "../../local/writer";
-import { ApplyResult, apply, DesiredTopology, EngineSettings, inspect, MemberAddress, Plan, plan, setup } from "../../components/replication";
+import { ApplyResult, apply, DesiredTopology, EngineSettings, inspect, mariadb, MemberAddress, Plan, plan, setup } from "../../components/replication";
 
 export interface ChaosTopology {
   servers: LocalServer[];
@@ -25,6 +25,7 @@ export function chaosSettings(lines: string[], onLine: (line: string) => void, e
     replication: { user: "repl", password: "chaos-repl-pw" },
     semiSync: true,
     semiSyncTimeoutMs: 5000,
+    flavor: mariadb,
     connectTimeoutMs: 1500,
     catchUpTimeoutMs: 5000,
     deadlineMs: 30000,

@@ -17,7 +17,7 @@ import * as mysql from "mysql2/promise";
 import { renderStack } from "../../offline/render";
 import { ContainerPod, podmanEnv } from "../../local/containers/pod";
 import { freePort, sleep } from "../../local/mariadbd";
-import { ACCOUNT_ROLES, inspect, setup } from "../../components/replication";
+import { ACCOUNT_ROLES, inspect, mariadb, setup } from "../../components/replication";
 import { ACCOUNTS, REPLICATION_USER, SECRET_KEYS } from "../../components/kubernetes/secret";
 
 const run = promisify(execFile);
@@ -145,7 +145,7 @@ describe("members in real containers (podman, the image's entrypoint, a pod netw
       admin: { user: "root", password: secret(SECRET_KEYS.root) },
       replication: { user: REPLICATION_USER, password: secret(SECRET_KEYS.replication) },
       accounts: ACCOUNT_ROLES.map((role) => ({ role, user: ACCOUNTS[role].user, password: secret(ACCOUNTS[role].secretKey) })),
-      semiSync: true, semiSyncTimeoutMs: 5000, deadlineMs: 60_000,
+      semiSync: true, semiSyncTimeoutMs: 5000, deadlineMs: 60_000, flavor: mariadb,
     };
     await setup(members, 0, settings);
     const app = await mysql.createConnection({ host: "127.0.0.1", port: forwards[0], user: "app", password: secret(SECRET_KEYS.app), database: "app" });

@@ -47,7 +47,7 @@ describe("agent Deployment", () => {
       "--statefulset", "mysql", "--service", "mysql-headless", "--namespace", "db", "--replicas", "5", "--port", "3306",
       "--lease", "mysql-agent", "--topology-configmap", "mysql-topology", "--primary-service", "mysql-primary",
       "--interval-ms", "250", "--failure-threshold", "4", "--cooldown-seconds", "60", "--metrics-port", String(AGENT_HEALTH_PORT),
-      "--semi-sync-timeout-ms", "10000", "--timeout-ms", "120000", "--tls-ca", "/etc/mysql-ha/tls/ca.crt", "--tls-member-ca", "/etc/mysql-ha/tls/ca.crt",
+      "--semi-sync-timeout-ms", "10000", "--timeout-ms", "120000", "--flavor", "mariadb", "--tls-ca", "/etc/mysql-ha/tls/ca.crt", "--tls-member-ca", "/etc/mysql-ha/tls/ca.crt",
     ]);
     expect(deployment({ tls: "off" }).spec.template.spec.containers[0].command).not.toContain("--tls-ca");
     // A promoted primary gets the stack's replication mode; SIGTERM never cuts a failover short.

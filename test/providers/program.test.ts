@@ -5,7 +5,7 @@
  */
 import { PRIMARY_PLACEMENT_TYPE, REPLICATION_TOPOLOGY_TYPE, SECRET_PROPERTIES } from "../../components/providers";
 import { pointAtPrimary } from "../../components/connectors";
-import { failover } from "../../components/replication";
+import { failover, mariadb } from "../../components/replication";
 import { DynamicHost } from "../../local/dynamic-host";
 import { destroyAll, LOCAL_ROOT_PASSWORD, LocalServer, REPLICATION_OPTIONS, sleep, startServers } from "../../local/mariadbd";
 import { MockResourceArgs, MockResult, renderStack } from "../../offline/render";
@@ -127,7 +127,7 @@ describe("the program's replication resources, run for real through the render h
     // What the agent does when member 2 dies: the engine's failover, then the objects pointed with its record.
     await servers[2].stop();
     const members = servers.map((s) => ({ host: s.host, port: s.port }));
-    const settings = { admin: { user: "root", password: LOCAL_ROOT_PASSWORD }, replication: { user: "replication", password: "mysql-replication-password-Fixed9" }, semiSync: true, semiSyncTimeoutMs: 10000 };
+    const settings = { admin: { user: "root", password: LOCAL_ROOT_PASSWORD }, replication: { user: "replication", password: "mysql-replication-password-Fixed9" }, semiSync: true, semiSyncTimeoutMs: 10000, flavor: mariadb };
     const result = await failover(members, undefined, settings);
     const objects = { namespace: "mysql-ha-dev", statefulSet: "mysql", topologyConfigMap: "mysql-topology", primaryService: "mysql-primary", kubeconfig: api.kubeconfig() };
     await pointAtPrimary(objects, result.primary, { move: { from: 2, by: "the agent", operation: "failover" } });

@@ -57,6 +57,7 @@ describe("replication providers, serialized and run in a separate process", () =
   function config(overrides: Record<string, unknown> = {}): Record<string, unknown> {
     return {
       providerVersion: "1",
+      flavor: "mariadb",
       replicas: 3,
       primary: 0,
       semiSync: true,

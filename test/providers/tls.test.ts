@@ -47,7 +47,7 @@ describe("replication providers with TLS", () => {
     provider,
     secretOutputs: SECRET_PROPERTIES,
     inputs: {
-      providerVersion: "1", replicas: 2, primary: 0, semiSync: true, semiSyncTimeoutMs: 2000, autoFailover: true, operationTimeoutSeconds: 60,
+      providerVersion: "1", flavor: "mariadb", replicas: 2, primary: 0, semiSync: true, semiSyncTimeoutMs: 2000, autoFailover: true, operationTimeoutSeconds: 60,
       connector: { kind: "direct", members: servers.map((s) => `${name}:${s.port}`) },
       adminUser: LOCAL_ROOT_USER, adminPassword: LOCAL_ROOT_PASSWORD, replicationUser: "repl", replicationPassword: "repl-Pw-tls-1",
       tls: { ca: ca.ca, caPath: ca.caPath, certificates },

@@ -102,7 +102,7 @@ describe("least-privilege accounts", () => {
     fs.rmSync(dir, { recursive: true, force: true });
     expect(out).toMatch(/accounts mysql_ha_operator, mysql_ha_backup, mysql_ha_archiver, mysql_ha_probe, mysql_ha_metrics created/);
     // The passwords (quotes, backslash, dollar) arrived intact, and the engine finds nothing to change.
-    const root = resolveSettings({ admin: { user: "root", password: LOCAL_ROOT_PASSWORD }, replication: { user: "repl", password: "-" }, semiSync: false, semiSyncTimeoutMs: 1000 });
+    const root = resolveSettings({ admin: { user: "root", password: LOCAL_ROOT_PASSWORD }, replication: { user: "repl", password: "-" }, semiSync: false, semiSyncTimeoutMs: 1000, flavor: mariadb });
     const sql = await connect([{ host: server.host, port: server.port }], 0, root);
     try {
       for (const account of accounts()) expect(await mariadb.ensureAccount(sql, account)).toBe(false);

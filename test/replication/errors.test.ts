@@ -19,7 +19,7 @@ describe("bad input", () => {
     const members = [dead, ...lab.members];
     const t = await inspect(members, { ...lab.settings, connectTimeoutMs: 1000 });
     expect(t.members[0].reachable).toBe(false);
-    expect(t.problems[0]).toMatch(new RegExp(`member 0 \\(127\\.0\\.0\\.1:${dead.port}\\) is unreachable: .*ECONNREFUSED`));
+    expect(t.problems[0].message).toMatch(new RegExp(`member 0 \\(127\\.0\\.0\\.1:${dead.port}\\) is unreachable: .*ECONNREFUSED`));
     await expect(setup(members, 0, lab.settings)).rejects.toThrow(/cannot set up: member 0 \(the intended primary\) is unreachable/);
   });
 

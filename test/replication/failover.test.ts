@@ -66,7 +66,7 @@ describe("failover", () => {
     await conn.end();
     let t = await inspect(lab.members, lab.settings);
     expect(t.members[1].errantGtids).toEqual(["9-101-1"]);
-    expect(t.problems.join("\n")).toMatch(/member 1 .* has errant GTIDs 9-101-1/);
+    expect(t.problems.map((p) => p.message).join("\n")).toMatch(/member 1 .* has errant GTIDs 9-101-1/);
 
     await lab.servers[0].signal("SIGKILL");
     await expect(failover(lab.members, 1, lab.settings)).rejects.toThrow(/cannot fail over to member 1: it has errant GTIDs 9-101-1/);

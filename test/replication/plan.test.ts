@@ -1,5 +1,5 @@
-import { analyze, MemberAddress, MemberStatus, plan, Topology } from "../../components/replication";
-import { comparePositions, errantAgainst, localErrant } from "../../components/replication/gtid";
+import { analyze, mariadb, MemberAddress, MemberStatus, plan, Topology } from "../../components/replication";
+import { comparePositions, errantAgainst, localErrant } from "../../components/replication/flavor/mariadb-gtid";
 
 const addresses: MemberAddress[] = [0, 1, 2, 3, 4].map((i) => ({ host: "10.0.0." + i, port: 3306 }));
 
@@ -46,7 +46,7 @@ function down(index: number): MemberStatus {
 }
 
 function topo(...members: MemberStatus[]): Topology {
-  return analyze(addresses.slice(0, members.length), members);
+  return analyze(addresses.slice(0, members.length), members, mariadb);
 }
 
 const healthy3 = () => topo(member(0), member(1, { source: 0 }), member(2, { source: 0 }));
@@ -64,20 +64,20 @@ describe("analyze", () => {
     const t = topo(member(0), member(1, { source: 0 }), member(2));
     expect(t.splitBrain).toBe(true);
     expect(t.primary).toBeNull();
-    expect(t.problems).toContain("split brain: members 0 and 2 are all writable");
+    expect(t.problems).toContainEqual({ kind: "split-brain", message: "split brain: members 0 and 2 are all writable" });
   });
 
   it("treats fresh writable servers as not set up, not split brain", () => {
     const blank = (i: number) => member(i, { gtidCurrent: "", gtidBinlog: "", gtidBinlogState: "", userSchemas: [] });
     const t = topo(blank(0), blank(1), blank(2));
     expect(t.splitBrain).toBe(false);
-    expect(t.problems).toEqual(["replication is not set up"]);
+    expect(t.problems).toEqual([{ kind: "not-set-up", message: "replication is not set up" }]);
   });
 
   it("finds errant GTIDs of a replica against the primary and its own local writes", () => {
     const t = topo(member(0), member(1, { source: 0, gtidBinlogState: "0-100-10,9-101-3" }), member(2, { source: 0 }));
     expect(t.members[1].errantGtids).toEqual(["9-101-3"]);
-    expect(t.problems.join("\n")).toMatch(/member 1 .* has errant GTIDs 9-101-3/);
+    expect(t.problems.find((p) => p.kind === "errant-gtids")?.message).toMatch(/member 1 .* has errant GTIDs 9-101-3/);
   });
 });
 
@@ -113,10 +113,10 @@ describe("plan", () => {
 
   it("fails over when the primary is unreachable and failover is allowed, and refuses otherwise", () => {
     const t = topo(down(0), member(1, { source: 0, io: "connecting" }), member(2, { source: 0, io: "connecting" }));
-    expect(t.problems).toContain("no writable primary: member 0 (the replicas' source) is unreachable");
+    expect(t.problems).toContainEqual({ kind: "source-unreachable", message: "no writable primary: member 0 (the replicas' source) is unreachable" });
     const p = plan(t, { members: 3, allowFailover: true });
     expect(p.steps.map((s) => [s.kind, s.describe])).toEqual([["failover", "failover: promote the most advanced replica in place of member 0"]]);
-    expect(plan(t, { members: 3, allowFailover: false }).refusals[0]).toMatch(/primary member 0 is unreachable and failover is not allowed/);
+    expect(plan(t, { members: 3, allowFailover: false }).refusals[0]).toEqual({ kind: "unreachable", message: expect.stringMatching(/primary member 0 is unreachable and failover is not allowed/) });
   });
 
   it("gives a read-only source its writes back instead of leaving no writable primary", () => {
@@ -126,16 +126,16 @@ describe("plan", () => {
 
   it("refuses a switchover to a member with errant GTIDs, one that is down, or one whose replication is stopped", () => {
     const errant = topo(member(0), member(1, { source: 0, gtidBinlogState: "0-100-10,0-101-11", gtidCurrent: "0-101-11" }), member(2, { source: 0 }));
-    expect(plan(errant, { members: 3, primary: 1, allowFailover: false }).refusals[0]).toMatch(/cannot switch over to member 1 .*: it has errant GTIDs 0-101-11/);
+    expect(plan(errant, { members: 3, primary: 1, allowFailover: false }).refusals[0]).toEqual({ kind: "errant-gtids", message: expect.stringMatching(/cannot switch over to member 1 .*: it has errant GTIDs 0-101-11/) });
     const gone = topo(member(0), member(1, { source: 0 }), down(2));
-    expect(plan(gone, { members: 3, primary: 2, allowFailover: false }).refusals[0]).toMatch(/cannot switch over to member 2 .*: it is unreachable/);
+    expect(plan(gone, { members: 3, primary: 2, allowFailover: false }).refusals[0]).toEqual({ kind: "unreachable", message: expect.stringMatching(/cannot switch over to member 2 .*: it is unreachable/) });
     const stopped = topo(member(0), member(1, { source: 0, sqlThread: "stopped" }), member(2, { source: 0 }));
-    expect(plan(stopped, { members: 3, primary: 1, allowFailover: false }).refusals[0]).toMatch(/its replication is stopped/);
+    expect(plan(stopped, { members: 3, primary: 1, allowFailover: false }).refusals[0]).toEqual({ kind: "replication-stopped", message: expect.stringMatching(/its replication is stopped/) });
   });
 
   it("refuses to attach a member with errant GTIDs unless it can be re-seeded", () => {
     const t = topo(member(0), member(1, { source: 0 }), member(2, { gtidBinlogState: "0-102-4", gtidCurrent: "0-102-4", readOnly: true }));
-    expect(plan(t, { members: 3, allowFailover: false }).refusals[0]).toMatch(/member 2 .* has errant GTIDs 0-102-4: it cannot be attached without re-seeding/);
+    expect(plan(t, { members: 3, allowFailover: false }).refusals[0]).toEqual({ kind: "errant-gtids", message: expect.stringMatching(/member 2 .* has errant GTIDs 0-102-4: it cannot be attached without re-seeding/) });
     const p = plan(t, { members: 3, allowFailover: false, canSeed: true });
     expect(p.steps.map((s) => s.describe)).toEqual(["attach member 2"]);
     expect(p.steps[0].reason).toMatch(/re-seeded/);
@@ -144,9 +144,9 @@ describe("plan", () => {
   it("refuses split brain and bad desired values, naming the allowed ones", () => {
     // Two writable members, each followed by a replica: nobody can tell which history is right.
     const t = topo(member(0), member(1, { source: 0 }), member(2), member(3, { source: 2 }));
-    expect(plan(t, { members: 4, allowFailover: true }).refusals[0]).toMatch(/^split brain: members 0 and 2 are all writable; decide by hand/);
-    expect(plan(healthy3(), { members: 4, allowFailover: true }).refusals).toEqual(["desired member count 4 is invalid: allowed 1..3 (the members given)"]);
-    expect(plan(healthy3(), { members: 3, primary: 3, allowFailover: true }).refusals).toEqual(["desired primary 3 is not a member: allowed 0..2"]);
+    expect(plan(t, { members: 4, allowFailover: true }).refusals[0]).toEqual({ kind: "split-brain", message: expect.stringMatching(/^split brain: members 0 and 2 are all writable; decide by hand/) });
+    expect(plan(healthy3(), { members: 4, allowFailover: true }).refusals).toEqual([{ kind: "invalid-request", message: "desired member count 4 is invalid: allowed 1..3 (the members given)" }]);
+    expect(plan(healthy3(), { members: 3, primary: 3, allowFailover: true }).refusals).toEqual([{ kind: "invalid-request", message: "desired primary 3 is not a member: allowed 0..2" }]);
   });
 });
 

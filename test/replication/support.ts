@@ -4,7 +4,7 @@
  */
 import * as mysql from "mysql2/promise";
 import { LOCAL_ROOT_PASSWORD, LOCAL_ROOT_USER, LocalServer, REPLICATION_OPTIONS, destroyAll, sleep, startServers } from "../../local/mariadbd";
-import { EngineSettings, MemberAddress, inspect, setup } from "../../components/replication";
+import { EngineSettings, MemberAddress, inspect, mariadb, setup } from "../../components/replication";
 
 export const APP_USER = "app";
 export const APP_PASSWORD = "app-pw-Xq81";
@@ -27,6 +27,7 @@ export function settingsFor(lines: string[], extra: Partial<EngineSettings> = {}
     replication: { user: "repl", password: REPL_PASSWORD },
     semiSync: true,
     semiSyncTimeoutMs: 5000,
+    flavor: mariadb,
     catchUpTimeoutMs: 5000,
     deadlineMs: 30000,
     log: (l) => lines.push(l),
@@ -62,7 +63,7 @@ export async function createAppSchema(primary: LocalServer): Promise<void> {
 /** Waits until every reachable replica has applied the primary's position. */
 export async function waitReplicated(lab: Lab, timeoutMs = 10000): Promise<void> {
   const t = await inspect(lab.members, lab.settings);
-  if (t.primary === null) throw new Error(`no primary: ${t.problems.join("; ")}`);
+  if (t.primary === null) throw new Error(`no primary: ${t.problems.map((p) => p.message).join("; ")}`);
   const [{ p }] = await lab.servers[t.primary].query("SELECT @@gtid_binlog_pos AS p");
   for (const m of t.members) {
     if (m.index === t.primary || !m.reachable || !m.replica) continue;

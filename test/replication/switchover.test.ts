@@ -93,7 +93,7 @@ describe("switchover refusals and abort", () => {
     expect(done).toHaveLength(1);
     expect(refused).toHaveLength(1);
     expect(String(refused[0].reason.message)).toMatch(/another operation is running/);
-    expect(refused[0].reason.refusal).toBe(true);
+    expect(refused[0].reason.refusal).toBe("locked");
     const t = await inspect(lab.members, lab.settings);
     expect(t.healthy).toBe(true);
     expect([1, 2]).toContain(t.primary);

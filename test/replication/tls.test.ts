@@ -153,7 +153,7 @@ describe("TLS", () => {
       expect(m.reachable).toBe(false);
       expect(m.error).toBe(`TLS: the member's certificate did not verify as '${memberDnsName(m.index)}' against the configured CA: self-signed certificate in certificate chain`);
     }
-    expect(foreign.problems[0]).toMatch(/^member 0 \(127\.0\.0\.1:\d+\) is unreachable: TLS: /);
+    expect(foreign.problems[0].message).toMatch(/^member 0 \(127\.0\.0\.1:\d+\) is unreachable: TLS: /);
     await expect(setup(lab.members, 0, settingsFor([], { tls: tlsWith(otherCa) }))).rejects.toThrow(/member 0 .*TLS: /);
 
     const wrongName = await inspect(lab.members, settingsFor([], { tls: { ...tlsWith(ca), serverName: () => "someone-else.db.test" } }));
@@ -186,7 +186,7 @@ describe("TLS", () => {
     await lab.servers[1].query("START SLAVE");
     const before = await inspect(lab.members, lab.settings);
     expect(before.members[1].replica).toMatchObject({ sourceIndex: 0, ioThread: expect.any(String), tls: false });
-    expect(before.problems).toEqual([expect.stringMatching(/^member 1 .* replicates without TLS verifying its source's certificate$/)]);
+    expect(before.problems).toEqual([{ kind: "replication-without-tls", message: expect.stringMatching(/^member 1 .* replicates without TLS verifying its source's certificate$/) }]);
 
     const { plan } = await reconcile(lab.members, { members: 2, allowFailover: false }, lab.settings);
     expect(plan.steps.map((s) => `${s.describe}: ${s.reason}`)).toEqual(["attach member 1: it replicates without TLS verifying the source's certificate"]);
@@ -209,7 +209,7 @@ describe("TLS", () => {
       fs.copyFileSync(renewed[i].key, c.key);
       fs.copyFileSync(renewed[i].cert, c.cert);
     });
-    expect(await reloadCertificates(tlsLab.members, pems, tlsLab.settings, undefined, 100)).toEqual([0, 1]);
+    expect(await reloadCertificates(tlsLab.members, pems, tlsLab.settings, 100)).toEqual([0, 1]);
     await sleep(300);
     await writer.stop();
 
@@ -236,7 +236,7 @@ describe("TLS", () => {
     const renewed = await ca.issue(`never-${Date.now()}`, memberDnsName(0), 5);
     const pem = fs.readFileSync(renewed.cert, "utf8");
     expect((await staleCertificates(tlsLab.members, [pem], tlsLab.settings)).map((s) => s.index)).toEqual([0]);
-    await expect(reloadCertificates(tlsLab.members, [pem], { ...tlsLab.settings, deadlineMs: 500 }, undefined, 100))
+    await expect(reloadCertificates(tlsLab.members, [pem], { ...tlsLab.settings, deadlineMs: 500 }, 100))
       .rejects.toThrow(/^certificates not reloaded within 500 ms: member 0 serves a certificate valid .* to .*, not the renewed one valid .*: its files have not changed yet$/);
   });
 

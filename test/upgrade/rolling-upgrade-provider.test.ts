@@ -5,7 +5,7 @@
  * the options of the pod template revision, as the kubelet would start a new pod.
  */
 import { ROLLING_UPGRADE_TYPE, SECRET_PROPERTIES, serializableProvider } from "../../components/providers";
-import { apply, EngineSettings, inspect, plan } from "../../components/replication";
+import { apply, EngineSettings, inspect, mariadb, plan } from "../../components/replication";
 import { Declaration, DynamicHost, serializeProvider } from "../../local/dynamic-host";
 import { destroyAll, LOCAL_ROOT_PASSWORD, LOCAL_ROOT_USER, LocalServer, REPLICATION_OPTIONS, ServerOptions, startServers } from "../../local/mariadbd";
 import { KubeApiStandin } from "../../local/kube-api-standin";
@@ -50,6 +50,7 @@ describe("RollingUpgrade provider, serialized and run in a separate process", ()
       replication: { user: "repl", password: REPLICATION_PASSWORD },
       semiSync: true,
       semiSyncTimeoutMs: 2000,
+      flavor: mariadb,
     };
     await apply(members, plan(await inspect(members, settings), { members: 3, primary: 0, allowFailover: false }), settings);
   });
@@ -66,6 +67,7 @@ describe("RollingUpgrade provider, serialized and run in a separate process", ()
       secretOutputs: SECRET_PROPERTIES,
       inputs: {
         providerVersion: "1",
+        flavor: "mariadb",
         replicas: 3,
         primary: 0,
         revision,

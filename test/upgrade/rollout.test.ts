@@ -3,7 +3,7 @@
  * local restarter (stop, new options, start) while a steady writer checks that no acknowledged write is lost.
  */
 import * as net from "node:net";
-import { apply, EngineSettings, inspect, MemberAddress, plan } from "../../components/replication";
+import { apply, EngineSettings, inspect, mariadb, MemberAddress, plan } from "../../components/replication";
 import { runRollout, RolloutError } from "../../components/upgrade/executor";
 import { LocalRestarter } from "../../local/restarter";
 import { destroyAll, LOCAL_ROOT_PASSWORD, LOCAL_ROOT_USER, LocalServer, REPLICATION_OPTIONS, ServerOptions, startServers } from "../../local/mariadbd";
@@ -28,6 +28,7 @@ function engineSettings(lines: string[]): EngineSettings {
     replication: { user: "repl", password: "repl-pw" },
     semiSync: true,
     semiSyncTimeoutMs: 5000,
+    flavor: mariadb,
     log: (line) => lines.push(line),
   };
 }

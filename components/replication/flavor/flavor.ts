@@ -1,6 +1,7 @@
 /**
- * Everything engine-specific, behind one interface: the MariaDB flavor now, MySQL 8.4 later. Operations and inspect
- * speak only this interface.
+ * Everything engine-specific, behind one interface (as MOCO's dbop.Operator): the MariaDB flavor now, MySQL 8.4
+ * later. Every statement the engine runs and every GTID calculation it makes is a method here; operations, inspect
+ * and the rolling upgrade speak only this interface.
  */
 import { Sql } from "../connection";
 import { Account, AccountRole, Credentials, MemberStatus } from "../types";
@@ -18,6 +19,17 @@ export interface AccountSpec {
 export interface Flavor {
   readonly name: string;
   readStatus(sql: Sql): Promise<RawStatus>;
+  /** Everything the member wrote to its binlog: what a replica must have applied to hold all of it. */
+  binlogPosition(sql: Sql): Promise<string>;
+  /** Everything the member executed, replicated or its own. */
+  executedPosition(sql: Sql): Promise<string>;
+  /** Whether position `have` includes everything in position `need`. Pure. */
+  covers(have: string | undefined, need: string | undefined): boolean;
+  /**
+   * GTIDs `member` holds that `primary` has not, and, with or without a primary, its own writes that replication does
+   * not account for (sorted, each once). Pure.
+   */
+  errantGtids(member: MemberStatus, primary: MemberStatus | undefined): string[];
   /** Creates or updates the least-privilege replication account (binlogged, so every member gets it). */
   ensureReplicationUser(sql: Sql, user: Credentials): Promise<void>;
   /**
@@ -37,6 +49,8 @@ export interface Flavor {
   startReplicating(sql: Sql, source: { host: string; port: number }, user: Credentials, semiSync: boolean, caPath: string | undefined): Promise<void>;
   /** Stops replication and forgets the source. */
   stopReplicating(sql: Sql): Promise<void>;
+  /** Starts replicating again from the source it is set up with (both threads). */
+  resumeReplicating(sql: Sql): Promise<void>;
   stopIoThread(sql: Sql): Promise<void>;
   startSqlThread(sql: Sql): Promise<void>;
   /** Waits until the member has applied `gtid`; false on timeout. */
@@ -67,6 +81,10 @@ export interface Flavor {
   reloadTls(sql: Sql): Promise<void>;
   /** Validity of the certificate this connection got at its handshake (ISO times); undefined without TLS. */
   servedCertificate(sql: Sql): Promise<{ notBefore: string; notAfter: string } | undefined>;
+  /** A global server variable's value (`name` from the caller's table of options, checked as a name here too). */
+  globalVariable(sql: Sql, name: string): Promise<unknown>;
+  /** Sets a global server variable live. */
+  setGlobalVariable(sql: Sql, name: string, value: string | number): Promise<void>;
   /** Tries to take the named session lock without waiting; returns the holder's session id on failure. */
   tryLock(sql: Sql, name: string): Promise<{ ok: true } | { ok: false; holder: number | null }>;
 }

@@ -3,8 +3,10 @@
  * auto-position with MASTER_USE_GTID=slave_pos, semi-sync is built in (rpl_semi_sync_*).
  */
 import { Sql } from "../connection";
+import { SqlError } from "../errors";
 import { Account, AccountRole, Credentials, ThreadState } from "../types";
 import { AccountSpec, Flavor, RawStatus } from "./flavor";
+import { covers, errantAgainst, localErrant } from "./mariadb-gtid";
 
 const SYSTEM_SCHEMAS = ["mysql", "information_schema", "performance_schema", "sys"];
 /** Sessions that are not clients: replication threads, the binlog dump threads of replicas, daemons. */
@@ -56,6 +58,12 @@ function privilegesOf(statements: string[]): Map<string, Set<string>> {
 function samePrivileges(shown: string[], wanted: string[]): boolean {
   const [a, b] = [privilegesOf(shown), privilegesOf(wanted)];
   return a.size === b.size && [...b].every(([object, set]) => a.get(object)?.size === set.size && [...set].every((p) => a.get(object)!.has(p)));
+}
+
+/** A server variable's name, checked before it goes into a statement (names cannot be bound as parameters). */
+function variableName(name: string): string {
+  if (!/^[a-z_][a-z0-9_]*$/i.test(name)) throw new Error(`server variable ${JSON.stringify(name)}: only letters, digits and _ are allowed`);
+  return name;
 }
 
 function thread(v: unknown): ThreadState {
@@ -125,6 +133,27 @@ export const mariadb: Flavor = {
             }
           : undefined,
     };
+  },
+
+  async binlogPosition(sql: Sql): Promise<string> {
+    const [r] = await sql.query<{ p: string }>("SELECT @@gtid_binlog_pos AS p");
+    return r.p;
+  },
+
+  async executedPosition(sql: Sql): Promise<string> {
+    const [r] = await sql.query<{ p: string }>("SELECT @@gtid_current_pos AS p");
+    return r.p;
+  },
+
+  covers,
+
+  errantGtids(member, primary): string[] {
+    if (member.serverId === undefined) return [];
+    const local = localErrant(member.serverId, member.gtidBinlogState, member.gtidSlave);
+    const vsPrimary = primary
+      ? errantAgainst({ binlogState: member.gtidBinlogState, slavePos: member.gtidSlave }, { binlogState: primary.gtidBinlogState, slavePos: primary.gtidSlave })
+      : [];
+    return [...new Set([...local, ...vsPrimary])].sort();
   },
 
   async ensureReplicationUser(sql: Sql, user: Credentials): Promise<void> {
@@ -202,6 +231,10 @@ export const mariadb: Flavor = {
     await sql.query("SET GLOBAL rpl_semi_sync_slave_enabled = OFF");
   },
 
+  async resumeReplicating(sql: Sql): Promise<void> {
+    await sql.query("START SLAVE");
+  },
+
   async stopIoThread(sql: Sql): Promise<void> {
     await sql.query("STOP SLAVE IO_THREAD");
   },
@@ -263,8 +296,8 @@ export const mariadb: Flavor = {
     try {
       await sql.query("KILL CONNECTION ?", [id]);
     } catch (err) {
-      // Already gone (ER_NO_SUCH_THREAD): that is what we wanted.
-      if (!/Unknown thread id/i.test((err as Error).message)) throw err;
+      // Already gone: that is what we wanted.
+      if (!(err instanceof SqlError && err.code === "ER_NO_SUCH_THREAD")) throw err;
     }
   },
 
@@ -309,6 +342,15 @@ export const mariadb: Flavor = {
     const notBefore = iso(status.get("ssl_server_not_before"));
     const notAfter = iso(status.get("ssl_server_not_after"));
     return notBefore && notAfter ? { notBefore, notAfter } : undefined;
+  },
+
+  async globalVariable(sql: Sql, name: string): Promise<unknown> {
+    const [row] = await sql.query<{ value: unknown }>(`SELECT @@GLOBAL.${variableName(name)} AS value`);
+    return row?.value;
+  },
+
+  async setGlobalVariable(sql: Sql, name: string, value: string | number): Promise<void> {
+    await sql.query(`SET GLOBAL ${variableName(name)} = ?`, [value]);
   },
 
   async tryLock(sql: Sql, name: string) {

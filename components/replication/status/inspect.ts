@@ -3,14 +3,13 @@
  * semi-sync, and from that the topology: the primary, split brain, errant GTIDs, problems in words. Reads only.
  */
 import { connect } from "../connection";
-import { mariadb } from "../flavor/mariadb";
 import { Flavor } from "../flavor/flavor";
-import { errantAgainst, localErrant } from "../gtid";
 import { addressOf, replicationAddress, resolveSettings } from "../settings";
-import { EngineSettings, MemberAddress, MemberStatus, ResolvedSettings, Topology } from "../types";
+import { EngineSettings, MemberAddress, MemberStatus, Problem, ResolvedSettings, Topology } from "../types";
 
-export async function inspect(members: MemberAddress[], settings: EngineSettings, flavor: Flavor = mariadb): Promise<Topology> {
+export async function inspect(members: MemberAddress[], settings: EngineSettings): Promise<Topology> {
   const resolved = resolveSettings(settings);
+  const flavor = resolved.flavor;
   const statuses = await Promise.all(members.map((_, i) => inspectMember(members, i, resolved, flavor)));
   // Under writes, a replica read after the primary can hold transactions the primary's snapshot lacks; read the
   // writable member again, last, so a replica "ahead of the primary" really is divergent (errant), not just fresher.
@@ -19,10 +18,12 @@ export async function inspect(members: MemberAddress[], settings: EngineSettings
     const again = await inspectMember(members, writable[0].index, resolved, flavor);
     if (again.reachable) statuses[again.index] = again;
   }
-  const topology = analyze(members, statuses);
+  const topology = analyze(members, statuses, flavor);
   if (resolved.tls) {
     for (const m of topology.members) {
-      if (m.replica && !m.replica.tls) topology.problems.push(`member ${m.index} (${m.address}) replicates without TLS verifying its source's certificate`);
+      if (m.replica && !m.replica.tls) {
+        topology.problems.push({ kind: "replication-without-tls", message: `member ${m.index} (${m.address}) replicates without TLS verifying its source's certificate` });
+      }
     }
     topology.healthy = topology.problems.length === 0;
   }
@@ -54,10 +55,11 @@ export function memberAt(members: MemberAddress[], host: string, port: number): 
   return i < 0 ? null : i;
 }
 
-/** Pure: derives roles, primary, errant GTIDs and problems from per-member statuses. */
-export function analyze(members: MemberAddress[], input: MemberStatus[]): Topology {
+/** Pure: derives roles, primary, errant GTIDs (by the flavor's GTID arithmetic) and problems from per-member statuses. */
+export function analyze(members: MemberAddress[], input: MemberStatus[], flavor: Flavor): Topology {
   const statuses = input.map((s) => ({ ...s, errantGtids: [] as string[] }));
-  const problems: string[] = [];
+  const problems: Problem[] = [];
+  const problem = (kind: Problem["kind"], message: string) => problems.push({ kind, message });
   for (const s of statuses) {
     if (s.replica) s.replica = { ...s.replica, sourceIndex: memberAt(members, s.replica.sourceHost, s.replica.sourcePort) };
   }
@@ -78,48 +80,43 @@ export function analyze(members: MemberAddress[], input: MemberStatus[]): Topolo
 
   const p = primary === null ? undefined : statuses[primary];
   for (const s of statuses) {
-    if (!s.reachable || s.index === primary || s.serverId === undefined) continue;
-    const local = localErrant(s.serverId, s.gtidBinlogState, s.gtidSlave);
-    const vsPrimary = p ? errantAgainst({ binlogState: s.gtidBinlogState, slavePos: s.gtidSlave }, { binlogState: p.gtidBinlogState, slavePos: p.gtidSlave }) : [];
-    s.errantGtids = [...new Set([...local, ...vsPrimary])].sort();
+    if (!s.reachable || s.index === primary) continue;
+    s.errantGtids = flavor.errantGtids(s, p);
   }
 
   for (const s of statuses) {
     const who = `member ${s.index} (${s.address})`;
     if (!s.reachable) {
-      problems.push(`${who} is unreachable: ${s.error}`);
+      problem("unreachable", `${who} is unreachable: ${s.error}`);
       continue;
     }
-    if (s.logBin === false) problems.push(`${who} has the binary log off (log-bin is required)`);
-    if (s.errantGtids.length) problems.push(`${who} has errant GTIDs ${s.errantGtids.join(",")} (transactions the primary does not have)`);
+    if (s.logBin === false) problem("binlog-off", `${who} has the binary log off (log-bin is required)`);
+    if (s.errantGtids.length) problem("errant-gtids", `${who} has errant GTIDs ${s.errantGtids.join(",")} (transactions the primary does not have)`);
     if (s.index === primary) {
-      if (s.replica) problems.push(`${who} is writable but also replicates from ${s.replica.sourceHost}:${s.replica.sourcePort}`);
+      if (s.replica) problem("primary-replicates", `${who} is writable but also replicates from ${s.replica.sourceHost}:${s.replica.sourcePort}`);
       continue;
     }
     const r = s.replica;
     if (!r) {
-      if (primary !== null) problems.push(`${who} does not replicate`);
+      if (primary !== null) problem("not-replicating", `${who} does not replicate`);
       continue;
     }
     if (primary !== null && r.sourceIndex !== primary) {
-      problems.push(`${who} replicates from ${r.sourceHost}:${r.sourcePort}, not from the primary (member ${primary})`);
+      problem("wrong-source", `${who} replicates from ${r.sourceHost}:${r.sourcePort}, not from the primary (member ${primary})`);
     }
-    if (r.ioThread !== "running") problems.push(`${who} replication IO thread is ${r.ioThread}${r.lastIoError ? `: ${r.lastIoError}` : ""}`);
-    if (r.sqlThread !== "running") problems.push(`${who} replication SQL thread is ${r.sqlThread}${r.lastSqlError ? `: ${r.lastSqlError}` : ""}`);
+    if (r.ioThread !== "running") problem("io-thread", `${who} replication IO thread is ${r.ioThread}${r.lastIoError ? `: ${r.lastIoError}` : ""}`);
+    if (r.sqlThread !== "running") problem("sql-thread", `${who} replication SQL thread is ${r.sqlThread}${r.lastSqlError ? `: ${r.lastSqlError}` : ""}`);
   }
-  if (splitBrain) problems.push(`split brain: members ${writable.map((s) => s.index).join(" and ")} are all writable`);
+  if (splitBrain) problem("split-brain", `split brain: members ${writable.map((s) => s.index).join(" and ")} are all writable`);
   if (primary === null && !splitBrain) {
     if (sourceOfReplicas !== null && sourceOfReplicas !== undefined) {
       const src = statuses[sourceOfReplicas];
-      problems.push(
-        src.reachable
-          ? `no writable primary: member ${sourceOfReplicas} (the replicas' source) is read-only`
-          : `no writable primary: member ${sourceOfReplicas} (the replicas' source) is unreachable`,
-      );
+      if (src.reachable) problem("source-read-only", `no writable primary: member ${sourceOfReplicas} (the replicas' source) is read-only`);
+      else problem("source-unreachable", `no writable primary: member ${sourceOfReplicas} (the replicas' source) is unreachable`);
     } else if (!configured) {
-      problems.push("replication is not set up");
+      problem("not-set-up", "replication is not set up");
     } else {
-      problems.push("no writable primary, and the replicas do not agree on a source among the members");
+      problem("no-agreed-source", "no writable primary, and the replicas do not agree on a source among the members");
     }
   }
   return {
@@ -137,7 +134,7 @@ export function topologyToJson(t: Topology) {
   return {
     primary: t.primary,
     healthy: t.healthy,
-    problems: t.problems,
+    problems: t.problems.map((p) => p.message),
     members: t.members.map((m) => ({
       index: m.index,
       address: m.address,

@@ -1,8 +1,8 @@
 /**
- * MariaDB GTID positions ("0-1-42,1-5-7"): parsing and the comparisons the engine needs. Pure.
+ * MariaDB GTID positions ("0-1-42,1-5-7"): parsing and the comparisons the mariadb flavor answers for the engine. Pure.
  * A position holds the last GTID per domain; a binlog state the last GTID per (domain, server).
  */
-import { Gtid } from "./types";
+import { Gtid } from "../types";
 
 export function parseGtids(text: string | null | undefined): Gtid[] {
   if (!text) return [];
