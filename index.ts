@@ -2,6 +2,7 @@ import { assertSupportedNode } from "./components/node-version";
 import { loadSettings } from "./components/config";
 import { ReplicatedDatabase } from "./components/database";
 import { kubernetesProviderAccess } from "./components/kubernetes/provider-access";
+import { DATABASE_NAME } from "./components/kubernetes/names";
 
 assertSupportedNode();
 
@@ -9,7 +10,7 @@ assertSupportedNode();
 const settings = loadSettings();
 
 // The providers reach the cluster the Kubernetes resources go to (kubernetes:kubeconfig / kubernetes:context).
-const db = new ReplicatedDatabase("mysql", { settings, cluster: kubernetesProviderAccess() });
+const db = new ReplicatedDatabase(DATABASE_NAME, { settings, cluster: kubernetesProviderAccess() });
 
 export const primaryEndpoint = db.primaryEndpoint;
 export const readEndpoint = db.readEndpoint;

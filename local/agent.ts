@@ -58,11 +58,14 @@ export interface AgentChild {
  * `node bin/mysql-ha.js agent <args>`, optionally inside a network namespace; every stdout line must be JSON. `env`
  * carries the credentials (never argv).
  */
-export function spawnAgent(args: string[], opts: { netns?: string; env?: Record<string, string> } = {}): AgentChild {
+export function spawnAgent(
+  args: string[],
+  opts: { netns?: string; env?: Record<string, string>; wrap?: (command: string, args: string[]) => { command: string; args: string[] } } = {},
+): AgentChild {
   const argv = [BIN, "agent", ...args];
-  const child = opts.netns
-    ? spawn("ip", ["netns", "exec", opts.netns, process.execPath, ...argv], { env: { ...process.env, ...opts.env }, stdio: ["ignore", "pipe", "pipe"] })
-    : spawn(process.execPath, argv, { env: { ...process.env, ...opts.env }, stdio: ["ignore", "pipe", "pipe"] });
+  const wrap = opts.wrap ?? (opts.netns ? (command: string, rest: string[]) => ({ command: "ip", args: ["netns", "exec", opts.netns!, command, ...rest] }) : undefined);
+  const run = wrap ? wrap(process.execPath, argv) : { command: process.execPath, args: argv };
+  const child = spawn(run.command, run.args, { env: { ...process.env, ...opts.env }, stdio: ["ignore", "pipe", "pipe"] });
   const ev = events();
   let out = "";
   let err = "";

@@ -100,12 +100,15 @@ export class DynamicHost {
   /**
    * Starts the host process in the project directory, as the engine starts Pulumi's own host; `cwd` runs it
    * elsewhere (another copy of the project, or not a project at all).
-   * `log` receives the host's stdout/stderr lines (what the Pulumi CLI shows as provider diagnostics).
+   * `log` receives the host's stdout/stderr lines (what the Pulumi CLI shows as provider diagnostics); `fork`
+   * starts it through another program (execPath, execArgv before Node's own path).
    */
-  static async start(options: { cwd?: string; log?: (line: string) => void } = {}): Promise<DynamicHost> {
+  static async start(options: { cwd?: string; log?: (line: string) => void; fork?: { execPath: string; execArgv: string[] } } = {}): Promise<DynamicHost> {
     const child = fork(path.join(__dirname, "dynamic-host-child.js"), [], {
       cwd: options.cwd ?? PROJECT_ROOT,
       execArgv: [],
+      // e.g. in a pod network (local/pod-network.ts), so the providers reach members by name.
+      ...options.fork,
       stdio: ["ignore", "pipe", "pipe", "ipc"],
     });
     const log = options.log ?? (() => undefined);

@@ -42,6 +42,8 @@ export interface LocalServerSpec {
   port?: number;
   /** Run inside this network namespace (`ip netns exec`, see local/netns.ts) instead of the host's loopback. */
   netns?: string;
+  /** Run through another program that execs mariadbd in place (e.g. a pod network's, local/pod-network.ts). */
+  wrap?: (command: string, args: string[]) => { command: string; args: string[] };
   /** Address to bind and connect to (with `netns`: the member's lab address). Default 127.0.0.1. */
   host?: string;
   /** With `netns`: SQL host pattern of the lab, granted to the administrative user so the test process can connect. */
@@ -108,9 +110,12 @@ export class LocalServer {
     fs.writeFileSync(this.configFile, renderOptions(options));
     const args = [`--defaults-file=${this.configFile}`];
     // `ip netns exec` execs mariadbd in place, so the child's pid (and signals) are mariadbd's own.
+    const wrapped = this.spec.wrap?.(mariadbd(), args);
     const child = this.spec.netns
       ? spawn("ip", ["netns", "exec", this.spec.netns, mariadbd(), ...args], { cwd: this.dir, stdio: "ignore" })
-      : spawn(mariadbd(), args, { cwd: this.dir, stdio: "ignore", detached: false });
+      : wrapped
+        ? spawn(wrapped.command, wrapped.args, { cwd: this.dir, stdio: "ignore" })
+        : spawn(mariadbd(), args, { cwd: this.dir, stdio: "ignore", detached: false });
     this.process = child;
     this.exited = new Promise((resolve) => child.once("exit", () => resolve()));
     const deadline = Date.now() + timeoutMs;

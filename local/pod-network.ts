@@ -49,14 +49,25 @@ export class PodNetwork {
    * root, or unprivileged user namespaces (then the process runs as a mapped root).
    */
   wrap(command: string, args: string[]): { command: string; args: string[] } {
+    const [first, ...rest] = this.launcher();
+    return { command: first, args: [...rest, command, ...args] };
+  }
+
+  /**
+   * The same for a forked Node process (execPath and execArgv of child_process.fork): a process outside the pods
+   * that must reach them by name, as the providers and agents on a cluster do.
+   */
+  forkOptions(): { execPath: string; execArgv: string[] } {
+    const [first, ...rest] = this.launcher();
+    return { execPath: first, execArgv: [...rest, process.execPath] };
+  }
+
+  private launcher(): string[] {
     const userNs = process.getuid?.() === 0 ? [] : ["--map-root-user"];
-    return {
-      command: "unshare",
-      args: [
-        ...userNs, "--mount", "--propagation", "private", "bash", "-c",
-        'mount --bind "$0" /etc/hosts && mount --bind "$1" /etc/nsswitch.conf && shift && exec "$@"', this.hostsFile, this.nsswitchFile, command, ...args,
-      ],
-    };
+    return [
+      "unshare", ...userNs, "--mount", "--propagation", "private", "bash", "-c",
+      'mount --bind "$0" /etc/hosts && mount --bind "$1" /etc/nsswitch.conf && shift && exec "$@"', this.hostsFile, this.nsswitchFile,
+    ];
   }
 
   close(): void {
@@ -64,10 +75,9 @@ export class PodNetwork {
   }
 
   private write(): void {
-    // Written whole and renamed: a process starting now reads the old or the new file, never half of one.
+    // Rewritten in place: a bind mount holds the file itself, so a running process sees a new version only in the
+    // same file (a lookup during the write may miss a name once, as with a DNS update).
     const lines = ["127.0.0.1 localhost", ...[...this.names].map(([name, address]) => `${address} ${name}`)];
-    const tmp = `${this.hostsFile}.tmp`;
-    fs.writeFileSync(tmp, lines.join("\n") + "\n");
-    fs.renameSync(tmp, this.hostsFile);
+    fs.writeFileSync(this.hostsFile, lines.join("\n") + "\n");
   }
 }

@@ -2,6 +2,9 @@
 
 /** Port of the database in every member and Service. */
 export const MYSQL_PORT = 3306;
+
+/** Name of the program's ReplicatedDatabase (index.ts): the prefix of every object it makes. */
+export const DATABASE_NAME = "mysql";
 /** Side port on every member that serves backup streams (clone-serve.sh) to joiners and the backup job. */
 export const DONOR_PORT = 4444;
 /** The mysqld_exporter sidecar's usual port; named `metrics` on the container. */

@@ -204,7 +204,9 @@ private_server_start() {
   mapfile -t user_args < <(mariadbd_user_args)
   PRIVATE_SOCKET=$dir/private.sock
   PRIVATE_LOG=$dir/private.err
-  mariadbd "$@" --datadir="$datadir" --socket="$PRIVATE_SOCKET" --skip-networking --pid-file="$dir/private.pid" \
+  # --skip-ssl: no network, so no TLS; the member's options may name certificate files this container does not
+  # mount (the seed container), and mariadbd refuses to start when they are missing.
+  mariadbd "$@" --datadir="$datadir" --socket="$PRIVATE_SOCKET" --skip-networking --skip-ssl --pid-file="$dir/private.pid" \
     --log-error="$PRIVATE_LOG" "${user_args[@]}" &
   PRIVATE_PID=$!
   local _ err

@@ -125,7 +125,7 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoResult> {
   };
   const replicating = async (ordinal: number, from: number): Promise<boolean> => {
     const [s] = await pod(ordinal).query<Row>("SHOW SLAVE STATUS");
-    return !!s && s.Master_Host === stack!.addresses[from] && s.Slave_IO_Running === "Yes" && s.Slave_SQL_Running === "Yes";
+    return !!s && s.Master_Host === stack!.podHostName(from) && s.Slave_IO_Running === "Yes" && s.Slave_SQL_Running === "Yes";
   };
   const writable = async (ordinal: number): Promise<boolean> => Number((await pod(ordinal).query<Row>("SELECT @@read_only AS ro"))[0].ro) === 0;
   const rolesOk = async (primary: number, members: number[]): Promise<string[]> => {
@@ -163,7 +163,14 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoResult> {
       writer = new AckWriter({ ...app, intervalMs: 2, resolvePrimary: () => writableMember(stack!.running().map((p) => p.server))() });
       await writer.start();
       await writer.waitForAcks(50);
-      return { ok: true, detail: `primary 0, members 1 and 2 replicate from it (semi-sync); writer acknowledged ${writer.ackedCount} writes as user '${stack.appUser}'` };
+      // TLS as in production: the engine reaches members only over TLS verified by their DNS names (it has no
+      // plain-text fallback), and the replicas verify their source's certificate.
+      const verified = await Promise.all([1, 2].map(async (m) => {
+        const [r] = await pod(m).query<Row>("SHOW SLAVE STATUS");
+        return r?.Master_SSL_Allowed === "Yes" && r?.Master_SSL_Verify_Server_Cert === "Yes";
+      }));
+      expect(verified.every(Boolean), `TLS: replication with a verified source certificate on members 1, 2: ${verified.join(", ")}`);
+      return { ok: true, detail: `primary 0, members 1 and 2 replicate from it (semi-sync, TLS verified by name: the engine's connections and replication); writer acknowledged ${writer.ackedCount} writes as user '${stack.appUser}'` };
     });
 
     await step("grow to 4", async () => {
@@ -211,7 +218,8 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoResult> {
       const api = stack!.kubernetesApi();
       const objects = stack!.primaryObjectNames();
       const args = [
-        "--members", stack!.addresses.map((a) => `${a}:3306`).join(","),
+        "--members", stack!.addresses.map((_, ordinal) => `${stack!.podHostName(ordinal)}:3306`).join(","),
+        "--tls-ca", stack!.memberCaFile(), "--tls-member-ca", stack!.memberCaFile(),
         "--kube-api", api.url, "--namespace", api.options.namespace, "--lease", `${objects.statefulSet}-agent`,
         "--statefulset", objects.statefulSet, "--topology-configmap", objects.topologyConfigMap, "--primary-service", objects.primaryService,
       ];
@@ -222,7 +230,9 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoResult> {
         MYSQL_HA_REPLICATION_USER: REPLICATION_USER,
         MYSQL_HA_REPLICATION_PASSWORD: stack!.secret(SECRET_KEYS.replication),
       };
-      const agents = [spawnAgent(args, { env }), spawnAgent(args, { env })];
+      // In the pod network: they reach the members by the names in their certificates, as in the cluster.
+      const wrap = stack!.network.wrap.bind(stack!.network);
+      const agents = [spawnAgent(args, { env, wrap }), spawnAgent(args, { env, wrap })];
       try {
         await Promise.all(agents.map((a) => a.events.wait("healthy", (e) => e.event === "healthy", 20000)));
         const leader = await Promise.any(agents.map((a) => a.events.wait("leader", (e) => e.event === "leader" && e.leading === true, 20000)));
@@ -340,7 +350,8 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoResult> {
 }
 
 function memberOf(stack: LocalStack, address: string): string {
-  const ordinal = stack.addresses.indexOf(address.split(":")[0]);
+  const host = address.split(":")[0];
+  const ordinal = stack.addresses.findIndex((a, i) => a === host || stack.podHostName(i) === host);
   return ordinal < 0 ? address : String(ordinal);
 }
 

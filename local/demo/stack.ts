@@ -3,13 +3,14 @@
  * - the program (index.ts) is evaluated by offline/render.ts under Pulumi mocks; Kubernetes and AWS resources are only
  *   rendered;
  * - the dynamic resources (PrimaryPlacement, ReplicationTopology) run for real, serialized, in the dynamic provider
- *   host process (local/dynamic-host.ts), which keeps their state from one `up` to the next like a state file;
+ *   host process (local/dynamic-host.ts, in the pod network), which keeps their state from one `up` to the next like
+ *   a state file; the program's @pulumi/tls resources are made for real (local/certificates.ts), so TLS is on;
  * - the Kubernetes API is local/kube-api-standin.ts: the rendered ConfigMaps and Services are applied to it with
  *   server-side apply under Pulumi's field manager, as the Kubernetes provider does; the providers get its kubeconfig
  *   and point the topology ConfigMap and the pods' role labels through it (as they would on a cluster); a starting
  *   pod reads the primary from the ConfigMap stored there, not from the program;
  * - the rendered StatefulSet is acted on by a stand-in controller: member N is a local mariadbd ("pod") on an address
- *   of its own (local/pod-network.ts: port 3306 as in the manifest; `directMembers` lists them), its headless-Service
+ *   of its own (local/pod-network.ts: port 3306 as in the manifest; `directMembers` lists their DNS names), its headless-Service
  *   name resolving inside the pods' processes. Its init containers run as the kubelet would (runInitContainer:
  *   volumes, env and command from the rendered template): init-server.sh, then the rendered `seed` container
  *   (seed-member.sh: member 0 starts empty when no peer answers, member N > 0 clones member N-1 through that pod's
@@ -35,13 +36,14 @@ import { PRIMARY_PLACEMENT_TYPE, REPLICATION_TOPOLOGY_TYPE, ROLLING_UPGRADE_TYPE
 import { SECRET_KEYS } from "../../components/kubernetes/secret";
 import { CONFIG_KEYS, PROJECT } from "../../components/config";
 import { PATHS } from "../../components/kubernetes/statefulset";
-import { MYSQL_PORT } from "../../components/kubernetes/names";
+import { DATABASE_NAME, memberHost, MYSQL_PORT, objectNames } from "../../components/kubernetes/names";
 import { DONOR_PORT } from "../../components/kubernetes/names";
 import { TOPOLOGY_PRIMARY_KEY } from "../../components/kubernetes/topology";
 import { CONFIG_HASH_ANNOTATION, parseCnf } from "../../components/kubernetes/config-hash";
 import { normalizeOptionName } from "../../components/server-options";
 import { Donor, runScript, ScriptError, startDonor } from "../../cli/scripts";
 import { PodNetwork } from "../pod-network";
+import { LocalCertificates } from "../certificates";
 import { DynamicHost } from "../dynamic-host";
 import { KubeApiStandin } from "../kube-api-standin";
 import { initializeDatadir, LocalServer, LOCAL_ROOT_USER, ServerOptions, sleep } from "../mariadbd";
@@ -90,6 +92,14 @@ function unwrap(value: any): any {
   return value && typeof value === "object" && value[specialSigKey] !== undefined ? unwrap(value.value) : value;
 }
 
+/** `unwrap` at every level of objects and arrays. */
+function unwrapDeep(value: any): any {
+  const v = unwrap(value);
+  if (Array.isArray(v)) return v.map(unwrapDeep);
+  if (v && typeof v === "object") return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, unwrapDeep(x)]));
+  return v;
+}
+
 /** Parses `[section]` option files (key = value) into server options; later files win. */
 export function parseOptionFiles(texts: string[]): ServerOptions {
   const options: ServerOptions = {};
@@ -98,8 +108,8 @@ export function parseOptionFiles(texts: string[]): ServerOptions {
 }
 
 export class LocalStack {
-  /** The pods' network: member N's address (directMembers lists them, port 3306) and cluster DNS names. */
-  readonly network = new PodNetwork();
+  /** The stack's @pulumi/tls resources, made for real (openssl) and kept as state keeps them. */
+  private readonly certificates = new LocalCertificates();
   /** Member N's pod address, whether or not its pod runs yet. */
   readonly addresses: string[];
   /** The pods by ordinal; undefined until the StatefulSet stand-in creates one. */
@@ -125,6 +135,8 @@ export class LocalStack {
     private readonly host: DynamicHost,
     private readonly options: LocalStackOptions,
     api: KubeApiStandin,
+    /** The pods' network: member N's address (port 3306) and the cluster's DNS names of the pods. */
+    readonly network: PodNetwork,
   ) {
     this.api = api;
     // A pod deleted through the API comes back as its local mariadbd restarted.
@@ -135,7 +147,9 @@ export class LocalStack {
   }
 
   static async start(options: LocalStackOptions): Promise<LocalStack> {
-    const host = await DynamicHost.start({ log: options.providerLog });
+    // The providers reach the members by their DNS names (the names in their certificates), as in a cluster.
+    const network = new PodNetwork();
+    const host = await DynamicHost.start({ log: options.providerLog, fork: network.forkOptions() });
     const stack = options.stack ?? "dev";
     const api = new KubeApiStandin({
       namespace: stackConfig(stack)[`${PROJECT}:namespace`] ?? CONFIG_KEYS.namespace.default,
@@ -146,7 +160,7 @@ export class LocalStack {
       createOnPatch: false,
     });
     await api.start();
-    return new LocalStack(host, options, api);
+    return new LocalStack(host, options, api, network);
   }
 
   /**
@@ -160,9 +174,8 @@ export class LocalStack {
       replicas: String(replicas),
       backupImage: CONFIG_KEYS.image.default,
       connector: "direct",
-      directMembers: JSON.stringify(this.addresses.slice(0, replicas).map((a) => `${a}:${MYSQL_PORT}`)),
-      // Members by address, and pods without Secret volumes here: TLS (verified by DNS name) is not in the demo yet.
-      tls: "off",
+      // By the DNS names their certificates carry (resolvable in the pod network, where the providers run).
+      directMembers: JSON.stringify(Array.from({ length: replicas }, (_, ordinal) => `${this.podHostName(ordinal)}:${MYSQL_PORT}`)),
       ...extra,
     };
   }
@@ -224,6 +237,8 @@ export class LocalStack {
         const objects = inputs.primaryObjects;
         if (!objects) throw new Error(`${resource}: the program gave it no primaryObjects`);
         this.primaryObjects = objects;
+        // The members' CA file: one local file for every pod here (a path in each container on a cluster).
+        if (inputs.tls) inputs.tls = { ...inputs.tls, caPath: this.memberCaFile() };
         if (r.type === ROLLING_UPGRADE_TYPE) {
           inputs.restarter = { kind: "kubernetes", namespace: objects.namespace, statefulSet: objects.statefulSet, topologyConfigMap: objects.topologyConfigMap, primaryService: objects.primaryService };
         }
@@ -242,6 +257,8 @@ export class LocalStack {
         if (r.type === REPLICATION_TOPOLOGY_TYPE) topology = step.outputs;
         return { id: `${r.name}-id`, state: step.outputs };
       }
+      const tls = await this.certificates.outputs(r.type, r.name, unwrapDeep(r.inputs));
+      if (tls) return { id: r.name, state: { ...r.inputs, ...tls } };
       switch (r.type) {
         case "random:index/randomPassword:RandomPassword": {
           // Generated once and kept, as the state file keeps a RandomPassword's result.
@@ -252,7 +269,9 @@ export class LocalStack {
           if (!preview) {
             const values = (field: unknown) => Object.entries<string>(unwrap(field) ?? {}).map(([k, v]) => [k, String(unwrap(v))] as const);
             const data = values(r.inputs.data).map(([k, v]) => [k, Buffer.from(v, "base64").toString("utf8")]);
-            this.secrets.set(String(unwrap(r.inputs.metadata).name), Object.fromEntries([...data, ...values(r.inputs.stringData)]));
+            const secret = Object.fromEntries([...data, ...values(r.inputs.stringData)]);
+            this.secrets.set(String(unwrap(r.inputs.metadata).name), secret);
+            if (secret["ca.crt"]) fs.writeFileSync(this.memberCaFile(), secret["ca.crt"]);
           }
           return undefined;
         case "kubernetes:core/v1:ConfigMap":
@@ -341,7 +360,7 @@ export class LocalStack {
   }
 
   /** What the pod's init container makes of the rendered server config (in the pod's volumes `dir`): its server_id and options. */
-  private async podOptions(ordinal: number, dir: string): Promise<{ serverId: number; options: ServerOptions }> {
+  private async podOptions(ordinal: number, dir: string, pod: LocalServer): Promise<{ serverId: number; options: ServerOptions }> {
     const podName = `${this.statefulSetName}-${ordinal}`;
     const { stdout, mounts } = await this.runInitContainer("init-server", podName, dir);
     this.options.log?.(`pod ${podName}: ${stdout.trim().replace(/^init-server: \S+ /, "")}`);
@@ -351,6 +370,10 @@ export class LocalStack {
     const options = parseOptionFiles(fs.readdirSync(confOut).sort().map((f) => fs.readFileSync(path.join(confOut, f), "utf8")));
     const serverId = Number(options.server_id);
     for (const key of HARNESS_OPTIONS) delete options[key];
+    // Paths in the options (the TLS files) are the database container's: its volumes in this pod's directory.
+    const { local } = this.containerView(this.container("mariadb"), podName, dir, this.podVolumes(pod));
+    // (init-server already wrote its own mounts' local paths.)
+    for (const [key, value] of Object.entries(options)) if (typeof value === "string" && !value.startsWith(dir)) options[key] = local(value);
     return { serverId, options };
   }
 
@@ -432,6 +455,16 @@ export class LocalStack {
     return { MYSQL_USER: env.MYSQL_USER, MYSQL_PASSWORD: env.MYSQL_PASSWORD };
   }
 
+  /** The volumes a pod's server owns: its datadir (the data claim) and its socket directory (the run volume). */
+  private podVolumes(pod: LocalServer): Map<string, string> {
+    return new Map([[PATHS.data, pod.datadir], [PATHS.run, path.dirname(pod.socket)]]);
+  }
+
+  /** The CA of the stack's TLS Secret as one file every local pod and the agents can name (written with the Secret). */
+  memberCaFile(): string {
+    return path.join(this.scratch, "tls-ca.crt");
+  }
+
   /** A container of the rendered pod template by name. */
   private container(name: string): any {
     const container = this.template.spec.containers.find((c: any) => c.name === name);
@@ -472,12 +505,9 @@ export class LocalStack {
   /** The donor sidecar of each running pod (clone-serve.sh on the pod's address, port 4444). */
   private readonly donors = new Map<number, Donor>();
 
-  /** The pod's DNS name in the headless Service, as the rendered seed container names its donors (CLONE_DONOR_PATTERN). */
-  private podHostName(ordinal: number): string {
-    const seed = (this.template.spec.initContainers ?? []).find((c: any) => c.name === "seed");
-    const pattern = seed?.env?.find((e: any) => e.name === "CLONE_DONOR_PATTERN")?.value;
-    if (!pattern) throw new Error("the rendered seed container names no CLONE_DONOR_PATTERN");
-    return String(pattern).replace("%d", String(ordinal));
+  /** The pod's DNS name in the headless Service (the program's database is named DATABASE_NAME). */
+  podHostName(ordinal: number): string {
+    return memberHost(objectNames(DATABASE_NAME), this.api.options.namespace, ordinal);
   }
 
   /**
@@ -489,11 +519,11 @@ export class LocalStack {
   private async initContainers(ordinal: number, pod: LocalServer): Promise<{ serverId: number; options: ServerOptions; seeded: string }> {
     const podName = `${this.statefulSetName}-${ordinal}`;
     const dir = fs.mkdtempSync(path.join(this.scratch, `${podName}-`));
-    const { serverId, options } = await this.podOptions(ordinal, dir);
+    const { serverId, options } = await this.podOptions(ordinal, dir, pod);
     const deadline = Date.now() + READY_TIMEOUT_MS;
     for (let restarts = 0; ; restarts++) {
       try {
-        const { stdout } = await this.runInitContainer("seed", podName, dir, new Map([[PATHS.data, pod.datadir]]));
+        const { stdout } = await this.runInitContainer("seed", podName, dir, this.podVolumes(pod));
         if (restarts > 0) this.options.log?.(`pod ${podName}: init container seed restarted ${restarts} times before it succeeded (its donor was not serving yet)`);
         return { serverId, options, seeded: stdout };
       } catch (err) {
@@ -512,7 +542,8 @@ export class LocalStack {
   private async startPod(ordinal: number): Promise<void> {
     const podName = `${this.statefulSetName}-${ordinal}`;
     const podDir = fs.mkdtempSync(path.join(os.tmpdir(), `mysql-ha-${podName}-`));
-    const pod = new LocalServer(podDir, MYSQL_PORT, { serverId: 0, options: {}, host: this.addresses[ordinal] });
+    // mariadbd in the pod network too: a replica resolves its source by the name the engine gives it.
+    const pod = new LocalServer(podDir, MYSQL_PORT, { serverId: 0, options: {}, host: this.addresses[ordinal], wrap: this.network.wrap.bind(this.network) });
     this.pods[ordinal] = pod;
     this.network.add(this.podHostName(ordinal), pod.host);
     const t0 = Date.now();
@@ -587,7 +618,7 @@ export class LocalStack {
     pod.adminPassword = root;
     // The init scripts as the container sees them: its volumes, its environment, mariadbd's socket in its run volume.
     const dir = fs.mkdtempSync(path.join(this.scratch, `${podName}-entrypoint-`));
-    const { env: scriptEnv, mounts } = this.containerView(database, podName, dir, new Map([[PATHS.run, path.dirname(pod.socket)], [PATHS.data, pod.datadir]]));
+    const { env: scriptEnv, mounts } = this.containerView(database, podName, dir, this.podVolumes(pod));
     const initdb = mounts.get(PATHS.initdb) ?? "";
     for (const file of initdb ? fs.readdirSync(initdb).sort() : []) {
       const script = path.join(initdb, file);
@@ -614,6 +645,7 @@ export class LocalStack {
     await Promise.all([...this.donors.values()].map((d) => d.stop()));
     if (!keepPods) await Promise.all(this.pods.map((_, ordinal) => this.destroyPod(ordinal)));
     this.network.close();
+    this.certificates.close();
     fs.rmSync(this.scratch, { recursive: true, force: true });
   }
 }

@@ -33,7 +33,12 @@ describe("pod network", () => {
     expect(stdout).toBe("hello\n");
     await expect(run("getent", ["hosts", name])).rejects.toMatchObject({ code: 2 });
 
+    // A process that was already running sees the name go too (the file is rewritten in place, under its bind mount).
+    const { command, args } = network.wrap("bash", ["-c", `sleep 0.5; getent hosts ${name}`]);
+    const running = run(command, args);
+    await new Promise((r) => setTimeout(r, 200));
     network.remove(name);
+    await expect(running).rejects.toMatchObject({ code: 2 });
     await expect(inPod(`getent hosts ${name}`)).rejects.toMatchObject({ code: 2 });
     // Other pods' addresses are distinct; the host's own names still resolve inside.
     expect(new Set([0, 1, 2].map((i) => network.address(i))).size).toBe(3);

@@ -1,6 +1,9 @@
 import { destroyAll, LOCAL_ROOT_PASSWORD, LOCAL_ROOT_USER, LocalServer, REPLICATION_OPTIONS, sleep, startServers } from "../../local/mariadbd";
 import { Donor, runScript, ScriptError, startDonor } from "../../cli/scripts";
 import { seedFromPeer } from "../../local/backup";
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
 
 jest.setTimeout(120000);
 
@@ -91,6 +94,28 @@ describe("clone from a peer (clone-serve.sh + clone.sh)", () => {
     expect(await waitForRows(joiner, 2)).toBe(2);
     const [status] = await joiner.query<{ Slave_SQL_Running: string; Last_SQL_Error: string }>("SHOW SLAVE STATUS");
     expect([status.Slave_SQL_Running, status.Last_SQL_Error]).toEqual(["Yes", ""]);
+  });
+
+  test("the member's options may name TLS files the seed container does not mount: the private start needs no TLS", async () => {
+    servers = await startServers(2, REPLICATION_OPTIONS, 230);
+    const [primary, joiner] = servers;
+    await primary.query("CREATE DATABASE app");
+    await primary.query("CREATE TABLE app.t (id INT PRIMARY KEY)");
+    await primary.query("INSERT INTO app.t VALUES (1), (2)");
+    donor = await startDonor(primary, TOKEN);
+    await joiner.stop();
+    fs.rmSync(joiner.datadir, { recursive: true, force: true });
+    const conf = fs.mkdtempSync(path.join(os.tmpdir(), "mysql-ha-conf-"));
+    // What init-server writes with TLS on; the seed container mounts the conf volume but not the TLS Secret.
+    fs.writeFileSync(path.join(conf, "50-tls.cnf"), "[mariadb]\nssl_ca = /etc/mysql-ha/tls/ca.crt\nssl_cert = /etc/mysql-ha/tls/member-1.crt\nssl_key = /etc/mysql-ha/tls/member-1.key\n");
+    try {
+      const { stdout } = await runScript("clone.sh", { DONOR_HOST: donor.host, DONOR_PORT: String(donor.port), CLONE_TOKEN: TOKEN, DATADIR: joiner.datadir, MYSQL_CONF_DIR: conf });
+      expect(stdout).toMatch(/^GTID=0-230-\d+$/m);
+    } finally {
+      fs.rmSync(conf, { recursive: true, force: true });
+    }
+    await joiner.start();
+    expect(await waitForRows(joiner, 2)).toBe(2);
   });
 
   test("a wrong token gets no data and leaves the joiner's datadir empty", async () => {
