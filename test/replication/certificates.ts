@@ -2,6 +2,7 @@
  * Real certificates for the TLS tests, made by `openssl` in a temp directory: a CA and, per member, a server
  * certificate whose SANs are the member's DNS name and 127.0.0.1 (where the local servers listen and replicas connect).
  */
+import { randomBytes } from "node:crypto";
 import { execFile } from "node:child_process";
 import * as fs from "node:fs";
 import * as os from "node:os";
@@ -46,7 +47,7 @@ export async function makeCa(label: string): Promise<TestCa> {
       const [key, csr, cert, ext] = ["key", "csr", "crt", "ext"].map((e) => path.join(dir, `${name}.${e}`));
       fs.writeFileSync(ext, `subjectAltName=DNS:${dnsName},IP:127.0.0.1\nbasicConstraints=CA:FALSE\nkeyUsage=digitalSignature\nextendedKeyUsage=serverAuth,clientAuth\n`);
       await run("openssl", ["req", ...ec, "-keyout", key, "-out", csr, "-subj", `/CN=${dnsName}`]);
-      await run("openssl", ["x509", "-req", "-in", csr, "-CA", caPath, "-CAkey", caKey, "-CAcreateserial", "-out", cert, "-days", String(days), "-extfile", ext]);
+      await run("openssl", ["x509", "-req", "-in", csr, "-CA", caPath, "-CAkey", caKey, "-set_serial", `0x${randomBytes(12).toString("hex")}`, "-out", cert, "-days", String(days), "-extfile", ext]);
       // mariadbd runs as this user and reads the key itself.
       fs.chmodSync(key, 0o600);
       return { cert, key };
