@@ -40,17 +40,20 @@ export async function startLab(n: number, opts: { setUp?: boolean; serverIdBase?
   const servers = await startServers(n, REPLICATION_OPTIONS, opts.serverIdBase ?? 100);
   const lines: string[] = [];
   const lab: Lab = { servers, members: servers.map((s) => ({ host: s.host, port: s.port })), settings: settingsFor(lines, opts.settings), lines, writers: [] };
-  if (opts.setUp) {
-    try {
-      await setup(lab.members, 0, lab.settings);
-      await createAppSchema(servers[0]);
-      await waitReplicated(lab);
-    } catch (err) {
-      await destroyAll(servers);
-      throw err;
-    }
-  }
+  if (opts.setUp) await setUpLab(lab);
   return lab;
+}
+
+/** Member 0 becomes the primary of the others, with the app schema and account; on failure the servers go. */
+export async function setUpLab(lab: Lab): Promise<void> {
+  try {
+    await setup(lab.members, 0, lab.settings);
+    await createAppSchema(lab.servers[0]);
+    await waitReplicated(lab);
+  } catch (err) {
+    await destroyAll(lab.servers);
+    throw err;
+  }
 }
 
 export async function createAppSchema(primary: LocalServer): Promise<void> {

@@ -10,7 +10,7 @@ import { LOCAL_ROOT_PASSWORD, LOCAL_ROOT_USER, LocalServer, REPLICATION_OPTIONS,
 import * as fs from "node:fs";
 import { TlsSettings, failover, inspect, reconcile, reloadCertificates, setup, staleCertificates, switchover, topologyToJson, validityOf } from "../../components/replication";
 import { Certificate, TestCa, makeCa, memberDnsName } from "./certificates";
-import { Lab, REPL_PASSWORD, Writer, cleanup, createAppSchema, ids, settingsFor, waitReplicated } from "./support";
+import { Lab, REPL_PASSWORD, Writer, cleanup, ids, settingsFor, setUpLab, waitReplicated } from "./support";
 
 let ca: TestCa;
 let otherCa: TestCa;
@@ -64,16 +64,7 @@ async function startTlsLab(n: number, opts: { setUp?: boolean; tls?: TlsSettings
     writers: [],
     clientCa: ca.ca,
   };
-  if (opts.setUp) {
-    try {
-      await setup(lab.members, 0, lab.settings);
-      await createAppSchema(servers[0]);
-      await waitReplicated(lab);
-    } catch (err) {
-      await destroyAll(servers);
-      throw err;
-    }
-  }
+  if (opts.setUp) await setUpLab(lab);
   return lab;
 }
 
