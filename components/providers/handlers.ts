@@ -15,16 +15,7 @@ import {
   ConnectorSpec, describeRoleLabels, lastPrimaryMove, openConnector, pointAtPrimary, PrimaryMove, PrimaryObjects, RoleLabel, staleRoleLabels,
 } from "../connectors";
 import * as engine from "../replication";
-import {
-  changedInputs,
-  engineSettingsOf,
-  MemberSummary,
-  PROVIDER_VERSION,
-  ReplicationInputs,
-  ReplicationOutputs,
-  unknownInputs,
-  validateInputs,
-} from "./inputs";
+import { checkWith, diffWith, engineSettingsOf, MemberSummary, PROVIDER_VERSION, REPLICATION_INPUTS, ReplicationInputs, ReplicationOutputs } from "./inputs";
 import { placementDecision } from "./placement";
 
 type Props = Record<string, any>;
@@ -139,35 +130,11 @@ function idFor(inputs: ReplicationInputs, kind: Kind): string {
   return `${kind}:${c.kind === "kubernetes" ? `${c.namespace}/${c.statefulSet}` : c.members.join(",")}`;
 }
 
-function checkWith(kind: Kind, preview: (olds: Props, news: ReplicationInputs) => Promise<string>) {
-  return async (olds: Props, news: Props): Promise<pulumi.dynamic.CheckResult> => {
-    const failures = validateInputs(news);
-    if (failures.length > 0) return { inputs: news, failures };
-    const inputs = { ...news } as ReplicationInputs;
-    const unknown = unknownInputs(news);
-    const isCreate = olds.replicas === undefined;
-    if (unknown.length > 0) {
-      inputs.plan = `decided once ${unknown.join(", ")} ${unknown.length > 1 ? "are" : "is"} known: up inspects the members first`;
-    } else {
-      try {
-        inputs.plan = await preview(olds, inputs);
-      } catch (err) {
-        inputs.plan = `cannot inspect the members now (${(err as Error).message}); up will inspect them again`;
-      }
-    }
-    log(kind, `${isCreate ? "create" : "update"}: ${inputs.plan}`);
-    return { inputs };
-  };
-}
-
-/**
- * Changes when an input changed or the live topology needs work; never a replacement (that would hand the
- * databases to delete + create). The words are in the `plan` input that check computed: the dynamic provider
- * protocol carries no text in a diff, and preview shows `plan` changing from the last run's to this one's.
- */
-function diffResult(changed: string[], work: boolean): pulumi.dynamic.DiffResult {
-  return { changes: changed.length > 0 || work, replaces: [], deleteBeforeReplace: false };
-}
+/** The shared check and diff, with this kind's log and its inspection of the members. */
+const checkOf = (kind: Kind, preview: (olds: Props, news: ReplicationInputs) => Promise<string>) =>
+  checkWith(REPLICATION_INPUTS, (line) => log(kind, line), preview);
+const diffOf = (kind: Kind, liveWork: (olds: Props, news: ReplicationInputs) => Promise<boolean>) =>
+  diffWith(REPLICATION_INPUTS, (line) => log(kind, line), liveWork);
 
 // --- PrimaryPlacement ---------------------------------------------------------------------------------------------
 
@@ -189,16 +156,11 @@ async function placementWork(olds: Props, news: ReplicationInputs): Promise<{ wo
 }
 
 const placement = {
-  check: checkWith("placement", async (olds, news) =>
+  check: checkOf("placement", async (olds, news) =>
     olds.replicas === undefined ? "none: first create, there is nothing to move yet" : (await placementWork(olds, news)).words,
   ),
 
-  async diff(_id: string, olds: Props, news: Props): Promise<pulumi.dynamic.DiffResult> {
-    const changed = changedInputs(olds, news);
-    if (unknownInputs(news).length > 0) return diffResult(changed, true);
-    const work = await needsWork(async () => (await placementWork(olds, news as ReplicationInputs)).target !== undefined, "placement");
-    return diffResult(changed, work);
-  },
+  diff: diffOf("placement", async (olds, news) => (await placementWork(olds, news)).target !== undefined),
 
   /** First create: nothing to move; names the configured primary in its objects before any pod starts. */
   async create(inputs: Props): Promise<pulumi.dynamic.CreateResult> {
@@ -295,16 +257,6 @@ async function topologyPreview(olds: Props, news: ReplicationInputs): Promise<st
   return [...(moved ? [moved] : []), planWords(plan, grown.map((m) => `attach member ${m.index} once its pod runs`)), ...renewal, ...labelWords(labels, "set role labels")].join("; ");
 }
 
-/** Whether the live topology needs work; unknown (inspection failed) counts as yes, and up reports why. */
-async function needsWork(inspectAndDecide: () => Promise<boolean>, kind: Kind): Promise<boolean> {
-  try {
-    return await inspectAndDecide();
-  } catch (err) {
-    log(kind, `cannot inspect the members (${(err as Error).message}): reporting a change`);
-    return true;
-  }
-}
-
 /** Plans, refuses or applies, then inspects again for the outputs. */
 async function converge(olds: Props, news: ReplicationInputs): Promise<ReplicationOutputs> {
   const count = topologyCount(olds, news);
@@ -333,20 +285,15 @@ async function converge(olds: Props, news: ReplicationInputs): Promise<Replicati
 }
 
 const topology = {
-  check: checkWith("topology", topologyPreview),
+  check: checkOf("topology", topologyPreview),
 
-  async diff(_id: string, olds: Props, news: Props): Promise<pulumi.dynamic.DiffResult> {
-    const changed = changedInputs(olds, news);
-    if (unknownInputs(news).length > 0) return diffResult(changed, true);
-    // A primary moved since the last run (by the agent) is an update too: it records where the primary is now. So is a
-    // member whose role label is wrong (its pod was recreated): every up relabels.
-    const work = await needsWork(async () => {
-      const { plan, topology } = await topologyPlan(olds, news as ReplicationInputs);
-      const moved = Number.isInteger(olds.primaryOrdinal) && topology.primary !== null && topology.primary !== olds.primaryOrdinal;
-      return plan.steps.length + plan.refusals.length > 0 || moved || (await staleLabels(news as ReplicationInputs, topology.primary)).length > 0;
-    }, "topology");
-    return diffResult(changed, work);
-  },
+  // A primary moved since the last run (by the agent) is an update too: it records where the primary is now. So is a
+  // member whose role label is wrong (its pod was recreated): every up relabels.
+  diff: diffOf("topology", async (olds, news) => {
+    const { plan, topology } = await topologyPlan(olds, news);
+    const moved = Number.isInteger(olds.primaryOrdinal) && topology.primary !== null && topology.primary !== olds.primaryOrdinal;
+    return plan.steps.length + plan.refusals.length > 0 || moved || (await staleLabels(news, topology.primary)).length > 0;
+  }),
 
   async create(inputs: Props): Promise<pulumi.dynamic.CreateResult> {
     const news = inputs as ReplicationInputs;

@@ -6,7 +6,7 @@
 import * as pulumi from "@pulumi/pulumi";
 import { ConnectorSpec, PrimaryObjects } from "../connectors";
 import type { Account } from "../replication";
-import { MemberSummary, PROVIDER_VERSION, SECRET_PROPERTIES } from "./inputs";
+import { InputFields, MemberSummary, PROVIDER_VERSION, REPLICATION_INPUTS, secretInputs } from "./inputs";
 import { ProviderKind, serializableProvider } from "./serialized";
 
 export interface ReplicationResourceArgs {
@@ -45,25 +45,18 @@ export interface ReplicationResourceArgs {
 }
 
 /**
- * Inputs of every mysql-ha dynamic resource: the args, the provider version, the credentials wrapped as secrets,
- * and the outputs every one of them resolves (primaryOrdinal, plan).
+ * Inputs of every mysql-ha dynamic resource: the args, the provider version, the secret ones (of `fields`) wrapped as
+ * secrets, and the outputs every one of them resolves (primaryOrdinal, plan).
  */
-export function resourceInputs(args: Pick<ReplicationResourceArgs, "adminPassword" | "replicationPassword" | "kubeconfig"> & Partial<Pick<ReplicationResourceArgs, "accounts">>): pulumi.Inputs {
-  return {
-    ...args,
-    providerVersion: PROVIDER_VERSION,
-    adminPassword: pulumi.secret(args.adminPassword),
-    replicationPassword: pulumi.secret(args.replicationPassword),
-    kubeconfig: args.kubeconfig === undefined ? undefined : pulumi.secret(args.kubeconfig),
-    accounts: args.accounts === undefined ? undefined : pulumi.secret(args.accounts),
-    primaryOrdinal: undefined,
-    plan: undefined,
-  };
+export function resourceInputs(args: object, fields: InputFields): pulumi.Inputs {
+  const inputs: pulumi.Inputs = { ...args, providerVersion: PROVIDER_VERSION, primaryOrdinal: undefined, plan: undefined };
+  for (const key of secretInputs(fields)) inputs[key] = inputs[key] === undefined ? undefined : pulumi.secret(inputs[key]);
+  return inputs;
 }
 
-/** Resource options that keep {@link SECRET_PROPERTIES} secret in state. */
-export function withSecretOutputs(opts: pulumi.CustomResourceOptions | undefined): pulumi.CustomResourceOptions {
-  return { ...opts, additionalSecretOutputs: [...(opts?.additionalSecretOutputs ?? []), ...SECRET_PROPERTIES] };
+/** Resource options that keep the secret ones of `fields` secret in state. */
+export function withSecretOutputs(opts: pulumi.CustomResourceOptions | undefined, fields: InputFields): pulumi.CustomResourceOptions {
+  return { ...opts, additionalSecretOutputs: [...(opts?.additionalSecretOutputs ?? []), ...secretInputs(fields)] };
 }
 
 // One provider object per kind: the SDK serializes each object once and caches the text.
@@ -82,7 +75,7 @@ export class PrimaryPlacement extends pulumi.dynamic.Resource {
   declare readonly plan: pulumi.Output<string>;
 
   constructor(name: string, args: ReplicationResourceArgs, opts?: pulumi.CustomResourceOptions) {
-    super(providerFor("placement"), name, resourceInputs(args), withSecretOutputs(opts), "mysql-ha", "PrimaryPlacement");
+    super(providerFor("placement"), name, resourceInputs(args, REPLICATION_INPUTS), withSecretOutputs(opts, REPLICATION_INPUTS), "mysql-ha", "PrimaryPlacement");
   }
 }
 
@@ -102,8 +95,8 @@ export class ReplicationTopology extends pulumi.dynamic.Resource {
     super(
       providerFor("topology"),
       name,
-      { ...resourceInputs(args), members: undefined, gtidPositions: undefined, healthy: undefined },
-      withSecretOutputs(opts),
+      { ...resourceInputs(args, REPLICATION_INPUTS), members: undefined, gtidPositions: undefined, healthy: undefined },
+      withSecretOutputs(opts, REPLICATION_INPUTS),
       "mysql-ha",
       "ReplicationTopology",
     );

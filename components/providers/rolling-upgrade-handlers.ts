@@ -5,41 +5,15 @@
  * leaves the old inputs in the state, the next `up` sees the revision change again and resumes with what is left.
  */
 import type * as pulumi from "@pulumi/pulumi";
-import { ConnectorSpec, withMembers } from "../connectors";
+import { withMembers } from "../connectors";
 import { planLive, RolloutArgs, runRollout } from "../upgrade/executor";
 import { KubernetesRestarter } from "../upgrade/kubernetes-restarter";
 import { describeRollout, planRollout } from "../upgrade/planner";
 import { MemberRestarter } from "../upgrade/restarter";
-import { sameValue, ServerOptions, splitOptions } from "../server-options";
-import { engineSettingsOf, isUnknown, ProviderTls, validateInputs } from "./inputs";
+import { sameValue, splitOptions } from "../server-options";
+import { checkWith, diffWith, engineSettingsOf, ROLLING_UPGRADE_INPUTS, RollingUpgradeInputs } from "./inputs";
 
 type Props = Record<string, any>;
-
-export interface RollingUpgradeInputs {
-  providerVersion: string;
-  flavor: string;
-  replicas: number;
-  primary: number;
-  revision: string;
-  serverConfig: ServerOptions;
-  semiSync: boolean;
-  semiSyncTimeoutMs: number;
-  operationTimeoutSeconds: number;
-  rolloutTimeoutSeconds: number;
-  maxLagSeconds: number;
-  connector: ConnectorSpec;
-  kubeconfig?: string;
-  restarter?: { kind: "kubernetes"; namespace: string; statefulSet: string; topologyConfigMap?: string; primaryService?: string };
-  adminUser: string;
-  adminPassword: string;
-  replicationUser: string;
-  replicationPassword: string;
-  tls?: ProviderTls;
-  plan?: string;
-}
-
-/** Inputs whose change alone is a reason to update. */
-const COMPARED = ["providerVersion", "flavor", "replicas", "primary", "revision", "serverConfig", "connector", "kubeconfig", "restarter", "adminUser", "adminPassword"];
 
 function log(line: string): void {
   process.stderr.write(`[mysql-ha RollingUpgrade] ${line}\n`);
@@ -117,42 +91,13 @@ async function rollOut(news: RollingUpgradeInputs): Promise<Props> {
 }
 
 export const rollingUpgrade = {
-  async check(olds: Props, news: Props): Promise<pulumi.dynamic.CheckResult> {
-    const failures = validateInputs({ autoFailover: true, ...news });
-    const fail = (property: string, reason: string) => failures.push({ property, reason });
-    if (!isUnknown(news.revision) && (typeof news.revision !== "string" || !news.revision)) fail("revision", `${JSON.stringify(news.revision)} must be a non-empty string`);
-    if (!isUnknown(news.serverConfig) && (typeof news.serverConfig !== "object" || news.serverConfig === null || Array.isArray(news.serverConfig))) {
-      fail("serverConfig", "must be an object of server options");
-    }
-    for (const key of ["rolloutTimeoutSeconds", "maxLagSeconds"]) {
-      if (!isUnknown(news[key]) && !(Number.isInteger(news[key]) && news[key] >= 1)) fail(key, `${JSON.stringify(news[key])} is not an integer >= 1`);
-    }
-    const r = news.restarter;
-    if (r !== undefined && !isUnknown(r) && (r.kind !== "kubernetes" || typeof r.namespace !== "string" || typeof r.statefulSet !== "string")) {
-      fail("restarter", `${JSON.stringify(r)} must be {kind: "kubernetes", namespace, statefulSet}`);
-    }
-    if (failures.length > 0) return { inputs: news, failures };
-    const unknown = COMPARED.filter((key) => isUnknown(news[key]));
-    let plan: string;
-    try {
-      plan = unknown.length ? `decided once ${unknown.join(", ")} known: up inspects the members first` : await previewWords(olds, news as RollingUpgradeInputs);
-    } catch (err) {
-      plan = `cannot inspect the members now (${(err as Error).message}); up will inspect them again`;
-    }
-    log(`${olds.revision === undefined ? "create" : "update"}: ${plan}`);
-    return { inputs: { ...news, plan } };
-  },
+  check: checkWith(ROLLING_UPGRADE_INPUTS, log, previewWords),
 
   /** Changes when an input changed, or members are still out of date (a stopped rollout); never a replacement. */
-  async diff(_id: string, olds: Props, news: Props): Promise<pulumi.dynamic.DiffResult> {
-    const changed = COMPARED.filter((key) => JSON.stringify(olds[key]) !== JSON.stringify(news[key]));
-    let work = changed.length > 0 || COMPARED.some((key) => isUnknown(news[key]));
-    if (!work) {
-      const now = await withRollout(news as RollingUpgradeInputs, planLive);
-      work = now.steps.length + now.liveChanges.length > 0;
-    }
-    return { changes: work, replaces: [], deleteBeforeReplace: false };
-  },
+  diff: diffWith(ROLLING_UPGRADE_INPUTS, log, async (_olds, news: RollingUpgradeInputs) => {
+    const now = await withRollout(news, planLive);
+    return now.steps.length + now.liveChanges.length > 0;
+  }),
 
   async create(inputs: Props): Promise<pulumi.dynamic.CreateResult> {
     const news = inputs as RollingUpgradeInputs;

@@ -6,6 +6,7 @@
  */
 import * as pulumi from "@pulumi/pulumi";
 import { ConnectorSpec } from "../connectors";
+import { ROLLING_UPGRADE_INPUTS } from "./inputs";
 import { providerFor, resourceInputs, withSecretOutputs } from "./resources";
 
 export interface RollingUpgradeArgs {
@@ -61,7 +62,7 @@ export class RollingUpgrade extends pulumi.dynamic.Resource {
   declare readonly plan: pulumi.Output<string>;
 
   constructor(name: string, args: RollingUpgradeArgs, opts?: pulumi.CustomResourceOptions) {
-    const inputs = resourceInputs({ rolloutTimeoutSeconds: 1800, maxLagSeconds: 5, ...args });
-    super(providerFor("rollingUpgrade"), name, inputs, withSecretOutputs(opts), "mysql-ha", "RollingUpgrade");
+    const inputs = resourceInputs({ rolloutTimeoutSeconds: 1800, maxLagSeconds: 5, ...args }, ROLLING_UPGRADE_INPUTS);
+    super(providerFor("rollingUpgrade"), name, inputs, withSecretOutputs(opts, ROLLING_UPGRADE_INPUTS), "mysql-ha", "RollingUpgrade");
   }
 }
