@@ -34,4 +34,13 @@ describe("bench goals", () => {
     expect(verdict.evalMs).toBe(false);
     expect(verdict.lostWrites).toBe(false);
   });
+
+  it("judges evaluation per registered resource: more resources at the same cost each is flat, a higher cost each is not", () => {
+    const r = emptyResults("2026-12-01");
+    r.evalMs = { "3": 100, "30": 400 };
+    r.evalResources = { "3": 40, "30": 160 };
+    expect(judge(r).find((g) => g.figure === "evalMs")).toMatchObject({ pass: true, value: "1x" });
+    r.evalResources = { "3": 40, "30": 60 };
+    expect(judge(r).find((g) => g.figure === "evalMs")).toMatchObject({ pass: false, value: "2.67x" });
+  });
 });
