@@ -15,6 +15,7 @@ import * as fs from "node:fs";
 import * as net from "node:net";
 import * as path from "node:path";
 import { promisify } from "node:util";
+import { projectVolume, resolveEnv } from "../kubelet";
 
 const run = promisify(execFile);
 
@@ -159,12 +160,9 @@ export class ContainerPod {
   /** The container's environment resolved from the manifest, in a file only root can read. */
   private envFile(spec: any): string {
     const file = path.join(this.options.dir, `env-${spec.name}`);
-    const lines = (spec.env ?? []).map((e: any) => {
-      const from = e.valueFrom;
-      const value = e.value ?? (from?.fieldRef?.fieldPath === "metadata.name" ? this.options.podName : from?.secretKeyRef ? this.options.secrets[from.secretKeyRef.name]?.[from.secretKeyRef.key] : undefined);
-      if (value === undefined) throw new Error(`env ${e.name} of ${spec.name} cannot be resolved`);
-      if (/[\n\r]/.test(String(value))) throw new Error(`env ${e.name} of ${spec.name}: a multi-line value cannot go through an env file`);
-      return `${e.name}=${value}`;
+    const lines = resolveEnv(spec, this.options.podName, (name) => this.options.secrets[name]).map(([name, value]) => {
+      if (/[\n\r]/.test(value)) throw new Error(`env ${name} of ${spec.name}: a multi-line value cannot go through an env file`);
+      return `${name}=${value}`;
     });
     fs.writeFileSync(file, lines.join("\n") + "\n", { mode: 0o600 });
     return file;
@@ -179,32 +177,15 @@ export class ContainerPod {
     const volume = (spec.volumes ?? []).find((v: any) => v.name === name);
     const claim = this.options.claims.includes(name);
     fs.mkdirSync(dir, { recursive: true });
-    const source = volume?.configMap ?? volume?.secret;
-    if (source) {
-      const [kind, ref] = volume.configMap ? ["ConfigMap", source.name] : ["Secret", source.secretName];
-      const data = (volume.configMap ? this.options.configMaps : this.options.secrets)[ref];
-      if (!data && !source.optional) throw new Error(`${kind} ${ref} does not exist (the kubelet would wait)`);
-      const items: Array<{ key: string; path: string; mode?: number }> = source.items ?? Object.keys(data ?? {}).map((key) => ({ key, path: key }));
-      for (const item of items) {
-        if (data?.[item.key] === undefined) {
-          if (source.optional) continue;
-          throw new Error(`${kind} ${ref} has no key ${item.key} (the kubelet would not start the pod)`);
-        }
-        const file = path.join(dir, item.path);
-        fs.mkdirSync(path.dirname(file), { recursive: true });
-        fs.writeFileSync(file, data[item.key]);
-        // Mode as projected; with fsGroup the files belong to that group (Secrets and ConfigMaps alike).
-        fs.chmodSync(file, item.mode ?? source.defaultMode ?? 0o644);
-        if (fsGroup !== undefined) fs.chownSync(file, 0, fsGroup);
-      }
-    } else if (volume?.emptyDir || claim) {
-      // fsGroup: the volume's group, setgid, group-writable (what the kubelet does to emptyDirs and, with
-      // OnRootMismatch, to a fresh persistent volume).
-      if (fsGroup !== undefined) fs.chownSync(dir, 0, fsGroup);
-      fs.chmodSync(dir, fsGroup !== undefined ? 0o2775 : 0o777);
-    } else {
-      throw new Error(`volume ${name}: only ConfigMap, Secret, emptyDir and the data claim are supported`);
-    }
+    const data = { configMaps: (ref: string) => this.options.configMaps[ref], secrets: (ref: string) => this.options.secrets[ref] };
+    // With fsGroup the projected files belong to that group (Secrets and ConfigMaps alike).
+    const chown = (file: string) => fsGroup !== undefined && fs.chownSync(file, 0, fsGroup);
+    if (projectVolume(volume, dir, this.options.podName, data, chown)) return dir;
+    if (!volume?.emptyDir && !claim) throw new Error(`volume ${name}: only ConfigMap, Secret, emptyDir and the data claim are supported`);
+    // fsGroup: the volume's group, setgid, group-writable (what the kubelet does to emptyDirs and, with
+    // OnRootMismatch, to a fresh persistent volume).
+    chown(dir);
+    fs.chmodSync(dir, fsGroup !== undefined ? 0o2775 : 0o777);
     return dir;
   }
 

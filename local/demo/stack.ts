@@ -43,6 +43,7 @@ import { CONFIG_HASH_ANNOTATION, parseCnf } from "../../components/kubernetes/co
 import { normalizeOptionName } from "../../components/server-options";
 import { Donor, runScript, ScriptError, startDonor } from "../../cli/scripts";
 import { PodNetwork } from "../pod-network";
+import { projectVolume, resolveEnv } from "../kubelet";
 import { LocalCertificates } from "../certificates";
 import { DynamicHost } from "../dynamic-host";
 import { KubeApiStandin } from "../kube-api-standin";
@@ -411,20 +412,8 @@ export class LocalStack {
       const volume = spec.volumes.find((v: any) => v.name === mount.name);
       const local = path.join(dir, "volumes", mount.name);
       fs.mkdirSync(local, { recursive: true });
-      const source = volume?.configMap ?? volume?.secret;
-      if (source) {
-        const [kind, name] = volume.configMap ? ["ConfigMap", source.name] : ["Secret", source.secretName];
-        const data = volume.configMap ? this.api.configMaps.get(name) : this.secrets.get(name);
-        if (!data && !source.optional) throw new Error(`pod ${podName}: ${kind} ${name} does not exist (the kubelet would wait)`);
-        const items: Array<{ key: string; path: string; mode?: number }> = source.items ?? Object.keys(data ?? {}).map((key) => ({ key, path: key }));
-        for (const item of items) {
-          if (data?.[item.key] === undefined && !source.optional) throw new Error(`pod ${podName}: ${kind} ${name} has no key ${item.key} (the kubelet would not start the pod)`);
-          if (data?.[item.key] !== undefined) {
-            fs.mkdirSync(path.dirname(path.join(local, item.path)), { recursive: true });
-            fs.writeFileSync(path.join(local, item.path), data[item.key], { mode: item.mode ?? source.defaultMode ?? 0o644 });
-          }
-        }
-      } else if (!volume?.emptyDir) {
+      const data = { configMaps: (name: string) => this.api.configMaps.get(name), secrets: (name: string) => this.secrets.get(name) };
+      if (!projectVolume(volume, local, podName, data) && !volume?.emptyDir) {
         throw new Error(`pod ${podName}: volume ${mount.name} of ${container.name} is neither a ConfigMap, a Secret nor an emptyDir`);
       }
       mounts.set(mount.mountPath, local);
@@ -439,14 +428,7 @@ export class LocalStack {
 
   /** A container's environment from the manifest: values, the pod name, the rendered Secret's keys. */
   private containerEnv(container: any, podName: string, local: (value: string) => string = (v) => v): Record<string, string> {
-    const env: Record<string, string> = {};
-    for (const e of container.env ?? []) {
-      const from = e.valueFrom;
-      const value = e.value ?? (from?.fieldRef?.fieldPath === "metadata.name" ? podName : from?.secretKeyRef ? this.secrets.get(from.secretKeyRef.name)?.[from.secretKeyRef.key] : undefined);
-      if (value === undefined) throw new Error(`pod ${podName}: env ${e.name} of ${container.name} cannot be resolved`);
-      env[e.name] = local(String(value));
-    }
-    return env;
+    return Object.fromEntries(resolveEnv(container, podName, (name) => this.secrets.get(name)).map(([k, v]) => [k, local(v)]));
   }
 
   /** The account a sidecar of the rendered pod template connects with (its MYSQL_USER and MYSQL_PASSWORD). */
