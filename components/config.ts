@@ -1,6 +1,7 @@
 /**
- * Stack configuration: the one table of every `mysql-ha:*` key (type, default, description), the pure
- * validation from raw config to typed {@link Settings}, and `loadSettings()` for the Pulumi program.
+ * Stack configuration: the one table of every `mysql-ha:*` key (type, default, description, and its parser, which
+ * validates the key's value), the rules between keys, the pure validation from raw config to typed
+ * {@link Settings}, and `loadSettings()` for the Pulumi program.
  *
  * Pulumi.yaml's `config:` block is generated from {@link CONFIG_KEYS} (see {@link projectConfigBlock}); a test
  * checks that the two agree, so defaults live here and nowhere else.
@@ -141,71 +142,424 @@ export interface Settings {
 /** Types a key can have; keys of type object are not declared in Pulumi.yaml (see {@link projectConfigBlock}). */
 type KeyType = "string" | "integer" | "boolean" | "array" | "object";
 
-interface KeySpec {
+/** What a key's parser is given besides the value: the key, and where to report what is wrong with it. */
+interface KeyCheck {
+  key: string;
+  /** Records that `value` (of this key, or of `key` when given, e.g. `serverConfig.port`) is not allowed. */
+  fail(value: unknown, allowed: string, hint?: string, key?: string): undefined;
+}
+
+/** Turns a key's value (its default when unset; JSON already parsed for arrays and objects) into its setting. */
+type Parse<T> = (value: unknown, c: KeyCheck) => T | undefined;
+
+interface KeySpec<T = unknown> {
   type: KeyType;
   /** Default as written in Pulumi.yaml ("" = unset for optional strings). */
   default: unknown;
   description: string;
+  /** The key's own validation; rules between keys are in {@link RULES}. */
+  parse: Parse<T>;
 }
+
+// Parsers the table is made of. A key is valid when its parser reported nothing.
+
+function integer(min: number, max: number, allowed: string): Parse<number> {
+  return (v, c) => {
+    const n = typeof v === "number" ? v : typeof v === "string" && /^\s*-?\d+\s*$/.test(v) ? Number(v) : NaN;
+    return Number.isInteger(n) && n >= min && n <= max ? n : c.fail(v, allowed);
+  };
+}
+
+const boolean: Parse<boolean> = (v, c) => {
+  if (typeof v === "boolean") return v;
+  if (v === "true" || v === "false") return v === "true";
+  return c.fail(v, "true or false");
+};
+
+/** A string; `problem` says what is allowed when the string is not (`allowed` instead, when given). */
+function text(problem: (v: string, key: string) => string | undefined, allowed?: string): Parse<string> {
+  return (v, c) => {
+    if (typeof v !== "string") return c.fail(v, "a string");
+    const wrong = problem(v, c.key);
+    if (wrong) c.fail(v, allowed ?? wrong);
+    return v;
+  };
+}
+
+/** An optional string: empty is unset (undefined). */
+function optional(check: (v: string) => boolean, allowed: string): Parse<string | undefined> {
+  return (v, c) => {
+    if (typeof v !== "string") return c.fail(v, "a string");
+    if (v === "") return undefined;
+    return check(v) ? v : c.fail(v, allowed);
+  };
+}
+
+/** One of `allowed`; `reserved` values are refused with their own reason. */
+function oneOf<T extends string>(allowed: readonly T[], reserved: Record<string, string> = {}): Parse<T> {
+  return (v, c) => {
+    if (typeof v === "string" && (allowed as readonly string[]).includes(v)) return v as T;
+    if (typeof v === "string" && reserved[v]) return c.fail(v, `one of ${allowed.join(", ")}`, ` (${reserved[v]})`);
+    const guess = typeof v === "string" ? closest(v, allowed) : undefined;
+    return c.fail(v, `one of ${allowed.join(", ")}`, guess ? ` (did you mean ${guess}?)` : "");
+  };
+}
+
+/** A positive Kubernetes quantity; the key's default is the example. */
+function quantity(what: string): Parse<string> {
+  return (v, c) => {
+    if (typeof v !== "string") return c.fail(v, "a string");
+    const n = parseQuantity(v);
+    if (n === undefined || n <= 0) return c.fail(v, `a positive Kubernetes ${what} quantity such as ${defaultOf(c.key)}`, quantityHint(v));
+    return v;
+  };
+}
+
+/** A pinned image reference; the key's default is the example. */
+const image: Parse<string> = text((v, key) => checkImage(v, String(defaultOf(key))));
+
+function namespaceName(v: string): string | undefined {
+  return DNS1123_LABEL.test(v) && v.length <= 63 ? undefined
+    : "a DNS-1123 label: lowercase letters, digits and '-', starting and ending with a letter or digit, at most 63 characters";
+}
+
+/** The image of the backup containers: pinned, or empty for the database image (undefined). */
+const backupImage: Parse<string | undefined> = (v, c) => {
+  if (v === "") return undefined;
+  return text((i) => { const problem = checkImage(i); return problem && `${problem}, or empty for the database image`; })(v, c);
+};
+
+/** directMembers: "host:port" strings (how many, and whether they are names, is checked against other keys). */
+const hostPorts: Parse<string[]> = (v, c) => {
+  if (!Array.isArray(v) || v.some((m) => typeof m !== "string")) return c.fail(v, "a list of \"host:port\" strings");
+  for (const m of v as string[]) {
+    const match = /^(\[[0-9a-fA-F:]+\]|[A-Za-z0-9.-]+):(\d+)$/.exec(m);
+    if (!match || Number(match[2]) < 1 || Number(match[2]) > 65535) c.fail(m, "\"host:port\" with a port from 1 to 65535");
+  }
+  return v as string[];
+};
+
+/** serverConfig: my.cnf options, none of them one the component manages or relies on. */
+const serverOptions: Parse<Record<string, ServerOptionValue>> = (v, c) => {
+  if (typeof v !== "object" || v === null || Array.isArray(v)) return c.fail(v, "an object of my.cnf options, e.g. {\"max_connections\": 500}");
+  const options: Record<string, ServerOptionValue> = {};
+  for (const [name, value] of Object.entries(v as Record<string, unknown>)) {
+    const key = `${c.key}.${name}`;
+    if (!OPTION_NAME.test(name)) {
+      c.fail(name, "an option name of lowercase letters, digits, '_' and '-'", "", key);
+      continue;
+    }
+    const problem = protectedOptionProblem(name);
+    if (!(typeof value === "string" && !/[\n\r]/.test(value)) && !(typeof value === "number" && Number.isFinite(value)) && typeof value !== "boolean") {
+      c.fail(value, "a single-line string, a number or a boolean", "", key);
+    } else if (problem) {
+      c.fail(value, "an option the component does not manage or rely on", ` (${problem})`, key);
+    } else {
+      options[name] = value;
+    }
+  }
+  return options;
+};
+
+/** loadBalancerSourceRanges: IPv4 or IPv6 CIDRs. */
+const cidrs: Parse<string[]> = (v, c) => {
+  if (!Array.isArray(v) || v.some((r) => typeof r !== "string")) return c.fail(v, "a list of CIDR strings, e.g. [\"10.0.0.0/8\"]");
+  for (const r of v as string[]) if (!isCidr(r)) c.fail(r, "an IPv4 or IPv6 CIDR such as 10.0.0.0/8 or fd00::/8");
+  return v as string[];
+};
+
+/** A Kubernetes label selector's matchLabels: every key and value as the API server accepts them. */
+const labels: Parse<Record<string, string>> = (v, c) => {
+  if (!v || typeof v !== "object" || Array.isArray(v)) return c.fail(v, "an object of label key -> value, e.g. {\"app.kubernetes.io/part-of\": \"shop\"}");
+  for (const [k, value] of Object.entries(v)) {
+    if (!isLabelKey(k)) c.fail(k, "a label key: [prefix/]name, the name at most 63 characters of letters, digits, '-', '_', '.'", "", `${c.key}.${k}`);
+    else if (typeof value !== "string" || !LABEL_VALUE.test(value)) {
+      c.fail(value, "a label value: at most 63 characters of letters, digits, '-', '_', '.', starting and ending alphanumeric", "", `${c.key}.${k}`);
+    }
+  }
+  return v as Record<string, string>;
+};
+
+/** backupEndpoint: an http(s) URL without credentials (whether http is allowed depends on another key). */
+const endpoint: Parse<string | undefined> = (v, c) => {
+  const url = optional(isHttpUrl, "an https:// URL of an S3-compatible endpoint or empty for AWS S3")(v, c);
+  if (url === undefined) return undefined;
+  const { username, password } = new URL(url);
+  // Keys in the URL would sit in the manifests, the state and every pod's environment (and are not repeated here).
+  if (username || password) return c.fail("(a URL with credentials)", "a URL without user or password: S3 keys come from the backup Secret or IRSA");
+  return url;
+};
 
 /**
  * Every config key. Order is the order of Pulumi.yaml and of the README table.
  * Optional strings default to "" because Pulumi treats a declared key without a default as required.
  */
 export const CONFIG_KEYS = {
-  replicas: { type: "integer", default: 3, description: "Number of database members (1..9)." },
-  primary: { type: "integer", default: 0, description: "Ordinal of the primary member (0 <= primary < replicas); change it for a planned switchover." },
-  image: { type: "string", default: "mariadb:10.11.10", description: "Database image with a pinned tag or digest (`latest` is refused)." },
-  flavor: { type: "string", default: "mariadb", description: "Database flavor: mariadb (mysql is reserved for a later release)." },
-  namespace: { type: "string", default: "default", description: "Kubernetes namespace (DNS-1123 label)." },
-  createNamespace: { type: "boolean", default: true, description: "Create the namespace (never `default`); false when it exists already or is managed elsewhere." },
-  storageSize: { type: "string", default: "10Gi", description: "Data volume size per member (Kubernetes quantity, e.g. 20Gi)." },
-  storageClass: { type: "string", default: "", description: "StorageClass of the data volumes; empty uses the cluster default." },
-  cpuRequest: { type: "string", default: "250m", description: "CPU request of the database container." },
-  cpuLimit: { type: "string", default: "1", description: "CPU limit of the database container (>= cpuRequest)." },
-  memoryRequest: { type: "string", default: "512Mi", description: "Memory request of the database container." },
-  memoryLimit: { type: "string", default: "1Gi", description: "Memory limit of the database container (>= memoryRequest)." },
-  antiAffinity: { type: "string", default: "preferred", description: "Spread members over nodes: none, preferred or required." },
-  readMaxLagSeconds: { type: "integer", default: 10, description: "Replicas lagging more than this many seconds leave the read Service (> 0)." },
-  semiSync: { type: "boolean", default: true, description: "Semi-synchronous replication (a commit waits for one replica's ack)." },
-  semiSyncTimeoutMs: { type: "integer", default: 10000, description: "Semi-sync ack timeout in ms before falling back to async (> 0)." },
-  autoFailover: { type: "boolean", default: true, description: "Promote the most advanced replica when the primary is unreachable: an agent in the cluster does it within seconds, and `pulumi up` does it too." },
-  agentImage: { type: "string", default: "node:20.19.5-bookworm-slim", description: "Image of the failover agent: a public Node (>= 20.19) image with a pinned tag or digest (`latest` is refused); the agent's compiled code comes in a ConfigMap, so there is no image to build." },
-  agentIntervalMs: { type: "integer", default: 1000, description: "Milliseconds between the agent's checks of the primary (> 0)." },
-  agentFailureThreshold: { type: "integer", default: 3, description: "Consecutive failed checks of the primary before the agent fails over (>= 1)." },
-  agentCooldownSeconds: { type: "integer", default: 300, description: "Seconds after a failover before the agent may fail over again (>= 0)." },
-  operationTimeoutSeconds: { type: "integer", default: 120, description: "Deadline of one replication operation in seconds (> 0)." },
-  connector: { type: "string", default: "kubernetes", description: "How the engine reaches members: kubernetes (port-forward) or direct (directMembers)." },
-  directMembers: { type: "array", default: [], description: "host:port of each member by ordinal; required when connector is direct (length = replicas)." },
-  serverConfig: { type: "object", default: {}, description: "Extra my.cnf options, e.g. `pulumi config set --path serverConfig.max_connections 500`." },
-  tls: { type: "string", default: "self-signed", description: "TLS of the members: self-signed (a CA and one certificate per member made by the stack, keys secret in state; replication and the engine verify them) or off." },
-  tlsRequired: { type: "boolean", default: false, description: "Members refuse connections without TLS (require_secure_transport); needs tls on. Pulumi.prod.yaml sets it." },
-  serviceType: { type: "string", default: "ClusterIP", description: "Type of the primary and read Services: ClusterIP, NodePort or LoadBalancer." },
-  loadBalancerSourceRanges: { type: "array", default: [], description: "CIDRs a LoadBalancer Service admits (e.g. [\"10.0.0.0/8\"]); required by policy in production when serviceType is LoadBalancer." },
-  clientNamespaceSelector: { type: "object", default: {}, description: "Labels of the namespaces whose pods may connect to the database port (NetworkPolicy); empty: the stack's namespace." },
-  clientPodSelector: { type: "object", default: {}, description: "Labels of the application pods in those namespaces that may connect; empty: every pod there." },
-  appUser: { type: "string", default: "app", description: "Application user (its password is generated)." },
-  appDatabase: { type: "string", default: "app", description: "Application database." },
-  backupEnabled: { type: "boolean", default: true, description: "Deploy scheduled physical backups to S3." },
-  backupImage: { type: "string", default: "", description: "Image of the backup containers (clone donor, binlog archiver, seed, backup job): the database image with rclone added, as components/backup/Dockerfile builds it, pinned like image. Empty uses image itself: seeding works on the official mariadb image (it has socat and zstd), backups, the binlog archive and restoreFrom need rclone (the program warns)." },
-  backupSchedule: { type: "string", default: "0 3 * * *", description: "Cron schedule (5 fields) of base backups." },
-  backupMaxAgeHours: { type: "integer", default: 48, description: "With monitoring and binlogArchive, the alert MysqlHaBackupTooOld fires when the newest complete base backup is older than this many hours (1 to 8784): two periods of backupSchedule (the default's is daily); change it with the schedule." },
-  backupBucket: { type: "string", default: "", description: "Existing S3 bucket for backups; empty creates one." },
-  backupEndpoint: { type: "string", default: "", description: "https:// URL of an S3-compatible endpoint (no credentials in it); empty uses AWS S3." },
-  backupEndpointAllowHttp: { type: "boolean", default: false, description: "Allow an http:// backupEndpoint (backups travel unencrypted; e.g. a MinIO inside the cluster)." },
-  backupKmsKeyId: { type: "string", default: "", description: "KMS key ARN or id: backups are encrypted with SSE-KMS under it instead of SSE-S3 (AES256)." },
-  backupIrsaOidcProviderArn: { type: "string", default: "", description: "ARN of the cluster's IAM OIDC provider (EKS): S3 access through IRSA roles the stack creates (members write, only the backup Job deletes); empty: static keys from the backup Secret." },
-  backupIrsaOidcIssuer: { type: "string", default: "", description: "The cluster's OIDC issuer URL (https://oidc.eks.<region>.amazonaws.com/id/<id>); required with backupIrsaOidcProviderArn." },
-  backupRegion: { type: "string", default: "us-east-1", description: "Region of the backup bucket." },
-  backupRetentionDays: { type: "integer", default: 30, description: "Prune base backups older than this many days (>= 1)." },
-  backupRetentionCount: { type: "integer", default: 7, description: "Always keep at least this many recent base backups (>= 1)." },
-  binlogArchive: { type: "boolean", default: true, description: "Archive binlogs continuously to S3 for point-in-time recovery." },
-  restoreFrom: { type: "string", default: "", description: "s3:// URL of a base backup to build member 0 from; empty starts empty." },
-  metrics: { type: "boolean", default: false, description: "A mysqld_exporter sidecar (port 9104) on every member, as the least-privilege account mysql_ha_metrics; the NetworkPolicy admits it from monitoringNamespace only. Existing members get it at their next restart." },
-  metricsImage: { type: "string", default: "prom/mysqld-exporter:v0.15.1", description: "Image of the mysqld_exporter sidecar (0.15 or newer: it reads the password from the environment), pinned like image." },
-  monitoring: { type: "string", default: "none", description: "Monitoring objects: none, or prometheus-operator (PodMonitors for the agent and, with metrics, the members; a PrometheusRule with the alerts of README, Observability). Needs autoFailover (the agent exports the topology)." },
-  monitoringNamespace: { type: "string", default: "monitoring", description: "Namespace of the Prometheus that scrapes the members: the only one the NetworkPolicy admits to the exporter port." },
-  monitoringLabels: { type: "object", default: {}, description: "Labels on the PodMonitors and the PrometheusRule, so the Prometheus' selectors pick them, e.g. {\"release\": \"kube-prometheus-stack\"}." },
+  replicas: {
+    type: "integer", default: 3,
+    description: "Number of database members (1..9).",
+    parse: integer(1, 9, "an integer from 1 to 9"),
+  },
+  primary: {
+    type: "integer", default: 0,
+    description: "Ordinal of the primary member (0 <= primary < replicas); change it for a planned switchover.",
+    parse: integer(0, Number.MAX_SAFE_INTEGER, "an integer >= 0 and < replicas"),
+  },
+  image: {
+    type: "string", default: "mariadb:10.11.10",
+    description: "Database image with a pinned tag or digest (`latest` is refused).",
+    parse: image,
+  },
+  flavor: {
+    type: "string", default: "mariadb",
+    description: "Database flavor: mariadb (mysql is reserved for a later release).",
+    parse: oneOf<Flavor>(["mariadb"], { mysql: "mysql is reserved: the MySQL 8.4 flavor is not deployable yet" }),
+  },
+  namespace: {
+    type: "string", default: "default",
+    description: "Kubernetes namespace (DNS-1123 label).",
+    parse: text(namespaceName),
+  },
+  createNamespace: {
+    type: "boolean", default: true,
+    description: "Create the namespace (never `default`); false when it exists already or is managed elsewhere.",
+    parse: boolean,
+  },
+  storageSize: {
+    type: "string", default: "10Gi",
+    description: "Data volume size per member (Kubernetes quantity, e.g. 20Gi).",
+    parse: quantity("storage"),
+  },
+  storageClass: {
+    type: "string", default: "",
+    description: "StorageClass of the data volumes; empty uses the cluster default.",
+    parse: optional((v) => /^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/.test(v) && v.length <= 253, "a StorageClass name (DNS-1123 subdomain) or empty for the cluster default"),
+  },
+  cpuRequest: {
+    type: "string", default: "250m",
+    description: "CPU request of the database container.",
+    parse: quantity("CPU"),
+  },
+  cpuLimit: {
+    type: "string", default: "1",
+    description: "CPU limit of the database container (>= cpuRequest).",
+    parse: quantity("CPU"),
+  },
+  memoryRequest: {
+    type: "string", default: "512Mi",
+    description: "Memory request of the database container.",
+    parse: quantity("memory"),
+  },
+  memoryLimit: {
+    type: "string", default: "1Gi",
+    description: "Memory limit of the database container (>= memoryRequest).",
+    parse: quantity("memory"),
+  },
+  antiAffinity: {
+    type: "string", default: "preferred",
+    description: "Spread members over nodes: none, preferred or required.",
+    parse: oneOf<AntiAffinity>(["none", "preferred", "required"]),
+  },
+  readMaxLagSeconds: {
+    type: "integer", default: 10,
+    description: "Replicas lagging more than this many seconds leave the read Service (> 0).",
+    parse: integer(1, Number.MAX_SAFE_INTEGER, "a whole number of seconds > 0 (replication lag is measured in seconds)"),
+  },
+  semiSync: {
+    type: "boolean", default: true,
+    description: "Semi-synchronous replication (a commit waits for one replica's ack).",
+    parse: boolean,
+  },
+  semiSyncTimeoutMs: {
+    type: "integer", default: 10000,
+    description: "Semi-sync ack timeout in ms before falling back to async (> 0).",
+    parse: integer(1, Number.MAX_SAFE_INTEGER, "an integer number of milliseconds > 0"),
+  },
+  autoFailover: {
+    type: "boolean", default: true,
+    description: "Promote the most advanced replica when the primary is unreachable: an agent in the cluster does it within seconds, and `pulumi up` does it too.",
+    parse: boolean,
+  },
+  agentImage: {
+    type: "string", default: "node:20.19.5-bookworm-slim",
+    description: "Image of the failover agent: a public Node (>= 20.19) image with a pinned tag or digest (`latest` is refused); the agent's compiled code comes in a ConfigMap, so there is no image to build.",
+    parse: image,
+  },
+  agentIntervalMs: {
+    type: "integer", default: 1000,
+    description: "Milliseconds between the agent's checks of the primary (> 0).",
+    parse: integer(1, Number.MAX_SAFE_INTEGER, "an integer number of milliseconds > 0"),
+  },
+  agentFailureThreshold: {
+    type: "integer", default: 3,
+    description: "Consecutive failed checks of the primary before the agent fails over (>= 1).",
+    parse: integer(1, Number.MAX_SAFE_INTEGER, "an integer >= 1 (consecutive failed checks)"),
+  },
+  agentCooldownSeconds: {
+    type: "integer", default: 300,
+    description: "Seconds after a failover before the agent may fail over again (>= 0).",
+    parse: integer(0, Number.MAX_SAFE_INTEGER, "an integer number of seconds >= 0"),
+  },
+  operationTimeoutSeconds: {
+    type: "integer", default: 120,
+    description: "Deadline of one replication operation in seconds (> 0).",
+    parse: integer(1, Number.MAX_SAFE_INTEGER, "an integer number of seconds > 0"),
+  },
+  connector: {
+    type: "string", default: "kubernetes",
+    description: "How the engine reaches members: kubernetes (port-forward) or direct (directMembers).",
+    parse: oneOf<Connector>(["kubernetes", "direct"]),
+  },
+  directMembers: {
+    type: "array", default: [],
+    description: "host:port of each member by ordinal; required when connector is direct (length = replicas).",
+    parse: hostPorts,
+  },
+  serverConfig: {
+    type: "object", default: {},
+    description: "Extra my.cnf options, e.g. `pulumi config set --path serverConfig.max_connections 500`.",
+    parse: serverOptions,
+  },
+  tls: {
+    type: "string", default: "self-signed",
+    description: "TLS of the members: self-signed (a CA and one certificate per member made by the stack, keys secret in state; replication and the engine verify them) or off.",
+    parse: oneOf<TlsMode>(["self-signed", "off"], { secret: "user-supplied certificate Secrets are not supported yet: use self-signed", "cert-manager": "cert-manager certificates are not supported yet: use self-signed" }),
+  },
+  tlsRequired: {
+    type: "boolean", default: false,
+    description: "Members refuse connections without TLS (require_secure_transport); needs tls on. Pulumi.prod.yaml sets it.",
+    parse: boolean,
+  },
+  serviceType: {
+    type: "string", default: "ClusterIP",
+    description: "Type of the primary and read Services: ClusterIP, NodePort or LoadBalancer.",
+    parse: oneOf<ServiceType>(["ClusterIP", "NodePort", "LoadBalancer"]),
+  },
+  loadBalancerSourceRanges: {
+    type: "array", default: [],
+    description: "CIDRs a LoadBalancer Service admits (e.g. [\"10.0.0.0/8\"]); required by policy in production when serviceType is LoadBalancer.",
+    parse: cidrs,
+  },
+  clientNamespaceSelector: {
+    type: "object", default: {},
+    description: "Labels of the namespaces whose pods may connect to the database port (NetworkPolicy); empty: the stack's namespace.",
+    parse: labels,
+  },
+  clientPodSelector: {
+    type: "object", default: {},
+    description: "Labels of the application pods in those namespaces that may connect; empty: every pod there.",
+    parse: labels,
+  },
+  appUser: {
+    type: "string", default: "app",
+    description: "Application user (its password is generated).",
+    parse: text((v) => SQL_IDENTIFIER.test(v) && !["root", "replication", "mariadb.sys"].includes(v) ? undefined : "a user name of letters, digits and '_' (at most 32, not starting with a digit), other than root or replication"),
+  },
+  appDatabase: {
+    type: "string", default: "app",
+    description: "Application database.",
+    parse: text((v) => SQL_IDENTIFIER.test(v) && !["mysql", "sys", "information_schema", "performance_schema"].includes(v.toLowerCase()) ? undefined : "a database name of letters, digits and '_' (at most 32, not starting with a digit), not a system schema"),
+  },
+  backupEnabled: {
+    type: "boolean", default: true,
+    description: "Deploy scheduled physical backups to S3.",
+    parse: boolean,
+  },
+  backupImage: {
+    type: "string", default: "",
+    description: "Image of the backup containers (clone donor, binlog archiver, seed, backup job): the database image with rclone added, as components/backup/Dockerfile builds it, pinned like image. Empty uses image itself: seeding works on the official mariadb image (it has socat and zstd), backups, the binlog archive and restoreFrom need rclone (the program warns).",
+    parse: backupImage,
+  },
+  backupSchedule: {
+    type: "string", default: "0 3 * * *",
+    description: "Cron schedule (5 fields) of base backups.",
+    parse: text((v) => isCron(v) ? undefined : "a cron expression with 5 fields (minute hour day-of-month month day-of-week), e.g. \"0 3 * * *\""),
+  },
+  backupMaxAgeHours: {
+    type: "integer", default: 48,
+    description: "With monitoring and binlogArchive, the alert MysqlHaBackupTooOld fires when the newest complete base backup is older than this many hours (1 to 8784): two periods of backupSchedule (the default's is daily); change it with the schedule.",
+    parse: integer(1, 8784, "an integer number of hours from 1 to 8784"),
+  },
+  backupBucket: {
+    type: "string", default: "",
+    description: "Existing S3 bucket for backups; empty creates one.",
+    parse: optional(isBucketName, "an S3 bucket name (3-63 lowercase letters, digits, '.' or '-') or empty to create one"),
+  },
+  backupEndpoint: {
+    type: "string", default: "",
+    description: "https:// URL of an S3-compatible endpoint (no credentials in it); empty uses AWS S3.",
+    parse: endpoint,
+  },
+  backupEndpointAllowHttp: {
+    type: "boolean", default: false,
+    description: "Allow an http:// backupEndpoint (backups travel unencrypted; e.g. a MinIO inside the cluster).",
+    parse: boolean,
+  },
+  backupKmsKeyId: {
+    type: "string", default: "",
+    description: "KMS key ARN or id: backups are encrypted with SSE-KMS under it instead of SSE-S3 (AES256).",
+    parse: optional((v) => /^(arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:(key|alias)\/[A-Za-z0-9/_-]+|[0-9a-f-]{36}|alias\/[A-Za-z0-9/_-]+)$/.test(v), "a KMS key ARN, key id or alias/<name>, or empty for SSE-S3"),
+  },
+  backupIrsaOidcProviderArn: {
+    type: "string", default: "",
+    description: "ARN of the cluster's IAM OIDC provider (EKS): S3 access through IRSA roles the stack creates (members write, only the backup Job deletes); empty: static keys from the backup Secret.",
+    parse: optional((v) => /^arn:aws[a-z-]*:iam::\d{12}:oidc-provider\/[A-Za-z0-9./_-]+$/.test(v), "an IAM OIDC provider ARN (arn:aws:iam::<account>:oidc-provider/<issuer host and path>) or empty"),
+  },
+  backupIrsaOidcIssuer: {
+    type: "string", default: "",
+    description: "The cluster's OIDC issuer URL (https://oidc.eks.<region>.amazonaws.com/id/<id>); required with backupIrsaOidcProviderArn.",
+    parse: optional((v) => /^https:\/\/[A-Za-z0-9./_-]+$/.test(v), "the https:// OIDC issuer URL of the cluster or empty"),
+  },
+  backupRegion: {
+    type: "string", default: "us-east-1",
+    description: "Region of the backup bucket.",
+    parse: text((v) => /^[a-z0-9][a-z0-9-]{0,62}$/.test(v) ? undefined : "a region name such as us-east-1"),
+  },
+  backupRetentionDays: {
+    type: "integer", default: 30,
+    description: "Prune base backups older than this many days (>= 1).",
+    parse: integer(1, 36500, "an integer number of days from 1 to 36500"),
+  },
+  backupRetentionCount: {
+    type: "integer", default: 7,
+    description: "Always keep at least this many recent base backups (>= 1).",
+    parse: integer(1, 10000, "an integer from 1 to 10000"),
+  },
+  binlogArchive: {
+    type: "boolean", default: true,
+    description: "Archive binlogs continuously to S3 for point-in-time recovery.",
+    parse: boolean,
+  },
+  restoreFrom: {
+    type: "string", default: "",
+    description: "s3:// URL of a base backup to build member 0 from; empty starts empty.",
+    parse: optional((v) => /^s3:\/\/[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](\/\S*)?$/.test(v) && isBucketName(v.slice(5).split("/")[0]), "an s3://bucket/path URL of a base backup, or empty"),
+  },
+  metrics: {
+    type: "boolean", default: false,
+    description: "A mysqld_exporter sidecar (port 9104) on every member, as the least-privilege account mysql_ha_metrics; the NetworkPolicy admits it from monitoringNamespace only. Existing members get it at their next restart.",
+    parse: boolean,
+  },
+  metricsImage: {
+    type: "string", default: "prom/mysqld-exporter:v0.15.1",
+    description: "Image of the mysqld_exporter sidecar (0.15 or newer: it reads the password from the environment), pinned like image.",
+    parse: image,
+  },
+  monitoring: {
+    type: "string", default: "none",
+    description: "Monitoring objects: none, or prometheus-operator (PodMonitors for the agent and, with metrics, the members; a PrometheusRule with the alerts of README, Observability). Needs autoFailover (the agent exports the topology).",
+    parse: oneOf<Monitoring>(["none", "prometheus-operator"]),
+  },
+  monitoringNamespace: {
+    type: "string", default: "monitoring",
+    description: "Namespace of the Prometheus that scrapes the members: the only one the NetworkPolicy admits to the exporter port.",
+    parse: text(namespaceName, "a namespace name (DNS-1123 label)"),
+  },
+  monitoringLabels: {
+    type: "object", default: {},
+    description: "Labels on the PodMonitors and the PrometheusRule, so the Prometheus' selectors pick them, e.g. {\"release\": \"kube-prometheus-stack\"}.",
+    parse: labels,
+  },
 } satisfies Record<string, KeySpec>;
 
 export type ConfigKey = keyof typeof CONFIG_KEYS;
@@ -447,19 +801,120 @@ function isHttpUrl(s: string): boolean {
 // ---------------------------------------------------------------------------------------------------------------
 // Validation
 
+/** What each key parses to (undefined: an optional key left empty). */
+export type ConfigValues = { -readonly [K in ConfigKey]: (typeof CONFIG_KEYS)[K] extends KeySpec<infer T> ? T : never };
+
+function defaultOf(key: string): unknown {
+  return (CONFIG_KEYS as Record<string, KeySpec>)[key].default;
+}
+
 function show(value: unknown): string {
   return typeof value === "string" ? JSON.stringify(value) : JSON.stringify(value) ?? String(value);
 }
 
+/** A rule between keys: judged only when every key it reads is valid on its own, so a problem is reported once. */
+interface Rule {
+  reads: readonly ConfigKey[];
+  check(v: ConfigValues, fail: (key: ConfigKey, value: unknown, allowed: string) => void): void;
+}
+
+const RULES: readonly Rule[] = [
+  {
+    reads: ["replicas", "primary"],
+    check: (v, fail) => {
+      if (v.primary >= v.replicas) fail("primary", v.primary, `an integer from 0 to ${v.replicas - 1} (replicas is ${v.replicas})`);
+    },
+  },
+  ...([["cpuRequest", "cpuLimit"], ["memoryRequest", "memoryLimit"]] as const).map(([request, limit]): Rule => ({
+    reads: [request, limit],
+    check: (v, fail) => {
+      if (parseQuantity(v[limit])! < parseQuantity(v[request])!) fail(limit, v[limit], `a quantity >= ${request} (${v[request]})`);
+    },
+  })),
+  {
+    reads: ["connector", "directMembers", "replicas"],
+    check: (v, fail) => {
+      if (v.connector === "direct" && v.directMembers.length !== v.replicas) {
+        fail("directMembers", v.directMembers, `exactly one "host:port" per member (${v.replicas}, as replicas) when connector is direct`);
+      }
+      if (v.connector === "kubernetes" && v.directMembers.length > 0) {
+        fail("directMembers", v.directMembers, "an empty list when connector is kubernetes (set connector to direct to use these addresses)");
+      }
+    },
+  },
+  {
+    reads: ["tls", "tlsRequired"],
+    check: (v, fail) => {
+      if (v.tls === "off" && v.tlsRequired) fail("tlsRequired", true, "false when tls is off (members cannot require TLS they do not have)");
+    },
+  },
+  {
+    // The engine verifies each member's certificate under the name it connects to, and verifies names only.
+    reads: ["connector", "directMembers", "tls"],
+    check: (v, fail) => {
+      const byAddress = v.directMembers.filter((m) => isIP(m.replace(/:\d+$/, "").replace(/^\[|\]$/g, "")));
+      if (v.connector === "direct" && v.tls !== "off" && byAddress.length > 0) {
+        fail("directMembers", byAddress, "host names in the members' certificates (TLS verifies members by DNS name), or tls off");
+      }
+    },
+  },
+  {
+    reads: ["backupEndpoint", "backupEndpointAllowHttp"],
+    check: (v, fail) => {
+      if (v.backupEndpoint?.startsWith("http:") && !v.backupEndpointAllowHttp) {
+        fail("backupEndpoint", v.backupEndpoint, "an https:// URL (set backupEndpointAllowHttp to true to send backups unencrypted over http)");
+      }
+    },
+  },
+  {
+    reads: ["backupIrsaOidcProviderArn", "backupIrsaOidcIssuer"],
+    check: (v, fail) => {
+      if ((v.backupIrsaOidcProviderArn === undefined) !== (v.backupIrsaOidcIssuer === undefined)) {
+        const missing = v.backupIrsaOidcProviderArn === undefined ? "backupIrsaOidcProviderArn" : "backupIrsaOidcIssuer";
+        fail(missing, "", "set together with the other IRSA key (the provider ARN and the issuer URL name the same OIDC provider)");
+      }
+    },
+  },
+  {
+    reads: ["backupIrsaOidcProviderArn", "backupIrsaOidcIssuer", "backupEndpoint"],
+    check: (v, fail) => {
+      if (v.backupIrsaOidcProviderArn && v.backupIrsaOidcIssuer && v.backupEndpoint !== undefined) {
+        fail("backupIrsaOidcProviderArn", v.backupIrsaOidcProviderArn,
+          "empty with backupEndpoint: IRSA roles are AWS IAM's, an S3-compatible endpoint takes keys from the backup Secret");
+      }
+    },
+  },
+  {
+    reads: ["backupEnabled", "backupEndpoint", "backupBucket"],
+    check: (v, fail) => {
+      if (v.backupEnabled && v.backupEndpoint !== undefined && v.backupBucket === undefined) {
+        fail("backupBucket", "",
+          `the name of an existing bucket on backupEndpoint ${v.backupEndpoint} (buckets are created only on AWS S3: create it there and set backupBucket)`);
+      }
+    },
+  },
+  {
+    // The alerts are about the topology, which only the agent exports: without it they would never fire.
+    reads: ["monitoring", "autoFailover"],
+    check: (v, fail) => {
+      if (v.monitoring === "prometheus-operator" && !v.autoFailover) {
+        fail("monitoring", v.monitoring, "none when autoFailover is false (the failover agent exports the topology metrics the alerts read)");
+      }
+    },
+  },
+];
+
 /**
  * Validates raw stack config (keys without the `mysql-ha:` prefix; values as Pulumi stores them: strings,
- * or already-typed values) and applies defaults. Returns settings only when there are no errors; all errors
- * are collected, each naming the key, the bad value and what is allowed.
+ * or already-typed values) and applies defaults: each key by its parser in {@link CONFIG_KEYS}, then the
+ * {@link RULES} between keys. Returns settings only when there are no errors; all errors are collected, each
+ * naming the key, the bad value and what is allowed.
  */
 export function validateConfig(raw: Record<string, unknown>): { settings?: Settings; errors: ConfigError[] } {
   const errors: ConfigError[] = [];
-  const fail = (key: string, value: unknown, allowed: string, hint = "") => {
+  const fail = (key: string, value: unknown, allowed: string, hint = ""): undefined => {
     errors.push({ key, value, allowed, message: `${PROJECT}:${key}: ${show(value)} is not allowed; expected ${allowed}${hint}` });
+    return undefined;
   };
 
   for (const key of Object.keys(raw)) {
@@ -472,293 +927,30 @@ export function validateConfig(raw: Record<string, unknown>): { settings?: Setti
     }
   }
 
-  const has = (key: ConfigKey) => raw[key] !== undefined && raw[key] !== null;
-  const valueOf = (key: ConfigKey): unknown => (has(key) ? raw[key] : CONFIG_KEYS[key].default);
-
-  const str = (key: ConfigKey): string | undefined => {
-    const v = valueOf(key);
-    if (typeof v === "string") return v;
-    fail(key, v, "a string");
-    return undefined;
-  };
-  const int = (key: ConfigKey, min: number, max: number, allowed: string): number | undefined => {
-    const v = valueOf(key);
-    const n = typeof v === "number" ? v : typeof v === "string" && /^\s*-?\d+\s*$/.test(v) ? Number(v) : NaN;
-    if (!Number.isInteger(n) || n < min || n > max) {
-      fail(key, v, allowed);
-      return undefined;
-    }
-    return n;
-  };
-  const bool = (key: ConfigKey): boolean | undefined => {
-    const v = valueOf(key);
-    if (typeof v === "boolean") return v;
-    if (v === "true" || v === "false") return v === "true";
-    fail(key, v, "true or false");
-    return undefined;
-  };
-  const oneOf = <T extends string>(key: ConfigKey, allowed: readonly T[], reserved: Record<string, string> = {}): T | undefined => {
-    const v = valueOf(key);
-    if (typeof v === "string" && (allowed as readonly string[]).includes(v)) return v as T;
-    if (typeof v === "string" && reserved[v]) {
-      fail(key, v, `one of ${allowed.join(", ")}`, ` (${reserved[v]})`);
-      return undefined;
-    }
-    const guess = typeof v === "string" ? closest(v, allowed) : undefined;
-    fail(key, v, `one of ${allowed.join(", ")}`, guess ? ` (did you mean ${guess}?)` : "");
-    return undefined;
-  };
-  const json = (key: ConfigKey): unknown => {
-    const v = valueOf(key);
-    if (typeof v !== "string") return v;
-    try {
-      return JSON.parse(v);
-    } catch {
-      return v;
-    }
-  };
-  /** A Kubernetes label selector's matchLabels: every key and value as the API server accepts them. */
-  const labelMap = (key: ConfigKey): Record<string, string> | undefined => {
-    const v = json(key);
-    if (!v || typeof v !== "object" || Array.isArray(v)) {
-      fail(key, v, "an object of label key -> value, e.g. {\"app.kubernetes.io/part-of\": \"shop\"}");
-      return undefined;
+  const values: Partial<Record<ConfigKey, unknown>> = {};
+  const valid = new Set<ConfigKey>();
+  for (const key of CONFIG_KEY_NAMES) {
+    const spec: KeySpec = CONFIG_KEYS[key];
+    let value = raw[key] ?? spec.default;
+    // Pulumi hands lists and objects over as JSON text.
+    if ((spec.type === "array" || spec.type === "object") && typeof value === "string") {
+      try {
+        value = JSON.parse(value);
+      } catch {
+        // Left as the string, which the parser refuses.
+      }
     }
     const before = errors.length;
-    for (const [k, value] of Object.entries(v)) {
-      if (!isLabelKey(k)) fail(`${key}.${k}`, k, "a label key: [prefix/]name, the name at most 63 characters of letters, digits, '-', '_', '.'");
-      else if (typeof value !== "string" || !LABEL_VALUE.test(value)) {
-        fail(`${key}.${k}`, value, "a label value: at most 63 characters of letters, digits, '-', '_', '.', starting and ending alphanumeric");
-      }
-    }
-    return errors.length === before ? (v as Record<string, string>) : undefined;
-  };
-  const quantity = (key: ConfigKey, what: string): string | undefined => {
-    const v = str(key);
-    if (v === undefined) return undefined;
-    const n = parseQuantity(v);
-    if (n === undefined || n <= 0) {
-      fail(key, v, `a positive Kubernetes ${what} quantity such as ${CONFIG_KEYS[key].default}`, quantityHint(v));
-      return undefined;
-    }
-    return v;
-  };
-  const optional = (key: ConfigKey, check: (v: string) => boolean, allowed: string): string | undefined => {
-    const v = str(key);
-    if (v === undefined || v === "") return undefined;
-    if (!check(v)) fail(key, v, allowed);
-    return v;
-  };
-
-  const replicas = int("replicas", 1, 9, "an integer from 1 to 9");
-  const primary = int("primary", 0, Number.MAX_SAFE_INTEGER, "an integer >= 0 and < replicas");
-  if (replicas !== undefined && primary !== undefined && primary >= replicas) {
-    fail("primary", valueOf("primary"), `an integer from 0 to ${replicas - 1} (replicas is ${replicas})`);
+    values[key] = spec.parse(value, { key, fail: (bad, allowed, hint, at = key) => fail(at, bad, allowed, hint) });
+    if (errors.length === before) valid.add(key);
   }
-
-  const image = str("image");
-  if (image !== undefined) {
-    const problem = checkImage(image);
-    if (problem) fail("image", image, problem);
-  }
-  const flavor = oneOf<Flavor>("flavor", ["mariadb"], { mysql: "mysql is reserved: the MySQL 8.4 flavor is not deployable yet" });
-
-  const namespace = str("namespace");
-  if (namespace !== undefined && (!DNS1123_LABEL.test(namespace) || namespace.length > 63)) {
-    fail("namespace", namespace, "a DNS-1123 label: lowercase letters, digits and '-', starting and ending with a letter or digit, at most 63 characters");
-  }
-  const createNamespace = bool("createNamespace");
-
-  const storageSize = quantity("storageSize", "storage");
-  const storageClass = optional("storageClass", (v) => /^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/.test(v) && v.length <= 253,
-    "a StorageClass name (DNS-1123 subdomain) or empty for the cluster default");
-  const cpuRequest = quantity("cpuRequest", "CPU");
-  const cpuLimit = quantity("cpuLimit", "CPU");
-  const memoryRequest = quantity("memoryRequest", "memory");
-  const memoryLimit = quantity("memoryLimit", "memory");
-  for (const [req, lim] of [["cpuRequest", "cpuLimit"], ["memoryRequest", "memoryLimit"]] as const) {
-    const r = req === "cpuRequest" ? cpuRequest : memoryRequest;
-    const l = lim === "cpuLimit" ? cpuLimit : memoryLimit;
-    if (r !== undefined && l !== undefined && parseQuantity(l)! < parseQuantity(r)!) {
-      fail(lim, l, `a quantity >= ${req} (${r})`);
-    }
-  }
-
-  const antiAffinity = oneOf<AntiAffinity>("antiAffinity", ["none", "preferred", "required"]);
-  const readMaxLagSeconds = int("readMaxLagSeconds", 1, Number.MAX_SAFE_INTEGER, "a whole number of seconds > 0 (replication lag is measured in seconds)");
-  const semiSync = bool("semiSync");
-  const semiSyncTimeoutMs = int("semiSyncTimeoutMs", 1, Number.MAX_SAFE_INTEGER, "an integer number of milliseconds > 0");
-  const autoFailover = bool("autoFailover");
-  const agentImage = str("agentImage");
-  if (agentImage !== undefined) {
-    const problem = checkImage(agentImage, CONFIG_KEYS.agentImage.default);
-    if (problem) fail("agentImage", agentImage, problem);
-  }
-  const agentIntervalMs = int("agentIntervalMs", 1, Number.MAX_SAFE_INTEGER, "an integer number of milliseconds > 0");
-  const agentFailureThreshold = int("agentFailureThreshold", 1, Number.MAX_SAFE_INTEGER, "an integer >= 1 (consecutive failed checks)");
-  const agentCooldownSeconds = int("agentCooldownSeconds", 0, Number.MAX_SAFE_INTEGER, "an integer number of seconds >= 0");
-  const operationTimeoutSeconds = int("operationTimeoutSeconds", 1, Number.MAX_SAFE_INTEGER, "an integer number of seconds > 0");
-  const connector = oneOf<Connector>("connector", ["kubernetes", "direct"]);
-
-  let directMembers: string[] | undefined;
-  const dm = json("directMembers");
-  if (!Array.isArray(dm) || dm.some((m) => typeof m !== "string")) {
-    fail("directMembers", dm, "a list of \"host:port\" strings");
-  } else {
-    directMembers = dm as string[];
-    for (const m of directMembers) {
-      const match = /^(\[[0-9a-fA-F:]+\]|[A-Za-z0-9.-]+):(\d+)$/.exec(m);
-      if (!match || Number(match[2]) < 1 || Number(match[2]) > 65535) fail("directMembers", m, "\"host:port\" with a port from 1 to 65535");
-    }
-    if (connector === "direct" && replicas !== undefined && directMembers.length !== replicas) {
-      fail("directMembers", dm, `exactly one "host:port" per member (${replicas}, as replicas) when connector is direct`);
-    }
-    if (connector === "kubernetes" && directMembers.length > 0) {
-      fail("directMembers", dm, "an empty list when connector is kubernetes (set connector to direct to use these addresses)");
-    }
-  }
-
-  let serverConfig: Record<string, ServerOptionValue> | undefined;
-  const sc = json("serverConfig");
-  if (typeof sc !== "object" || sc === null || Array.isArray(sc)) {
-    fail("serverConfig", sc, "an object of my.cnf options, e.g. {\"max_connections\": 500}");
-  } else {
-    serverConfig = {};
-    for (const [name, value] of Object.entries(sc as Record<string, unknown>)) {
-      const problem = OPTION_NAME.test(name) ? protectedOptionProblem(name) : undefined;
-      if (!OPTION_NAME.test(name)) {
-        fail(`serverConfig.${name}`, name, "an option name of lowercase letters, digits, '_' and '-'");
-      } else if (!(typeof value === "string" && !/[\n\r]/.test(value)) && !(typeof value === "number" && Number.isFinite(value)) && typeof value !== "boolean") {
-        fail(`serverConfig.${name}`, value, "a single-line string, a number or a boolean");
-      } else if (problem) {
-        fail(`serverConfig.${name}`, value, "an option the component does not manage or rely on", ` (${problem})`);
-      } else {
-        serverConfig[name] = value as ServerOptionValue;
-      }
-    }
-  }
-
-  const tls = oneOf<TlsMode>("tls", ["self-signed", "off"], {
-    secret: "user-supplied certificate Secrets are not supported yet: use self-signed",
-    "cert-manager": "cert-manager certificates are not supported yet: use self-signed",
-  });
-  const tlsRequired = bool("tlsRequired");
-  if (tls === "off" && tlsRequired) fail("tlsRequired", true, "false when tls is off (members cannot require TLS they do not have)");
-  // The engine verifies each member's certificate under the name it connects to, and verifies names only.
-  const byAddress = connector === "direct" && tls !== undefined && tls !== "off" ? (directMembers ?? []).filter((m) => isIP(m.replace(/:\d+$/, "").replace(/^\[|\]$/g, ""))) : [];
-  if (byAddress.length > 0) fail("directMembers", byAddress, "host names in the members' certificates (TLS verifies members by DNS name), or tls off");
-
-  const serviceType = oneOf<ServiceType>("serviceType", ["ClusterIP", "NodePort", "LoadBalancer"]);
-  const ranges = json("loadBalancerSourceRanges");
-  let loadBalancerSourceRanges: string[] | undefined;
-  if (!Array.isArray(ranges) || ranges.some((r) => typeof r !== "string")) {
-    fail("loadBalancerSourceRanges", ranges, "a list of CIDR strings, e.g. [\"10.0.0.0/8\"]");
-  } else {
-    loadBalancerSourceRanges = ranges as string[];
-    for (const r of loadBalancerSourceRanges) if (!isCidr(r)) fail("loadBalancerSourceRanges", r, "an IPv4 or IPv6 CIDR such as 10.0.0.0/8 or fd00::/8");
-  }
-  const clientNamespaceSelector = labelMap("clientNamespaceSelector");
-  const clientPodSelector = labelMap("clientPodSelector");
-  const appUser = str("appUser");
-  if (appUser !== undefined && (!SQL_IDENTIFIER.test(appUser) || ["root", "replication", "mariadb.sys"].includes(appUser))) {
-    fail("appUser", appUser, "a user name of letters, digits and '_' (at most 32, not starting with a digit), other than root or replication");
-  }
-  const appDatabase = str("appDatabase");
-  if (appDatabase !== undefined && (!SQL_IDENTIFIER.test(appDatabase) || ["mysql", "sys", "information_schema", "performance_schema"].includes(appDatabase.toLowerCase()))) {
-    fail("appDatabase", appDatabase, "a database name of letters, digits and '_' (at most 32, not starting with a digit), not a system schema");
-  }
-
-  const backupEnabled = bool("backupEnabled");
-  const backupSchedule = str("backupSchedule");
-  if (backupSchedule !== undefined && !isCron(backupSchedule)) {
-    fail("backupSchedule", backupSchedule, "a cron expression with 5 fields (minute hour day-of-month month day-of-week), e.g. \"0 3 * * *\"");
-  }
-  const backupImageValue = str("backupImage");
-  const backupImage = backupImageValue === "" ? undefined : backupImageValue;
-  if (backupImage !== undefined) {
-    const problem = checkImage(backupImage);
-    if (problem) fail("backupImage", backupImage, `${problem}, or empty for the database image`);
-  }
-  const backupBucket = optional("backupBucket", isBucketName, "an S3 bucket name (3-63 lowercase letters, digits, '.' or '-') or empty to create one");
-  const backupEndpointAllowHttp = bool("backupEndpointAllowHttp");
-  const backupEndpoint = optional("backupEndpoint", isHttpUrl, "an https:// URL of an S3-compatible endpoint or empty for AWS S3");
-  if (backupEndpoint !== undefined && isHttpUrl(backupEndpoint)) {
-    const url = new URL(backupEndpoint);
-    // Keys in the URL would sit in the manifests, the state and every pod's environment.
-    if (url.username || url.password) fail("backupEndpoint", "(a URL with credentials)", "a URL without user or password: S3 keys come from the backup Secret or IRSA");
-    else if (url.protocol === "http:" && backupEndpointAllowHttp === false) {
-      fail("backupEndpoint", backupEndpoint, "an https:// URL (set backupEndpointAllowHttp to true to send backups unencrypted over http)");
-    }
-  }
-  const isProviderArn = (v: string) => /^arn:aws[a-z-]*:iam::\d{12}:oidc-provider\/[A-Za-z0-9./_-]+$/.test(v);
-  const isIssuer = (v: string) => /^https:\/\/[A-Za-z0-9./_-]+$/.test(v);
-  const oidcProviderArn = optional("backupIrsaOidcProviderArn", isProviderArn,
-    "an IAM OIDC provider ARN (arn:aws:iam::<account>:oidc-provider/<issuer host and path>) or empty");
-  const oidcIssuer = optional("backupIrsaOidcIssuer", isIssuer, "the https:// OIDC issuer URL of the cluster or empty");
-  // The pair is judged once each given value is well-formed (a malformed one is reported above).
-  const wellFormed = (oidcProviderArn === undefined || isProviderArn(oidcProviderArn)) && (oidcIssuer === undefined || isIssuer(oidcIssuer));
-  if (wellFormed && (oidcProviderArn === undefined) !== (oidcIssuer === undefined)) {
-    const missing = oidcProviderArn === undefined ? "backupIrsaOidcProviderArn" : "backupIrsaOidcIssuer";
-    fail(missing, "", "set together with the other IRSA key (the provider ARN and the issuer URL name the same OIDC provider)");
-  }
-  const backupIrsa = oidcProviderArn && oidcIssuer ? { oidcProviderArn, oidcIssuer } : undefined;
-  if (backupIrsa && backupEndpoint !== undefined) {
-    fail("backupIrsaOidcProviderArn", oidcProviderArn, "empty with backupEndpoint: IRSA roles are AWS IAM's, an S3-compatible endpoint takes keys from the backup Secret");
-  }
-  const backupKmsKeyId = optional("backupKmsKeyId", (v) => /^(arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:(key|alias)\/[A-Za-z0-9/_-]+|[0-9a-f-]{36}|alias\/[A-Za-z0-9/_-]+)$/.test(v),
-    "a KMS key ARN, key id or alias/<name>, or empty for SSE-S3");
-  if (backupEnabled && backupEndpoint !== undefined && isHttpUrl(backupEndpoint) && backupBucket === undefined) {
-    fail("backupBucket", valueOf("backupBucket"),
-      `the name of an existing bucket on backupEndpoint ${backupEndpoint} (buckets are created only on AWS S3: create it there and set backupBucket)`);
-  }
-  const backupRegion = str("backupRegion");
-  if (backupRegion !== undefined && !/^[a-z0-9][a-z0-9-]{0,62}$/.test(backupRegion)) {
-    fail("backupRegion", backupRegion, "a region name such as us-east-1");
-  }
-  const backupMaxAgeHours = int("backupMaxAgeHours", 1, 8784, "an integer number of hours from 1 to 8784");
-  const backupRetentionDays = int("backupRetentionDays", 1, 36500, "an integer number of days from 1 to 36500");
-  const backupRetentionCount = int("backupRetentionCount", 1, 10000, "an integer from 1 to 10000");
-  const binlogArchive = bool("binlogArchive");
-  const restoreFrom = optional("restoreFrom", (v) => /^s3:\/\/[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](\/\S*)?$/.test(v) && isBucketName(v.slice(5).split("/")[0]),
-    "an s3://bucket/path URL of a base backup, or empty");
-
-  const metrics = bool("metrics");
-  const metricsImage = str("metricsImage");
-  if (metricsImage !== undefined) {
-    const problem = checkImage(metricsImage, CONFIG_KEYS.metricsImage.default);
-    if (problem) fail("metricsImage", metricsImage, problem);
-  }
-  const monitoring = oneOf<Monitoring>("monitoring", ["none", "prometheus-operator"]);
-  // The alerts are about the topology, which only the agent exports: without it they would never fire.
-  if (monitoring === "prometheus-operator" && autoFailover === false) {
-    fail("monitoring", monitoring, "none when autoFailover is false (the failover agent exports the topology metrics the alerts read)");
-  }
-  const monitoringNamespace = str("monitoringNamespace");
-  if (monitoringNamespace !== undefined && (!DNS1123_LABEL.test(monitoringNamespace) || monitoringNamespace.length > 63)) {
-    fail("monitoringNamespace", monitoringNamespace, "a namespace name (DNS-1123 label)");
-  }
-  const monitoringLabels = labelMap("monitoringLabels");
+  const v = values as ConfigValues;
+  for (const rule of RULES) if (rule.reads.every((k) => valid.has(k))) rule.check(v, fail);
 
   if (errors.length > 0) return { errors };
-  return {
-    errors,
-    settings: {
-      replicas: replicas!, primary: primary!, image: image!, flavor: flavor!, namespace: namespace!,
-      createNamespace: createNamespace!, storageSize: storageSize!, storageClass, cpuRequest: cpuRequest!, cpuLimit: cpuLimit!,
-      memoryRequest: memoryRequest!, memoryLimit: memoryLimit!, antiAffinity: antiAffinity!,
-      readMaxLagSeconds: readMaxLagSeconds!, semiSync: semiSync!, semiSyncTimeoutMs: semiSyncTimeoutMs!,
-      autoFailover: autoFailover!, agentImage: agentImage!, agentIntervalMs: agentIntervalMs!, agentFailureThreshold: agentFailureThreshold!,
-      agentCooldownSeconds: agentCooldownSeconds!, operationTimeoutSeconds: operationTimeoutSeconds!, connector: connector!,
-      directMembers: directMembers!, serverConfig: serverConfig!, tls: tls!, tlsRequired: tlsRequired!, serviceType: serviceType!,
-      loadBalancerSourceRanges: loadBalancerSourceRanges!, clientNamespaceSelector: clientNamespaceSelector!, clientPodSelector: clientPodSelector!, appUser: appUser!,
-      appDatabase: appDatabase!, backupEnabled: backupEnabled!, backupImage, backupSchedule: backupSchedule!, backupMaxAgeHours: backupMaxAgeHours!, backupBucket,
-      backupEndpoint, backupEndpointAllowHttp: backupEndpointAllowHttp!, backupKmsKeyId, backupIrsa, backupRegion: backupRegion!, backupRetentionDays: backupRetentionDays!,
-      backupRetentionCount: backupRetentionCount!, binlogArchive: binlogArchive!, restoreFrom,
-      metrics: metrics!, metricsImage: metricsImage!, monitoring: monitoring!, monitoringNamespace: monitoringNamespace!, monitoringLabels: monitoringLabels!,
-    },
-  };
+  const { backupIrsaOidcProviderArn: oidcProviderArn, backupIrsaOidcIssuer: oidcIssuer, ...settings } = v;
+  return { errors, settings: { ...settings, backupIrsa: oidcProviderArn && oidcIssuer ? { oidcProviderArn, oidcIssuer } : undefined } };
 }
-
 /** Thrown by {@link loadSettings}; `errors` holds every validation failure, `message` lists them all. */
 export class ConfigValidationError extends Error {
   constructor(readonly errors: ConfigError[]) {
