@@ -163,6 +163,10 @@ describe("validateConfig", () => {
     const { errors } = validateConfig({ backupEndpoint: "https://AKIAEXAMPLE:s3cr3t-key@minio:9000", backupBucket: "bkt" });
     expect(errors.map((e) => e.message)).toEqual([expect.stringMatching(/^mysql-ha:backupEndpoint: .* expected a URL without user or password/)]);
     expect(JSON.stringify(errors)).not.toMatch(/s3cr3t|AKIAEXAMPLE/);
+    // Nor in the rule that wants a bucket with an endpoint: it is not judged on an endpoint refused on its own.
+    const alone = validateConfig({ backupEndpoint: "https://AKIAEXAMPLE:s3cr3t-key@minio:9000" }).errors;
+    expect(alone.map((e) => e.key)).toEqual(["backupEndpoint"]);
+    expect(JSON.stringify(alone)).not.toMatch(/s3cr3t|AKIAEXAMPLE/);
   });
 
   it("requires an existing backupBucket with an external backupEndpoint, reported with the other problems", () => {
