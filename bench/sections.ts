@@ -8,16 +8,15 @@ import * as path from "node:path";
 import { ListObjectsV2Command } from "@aws-sdk/client-s3";
 import { destroyAll, LOCAL_ROOT_PASSWORD, LOCAL_ROOT_USER, LocalServer, REPLICATION_OPTIONS, startServers } from "../local/mariadbd";
 import { AckWriter, prepareWriterSchema, writableMember } from "../local/writer";
-import { EngineSettings, failover, mariadb, MemberAddress, setup, switchover } from "../components/replication";
+import { EngineSettings, failover, inspect, mariadb, MemberAddress, setup, switchover } from "../components/replication";
 import { renderStack } from "../offline/render";
-import { Donor, runScript, serverEnv, startDonor, startScript } from "../cli/scripts";
-import { seedFromPeer } from "../local/backup";
+import { Donor, freePort, runScript, serverEnv, startDonor, startScript } from "../cli/scripts";
 import { LocalS3, startLocalS3 } from "../local/s3";
 import { median } from "../local/writer";
 import { AgentChild, membersArg, spawnAgent } from "../local/agent";
 import { AGENT_DEFAULTS } from "../components/agent/loop";
-import { BenchResults } from "./report";
-import { directoryBytes, fillDatabase, timeCopy, timeRawStream } from "./reference";
+import { BenchResults, CopyScaleRow, MemberScaleRow, speedRatio } from "./report";
+import { directoryBytes, fillDatabase, timeCopy, timeHandBackup, timeHandClone, timeHandRestore, timeRawStream, handSwitchover } from "./reference";
 
 export interface Section {
   name: string;
@@ -159,98 +158,181 @@ const agentFailover: Section = {
   },
 };
 
-/** One filled server shared by the seeding and backup sections (the same data for figure and reference). */
+/**
+ * At 3, 5 and 9 members under the 1 ms writer: inspect time (median of three), the write gap of our switchover, the
+ * failover time (kill -9 of the primary to the first write on the new one) and, last, the write gap of a minimal
+ * switchover by hand (bench/reference.ts) on the same topology. switchoverVsHand is the 3-member ratio.
+ */
+const memberScale: Section = {
+  name: "switchover, failover and inspect at 3, 5, 9 members (semi-sync, 1 ms writer)",
+  figures: ["switchoverVsHand", "memberScale"],
+  async run(results, log) {
+    for (const n of MEMBER_COUNTS) {
+      const servers = await startServers(n, REPLICATION_OPTIONS, 900 + 10 * n);
+      const writer = new AckWriter({ resolvePrimary: writableMember(servers) });
+      try {
+        const members = addresses(servers);
+        const settings = engineSettings();
+        await setup(members, 0, settings);
+        await prepareWriterSchema(servers[0]);
+        await writer.start();
+        await writer.waitForAcks(300);
+        const row: MemberScaleRow = { switchoverGapMs: null, handSwitchoverGapMs: null, failoverMs: null, inspectMs: null };
+        results.memberScale[String(n)] = row;
+        const times: number[] = [];
+        for (let i = 0; i < 3; i++) {
+          const start = performance.now();
+          await inspect(members, settings);
+          times.push(performance.now() - start);
+        }
+        row.inspectMs = median(times);
+
+        let start = Date.now();
+        await switchover(members, 1, settings);
+        await writer.waitForAcks(300);
+        row.switchoverGapMs = writer.longestGapDuring(start, Date.now());
+
+        const killedAt = Date.now();
+        await servers[1].signal("SIGKILL");
+        const fo = await failover(members, undefined, settings);
+        const promoted = servers[fo.primary];
+        for (let i = 0; i < 400 && writer.firstAckOn(promoted, killedAt) === undefined; i++) await new Promise((r) => setTimeout(r, 5));
+        const firstWrite = writer.firstAckOn(promoted, killedAt);
+        row.failoverMs = firstWrite === undefined ? null : firstWrite - killedAt;
+        await writer.waitForAcks(300);
+
+        const target = servers.findIndex((_, i) => i !== 1 && i !== fo.primary);
+        start = Date.now();
+        await handSwitchover(promoted, servers[target]);
+        await writer.waitForAcks(300);
+        row.handSwitchoverGapMs = writer.longestGapDuring(start, Date.now());
+        log(`${n} members: inspect ${Math.round(row.inspectMs)} ms, switchover gap ${row.switchoverGapMs} ms (by hand ${row.handSwitchoverGapMs} ms), failover ${row.failoverMs} ms`);
+      } finally {
+        await writer.stop();
+        await destroyAll(servers);
+      }
+    }
+    const three = results.memberScale["3"];
+    results.switchoverVsHand = three?.switchoverGapMs == null || !three.handSwitchoverGapMs ? null : three.switchoverGapMs / three.handSwitchoverGapMs;
+  },
+};
+
+const MEMBER_COUNTS = [3, 5, 9];
+
+/** One filled server shared by the copy and recovery point sections (the same data for figure and reference). */
 let dataServer: LocalServer | undefined;
-async function filledServer(log: (line: string) => void): Promise<LocalServer> {
-  if (dataServer) return dataServer;
-  const [server] = await startServers(1, REPLICATION_OPTIONS, 800);
-  dataServer = server;
-  await fillDatabase(server);
-  log(`data set: ${(await directoryBytes(server.datadir)) / 1e6} MB datadir`);
-  return server;
+async function filledServer(log: (line: string) => void, doublings = COPY_SIZES[0]): Promise<LocalServer> {
+  if (!dataServer) [dataServer] = await startServers(1, REPLICATION_OPTIONS, 800);
+  await fillDatabase(dataServer, doublings);
+  return dataServer;
 }
 
-const references: Section = {
-  name: "data set and raw references (cp -a, mariadb-backup --stream > /dev/null)",
-  figures: [],
-  async run(results, log) {
-    const server = await filledServer(log);
-    results.details.datadirBytes = await directoryBytes(server.datadir);
-    // Best of two: the faster reference is the stricter one.
-    results.details.cpMs = Math.min(await timeCopy(server.datadir), await timeCopy(server.datadir));
-    results.details.rawStreamMs = Math.min(await timeRawStream(server), await timeRawStream(server));
-    log(`cp -a ${Math.round(results.details.cpMs)} ms, raw stream ${Math.round(results.details.rawStreamMs)} ms`);
-  },
-};
+/**
+ * Data sizes of the copy paths, as doublings of bench.fill (fillDatabase): 2^17 rows are a ~0.34 GB datadir, 2^18
+ * ~0.7 GB. `--large` (MYSQL_HA_BENCH_LARGE=1) adds 2^21 (~2.7 GB), a run of about ten minutes more.
+ */
+const COPY_SIZES = [17, 18];
+const LARGE_SIZE = 21;
 
 const CLONE_TOKEN = "bench-clone-token";
-
-/** Seeding a fresh replica from a peer (clone-serve.sh -> clone.sh, prepare, start) vs `cp -a` of the donor's datadir. */
-const seeding: Section = {
-  name: "clone a replica from a peer vs cp -a",
-  figures: ["cloneVsCp"],
-  async run(results, log) {
-    const server = await filledServer(log);
-    if (typeof results.details.cpMs !== "number") throw new Error("the cp -a reference was not measured (see above)");
-    const [joiner] = await startServers(1, REPLICATION_OPTIONS, 850);
-    let donor: Donor | undefined;
-    try {
-      donor = await startDonor(server, CLONE_TOKEN);
-      const start = performance.now();
-      const gtid = await seedFromPeer(joiner, donor, CLONE_TOKEN);
-      const cloneMs = performance.now() - start;
-      const rows = await joiner.query<{ n: number }>("SELECT COUNT(*) AS n FROM bench.fill");
-      const expected = await server.query<{ n: number }>("SELECT COUNT(*) AS n FROM bench.fill");
-      if (Number(rows[0].n) !== Number(expected[0].n)) throw new Error(`clone has ${rows[0].n} rows, donor ${expected[0].n}`);
-      results.details.cloneMs = cloneMs;
-      results.cloneVsCp = Number(results.details.cpMs) / cloneMs;
-      log(`clone ${Math.round(cloneMs)} ms (copy at ${gtid}) vs cp -a ${Math.round(Number(results.details.cpMs))} ms`);
-    } finally {
-      await donor?.stop();
-      await destroyAll([joiner]);
-    }
-  },
-};
-
 const BUCKET = "bench";
 
 /**
- * Backup to the local S3 (backup.sh: donor stream, zstd, multipart upload, manifest) and restore from it
- * (restore.sh: download, verify, prepare) vs the raw `mariadb-backup --stream > /dev/null` of the same data.
+ * Each copy path at each data size, ours and by hand (bench/reference.ts), with `cp -a` and the raw stream beside
+ * them: clone (clone-serve.sh -> clone.sh: stream, prepare, positioning), backup to the local S3 (backup.sh: donor
+ * stream, zstd, multipart upload, checks, manifest) and restore from it (restore.sh: manifest, download, size and
+ * sha256 check, extract, prepare, positioning). Each time is the best of two; ours and the hand run alternate.
+ * The ratios are those of the smallest size.
  */
-const backup: Section = {
-  name: "backup to / restore from the local S3 vs raw stream",
-  figures: ["backupVsRawStream", "restoreVsRawStream"],
+const copyPaths: Section = {
+  name: "copy paths (clone, backup, restore) vs the same tools by hand, by data size",
+  figures: ["cloneVsHand", "backupVsHand", "restoreVsHand", "copyScale"],
   async run(results, log) {
-    const server = await filledServer(log);
-    if (typeof results.details.rawStreamMs !== "number") throw new Error("the raw stream reference was not measured (see above)");
-    let s3: LocalS3 | undefined;
+    const sizes = process.env.MYSQL_HA_BENCH_LARGE === "1" ? [...COPY_SIZES, LARGE_SIZE] : COPY_SIZES;
+    const s3 = await startLocalS3([BUCKET]);
+    const [joiner] = await startServers(1, REPLICATION_OPTIONS, 850);
+    await joiner.stop();
     let donor: Donor | undefined;
     const restoreDir = fs.mkdtempSync(path.join(os.tmpdir(), "mysql-ha-bench-restore-"));
     try {
-      s3 = await startLocalS3([BUCKET]);
-      donor = await startDonor(server, CLONE_TOKEN);
       const env = { ...s3.env(), BACKUP_URL: `s3://${BUCKET}/bench` };
-      let start = performance.now();
-      await runScript("backup.sh", { ...env, DONOR_HOST: donor.host, DONOR_PORT: String(donor.port), CLONE_TOKEN });
-      const backupMs = performance.now() - start;
-      results.details.backupMs = backupMs;
-      results.backupVsRawStream = Number(results.details.rawStreamMs) / backupMs;
-      log(`backup ${Math.round(backupMs)} ms`);
+      const hand = { env: s3.env(), bucket: BUCKET };
+      for (const doublings of sizes) {
+        const server = await filledServer(log, doublings);
+        donor ??= await startDonor(server, CLONE_TOKEN);
+        const dataBytes = await directoryBytes(server.datadir);
+        const mb = String(Math.round(dataBytes / 1e6));
+        log(`data set: ${mb} MB datadir`);
+        const best = async (what: string, time: () => Promise<number>): Promise<number> => {
+          const ms = Math.min(await time(), await time());
+          log(`${mb} MB ${what}: ${Math.round(ms)} ms`);
+          return ms;
+        };
+        const row: CopyScaleRow = { dataBytes, cpMs: null, rawStreamMs: null, cloneMs: null, cloneHandMs: null, backupMs: null, backupHandMs: null, restoreMs: null, restoreHandMs: null };
+        results.copyScale[mb] = row;
+        row.cpMs = await best("cp -a", () => timeCopy(server.datadir));
+        row.rawStreamMs = await best("raw stream", () => timeRawStream(server));
 
-      start = performance.now();
-      await runScript("restore.sh", { ...env, ...serverEnv(server), DATADIR: path.join(restoreDir, "data"), REPLAY_BINLOGS: "0" });
-      const restoreMs = performance.now() - start;
-      results.details.restoreMs = restoreMs;
-      results.restoreVsRawStream = Number(results.details.rawStreamMs) / restoreMs;
-      log(`restore ${Math.round(restoreMs)} ms`);
+        row.cloneMs = await best("clone", async () => {
+          fs.rmSync(joiner.datadir, { recursive: true, force: true });
+          fs.mkdirSync(joiner.datadir);
+          const start = performance.now();
+          await runScript("clone.sh", { DONOR_HOST: donor!.host, DONOR_PORT: String(donor!.port), CLONE_TOKEN, DATADIR: joiner.datadir });
+          return performance.now() - start;
+        });
+        // The clone must be the donor's data: the joiner starts on it and holds every row.
+        await joiner.start();
+        const [rows] = await joiner.query<{ n: number }>("SELECT COUNT(*) AS n FROM bench.fill");
+        const [expected] = await server.query<{ n: number }>("SELECT COUNT(*) AS n FROM bench.fill");
+        await joiner.stop();
+        if (Number(rows.n) !== Number(expected.n)) throw new Error(`clone has ${rows.n} rows, donor ${expected.n}`);
+        row.cloneHandMs = await best("clone by hand", async () => timeHandClone(server, await freePort()));
+
+        row.backupMs = await best("backup", async () => {
+          const start = performance.now();
+          await runScript("backup.sh", { ...env, DONOR_HOST: donor!.host, DONOR_PORT: String(donor!.port), CLONE_TOKEN });
+          return performance.now() - start;
+        });
+        row.backupHandMs = await best("backup by hand", () => timeHandBackup(server, hand, `hand/${mb}.xbstream.zst`));
+
+        let newest = "";
+        row.restoreMs = await best("restore", async () => {
+          fs.rmSync(path.join(restoreDir, "data"), { recursive: true, force: true });
+          const start = performance.now();
+          const { stdout } = await runScript("restore.sh", { ...env, ...serverEnv(server), DATADIR: path.join(restoreDir, "data"), REPLAY_BINLOGS: "0" });
+          newest = stdout;
+          return performance.now() - start;
+        });
+        if (!/^GTID=/m.test(newest)) throw new Error("restore.sh reported no GTID position");
+        // The same object ours restored (the newest backup).
+        const backups = (await listObjects(s3, `bench/base/`)).filter((k) => k.endsWith("/backup.xbstream.zst")).sort();
+        row.restoreHandMs = await best("restore by hand", () => timeHandRestore(hand, backups[backups.length - 1]));
+      }
+      const first = results.copyScale[Object.keys(results.copyScale).sort((a, b) => Number(a) - Number(b))[0]];
+      results.cloneVsHand = speedRatio(first.cloneHandMs, first.cloneMs);
+      results.backupVsHand = speedRatio(first.backupHandMs, first.backupMs);
+      results.restoreVsHand = speedRatio(first.restoreHandMs, first.restoreMs);
+      results.cloneVsCp = speedRatio(first.cpMs, first.cloneMs);
+      results.backupVsRawStream = speedRatio(first.rawStreamMs, first.backupMs);
+      results.restoreVsRawStream = speedRatio(first.rawStreamMs, first.restoreMs);
     } finally {
       await donor?.stop();
-      await s3?.stop();
+      await s3.stop();
+      await destroyAll([joiner]);
       fs.rmSync(restoreDir, { recursive: true, force: true });
     }
   },
 };
+
+async function listObjects(s3: LocalS3, prefix: string): Promise<string[]> {
+  const client = s3.client();
+  try {
+    const out = await client.send(new ListObjectsV2Command({ Bucket: BUCKET, Prefix: prefix }));
+    return (out.Contents ?? []).map((o) => o.Key!);
+  } finally {
+    client.destroy();
+  }
+}
 
 /** The binlog archiver's recovery point: worst of three commits, each until its binlog bytes are in S3. */
 const recovery: Section = {
@@ -345,4 +427,4 @@ const cleanup: Section = {
   },
 };
 
-export const sections: Section[] = [replication, agentFailover, references, seeding, backup, recovery, evaluation, cleanup];
+export const sections: Section[] = [replication, agentFailover, memberScale, copyPaths, recovery, evaluation, cleanup];
