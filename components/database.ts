@@ -29,7 +29,7 @@ import {
 } from "./backup/kubernetes";
 import { createBackupStorage } from "./backup/storage";
 import { createIrsaRoles } from "./backup/iam";
-import { buildMetricsPodExtras } from "./monitoring/exporter";
+import { buildExporterSecret, buildMetricsPodExtras } from "./monitoring/exporter";
 import { buildDashboardConfigMap } from "./monitoring/dashboard";
 import { buildAgentPodMonitor, buildArchivePodMonitor, buildMembersPodMonitor, buildPrometheusRule } from "./monitoring/prometheus-operator";
 
@@ -107,6 +107,10 @@ export class ReplicatedDatabase extends pulumi.ComponentResource {
         })))
       : undefined;
     const tlsSecret = certificates && new k8s.core.v1.Secret(`${name}-tls`, buildTlsSecret({ ...base, ...certificates }), inNamespace());
+    // The mysqld_exporter sidecars' option file with the metrics account's password (monitoring/exporter.ts).
+    const exporterSecret = settings.metrics
+      ? new k8s.core.v1.Secret(`${name}-exporter`, buildExporterSecret({ ...base, password: credentials.accounts.metrics }), inNamespace())
+      : undefined;
     const serverConfig = new k8s.core.v1.ConfigMap(`${name}-config`, buildServerConfigMap(base), inNamespace());
     // Seeding (always) and backups (components/backup): bucket, scripts, member sidecars and the CronJob. S3 access:
     // IRSA roles the stack creates (the members write, only the backup Job's prune deletes), or else the keys of the
@@ -147,7 +151,7 @@ export class ReplicatedDatabase extends pulumi.ComponentResource {
     const placement = new PrimaryPlacement(`${name}-placement`, replication, { parent: this, dependsOn: [topologyConfigMap, primaryService] });
 
     // Everything the pods need exists before the StatefulSet, and the primary is where the new size allows.
-    const beforeMembers: pulumi.Resource[] = [credentials.secret, serverConfig, scripts, headless, networkPolicy, serviceAccount, placement, ...(tlsSecret ? [tlsSecret] : [])];
+    const beforeMembers: pulumi.Resource[] = [credentials.secret, serverConfig, scripts, headless, networkPolicy, serviceAccount, placement, ...(tlsSecret ? [tlsSecret] : []), ...(exporterSecret ? [exporterSecret] : [])];
     // Sections that add containers/volumes to the member pods (backup: binlog archiver, clone) push here.
     const extras: StatefulSetExtras[] = [
       buildSeedingPodExtras({ ...base, credentials: s3Credentials }), ...(backup ? [buildBackupPodExtras(backup)] : []), buildMetricsPodExtras(base),

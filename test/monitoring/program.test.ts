@@ -9,6 +9,7 @@ import { runPolicies } from "../../offline/analyzer";
 import { validateConfig } from "../../components/config";
 import { buildAlertRules } from "../../components/monitoring/rules";
 import { buildDashboard } from "../../components/monitoring/dashboard";
+import { exporterMyCnf } from "../../components/monitoring/exporter";
 
 const MONITORED = { metrics: "true", monitoring: "prometheus-operator", monitoringNamespace: "observability", monitoringLabels: '{"release":"kube-prometheus-stack"}' };
 
@@ -30,12 +31,25 @@ describe("monitoring in the program (prod stack, monitored)", () => {
     expect(r.errors).toEqual([]);
   });
 
-  it("adds the mysqld_exporter sidecar: pinned image, the metrics account over loopback, password by secretKeyRef only", () => {
+  it("adds the mysqld_exporter sidecar: pinned image, the metrics account over verified TLS from an option file in a Secret of its own", () => {
     const pod = manifest(r, "StatefulSet", "mysql").spec.template.spec;
     const exporter = pod.containers.find((c: any) => c.name === "mysqld-exporter");
     expect(exporter.image).toBe("prom/mysqld-exporter:v0.15.1");
-    expect(exporter.args).toEqual(["--mysqld.address=127.0.0.1:3306", "--mysqld.username=mysql_ha_metrics", "--web.listen-address=:9104", "--collect.binlog_size"]);
-    expect(exporter.env).toEqual([{ name: "MYSQLD_EXPORTER_PASSWORD", valueFrom: { secretKeyRef: { name: "mysql-credentials", key: "metrics-password" } } }]);
+    // Flags both 0.14 and 0.15+ take (test/monitoring/exporter-sidecar.test.ts runs them); no password in argv or env.
+    expect(exporter.args).toEqual(["--config.my-cnf=/etc/mysqld-exporter/my.cnf", "--web.listen-address=:9104", "--collect.binlog_size"]);
+    expect(exporter.env).toBeUndefined();
+    expect(exporter.volumeMounts).toEqual([
+      { name: "exporter-config", mountPath: "/etc/mysqld-exporter", readOnly: true },
+      { name: "exporter-tls-ca", mountPath: "/etc/mysql-ha/tls", readOnly: true },
+    ]);
+    // The option file's Secret (readable by the pod's group only) and only the CA of the TLS Secret, none of its keys.
+    expect(pod.volumes).toContainEqual({ name: "exporter-config", secret: { secretName: "mysql-exporter", defaultMode: 0o440 } });
+    expect(pod.volumes).toContainEqual({ name: "exporter-tls-ca", secret: { secretName: "mysql-tls", items: [{ key: "ca.crt", path: "ca.crt" }] } });
+    // The file is secret in state (redacted in the render) and made from the metrics password with the CA's path.
+    const secret = kubernetesManifests(r).find((m) => m.manifest.kind === "Secret" && m.manifest.metadata.name === "mysql-exporter")!;
+    expect(secret.manifest.stringData).toEqual({ "my.cnf": "[secret]" });
+    expect(exporterMyCnf("pw42", { tls: "self-signed" })).toBe("[client]\nuser=mysql_ha_metrics\npassword=pw42\nhost=127.0.0.1\nport=3306\nssl-ca=/etc/mysql-ha/tls/ca.crt\n");
+    expect(exporterMyCnf("pw42", { tls: "off" })).not.toMatch(/ssl/);
     expect(exporter.ports).toEqual([{ name: "metrics", containerPort: 9104, protocol: "TCP" }]);
     expect(exporter.securityContext).toMatchObject({ runAsNonRoot: true, readOnlyRootFilesystem: true, allowPrivilegeEscalation: false });
     expect(exporter.readinessProbe).toBeUndefined();
