@@ -3,8 +3,6 @@ import { parseArgs, ParseArgsConfig } from "node:util";
 /** One `mysql-ha <name>` subcommand. `run` returns the process exit code. */
 export interface Command {
   name: string;
-  /** One line for `mysql-ha --help`. */
-  summary: string;
   /** Full text for `mysql-ha <name> --help`: synopsis, options, examples. */
   usage: string;
   run(argv: string[]): Promise<number>;

@@ -7,8 +7,7 @@ import { ChildProcess, spawn } from "node:child_process";
 import * as net from "node:net";
 import * as path from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
-
-export const BACKUP_SCRIPTS_DIR = path.join(__dirname, "..", "components", "scripts");
+import { SCRIPTS_DIR } from "../components/package-root";
 
 export type ScriptEnv = Record<string, string | undefined>;
 
@@ -49,7 +48,7 @@ export interface RunningScript {
 
 /** Starts `name` from components/scripts with `env` on top of this process's environment. */
 export function startScript(name: string, env: ScriptEnv, options: RunOptions = {}): RunningScript {
-  const child = spawn("bash", [path.join(BACKUP_SCRIPTS_DIR, name)], {
+  const child = spawn("bash", [path.join(SCRIPTS_DIR, name)], {
     env: { ...process.env, ...env },
     stdio: ["ignore", "pipe", "pipe"],
     detached: true, // its own process group, so kill() reaches socat, mariadb-backup, rclone

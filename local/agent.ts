@@ -5,8 +5,9 @@
 import { ChildProcess, spawn } from "node:child_process";
 import * as path from "node:path";
 import type { AgentEvent } from "../components/agent/loop";
+import { PACKAGE_ROOT } from "../components/package-root";
 
-export const BIN = path.join(__dirname, "..", "bin", "mysql-ha.js");
+export const BIN = path.join(PACKAGE_ROOT, "bin", "mysql-ha.js");
 
 export interface Events {
   list: AgentEvent[];

@@ -10,12 +10,13 @@
 import { ChildProcess, fork } from "node:child_process";
 import { createCipheriv, randomBytes } from "node:crypto";
 import * as path from "node:path";
+import { PACKAGE_ROOT } from "../components/package-root";
 import type * as pulumi from "@pulumi/pulumi";
 import { specialSecretSig, specialSigKey, unknownValue } from "@pulumi/pulumi/runtime/rpc";
 import type { Struct as StructType } from "google-protobuf/google/protobuf/struct_pb";
 
 const PROVIDER_KEY = "__provider";
-const PROJECT_ROOT = path.resolve(__dirname, "..");
+const PROJECT_ROOT = PACKAGE_ROOT;
 // The SDK's own protobuf (not a dependency of this project), as the engine's gRPC messages to the real host use.
 const Struct: typeof StructType = require(
   require.resolve("google-protobuf/google/protobuf/struct_pb", { paths: [path.dirname(require.resolve("@pulumi/pulumi/package.json"))] }),
@@ -104,7 +105,7 @@ export class DynamicHost {
    * starts it through another program (execPath, execArgv before Node's own path).
    */
   static async start(options: { cwd?: string; log?: (line: string) => void; fork?: { execPath: string; execArgv: string[] } } = {}): Promise<DynamicHost> {
-    const child = fork(path.join(__dirname, "dynamic-host-child.js"), [], {
+    const child = fork(path.join(PACKAGE_ROOT, "local", "dynamic-host-child.js"), [], {
       cwd: options.cwd ?? PROJECT_ROOT,
       execArgv: [],
       // e.g. in a pod network (local/pod-network.ts), so the providers reach members by name.

@@ -8,6 +8,7 @@ import { S3Client } from "@aws-sdk/client-s3";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
+import { PACKAGE_ROOT } from "../components/package-root";
 import { freePort, sleep } from "./mariadbd";
 
 /** s3rver's built-in account: any client signing with these keys is accepted. */
@@ -67,7 +68,7 @@ export class LocalS3 {
   async start(timeoutMs = 20000): Promise<void> {
     if (this.running) return;
     const child = spawn(process.execPath, ["-e", SERVER_SCRIPT, String(this.port), path.join(this.dir, "data"), this.buckets.join(",")], {
-      cwd: path.join(__dirname, ".."),
+      cwd: PACKAGE_ROOT,
       stdio: ["ignore", "pipe", "pipe"],
     });
     this.child = child;

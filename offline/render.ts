@@ -21,6 +21,7 @@ import type { MockResourceArgs } from "@pulumi/pulumi/runtime/mocks";
 import { specialResourceSig, specialSecretSig, specialSigKey, unknownValue } from "@pulumi/pulumi/runtime/rpc";
 import type { ConfigValidationError } from "../components/config";
 import { PROJECT, rawStackConfig, validateConfig } from "../components/config";
+import { CODE_ROOT, PACKAGE_ROOT } from "../components/package-root";
 import { asConfiguredOutputs } from "../components/providers/inputs";
 import { PRIMARY_PLACEMENT_TYPE, REPLICATION_TOPOLOGY_TYPE } from "../components/providers/resources";
 
@@ -81,7 +82,7 @@ export interface RenderedStack {
 /** Placeholder written wherever a secret value was. */
 export const REDACTED = "[secret]";
 
-export const DEFAULT_PROJECT_DIR = path.resolve(__dirname, "..");
+export const DEFAULT_PROJECT_DIR = PACKAGE_ROOT;
 
 /** Stack names that have a Pulumi.<stack>.yaml in projectDir. */
 export function listStacks(projectDir = DEFAULT_PROJECT_DIR): string[] {
@@ -166,6 +167,15 @@ function redactLeaves(value: any): any {
   return value === unknownValue ? value : REDACTED;
 }
 
+/**
+ * A module of this package as the running code has it: its compiled twin in dist/ when the renderer runs compiled
+ * (so the program and the renderer share one copy of each module, and nothing needs TypeScript), else the file.
+ */
+function asRunning(file: string): string {
+  const relative = path.relative(PACKAGE_ROOT, file);
+  return relative.startsWith("..") || path.isAbsolute(relative) ? file : path.join(CODE_ROOT, relative);
+}
+
 /** Transpiles and runs the program file once, with `require` resolving relative to its directory. */
 function evaluateProgram(file: string): Record<string, unknown> {
   const source = fs.readFileSync(file, "utf8");
@@ -174,7 +184,7 @@ function evaluateProgram(file: string): Record<string, unknown> {
     fileName: file,
   }).outputText;
   const dir = path.dirname(file);
-  const localRequire = (id: string) => require(id.startsWith(".") ? path.resolve(dir, id) : id);
+  const localRequire = (id: string) => require(id.startsWith(".") ? asRunning(path.resolve(dir, id)) : id);
   const module = { exports: {} as Record<string, unknown> };
   new Function("exports", "require", "module", "__filename", "__dirname", js)(module.exports, localRequire, module, file, dir);
   return module.exports;

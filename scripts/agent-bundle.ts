@@ -1,6 +1,6 @@
 /**
- * The failover agent's code for the cluster: bin/mysql-ha.js (cli/main.ts and everything it reaches, node_modules
- * included) compiled by esbuild into one minified CommonJS file for Node 20, so it runs in a public Node image
+ * The failover agent's code for the cluster: the CLI (cli/run.ts, what bin/mysql-ha.js runs, and everything it
+ * reaches, node_modules included) compiled by esbuild into one minified CommonJS file for Node 20, so it runs in a public Node image
  * with nothing to build or install. The file is shipped brotli-compressed in the agent ConfigMap (binaryData):
  * about 4.7 MB of JavaScript, most of it @kubernetes/client-node's generated API models, would not fit the
  * ConfigMap limit of 1 MiB, compressed it does.
@@ -16,9 +16,9 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import * as zlib from "node:zlib";
 import type * as esbuild from "esbuild";
+import { PACKAGE_ROOT as ROOT } from "../components/package-root";
 
-const ROOT = path.resolve(__dirname, "..");
-const ENTRY = "bin/mysql-ha.js";
+const ENTRY = "cli/run.ts";
 const CACHE = path.join(ROOT, "node_modules", ".cache", "mysql-ha", "agent-bundle.json");
 /** Kubernetes refuses a ConfigMap whose data exceeds 1 MiB; the bundle's base64 must leave room for the rest. */
 export const CONFIGMAP_LIMIT_BYTES = 1024 * 1024;
@@ -40,7 +40,6 @@ interface CacheFile extends AgentBundle {
 
 /**
  * esbuild plugin for the CLI sources:
- * - `ts-node` is a stub: bin/mysql-ha.js registers it to run the TypeScript sources, the bundle is compiled already;
  * - local/, offline/ and bench/ (the demo, the offline renderer and policy run, the benchmarks, with TypeScript and
  *   the Pulumi SDK behind them) are left out: their commands fail naming what is missing, the others work;
  * - `createRequire(__filename)("pkg")` (how kube-config.ts loads the ES module @kubernetes/client-node outside
@@ -52,16 +51,13 @@ function cliSources(): esbuild.Plugin {
   return {
     name: "mysql-ha-cli-sources",
     setup(build) {
-      build.onResolve({ filter: /^ts-node$/ }, () => ({ path: "ts-node", namespace: "stub" }));
       build.onResolve({ filter: /^\.\.?\// }, (args) => {
         const file = path.resolve(args.resolveDir, args.path);
         return args.namespace === "file" && outside(file) ? { path: path.relative(ROOT, file), namespace: "stub" } : undefined;
       });
       build.onLoad({ filter: /.*/, namespace: "stub" }, (args) => ({
         loader: "js",
-        contents: args.path === "ts-node"
-          ? "module.exports = { register() {} };"
-          : `throw new Error(${JSON.stringify(`${args.path} is not in the agent bundle (the in-cluster build of mysql-ha); run this command from a checkout of mysql-ha`)});`,
+        contents: `throw new Error(${JSON.stringify(`${args.path} is not in the agent bundle (the in-cluster build of mysql-ha); run this command from a checkout of mysql-ha`)});`,
       }));
       build.onLoad({ filter: /\.ts$/ }, (args) => {
         if (args.path.includes(`${path.sep}node_modules${path.sep}`)) return undefined;

@@ -26,7 +26,6 @@ const AGENT_OPTIONS = {
 
 export const command: Command = {
   name: "agent",
-  summary: "Watch the members and fail over automatically between `pulumi up` runs",
   usage: `Usage: mysql-ha agent --members H:P,... [--interval-ms N] [--failure-threshold N] [--cooldown-seconds N]
                       [--kube-api URL --namespace NS --lease NAME [--lease-seconds N]]
        mysql-ha agent --statefulset NAME --service HEADLESS --namespace NS --replicas N [--port 3306]

@@ -4,7 +4,6 @@ import { parseMembers } from "../engine-args";
 
 export const command: Command = {
   name: "backup",
-  summary: "Take a compressed physical backup of a member and stream it to S3 (manifest written last)",
   usage: `Usage: mysql-ha backup --members HOST:PORT[,HOST:PORT...] --to s3://bucket/prefix [options]
 
 Streams a physical backup (mariadb-backup, zstd) of one member to s3://bucket/prefix/base/<timestamp>/ and writes

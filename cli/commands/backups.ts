@@ -3,7 +3,6 @@ import { backupSigningKey } from "../credentials";
 
 export const command: Command = {
   name: "backups",
-  summary: "List the base backups in S3: time, size, GTID position, complete yes/no, signature",
   usage: `Usage: mysql-ha backups --from s3://bucket/prefix [--endpoint URL] [--signing-key-file F] [--json]
 
 Lists base backups under s3://bucket/prefix/base/, newest first. A backup is complete only when its manifest

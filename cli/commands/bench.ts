@@ -3,7 +3,6 @@ import { Command } from "../command";
 /** `mysql-ha bench`: the same entry as `npm run bench` (bench/index.ts). */
 export const command: Command = {
   name: "bench",
-  summary: "Measure switchover gap, failover, clone, backup, restore and evaluation time on local servers",
   get usage() {
     return require("../../bench").BENCH_USAGE;
   },

@@ -25,7 +25,6 @@ Options:
 /** \`mysql-ha demo\` (\`npm run demo\`): see local/demo/scenario.ts. */
 export const command: Command = {
   name: "demo",
-  summary: "Run the whole job locally: create, grow, switch over, fail over, back up and restore, verify writes",
   usage: USAGE,
   async run(argv) {
     const args = parseCommandArgs(command, argv, { keep: { type: "boolean" }, verbose: { type: "boolean" } });

@@ -3,7 +3,6 @@ import { ENGINE_OPTIONS_HELP, EXIT_CODES_HELP, engineSettings, memberIndex, pars
 
 export const command: Command = {
   name: "failover",
-  summary: "Promote the most advanced reachable replica when the primary is gone",
   usage: `Usage: mysql-ha failover --members H:P,H:P,... [--to N]
 
 Only when the primary is unreachable. Every reachable replica stops receiving and applies its relay log; the one

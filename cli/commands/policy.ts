@@ -4,7 +4,6 @@ import type { PolicyPackConfig, Violation } from "../../offline/analyzer";
 
 export const command: Command = {
   name: "policy",
-  summary: "Check a stack offline against the policy pack (policies/); exit 1 on a mandatory violation",
   usage: `Usage: mysql-ha policy --stack <name> [--set key=value ...] [--config FILE] [--tag key=value ...] [--preview] [--json]
 
 Renders the stack offline (the real program under Pulumi mocks, as 'mysql-ha render' does: no cluster, cloud,

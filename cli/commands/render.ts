@@ -7,7 +7,6 @@ const MARKER = ".mysql-ha-render";
 
 export const command: Command = {
   name: "render",
-  summary: "Evaluate the program offline for a stack and write its Kubernetes manifests (secrets redacted)",
   usage: `Usage: mysql-ha render --stack <name> [--out DIR] [--set key=value ...]
 
 Evaluates the real Pulumi program (index.ts) under Pulumi mocks with the stack's config

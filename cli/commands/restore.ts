@@ -3,7 +3,6 @@ import { adminCredentials, backupSigningKey } from "../credentials";
 
 export const command: Command = {
   name: "restore",
-  summary: "Restore a datadir from an S3 base backup plus archived binlogs, optionally to a point in time",
   usage: `Usage: mysql-ha restore --from s3://bucket/prefix[/base/<timestamp>] --datadir DIR [--until TIME | --gtid POS]
 
 Fills the EMPTY directory DIR with a base backup (verified against its manifest: size and sha256; a corrupted or

@@ -3,7 +3,6 @@ import { ENGINE_OPTIONS_HELP, EXIT_CODES_HELP, engineSettings, memberIndex, pars
 
 export const command: Command = {
   name: "setup",
-  summary: "Set up GTID replication (semi-sync) on fresh members: one primary, the others its replicas",
   usage: `Usage: mysql-ha setup --members H:P,H:P,... [--primary N]
 
 Makes member N (default 0) the writable primary, creates the replication account (REPLICATION SLAVE only) and

@@ -4,7 +4,6 @@ import type { Topology } from "../../components/replication";
 
 export const command: Command = {
   name: "status",
-  summary: "Show the replication topology: roles, GTID positions, lag, errant GTIDs, problems",
   usage: `Usage: mysql-ha status --members H:P,H:P,... [--json]
 
 Inspects every member (read only) and prints a table for people, or with --json:

@@ -3,7 +3,6 @@ import { ENGINE_OPTIONS_HELP, EXIT_CODES_HELP, engineSettings, memberIndex, pars
 
 export const command: Command = {
   name: "switchover",
-  summary: "Planned switchover: move the primary to member N without losing an acknowledged write",
   usage: `Usage: mysql-ha switchover --members H:P,H:P,... --to N
 
 Lets member N catch up with writes still on and moves the other replicas under it, then stops writes on the

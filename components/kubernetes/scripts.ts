@@ -5,9 +5,9 @@ import type { Settings } from "../config";
 import { ACCOUNT_ROLES, mariadb } from "../replication";
 import { commonLabels, ObjectNames } from "./names";
 import { ACCOUNTS } from "./secret";
+import { SCRIPTS_DIR } from "../package-root";
 
-/** Directory of the shell scripts shipped to the pods. */
-export const SCRIPTS_DIR = path.join(__dirname, "..", "scripts");
+export { SCRIPTS_DIR };
 
 /** Scripts the StatefulSet itself needs (others, e.g. backup scripts, are added by their own builders). */
 export const MEMBER_SCRIPTS = ["init-server.sh", "probe-lib.sh", "probe-readiness.sh", "probe-liveness.sh"] as const;
