@@ -1,9 +1,13 @@
 /**
- * What the engine commands (setup, status, switchover, failover) share: the --members list, connection and timing
- * options, engine settings built from them, and how an engine outcome becomes an exit code.
+ * What the engine commands (setup, status, switchover, failover, agent) share: the members (--members, or --stack in
+ * cluster mode), connection and timing options, engine settings built from them, and how an engine outcome becomes
+ * an exit code.
  */
 import * as fs from "node:fs";
 import { Command, UsageError, parseCommandArgs } from "./command";
+import {
+  CLUSTER_OPTIONS, CLUSTER_OPTIONS_HELP, ClusterError, ClusterSecrets, ClusterTarget, clusterTarget, openClusterMembers, primaryObjectsOf, readClusterSecrets,
+} from "./cluster";
 import { adminCredentials, replicationCredentials } from "./credentials";
 import { TLS_PATHS } from "../components/kubernetes/tls";
 import type { EngineSettings, Flavor, MemberAddress, OperationResult, TlsSettings } from "../components/replication";
@@ -21,9 +25,13 @@ export const ENGINE_OPTIONS = {
   "tls-ca": { type: "string" },
   "tls-member-ca": { type: "string" },
   "tls-server-names": { type: "string" },
+  ...CLUSTER_OPTIONS,
 } as const;
 
-export const ENGINE_OPTIONS_HELP = `  --members H:P,...              the members in ordinal order (index = position, from 0)
+export const ENGINE_OPTIONS_HELP = `  --members H:P,...              the members in ordinal order (index = position, from 0); or --stack
+${CLUSTER_OPTIONS_HELP}
+                                 (with --stack the flags below default to the stack's config; the passwords
+                                 come from its Secret, so --password-file and the environment are not used)
   --flavor NAME                  the database flavor, as config flavor (default mariadb)
   --password-file FILE           admin password (else MYSQL_HA_PASSWORD; user MYSQL_HA_USER, default root)
   --replication-password-file F  replication password (else MYSQL_HA_REPLICATION_PASSWORD;
@@ -73,14 +81,35 @@ export function memberIndex(value: string | undefined, flag: string, count: numb
   return n;
 }
 
-export type EngineArgs = ReturnType<typeof parseEngineArgs>;
+export type EngineArgs = NonNullable<ReturnType<typeof parseEngineArgs>>;
 
-/** Parses the command's argv (engine options plus `extra`); undefined after --help. */
+/**
+ * Parses the command's argv (engine options plus `extra`); undefined after --help. Either `members` (--members) or
+ * `target` (--stack); `count` is the number of members either way.
+ */
 export function parseEngineArgs<E extends Record<string, { type: "string" | "boolean" }>>(command: Command, argv: string[], extra: E) {
   const parsed = parseCommandArgs(command, argv, { ...ENGINE_OPTIONS, ...extra });
   if (!parsed) return undefined;
-  const values = parsed as Record<string, string | boolean | undefined>;
-  return { values, members: parseMembers(values.members as string | undefined) };
+  return engineArgsOf(parsed as Record<string, string | boolean | undefined>);
+}
+
+/** The members or the cluster-mode target of parsed options. */
+export function engineArgsOf(values: Record<string, string | boolean | undefined>): { values: typeof values; members?: MemberAddress[]; target?: ClusterTarget; count: number } {
+  const target = engineClusterTarget(values);
+  if (target) return { values, target, count: target.settings.replicas };
+  const members = parseMembers(values.members as string | undefined);
+  return { values, members, count: members.length };
+}
+
+/** The cluster-mode target of an engine command (undefined without --stack), refusing what the stack gives itself. */
+export function engineClusterTarget(values: Record<string, unknown>): ClusterTarget | undefined {
+  const target = clusterTarget(values);
+  for (const flag of ["password-file", "replication-password-file", "tls-server-names"]) {
+    if (target && values[flag] !== undefined) {
+      throw new UsageError(`--${flag} does not go with --stack: ${flag === "tls-server-names" ? "the members' certificates carry their DNS names" : "the passwords come from the stack's Secret"}`);
+    }
+  }
+  return target;
 }
 
 /** Larger than any CA bundle: a file this big is the wrong file. */
@@ -121,20 +150,60 @@ function flavorOption(value: string | undefined): Flavor {
   return FLAVORS[name];
 }
 
-/** Engine settings from parsed options; progress lines go to stdout. Replication credentials only when needed. */
-export function engineSettings(values: Record<string, unknown>, needReplication: boolean, log: (line: string) => void): EngineSettings {
+/**
+ * Engine settings from parsed options; progress lines go to stdout. Replication credentials only when needed. In
+ * cluster mode the stack's config gives what the flags do not (flavor, semi-sync, the operation's deadline, as the
+ * stack's agent runs with them) and `cluster` the credentials and the CA read from its Secrets.
+ */
+export function engineSettings(
+  values: Record<string, unknown>, needReplication: boolean, log: (line: string) => void, cluster?: { target: ClusterTarget; secrets: ClusterSecrets },
+): EngineSettings {
+  const stack = cluster?.target.settings;
   return {
-    flavor: flavorOption(values.flavor as string | undefined),
-    tls: tlsSettings(values),
-    admin: adminCredentials(values["password-file"] as string | undefined),
-    replication: needReplication ? replicationCredentials(values["replication-password-file"] as string | undefined) : { user: "", password: "" },
-    semiSync: !values.async,
-    semiSyncTimeoutMs: ms(values["semi-sync-timeout-ms"] as string | undefined, "--semi-sync-timeout-ms", 10000)!,
+    flavor: flavorOption((values.flavor as string | undefined) ?? stack?.flavor),
+    tls: cluster ? cluster.secrets.tls : tlsSettings(values),
+    admin: cluster ? cluster.secrets.admin : adminCredentials(values["password-file"] as string | undefined),
+    replication: cluster ? cluster.secrets.replication : needReplication ? replicationCredentials(values["replication-password-file"] as string | undefined) : { user: "", password: "" },
+    semiSync: !values.async && (stack?.semiSync ?? true),
+    semiSyncTimeoutMs: ms(values["semi-sync-timeout-ms"] as string | undefined, "--semi-sync-timeout-ms", stack?.semiSyncTimeoutMs ?? 10000)!,
     catchUpTimeoutMs: ms(values["catch-up-timeout-ms"] as string | undefined, "--catch-up-timeout-ms", undefined),
-    deadlineMs: ms(values["timeout-ms"] as string | undefined, "--timeout-ms", undefined),
+    deadlineMs: ms(values["timeout-ms"] as string | undefined, "--timeout-ms", stack && stack.operationTimeoutSeconds * 1000),
     connectTimeoutMs: ms(values["connect-timeout-ms"] as string | undefined, "--connect-timeout-ms", undefined),
     log,
   };
+}
+
+/** What an engine command runs with: the members, the settings, and in cluster mode the target. */
+export interface EngineSession {
+  members: MemberAddress[];
+  settings: EngineSettings;
+  target?: ClusterTarget;
+}
+
+/**
+ * Runs `fn` against the members: as given (--members), or in cluster mode through the stack's port-forwards with its
+ * Secrets' credentials, the tunnels closed afterwards and their failures (e.g. a port-forward refused by RBAC)
+ * printed. A cluster failure (no such context, an API call refused) is one line on stderr and exit 1.
+ */
+export async function withEngine(name: string, args: EngineArgs, needReplication: boolean, log: (line: string) => void, fn: (session: EngineSession) => Promise<number>): Promise<number> {
+  const { target, values } = args;
+  if (!target) return fn({ members: args.members!, settings: engineSettings(values, needReplication, log) });
+  const tls = tlsSettings(values);
+  flavorOption((values.flavor as string | undefined) ?? target.settings.flavor); // a bad --flavor before any API call
+  let tunnels: Awaited<ReturnType<typeof openClusterMembers>> | undefined;
+  try {
+    const secrets = await readClusterSecrets(target, tls);
+    tunnels = await openClusterMembers(target);
+    const code = await fn({ members: tunnels.members, settings: engineSettings(values, needReplication, log, { target, secrets }), target });
+    for (const problem of tunnels.problems()) process.stderr.write(`mysql-ha ${name}: ${problem}\n`);
+    return code;
+  } catch (err) {
+    if (!(err instanceof ClusterError)) throw err;
+    process.stderr.write(`mysql-ha ${name}: ${err.message}\n`);
+    return 1;
+  } finally {
+    await tunnels?.close();
+  }
 }
 
 /** Runs an engine operation: prints its progress and a summary; maps refusals and errors to one line and an exit code. */
@@ -150,4 +219,28 @@ export async function runOperation(name: string, op: () => Promise<OperationResu
     process.stderr.write(`mysql-ha ${name}: ${err instanceof ReplicationError && err.refusal ? "refused: " : ""}${message}\n`);
     return err instanceof ReplicationError && err.refusal ? 3 : 1;
   }
+}
+
+/**
+ * Runs an operation that may move the primary (switchover, failover). In cluster mode the stack's topology ConfigMap
+ * and the members' role labels then follow the primary (the write endpoint moves), with a record of the move that
+ * `pulumi preview` reports ("primary moved 0 -> 2 by mysql-ha switchover"), as after the agent's failovers.
+ */
+export function runMove(name: "switchover" | "failover", session: EngineSession, op: () => Promise<OperationResult>): Promise<number> {
+  return runOperation(name, async () => {
+    const { target, members, settings } = session;
+    const { inspect } = require("../components/replication") as typeof import("../components/replication");
+    const from = target ? (await inspect(members, settings)).primary : null;
+    const result = await op();
+    if (!target || result.noop) return result;
+    const { describeRoleLabels, pointAtPrimary } = require("../components/connectors/primary-objects") as typeof import("../components/connectors/primary-objects");
+    const objects = primaryObjectsOf(target);
+    try {
+      const { labelled } = await pointAtPrimary(objects, result.primary, { move: { from, by: `mysql-ha ${name}`, operation: name } });
+      settings.log?.(`ConfigMap ${objects.namespace}/${objects.topologyConfigMap} names member ${result.primary}${labelled.length ? `; role labels set: ${describeRoleLabels(labelled)}` : ""}`);
+    } catch (err) {
+      throw new Error(`the ${name} is done (primary is member ${result.primary}) but the write endpoint does not follow yet: ${(err as Error).message}; run 'pulumi up' (or this command again) to point it`);
+    }
+    return result;
+  });
 }

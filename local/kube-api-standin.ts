@@ -1,18 +1,21 @@
 /**
  * A local stand-in for the Kubernetes API endpoints the rolling-upgrade restarter and the failover agent use (there is
  * no cluster here): GET a StatefulSet, GET/DELETE/PATCH (labels) a pod, list pods by label selector, GET/PUT/PATCH a
- * ConfigMap or Service, GET/POST/PUT a Lease. It answers as strictly as the real API
+ * ConfigMap, Service, Secret or CronJob, GET/POST/PUT a Lease, a pod's port-forward (to a local server standing in for
+ * the pod), and, when given users, bearer-token authentication and RBAC. It answers as strictly as the real API
  * server (Status objects, resourceVersion preconditions, the four patch types, server-side apply field ownership)
  * and plays the StatefulSet controller and the kubelet with their real timing: a deleted pod stays Terminating for
  * its grace period (`recreateMs`), its replacement goes Pending (init containers, `initMs`) -> Running -> Ready after
  * `readyMs`, or crash-loops when the test marks its revision broken; or, with `onRecreate`, whatever the test does to
  * stand in for the new pod (e.g. restart a real local mariadbd with the new options). Plain HTTP on loopback; every
- * request is recorded for assertions. The tests of the Kubernetes restarter and the demo (local/demo/stack.ts, whose
- * pods are local mariadbd) use it.
+ * request is recorded for assertions. The tests of the Kubernetes restarter, of the CLI's cluster mode and the demo
+ * (local/demo/stack.ts, whose pods are local mariadbd) use it.
  */
 import * as http from "node:http";
 import { AddressInfo } from "node:net";
+import type * as net from "node:net";
 import * as yaml from "js-yaml";
+import { PodAddress, PORT_FORWARD_PATH, PortForwards, refuseUpgrade } from "./port-forward";
 
 export interface StandinOptions {
   namespace: string;
@@ -41,6 +44,17 @@ export interface StandinOptions {
    * default true only because local/demo/stack.ts never tells the stand-in about the ConfigMap Pulumi applies.
    */
   createOnPatch?: boolean;
+  /**
+   * Authentication and RBAC: bearer token -> the user and the rules of its Roles in the namespace. Unset: every
+   * request is allowed (the tests of the engine's own calls). Set: an unknown token gets 401, a request no rule allows
+   * 403 with the API server's Status, before anything else is looked at.
+   */
+  users?: Record<string, { name: string; rules: PolicyRule[] }>;
+  /**
+   * Where pod `ordinal`'s port-forward goes (GET .../pods/<pod>/portforward upgraded to a WebSocket, as kubectl
+   * port-forward and the Kubernetes connector use it); unset: port-forward is not served.
+   */
+  portForward?: (ordinal: number) => PodAddress | undefined;
 }
 
 interface Pod {
@@ -61,7 +75,7 @@ interface Pod {
 
 type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
 type JsonObject = { [key: string]: Json };
-type Resource = "configmaps" | "services";
+type Resource = "configmaps" | "services" | "secrets" | "cronjobs";
 type FieldPath = string[];
 
 interface ManagedFieldsEntry {
@@ -78,11 +92,30 @@ interface StoredObject {
 }
 
 /** Maps whose `+mapType=atomic` makes them one field for field management (core/v1 types.go: ServiceSpec.Selector). */
-const ATOMIC_PATHS: Record<Resource, string[]> = { configmaps: [], services: [JSON.stringify(["spec", "selector"])] };
+const ATOMIC_PATHS: Record<Resource, string[]> = { configmaps: [], services: [JSON.stringify(["spec", "selector"])], secrets: [], cronjobs: [] };
 /** Not managed fields: identity, server-set metadata, and status (a subresource's). */
 const UNMANAGED = new Set(["apiVersion", "kind", "status", "metadata.name", "metadata.namespace", "metadata.uid", "metadata.resourceVersion", "metadata.generation", "metadata.creationTimestamp", "metadata.managedFields"]);
 const PATCH_TYPES = ["application/json-patch+json", "application/merge-patch+json", "application/strategic-merge-patch+json", "application/apply-patch+yaml"];
-const KINDS: Record<Resource, string> = { configmaps: "ConfigMap", services: "Service" };
+const KINDS: Record<Resource, string> = { configmaps: "ConfigMap", services: "Service", secrets: "Secret", cronjobs: "CronJob" };
+const API_VERSIONS: Record<Resource, string> = { configmaps: "v1", services: "v1", secrets: "v1", cronjobs: "batch/v1" };
+
+/** A rule of an RBAC Role (rbac.authorization.k8s.io/v1 PolicyRule). */
+export interface PolicyRule {
+  apiGroups: string[];
+  resources: string[];
+  verbs: string[];
+  resourceNames?: string[];
+}
+
+/** What the authorizer is asked about one request (the API server's request attributes). */
+interface Attributes {
+  verb: string;
+  group: string;
+  resource: string;
+  subresource?: string;
+  name?: string;
+  namespace: string;
+}
 
 /** An API error, answered as the real server's metav1.Status. */
 class ApiError extends Error {
@@ -111,6 +144,10 @@ export class KubeApiStandin {
   readonly brokenInit = new Set<string>();
   readonly configMaps: FieldView = this.view("configmaps", ["data"]);
   readonly serviceSelectors: FieldView = this.view("services", ["spec", "selector"]);
+  /** With StandinOptions.users: the token serverSideApply uses (Pulumi's own user); it must be allowed to apply. */
+  adminToken = "standin-token";
+  /** Port-forward sessions (see StandinOptions.portForward). */
+  readonly forwards = new PortForwards();
   /** While true, every Lease request fails with 503 (an API server that cannot reach etcd). */
   leaseOutage = false;
   private readonly objects = new Map<string, StoredObject>();
@@ -203,15 +240,16 @@ export class KubeApiStandin {
     return `http://127.0.0.1:${(this.server!.address() as AddressInfo).port}`;
   }
 
-  /** Kubeconfig (YAML/JSON) pointing at this server. */
-  kubeconfig(): string {
+  /** Kubeconfig (YAML/JSON) pointing at this server: one context per token (default the one any request passes with). */
+  kubeconfig(contexts: Record<string, string> = { standin: "standin-token" }): string {
+    const names = Object.keys(contexts);
     return JSON.stringify({
       apiVersion: "v1",
       kind: "Config",
       clusters: [{ name: "standin", cluster: { server: this.url, "insecure-skip-tls-verify": true } }],
-      users: [{ name: "standin", user: { token: "standin-token" } }],
-      contexts: [{ name: "standin", context: { cluster: "standin", user: "standin", namespace: this.options.namespace } }],
-      "current-context": "standin",
+      users: names.map((name) => ({ name, user: { token: contexts[name] } })),
+      contexts: names.map((name) => ({ name, context: { cluster: "standin", user: name, namespace: this.options.namespace } })),
+      "current-context": names[0],
     });
   }
 
@@ -227,8 +265,10 @@ export class KubeApiStandin {
     force = manifest.metadata.annotations?.["pulumi.com/patchForce"] === "true",
   ): Promise<{ code: number; body: any }> {
     const name = manifest.metadata.name;
-    const url = `${this.url}/api/v1/namespaces/${this.options.namespace}/${resource}/${name}?fieldManager=${fieldManager}${force ? "&force=true" : ""}`;
-    const res = await fetch(url, { method: "PATCH", headers: { "content-type": "application/apply-patch+yaml" }, body: JSON.stringify(manifest) })
+    const group = API_VERSIONS[resource] === "v1" ? "api/v1" : `apis/${API_VERSIONS[resource]}`;
+    const url = `${this.url}/${group}/namespaces/${this.options.namespace}/${resource}/${name}?fieldManager=${fieldManager}${force ? "&force=true" : ""}`;
+    const headers = { "content-type": "application/apply-patch+yaml", ...(this.options.users ? { authorization: `Bearer ${this.adminToken}` } : {}) };
+    const res = await fetch(url, { method: "PATCH", headers, body: JSON.stringify(manifest) })
       .catch((err) => {
         throw new Error(`server-side apply of ${resource}/${name}: ${err.message} (${err.cause?.message ?? "no cause"})`);
       });
@@ -246,14 +286,69 @@ export class KubeApiStandin {
           send(res, code, out);
         } catch (err) {
           const e = err instanceof ApiError ? err : new ApiError(500, "InternalError", `Internal error occurred: ${(err as Error).message}`);
-          send(res, e.code, { kind: "Status", apiVersion: "v1", metadata: {}, status: "Failure", message: e.message, reason: e.reason, details: e.details, code: e.code });
+          send(res, e.code, statusOf(e));
         }
       });
     });
+    this.server.on("upgrade", (req: http.IncomingMessage, socket: net.Socket, head: Buffer) => this.upgrade(req, socket, head));
     await new Promise<void>((resolve) => this.server!.listen(0, "127.0.0.1", resolve));
   }
 
+  /**
+   * A port-forward upgrade, through the API server's filters in their order: authentication (401), authorization of
+   * the request's own verb, `get` for a WebSocket's GET, and then of `create` (the check Kubernetes 1.35 adds for
+   * WebSocket upgrades of pods/portforward, feature gate AuthorizePodWebsocketUpgradeCreatePermission, on by
+   * default), each 403; the pod lookup (404); then the kubelet (400 without a port).
+   */
+  private upgrade(req: http.IncomingMessage, socket: net.Socket, head: Buffer): void {
+    const url = new URL(req.url ?? "/", "http://standin");
+    this.requests.push(`UPGRADE ${url.pathname}`);
+    const refuse = (e: ApiError) => refuseUpgrade(socket, e.code, http.STATUS_CODES[e.code] ?? "Error", JSON.stringify(statusOf(e)));
+    const match = PORT_FORWARD_PATH.exec(url.pathname);
+    try {
+      const user = this.authenticate(req);
+      if (!match || !this.options.portForward) throw new ApiError(404, "NotFound", "the server could not find the requested resource");
+      const [, namespace, name] = match;
+      for (const verb of ["get", "create"]) this.authorize(user, { verb, group: "", resource: "pods", subresource: "portforward", name, namespace });
+      const ordinal = this.ordinalOf(name);
+      const pod = namespace === this.options.namespace && ordinal !== undefined && this.pods.get(ordinal) ? this.options.portForward(ordinal) : undefined;
+      if (!pod) throw notFound("pods", name);
+      this.forwards.accept(req, socket, head, namespace, name, pod);
+    } catch (err) {
+      refuse(err instanceof ApiError ? err : new ApiError(500, "InternalError", (err as Error).message));
+    }
+  }
+
+  /** The user a request's bearer token names (undefined when the stand-in checks nobody); 401 for any other token. */
+  private authenticate(req: http.IncomingMessage): { name: string; rules: PolicyRule[] } | undefined {
+    if (!this.options.users) return undefined;
+    const token = (req.headers.authorization ?? "").replace(/^Bearer /, "");
+    const user = Object.hasOwn(this.options.users, token) ? this.options.users[token] : undefined;
+    if (!user) throw new ApiError(401, "Unauthorized", "Unauthorized");
+    return user;
+  }
+
+  /**
+   * RBAC: allowed when one rule names the API group, the resource (with its subresource: "pods/portforward"), the
+   * verb and, when it lists resourceNames, the object's name (so a named rule never allows list or create, which name
+   * none). Denied: 403 Forbidden with the message the API server writes (forbiddenMessage of its authorization filter).
+   */
+  private authorize(user: { name: string; rules: PolicyRule[] } | undefined, a: Attributes): void {
+    if (!user) return;
+    const resource = a.subresource ? `${a.resource}/${a.subresource}` : a.resource;
+    const has = (list: string[], value: string) => list.includes(value) || list.includes("*");
+    const allowed = user.rules.some((r) => has(r.apiGroups, a.group) && has(r.resources, resource) && has(r.verbs, a.verb) &&
+      (!r.resourceNames?.length || (a.name !== undefined && r.resourceNames.includes(a.name))));
+    if (allowed) return;
+    const qualified = a.group ? `${a.resource}.${a.group}` : a.resource;
+    const why = `User "${user.name}" cannot ${a.verb} resource "${resource}" in API group "${a.group}" in the namespace "${a.namespace}"`;
+    throw new ApiError(403, "Forbidden", a.name ? `${qualified} "${a.name}" is forbidden: ${why}` : `${qualified} is forbidden: ${why}`, {
+      ...(a.name ? { name: a.name } : {}), ...(a.group ? { group: a.group } : {}), kind: a.resource,
+    });
+  }
+
   async stop(): Promise<void> {
+    this.forwards.closeAll();
     for (const t of this.timers) clearTimeout(t);
     this.timers.clear();
     if (this.server) await new Promise<void>((resolve) => this.server!.close(() => resolve()));
@@ -262,6 +357,9 @@ export class KubeApiStandin {
   private handle(req: http.IncomingMessage, body: string): [number, object] {
     const url = new URL(req.url ?? "/", "http://standin");
     this.requests.push(`${req.method} ${url.pathname}`);
+    const user = this.authenticate(req);
+    const attributes = requestAttributes(req.method ?? "GET", url);
+    if (attributes) this.authorize(user, attributes);
     const { namespace, statefulSet } = this.options;
     const sts = url.pathname.match(/^\/apis\/apps\/v1\/namespaces\/([^/]+)\/statefulsets\/([^/]+)$/);
     if (sts && req.method === "GET") {
@@ -270,7 +368,8 @@ export class KubeApiStandin {
     }
     const lease = url.pathname.match(/^\/apis\/coordination\.k8s\.io\/v1\/namespaces\/([^/]+)\/leases(?:\/([^/]+))?$/);
     if (lease && lease[1] === namespace) return this.handleLease(req.method ?? "GET", lease[2], body);
-    const object = url.pathname.match(/^\/api\/v1\/namespaces\/([^/]+)\/(configmaps|services)\/([^/]+)$/);
+    const object = url.pathname.match(/^\/api\/v1\/namespaces\/([^/]+)\/(configmaps|services|secrets)\/([^/]+)$/) ??
+      url.pathname.match(/^\/apis\/batch\/v1\/namespaces\/([^/]+)\/(cronjobs)\/([^/]+)$/);
     if (object && object[1] === namespace) return this.handleObject(req, url, object[2] as Resource, object[3], body);
     if (url.pathname === `/api/v1/namespaces/${namespace}/pods` && req.method === "GET") return [200, this.listPods(url.searchParams.get("labelSelector") ?? "")];
     const pod = url.pathname.match(/^\/api\/v1\/namespaces\/([^/]+)\/pods\/([^/]+)$/);
@@ -400,7 +499,10 @@ export class KubeApiStandin {
 
   /** Server-side apply (Server-Side Apply docs, "Conflicts", "Merge strategy"); creates the object if missing. */
   private apply(resource: Resource, name: string, stored: StoredObject | undefined, config: JsonObject, manager: string, force: boolean): [number, object] {
-    if (config?.kind !== KINDS[resource] || config.apiVersion !== "v1") throw new ApiError(400, "BadRequest", `apply patch for ${resource} "${name}" must be kind ${KINDS[resource]}, apiVersion v1`);
+    if (config?.kind !== KINDS[resource] || config.apiVersion !== API_VERSIONS[resource]) {
+      throw new ApiError(400, "BadRequest", `apply patch for ${resource} "${name}" must be kind ${KINDS[resource]}, apiVersion ${API_VERSIONS[resource]}`);
+    }
+    if (resource === "secrets") secretData(config);
     const target = stored ?? this.create(resource, name, {});
     checkResourceVersion(resource, name, target.body, config);
     const applied = leafPaths(config, ATOMIC_PATHS[resource]);
@@ -459,7 +561,7 @@ export class KubeApiStandin {
     const stored: StoredObject = {
       body: {
         ...body,
-        apiVersion: "v1",
+        apiVersion: API_VERSIONS[resource],
         kind: KINDS[resource],
         metadata: { name, namespace: this.options.namespace, uid: `uid-${++this.uidCounter}`, creationTimestamp: new Date().toISOString().replace(/\.\d+Z$/, "Z") },
       },
@@ -469,6 +571,7 @@ export class KubeApiStandin {
   }
 
   private write(resource: Resource, name: string, stored: StoredObject, next: JsonObject): object {
+    if (resource === "secrets") secretData(next);
     const identity = stored.body.metadata as JsonObject;
     const { managedFields: _ignored, ...metadata } = (next.metadata as JsonObject) ?? {};
     next.metadata = { ...metadata, name, namespace: identity.namespace, uid: identity.uid, creationTimestamp: identity.creationTimestamp };
@@ -482,7 +585,7 @@ export class KubeApiStandin {
   private render(stored: StoredObject): object {
     const metadata = {
       ...(stored.body.metadata as JsonObject),
-      managedFields: stored.managed.map((m) => ({ manager: m.manager, operation: m.operation, apiVersion: "v1", time: m.time, fieldsType: "FieldsV1", fieldsV1: fieldsV1(m.fields) })),
+      managedFields: stored.managed.map((m) => ({ manager: m.manager, operation: m.operation, apiVersion: stored.body.apiVersion, time: m.time, fieldsType: "FieldsV1", fieldsV1: fieldsV1(m.fields) })),
     };
     return { ...stored.body, metadata };
   }
@@ -730,6 +833,23 @@ function runningAndReady(pod: Pod): boolean {
   return pod.phase === "Running" && pod.ready;
 }
 
+/** An API error as the server's metav1.Status body. */
+function statusOf(e: ApiError): object {
+  return { kind: "Status", apiVersion: "v1", metadata: {}, status: "Failure", message: e.message, reason: e.reason, details: e.details, code: e.code };
+}
+
+/** The authorization attributes of a resource request (the API server's RequestInfo); undefined for other paths. */
+function requestAttributes(method: string, url: URL): Attributes | undefined {
+  const m = /^\/(?:api\/v1|apis\/([^/]+)\/[^/]+)\/namespaces\/([^/]+)\/([^/]+)(?:\/([^/]+)(?:\/([^/]+))?)?$/.exec(url.pathname);
+  if (!m) return undefined;
+  const [, group = "", namespace, resource, name, subresource] = m;
+  const verbs: Record<string, string> = { POST: "create", PUT: "update", PATCH: "patch" };
+  const verb = method === "GET" ? (name ? "get" : url.searchParams.get("watch") === "true" ? "watch" : "list")
+    : method === "DELETE" ? (name ? "delete" : "deletecollection")
+    : verbs[method] ?? method.toLowerCase();
+  return { verb, group, resource, namespace, ...(name ? { name } : {}), ...(subresource ? { subresource } : {}) };
+}
+
 function notFound(resource: string, name: string, group = ""): ApiError {
   return new ApiError(404, "NotFound", `${resource}${group ? `.${group}` : ""} "${name}" not found`, { name, group: group || undefined, kind: resource });
 }
@@ -746,6 +866,17 @@ function checkResourceVersion(resource: string, name: string, current: JsonObjec
 /** Without ?fieldManager=, the API server names the manager after the User-Agent up to its first "/". */
 function managerFromUserAgent(agent: string | undefined): string {
   return (agent ?? "").split("/")[0].slice(0, 128);
+}
+
+/**
+ * A Secret's stringData is write-only: merged into data (base64) on write, overwriting, and never read back (core/v1
+ * Secret, field stringData).
+ */
+function secretData(secret: JsonObject): void {
+  const strings = secret.stringData as Record<string, string> | undefined;
+  if (!strings) return;
+  secret.data = { ...((secret.data as JsonObject | undefined) ?? {}), ...Object.fromEntries(Object.entries(strings).map(([k, v]) => [k, Buffer.from(String(v)).toString("base64")])) };
+  delete secret.stringData;
 }
 
 function parseJson(body: string): any {

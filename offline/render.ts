@@ -22,6 +22,7 @@ import { specialResourceSig, specialSecretSig, specialSigKey, unknownValue } fro
 import type { ConfigValidationError } from "../components/config";
 import { PROJECT, rawStackConfig, validateConfig } from "../components/config";
 import { CODE_ROOT, PACKAGE_ROOT } from "../components/package-root";
+import { DEFAULT_PROJECT_DIR, stackConfig } from "./stack";
 import { asConfiguredOutputs } from "../components/providers/inputs";
 import { PRIMARY_PLACEMENT_TYPE, REPLICATION_TOPOLOGY_TYPE } from "../components/providers/resources";
 
@@ -82,65 +83,8 @@ export interface RenderedStack {
 /** Placeholder written wherever a secret value was. */
 export const REDACTED = "[secret]";
 
-export const DEFAULT_PROJECT_DIR = PACKAGE_ROOT;
-
-/** Stack names that have a Pulumi.<stack>.yaml in projectDir. */
-export function listStacks(projectDir = DEFAULT_PROJECT_DIR): string[] {
-  return fs.readdirSync(projectDir)
-    .map((f) => /^Pulumi\.(.+)\.yaml$/.exec(f)?.[1])
-    .filter((s): s is string => !!s)
-    .sort();
-}
-
-/**
- * Raw config of a stack as the Pulumi CLI hands it to the program: `mysql-ha:<key>` -> string
- * (objects and arrays as JSON), from Pulumi.<stack>.yaml plus `set` overrides.
- */
-export function stackConfig(stack: string, set: Record<string, string> = {}, projectDir = DEFAULT_PROJECT_DIR): Record<string, string> {
-  const file = path.join(projectDir, `Pulumi.${stack}.yaml`);
-  if (!fs.existsSync(file)) {
-    throw new Error(`no stack '${stack}': ${file} does not exist (stacks here: ${listStacks(projectDir).join(", ") || "none"})`);
-  }
-  const doc = (yaml.load(fs.readFileSync(file, "utf8")) ?? {}) as { config?: Record<string, unknown> };
-  const config: Record<string, string> = {};
-  for (const [key, value] of Object.entries(doc.config ?? {})) {
-    if (value && typeof value === "object" && "secure" in (value as object)) {
-      throw new Error(`${file}: ${key} is an encrypted value; the offline renderer cannot decrypt it`);
-    }
-    config[key] = typeof value === "string" ? value : JSON.stringify(value);
-  }
-  for (const [key, value] of Object.entries(set)) {
-    const [name, ...fields] = key.split(".");
-    const full = name.includes(":") ? name : `${PROJECT}:${name}`;
-    if (fields.length === 0) config[full] = value;
-    else config[full] = JSON.stringify(setPath(config[full], fields, value, key));
-  }
-  return config;
-}
-
-/**
- * `pulumi config set --path a.b.c value`: sets one field inside an object-valued key (kept as JSON), creating the
- * objects on the way; the value is a string, as the CLI stores it without --type.
- */
-function setPath(current: string | undefined, fields: string[], value: string, key: string): Record<string, unknown> {
-  let root: unknown;
-  try {
-    root = current === undefined ? {} : JSON.parse(current);
-  } catch {
-    root = undefined;
-  }
-  if (!root || typeof root !== "object" || Array.isArray(root)) throw new Error(`--set ${key}: ${key.split(".")[0]} is not an object`);
-  let node = root as Record<string, unknown>;
-  for (const field of fields.slice(0, -1)) {
-    if (!field) throw new Error(`--set ${key}: empty field name`);
-    const next = node[field];
-    node = (next && typeof next === "object" && !Array.isArray(next) ? next : (node[field] = {})) as Record<string, unknown>;
-  }
-  const last = fields[fields.length - 1];
-  if (!last) throw new Error(`--set ${key}: empty field name`);
-  node[last] = value;
-  return root as Record<string, unknown>;
-}
+// Reading a stack's config lives in stack.ts (no Pulumi SDK there): `mysql-ha <command> --stack` uses it too.
+export { DEFAULT_PROJECT_DIR, listStacks, stackConfig } from "./stack";
 
 /** Replaces secret markers and known secret strings anywhere in a serialized value (unknowns stay as they are). */
 function clean(value: any, secrets: Set<string>): any {

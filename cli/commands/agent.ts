@@ -1,8 +1,9 @@
 import * as http from "node:http";
 import * as os from "node:os";
 import { Command, UsageError, parseCommandArgs } from "../command";
-import { ENGINE_OPTIONS, ENGINE_OPTIONS_HELP, engineSettings, parseMembers } from "../engine-args";
-import type { MemberAddress } from "../../components/replication";
+import { ClusterError, openClusterMembers, readClusterSecrets } from "../cluster";
+import { ENGINE_OPTIONS, ENGINE_OPTIONS_HELP, engineClusterTarget, engineSettings, parseMembers, tlsSettings } from "../engine-args";
+import type { EngineSettings, MemberAddress } from "../../components/replication";
 import type { ClusterAccess } from "../../components/connectors/kube-config";
 import type { AgentEvent } from "../../components/agent/loop";
 
@@ -30,6 +31,7 @@ export const command: Command = {
                       [--kube-api URL --namespace NS --lease NAME [--lease-seconds N]]
        mysql-ha agent --statefulset NAME --service HEADLESS --namespace NS --replicas N [--port 3306]
                       --lease NAME [--topology-configmap NAME --primary-service NAME] [...]
+       mysql-ha agent --stack S [--kubeconfig FILE] [--context NAME] [--interval-ms N] [...]
 
 Every --interval-ms it inspects the members. The primary is failed only when it missed --failure-threshold checks
 in a row AND a majority of the members answer AND every replica that answers has lost its own link to it (a primary
@@ -45,6 +47,10 @@ default 15 s, renewed every third of that; a holder that cannot renew stops acti
 takes over only once the lease has expired unrenewed). The API is --kube-api URL (e.g. from
 'kubectl proxy') or, without it, the pod's ServiceAccount. Without --lease it acts alone (the engine's topology
 lock the only guard against a concurrent operation).
+
+With --stack, a run on this machine against the stack's cluster: the members through port-forwards, the
+credentials and CA from the stack's Secrets, the stack's Lease (so it is one more candidate beside the agents in the
+cluster), ConfigMap and primary Service, and the stack's agent settings unless given.
 
 Events go to stdout, one JSON object per line with "time" and "event": started, leader, healthy,
 primary-unreachable (primary, failures, threshold, error), primary-suspect (reason), primary-failed, failover
@@ -85,85 +91,130 @@ Examples:
     if (!parsed) return 0;
     const v = parsed as Record<string, string | boolean | undefined>;
     const str = (flag: string) => v[flag] as string | undefined;
-    const intervalMs = positive(str("interval-ms"), "--interval-ms");
-    const failureThreshold = positive(str("failure-threshold"), "--failure-threshold");
-    const cooldownSeconds = whole(str("cooldown-seconds"), "--cooldown-seconds");
-    const namespace = str("namespace");
-    const statefulSet = str("statefulset");
-    const members = membersFrom(v, namespace, statefulSet);
-    const access = clusterAccess(v, namespace, statefulSet);
-    const leaseSeconds = leaseDuration(str("lease-seconds"), !!access.lease);
-    const settings = engineSettings(v, true, () => {});
-    const metricsPort = v["metrics-port"] === undefined ? undefined : port(str("metrics-port")!, "--metrics-port");
-
-    const emit = (e: AgentEvent) => process.stdout.write(JSON.stringify(e) + "\n");
-    const { Agent } = require("../../components/agent/loop") as typeof import("../../components/agent/loop");
-    let agent: InstanceType<typeof Agent> | undefined;
-    let stopRequested!: () => void;
-    const signalled = new Promise<void>((resolve) => (stopRequested = resolve));
-    process.once("SIGTERM", stopRequested);
-    process.once("SIGINT", stopRequested);
-    const identity = `${os.hostname()}_${process.pid}`;
-    let lease: import("../../components/agent/lease").LeaseElector | undefined;
-    try {
-      if (access.lease) {
-        const { LeaseElector } = require("../../components/agent/lease") as typeof import("../../components/agent/lease");
-        lease = new LeaseElector({
-          ...access.cluster,
-          namespace: namespace!,
-          name: access.lease,
-          identity,
-          ...leaseSeconds,
-          onChange: (leading, holder) => agent?.emit("leader", { identity, leading, holder: holder || null, lease: `${namespace}/${access.lease}` }),
-          onError: (message) => agent?.emit("error", { operation: "lease", error: message }),
-        });
-      }
-      agent = new Agent({
-        members,
-        settings,
-        intervalMs,
-        failureThreshold,
-        cooldownSeconds,
-        leadership: lease,
-        objects: access.objects && { ...access.cluster, ...access.objects, namespace: namespace!, statefulSet: statefulSet! },
-        emit,
-      });
-    } catch (err) {
-      process.stderr.write(`mysql-ha agent: ${(err as Error).message}\n`);
-      return 1;
+    const target = engineClusterTarget(v);
+    const stack = target?.settings;
+    if (target) {
+      const named = Object.keys(AGENT_OPTIONS).filter((f) => !STACK_AGENT_OPTIONS.has(f) && v[f] !== undefined);
+      if (named.length) throw new UsageError(`--${named[0]} does not go with --stack: the stack names its members, Lease and objects`);
     }
-    const running = agent;
-    const { renderMetrics, METRICS_CONTENT_TYPE } = require("../../components/agent/metrics") as typeof import("../../components/agent/metrics");
-    const health = metricsPort === undefined ? undefined : http.createServer((req, res) => {
-      if (req.url === "/metrics") {
-        res.writeHead(200, { "content-type": METRICS_CONTENT_TYPE });
-        res.end(renderMetrics(running.metrics()));
-        return;
-      }
-      const h = running.health();
-      const ok = req.url === "/healthz" && h.ok;
-      res.writeHead(req.url === "/healthz" ? (ok ? 200 : 503) : 404, { "content-type": "application/json" });
-      res.end(JSON.stringify(h) + "\n");
-    });
-    if (health) {
+    const intervalMs = positive(str("interval-ms"), "--interval-ms") ?? stack?.agentIntervalMs;
+    const failureThreshold = positive(str("failure-threshold"), "--failure-threshold") ?? stack?.agentFailureThreshold;
+    const cooldownSeconds = whole(str("cooldown-seconds"), "--cooldown-seconds") ?? stack?.agentCooldownSeconds;
+    const namespace = stack?.namespace ?? str("namespace");
+    const statefulSet = target?.names.statefulSet ?? str("statefulset");
+    const members = target ? [] : membersFrom(v, namespace, statefulSet);
+    const access = target
+      ? { lease: target.objects.agentLease, cluster: target.access, objects: { topologyConfigMap: target.names.topology, primaryService: target.names.primaryService } }
+      : clusterAccess(v, namespace, statefulSet);
+    const leaseSeconds = leaseDuration(str("lease-seconds"), !!access.lease);
+    const metricsPort = v["metrics-port"] === undefined ? undefined : port(str("metrics-port")!, "--metrics-port");
+    let settings: EngineSettings;
+    let tunnels: Awaited<ReturnType<typeof openClusterMembers>> | undefined;
+    if (target) {
       try {
-        await new Promise<void>((resolve, reject) => health.once("error", reject).listen(metricsPort, resolve));
+        const secrets = await readClusterSecrets(target, tlsSettings(v));
+        settings = engineSettings(v, true, () => {}, { target, secrets });
+        tunnels = await openClusterMembers(target);
+        members.push(...tunnels.members);
       } catch (err) {
-        process.stderr.write(`mysql-ha agent: --metrics-port ${metricsPort}: ${(err as Error).message}\n`);
+        if (!(err instanceof ClusterError)) throw err;
+        process.stderr.write(`mysql-ha agent: ${err.message}\n`);
         return 1;
       }
+    } else settings = engineSettings(v, true, () => {});
+    try {
+      return await runAgent({ members, settings, intervalMs, failureThreshold, cooldownSeconds, namespace, statefulSet, access, leaseSeconds, metricsPort });
+    } finally {
+      await tunnels?.close();
     }
-    agent.start();
-    if (lease) lease.start();
-    else agent.emit("leader", { identity, leading: true, holder: identity, lease: null });
-    await signalled;
-    await agent.stop();
-    await lease?.stop();
-    if (health) await new Promise<void>((resolve) => health.close(() => resolve()));
-    agent.emit("stopped", {});
-    return 0;
   },
 };
+
+/** Flags that tune the agent rather than name what it watches: they go with --stack too. */
+const STACK_AGENT_OPTIONS = new Set(["interval-ms", "failure-threshold", "cooldown-seconds", "lease-seconds", "metrics-port"]);
+
+interface AgentRun {
+  members: MemberAddress[];
+  settings: EngineSettings;
+  intervalMs?: number;
+  failureThreshold?: number;
+  cooldownSeconds?: number;
+  namespace?: string;
+  statefulSet?: string;
+  access: ReturnType<typeof clusterAccess>;
+  leaseSeconds: ReturnType<typeof leaseDuration>;
+  metricsPort?: number;
+}
+
+/** Runs the loop until SIGTERM or SIGINT; the exit code. */
+async function runAgent({ members, settings, intervalMs, failureThreshold, cooldownSeconds, namespace, statefulSet, access, leaseSeconds, metricsPort }: AgentRun): Promise<number> {
+  const emit = (e: AgentEvent) => process.stdout.write(JSON.stringify(e) + "\n");
+  const { Agent } = require("../../components/agent/loop") as typeof import("../../components/agent/loop");
+  let agent: InstanceType<typeof Agent> | undefined;
+  let stopRequested!: () => void;
+  const signalled = new Promise<void>((resolve) => (stopRequested = resolve));
+  process.once("SIGTERM", stopRequested);
+  process.once("SIGINT", stopRequested);
+  const identity = `${os.hostname()}_${process.pid}`;
+  let lease: import("../../components/agent/lease").LeaseElector | undefined;
+  try {
+    if (access.lease) {
+      const { LeaseElector } = require("../../components/agent/lease") as typeof import("../../components/agent/lease");
+      lease = new LeaseElector({
+        ...access.cluster,
+        namespace: namespace!,
+        name: access.lease,
+        identity,
+        ...leaseSeconds,
+        onChange: (leading, holder) => agent?.emit("leader", { identity, leading, holder: holder || null, lease: `${namespace}/${access.lease}` }),
+        onError: (message) => agent?.emit("error", { operation: "lease", error: message }),
+      });
+    }
+    agent = new Agent({
+      members,
+      settings,
+      intervalMs,
+      failureThreshold,
+      cooldownSeconds,
+      leadership: lease,
+      objects: access.objects && { ...access.cluster, ...access.objects, namespace: namespace!, statefulSet: statefulSet! },
+      emit,
+    });
+  } catch (err) {
+    process.stderr.write(`mysql-ha agent: ${(err as Error).message}\n`);
+    return 1;
+  }
+  const running = agent;
+  const { renderMetrics, METRICS_CONTENT_TYPE } = require("../../components/agent/metrics") as typeof import("../../components/agent/metrics");
+  const health = metricsPort === undefined ? undefined : http.createServer((req, res) => {
+    if (req.url === "/metrics") {
+      res.writeHead(200, { "content-type": METRICS_CONTENT_TYPE });
+      res.end(renderMetrics(running.metrics()));
+      return;
+    }
+    const h = running.health();
+    const ok = req.url === "/healthz" && h.ok;
+    res.writeHead(req.url === "/healthz" ? (ok ? 200 : 503) : 404, { "content-type": "application/json" });
+    res.end(JSON.stringify(h) + "\n");
+  });
+  if (health) {
+    try {
+      await new Promise<void>((resolve, reject) => health.once("error", reject).listen(metricsPort, resolve));
+    } catch (err) {
+      process.stderr.write(`mysql-ha agent: --metrics-port ${metricsPort}: ${(err as Error).message}\n`);
+      return 1;
+    }
+  }
+  agent.start();
+  if (lease) lease.start();
+  else agent.emit("leader", { identity, leading: true, holder: identity, lease: null });
+  await signalled;
+  await agent.stop();
+  await lease?.stop();
+  if (health) await new Promise<void>((resolve) => health.close(() => resolve()));
+  agent.emit("stopped", {});
+  return 0;
+}
 
 function positive(value: string | undefined, flag: string): number | undefined {
   if (value === undefined) return undefined;
@@ -219,7 +270,7 @@ function membersFrom(v: Record<string, unknown>, namespace: string | undefined, 
 }
 
 /** The Lease and the primary's objects, and how to reach the API: --kube-api, or the pod's ServiceAccount. */
-function clusterAccess(v: Record<string, unknown>, namespace: string | undefined, statefulSet: string | undefined) {
+function clusterAccess(v: Record<string, unknown>, namespace: string | undefined, statefulSet: string | undefined): { lease?: string; cluster: ClusterAccess; objects?: { topologyConfigMap: string; primaryService: string } } {
   const lease = v.lease as string | undefined;
   const configMap = v["topology-configmap"] as string | undefined;
   const service = v["primary-service"] as string | undefined;

@@ -1,9 +1,11 @@
 import { asUsage, Command, parseCommandArgs, UsageError } from "../command";
+import { CLUSTER_OPTIONS, CLUSTER_OPTIONS_HELP, ClusterError, ClusterTarget, clusterTarget } from "../cluster";
 import { backupSigningKey } from "../credentials";
 
 export const command: Command = {
   name: "backups",
   usage: `Usage: mysql-ha backups --from s3://bucket/prefix [--endpoint URL] [--signing-key-file F] [--json]
+       mysql-ha backups --stack S [--kubeconfig FILE] [--context NAME] [--json]
 
 Lists base backups under s3://bucket/prefix/base/, newest first. A backup is complete only when its manifest
 (written last) exists; incomplete ones are failed or running attempts and are never restored; invalid ones have a
@@ -15,6 +17,10 @@ Options:
   --endpoint URL   S3-compatible endpoint (path-style), e.g. http://127.0.0.1:9000; default AWS S3
   --signing-key-file F  file holding the stack's backup signing key; else MYSQL_HA_BACKUP_SIGNING_KEY
   --json           print JSON instead of a table
+${CLUSTER_OPTIONS_HELP}
+                   With --stack: the stack's backup location (its backup CronJob's BACKUP_URL), endpoint
+                   (backupEndpoint), region (backupRegion), S3 keys (its Secret of static keys, unless AWS_*
+                   are set) and signing key (its credentials Secret), each unless given.
 
 Credentials and region come from AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN, AWS_REGION (or a web
 identity / instance role).`,
@@ -24,15 +30,26 @@ identity / instance role).`,
       endpoint: { type: "string" },
       json: { type: "boolean" },
       "signing-key-file": { type: "string" },
+      ...CLUSTER_OPTIONS,
     });
     if (!args) return 0;
     const { parseBackupUrl, rootUrl, parseListing } = await import("../../components/backup/location");
     const { runScript } = await import("../scripts");
-    if (!args.from) throw new UsageError("--from s3://bucket/prefix is required");
-    const location = asUsage(() => parseBackupUrl(String(args.from), "--from"));
-    const signingKey = backupSigningKey(args["signing-key-file"] as string | undefined);
+    const target = clusterTarget(args);
+    let env: Record<string, string | undefined>;
+    try {
+      env = target ? await stackBackupEnv(target, args) : {};
+    } catch (err) {
+      if (!(err instanceof ClusterError)) throw err;
+      process.stderr.write(`mysql-ha backups: ${err.message}\n`);
+      return 1;
+    }
+    const from = (args.from as string | undefined) ?? env.BACKUP_URL;
+    if (!from) throw new UsageError("--from s3://bucket/prefix is required (or --stack S)");
+    const location = asUsage(() => parseBackupUrl(from, args.from !== undefined ? "--from" : `the backup CronJob of stack ${target?.stack}`));
+    const signingKey = backupSigningKey(args["signing-key-file"] as string | undefined) ?? env.BACKUP_SIGNING_KEY;
     const { stdout } = await runScript("list-backups.sh", {
-      BACKUP_URL: rootUrl(location), S3_ENDPOINT: args.endpoint as string | undefined, BACKUP_SIGNING_KEY: signingKey,
+      ...env, BACKUP_URL: rootUrl(location), S3_ENDPOINT: (args.endpoint as string | undefined) ?? env.S3_ENDPOINT, BACKUP_SIGNING_KEY: signingKey,
     });
     const list = parseListing(stdout);
     if (args.json) {
@@ -52,6 +69,43 @@ identity / instance role).`,
     return 0;
   },
 };
+
+/**
+ * What the stack's backup containers get, read from its cluster: BACKUP_URL from the backup CronJob (unless --from),
+ * the endpoint and region of its config, its static S3 keys (unless AWS_ACCESS_KEY_ID is set here; none with IRSA,
+ * or when the operator made no such Secret, as the pods' optional references allow) and its signing key. Passed to
+ * the script's environment only.
+ */
+async function stackBackupEnv(target: ClusterTarget, args: Record<string, unknown>): Promise<Record<string, string | undefined>> {
+  const { apiCall, clusterApi, readSecret, secretKey } = await import("../cluster");
+  const { SECRET_KEYS } = await import("../../components/kubernetes/secret");
+  const s = target.settings;
+  const env: Record<string, string | undefined> = { S3_ENDPOINT: s.backupEndpoint, AWS_REGION: process.env.AWS_REGION ?? s.backupRegion };
+  if (args.from === undefined) {
+    if (!s.backupEnabled) throw new UsageError(`stack ${target.stack} has backupEnabled false: it makes no backups (give --from s3://bucket/prefix)`);
+    const { client, config } = clusterApi(target);
+    const batch = config.makeApiClient(client.BatchV1Api);
+    const name = target.objects.backup.cronJob;
+    const job = await apiCall(target, "get", "cronjobs.batch", name, () => batch.readNamespacedCronJob({ name, namespace: s.namespace }));
+    const containers = job.spec?.jobTemplate.spec?.template.spec?.containers ?? [];
+    env.BACKUP_URL = containers.flatMap((c) => c.env ?? []).find((e) => e.name === "BACKUP_URL")?.value;
+    if (!env.BACKUP_URL) throw new ClusterError(`CronJob ${s.namespace}/${name} sets no BACKUP_URL`);
+  }
+  if (!process.env.AWS_ACCESS_KEY_ID && !s.backupIrsa) {
+    const name = target.objects.backup.credentialsSecret;
+    try {
+      const keys = await readSecret(target, name);
+      env.AWS_ACCESS_KEY_ID = secretKey(keys, name, "AWS_ACCESS_KEY_ID");
+      env.AWS_SECRET_ACCESS_KEY = secretKey(keys, name, "AWS_SECRET_ACCESS_KEY");
+    } catch (err) {
+      if (!(err instanceof ClusterError && err.code === 404)) throw err;
+    }
+  }
+  if (args["signing-key-file"] === undefined && !process.env.MYSQL_HA_BACKUP_SIGNING_KEY) {
+    env.BACKUP_SIGNING_KEY = secretKey(await readSecret(target, target.names.secret), target.names.secret, SECRET_KEYS.backupSigning);
+  }
+  return env;
+}
 
 function formatBytes(n: number): string {
   if (n < 1024) return `${n} B`;

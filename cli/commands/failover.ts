@@ -1,5 +1,5 @@
 import { Command } from "../command";
-import { ENGINE_OPTIONS_HELP, EXIT_CODES_HELP, engineSettings, memberIndex, parseEngineArgs, runOperation } from "../engine-args";
+import { ENGINE_OPTIONS_HELP, EXIT_CODES_HELP, memberIndex, parseEngineArgs, runMove, withEngine } from "../engine-args";
 
 export const command: Command = {
   name: "failover",
@@ -23,9 +23,9 @@ Example:
   async run(argv) {
     const args = parseEngineArgs(this, argv, { to: { type: "string" } });
     if (!args) return 0;
-    const to = memberIndex(args.values.to as string | undefined, "--to", args.members.length);
-    const settings = engineSettings(args.values, true, (l) => process.stdout.write(l + "\n"));
+    const to = memberIndex(args.values.to as string | undefined, "--to", args.count);
     const { failover } = require("../../components/replication") as typeof import("../../components/replication");
-    return runOperation("failover", () => failover(args.members, to, settings));
+    return withEngine(this.name, args, true, (l) => process.stdout.write(l + "\n"), (session) =>
+      runMove("failover", session, () => failover(session.members, to, session.settings)));
   },
 };

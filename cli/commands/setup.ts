@@ -1,5 +1,5 @@
 import { Command } from "../command";
-import { ENGINE_OPTIONS_HELP, EXIT_CODES_HELP, engineSettings, memberIndex, parseEngineArgs, runOperation } from "../engine-args";
+import { ENGINE_OPTIONS_HELP, EXIT_CODES_HELP, memberIndex, parseEngineArgs, runOperation, withEngine } from "../engine-args";
 
 export const command: Command = {
   name: "setup",
@@ -23,9 +23,9 @@ Example:
   async run(argv) {
     const args = parseEngineArgs(this, argv, { primary: { type: "string" } });
     if (!args) return 0;
-    const primary = memberIndex(args.values.primary as string | undefined, "--primary", args.members.length) ?? 0;
-    const settings = engineSettings(args.values, true, (l) => process.stdout.write(l + "\n"));
+    const primary = memberIndex(args.values.primary as string | undefined, "--primary", args.count) ?? 0;
     const { setup } = require("../../components/replication") as typeof import("../../components/replication");
-    return runOperation("setup", () => setup(args.members, primary, settings));
+    return withEngine(this.name, args, true, (l) => process.stdout.write(l + "\n"), ({ members, settings }) =>
+      runOperation("setup", () => setup(members, primary, settings)));
   },
 };

@@ -1,16 +1,17 @@
 import { Command } from "../command";
-import { ENGINE_OPTIONS_HELP, engineSettings, parseEngineArgs } from "../engine-args";
+import { ENGINE_OPTIONS_HELP, parseEngineArgs, withEngine } from "../engine-args";
 import type { Topology } from "../../components/replication";
 
 export const command: Command = {
   name: "status",
   usage: `Usage: mysql-ha status --members H:P,H:P,... [--json]
+       mysql-ha status --stack S [--kubeconfig FILE] [--context NAME] [--json]
 
 Inspects every member (read only) and prints a table for people, or with --json:
   { "primary": <index|null>, "healthy": bool, "problems": [..], "members": [{ "index", "address", "reachable",
     "role": "primary"|"replica"|"unknown", "readOnly", "gtid", "sourceIndex", "lagSeconds", "errantGtids": [..],
     "tls", "replicationTls" }] }
-where index is the position in --members; tls: this command's connection to the member is encrypted and its
+where index is the position in --members (the pod's ordinal with --stack); tls: this command's connection to the member is encrypted and its
 certificate verified (--tls-ca); replicationTls: the member replicates over TLS verifying its source (null: not a
 replica).
 
@@ -22,16 +23,18 @@ Exit status: 0 healthy; 1 not healthy (problems listed); 2 usage error.
 
 Examples:
   MYSQL_HA_PASSWORD=... mysql-ha status --members 10.0.0.1:3306,10.0.0.2:3306,10.0.0.3:3306
-  mysql-ha status --members db-0:3306,db-1:3306 --password-file /run/secrets/admin --json`,
+  mysql-ha status --members db-0:3306,db-1:3306 --password-file /run/secrets/admin --json
+  mysql-ha status --stack prod --context prod-cluster`,
 
   async run(argv) {
     const args = parseEngineArgs(this, argv, { json: { type: "boolean" } });
     if (!args) return 0;
-    const settings = engineSettings(args.values, false, () => {});
-    const { inspect, topologyToJson } = require("../../components/replication") as typeof import("../../components/replication");
-    const t = await inspect(args.members, settings);
-    process.stdout.write(args.values.json ? JSON.stringify(topologyToJson(t), null, 2) + "\n" : table(t));
-    return t.healthy ? 0 : 1;
+    return withEngine(this.name, args, false, () => {}, async ({ members, settings }) => {
+      const { inspect, topologyToJson } = require("../../components/replication") as typeof import("../../components/replication");
+      const t = await inspect(members, settings);
+      process.stdout.write(args.values.json ? JSON.stringify(topologyToJson(t), null, 2) + "\n" : table(t));
+      return t.healthy ? 0 : 1;
+    });
   },
 };
 

@@ -1,5 +1,5 @@
 import { Command, UsageError } from "../command";
-import { ENGINE_OPTIONS_HELP, EXIT_CODES_HELP, engineSettings, memberIndex, parseEngineArgs, runOperation } from "../engine-args";
+import { ENGINE_OPTIONS_HELP, EXIT_CODES_HELP, memberIndex, parseEngineArgs, runMove, withEngine } from "../engine-args";
 
 export const command: Command = {
   name: "switchover",
@@ -23,10 +23,10 @@ Example:
   async run(argv) {
     const args = parseEngineArgs(this, argv, { to: { type: "string" } });
     if (!args) return 0;
-    const to = memberIndex(args.values.to as string | undefined, "--to", args.members.length);
+    const to = memberIndex(args.values.to as string | undefined, "--to", args.count);
     if (to === undefined) throw new UsageError("--to N is required: the index of the new primary");
-    const settings = engineSettings(args.values, true, (l) => process.stdout.write(l + "\n"));
     const { switchover } = require("../../components/replication") as typeof import("../../components/replication");
-    return runOperation("switchover", () => switchover(args.members, to, settings));
+    return withEngine(this.name, args, true, (l) => process.stdout.write(l + "\n"), (session) =>
+      runMove("switchover", session, () => switchover(session.members, to, session.settings)));
   },
 };

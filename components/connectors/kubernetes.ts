@@ -92,7 +92,8 @@ function refusal(message: string, namespace: string, pod: string): string {
     case "401":
       return `port-forward refused (401 Unauthorized): the API server did not accept the kubeconfig's credentials`;
     case "403":
-      return `port-forward refused (403 Forbidden): the kubeconfig's user may not create pods/portforward in namespace ${namespace}`;
+      // A WebSocket port-forward is a GET (verb get), and since Kubernetes 1.35 it needs create as well.
+      return `port-forward refused (403 Forbidden): the kubeconfig's user lacks verbs get and create on pods/portforward in namespace ${namespace}`;
     case "404":
       return `port-forward refused (404 Not Found): no pod ${namespace}/${pod}`;
     default:

@@ -6,7 +6,7 @@
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import * as pulumi from "@pulumi/pulumi";
+import type * as pulumi from "@pulumi/pulumi";
 
 export interface ProviderAccess {
   /** Kubeconfig contents (secret); undefined: the provider's default lookup (KUBECONFIG, ~/.kube/config). */
@@ -26,11 +26,14 @@ export function kubeconfigContents(value: string, readFile: (file: string) => st
   }
 }
 
-export function kubernetesProviderAccess(config = new pulumi.Config("kubernetes")): ProviderAccess {
+export function kubernetesProviderAccess(config?: pulumi.Config): ProviderAccess {
+  // Loaded here: kubeconfigContents serves `mysql-ha <command> --stack` too, which has no Pulumi engine to talk to.
+  const sdk: typeof import("@pulumi/pulumi") = require("@pulumi/pulumi");
+  config ??= new sdk.Config("kubernetes");
   const kubeconfig = config.get("kubeconfig");
   const context = config.get("context");
   return {
-    ...(kubeconfig ? { kubeconfig: pulumi.secret(kubeconfigContents(kubeconfig)) } : {}),
+    ...(kubeconfig ? { kubeconfig: sdk.secret(kubeconfigContents(kubeconfig)) } : {}),
     ...(context ? { context } : {}),
   };
 }

@@ -10,10 +10,7 @@
  */
 import * as http from "node:http";
 import * as net from "node:net";
-
-// `ws` ships with @kubernetes/client-node (its WebSocket client); it has no bundled types.
-// eslint-disable-next-line @typescript-eslint/no-var-requires
-const { WebSocketServer } = require("ws");
+import { PORT_FORWARD_PATH, PortForwards, refuseUpgrade } from "../../local/port-forward";
 
 export interface StandinPod {
   host: string;
@@ -23,13 +20,13 @@ export interface StandinPod {
 export class ApiServerStandin {
   /** Pod name -> address its port-forward relays to. Delete a pod to make it "not found". */
   readonly pods = new Map<string, StandinPod>();
+  private readonly forwards = new PortForwards();
   /** Accepted port-forward sessions, "namespace/pod:port", in order. */
-  readonly sessions: string[] = [];
+  readonly sessions = this.forwards.sessions;
   /** Subprotocols clients negotiated. */
-  readonly protocols: string[] = [];
+  readonly protocols = this.forwards.protocols;
   /** Tokens of users who authenticate but lack RBAC `create pods/portforward` (token -> user name). */
   readonly forbidden = new Map<string, string>();
-  private readonly open = new Map<{ terminate(): void }, () => void>();
 
   private constructor(
     private readonly server: http.Server,
@@ -43,16 +40,10 @@ export class ApiServerStandin {
       res.end(JSON.stringify({ kind: "Status", status: "Failure", reason: "NotFound", code: 404 }));
     });
     const standin = new ApiServerStandin(server, namespace, token);
-    const wss = new WebSocketServer({
-      noServer: true,
-      handleProtocols: (offered: Set<string>) => (offered.has("v4.channel.k8s.io") ? "v4.channel.k8s.io" : false),
-    });
     server.on("upgrade", (req: http.IncomingMessage, socket: net.Socket, head: Buffer) => {
       const url = new URL(req.url ?? "/", "http://standin");
-      const match = /^\/api\/v1\/namespaces\/([^/]+)\/pods\/([^/]+)\/portforward$/.exec(url.pathname);
-      const reject = (code: number, text: string, body: string, type = "application/json") => {
-        socket.end(`HTTP/1.1 ${code} ${text}\r\nContent-Type: ${type}\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
-      };
+      const match = PORT_FORWARD_PATH.exec(url.pathname);
+      const reject = (code: number, text: string, body: string) => refuseUpgrade(socket, code, text, body);
       const status = (code: number, reason: string, message: string) => JSON.stringify({ kind: "Status", apiVersion: "v1", metadata: {}, status: "Failure", message, reason, code });
       const bearer = (req.headers.authorization ?? "").replace(/^Bearer /, "");
       // Authentication first (401), then authorization (403), then the pod lookup (404), as the API server's filters run.
@@ -66,14 +57,7 @@ export class ApiServerStandin {
       }
       const pod = ns === namespace ? standin.pods.get(podName) : undefined;
       if (!pod) return reject(404, "Not Found", status(404, "NotFound", `pods "${podName}" not found`));
-      // The kubelet's port-forward handler (NewV4Options) requires the port parameter.
-      const port = Number(url.searchParams.get("ports"));
-      if (!Number.isInteger(port) || port < 1 || port > 65535) return reject(400, "Bad Request", `query parameter "port" is required\n`, "text/plain; charset=utf-8");
-      wss.handleUpgrade(req, socket, head, (ws: any) => {
-        standin.sessions.push(`${ns}/${podName}:${port}`);
-        standin.protocols.push(ws.protocol);
-        standin.relay(ws, podName, pod, port);
-      });
+      standin.forwards.accept(req, socket, head, ns, podName, pod);
     });
     await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", () => resolve()));
     return standin;
@@ -102,43 +86,16 @@ export class ApiServerStandin {
    */
   deletePod(name: string): void {
     this.pods.delete(name);
-    for (const [ws, owner] of this.open) if ((ws as any).pod === name) owner();
-  }
-
-  private relay(ws: any, podName: string, pod: StandinPod, port: number): void {
-    const header = (channel: number) => Buffer.from([channel, port & 0xff, port >> 8]);
-    ws.send(header(0));
-    ws.send(header(1));
-    const upstream = net.connect(pod.port, pod.host);
-    // Like the kubelet: the reason goes on the error channel, then the stream ends.
-    const fail = (reason: string) => {
-      if (ws.readyState === 1) ws.send(Buffer.concat([Buffer.from([1]), Buffer.from(`error forwarding port ${port} to pod ${podName}: ${reason}`)]));
-      ws.close();
-    };
-    ws.pod = podName;
-    this.open.set(ws, () => {
-      fail("pod deleted");
-      upstream.destroy();
-    });
-    upstream.on("data", (data: Buffer) => ws.send(Buffer.concat([Buffer.from([0]), data])));
-    upstream.on("error", (err: Error) => fail(err.message));
-    upstream.on("close", () => ws.close());
-    ws.on("message", (data: Buffer) => {
-      if (data.length > 1 && data[0] === 0) upstream.write(data.subarray(1));
-    });
-    ws.on("close", () => {
-      this.open.delete(ws);
-      upstream.destroy();
-    });
+    this.forwards.breakPod(name);
   }
 
   /** Number of port-forward WebSockets open right now. */
   get openSessions(): number {
-    return this.open.size;
+    return this.forwards.openSessions;
   }
 
   async stop(): Promise<void> {
-    for (const ws of this.open.keys()) ws.terminate();
+    this.forwards.closeAll();
     await new Promise<void>((resolve) => this.server.close(() => resolve()));
   }
 }

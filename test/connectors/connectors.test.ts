@@ -129,7 +129,7 @@ describe("connectors", () => {
     expect(unauthorized.results[0].error).toBeDefined();
     expect(unauthorized.problems).toEqual(["mysql-0: port-forward refused (401 Unauthorized): the API server did not accept the kubeconfig's credentials"]);
     const forbidden = await queryMembers(spec("v1ewer"), 1);
-    expect(forbidden.problems).toEqual(["mysql-0: port-forward refused (403 Forbidden): the kubeconfig's user may not create pods/portforward in namespace db"]);
+    expect(forbidden.problems).toEqual(["mysql-0: port-forward refused (403 Forbidden): the kubeconfig's user lacks verbs get and create on pods/portforward in namespace db"]);
     expect(standin.sessions).toEqual([]);
   });
 
