@@ -8,6 +8,7 @@
  */
 
 import { isIP } from "node:net";
+import { CronScheduleError, longestGapSeconds } from "./cron";
 import { normalizeOptionName, optionTargets } from "./server-options";
 
 /** Name of the Pulumi project and of the config namespace (`mysql-ha:<key>`). */
@@ -105,8 +106,11 @@ export interface Settings {
   backupImage?: string;
   /** Cron schedule (5 fields) of the backup CronJob. */
   backupSchedule: string;
-  /** Age in hours past which the newest complete base backup is too old (alert MysqlHaBackupTooOld). */
-  backupMaxAgeHours: number;
+  /**
+   * Age in hours past which the newest complete base backup is too old (alert MysqlHaBackupTooOld); undefined: two of
+   * backupSchedule's periods (components/cron.ts).
+   */
+  backupMaxAgeHours?: number;
   /** Existing bucket for backups; undefined creates one. */
   backupBucket?: string;
   /** URL of an S3-compatible endpoint; undefined uses AWS S3. */
@@ -476,9 +480,9 @@ export const CONFIG_KEYS = {
     parse: text((v) => isCron(v) ? undefined : "a cron expression with 5 fields (minute hour day-of-month month day-of-week), e.g. \"0 3 * * *\""),
   },
   backupMaxAgeHours: {
-    type: "integer", default: 48,
-    description: "With monitoring and binlogArchive, the alert MysqlHaBackupTooOld fires when the newest complete base backup is older than this many hours (1 to 8784): two periods of backupSchedule (the default's is daily); change it with the schedule.",
-    parse: integer(1, 8784, "an integer number of hours from 1 to 8784"),
+    type: "integer", default: 0,
+    description: "With monitoring and binlogArchive, the alert MysqlHaBackupTooOld fires when the newest complete base backup is older than this many hours (1 to 8784); 0: two periods of backupSchedule (the longest time between two of its runs; 48 for the default daily schedule).",
+    parse: (v, c) => integer(0, 8784, "an integer number of hours from 1 to 8784, or 0 for two periods of backupSchedule")(v, c) || undefined,
   },
   backupBucket: {
     type: "string", default: "",
@@ -542,7 +546,7 @@ export const CONFIG_KEYS = {
   },
   metricsImage: {
     type: "string", default: "prom/mysqld-exporter:v0.15.1",
-    description: "Image of the mysqld_exporter sidecar (0.15 or newer: it reads the password from the environment), pinned like image.",
+    description: "Image of the mysqld_exporter sidecar (0.14 or newer: it is configured by an option file alone), pinned like image.",
     parse: image,
   },
   monitoring: {
@@ -890,6 +894,19 @@ const RULES: readonly Rule[] = [
       if (v.backupEnabled && v.backupEndpoint !== undefined && v.backupBucket === undefined) {
         fail("backupBucket", "",
           `the name of an existing bucket on backupEndpoint ${v.backupEndpoint} (buckets are created only on AWS S3: create it there and set backupBucket)`);
+      }
+    },
+  },
+  {
+    // The backup age alert's threshold defaults to two of the schedule's periods, which must be computable then.
+    reads: ["monitoring", "backupEnabled", "binlogArchive", "backupSchedule", "backupMaxAgeHours"],
+    check: (v, fail) => {
+      if (v.monitoring !== "prometheus-operator" || !v.backupEnabled || !v.binlogArchive || v.backupMaxAgeHours !== undefined) return;
+      try {
+        longestGapSeconds(v.backupSchedule);
+      } catch (err) {
+        if (!(err instanceof CronScheduleError)) throw err;
+        fail("backupSchedule", v.backupSchedule, `a schedule whose period can be computed (${err.message}), or set backupMaxAgeHours`);
       }
     },
   },

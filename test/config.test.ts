@@ -104,7 +104,7 @@ describe("validateConfig", () => {
     ["backupIrsaOidcProviderArn", "oidc.eks/ABC", /OIDC provider ARN/], ["backupIrsaOidcIssuer", "http://oidc", /https:\/\/ OIDC issuer/], ["backupImage", "mysql-ha-backup:latest", /latest/],
     ["tls", "selfsigned", /one of self-signed, off \(did you mean self-signed\?\)/], ["tls", "cert-manager", /cert-manager certificates are not supported yet/], ["tlsRequired", "yes", /true or false/],
     ["backupImage", "mysql-ha-backup", /pinned tag or digest/], ["backupImage", "my backup:1", /without spaces/], ["backupRegion", "EU West", /region/],
-    ["backupMaxAgeHours", 0, /hours from 1 to 8784/], ["backupMaxAgeHours", 8785, /hours from 1 to 8784/], ["backupRetentionDays", 0, /from 1/], ["backupRetentionCount", "x", /integer/], ["binlogArchive", "no", /true or false/],
+    ["backupMaxAgeHours", -1, /hours from 1 to 8784, or 0 for two periods of backupSchedule/], ["backupMaxAgeHours", 8785, /hours from 1 to 8784/], ["backupRetentionDays", 0, /from 1/], ["backupRetentionCount", "x", /integer/], ["binlogArchive", "no", /true or false/],
     ["restoreFrom", "https://bucket/x", /s3:\/\/bucket\/path/], ["restoreFrom", "s3://UPPER/x", /s3:\/\//],
     ["metrics", "on", /true or false/], ["metricsImage", "prom/mysqld-exporter", /pinned tag or digest, e\.g\. prom\/mysqld-exporter:v0\.15\.1/],
     ["monitoring", "prometheus", /one of none, prometheus-operator/], ["monitoringNamespace", "Monitoring", /DNS-1123 label/],

@@ -15,7 +15,7 @@ export const MONITORING_API_VERSION = "monitoring.coreos.com/v1";
 
 export interface MonitoringArgs {
   name: string;
-  settings: Pick<Settings, "namespace" | "readMaxLagSeconds" | "semiSync" | "monitoringLabels" | "backupEnabled" | "binlogArchive" | "backupMaxAgeHours">;
+  settings: Pick<Settings, "namespace" | "readMaxLagSeconds" | "semiSync" | "monitoringLabels" | "backupEnabled" | "binlogArchive" | "backupSchedule" | "backupMaxAgeHours">;
 }
 
 export function monitoringNames(name: string) {

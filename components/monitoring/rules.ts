@@ -9,6 +9,7 @@
 import { AGENT_METRICS } from "../agent/metrics";
 import { BACKUP_METRICS } from "../backup/metrics";
 import type { Settings } from "../config";
+import { longestGapSeconds } from "../cron";
 
 export interface AlertRule {
   alert: string;
@@ -25,7 +26,21 @@ export interface RuleGroup {
 
 export interface RulesArgs {
   name: string;
-  settings: Pick<Settings, "namespace" | "readMaxLagSeconds" | "semiSync" | "backupEnabled" | "binlogArchive" | "backupMaxAgeHours">;
+  settings: Pick<Settings, "namespace" | "readMaxLagSeconds" | "semiSync" | "backupEnabled" | "binlogArchive" | "backupSchedule" | "backupMaxAgeHours">;
+}
+
+/**
+ * Age past which the newest complete backup is too old, in seconds: backupMaxAgeHours when set, else two of the
+ * schedule's periods (the longest time between two of its runs), so one missed run alone does not page.
+ */
+export function backupMaxAgeSeconds(settings: Pick<Settings, "backupSchedule" | "backupMaxAgeHours">): number {
+  return settings.backupMaxAgeHours !== undefined ? settings.backupMaxAgeHours * 3600 : 2 * longestGapSeconds(settings.backupSchedule);
+}
+
+/** Seconds as a Prometheus duration in its largest whole unit (48h, 30m, 90s). */
+function duration(seconds: number): string {
+  if (seconds % 3600 === 0) return `${seconds / 3600}h`;
+  return seconds % 60 === 0 ? `${seconds / 60}m` : `${seconds}s`;
 }
 
 /** A member's binlog archive is behind when its recovery point is older than this (it is seconds when healthy). */
@@ -48,14 +63,16 @@ export function buildAlertRules(args: RulesArgs): RuleGroup[] {
   const backupRules = (): AlertRule[] => {
     const backup = `${BACKUP_METRICS.lastComplete.name}${sel()}`;
     const archive = `${BACKUP_METRICS.recoveryPoint.name}${sel()}`;
-    const maxAge = `${s.backupMaxAgeHours}h`;
+    const seconds = backupMaxAgeSeconds(s);
+    const maxAge = duration(seconds);
+    const why = s.backupMaxAgeHours !== undefined ? "backupMaxAgeHours" : `two periods of backupSchedule "${s.backupSchedule}"`;
     return [
-      rule("MysqlHaBackupTooOld", `time() - max by (${by}) (${backup}) > ${s.backupMaxAgeHours * 3600}`, "5m", "warning",
+      rule("MysqlHaBackupTooOld", `time() - max by (${by}) (${backup}) > ${seconds}`, "5m", "warning",
         `${who}: the newest complete base backup is older than ${maxAge}`,
-        `The newest base backup with its manifest started more than backupMaxAgeHours (${maxAge}) ago: scheduled backups fail or do not run, and a restore would replay ever more binlogs.`),
+        `The newest base backup with its manifest started more than ${maxAge} (${why}) ago: scheduled backups fail or do not run, and a restore would replay ever more binlogs.`),
       rule("MysqlHaBackupMissing", `absent(${backup})`, maxAge, "warning",
         `${who}: no complete base backup for ${maxAge}`,
-        `No binlog archiver has reported a complete base backup for backupMaxAgeHours (${maxAge}): none was ever made, S3 cannot be listed, or the archivers are not scraped.`),
+        `No binlog archiver has reported a complete base backup for ${maxAge} (${why}): none was ever made, S3 cannot be listed, or the archivers are not scraped.`),
       rule("MysqlHaBinlogArchiveBehind", `time() - max by (${by}, pod) (${archive}) > ${ARCHIVE_MAX_DELAY_SECONDS}`, "1m", "critical",
         `${who}: the binlog archive of {{ $labels.pod }} is more than ${ARCHIVE_MAX_DELAY_SECONDS} s behind`,
         `Writes {{ $labels.pod }} acknowledged more than ${ARCHIVE_MAX_DELAY_SECONDS} s ago may not be in S3 yet: its binlog archiver cannot reach its server or S3, or it stopped. A point-in-time restore would lose them.`),

@@ -85,8 +85,8 @@ describe("monitoring in the program (prod stack, monitored)", () => {
     expect(members.spec.podMetricsEndpoints).toEqual([{ port: "metrics", path: "/metrics", interval: "30s" }]);
     expect(archive.spec.selector).toEqual(members.spec.selector);
     expect(archive.spec.podMetricsEndpoints).toEqual([{ port: "archive-metrics", path: "/metrics", interval: "30s" }]);
-    // The prod stack's readMaxLagSeconds (5), semi-sync, backups with the binlog archive, the default backup age.
-    const settings = { namespace: "mysql-ha", readMaxLagSeconds: 5, semiSync: true, backupEnabled: true, binlogArchive: true, backupMaxAgeHours: 48 };
+    // The prod stack's readMaxLagSeconds (5), semi-sync, backups with the binlog archive, its daily backup schedule.
+    const settings = { namespace: "mysql-ha", readMaxLagSeconds: 5, semiSync: true, backupEnabled: true, binlogArchive: true, backupSchedule: "0 2 * * *" };
     expect(rule.spec.groups).toEqual(buildAlertRules({ name: "mysql", settings }));
     expect(rule.spec.groups[0].rules.map((x: any) => x.alert)).toEqual(expect.arrayContaining(["MysqlHaBackupTooOld", "MysqlHaBinlogArchiveBehind"]));
     // The archiver serves its metrics on the port its monitor names, told by METRICS_PORT.
@@ -164,5 +164,17 @@ describe("monitoring config", () => {
     expect(errors({ metricsImage: "prom/mysqld-exporter:latest" })[0]).toMatch(/^mysql-ha:metricsImage: .*pinned tag or digest/);
     expect(errors({ monitoringNamespace: "Monitoring" })[0]).toMatch(/^mysql-ha:monitoringNamespace: "Monitoring" is not allowed/);
     expect(errors({ monitoringLabels: '{"release": "a b"}' })[0]).toMatch(/^mysql-ha:monitoringLabels\.release: "a b" is not allowed/);
+  });
+  it("the backup age threshold: two periods of backupSchedule by default; a schedule it cannot compute is an error naming backupSchedule, unless backupMaxAgeHours is set", () => {
+    const monitored = { monitoring: "prometheus-operator" };
+    expect(validateConfig({ ...monitored, backupSchedule: "0 2 * * 0" }).settings).toMatchObject({ backupSchedule: "0 2 * * 0", backupMaxAgeHours: undefined });
+    expect(errors({ ...monitored, backupSchedule: "0 3 L * *" })).toEqual([
+      'mysql-ha:backupSchedule: "0 3 L * *" is not allowed; expected a schedule whose period can be computed (cron schedule "0 3 L * *": day-of-month field "L": "L" is not a number; L, W, # and other extensions are not supported), or set backupMaxAgeHours',
+    ]);
+    expect(errors({ ...monitored, backupSchedule: "0 3 L * *", backupMaxAgeHours: "40" })).toEqual([]);
+    expect(validateConfig({ ...monitored, backupMaxAgeHours: "40" }).settings?.backupMaxAgeHours).toBe(40);
+    // Without the alert (no monitoring objects, or no binlog archive) the schedule is not computed.
+    expect(errors({ backupSchedule: "0 3 L * *" })).toEqual([]);
+    expect(errors({ ...monitored, binlogArchive: "false", backupSchedule: "0 3 L * *" })).toEqual([]);
   });
 });

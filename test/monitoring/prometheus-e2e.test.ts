@@ -30,7 +30,7 @@ const SEL = `{namespace="${NS}",${INSTANCE_TARGET_LABEL}="${NAME}"}`;
 /** Every option that adds rules or panels is on, so every alert and every panel is evaluated. */
 const ARGS: MonitoringArgs = {
   name: NAME,
-  settings: { namespace: NS, readMaxLagSeconds: 10, semiSync: true, backupEnabled: true, binlogArchive: true, backupMaxAgeHours: 48, monitoringLabels: {} },
+  settings: { namespace: NS, readMaxLagSeconds: 10, semiSync: true, backupEnabled: true, binlogArchive: true, backupSchedule: "0 3 * * *", monitoringLabels: {} },
 };
 const GROUPS = buildPrometheusRule(ARGS).spec.groups as RuleGroup[];
 const ALERTS = GROUPS.flatMap((g) => g.rules);

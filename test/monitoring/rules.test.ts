@@ -5,12 +5,13 @@
  * never count).
  */
 import * as yaml from "js-yaml";
-import { AlertRule, ARCHIVE_MAX_DELAY_SECONDS, buildAlertRules, INSTANCE_TARGET_LABEL, RuleGroup } from "../../components/monitoring/rules";
+import { AlertRule, ARCHIVE_MAX_DELAY_SECONDS, buildAlertRules, INSTANCE_TARGET_LABEL, RuleGroup, RulesArgs } from "../../components/monitoring/rules";
 import { inTempDir, promtool } from "./promtool";
 
 const NS = "db";
 const NAME = "mysql";
-const SETTINGS = { namespace: NS, readMaxLagSeconds: 10, semiSync: true, backupEnabled: true, binlogArchive: true, backupMaxAgeHours: 2 };
+// Backups every hour: the backup age threshold is two of its periods, 2 h.
+const SETTINGS: RulesArgs["settings"] = { namespace: NS, readMaxLagSeconds: 10, semiSync: true, backupEnabled: true, binlogArchive: true, backupSchedule: "0 * * * *" };
 const GROUPS = buildAlertRules({ name: NAME, settings: SETTINGS });
 const RULES = GROUPS[0].rules;
 const STACK = { namespace: NS, [INSTANCE_TARGET_LABEL]: NAME };
@@ -145,7 +146,7 @@ const CASES: Case[] = [
   {
     alert: "MysqlHaBackupTooOld",
     interval: "5m",
-    // The archivers of two members report a backup made at time 0, and none after it (backupMaxAgeHours: 2).
+    // The archivers of two members report a backup made at time 0, and none after it (threshold 2 h: two hourly periods).
     input: [
       series("mysql_ha_backup_last_complete_timestamp_seconds", { pod: "mysql-0" }, "0x40"),
       series("mysql_ha_backup_last_complete_timestamp_seconds", { pod: "mysql-1" }, "0x40"),
@@ -167,7 +168,7 @@ const CASES: Case[] = [
   {
     alert: "MysqlHaBackupMissing",
     interval: "5m",
-    // No complete backup reported at all (only another stack's): fires after backupMaxAgeHours.
+    // No complete backup reported at all (only another stack's): fires after the threshold, 2 h.
     input: [series("mysql_ha_backup_last_complete_timestamp_seconds", { pod: "mysql-0" }, "0x40", "other")],
     at: [["60m", []], ["130m", [expected("MysqlHaBackupMissing")]]],
   },
@@ -242,10 +243,17 @@ describe("alert rules (promtool)", () => {
     expect(r.stdout + r.stderr).toMatch(/MysqlHaPrimaryMissing/);
   });
 
-  it("the backup age threshold is backupMaxAgeHours; the backup and archive alerts need backups and the binlog archive", () => {
-    const rules = (over: Partial<typeof SETTINGS>) => buildAlertRules({ name: NAME, settings: { ...SETTINGS, ...over } })[0].rules;
-    const backup = rules({ backupMaxAgeHours: 7 }).filter((r) => /^MysqlHaBackup/.test(r.alert));
-    expect(backup.map((r) => [r.alert, r.expr.match(/> (\d+)$/)?.[1], r.for])).toEqual([["MysqlHaBackupTooOld", "25200", "5m"], ["MysqlHaBackupMissing", undefined, "7h"]]);
+  it("the backup age threshold is two periods of backupSchedule, or backupMaxAgeHours when set; the backup and archive alerts need backups and the binlog archive", () => {
+    const rules = (over: Partial<RulesArgs["settings"]>) => buildAlertRules({ name: NAME, settings: { ...SETTINGS, ...over } })[0].rules;
+    const threshold = (over: Partial<RulesArgs["settings"]>) =>
+      rules(over).filter((r) => /^MysqlHaBackup/.test(r.alert)).map((r) => [r.alert, r.expr.match(/> (\d+)$/)?.[1], r.for]);
+    expect(threshold({ backupSchedule: "0 3 * * *" })).toEqual([["MysqlHaBackupTooOld", "172800", "5m"], ["MysqlHaBackupMissing", undefined, "48h"]]);
+    expect(threshold({ backupSchedule: "*/20 * * * *" })).toEqual([["MysqlHaBackupTooOld", "2400", "5m"], ["MysqlHaBackupMissing", undefined, "40m"]]);
+    // Weekly on Sunday; Mondays and Wednesdays wait five days from Wednesday to Monday.
+    expect(threshold({ backupSchedule: "0 2 * * 0" })[1][2]).toBe("336h");
+    expect(threshold({ backupSchedule: "0 3 * * 1,3" })[1][2]).toBe("240h");
+    expect(threshold({ backupSchedule: "0 3 * * 1,3", backupMaxAgeHours: 7 })).toEqual([["MysqlHaBackupTooOld", "25200", "5m"], ["MysqlHaBackupMissing", undefined, "7h"]]);
+    expect(rules({ backupSchedule: "0 3 * * *" }).find((r) => r.alert === "MysqlHaBackupTooOld")!.annotations.description).toMatch(/two periods of backupSchedule "0 3 \* \* \*"/);
     expect(rules({}).find((r) => r.alert === "MysqlHaBinlogArchiveBehind")!.expr).toMatch(new RegExp(`> ${ARCHIVE_MAX_DELAY_SECONDS}$`));
     for (const over of [{ backupEnabled: false }, { binlogArchive: false }]) {
       expect(rules(over).map((r) => r.alert).filter((a) => /Backup|Archive/.test(a))).toEqual([]);
