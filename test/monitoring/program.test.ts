@@ -114,13 +114,19 @@ describe("monitoring in the program (prod stack, monitored)", () => {
     expect(buildDashboard({ name: "mysql", settings }).panels.map((p) => p.title)).toEqual(expect.arrayContaining(["Backup age", "Binlog archive delay"]));
   });
 
-  it("passes every mandatory policy (pinned image, resources, non-root for the sidecar)", async () => {
+  it("passes every mandatory policy; the policy pack knows the sidecar: unpinned, without resources or as root it is refused by name", async () => {
     const violations = await runPolicies(r.resources);
     expect(violations.filter((v) => v.level === "mandatory").map((v) => `${v.policy}: ${v.message}`)).toEqual([]);
-    const unpinned = structuredClone(r.resources);
-    const pod = unpinned.find((x) => x.name === "mysql-statefulset")!.inputs.spec.template.spec;
-    pod.containers.find((c: any) => c.name === "mysqld-exporter").image = "prom/mysqld-exporter:latest";
-    expect((await runPolicies(unpinned)).filter((v) => v.level === "mandatory").map((v) => v.message).join("\n")).toMatch(/mysqld-exporter/);
+    /** The mandatory violations about the exporter container once `change` is made to it. */
+    const refused = async (change: (exporter: any) => void) => {
+      const changed = structuredClone(r.resources);
+      const pod = changed.find((x) => x.name === "mysql-statefulset")!.inputs.spec.template.spec;
+      change(pod.containers.find((c: any) => c.name === "mysqld-exporter"));
+      return (await runPolicies(changed)).filter((v) => v.level === "mandatory" && /mysqld-exporter/.test(v.message)).map((v) => v.policy);
+    };
+    expect(await refused((c) => (c.image = "prom/mysqld-exporter:latest"))).toEqual(["k8s-image-pinned"]);
+    expect(await refused((c) => delete c.resources.limits)).toEqual(["k8s-container-resources"]);
+    expect(await refused((c) => (c.securityContext = { ...c.securityContext, runAsUser: 0 }))).toEqual(["k8s-run-as-non-root"]);
   });
 });
 
