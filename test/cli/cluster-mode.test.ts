@@ -12,12 +12,17 @@ import { validateConfig } from "../../components/config";
 import { TOPOLOGY_MOVE_KEY } from "../../components/connectors/primary-objects";
 import { objectNames, ROLE_LABEL } from "../../components/kubernetes/names";
 import { ACCOUNT_ROLES } from "../../components/replication";
+import { backupNames, buildBackupCronJob } from "../../components/backup/kubernetes";
 import { buildCredentialsSecret } from "../../components/kubernetes/secret";
+import { buildTlsSecret } from "../../components/kubernetes/tls";
 import { TOPOLOGY_PRIMARY_KEY } from "../../components/kubernetes/topology";
+import { spawnAgent } from "../../local/agent";
 import { KubeApiStandin } from "../../local/kube-api-standin";
 import { destroyAll, LOCAL_ROOT_PASSWORD, LocalServer, REPLICATION_OPTIONS, startServer } from "../../local/mariadbd";
 import { PodNetwork } from "../../local/pod-network";
+import { startLocalS3 } from "../../local/s3";
 import { applyProgramObjects, memberStandin, roleLabels } from "../connectors/program-objects";
+import { makeCa, TestCa } from "../replication/certificates";
 
 const ROOT = path.resolve(__dirname, "../..");
 const BIN = path.join(ROOT, "bin", "mysql-ha.js");
@@ -26,11 +31,15 @@ const NAMES = objectNames("mysql");
 const REPLICATION_PASSWORD = "cluster-repl-pw-5t7";
 const SIGNING_KEY = "cluster-signing-key-9q2";
 
+/** This process's environment without credentials or a kubeconfig: cluster mode must find them in the cluster. */
+function cleanEnv(): Record<string, string> {
+  const clean = Object.entries(process.env).filter(([k]) => !k.startsWith("MYSQL_HA_") && !k.startsWith("AWS_") && k !== "KUBECONFIG");
+  return { ...(Object.fromEntries(clean) as Record<string, string>), HOME: os.tmpdir() };
+}
+
 function cli(args: string[], env: Record<string, string> = {}): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
-    // No credentials in the environment: cluster mode must find them in the Secret.
-    const clean = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith("MYSQL_HA_") && k !== "KUBECONFIG"));
-    execFile(process.execPath, [BIN, ...args], { cwd: ROOT, env: { ...clean, HOME: os.tmpdir(), ...env }, timeout: 90000 }, (err, stdout, stderr) => {
+    execFile(process.execPath, [BIN, ...args], { cwd: ROOT, env: { ...cleanEnv(), ...env }, timeout: 90000 }, (err, stdout, stderr) => {
       resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr });
     });
   });
@@ -55,12 +64,12 @@ const STACK_CONFIG = {
 const settingsOf = (config: Record<string, string>) => validateConfig(Object.fromEntries(Object.entries(config).map(([k, v]) => [k.replace(/^mysql-ha:/, ""), v]))).settings!;
 
 /** Members of StatefulSet `mysql` in namespace db: mariadbd on port 3306 of each pod's address, named as in the cluster. */
-async function startMembers(network: PodNetwork, options: (i: number) => Record<string, string | number | boolean> = () => ({})): Promise<LocalServer[]> {
+async function startMembers(network: PodNetwork, options: (i: number) => Record<string, string | number | boolean> = () => ({}), clientCa?: string): Promise<LocalServer[]> {
   const servers: LocalServer[] = [];
   try {
     for (let i = 0; i < 3; i++) {
       network.add(`mysql-${i}.${NAMES.headlessService}.${NAMESPACE}.svc`, network.address(i));
-      servers.push(await startServer({ serverId: 1000 + i, port: 3306, host: network.address(i), wrap: network.wrap.bind(network), options: { ...REPLICATION_OPTIONS, ...options(i) } }));
+      servers.push(await startServer({ serverId: 1000 + i, port: 3306, host: network.address(i), wrap: network.wrap.bind(network), options: { ...REPLICATION_OPTIONS, ...options(i) }, clientCa }));
     }
   } catch (err) {
     await destroyAll(servers);
@@ -109,9 +118,11 @@ describe("mysql-ha --stack (cluster mode) against the API stand-in and live memb
       "viewer-token": { name: "viewer", rules: clusterRoleRules("status", settings).filter((r) => !r.resources.includes("secrets")) },
       // Everything but port-forward.
       "reader-token": { name: "reader", rules: clusterRoleRules("status", settings).filter((r) => !r.resources.includes("pods/portforward")) },
+      "agent-token": { name: "agent", rules: clusterRoleRules("agent", settings) },
+      "backups-token": { name: "backups", rules: clusterRoleRules("backups", settings) },
     });
     dir = project("cluster", { ...STACK_CONFIG, "mysql-ha:tls": "off" });
-    kubeconfig = writeKubeconfig(dir, api, { admin: "standin-token", operator: "operator-token", viewer: "viewer-token", reader: "reader-token" });
+    kubeconfig = writeKubeconfig(dir, api, { admin: "standin-token", operator: "operator-token", viewer: "viewer-token", reader: "reader-token", agent: "agent-token", backups: "backups-token" });
     // The stack names the cluster as the Kubernetes provider reads it.
     fs.appendFileSync(path.join(dir, "Pulumi.cluster.yaml"), `  kubernetes:kubeconfig: ${JSON.stringify(kubeconfig)}\n  kubernetes:context: operator\n`);
   }, 120000);
@@ -167,7 +178,7 @@ describe("mysql-ha --stack (cluster mode) against the API stand-in and live memb
   it("names a context the kubeconfig does not have, and the contexts it has", async () => {
     const out = await cli(["status", "--stack", "cluster", "--project-dir", dir, "--context", "prod-east"]);
     expect(out.code).toBe(1);
-    expect(out.stderr).toBe(`mysql-ha status: kubeconfig has no context 'prod-east' (contexts: admin, operator, viewer, reader) (kubeconfig from ${dir}/Pulumi.cluster.yaml's kubernetes:kubeconfig)\n`);
+    expect(out.stderr).toBe(`mysql-ha status: kubeconfig has no context 'prod-east' (contexts: admin, operator, viewer, reader, agent, backups) (kubeconfig from ${dir}/Pulumi.cluster.yaml's kubernetes:kubeconfig)\n`);
   }, 60000);
 
   it("says which verb on which resource in which namespace RBAC refused (403), and reports refused port-forwards", async () => {
@@ -202,6 +213,118 @@ describe("mysql-ha --stack (cluster mode) against the API stand-in and live memb
     expect(missing.code).toBe(2);
     expect(missing.stderr).toMatch(/^mysql-ha status: --stack nope: no stack 'nope': .*Pulumi\.nope\.yaml does not exist \(stacks here: cluster\)\n$/);
   }, 60000);
+
+  it("runs the agent here with the README's agent rules: the stack's Lease, the members through port-forwards", async () => {
+    const agent = spawnAgent(["--stack", "cluster", "--project-dir", dir, "--context", "agent", "--interval-ms", "300", "--lease-seconds", "3"], { env: cleanEnv() });
+    try {
+      await agent.events.wait("leader", (e) => e.event === "leader" && e.leading === true, 30000);
+      expect(agent.events.of("leader")[0]).toMatchObject({ lease: `${NAMESPACE}/mysql-agent` });
+      await agent.events.wait("healthy", (e) => e.event === "healthy" && e.primary === 2, 30000);
+      expect(api!.lease("mysql-agent").spec.holderIdentity).toBe(agent.events.of("leader")[0].identity);
+    } finally {
+      expect(await agent.stop()).toBe(0);
+    }
+    expect(agent.events.of("stopped")).toHaveLength(1);
+    expect(agent.stderr()).toBe("");
+    expect(agent.stdout()).not.toContain(LOCAL_ROOT_PASSWORD);
+  }, 90000);
+
+  it("fails over when the primary is gone; the write endpoint and the move record follow", async () => {
+    await servers[2].signal("SIGKILL");
+    const out = await cli(["failover", "--stack", "cluster", "--project-dir", dir]);
+    expect(out.code).toBe(0);
+    const promoted = Number(/failover: done; primary is member (\d)/.exec(out.stdout)?.[1]);
+    expect([0, 1]).toContain(promoted);
+    expect(api!.configMaps.get(NAMES.topology)?.[TOPOLOGY_PRIMARY_KEY]).toBe(String(promoted));
+    expect(JSON.parse(api!.configMaps.get(NAMES.topology)![TOPOLOGY_MOVE_KEY])).toMatchObject({ to: promoted, by: "mysql-ha failover", operation: "failover" });
+    expect(api!.serviceEndpoints(NAMES.primaryService)).toEqual([`mysql-${promoted}`]);
+  }, 90000);
+
+  it("lists the stack's backups: location from its CronJob, S3 keys and signing key from its Secrets", async () => {
+    const s3 = await startLocalS3(["backups"]);
+    try {
+      const config = { ...STACK_CONFIG, "mysql-ha:tls": "off", "mysql-ha:backupEnabled": "true", "mysql-ha:backupBucket": "backups", "mysql-ha:backupEndpoint": s3.endpoint, "mysql-ha:backupEndpointAllowHttp": "true" };
+      fs.writeFileSync(path.join(dir, "Pulumi.backup.yaml"), `config:\n${Object.entries(config).map(([k, v]) => `  ${k}: ${JSON.stringify(v)}`).join("\n")}\n`);
+      const url = "s3://backups/backup/mysql";
+      const cronJob = buildBackupCronJob({ name: "mysql", names: NAMES, settings: settingsOf(config), credentials: { kind: "secret", secretName: backupNames("mysql").credentialsSecret }, url });
+      expect((await api!.serverSideApply("cronjobs", cronJob as never)).code).toBeLessThan(300);
+      const keys = { apiVersion: "v1", kind: "Secret", metadata: { name: backupNames("mysql").credentialsSecret }, stringData: { AWS_ACCESS_KEY_ID: s3.env().AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY: s3.env().AWS_SECRET_ACCESS_KEY } };
+      expect((await api!.serverSideApply("secrets", keys as never)).code).toBeLessThan(300);
+      // A backup signed with the stack's key, made as the CronJob would.
+      const made = await cli(["backup", "--members", servers[0].address, "--datadir", servers[0].datadir, "--to", url, "--endpoint", s3.endpoint],
+        { ...s3.env(), MYSQL_HA_PASSWORD: LOCAL_ROOT_PASSWORD, MYSQL_HA_BACKUP_SIGNING_KEY: SIGNING_KEY });
+      expect({ code: made.code, stderr: made.code ? made.stderr : "" }).toEqual({ code: 0, stderr: "" });
+
+      const listed = await cli(["backups", "--stack", "backup", "--project-dir", dir, "--kubeconfig", kubeconfig, "--context", "backups", "--json"]);
+      expect(listed.stderr).toBe("");
+      expect(listed.code).toBe(0);
+      expect(JSON.parse(listed.stdout)).toEqual([expect.objectContaining({ timestamp: made.stdout.trim().split("/").pop(), complete: true, signature: "verified" })]);
+      expect(listed.stdout).not.toContain(SIGNING_KEY);
+
+      const off = await cli(["backups", "--stack", "cluster", "--project-dir", dir, "--kubeconfig", kubeconfig, "--context", "backups"]);
+      expect(off.code).toBe(2);
+      expect(off.stderr).toBe("mysql-ha backups: stack cluster has backupEnabled false: it makes no backups (give --from s3://bucket/prefix)\n");
+    } finally {
+      await s3.stop();
+    }
+  }, 120000);
+});
+
+describe("mysql-ha --stack with TLS on: the CA comes from the stack's TLS Secret", () => {
+  const network = new PodNetwork();
+  let servers: LocalServer[] = [];
+  let api: KubeApiStandin | undefined;
+  let dir: string | undefined;
+  let ca: TestCa;
+  let other: TestCa;
+  let certs: Array<{ cert: string; key: string }>;
+
+  const applyTlsSecret = async (authority: TestCa) => {
+    const secret = buildTlsSecret({
+      name: "mysql", names: NAMES, settings: { namespace: NAMESPACE }, ca: authority.ca,
+      members: certs.map((c) => ({ cert: fs.readFileSync(c.cert, "utf8"), key: fs.readFileSync(c.key, "utf8") })),
+    });
+    expect((await api!.serverSideApply("secrets", secret as never)).code).toBeLessThan(300);
+  };
+
+  beforeAll(async () => {
+    ca = await makeCa("cluster");
+    other = await makeCa("other");
+    certs = [];
+    for (let i = 0; i < 3; i++) certs.push(await ca.issue(`mysql-${i}`, `mysql-${i}.${NAMES.headlessService}.${NAMESPACE}.svc`));
+    // Members that accept nothing but TLS.
+    servers = await startMembers(network, (i) => ({ "ssl-ca": ca.caPath, "ssl-cert": certs[i].cert, "ssl-key": certs[i].key, "require-secure-transport": 1 }), ca.ca);
+    api = await startApi(network, {});
+    dir = project("tls", STACK_CONFIG);
+    fs.appendFileSync(path.join(dir, "Pulumi.tls.yaml"), `  kubernetes:kubeconfig: ${JSON.stringify(writeKubeconfig(dir, api, { admin: "standin-token" }))}\n`);
+  }, 120000);
+  afterAll(async () => {
+    await api?.stop();
+    await destroyAll(servers);
+    network.close();
+    ca?.remove();
+    other?.remove();
+    if (dir) fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  it("verifies every member by its DNS name against the CA in mysql-tls, and refuses them when that CA did not sign them", async () => {
+    await applyTlsSecret(ca);
+    const good = await cli(["status", "--stack", "tls", "--project-dir", dir!, "--json"]);
+    // Not replicating yet (three writable members): unhealthy, but every member answered over verified TLS.
+    expect(good.code).toBe(1);
+    const members = JSON.parse(good.stdout).members as Array<{ reachable: boolean; tls: boolean }>;
+    expect(members.map((m) => [m.reachable, m.tls])).toEqual([[true, true], [true, true], [true, true]]);
+    expect(api!.requests).toContain(`GET /api/v1/namespaces/${NAMESPACE}/secrets/mysql-tls`);
+
+    // The cluster's CA is what counts: another CA there makes every member unreachable with the reason.
+    await applyTlsSecret(other);
+    const wrong = await cli(["status", "--stack", "tls", "--project-dir", dir!]);
+    expect(wrong.code).toBe(1);
+    expect(wrong.stdout).toMatch(/member 0 \(127\.0\.0\.1:\d+\) is unreachable: TLS: the member's certificate did not verify as 'mysql-0\.mysql-headless\.db\.svc' against the configured CA/);
+    // --tls-ca overrides it.
+    const given = await cli(["status", "--stack", "tls", "--project-dir", dir!, "--tls-ca", ca.caPath, "--json"]);
+    expect((JSON.parse(given.stdout).members as Array<{ tls: boolean }>).map((m) => m.tls)).toEqual([true, true, true]);
+  }, 120000);
 });
 
 describe("the README lists, per command, the Role rules cluster mode needs", () => {
