@@ -10,6 +10,7 @@ import { ARCHIVE_METRICS_PORT, commonLabels, DONOR_PORT, memberHost, MYSQL_PORT,
 import { ACCOUNTS, SECRET_KEYS } from "../kubernetes/secret";
 import { CONTAINER_SECURITY_CONTEXT, PATHS, StatefulSetExtras, VOLUMES } from "../kubernetes/statefulset";
 import { readScripts } from "../kubernetes/scripts";
+import { TLS_KEYS, TLS_PATHS, tlsSecretName } from "../kubernetes/tls";
 import { ARCHIVE_METRICS_PORT_NAME } from "./metrics";
 
 type Container = k8s.types.input.core.v1.Container;
@@ -141,8 +142,18 @@ const scratchMounts = [
   { name: VOLUMES.scripts, mountPath: PATHS.scripts },
 ];
 
-/** Donor sidecar: serves `mariadb-backup --stream` of this member on DONOR_PORT (token-gated). */
+/** With TLS on: the pod's TLS Secret volume (the statefulset's), read-only. */
+const tlsMount = (settings: Pick<Settings, "tls">) => (settings.tls !== "off" ? [{ name: VOLUMES.tls, mountPath: TLS_PATHS.dir, readOnly: true }] : []);
+
+/** With TLS on, a client of a donor verifies it with the CA (receive_stream in backup-lib.sh) and never goes plain. */
+const donorClientTlsEnv = (settings: Pick<Settings, "tls">): EnvVar[] => (settings.tls !== "off" ? [{ name: "TLS_CA", value: TLS_PATHS.ca }] : []);
+
+/**
+ * Donor sidecar: serves `mariadb-backup --stream` of this member on DONOR_PORT (token-gated); with TLS on, over TLS
+ * with the member's own certificate (picked by its pod name), so the client verifies it before sending the token.
+ */
 export function buildDonorSidecar(args: SeedPartsArgs): Container {
+  const tls = args.settings.tls !== "off";
   return {
     name: "clone-donor",
     image: backupImage(args.settings),
@@ -150,8 +161,11 @@ export function buildDonorSidecar(args: SeedPartsArgs): Container {
     ports: [{ name: "donor", containerPort: DONOR_PORT, protocol: "TCP" }],
     // A TCP probe would open a stream request; look for the listening socket instead (state 0A = LISTEN).
     ...liveness(`grep -qiE ':${DONOR_PORT.toString(16).padStart(4, "0")} [0-9a-f]+:0000 0A' /proc/net/tcp /proc/net/tcp6`),
-    env: [...memberEnv(args.names, "backup"), cloneTokenEnv(args.names), { name: "CLONE_PORT", value: String(DONOR_PORT) }, { name: "HOME", value: "/tmp" }],
-    volumeMounts: [{ name: VOLUMES.data, mountPath: PATHS.data }, ...scratchMounts],
+    env: [
+      ...memberEnv(args.names, "backup"), cloneTokenEnv(args.names), { name: "CLONE_PORT", value: String(DONOR_PORT) }, { name: "HOME", value: "/tmp" },
+      ...(tls ? [{ name: "TLS_DIR", value: TLS_PATHS.dir }, { name: "POD_NAME", valueFrom: { fieldRef: { fieldPath: "metadata.name" } } }] : []),
+    ],
+    volumeMounts: [{ name: VOLUMES.data, mountPath: PATHS.data }, ...scratchMounts, ...tlsMount(args.settings)],
     resources: { requests: { cpu: "50m", memory: "64Mi", "ephemeral-storage": "16Mi" }, limits: { cpu: "1", memory: "512Mi" } },
     securityContext: CONTAINER_SECURITY_CONTEXT,
   };
@@ -213,6 +227,7 @@ export function buildSeedInitContainer(args: SeedPartsArgs): Container {
         : []),
       { name: "CLONE_DONOR_PATTERN", value: donorPattern },
       { name: "DONOR_PORT", value: String(DONOR_PORT) },
+      ...donorClientTlsEnv(args.settings),
       // Member 0 looks for a running peer among every ordinal the config allows, not just `replicas`: the pod
       // template must not change with `replicas`, or every scaling would make RollingUpgrade restart all members.
       { name: "MAX_MEMBERS", value: String(MAX_REPLICAS) },
@@ -224,6 +239,7 @@ export function buildSeedInitContainer(args: SeedPartsArgs): Container {
       { name: VOLUMES.data, mountPath: PATHS.data },
       { name: VOLUMES.conf, mountPath: PATHS.conf, readOnly: true },
       ...scratchMounts,
+      ...tlsMount(args.settings),
     ],
     // A restore downloads the backup onto the data volume, not into the scratch volume.
     resources: { requests: { cpu: "100m", memory: "256Mi", "ephemeral-storage": "16Mi" }, limits: { cpu: "2", memory: "1Gi" } },
@@ -282,12 +298,13 @@ export function buildBackupCronJob(args: BackupPartsArgs): k8s.batch.v1.CronJobA
                     ...s3Env(args),
                     { name: "DONOR_HOST", value: donor },
                     { name: "DONOR_PORT", value: String(DONOR_PORT) },
+                    ...donorClientTlsEnv(s),
                     cloneTokenEnv(args.names),
                     signingKeyEnv(args.names),
                     { name: "RETENTION_COUNT", value: String(s.backupRetentionCount) },
                     { name: "RETENTION_DAYS", value: String(s.backupRetentionDays) },
                   ],
-                  volumeMounts: scratchMounts,
+                  volumeMounts: [...scratchMounts, ...tlsMount(s)],
                   // Streams straight to S3: the scratch volume holds only small working files.
                   resources: { requests: { cpu: "250m", memory: "128Mi", "ephemeral-storage": "64Mi" }, limits: { cpu: "2", memory: "512Mi" } },
                   securityContext: CONTAINER_SECURITY_CONTEXT,
@@ -296,6 +313,8 @@ export function buildBackupCronJob(args: BackupPartsArgs): k8s.batch.v1.CronJobA
               volumes: [
                 { name: VOLUMES.tmp, emptyDir: { sizeLimit: "1Gi" } },
                 { name: VOLUMES.scripts, configMap: { name: args.names.scripts, defaultMode: 0o555 } },
+                // The CA only: the Job verifies the donor and has no business with the members' keys.
+                ...(s.tls !== "off" ? [{ name: VOLUMES.tls, secret: { secretName: tlsSecretName(args.names), items: [{ key: TLS_KEYS.ca, path: TLS_KEYS.ca }] } }] : []),
               ],
             },
           },

@@ -74,9 +74,44 @@ new_stream_nonce() { od -An -N16 -tx1 /dev/urandom | tr -d ' \n'; }
 # receive_stream HOST PORT NONCE: asks a member's donor port (clone-serve.sh) for a backup stream and writes it to
 # stdout. The token goes over the connection, not argv. The donor writes NONCE into the stream's completion marker,
 # so only this request's own, complete stream carries it: no data inside the backup can pass for the marker.
+# With TLS_CA (TLS on) the connection is TLS and the donor must prove it is the member asked for (its certificate
+# signed by that CA and naming DONOR_TLS_NAME, default HOST) before the token is sent; never plain text then.
 receive_stream() {
   need_env CLONE_TOKEN
-  printf '%s\n%s\n' "$CLONE_TOKEN" "$3" | socat -b "$SOCAT_BLOCK" -t 86400 -T "${STREAM_IDLE_TIMEOUT:-300}" - "TCP:$1:$2,connect-timeout=10"
+  local address="TCP:$1:$2,connect-timeout=10" name=${DONOR_TLS_NAME:-$1} err rc=0
+  if [ -n "${TLS_CA:-}" ]; then
+    [ -s "$TLS_CA" ] || die "TLS is on but the CA file TLS_CA=$TLS_CA is missing or empty (the TLS Secret's key ca.crt): refusing to ask $1:$2 for a stream"
+    address="OPENSSL:$1:$2,connect-timeout=10,cafile=$TLS_CA,verify=1,commonname=$name"
+  fi
+  err=$(mktemp)
+  printf '%s\n%s\n' "$CLONE_TOKEN" "$3" | socat -b "$SOCAT_BLOCK" -t 86400 -T "${STREAM_IDLE_TIMEOUT:-300}" - "$address" 2>"$err" || rc=$?
+  [ $rc -ne 0 ] || { rm -f "$err"; return 0; }
+  cat "$err" >&2
+  if [ -n "${TLS_CA:-}" ] && grep -q "wrong version number\|unexpected eof\|packet length too long" "$err"; then
+    rm -f "$err"
+    die "the donor $1:$2 does not speak TLS (is TLS off on it?): refusing to send it the token in plain text"
+  elif [ -n "${TLS_CA:-}" ] && grep -q "certificate verify failed\|does not match hostname" "$err"; then
+    rm -f "$err"
+    die "the donor $1:$2 is refused: its TLS certificate $(tls_refusal "$1" "$2" "$name"); the token was not sent"
+  fi
+  rm -f "$err"
+  die "no stream from the donor $1:$2 (socat exit $rc)"
+}
+
+# tls_refusal HOST PORT NAME: why a server's certificate fails verification against TLS_CA for NAME, in words
+# (openssl's own check on a connection of its own, which ends before any data is sent).
+tls_refusal() {
+  local why
+  why=$(timeout 10 openssl s_client -connect "$1:$2" -servername "$3" -CAfile "$TLS_CA" -verify_hostname "$3" -verify_return_error </dev/null 2>&1 |
+    sed -n 's/^Verification error: //p' | head -n 1)
+  case $why in
+    "unable to get local issuer certificate" | "self-signed certificate"* | "self signed certificate"*) echo "is not signed by the CA in $TLS_CA (it comes from another CA)" ;;
+    "certificate has expired") echo "has expired" ;;
+    "certificate is not yet valid") echo "is not valid yet" ;;
+    "hostname mismatch") echo "does not name $3 (the name it must carry)" ;;
+    "") echo "failed verification against the CA in $TLS_CA for the name $3" ;;
+    *) echo "failed verification against the CA in $TLS_CA for the name $3: $why" ;;
+  esac
 }
 
 # The last file of every complete donor stream; its content names the backup's binlog position.

@@ -3,7 +3,10 @@
 # prepares it, and positions it: gtid_slave_pos is the copy's GTID (also printed last, as GTID=<pos>), so the
 # engine attaches the member from there. Nothing else is needed between this script and mariadbd's start.
 # Idempotent: a failed attempt leaves DATADIR empty again.
-# Env: DONOR_HOST, DONOR_PORT, CLONE_TOKEN, DATADIR, [MYSQL_CONF_DIR: the member's option files]
+# With TLS_CA (TLS on) the stream comes over TLS from a donor whose certificate that CA signed for DONOR_HOST (or
+# DONOR_TLS_NAME, when DONOR_HOST is an address): see receive_stream.
+# Env: DONOR_HOST, DONOR_PORT, CLONE_TOKEN, DATADIR, [MYSQL_CONF_DIR: the member's option files], [TLS_CA],
+#      [DONOR_TLS_NAME]
 set -euo pipefail
 SCRIPT_NAME=clone
 # shellcheck source=backup-lib.sh

@@ -7,7 +7,7 @@
 # (restarts are no-ops).
 # Env: POD_NAME (…-<ordinal>), DATADIR, [RESTORE_URL], [CLONE_DONOR_PATTERN=host-%d.svc], DONOR_PORT, CLONE_TOKEN,
 #      MAX_MEMBERS (member 0 without RESTORE_URL: how many ordinals may exist), [PEER_MYSQL_PORT=3306],
-#      [MYSQL_CONF_DIR] (clone), MYSQL_USER, MYSQL_PASSWORD (restore replay), [S3_ENDPOINT], AWS_*
+#      [MYSQL_CONF_DIR], [TLS_CA] (clone), MYSQL_USER, MYSQL_PASSWORD (restore replay), [S3_ENDPOINT], AWS_*
 set -euo pipefail
 SCRIPT_NAME=seed-member
 here=$(dirname "$0")

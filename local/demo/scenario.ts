@@ -298,8 +298,12 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoResult> {
       const rootPassword = stack!.secret(SECRET_KEYS.root);
       const before = writer!.ackedCount;
       const t0 = Date.now();
-      // From the donor sidecar the pod runs, with the rendered token, as the backup Job does.
-      await runScript("backup.sh", { ...s3.env(), BACKUP_URL: url, DONOR_HOST: stack!.addresses[donorOrdinal], DONOR_PORT: String(DONOR_PORT), CLONE_TOKEN: stack!.secret(SECRET_KEYS.cloneToken) }, { timeoutMs: 120000 });
+      // From the donor sidecar the pod runs, with the rendered token, as the backup Job does: over TLS, verifying
+      // the donor's certificate against the stack's CA and its DNS name (reached here at its address).
+      await runScript("backup.sh", {
+        ...s3.env(), BACKUP_URL: url, DONOR_HOST: stack!.addresses[donorOrdinal], DONOR_PORT: String(DONOR_PORT), CLONE_TOKEN: stack!.secret(SECRET_KEYS.cloneToken),
+        TLS_CA: stack!.memberCaFile(), DONOR_TLS_NAME: stack!.podHostName(donorOrdinal),
+      }, { timeoutMs: 120000 });
       const backupMs = Date.now() - t0;
       const dir = fs.mkdtempSync(path.join(os.tmpdir(), "mysql-ha-restored-"));
       const restored = new LocalServer(dir, await freePort(), { serverId: 1999, options: { ...REPLICATION_OPTIONS, "read-only": 1 } });

@@ -431,10 +431,16 @@ export class LocalStack {
     return Object.fromEntries(resolveEnv(container, podName, (name) => this.secrets.get(name)).map(([k, v]) => [k, local(v)]));
   }
 
-  /** The account a sidecar of the rendered pod template connects with (its MYSQL_USER and MYSQL_PASSWORD). */
-  sidecarAccount(name: string): { MYSQL_USER: string; MYSQL_PASSWORD: string } {
-    const env = this.containerEnv(this.container(name), `${this.statefulSetName}-0`);
-    return { MYSQL_USER: env.MYSQL_USER, MYSQL_PASSWORD: env.MYSQL_PASSWORD };
+  /**
+   * What pod `ordinal`'s donor sidecar (the rendered clone-donor container) takes from its manifest: its account and,
+   * with TLS on, its pod name and the TLS Secret's volume projected for it (it serves with the member's own pair).
+   * Its address, port and datadir are the local server's.
+   */
+  private donorEnv(ordinal: number, pod: LocalServer): Record<string, string> {
+    const podName = `${this.statefulSetName}-${ordinal}`;
+    const dir = fs.mkdtempSync(path.join(this.scratch, `${podName}-donor-`));
+    const env: Record<string, string> = this.containerView(this.container("clone-donor"), podName, dir, this.podVolumes(pod)).env;
+    return Object.fromEntries(["MYSQL_USER", "MYSQL_PASSWORD", "TLS_DIR", "POD_NAME"].filter((k) => env[k] !== undefined).map((k) => [k, env[k]]));
   }
 
   /** The volumes a pod's server owns: its datadir (the data claim) and its socket directory (the run volume). */
@@ -468,7 +474,7 @@ export class LocalStack {
       await pod.stop();
       pod.spec.options = (await this.initContainers(ordinal, pod)).options;
       await pod.start();
-      this.donors.set(ordinal, await startDonor(pod, this.secret(SECRET_KEYS.cloneToken), DONOR_PORT, this.sidecarAccount("clone-donor")));
+      this.donors.set(ordinal, await startDonor(pod, this.secret(SECRET_KEYS.cloneToken), DONOR_PORT, this.donorEnv(ordinal, pod)));
     } catch (err) {
       this.options.log?.(`pod ${this.statefulSetName}-${ordinal}: did not start: ${(err as Error).message}`);
       return false;
@@ -545,7 +551,7 @@ export class LocalStack {
     }
     await pod.start();
     if (fresh) await this.entrypoint(pod, podName);
-    this.donors.set(ordinal, await startDonor(pod, this.secret(SECRET_KEYS.cloneToken), DONOR_PORT, this.sidecarAccount("clone-donor")));
+    this.donors.set(ordinal, await startDonor(pod, this.secret(SECRET_KEYS.cloneToken), DONOR_PORT, this.donorEnv(ordinal, pod)));
     this.options.log?.(`pod ${podName}: started on ${pod.address}`);
   }
 

@@ -87,6 +87,35 @@ describe("backup CronJob and member parts", () => {
     expect(env.RETENTION_DAYS.value).toBe("30");
   });
 
+  test("the clone stream's TLS: the donor sidecar serves with the pod's TLS Secret, the seed container and the backup Job verify it with the CA alone; nothing with tls off", () => {
+    const a = parts();
+    const pod = (buildStatefulSet({ name: "db", names: a.names, settings: a.settings, extras: [buildSeedingPodExtras(a)] }) as any).spec.template.spec;
+    const job = (buildBackupCronJob(a) as any).spec.jobTemplate.spec.template.spec;
+    const envOf = (c: any) => Object.fromEntries((c.env as any[]).map((e) => [e.name, e.value ?? e.valueFrom]));
+    const tlsMountOf = (c: any) => (c.volumeMounts as any[]).filter((m) => m.name === VOLUMES.tls);
+    const donor = pod.containers.find((c: any) => c.name === "clone-donor");
+    const seed = pod.initContainers.find((c: any) => c.name === "seed");
+    expect(envOf(donor)).toMatchObject({ TLS_DIR: "/etc/mysql-ha/tls", POD_NAME: { fieldRef: { fieldPath: "metadata.name" } } });
+    expect(envOf(donor).TLS_CA).toBeUndefined();
+    for (const client of [seed, job.containers[0]]) {
+      expect(envOf(client).TLS_CA).toBe("/etc/mysql-ha/tls/ca.crt");
+      expect(envOf(client).TLS_DIR).toBeUndefined();
+    }
+    for (const c of [donor, seed, job.containers[0]]) expect(tlsMountOf(c)).toEqual([{ name: VOLUMES.tls, mountPath: "/etc/mysql-ha/tls", readOnly: true }]);
+    // The pod's volume is the stack's TLS Secret (every member's pair); the Job's carries the CA only.
+    expect(pod.volumes.find((v: any) => v.name === VOLUMES.tls).secret.secretName).toBe("db-tls");
+    expect(job.volumes.find((v: any) => v.name === VOLUMES.tls).secret).toEqual({ secretName: "db-tls", items: [{ key: "ca.crt", path: "ca.crt" }] });
+
+    const off = parts({ tls: "off", tlsRequired: "false" });
+    const offPod = (buildStatefulSet({ name: "db", names: off.names, settings: off.settings, extras: [buildSeedingPodExtras(off)] }) as any).spec.template.spec;
+    const offJob = (buildBackupCronJob(off) as any).spec.jobTemplate.spec.template.spec;
+    for (const c of [...offPod.containers, ...offPod.initContainers, ...offJob.containers]) {
+      expect(Object.keys(envOf(c)).filter((k) => /^TLS_/.test(k))).toEqual([]);
+      expect(tlsMountOf(c)).toEqual([]);
+    }
+    expect(offJob.volumes.map((v: any) => v.name)).not.toContain(VOLUMES.tls);
+  });
+
   test("the backup job and a restoring seed container get the manifest signing key from the stack's Secret by reference; no other container has it", () => {
     const a = parts({ restoreFrom: "s3://bkt1/prod/db" });
     const ref = { name: "BACKUP_SIGNING_KEY", valueFrom: { secretKeyRef: { name: objectNames("db").secret, key: SECRET_KEYS.backupSigning } } };
