@@ -1,16 +1,16 @@
 import { assertSupportedNode } from "./components/node-version";
-import { loadSettings } from "./components/config";
+import { loadConfigValues } from "./components/config";
 import { ReplicatedDatabase } from "./components/database";
 import { kubernetesProviderAccess } from "./components/kubernetes/provider-access";
 import { DATABASE_NAME } from "./components/kubernetes/names";
 
 assertSupportedNode();
 
-// Stack config (Pulumi.<stack>.yaml, defaults in Pulumi.yaml) -> validated settings; every problem in one error.
-const settings = loadSettings();
+// Stack config (Pulumi.<stack>.yaml, defaults in Pulumi.yaml) -> the component's arguments; every problem in one error.
+const config = loadConfigValues();
 
 // The providers reach the cluster the Kubernetes resources go to (kubernetes:kubeconfig / kubernetes:context).
-const db = new ReplicatedDatabase(DATABASE_NAME, { settings, cluster: kubernetesProviderAccess() });
+const db = new ReplicatedDatabase(DATABASE_NAME, { ...config, cluster: kubernetesProviderAccess() });
 
 export const primaryEndpoint = db.primaryEndpoint;
 export const readEndpoint = db.readEndpoint;

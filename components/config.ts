@@ -922,12 +922,12 @@ const RULES: readonly Rule[] = [
 ];
 
 /**
- * Validates raw stack config (keys without the `mysql-ha:` prefix; values as Pulumi stores them: strings,
- * or already-typed values) and applies defaults: each key by its parser in {@link CONFIG_KEYS}, then the
- * {@link RULES} between keys. Returns settings only when there are no errors; all errors are collected, each
- * naming the key, the bad value and what is allowed.
+ * Validates raw config (keys without the `mysql-ha:` prefix; values as Pulumi stores them: strings, or
+ * already-typed values, as the component's arguments are) and applies defaults: each key by its parser in
+ * {@link CONFIG_KEYS}, then the {@link RULES} between keys. Returns each key's value only when there are no errors;
+ * all errors are collected, each naming the key, the bad value and what is allowed.
  */
-export function validateConfig(raw: Record<string, unknown>): { settings?: Settings; errors: ConfigError[] } {
+export function parseConfig(raw: Record<string, unknown>): { values?: ConfigValues; errors: ConfigError[] } {
   const errors: ConfigError[] = [];
   const fail = (key: string, value: unknown, allowed: string, hint = ""): undefined => {
     errors.push({ key, value, allowed, message: `${PROJECT}:${key}: ${show(value)} is not allowed; expected ${allowed}${hint}` });
@@ -964,8 +964,14 @@ export function validateConfig(raw: Record<string, unknown>): { settings?: Setti
   const v = values as ConfigValues;
   for (const rule of RULES) if (rule.reads.every((k) => valid.has(k))) rule.check(v, fail);
 
-  if (errors.length > 0) return { errors };
-  const { backupIrsaOidcProviderArn: oidcProviderArn, backupIrsaOidcIssuer: oidcIssuer, ...settings } = v;
+  return errors.length > 0 ? { errors } : { errors, values: v };
+}
+
+/** {@link parseConfig}, then the settings the component is built from. */
+export function validateConfig(raw: Record<string, unknown>): { settings?: Settings; errors: ConfigError[] } {
+  const { values, errors } = parseConfig(raw);
+  if (!values) return { errors };
+  const { backupIrsaOidcProviderArn: oidcProviderArn, backupIrsaOidcIssuer: oidcIssuer, ...settings } = values;
   return { errors, settings: { ...settings, backupIrsa: oidcProviderArn && oidcIssuer ? { oidcProviderArn, oidcIssuer } : undefined } };
 }
 /** Thrown by {@link loadSettings}; `errors` holds every validation failure, `message` lists them all. */
@@ -989,11 +995,26 @@ export function rawStackConfig(all: Record<string, string>): Record<string, unkn
   return raw;
 }
 
-/** Settings of the running Pulumi stack; throws one {@link ConfigValidationError} listing every problem. */
-export function loadSettings(): Settings {
+/** Raw config of the running Pulumi stack. */
+function runningStackConfig(): Record<string, unknown> {
   // Required lazily so the pure validation above can be used without loading the Pulumi SDK.
   const pulumi: typeof import("@pulumi/pulumi") = require("@pulumi/pulumi");
-  const { settings, errors } = validateConfig(rawStackConfig(pulumi.runtime.allConfig()));
+  return rawStackConfig(pulumi.runtime.allConfig());
+}
+
+/**
+ * The running Pulumi stack's config, each key typed as the component's arguments take it; throws one
+ * {@link ConfigValidationError} listing every problem.
+ */
+export function loadConfigValues(): ConfigValues {
+  const { values, errors } = parseConfig(runningStackConfig());
+  if (!values) throw new ConfigValidationError(errors);
+  return values;
+}
+
+/** Settings of the running Pulumi stack; throws one {@link ConfigValidationError} listing every problem. */
+export function loadSettings(): Settings {
+  const { settings, errors } = validateConfig(runningStackConfig());
   if (!settings) throw new ConfigValidationError(errors);
   return settings;
 }

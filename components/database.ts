@@ -1,7 +1,7 @@
 import * as pulumi from "@pulumi/pulumi";
 import * as k8s from "@pulumi/kubernetes";
 import * as random from "@pulumi/random";
-import type { Settings } from "./config";
+import { ConfigKey, ConfigValidationError, ConfigValues, Settings, validateConfig } from "./config";
 import { memberHost, memberPodName, MYSQL_PORT, objectNames, ObjectNames, serviceHost } from "./kubernetes/names";
 import { buildServerConfigMap } from "./kubernetes/server-config";
 import { buildScriptsConfigMap } from "./kubernetes/scripts";
@@ -39,15 +39,47 @@ export const SEED_TIMEOUT = "2h";
 /** Type token of the component. */
 export const REPLICATED_DATABASE_TYPE = "mysql-ha:index:ReplicatedDatabase";
 
-export interface ReplicatedDatabaseArgs {
-  /** Validated stack settings (components/config.ts `loadSettings` / `validateConfig`). */
-  settings: Settings;
+/** Keys whose value may come from another resource (an Output or a Promise). */
+type InputKey = "namespace" | "image" | "directMembers" | "backupBucket";
+
+/**
+ * Every key of the stack config (README, "Config reference"; components/config.ts CONFIG_KEYS), each optional with
+ * the config's default and validation, typed as it is validated.
+ */
+export type DatabaseConfigArgs = {
+  [K in ConfigKey]?: K extends "directMembers" ? pulumi.Input<pulumi.Input<string>[]>
+    : K extends InputKey ? pulumi.Input<NonNullable<ConfigValues[K]>> : ConfigValues[K];
+};
+
+export interface ReplicatedDatabaseArgs extends DatabaseConfigArgs {
+  /**
+   * Settings validated already (components/config.ts `validateConfig`), used as they are instead of the keys: for a
+   * program that goes past the config's limits on purpose, as the evaluation benchmark does with its member counts.
+   */
+  settings?: Settings;
   /**
    * The cluster the Kubernetes resources go to, for the dynamic providers (port-forwards, pointing the primary's
    * objects, pod restarts): pass what the Kubernetes provider uses (`kubernetes:kubeconfig` contents and
    * `kubernetes:context`, see `kubernetesProviderAccess`). Default: the usual kubeconfig lookup in the provider.
    */
   cluster?: { kubeconfig?: pulumi.Input<string>; context?: string };
+}
+
+type Cluster = NonNullable<ReplicatedDatabaseArgs["cluster"]>;
+
+/** The component's outputs. */
+type DatabaseOutputs = Pick<ReplicatedDatabase, "primaryEndpoint" | "readEndpoint" | "headlessServiceName" | "memberHosts" | "primary" |
+  "secretName" | "rootPassword" | "replicationPassword" | "appPassword" | "replicationPlan" | "gtidPositions">;
+
+/** A value that needs no other resource: neither an Output nor a Promise, nor a list holding one. */
+const known = (value: unknown): boolean =>
+  !pulumi.Output.isInstance(value) && !(value instanceof Promise) && (!Array.isArray(value) || value.every(known));
+
+/** Settings from the component's arguments, validated as the stack config is; throws every problem at once. */
+function settingsOf(keys: Record<string, unknown>): Settings {
+  const { settings, errors } = validateConfig(keys);
+  if (!settings) throw new ConfigValidationError(errors);
+  return settings;
 }
 
 /** Generated passwords; each is a secret output. */
@@ -86,9 +118,42 @@ export class ReplicatedDatabase extends pulumi.ComponentResource {
   /** Executed GTID set of each member, by ordinal. */
   readonly gtidPositions: pulumi.Output<string[]>;
 
-  constructor(name: string, args: ReplicatedDatabaseArgs, opts?: pulumi.ComponentResourceOptions) {
+  constructor(name: string, args: ReplicatedDatabaseArgs = {}, opts?: pulumi.ComponentResourceOptions) {
     super(REPLICATED_DATABASE_TYPE, name, {}, opts);
-    const settings = args.settings;
+    const { cluster = {}, settings, ...keys } = args;
+    const outputs = settings ? this.build(name, settings, cluster) : this.fromKeys(name, keys, cluster);
+    this.primaryEndpoint = outputs.primaryEndpoint;
+    this.readEndpoint = outputs.readEndpoint;
+    this.headlessServiceName = outputs.headlessServiceName;
+    this.memberHosts = outputs.memberHosts;
+    this.primary = outputs.primary;
+    this.secretName = outputs.secretName;
+    this.rootPassword = outputs.rootPassword;
+    this.replicationPassword = outputs.replicationPassword;
+    this.appPassword = outputs.appPassword;
+    this.replicationPlan = outputs.replicationPlan;
+    this.gtidPositions = outputs.gtidPositions;
+    this.registerOutputs(outputs);
+  }
+
+  /**
+   * The resources for the keys: at once when every value is known, else once the values from other resources are
+   * (in a preview where one is not known yet, the component shows none of its resources).
+   */
+  private fromKeys(name: string, keys: DatabaseConfigArgs, cluster: Cluster): DatabaseOutputs {
+    if (Object.values(keys).every(known)) return this.build(name, settingsOf(keys), cluster);
+    const built = pulumi.output(keys).apply((values) => this.build(name, settingsOf(values), cluster));
+    return {
+      primaryEndpoint: built.apply((b) => b.primaryEndpoint), readEndpoint: built.apply((b) => b.readEndpoint),
+      headlessServiceName: built.apply((b) => b.headlessServiceName), memberHosts: built.apply((b) => b.memberHosts),
+      primary: built.apply((b) => b.primary), secretName: built.apply((b) => b.secretName), rootPassword: built.apply((b) => b.rootPassword),
+      replicationPassword: built.apply((b) => b.replicationPassword), appPassword: built.apply((b) => b.appPassword),
+      replicationPlan: built.apply((b) => b.replicationPlan), gtidPositions: built.apply((b) => b.gtidPositions),
+    };
+  }
+
+  /** Every resource of the database, built from validated settings; the class only wires. */
+  private build(name: string, settings: Settings, cluster: Cluster): DatabaseOutputs {
     const names = objectNames(name);
     const base = { name, names, settings };
 
@@ -147,7 +212,7 @@ export class ReplicatedDatabase extends pulumi.ComponentResource {
 
     // Replication around the StatefulSet (README, "Replication during `pulumi up`"): the placement moves the
     // primary before the pods change, the topology converges replication after them.
-    const replication = replicationArgs(names, settings, credentials, args.cluster ?? {}, certificates);
+    const replication = replicationArgs(names, settings, credentials, cluster, certificates);
     const placement = new PrimaryPlacement(`${name}-placement`, replication, { parent: this, dependsOn: [topologyConfigMap, primaryService] });
 
     // Everything the pods need exists before the StatefulSet, and the primary is where the new size allows.
@@ -208,31 +273,19 @@ export class ReplicatedDatabase extends pulumi.ComponentResource {
     }
 
     const ns = settings.namespace;
-    this.primaryEndpoint = primaryService.metadata.name.apply((n) => `${serviceHost(n, ns)}:${MYSQL_PORT}`);
-    this.readEndpoint = readService.metadata.name.apply((n) => `${serviceHost(n, ns)}:${MYSQL_PORT}`);
-    this.headlessServiceName = headless.metadata.name;
-    this.memberHosts = pulumi.output(Array.from({ length: settings.replicas }, (_, i) => memberHost(names, ns, i)));
-    this.primary = pulumi.output(primary);
-    this.secretName = credentials.secret.metadata.name;
-    this.rootPassword = credentials.root;
-    this.replicationPassword = credentials.replication;
-    this.appPassword = credentials.app;
-    this.replicationPlan = topology.plan;
-    this.gtidPositions = topology.gtidPositions;
-
-    this.registerOutputs({
-      primaryEndpoint: this.primaryEndpoint,
-      readEndpoint: this.readEndpoint,
-      headlessServiceName: this.headlessServiceName,
-      memberHosts: this.memberHosts,
-      primary: this.primary,
-      secretName: this.secretName,
-      rootPassword: this.rootPassword,
-      replicationPassword: this.replicationPassword,
-      appPassword: this.appPassword,
-      replicationPlan: this.replicationPlan,
-      gtidPositions: this.gtidPositions,
-    });
+    return {
+      primaryEndpoint: primaryService.metadata.name.apply((n) => `${serviceHost(n, ns)}:${MYSQL_PORT}`),
+      readEndpoint: readService.metadata.name.apply((n) => `${serviceHost(n, ns)}:${MYSQL_PORT}`),
+      headlessServiceName: headless.metadata.name,
+      memberHosts: pulumi.output(Array.from({ length: settings.replicas }, (_, i) => memberHost(names, ns, i))),
+      primary: pulumi.output(primary),
+      secretName: credentials.secret.metadata.name,
+      rootPassword: credentials.root,
+      replicationPassword: credentials.replication,
+      appPassword: credentials.app,
+      replicationPlan: topology.plan,
+      gtidPositions: topology.gtidPositions,
+    };
   }
 
   /**
@@ -258,7 +311,7 @@ export class ReplicatedDatabase extends pulumi.ComponentResource {
 
 /** Inputs of both replication resources: settings, how to reach the members, the engine's credentials. */
 function replicationArgs(
-  names: ObjectNames, settings: Settings, credentials: Credentials, cluster: NonNullable<ReplicatedDatabaseArgs["cluster"]>, certificates: StackCertificates | undefined,
+  names: ObjectNames, settings: Settings, credentials: Credentials, cluster: Cluster, certificates: StackCertificates | undefined,
 ): ReplicationResourceArgs {
   const context = cluster.context ? { context: cluster.context } : {};
   const connector: ConnectorSpec =

@@ -5,7 +5,8 @@
  * capture no path at all: every method finds the implementation from the host's working directory, which is the
  * Pulumi project directory (the engine starts plugins there; @pulumi/pulumi's pulumi-resource-pulumi-nodejs even
  * finds the host script with `node -e "require.resolve('@pulumi/pulumi/cmd/dynamic-provider')"`, i.e. from the
- * cwd). Deliberately no imports in this file: anything imported would be captured by value.
+ * cwd): the project's own components/, or, for a program that uses mysql-ha as a package, the compiled one in its
+ * node_modules. Deliberately no imports in this file: anything imported would be captured by value.
  */
 import type * as pulumi from "@pulumi/pulumi";
 
@@ -16,17 +17,18 @@ export function serializableProvider(kind: ProviderKind): pulumi.dynamic.Resourc
   const load = () => {
     const path: typeof import("node:path") = require("node:path");
     const fs: typeof import("node:fs") = require("node:fs");
-    const root = process.cwd();
-    // `.js` when the program is compiled, else the TypeScript sources.
-    const handlersPath = [".js", ".ts"]
-      .map((ext) => path.join(root, "components", "providers", handlersModule + ext))
-      .find((file) => fs.existsSync(file));
-    if (!handlersPath) {
+    const cwd = process.cwd();
+    // `.js` when the program is compiled, else the TypeScript sources; then the package a program installed.
+    const found = [cwd, path.join(cwd, "node_modules", "mysql-ha", "dist")]
+      .flatMap((root) => [".js", ".ts"].map((ext) => ({ root, file: path.join(root, "components", "providers", handlersModule + ext) })))
+      .find(({ file }) => fs.existsSync(file));
+    if (!found) {
       throw new Error(
-        `mysql-ha ${kind} provider: components/providers/${handlersModule}.ts not found in ${root}; ` +
-          "the provider must run in the mysql-ha project directory (where its Pulumi.yaml is)",
+        `mysql-ha ${kind} provider: components/providers/${handlersModule}.ts not found in ${cwd}, nor node_modules/mysql-ha; ` +
+          "the provider must run in the mysql-ha project directory or in that of a program using the mysql-ha package",
       );
     }
+    const { root, file: handlersPath } = found;
     // The dynamic provider host runs plain Node: teach it TypeScript once, only if the sources are TypeScript.
     if (handlersPath.endsWith(".ts") && !require.extensions[".ts"]) {
       require(require.resolve("ts-node", { paths: [root] })).register({ transpileOnly: true, project: path.join(root, "tsconfig.json") });

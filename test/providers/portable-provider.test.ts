@@ -73,8 +73,8 @@ describe("serialized providers run from the project directory they are given, no
     const host = await start(elsewhere);
     for (const kind of KINDS) {
       await expect(host.check({}, { __provider: serialized[kind] })).rejects.toThrow(
-        `components/providers/${kind === "rollingUpgrade" ? "rolling-upgrade-handlers" : "handlers"}.ts not found in ${elsewhere}; ` +
-          "the provider must run in the mysql-ha project directory",
+        `components/providers/${kind === "rollingUpgrade" ? "rolling-upgrade-handlers" : "handlers"}.ts not found in ${elsewhere}, nor node_modules/mysql-ha; ` +
+          "the provider must run in the mysql-ha project directory or in that of a program using the mysql-ha package",
       );
     }
   });
