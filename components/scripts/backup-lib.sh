@@ -78,7 +78,7 @@ new_stream_nonce() { od -An -N16 -tx1 /dev/urandom | tr -d ' \n'; }
 # signed by that CA and naming DONOR_TLS_NAME, default HOST) before the token is sent; never plain text then.
 receive_stream() {
   need_env CLONE_TOKEN
-  local address="TCP:$1:$2,connect-timeout=10" name=${DONOR_TLS_NAME:-$1} err rc=0
+  local address="TCP:$1:$2,connect-timeout=10" name=${DONOR_TLS_NAME:-$1} err rc=0 why
   if [ -n "${TLS_CA:-}" ]; then
     [ -s "$TLS_CA" ] || die "TLS is on but the CA file TLS_CA=$TLS_CA is missing or empty (the TLS Secret's key ca.crt): refusing to ask $1:$2 for a stream"
     address="OPENSSL:$1:$2,connect-timeout=10,cafile=$TLS_CA,verify=1,commonname=$name"
@@ -91,17 +91,22 @@ receive_stream() {
     rm -f "$err"
     die "the donor $1:$2 does not speak TLS (is TLS off on it?): refusing to send it the token in plain text"
   elif [ -n "${TLS_CA:-}" ] && grep -q "certificate verify failed\|does not match hostname" "$err"; then
+    why=$(tls_refusal "$1" "$2" "$name" "$err")
     rm -f "$err"
-    die "the donor $1:$2 is refused: its TLS certificate $(tls_refusal "$1" "$2" "$name"); the token was not sent"
+    die "the donor $1:$2 is refused: its TLS certificate $why; the token was not sent"
   fi
   rm -f "$err"
   die "no stream from the donor $1:$2 (socat exit $rc)"
 }
 
-# tls_refusal HOST PORT NAME: why a server's certificate fails verification against TLS_CA for NAME, in words
-# (openssl's own check on a connection of its own, which ends before any data is sent).
+# tls_refusal HOST PORT NAME SOCAT_LOG: why a server's certificate fails verification against TLS_CA for NAME, in
+# words (openssl's own check on a connection of its own, which ends before any data is sent; without openssl, what
+# socat's log tells: the chain or the name).
 tls_refusal() {
   local why
+  command -v openssl >/dev/null ||
+    { grep -q "does not match hostname" "$4" && echo "does not name $3 (the name it must carry)" ||
+      echo "is not signed by the CA in $TLS_CA, or has expired"; return; }
   why=$(timeout 10 openssl s_client -connect "$1:$2" -servername "$3" -CAfile "$TLS_CA" -verify_hostname "$3" -verify_return_error </dev/null 2>&1 |
     sed -n 's/^Verification error: //p' | head -n 1)
   case $why in

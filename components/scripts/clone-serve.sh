@@ -25,16 +25,19 @@ need_env POD_NAME
 ordinal=${POD_NAME##*-}
 [[ $ordinal =~ ^[0-9]+$ ]] || die "POD_NAME '$POD_NAME' does not end in -<ordinal>"
 cert=$TLS_DIR/member-$ordinal.crt key=$TLS_DIR/member-$ordinal.key
-# served_pair DIR: checks the member's pair and copies it to DIR; never serves in plain text instead.
+# served_pair DIR: checks the member's pair and copies it to DIR; never serves in plain text instead. The checks
+# need openssl (the official image has it, with ca-certificates); without it socat still refuses a mismatched key.
 served_pair() {
   local f
   for f in "$cert" "$key"; do
     [ -s "$f" ] || die "TLS is on but $f is missing or empty (the TLS Secret has no key $(basename "$f") for member $ordinal): refusing to serve streams"
   done
-  openssl x509 -in "$cert" -noout -checkend 0 >/dev/null ||
-    die "TLS: $cert has expired ($(openssl x509 -in "$cert" -noout -enddate)): refusing to serve streams with it"
-  [ "$(openssl x509 -in "$cert" -noout -pubkey)" == "$(openssl pkey -in "$key" -pubout 2>/dev/null)" ] ||
-    die "TLS: $key is not the private key of $cert (mismatched pair): refusing to serve streams"
+  if command -v openssl >/dev/null; then
+    openssl x509 -in "$cert" -noout -checkend 0 >/dev/null ||
+      die "TLS: $cert has expired ($(openssl x509 -in "$cert" -noout -enddate)): refusing to serve streams with it"
+    [ "$(openssl x509 -in "$cert" -noout -pubkey)" == "$(openssl pkey -in "$key" -pubout 2>/dev/null)" ] ||
+      die "TLS: $key is not the private key of $cert (mismatched pair): refusing to serve streams"
+  fi
   (umask 077 && cp "$cert" "$1/member.crt" && cp "$key" "$1/member.key")
 }
 served=$(mktemp -d)
@@ -45,7 +48,7 @@ trap 'exit 143' TERM INT
 # Streams in progress finish on the old listener's children.
 while :; do
   served_pair "$served"
-  log "serving backup streams of $DATADIR on ${CLONE_BIND:-0.0.0.0}:$CLONE_PORT over TLS as $(openssl x509 -in "$served/member.crt" -noout -subject -enddate | tr '\n' ' ')"
+  log "serving backup streams of $DATADIR on ${CLONE_BIND:-0.0.0.0}:$CLONE_PORT over TLS with $cert"
   "${serve[@]}" "OPENSSL-LISTEN:$listen,cert=$served/member.crt,key=$served/member.key,verify=0" "$stream" &
   listener=$!
   while cmp -s "$cert" "$served/member.crt" && cmp -s "$key" "$served/member.key"; do

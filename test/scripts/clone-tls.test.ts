@@ -11,7 +11,9 @@ import * as path from "node:path";
 import * as tls from "node:tls";
 import { lookup } from "node:dns/promises";
 import { destroyAll, LocalServer, REPLICATION_OPTIONS, sleep, startServer } from "../../local/mariadbd";
-import { Donor, runScript, ScriptError, startDonor } from "../../cli/scripts";
+import { spawn } from "node:child_process";
+import * as net from "node:net";
+import { Donor, freePort, runScript, ScriptError, startDonor } from "../../cli/scripts";
 import { makeCa, TestCa } from "../replication/certificates";
 
 jest.setTimeout(120000);
@@ -56,6 +58,16 @@ function joinerDir(): string {
 
 function clone(donor: Donor, datadir: string, env: Record<string, string> = {}) {
   return runScript("clone.sh", { DONOR_HOST: HOST, DONOR_PORT: String(donor.port), CLONE_TOKEN: TOKEN, DATADIR: datadir, ...env });
+}
+
+function canConnect(host: string, port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = net.connect({ host, port }, () => {
+      socket.destroy();
+      resolve(true);
+    });
+    socket.once("error", () => resolve(false));
+  });
 }
 
 /** Streams the donor started (its log names each stream it served). */
@@ -114,6 +126,23 @@ describe("clone stream over TLS", () => {
     expect(err.stderr).toMatch(/its TLS certificate does not name member-9\.db\.test \(the name it must carry\); the token was not sent/);
     expect(fs.readdirSync(datadir)).toEqual([]);
     expect(streamsServed(donor)).toBe(0);
+  });
+
+  test("a donor serving an expired certificate is refused, saying so; nothing is written", async () => {
+    // clone-serve.sh will not serve an expired pair: a bare TLS listener stands for a donor whose pair expired while it ran.
+    const expired = await ca.issue("donor-expired-served", HOST, 0);
+    await sleep(1100); // -days 0: it expires the second it was made
+    const port = await freePort();
+    const listener = spawn("socat", [`OPENSSL-LISTEN:${port},bind=${server.host},reuseaddr,fork,cert=${expired.cert},key=${expired.key},verify=0`, "SYSTEM:cat >/dev/null"], { stdio: "ignore" });
+    try {
+      for (let i = 0; i < 100 && !(await canConnect(server.host, port)); i++) await sleep(50);
+      const datadir = joinerDir();
+      const err = await runScript("clone.sh", { DONOR_HOST: HOST, DONOR_PORT: String(port), CLONE_TOKEN: TOKEN, DATADIR: datadir, TLS_CA: ca.caPath }).catch((e) => e);
+      expect(err.stderr).toMatch(new RegExp(`the donor ${HOST}:${port} is refused: its TLS certificate has expired; the token was not sent`));
+      expect(fs.readdirSync(datadir)).toEqual([]);
+    } finally {
+      listener.kill();
+    }
   });
 
   test("a joiner with TLS on refuses a donor serving plain text", async () => {
