@@ -92,8 +92,6 @@ export interface ClusterSecrets {
   replication: Credentials;
   /** The stack's CA, when its members serve TLS (config tls). */
   tls?: TlsSettings;
-  /** The stack's backup signing key. */
-  backupSigningKey?: string;
 }
 
 /** A failed API call as one line naming what was asked, where, and why; the permission when it was RBAC. */
@@ -179,7 +177,6 @@ export async function readClusterSecrets(target: ClusterTarget, tls: TlsSettings
     admin: { user: "root", password: secretKey(secret, name, SECRET_KEYS.root) },
     replication: { user: REPLICATION_USER, password: secretKey(secret, name, SECRET_KEYS.replication) },
     ...(stackTls ? { tls: stackTls } : {}),
-    backupSigningKey: secret.data?.[SECRET_KEYS.backupSigning] !== undefined ? secretKey(secret, name, SECRET_KEYS.backupSigning) : undefined,
   };
 }
 

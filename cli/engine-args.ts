@@ -94,7 +94,7 @@ export function parseEngineArgs<E extends Record<string, { type: "string" | "boo
 }
 
 /** The members or the cluster-mode target of parsed options. */
-export function engineArgsOf(values: Record<string, string | boolean | undefined>): { values: typeof values; members?: MemberAddress[]; target?: ClusterTarget; count: number } {
+function engineArgsOf(values: Record<string, string | boolean | undefined>): { values: typeof values; members?: MemberAddress[]; target?: ClusterTarget; count: number } {
   const target = engineClusterTarget(values);
   if (target) return { values, target, count: target.settings.replicas };
   const members = parseMembers(values.members as string | undefined);

@@ -11,9 +11,9 @@ Inspects every member (read only) and prints a table for people, or with --json:
   { "primary": <index|null>, "healthy": bool, "problems": [..], "members": [{ "index", "address", "reachable",
     "role": "primary"|"replica"|"unknown", "readOnly", "gtid", "sourceIndex", "lagSeconds", "errantGtids": [..],
     "tls", "replicationTls" }] }
-where index is the position in --members (the pod's ordinal with --stack); tls: this command's connection to the member is encrypted and its
-certificate verified (--tls-ca); replicationTls: the member replicates over TLS verifying its source (null: not a
-replica).
+where index is the position in --members (with --stack: the pod's ordinal); tls: this command's connection to the
+member is encrypted and its certificate verified (--tls-ca, or the stack's CA); replicationTls: the member
+replicates over TLS verifying its source (null: not a replica).
 
 Options:
   --json                         machine-readable output
