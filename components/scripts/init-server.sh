@@ -48,6 +48,23 @@ if [ -n "${TLS_DIR:-}" ]; then
       exit 1
     fi
   done
+  # What mariadbd would only put in its error log (a key not of the certificate: it aborts) or not see at all (a
+  # certificate the CA did not sign: every replica and the engine refuse it), said here. Needs openssl (the official
+  # image has it, with ca-certificates); without it mariadbd's own checks remain.
+  if command -v openssl >/dev/null; then
+    cert="$TLS_DIR/member-$ordinal.crt" key="$TLS_DIR/member-$ordinal.key"
+    if [ "$(openssl x509 -in "$cert" -noout -pubkey 2>&1)" != "$(openssl pkey -in "$key" -pubout 2>&1)" ]; then
+      echo "init-server: TLS: $key is not the private key of $cert (a mismatched pair in the TLS Secret): mariadbd would not start with it" >&2
+      exit 1
+    fi
+    if ! why=$(openssl verify -CAfile "$TLS_DIR/ca.crt" -no_check_time "$cert" 2>&1); then
+      echo "init-server: TLS: $cert is not signed by the CA in $TLS_DIR/ca.crt (replicas and the engine would refuse it): $(grep -m1 -o 'error [0-9]*.*' <<<"$why")" >&2
+      exit 1
+    fi
+    # An expired certificate is served (clients that verify refuse it, naming it); the member still starts.
+    openssl x509 -in "$cert" -noout -checkend 0 >/dev/null ||
+      echo "init-server: WARNING: TLS: $cert has expired ($(openssl x509 -in "$cert" -noout -enddate)): replicas and the engine will refuse this member until pulumi up renews it" >&2
+  fi
   tls_lines="ssl_cert = $TLS_DIR/member-$ordinal.crt
 ssl_key = $TLS_DIR/member-$ordinal.key"
 fi

@@ -74,6 +74,38 @@ describe("init-server.sh with TLS", () => {
     expect(r.out).toBe(`init-server: TLS is on but ${volume}/member-1.crt is missing or empty (the TLS Secret has no key member-1.crt for member 1)`);
   });
 
+  it("refuses a key that is not the certificate's, and a certificate another CA signed, naming the files", async () => {
+    const volume = await tlsVolume([0, 1]);
+    fs.copyFileSync(path.join(volume, TLS_KEYS.key(0)), path.join(volume, TLS_KEYS.key(1)));
+    const mismatched = initServer("mysql-1", volume, {});
+    expect([mismatched.status, mismatched.out]).toEqual([1,
+      `init-server: TLS: ${volume}/member-1.key is not the private key of ${volume}/member-1.crt (a mismatched pair in the TLS Secret): mariadbd would not start with it`]);
+
+    const other = await makeCa("pods-other");
+    try {
+      const foreign = await other.issue("foreign", memberDnsName(0));
+      fs.copyFileSync(foreign.cert, path.join(volume, TLS_KEYS.cert(0)));
+      fs.copyFileSync(foreign.key, path.join(volume, TLS_KEYS.key(0)));
+      const r = initServer("mysql-0", volume, {});
+      expect([r.status, r.out]).toEqual([1,
+        `init-server: TLS: ${volume}/member-0.crt is not signed by the CA in ${volume}/ca.crt (replicas and the engine would refuse it): error 20 at 0 depth lookup: unable to get local issuer certificate`]);
+    } finally {
+      other.remove();
+    }
+  });
+
+  it("starts a member whose certificate expired, warning that it is refused until renewed", async () => {
+    const volume = await tlsVolume([]);
+    const expired = await ca.issue(`pod-expired-${path.basename(dir)}`, memberDnsName(0), 0);
+    fs.copyFileSync(expired.cert, path.join(volume, TLS_KEYS.cert(0)));
+    fs.copyFileSync(expired.key, path.join(volume, TLS_KEYS.key(0)));
+    await new Promise((r) => setTimeout(r, 1100)); // -days 0: it expires the second it was made
+    const r = initServer("mysql-0", volume, {});
+    expect(r.status).toBe(0);
+    expect(r.out).toMatch(new RegExp(`^init-server: WARNING: TLS: ${volume}/member-0\\.crt has expired \\(notAfter=.*\\): replicas and the engine will refuse this member until pulumi up renews it$`, "m"));
+    expect(r.options.ssl_cert).toBe(`${volume}/member-0.crt`);
+  });
+
   it("writes no TLS option with tls off", () => {
     const r = initServer("mysql-0", undefined, { tls: "off" });
     expect(r.status).toBe(0);

@@ -159,6 +159,16 @@ describe("TLS", () => {
     expect(noTls.members[0].error).toMatch(/^TLS: the member does not offer TLS .*never falls back to plain text$/);
   });
 
+  it("refuses a member serving an expired certificate, saying so", async () => {
+    const expired = await ca.issue(`expired-${Date.now()}`, memberDnsName(0), 0);
+    await sleep(1100); // -days 0: it expires the second it was made
+    const server = await startServer({ serverId: 398, options: { ...REPLICATION_OPTIONS, ssl_ca: ca.caPath, ssl_cert: expired.cert, ssl_key: expired.key } });
+    lab = { servers: [server], writers: [] } as unknown as Lab; // for the clean-up
+    const t = await inspect([{ host: server.host, port: server.port }], settingsFor([], { tls: tlsWith(ca) }));
+    expect(t.members[0].error).toBe("TLS: the member's certificate did not verify as 'member-0.db.test' against the configured CA: certificate has expired");
+    expect(t.problems[0].message).toMatch(/^member 0 \(127\.0\.0\.1:\d+\) is unreachable: TLS: .*certificate has expired$/);
+  });
+
   it("replication refuses a source whose certificate the replica's CA did not sign; nothing replicates in plain text", async () => {
     // The engine trusts the members' CA, the replicas are told to verify their source against another one.
     lab = await startTlsLab(2, { tls: tlsWith(ca, otherCa.caPath) });
