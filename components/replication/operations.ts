@@ -274,44 +274,82 @@ async function doDetach(ctx: Ctx, index: number): Promise<OperationResult> {
 }
 
 // ---------------------------------------------------------------------------------------------------------------
-// switchover
+// switchover: prepare (writes on) -> stop writes -> promote -> repoint the old primary
+
+/** A switchover under way: the old primary, the candidate, the other replicas, and a session on each. */
+interface Switch {
+  from: number;
+  to: number;
+  others: number[];
+  old: Sql;
+  candidate: Sql;
+  otherSqls: Sql[];
+  /** Sessions never killed when writes stop: the lock's and our own on the old primary. */
+  exclude: number[];
+  /** Whether the other replicas were moved under the candidate (and must go back if it aborts). */
+  chained: boolean;
+}
 
 async function doSwitchover(ctx: Ctx, to: number): Promise<OperationResult> {
   checkIndex(ctx.members, to, "switchover target");
   const t = await look(ctx);
-  if (t.primary === null) throw refuse("no-primary", `cannot switch over: there is no writable primary (${t.problems.map((x) => x.message).join("; ")}); use failover`);
-  const from = t.primary;
+  const from = switchoverSource(t, to);
   if (from === to) {
     log(ctx, `nothing to do: member ${to} is already the primary`);
     return result(ctx, "switchover", to, { noop: true });
   }
-  const why = switchoverRefusal(t.members[to], from);
-  if (why) throw refuse(why.kind, why.message);
-  const others = t.members.filter((m) => m.index !== from && m.index !== to && m.reachable && m.replica && !m.errantGtids.length).map((m) => m.index);
-  const toAddress = replicationAddress(ctx.members[to]);
-  const fromAddress = replicationAddress(ctx.members[from]);
-  const { semiSync, semiSyncTimeoutMs } = ctx.settings;
-
-  const connOld = await connect(ctx.members, from, ctx.settings);
-  const connNew = await connect(ctx.members, to, ctx.settings);
-  const connOthers = await Promise.all(others.map((i) => connect(ctx.members, i, ctx.settings)));
-  const exclude = [ctx.lockSessions.get(from) ?? -1, await ctx.flavor.sessionId(connOld)];
-  let chained = false;
-  /** Undo the preparation: the candidate drops the source side of semi-sync, the others go back to the old primary. */
-  const unprepare = async () => {
-    await ctx.flavor.setSemiSyncSource(connNew, false, semiSyncTimeoutMs);
-    if (chained) {
-      await Promise.all(connOthers.map((c) => replicate(ctx, c, fromAddress)));
-      log(ctx, `members ${others.join(", ")}: replicating from member ${from} again`);
-    }
-  };
+  const sw = await openSwitch(ctx, t, from, to);
   try {
-    // Slow work first, with writes still on, so the write-stopped window stays short:
+    await prepareSwitch(ctx, sw, t.members[to].gtidCurrent);
+    const t0 = Date.now();
+    let writeGapMs: number;
+    try {
+      const stopped = await stopWrites(ctx, sw);
+      await promoteCandidate(ctx, sw, stopped.position);
+      writeGapMs = Date.now() - t0;
+      log(ctx, `member ${from}: writes stopped at ${stopped.position} (read_only, ${stopped.sessions} client sessions killed, commit lock)`);
+    } catch (err) {
+      await giveWritesBack(ctx, sw.old, from, to);
+      await unprepareSwitch(ctx, sw).catch((e) => ctx.warnings.push(`could not undo the preparation: ${(e as Error).message}`));
+      throw new ReplicationError(`switchover ${from} -> ${to} aborted: ${(err as Error).message}; member ${from} is writable again and remains the primary`);
+    }
+    log(ctx, `member ${to}: primary, writable (writes were stopped for ${writeGapMs} ms)`);
+    // The candidate has everything and takes writes: from here on we only finish forward.
+    await repointOldPrimary(ctx, sw);
+    return result(ctx, "switchover", to, { writeGapMs });
+  } finally {
+    await Promise.all([sw.old, sw.candidate, ...sw.otherSqls].map((c) => c.close()));
+  }
+}
+
+/** The current primary, which the switchover moves away from; refuses when there is none or `to` cannot take over. */
+function switchoverSource(t: Topology, to: number): number {
+  if (t.primary === null) throw refuse("no-primary", `cannot switch over: there is no writable primary (${t.problems.map((x) => x.message).join("; ")}); use failover`);
+  const why = t.primary === to ? undefined : switchoverRefusal(t.members[to], t.primary);
+  if (why) throw refuse(why.kind, why.message);
+  return t.primary;
+}
+
+async function openSwitch(ctx: Ctx, t: Topology, from: number, to: number): Promise<Switch> {
+  const others = t.members.filter((m) => m.index !== from && m.index !== to && m.reachable && m.replica && !m.errantGtids.length).map((m) => m.index);
+  const old = await connect(ctx.members, from, ctx.settings);
+  const candidate = await connect(ctx.members, to, ctx.settings);
+  const otherSqls = await Promise.all(others.map((i) => connect(ctx.members, i, ctx.settings)));
+  const exclude = [ctx.lockSessions.get(from) ?? -1, await ctx.flavor.sessionId(old)];
+  return { from, to, others, old, candidate, otherSqls, exclude, chained: false };
+}
+
+/**
+ * Prepare, with writes still on, the slow work that keeps the write-stopped window short; on failure it is undone
+ * and nothing has changed. `startPos` is what the candidate had executed when the switchover began.
+ */
+async function prepareSwitch(ctx: Ctx, sw: Switch, startPos: MemberStatus["gtidCurrent"]): Promise<void> {
+  const { from, to, others } = sw;
+  try {
     // 1. the candidate gets close to the primary (no progress at all = stuck: refuse, nothing changed);
-    const before = await ctx.flavor.binlogPosition(connOld);
-    const startPos = t.members[to].gtidCurrent;
-    if (!(await ctx.flavor.waitForGtid(connNew, before, Math.max(1, Math.min(ctx.settings.catchUpTimeoutMs, remaining(ctx)))))) {
-      const now = await ctx.flavor.executedPosition(connNew);
+    const before = await ctx.flavor.binlogPosition(sw.old);
+    if (!(await ctx.flavor.waitForGtid(sw.candidate, before, Math.max(1, Math.min(ctx.settings.catchUpTimeoutMs, remaining(ctx)))))) {
+      const now = await ctx.flavor.executedPosition(sw.candidate);
       if (now === startPos) {
         throw refuse("behind", `cannot switch over to member ${to}: it applied nothing in ${ctx.settings.catchUpTimeoutMs} ms (at ${now}, primary at ${before}); nothing was changed, member ${from} remains the primary`);
       }
@@ -320,63 +358,66 @@ async function doSwitchover(ctx: Ctx, to: number): Promise<OperationResult> {
     // 2. the other replicas move under it (it logs what it applies), so the moment it becomes writable they are
     //    connected and acknowledge its commits. Its semi-sync source side stays off until then: a replica with it on
     //    would make its own applier wait for acknowledgements.
-    chained = true;
-    await Promise.all(connOthers.map((c) => replicate(ctx, c, toAddress)));
+    sw.chained = true;
+    const toAddress = replicationAddress(ctx.members[to]);
+    await Promise.all(sw.otherSqls.map((c) => replicate(ctx, c, toAddress)));
     if (others.length) log(ctx, `members ${others.join(", ")}: now replicating from member ${to} (still a replica of member ${from})`);
-    await ctx.flavor.prepareBlockWrites(connOld, 2000);
+    await ctx.flavor.prepareBlockWrites(sw.old, 2000);
     checkDeadline(ctx, "stopping writes");
   } catch (err) {
-    await unprepare().catch(() => undefined);
-    await Promise.all([connOld, connNew, ...connOthers].map((c) => c.close()));
+    await unprepareSwitch(ctx, sw).catch(() => undefined);
     throw err;
   }
+}
 
-  // The window: stop writes (read_only for ordinary accounts; kill client sessions, since accounts with READ_ONLY
-  // ADMIN/SUPER ignore read_only and open transactions must not commit later; a global read lock against anyone
-  // reconnecting), wait until the candidate applied everything, make it writable.
-  const t0 = Date.now();
-  let writeGapMs: number;
+/** Undoes the preparation: the candidate drops the source side of semi-sync, the others go back to the old primary. */
+async function unprepareSwitch(ctx: Ctx, sw: Switch): Promise<void> {
+  await ctx.flavor.setSemiSyncSource(sw.candidate, false, ctx.settings.semiSyncTimeoutMs);
+  if (sw.chained) {
+    const fromAddress = replicationAddress(ctx.members[sw.from]);
+    await Promise.all(sw.otherSqls.map((c) => replicate(ctx, c, fromAddress)));
+    log(ctx, `members ${sw.others.join(", ")}: replicating from member ${sw.from} again`);
+  }
+}
+
+/**
+ * Stop writes on the old primary: read_only for ordinary accounts; client sessions killed, since accounts with
+ * READ_ONLY ADMIN/SUPER ignore read_only and open transactions must not commit later; a commit lock against anyone
+ * reconnecting. Returns the position writes stopped at.
+ */
+async function stopWrites(ctx: Ctx, sw: Switch): Promise<{ position: string; sessions: number }> {
+  await ctx.flavor.setReadOnly(sw.old, true);
+  const sessions = await ctx.flavor.clientSessions(sw.old, sw.exclude);
+  await Promise.all(sessions.map((id) => ctx.flavor.killSession(sw.old, id)));
+  await ctx.flavor.blockWrites(sw.old);
+  return { position: await ctx.flavor.binlogPosition(sw.old), sessions: sessions.length };
+}
+
+/** Promote: the candidate applies everything up to `position`, takes the source side of semi-sync and becomes writable. */
+async function promoteCandidate(ctx: Ctx, sw: Switch, position: string): Promise<void> {
+  const wait = Math.max(1, Math.min(ctx.settings.catchUpTimeoutMs, remaining(ctx)));
+  if (!(await ctx.flavor.waitForGtid(sw.candidate, position, wait))) {
+    throw new ReplicationError(`member ${sw.to} did not apply the primary's transactions up to ${position} within ${wait} ms`);
+  }
+  // Safe while the candidate still replicates: the old primary is locked, nothing more can arrive.
+  await ctx.flavor.setSemiSyncSource(sw.candidate, ctx.settings.semiSync, ctx.settings.semiSyncTimeoutMs);
+  await ctx.flavor.setReadOnly(sw.candidate, false);
+}
+
+/** Repoint: the new primary stops replicating, the old one becomes its replica (a failure here is a warning). */
+async function repointOldPrimary(ctx: Ctx, sw: Switch): Promise<void> {
+  await ctx.flavor.stopReplicating(sw.candidate);
   try {
-    try {
-      await ctx.flavor.setReadOnly(connOld, true);
-      const sessions = await ctx.flavor.clientSessions(connOld, exclude);
-      await Promise.all(sessions.map((id) => ctx.flavor.killSession(connOld, id)));
-      await ctx.flavor.blockWrites(connOld);
-      const pos = await ctx.flavor.binlogPosition(connOld);
-      const wait = Math.max(1, Math.min(ctx.settings.catchUpTimeoutMs, remaining(ctx)));
-      if (!(await ctx.flavor.waitForGtid(connNew, pos, wait))) {
-        throw new ReplicationError(`member ${to} did not apply the primary's transactions up to ${pos} within ${wait} ms`);
-      }
-      // Safe while the candidate still replicates: the old primary is locked, nothing more can arrive.
-      await ctx.flavor.setSemiSyncSource(connNew, semiSync, semiSyncTimeoutMs);
-      await ctx.flavor.setReadOnly(connNew, false);
-      writeGapMs = Date.now() - t0;
-      log(ctx, `member ${from}: writes stopped at ${pos} (read_only, ${sessions.length} client sessions killed, commit lock)`);
-    } catch (err) {
-      const msg = (err as Error).message;
-      await giveWritesBack(ctx, connOld, from, to);
-      await unprepare().catch((e) => ctx.warnings.push(`could not undo the preparation: ${(e as Error).message}`));
-      throw new ReplicationError(`switchover ${from} -> ${to} aborted: ${msg}; member ${from} is writable again and remains the primary`);
-    }
-    log(ctx, `member ${to}: primary, writable (writes were stopped for ${writeGapMs} ms)`);
-
-    // The candidate has everything and takes writes: from here on we only finish forward.
-    await ctx.flavor.stopReplicating(connNew);
-    try {
-      // Sessions that reconnected and now wait on the commit lock would commit on the old primary once it is
-      // released (privileged accounts ignore read_only): end them first.
-      const waiting = await ctx.flavor.clientSessions(connOld, exclude);
-      await Promise.all(waiting.map((id) => ctx.flavor.killSession(connOld, id)));
-      await ctx.flavor.unblockWrites(connOld);
-      await ctx.flavor.adoptOwnHistory(connOld);
-      await replicate(ctx, connOld, toAddress);
-      log(ctx, `member ${from}: replicating from member ${to}`);
-    } catch (err) {
-      ctx.warnings.push(`member ${from} (old primary) could not be made a replica of member ${to}: ${(err as Error).message}; attach it`);
-    }
-    return result(ctx, "switchover", to, { writeGapMs });
-  } finally {
-    await Promise.all([connOld, connNew, ...connOthers].map((c) => c.close()));
+    // Sessions that reconnected and now wait on the commit lock would commit on the old primary once it is
+    // released (privileged accounts ignore read_only): end them first.
+    const waiting = await ctx.flavor.clientSessions(sw.old, sw.exclude);
+    await Promise.all(waiting.map((id) => ctx.flavor.killSession(sw.old, id)));
+    await ctx.flavor.unblockWrites(sw.old);
+    await ctx.flavor.adoptOwnHistory(sw.old);
+    await replicate(ctx, sw.old, replicationAddress(ctx.members[sw.to]));
+    log(ctx, `member ${sw.from}: replicating from member ${sw.to}`);
+  } catch (err) {
+    ctx.warnings.push(`member ${sw.from} (old primary) could not be made a replica of member ${sw.to}: ${(err as Error).message}; attach it`);
   }
 }
 
@@ -399,11 +440,45 @@ async function giveWritesBack(ctx: Ctx, connOld: Sql, from: number, to: number):
 }
 
 // ---------------------------------------------------------------------------------------------------------------
-// failover
+// failover: prepare (the candidates drain their relay logs) -> choose -> promote -> repoint; writes stopped with the
+// primary, which is gone
+
+/** A candidate after draining: what it received from the failed primary and what it executed. */
+interface Drained {
+  index: number;
+  received: string;
+  applied: boolean;
+  executed: string;
+  errant: string[];
+}
 
 async function doFailover(ctx: Ctx, to: number | undefined): Promise<OperationResult> {
   if (to !== undefined) checkIndex(ctx.members, to, "failover target");
   const t = await look(ctx);
+  const { failed, replicas } = failoverCandidates(t, to);
+  log(ctx, `member ${failed} (primary) is unreachable; candidates: ${replicas.map((m) => m.index).join(", ")}`);
+  const conns = new Map<number, Sql>();
+  try {
+    for (const m of replicas) conns.set(m.index, await connect(ctx.members, m.index, ctx.settings));
+    const drained = await drainRelayLogs(ctx, replicas, conns);
+    const chosen = await chooseCandidate(ctx, drained, conns, to);
+    const newPrimary = chosen.index;
+    checkDeadline(ctx, `promoting member ${newPrimary}`);
+    await ctx.flavor.becomeSource(conns.get(newPrimary)!, ctx.settings.semiSync, ctx.settings.semiSyncTimeoutMs);
+    await ctx.flavor.setReadOnly(conns.get(newPrimary)!, false);
+    log(ctx, `member ${newPrimary}: promoted, writable at ${chosen.executed}`);
+    await repointReplicas(ctx, drained.filter((d) => d.index !== newPrimary), conns, newPrimary);
+    const possiblyLost = whatMayBeLost(ctx, replicas, failed, chosen);
+    log(ctx, `possibly lost: ${possiblyLost}`);
+    log(ctx, `member ${failed} (failed primary) must be re-seeded or attached when it returns; it will not rejoin by itself`);
+    return result(ctx, "failover", newPrimary, { chosen: newPrimary, possiblyLost });
+  } finally {
+    await Promise.all([...conns.values()].map((c) => c.close()));
+  }
+}
+
+/** The failed primary and its reachable replicas; refuses unless a failover is what the topology needs. */
+function failoverCandidates(t: Topology, to: number | undefined): { failed: number; replicas: MemberStatus[] } {
   if (t.splitBrain) throw refuse("split-brain", t.problems.find((x) => x.kind === "split-brain")!.message);
   if (t.primary !== null) throw refuse("primary-available", `cannot fail over: member ${t.primary} is a reachable, writable primary; use switchover`);
   const failed = t.sourceOfReplicas;
@@ -418,82 +493,77 @@ async function doFailover(ctx: Ctx, to: number | undefined): Promise<OperationRe
     if (!replicas.includes(target)) throw refuse("not-a-replica", `cannot fail over to member ${to}: it is not a reachable replica of member ${failed}${target.error ? ` (${target.error})` : ""}`);
     if (target.errantGtids.length) throw refuse("errant-gtids", `cannot fail over to member ${to}: it has errant GTIDs ${target.errantGtids.join(",")}`);
   }
-  log(ctx, `member ${failed} (primary) is unreachable; candidates: ${replicas.map((m) => m.index).join(", ")}`);
+  return { failed, replicas };
+}
 
-  // Every candidate stops receiving and applies its relay log, so "executed" below means "everything received".
-  const conns = new Map<number, Sql>();
-  try {
-    for (const m of replicas) conns.set(m.index, await connect(ctx.members, m.index, ctx.settings));
-    const drained = await Promise.all(
-      replicas.map(async (m) => {
-        const sql = conns.get(m.index)!;
-        await ctx.flavor.stopIoThread(sql);
-        const st = await ctx.flavor.readStatus(sql);
-        const received = st.replica?.gtidIo || st.gtidCurrent || "";
-        if (st.replica?.sqlThread === "stopped" && !st.replica.lastSqlError) await ctx.flavor.startSqlThread(sql);
-        const ok = received ? await ctx.flavor.waitForGtid(sql, received, Math.max(1, Math.min(ctx.settings.catchUpTimeoutMs, remaining(ctx)))) : true;
-        const after = await ctx.flavor.readStatus(sql);
-        return { index: m.index, received, applied: ok, executed: after.gtidCurrent ?? "", errant: m.errantGtids, status: after };
-      }),
-    );
-    for (const d of drained) log(ctx, `member ${d.index}: received ${d.received || "(nothing)"}, executed ${d.executed || "(nothing)"}${d.applied ? "" : " (relay log NOT fully applied)"}`);
+/** Prepare: every candidate stops receiving and applies its relay log, so "executed" means "everything received". */
+async function drainRelayLogs(ctx: Ctx, replicas: MemberStatus[], conns: Map<number, Sql>): Promise<Drained[]> {
+  const drained = await Promise.all(
+    replicas.map(async (m) => {
+      const sql = conns.get(m.index)!;
+      await ctx.flavor.stopIoThread(sql);
+      const st = await ctx.flavor.readStatus(sql);
+      const received = st.replica?.gtidIo || st.gtidCurrent || "";
+      if (st.replica?.sqlThread === "stopped" && !st.replica.lastSqlError) await ctx.flavor.startSqlThread(sql);
+      const ok = received ? await ctx.flavor.waitForGtid(sql, received, Math.max(1, Math.min(ctx.settings.catchUpTimeoutMs, remaining(ctx)))) : true;
+      const after = await ctx.flavor.readStatus(sql);
+      return { index: m.index, received, applied: ok, executed: after.gtidCurrent ?? "", errant: m.errantGtids };
+    }),
+  );
+  for (const d of drained) log(ctx, `member ${d.index}: received ${d.received || "(nothing)"}, executed ${d.executed || "(nothing)"}${d.applied ? "" : " (relay log NOT fully applied)"}`);
+  return drained;
+}
 
-    const refusal = async (kind: RefusalKind, msg: string) => {
-      // Changed nothing that matters: let the candidates keep trying their source.
-      await Promise.all([...conns.values()].map((c) => ctx.flavor.resumeReplicating(c).catch(() => undefined)));
-      return refuse(kind, msg);
-    };
-    // What each replica got from the failed primary (the relay position excludes its own local writes).
-    const fromPrimary = (d: (typeof drained)[number]) => d.received || d.executed;
-    const missing = (a: (typeof drained)[number]) => drained.find((o) => o !== a && !ctx.flavor.covers(a.executed, fromPrimary(o)));
-    let chosen: (typeof drained)[number] | undefined;
-    if (to !== undefined) {
-      chosen = drained.find((d) => d.index === to)!;
-      if (!chosen.applied) throw await refusal("behind", `cannot fail over to member ${to}: it could not apply its relay log within ${ctx.settings.catchUpTimeoutMs} ms`);
-      const ahead = missing(chosen);
-      if (ahead) {
-        throw await refusal("behind", `cannot fail over to member ${to}: member ${ahead.index} has transactions it lacks (${fromPrimary(ahead)} vs ${chosen.executed}); promoting it would drop them. Choose member ${ahead.index} or omit --to`);
-      }
-    } else {
-      chosen = drained.find((d) => d.applied && d.errant.length === 0 && !missing(d));
-      if (!chosen) {
-        const positions = drained.map((d) => `member ${d.index}: ${d.executed || "(nothing)"}${d.errant.length ? ` (errant ${d.errant.join(",")})` : ""}${d.applied ? "" : " (relay log not applied)"}`).join("; ");
-        throw await refusal("no-candidate", `cannot fail over: no candidate has every transaction the others have without errant GTIDs, so promoting any would drop transactions (${positions})`);
-      }
+/** The candidate to promote: `to`, or the one that has everything any other received; refusals change nothing. */
+async function chooseCandidate(ctx: Ctx, drained: Drained[], conns: Map<number, Sql>, to: number | undefined): Promise<Drained> {
+  const refusal = async (kind: RefusalKind, msg: string) => {
+    // Changed nothing that matters: let the candidates keep trying their source.
+    await Promise.all([...conns.values()].map((c) => ctx.flavor.resumeReplicating(c).catch(() => undefined)));
+    return refuse(kind, msg);
+  };
+  // What each replica got from the failed primary (the relay position excludes its own local writes).
+  const fromPrimary = (d: Drained) => d.received || d.executed;
+  const missing = (a: Drained) => drained.find((o) => o !== a && !ctx.flavor.covers(a.executed, fromPrimary(o)));
+  if (to !== undefined) {
+    const chosen = drained.find((d) => d.index === to)!;
+    if (!chosen.applied) throw await refusal("behind", `cannot fail over to member ${to}: it could not apply its relay log within ${ctx.settings.catchUpTimeoutMs} ms`);
+    const ahead = missing(chosen);
+    if (ahead) {
+      throw await refusal("behind", `cannot fail over to member ${to}: member ${ahead.index} has transactions it lacks (${fromPrimary(ahead)} vs ${chosen.executed}); promoting it would drop them. Choose member ${ahead.index} or omit --to`);
     }
-
-    const newPrimary = chosen.index;
-    checkDeadline(ctx, `promoting member ${newPrimary}`);
-    const sql = conns.get(newPrimary)!;
-    await ctx.flavor.becomeSource(sql, ctx.settings.semiSync, ctx.settings.semiSyncTimeoutMs);
-    await ctx.flavor.setReadOnly(sql, false);
-    log(ctx, `member ${newPrimary}: promoted, writable at ${chosen.executed}`);
-    await Promise.all(
-      drained
-        .filter((d) => d.index !== newPrimary)
-        .map(async (d) => {
-          if (d.errant.length) {
-            ctx.warnings.push(`member ${d.index} has errant GTIDs ${d.errant.join(",")} and was not repointed; re-seed it`);
-            return;
-          }
-          try {
-            await replicate(ctx, conns.get(d.index)!, replicationAddress(ctx.members[newPrimary]));
-            log(ctx, `member ${d.index}: replicating from member ${newPrimary}`);
-          } catch (err) {
-            ctx.warnings.push(`member ${d.index} could not be repointed to member ${newPrimary}: ${(err as Error).message}`);
-          }
-        }),
-    );
-    const semi = replicas.every((m) => m.semiSync?.replicaEnabled);
-    const possiblyLost = semi
-      ? `none acknowledged: semi-sync was on, so every commit acknowledged to a client had reached a replica, and the most advanced one (${chosen.executed}) was promoted (unless member ${failed} had fallen back to async after ${ctx.settings.semiSyncTimeoutMs} ms without an acknowledgement)`
-      : `asynchronous replication: transactions member ${failed} committed after ${chosen.executed} reached no replica and are lost; if member ${failed} comes back it will hold them as errant GTIDs and must be re-seeded`;
-    log(ctx, `possibly lost: ${possiblyLost}`);
-    log(ctx, `member ${failed} (failed primary) must be re-seeded or attached when it returns; it will not rejoin by itself`);
-    return result(ctx, "failover", newPrimary, { chosen: newPrimary, possiblyLost });
-  } finally {
-    await Promise.all([...conns.values()].map((c) => c.close()));
+    return chosen;
   }
+  const chosen = drained.find((d) => d.applied && d.errant.length === 0 && !missing(d));
+  if (!chosen) {
+    const positions = drained.map((d) => `member ${d.index}: ${d.executed || "(nothing)"}${d.errant.length ? ` (errant ${d.errant.join(",")})` : ""}${d.applied ? "" : " (relay log not applied)"}`).join("; ");
+    throw await refusal("no-candidate", `cannot fail over: no candidate has every transaction the others have without errant GTIDs, so promoting any would drop transactions (${positions})`);
+  }
+  return chosen;
+}
+
+/** Repoint: the other candidates replicate from the new primary; one with errant GTIDs is left for re-seeding. */
+async function repointReplicas(ctx: Ctx, rest: Drained[], conns: Map<number, Sql>, newPrimary: number): Promise<void> {
+  await Promise.all(
+    rest.map(async (d) => {
+      if (d.errant.length) {
+        ctx.warnings.push(`member ${d.index} has errant GTIDs ${d.errant.join(",")} and was not repointed; re-seed it`);
+        return;
+      }
+      try {
+        await replicate(ctx, conns.get(d.index)!, replicationAddress(ctx.members[newPrimary]));
+        log(ctx, `member ${d.index}: replicating from member ${newPrimary}`);
+      } catch (err) {
+        ctx.warnings.push(`member ${d.index} could not be repointed to member ${newPrimary}: ${(err as Error).message}`);
+      }
+    }),
+  );
+}
+
+/** What the failover may have lost, in words: nothing acknowledged under semi-sync, else what reached no replica. */
+function whatMayBeLost(ctx: Ctx, replicas: MemberStatus[], failed: number, chosen: Drained): string {
+  return replicas.every((m) => m.semiSync?.replicaEnabled)
+    ? `none acknowledged: semi-sync was on, so every commit acknowledged to a client had reached a replica, and the most advanced one (${chosen.executed}) was promoted (unless member ${failed} had fallen back to async after ${ctx.settings.semiSyncTimeoutMs} ms without an acknowledgement)`
+    : `asynchronous replication: transactions member ${failed} committed after ${chosen.executed} reached no replica and are lost; if member ${failed} comes back it will hold them as errant GTIDs and must be re-seeded`;
 }
 
 // ---------------------------------------------------------------------------------------------------------------
