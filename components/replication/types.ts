@@ -149,7 +149,6 @@ export interface ReplicaStatus {
   lastIoError: string;
   lastSqlError: string;
   lagSeconds: number | null;
-  usingGtid: string;
   /** GTIDs received into the relay log (MariaDB Gtid_IO_Pos). */
   gtidIo: string;
   /** Replicates over TLS and verifies the source's certificate (Master_SSL_Allowed and Master_SSL_Verify_Server_Cert). */
@@ -165,14 +164,10 @@ export interface MemberStatus {
   /** The engine's connection to it is encrypted and the member's certificate verified (settings.tls). */
   tls?: boolean;
   serverId?: number;
-  version?: string;
   readOnly?: boolean;
   logBin?: boolean;
-  gtidStrictMode?: boolean;
   /** Everything executed (MariaDB gtid_current_pos). */
   gtidCurrent?: string;
-  /** Last GTID per domain in the binlog. */
-  gtidBinlog?: string;
   /** Last GTID per domain and server in the binlog (errant-transaction detection). */
   gtidBinlogState?: string;
   /** Last GTID per domain applied by replication. */

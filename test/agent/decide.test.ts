@@ -12,7 +12,7 @@ const writable = (i: number): MemberStatus => ({ ...base(i), readOnly: false, gt
 const down = (i: number): MemberStatus => ({ index: i, address: `m${i}:3306`, reachable: false, error: "connect ECONNREFUSED", errantGtids: [], role: "unknown" });
 const replica = (i: number, source: number, io: ThreadState = "running"): MemberStatus => ({
   ...base(i),
-  replica: { sourceHost: `m${source}`, sourcePort: 3306, sourceIndex: null, ioThread: io, sqlThread: "running", lastIoError: io === "running" ? "" : "error reconnecting to master", lastSqlError: "", lagSeconds: 0, usingGtid: "Slave_Pos", gtidIo: "0-100-10", tls: false },
+  replica: { sourceHost: `m${source}`, sourcePort: 3306, sourceIndex: null, ioThread: io, sqlThread: "running", lastIoError: io === "running" ? "" : "error reconnecting to master", lastSqlError: "", lagSeconds: 0, gtidIo: "0-100-10", tls: false },
 });
 const topo = (...statuses: MemberStatus[]): Topology => analyze(MEMBERS, statuses, mariadb);
 const input = (topology: Topology, extra: Partial<DecideInput> = {}): DecideInput => ({ topology, failures: 3, failureThreshold: 3, cooldownRemainingMs: 0, leading: true, ...extra });

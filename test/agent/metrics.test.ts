@@ -13,7 +13,7 @@ const primary = (i: number, semiSync = SEMI_SYNC): MemberStatus => ({ ...base(i)
 const down = (i: number): MemberStatus => ({ index: i, address: `m${i}:3306`, reachable: false, error: "connect ECONNREFUSED", errantGtids: [], role: "unknown" });
 const replica = (i: number, lagSeconds: number | null, extra: Partial<MemberStatus> = {}): MemberStatus => ({
   ...base(i),
-  replica: { sourceHost: "m0", sourcePort: 3306, sourceIndex: null, ioThread: "running", sqlThread: lagSeconds === null ? "stopped" : "running", lastIoError: "", lastSqlError: "", lagSeconds, usingGtid: "Slave_Pos", gtidIo: "0-100-10", tls: false },
+  replica: { sourceHost: "m0", sourcePort: 3306, sourceIndex: null, ioThread: "running", sqlThread: lagSeconds === null ? "stopped" : "running", lastIoError: "", lastSqlError: "", lagSeconds, gtidIo: "0-100-10", tls: false },
   ...extra,
 });
 const topo = (...statuses: MemberStatus[]): Topology => analyze(MEMBERS, statuses, mariadb);

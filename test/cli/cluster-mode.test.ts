@@ -123,8 +123,8 @@ describe("mysql-ha --stack (cluster mode) against the API stand-in and live memb
     });
     dir = project("cluster", { ...STACK_CONFIG, "mysql-ha:tls": "off" });
     kubeconfig = writeKubeconfig(dir, api, { admin: "standin-token", operator: "operator-token", viewer: "viewer-token", reader: "reader-token", agent: "agent-token", backups: "backups-token" });
-    // The stack names the cluster as the Kubernetes provider reads it; a relative path is the project directory's.
-    fs.appendFileSync(path.join(dir, "Pulumi.cluster.yaml"), `  kubernetes:kubeconfig: ${path.basename(kubeconfig)}\n  kubernetes:context: operator\n`);
+    // The stack names the cluster as the Kubernetes provider reads it.
+    fs.appendFileSync(path.join(dir, "Pulumi.cluster.yaml"), `  kubernetes:kubeconfig: ${JSON.stringify(kubeconfig)}\n  kubernetes:context: operator\n`);
   }, 120000);
   afterAll(async () => {
     await api?.stop();

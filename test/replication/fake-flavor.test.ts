@@ -29,7 +29,7 @@ function member(index: number, executed: string, source?: number, extra: Partial
         ? undefined
         : {
             sourceHost: `10.0.0.${source}`, sourcePort: 3306, sourceIndex: null, ioThread: "running", sqlThread: "running",
-            lastIoError: "", lastSqlError: "", lagSeconds: 0, usingGtid: "", gtidIo: executed, tls: false,
+            lastIoError: "", lastSqlError: "", lagSeconds: 0, gtidIo: executed, tls: false,
           },
     ...extra,
   };

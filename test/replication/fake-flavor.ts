@@ -42,7 +42,6 @@ export const fakeFlavor: Flavor = {
   adoptOwnHistory: noServer,
   resetLocalHistory: noServer,
   binlogStart: noServer,
-  semiSyncClients: noServer,
   reloadTls: noServer,
   servedCertificate: noServer,
   globalVariable: noServer,

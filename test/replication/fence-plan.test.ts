@@ -7,7 +7,7 @@ function status(index: number, extra: Partial<MemberStatus>): MemberStatus {
 }
 const replicaOf = (source: number) => ({
   sourceHost: "10.0.0.1", sourcePort: 3300 + source, sourceIndex: null, ioThread: "running" as const, sqlThread: "running" as const,
-  lastIoError: "", lastSqlError: "", lagSeconds: 0, usingGtid: "Slave_Pos", gtidIo: "", tls: false,
+  lastIoError: "", lastSqlError: "", lagSeconds: 0, gtidIo: "", tls: false,
 });
 
 describe("planner: a former primary that comes back writable", () => {

@@ -15,7 +15,6 @@ function member(index: number, opts: Partial<MemberStatus> & { source?: number; 
     readOnly: source !== undefined,
     logBin: true,
     gtidCurrent: "0-100-10",
-    gtidBinlog: "0-100-10",
     gtidBinlogState: "0-100-10",
     gtidSlave: source !== undefined ? "0-100-10" : "",
     userSchemas: ["app"],
@@ -33,7 +32,6 @@ function member(index: number, opts: Partial<MemberStatus> & { source?: number; 
             lastIoError: "",
             lastSqlError: "",
             lagSeconds: lag ?? 0,
-            usingGtid: "Slave_Pos",
             gtidIo: "0-100-10",
             tls: false,
           },
@@ -68,7 +66,7 @@ describe("analyze", () => {
   });
 
   it("treats fresh writable servers as not set up, not split brain", () => {
-    const blank = (i: number) => member(i, { gtidCurrent: "", gtidBinlog: "", gtidBinlogState: "", userSchemas: [] });
+    const blank = (i: number) => member(i, { gtidCurrent: "", gtidBinlogState: "", userSchemas: [] });
     const t = topo(blank(0), blank(1), blank(2));
     expect(t.splitBrain).toBe(false);
     expect(t.problems).toEqual([{ kind: "not-set-up", message: "replication is not set up" }]);
@@ -88,7 +86,7 @@ describe("plan", () => {
   });
 
   it("sets up fresh members with the wanted primary", () => {
-    const blank = (i: number) => member(i, { gtidCurrent: "", gtidBinlog: "", gtidBinlogState: "", userSchemas: [] });
+    const blank = (i: number) => member(i, { gtidCurrent: "", gtidBinlogState: "", userSchemas: [] });
     const p = plan(topo(blank(0), blank(1), blank(2)), { members: 3, primary: 1, allowFailover: false });
     expect(p.steps.map((s) => [s.kind, s.describe])).toEqual([["setup", "set up member 1 as primary of 0, 2"]]);
   });
@@ -100,7 +98,7 @@ describe("plan", () => {
   });
 
   it("attaches new members and detaches removed ones", () => {
-    const t = topo(member(0), member(1, { source: 0 }), member(2, { source: 0 }), member(3, { gtidCurrent: "", gtidBinlog: "", gtidBinlogState: "", userSchemas: [], readOnly: true }));
+    const t = topo(member(0), member(1, { source: 0 }), member(2, { source: 0 }), member(3, { gtidCurrent: "", gtidBinlogState: "", userSchemas: [], readOnly: true }));
     expect(plan(t, { members: 4, allowFailover: false }).steps.map((s) => s.describe)).toEqual(["attach member 3"]);
     expect(plan(healthy3(), { members: 2, allowFailover: false }).steps.map((s) => s.describe)).toEqual(["detach member 2"]);
   });

@@ -75,8 +75,6 @@ export interface Flavor {
   resetLocalHistory(sql: Sql): Promise<void>;
   /** The position the member's oldest binlog starts after: a joiner that has not reached it needs a seed. */
   binlogStart(sql: Sql): Promise<string>;
-  /** Semi-sync replicas currently connected to this primary. */
-  semiSyncClients(sql: Sql): Promise<number>;
   /** Makes the server load its certificate, key and CA files again (new connections use them; no restart). */
   reloadTls(sql: Sql): Promise<void>;
   /** Validity of the certificate this connection got at its handshake (ISO times); undefined without TLS. */

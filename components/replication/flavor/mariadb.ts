@@ -79,8 +79,7 @@ export const mariadb: Flavor = {
 
   async readStatus(sql: Sql): Promise<RawStatus> {
     const [v] = await sql.query(
-      `SELECT @@server_id AS serverId, @@version AS version, @@read_only AS readOnly, @@log_bin AS logBin,
-              @@gtid_strict_mode AS strict, @@gtid_current_pos AS cur, @@gtid_binlog_pos AS bin,
+      `SELECT @@server_id AS serverId, @@read_only AS readOnly, @@log_bin AS logBin, @@gtid_current_pos AS cur,
               @@gtid_binlog_state AS state, @@gtid_slave_pos AS slave,
               @@rpl_semi_sync_master_enabled AS ssm, @@rpl_semi_sync_slave_enabled AS sss`,
     );
@@ -99,12 +98,9 @@ export const mariadb: Flavor = {
     );
     return {
       serverId: Number(v.serverId),
-      version: String(v.version),
       readOnly: on(v.readOnly),
       logBin: on(v.logBin),
-      gtidStrictMode: on(v.strict),
       gtidCurrent: v.cur ?? "",
-      gtidBinlog: v.bin ?? "",
       gtidBinlogState: v.state ?? "",
       gtidSlave: v.slave ?? "",
       semiSync: {
@@ -127,7 +123,6 @@ export const mariadb: Flavor = {
               lastIoError: String(rs.Last_IO_Error ?? ""),
               lastSqlError: String(rs.Last_SQL_Error ?? ""),
               lagSeconds: rs.Seconds_Behind_Master === null || rs.Seconds_Behind_Master === undefined ? null : Number(rs.Seconds_Behind_Master),
-              usingGtid: String(rs.Using_Gtid ?? ""),
               gtidIo: String(rs.Gtid_IO_Pos ?? ""),
               tls: rs.Master_SSL_Allowed === "Yes" && rs.Master_SSL_Verify_Server_Cert === "Yes",
             }
@@ -322,11 +317,6 @@ export const mariadb: Flavor = {
     const events = await sql.query<{ Event_type: string; Info: string }>("SHOW BINLOG EVENTS IN ? LIMIT 4", [logs[0].Log_name]);
     const list = events.find((e) => e.Event_type === "Gtid_list");
     return list ? list.Info.replace(/[[\]\s]/g, "") : "";
-  },
-
-  async semiSyncClients(sql: Sql): Promise<number> {
-    const [r] = await sql.query<{ Value: string }>("SHOW GLOBAL STATUS LIKE 'Rpl_semi_sync_master_clients'");
-    return Number(r?.Value ?? 0);
   },
 
   async reloadTls(sql: Sql): Promise<void> {
