@@ -123,8 +123,8 @@ describe("mysql-ha --stack (cluster mode) against the API stand-in and live memb
     });
     dir = project("cluster", { ...STACK_CONFIG, "mysql-ha:tls": "off" });
     kubeconfig = writeKubeconfig(dir, api, { admin: "standin-token", operator: "operator-token", viewer: "viewer-token", reader: "reader-token", agent: "agent-token", backups: "backups-token" });
-    // The stack names the cluster as the Kubernetes provider reads it.
-    fs.appendFileSync(path.join(dir, "Pulumi.cluster.yaml"), `  kubernetes:kubeconfig: ${JSON.stringify(kubeconfig)}\n  kubernetes:context: operator\n`);
+    // The stack names the cluster as the Kubernetes provider reads it; a relative path is the project directory's.
+    fs.appendFileSync(path.join(dir, "Pulumi.cluster.yaml"), `  kubernetes:kubeconfig: ${path.basename(kubeconfig)}\n  kubernetes:context: operator\n`);
   }, 120000);
   afterAll(async () => {
     await api?.stop();
@@ -209,6 +209,17 @@ describe("mysql-ha --stack (cluster mode) against the API stand-in and live memb
     const agent = await cli(["agent", "--stack", "cluster", "--project-dir", dir, "--lease", "other"]);
     expect(agent.code).toBe(2);
     expect(agent.stderr).toBe("mysql-ha agent: --lease does not go with --stack: the stack names its members, Lease and objects\n");
+    // Encrypted values: the stack's kubeconfig needs --kubeconfig then; another provider's secret is not needed.
+    fs.writeFileSync(path.join(dir, "Pulumi.sealed.yaml"), fs.readFileSync(path.join(dir, "Pulumi.cluster.yaml"), "utf8")
+      .replace(/kubernetes:kubeconfig: .*/, "kubernetes:kubeconfig:\n    secure: v1:c2VhbGVk") + "  aws:secretKey:\n    secure: v1:c2VhbGVk\n");
+    const sealed = await cli(["status", "--stack", "sealed", "--project-dir", dir]);
+    expect(sealed.code).toBe(2);
+    expect(sealed.stderr).toBe(`mysql-ha status: --stack sealed: ${dir}/Pulumi.sealed.yaml: kubernetes:kubeconfig is encrypted (secure), which this command cannot decrypt: give the kubeconfig with --kubeconfig FILE\n`);
+    const given = await cli(["status", "--stack", "sealed", "--project-dir", dir, "--kubeconfig", kubeconfig]);
+    expect(given.stderr).toBe("");
+    expect(given.code).toBe(0);
+    fs.rmSync(path.join(dir, "Pulumi.sealed.yaml"));
+
     const missing = await cli(["status", "--stack", "nope", "--project-dir", dir]);
     expect(missing.code).toBe(2);
     expect(missing.stderr).toMatch(/^mysql-ha status: --stack nope: no stack 'nope': .*Pulumi\.nope\.yaml does not exist \(stacks here: cluster\)\n$/);
