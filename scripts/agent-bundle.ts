@@ -129,7 +129,8 @@ async function buildAgentBundle(): Promise<CacheFile> {
     throw new Error(`the agent bundle does not fit a ConfigMap: ${js.length} bytes, ${brotli.length} brotli, ${base64Length(brotli.length)} base64 ` +
       `(limit ${CONFIGMAP_LIMIT_BYTES}); largest parts: ${top}`);
   }
-  const files = [...Object.keys(metafile.inputs).filter((f) => !f.includes(":")), path.relative(ROOT, __filename), "node_modules/esbuild/package.json"];
+  // This builder's own source (not the compiled copy in dist/, which every build rewrites).
+  const files = [...Object.keys(metafile.inputs).filter((f) => !f.includes(":")), "scripts/agent-bundle.ts", "node_modules/esbuild/package.json"];
   return {
     brotliBase64: brotli.toString("base64"),
     sha256: createHash("sha256").update(js).digest("hex"),
