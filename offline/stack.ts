@@ -140,7 +140,9 @@ export function clusterStack(stack: string, options: { projectDir?: string; read
   if (readKubeconfig && typeof all["kubernetes:kubeconfig"] === "object") {
     throw new Error(`${file}: kubernetes:kubeconfig is encrypted (secure), which this command cannot decrypt: give the kubeconfig with --kubeconfig FILE`);
   }
-  const kubeconfig = readKubeconfig && plain["kubernetes:kubeconfig"] ? kubeconfigContents(plain["kubernetes:kubeconfig"]) : undefined;
+  // A relative path is the project directory's, where `pulumi up` runs the program.
+  const read = (file: string) => fs.readFileSync(path.resolve(projectDir, file), "utf8");
+  const kubeconfig = readKubeconfig && plain["kubernetes:kubeconfig"] ? kubeconfigContents(plain["kubernetes:kubeconfig"], read) : undefined;
   const context = plain["kubernetes:context"] || undefined;
   return {
     stack, file, settings, ...(kubeconfig !== undefined ? { kubeconfig } : {}), ...(context ? { context } : {}),
