@@ -49,10 +49,12 @@ if [ -n "${BACKUP:-}" ]; then
   backup=${BACKUP%/}
   manifest_fetch "$backup" "$work" || die "$(s3url "$backup") is not a complete backup (no manifest.json, or S3 unreachable)"
 else
-  mapfile -t stamps < <(s3 lsf --dirs-only "$(s3path base/)" | tr -d / | grep -E "$RE_STAMP" | sort -r) || die "cannot list $(s3url base/)"
+  # One listing of every backup's objects, rather than one per backup tried.
+  listing=$(s3_lsf -R --files-only "$(s3path base/)") || die "cannot list $(s3url base/)"
+  mapfile -t stamps < <(sed -n 's|^\([^/]*\)/[^/]*$|\1|p' <<<"$listing" | grep -E "$RE_STAMP" | sort -ru)
   backup=
   for stamp in "${stamps[@]}"; do
-    if manifest_fetch "base/$stamp" "$work"; then backup="base/$stamp"; break; fi
+    if manifest_fetch "base/$stamp" "$work" "$(sed -n "s|^$stamp/||p" <<<"$listing")"; then backup="base/$stamp"; break; fi
     log "skipping base/$stamp: no manifest (incomplete backup)"
   done
   [ -n "$backup" ] || die "no complete backup under $(s3url base/)"
@@ -72,11 +74,12 @@ log "restoring $(s3url "$backup") (GTID '$gtid', $size bytes) into $DATADIR"
 # Onto the data volume: the scratch volume is too small for a backup.
 download="$DATADIR/.mysql-ha-download"
 mkdir "$download"
-s3 copyto "$(s3path "$backup/$key")" "$download/$key" || die "cannot download $(s3url "$backup/$key")"
+# The checksum is taken as the bytes arrive (not by reading the file again).
+got_sha=$(s3 cat "$(s3path "$backup/$key")" | tee "$download/$key" | sha256sum | cut -d' ' -f1) ||
+  die "cannot download $(s3url "$backup/$key")"
 got_size=$(stat -c %s "$download/$key")
 [ "$got_size" == "$size" ] ||
   die "$(s3url "$backup/$key") is $got_size bytes, its manifest says $size: the object is truncated or replaced; refusing to restore it"
-got_sha=$(sha256sum "$download/$key" | cut -d' ' -f1)
 [ "$got_sha" == "$sha" ] ||
   die "$(s3url "$backup/$key") is corrupted: sha256 $got_sha, manifest says $sha; refusing to restore it"
 zstd -q -d -c "$download/$key" | mbstream -x -C "$DATADIR"
@@ -92,10 +95,13 @@ mariadb-backup --prepare --target-dir="$DATADIR" 2>"$work/prepare.log" ||
 #    first (every member logs all updates); ARCHIVE_SOURCE=<server id>[/<history>] narrows the choice.
 chain=()
 source=
+histories=()
 base=${BINLOG_BASENAME:-mysql-bin}
-listing=$(s3_lsf -R --files-only --format tp "$(s3path binlog/)") || die "cannot list $(s3url binlog/)"
-mapfile -t histories < <(sed -n 's|^\([^;]*\);\([0-9]*/[0-9]\{8\}T[0-9]\{6\}Z\)/[^/]*$|\1;\2|p' <<<"$listing" | sort -r | cut -d';' -f2 |
-  awk -v want="${ARCHIVE_SOURCE:-}" '!seen[$0]++ && (want == "" || $0 == want || index($0, want "/") == 1)')
+if [ "${REPLAY_BINLOGS:-1}" == 1 ]; then
+  listing=$(s3_lsf -R --files-only --format tp "$(s3path binlog/)") || die "cannot list $(s3url binlog/)"
+  mapfile -t histories < <(sed -n 's|^\([^;]*\);\([0-9]*/[0-9]\{8\}T[0-9]\{6\}Z\)/[^/]*$|\1;\2|p' <<<"$listing" | sort -r | cut -d';' -f2 |
+    awk -v want="${ARCHIVE_SOURCE:-}" '!seen[$0]++ && (want == "" || $0 == want || index($0, want "/") == 1)')
+fi
 
 # use_history ID: fills chain from history ID, or returns 1 when that history cannot replay from the backup.
 use_history() {
