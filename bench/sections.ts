@@ -2,9 +2,11 @@
  * The benchmark sections. Each one builds its own local topology, measures a figure and its reference in the same
  * run, writes them into the results and cleans up. A section whose parts are missing says so in `notMeasured`.
  */
+import { execFile } from "node:child_process";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
+import { promisify } from "node:util";
 import { ListObjectsV2Command } from "@aws-sdk/client-s3";
 import { destroyAll, LOCAL_ROOT_PASSWORD, LOCAL_ROOT_USER, LocalServer, REPLICATION_OPTIONS, startServers } from "../local/mariadbd";
 import { AckWriter, prepareWriterSchema, writableMember } from "../local/writer";
@@ -17,6 +19,8 @@ import { AgentChild, membersArg, spawnAgent } from "../local/agent";
 import { AGENT_DEFAULTS } from "../components/agent/loop";
 import { BenchResults, CopyScaleRow, MemberScaleRow, speedRatio } from "./report";
 import { directoryBytes, fillDatabase, timeCopy, timeHandBackup, timeHandClone, timeHandRestore, timeRawStream, handSwitchover } from "./reference";
+
+const run = promisify(execFile);
 
 export interface Section {
   name: string;
@@ -418,6 +422,30 @@ const evaluation: Section = {
   },
 };
 
+/**
+ * Start of the CLI as a user runs it (`node bin/mysql-ha.js`, whatever bin runs: the compiled CLI or, after a change
+ * to the sources, the sources transpiled at start): median of five runs of `--help` and of `status --help`.
+ */
+const cliStart: Section = {
+  name: "CLI start (--help, status --help)",
+  figures: ["cliStartMs"],
+  async run(results, log) {
+    const bin = path.join(__dirname, "..", "bin", "mysql-ha.js");
+    const time = async (args: string[]): Promise<number> => {
+      const times: number[] = [];
+      for (let i = 0; i < 5; i++) {
+        const start = performance.now();
+        await run(process.execPath, [bin, ...args]);
+        times.push(performance.now() - start);
+      }
+      return median(times);
+    };
+    results.cliStartMs.help = await time(["--help"]);
+    results.cliStartMs.statusHelp = await time(["status", "--help"]);
+    log(`CLI start: --help ${Math.round(results.cliStartMs.help)} ms, status --help ${Math.round(results.cliStartMs.statusHelp)} ms`);
+  },
+};
+
 const cleanup: Section = {
   name: "clean up",
   figures: [],
@@ -427,4 +455,4 @@ const cleanup: Section = {
   },
 };
 
-export const sections: Section[] = [replication, agentFailover, memberScale, copyPaths, recovery, evaluation, cleanup];
+export const sections: Section[] = [cliStart, replication, agentFailover, memberScale, copyPaths, recovery, evaluation, cleanup];

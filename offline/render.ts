@@ -78,7 +78,17 @@ export interface RenderedStack {
   outputs: Record<string, any>;
   /** Config validation messages or evaluation errors; empty on success. */
   errors: string[];
+  /** The program's warnings (pulumi.log.warn), each once. */
+  warnings: string[];
 }
+
+/**
+ * Warnings this process printed already: a program evaluated many times in one process (the bench, tests) prints
+ * each warning once, not once per evaluation.
+ */
+const printedWarnings = new Set<string>();
+/** Under mocks there is no engine, so the SDK prints pulumi.log.warn with console.warn and this prefix. */
+const SDK_WARNING = "warning: [runtime] ";
 
 /** Placeholder written wherever a secret value was. */
 export const REDACTED = "[secret]";
@@ -145,7 +155,7 @@ export function renderStack(opts: RenderOptions): Promise<RenderedStack> {
 
 async function renderNow(opts: RenderOptions): Promise<RenderedStack> {
   const projectDir = path.resolve(opts.projectDir ?? DEFAULT_PROJECT_DIR);
-  const result: RenderedStack = { stack: opts.stack, resources: [], outputs: {}, errors: [] };
+  const result: RenderedStack = { stack: opts.stack, resources: [], outputs: {}, errors: [], warnings: [] };
   let config: Record<string, string>;
   try {
     config = stackConfig(opts.stack, opts.set, projectDir);
@@ -242,6 +252,16 @@ async function renderNow(opts: RenderOptions): Promise<RenderedStack> {
       : [describe(err)]));
   };
   process.on("unhandledRejection", report);
+  const consoleWarn = console.warn;
+  console.warn = (...args: unknown[]) => {
+    const text = args.map(String).join(" ");
+    if (!text.startsWith(SDK_WARNING)) return consoleWarn(...args);
+    const message = text.slice(SDK_WARNING.length);
+    if (!result.warnings.includes(message)) result.warnings.push(message);
+    if (printedWarnings.has(message)) return;
+    printedWarnings.add(message);
+    consoleWarn(...args);
+  };
   try {
     const main = programFile(projectDir);
     await pulumi.runtime.runInPulumiStack(async () => evaluateProgram(main));
@@ -252,6 +272,7 @@ async function renderNow(opts: RenderOptions): Promise<RenderedStack> {
   } finally {
     await new Promise((resolve) => setImmediate(resolve));
     process.off("unhandledRejection", report);
+    console.warn = consoleWarn;
   }
 
   result.resources = raw.map((r) => ({
