@@ -1,17 +1,22 @@
 /**
- * The stack's own certificates (config `tls: self-signed`): a CA and one certificate per member, made with
- * @pulumi/tls. Private keys are secret outputs in state; the CA certificate is public (the engine and the replicas
- * verify the members with it). Children of the ReplicatedDatabase, named `${name}-tls-<part>`.
+ * The members' certificates by config `tls`: the stack's own (self-signed: a CA and one certificate per member, made
+ * with @pulumi/tls; private keys are secret outputs in state), the user's Secrets (secret) or cert-manager
+ * Certificates (cert-manager), with the CA (public: the engine and the replicas verify the members with it) in the
+ * TLS Secret. Children of the ReplicatedDatabase, named `${name}-tls-<part>`.
  */
+import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import * as tls from "@pulumi/tls";
+import type { Settings } from "./config";
+import { memberPodName, ObjectNames } from "./kubernetes/names";
+import { buildCertificate, buildTlsSecret, MEMBER_CERTIFICATE, tlsDnsNames } from "./kubernetes/tls";
 
 /** ECDSA P-256: small, fast handshakes, and what MariaDB's OpenSSL and Node both take. */
 const KEY = { algorithm: "ECDSA", ecdsaCurve: "P256" } as const;
 /** The CA lives ten years; a member certificate one year and is renewed by the `up` in its last 30 days. */
 const CA_HOURS = 10 * 365 * 24;
-const MEMBER_HOURS = 365 * 24;
-const MEMBER_EARLY_RENEWAL_HOURS = 30 * 24;
+const MEMBER_HOURS = MEMBER_CERTIFICATE.hours;
+const MEMBER_EARLY_RENEWAL_HOURS = MEMBER_CERTIFICATE.renewBeforeHours;
 
 export interface StackCertificates {
   /** PEM of the CA certificate. */
@@ -51,4 +56,33 @@ export function createSelfSignedCertificates(parent: pulumi.Resource, name: stri
     return { cert: cert.certPem, key };
   });
   return { ca: ca.certPem, members: pairs };
+}
+
+export interface StackTls {
+  /** PEM of the CA (or CAs) the members are verified against. */
+  ca: pulumi.Input<string>;
+  /** Each member's certificate when the stack makes them: the next up loads a renewed one (FLUSH SSL). */
+  certificates?: pulumi.Output<string>[];
+  /** The TLS Secret and the cert-manager Certificates: the members start after them. */
+  resources: pulumi.Resource[];
+}
+
+/** The members' certificates and the TLS Secret for config `tls`; undefined with tls off. */
+export function stackTls(parent: pulumi.Resource, name: string, names: ObjectNames, settings: Settings, opts: pulumi.CustomResourceOptions): StackTls | undefined {
+  if (settings.tls === "off") return undefined;
+  const base = { name, names, settings };
+  if (settings.tls === "self-signed") {
+    const made = createSelfSignedCertificates(parent, name, Array.from({ length: settings.replicas }, (_, i) => ({
+      commonName: memberPodName(names.statefulSet, i), dnsNames: tlsDnsNames(names, settings, i),
+    })));
+    const secret = new k8s.core.v1.Secret(`${name}-tls`, buildTlsSecret({ ...base, ...made }), opts);
+    return { ca: made.ca, certificates: made.members.map((m) => m.cert), resources: [secret] };
+  }
+  // The members' pairs are in their own Secrets (the user's, or cert-manager's from these Certificates).
+  const ca = settings.tlsCa!;
+  const secret = new k8s.core.v1.Secret(`${name}-tls`, buildTlsSecret({ ...base, ca, members: [] }), opts);
+  const certificates = settings.tls === "cert-manager"
+    ? Array.from({ length: settings.replicas }, (_, ordinal) => new k8s.apiextensions.CustomResource(`${name}-tls-${ordinal}`, buildCertificate({ ...base, ordinal }), opts))
+    : [];
+  return { ca, resources: [secret, ...certificates] };
 }

@@ -7,6 +7,7 @@
  * checks that the two agree, so defaults live here and nowhere else.
  */
 
+import { X509Certificate } from "node:crypto";
 import { isIP } from "node:net";
 import { CronScheduleError, longestGapSeconds } from "./cron";
 import { normalizeOptionName, optionTargets } from "./server-options";
@@ -21,7 +22,14 @@ export type Connector = "kubernetes" | "direct";
 export type ServiceType = "ClusterIP" | "NodePort" | "LoadBalancer";
 export type Monitoring = "none" | "prometheus-operator";
 /** Where the members' certificates come from; off: no TLS at all. */
-export type TlsMode = "self-signed" | "off";
+export type TlsMode = "self-signed" | "secret" | "cert-manager" | "off";
+/** The cert-manager issuer of `tls: cert-manager`: an Issuer in the stack's namespace or a ClusterIssuer. */
+export interface TlsIssuer {
+  kind: "Issuer" | "ClusterIssuer";
+  name: string;
+}
+/** Upper bound of `replicas`. */
+export const MAX_MEMBERS = 9;
 /** Value of one extra my.cnf option. */
 export type ServerOptionValue = string | number | boolean;
 
@@ -80,8 +88,17 @@ export interface Settings {
   directMembers: string[];
   /** Extra my.cnf options for the [mariadb] section (option name -> value). */
   serverConfig: Record<string, ServerOptionValue>;
-  /** Certificates of the members: a CA and one certificate per member made by the stack (self-signed), or none. */
+  /**
+   * Certificates of the members: a CA and one certificate per member made by the stack (self-signed), the user's
+   * Secrets (secret), cert-manager Certificates (cert-manager), or none.
+   */
   tls: TlsMode;
+  /** tls secret: member N's pair is the Secret `<tlsSecretPrefix>-N` (kubernetes.io/tls: tls.crt, tls.key). */
+  tlsSecretPrefix?: string;
+  /** tls cert-manager: who signs the members' Certificates. */
+  tlsIssuer?: TlsIssuer;
+  /** tls secret and cert-manager: PEM of the CA (or CAs) the members' certificates are verified against. */
+  tlsCa?: string;
   /** Members refuse connections without TLS (require_secure_transport); needs tls. */
   tlsRequired: boolean;
   /** Type of the primary and read Services. */
@@ -233,6 +250,35 @@ const backupImage: Parse<string | undefined> = (v, c) => {
   return text((i) => { const problem = checkImage(i); return problem && `${problem}, or empty for the database image`; })(v, c);
 };
 
+/** tlsIssuer: "Issuer/<name>" or "ClusterIssuer/<name>" (or the component's argument {kind, name}); empty is unset. */
+const tlsIssuer: Parse<TlsIssuer | undefined> = (v, c) => {
+  if (v === "") return undefined;
+  const given = typeof v === "object" && v !== null ? `${(v as TlsIssuer).kind}/${(v as TlsIssuer).name}` : v;
+  const match = typeof given === "string" ? /^(Issuer|ClusterIssuer)\/(.+)$/.exec(given) : null;
+  if (!match || !DNS1123_SUBDOMAIN.test(match[2]) || match[2].length > 253) {
+    return c.fail(v, "Issuer/<name> or ClusterIssuer/<name> (a cert-manager issuer's kind and name)");
+  }
+  return { kind: match[1] as TlsIssuer["kind"], name: match[2] };
+};
+
+/** tlsCa: one or more PEM CA certificates (each with basicConstraints CA:TRUE); empty is unset. */
+const caBundle: Parse<string | undefined> = (v, c) => {
+  if (v === "") return undefined;
+  if (typeof v !== "string") return c.fail(v, "a string");
+  const pems = v.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g) ?? [];
+  if (pems.length === 0) return c.fail("(not PEM)", "one or more PEM certificates (-----BEGIN CERTIFICATE----- ...) of the CA");
+  for (const [i, pem] of pems.entries()) {
+    let cert: X509Certificate;
+    try {
+      cert = new X509Certificate(pem);
+    } catch (err) {
+      return c.fail(`(certificate ${i + 1}: ${(err as Error).message})`, "PEM certificates that parse");
+    }
+    if (!cert.ca) return c.fail(`(certificate ${i + 1}: ${cert.subject.replace(/\n/g, ", ")})`, "CA certificates (basicConstraints CA:TRUE), not a member's certificate");
+  }
+  return v;
+};
+
 /** directMembers: "host:port" strings (how many, and whether they are names, is checked against other keys). */
 const hostPorts: Parse<string[]> = (v, c) => {
   if (!Array.isArray(v) || v.some((m) => typeof m !== "string")) return c.fail(v, "a list of \"host:port\" strings");
@@ -301,8 +347,8 @@ const endpoint: Parse<string | undefined> = (v, c) => {
 export const CONFIG_KEYS = {
   replicas: {
     type: "integer", default: 3,
-    description: "Number of database members (1..9).",
-    parse: integer(1, 9, "an integer from 1 to 9"),
+    description: `Number of database members (1..${MAX_MEMBERS}).`,
+    parse: integer(1, MAX_MEMBERS, `an integer from 1 to ${MAX_MEMBERS}`),
   },
   primary: {
     type: "integer", default: 0,
@@ -426,8 +472,23 @@ export const CONFIG_KEYS = {
   },
   tls: {
     type: "string", default: "self-signed",
-    description: "TLS of the members: self-signed (a CA and one certificate per member made by the stack, keys secret in state; replication and the engine verify them) or off.",
-    parse: oneOf<TlsMode>(["self-signed", "off"], { secret: "user-supplied certificate Secrets are not supported yet: use self-signed", "cert-manager": "cert-manager certificates are not supported yet: use self-signed" }),
+    description: "TLS of the members: self-signed (a CA and one certificate per member made by the stack, keys secret in state), secret (your Secrets, tlsSecretPrefix), cert-manager (Certificates from tlsIssuer) or off; replication and the engine verify the members against the CA.",
+    parse: oneOf<TlsMode>(["self-signed", "secret", "cert-manager", "off"]),
+  },
+  tlsSecretPrefix: {
+    type: "string", default: "",
+    description: "tls secret: member N's certificate and key are the Secret <tlsSecretPrefix>-N in the namespace (kubernetes.io/tls: tls.crt, tls.key), for every member; the certificate must carry the member's DNS names.",
+    parse: optional((v) => DNS1123_SUBDOMAIN.test(v) && v.length <= 240, "a Secret name prefix (lowercase letters, digits, '-' and '.'; at most 240 characters)"),
+  },
+  tlsIssuer: {
+    type: "string", default: "",
+    description: "tls cert-manager: Issuer/<name> (in the namespace) or ClusterIssuer/<name> that signs the members' Certificates.",
+    parse: tlsIssuer,
+  },
+  tlsCa: {
+    type: "string", default: "",
+    description: "tls secret and cert-manager: PEM of the CA that signs the members' certificates (public), or of several (old and new, while a new CA rolls out).",
+    parse: caBundle,
   },
   tlsRequired: {
     type: "boolean", default: false,
@@ -652,6 +713,7 @@ function quantityHint(q: string): string {
 }
 
 const DNS1123_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
+const DNS1123_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
 const LABEL_VALUE = /^(([A-Za-z0-9][-A-Za-z0-9_.]{0,61})?[A-Za-z0-9])?$/;
 const LABEL_NAME = /^[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$/;
 
@@ -850,6 +912,19 @@ const RULES: readonly Rule[] = [
     reads: ["tls", "tlsRequired"],
     check: (v, fail) => {
       if (v.tls === "off" && v.tlsRequired) fail("tlsRequired", true, "false when tls is off (members cannot require TLS they do not have)");
+    },
+  },
+  {
+    // Each mode's own keys: required by it, refused by the others (they would be ignored).
+    reads: ["tls", "tlsSecretPrefix", "tlsIssuer", "tlsCa"],
+    check: (v, fail) => {
+      const uses = { tlsSecretPrefix: ["secret"], tlsIssuer: ["cert-manager"], tlsCa: ["secret", "cert-manager"] } as const;
+      const what = { tlsSecretPrefix: "the prefix of the members' Secrets", tlsIssuer: "Issuer/<name> or ClusterIssuer/<name>", tlsCa: "the PEM of the CA that signs the members' certificates" };
+      for (const key of ["tlsSecretPrefix", "tlsIssuer", "tlsCa"] as const) {
+        const needed = (uses[key] as readonly string[]).includes(v.tls);
+        if (needed && v[key] === undefined) fail(key, "", `${what[key]} (tls is ${v.tls})`);
+        if (!needed && v[key] !== undefined) fail(key, key === "tlsCa" ? "(a PEM)" : v[key], `empty when tls is ${v.tls} (it is used only with tls ${uses[key].join(" or ")})`);
+      }
     },
   },
   {

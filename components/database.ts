@@ -2,14 +2,14 @@ import * as pulumi from "@pulumi/pulumi";
 import * as k8s from "@pulumi/kubernetes";
 import * as random from "@pulumi/random";
 import { ConfigKey, ConfigValidationError, ConfigValues, Settings, validateConfig } from "./config";
-import { memberHost, memberPodName, MYSQL_PORT, objectNames, ObjectNames, serviceHost } from "./kubernetes/names";
+import { memberHost, MYSQL_PORT, objectNames, ObjectNames, serviceHost } from "./kubernetes/names";
 import { buildServerConfigMap } from "./kubernetes/server-config";
 import { buildScriptsConfigMap } from "./kubernetes/scripts";
 import { buildCredentialsSecret } from "./kubernetes/secret";
 import { buildHeadlessService, buildPrimaryService, buildReadService } from "./kubernetes/services";
 import { buildTopologyConfigMap } from "./kubernetes/topology";
-import { buildTlsSecret, TLS_PATHS, tlsDnsNames } from "./kubernetes/tls";
-import { createSelfSignedCertificates, StackCertificates } from "./certificates";
+import { TLS_PATHS } from "./kubernetes/tls";
+import { StackTls, stackTls } from "./certificates";
 import { buildStatefulSet, StatefulSetExtras } from "./kubernetes/statefulset";
 import { buildPodDisruptionBudget } from "./kubernetes/pdb";
 import { buildNamespace } from "./kubernetes/namespace";
@@ -119,9 +119,11 @@ export class ReplicatedDatabase extends pulumi.ComponentResource {
   readonly gtidPositions: pulumi.Output<string[]>;
 
   constructor(name: string, args: ReplicatedDatabaseArgs = {}, opts?: pulumi.ComponentResourceOptions) {
+    const { cluster = {}, settings: given, ...keys } = args;
+    // Known values are validated before anything is registered; a value from another resource once it is known.
+    const settings = given ?? (Object.values(keys).every(known) ? settingsOf(keys) : undefined);
     super(REPLICATED_DATABASE_TYPE, name, {}, opts);
-    const { cluster = {}, settings, ...keys } = args;
-    const outputs = settings ? this.build(name, settings, cluster) : this.fromKeys(name, keys, cluster);
+    const outputs = settings ? this.build(name, settings, cluster) : this.whenKnown(name, keys, cluster);
     this.primaryEndpoint = outputs.primaryEndpoint;
     this.readEndpoint = outputs.readEndpoint;
     this.headlessServiceName = outputs.headlessServiceName;
@@ -137,11 +139,10 @@ export class ReplicatedDatabase extends pulumi.ComponentResource {
   }
 
   /**
-   * The resources for the keys: at once when every value is known, else once the values from other resources are
-   * (in a preview where one is not known yet, the component shows none of its resources).
+   * The resources once the values from other resources are known (in a preview where one is not known yet, the
+   * component shows none of its resources).
    */
-  private fromKeys(name: string, keys: DatabaseConfigArgs, cluster: Cluster): DatabaseOutputs {
-    if (Object.values(keys).every(known)) return this.build(name, settingsOf(keys), cluster);
+  private whenKnown(name: string, keys: DatabaseConfigArgs, cluster: Cluster): DatabaseOutputs {
     const built = pulumi.output(keys).apply((values) => this.build(name, settingsOf(values), cluster));
     return {
       primaryEndpoint: built.apply((b) => b.primaryEndpoint), readEndpoint: built.apply((b) => b.readEndpoint),
@@ -164,14 +165,9 @@ export class ReplicatedDatabase extends pulumi.ComponentResource {
       ({ parent: this, dependsOn: [...(namespaceResource ? [namespaceResource] : []), ...after] });
 
     const credentials = this.credentials(name, names, settings, inNamespace());
-    // The members' certificates (README "TLS"): the keys stay secret in state and reach the pods in one Secret; the
-    // engine and the replicas verify the members against the CA.
-    const certificates = settings.tls === "self-signed"
-      ? createSelfSignedCertificates(this, name, Array.from({ length: settings.replicas }, (_, i) => ({
-          commonName: memberPodName(names.statefulSet, i), dnsNames: tlsDnsNames(names, settings, i),
-        })))
-      : undefined;
-    const tlsSecret = certificates && new k8s.core.v1.Secret(`${name}-tls`, buildTlsSecret({ ...base, ...certificates }), inNamespace());
+    // The members' certificates (README "TLS"), by config tls; the engine and the replicas verify the members
+    // against the CA.
+    const tls = stackTls(this, name, names, settings, inNamespace());
     // The mysqld_exporter sidecars' option file with the metrics account's password (monitoring/exporter.ts).
     const exporterSecret = settings.metrics
       ? new k8s.core.v1.Secret(`${name}-exporter`, buildExporterSecret({ ...base, password: credentials.accounts.metrics }), inNamespace())
@@ -212,11 +208,11 @@ export class ReplicatedDatabase extends pulumi.ComponentResource {
 
     // Replication around the StatefulSet (README, "Replication during `pulumi up`"): the placement moves the
     // primary before the pods change, the topology converges replication after them.
-    const replication = replicationArgs(names, settings, credentials, cluster, certificates);
+    const replication = replicationArgs(names, settings, credentials, cluster, tls);
     const placement = new PrimaryPlacement(`${name}-placement`, replication, { parent: this, dependsOn: [topologyConfigMap, primaryService] });
 
     // Everything the pods need exists before the StatefulSet, and the primary is where the new size allows.
-    const beforeMembers: pulumi.Resource[] = [credentials.secret, serverConfig, scripts, headless, networkPolicy, serviceAccount, placement, ...(tlsSecret ? [tlsSecret] : []), ...(exporterSecret ? [exporterSecret] : [])];
+    const beforeMembers: pulumi.Resource[] = [credentials.secret, serverConfig, scripts, headless, networkPolicy, serviceAccount, placement, ...(tls?.resources ?? []), ...(exporterSecret ? [exporterSecret] : [])];
     // Sections that add containers/volumes to the member pods (backup: binlog archiver, clone) push here.
     const extras: StatefulSetExtras[] = [
       buildSeedingPodExtras({ ...base, credentials: s3Credentials }), ...(backup ? [buildBackupPodExtras(backup)] : []), buildMetricsPodExtras(base),
@@ -311,7 +307,7 @@ export class ReplicatedDatabase extends pulumi.ComponentResource {
 
 /** Inputs of both replication resources: settings, how to reach the members, the engine's credentials. */
 function replicationArgs(
-  names: ObjectNames, settings: Settings, credentials: Credentials, cluster: Cluster, certificates: StackCertificates | undefined,
+  names: ObjectNames, settings: Settings, credentials: Credentials, cluster: Cluster, tls: StackTls | undefined,
 ): ReplicationResourceArgs {
   const context = cluster.context ? { context: cluster.context } : {};
   const connector: ConnectorSpec =
@@ -335,7 +331,8 @@ function replicationArgs(
     replicationPassword: credentials.replication,
     // Kept by every up: a changed password or grants reach the members without recreating them.
     accounts: ACCOUNT_ROLES.map((role) => ({ role, user: ACCOUNTS[role].user, password: credentials.accounts[role] })),
-    // Public: the CA, and each member's certificate so that a renewed one is loaded (FLUSH SSL) by the next up.
-    ...(certificates ? { tls: { ca: certificates.ca, caPath: TLS_PATHS.ca, certificates: certificates.members.map((m) => m.cert) } } : {}),
+    // Public: the CA, and (when the stack makes them) each member's certificate so that a renewed one is loaded
+    // (FLUSH SSL) by the next up.
+    ...(tls ? { tls: { ca: tls.ca, caPath: TLS_PATHS.ca, ...(tls.certificates ? { certificates: tls.certificates } : {}) } } : {}),
   };
 }

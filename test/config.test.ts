@@ -4,6 +4,19 @@ import * as yaml from "js-yaml";
 import { configTable, projectYaml, README, readmeConfigTable } from "../local/project-yaml";
 import { CONFIG_KEYS, CONFIG_KEY_NAMES, ConfigError, parseQuantity, projectConfigBlock, validateConfig } from "../components/config";
 
+/** A CA certificate (public; its key was thrown away) for config tlsCa. */
+const TEST_CA = `-----BEGIN CERTIFICATE-----
+MIIBmDCCAT+gAwIBAgIUYKedi1B1aOY2DHFW+NqxLqdcu3wwCgYIKoZIzj0EAwIw
+IjEgMB4GA1UEAwwXbXlzcWwtaGEgY29uZmlnIHRlc3QgQ0EwHhcNMjYxMjAxMTU0
+ODU5WhcNMzYxMTI4MTU0ODU5WjAiMSAwHgYDVQQDDBdteXNxbC1oYSBjb25maWcg
+dGVzdCBDQTBZMBMGByqGSM49AgEGCCqGSM49AwEHA0IABGbF5jJKN1fZ4Ci5MgTv
+qstYIx70NRVkSeXvxCuKV0ZI5O35pFfs0FzXsKm3aFWD03s+DKl/+7PuOSNHkQYl
+pV2jUzBRMB0GA1UdDgQWBBTeVzHEU2eAmQXfPbvmIvJhl1REUDAfBgNVHSMEGDAW
+gBTeVzHEU2eAmQXfPbvmIvJhl1REUDAPBgNVHRMBAf8EBTADAQH/MAoGCCqGSM49
+BAMCA0cAMEQCIBnliJJZY2bIERKTJuyvz0MWxYyAC6EqT/c5MH1A2GCfAiAblsnd
+1OHL7FP0T2TjA9t4Ip1KUBlrflcxIdSGWhzkLA==
+-----END CERTIFICATE-----\n`;
+
 const root = path.resolve(__dirname, "..");
 
 function errorsFor(raw: Record<string, unknown>): ConfigError[] {
@@ -66,7 +79,9 @@ describe("validateConfig", () => {
     ["backupImage", "registry.example.com/mysql-ha-backup:10.11.10"], ["backupImage", `mysql-ha-backup@sha256:${"b".repeat(64)}`], ["backupRegion", "eu-west-1"], ["backupMaxAgeHours", 12], ["backupRetentionDays", 7],
     ["backupRetentionCount", 3], ["binlogArchive", false], ["connector", "direct", { replicas: 1, directMembers: ["db:3306"] }],
     ["directMembers", JSON.stringify(["a:1", "b:2", "c:3"]), { connector: "direct" }], ["serverConfig", { max_connections: 100 }], ["restoreFrom", "s3://my-backups/prod/base/2024-01-01T00:00:00Z/"],
-    ["tls", "off"], ["tls", "self-signed"], ["tlsRequired", true], ["tlsRequired", "true"],
+    ["tls", "off"], ["tls", "self-signed"], ["tls", "secret", { tlsSecretPrefix: "db-certs", tlsCa: TEST_CA }], ["tls", "cert-manager", { tlsIssuer: "ClusterIssuer/ca", tlsCa: TEST_CA }],
+    ["tlsSecretPrefix", "db.certs", { tls: "secret", tlsCa: TEST_CA }], ["tlsIssuer", "Issuer/internal-ca", { tls: "cert-manager", tlsCa: TEST_CA }],
+    ["tlsCa", TEST_CA, { tls: "secret", tlsSecretPrefix: "db" }], ["tlsRequired", true], ["tlsRequired", "true"],
     ["metrics", true], ["metricsImage", "registry.example.com/mysqld-exporter:v0.16.0"], ["monitoring", "prometheus-operator"], ["monitoringNamespace", "observability"],
     ["monitoringLabels", { release: "kube-prometheus-stack" }],
   ];
@@ -102,7 +117,8 @@ describe("validateConfig", () => {
     ["backupEndpoint", "minio:9000", /https:\/\/ URL/],
     ["backupEndpointAllowHttp", "maybe", /true or false/], ["backupKmsKeyId", "my key", /KMS key ARN/],
     ["backupIrsaOidcProviderArn", "oidc.eks/ABC", /OIDC provider ARN/], ["backupIrsaOidcIssuer", "http://oidc", /https:\/\/ OIDC issuer/], ["backupImage", "mysql-ha-backup:latest", /latest/],
-    ["tls", "selfsigned", /one of self-signed, off \(did you mean self-signed\?\)/], ["tls", "cert-manager", /cert-manager certificates are not supported yet/], ["tlsRequired", "yes", /true or false/],
+    ["tls", "selfsigned", /one of self-signed, secret, cert-manager, off \(did you mean self-signed\?\)/], ["tlsRequired", "yes", /true or false/],
+    ["tlsSecretPrefix", "Db_Certs", /Secret name prefix/], ["tlsIssuer", "ClusterIssuer", /Issuer\/<name> or ClusterIssuer\/<name>/], ["tlsCa", "ca.crt", /PEM certificates/],
     ["backupImage", "mysql-ha-backup", /pinned tag or digest/], ["backupImage", "my backup:1", /without spaces/], ["backupRegion", "EU West", /region/],
     ["backupMaxAgeHours", -1, /hours from 1 to 8784, or 0 for two periods of backupSchedule/], ["backupMaxAgeHours", 8785, /hours from 1 to 8784/], ["backupRetentionDays", 0, /from 1/], ["backupRetentionCount", "x", /integer/], ["binlogArchive", "no", /true or false/],
     ["restoreFrom", "https://bucket/x", /s3:\/\/bucket\/path/], ["restoreFrom", "s3://UPPER/x", /s3:\/\//],

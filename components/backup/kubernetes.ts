@@ -5,7 +5,7 @@
  */
 import type * as k8s from "@pulumi/kubernetes";
 import type * as pulumi from "@pulumi/pulumi";
-import type { Settings } from "../config";
+import { MAX_MEMBERS, type Settings } from "../config";
 import { ARCHIVE_METRICS_PORT, commonLabels, DONOR_PORT, memberHost, MYSQL_PORT, ObjectNames } from "../kubernetes/names";
 import { ACCOUNTS, SECRET_KEYS } from "../kubernetes/secret";
 import { CONTAINER_SECURITY_CONTEXT, PATHS, StatefulSetExtras, VOLUMES } from "../kubernetes/statefulset";
@@ -17,7 +17,7 @@ type Container = k8s.types.input.core.v1.Container;
 type EnvVar = k8s.types.input.core.v1.EnvVar;
 
 /** The config's upper bound of `replicas` (validateConfig). */
-export const MAX_REPLICAS = 9;
+export const MAX_REPLICAS = MAX_MEMBERS;
 
 /** Scripts shipped in the members' scripts ConfigMap for backups, archiving, seeding and restore. */
 export const BACKUP_SCRIPTS = [

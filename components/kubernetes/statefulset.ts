@@ -6,7 +6,7 @@ import { ACCOUNTS, REPLICATION_USER, SECRET_KEYS } from "./secret";
 import { INIT_ACCOUNTS_SCRIPT } from "./scripts";
 import { ACCOUNT_ROLES } from "../replication";
 import { TOPOLOGY_PRIMARY_KEY } from "./topology";
-import { TLS_PATHS, tlsSecretName } from "./tls";
+import { memberTlsSecretPrefix, TLS_PATHS, tlsVolume } from "./tls";
 import { commonLabels, MYSQL_PORT, ObjectNames, selectorLabels, SERVER_ID_BASE } from "./names";
 
 type Container = k8s.types.input.core.v1.Container;
@@ -137,6 +137,8 @@ export function buildStatefulSet(args: StatefulSetArgs): k8s.apps.v1.StatefulSet
       { name: "CONF_OUT", value: PATHS.conf },
       // init-server.sh points ssl_cert/ssl_key at this member's pair, and refuses to go on without it.
       ...(tls ? [{ name: "TLS_DIR", value: TLS_PATHS.dir }] : []),
+      // Named when the member's own Secret is missing (tls secret or cert-manager).
+      ...(memberTlsSecretPrefix(names, s) ? [{ name: "TLS_MEMBER_SECRET_PREFIX", value: memberTlsSecretPrefix(names, s)! }] : []),
     ],
     volumeMounts: [
       { name: VOLUMES.conf, mountPath: PATHS.conf },
@@ -216,8 +218,8 @@ export function buildStatefulSet(args: StatefulSetArgs): k8s.apps.v1.StatefulSet
             // Executable, so the entrypoint runs it (rather than sourcing it into its own shell).
             { name: VOLUMES.initdb, configMap: { name: names.scripts, defaultMode: 0o555, items: [{ key: INIT_ACCOUNTS_SCRIPT, path: `50-${INIT_ACCOUNTS_SCRIPT}` }] } },
             { name: VOLUMES.topology, configMap: { name: names.topology, optional: true } },
-            // Keys readable by the mysql group only (fsGroup); mariadbd reads its own pair.
-            ...(tls ? [{ name: VOLUMES.tls, secret: { secretName: tlsSecretName(names), defaultMode: 0o440 } }] : []),
+            // The CA and every member's pair (kubernetes/tls.ts); mariadbd reads its own.
+            ...(tls ? [tlsVolume(names, s, VOLUMES.tls)] : []),
             ...all("volumes"),
           ],
         },

@@ -9,7 +9,8 @@
 # Environment: POD_NAME (default: hostname), SERVER_ID_BASE (default 1000), SEMI_SYNC (true|false),
 #   CONFIG_DIR (shared *.cnf files),
 #   TOPOLOGY_FILE (holds the primary ordinal), CONF_OUT (directory mariadbd reads, e.g. /etc/mysql/conf.d),
-#   TLS_DIR (the mounted TLS Secret; unset: no TLS).
+#   TLS_DIR (the mounted TLS Secret; unset: no TLS), [TLS_MEMBER_SECRET_PREFIX] (tls secret or cert-manager: member
+#   N's pair comes from the Secret <prefix>-N, named when missing).
 set -euo pipefail
 
 pod="${POD_NAME:-$(hostname)}"
@@ -44,7 +45,10 @@ if [ -n "${TLS_DIR:-}" ]; then
   # A member never starts without its certificate when TLS is on: mariadbd would start without TLS instead.
   for f in "$TLS_DIR/ca.crt" "$TLS_DIR/member-$ordinal.crt" "$TLS_DIR/member-$ordinal.key"; do
     if [ ! -s "$f" ]; then
-      echo "init-server: TLS is on but $f is missing or empty (the TLS Secret has no key $(basename "$f") for member $ordinal)" >&2
+      why="the TLS Secret has no key $(basename "$f") for member $ordinal"
+      [ -z "${TLS_MEMBER_SECRET_PREFIX:-}" ] || [ "$f" = "$TLS_DIR/ca.crt" ] ||
+        why="the member's Secret $TLS_MEMBER_SECRET_PREFIX-$ordinal is missing or has no key tls.${f##*.}"
+      echo "init-server: TLS is on but $f is missing or empty ($why)" >&2
       exit 1
     fi
   done

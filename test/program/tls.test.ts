@@ -1,8 +1,13 @@
 /**
- * The program's TLS (config tls, tlsRequired): the stack's CA and member certificates, the Secret that carries
- * them, where the pods mount them, the server options, and what the engine's resources and the agent get.
+ * The program's TLS (config tls, tlsRequired and each mode's keys): the stack's CA and member certificates, the
+ * user's or cert-manager's Secrets, where the pods mount them, the server options, and what the engine's resources
+ * and the agent get.
  */
+import * as fs from "node:fs";
+import { Certificate } from "@kubernetes-models/cert-manager/cert-manager.io/v1/Certificate";
+import { StatefulSet } from "kubernetes-models/apps/v1/StatefulSet";
 import { renderStack, RenderedStack, RenderedResource, REDACTED } from "../../offline/render";
+import { makeCa, TestCa } from "../replication/certificates";
 
 const byName = (r: RenderedStack, name: string): RenderedResource => {
   const found = r.resources.find((x) => x.name === name);
@@ -67,8 +72,9 @@ describe("tls: self-signed (the default)", () => {
     expect(init.volumeMounts).toContainEqual(mount);
     expect(init.env).toContainEqual({ name: "TLS_DIR", value: "/etc/mysql-ha/tls" });
     expect(pod.containers.find((c: any) => c.name === "mariadb").volumeMounts).toContainEqual(mount);
-    // Sidecars do not get the members' keys.
-    for (const c of pod.containers.filter((c: any) => c.name !== "mariadb")) expect(c.volumeMounts ?? []).not.toContainEqual(mount);
+    // Of the sidecars only the donor (it serves the clone stream with its member's pair) gets the members' keys.
+    expect(pod.containers.find((c: any) => c.name === "clone-donor").volumeMounts).toContainEqual(mount);
+    for (const c of pod.containers.filter((c: any) => !["mariadb", "clone-donor"].includes(c.name))) expect(c.volumeMounts ?? []).not.toContainEqual(mount);
   });
 
   it("sets ssl_ca and, in production, require_secure_transport; the engine's resources get the CA and its path, the agent only the CA", () => {
@@ -108,12 +114,104 @@ describe("tls: off", () => {
     expect(byName(off, "mysql-agent").inputs.spec.template.spec.containers[0].command).not.toContain("--tls-ca");
   });
 
-  it("refuses tlsRequired without TLS, and the modes not built yet, naming the key", async () => {
+  it("refuses tlsRequired without TLS, members by address, and an unknown mode, naming the key", async () => {
     const r = await renderStack({ stack: "dev", set: { tls: "off", tlsRequired: "true" } });
     expect(r.errors).toEqual([expect.stringMatching(/^mysql-ha:tlsRequired: .*false when tls is off/)]);
     const byAddress = await renderStack({ stack: "dev", set: { connector: "direct", replicas: "2", directMembers: JSON.stringify(["10.0.0.1:3306", "db-1.example:3306"]) } });
     expect(byAddress.errors).toEqual([expect.stringMatching(/^mysql-ha:directMembers: \["10\.0\.0\.1:3306"\] is not allowed; expected host names in the members' certificates \(TLS verifies members by DNS name\), or tls off$/)]);
-    const secret = await renderStack({ stack: "dev", set: { tls: "secret" } });
-    expect(secret.errors).toEqual([expect.stringMatching(/^mysql-ha:tls: "secret" is not allowed; expected one of self-signed, off \(user-supplied certificate Secrets are not supported yet/)]);
+    const unknown = await renderStack({ stack: "dev", set: { tls: "vault" } });
+    expect(unknown.errors).toEqual([expect.stringMatching(/^mysql-ha:tls: "vault" is not allowed; expected one of self-signed, secret, cert-manager, off$/)]);
+  });
+});
+
+/** The pod's TLS volume with tls secret or cert-manager: the CA from the stack's Secret, each member's own Secret. */
+function expectProjectedVolume(pod: any, memberSecret: (i: number) => string): void {
+  const volume = pod.volumes.find((v: any) => v.name === "tls");
+  expect(volume.secret).toBeUndefined();
+  expect(volume.projected.defaultMode).toBe(0o440);
+  const [ca, ...members] = volume.projected.sources;
+  expect(ca).toEqual({ secret: { name: "mysql-tls", items: [{ key: "ca.crt", path: "ca.crt" }] } });
+  // Every ordinal replicas may reach (1..9), optional: growing changes no pod template.
+  expect(members).toEqual(Array.from({ length: 9 }, (_, i) => ({
+    secret: { name: memberSecret(i), optional: true, items: [{ key: "tls.crt", path: `member-${i}.crt` }, { key: "tls.key", path: `member-${i}.key` }] },
+  })));
+  const init = pod.initContainers.find((c: any) => c.name === "init-server");
+  expect(init.env).toContainEqual({ name: "TLS_MEMBER_SECRET_PREFIX", value: memberSecret(0).replace(/-0$/, "") });
+}
+
+describe("tls: secret and cert-manager", () => {
+  let ca: TestCa;
+  let other: TestCa;
+  let pem: string;
+  beforeAll(async () => {
+    [ca, other] = await Promise.all([makeCa("program"), makeCa("program-other")]);
+    pem = ca.ca;
+  });
+  afterAll(() => {
+    ca?.remove();
+    other?.remove();
+  });
+
+  it("secret: the user's kubernetes.io/tls Secrets <tlsSecretPrefix>-N, the CA from tlsCa; no key, no certificate made or in state", async () => {
+    const r = await renderStack({ stack: "prod", set: { tls: "secret", tlsSecretPrefix: "db-certs", tlsCa: pem } });
+    expect(r.errors).toEqual([]);
+    expect(r.resources.filter((x) => x.type.startsWith("tls:") || x.type.includes("cert-manager"))).toEqual([]);
+    const secret = byName(r, "mysql-tls");
+    expect(secret.inputs.stringData).toEqual({ "ca.crt": REDACTED });
+    const pod = byName(r, "mysql-statefulset").inputs.spec.template.spec;
+    expectProjectedVolume(pod, (i) => `db-certs-${i}`);
+    expect(() => new StatefulSet(byName(r, "mysql-statefulset").inputs).validate()).not.toThrow();
+    expect(byName(r, "mysql-statefulset").dependsOn).toContain(secret.urn);
+    // The engine verifies against tlsCa; the members' certificates are not known to the program (no FLUSH SSL by up).
+    for (const name of ["mysql-placement", "mysql-replication", "mysql-rollout"]) {
+      expect(byName(r, name).inputs.tls).toEqual({ ca: pem, caPath: "/etc/mysql-ha/tls/ca.crt" });
+    }
+  });
+
+  it("cert-manager: one Certificate per member from tlsIssuer into its Secret, with the member's names and uses; valid by the CRD schema", async () => {
+    const r = await renderStack({ stack: "prod", set: { tls: "cert-manager", tlsIssuer: "ClusterIssuer/internal-ca", tlsCa: pem } });
+    expect(r.errors).toEqual([]);
+    const certificates = r.resources.filter((x) => x.type === "kubernetes:cert-manager.io/v1:Certificate");
+    expect(certificates.map((c) => c.name)).toEqual(["mysql-tls-0", "mysql-tls-1", "mysql-tls-2"]);
+    const selfSigned = await renderStack({ stack: "prod" });
+    for (const [i, c] of certificates.entries()) {
+      expect(c.inputs.metadata).toMatchObject({ name: `mysql-tls-${i}`, namespace: "mysql-ha" });
+      expect(c.inputs.spec).toMatchObject({
+        secretName: `mysql-tls-${i}`, issuerRef: { group: "cert-manager.io", kind: "ClusterIssuer", name: "internal-ca" }, commonName: `mysql-${i}`,
+        duration: "8760h", renewBefore: "720h", usages: ["digital signature", "key encipherment", "server auth", "client auth"],
+        privateKey: { algorithm: "ECDSA", size: 256, rotationPolicy: "Always" },
+      });
+      // The same names as the self-signed member certificate.
+      expect(c.inputs.spec.dnsNames).toEqual(byName(selfSigned, `mysql-tls-member-${i}-request`).inputs.dnsNames);
+      expect(() => new Certificate(c.inputs as any).validate()).not.toThrow();
+      expect(byName(r, "mysql-statefulset").dependsOn).toContain(c.urn);
+    }
+    expect(() => new Certificate({ ...certificates[0].inputs, spec: { ...certificates[0].inputs.spec, secretName: undefined } }).validate()).toThrow(/secretName/);
+    expectProjectedVolume(byName(r, "mysql-statefulset").inputs.spec.template.spec, (i) => `mysql-tls-${i}`);
+    expect(byName(r, "mysql-tls").inputs.stringData).toEqual({ "ca.crt": REDACTED });
+    expect(byName(r, "mysql-replication").inputs.tls).toEqual({ ca: pem, caPath: "/etc/mysql-ha/tls/ca.crt" });
+    const issuer = await renderStack({ stack: "prod", set: { tls: "cert-manager", tlsIssuer: "Issuer/ca", tlsCa: pem } });
+    expect(byName(issuer, "mysql-tls-0").inputs.spec.issuerRef).toEqual({ group: "cert-manager.io", kind: "Issuer", name: "ca" });
+  });
+
+  it("each mode's keys are required by it and refused by the others; tlsCa must be CA certificates; a bundle of two CAs is taken", async () => {
+    const errors = async (set: Record<string, string>) => (await renderStack({ stack: "dev", set })).errors;
+    expect(await errors({ tls: "secret" })).toEqual([
+      expect.stringMatching(/^mysql-ha:tlsSecretPrefix: "" is not allowed; expected the prefix of the members' Secrets \(tls is secret\)$/),
+      expect.stringMatching(/^mysql-ha:tlsCa: "" is not allowed; expected the PEM of the CA that signs the members' certificates \(tls is secret\)$/),
+    ]);
+    expect(await errors({ tls: "cert-manager", tlsCa: pem })).toEqual([expect.stringMatching(/^mysql-ha:tlsIssuer: "" is not allowed; expected Issuer\/<name> or ClusterIssuer\/<name> \(tls is cert-manager\)$/)]);
+    expect(await errors({ tlsSecretPrefix: "db-certs", tlsCa: pem })).toEqual([
+      expect.stringMatching(/^mysql-ha:tlsSecretPrefix: "db-certs" is not allowed; expected empty when tls is self-signed \(it is used only with tls secret\)$/),
+      expect.stringMatching(/^mysql-ha:tlsCa: "\(a PEM\)" is not allowed; expected empty when tls is self-signed \(it is used only with tls secret or cert-manager\)$/),
+    ]);
+    expect(await errors({ tls: "cert-manager", tlsIssuer: "Vault/x", tlsCa: pem })).toEqual([expect.stringMatching(/^mysql-ha:tlsIssuer: "Vault\/x" is not allowed; expected Issuer\/<name> or ClusterIssuer\/<name>/)]);
+    expect(await errors({ tls: "secret", tlsSecretPrefix: "Db_Certs", tlsCa: pem })).toEqual([expect.stringMatching(/^mysql-ha:tlsSecretPrefix: "Db_Certs" is not allowed; expected a Secret name prefix/)]);
+    expect(await errors({ tls: "secret", tlsSecretPrefix: "db", tlsCa: "not a certificate" })).toEqual([expect.stringMatching(/^mysql-ha:tlsCa: "\(not PEM\)" is not allowed; expected one or more PEM certificates/)]);
+    const member = fs.readFileSync((await ca.issue("program-member", "m.db.test")).cert, "utf8");
+    expect(await errors({ tls: "secret", tlsSecretPrefix: "db", tlsCa: member })).toEqual([expect.stringMatching(/^mysql-ha:tlsCa: "\(certificate 1: CN=m\.db\.test\)" is not allowed; expected CA certificates \(basicConstraints CA:TRUE\), not a member's certificate$/)]);
+    // The message never echoes the PEM itself.
+    expect((await errors({ tls: "secret", tlsSecretPrefix: "db", tlsCa: member })).join()).not.toContain("BEGIN");
+    expect(await errors({ tls: "secret", tlsSecretPrefix: "db", tlsCa: `${pem}${other.ca}` })).toEqual([]);
   });
 });
