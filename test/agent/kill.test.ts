@@ -5,12 +5,9 @@
  * missed checks, loses no acknowledged write (semi-sync), points the objects, and on SIGTERM stops cleanly and
  * releases the Lease. Its /metrics say so before and after, in a form promtool accepts.
  */
-import { destroyAll, freePort, LOCAL_ROOT_PASSWORD, startServers } from "../../local/mariadbd";
-import type { KubeApiStandin } from "../../local/kube-api-standin";
-import { AckWriter, writableMember } from "../../local/writer";
-import { applyProgramObjects, memberStandin, NAMES, roleLabels } from "../connectors/program-objects";
-import { ChaosTopology, startChaosTopology, stopChaosTopology } from "../chaos/support";
-import { AGENT_MEMBER_OPTIONS, AgentChild, FAST, membersArg, REPL, spawnAgent } from "./support";
+import { freePort, LOCAL_ROOT_PASSWORD } from "../../local/mariadbd";
+import { NAMES, roleLabels } from "../connectors/program-objects";
+import { AgentChild, agentArgs, AgentLab, FAST, LEASE, REPL, spawnAgent, startAgentLab, stopAgentLab } from "./support";
 import { checkMetrics } from "../monitoring/promtool";
 
 /** One scrape of the agent's /metrics, checked by promtool: sample (name{labels}) -> value. */
@@ -23,44 +20,25 @@ async function scrape(port: number): Promise<Map<string, number>> {
 }
 
 describe("agent process: kill -9 of the primary under load", () => {
-  let t: ChaosTopology | undefined;
-  let api: KubeApiStandin | undefined;
+  let lab: AgentLab | undefined;
   let agent: AgentChild | undefined;
   afterEach(async () => {
     await agent?.stop();
-    await stopChaosTopology(t);
-    await api?.stop();
-    [t, api, agent] = [undefined, undefined, undefined];
+    await stopAgentLab(lab);
+    [lab, agent] = [undefined, undefined];
   });
 
   it("fails over within the threshold, loses no acknowledged write, points the objects, stops on SIGTERM", async () => {
-    const servers = await startServers(3, AGENT_MEMBER_OPTIONS, 2100);
-    t = await startChaosTopology({ serverIdBase: 2100, servers }).catch(async (err) => {
-      await destroyAll(servers);
-      throw err;
-    });
-    const topology = t;
-    api = memberStandin();
-    await api.start();
-    // The program's objects as Pulumi applies them: neither names the primary; the agent points them when it leads.
-    await applyProgramObjects(api);
-
-    // The writer follows the single writable member, as a client behind the primary Service would.
-    topology.writer = new AckWriter({ resolvePrimary: writableMember(servers), writeTimeoutMs: 3000 });
+    lab = await startAgentLab({ serverIdBase: 2100 });
+    const { t, api } = lab;
+    const servers = t.servers;
     const metricsPort = await freePort();
-    agent = spawnAgent([
-      "--metrics-port", String(metricsPort),
-      "--members", membersArg(servers),
-      "--interval-ms", String(FAST.intervalMs), "--failure-threshold", String(FAST.failureThreshold), "--cooldown-seconds", "60",
-      "--connect-timeout-ms", "1000", "--semi-sync-timeout-ms", "5000",
-      "--kube-api", api.url, "--namespace", "db", "--lease", "mysql-agent",
-      "--statefulset", "mysql", "--topology-configmap", NAMES.topology, "--primary-service", NAMES.primaryService,
-    ]);
+    agent = spawnAgent(["--metrics-port", String(metricsPort), ...agentArgs(servers, { api })]);
     const started = await agent.events.wait("started", (e) => e.event === "started", 20000);
     expect(started).toMatchObject({ members: servers.map((s) => s.address), intervalMs: 300, failureThreshold: 3, cooldownSeconds: 60, kubernetesObjects: true });
     const leader = await agent.events.wait("leader", (e) => e.event === "leader" && e.leading === true, 10000);
     await agent.events.wait("healthy", (e) => e.event === "healthy" && e.primary === 0, 10000);
-    expect(api.lease("mysql-agent").spec.holderIdentity).toBe(leader.identity);
+    expect(api.lease(LEASE).spec.holderIdentity).toBe(leader.identity);
     const before = await scrape(metricsPort);
     expect([0, 1, 2].map((m) => [before.get(`mysql_ha_member_up{member="${m}"}`), before.get(`mysql_ha_member_is_primary{member="${m}"}`)])).toEqual([[1, 1], [1, 0], [1, 0]]);
     expect([before.get("mysql_ha_semi_sync_primary_on"), before.get("mysql_ha_semi_sync_replicas_connected"), before.get("mysql_ha_agent_is_leader")]).toEqual([1, 2, 1]);
@@ -108,7 +86,7 @@ describe("agent process: kill -9 of the primary under load", () => {
     expect(code).toBe(0);
     expect(agent.events.list[agent.events.list.length - 1]).toMatchObject({ event: "stopped" });
     expect(agent.events.list.every((e) => typeof e.time === "string" && typeof e.event === "string")).toBe(true);
-    expect(api.lease("mysql-agent").spec.holderIdentity).toBeUndefined();
+    expect(api.lease(LEASE).spec.holderIdentity).toBeUndefined();
     expect(agent.stderr()).toBe("");
     for (const secret of [LOCAL_ROOT_PASSWORD, REPL.password]) expect(agent.stdout() + agent.stderr()).not.toContain(secret);
   });

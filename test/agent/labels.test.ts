@@ -7,14 +7,12 @@
  * allowing nothing it did not use.
  */
 import { validateConfig } from "../../components/config";
-import { agentNames, buildAgentRole } from "../../components/kubernetes/agent";
+import { buildAgentRole } from "../../components/kubernetes/agent";
 import type { KubeApiStandin } from "../../local/kube-api-standin";
-import { ChaosTopology, startChaosTopology, stopChaosTopology, writableMembers } from "../chaos/support";
-import { applyProgramObjects, memberStandin, NAME, NAMES, roleLabels } from "../connectors/program-objects";
-import { destroyAll, sleep, startServers } from "../../local/mariadbd";
-import { AGENT_MEMBER_OPTIONS, AgentChild, FAST, membersArg, spawnAgent } from "./support";
-
-const LEASE = agentNames(NAME).lease;
+import { writableMembers } from "../chaos/support";
+import { NAME, NAMES, roleLabels } from "../connectors/program-objects";
+import { sleep } from "../../local/mariadbd";
+import { AgentChild, agentArgs, AgentLab, spawnAgent, startAgentLab, stopAgentLab } from "./support";
 
 interface Rule {
   apiGroups: string[];
@@ -49,34 +47,20 @@ function rbacReport(requests: string[]): { forbidden: string[]; unused: string[]
 }
 
 describe("agent process: the members' role labels", () => {
-  let t: ChaosTopology | undefined;
-  let api: KubeApiStandin | undefined;
+  let lab: AgentLab | undefined;
   let agent: AgentChild | undefined;
   afterEach(async () => {
     await agent?.stop();
-    await stopChaosTopology(t);
-    await api?.stop();
-    [t, api, agent] = [undefined, undefined, undefined];
+    await stopAgentLab(lab);
+    [lab, agent] = [undefined, undefined];
   });
 
   /** Members set up with member 0 primary, the program's objects in the stand-in, one agent leading. */
   async function start(serverIdBase: number): Promise<{ api: KubeApiStandin; agent: AgentChild; fromAgent: number }> {
-    const servers = await startServers(3, AGENT_MEMBER_OPTIONS, serverIdBase);
-    t = await startChaosTopology({ serverIdBase, servers }).catch(async (err) => {
-      await destroyAll(servers);
-      throw err;
-    });
-    api = memberStandin({ recreateMs: 20, initMs: 10, readyMs: 20 });
-    await api.start();
-    await applyProgramObjects(api);
+    lab = await startAgentLab({ serverIdBase, standin: { recreateMs: 20, initMs: 10, readyMs: 20 } });
+    const { t, api } = lab;
     const fromAgent = api.requests.length;
-    agent = spawnAgent([
-      "--members", membersArg(servers),
-      "--interval-ms", String(FAST.intervalMs), "--failure-threshold", String(FAST.failureThreshold), "--cooldown-seconds", "60",
-      "--connect-timeout-ms", "1000", "--semi-sync-timeout-ms", "5000",
-      "--kube-api", api.url, "--namespace", "db", "--lease", LEASE, "--lease-seconds", "3",
-      "--statefulset", NAMES.statefulSet, "--topology-configmap", NAMES.topology, "--primary-service", NAMES.primaryService,
-    ]);
+    agent = spawnAgent(agentArgs(t.servers, { api, leaseSeconds: 3 }));
     const labelled = await agent.events.wait("labelled", (e) => e.event === "labelled", 20000);
     expect(labelled).toMatchObject({ primary: 0, labels: "mysql-1 replica, mysql-2 replica, mysql-0 primary" });
     expect(api.serviceEndpoints(NAMES.primaryService)).toEqual(["mysql-0"]);
@@ -105,7 +89,7 @@ describe("agent process: the members' role labels", () => {
 
   it("kill -9 of the primary: the label moves, the Service never selecting two pods or a writable pod other than the primary", async () => {
     const { api, agent, fromAgent } = await start(2520);
-    const servers = t!.servers;
+    const servers = lab!.t.servers;
     // After each write of the agent: what the Service selects, and which of those pods' servers are writable.
     const seen: Array<{ request: string; pods: string[]; writable: string[] }> = [];
     api.options.onWrite = async (request) => {

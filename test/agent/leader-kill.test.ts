@@ -11,18 +11,15 @@
  * objects; nothing is promoted twice and nothing acknowledged is lost.
  */
 import type * as mysql from "mysql2/promise";
-import { destroyAll, LocalServer, sleep, startServers } from "../../local/mariadbd";
-import type { KubeApiStandin } from "../../local/kube-api-standin";
-import { AckWriter, writableMember } from "../../local/writer";
-import { applyProgramObjects, memberStandin, NAMES, roleLabels } from "../connectors/program-objects";
+import { LocalServer, sleep } from "../../local/mariadbd";
+import { NAMES, roleLabels } from "../connectors/program-objects";
 import { LOCK_NAME } from "../../components/replication/operations";
-import { ChaosTopology, startChaosTopology, stopChaosTopology, within, writableMembers } from "../chaos/support";
+import { within, writableMembers } from "../chaos/support";
 import type { AgentEvent } from "../../components/agent/loop";
-import { AGENT_MEMBER_OPTIONS, AgentChild, FAST, membersArg, spawnAgent } from "./support";
+import { AgentChild, agentArgs, AgentLab, FAST, LEASE, spawnAgent, startAgentLab, stopAgentLab } from "./support";
 
 const LEASE_SECONDS = 4;
 const CONNECT_TIMEOUT_MS = 1000;
-const LEASE = "mysql-agent";
 
 /** Server ids that ever wrote the GTIDs a member holds (gtid_binlog_state keeps the last one per domain and server). */
 async function writers(server: LocalServer): Promise<number[]> {
@@ -47,7 +44,7 @@ async function until(what: string, ms: number, check: () => Promise<boolean>): P
   }
 }
 
-interface Lab {
+interface Lab extends AgentLab {
   servers: LocalServer[];
   idBase: number;
   leader: AgentChild;
@@ -58,38 +55,23 @@ interface Lab {
 }
 
 describe("agent processes: the Lease holder killed during a failover", () => {
-  let t: ChaosTopology | undefined;
-  let api: KubeApiStandin | undefined;
+  let agentLab: AgentLab | undefined;
   const agents: AgentChild[] = [];
   const sessions: mysql.Connection[] = [];
   afterEach(async () => {
     for (const s of sessions.splice(0)) s.destroy();
     await Promise.all(agents.splice(0).map((a) => a.stop()));
-    for (const s of t?.servers ?? []) await s.signal("SIGCONT");
-    await stopChaosTopology(t);
-    await api?.stop();
-    [t, api] = [undefined, undefined];
+    for (const s of agentLab?.t.servers ?? []) await s.signal("SIGCONT");
+    await stopAgentLab(agentLab);
+    agentLab = undefined;
   });
 
   /** Members set up by the engine, the API stand-in with the program's objects, two agents, one leading, the writer running. */
   async function startLab(count: number, idBase: number): Promise<Lab> {
-    const servers = await startServers(count, AGENT_MEMBER_OPTIONS, idBase);
-    t = await startChaosTopology({ serverIdBase: idBase, servers }).catch(async (err) => {
-      await destroyAll(servers);
-      throw err;
-    });
-    api = memberStandin({ replicas: count });
-    await api.start();
-    await applyProgramObjects(api);
-    t.writer = new AckWriter({ resolvePrimary: writableMember(servers), writeTimeoutMs: 3000 });
-
-    const args = [
-      "--members", membersArg(servers),
-      "--interval-ms", String(FAST.intervalMs), "--failure-threshold", String(FAST.failureThreshold), "--cooldown-seconds", "60",
-      "--connect-timeout-ms", String(CONNECT_TIMEOUT_MS), "--semi-sync-timeout-ms", "5000",
-      "--kube-api", api.url, "--namespace", "db", "--lease", LEASE, "--lease-seconds", String(LEASE_SECONDS),
-      "--statefulset", "mysql", "--topology-configmap", NAMES.topology, "--primary-service", NAMES.primaryService,
-    ];
+    agentLab = await startAgentLab({ count, serverIdBase: idBase });
+    const { t, api } = agentLab;
+    const servers = t.servers;
+    const args = agentArgs(servers, { api, leaseSeconds: LEASE_SECONDS, connectTimeoutMs: CONNECT_TIMEOUT_MS });
     const pair = [spawnAgent(args), spawnAgent(args)];
     agents.push(...pair);
     for (const a of pair) await a.events.wait("healthy", (e) => e.event === "healthy" && e.primary === 0, 20000);
@@ -101,7 +83,7 @@ describe("agent processes: the Lease holder killed during a failover", () => {
     const before = await Promise.all(servers.map(writers));
     await t.writer.start();
     await t.writer.waitForAcks(200);
-    return { servers, idBase, leader, follower, leaderIdentity, before };
+    return { t, api, servers, idBase, leader, follower, leaderIdentity, before };
   }
 
   /** SIGKILL of the leader; then it can neither finish nor release. Returns when its lease (as last renewed) expires. */
@@ -113,7 +95,7 @@ describe("agent processes: the Lease holder killed during a failover", () => {
     const killedAt = Date.now();
     for (const event of ["failover", "pointed", "fenced"]) expect(leader.events.of(event)).toEqual([]);
     // Its last renewal stands: nobody released the Lease.
-    const held = api!.lease(LEASE).spec;
+    const held = lab.api.lease(LEASE).spec;
     expect(held.holderIdentity).toBe(lab.leaderIdentity);
     return { killedAt, expiresAt: Date.parse(held.renewTime) + LEASE_SECONDS * 1000 };
   }
@@ -126,7 +108,7 @@ describe("agent processes: the Lease holder killed during a failover", () => {
     const failover = await follower.events.wait("failover", (e) => e.event === "failover", 15000);
     await follower.events.wait("pointed", (e) => e.event === "pointed", 5000);
     const to = failover.to as number;
-    await t!.writer.waitForAcks(100);
+    await lab.t.writer.waitForAcks(100);
     process.stdout.write(
       `agent leader killed ${label}: takeover ${tookAt - killed.killedAt} ms after the kill (${tookAt - killed.expiresAt} ms after the lease expired), failover event ${Date.parse(failover.time) - tookAt} ms later (engine ${failover.ms} ms)\n`,
     );
@@ -136,7 +118,7 @@ describe("agent processes: the Lease holder killed during a failover", () => {
     // then, and notices at its next round.
     expect(tookAt).toBeGreaterThanOrEqual(killed.expiresAt);
     expect(tookAt).toBeLessThan(killed.expiresAt + 2 * ((LEASE_SECONDS * 1000) / 3) + 1500);
-    expect(api!.lease(LEASE).spec).toMatchObject({ holderIdentity: took.identity, leaseTransitions: 1 });
+    expect(lab.api.lease(LEASE).spec).toMatchObject({ holderIdentity: took.identity, leaseTransitions: 1 });
     // Before that the follower saw the failed primary and did nothing.
     const before = follower.events.list.filter((e) => Date.parse(e.time) < tookAt);
     expect(before.some((e) => e.event === "primary-failed" && e.leading === false)).toBe(true);
@@ -148,11 +130,11 @@ describe("agent processes: the Lease holder killed during a failover", () => {
     expect(candidates).toContain(to);
     expect(follower.events.of("failover")).toHaveLength(1);
     expect(await writableMembers(servers.filter((_, i) => i === 0 || candidates.includes(i)))).toEqual([to]);
-    expect(await t!.writer.verify(servers[to])).toEqual([]);
-    expect(api!.configMaps.get(NAMES.topology)!.primary).toBe(String(to));
-    expect(JSON.parse(api!.configMaps.get(NAMES.topology)!["last-move"])).toMatchObject({ from: 0, to, by: "the agent", operation: "failover" });
-    expect(api!.serviceEndpoints(NAMES.primaryService)).toEqual([`mysql-${to}`]);
-    expect(Object.values(roleLabels(api!)).filter((role) => role === "primary")).toHaveLength(1);
+    expect(await lab.t.writer.verify(servers[to])).toEqual([]);
+    expect(lab.api.configMaps.get(NAMES.topology)!.primary).toBe(String(to));
+    expect(JSON.parse(lab.api.configMaps.get(NAMES.topology)!["last-move"])).toMatchObject({ from: 0, to, by: "the agent", operation: "failover" });
+    expect(lab.api.serviceEndpoints(NAMES.primaryService)).toEqual([`mysql-${to}`]);
+    expect(Object.values(roleLabels(lab.api)).filter((role) => role === "primary")).toHaveLength(1);
     return { to, failover };
   }
 
@@ -160,9 +142,9 @@ describe("agent processes: the Lease holder killed during a failover", () => {
   async function settled(lab: Lab, to: number): Promise<void> {
     const { servers, follower } = lab;
     await sleep(6 * FAST.intervalMs);
-    const report = await t!.writer.stop();
+    const report = await lab.t.writer.stop();
     expect(await writableMembers(servers)).toEqual([to]);
-    expect(await t!.writer.verify(servers[to])).toEqual([]);
+    expect(await lab.t.writer.verify(servers[to])).toEqual([]);
     expect(follower.events.of("failover")).toHaveLength(1);
     for (const event of ["fenced", "refused", "error"]) expect(follower.events.of(event)).toEqual([]);
     // The only new writer anywhere is the promoted member (its server id): nobody else was ever writable.
@@ -176,7 +158,7 @@ describe("agent processes: the Lease holder killed during a failover", () => {
     // The new leader stops cleanly and releases the Lease; neither process wrote to stderr.
     expect(await follower.stop()).toBe(0);
     expect(follower.events.list[follower.events.list.length - 1]).toMatchObject({ event: "stopped" });
-    expect(api!.lease(LEASE).spec.holderIdentity).toBeUndefined();
+    expect(lab.api.lease(LEASE).spec.holderIdentity).toBeUndefined();
     expect(follower.stderr()).toBe("");
     expect(lab.leader.stderr()).toBe("");
   }
@@ -217,7 +199,7 @@ describe("agent processes: the Lease holder killed during a failover", () => {
     const blocker = await servers[SLOW].connect();
     sessions.push(blocker);
     await blocker.query("LOCK TABLES ackcheck.acks READ");
-    await t!.writer.waitForAcks(50);
+    await lab.t.writer.waitForAcks(50);
     await servers[0].signal("SIGKILL");
     await leader.events.wait("threshold", (e) => e.event === "primary-unreachable" && e.failures === FAST.failureThreshold, 20000);
     // The leader has stopped receiving on both candidates (STOP SLAVE IO_THREAD) and waits on member 2's relay log.

@@ -19,9 +19,9 @@ import { ACCOUNTS } from "../../components/kubernetes/secret";
 import { dashboardPanels } from "../../components/monitoring/dashboard";
 import { buildPrometheusRule, MonitoringArgs } from "../../components/monitoring/prometheus-operator";
 import { INSTANCE_TARGET_LABEL, RuleGroup } from "../../components/monitoring/rules";
-import { destroyAll, freePort, sleep, startServers } from "../../local/mariadbd";
-import { ChaosTopology, startChaosTopology, stopChaosTopology } from "../chaos/support";
-import { AGENT_MEMBER_OPTIONS, AgentChild, FAST, membersArg, spawnAgent } from "../agent/support";
+import { freePort, sleep } from "../../local/mariadbd";
+import { ChaosTopology, stopChaosTopology } from "../chaos/support";
+import { AgentChild, agentArgs, spawnAgent, startAgentMembers } from "../agent/support";
 
 const NS = "db";
 const NAME = "mysql";
@@ -87,18 +87,11 @@ describe("Prometheus end to end: agent and mysqld_exporter scraped, rules and da
 
   beforeAll(async () => {
     dir = fs.mkdtempSync(path.join(os.tmpdir(), "mysql-ha-prometheus-e2e-"));
-    const servers = await startServers(3, AGENT_MEMBER_OPTIONS, 2700);
-    t = await startChaosTopology({ serverIdBase: 2700, servers, settings: { accounts: [METRICS_ACCOUNT] } }).catch(async (err) => {
-      await destroyAll(servers);
-      throw err;
-    });
+    t = await startAgentMembers({ serverIdBase: 2700, settings: { accounts: [METRICS_ACCOUNT] } });
+    const servers = t.servers;
 
     const agentPort = await freePort();
-    agent = spawnAgent([
-      "--metrics-port", String(agentPort), "--members", membersArg(servers),
-      "--interval-ms", String(FAST.intervalMs), "--failure-threshold", String(FAST.failureThreshold), "--cooldown-seconds", "60",
-      "--connect-timeout-ms", "1000", "--semi-sync-timeout-ms", "5000",
-    ]);
+    agent = spawnAgent(["--metrics-port", String(agentPort), ...agentArgs(servers)]);
     await agent.events.wait("healthy", (e) => e.event === "healthy" && e.primary === 0, 20000);
 
     // One exporter per member, as the sidecar: its own server, the metrics account from an option file.
