@@ -17,6 +17,8 @@ import { LocalS3, startLocalS3 } from "../local/s3";
 import { median } from "../local/writer";
 import { AgentChild, membersArg, spawnAgent } from "../local/agent";
 import { AGENT_DEFAULTS } from "../components/agent/loop";
+import { PACKAGE_ROOT } from "../components/package-root";
+import { renderSvg, Timeline, TimelineWindow, timelineSpec } from "./plot";
 import { BenchResults, CopyScaleRow, MemberScaleRow, speedRatio } from "./report";
 import { directoryBytes, fillDatabase, timeCopy, timeHandBackup, timeHandClone, timeHandRestore, timeRawStream, handSwitchover } from "./reference";
 
@@ -46,8 +48,9 @@ function addresses(servers: LocalServer[]): MemberAddress[] {
 }
 
 /**
- * Switchovers and a failover on 3 semi-sync members under a 1 ms writer loop. The writer finds the primary like a
- * read_only-aware proxy (the one writable member), so the gap is the engine's, not a resolver's delay.
+ * Switchovers, a replica's restart and a failover on 3 semi-sync members under a 1 ms writer loop. The writer finds
+ * the primary like a read_only-aware proxy (the one writable member), so the gap is the engine's, not a resolver's
+ * delay. Its acknowledged writes and the operations' windows are kept for the picture (section "picture").
  */
 const replication: Section = {
   name: "switchover and failover (3 members, semi-sync, 1 ms writer)",
@@ -66,10 +69,15 @@ const replication: Section = {
       const gaps: number[] = [];
       const windows: string[] = [];
       const t0 = Date.now() - writer.report().durationMs;
+      timeline = { writes: [], windows: [] };
+      const shade = (kind: TimelineWindow["kind"], label: string, from: number) => timeline!.windows.push({ kind, label, from: from - t0, to: Date.now() - t0 });
       const engineGaps: Array<number | string> = [];
+      let from = 0;
       for (const to of [1, 2, 1]) {
         const start = Date.now();
         const sw = await switchover(members, to, settings);
+        shade("switchover", `switchover ${from} -> ${to}`, start);
+        from = to;
         windows.push(`${start - t0}-${Date.now() - t0} -> ${to}`);
         await writer.waitForAcks(300);
         gaps.push(writer.longestGapDuring(start, Date.now()));
@@ -85,6 +93,15 @@ const replication: Section = {
       results.details.switchoverWritesAcked = beforeFailover.acked.length;
       log(`switchovers: write gaps ${gaps.join(", ")} ms, median write ${beforeFailover.medianWriteMs.toFixed(2)} ms`);
 
+      // A replica restarts (as in a rolling upgrade): the primary keeps its other semi-sync replica. It starts
+      // read-only, as init-server.sh starts every member but the primary.
+      const restartedAt = Date.now();
+      servers[0].spec.options = { ...REPLICATION_OPTIONS, "read-only": 1 };
+      await servers[0].stop();
+      await servers[0].start();
+      shade("restart", "restart of replica 0", restartedAt);
+      await writer.waitForAcks(300);
+
       const killedAt = Date.now();
       await servers[1].signal("SIGKILL");
       const fo = await failover(members, undefined, settings);
@@ -94,6 +111,9 @@ const replication: Section = {
       const firstWrite = writer.firstAckOn(promoted, killedAt);
       await writer.waitForAcks(100);
       const report = await writer.stop();
+      shade("failover", `kill -9 of member 1, failover to member ${fo.primary}`, killedAt);
+      timeline.writes = report.acked;
+      timelineMembers = servers.map((s) => `${s.host}:${s.port}`);
       const missing = await writer.verify(promoted);
       results.failoverMs = firstWrite === undefined ? null : firstWrite - killedAt;
       if (firstWrite === undefined) results.notMeasured.failoverMs = "no write accepted on the new primary within 2 s after the failover";
@@ -112,6 +132,25 @@ const replication: Section = {
       await writer.stop();
       await destroyAll(servers);
     }
+  },
+};
+
+/** The replication section's writes and windows, for the picture. */
+let timeline: Timeline | undefined;
+let timelineMembers: string[] = [];
+/** Where `npm run bench` writes the picture (committed from the run the README quotes). */
+export const WRITES_SVG = path.join(PACKAGE_ROOT, "bench", "results", "writes.svg");
+
+/** The writer's acknowledged writes over time with the operations shaded, as an SVG (bench/plot.ts). */
+const picture: Section = {
+  name: "picture of the writes (bench/results/writes.svg)",
+  figures: [],
+  async run(results, log) {
+    if (!timeline) throw new Error("no writes recorded: the switchover and failover section did not finish");
+    const title = `Acknowledged writes of a 1 ms writer, 3 semi-sync members (mysql-ha bench ${results.date})`;
+    fs.writeFileSync(WRITES_SVG, await renderSvg(timelineSpec(timeline, title, timelineMembers)));
+    results.details.writesSvg = path.relative(PACKAGE_ROOT, WRITES_SVG);
+    log(`wrote ${results.details.writesSvg}: ${timeline.writes.length} writes, ${timeline.windows.length} operations`);
   },
 };
 
@@ -430,7 +469,7 @@ const cliStart: Section = {
   name: "CLI start (--help, status --help)",
   figures: ["cliStartMs"],
   async run(results, log) {
-    const bin = path.join(__dirname, "..", "bin", "mysql-ha.js");
+    const bin = path.join(PACKAGE_ROOT, "bin", "mysql-ha.js");
     const time = async (args: string[]): Promise<number> => {
       const times: number[] = [];
       for (let i = 0; i < 5; i++) {
@@ -455,4 +494,4 @@ const cleanup: Section = {
   },
 };
 
-export const sections: Section[] = [cliStart, replication, agentFailover, memberScale, copyPaths, recovery, evaluation, cleanup];
+export const sections: Section[] = [cliStart, replication, picture, agentFailover, memberScale, copyPaths, recovery, evaluation, cleanup];
