@@ -35,13 +35,23 @@ const known = (output) => new Promise((resolve) => output.apply(resolve));
   const endpoint = await known(program.writeEndpoint);
   // Registrations resolve their inputs first: wait until none is added for a while.
   for (let count = -1; count !== registered.length; await new Promise((r) => setTimeout(r, 300))) count = registered.length;
+  const example = [...registered];
+  const { ReplicatedDatabase } = require("mysql-ha");
   let refused;
   try {
-    new (require("mysql-ha").ReplicatedDatabase)("bad", { replicas: 12, tls: "tls" });
+    new ReplicatedDatabase("bad", { replicas: 12, tls: "tls" });
   } catch (err) {
-    refused = { name: err.name, message: err.message };
+    refused = { name: err.name, message: err.message, registered: registered.some((r) => r.name === "bad") };
   }
-  process.stdout.write(JSON.stringify({ endpoint, registered, refused }));
+  // Known values are refused before anything is registered (nothing named "bad" is); a value from another resource
+  // is validated once known: the program fails (its outputs reject), nothing is built.
+  const failures = new Set();
+  process.on("unhandledRejection", (err) => failures.add(String(err && err.message)));
+  const late = new ReplicatedDatabase("late", { namespace: pulumi.output("Bad_NS") });
+  late.primaryEndpoint.apply(() => failures.add("the outputs resolved"));
+  await new Promise((r) => setTimeout(r, 1000));
+  const lateBuilt = registered.slice(example.length).filter((r) => r.name !== "late").map((r) => r.name);
+  process.stdout.write(JSON.stringify({ endpoint, registered: example, refused, late: { failures: [...failures], built: lateBuilt } }));
 })();
 `;
 
@@ -83,7 +93,7 @@ describe("the packed package in a program of its own", () => {
 
   it("compiles README's example with tsc and runs it under mocks: the database in a namespace from another resource", () => {
     execFileSync(process.execPath, [require.resolve("typescript/bin/tsc"), "-p", app], { cwd: app, encoding: "utf8" });
-    const { endpoint, registered, refused } = JSON.parse(execFileSync(process.execPath, ["run-mocked.js"], { cwd: app, encoding: "utf8", timeout: 120_000 }));
+    const { endpoint, registered, refused, late } = JSON.parse(execFileSync(process.execPath, ["run-mocked.js"], { cwd: app, encoding: "utf8", timeout: 120_000 }));
     const of = (type: string) => registered.filter((r: { type: string }) => r.type === type);
     expect(of("mysql-ha:index:ReplicatedDatabase").map((r: { name: string }) => r.name)).toEqual(["orders"]);
     // The namespace is the program's own resource's output (createNamespace false: the component makes none).
@@ -101,7 +111,11 @@ describe("the packed package in a program of its own", () => {
     // The arguments are validated as stack config is, every problem at once.
     expect(refused.name).toBe("ConfigValidationError");
     expect(refused.message).toMatch(/mysql-ha:replicas: 12 is not allowed; expected an integer from 1 to 9/);
-    expect(refused.message).toMatch(/mysql-ha:tls: "tls" is not allowed; expected one of self-signed, off/);
+    expect(refused.message).toMatch(/mysql-ha:tls: "tls" is not allowed; expected one of /);
+    expect(refused.registered).toBe(false);
+    expect(late.built).toEqual([]);
+    expect(late.failures.length).toBeGreaterThan(0);
+    for (const message of late.failures) expect(message).toMatch(/mysql-ha:namespace: "Bad_NS" is not allowed; expected a DNS-1123 label/);
   });
 
   it("its dynamic providers run in the program's directory from the installed package", async () => {
