@@ -51,23 +51,34 @@ describe("bin/dist.js freshEntry", () => {
   });
 });
 
-describe("mysql-ha --help", () => {
-  it("lists every command without loading any", () => {
+describe("mysql-ha loads only the command it runs", () => {
+  /** Runs main(argv) from the sources in a fresh Node; its exit code, stdout and the command modules it loaded. */
+  function run(argv: string[]): { code: number; out: string; loaded: string[] } {
     const script = `
       const { main } = require("./cli/main");
       const write = process.stdout.write.bind(process.stdout);
       let out = "";
       process.stdout.write = (s) => ((out += s), true);
-      main(["--help"]).then((code) => {
+      main(${JSON.stringify(argv)}).then((code) => {
         process.stdout.write = write;
-        const loaded = Object.keys(require.cache).filter((f) => f.includes("/cli/commands/"));
+        const loaded = Object.keys(require.cache).filter((f) => f.includes("/cli/commands/")).map((f) => f.replace(/^.*\\/cli\\/commands\\//, ""));
         write(JSON.stringify({ code, out, loaded }));
       });`;
-    const result = JSON.parse(execFileSync(process.execPath, ["-r", "ts-node/register/transpile-only", "-e", script], { cwd: ROOT, encoding: "utf8" }));
+    return JSON.parse(execFileSync(process.execPath, ["-r", "ts-node/register/transpile-only", "-e", script], { cwd: ROOT, encoding: "utf8" }));
+  }
+
+  it("--help lists every command without loading any", () => {
+    const result = run(["--help"]);
     expect(result.code).toBe(0);
     for (const name of ["render", "setup", "status", "switchover", "failover", "agent", "backup", "restore", "backups", "bench", "policy", "demo"]) {
       expect(result.out).toMatch(new RegExp(`^  ${name} +\\S`, "m"));
     }
     expect(result.loaded).toEqual([]);
+  });
+
+  it("status loads status alone", () => {
+    const result = run(["status", "--help"]);
+    expect([result.code, result.out]).toEqual([0, expect.stringContaining("Usage: mysql-ha status")]);
+    expect(result.loaded).toEqual(["status.ts"]);
   });
 });
