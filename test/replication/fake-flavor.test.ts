@@ -7,32 +7,13 @@ import { analyze, mariadb, MemberAddress, MemberStatus, plan, SqlError, Topology
 import type { Sql } from "../../components/replication/connection";
 import { caughtUp } from "../../components/upgrade/executor";
 import { fakeFlavor } from "./fake-flavor";
+import { memberStatus, unreachableMember } from "./members";
 
 const addresses: MemberAddress[] = [0, 1, 2].map((i) => ({ host: `10.0.0.${i}`, port: 3306 }));
 
 /** A member that executed `executed`; a replica of `source`, or with `source` undefined a writable member. */
 function member(index: number, executed: string, source?: number, extra: Partial<MemberStatus> = {}): MemberStatus {
-  return {
-    index,
-    address: `10.0.0.${index}:3306`,
-    reachable: true,
-    serverId: 100 + index,
-    readOnly: source !== undefined,
-    logBin: true,
-    gtidCurrent: executed,
-    gtidBinlogState: executed,
-    userSchemas: ["app"],
-    errantGtids: [],
-    role: "unknown",
-    replica:
-      source === undefined
-        ? undefined
-        : {
-            sourceHost: `10.0.0.${source}`, sourcePort: 3306, sourceIndex: null, ioThread: "running", sqlThread: "running",
-            lastIoError: "", lastSqlError: "", lagSeconds: 0, gtidIo: executed, tls: false,
-          },
-    ...extra,
-  };
+  return memberStatus(index, { executed, source, ...extra });
 }
 
 const topo = (...members: MemberStatus[]): Topology => analyze(addresses, members, fakeFlavor);
@@ -48,7 +29,7 @@ describe("decisions on the fake flavor", () => {
   });
 
   it("codes the refusals callers decide on: an unreachable primary without failover, a split brain", () => {
-    const gone: MemberStatus = { index: 0, address: "10.0.0.0:3306", reachable: false, error: "connect ECONNREFUSED", errantGtids: [], role: "unknown" };
+    const gone = unreachableMember(0);
     const failed = topo(gone, member(1, "a1", 0), member(2, "a1", 0));
     expect(failed.problems.map((p) => p.kind)).toEqual(["unreachable", "source-unreachable"]);
     expect(plan(failed, { members: 3, allowFailover: false }).refusals.map((r) => r.kind)).toEqual(["unreachable"]);

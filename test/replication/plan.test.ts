@@ -1,46 +1,12 @@
 import { analyze, mariadb, MemberAddress, MemberStatus, plan, Topology } from "../../components/replication";
 import { comparePositions, errantAgainst, localErrant } from "../../components/replication/flavor/mariadb-gtid";
+import { MemberFixture, memberStatus, unreachableMember } from "./members";
 
 const addresses: MemberAddress[] = [0, 1, 2, 3, 4].map((i) => ({ host: "10.0.0." + i, port: 3306 }));
 
-/** A member fixture: a primary (replicates from nobody, writable) or a replica of `source`. */
-function member(index: number, opts: Partial<MemberStatus> & { source?: number; lag?: number; io?: "running" | "stopped" | "connecting"; sqlThread?: "running" | "stopped" } = {}): MemberStatus {
-  const { source, lag, io, sqlThread, ...rest } = opts;
-  const serverId = 100 + index;
-  return {
-    index,
-    address: `10.0.0.${index}:3306`,
-    reachable: true,
-    serverId,
-    readOnly: source !== undefined,
-    logBin: true,
-    gtidCurrent: "0-100-10",
-    gtidBinlogState: "0-100-10",
-    gtidSlave: source !== undefined ? "0-100-10" : "",
-    userSchemas: ["app"],
-    errantGtids: [],
-    role: "unknown",
-    replica:
-      source === undefined
-        ? undefined
-        : {
-            sourceHost: `10.0.0.${source}`,
-            sourcePort: 3306,
-            sourceIndex: null,
-            ioThread: io ?? "running",
-            sqlThread: sqlThread ?? "running",
-            lastIoError: "",
-            lastSqlError: "",
-            lagSeconds: lag ?? 0,
-            gtidIo: "0-100-10",
-            tls: false,
-          },
-    ...rest,
-  };
-}
-
-function down(index: number): MemberStatus {
-  return { index, address: `10.0.0.${index}:3306`, reachable: false, error: "connect ECONNREFUSED", errantGtids: [], role: "unknown" };
+/** A member fixture (see ./members) with the gtid_slave_pos the MariaDB flavor reads: a replica's, none on a primary. */
+function member(index: number, opts: MemberFixture = {}): MemberStatus {
+  return memberStatus(index, { gtidSlave: opts.source !== undefined ? "0-100-10" : "", ...opts });
 }
 
 function topo(...members: MemberStatus[]): Topology {
@@ -110,7 +76,7 @@ describe("plan", () => {
   });
 
   it("fails over when the primary is unreachable and failover is allowed, and refuses otherwise", () => {
-    const t = topo(down(0), member(1, { source: 0, io: "connecting" }), member(2, { source: 0, io: "connecting" }));
+    const t = topo(unreachableMember(0), member(1, { source: 0, io: "connecting" }), member(2, { source: 0, io: "connecting" }));
     expect(t.problems).toContainEqual({ kind: "source-unreachable", message: "no writable primary: member 0 (the replicas' source) is unreachable" });
     const p = plan(t, { members: 3, allowFailover: true });
     expect(p.steps.map((s) => [s.kind, s.describe])).toEqual([["failover", "failover: promote the most advanced replica in place of member 0"]]);
@@ -125,7 +91,7 @@ describe("plan", () => {
   it("refuses a switchover to a member with errant GTIDs, one that is down, or one whose replication is stopped", () => {
     const errant = topo(member(0), member(1, { source: 0, gtidBinlogState: "0-100-10,0-101-11", gtidCurrent: "0-101-11" }), member(2, { source: 0 }));
     expect(plan(errant, { members: 3, primary: 1, allowFailover: false }).refusals[0]).toEqual({ kind: "errant-gtids", message: expect.stringMatching(/cannot switch over to member 1 .*: it has errant GTIDs 0-101-11/) });
-    const gone = topo(member(0), member(1, { source: 0 }), down(2));
+    const gone = topo(member(0), member(1, { source: 0 }), unreachableMember(2));
     expect(plan(gone, { members: 3, primary: 2, allowFailover: false }).refusals[0]).toEqual({ kind: "unreachable", message: expect.stringMatching(/cannot switch over to member 2 .*: it is unreachable/) });
     const stopped = topo(member(0), member(1, { source: 0, sqlThread: "stopped" }), member(2, { source: 0 }));
     expect(plan(stopped, { members: 3, primary: 1, allowFailover: false }).refusals[0]).toEqual({ kind: "replication-stopped", message: expect.stringMatching(/its replication is stopped/) });
