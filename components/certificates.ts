@@ -19,24 +19,44 @@ const MEMBER_HOURS = MEMBER_CERTIFICATE.hours;
 const MEMBER_EARLY_RENEWAL_HOURS = MEMBER_CERTIFICATE.renewBeforeHours;
 
 export interface StackCertificates {
-  /** PEM of the CA certificate. */
+  /** PEM of the trusted CA certificates (one, or several while a CA change is staged). */
   ca: pulumi.Output<string>;
   /** Certificate and key (secret) of each member, by ordinal. */
   members: Array<{ cert: pulumi.Output<string>; key: pulumi.Output<string> }>;
 }
 
-/** One certificate per member: `members[ordinal]` is its common name and the DNS names it carries. */
-export function createSelfSignedCertificates(parent: pulumi.Resource, name: string, members: Array<{ commonName: string; dnsNames: string[] }>): StackCertificates {
+/** The CA generations of a stack: which one signs, which ones are trusted (config tlsCaGeneration, tlsTrustedCaGenerations). */
+export interface CaGenerations {
+  signing: number;
+  /** Empty: the signing one alone. */
+  trusted: number[];
+}
+
+/**
+ * One certificate per member (`members[ordinal]` is its common name and the DNS names it carries), signed by the CA
+ * of generation `generations.signing`; every trusted generation has its CA (generation 1 keeps the first CA's names,
+ * so stacks from before generations keep theirs), and `ca` lists them all: a CA change is staged by trusting old and
+ * new first, then signing with the new, then trusting the new alone (README "TLS").
+ */
+export function createSelfSignedCertificates(
+  parent: pulumi.Resource, name: string, members: Array<{ commonName: string; dnsNames: string[] }>, generations: CaGenerations = { signing: 1, trusted: [] },
+): StackCertificates {
   const opts = { parent };
-  // Keys are secret outputs of PrivateKey; wrapping them again keeps every input made from them secret too.
-  const caKey = pulumi.secret(new tls.PrivateKey(`${name}-tls-ca-key`, KEY, opts).privateKeyPem);
-  const ca = new tls.SelfSignedCert(`${name}-tls-ca`, {
-    privateKeyPem: caKey,
-    isCaCertificate: true,
-    subject: { commonName: `${name} mysql-ha CA`, organization: "mysql-ha" },
-    validityPeriodHours: CA_HOURS,
-    allowedUses: ["cert_signing", "crl_signing"],
-  }, opts);
+  const trusted = generations.trusted.length > 0 ? generations.trusted : [generations.signing];
+  const cas = new Map(trusted.map((generation) => {
+    const suffix = generation === 1 ? "" : `-${generation}`;
+    // Keys are secret outputs of PrivateKey; wrapping them again keeps every input made from them secret too.
+    const key = pulumi.secret(new tls.PrivateKey(`${name}-tls-ca${suffix}-key`, KEY, opts).privateKeyPem);
+    const cert = new tls.SelfSignedCert(`${name}-tls-ca${suffix}`, {
+      privateKeyPem: key,
+      isCaCertificate: true,
+      subject: { commonName: `${name} mysql-ha CA${generation === 1 ? "" : ` ${generation}`}`, organization: "mysql-ha" },
+      validityPeriodHours: CA_HOURS,
+      allowedUses: ["cert_signing", "crl_signing"],
+    }, opts);
+    return [generation, { key, cert }] as const;
+  }));
+  const { key: caKey, cert: ca } = cas.get(generations.signing)!;
   const pairs = members.map(({ commonName, dnsNames }, i) => {
     const key = pulumi.secret(new tls.PrivateKey(`${name}-tls-member-${i}-key`, KEY, opts).privateKeyPem);
     const request = new tls.CertRequest(`${name}-tls-member-${i}-request`, {
@@ -55,7 +75,7 @@ export function createSelfSignedCertificates(parent: pulumi.Resource, name: stri
     }, opts);
     return { cert: cert.certPem, key };
   });
-  return { ca: ca.certPem, members: pairs };
+  return { ca: pulumi.all([...cas.values()].map((c) => c.cert.certPem)).apply((pems) => pems.map((p) => p.trimEnd() + "\n").join("")), members: pairs };
 }
 
 export interface StackTls {
@@ -74,7 +94,7 @@ export function stackTls(parent: pulumi.Resource, name: string, names: ObjectNam
   if (settings.tls === "self-signed") {
     const made = createSelfSignedCertificates(parent, name, Array.from({ length: settings.replicas }, (_, i) => ({
       commonName: memberPodName(names.statefulSet, i), dnsNames: tlsDnsNames(names, settings, i),
-    })));
+    })), { signing: settings.tlsCaGeneration, trusted: settings.tlsTrustedCaGenerations });
     const secret = new k8s.core.v1.Secret(`${name}-tls`, buildTlsSecret({ ...base, ...made }), opts);
     return { ca: made.ca, certificates: made.members.map((m) => m.cert), resources: [secret] };
   }

@@ -93,6 +93,13 @@ export interface Settings {
    * Secrets (secret), cert-manager Certificates (cert-manager), or none.
    */
   tls: TlsMode;
+  /** tls self-signed: the generation of the stack's CA that signs the member certificates. */
+  tlsCaGeneration: number;
+  /**
+   * tls self-signed: the CA generations the members, the replicas and the engine trust (ca.crt holds each); a CA
+   * change is staged through it (README "TLS"). Includes tlsCaGeneration; empty: tlsCaGeneration alone.
+   */
+  tlsTrustedCaGenerations: number[];
   /** tls secret: member N's pair is the Secret `<tlsSecretPrefix>-N` (kubernetes.io/tls: tls.crt, tls.key). */
   tlsSecretPrefix?: string;
   /** tls cert-manager: who signs the members' Certificates. */
@@ -248,6 +255,12 @@ function namespaceName(v: string): string | undefined {
 const backupImage: Parse<string | undefined> = (v, c) => {
   if (v === "") return undefined;
   return text((i) => { const problem = checkImage(i); return problem && `${problem}, or empty for the database image`; })(v, c);
+};
+
+/** tlsTrustedCaGenerations: distinct generations (integers 1..1000), in order of trust (the file lists them so). */
+const caGenerations: Parse<number[]> = (v, c) => {
+  const ok = Array.isArray(v) && v.every((g) => Number.isInteger(g) && g >= 1 && g <= 1000) && new Set(v).size === v.length;
+  return ok ? (v as number[]) : c.fail(v, "a list of distinct CA generations (integers from 1 to 1000), e.g. [1, 2]");
 };
 
 /** tlsIssuer: "Issuer/<name>" or "ClusterIssuer/<name>" (or the component's argument {kind, name}); empty is unset. */
@@ -474,6 +487,16 @@ export const CONFIG_KEYS = {
     type: "string", default: "self-signed",
     description: "TLS of the members: self-signed (a CA and one certificate per member made by the stack, keys secret in state), secret (your Secrets, tlsSecretPrefix), cert-manager (Certificates from tlsIssuer) or off; replication and the engine verify the members against the CA.",
     parse: oneOf<TlsMode>(["self-signed", "secret", "cert-manager", "off"]),
+  },
+  tlsCaGeneration: {
+    type: "integer", default: 1,
+    description: "tls self-signed: the generation of the stack's CA that signs the member certificates; a new one makes a new CA (stage it with tlsTrustedCaGenerations, README TLS).",
+    parse: integer(1, 1000, "an integer from 1 to 1000"),
+  },
+  tlsTrustedCaGenerations: {
+    type: "array", default: [],
+    description: "tls self-signed: the CA generations trusted (each in ca.crt), e.g. [1, 2] while the members move from CA 1 to CA 2; must include tlsCaGeneration; empty: tlsCaGeneration alone.",
+    parse: caGenerations,
   },
   tlsSecretPrefix: {
     type: "string", default: "",
@@ -912,6 +935,19 @@ const RULES: readonly Rule[] = [
     reads: ["tls", "tlsRequired"],
     check: (v, fail) => {
       if (v.tls === "off" && v.tlsRequired) fail("tlsRequired", true, "false when tls is off (members cannot require TLS they do not have)");
+    },
+  },
+  {
+    reads: ["tls", "tlsCaGeneration", "tlsTrustedCaGenerations"],
+    check: (v, fail) => {
+      const trusted = v.tlsTrustedCaGenerations;
+      if (trusted.length > 0 && !trusted.includes(v.tlsCaGeneration)) {
+        fail("tlsTrustedCaGenerations", trusted, `a list that includes tlsCaGeneration (${v.tlsCaGeneration}): the members' certificates must be trusted`);
+      }
+      if (v.tls !== "self-signed" && (v.tlsCaGeneration !== 1 || trusted.length > 0)) {
+        fail(v.tlsCaGeneration !== 1 ? "tlsCaGeneration" : "tlsTrustedCaGenerations", v.tlsCaGeneration !== 1 ? v.tlsCaGeneration : trusted,
+          `unset when tls is ${v.tls} (the stack's own CA exists only with tls self-signed; with secret or cert-manager stage a CA change in tlsCa)`);
+      }
     },
   },
   {

@@ -81,7 +81,7 @@ describe("validateConfig", () => {
     ["directMembers", JSON.stringify(["a:1", "b:2", "c:3"]), { connector: "direct" }], ["serverConfig", { max_connections: 100 }], ["restoreFrom", "s3://my-backups/prod/base/2024-01-01T00:00:00Z/"],
     ["tls", "off"], ["tls", "self-signed"], ["tls", "secret", { tlsSecretPrefix: "db-certs", tlsCa: TEST_CA }], ["tls", "cert-manager", { tlsIssuer: "ClusterIssuer/ca", tlsCa: TEST_CA }],
     ["tlsSecretPrefix", "db.certs", { tls: "secret", tlsCa: TEST_CA }], ["tlsIssuer", "Issuer/internal-ca", { tls: "cert-manager", tlsCa: TEST_CA }],
-    ["tlsCa", TEST_CA, { tls: "secret", tlsSecretPrefix: "db" }], ["tlsRequired", true], ["tlsRequired", "true"],
+    ["tlsCa", TEST_CA, { tls: "secret", tlsSecretPrefix: "db" }], ["tlsCaGeneration", 2], ["tlsTrustedCaGenerations", JSON.stringify([1, 2])], ["tlsRequired", true], ["tlsRequired", "true"],
     ["metrics", true], ["metricsImage", "registry.example.com/mysqld-exporter:v0.16.0"], ["monitoring", "prometheus-operator"], ["monitoringNamespace", "observability"],
     ["monitoringLabels", { release: "kube-prometheus-stack" }],
   ];
@@ -118,7 +118,8 @@ describe("validateConfig", () => {
     ["backupEndpointAllowHttp", "maybe", /true or false/], ["backupKmsKeyId", "my key", /KMS key ARN/],
     ["backupIrsaOidcProviderArn", "oidc.eks/ABC", /OIDC provider ARN/], ["backupIrsaOidcIssuer", "http://oidc", /https:\/\/ OIDC issuer/], ["backupImage", "mysql-ha-backup:latest", /latest/],
     ["tls", "selfsigned", /one of self-signed, secret, cert-manager, off \(did you mean self-signed\?\)/], ["tlsRequired", "yes", /true or false/],
-    ["tlsSecretPrefix", "Db_Certs", /Secret name prefix/], ["tlsIssuer", "ClusterIssuer", /Issuer\/<name> or ClusterIssuer\/<name>/], ["tlsCa", "ca.crt", /PEM certificates/],
+    ["tlsSecretPrefix", "Db_Certs", /Secret name prefix/], ["tlsIssuer", "ClusterIssuer", /Issuer\/<name> or ClusterIssuer\/<name>/], ["tlsCa", "ca.crt", /PEM certificates/], ["tlsCaGeneration", 0, /from 1 to 1000/],
+    ["tlsTrustedCaGenerations", [1, 1], /distinct CA generations/], ["tlsTrustedCaGenerations", [2], /includes tlsCaGeneration \(1\)/],
     ["backupImage", "mysql-ha-backup", /pinned tag or digest/], ["backupImage", "my backup:1", /without spaces/], ["backupRegion", "EU West", /region/],
     ["backupMaxAgeHours", -1, /hours from 1 to 8784, or 0 for two periods of backupSchedule/], ["backupMaxAgeHours", 8785, /hours from 1 to 8784/], ["backupRetentionDays", 0, /from 1/], ["backupRetentionCount", "x", /integer/], ["binlogArchive", "no", /true or false/],
     ["restoreFrom", "https://bucket/x", /s3:\/\/bucket\/path/], ["restoreFrom", "s3://UPPER/x", /s3:\/\//],

@@ -94,6 +94,28 @@ describe("tls: self-signed (the default)", () => {
     expect(agent.volumes).toContainEqual({ name: "tls-ca", secret: { secretName: "mysql-tls", items: [{ key: "ca.crt", path: "ca.crt" }] } });
   });
 
+  it("stages a CA change: old and new CA trusted (ca.crt and the engine), then the members signed by the new one, then the new one alone", async () => {
+    const stage = async (set: Record<string, string>) => {
+      const r = await renderStack({ stack: "prod", set });
+      expect(r.errors).toEqual([]);
+      const cas = r.resources.filter((x) => x.type === "tls:index/selfSignedCert:SelfSignedCert").map((x) => x.name);
+      const signers = [0, 1, 2].map((i) => /mock certificate of (\S+)/.exec(byName(r, `mysql-tls-member-${i}`).inputs.caCertPem)![1]);
+      const trusted = [...(byName(r, "mysql-replication").inputs.tls.ca as string).matchAll(/mock certificate of (\S+)/g)].map((m) => m[1]);
+      expect(byName(r, "mysql-agent").inputs.spec.template.spec.volumes).toContainEqual({ name: "tls-ca", secret: { secretName: "mysql-tls", items: [{ key: "ca.crt", path: "ca.crt" }] } });
+      return { cas, signers: [...new Set(signers)], trusted };
+    };
+    // Before: one CA, generation 1, under the names stacks had before generations.
+    expect(await stage({})).toEqual({ cas: ["mysql-tls-ca"], signers: ["mysql-tls-ca"], trusted: ["mysql-tls-ca"] });
+    // 1. Trust both: the new CA is made and trusted; the members keep their certificates.
+    expect(await stage({ tlsTrustedCaGenerations: "[1, 2]" })).toEqual({ cas: ["mysql-tls-ca", "mysql-tls-ca-2"], signers: ["mysql-tls-ca"], trusted: ["mysql-tls-ca", "mysql-tls-ca-2"] });
+    // 2. Sign with the new one (the up re-issues and reloads every member's certificate), both still trusted.
+    expect(await stage({ tlsCaGeneration: "2", tlsTrustedCaGenerations: "[1, 2]" })).toEqual({ cas: ["mysql-tls-ca", "mysql-tls-ca-2"], signers: ["mysql-tls-ca-2"], trusted: ["mysql-tls-ca", "mysql-tls-ca-2"] });
+    // 3. The new one alone: the old CA and its key leave the stack.
+    expect(await stage({ tlsCaGeneration: "2" })).toEqual({ cas: ["mysql-tls-ca-2"], signers: ["mysql-tls-ca-2"], trusted: ["mysql-tls-ca-2"] });
+    const r = await renderStack({ stack: "prod", set: { tlsCaGeneration: "2", tlsTrustedCaGenerations: "[1]" } });
+    expect(r.errors).toEqual([expect.stringMatching(/^mysql-ha:tlsTrustedCaGenerations: \[1\] is not allowed; expected a list that includes tlsCaGeneration \(2\)/)]);
+  });
+
   it("dev keeps TLS on without requiring it", async () => {
     const dev = await renderStack({ stack: "dev" });
     const cnf: string = byName(dev, "mysql-config").inputs.data["50-mysql-ha.cnf"];

@@ -231,6 +231,67 @@ describe("TLS", () => {
     expect(writer.acked.filter((id) => !onReplica.has(id))).toEqual([]);
   });
 
+  it("a CA change staged with a bundle of old and new CA: members move to the new CA one by one under a writer, replication and the engine verifying throughout; then the new CA alone", async () => {
+    // ca.crt as the stack writes it while both are trusted (tlsTrustedCaGenerations [1, 2]).
+    const bundlePath = path.join(ca.dir, `bundle-${Date.now()}.crt`);
+    fs.writeFileSync(bundlePath, ca.ca + otherCa.ca);
+    const bundle = { ca: ca.ca + otherCa.ca, caPath: bundlePath, serverName: memberDnsName };
+    const tlsLab = await startTlsLab(2, { setUp: true, tls: bundle });
+    lab = tlsLab;
+    // The test's own clients trust both too.
+    tlsLab.clientCa = bundle.ca;
+    for (const server of tlsLab.servers) server.spec.clientCa = bundle.ca;
+    const writer = new Writer(tlsLab, 0);
+    const pids = tlsLab.servers.map((s) => s.process!.pid);
+
+    // Signed by the new CA now (tlsCaGeneration 2): the replica first, then the primary, each loaded by FLUSH SSL.
+    const moved: string[] = [];
+    for (const i of [1, 0]) {
+      const pair = await otherCa.issue(`moved-${i}-${Date.now()}`, memberDnsName(i), 3);
+      fs.copyFileSync(pair.key, tlsLab.certs[i].key);
+      fs.copyFileSync(pair.cert, tlsLab.certs[i].cert);
+      moved[i] = fs.readFileSync(pair.cert, "utf8");
+      const expected = tlsLab.certs.map((c, j) => moved[j] ?? fs.readFileSync(c.cert, "utf8"));
+      expect(await reloadCertificates(tlsLab.members, expected, tlsLab.settings, 100)).toEqual([i]);
+      // The replica connects to its source again, verifying whichever CA signed it against the bundle.
+      await tlsLab.servers[1].query("STOP SLAVE");
+      await tlsLab.servers[1].query("START SLAVE");
+      await waitReplicated(tlsLab);
+      const t = await inspect(tlsLab.members, tlsLab.settings);
+      expect(t.problems).toEqual([]);
+      expect(t.members.map((m) => [m.reachable, m.tls])).toEqual([[true, true], [true, true]]);
+    }
+    await sleep(300);
+    await writer.stop();
+    await waitReplicated(tlsLab);
+    expect(tlsLab.servers.map((s) => s.process!.pid)).toEqual(pids);
+    const [onPrimary, onReplica] = await Promise.all([ids(tlsLab.servers[0]), ids(tlsLab.servers[1])]);
+    expect(writer.acked.length).toBeGreaterThan(20);
+    expect(writer.acked.filter((id) => !onPrimary.has(id) || !onReplica.has(id))).toEqual([]);
+
+    // Every member serves the new CA's certificate: the old CA no longer lets the engine in; the new one alone does.
+    expect((await inspect(tlsLab.members, settingsFor([], { tls: tlsWith(ca) }))).members.map((m) => m.reachable)).toEqual([false, false]);
+    fs.writeFileSync(bundlePath, otherCa.ca);
+    const newOnly = settingsFor([], { tls: { ...tlsWith(otherCa), caPath: bundlePath } });
+    await tlsLab.servers[1].query("STOP SLAVE");
+    await tlsLab.servers[1].query("START SLAVE");
+    const after = await inspect(tlsLab.members, newOnly);
+    expect(after.problems).toEqual([]);
+    expect(after.members[1].replica).toMatchObject({ sourceIndex: 0, tls: true });
+
+    // Without the new CA in the replica's file (no staging), the moved source is refused: the roll would break replication.
+    fs.writeFileSync(bundlePath, ca.ca);
+    await tlsLab.servers[1].query("STOP SLAVE");
+    await tlsLab.servers[1].query("START SLAVE");
+    let status: Record<string, any> = {};
+    for (let i = 0; i < 100 && !status.Last_IO_Error; i++) {
+      await sleep(100);
+      [status] = await tlsLab.servers[1].query("SHOW SLAVE STATUS");
+    }
+    expect(status.Slave_IO_Running).not.toBe("Yes");
+    expect(status.Last_IO_Error).toMatch(/SSL|certificate/i);
+  });
+
   it("says which member does not serve its renewed certificate when the new files never arrive", async () => {
     const tlsLab = await startTlsLab(1, { setUp: true });
     lab = tlsLab;
