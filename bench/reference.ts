@@ -143,23 +143,32 @@ export async function timeHandRestore(s3: HandS3, key: string): Promise<number> 
   }
 }
 
+/** The donor's TLS pair and the CA and name the receiving side verifies it with (the bench runs with TLS on). */
+export interface HandTls {
+  cert: string;
+  key: string;
+  caPath: string;
+  name: string;
+}
+
 /**
- * The donor's `mariadb-backup --stream` through socat over TCP into `mbstream -x` on the joiner's side, then
- * `mariadb-backup --prepare`.
+ * The donor's `mariadb-backup --stream` served by socat over TLS (its certificate; socat's 1 MiB blocks, as our
+ * donor), received by socat verifying it against the CA and its name, into `mbstream -x`; then
+ * `mariadb-backup --prepare`. The same TLS socat our clone uses, so the reference pays for TLS as ours does.
  */
-export async function timeHandClone(server: LocalServer, port: number): Promise<number> {
+export async function timeHandClone(server: LocalServer, port: number, tls: HandTls): Promise<number> {
   const work = fs.mkdtempSync(path.join(os.tmpdir(), "mysql-ha-bench-hand-"));
   try {
     return await timeBash(
       [
         'mkdir "$WORK/data"',
-        'socat -u -b 1048576 "TCP-LISTEN:$PORT,bind=127.0.0.1,reuseaddr" - | mbstream -x -C "$WORK/data" & receiver=$!',
         'mariadb-backup --defaults-extra-file="$OPTS" --backup --stream=xbstream --target-dir="$WORK/target" 2>"$WORK/log" |' +
-          ' socat -u -b 1048576 - "TCP:127.0.0.1:$PORT,retry=100,interval=0.02"',
-        'wait "$receiver"',
+          ' socat -u -b 1048576 - "OPENSSL-LISTEN:$PORT,bind=127.0.0.1,reuseaddr,cert=$CERT,key=$KEY,verify=0" & donor=$!',
+        'socat -u -b 1048576 "OPENSSL:127.0.0.1:$PORT,cafile=$CA,verify=1,commonname=$NAME,retry=200,interval=0.01" - | mbstream -x -C "$WORK/data"',
+        'wait "$donor"',
         'mariadb-backup --prepare --target-dir="$WORK/data" 2>"$WORK/log"',
       ].join("\n"),
-      { OPTS: clientOptions(server, work), WORK: work, PORT: String(port) },
+      { OPTS: clientOptions(server, work), WORK: work, PORT: String(port), CERT: tls.cert, KEY: tls.key, CA: tls.caPath, NAME: tls.name },
     );
   } finally {
     fs.rmSync(work, { recursive: true, force: true });

@@ -18,6 +18,7 @@ import { median } from "../local/writer";
 import { AgentChild, membersArg, spawnAgent } from "../local/agent";
 import { AGENT_DEFAULTS } from "../components/agent/loop";
 import { PACKAGE_ROOT } from "../components/package-root";
+import { makeCa } from "../test/replication/certificates";
 import { renderSvg, Timeline, TimelineWindow, timelineSpec } from "./plot";
 import { BenchResults, CopyScaleRow, MemberScaleRow, speedRatio } from "./report";
 import { directoryBytes, fillDatabase, timeCopy, timeHandBackup, timeHandClone, timeHandRestore, timeRawStream, handSwitchover } from "./reference";
@@ -278,11 +279,14 @@ const COPY_SIZES = [17, 18];
 const LARGE_SIZE = 21;
 
 const CLONE_TOKEN = "bench-clone-token";
+/** The donor's name in its certificate, which the receiving side checks (as a pod's DNS name). */
+const DONOR_TLS_NAME = "donor-0.bench.test";
 const BUCKET = "bench";
 
 /**
  * Each copy path at each data size, ours and by hand (bench/reference.ts), with `cp -a` and the raw stream beside
- * them: clone (clone-serve.sh -> clone.sh: stream, prepare, positioning), backup to the local S3 (backup.sh: donor
+ * them, with TLS on as in production (the donor serves with a member certificate; clone, backup and the hand clone
+ * verify it): clone (clone-serve.sh -> clone.sh: stream, prepare, positioning), backup to the local S3 (backup.sh: donor
  * stream, zstd, multipart upload, checks, manifest) and restore from it (restore.sh: manifest, download, size and
  * sha256 check, extract, prepare, positioning). Each time is the best of two; ours and the hand run alternate.
  * The ratios are those of the smallest size.
@@ -297,12 +301,20 @@ const copyPaths: Section = {
     await joiner.stop();
     let donor: Donor | undefined;
     const restoreDir = fs.mkdtempSync(path.join(os.tmpdir(), "mysql-ha-bench-restore-"));
+    // TLS on, as in production: the donor serves with a member certificate, clone and backup verify it by its name.
+    const ca = await makeCa("bench");
+    const tlsDir = fs.mkdtempSync(path.join(os.tmpdir(), "mysql-ha-bench-tls-"));
     try {
+      const pair = await ca.issue("donor", DONOR_TLS_NAME);
+      fs.copyFileSync(pair.cert, path.join(tlsDir, "member-0.crt"));
+      fs.copyFileSync(pair.key, path.join(tlsDir, "member-0.key"));
+      const tls = { ...pair, caPath: ca.caPath, name: DONOR_TLS_NAME };
+      const receiverTls = { TLS_CA: ca.caPath, DONOR_TLS_NAME };
       const env = { ...s3.env(), BACKUP_URL: `s3://${BUCKET}/bench` };
       const hand = { env: s3.env(), bucket: BUCKET };
       for (const doublings of sizes) {
         const server = await filledServer(log, doublings);
-        donor ??= await startDonor(server, CLONE_TOKEN);
+        donor ??= await startDonor(server, CLONE_TOKEN, undefined, { TLS_DIR: tlsDir, POD_NAME: "bench-0" });
         const dataBytes = await directoryBytes(server.datadir);
         const mb = String(Math.round(dataBytes / 1e6));
         log(`data set: ${mb} MB datadir`);
@@ -320,7 +332,7 @@ const copyPaths: Section = {
           fs.rmSync(joiner.datadir, { recursive: true, force: true });
           fs.mkdirSync(joiner.datadir);
           const start = performance.now();
-          await runScript("clone.sh", { DONOR_HOST: donor!.host, DONOR_PORT: String(donor!.port), CLONE_TOKEN, DATADIR: joiner.datadir });
+          await runScript("clone.sh", { DONOR_HOST: donor!.host, DONOR_PORT: String(donor!.port), CLONE_TOKEN, DATADIR: joiner.datadir, ...receiverTls });
           return performance.now() - start;
         });
         // The clone must be the donor's data: the joiner starts on it and holds every row.
@@ -329,11 +341,11 @@ const copyPaths: Section = {
         const [expected] = await server.query<{ n: number }>("SELECT COUNT(*) AS n FROM bench.fill");
         await joiner.stop();
         if (Number(rows.n) !== Number(expected.n)) throw new Error(`clone has ${rows.n} rows, donor ${expected.n}`);
-        row.cloneHandMs = await best("clone by hand", async () => timeHandClone(server, await freePort()));
+        row.cloneHandMs = await best("clone by hand", async () => timeHandClone(server, await freePort(), tls));
 
         row.backupMs = await best("backup", async () => {
           const start = performance.now();
-          await runScript("backup.sh", { ...env, DONOR_HOST: donor!.host, DONOR_PORT: String(donor!.port), CLONE_TOKEN });
+          await runScript("backup.sh", { ...env, DONOR_HOST: donor!.host, DONOR_PORT: String(donor!.port), CLONE_TOKEN, ...receiverTls });
           return performance.now() - start;
         });
         row.backupHandMs = await best("backup by hand", () => timeHandBackup(server, hand, `hand/${mb}.xbstream.zst`));
@@ -363,6 +375,8 @@ const copyPaths: Section = {
       await s3.stop();
       await destroyAll([joiner]);
       fs.rmSync(restoreDir, { recursive: true, force: true });
+      fs.rmSync(tlsDir, { recursive: true, force: true });
+      ca.remove();
     }
   },
 };
