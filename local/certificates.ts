@@ -53,7 +53,8 @@ export class LocalCertificates {
       return p;
     };
     const subject = (s: any) => `/CN=${s?.commonName ?? ""}${s?.organization ? `/O=${s.organization}` : ""}`;
-    const days = (hours: number) => String(Math.max(1, Math.ceil(hours / 24)));
+    // Whole days, as openssl counts; 0 hours: expired at once (as @pulumi/tls makes it).
+    const days = (hours: number) => String(Math.ceil(hours / 24));
     const uses = (list: string[]) => ({
       key: list.filter((u) => KEY_USAGE[u]).map((u) => KEY_USAGE[u]),
       extended: list.filter((u) => EXTENDED_KEY_USAGE[u]).map((u) => EXTENDED_KEY_USAGE[u]),

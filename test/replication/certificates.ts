@@ -1,15 +1,12 @@
 /**
- * Real certificates for the TLS tests, made by `openssl` in a temp directory: a CA and, per member, a server
- * certificate whose SANs are the member's DNS name and 127.0.0.1 (where the local servers listen and replicas connect).
+ * Real certificates for the TLS tests, made by openssl through local/certificates.ts (the demo's @pulumi/tls
+ * stand-in) and written to files in a temp directory: a CA and, per member, a server certificate whose SANs are the
+ * member's DNS name and 127.0.0.1 (where the local servers listen and replicas connect).
  */
-import { randomBytes } from "node:crypto";
-import { execFile } from "node:child_process";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import { promisify } from "node:util";
-
-const run = promisify(execFile);
+import { LocalCertificates, TLS_TYPES } from "../../local/certificates";
 
 export interface Certificate {
   cert: string;
@@ -18,12 +15,15 @@ export interface Certificate {
 
 export interface TestCa {
   dir: string;
-  /** The CA certificate file. */
+  /** The CA certificate file (its key is ca.key beside it). */
   caPath: string;
   /** Its PEM. */
   ca: string;
-  /** A server certificate signed by this CA for `dnsName` and 127.0.0.1, valid for `days`. */
-  issue(name: string, dnsName: string, days?: number): Promise<Certificate>;
+  /**
+   * A server and client certificate signed by this CA for `dnsName` and the IP addresses `ips`, valid for `days`
+   * (0: expired as soon as it is made).
+   */
+  issue(name: string, dnsName: string, days?: number, ips?: string[]): Promise<Certificate>;
   remove(): void;
 }
 
@@ -32,28 +32,46 @@ export function memberDnsName(i: number): string {
   return `member-${i}.db.test`;
 }
 
+const KEY = { algorithm: "ECDSA", ecdsaCurve: "P256" };
+
 export async function makeCa(label: string): Promise<TestCa> {
+  const certificates = new LocalCertificates();
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), `mysql-ha-tls-${label}-`));
-  const caPath = path.join(dir, "ca.crt");
-  const caKey = path.join(dir, "ca.key");
-  const ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"];
-  await run("openssl", ["req", "-x509", ...ec, "-keyout", caKey, "-out", caPath, "-days", "2", "-subj", `/CN=mysql-ha test CA ${label}`,
-    "-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign,cRLSign"]);
-  return {
-    dir,
-    caPath,
-    ca: fs.readFileSync(caPath, "utf8"),
-    async issue(name, dnsName, days = 2) {
-      const [key, csr, cert, ext] = ["key", "csr", "crt", "ext"].map((e) => path.join(dir, `${name}.${e}`));
-      fs.writeFileSync(ext, `subjectAltName=DNS:${dnsName},IP:127.0.0.1\nbasicConstraints=CA:FALSE\nkeyUsage=digitalSignature\nextendedKeyUsage=serverAuth,clientAuth\n`);
-      await run("openssl", ["req", ...ec, "-keyout", key, "-out", csr, "-subj", `/CN=${dnsName}`]);
-      await run("openssl", ["x509", "-req", "-in", csr, "-CA", caPath, "-CAkey", caKey, "-set_serial", `0x${randomBytes(12).toString("hex")}`, "-out", cert, "-days", String(days), "-extfile", ext]);
-      // mariadbd runs as this user and reads the key itself.
-      fs.chmodSync(key, 0o600);
-      return { cert, key };
-    },
-    remove() {
-      fs.rmSync(dir, { recursive: true, force: true });
-    },
+  // LocalCertificates keeps a resource's outputs while its inputs stay the same: each call makes its own resources.
+  let made = 0;
+  const make = async (type: string, inputs: Record<string, unknown>) => (await certificates.outputs(type, `r${++made}`, inputs))!;
+  // mariadbd runs as this user and reads the keys itself.
+  const write = (name: string, pem: unknown, mode = 0o644) => {
+    const file = path.join(dir, name);
+    fs.writeFileSync(file, pem as string, { mode });
+    return file;
   };
+  try {
+    const caKey = (await make(TLS_TYPES.privateKey, KEY)).privateKeyPem as string;
+    const ca = (await make(TLS_TYPES.selfSignedCert, {
+      privateKeyPem: caKey, isCaCertificate: true, subject: { commonName: `mysql-ha test CA ${label}` }, validityPeriodHours: 48, allowedUses: ["cert_signing", "crl_signing"],
+    })).certPem as string;
+    write("ca.key", caKey, 0o600);
+    return {
+      dir,
+      caPath: write("ca.crt", ca),
+      ca,
+      async issue(name, dnsName, days = 2, ips = ["127.0.0.1"]) {
+        const key = (await make(TLS_TYPES.privateKey, KEY)).privateKeyPem as string;
+        const request = await make(TLS_TYPES.certRequest, { privateKeyPem: key, subject: { commonName: dnsName }, dnsNames: [dnsName], ipAddresses: ips });
+        const signed = await make(TLS_TYPES.locallySignedCert, {
+          certRequestPem: request.certRequestPem, caCertPem: ca, caPrivateKeyPem: caKey, validityPeriodHours: days * 24, allowedUses: ["digital_signature", "server_auth", "client_auth"],
+        });
+        return { cert: write(`${name}.crt`, signed.certPem), key: write(`${name}.key`, key, 0o600) };
+      },
+      remove() {
+        certificates.close();
+        fs.rmSync(dir, { recursive: true, force: true });
+      },
+    };
+  } catch (err) {
+    certificates.close();
+    fs.rmSync(dir, { recursive: true, force: true });
+    throw err;
+  }
 }
