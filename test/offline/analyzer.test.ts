@@ -11,22 +11,12 @@ import { renderStack } from "../../offline/render";
 import { PACK_NAME, policies } from "../../policies/policies";
 import { get } from "../../policies/support";
 import { version as PACK_VERSION } from "../../policies/package.json";
+import { analyzeRequest, analyzeStackRequest, LEVELS } from "../policies/analyzer-requests";
 import { T, resource, statefulSet } from "../policies/fixtures";
 
 /* eslint-disable @typescript-eslint/no-var-requires */
 const host = require("@pulumi/policy/server");
-const pb = require("@pulumi/pulumi/proto/analyzer_pb");
-const { Struct } = require("google-protobuf/google/protobuf/struct_pb");
 const { unknownValue } = require("@pulumi/pulumi/runtime/rpc");
-
-const LEVELS = ["advisory", "mandatory", "disabled", "remediate"];
-
-function options(parent?: string) {
-  const o = new pb.AnalyzerResourceOptions();
-  o.setProtect(false);
-  if (parent) o.setParent(parent);
-  return o;
-}
 
 /** What the real policy host reports, called as the engine calls it. */
 async function viaHost(rpc: (call: unknown, cb: (err: Error | null, res: any) => void) => void, request: unknown) {
@@ -35,36 +25,11 @@ async function viaHost(rpc: (call: unknown, cb: (err: Error | null, res: any) =>
 }
 
 function hostAnalyze(policy: ResourceValidationPolicy, r: RenderedResource) {
-  const req = new pb.AnalyzeRequest();
-  req.setType(r.type);
-  req.setName(r.name);
-  req.setUrn(r.urn);
-  req.setProperties(Struct.fromJavaScript(r.inputs));
-  req.setOptions(options());
-  return viaHost(host.makeAnalyzeRpcFun(PACK_NAME, PACK_VERSION, "mandatory", [policy]), req);
+  return viaHost(host.makeAnalyzeRpcFun(PACK_NAME, PACK_VERSION, "mandatory", [policy]), analyzeRequest(r));
 }
 
-/** The engine's AnalyzeStack request: dependencies, and property dependencies without the empty ones. */
 function hostAnalyzeStack(policy: StackValidationPolicy, resources: RenderedResource[]) {
-  const req = new pb.AnalyzeStackRequest();
-  req.setResourcesList(resources.map((r) => {
-    const a = new pb.AnalyzerResource();
-    a.setType(r.type);
-    a.setName(r.name);
-    a.setUrn(r.urn);
-    a.setProperties(Struct.fromJavaScript(r.inputs));
-    a.setOptions(options(r.parent));
-    a.setParent(r.parent ?? "");
-    a.setDependenciesList(r.dependsOn ?? []);
-    for (const [prop, urns] of Object.entries(r.propertyDependencies ?? {})) {
-      if (!urns.length) continue;
-      const deps = new pb.AnalyzerPropertyDependencies();
-      deps.setUrnsList(urns);
-      a.getPropertydependenciesMap().set(prop, deps);
-    }
-    return a;
-  }));
-  return viaHost(host.makeAnalyzeStackRpcFun(PACK_NAME, PACK_VERSION, "mandatory", [policy]), req);
+  return viaHost(host.makeAnalyzeStackRpcFun(PACK_NAME, PACK_VERSION, "mandatory", [policy]), analyzeStackRequest(resources));
 }
 
 /** Offline violations in the host's terms (the host prefixes a reported message with the description). */

@@ -8,17 +8,15 @@ import * as path from "node:path";
 import { unknownValue } from "@pulumi/pulumi/runtime/rpc";
 import { RenderedResource, runPolicies } from "../../offline/analyzer";
 import { policies, PACK_NAME } from "../../policies/policies";
+import { analyzeRequest, analyzeStackRequest, configureRequest, LEVELS } from "./analyzer-requests";
 import { T, bucketParts, pdb, resource, service, statefulSet } from "./fixtures";
 
 /* eslint-disable @typescript-eslint/no-var-requires */
 const grpc = require("@grpc/grpc-js");
-const pb = require("@pulumi/pulumi/proto/analyzer_pb");
 const { AnalyzerClient } = require("@pulumi/pulumi/proto/analyzer_grpc_pb");
-const { Struct } = require("google-protobuf/google/protobuf/struct_pb");
 const { Empty } = require("google-protobuf/google/protobuf/empty_pb");
 
 const PACK_DIR = path.resolve(__dirname, "..", "..", "policies");
-const LEVELS = ["advisory", "mandatory", "disabled", "remediate"];
 
 let host: ChildProcess;
 let client: any;
@@ -50,14 +48,6 @@ afterAll(() => {
   if (host && host.exitCode === null) host.kill("SIGTERM");
 });
 
-function options() {
-  const o = new pb.AnalyzerResourceOptions();
-  o.setProtect(false);
-  return o;
-}
-
-const toStruct = (v: Record<string, any>) => Struct.fromJavaScript(JSON.parse(JSON.stringify(v)));
-
 function diagnostics(res: any) {
   return res.getDiagnosticsList().map((d: any) => ({
     policy: d.getPolicyname() as string,
@@ -69,28 +59,11 @@ function diagnostics(res: any) {
 }
 
 async function analyze(r: RenderedResource) {
-  const req = new pb.AnalyzeRequest();
-  req.setType(r.type);
-  req.setName(r.name);
-  req.setUrn(r.urn);
-  req.setProperties(toStruct(r.inputs));
-  req.setOptions(options());
-  return diagnostics(await call("analyze", req));
+  return diagnostics(await call("analyze", analyzeRequest(r)));
 }
 
 async function analyzeStack(resources: RenderedResource[]) {
-  const req = new pb.AnalyzeStackRequest();
-  req.setResourcesList(resources.map((r) => {
-    const a = new pb.AnalyzerResource();
-    a.setType(r.type);
-    a.setName(r.name);
-    a.setUrn(r.urn);
-    a.setProperties(toStruct(r.inputs));
-    a.setOptions(options());
-    a.setDependenciesList(r.dependsOn ?? []);
-    return a;
-  }));
-  return diagnostics(await call("analyzeStack", req));
+  return diagnostics(await call("analyzeStack", analyzeStackRequest(resources)));
 }
 
 const sorted = <X extends { policy: string; message: string }>(xs: X[]) =>
@@ -138,12 +111,7 @@ describe("the policy pack under the Pulumi policy host", () => {
   }, 30_000);
 
   test("policy config sent by the CLI sets thresholds and levels", async () => {
-    const req = new pb.ConfigureAnalyzerRequest();
-    const cfg = new pb.PolicyConfig();
-    cfg.setEnforcementlevel(pb.EnforcementLevel.ADVISORY);
-    cfg.setProperties(Struct.fromJavaScript({ minReplicas: 5 }));
-    req.getPolicyconfigMap().set("production-replicas", cfg);
-    await call("configure", req);
+    await call("configure", configureRequest("production-replicas", "ADVISORY", { minReplicas: 5 }));
     const viaPack = await analyze(statefulSet("prod", 3));
     expect(viaPack.filter((d: { policy: string }) => d.policy === "production-replicas")).toEqual([expect.objectContaining({
       level: "advisory",
@@ -152,12 +120,7 @@ describe("the policy pack under the Pulumi policy host", () => {
   }, 30_000);
 
   test("remediate, which this pack has no remediation for, reports as mandatory there and offline", async () => {
-    const req = new pb.ConfigureAnalyzerRequest();
-    const cfg = new pb.PolicyConfig();
-    cfg.setEnforcementlevel(pb.EnforcementLevel.REMEDIATE);
-    cfg.setProperties(Struct.fromJavaScript({ minReplicas: 3 }));
-    req.getPolicyconfigMap().set("production-replicas", cfg);
-    await call("configure", req);
+    await call("configure", configureRequest("production-replicas", "REMEDIATE", { minReplicas: 3 }));
     const sts = statefulSet("prod", 1);
     const replicas = (ds: Array<{ policy: string; level: string }>) => ds.filter((d) => d.policy === "production-replicas").map((d) => d.level);
     expect(replicas(await analyze(sts))).toEqual(["mandatory"]);
