@@ -1,7 +1,9 @@
 /**
  * Hand-built resources for the policy tests: a compliant database stack of any program (raw Kubernetes and AWS
- * type tokens), which each test breaks in one place.
+ * type tokens), which each test breaks in one place. The bucket's TLS-only policy document is the one the program
+ * writes (components/backup/bucket.ts).
  */
+import { tlsOnlyPolicy } from "../../components/backup/bucket";
 import type { RenderedResource } from "../../offline/analyzer";
 
 export const T = {
@@ -112,20 +114,6 @@ export function networkPolicy(stack: string, namespace = "shop", policyTypes: st
   });
 }
 
-export const TLS_ONLY_POLICY = {
-  Version: "2012-10-17",
-  Statement: [
-    {
-      Sid: "DenyInsecureTransport",
-      Effect: "Deny",
-      Principal: "*",
-      Action: "s3:*",
-      Resource: ["arn:aws:s3:::orders-backups", "arn:aws:s3:::orders-backups/*"],
-      Condition: { Bool: { "aws:SecureTransport": "false" } },
-    },
-  ],
-};
-
 /** A private, encrypted, versioned bucket with lifecycle and a TLS-only policy, as separate resources. */
 export function bucketParts(stack: string, omit: string[] = []): RenderedResource[] {
   const bucket = resource(stack, T.bucket, "backups", { bucket: "orders-backups", forceDestroy: false });
@@ -137,7 +125,7 @@ export function bucketParts(stack: string, omit: string[] = []): RenderedResourc
     ...part("sse", T.sse, { rules: [{ applyServerSideEncryptionByDefault: { sseAlgorithm: "AES256" } }] }),
     ...part("versioning", T.versioning, { versioningConfiguration: { status: "Enabled" } }),
     ...part("lifecycle", T.lifecycle, { rules: [{ id: "expire", status: "Enabled", expiration: { days: 30 } }] }),
-    ...part("policy", T.bucketPolicy, { policy: JSON.stringify(TLS_ONLY_POLICY) }),
+    ...part("policy", T.bucketPolicy, { policy: tlsOnlyPolicy("arn:aws:s3:::orders-backups") }),
   ];
 }
 
