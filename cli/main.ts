@@ -29,7 +29,8 @@ function overview(): string {
     "Commands:",
     ...lines,
     "",
-    "Passwords are read from MYSQL_HA_PASSWORD or --password-file, never from the command line.",
+    "Passwords are read from MYSQL_HA_PASSWORD or --password-file, or with --stack S from the stack's Secret through",
+    "the Kubernetes API (in memory only); never from the command line.",
   ].join("\n");
 }
 
