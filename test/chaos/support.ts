@@ -19,22 +19,26 @@ export interface ChaosTopology {
   onLine?: (line: string) => void;
 }
 
-export function chaosSettings(lines: string[], onLine: (line: string) => void, extra: Partial<EngineSettings> = {}): EngineSettings {
+/** Engine settings for local members: their administrator, semi-sync on, the engine's own timeouts unless `extra` sets them. */
+export function localSettings(log: (line: string) => void, extra: Partial<EngineSettings> = {}): EngineSettings {
   return {
     admin: { user: LOCAL_ROOT_USER, password: LOCAL_ROOT_PASSWORD },
     replication: { user: "repl", password: "chaos-repl-pw" },
     semiSync: true,
     semiSyncTimeoutMs: 5000,
     flavor: mariadb,
-    connectTimeoutMs: 1500,
-    catchUpTimeoutMs: 5000,
-    deadlineMs: 30000,
-    log: (line) => {
-      lines.push(line);
-      onLine(line);
-    },
+    log,
     ...extra,
   };
+}
+
+/** Local settings with timeouts short enough that every fault ends quickly. */
+export function chaosSettings(lines: string[], onLine: (line: string) => void, extra: Partial<EngineSettings> = {}): EngineSettings {
+  const log = (line: string) => {
+    lines.push(line);
+    onLine(line);
+  };
+  return localSettings(log, { connectTimeoutMs: 1500, catchUpTimeoutMs: 5000, deadlineMs: 30000, ...extra });
 }
 
 /** Members as the engine sees them. */

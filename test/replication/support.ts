@@ -3,8 +3,9 @@
  * them, an application account and a continuous writer that follows the writable member.
  */
 import * as mysql from "mysql2/promise";
-import { LOCAL_ROOT_PASSWORD, LOCAL_ROOT_USER, LocalServer, REPLICATION_OPTIONS, destroyAll, sleep, startServers } from "../../local/mariadbd";
-import { EngineSettings, MemberAddress, inspect, mariadb, setup } from "../../components/replication";
+import { LocalServer, REPLICATION_OPTIONS, destroyAll, sleep, startServers } from "../../local/mariadbd";
+import { EngineSettings, MemberAddress, inspect, setup } from "../../components/replication";
+import { localSettings } from "../chaos/support";
 
 export const APP_USER = "app";
 export const APP_PASSWORD = "app-pw-Xq81";
@@ -22,17 +23,7 @@ export interface Lab {
 }
 
 export function settingsFor(lines: string[], extra: Partial<EngineSettings> = {}): EngineSettings {
-  return {
-    admin: { user: LOCAL_ROOT_USER, password: LOCAL_ROOT_PASSWORD },
-    replication: { user: "repl", password: REPL_PASSWORD },
-    semiSync: true,
-    semiSyncTimeoutMs: 5000,
-    flavor: mariadb,
-    catchUpTimeoutMs: 5000,
-    deadlineMs: 30000,
-    log: (l) => lines.push(l),
-    ...extra,
-  };
+  return localSettings((l) => lines.push(l), { replication: { user: "repl", password: REPL_PASSWORD }, catchUpTimeoutMs: 5000, deadlineMs: 30000, ...extra });
 }
 
 /** Starts n members; with `setUp`, member 0 becomes the primary with an app schema and account. */

@@ -3,11 +3,12 @@
  * local restarter (stop, new options, start) while a steady writer checks that no acknowledged write is lost.
  */
 import * as net from "node:net";
-import { apply, EngineSettings, inspect, mariadb, MemberAddress, plan } from "../../components/replication";
+import { apply, EngineSettings, inspect, MemberAddress, plan } from "../../components/replication";
 import { runRollout, RolloutError } from "../../components/upgrade/executor";
 import { LocalRestarter } from "../../local/restarter";
-import { destroyAll, LOCAL_ROOT_PASSWORD, LOCAL_ROOT_USER, LocalServer, REPLICATION_OPTIONS, ServerOptions, startServers } from "../../local/mariadbd";
+import { destroyAll, LocalServer, REPLICATION_OPTIONS, ServerOptions, startServers } from "../../local/mariadbd";
 import { AckWriter, prepareWriterSchema } from "../../local/writer";
+import { localSettings } from "../chaos/support";
 
 /**
  * What every member runs with: all start read-only and as semi-sync replicas; the engine turns the primary side on
@@ -21,17 +22,6 @@ const MEMBER_OPTIONS: ServerOptions = {
 };
 /** A change that needs a restart (table_open_cache_instances is read-only at runtime) plus a live one. */
 const NEW_OPTIONS: ServerOptions = { ...MEMBER_OPTIONS, "table-open-cache-instances": 3, "max-connections": 321 };
-
-function engineSettings(lines: string[]): EngineSettings {
-  return {
-    admin: { user: LOCAL_ROOT_USER, password: LOCAL_ROOT_PASSWORD },
-    replication: { user: "repl", password: "repl-pw" },
-    semiSync: true,
-    semiSyncTimeoutMs: 5000,
-    flavor: mariadb,
-    log: (line) => lines.push(line),
-  };
-}
 
 async function globals(server: LocalServer): Promise<{ instances: number; maxConnections: number }> {
   const [row] = await server.query<{ i: number; m: number }>("SELECT @@table_open_cache_instances AS i, @@max_connections AS m");
@@ -60,7 +50,7 @@ describe("rolling upgrade on a local 3-member topology", () => {
     servers = await startServers(3, MEMBER_OPTIONS);
     members = servers.map((s) => ({ host: s.host, port: s.port }));
     log = [];
-    settings = engineSettings(log);
+    settings = localSettings((line) => log.push(line));
     await apply(members, plan(await inspect(members, settings), { members: 3, primary: 0, allowFailover: false }), settings);
   });
   afterEach(() => destroyAll(servers));
