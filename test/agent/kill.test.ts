@@ -7,7 +7,7 @@
  */
 import { freePort, LOCAL_ROOT_PASSWORD } from "../../local/mariadbd";
 import { NAMES, roleLabels } from "../connectors/program-objects";
-import { AgentChild, agentArgs, AgentLab, FAST, LEASE, REPL, spawnAgent, startAgentLab, stopAgentLab } from "./support";
+import { agentArgs, FAST, LEASE, agentLabPerTest, REPL, spawnAgent, startAgentLab } from "./support";
 import { checkMetrics } from "../monitoring/promtool";
 
 /** One scrape of the agent's /metrics, checked by promtool: sample (name{labels}) -> value. */
@@ -20,20 +20,13 @@ async function scrape(port: number): Promise<Map<string, number>> {
 }
 
 describe("agent process: kill -9 of the primary under load", () => {
-  let lab: AgentLab | undefined;
-  let agent: AgentChild | undefined;
-  afterEach(async () => {
-    await agent?.stop();
-    await stopAgentLab(lab);
-    [lab, agent] = [undefined, undefined];
-  });
+  const running = agentLabPerTest();
 
   it("fails over within the threshold, loses no acknowledged write, points the objects, stops on SIGTERM", async () => {
-    lab = await startAgentLab({ serverIdBase: 2100 });
-    const { t, api } = lab;
+    const { t, api } = (running.lab = await startAgentLab({ serverIdBase: 2100 }));
     const servers = t.servers;
     const metricsPort = await freePort();
-    agent = spawnAgent(["--metrics-port", String(metricsPort), ...agentArgs(servers, { api })]);
+    const agent = (running.agent = spawnAgent(["--metrics-port", String(metricsPort), ...agentArgs(servers, { api })]));
     const started = await agent.events.wait("started", (e) => e.event === "started", 20000);
     expect(started).toMatchObject({ members: servers.map((s) => s.address), intervalMs: 300, failureThreshold: 3, cooldownSeconds: 60, kubernetesObjects: true });
     const leader = await agent.events.wait("leader", (e) => e.event === "leader" && e.leading === true, 10000);

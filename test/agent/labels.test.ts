@@ -12,7 +12,7 @@ import type { KubeApiStandin } from "../../local/kube-api-standin";
 import { writableMembers } from "../chaos/support";
 import { NAME, NAMES, roleLabels } from "../connectors/program-objects";
 import { sleep } from "../../local/mariadbd";
-import { AgentChild, agentArgs, AgentLab, spawnAgent, startAgentLab, stopAgentLab } from "./support";
+import { AgentChild, agentArgs, agentLabPerTest, spawnAgent, startAgentLab } from "./support";
 
 interface Rule {
   apiGroups: string[];
@@ -47,20 +47,13 @@ function rbacReport(requests: string[]): { forbidden: string[]; unused: string[]
 }
 
 describe("agent process: the members' role labels", () => {
-  let lab: AgentLab | undefined;
-  let agent: AgentChild | undefined;
-  afterEach(async () => {
-    await agent?.stop();
-    await stopAgentLab(lab);
-    [lab, agent] = [undefined, undefined];
-  });
+  const running = agentLabPerTest();
 
   /** Members set up with member 0 primary, the program's objects in the stand-in, one agent leading. */
   async function start(serverIdBase: number): Promise<{ api: KubeApiStandin; agent: AgentChild; fromAgent: number }> {
-    lab = await startAgentLab({ serverIdBase, standin: { recreateMs: 20, initMs: 10, readyMs: 20 } });
-    const { t, api } = lab;
+    const { t, api } = (running.lab = await startAgentLab({ serverIdBase, standin: { recreateMs: 20, initMs: 10, readyMs: 20 } }));
     const fromAgent = api.requests.length;
-    agent = spawnAgent(agentArgs(t.servers, { api, leaseSeconds: 3 }));
+    const agent = (running.agent = spawnAgent(agentArgs(t.servers, { api, leaseSeconds: 3 })));
     const labelled = await agent.events.wait("labelled", (e) => e.event === "labelled", 20000);
     expect(labelled).toMatchObject({ primary: 0, labels: "mysql-1 replica, mysql-2 replica, mysql-0 primary" });
     expect(api.serviceEndpoints(NAMES.primaryService)).toEqual(["mysql-0"]);
@@ -89,7 +82,7 @@ describe("agent process: the members' role labels", () => {
 
   it("kill -9 of the primary: the label moves, the Service never selecting two pods or a writable pod other than the primary", async () => {
     const { api, agent, fromAgent } = await start(2520);
-    const servers = lab!.t.servers;
+    const servers = running.lab!.t.servers;
     // After each write of the agent: what the Service selects, and which of those pods' servers are writable.
     const seen: Array<{ request: string; pods: string[]; writable: string[] }> = [];
     api.options.onWrite = async (request) => {

@@ -80,6 +80,17 @@ export async function stopAgentLab(lab: AgentLab | undefined): Promise<void> {
   await lab?.api.stop();
 }
 
+/** What each test of the calling describe block starts: stopped after the test (the agent first), whatever happened. */
+export function agentLabPerTest(): { lab?: AgentLab; agent?: AgentChild } {
+  const running: { lab?: AgentLab; agent?: AgentChild } = {};
+  afterEach(async () => {
+    await running.agent?.stop();
+    await stopAgentLab(running.lab);
+    running.lab = running.agent = undefined;
+  });
+  return running;
+}
+
 /**
  * The agent command's arguments: the members with fast timing and, with `api`, the Lease and the program's objects
  * in the stand-in.
