@@ -5,9 +5,9 @@
  */
 import { execFile } from "node:child_process";
 import { promisify } from "node:util";
-import { destroyAll, LocalServer, sleep, startServer } from "../../local/mariadbd";
+import { destroyAll, LocalServer, sleep } from "../../local/mariadbd";
 import { NetworkLab } from "../../local/netns";
-import { startChaosTopology, writableMembers } from "../chaos/support";
+import { startChaosTopology, startMembersIn, writableMembers } from "../chaos/support";
 import { AGENT_MEMBER_OPTIONS, AgentChild, FAST, membersArg, spawnAgent } from "./support";
 
 const run = promisify(execFile);
@@ -26,18 +26,16 @@ describe("agent partitioned from the primary only", () => {
   it("does not fail over while the replicas still stream from the primary", async () => {
     lab = await NetworkLab.create();
     const network = lab;
-    const hosts = [];
-    for (const name of ["m0", "m1", "m2", "agent"]) hosts.push(await network.addHost(name));
-    servers = await Promise.all(
-      hosts.slice(0, 3).map((h, i) => startServer({ serverId: 2300 + i, options: AGENT_MEMBER_OPTIONS, netns: h.netns, host: h.ip, adminHostPattern: network.hostPattern })),
-    );
+    const members = await startMembersIn(network, 3, AGENT_MEMBER_OPTIONS, 2300);
+    servers = members.servers;
+    const agentHost = await network.addHost("agent");
     await startChaosTopology({ serverIdBase: 2300, servers });
     // Only the agent's namespace loses its route to member 0.
-    await run("ip", ["-n", hosts[3].netns, "route", "add", "blackhole", `${hosts[0].ip}/32`]);
+    await run("ip", ["-n", agentHost.netns, "route", "add", "blackhole", `${members.hosts[0].ip}/32`]);
 
     agent = spawnAgent(
       ["--members", membersArg(servers), "--interval-ms", String(FAST.intervalMs), "--failure-threshold", String(FAST.failureThreshold), "--connect-timeout-ms", "1000"],
-      { netns: hosts[3].netns },
+      { netns: agentHost.netns },
     );
     const suspect = await agent.events.wait("primary-suspect", (e) => e.event === "primary-suspect", 30000);
     expect(suspect).toMatchObject({ primary: 0, reason: "member 0 does not answer this agent, but members 1, 2 still stream from it" });

@@ -11,11 +11,11 @@
  *   follows the engine's primary) can reach it; members restarted in the meantime come back read-only.
  */
 import * as mysql from "mysql2/promise";
-import { destroyAll, LocalServer, startServer } from "../../local/mariadbd";
+import { destroyAll, LocalServer } from "../../local/mariadbd";
 import { NetworkLab } from "../../local/netns";
 import { WRITER_DEFAULTS } from "../../local/writer";
 import { failover, inspect, plan } from "../../components/replication";
-import { ChaosTopology, MEMBER_OPTIONS, reconcile, startChaosTopology, within, writableMembers } from "./support";
+import { ChaosTopology, MEMBER_OPTIONS, reconcile, startChaosTopology, startMembersIn, within, writableMembers } from "./support";
 
 const ISOLATED_ID = 900_000_001;
 
@@ -45,11 +45,7 @@ describe("chaos: network partition of the primary", () => {
   it("fails over on the majority side; when the partition heals the old primary is fenced and its lone write reported lost", async () => {
     lab = await NetworkLab.create();
     const network = lab;
-    const hosts = [];
-    for (const name of ["m0", "m1", "m2"]) hosts.push(await network.addHost(name));
-    servers = await Promise.all(
-      hosts.map((h, i) => startServer({ serverId: 1300 + i, options: MEMBER_OPTIONS, netns: h.netns, host: h.ip, adminHostPattern: network.hostPattern })),
-    );
+    servers = (await startMembersIn(network, 3, MEMBER_OPTIONS, 1300)).servers;
     t = await startChaosTopology({ serverIdBase: 1300, servers, settings: { semiSyncTimeoutMs: 2000 } });
     await t.writer.start();
     await t.writer.waitForAcks(300);

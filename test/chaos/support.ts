@@ -2,7 +2,8 @@
  * Shared pieces of the chaos suite: a semi-sync topology of real local members set up by the engine, the
  * acknowledged-write checker following the primary the engine reports, and convergence checks.
  */
-import { destroyAll, LOCAL_ROOT_PASSWORD, LOCAL_ROOT_USER, LocalServer, REPLICATION_OPTIONS, sleep, startServers } from "../../local/mariadbd";
+import { destroyAll, LOCAL_ROOT_PASSWORD, LOCAL_ROOT_USER, LocalServer, REPLICATION_OPTIONS, ServerOptions, sleep, startServer, startServers } from "../../local/mariadbd";
+import type { LabHost, NetworkLab } from "../../local/netns";
 import { AckWriter, prepareWriterSchema } from "../../local/writer";
 import { ApplyResult, apply, DesiredTopology, EngineSettings, inspect, mariadb, MemberAddress, Plan, plan, setup } from "../../components/replication";
 
@@ -52,6 +53,16 @@ export function addressesOf(servers: LocalServer[]): MemberAddress[] {
  * primary writable).
  */
 export const MEMBER_OPTIONS = { ...REPLICATION_OPTIONS, "read-only": 1 };
+
+/** Members m0, m1, ... each in its own network namespace of `network` (so that one can be partitioned). */
+export async function startMembersIn(network: NetworkLab, count: number, options: ServerOptions, serverIdBase: number): Promise<{ hosts: LabHost[]; servers: LocalServer[] }> {
+  const hosts: LabHost[] = [];
+  for (let i = 0; i < count; i++) hosts.push(await network.addHost(`m${i}`));
+  const servers = await Promise.all(
+    hosts.map((h, i) => startServer({ serverId: serverIdBase + i, options, netns: h.netns, host: h.ip, adminHostPattern: network.hostPattern })),
+  );
+  return { hosts, servers };
+}
 
 /** Starts `count` members (or uses `servers`), sets member 0 up as primary and prepares the writer (not started). */
 export async function startChaosTopology(opts: { count?: number; serverIdBase: number; servers?: LocalServer[]; settings?: Partial<EngineSettings> }): Promise<ChaosTopology> {
