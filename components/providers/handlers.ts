@@ -26,8 +26,8 @@ function log(kind: Kind, line: string): void {
   process.stderr.write(`[mysql-ha ${kind === "placement" ? "PrimaryPlacement" : "ReplicationTopology"}] ${line}\n`);
 }
 
-function engineSettings(inputs: ReplicationInputs, kind: Kind): engine.EngineSettings {
-  return engineSettingsOf(inputs, (line) => log(kind, line));
+function engineSettings(inputs: ReplicationInputs, kind: Kind, olds: Props): engine.EngineSettings {
+  return engineSettingsOf(inputs, (line) => log(kind, line), olds);
 }
 
 function connectorSpec(inputs: ReplicationInputs): ConnectorSpec {
@@ -85,11 +85,11 @@ interface Session {
   topology: engine.Topology;
 }
 
-/** Opens the connector for `count` members, inspects them, runs `fn`, always closes the tunnels. */
-async function withSession<T>(inputs: ReplicationInputs, kind: Kind, count: number, fn: (s: Session) => Promise<T>): Promise<T> {
+/** Opens the connector for `count` members, inspects them, runs `fn`, always closes the tunnels. `olds`: the last state. */
+async function withSession<T>(inputs: ReplicationInputs, kind: Kind, count: number, fn: (s: Session) => Promise<T>, olds: Props = inputs): Promise<T> {
   const open = await openConnector(connectorSpec(inputs), reachableCount(inputs, count));
   try {
-    const settings = engineSettings(inputs, kind);
+    const settings = engineSettings(inputs, kind, olds);
     const topology = await engine.inspect(open.members, settings);
     // Tunnel failures explain unreachable members better than a closed connection does.
     for (const problem of open.problems()) {
@@ -152,7 +152,7 @@ async function placementWork(olds: Props, news: ReplicationInputs): Promise<{ wo
     const step = plan.steps.find((s) => s.kind === "switchover");
     if (!step) return { words: `${decision.words}; refused: ${plan.refusals.map((r) => r.message).join("; ")}`, primary: topology.primary ?? -1 };
     return { words: `${step.describe} (${decision.words})`, target: decision.target, primary: topology.primary ?? -1 };
-  });
+  }, olds);
 }
 
 const placement = {
@@ -191,7 +191,7 @@ const placement = {
       log("placement", words);
       await pointObjects(news, "placement", result.primary, { from: topology.primary, by: "pulumi up", operation: "switchover" });
       return { outs: { ...news, primaryOrdinal: result.primary, plan: words } };
-    });
+    }, olds);
   },
 
   async read(id: string, props: Props): Promise<pulumi.dynamic.ReadResult> {
@@ -209,11 +209,24 @@ const placement = {
 
 // --- ReplicationTopology ------------------------------------------------------------------------------------------
 
-/** Desired state for the engine. `primary` only when set up is due or the config moved it. */
-function desiredTopology(topology: engine.Topology, olds: Props, news: ReplicationInputs): engine.DesiredTopology {
+/**
+ * Desired state for the engine. `primary` only when set up is due or the config moved it; with TLS, replicas that
+ * replicate in plain text (while TLS is being turned on: once both ends serve it) are attached again over TLS.
+ */
+function desiredTopology(topology: engine.Topology, olds: Props, news: ReplicationInputs, settings: engine.EngineSettings): engine.DesiredTopology {
   const notSetUp = !topology.members.some((m) => m.replica);
   const moved = olds.primary !== undefined && olds.primary !== news.primary;
-  return { members: news.replicas, primary: notSetUp || moved || olds.replicas === undefined ? news.primary : undefined, allowFailover: news.autoFailover };
+  return {
+    members: news.replicas, primary: notSetUp || moved || olds.replicas === undefined ? news.primary : undefined, allowFailover: news.autoFailover,
+    ...(settings.tls ? { tls: settings.tls } : {}),
+  };
+}
+
+/** While TLS is being turned on: the members that do not serve it yet, in words (none: nothing to say). */
+function enableTlsWords(topology: engine.Topology, settings: engine.EngineSettings): string[] {
+  if (!settings.tls?.enabling) return [];
+  const plain = topology.members.filter((m) => m.reachable && !m.tls).map((m) => m.index);
+  return plain.length ? [`enable TLS: ${membersWord(plain)} do${plain.length > 1 ? "" : "es"} not serve TLS yet (reached in plain text until restarted with ${plain.length > 1 ? "their certificates" : "its certificate"})`] : [];
 }
 
 /** Existing members and wanted ones: removed members are inspected too, so they can be detached. */
@@ -221,12 +234,13 @@ function topologyCount(olds: Props, news: ReplicationInputs): number {
   return Math.max(news.replicas, Number.isInteger(olds.replicas) ? olds.replicas : 0);
 }
 
-async function topologyPlan(olds: Props, news: ReplicationInputs): Promise<{ plan: engine.Plan; topology: engine.Topology; renew: number[] }> {
+async function topologyPlan(olds: Props, news: ReplicationInputs): Promise<{ plan: engine.Plan; topology: engine.Topology; renew: number[]; enabling: string[] }> {
   return withSession(news, "topology", topologyCount(olds, news), async ({ members, settings, topology }) => ({
-    plan: engine.plan(topology, desiredTopology(topology, olds, news)),
+    plan: engine.plan(topology, desiredTopology(topology, olds, news, settings)),
+    enabling: enableTlsWords(topology, settings),
     topology,
     renew: (await engine.staleCertificates(members, expectedCertificates(news, topology), settings)).map((c) => c.index),
-  }));
+  }), olds);
 }
 
 /** Each reachable member's expected certificate (others are not checked: their pods load the files at start). */
@@ -244,7 +258,7 @@ const membersWord = (list: number[]) => `member${list.length > 1 ? "s" : ""} ${l
 
 /** Preview words: members whose pods do not exist yet (first create, growth) are promised, not refused. */
 async function topologyPreview(olds: Props, news: ReplicationInputs): Promise<string> {
-  const { plan, topology, renew } = await topologyPlan(olds, news);
+  const { plan, topology, renew, enabling } = await topologyPlan(olds, news);
   if (olds.replicas === undefined && plan.refusals.some((r) => r.kind === "unreachable")) {
     const others = Array.from({ length: news.replicas }, (_, i) => i).filter((i) => i !== news.primary);
     return `set up member ${news.primary} as primary of ${others.join(", ") || "no replicas"} once the members run (not reachable yet)`;
@@ -254,7 +268,7 @@ async function topologyPreview(olds: Props, news: ReplicationInputs): Promise<st
   // Labels follow the primary after any move; only a healthy run's missing ones are worth saying.
   const labels = plan.steps.length === 0 ? await staleLabels(news, topology.primary) : [];
   const renewal = renew.length ? [`renew certificates: FLUSH SSL on ${membersWord(renew)} (no restart)`] : [];
-  return [...(moved ? [moved] : []), planWords(plan, grown.map((m) => `attach member ${m.index} once its pod runs`)), ...renewal, ...labelWords(labels, "set role labels")].join("; ");
+  return [...(moved ? [moved] : []), planWords(plan, grown.map((m) => `attach member ${m.index} once its pod runs`)), ...renewal, ...enabling, ...labelWords(labels, "set role labels")].join("; ");
 }
 
 /** Plans, refuses or applies, then inspects again for the outputs. */
@@ -262,7 +276,7 @@ async function converge(olds: Props, news: ReplicationInputs): Promise<Replicati
   const count = topologyCount(olds, news);
   const { words, before, operation } = await withSession(news, "topology", count, async (session) => {
     const { members, settings, topology } = session;
-    const plan = engine.plan(topology, desiredTopology(topology, olds, news));
+    const plan = engine.plan(topology, desiredTopology(topology, olds, news, settings));
     if (plan.refusals.length > 0) throw new Error(`ReplicationTopology refused, nothing was changed: ${plan.refusals.map((r) => r.message).join("; ")}`);
     const moved = await movedSince(olds, news, topology.primary);
     const prefix = moved ? [moved] : [];
@@ -276,12 +290,12 @@ async function converge(olds: Props, news: ReplicationInputs): Promise<Replicati
     const mover = plan.steps.find((s) => s.kind === "failover" || s.kind === "switchover" || s.kind === "setup");
     const renewal = await renewCertificates(news, session);
     return { words: [...prefix, planWords(plan), ...notes, ...renewal].join("; "), before: topology.primary, operation: mover?.kind };
-  });
-  return withSession(news, "topology", news.replicas, async ({ topology }) => {
+  }, olds);
+  return withSession(news, "topology", news.replicas, async ({ topology, settings }) => {
     const moved = topology.primary !== before && operation ? { from: before, by: "pulumi up", operation } : undefined;
     const labelled = await pointObjects(news, "topology", topology.primary, moved);
-    return { ...news, ...summarize(topology), plan: [words, ...labelWords(labelled, "role labels set:")].join("; ") };
-  });
+    return { ...news, ...summarize(topology), plan: [words, ...enableTlsWords(topology, settings), ...labelWords(labelled, "role labels set:")].join("; ") };
+  }, olds);
 }
 
 const topology = {

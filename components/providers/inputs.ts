@@ -170,10 +170,23 @@ export interface ProviderTls {
   certificates?: string[];
 }
 
-/** The engine settings every mysql-ha provider derives from its inputs; `log` goes to the provider's stderr. */
+/**
+ * TLS is being turned on for a stack whose last run had it off (its state has no tls): this run reaches a member
+ * that does not offer TLS yet in plain text and moves replication to verified TLS once both ends serve it (the
+ * engine's TlsSettings.enabling). A first create, and a stack whose last run had TLS, are strict.
+ */
+export function tlsEnabling(olds: Props, news: SharedInputs): boolean {
+  return !!news.tls && olds.adminUser !== undefined && !olds.tls;
+}
+
+/**
+ * The engine settings every mysql-ha provider derives from its inputs (and its last state, `olds`: see
+ * tlsEnabling); `log` goes to the provider's stderr.
+ */
 export function engineSettingsOf(
   inputs: SharedInputs,
   log: (line: string) => void,
+  olds: Props = {},
 ): EngineSettings {
   return {
     // State written before the flavor was an input lacks it: those stacks all ran mariadb, the only flavor then.
@@ -184,7 +197,7 @@ export function engineSettingsOf(
     semiSync: inputs.semiSync,
     semiSyncTimeoutMs: inputs.semiSyncTimeoutMs,
     deadlineMs: inputs.operationTimeoutSeconds * 1000,
-    ...(inputs.tls ? { tls: { ca: inputs.tls.ca, caPath: inputs.tls.caPath } } : {}),
+    ...(inputs.tls ? { tls: { ca: inputs.tls.ca, caPath: inputs.tls.caPath, ...(tlsEnabling(olds, inputs) ? { enabling: true } : {}) } } : {}),
     log,
   };
 }

@@ -35,12 +35,13 @@ function restarterOf(inputs: RollingUpgradeInputs): MemberRestarter {
   return new KubernetesRestarter({ ...inputs.restarter, kubeconfig: inputs.kubeconfig });
 }
 
-async function withRollout<T>(inputs: RollingUpgradeInputs, fn: (args: RolloutArgs) => Promise<T>): Promise<T> {
+/** `olds`: the last state (TLS being turned on, see tlsEnabling). */
+async function withRollout<T>(inputs: RollingUpgradeInputs, fn: (args: RolloutArgs) => Promise<T>, olds: Props = inputs): Promise<T> {
   const connector = inputs.connector.kind === "kubernetes" ? { ...inputs.connector, kubeconfig: inputs.kubeconfig } : inputs.connector;
   return withMembers(connector, inputs.replicas, (members) =>
     fn({
       members,
-      settings: engineSettingsOf(inputs, log),
+      settings: engineSettingsOf(inputs, log, olds),
       restarter: restarterOf(inputs),
       serverOptions: inputs.serverConfig,
       desiredPrimary: inputs.primary,
@@ -71,16 +72,16 @@ async function previewWords(olds: Props, news: RollingUpgradeInputs): Promise<st
   if (olds.revision === undefined) return "none: first create, members start on the current revision";
   const live = liveOptionWords(olds, news);
   if (olds.revision !== news.revision) {
-    const primary = await withRollout(news, async (args) => (await planLive({ ...args, restarter: LIVE_ONLY })).primary).catch(() => olds.primaryOrdinal as number);
+    const primary = await withRollout(news, async (args) => (await planLive({ ...args, restarter: LIVE_ONLY })).primary, olds).catch(() => olds.primaryOrdinal as number);
     const members = Array.from({ length: news.replicas }, (_, ordinal) => ({ ordinal, current: false }));
     const steps = news.restarter ? describeRollout(planRollout({ members, primary, desiredPrimary: news.primary })) : "restarts are not managed without a restarter";
     return [...live, `revision ${olds.revision} -> ${news.revision}: ${steps}`].join("; ");
   }
-  return liveWords(await withRollout(news, planLive));
+  return liveWords(await withRollout(news, planLive, olds));
 }
 
-async function rollOut(news: RollingUpgradeInputs): Promise<Props> {
-  const report = await withRollout(news, runRollout);
+async function rollOut(news: RollingUpgradeInputs, olds: Props = {}): Promise<Props> {
+  const report = await withRollout(news, runRollout, olds);
   const words = [
     ...report.liveChanges.map((c) => `set ${c} live`),
     report.steps.length ? `${report.plan}${report.switchovers.length ? ` (writes paused ${report.switchovers.map((s) => `${s.writeGapMs ?? "?"} ms`).join(", ")})` : ""}` : "",
@@ -94,8 +95,8 @@ export const rollingUpgrade = {
   check: checkWith(ROLLING_UPGRADE_INPUTS, log, previewWords),
 
   /** Changes when an input changed, or members are still out of date (a stopped rollout); never a replacement. */
-  diff: diffWith(ROLLING_UPGRADE_INPUTS, log, async (_olds, news: RollingUpgradeInputs) => {
-    const now = await withRollout(news, planLive);
+  diff: diffWith(ROLLING_UPGRADE_INPUTS, log, async (olds, news: RollingUpgradeInputs) => {
+    const now = await withRollout(news, planLive, olds);
     return now.steps.length + now.liveChanges.length > 0;
   }),
 
@@ -105,8 +106,8 @@ export const rollingUpgrade = {
     return { id, outs: await rollOut(news) };
   },
 
-  async update(_id: string, _olds: Props, inputs: Props): Promise<pulumi.dynamic.UpdateResult> {
-    return { outs: await rollOut(inputs as RollingUpgradeInputs) };
+  async update(_id: string, olds: Props, inputs: Props): Promise<pulumi.dynamic.UpdateResult> {
+    return { outs: await rollOut(inputs as RollingUpgradeInputs, olds) };
   },
 
   /** For `pulumi refresh`: the live primary, and in `plan` what `up` would still do. */

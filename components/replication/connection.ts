@@ -36,6 +36,8 @@ export async function connect(members: MemberAddress[], index: number, settings:
       bigNumberStrings: false,
     });
   } catch (err) {
+    // Turning TLS on (tls.enabling): a member that does not offer TLS yet is reached in plain text, and says so (tls false).
+    if (settings.tls?.enabling && (err as { code?: string })?.code === "HANDSHAKE_NO_SSL_SUPPORT") return connect(members, index, { ...settings, tls: undefined });
     throw new Error(`member ${index} (${address}): ${redact(describeError(err, serverName), secrets)}`);
   }
   // A broken connection emits 'error' without a pending query; without a listener that would crash the process.

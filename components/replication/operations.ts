@@ -6,7 +6,7 @@ import { connect, Sql } from "./connection";
 import { ReplicationError, refuse } from "./errors";
 import { Flavor } from "./flavor/flavor";
 import { plan as makePlan, switchoverRefusal } from "./plan";
-import { replicationAddress, resolveSettings } from "./settings";
+import { replicationAddress, replicationTlsDue, resolveSettings } from "./settings";
 import { analyze, inspect } from "./status/inspect";
 import { ApplyResult, EngineSettings, MemberAddress, MemberStatus, OperationResult, Plan, RefusalKind, ResolvedSettings, StepKind, Topology } from "./types";
 
@@ -145,16 +145,21 @@ async function prepareJoiner(ctx: Ctx, index: number, primary: number, action: J
   }
 }
 
-/** Points a member at a source with the settings' account, semi-sync and TLS. */
-function replicate(ctx: Ctx, sql: Sql, source: { host: string; port: number }): Promise<void> {
-  return ctx.flavor.startReplicating(sql, source, ctx.settings.replication, ctx.settings.semiSync, ctx.settings.tls?.caPath);
+/**
+ * Points a member at member `source` with the settings' account, semi-sync and TLS (verifying the source); while TLS
+ * is being turned on, over TLS only once both serve it (replicationTlsDue). Returns whether it replicates over TLS.
+ */
+async function replicate(ctx: Ctx, sql: Sql, source: number): Promise<boolean> {
+  const tls = replicationTlsDue(ctx.settings.tls, sql, ctx.settings.tls?.enabling ? await withSql(ctx, source, async (s) => ({ tls: s.tls })) : undefined);
+  await ctx.flavor.startReplicating(sql, replicationAddress(ctx.members[source]), ctx.settings.replication, ctx.settings.semiSync, tls ? ctx.settings.tls!.caPath : undefined);
+  return tls;
 }
 
 /** Points member i at the primary and waits (bounded) until it has caught up. */
 async function startReplica(ctx: Ctx, i: number, primary: number, catchUpTo?: string): Promise<void> {
   await withSql(ctx, i, async (sql) => {
-    await replicate(ctx, sql, replicationAddress(ctx.members[primary]));
-    log(ctx, `member ${i}: replicating from member ${primary} (GTID auto-positioning${ctx.settings.semiSync ? ", semi-sync" : ""}${ctx.settings.tls ? ", TLS verified" : ""})`);
+    const tls = await replicate(ctx, sql, primary);
+    log(ctx, `member ${i}: replicating from member ${primary} (GTID auto-positioning${ctx.settings.semiSync ? ", semi-sync" : ""}${tls ? ", TLS verified" : ""})`);
     if (!catchUpTo) return;
     const ok = await ctx.flavor.waitForGtid(sql, catchUpTo, Math.max(1, Math.min(ctx.settings.catchUpTimeoutMs, remaining(ctx))));
     const r = (await ctx.flavor.readStatus(sql)).replica;
@@ -200,7 +205,7 @@ async function doSetup(ctx: Ctx, primary: number): Promise<OperationResult> {
   const joiners = t.members.filter((m) => m.index !== primary);
   for (const m of joiners.filter((m) => !m.reachable)) ctx.warnings.push(`member ${m.index} is unreachable and was not attached: ${m.error}`);
   const healthy = (m: MemberStatus) =>
-    m.replica?.sourceIndex === primary && m.replica.ioThread === "running" && m.replica.sqlThread === "running" && !m.errantGtids.length && (m.replica.tls || !ctx.settings.tls);
+    m.replica?.sourceIndex === primary && m.replica.ioThread === "running" && m.replica.sqlThread === "running" && !m.errantGtids.length && (m.replica.tls || !replicationTlsDue(ctx.settings.tls, m, t.members[primary]));
   const reachable = joiners.filter((m) => m.reachable && !healthy(m));
   // Judge the joiners' history against the chosen primary before changing anything (fresh servers are all
   // writable, so inspect had no primary to compare with).
@@ -240,7 +245,7 @@ async function doAttach(ctx: Ctx, index: number): Promise<OperationResult> {
     return result(ctx, "attach", t.primary, { noop: true });
   }
   const r = m.replica;
-  if (r && r.sourceIndex === t.primary && r.ioThread === "running" && r.sqlThread === "running" && !m.errantGtids.length && (r.tls || !ctx.settings.tls)) {
+  if (r && r.sourceIndex === t.primary && r.ioThread === "running" && r.sqlThread === "running" && !m.errantGtids.length && (r.tls || !replicationTlsDue(ctx.settings.tls, m, t.members[t.primary]))) {
     log(ctx, `nothing to do: member ${index} already replicates from member ${t.primary}`);
     return result(ctx, "attach", t.primary, { noop: true });
   }
@@ -359,8 +364,7 @@ async function prepareSwitch(ctx: Ctx, sw: Switch, startPos: MemberStatus["gtidC
     //    connected and acknowledge its commits. Its semi-sync source side stays off until then: a replica with it on
     //    would make its own applier wait for acknowledgements.
     sw.chained = true;
-    const toAddress = replicationAddress(ctx.members[to]);
-    await Promise.all(sw.otherSqls.map((c) => replicate(ctx, c, toAddress)));
+    await Promise.all(sw.otherSqls.map((c) => replicate(ctx, c, sw.to)));
     if (others.length) log(ctx, `members ${others.join(", ")}: now replicating from member ${to} (still a replica of member ${from})`);
     await ctx.flavor.prepareBlockWrites(sw.old, 2000);
     checkDeadline(ctx, "stopping writes");
@@ -374,8 +378,7 @@ async function prepareSwitch(ctx: Ctx, sw: Switch, startPos: MemberStatus["gtidC
 async function unprepareSwitch(ctx: Ctx, sw: Switch): Promise<void> {
   await ctx.flavor.setSemiSyncSource(sw.candidate, false, ctx.settings.semiSyncTimeoutMs);
   if (sw.chained) {
-    const fromAddress = replicationAddress(ctx.members[sw.from]);
-    await Promise.all(sw.otherSqls.map((c) => replicate(ctx, c, fromAddress)));
+    await Promise.all(sw.otherSqls.map((c) => replicate(ctx, c, sw.from)));
     log(ctx, `members ${sw.others.join(", ")}: replicating from member ${sw.from} again`);
   }
 }
@@ -414,7 +417,7 @@ async function repointOldPrimary(ctx: Ctx, sw: Switch): Promise<void> {
     await Promise.all(waiting.map((id) => ctx.flavor.killSession(sw.old, id)));
     await ctx.flavor.unblockWrites(sw.old);
     await ctx.flavor.adoptOwnHistory(sw.old);
-    await replicate(ctx, sw.old, replicationAddress(ctx.members[sw.to]));
+    await replicate(ctx, sw.old, sw.to);
     log(ctx, `member ${sw.from}: replicating from member ${sw.to}`);
   } catch (err) {
     ctx.warnings.push(`member ${sw.from} (old primary) could not be made a replica of member ${sw.to}: ${(err as Error).message}; attach it`);
@@ -550,7 +553,7 @@ async function repointReplicas(ctx: Ctx, rest: Drained[], conns: Map<number, Sql
         return;
       }
       try {
-        await replicate(ctx, conns.get(d.index)!, replicationAddress(ctx.members[newPrimary]));
+        await replicate(ctx, conns.get(d.index)!, newPrimary);
         log(ctx, `member ${d.index}: replicating from member ${newPrimary}`);
       } catch (err) {
         ctx.warnings.push(`member ${d.index} could not be repointed to member ${newPrimary}: ${(err as Error).message}`);
@@ -699,7 +702,7 @@ export async function reconcile(
   desired: Parameters<typeof makePlan>[1],
   settings: EngineSettings,
 ): Promise<{ plan: Plan; applied: ApplyResult }> {
-  const p = makePlan(await inspect(members, settings), { canSeed: !!settings.seed, tls: !!settings.tls, ...desired });
+  const p = makePlan(await inspect(members, settings), { canSeed: !!settings.seed, tls: settings.tls, ...desired });
   const applied = await apply(members, p, settings);
   // Every up keeps the accounts (a changed password, grants of an older version); nothing is written when they match.
   if (applied.primary !== null && settings.accounts?.length) {

@@ -4,6 +4,7 @@
  * desired state gives an empty plan.
  */
 import { DesiredTopology, MemberStatus, Plan, Refusal, RefusalKind, Step, Topology } from "./types";
+import { replicationTlsDue } from "./settings";
 
 const refusal = (kind: RefusalKind, message: string): Refusal => ({ kind, message });
 
@@ -149,7 +150,7 @@ export function switchoverRefusal(target: MemberStatus, primary: number): Refusa
 function addAttaches(members: MemberStatus[], n: number, skip: number[], primary: number | null, desired: DesiredTopology, steps: Step[], refusals: Refusal[]) {
   for (const m of members.slice(0, n)) {
     if (skip.includes(m.index) || !m.reachable) continue;
-    const plainText = desired.tls && !!m.replica && !m.replica.tls;
+    const plainText = !!m.replica && !m.replica.tls && primary !== null && replicationTlsDue(desired.tls, m, members[primary]);
     if (primary !== null && replicatesFrom(m, primary) && m.errantGtids.length === 0 && !plainText) continue;
     if (primary === null && m.replica) continue; // the failover repoints existing replicas
     if (m.errantGtids.length && !desired.canSeed) {

@@ -1,4 +1,4 @@
-import { EngineSettings, MemberAddress, ResolvedSettings } from "./types";
+import { EngineSettings, MemberAddress, MemberStatus, ResolvedSettings, TlsSettings } from "./types";
 
 /** The one place engine defaults live. */
 export const DEFAULTS = {
@@ -29,4 +29,12 @@ export function addressOf(m: MemberAddress): string {
 /** Where the other members reach this one. */
 export function replicationAddress(m: MemberAddress): { host: string; port: number } {
   return { host: m.replicationHost ?? m.host, port: m.replicationPort ?? m.port };
+}
+
+/**
+ * Whether `replica` must replicate from `source` over verified TLS: always with TLS on, except while TLS is being
+ * turned on (tls.enabling), then once both serve it (as the engine saw them).
+ */
+export function replicationTlsDue(tls: Pick<TlsSettings, "enabling"> | undefined, replica: Pick<MemberStatus, "tls">, source: Pick<MemberStatus, "tls"> | undefined): boolean {
+  return !!tls && (!tls.enabling || (!!replica.tls && !!source?.tls));
 }

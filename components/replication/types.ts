@@ -46,6 +46,13 @@ export interface TlsSettings {
    * tunnel. Default: its replicationHost (its DNS name in the cluster), else its host.
    */
   serverName?: (index: number) => string;
+  /**
+   * TLS is being turned on for members that ran without it: a member that does not offer TLS yet is reached in
+   * plain text (its `tls` reported false), and a replica replicates over TLS once both it and its source serve it
+   * (see replicationTlsDue). Only for that transition (the providers set it until every member serves TLS); a member
+   * that offers TLS is verified as always.
+   */
+  enabling?: boolean;
 }
 
 /** Engine settings. Optional fields get their defaults in `resolveSettings` (settings.ts), nowhere else. */
@@ -224,8 +231,8 @@ export interface DesiredTopology {
   allowFailover: boolean;
   /** A seed hook is available, so members with errant GTIDs or beyond the primary's binlogs can be re-seeded. */
   canSeed?: boolean;
-  /** Replicas must replicate over verified TLS: one that does not is attached again. */
-  tls?: boolean;
+  /** Replicas must replicate over verified TLS (replicationTlsDue): one that does not is attached again. */
+  tls?: Pick<TlsSettings, "enabling">;
 }
 
 export interface OperationResult {

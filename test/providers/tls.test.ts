@@ -78,3 +78,60 @@ describe("replication providers with TLS", () => {
     expect((await host.preview("db-topology", topology(certificates))).diff!.changes).toBe(false);
   });
 });
+
+describe("turning TLS on for a stack that ran without it", () => {
+  let ca: TestCa;
+  let servers: LocalServer[] = [];
+  let host: DynamicHost;
+  let provider: string;
+  const name = os.hostname();
+
+  beforeAll(async () => {
+    ca = await makeCa("providers-enable");
+    const { address } = await lookup(name, { family: 4 });
+    [servers, host, provider] = await Promise.all([
+      Promise.all([0, 1].map((i) => startServer({ serverId: 720 + i, host: address, options: { ...REPLICATION_OPTIONS, "read-only": 1 } }))),
+      DynamicHost.start({ log: () => {} }),
+      serializeProvider(serializableProvider("topology")),
+    ]);
+  });
+  afterAll(async () => {
+    await host?.stop();
+    await destroyAll(servers);
+    ca?.remove();
+  });
+
+  const topology = (tls?: { ca: string; caPath: string }): Declaration => ({
+    type: REPLICATION_TOPOLOGY_TYPE,
+    provider,
+    secretOutputs: SECRET_PROPERTIES,
+    inputs: {
+      providerVersion: "1", flavor: "mariadb", replicas: 2, primary: 0, semiSync: true, semiSyncTimeoutMs: 2000, autoFailover: true, operationTimeoutSeconds: 60,
+      connector: { kind: "direct", members: servers.map((s) => `${name}:${s.port}`) },
+      adminUser: LOCAL_ROOT_USER, adminPassword: LOCAL_ROOT_PASSWORD, replicationUser: "repl", replicationPassword: "repl-Pw-tls-2",
+      ...(tls ? { tls } : {}),
+    },
+  });
+
+  test("the first up with TLS reaches the members that do not serve it yet in plain text, saying so, and moves replication to verified TLS once they do", async () => {
+    await host.up("db-topology", topology());
+    const tls = { ca: ca.ca, caPath: ca.caPath };
+    // The preview of the up that turns TLS on, before the pods restart with their certificates.
+    const preview = await host.preview("db-topology", topology(tls));
+    expect(preview.outputs.plan).toBe("no change: the topology is healthy and as configured; enable TLS: members 0, 1 do not serve TLS yet (reached in plain text until restarted with their certificates)");
+
+    // The rolling restart gives every member its certificate (replica first), as the StatefulSet's new template does.
+    for (const i of [1, 0]) {
+      const pair = await ca.issue(`enable-provider-${i}`, name);
+      await servers[i].stop();
+      servers[i].spec.options = { ...servers[i].spec.options, ssl_ca: ca.caPath, ssl_cert: pair.cert, ssl_key: pair.key, "read-only": i === 0 ? 0 : 1 };
+      await servers[i].start();
+    }
+    const updated = await host.up("db-topology", topology(tls));
+    expect(updated.outputs.plan).toBe("attach member 1");
+    const [status] = await servers[1].query("SHOW SLAVE STATUS");
+    expect([status.Slave_IO_Running, status.Master_SSL_Allowed, status.Master_SSL_Verify_Server_Cert]).toEqual(["Yes", "Yes", "Yes"]);
+    // From now on TLS is strict: nothing left to do, and a member in plain text would be unreachable.
+    expect((await host.preview("db-topology", topology(tls))).diff!.changes).toBe(false);
+  });
+});

@@ -292,6 +292,55 @@ describe("TLS", () => {
     expect(status.Last_IO_Error).toMatch(/SSL|certificate/i);
   });
 
+  it("turns TLS on for members that ran without it: plain text only while a member does not serve TLS yet, replication moved to verified TLS once both ends do", async () => {
+    const servers = await Promise.all([0, 1].map((i) => startServer({ serverId: 380 + i, options: REPLICATION_OPTIONS })));
+    const members = servers.map((sv) => ({ host: sv.host, port: sv.port }));
+    const lines: string[] = [];
+    lab = { servers, members, settings: settingsFor(lines), lines, writers: [] } as unknown as Lab;
+    await setup(members, 0, settingsFor(lines));
+    await servers[0].query("CREATE DATABASE IF NOT EXISTS app");
+    await servers[0].query("CREATE TABLE app.t (id INT PRIMARY KEY)");
+
+    // What an up met before: TLS is on in the config, the members do not serve it yet, so none is reachable.
+    const strict = settingsFor(lines, { tls: tlsWith(ca) });
+    expect((await inspect(members, strict)).members.map((m) => m.error)).toEqual([0, 1].map(() => expect.stringMatching(/^TLS: the member does not offer TLS/)));
+
+    const enabling = settingsFor(lines, { tls: { ...tlsWith(ca), enabling: true } });
+    const restartWithTls = async (i: number) => {
+      const pair = await ca.issue(`enable-${i}-${Date.now()}`, memberDnsName(i));
+      await servers[i].stop();
+      // As init-server writes it: read-only unless it is the primary the topology names.
+      servers[i].spec.options = { ...servers[i].spec.options, ssl_ca: ca.caPath, ssl_cert: pair.cert, ssl_key: pair.key, "read-only": i === 0 ? 0 : 1 };
+      await servers[i].start();
+    };
+    const state = async () => {
+      const t = await inspect(members, enabling);
+      return { tls: t.members.map((m) => m.tls), replicaTls: t.members[1].replica?.tls, problems: t.problems.map((p) => p.kind) };
+    };
+    expect(await state()).toEqual({ tls: [false, false], replicaTls: false, problems: [] });
+
+    // The replica's pod restarted with its certificate first: its source still has none, so it stays in plain text.
+    await restartWithTls(1);
+    await reconcile(members, { members: 2, allowFailover: false }, enabling);
+    expect(await state()).toEqual({ tls: [false, true], replicaTls: false, problems: [] });
+    expect(await slaveSsl(servers[1])).toMatchObject({ allowed: "No" });
+
+    // Then the primary: both serve TLS, the plain-text replication is a problem, and the next up moves it to TLS.
+    await restartWithTls(0);
+    // (The replica may still be reconnecting to its restarted source: an io-thread problem beside it.)
+    expect(await state()).toMatchObject({ tls: [true, true], replicaTls: false, problems: expect.arrayContaining(["replication-without-tls"]) });
+    const { plan } = await reconcile(members, { members: 2, allowFailover: false }, enabling);
+    expect(plan.steps.map((s) => `${s.describe}: ${s.reason}`)).toEqual(["attach member 1: it replicates without TLS verifying the source's certificate"]);
+    expect(await slaveSsl(servers[1])).toEqual({ allowed: "Yes", verify: "Yes", ca: ca.caPath });
+    // Done: TLS as for a stack that always had it, nothing in plain text.
+    const after = await inspect(members, strict);
+    expect(after.problems).toEqual([]);
+    expect(after.members.map((m) => [m.tls, m.replica?.tls ?? null])).toEqual([[true, null], [true, true]]);
+    await servers[0].query("INSERT INTO app.t VALUES (1)");
+    await waitReplicated(lab!);
+    expect(await servers[1].query("SELECT id FROM app.t")).toEqual([{ id: 1 }]);
+  });
+
   it("says which member does not serve its renewed certificate when the new files never arrive", async () => {
     const tlsLab = await startTlsLab(1, { setUp: true });
     lab = tlsLab;

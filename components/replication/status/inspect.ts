@@ -4,7 +4,7 @@
  */
 import { connect } from "../connection";
 import { Flavor } from "../flavor/flavor";
-import { addressOf, replicationAddress, resolveSettings } from "../settings";
+import { addressOf, replicationAddress, replicationTlsDue, resolveSettings } from "../settings";
 import { EngineSettings, MemberAddress, MemberStatus, Problem, ResolvedSettings, Topology } from "../types";
 
 export async function inspect(members: MemberAddress[], settings: EngineSettings): Promise<Topology> {
@@ -21,7 +21,7 @@ export async function inspect(members: MemberAddress[], settings: EngineSettings
   const topology = analyze(members, statuses, flavor);
   if (resolved.tls) {
     for (const m of topology.members) {
-      if (m.replica && !m.replica.tls) {
+      if (m.replica && !m.replica.tls && replicationTlsDue(resolved.tls, m, topology.members[m.replica.sourceIndex ?? -1])) {
         topology.problems.push({ kind: "replication-without-tls", message: `member ${m.index} (${m.address}) replicates without TLS verifying its source's certificate` });
       }
     }
