@@ -6,17 +6,13 @@
  * it for longer than its connect timeout nor hides an acknowledged write.
  */
 import { failover, inspect } from "../../components/replication";
-import { caughtUp, ChaosTopology, reconcile, startChaosTopology, stopChaosTopology, within } from "./support";
+import { caughtUp, chaosTopologyPerTest, reconcile, within } from "./support";
 
 describe("chaos: kill -9 of the primary under load, then failover", () => {
-  let t: ChaosTopology | undefined;
-  afterEach(async () => {
-    await stopChaosTopology(t);
-    t = undefined;
-  });
+  const start = chaosTopologyPerTest();
 
   it("semi-sync: loses no acknowledged write, promotes a replica within seconds, and the other replica follows it", async () => {
-    t = await startChaosTopology({ serverIdBase: 1100 });
+    const t = await start({ serverIdBase: 1100 });
     await t.writer.start();
     await t.writer.waitForAcks(300);
     const killedAt = Date.now();
@@ -38,7 +34,7 @@ describe("chaos: kill -9 of the primary under load, then failover", () => {
   });
 
   it("async: the engine reports that loss is possible, and any lost acknowledged writes are only the newest ones", async () => {
-    t = await startChaosTopology({ serverIdBase: 1110, settings: { semiSync: false } });
+    const t = await start({ serverIdBase: 1110, settings: { semiSync: false } });
     await t.writer.start();
     await t.writer.waitForAcks(300);
     await t.servers[0].signal("SIGKILL");
@@ -50,23 +46,22 @@ describe("chaos: kill -9 of the primary under load, then failover", () => {
     expect(result.possiblyLost).toMatch(/^asynchronous replication: .* are lost/);
     const missing = new Set(await t.writer.verify(t.servers[result.primary]));
     // Writes acknowledged by the old primary: the lost ones (if any) must all come after every surviving one.
-    const onOld = report.acked.filter((w) => w.on === t!.servers[0].address);
+    const onOld = report.acked.filter((w) => w.on === t.servers[0].address);
     const firstMissing = onOld.findIndex((w) => missing.has(w.id));
     if (firstMissing >= 0) expect(onOld.slice(firstMissing).every((w) => missing.has(w.id))).toBe(true);
-    expect(report.acked.filter((w) => w.on !== t!.servers[0].address && missing.has(w.id))).toEqual([]);
+    expect(report.acked.filter((w) => w.on !== t.servers[0].address && missing.has(w.id))).toEqual([]);
   });
 
   it("a replica hung with SIGSTOP during the failover: the failover ends within its timeouts and hides no acknowledged write", async () => {
-    t = await startChaosTopology({ serverIdBase: 1120 });
-    const topology = t;
+    const t = await start({ serverIdBase: 1120 });
     await t.writer.start();
     await t.writer.waitForAcks(300);
     // Hang member 2 once the failover has chosen its candidates (it is then alive but never answers).
     let hungAt = 0;
-    topology.onLine = (line) => {
+    t.onLine = (line) => {
       if (!hungAt && /candidates:/.test(line)) {
         hungAt = Date.now();
-        void topology.servers[2].signal("SIGSTOP");
+        void t.servers[2].signal("SIGSTOP");
       }
     };
     await t.servers[0].signal("SIGKILL");
@@ -84,7 +79,7 @@ describe("chaos: kill -9 of the primary under load, then failover", () => {
     t.primary = result.primary;
     await t.writer.waitForAcks(100);
     await t.writer.stop();
-    topology.onLine = undefined;
+    t.onLine = undefined;
 
     expect(hungAt).toBeGreaterThan(0);
     expect(firstError ?? "").not.toMatch(/did not finish within/);

@@ -4,17 +4,13 @@
  * reported as errant GTIDs (which would make switchover and attach refuse for no reason).
  */
 import { inspect } from "../../components/replication";
-import { ChaosTopology, startChaosTopology, stopChaosTopology } from "./support";
+import { chaosTopologyPerTest } from "./support";
 
 describe("chaos: inspect under a continuous writer", () => {
-  let t: ChaosTopology | undefined;
-  afterEach(async () => {
-    await stopChaosTopology(t);
-    t = undefined;
-  });
+  const start = chaosTopologyPerTest();
 
   it("never reports a replica's freshly received transactions as errant", async () => {
-    t = await startChaosTopology({ serverIdBase: 1500 });
+    const t = await start({ serverIdBase: 1500 });
     await t.writer.start();
     const errant: string[] = [];
     for (let i = 0; i < 60; i++) {

@@ -87,13 +87,23 @@ export async function startChaosTopology(opts: { count?: number; serverIdBase: n
   return topology;
 }
 
-/** What a `pulumi up` does to the topology: inspect, plan, apply (refusals throw). */
 /** Test teardown: stops the writer (whatever state it is in) and destroys the members. */
 export async function stopChaosTopology(t: ChaosTopology | undefined): Promise<void> {
   await t?.writer.stop().catch(() => undefined);
   if (t) await destroyAll(t.servers);
 }
 
+/** For the calling describe block: starts a topology in a test (startChaosTopology) and stops it after the test. */
+export function chaosTopologyPerTest(): (opts: Parameters<typeof startChaosTopology>[0]) => Promise<ChaosTopology> {
+  let t: ChaosTopology | undefined;
+  afterEach(async () => {
+    await stopChaosTopology(t);
+    t = undefined;
+  });
+  return async (opts) => (t = await startChaosTopology(opts));
+}
+
+/** What a `pulumi up` does to the topology: inspect, plan, apply (refusals throw). */
 export async function reconcile(t: ChaosTopology, desired: DesiredTopology): Promise<{ plan: Plan; applied: ApplyResult }> {
   const p = plan(await inspect(t.members, t.settings), desired);
   return { plan: p, applied: await apply(t.members, p, t.settings) };

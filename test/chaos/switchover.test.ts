@@ -7,25 +7,20 @@
  * writable members; once back it follows the new primary.
  */
 import { inspect, switchover } from "../../components/replication";
-import { caughtUp, ChaosTopology, reconcile, startChaosTopology, stopChaosTopology, within, writableMembers } from "./support";
+import { caughtUp, chaosTopologyPerTest, reconcile, within, writableMembers } from "./support";
 
 describe("chaos: faults in the middle of a switchover", () => {
-  let t: ChaosTopology | undefined;
-  afterEach(async () => {
-    await stopChaosTopology(t);
-    t = undefined;
-  });
+  const start = chaosTopologyPerTest();
 
   it("primary killed after its writes were stopped: no acknowledged write is lost and the next reconcile leaves one writable primary holding them all", async () => {
-    t = await startChaosTopology({ serverIdBase: 1200 });
-    const topology = t;
+    const t = await start({ serverIdBase: 1200 });
     await t.writer.start();
     await t.writer.waitForAcks(300);
     let killed = false;
-    topology.onLine = (line) => {
+    t.onLine = (line) => {
       if (!killed && /member 0: writes stopped/.test(line)) {
         killed = true;
-        void topology.servers[0].signal("SIGKILL");
+        void t.servers[0].signal("SIGKILL");
       }
     };
     let outcome = "completed";
@@ -35,7 +30,7 @@ describe("chaos: faults in the middle of a switchover", () => {
     } catch (err) {
       outcome = (err as Error).message;
     }
-    topology.onLine = undefined;
+    t.onLine = undefined;
     expect(killed).toBe(true);
     // Whatever the switchover managed, the next reconcile must finish the job.
     const { applied } = await within(30000, "reconcile", reconcile(t, { members: 3, allowFailover: true }));
@@ -53,15 +48,14 @@ describe("chaos: faults in the middle of a switchover", () => {
   });
 
   it("a replica killed as the switchover starts: writes move to the new primary without loss (at most one retry), and once back the replica follows it and catches up", async () => {
-    t = await startChaosTopology({ serverIdBase: 1210 });
-    const topology = t;
+    const t = await start({ serverIdBase: 1210 });
     await t.writer.start();
     await t.writer.waitForAcks(300);
     let killed = false;
-    topology.onLine = (line) => {
+    t.onLine = (line) => {
       if (!killed && /with writes still on/.test(line)) {
         killed = true;
-        void topology.servers[2].signal("SIGKILL");
+        void t.servers[2].signal("SIGKILL");
       }
     };
     let result;
@@ -74,7 +68,7 @@ describe("chaos: faults in the middle of a switchover", () => {
       expect(await writableMembers(t.servers)).toEqual([0]);
       result = await within(30000, "switchover retry", switchover(t.members, 1, t.settings));
     }
-    topology.onLine = undefined;
+    t.onLine = undefined;
     t.primary = result.primary;
     await t.writer.waitForAcks(200);
 
