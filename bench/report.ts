@@ -1,5 +1,5 @@
 /**
- * The benchmark's results and goals (README, "Reliability"), kept pure so the verdicts can be tested without running anything.
+ * The benchmark's results and goals (README, "Performance"), kept pure so the verdicts can be tested without running anything.
  * Every figure is either measured in this run or explicitly "not measured" with the reason; nothing is filled in.
  */
 
@@ -148,7 +148,7 @@ export function speedRatio(referenceMs: number | null | undefined, oursMs: numbe
   return referenceMs == null || oursMs == null || oursMs <= 0 ? null : referenceMs / oursMs;
 }
 
-/** Applies the goals (README, "Reliability") to the measured figures. */
+/** Applies the goals (README, "Performance") to the measured figures. */
 export function judge(r: BenchResults): GoalVerdict[] {
   const verdict = (figure: string, goal: string, value: number | null, ok: (v: number) => boolean, unit = ""): GoalVerdict => ({
     figure,
@@ -221,7 +221,8 @@ export function formatTable(r: BenchResults): string {
   const width = Math.max(...rows.map((x) => x[0].length));
   const lines = [`mysql-ha bench ${r.date}`, "", ...rows.map(([k, v]) => `${k.padEnd(width)}  ${v}`)];
   lines.push(...scaleTables(r), "", "goals:");
-  for (const g of r.goals) lines.push(`  ${(g.pass === null ? "-" : g.pass ? "PASS" : "FAIL").padEnd(4)}  ${g.figure.padEnd(20)} ${g.goal.padEnd(22)} ${g.value}`);
+  const goalWidth = Math.max(0, ...r.goals.map((g) => g.goal.length));
+  for (const g of r.goals) lines.push(`  ${(g.pass === null ? "-" : g.pass ? "PASS" : "FAIL").padEnd(4)}  ${g.figure.padEnd(20)} ${g.goal.padEnd(goalWidth)}  ${g.value}`);
   const details = Object.entries(r.details);
   if (details.length) lines.push("", "details:", ...details.map(([k, v]) => `  ${k}: ${typeof v === "number" ? round(v) : v}`));
   return lines.join("\n");
