@@ -8,7 +8,7 @@ import type { Section } from "./sections";
 
 export const BENCH_USAGE = `Usage: mysql-ha bench [--json] [--large]
 
-Runs the benchmarks (README, "Performance") on local mariadbd servers (about ten minutes) and prints a table of
+Runs the benchmarks (README, "Performance") on local mariadbd servers (a few minutes) and prints a table of
 figures and goals. Every figure is a ratio against a reference measured in the same run; figures whose parts are
 missing are reported as "not measured: <why>".
 

@@ -311,10 +311,10 @@ const BUCKET = "bench";
 /**
  * Each copy path at each data size, ours and by hand (bench/reference.ts), with `cp -a` and the raw stream beside
  * them, with TLS on as in production (the donor serves with a member certificate; clone, backup and the hand clone
- * verify it): clone (clone-serve.sh -> clone.sh: stream, prepare, positioning), backup to the local S3 (backup.sh: donor
- * stream, zstd, multipart upload, checks, manifest) and restore from it (restore.sh: manifest, download, size and
- * sha256 check, extract, prepare, positioning). Each time is the best of two; ours and the hand run alternate.
- * The ratios are those of the smallest size.
+ * verify it): clone (clone-serve.sh -> clone.sh: stream, prepare, positioning), backup to the local S3 (backup.sh:
+ * donor stream, zstd, multipart upload, checks, manifest) and restore from it (restore.sh: manifest, download, size
+ * and sha256 check, extract, prepare, positioning). Each time is the best of two runs in a row. The ratios are those
+ * of the smallest size.
  */
 const copyPaths: Section = {
   name: "copy paths (clone, backup, restore) vs the same tools by hand, by data size",
@@ -375,15 +375,15 @@ const copyPaths: Section = {
         });
         row.backupHandMs = await best("backup by hand", () => timeHandBackup(server, hand, `hand/${mb}.xbstream.zst`));
 
-        let newest = "";
+        let restoreOut = "";
         row.restoreMs = await best("restore", async () => {
           fs.rmSync(path.join(restoreDir, "data"), { recursive: true, force: true });
           const start = performance.now();
           const { stdout } = await runScript("restore.sh", { ...env, ...serverEnv(server), DATADIR: path.join(restoreDir, "data"), REPLAY_BINLOGS: "0" });
-          newest = stdout;
+          restoreOut = stdout;
           return performance.now() - start;
         });
-        if (!/^GTID=/m.test(newest)) throw new Error("restore.sh reported no GTID position");
+        if (!/^GTID=/m.test(restoreOut)) throw new Error("restore.sh reported no GTID position");
         // The same object ours restored (the newest backup).
         const backups = (await listObjects(s3, `bench/base/`)).filter((k) => k.endsWith("/backup.xbstream.zst")).sort();
         row.restoreHandMs = await best("restore by hand", () => timeHandRestore(hand, backups[backups.length - 1]));
