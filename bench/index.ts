@@ -14,7 +14,7 @@ missing are reported as "not measured: <why>".
 
 Options:
   --json    print only the results as JSON on stdout (progress still goes to stderr)
-  --large   also run the copy paths on a ~2.7 GB datadir (about ten minutes more; same as MYSQL_HA_BENCH_LARGE=1)
+  --large   also run the copy paths on a ~4.7 GB datadir (about seven minutes more; same as MYSQL_HA_BENCH_LARGE=1)
   --help    this text`;
 
 const OPTIONS = ["--json", "--large"];

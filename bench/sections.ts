@@ -298,7 +298,7 @@ async function filledServer(log: (line: string) => void, doublings = COPY_SIZES[
 
 /**
  * Data sizes of the copy paths, as doublings of bench.fill (fillDatabase): 2^17 rows are a ~0.34 GB datadir, 2^18
- * ~0.7 GB. `--large` (MYSQL_HA_BENCH_LARGE=1) adds 2^21 (~2.7 GB), a run of about ten minutes more.
+ * ~0.7 GB. `--large` (MYSQL_HA_BENCH_LARGE=1) adds 2^21 (~4.7 GB, half of it binlog), about seven minutes more.
  */
 const COPY_SIZES = [17, 18];
 const LARGE_SIZE = 21;
