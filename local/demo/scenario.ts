@@ -180,7 +180,9 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoResult> {
       const [{ n }] = await pod(3).query<Row>("SELECT COUNT(*) AS n FROM app.items");
       expect(problems.length === 0 && Number(n) === ITEMS && up.topology.members.length === 4,
         problems.join("; ") || `member 3 has ${n} of ${ITEMS} rows`);
-      return { ok: true, detail: `member 3 ${clone ? `cloned from member ${clone.donor} in ${formatDuration(clone.ms)}, then ` : ""}attached: replicating from member 0 with all ${ITEMS} rows` };
+      // The seed container verified the donor (the stack's CA, its DNS name) before sending the token: it serves TLS only.
+      expect(!clone || /over TLS with/.test(stack!.donorLog(clone.donor)), `the donor of member ${clone?.donor} does not serve over TLS`);
+      return { ok: true, detail: `member 3 ${clone ? `cloned from member ${clone.donor} over TLS in ${formatDuration(clone.ms)}, then ` : ""}attached: replicating from member 0 with all ${ITEMS} rows` };
     });
 
     await step("switch over to member 2", async () => {

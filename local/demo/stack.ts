@@ -493,6 +493,11 @@ export class LocalStack {
   /** The donor sidecar of each running pod (clone-serve.sh on the pod's address, port 4444). */
   private readonly donors = new Map<number, Donor>();
 
+  /** What pod `ordinal`'s donor sidecar logged (which streams it served, and how it listens). */
+  donorLog(ordinal: number): string {
+    return this.donors.get(ordinal)?.log() ?? "";
+  }
+
   /** The pod's DNS name in the headless Service (the program's database is named DATABASE_NAME). */
   podHostName(ordinal: number): string {
     return memberHost(objectNames(DATABASE_NAME), this.api.options.namespace, ordinal);

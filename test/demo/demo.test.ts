@@ -41,7 +41,7 @@ describe("mysql-ha demo", () => {
     expect(output).toMatch(/up {7}ReplicationTopology: updated - attach member 3/);
     expect(output).toMatch(/preview {2}PrimaryPlacement: update - switch over 0 -> 2/);
     expect(output).toMatch(/preview {2}ReplicationTopology: update - failover: promote/);
-    expect(result.steps[1].detail).toMatch(/member 3 cloned from member \d/);
+    expect(result.steps[1].detail).toMatch(/member 3 cloned from member \d over TLS/);
     // The rollout: preview says the order, up restarts replicas highest first, the primary last behind a switchover.
     expect(output).toMatch(/preview {2}RollingUpgrade: update - revision \w+ -> \w+: restart 3, 1, 0; switch over 2 -> 0; restart 2; switch over 0 -> 2/);
     expect(result.steps[3].detail).toMatch(/restarted in order 3, 1, 0, 2 \(the primary last\)/);
