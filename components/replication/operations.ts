@@ -60,6 +60,7 @@ async function locked<T>(members: MemberAddress[], settings: EngineSettings, fn:
   const ctx = context(members, settings);
   const { settings: resolved, flavor } = ctx;
   const held: Sql[] = [];
+  const locks: Sql[] = [];
   const unreachable: string[] = [];
   try {
     for (let i = 0; i < members.length; i++) {
@@ -77,11 +78,16 @@ async function locked<T>(members: MemberAddress[], settings: EngineSettings, fn:
           `another operation is running: member ${i} (${sql.address}) has the topology lock '${LOCK_NAME}'${got.holder !== null ? ` held by session ${got.holder}` : ""}; try again when it has finished`,
         );
       }
+      locks.push(sql);
       ctx.lockSessions.set(i, await flavor.sessionId(sql));
     }
     if (held.length === 0) throw refuse("unreachable", `no member is reachable: ${unreachable.join("; ")}`);
     return await fn(ctx);
   } finally {
+    // Released before the disconnect: the server frees a quitting session's locks a moment after the client has
+    // moved on, and the caller's next operation (a retry after a refusal) must not find its own lock still held.
+    // A member that died meanwhile has no lock left to release.
+    await Promise.all(locks.map((s) => flavor.unlock(s, LOCK_NAME).catch(() => undefined)));
     await Promise.all(held.map((s) => s.close()));
   }
 }

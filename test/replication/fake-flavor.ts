@@ -47,4 +47,5 @@ export const fakeFlavor: Flavor = {
   globalVariable: noServer,
   setGlobalVariable: noServer,
   tryLock: noServer,
+  unlock: noServer,
 };

@@ -85,4 +85,6 @@ export interface Flavor {
   setGlobalVariable(sql: Sql, name: string, value: string | number): Promise<void>;
   /** Tries to take the named session lock without waiting; returns the holder's session id on failure. */
   tryLock(sql: Sql, name: string): Promise<{ ok: true } | { ok: false; holder: number | null }>;
+  /** Releases a lock this session holds (the server frees it at disconnect too, but only once it has seen the quit). */
+  unlock(sql: Sql, name: string): Promise<void>;
 }

@@ -348,4 +348,8 @@ export const mariadb: Flavor = {
     if (Number(r.ok) === 1) return { ok: true } as const;
     return { ok: false, holder: r.holder === null ? null : Number(r.holder) } as const;
   },
+
+  async unlock(sql: Sql, name: string): Promise<void> {
+    await sql.query("SELECT RELEASE_LOCK(?)", [name]);
+  },
 };
