@@ -70,25 +70,35 @@ manifest_read "$backup" "$work/manifest.json"
 gtid=${M[gtid]} key=${M[key]} size=${M[size]} sha=${M[sha256]}
 log "restoring $(s3url "$backup") (GTID '$gtid', $size bytes) into $DATADIR"
 
-# 2. Download, verify, extract, prepare. Nothing is extracted before the checksum matches.
-# Onto the data volume: the scratch volume is too small for a backup.
-download="$DATADIR/.mysql-ha-download"
-mkdir "$download"
-# The checksum is taken as the bytes arrive (not by reading the file again).
-got_sha=$(s3 cat "$(s3path "$backup/$key")" | tee "$download/$key" | sha256sum | cut -d' ' -f1) ||
-  die "cannot download $(s3url "$backup/$key")"
-got_size=$(stat -c %s "$download/$key")
+# 2. Download, verify, extract, prepare. The object is hashed and counted as it arrives and extracted at the same
+#    time, but into a staging directory (on the data volume, for the rename): nothing reaches the datadir before its
+#    size and sha256 match the manifest and the stream's completion marker is there. tee -p keeps feeding the hash
+#    when the extraction stops early (a corrupted object), so a corruption is reported as one.
+staging="$DATADIR/.mysql-ha-restore"
+mkdir "$staging"
+mkfifo "$work/hash"
+LC_ALL=C dd bs=1M <"$work/hash" 2>"$work/got.size" | sha256sum >"$work/got.sha" &
+hashing=$!
+set +e
+s3 cat "$(s3path "$backup/$key")" | tee -p "$work/hash" | zstd -q -d -c | mbstream -x -C "$staging" 2>"$work/extract.log"
+rcs=("${PIPESTATUS[@]}")
+set -e
+wait $hashing
+[ "${rcs[0]}" -eq 0 ] || die "cannot download $(s3url "$backup/$key")"
+got_size=$(sed -n 's/^\([0-9]*\) bytes.*/\1/p' "$work/got.size") got_sha=$(cut -d' ' -f1 "$work/got.sha")
 [ "$got_size" == "$size" ] ||
   die "$(s3url "$backup/$key") is $got_size bytes, its manifest says $size: the object is truncated or replaced; refusing to restore it"
 [ "$got_sha" == "$sha" ] ||
   die "$(s3url "$backup/$key") is corrupted: sha256 $got_sha, manifest says $sha; refusing to restore it"
-zstd -q -d -c "$download/$key" | mbstream -x -C "$DATADIR"
-rm -r "$download"
-[ -f "$DATADIR/$STREAM_MARKER" ] || die "$(s3url "$backup/$key") has no completion marker; refusing to restore it"
-rm "$DATADIR/$STREAM_MARKER"
+[ "${rcs[2]}" -eq 0 ] && [ "${rcs[3]}" -eq 0 ] ||
+  { cat "$work/extract.log" >&2; die "$(s3url "$backup/$key") matches its manifest but does not extract (zstd exit ${rcs[2]}, mbstream exit ${rcs[3]})"; }
+[ -f "$staging/$STREAM_MARKER" ] || die "$(s3url "$backup/$key") has no completion marker; refusing to restore it"
+rm "$staging/$STREAM_MARKER"
 log "verified and extracted; preparing"
-mariadb-backup --prepare --target-dir="$DATADIR" 2>"$work/prepare.log" ||
+mariadb-backup --prepare --target-dir="$staging" 2>"$work/prepare.log" ||
   { tail -n 20 "$work/prepare.log" >&2; die "mariadb-backup --prepare failed"; }
+find "$staging" -mindepth 1 -maxdepth 1 -exec mv -t "$DATADIR" {} +
+rmdir "$staging"
 
 # 3. Binlogs of one history of one archived member (binlog/<server id>/<history>/, see binlog-archive.sh), complete
 #    and contiguous from a file that starts at or before the backup. Histories are tried most recently archived

@@ -1,3 +1,4 @@
+import * as fs from "node:fs";
 import { runScript, ScriptError, startScript } from "../../cli/scripts";
 import { sleep } from "../../local/mariadbd";
 import { getObject, listKeys, putObject, restoreInto, Rig, runBackup, startRig, waitFor } from "./support";
@@ -11,6 +12,31 @@ async function seedData(rig: Rig): Promise<void> {
   for (let i = 0; i < 8; i++) {
     await rig.source.query("INSERT INTO app.t (v) SELECT CONCAT(SHA2(RAND(), 256), SHA2(RAND(), 256)) FROM app.seq_1_to_5000");
   }
+}
+
+/**
+ * Watches DIR (created empty) for entries created in it; stop() returns their names, sorted, once every event before
+ * it has been seen (a sentinel created after the watched work is the last event).
+ */
+async function watchEntries(dir: string): Promise<{ stop: () => Promise<string[]> }> {
+  fs.mkdirSync(dir);
+  const names = new Set<string>();
+  const sentinel = ".test-sentinel";
+  let seenSentinel: () => void;
+  const sentinelSeen = new Promise<void>((resolve) => (seenSentinel = resolve));
+  const watcher = fs.watch(dir, (_event, name) => {
+    if (name === sentinel) seenSentinel();
+    else if (name) names.add(String(name)); // a created entry, or one removed (it was created first)
+  });
+  return {
+    async stop() {
+      fs.writeFileSync(`${dir}/${sentinel}`, "");
+      await sentinelSeen;
+      watcher.close();
+      fs.rmSync(`${dir}/${sentinel}`);
+      return [...names].sort();
+    },
+  };
 }
 
 const manifests = async (rig: Rig) => (await listKeys(rig, "base/")).filter((k) => k.key.endsWith("/manifest.json")).map((k) => k.key);
@@ -65,11 +91,38 @@ describe("backup faults (real S3 API on loopback)", () => {
     corrupted[Math.floor(corrupted.length / 2)] ^= 0xff; // same size, one flipped byte
     await putObject(rig, key, corrupted);
     const datadir = `${rig.source.dir}/restore-corrupt`;
+    const created = await watchEntries(datadir);
     const err = await runScript("restore.sh", rig.env({ DATADIR: datadir, BACKUP: dest })).catch((e) => e);
     await putObject(rig, key, original);
     expect(err).toBeInstanceOf(ScriptError);
     expect(err.message).toMatch(/is corrupted: sha256 [0-9a-f]{64}, manifest says [0-9a-f]{64}; refusing to restore it/);
-    expect(require("node:fs").readdirSync(datadir)).toEqual([]);
+    expect(fs.readdirSync(datadir)).toEqual([]);
+    // Not only empty at the end (a failed restore empties the datadir): nothing of the object ever reached it, the
+    // extraction stayed in its staging directory.
+    expect(await created.stop()).toEqual([".mysql-ha-restore"]);
+  });
+
+  test("a truncated backup object: restore refuses naming the object and both sizes, nothing reaches the datadir", async () => {
+    const [dest] = (await manifests(rig)).map((k) => k.replace(/\/manifest\.json$/, ""));
+    const key = `${dest}/backup.xbstream.zst`;
+    const original = await getObject(rig, key);
+    await putObject(rig, key, original.subarray(0, original.length - 1000));
+    const datadir = `${rig.source.dir}/restore-truncated`;
+    const created = await watchEntries(datadir);
+    const err = await runScript("restore.sh", rig.env({ DATADIR: datadir, BACKUP: dest })).catch((e) => e);
+    await putObject(rig, key, original);
+    expect(err).toBeInstanceOf(ScriptError);
+    expect(err.message).toContain(`${key} is ${original.length - 1000} bytes, its manifest says ${original.length}: the object is truncated or replaced; refusing to restore it`);
+    expect(await created.stop()).toEqual([".mysql-ha-restore"]);
+  });
+
+  test("a good backup object reaches the datadir (the watch of the test above sees what lands there)", async () => {
+    const [dest] = (await manifests(rig)).map((k) => k.replace(/\/manifest\.json$/, ""));
+    const datadir = `${rig.source.dir}/restore-watched`;
+    const created = await watchEntries(datadir);
+    await runScript("restore.sh", rig.env({ DATADIR: datadir, BACKUP: dest, REPLAY_BINLOGS: "0" }));
+    expect(await created.stop()).toEqual(expect.arrayContaining([".mysql-ha-restore", "ibdata1", "app"]));
+    expect(fs.readdirSync(datadir)).not.toContain(".mysql-ha-restore");
   });
 
   test("restore as an account the backup does not have: it fails within seconds naming MYSQL_USER, the private server stopped and the datadir empty", async () => {
