@@ -9,7 +9,7 @@ import * as pulumi from "@pulumi/pulumi";
 import * as tls from "@pulumi/tls";
 import type { Settings } from "./config";
 import { memberPodName, ObjectNames } from "./kubernetes/names";
-import { buildCertificate, buildTlsSecret, MEMBER_CERTIFICATE, tlsDnsNames } from "./kubernetes/tls";
+import { buildCertificate, buildTlsSecret, MEMBER_CERTIFICATE, SubjectAltNames, tlsSubjectAltNames } from "./kubernetes/tls";
 
 /** ECDSA P-256: small, fast handshakes, and what MariaDB's OpenSSL and Node both take. */
 const KEY = { algorithm: "ECDSA", ecdsaCurve: "P256" } as const;
@@ -33,13 +33,13 @@ export interface CaGenerations {
 }
 
 /**
- * One certificate per member (`members[ordinal]` is its common name and the DNS names it carries), signed by the CA
+ * One certificate per member (`members[ordinal]` is its common name and the names it carries), signed by the CA
  * of generation `generations.signing`; every trusted generation has its CA (generation 1 keeps the first CA's names,
  * so stacks from before generations keep theirs), and `ca` lists them all: a CA change is staged by trusting old and
  * new first, then signing with the new, then trusting the new alone (README "TLS").
  */
 export function createSelfSignedCertificates(
-  parent: pulumi.Resource, name: string, members: Array<{ commonName: string; dnsNames: string[] }>, generations: CaGenerations = { signing: 1, trusted: [] },
+  parent: pulumi.Resource, name: string, members: Array<{ commonName: string } & SubjectAltNames>, generations: CaGenerations = { signing: 1, trusted: [] },
 ): StackCertificates {
   const opts = { parent };
   const trusted = generations.trusted.length > 0 ? generations.trusted : [generations.signing];
@@ -57,12 +57,13 @@ export function createSelfSignedCertificates(
     return [generation, { key, cert }] as const;
   }));
   const { key: caKey, cert: ca } = cas.get(generations.signing)!;
-  const pairs = members.map(({ commonName, dnsNames }, i) => {
+  const pairs = members.map(({ commonName, dnsNames, ipAddresses }, i) => {
     const key = pulumi.secret(new tls.PrivateKey(`${name}-tls-member-${i}-key`, KEY, opts).privateKeyPem);
     const request = new tls.CertRequest(`${name}-tls-member-${i}-request`, {
       privateKeyPem: key,
       subject: { commonName, organization: "mysql-ha" },
       dnsNames,
+      ipAddresses,
     }, opts);
     const cert = new tls.LocallySignedCert(`${name}-tls-member-${i}`, {
       certRequestPem: request.certRequestPem,
@@ -96,7 +97,7 @@ export function stackTls(parent: pulumi.Resource, name: string, names: ObjectNam
   const base = { name, names, settings };
   if (settings.tls === "self-signed") {
     const made = createSelfSignedCertificates(parent, name, Array.from({ length: settings.replicas }, (_, i) => ({
-      commonName: memberPodName(names.statefulSet, i), dnsNames: tlsDnsNames(names, settings, i),
+      commonName: memberPodName(names.statefulSet, i), ...tlsSubjectAltNames(names, settings, i),
     })), { signing: settings.tlsCaGeneration, trusted: settings.tlsTrustedCaGenerations });
     const secret = new k8s.core.v1.Secret(`${name}-tls`, buildTlsSecret({ ...base, ...made }), opts);
     return { ca: made.ca, certificates: made.members.map((m) => m.cert), resources: [secret] };

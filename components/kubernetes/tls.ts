@@ -71,16 +71,27 @@ export function tlsVolume(names: ObjectNames, settings: Pick<Settings, "tls" | "
   };
 }
 
+/** The subject alternative names of a member certificate. */
+export interface SubjectAltNames {
+  dnsNames: string[];
+  ipAddresses: string[];
+}
+
 /**
- * The DNS names member `ordinal`'s certificate carries: its own name through the headless Service and each client
- * Service's (a Service may send a client to any member), in every form a pod may use (short, namespaced, `.svc`, with
- * the usual cluster domain). Its own names only, so a new member adds a certificate and changes none of the others.
+ * The names member `ordinal`'s certificate carries (self-signed and cert-manager alike). DNS: its own name through
+ * the headless Service and each client Service's (a Service may send a client to any member), in every form a pod may
+ * use (short, namespaced, `.svc`, with the usual cluster domain); its own names only, so a new member adds a
+ * certificate and changes none of the others. IP: 127.0.0.1, where the pod's own clients that verify (the
+ * mysqld_exporter sidecar) reach their server; it names no other member, and nothing outside the pod checks it.
  */
-export function tlsDnsNames(names: ObjectNames, settings: Pick<Settings, "namespace">, ordinal: number): string[] {
+export function tlsSubjectAltNames(names: ObjectNames, settings: Pick<Settings, "namespace">, ordinal: number): SubjectAltNames {
   const ns = settings.namespace;
   const forms = (short: string) => [short, `${short}.${ns}`, `${short}.${ns}.svc`, `${short}.${ns}.svc.cluster.local`];
   const pod = memberPodName(names.statefulSet, ordinal);
-  return [...forms(`${pod}.${names.headlessService}`), ...[names.headlessService, names.primaryService, names.readService].flatMap(forms)];
+  return {
+    dnsNames: [...forms(`${pod}.${names.headlessService}`), ...[names.headlessService, names.primaryService, names.readService].flatMap(forms)],
+    ipAddresses: ["127.0.0.1"],
+  };
 }
 
 export interface TlsSecretArgs {
@@ -119,7 +130,7 @@ export function buildCertificate(args: CertificateArgs) {
       secretName: memberTlsSecretName(args.names, args.settings, args.ordinal),
       issuerRef: { group: "cert-manager.io", kind: issuer.kind, name: issuer.name },
       commonName: memberPodName(args.names.statefulSet, args.ordinal),
-      dnsNames: tlsDnsNames(args.names, args.settings, args.ordinal),
+      ...tlsSubjectAltNames(args.names, args.settings, args.ordinal),
       duration: `${MEMBER_CERTIFICATE.hours}h`,
       renewBefore: `${MEMBER_CERTIFICATE.renewBeforeHours}h`,
       usages: ["digital signature", "key encipherment", "server auth", "client auth"],

@@ -68,6 +68,10 @@ if [ -n "${TLS_DIR:-}" ]; then
     # An expired certificate is served (clients that verify refuse it, naming it); the member still starts.
     openssl x509 -in "$cert" -noout -checkend 0 >/dev/null ||
       echo "init-server: WARNING: TLS: $cert has expired ($(openssl x509 -in "$cert" -noout -enddate)): replicas and the engine will refuse this member until pulumi up renews it" >&2
+    # Without 127.0.0.1 only the pod's own verifying client (the metrics sidecar) refuses it: a monitoring gap, which
+    # must not keep a healthy member down; the member starts and this says why its metrics are missing.
+    [[ "$(openssl x509 -in "$cert" -noout -checkip 127.0.0.1)" == *"does match"* ]] ||
+      echo "init-server: WARNING: TLS: $cert does not carry the IP address 127.0.0.1 (a subject alternative name): the mysqld_exporter sidecar (config metrics) verifies its member at 127.0.0.1 and will refuse it (mysql_up 0); clients, replication and the engine verify DNS names and are not affected" >&2
   fi
   tls_lines="ssl_cert = $TLS_DIR/member-$ordinal.crt
 ssl_key = $TLS_DIR/member-$ordinal.key"

@@ -106,6 +106,20 @@ describe("init-server.sh with TLS", () => {
     expect(r.options.ssl_cert).toBe(`${volume}/member-0.crt`);
   });
 
+  it("starts a member whose certificate lacks 127.0.0.1, warning that its metrics sidecar will refuse it; no warning with it", async () => {
+    const volume = await tlsVolume([1]);
+    const withLoopback = initServer("mysql-1", volume, {});
+    expect(withLoopback.status).toBe(0);
+    expect(withLoopback.out).not.toMatch(/WARNING/);
+    const dnsOnly = await ca.issue(`pod-dns-only-${path.basename(dir)}`, memberDnsName(0), 2, []);
+    fs.copyFileSync(dnsOnly.cert, path.join(volume, TLS_KEYS.cert(1)));
+    fs.copyFileSync(dnsOnly.key, path.join(volume, TLS_KEYS.key(1)));
+    const r = initServer("mysql-1", volume, {});
+    expect(r.status).toBe(0);
+    expect(r.out.split("\n")).toContain(`init-server: WARNING: TLS: ${volume}/member-1.crt does not carry the IP address 127.0.0.1 (a subject alternative name): the mysqld_exporter sidecar (config metrics) verifies its member at 127.0.0.1 and will refuse it (mysql_up 0); clients, replication and the engine verify DNS names and are not affected`);
+    expect(r.options.ssl_cert).toBe(`${volume}/member-1.crt`);
+  });
+
   it("writes no TLS option with tls off", () => {
     const r = initServer("mysql-0", undefined, { tls: "off" });
     expect(r.status).toBe(0);

@@ -6,9 +6,10 @@
  * grants and the rendered password. The test scrapes its port from outside the namespace and reads mysql_up.
  *
  * With TLS (the prod stack) the member requires secure transport and the exporter must verify it against the CA of
- * the TLS Secret: the CA here is a real test CA standing in for the program's (made by openssl, its member
- * certificate for 127.0.0.1, the address the exporter connects to); a certificate of another CA, or one without
- * 127.0.0.1, makes the exporter refuse the server (mysql_up 0).
+ * the TLS Secret: the program's own @pulumi/tls resources are made for real by the demo's openssl stand-in
+ * (local/certificates.ts), so the member serves the very certificate the stack makes for member 0 and the exporter
+ * trusts the stack's CA; a certificate of another CA, or one of the stack's CA without 127.0.0.1 (the address the
+ * exporter connects to), makes the exporter refuse the server (mysql_up 0).
  */
 import { ChildProcess, spawn } from "node:child_process";
 import * as fs from "node:fs";
@@ -19,13 +20,14 @@ import { specialSigKey } from "@pulumi/pulumi/runtime/rpc";
 import { mariadb } from "../../components/replication";
 import { Sql } from "../../components/replication/connection";
 import { ACCOUNTS } from "../../components/kubernetes/secret";
-import { tlsSecretName, TLS_KEYS } from "../../components/kubernetes/tls";
+import { tlsSecretName, tlsSubjectAltNames, TLS_KEYS } from "../../components/kubernetes/tls";
 import { EXPORTER_PORT, objectNames } from "../../components/kubernetes/names";
 import { kubernetesManifests, renderStack } from "../../offline/render";
 import { projectVolume, resolveEnv } from "../../local/kubelet";
 import { LOCAL_ROOT_PASSWORD, LOCAL_ROOT_USER, LocalServer, ServerOptions, sleep, startServer } from "../../local/mariadbd";
 import { NetworkLab } from "../../local/netns";
-import { makeCa, memberDnsName, TestCa } from "../replication/certificates";
+import { LocalCertificates, TLS_TYPES } from "../../local/certificates";
+import { makeCa, memberDnsName } from "../replication/certificates";
 
 const MONITORED = { metrics: "true", monitoring: "prometheus-operator" };
 const POD = "mysql-0";
@@ -38,14 +40,23 @@ function unwrap(value: any): any {
   return v;
 }
 
-/** The rendered pod of the members, and every Secret's and ConfigMap's data as the API server would hold it. */
-async function renderPod(set: Record<string, string>) {
+/**
+ * The rendered pod of the members, and every Secret's and ConfigMap's data as the API server would hold it; the
+ * program's @pulumi/tls resources made for real by `certificates` (their outputs by resource name in `tls`).
+ */
+async function renderPod(set: Record<string, string>, certificates: LocalCertificates) {
   const secrets = new Map<string, Record<string, string>>();
+  const tls = new Map<string, Record<string, any>>();
   const r = await renderStack({
     stack: "prod",
     set,
-    // The Secrets' values before the render redacts them (the passwords the mocks generated).
     onResource: async (args) => {
+      const made = await certificates.outputs(args.type, args.name, unwrap(args.inputs));
+      if (made) {
+        tls.set(args.name, made);
+        return { id: args.name, state: { ...args.inputs, ...made } };
+      }
+      // The Secrets' values before the render redacts them (the passwords the mocks generated, the keys made).
       if (args.type === "kubernetes:core/v1:Secret") {
         const inputs = unwrap(args.inputs);
         secrets.set(inputs.metadata.name, inputs.stringData);
@@ -57,7 +68,7 @@ async function renderPod(set: Record<string, string>) {
   const manifests = kubernetesManifests(r).map((m) => m.manifest);
   const configMaps = new Map(manifests.filter((m) => m.kind === "ConfigMap").map((m) => [m.metadata.name, m.data]));
   const pod = manifests.find((m) => m.kind === "StatefulSet")!.spec.template.spec;
-  return { pod, secrets, configMaps };
+  return { pod, secrets, configMaps, tls };
 }
 
 /** A member as the pod has it: 127.0.0.1:3306 in a network namespace of its own (the test reaches it by its socket). */
@@ -149,10 +160,11 @@ describe("the rendered mysqld_exporter sidecar, run by Debian's mysqld_exporter 
   let server: LocalServer | undefined;
   let exporter: ChildProcess | undefined;
   let dir = "";
-  let ca: TestCa | undefined;
+  let certificates: LocalCertificates | undefined;
   beforeEach(async () => {
     lab = await NetworkLab.create();
     dir = fs.mkdtempSync(path.join(os.tmpdir(), "mysql-ha-exporter-"));
+    certificates = new LocalCertificates();
   });
   afterEach(async () => {
     await stop(exporter);
@@ -160,13 +172,13 @@ describe("the rendered mysqld_exporter sidecar, run by Debian's mysqld_exporter 
     await server?.destroy();
     server = undefined;
     await lab?.destroy();
-    ca?.remove();
-    ca = undefined;
+    certificates?.close();
+    certificates = undefined;
     fs.rmSync(dir, { recursive: true, force: true });
   });
 
   it("TLS off: as rendered, the metrics account over 127.0.0.1:3306, mysql_up 1 and the binlog sizes", async () => {
-    const { pod, secrets, configMaps } = await renderPod({ ...MONITORED, tls: "off", tlsRequired: "false" });
+    const { pod, secrets, configMaps } = await renderPod({ ...MONITORED, tls: "off", tlsRequired: "false" }, certificates!);
     const container = pod.containers.find((c: any) => c.name === "mysqld-exporter");
     server = await startMember(lab!, 3101, {});
     await createMetricsAccount(server, secrets.get(names.secret)![ACCOUNTS.metrics.secretKey]);
@@ -176,15 +188,27 @@ describe("the rendered mysqld_exporter sidecar, run by Debian's mysqld_exporter 
     expect(body).toMatch(/^mysql_binlog_files 1$/m);
     expect(body).toMatch(/^mysql_global_status_uptime \d+/m);
   }, 90000);
-  it("TLS required (prod): the exporter verifies the member against the TLS Secret's CA; another CA's or another name's certificate gets mysql_up 0", async () => {
-    const { pod, secrets, configMaps } = await renderPod(MONITORED);
+  it("TLS required (prod): the member serves the certificate the stack made for it, the exporter verifies it against the stack's CA (mysql_up 1); another CA's or one without 127.0.0.1 gets mysql_up 0", async () => {
+    const { pod, secrets, configMaps, tls } = await renderPod(MONITORED, certificates!);
     const container = pod.containers.find((c: any) => c.name === "mysqld-exporter");
-    ca = await makeCa("exporter");
+    const stackTls = secrets.get(tlsSecretName(names))!;
+    const write = (name: string, pem: string) => {
+      const file = path.join(dir, name);
+      fs.writeFileSync(file, pem, { mode: 0o600 });
+      return file;
+    };
+    const stack = { cert: write("stack-member-0.crt", stackTls[TLS_KEYS.cert(0)]), key: write("stack-member-0.key", stackTls[TLS_KEYS.key(0)]) };
     const other = await makeCa("exporter-other");
-    const good = await ca.issue("member-0", memberDnsName(0));
     const wrongCa = await other.issue("member-0", memberDnsName(0));
-    // For the DNS name alone, not 127.0.0.1.
-    const wrongName = await ca.issue("dns-only", memberDnsName(0), 2, []);
+    // Signed by the stack's CA with member 0's DNS names alone, not 127.0.0.1.
+    const make = async (type: string, name: string, inputs: Record<string, unknown>) => (await certificates!.outputs(type, name, inputs))!;
+    const key = (await make(TLS_TYPES.privateKey, "dns-only-key", { algorithm: "ECDSA", ecdsaCurve: "P256" })).privateKeyPem as string;
+    const request = await make(TLS_TYPES.certRequest, "dns-only-request", { privateKeyPem: key, subject: { commonName: "mysql-0" }, dnsNames: tlsSubjectAltNames(names, { namespace: "mysql-ha" }, 0).dnsNames });
+    const dnsOnly = await make(TLS_TYPES.locallySignedCert, "dns-only", {
+      certRequestPem: request.certRequestPem, caCertPem: tls.get("mysql-tls-ca")!.certPem, caPrivateKeyPem: tls.get("mysql-tls-ca-key")!.privateKeyPem,
+      validityPeriodHours: 48, allowedUses: ["digital_signature", "server_auth", "client_auth"],
+    });
+    const wrongName = { cert: write("dns-only.crt", dnsOnly.certPem as string), key: write("dns-only.key", key) };
     // The member's files, swapped between the certificates and reloaded with FLUSH SSL.
     const served = { cert: path.join(dir, "server.crt"), key: path.join(dir, "server.key") };
     const serve = async (pair: { cert: string; key: string }, reload: boolean) => {
@@ -193,19 +217,17 @@ describe("the rendered mysqld_exporter sidecar, run by Debian's mysqld_exporter 
       if (reload) await asRoot(server!, (sql) => sql.query("FLUSH LOCAL SSL"));
     };
     try {
-      await serve(good, false);
-      server = await startMember(lab!, 3102, { "ssl-ca": ca.caPath, "ssl-cert": served.cert, "ssl-key": served.key, "require-secure-transport": 1 });
+      await serve(stack, false);
+      server = await startMember(lab!, 3102, { "ssl-ca": write("ca.crt", stackTls[TLS_KEYS.ca]), "ssl-cert": served.cert, "ssl-key": served.key, "require-secure-transport": 1 });
       await createMetricsAccount(server, secrets.get(names.secret)![ACCOUNTS.metrics.secretKey]);
-      // The program's CA stands in for the mocks' certificate: the test CA's, under the TLS Secret's key.
-      secrets.set(tlsSecretName(names), { ...secrets.get(tlsSecretName(names)), [TLS_KEYS.ca]: ca.ca });
       exporter = runExporter(container, pod, server.spec.netns!, dir, { secrets, configMaps });
       const ip = lab!.host("member-3102").ip;
       expect((await scrapeUp(exporter, ip)).up).toBe("1");
-      // Each refused certificate, then the good one again: the same exporter connects once more.
+      // Each refused certificate, then the stack's again: the same exporter connects once more.
       for (const bad of [wrongCa, wrongName]) {
         await serve(bad, true);
         expect((await scrapeUp(exporter, ip, "0")).up).toBe("0");
-        await serve(good, true);
+        await serve(stack, true);
         expect((await scrapeUp(exporter, ip, "1")).up).toBe("1");
       }
     } finally {

@@ -21,7 +21,7 @@ describe("tls: self-signed (the default)", () => {
     prod = await renderStack({ stack: "prod" });
   });
 
-  it("makes a CA and one certificate per member naming the member and every Service, keys secret", () => {
+  it("makes a CA and one certificate per member naming the member, every Service and the pod's loopback, keys secret", () => {
     expect(prod.errors).toEqual([]);
     const ca = byName(prod, "mysql-tls-ca");
     expect(ca.type).toBe("tls:index/selfSignedCert:SelfSignedCert");
@@ -38,6 +38,8 @@ describe("tls: self-signed (the default)", () => {
       for (const service of ["mysql-primary", "mysql-read", "mysql-headless"]) {
         expect(names).toEqual(expect.arrayContaining([service, `${service}.mysql-ha`, `${service}.mysql-ha.svc`, `${service}.mysql-ha.svc.cluster.local`]));
       }
+      // The address the pod's own verifying clients (the mysqld_exporter sidecar) connect to.
+      expect(requests[i].inputs.ipAddresses).toEqual(["127.0.0.1"]);
     }
     const member = byName(prod, "mysql-tls-member-1");
     expect(member.inputs).toMatchObject({ caPrivateKeyPem: REDACTED, earlyRenewalHours: 720, allowedUses: expect.arrayContaining(["server_auth", "client_auth"]) });
@@ -203,8 +205,9 @@ describe("tls: secret and cert-manager", () => {
         duration: "8760h", renewBefore: "720h", usages: ["digital signature", "key encipherment", "server auth", "client auth"],
         privateKey: { algorithm: "ECDSA", size: 256, rotationPolicy: "Always" },
       });
-      // The same names as the self-signed member certificate.
+      // The same names as the self-signed member certificate, 127.0.0.1 included.
       expect(c.inputs.spec.dnsNames).toEqual(byName(selfSigned, `mysql-tls-member-${i}-request`).inputs.dnsNames);
+      expect(c.inputs.spec.ipAddresses).toEqual(["127.0.0.1"]);
       expect(() => new Certificate(c.inputs as any).validate()).not.toThrow();
       expect(byName(r, "mysql-statefulset").dependsOn).toContain(c.urn);
     }
