@@ -5,6 +5,8 @@ import { promisify } from "node:util";
 import { destroyAll, LocalServer, REPLICATION_OPTIONS, startServers } from "../../local/mariadbd";
 import { LocalS3, startLocalS3 } from "../../local/s3";
 import { parseBackupUrl, untilTime } from "../../components/backup/location";
+import { startDonor } from "../../cli/scripts";
+import { makeCa, memberDnsName } from "../replication/certificates";
 
 jest.setTimeout(120000);
 const run = promisify(execFile);
@@ -88,6 +90,45 @@ describe("mysql-ha backup / backups / restore", () => {
     fs.writeFileSync(empty, "", { mode: 0o600 });
     const bad = await cli(["backups", "--from", "s3://backups/signed", "--signing-key-file", empty], s3env);
     expect([bad.code, bad.stderr.trim()]).toEqual([2, expect.stringContaining(`--signing-key-file ${empty}: the file is empty`)]);
+  });
+
+  test("against a member's donor port with TLS on: --tls-ca (or MYSQL_HA_TLS_CA) verifies the donor by its certificate name; another CA is refused before the token is sent, no backup made", async () => {
+    const [source] = servers;
+    const [ca, other] = await Promise.all([makeCa("backup-cli"), makeCa("backup-cli-other")]);
+    // The donor sidecar of pod db-0 with TLS on, its Secret volume holding its own pair (for its DNS name alone).
+    const tlsDir = fs.mkdtempSync(path.join(source.dir, "donor-tls-"));
+    const pair = await ca.issue("donor", memberDnsName(0), 2, []);
+    fs.copyFileSync(pair.cert, path.join(tlsDir, "member-0.crt"));
+    fs.copyFileSync(pair.key, path.join(tlsDir, "member-0.key"));
+    const token = `tls-token-${Date.now()}`;
+    const donor = await startDonor(source, token, undefined, { TLS_DIR: tlsDir, POD_NAME: "db-0" });
+    const env = { AWS_ACCESS_KEY_ID: s3.env().AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY: s3.env().AWS_SECRET_ACCESS_KEY, MYSQL_HA_CLONE_TOKEN: token };
+    const backup = (prefix: string, extra: string[], more: Record<string, string> = {}) => cli(["backup", "--members", source.address, "--donor-port", String(donor.port),
+      "--tls-server-names", memberDnsName(0), "--to", `s3://backups/${prefix}`, "--endpoint", s3.endpoint, ...extra], { ...env, ...more });
+    const listed = async (prefix: string) => JSON.parse((await cli(["backups", "--from", `s3://backups/${prefix}`, "--endpoint", s3.endpoint, "--json"], env)).stdout);
+    try {
+      const verified = await backup("tls", ["--tls-ca", ca.caPath]);
+      expect([verified.code, verified.stderr]).toEqual([0, expect.stringMatching(/backup \d{8}T\d{6}Z complete/)]);
+      expect(await listed("tls")).toEqual([expect.objectContaining({ complete: true })]);
+      const fromEnv = await backup("tls-env", [], { MYSQL_HA_TLS_CA: ca.caPath });
+      expect(fromEnv.code).toBe(0);
+      expect(donor.log().split("\n").filter((l) => /streaming a backup/.test(l))).toHaveLength(2);
+
+      const refused = await backup("tls-other", ["--tls-ca", other.caPath]);
+      expect(refused.code).toBe(1);
+      expect(refused.stderr).toMatch(new RegExp(`the donor ${source.host}:${donor.port} is refused: its TLS certificate is not signed by the CA in \\S+ \\(it comes from another CA\\); the token was not sent`));
+      // The upload had begun (an empty object): without a manifest it is no backup.
+      expect((await listed("tls-other")).filter((b: any) => b.complete)).toEqual([]);
+      expect(donor.log().split("\n").filter((l) => /streaming a backup/.test(l))).toHaveLength(2);
+      for (const r of [verified, fromEnv, refused]) expect(r.stdout + r.stderr).not.toContain(token);
+
+      const withDatadir = await cli(["backup", "--members", source.address, "--datadir", source.datadir, "--tls-ca", ca.caPath, "--to", "s3://backups/x"], { MYSQL_HA_PASSWORD: source.adminPassword });
+      expect([withDatadir.code, withDatadir.stderr.trim()]).toEqual([2, expect.stringContaining("--tls-ca does not go with --datadir")]);
+    } finally {
+      await donor.stop();
+      ca.remove();
+      other.remove();
+    }
   });
 
   test("user errors exit 2 with one line naming the bad value", async () => {
