@@ -14,6 +14,7 @@ import { applyProgramObjects, memberStandin, NAMES } from "../connectors/program
 import { chaosSettings, writableMembers } from "../chaos/support";
 import { setup } from "../../components/replication";
 import { AGENT_MEMBER_OPTIONS, Events, FAST, startAgent } from "./support";
+import { makeCa, memberDnsName, TestCa } from "../replication/certificates";
 
 interface Lab {
   servers: LocalServer[];
@@ -94,6 +95,40 @@ describe("agent loop against real members", () => {
     expect(t.members.slice(1).map((m) => m.replica?.ioThread)).toEqual(["stopped", "stopped"]);
     expect(ev.list.map((e) => e.event)).toEqual(["started", "healthy"]);
     expect(await writableMembers(lab.servers)).toEqual([0]);
+  });
+
+  it("TLS being turned on: the primary serves no TLS yet, its replicas do and stream from it; the agent, strict, calls it suspect and does not fail over", async () => {
+    lab = await startLab(2240);
+    const ca: TestCa = await makeCa("agent-enabling");
+    try {
+      // The rolling restart has reached the replicas: each came back with its certificate (read-only, as init-server
+      // writes it) and replicates from the primary in plain text, since the primary has none yet.
+      for (const i of [1, 2]) {
+        const pair = await ca.issue(`agent-enabling-${i}`, memberDnsName(i));
+        await lab.servers[i].stop();
+        lab.servers[i].spec.options = { ...lab.servers[i].spec.options, ssl_ca: ca.caPath, ssl_cert: pair.cert, ssl_key: pair.key, "read-only": 1 };
+        await lab.servers[i].start();
+      }
+      // The agent of the stack with TLS on (its --tls-ca): strict, as it always is.
+      const ev = run({ settings: { ...lab.settings, tls: { ca: ca.ca, caPath: ca.caPath, serverName: memberDnsName } } });
+      const suspect = await ev.wait("primary-suspect", (e) => e.event === "primary-suspect", 15000);
+      expect(suspect).toMatchObject({ primary: 0, reason: "member 0 does not answer this agent, but members 1, 2 still stream from it" });
+      expect(ev.of("primary-unreachable")[0]).toMatchObject({ primary: 0, error: expect.stringMatching(/^TLS: the member does not offer TLS/) });
+      await sleep((FAST.failureThreshold + 3) * FAST.intervalMs);
+      expect(ev.list.map((e) => e.event).filter((e) => !["started", "primary-unreachable", "primary-suspect"].includes(e))).toEqual([]);
+      expect(await writableMembers(lab.servers)).toEqual([0]);
+      // Replication goes on in plain text: a write on the primary reaches both replicas.
+      await lab.servers[0].query("CREATE DATABASE written_while_enabling");
+      for (const i of [1, 2]) {
+        for (let n = 0; !(await lab.servers[i].query("SHOW DATABASES LIKE 'written_while_enabling'")).length; n++) {
+          if (n > 50) throw new Error(`member ${i} did not replicate the write`);
+          await sleep(100);
+        }
+      }
+      expect(count(ev, "failover")).toBe(0);
+    } finally {
+      ca.remove();
+    }
   });
 
   it("the only candidate has errant GTIDs: refused once, nothing changed", async () => {
