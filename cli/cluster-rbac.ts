@@ -8,7 +8,7 @@ import type { Settings } from "../components/config";
 import { DATABASE_NAME, memberPodName, objectNames } from "../components/kubernetes/names";
 import { tlsSecretName } from "../components/kubernetes/tls";
 
-export const CLUSTER_COMMANDS = ["status", "setup", "switchover", "failover", "agent", "backups"] as const;
+export const CLUSTER_COMMANDS = ["status", "setup", "switchover", "failover", "agent", "backups", "backup"] as const;
 export type ClusterCommand = (typeof CLUSTER_COMMANDS)[number];
 
 export interface RoleRule {
@@ -54,6 +54,15 @@ export function clusterRoleRules(command: ClusterCommand, settings: Settings): R
         { apiGroups: ["batch"], resources: ["cronjobs"], resourceNames: [backup.cronJob], verbs: ["get"] },
         // The signing key, and the static S3 keys when the stack uses them (no IRSA).
         { apiGroups: [""], resources: ["secrets"], resourceNames: [names.secret, backup.credentialsSecret], verbs: ["get"] },
+      ];
+    }
+    case "backup": {
+      const backup = backupNames(name);
+      return [
+        { apiGroups: ["batch"], resources: ["cronjobs"], resourceNames: [backup.cronJob], verbs: ["get"] },
+        // The clone token and signing key, the CA (TLS on), the static S3 keys (no IRSA); the donor port by port-forward.
+        { apiGroups: [""], resources: ["secrets"], resourceNames: [names.secret, tlsSecretName(names), backup.credentialsSecret], verbs: ["get"] },
+        { apiGroups: [""], resources: ["pods/portforward"], verbs: ["get", "create"] },
       ];
     }
   }

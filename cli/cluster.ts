@@ -168,16 +168,21 @@ export async function readClusterSecrets(target: ClusterTarget, tls: TlsSettings
   const name = target.names.secret;
   const secret = await readSecret(target, name);
   let stackTls = tls;
-  if (!stackTls && target.settings.tls !== "off") {
-    const tlsName = tlsSecretName(target.names);
-    // Verified against each member's DNS name (its replicationHost), also through the port-forward.
-    stackTls = { ca: secretKey(await readSecret(target, tlsName), tlsName, TLS_KEYS.ca), caPath: TLS_PATHS.ca };
-  }
+  const ca = stackTls ? undefined : await readStackCa(target);
+  // Verified against each member's DNS name (its replicationHost), also through the port-forward.
+  if (ca !== undefined) stackTls = { ca, caPath: TLS_PATHS.ca };
   return {
     admin: { user: "root", password: secretKey(secret, name, SECRET_KEYS.root) },
     replication: { user: REPLICATION_USER, password: secretKey(secret, name, SECRET_KEYS.replication) },
     ...(stackTls ? { tls: stackTls } : {}),
   };
+}
+
+/** The CA (PEM) of the stack's TLS Secret, ca.crt; undefined with TLS off. */
+export async function readStackCa(target: ClusterTarget): Promise<string | undefined> {
+  if (target.settings.tls === "off") return undefined;
+  const name = tlsSecretName(target.names);
+  return secretKey(await readSecret(target, name), name, TLS_KEYS.ca);
 }
 
 /** The objects that name the primary (topology ConfigMap, role labels) in the target's cluster. */
@@ -186,13 +191,16 @@ export function primaryObjectsOf(target: ClusterTarget): PrimaryObjects {
   return { ...target.access, namespace: settings.namespace, statefulSet: names.statefulSet, topologyConfigMap: names.topology, primaryService: names.primaryService };
 }
 
-/** The stack's members through port-forwards, as `pulumi up` reaches them; close() ends the tunnels. */
-export async function openClusterMembers(target: ClusterTarget): Promise<{ members: MemberAddress[]; problems(): string[]; close(): Promise<void> }> {
+/**
+ * The stack's members through port-forwards to their `port` (the database's, or another the pods serve), as `pulumi
+ * up` reaches them; close() ends the tunnels.
+ */
+export async function openClusterMembers(target: ClusterTarget, port = MYSQL_PORT): Promise<{ members: MemberAddress[]; problems(): string[]; close(): Promise<void> }> {
   clusterApi(target); // a missing context or kubeconfig fails here, naming it, before any tunnel
   const { openKubernetes } = require("../components/connectors/kubernetes") as typeof import("../components/connectors/kubernetes");
   const { names, settings } = target;
   return openKubernetes(
-    { kind: "kubernetes", namespace: settings.namespace, statefulSet: names.statefulSet, service: names.headlessService, port: MYSQL_PORT, ...target.access },
+    { kind: "kubernetes", namespace: settings.namespace, statefulSet: names.statefulSet, service: names.headlessService, port, ...target.access },
     settings.replicas,
   );
 }

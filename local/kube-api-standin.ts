@@ -51,10 +51,10 @@ export interface StandinOptions {
    */
   users?: Record<string, { name: string; rules: PolicyRule[] }>;
   /**
-   * Where pod `ordinal`'s port-forward goes (GET .../pods/<pod>/portforward upgraded to a WebSocket, as kubectl
-   * port-forward and the Kubernetes connector use it); unset: port-forward is not served.
+   * Where a port-forward to pod `ordinal`'s `port` goes (GET .../pods/<pod>/portforward?ports=N upgraded to a
+   * WebSocket, as kubectl port-forward and the Kubernetes connector use it); unset: port-forward is not served.
    */
-  portForward?: (ordinal: number) => PodAddress | undefined;
+  portForward?: (ordinal: number, port: number) => PodAddress | undefined;
 }
 
 interface Pod {
@@ -311,7 +311,8 @@ export class KubeApiStandin {
       const [, namespace, name] = match;
       for (const verb of ["get", "create"]) this.authorize(user, { verb, group: "", resource: "pods", subresource: "portforward", name, namespace });
       const ordinal = this.ordinalOf(name);
-      const pod = namespace === this.options.namespace && ordinal !== undefined && this.pods.get(ordinal) ? this.options.portForward(ordinal) : undefined;
+      const port = Number(url.searchParams.get("ports"));
+      const pod = namespace === this.options.namespace && ordinal !== undefined && this.pods.get(ordinal) ? this.options.portForward(ordinal, port) : undefined;
       if (!pod) throw notFound("pods", name);
       this.forwards.accept(req, socket, head, namespace, name, pod);
     } catch (err) {

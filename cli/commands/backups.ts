@@ -38,7 +38,7 @@ identity / instance role).`,
     const target = clusterTarget(args);
     let env: Record<string, string | undefined>;
     try {
-      env = target ? await stackBackupEnv(target, args) : {};
+      env = target ? await stackBackupEnv(target, { url: args.from as string | undefined, urlFlag: "--from", signingKeyFile: args["signing-key-file"] as string | undefined }) : {};
     } catch (err) {
       if (!(err instanceof ClusterError)) throw err;
       process.stderr.write(`mysql-ha backups: ${err.message}\n`);
@@ -71,18 +71,20 @@ identity / instance role).`,
 };
 
 /**
- * What the stack's backup containers get, read from its cluster: BACKUP_URL from the backup CronJob (unless --from),
+ * What the stack's backup containers get, read from its cluster: BACKUP_URL from the backup CronJob (unless given),
  * the endpoint and region of its config, its static S3 keys (unless AWS_ACCESS_KEY_ID is set here; none with IRSA,
  * or when the operator made no such Secret, as the pods' optional references allow) and its signing key. Passed to
  * the script's environment only.
  */
-async function stackBackupEnv(target: ClusterTarget, args: Record<string, unknown>): Promise<Record<string, string | undefined>> {
+export async function stackBackupEnv(
+  target: ClusterTarget, given: { url?: string; urlFlag: string; signingKeyFile?: string },
+): Promise<Record<string, string | undefined>> {
   const { apiCall, clusterApi, readSecret, secretKey } = await import("../cluster");
   const { SECRET_KEYS } = await import("../../components/kubernetes/secret");
   const s = target.settings;
   const env: Record<string, string | undefined> = { S3_ENDPOINT: s.backupEndpoint, AWS_REGION: process.env.AWS_REGION ?? s.backupRegion };
-  if (args.from === undefined) {
-    if (!s.backupEnabled) throw new UsageError(`stack ${target.stack} has backupEnabled false: it makes no backups (give --from s3://bucket/prefix)`);
+  if (given.url === undefined) {
+    if (!s.backupEnabled) throw new UsageError(`stack ${target.stack} has backupEnabled false: it makes no backups (give ${given.urlFlag} s3://bucket/prefix)`);
     const { client, config } = clusterApi(target);
     const batch = config.makeApiClient(client.BatchV1Api);
     const name = target.objects.backup.cronJob;
@@ -101,7 +103,7 @@ async function stackBackupEnv(target: ClusterTarget, args: Record<string, unknow
       if (!(err instanceof ClusterError && err.code === 404)) throw err;
     }
   }
-  if (args["signing-key-file"] === undefined && !process.env.MYSQL_HA_BACKUP_SIGNING_KEY) {
+  if (given.signingKeyFile === undefined && !process.env.MYSQL_HA_BACKUP_SIGNING_KEY) {
     env.BACKUP_SIGNING_KEY = secretKey(await readSecret(target, target.names.secret), target.names.secret, SECRET_KEYS.backupSigning);
   }
   return env;

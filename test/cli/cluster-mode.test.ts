@@ -10,7 +10,7 @@ import * as path from "node:path";
 import { CLUSTER_COMMANDS, clusterRoleRules, describeRule, RoleRule } from "../../cli/cluster-rbac";
 import { validateConfig } from "../../components/config";
 import { TOPOLOGY_MOVE_KEY } from "../../components/connectors/primary-objects";
-import { objectNames, ROLE_LABEL } from "../../components/kubernetes/names";
+import { DONOR_PORT, objectNames, ROLE_LABEL } from "../../components/kubernetes/names";
 import { ACCOUNT_ROLES } from "../../components/replication";
 import { backupNames, buildBackupCronJob } from "../../components/backup/kubernetes";
 import { buildCredentialsSecret } from "../../components/kubernetes/secret";
@@ -23,6 +23,7 @@ import { PodNetwork } from "../../local/pod-network";
 import { startLocalS3 } from "../../local/s3";
 import { applyProgramObjects, memberStandin, roleLabels } from "../connectors/program-objects";
 import { makeCa, TestCa } from "../replication/certificates";
+import { startDonor } from "../../cli/scripts";
 
 const ROOT = path.resolve(__dirname, "../..");
 const BIN = path.join(ROOT, "bin", "mysql-ha.js");
@@ -82,7 +83,8 @@ const ALL: RoleRule = { apiGroups: ["*"], resources: ["*"], verbs: ["*"] };
 
 /** The stand-in with the program's objects and Secret, users by token, each pod's port-forward to its member. */
 async function startApi(network: PodNetwork, users: Record<string, { name: string; rules: RoleRule[] }>): Promise<KubeApiStandin> {
-  const api = memberStandin({ namespace: NAMESPACE, portForward: (i) => ({ host: network.address(i), port: 3306 }), users: { "standin-token": { name: "pulumi", rules: [ALL] }, ...users } });
+  // Each pod serves its ports on its own address (3306, the donor's 4444).
+  const api = memberStandin({ namespace: NAMESPACE, portForward: (i, port) => ({ host: network.address(i), port }), users: { "standin-token": { name: "pulumi", rules: [ALL] }, ...users } });
   await api.start();
   await applyProgramObjects(api);
   const accounts = Object.fromEntries(ACCOUNT_ROLES.map((r) => [r, `${r}-pw`])) as Record<(typeof ACCOUNT_ROLES)[number], string>;
@@ -305,9 +307,9 @@ describe("mysql-ha --stack with TLS on: the CA comes from the stack's TLS Secret
     for (let i = 0; i < 3; i++) certs.push(await ca.issue(`mysql-${i}`, `mysql-${i}.${NAMES.headlessService}.${NAMESPACE}.svc`));
     // Members that accept nothing but TLS.
     servers = await startMembers(network, (i) => ({ "ssl-ca": ca.caPath, "ssl-cert": certs[i].cert, "ssl-key": certs[i].key, "require-secure-transport": 1 }), ca.ca);
-    api = await startApi(network, {});
+    api = await startApi(network, { "backup-token": { name: "backup", rules: clusterRoleRules("backup", settingsOf(STACK_CONFIG)) } });
     dir = project("tls", STACK_CONFIG);
-    fs.appendFileSync(path.join(dir, "Pulumi.tls.yaml"), `  kubernetes:kubeconfig: ${JSON.stringify(writeKubeconfig(dir, api, { admin: "standin-token" }))}\n`);
+    fs.appendFileSync(path.join(dir, "Pulumi.tls.yaml"), `  kubernetes:kubeconfig: ${JSON.stringify(writeKubeconfig(dir, api, { admin: "standin-token", backup: "backup-token" }))}\n`);
   }, 120000);
   afterAll(async () => {
     await api?.stop();
@@ -335,6 +337,46 @@ describe("mysql-ha --stack with TLS on: the CA comes from the stack's TLS Secret
     // --tls-ca overrides it.
     const given = await cli(["status", "--stack", "tls", "--project-dir", dir!, "--tls-ca", ca.caPath, "--json"]);
     expect((JSON.parse(given.stdout).members as Array<{ tls: boolean }>).map((m) => m.tls)).toEqual([true, true, true]);
+  }, 120000);
+
+  it("backs up a member from its donor port through a port-forward, verified by its DNS name against the CA in mysql-tls, with exactly the README's rules for backup; another CA there is refused before the token is sent", async () => {
+    const s3 = await startLocalS3(["backups"]);
+    // Pod mysql-2's donor sidecar on its own address, serving with its certificate (the TLS Secret's pair).
+    const tlsDir = fs.mkdtempSync(path.join(os.tmpdir(), "mysql-ha-cluster-donor-"));
+    fs.copyFileSync(certs[2].cert, path.join(tlsDir, "member-2.crt"));
+    fs.copyFileSync(certs[2].key, path.join(tlsDir, "member-2.key"));
+    const donor = await startDonor(servers[2], "clone-token", DONOR_PORT, { TLS_DIR: tlsDir, POD_NAME: "mysql-2" });
+    try {
+      const config = { ...STACK_CONFIG, "mysql-ha:backupEnabled": "true", "mysql-ha:backupBucket": "backups", "mysql-ha:backupEndpoint": s3.endpoint, "mysql-ha:backupEndpointAllowHttp": "true" };
+      const stackFile = fs.readFileSync(path.join(dir!, "Pulumi.tls.yaml"), "utf8").split("\n").find((l) => l.includes("kubernetes:kubeconfig"))!;
+      fs.writeFileSync(path.join(dir!, "Pulumi.tlsbackup.yaml"), `config:\n${Object.entries(config).map(([k, v]) => `  ${k}: ${JSON.stringify(v)}`).join("\n")}\n${stackFile}\n  kubernetes:context: backup\n`);
+      const url = "s3://backups/tlsbackup/mysql";
+      const cronJob = buildBackupCronJob({ name: "mysql", names: NAMES, settings: settingsOf(config), credentials: { kind: "secret", secretName: backupNames("mysql").credentialsSecret }, url });
+      expect((await api!.serverSideApply("cronjobs", cronJob as never)).code).toBeLessThan(300);
+      const keys = { apiVersion: "v1", kind: "Secret", metadata: { name: backupNames("mysql").credentialsSecret }, stringData: { AWS_ACCESS_KEY_ID: s3.env().AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY: s3.env().AWS_SECRET_ACCESS_KEY } };
+      expect((await api!.serverSideApply("secrets", keys as never)).code).toBeLessThan(300);
+      const streams = () => donor.log().split("\n").filter((l) => /streaming a backup/.test(l)).length;
+
+      await applyTlsSecret(ca);
+      const made = await cli(["backup", "--stack", "tlsbackup", "--project-dir", dir!, "--member", "2"]);
+      expect({ code: made.code, stderr: made.code ? made.stderr : "" }).toEqual({ code: 0, stderr: "" });
+      expect(made.stderr).toMatch(/complete and signed/);
+      expect(made.stdout.trim()).toMatch(new RegExp(`^${url}/base/\\d{8}T\\d{6}Z$`));
+      expect(api!.forwards.sessions).toContain(`${NAMESPACE}/mysql-2:${DONOR_PORT}`);
+      expect(streams()).toBe(1);
+
+      await applyTlsSecret(other);
+      const refused = await cli(["backup", "--stack", "tlsbackup", "--project-dir", dir!, "--member", "2"]);
+      expect(refused.code).toBe(1);
+      expect(refused.stderr).toMatch(new RegExp(`the donor 127\\.0\\.0\\.1:\\d+ is refused: its TLS certificate is not signed by the CA in \\S+ \\(it comes from another CA\\); the token was not sent`));
+      expect(streams()).toBe(1);
+      for (const r of [made, refused]) expect(r.stdout + r.stderr).not.toMatch(/clone-token|cluster-signing-key/);
+    } finally {
+      await applyTlsSecret(ca);
+      await donor.stop();
+      await s3.stop();
+      fs.rmSync(tlsDir, { recursive: true, force: true });
+    }
   }, 120000);
 });
 
