@@ -73,14 +73,16 @@ log "restoring $(s3url "$backup") (GTID '$gtid', $size bytes) into $DATADIR"
 # 2. Download, verify, extract, prepare. The object is hashed and counted as it arrives and extracted at the same
 #    time, but into a staging directory (on the data volume, for the rename): nothing reaches the datadir before its
 #    size and sha256 match the manifest and the stream's completion marker is there. tee -p keeps feeding the hash
-#    when the extraction stops early (a corrupted object), so a corruption is reported as one.
+#    when the extraction stops early (a corrupted object), so a corruption is reported as one. The extraction takes
+#    no more than the manifest's streamBytes, so an object replaced under a signed manifest (its hash is judged only
+#    at the end) cannot write more into the staging directory than the backup itself holds.
 staging="$DATADIR/.mysql-ha-restore"
 mkdir "$staging"
 mkfifo "$work/hash"
 LC_ALL=C dd bs=1M <"$work/hash" 2>"$work/got.size" | sha256sum >"$work/got.sha" &
 hashing=$!
 set +e
-s3 cat "$(s3path "$backup/$key")" | tee -p "$work/hash" | zstd -q -d -c | mbstream -x -C "$staging" 2>"$work/extract.log"
+s3 cat "$(s3path "$backup/$key")" | tee -p "$work/hash" | zstd -q -d -c | head -c "${M[streamBytes]}" | mbstream -x -C "$staging" 2>"$work/extract.log"
 rcs=("${PIPESTATUS[@]}")
 set -e
 wait $hashing
@@ -90,8 +92,8 @@ got_size=$(sed -n 's/^\([0-9]*\) bytes.*/\1/p' "$work/got.size") got_sha=$(cut -
   die "$(s3url "$backup/$key") is $got_size bytes, its manifest says $size: the object is truncated or replaced; refusing to restore it"
 [ "$got_sha" == "$sha" ] ||
   die "$(s3url "$backup/$key") is corrupted: sha256 $got_sha, manifest says $sha; refusing to restore it"
-[ "${rcs[2]}" -eq 0 ] && [ "${rcs[3]}" -eq 0 ] ||
-  { cat "$work/extract.log" >&2; die "$(s3url "$backup/$key") matches its manifest but does not extract (zstd exit ${rcs[2]}, mbstream exit ${rcs[3]})"; }
+[ "${rcs[2]}" -eq 0 ] && [ "${rcs[4]}" -eq 0 ] ||
+  { cat "$work/extract.log" >&2; die "$(s3url "$backup/$key") matches its manifest but does not extract (zstd exit ${rcs[2]}, mbstream exit ${rcs[4]})"; }
 [ -f "$staging/$STREAM_MARKER" ] || die "$(s3url "$backup/$key") has no completion marker; refusing to restore it"
 rm "$staging/$STREAM_MARKER"
 log "verified and extracted; preparing"

@@ -2,6 +2,7 @@
  * Restore does not trust the bucket: signed manifests, strict patterns for every value read from it, and a replay
  * server that cannot touch files outside the restored datadir. Real mariadbd, mariadb-backup, rclone and s3rver.
  */
+import { execFileSync } from "node:child_process";
 import { createHmac, randomBytes } from "node:crypto";
 import * as fs from "node:fs";
 import * as os from "node:os";
@@ -146,6 +147,32 @@ describe("restore against a bucket others can write (signed manifests, checked v
     const noKey = await list({});
     expect(noKey[dest.slice(5)]).toEqual(["complete", "signed"]);
     expect(noKey["20200101T000016Z"]).toEqual(["complete", "unsigned"]);
+  });
+
+  test("an object replaced under a signed manifest extracts no more than the manifest's streamBytes before it is refused", async () => {
+    // The real stream followed by a second one that holds a 5 MB file: the object's hash is judged only once it is
+    // all read, so the extraction must stop at the size the signed manifest names.
+    const work = fs.mkdtempSync(path.join(os.tmpdir(), "mysql-ha-forged-"));
+    fs.writeFileSync(path.join(work, "bomb.bin"), Buffer.alloc(5_000_000));
+    const big = { maxBuffer: 1 << 28 };
+    const stream = execFileSync("zstd", ["-q", "-d", "-c"], { input: data, ...big });
+    const extra = execFileSync("mbstream", ["-c", "bomb.bin"], { cwd: work, ...big });
+    const backup = await plant("20200101T000018Z", (m) => m);
+    await putObject(rig, `${backup}/backup.xbstream.zst`, execFileSync("zstd", ["-q", "-c"], { input: Buffer.concat([stream, extra]), ...big }));
+    const datadir = path.join(work, "data");
+    fs.mkdirSync(datadir);
+    const seen = new Set<string>();
+    const watcher = fs.watch(datadir, { recursive: true }, (_event, name) => name && seen.add(path.basename(String(name))));
+    watcher.on("error", () => undefined); // the staging directory vanishing under the watch when the restore gives up
+    const err = await runScript("restore.sh", rig.env({ DATADIR: datadir, BACKUP: backup, REPLAY_BINLOGS: "0", BACKUP_SIGNING_KEY: KEY })).catch((e) => e);
+    watcher.close();
+    const left = fs.readdirSync(datadir);
+    fs.rmSync(work, { recursive: true, force: true });
+    expect(err).toBeInstanceOf(ScriptError);
+    expect(err.stderr).toMatch(/backup\.xbstream\.zst is \d+ bytes, its manifest says \d+: the object is truncated or replaced; refusing to restore it/);
+    expect(seen.has("ibdata1")).toBe(true); // the watch saw the extraction of the real stream
+    expect(seen.has("bomb.bin")).toBe(false);
+    expect(left).toEqual([]);
   });
 });
 
