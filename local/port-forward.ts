@@ -10,7 +10,6 @@ import type * as http from "node:http";
 import * as net from "node:net";
 
 // `ws` ships with @kubernetes/client-node (its WebSocket client); it has no bundled types.
-// eslint-disable-next-line @typescript-eslint/no-var-requires
 const { WebSocketServer } = require("ws");
 
 export const PORT_FORWARD_PATH = /^\/api\/v1\/namespaces\/([^/]+)\/pods\/([^/]+)\/portforward$/;

@@ -95,7 +95,7 @@ describe("serverConfig protection against the real mariadbd", () => {
 
   it("knows every protected name and every complete option that begins one", () => {
     const help = spawnSync(mariadbd(), ["--no-defaults", "--verbose", "--help"], { encoding: "utf8" }).stdout;
-    const real = new Set([...help.matchAll(/^  (?:-\S, )?--([a-z0-9_-]+)/gm)].map((m) => normalizeOptionName(m[1])));
+    const real = new Set([...help.matchAll(/^ {2}(?:-\S, )?--([a-z0-9_-]+)/gm)].map((m) => normalizeOptionName(m[1])));
     const names = Object.keys(PROTECTED_SERVER_OPTIONS);
     const covers = (option: string) => names.some((p) => option === p || (p.endsWith("_") && option.startsWith(p)));
     // log_replica_updates is MySQL's name, kept for the reserved mysql flavor.

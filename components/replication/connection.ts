@@ -10,6 +10,8 @@ import { MemberAddress, ResolvedSettings, TlsSettings } from "./types";
 export interface Sql {
   readonly index: number;
   readonly address: string;
+  // Rows as the server sends them unless the caller names their columns' types.
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
   query<T = Record<string, any>>(sql: string, params?: unknown[], timeoutMs?: number): Promise<T[]>;
   close(): Promise<void>;
   /** Drops the connection without waiting (its session locks are released by the server). */

@@ -175,14 +175,12 @@ async function liveOptionChanges(args: RolloutArgs, topology: Topology, apply: b
  */
 async function waitCaughtUp(args: RolloutArgs, ordinal: number, deadline: number, opts: typeof ROLLOUT_DEFAULTS): Promise<void> {
   let target: string | undefined;
-  let last = "not inspected yet";
   for (;;) {
     const topology = await inspect(args.members, args.settings);
     if (target === undefined && topology.primary !== null) target = topology.members[topology.primary].gtidCurrent ?? "";
     const verdict = caughtUp(topology.members[ordinal], topology, opts.maxLagSeconds, target ?? "", args.settings.flavor);
     if (verdict === true) return;
-    last = verdict;
-    if (Date.now() > deadline) throw new MemberRestartError(ordinal, `member ${ordinal} is back but not caught up in time: ${last}`);
+    if (Date.now() > deadline) throw new MemberRestartError(ordinal, `member ${ordinal} is back but not caught up in time: ${verdict}`);
     await new Promise((resolve) => setTimeout(resolve, opts.pollMs));
   }
 }

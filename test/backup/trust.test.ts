@@ -99,7 +99,7 @@ describe("restore against a bucket others can write (signed manifests, checked v
       ["20200101T000009Z", (m) => m.replace(/"binlogPosition": "[^"]*"/, `"binlogPosition": "-4"`), /field 'binlogPosition' is not a binlog position/],
       ["20200101T000010Z", (m) => m.replace(/"gtid"/, `"gtid": "0-1-1",\n  "gtid"`), /field 'gtid' appears twice/],
       ["20200101T000018Z", (m) => m.replace(/"compression"/, `"evil": "x",\n  "compression"`), /unknown field 'evil' on line 10/],
-      ["20200101T000011Z", (m) => m.replace(/\}\n  \]/, `},\n    { "key": "x", "size": 1, "sha256": "${"0".repeat(64)}" }\n  ]`), /field 'objects' must list exactly one object, it lists 2/],
+      ["20200101T000011Z", (m) => m.replace(/\}\n {2}\]/, `},\n    { "key": "x", "size": 1, "sha256": "${"0".repeat(64)}" }\n  ]`), /field 'objects' must list exactly one object, it lists 2/],
     ];
     for (const [stamp, edit, message] of cases) {
       const backup = await plant(stamp, edit);
@@ -157,7 +157,7 @@ describe("restore against a bucket others can write (signed manifests, checked v
     const big = { maxBuffer: 1 << 28 };
     const stream = execFileSync("zstd", ["-q", "-d", "-c"], { input: data, ...big });
     const extra = execFileSync("mbstream", ["-c", "bomb.bin"], { cwd: work, ...big });
-    const backup = await plant("20200101T000018Z", (m) => m);
+    const backup = await plant("20200101T000030Z", (m) => m);
     await putObject(rig, `${backup}/backup.xbstream.zst`, execFileSync("zstd", ["-q", "-c"], { input: Buffer.concat([stream, extra]), ...big }));
     const datadir = path.join(work, "data");
     fs.mkdirSync(datadir);

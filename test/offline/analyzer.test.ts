@@ -14,7 +14,6 @@ import { version as PACK_VERSION } from "../../policies/package.json";
 import { analyzeRequest, analyzeStackRequest, LEVELS } from "../policies/analyzer-requests";
 import { T, resource, statefulSet } from "../policies/fixtures";
 
-/* eslint-disable @typescript-eslint/no-var-requires */
 const host = require("@pulumi/policy/server");
 const { unknownValue } = require("@pulumi/pulumi/runtime/rpc");
 

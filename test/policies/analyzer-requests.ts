@@ -4,7 +4,6 @@
  */
 import type { RenderedResource } from "../../offline/analyzer";
 
-/* eslint-disable @typescript-eslint/no-var-requires */
 const pb = require("@pulumi/pulumi/proto/analyzer_pb");
 const { Struct } = require("google-protobuf/google/protobuf/struct_pb");
 

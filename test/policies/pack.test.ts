@@ -11,7 +11,6 @@ import { policies, PACK_NAME } from "../../policies/policies";
 import { analyzeRequest, analyzeStackRequest, configureRequest, LEVELS } from "./analyzer-requests";
 import { T, bucketParts, pdb, resource, service, statefulSet } from "./fixtures";
 
-/* eslint-disable @typescript-eslint/no-var-requires */
 const grpc = require("@grpc/grpc-js");
 const { AnalyzerClient } = require("@pulumi/pulumi/proto/analyzer_grpc_pb");
 const { Empty } = require("google-protobuf/google/protobuf/empty_pb");
