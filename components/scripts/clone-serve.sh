@@ -4,7 +4,9 @@
 # At most CLONE_MAX_CLIENTS streams at once (default 2): each is a full copy that loads the member's disk and CPU;
 # further clients wait, connected, until one ends.
 # With TLS_DIR (TLS on) it serves over TLS only, with this member's own certificate (member-<ordinal>.crt/.key, the
-# ordinal from POD_NAME), so the client can verify it is this member before it sends the token.
+# ordinal from POD_NAME), so the client can verify it is this member before it sends the token. When the Secret's
+# files change (renewed by pulumi up, cert-manager or their owner), it listens again with them and has mariadbd load
+# them too (FLUSH SSL: new connections get the new pair, open ones keep theirs; no restart).
 # Env: CLONE_PORT, CLONE_TOKEN, DATADIR, MYSQL_HOST, MYSQL_PORT, MYSQL_USER, MYSQL_PASSWORD, [CLONE_BIND=0.0.0.0],
 #      [CLONE_MAX_CLIENTS=2], [TLS_DIR, POD_NAME]
 set -euo pipefail
@@ -40,14 +42,26 @@ served_pair() {
   fi
   (umask 077 && cp "$cert" "$1/member.crt" && cp "$key" "$1/member.key")
 }
+# reload_server_tls: the server read its pair once as well; the account is the backup account (RELOAD).
+reload_server_tls() {
+  local out
+  if out=$(mariadb --defaults-extra-file="$(mysql_defaults "$served")" --host="$MYSQL_HOST" --port="$MYSQL_PORT" \
+    --ssl -e "FLUSH LOCAL SSL" 2>&1); then
+    log "mariadbd loaded the renewed certificate (FLUSH SSL)"
+  else
+    log "WARNING: FLUSH SSL failed, mariadbd still serves its previous certificate until the next up or restart: $out"
+  fi
+}
 served=$(mktemp -d)
 listener=
 trap '[ -z "$listener" ] || kill "$listener" 2>/dev/null; rm -rf "$served"' EXIT
 trap 'exit 143' TERM INT
 # socat reads its certificate once: when the Secret's files change (renewal), listen again with the new pair.
 # Streams in progress finish on the old listener's children.
+reload=0
 while :; do
   served_pair "$served"
+  [ "$reload" -eq 0 ] || reload_server_tls
   log "serving backup streams of $DATADIR on ${CLONE_BIND:-0.0.0.0}:$CLONE_PORT over TLS with $cert"
   "${serve[@]}" "OPENSSL-LISTEN:$listen,cert=$served/member.crt,key=$served/member.key,verify=0" "$stream" &
   listener=$!
@@ -59,4 +73,5 @@ while :; do
   kill "$listener"
   wait "$listener" || true
   listener=
+  reload=1
 done

@@ -11,7 +11,7 @@ import * as path from "node:path";
 import * as tls from "node:tls";
 import { lookup } from "node:dns/promises";
 import { destroyAll, LocalServer, REPLICATION_OPTIONS, sleep, startServer } from "../../local/mariadbd";
-import { spawn } from "node:child_process";
+import { execFileSync, spawn } from "node:child_process";
 import * as net from "node:net";
 import { Donor, freePort, runScript, ScriptError, startDonor } from "../../cli/scripts";
 import { makeCa, TestCa } from "../replication/certificates";
@@ -183,6 +183,38 @@ describe("clone stream over TLS", () => {
       fs.rmSync(dir, { recursive: true, force: true });
     }
   });
+});
+
+test("the donor has its member load a renewed pair (FLUSH SSL), whoever renewed the Secret's files", async () => {
+  // A member serving TLS from the files of its Secret volume, as init-server.sh configures it.
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "mysql-ha-clone-tls-flush-"));
+  await writePair(dir, await ca.issue("member-old", HOST, 2));
+  fs.copyFileSync(ca.caPath, path.join(dir, "ca.crt"));
+  const { address } = await lookup(HOST, { family: 4 });
+  const member = await startServer({
+    serverId: 261, host: address,
+    options: { ...REPLICATION_OPTIONS, ssl_ca: path.join(dir, "ca.crt"), ssl_cert: path.join(dir, "member-0.crt"), ssl_key: path.join(dir, "member-0.key") },
+  });
+  // The end date of the certificate mariadbd presents to a new connection (openssl's STARTTLS for MySQL).
+  const notAfter = async () => {
+    const shell = `openssl s_client -starttls mysql -connect ${address}:${member.port} </dev/null 2>/dev/null | openssl x509 -noout -enddate`;
+    const stdout = execFileSync("bash", ["-c", shell], { encoding: "utf8" });
+    return stdout.replace(/^notAfter=/, "").trim();
+  };
+  const donor = await startDonor(member, TOKEN, undefined, { TLS_DIR: dir, POD_NAME: "db-0" });
+  try {
+    const before = await notAfter();
+    await writePair(dir, await ca.issue("member-renewed", HOST, 9));
+    for (let i = 0; i < 100 && !/FLUSH SSL/.test(donor.log()); i++) await sleep(200);
+    expect(donor.log()).toMatch(/mariadbd loaded the renewed certificate \(FLUSH SSL\)/);
+    const after = await notAfter();
+    expect(after).not.toBe(before);
+    expect(new Date(after).getTime() - new Date(before).getTime()).toBeGreaterThan(6 * 86400_000); // 9 days, not 2
+  } finally {
+    await donor.stop();
+    await destroyAll([member]);
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
 });
 
 describe("the donor refuses to serve without a usable certificate of its own (never plain text)", () => {
