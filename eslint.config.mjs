@@ -5,7 +5,14 @@ import tseslint from "typescript-eslint";
 
 export default tseslint.config(
   {
-    ignores: ["node_modules/", "dist/", "out/", "render/", "policies/node_modules/", "local/containers/mariadb-docker-10.11/"],
+    ignores: [
+      "node_modules/",
+      "dist/",
+      "out/",
+      "render/",
+      "policies/node_modules/",
+      "local/containers/mariadb-docker-10.11/",
+    ],
   },
   js.configs.recommended,
   ...tseslint.configs.recommended,
@@ -18,7 +25,10 @@ export default tseslint.config(
       // Errors are rewritten to name what failed and to leave out what must never be printed (credentials inside
       // driver and API errors); the original is deliberately not attached as `cause`.
       "preserve-caught-error": "off",
-      "@typescript-eslint/no-unused-vars": ["error", { argsIgnorePattern: "^_", varsIgnorePattern: "^_", ignoreRestSiblings: true }],
+      "@typescript-eslint/no-unused-vars": [
+        "error",
+        { argsIgnorePattern: "^_", varsIgnorePattern: "^_", ignoreRestSiblings: true },
+      ],
     },
   },
   {

@@ -31,7 +31,11 @@ export interface Timeline {
 /** Points are the slowest write of each bucket of this many ms: the SVG stays small, no slow write is hidden. */
 export const BUCKET_MS = 10;
 
-const WINDOW_COLORS: Record<TimelineWindow["kind"], string> = { switchover: "#4c78a8", failover: "#e45756", restart: "#f2a541" };
+const WINDOW_COLORS: Record<TimelineWindow["kind"], string> = {
+  switchover: "#4c78a8",
+  failover: "#e45756",
+  restart: "#f2a541",
+};
 
 /** The slowest write of each BUCKET_MS bucket (per member), in time order. */
 export function slowestPerBucket(writes: TimelineWrite[]): TimelineWrite[] {
@@ -47,7 +51,9 @@ export function slowestPerBucket(writes: TimelineWrite[]): TimelineWrite[] {
 /** Member names as the legend shows them: "member <index>" by the order of `members` ("host:port"). */
 export function timelineSpec(t: Timeline, title: string, members: string[]): Record<string, unknown> {
   const name = (on: string) => (members.includes(on) ? `member ${members.indexOf(on)}` : on);
-  const kinds = (Object.keys(WINDOW_COLORS) as TimelineWindow["kind"][]).filter((k) => t.windows.some((w) => w.kind === k));
+  const kinds = (Object.keys(WINDOW_COLORS) as TimelineWindow["kind"][]).filter((k) =>
+    t.windows.some((w) => w.kind === k),
+  );
   const seconds = { type: "quantitative", title: "seconds since the writer started" } as const;
   return {
     title,
@@ -61,16 +67,32 @@ export function timelineSpec(t: Timeline, title: string, members: string[]): Rec
         encoding: {
           x: { field: "from", ...seconds },
           x2: { field: "to" },
-          color: { field: "kind", type: "nominal", title: "operation", scale: { domain: kinds, range: kinds.map((k) => WINDOW_COLORS[k]) } },
+          color: {
+            field: "kind",
+            type: "nominal",
+            title: "operation",
+            scale: { domain: kinds, range: kinds.map((k) => WINDOW_COLORS[k]) },
+          },
           tooltip: [{ field: "label" }],
         },
       },
       {
-        data: { values: slowestPerBucket(t.writes).map((w) => ({ t: w.at / 1000, latencyMs: w.latencyMs, member: name(w.on) })) },
+        data: {
+          values: slowestPerBucket(t.writes).map((w) => ({
+            t: w.at / 1000,
+            latencyMs: w.latencyMs,
+            member: name(w.on),
+          })),
+        },
         mark: { type: "point", filled: true, size: 10, opacity: 0.8 },
         encoding: {
           x: { field: "t", ...seconds },
-          y: { field: "latencyMs", type: "quantitative", title: `write latency, ms (slowest per ${BUCKET_MS} ms, log scale)`, scale: { type: "log" } },
+          y: {
+            field: "latencyMs",
+            type: "quantitative",
+            title: `write latency, ms (slowest per ${BUCKET_MS} ms, log scale)`,
+            scale: { type: "log" },
+          },
           color: { field: "member", type: "nominal", title: "acknowledged by", scale: { scheme: "dark2" } },
         },
       },
@@ -82,8 +104,12 @@ export function timelineSpec(t: Timeline, title: string, members: string[]): Rec
 /** Renders a Vega-Lite spec to SVG with bench/render-svg.mjs. */
 export function renderSvg(spec: Record<string, unknown>): Promise<string> {
   return new Promise((resolve, reject) => {
-    const child = execFile(process.execPath, [path.join(PACKAGE_ROOT, "bench", "render-svg.mjs")], { maxBuffer: 64 << 20 }, (err, stdout, stderr) =>
-      err ? reject(new Error(`render-svg.mjs failed: ${stderr.trim() || err.message}`)) : resolve(stdout),
+    const child = execFile(
+      process.execPath,
+      [path.join(PACKAGE_ROOT, "bench", "render-svg.mjs")],
+      { maxBuffer: 64 << 20 },
+      (err, stdout, stderr) =>
+        err ? reject(new Error(`render-svg.mjs failed: ${stderr.trim() || err.message}`)) : resolve(stdout),
     );
     child.stdin!.end(JSON.stringify(spec));
   });

@@ -17,7 +17,9 @@ const run = promisify(execFile);
  */
 export async function fillDatabase(server: LocalServer, doublings = 17): Promise<void> {
   await server.query("CREATE DATABASE IF NOT EXISTS bench");
-  await server.query("CREATE TABLE IF NOT EXISTS bench.fill (id INT AUTO_INCREMENT PRIMARY KEY, pad VARCHAR(1000)) ENGINE=InnoDB");
+  await server.query(
+    "CREATE TABLE IF NOT EXISTS bench.fill (id INT AUTO_INCREMENT PRIMARY KEY, pad VARCHAR(1000)) ENGINE=InnoDB",
+  );
   const [{ n }] = await server.query<{ n: number }>("SELECT COUNT(*) AS n FROM bench.fill");
   if (Number(n) === 0) await server.query("INSERT INTO bench.fill (pad) VALUES (REPEAT('x', 1000))");
   for (let rows = Math.max(1, Number(n)); rows < 2 ** doublings; rows *= 2) {
@@ -53,13 +55,25 @@ export async function timeRawStream(server: LocalServer): Promise<number> {
   const devNull = fs.openSync("/dev/null", "w");
   try {
     const start = performance.now();
-    const child = spawn("mariadb-backup", [`--defaults-extra-file=${options}`, "--backup", "--stream=xbstream", `--target-dir=${path.join(work, "target")}`], {
-      stdio: ["ignore", devNull, "pipe"],
-    });
+    const child = spawn(
+      "mariadb-backup",
+      [
+        `--defaults-extra-file=${options}`,
+        "--backup",
+        "--stream=xbstream",
+        `--target-dir=${path.join(work, "target")}`,
+      ],
+      {
+        stdio: ["ignore", devNull, "pipe"],
+      },
+    );
     let stderr = "";
     child.stderr!.on("data", (chunk: Buffer) => (stderr = (stderr + chunk.toString()).slice(-2000)));
     const code = await new Promise<number | null>((resolve) => child.once("close", resolve));
-    if (code !== 0) throw new Error(`mariadb-backup --stream exited with ${code}: ${stderr.trim().split("\n").slice(-3).join(" | ")}`);
+    if (code !== 0)
+      throw new Error(
+        `mariadb-backup --stream exited with ${code}: ${stderr.trim().split("\n").slice(-3).join(" | ")}`,
+      );
     return performance.now() - start;
   } finally {
     fs.closeSync(devNull);
@@ -101,9 +115,16 @@ async function timeBash(script: string, env: Record<string, string>): Promise<nu
   const start = performance.now();
   try {
     const ca = 'ca=(); if [ -n "${AWS_CA_BUNDLE:-}" ]; then ca=(--ca-cert "$AWS_CA_BUNDLE"); unset AWS_CA_BUNDLE; fi';
-    await run("bash", ["-c", `set -euo pipefail\n${ca}\n${script}`], { env: { ...process.env, ...env }, maxBuffer: 16 << 20 });
+    await run("bash", ["-c", `set -euo pipefail\n${ca}\n${script}`], {
+      env: { ...process.env, ...env },
+      maxBuffer: 16 << 20,
+    });
   } catch (err) {
-    const stderr = String((err as { stderr?: string }).stderr ?? "").trim().split("\n").slice(-3).join(" | ");
+    const stderr = String((err as { stderr?: string }).stderr ?? "")
+      .trim()
+      .split("\n")
+      .slice(-3)
+      .join(" | ");
     throw new Error(`hand reference failed: ${stderr || (err as Error).message}`);
   }
   return performance.now() - start;
@@ -111,7 +132,11 @@ async function timeBash(script: string, env: Record<string, string>): Promise<nu
 
 function clientOptions(server: LocalServer, dir: string): string {
   const file = path.join(dir, "client.cnf");
-  fs.writeFileSync(file, `[client]\nuser=${LOCAL_ROOT_USER}\npassword=${LOCAL_ROOT_PASSWORD}\nsocket=${server.socket}\n`, { mode: 0o600 });
+  fs.writeFileSync(
+    file,
+    `[client]\nuser=${LOCAL_ROOT_USER}\npassword=${LOCAL_ROOT_PASSWORD}\nsocket=${server.socket}\n`,
+    { mode: 0o600 },
+  );
   return file;
 }
 
@@ -168,7 +193,15 @@ export async function timeHandClone(server: LocalServer, port: number, tls: Hand
         'wait "$donor"',
         'mariadb-backup --prepare --target-dir="$WORK/data" 2>"$WORK/log"',
       ].join("\n"),
-      { OPTS: clientOptions(server, work), WORK: work, PORT: String(port), CERT: tls.cert, KEY: tls.key, CA: tls.caPath, NAME: tls.name },
+      {
+        OPTS: clientOptions(server, work),
+        WORK: work,
+        PORT: String(port),
+        CERT: tls.cert,
+        KEY: tls.key,
+        CA: tls.caPath,
+        NAME: tls.name,
+      },
     );
   } finally {
     fs.rmSync(work, { recursive: true, force: true });
@@ -187,9 +220,15 @@ export async function handSwitchover(from: LocalServer, to: LocalServer): Promis
     const [sessions] = await oldPrimary.query(
       "SELECT ID AS id FROM information_schema.PROCESSLIST WHERE ID <> CONNECTION_ID() AND USER NOT IN ('system user', 'event_scheduler') AND COMMAND NOT IN ('Binlog Dump', 'Daemon')",
     );
-    await Promise.all((sessions as Array<{ id: number }>).map((s) => oldPrimary.query("KILL CONNECTION ?", [s.id]).catch(() => undefined)));
+    await Promise.all(
+      (sessions as Array<{ id: number }>).map((s) =>
+        oldPrimary.query("KILL CONNECTION ?", [s.id]).catch(() => undefined),
+      ),
+    );
     const [[{ pos }]] = (await oldPrimary.query("SELECT @@gtid_binlog_pos AS pos")) as unknown as [[{ pos: string }]];
-    const [[{ r }]] = (await target.query("SELECT MASTER_GTID_WAIT(?, 30) AS r", [pos])) as unknown as [[{ r: number }]];
+    const [[{ r }]] = (await target.query("SELECT MASTER_GTID_WAIT(?, 30) AS r", [pos])) as unknown as [
+      [{ r: number }],
+    ];
     if (Number(r) !== 0) throw new Error(`hand switchover: the target did not reach ${pos} within 30 s`);
     await target.query("SET GLOBAL read_only = OFF");
   } finally {

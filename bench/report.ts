@@ -130,16 +130,20 @@ export function spread(entries: Record<string, number | null>): number | null {
 /** Worst time-per-byte growth of any copy path from the smallest data size to the largest. */
 export function copyGrowth(scale: Record<string, CopyScaleRow>): number | null {
   const growths = COPY_PATHS.map((p) =>
-    spread(Object.fromEntries(Object.entries(scale).map(([mb, row]) => [mb, row[`${p}Ms`] === null ? null : row[`${p}Ms`]! / row.dataBytes]))),
+    spread(
+      Object.fromEntries(
+        Object.entries(scale).map(([mb, row]) => [mb, row[`${p}Ms`] === null ? null : row[`${p}Ms`]! / row.dataBytes]),
+      ),
+    ),
   ).filter((g): g is number => g !== null);
   return growths.length ? Math.max(...growths) : null;
 }
 
 /** Worst growth of switchover gap, failover or inspect time from the smallest topology to the largest. */
 export function memberGrowth(scale: Record<string, MemberScaleRow>): number | null {
-  const growths = MEMBER_FIGURES.map((f) => spread(Object.fromEntries(Object.entries(scale).map(([n, row]) => [n, row[f]])))).filter(
-    (g): g is number => g !== null,
-  );
+  const growths = MEMBER_FIGURES.map((f) =>
+    spread(Object.fromEntries(Object.entries(scale).map(([n, row]) => [n, row[f]]))),
+  ).filter((g): g is number => g !== null);
   return growths.length ? Math.max(...growths) : null;
 }
 
@@ -150,7 +154,13 @@ export function speedRatio(referenceMs: number | null | undefined, oursMs: numbe
 
 /** Applies the goals (README, "Performance") to the measured figures. */
 export function judge(r: BenchResults): GoalVerdict[] {
-  const verdict = (figure: string, goal: string, value: number | null, ok: (v: number) => boolean, unit = ""): GoalVerdict => ({
+  const verdict = (
+    figure: string,
+    goal: string,
+    value: number | null,
+    ok: (v: number) => boolean,
+    unit = "",
+  ): GoalVerdict => ({
     figure,
     goal,
     value: value === null ? `not measured: ${r.notMeasured[figure] ?? "no value"}` : `${round(value)}${unit}`,
@@ -172,17 +182,49 @@ export function judge(r: BenchResults): GoalVerdict[] {
     verdict("backupVsHand", ">= 0.8x", r.backupVsHand, (v) => v >= 0.8, "x"),
     verdict("restoreVsHand", ">= 0.8x", r.restoreVsHand, (v) => v >= 0.8, "x"),
     verdict("switchoverVsHand", "<= 1.5x", r.switchoverVsHand, (v) => v <= 1.5, "x"),
-    scaleVerdict("copyScale", `time per GB, largest/smallest size <= ${COPY_LINEAR_FACTOR}`, copyGrowth(r.copyScale), COPY_LINEAR_FACTOR, "data sizes"),
-    scaleVerdict("memberScale", `largest/3 members <= ${MEMBER_FLAT_FACTOR}`, memberGrowth(r.memberScale), MEMBER_FLAT_FACTOR, "member counts"),
-    verdict("cliStartMs", `< ${CLI_START_GOAL_MS} ms (slower of the two)`, cliStart(r), (v) => v < CLI_START_GOAL_MS, " ms"),
+    scaleVerdict(
+      "copyScale",
+      `time per GB, largest/smallest size <= ${COPY_LINEAR_FACTOR}`,
+      copyGrowth(r.copyScale),
+      COPY_LINEAR_FACTOR,
+      "data sizes",
+    ),
+    scaleVerdict(
+      "memberScale",
+      `largest/3 members <= ${MEMBER_FLAT_FACTOR}`,
+      memberGrowth(r.memberScale),
+      MEMBER_FLAT_FACTOR,
+      "member counts",
+    ),
+    verdict(
+      "cliStartMs",
+      `< ${CLI_START_GOAL_MS} ms (slower of the two)`,
+      cliStart(r),
+      (v) => v < CLI_START_GOAL_MS,
+      " ms",
+    ),
     {
-      ...verdict("evalMs", `per resource flat: max/min <= ${EVAL_FLAT_FACTOR}`, evalSpread, (v) => v <= EVAL_FLAT_FACTOR, "x"),
-      ...(evalSpread === null && !r.notMeasured.evalMs ? { value: "not measured: fewer than two replica counts evaluated" } : {}),
+      ...verdict(
+        "evalMs",
+        `per resource flat: max/min <= ${EVAL_FLAT_FACTOR}`,
+        evalSpread,
+        (v) => v <= EVAL_FLAT_FACTOR,
+        "x",
+      ),
+      ...(evalSpread === null && !r.notMeasured.evalMs
+        ? { value: "not measured: fewer than two replica counts evaluated" }
+        : {}),
     },
     verdict("recoveryPointMs", "< 10000 ms", r.recoveryPointMs, (v) => v < 10000, " ms"),
   ];
 
-  function scaleVerdict(figure: string, goal: string, growth: number | null, factor: number, what: string): GoalVerdict {
+  function scaleVerdict(
+    figure: string,
+    goal: string,
+    growth: number | null,
+    factor: number,
+    what: string,
+  ): GoalVerdict {
     const v = verdict(figure, goal, growth, (x) => x <= factor, "x");
     return growth === null && !r.notMeasured[figure] ? { ...v, value: `not measured: fewer than two ${what}` } : v;
   }
@@ -222,9 +264,13 @@ export function formatTable(r: BenchResults): string {
   const lines = [`mysql-ha bench ${r.date}`, "", ...rows.map(([k, v]) => `${k.padEnd(width)}  ${v}`)];
   lines.push(...scaleTables(r), "", "goals:");
   const goalWidth = Math.max(0, ...r.goals.map((g) => g.goal.length));
-  for (const g of r.goals) lines.push(`  ${(g.pass === null ? "-" : g.pass ? "PASS" : "FAIL").padEnd(4)}  ${g.figure.padEnd(20)} ${g.goal.padEnd(goalWidth)}  ${g.value}`);
+  for (const g of r.goals)
+    lines.push(
+      `  ${(g.pass === null ? "-" : g.pass ? "PASS" : "FAIL").padEnd(4)}  ${g.figure.padEnd(20)} ${g.goal.padEnd(goalWidth)}  ${g.value}`,
+    );
   const details = Object.entries(r.details);
-  if (details.length) lines.push("", "details:", ...details.map(([k, v]) => `  ${k}: ${typeof v === "number" ? round(v) : v}`));
+  if (details.length)
+    lines.push("", "details:", ...details.map(([k, v]) => `  ${k}: ${typeof v === "number" ? round(v) : v}`));
   return lines.join("\n");
 }
 
@@ -235,26 +281,36 @@ export function scaleTables(r: BenchResults): string[] {
   const sizes = Object.entries(r.copyScale).sort((a, b) => Number(a[0]) - Number(b[0]));
   if (sizes.length) {
     lines.push("", "copy paths by data size (ms; ours / by hand, hand over ours):");
-    lines.push(grid(
-      ["datadir", "cp -a", "raw stream", ...COPY_PATHS.map((p) => `${p} ours/hand`)],
-      sizes.map(([mb, row]) => [
-        `${mb} MB`,
-        ms(row.cpMs),
-        ms(row.rawStreamMs),
-        ...COPY_PATHS.map((p) => {
-          const ratio = speedRatio(row[`${p}HandMs`], row[`${p}Ms`]);
-          return `${ms(row[`${p}Ms`])} / ${ms(row[`${p}HandMs`])}${ratio === null ? "" : ` (${round(ratio)}x)`}`;
-        }),
-      ]),
-    ));
+    lines.push(
+      grid(
+        ["datadir", "cp -a", "raw stream", ...COPY_PATHS.map((p) => `${p} ours/hand`)],
+        sizes.map(([mb, row]) => [
+          `${mb} MB`,
+          ms(row.cpMs),
+          ms(row.rawStreamMs),
+          ...COPY_PATHS.map((p) => {
+            const ratio = speedRatio(row[`${p}HandMs`], row[`${p}Ms`]);
+            return `${ms(row[`${p}Ms`])} / ${ms(row[`${p}HandMs`])}${ratio === null ? "" : ` (${round(ratio)}x)`}`;
+          }),
+        ]),
+      ),
+    );
   }
   const counts = Object.entries(r.memberScale).sort((a, b) => Number(a[0]) - Number(b[0]));
   if (counts.length) {
     lines.push("", "by member count (ms):");
-    lines.push(grid(
-      ["members", "switchover gap", "hand switchover gap", "failover", "inspect"],
-      counts.map(([n, row]) => [n, ms(row.switchoverGapMs), ms(row.handSwitchoverGapMs), ms(row.failoverMs), ms(row.inspectMs)]),
-    ));
+    lines.push(
+      grid(
+        ["members", "switchover gap", "hand switchover gap", "failover", "inspect"],
+        counts.map(([n, row]) => [
+          n,
+          ms(row.switchoverGapMs),
+          ms(row.handSwitchoverGapMs),
+          ms(row.failoverMs),
+          ms(row.inspectMs),
+        ]),
+      ),
+    );
   }
   return lines;
 }
@@ -262,7 +318,16 @@ export function scaleTables(r: BenchResults): string[] {
 /** Left-aligned columns, two spaces apart. */
 export function grid(header: string[], rows: string[][]): string {
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((row) => row[i].length)));
-  return [header, ...rows].map((row) => "  " + row.map((c, i) => c.padEnd(widths[i])).join("  ").trimEnd()).join("\n");
+  return [header, ...rows]
+    .map(
+      (row) =>
+        "  " +
+        row
+          .map((c, i) => c.padEnd(widths[i]))
+          .join("  ")
+          .trimEnd(),
+    )
+    .join("\n");
 }
 
 function fmt(v: number | null | undefined, unit: string, reason?: string): string {

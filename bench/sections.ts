@@ -8,9 +8,26 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { promisify } from "node:util";
 import { ListObjectsV2Command } from "@aws-sdk/client-s3";
-import { destroyAll, LOCAL_ROOT_PASSWORD, LOCAL_ROOT_USER, LocalServer, REPLICATION_OPTIONS, startServers } from "../local/mariadbd";
+import {
+  destroyAll,
+  LOCAL_ROOT_PASSWORD,
+  LOCAL_ROOT_USER,
+  LocalServer,
+  REPLICATION_OPTIONS,
+  startServers,
+} from "../local/mariadbd";
 import { AckWriter, prepareWriterSchema, writableMember } from "../local/writer";
-import { attach, EngineSettings, failover, inspect, ReplicationError, mariadb, MemberAddress, setup, switchover } from "../components/replication";
+import {
+  attach,
+  EngineSettings,
+  failover,
+  inspect,
+  ReplicationError,
+  mariadb,
+  MemberAddress,
+  setup,
+  switchover,
+} from "../components/replication";
 import { renderStack } from "../offline/render";
 import { Donor, freePort, runScript, serverEnv, startDonor, startScript } from "../cli/scripts";
 import { LocalS3, startLocalS3 } from "../local/s3";
@@ -21,7 +38,16 @@ import { PACKAGE_ROOT } from "../components/package-root";
 import { makeCa } from "../test/replication/certificates";
 import { renderSvg, Timeline, TimelineWindow, timelineSpec } from "./plot";
 import { BenchResults, CopyScaleRow, MemberScaleRow, speedRatio } from "./report";
-import { directoryBytes, fillDatabase, timeCopy, timeHandBackup, timeHandClone, timeHandRestore, timeRawStream, handSwitchover } from "./reference";
+import {
+  directoryBytes,
+  fillDatabase,
+  timeCopy,
+  timeHandBackup,
+  timeHandClone,
+  timeHandRestore,
+  timeRawStream,
+  handSwitchover,
+} from "./reference";
 
 const run = promisify(execFile);
 
@@ -71,7 +97,8 @@ const replication: Section = {
       const windows: string[] = [];
       const t0 = Date.now() - writer.report().durationMs;
       timeline = { writes: [], windows: [] };
-      const shade = (kind: TimelineWindow["kind"], label: string, from: number) => timeline!.windows.push({ kind, label, from: from - t0, to: Date.now() - t0 });
+      const shade = (kind: TimelineWindow["kind"], label: string, from: number) =>
+        timeline!.windows.push({ kind, label, from: from - t0, to: Date.now() - t0 });
       const engineGaps: Array<number | string> = [];
       let from = 0;
       for (const to of [1, 2, 1]) {
@@ -108,7 +135,8 @@ const replication: Section = {
       const fo = await failover(members, undefined, settings);
       results.details.failoverEngineMs = Date.now() - killedAt;
       const promoted = servers[fo.primary];
-      for (let i = 0; i < 400 && writer.firstAckOn(promoted, killedAt) === undefined; i++) await new Promise((r) => setTimeout(r, 5));
+      for (let i = 0; i < 400 && writer.firstAckOn(promoted, killedAt) === undefined; i++)
+        await new Promise((r) => setTimeout(r, 5));
       const firstWrite = writer.firstAckOn(promoted, killedAt);
       await writer.waitForAcks(100);
       const report = await writer.stop();
@@ -117,18 +145,25 @@ const replication: Section = {
       timelineMembers = servers.map((s) => `${s.host}:${s.port}`);
       const missing = await writer.verify(promoted);
       results.failoverMs = firstWrite === undefined ? null : firstWrite - killedAt;
-      if (firstWrite === undefined) results.notMeasured.failoverMs = "no write accepted on the new primary within 2 s after the failover";
+      if (firstWrite === undefined)
+        results.notMeasured.failoverMs = "no write accepted on the new primary within 2 s after the failover";
       results.lostWrites = new Set([...missingAfterSwitchover, ...missing]).size;
       const describeLost = (ids: number[]) =>
-        report.acked.filter((w) => ids.includes(w.id)).map((w) => `id ${w.id} acked by ${w.on} at ${w.at} ms`).join("; ");
+        report.acked
+          .filter((w) => ids.includes(w.id))
+          .map((w) => `id ${w.id} acked by ${w.on} at ${w.at} ms`)
+          .join("; ");
       if (missingAfterSwitchover.length) {
         results.details.lostInSwitchovers = `${describeLost(missingAfterSwitchover)} (members ${servers.map((s) => s.address).join(", ")}; switchovers at ${windows.join(", ")} ms)`;
       }
-      if (missing.length) results.details.lostInFailover = `${describeLost(missing)} (killed at ${killedAt - (Date.now() - report.durationMs)} ms)`;
+      if (missing.length)
+        results.details.lostInFailover = `${describeLost(missing)} (killed at ${killedAt - (Date.now() - report.durationMs)} ms)`;
       results.details.failoverPromoted = `member ${fo.primary}`;
       results.details.writesAcked = report.acked.length;
       results.details.writesFailedUnacknowledged = report.failed;
-      log(`failover: first write on member ${fo.primary} ${results.failoverMs} ms after kill -9; lost ${results.lostWrites}`);
+      log(
+        `failover: first write on member ${fo.primary} ${results.failoverMs} ms after kill -9; lost ${results.lostWrites}`,
+      );
     } finally {
       await writer.stop();
       await destroyAll(servers);
@@ -163,7 +198,10 @@ const agentFailover: Section = {
   name: "failover by the agent (3 members, semi-sync, 1 ms writer, no up)",
   figures: ["agentFailoverMs", "agentFailoverFastMs"],
   async run(results, log) {
-    const runs: Array<["agentFailoverMs" | "agentFailoverFastMs", number, number]> = [["agentFailoverMs", AGENT_DEFAULTS.intervalMs, 720], ["agentFailoverFastMs", 250, 730]];
+    const runs: Array<["agentFailoverMs" | "agentFailoverFastMs", number, number]> = [
+      ["agentFailoverMs", AGENT_DEFAULTS.intervalMs, 720],
+      ["agentFailoverFastMs", 250, 730],
+    ];
     for (const [key, intervalMs, serverIdBase] of runs) {
       const servers = await startServers(3, REPLICATION_OPTIONS, serverIdBase);
       const writer = new AckWriter({ resolvePrimary: writableMember(servers) });
@@ -173,9 +211,24 @@ const agentFailover: Section = {
         const settings = engineSettings();
         await setup(members, 0, settings);
         await prepareWriterSchema(servers[0]);
-        agent = spawnAgent(["--members", membersArg(servers), "--interval-ms", String(intervalMs), "--semi-sync-timeout-ms", String(settings.semiSyncTimeoutMs)], {
-          env: { MYSQL_HA_USER: settings.admin.user, MYSQL_HA_PASSWORD: settings.admin.password, MYSQL_HA_REPLICATION_USER: settings.replication.user, MYSQL_HA_REPLICATION_PASSWORD: settings.replication.password },
-        });
+        agent = spawnAgent(
+          [
+            "--members",
+            membersArg(servers),
+            "--interval-ms",
+            String(intervalMs),
+            "--semi-sync-timeout-ms",
+            String(settings.semiSyncTimeoutMs),
+          ],
+          {
+            env: {
+              MYSQL_HA_USER: settings.admin.user,
+              MYSQL_HA_PASSWORD: settings.admin.password,
+              MYSQL_HA_REPLICATION_USER: settings.replication.user,
+              MYSQL_HA_REPLICATION_PASSWORD: settings.replication.password,
+            },
+          },
+        );
         await agent.events.wait("healthy", (e) => e.event === "healthy", 30000);
         await writer.start();
         await writer.waitForAcks(300);
@@ -183,16 +236,20 @@ const agentFailover: Section = {
         await servers[0].signal("SIGKILL");
         const fo = await agent.events.wait("failover", (e) => e.event === "failover", 60000);
         const promoted = servers[Number(fo.to)];
-        for (let i = 0; i < 400 && writer.firstAckOn(promoted, killedAt) === undefined; i++) await new Promise((r) => setTimeout(r, 5));
+        for (let i = 0; i < 400 && writer.firstAckOn(promoted, killedAt) === undefined; i++)
+          await new Promise((r) => setTimeout(r, 5));
         const firstWrite = writer.firstAckOn(promoted, killedAt);
         await writer.waitForAcks(100);
         await writer.stop();
         const missing = await writer.verify(promoted);
         results[key] = firstWrite === undefined ? null : firstWrite - killedAt;
-        if (firstWrite === undefined) results.notMeasured[key] = "no write accepted on the new primary within 2 s after the agent's failover";
+        if (firstWrite === undefined)
+          results.notMeasured[key] = "no write accepted on the new primary within 2 s after the agent's failover";
         results.lostWrites = (results.lostWrites ?? 0) + missing.length;
         results.details[`${key}Lost`] = missing.length;
-        log(`agent every ${intervalMs} ms: first write on member ${fo.to} ${results[key]} ms after kill -9; lost ${missing.length}`);
+        log(
+          `agent every ${intervalMs} ms: first write on member ${fo.to} ${results[key]} ms after kill -9; lost ${missing.length}`,
+        );
       } finally {
         await agent?.stop();
         await writer.stop();
@@ -221,7 +278,12 @@ const memberScale: Section = {
         await prepareWriterSchema(servers[0]);
         await writer.start();
         await writer.waitForAcks(300);
-        const row: MemberScaleRow = { switchoverGapMs: null, handSwitchoverGapMs: null, failoverMs: null, inspectMs: null };
+        const row: MemberScaleRow = {
+          switchoverGapMs: null,
+          handSwitchoverGapMs: null,
+          failoverMs: null,
+          inspectMs: null,
+        };
         results.memberScale[String(n)] = row;
         const times: number[] = [];
         for (let i = 0; i < 3; i++) {
@@ -259,17 +321,23 @@ const memberScale: Section = {
         await servers[primary].signal("SIGKILL");
         const fo = await failover(members, undefined, settings);
         const promoted = servers[fo.primary];
-        for (let i = 0; i < 400 && writer.firstAckOn(promoted, killedAt) === undefined; i++) await new Promise((r) => setTimeout(r, 5));
+        for (let i = 0; i < 400 && writer.firstAckOn(promoted, killedAt) === undefined; i++)
+          await new Promise((r) => setTimeout(r, 5));
         const firstWrite = writer.firstAckOn(promoted, killedAt);
         row.failoverMs = firstWrite === undefined ? null : firstWrite - killedAt;
-        log(`${n} members: inspect ${Math.round(row.inspectMs)} ms, switchover gaps ${ours.join(", ")} ms (by hand ${byHand.join(", ")} ms), failover ${row.failoverMs} ms`);
+        log(
+          `${n} members: inspect ${Math.round(row.inspectMs)} ms, switchover gaps ${ours.join(", ")} ms (by hand ${byHand.join(", ")} ms), failover ${row.failoverMs} ms`,
+        );
       } finally {
         await writer.stop();
         await destroyAll(servers);
       }
     }
     const three = results.memberScale["3"];
-    results.switchoverVsHand = three?.switchoverGapMs == null || !three.handSwitchoverGapMs ? null : three.switchoverGapMs / three.handSwitchoverGapMs;
+    results.switchoverVsHand =
+      three?.switchoverGapMs == null || !three.handSwitchoverGapMs
+        ? null
+        : three.switchoverGapMs / three.handSwitchoverGapMs;
   },
 };
 
@@ -348,7 +416,17 @@ const copyPaths: Section = {
           log(`${mb} MB ${what}: ${Math.round(ms)} ms`);
           return ms;
         };
-        const row: CopyScaleRow = { dataBytes, cpMs: null, rawStreamMs: null, cloneMs: null, cloneHandMs: null, backupMs: null, backupHandMs: null, restoreMs: null, restoreHandMs: null };
+        const row: CopyScaleRow = {
+          dataBytes,
+          cpMs: null,
+          rawStreamMs: null,
+          cloneMs: null,
+          cloneHandMs: null,
+          backupMs: null,
+          backupHandMs: null,
+          restoreMs: null,
+          restoreHandMs: null,
+        };
         results.copyScale[mb] = row;
         row.cpMs = await best("cp -a", () => timeCopy(server.datadir));
         row.rawStreamMs = await best("raw stream", () => timeRawStream(server));
@@ -357,7 +435,13 @@ const copyPaths: Section = {
           fs.rmSync(joiner.datadir, { recursive: true, force: true });
           fs.mkdirSync(joiner.datadir);
           const start = performance.now();
-          await runScript("clone.sh", { DONOR_HOST: donor!.host, DONOR_PORT: String(donor!.port), CLONE_TOKEN, DATADIR: joiner.datadir, ...receiverTls });
+          await runScript("clone.sh", {
+            DONOR_HOST: donor!.host,
+            DONOR_PORT: String(donor!.port),
+            CLONE_TOKEN,
+            DATADIR: joiner.datadir,
+            ...receiverTls,
+          });
           return performance.now() - start;
         });
         // The clone must be the donor's data: the joiner starts on it and holds every row.
@@ -370,7 +454,13 @@ const copyPaths: Section = {
 
         row.backupMs = await best("backup", async () => {
           const start = performance.now();
-          await runScript("backup.sh", { ...env, DONOR_HOST: donor!.host, DONOR_PORT: String(donor!.port), CLONE_TOKEN, ...receiverTls });
+          await runScript("backup.sh", {
+            ...env,
+            DONOR_HOST: donor!.host,
+            DONOR_PORT: String(donor!.port),
+            CLONE_TOKEN,
+            ...receiverTls,
+          });
           return performance.now() - start;
         });
         row.backupHandMs = await best("backup by hand", () => timeHandBackup(server, hand, `hand/${mb}.xbstream.zst`));
@@ -379,7 +469,12 @@ const copyPaths: Section = {
         row.restoreMs = await best("restore", async () => {
           fs.rmSync(path.join(restoreDir, "data"), { recursive: true, force: true });
           const start = performance.now();
-          const { stdout } = await runScript("restore.sh", { ...env, ...serverEnv(server), DATADIR: path.join(restoreDir, "data"), REPLAY_BINLOGS: "0" });
+          const { stdout } = await runScript("restore.sh", {
+            ...env,
+            ...serverEnv(server),
+            DATADIR: path.join(restoreDir, "data"),
+            REPLAY_BINLOGS: "0",
+          });
           restoreOut = stdout;
           return performance.now() - start;
         });
@@ -425,7 +520,12 @@ const recovery: Section = {
     const s3 = await startLocalS3([BUCKET]);
     const spool = fs.mkdtempSync(path.join(os.tmpdir(), "mysql-ha-bench-spool-"));
     try {
-      results.recoveryPointMs = await recoveryPoint(server, s3, { ...s3.env(), BACKUP_URL: `s3://${BUCKET}/bench` }, spool);
+      results.recoveryPointMs = await recoveryPoint(
+        server,
+        s3,
+        { ...s3.env(), BACKUP_URL: `s3://${BUCKET}/bench` },
+        spool,
+      );
       log(`recovery point ${Math.round(results.recoveryPointMs)} ms`);
     } finally {
       await s3.stop();
@@ -435,8 +535,18 @@ const recovery: Section = {
 };
 
 /** Commit a row, then poll S3 until the archived copy of the current binlog is at least as long as the commit's end. */
-async function recoveryPoint(server: LocalServer, s3: LocalS3, env: Record<string, string>, spool: string): Promise<number> {
-  const archiver = startScript("binlog-archive.sh", { ...env, ...serverEnv(server), SPOOL_DIR: spool, ARCHIVE_INTERVAL: "1" });
+async function recoveryPoint(
+  server: LocalServer,
+  s3: LocalS3,
+  env: Record<string, string>,
+  spool: string,
+): Promise<number> {
+  const archiver = startScript("binlog-archive.sh", {
+    ...env,
+    ...serverEnv(server),
+    SPOOL_DIR: spool,
+    ARCHIVE_INTERVAL: "1",
+  });
   const client = s3.client();
   try {
     const [{ id }] = await server.query<{ id: number }>("SELECT @@server_id AS id");
@@ -447,13 +557,22 @@ async function recoveryPoint(server: LocalServer, s3: LocalS3, env: Record<strin
       const committed = performance.now();
       const [status] = await server.query<{ File: string; Position: number }>("SHOW MASTER STATUS");
       for (;;) {
-        if (archiver.child.exitCode !== null) throw new Error(`binlog-archive.sh exited: ${archiver.log().trim().split("\n").slice(-3).join(" | ")}`);
+        if (archiver.child.exitCode !== null)
+          throw new Error(`binlog-archive.sh exited: ${archiver.log().trim().split("\n").slice(-3).join(" | ")}`);
         // The archive keeps one prefix per binlog history (binlog/<server id>/<history>/<file>): the newest one holds the file.
         const size = await client
           .send(new ListObjectsV2Command({ Bucket: BUCKET, Prefix: `bench/binlog/${id}/` }))
-          .then((out) => (out.Contents ?? []).filter((o) => o.Key!.endsWith(`/${status.File}`)).map((o) => o.Size ?? 0).pop() ?? 0, () => 0);
+          .then(
+            (out) =>
+              (out.Contents ?? [])
+                .filter((o) => o.Key!.endsWith(`/${status.File}`))
+                .map((o) => o.Size ?? 0)
+                .pop() ?? 0,
+            () => 0,
+          );
         if (size >= Number(status.Position)) break;
-        if (performance.now() - committed > 30000) throw new Error(`binlog ${status.File} not archived up to ${status.Position} within 30 s`);
+        if (performance.now() - committed > 30000)
+          throw new Error(`binlog ${status.File} not archived up to ${status.Position} within 30 s`);
         await new Promise((r) => setTimeout(r, 25));
       }
       samples.push(performance.now() - committed);
@@ -491,12 +610,19 @@ const evaluation: Section = {
     const benchProject = path.join(__dirname, "eval");
     await renderStack({ stack: "bench", projectDir: benchProject, set: { "mysql-ha-bench:members": "3" } }); // warm-up: module loading
     for (const n of [3, 9, 30]) {
-      const { ms, resources } = await timeRender({ stack: "bench", projectDir: benchProject, set: { "mysql-ha-bench:members": String(n) } });
+      const { ms, resources } = await timeRender({
+        stack: "bench",
+        projectDir: benchProject,
+        set: { "mysql-ha-bench:members": String(n) },
+      });
       results.evalMs[String(n)] = ms;
       results.evalResources[String(n)] = resources;
-      log(`evaluation at ${n} replicas: ${ms.toFixed(0)} ms for ${resources} resources (${(ms / resources).toFixed(2)} ms each)`);
+      log(
+        `evaluation at ${n} replicas: ${ms.toFixed(0)} ms for ${resources} resources (${(ms / resources).toFixed(2)} ms each)`,
+      );
     }
-    for (const n of [3, 9]) results.details[`evalMsIndexTs${n}`] = (await timeRender({ stack: "prod", set: { replicas: String(n) } })).ms;
+    for (const n of [3, 9])
+      results.details[`evalMsIndexTs${n}`] = (await timeRender({ stack: "prod", set: { replicas: String(n) } })).ms;
   },
 };
 
@@ -516,7 +642,9 @@ const cliStart: Section = {
       (err: { stdout?: string; message: string }) => (err.stdout || err.message).trim().split("\n")[0],
     );
     if (!require(dist).freshEntry()) {
-      throw new Error(`dist/ is older than the sources and could not be rebuilt (node bin/dist.js --build: ${build || "a source changed during the build"}), so bin/mysql-ha.js would run the TypeScript sources`);
+      throw new Error(
+        `dist/ is older than the sources and could not be rebuilt (node bin/dist.js --build: ${build || "a source changed during the build"}), so bin/mysql-ha.js would run the TypeScript sources`,
+      );
     }
     if (build) log(`node bin/dist.js --build reported errors (${build}), but dist/ is newer than every source`);
     const time = async (args: string[]): Promise<number> => {
@@ -530,7 +658,9 @@ const cliStart: Section = {
     };
     results.cliStartMs.help = await time(["--help"]);
     results.cliStartMs.statusHelp = await time(["status", "--help"]);
-    log(`CLI start: --help ${Math.round(results.cliStartMs.help)} ms, status --help ${Math.round(results.cliStartMs.statusHelp)} ms`);
+    log(
+      `CLI start: --help ${Math.round(results.cliStartMs.help)} ms, status --help ${Math.round(results.cliStartMs.statusHelp)} ms`,
+    );
   },
 };
 
@@ -543,4 +673,14 @@ const cleanup: Section = {
   },
 };
 
-export const sections: Section[] = [cliStart, replication, picture, agentFailover, memberScale, copyPaths, recovery, evaluation, cleanup];
+export const sections: Section[] = [
+  cliStart,
+  replication,
+  picture,
+  agentFailover,
+  memberScale,
+  copyPaths,
+  recovery,
+  evaluation,
+  cleanup,
+];

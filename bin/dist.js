@@ -19,7 +19,8 @@ function newest(file) {
   }
   if (!stat.isDirectory()) return file.endsWith(".ts") ? stat.mtimeMs : 0;
   let max = 0;
-  for (const name of fs.readdirSync(file)) if (name !== "node_modules") max = Math.max(max, newest(path.join(file, name)));
+  for (const name of fs.readdirSync(file))
+    if (name !== "node_modules") max = Math.max(max, newest(path.join(file, name)));
   return max;
 }
 
@@ -39,6 +40,10 @@ module.exports = { ROOT, freshEntry };
 
 // `node bin/dist.js --build`: compile unless dist/ is fresh already (npm run demo does so before it starts).
 if (require.main === module && process.argv[2] === "--build" && !freshEntry()) {
-  const { status } = require("node:child_process").spawnSync(process.execPath, [require.resolve("typescript/bin/tsc"), "-p", path.join(ROOT, "tsconfig.json")], { stdio: "inherit" });
+  const { status } = require("node:child_process").spawnSync(
+    process.execPath,
+    [require.resolve("typescript/bin/tsc"), "-p", path.join(ROOT, "tsconfig.json")],
+    { stdio: "inherit" },
+  );
   process.exit(status ?? 1);
 }

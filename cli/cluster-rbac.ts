@@ -53,7 +53,12 @@ export function clusterRoleRules(command: ClusterCommand, settings: Settings): R
       return [
         { apiGroups: ["batch"], resources: ["cronjobs"], resourceNames: [backup.cronJob], verbs: ["get"] },
         // The signing key, and the static S3 keys when the stack uses them (no IRSA).
-        { apiGroups: [""], resources: ["secrets"], resourceNames: [names.secret, backup.credentialsSecret], verbs: ["get"] },
+        {
+          apiGroups: [""],
+          resources: ["secrets"],
+          resourceNames: [names.secret, backup.credentialsSecret],
+          verbs: ["get"],
+        },
       ];
     }
     case "backup": {
@@ -61,7 +66,12 @@ export function clusterRoleRules(command: ClusterCommand, settings: Settings): R
       return [
         { apiGroups: ["batch"], resources: ["cronjobs"], resourceNames: [backup.cronJob], verbs: ["get"] },
         // The clone token and signing key, the CA (TLS on), the static S3 keys (no IRSA); the donor port by port-forward.
-        { apiGroups: [""], resources: ["secrets"], resourceNames: [names.secret, tlsSecretName(names), backup.credentialsSecret], verbs: ["get"] },
+        {
+          apiGroups: [""],
+          resources: ["secrets"],
+          resourceNames: [names.secret, tlsSecretName(names), backup.credentialsSecret],
+          verbs: ["get"],
+        },
         { apiGroups: [""], resources: ["pods/portforward"], verbs: ["get", "create"] },
       ];
     }

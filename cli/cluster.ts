@@ -9,7 +9,13 @@ import * as fs from "node:fs";
 import type * as k8s from "@kubernetes/client-node";
 import { UsageError } from "./command";
 import type { Settings } from "../components/config";
-import { apiMessage, apiStatusCode, ClusterAccess, kubeConfigFor, loadKubernetesClient } from "../components/connectors/kube-config";
+import {
+  apiMessage,
+  apiStatusCode,
+  ClusterAccess,
+  kubeConfigFor,
+  loadKubernetesClient,
+} from "../components/connectors/kube-config";
 import type { PrimaryObjects } from "../components/connectors/primary-objects";
 import { DATABASE_NAME, MYSQL_PORT, ObjectNames, objectNames } from "../components/kubernetes/names";
 import { REPLICATION_USER, SECRET_KEYS } from "../components/kubernetes/secret";
@@ -46,11 +52,14 @@ export interface ClusterTarget {
 export function clusterTarget(values: Record<string, unknown>): ClusterTarget | undefined {
   const stack = values.stack as string | undefined;
   if (stack === undefined) {
-    for (const flag of ["kubeconfig", "context", "project-dir"]) if (values[flag] !== undefined) throw new UsageError(`--${flag} needs --stack S (cluster mode)`);
+    for (const flag of ["kubeconfig", "context", "project-dir"])
+      if (values[flag] !== undefined) throw new UsageError(`--${flag} needs --stack S (cluster mode)`);
     return undefined;
   }
   if (values.members !== undefined) {
-    throw new UsageError("--stack and --members exclude each other: --stack reaches the stack's pods through the Kubernetes API, --members servers at fixed addresses");
+    throw new UsageError(
+      "--stack and --members exclude each other: --stack reaches the stack's pods through the Kubernetes API, --members servers at fixed addresses",
+    );
   }
   const file = values.kubeconfig as string | undefined;
   const given = file === undefined ? undefined : readKubeconfig(file);
@@ -59,12 +68,17 @@ export function clusterTarget(values: Record<string, unknown>): ClusterTarget | 
   const { clusterStack } = require("../offline/stack") as typeof import("../offline/stack");
   let found: import("../offline/stack").ClusterStack;
   try {
-    found = clusterStack(stack, { projectDir: values["project-dir"] as string | undefined, readKubeconfig: given === undefined });
+    found = clusterStack(stack, {
+      projectDir: values["project-dir"] as string | undefined,
+      readKubeconfig: given === undefined,
+    });
   } catch (err) {
     throw new UsageError(`--stack ${stack}: ${(err as Error).message}`);
   }
   if (found.settings.connector !== "kubernetes") {
-    throw new UsageError(`--stack ${stack}: its connector is '${found.settings.connector}' (directMembers): cluster mode needs connector kubernetes; give those members with --members`);
+    throw new UsageError(
+      `--stack ${stack}: its connector is '${found.settings.connector}' (directMembers): cluster mode needs connector kubernetes; give those members with --members`,
+    );
   }
   const kubeconfig = given ?? found.kubeconfig;
   const context = (values.context as string | undefined) ?? found.context;
@@ -74,7 +88,14 @@ export function clusterTarget(values: Record<string, unknown>): ClusterTarget | 
     names: objectNames(DATABASE_NAME),
     objects: { agentLease: found.agentLease, backup: found.backup },
     access: { ...(kubeconfig !== undefined ? { kubeconfig } : {}), ...(context !== undefined ? { context } : {}) },
-    kubeconfigFrom: given !== undefined ? `--kubeconfig ${file}` : found.kubeconfig !== undefined ? `${found.file}'s kubernetes:kubeconfig` : process.env.KUBECONFIG ? `KUBECONFIG (${process.env.KUBECONFIG})` : "~/.kube/config",
+    kubeconfigFrom:
+      given !== undefined
+        ? `--kubeconfig ${file}`
+        : found.kubeconfig !== undefined
+          ? `${found.file}'s kubernetes:kubeconfig`
+          : process.env.KUBECONFIG
+            ? `KUBECONFIG (${process.env.KUBECONFIG})`
+            : "~/.kube/config",
   };
 }
 
@@ -96,7 +117,10 @@ export interface ClusterSecrets {
 
 /** A failed API call as one line naming what was asked, where, and why; the permission when it was RBAC. */
 export class ClusterError extends Error {
-  constructor(message: string, readonly code?: number) {
+  constructor(
+    message: string,
+    readonly code?: number,
+  ) {
     super(message);
   }
 }
@@ -117,7 +141,13 @@ export function clusterApi(target: ClusterTarget): { client: typeof k8s; config:
  * Runs one API call; a failure becomes a ClusterError naming the verb, the resource and the namespace, with the
  * server's own message: for a 403, which Role rule the user lacks.
  */
-export async function apiCall<T>(target: ClusterTarget, verb: string, resource: string, name: string | undefined, call: () => Promise<T>): Promise<T> {
+export async function apiCall<T>(
+  target: ClusterTarget,
+  verb: string,
+  resource: string,
+  name: string | undefined,
+  call: () => Promise<T>,
+): Promise<T> {
   try {
     return await call();
   } catch (err) {
@@ -125,7 +155,13 @@ export async function apiCall<T>(target: ClusterTarget, verb: string, resource: 
   }
 }
 
-function clusterError(target: ClusterTarget, verb: string, resource: string, name: string | undefined, err: unknown): ClusterError {
+function clusterError(
+  target: ClusterTarget,
+  verb: string,
+  resource: string,
+  name: string | undefined,
+  err: unknown,
+): ClusterError {
   const ns = target.settings.namespace;
   const what = `${verb} ${resource}${name ? ` ${name}` : ""} in namespace ${ns}`;
   const code = apiStatusCode(err);
@@ -133,14 +169,25 @@ function clusterError(target: ClusterTarget, verb: string, resource: string, nam
   const status = typeof code === "number" ? code : undefined;
   switch (status) {
     case 401:
-      return new ClusterError(`cannot ${what}: 401 Unauthorized: the API server did not accept the credentials of ${context} (kubeconfig from ${target.kubeconfigFrom})`, status);
+      return new ClusterError(
+        `cannot ${what}: 401 Unauthorized: the API server did not accept the credentials of ${context} (kubeconfig from ${target.kubeconfigFrom})`,
+        status,
+      );
     case 403:
-      return new ClusterError(`cannot ${what}: 403 Forbidden: ${apiMessage(err)}. The user of ${context} needs a Role in ${ns} allowing verb '${verb}' on '${resource}'${name ? ` (resourceNames: ${name})` : ""}: README, "Cluster mode"`, status);
+      return new ClusterError(
+        `cannot ${what}: 403 Forbidden: ${apiMessage(err)}. The user of ${context} needs a Role in ${ns} allowing verb '${verb}' on '${resource}'${name ? ` (resourceNames: ${name})` : ""}: README, "Cluster mode"`,
+        status,
+      );
     case 404:
-      return new ClusterError(`cannot ${what}: 404 Not Found: ${apiMessage(err)} (has 'pulumi up' run for stack ${target.stack} in the cluster of ${context}?)`, status);
+      return new ClusterError(
+        `cannot ${what}: 404 Not Found: ${apiMessage(err)} (has 'pulumi up' run for stack ${target.stack} in the cluster of ${context}?)`,
+        status,
+      );
     case undefined: {
       const cause = (err as { cause?: Error }).cause?.message;
-      return new ClusterError(`cannot ${what}: the Kubernetes API of ${context} did not answer: ${(err as Error).message}${cause ? ` (${cause})` : ""}`);
+      return new ClusterError(
+        `cannot ${what}: the Kubernetes API of ${context} did not answer: ${(err as Error).message}${cause ? ` (${cause})` : ""}`,
+      );
     }
     default:
       return new ClusterError(`cannot ${what}: HTTP ${status}: ${apiMessage(err)}`, status);
@@ -150,7 +197,9 @@ function clusterError(target: ClusterTarget, verb: string, resource: string, nam
 /** A Secret of the stack's namespace (ClusterError naming it when it cannot be read). */
 export function readSecret(target: ClusterTarget, name: string): Promise<k8s.V1Secret> {
   const { core } = clusterApi(target);
-  return apiCall(target, "get", "secrets", name, () => core.readNamespacedSecret({ name, namespace: target.settings.namespace }));
+  return apiCall(target, "get", "secrets", name, () =>
+    core.readNamespacedSecret({ name, namespace: target.settings.namespace }),
+  );
 }
 
 /** One key of a Secret, decoded; a missing key names the Secret and the key. */
@@ -188,19 +237,36 @@ export async function readStackCa(target: ClusterTarget): Promise<string | undef
 /** The objects that name the primary (topology ConfigMap, role labels) in the target's cluster. */
 export function primaryObjectsOf(target: ClusterTarget): PrimaryObjects {
   const { names, settings } = target;
-  return { ...target.access, namespace: settings.namespace, statefulSet: names.statefulSet, topologyConfigMap: names.topology, primaryService: names.primaryService };
+  return {
+    ...target.access,
+    namespace: settings.namespace,
+    statefulSet: names.statefulSet,
+    topologyConfigMap: names.topology,
+    primaryService: names.primaryService,
+  };
 }
 
 /**
  * The stack's members through port-forwards to their `port` (the database's, or another the pods serve), as `pulumi
  * up` reaches them; close() ends the tunnels.
  */
-export async function openClusterMembers(target: ClusterTarget, port = MYSQL_PORT): Promise<{ members: MemberAddress[]; problems(): string[]; close(): Promise<void> }> {
+export async function openClusterMembers(
+  target: ClusterTarget,
+  port = MYSQL_PORT,
+): Promise<{ members: MemberAddress[]; problems(): string[]; close(): Promise<void> }> {
   clusterApi(target); // a missing context or kubeconfig fails here, naming it, before any tunnel
-  const { openKubernetes } = require("../components/connectors/kubernetes") as typeof import("../components/connectors/kubernetes");
+  const { openKubernetes } =
+    require("../components/connectors/kubernetes") as typeof import("../components/connectors/kubernetes");
   const { names, settings } = target;
   return openKubernetes(
-    { kind: "kubernetes", namespace: settings.namespace, statefulSet: names.statefulSet, service: names.headlessService, port, ...target.access },
+    {
+      kind: "kubernetes",
+      namespace: settings.namespace,
+      statefulSet: names.statefulSet,
+      service: names.headlessService,
+      port,
+      ...target.access,
+    },
     settings.replicas,
   );
 }

@@ -43,7 +43,9 @@ export function parseCommandArgs<O extends Options>(command: Command, argv: stri
   try {
     parsed = parseArgs({ args: argv, options: all, strict: true, allowPositionals: false });
   } catch (err) {
-    const flags = Object.keys(all).map((f) => `--${f}`).join(", ");
+    const flags = Object.keys(all)
+      .map((f) => `--${f}`)
+      .join(", ");
     throw new UsageError(`${(err as Error).message}. Allowed options for '${command.name}': ${flags}`);
   }
   if ((parsed.values as { help?: boolean }).help) {

@@ -119,7 +119,12 @@ export interface Donor {
 }
 
 /** Starts clone-serve.sh beside a local server (the donor sidecar of a pod) and waits until its port accepts. */
-export async function startDonor(server: LocalMember, token: string, port?: number, env: ScriptEnv = {}): Promise<Donor> {
+export async function startDonor(
+  server: LocalMember,
+  token: string,
+  port?: number,
+  env: ScriptEnv = {},
+): Promise<Donor> {
   const donorPort = port ?? (await freePort());
   const running = startScript("clone-serve.sh", {
     ...serverEnv(server),
@@ -129,7 +134,8 @@ export async function startDonor(server: LocalMember, token: string, port?: numb
     ...env,
   });
   for (let i = 0; ; i++) {
-    if (running.child.exitCode !== null) throw new Error(`donor of ${server.host}:${server.port} exited: ${lastLines(running.log(), 5)}`);
+    if (running.child.exitCode !== null)
+      throw new Error(`donor of ${server.host}:${server.port} exited: ${lastLines(running.log(), 5)}`);
     if (await canConnect(server.host, donorPort)) break;
     if (i > 100) {
       running.kill("SIGKILL");

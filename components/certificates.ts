@@ -9,7 +9,13 @@ import * as pulumi from "@pulumi/pulumi";
 import * as tls from "@pulumi/tls";
 import type { Settings } from "./config";
 import { memberPodName, ObjectNames } from "./kubernetes/names";
-import { buildCertificate, buildTlsSecret, MEMBER_CERTIFICATE, SubjectAltNames, tlsSubjectAltNames } from "./kubernetes/tls";
+import {
+  buildCertificate,
+  buildTlsSecret,
+  MEMBER_CERTIFICATE,
+  SubjectAltNames,
+  tlsSubjectAltNames,
+} from "./kubernetes/tls";
 
 /** ECDSA P-256: small, fast handshakes, and what MariaDB's OpenSSL and Node both take. */
 const KEY = { algorithm: "ECDSA", ecdsaCurve: "P256" } as const;
@@ -39,46 +45,70 @@ export interface CaGenerations {
  * new first, then signing with the new, then trusting the new alone (README "TLS").
  */
 export function createSelfSignedCertificates(
-  parent: pulumi.Resource, name: string, members: Array<{ commonName: string } & SubjectAltNames>, generations: CaGenerations = { signing: 1, trusted: [] },
+  parent: pulumi.Resource,
+  name: string,
+  members: Array<{ commonName: string } & SubjectAltNames>,
+  generations: CaGenerations = { signing: 1, trusted: [] },
 ): StackCertificates {
   const opts = { parent };
   const trusted = generations.trusted.length > 0 ? generations.trusted : [generations.signing];
-  const cas = new Map(trusted.map((generation) => {
-    const suffix = generation === 1 ? "" : `-${generation}`;
-    // Keys are secret outputs of PrivateKey; wrapping them again keeps every input made from them secret too.
-    const key = pulumi.secret(new tls.PrivateKey(`${name}-tls-ca${suffix}-key`, KEY, opts).privateKeyPem);
-    const cert = new tls.SelfSignedCert(`${name}-tls-ca${suffix}`, {
-      privateKeyPem: key,
-      isCaCertificate: true,
-      subject: { commonName: `${name} mysql-ha CA${generation === 1 ? "" : ` ${generation}`}`, organization: "mysql-ha" },
-      validityPeriodHours: CA_HOURS,
-      allowedUses: ["cert_signing", "crl_signing"],
-    }, opts);
-    return [generation, { key, cert }] as const;
-  }));
+  const cas = new Map(
+    trusted.map((generation) => {
+      const suffix = generation === 1 ? "" : `-${generation}`;
+      // Keys are secret outputs of PrivateKey; wrapping them again keeps every input made from them secret too.
+      const key = pulumi.secret(new tls.PrivateKey(`${name}-tls-ca${suffix}-key`, KEY, opts).privateKeyPem);
+      const cert = new tls.SelfSignedCert(
+        `${name}-tls-ca${suffix}`,
+        {
+          privateKeyPem: key,
+          isCaCertificate: true,
+          subject: {
+            commonName: `${name} mysql-ha CA${generation === 1 ? "" : ` ${generation}`}`,
+            organization: "mysql-ha",
+          },
+          validityPeriodHours: CA_HOURS,
+          allowedUses: ["cert_signing", "crl_signing"],
+        },
+        opts,
+      );
+      return [generation, { key, cert }] as const;
+    }),
+  );
   const { key: caKey, cert: ca } = cas.get(generations.signing)!;
   const pairs = members.map(({ commonName, dnsNames, ipAddresses }, i) => {
     const key = pulumi.secret(new tls.PrivateKey(`${name}-tls-member-${i}-key`, KEY, opts).privateKeyPem);
-    const request = new tls.CertRequest(`${name}-tls-member-${i}-request`, {
-      privateKeyPem: key,
-      subject: { commonName, organization: "mysql-ha" },
-      dnsNames,
-      ipAddresses,
-    }, opts);
-    const cert = new tls.LocallySignedCert(`${name}-tls-member-${i}`, {
-      certRequestPem: request.certRequestPem,
-      caPrivateKeyPem: caKey,
-      caCertPem: ca.certPem,
-      validityPeriodHours: MEMBER_HOURS,
-      earlyRenewalHours: MEMBER_EARLY_RENEWAL_HOURS,
-      // Server for clients and replicas, client when the member replicates from another.
-      allowedUses: ["digital_signature", "key_encipherment", "server_auth", "client_auth"],
-    }, opts);
+    const request = new tls.CertRequest(
+      `${name}-tls-member-${i}-request`,
+      {
+        privateKeyPem: key,
+        subject: { commonName, organization: "mysql-ha" },
+        dnsNames,
+        ipAddresses,
+      },
+      opts,
+    );
+    const cert = new tls.LocallySignedCert(
+      `${name}-tls-member-${i}`,
+      {
+        certRequestPem: request.certRequestPem,
+        caPrivateKeyPem: caKey,
+        caCertPem: ca.certPem,
+        validityPeriodHours: MEMBER_HOURS,
+        earlyRenewalHours: MEMBER_EARLY_RENEWAL_HOURS,
+        // Server for clients and replicas, client when the member replicates from another.
+        allowedUses: ["digital_signature", "key_encipherment", "server_auth", "client_auth"],
+      },
+      opts,
+    );
     return { cert: cert.certPem, key };
   });
   // A PEM is always there from the tls provider; unit tests' mocks that echo inputs as state have none (certPem is
   // an output only), and the bundle must not break a user's own tests of a program that uses the component.
-  const bundle = (pems: (string | undefined)[]) => pems.filter((p): p is string => typeof p === "string").map((p) => p.trimEnd() + "\n").join("");
+  const bundle = (pems: (string | undefined)[]) =>
+    pems
+      .filter((p): p is string => typeof p === "string")
+      .map((p) => p.trimEnd() + "\n")
+      .join("");
   return { ca: pulumi.all([...cas.values()].map((c) => c.cert.certPem)).apply(bundle), members: pairs };
 }
 
@@ -92,21 +122,42 @@ export interface StackTls {
 }
 
 /** The members' certificates and the TLS Secret for config `tls`; undefined with tls off. */
-export function stackTls(parent: pulumi.Resource, name: string, names: ObjectNames, settings: Settings, opts: pulumi.CustomResourceOptions): StackTls | undefined {
+export function stackTls(
+  parent: pulumi.Resource,
+  name: string,
+  names: ObjectNames,
+  settings: Settings,
+  opts: pulumi.CustomResourceOptions,
+): StackTls | undefined {
   if (settings.tls === "off") return undefined;
   const base = { name, names, settings };
   if (settings.tls === "self-signed") {
-    const made = createSelfSignedCertificates(parent, name, Array.from({ length: settings.replicas }, (_, i) => ({
-      commonName: memberPodName(names.statefulSet, i), ...tlsSubjectAltNames(names, settings, i),
-    })), { signing: settings.tlsCaGeneration, trusted: settings.tlsTrustedCaGenerations });
+    const made = createSelfSignedCertificates(
+      parent,
+      name,
+      Array.from({ length: settings.replicas }, (_, i) => ({
+        commonName: memberPodName(names.statefulSet, i),
+        ...tlsSubjectAltNames(names, settings, i),
+      })),
+      { signing: settings.tlsCaGeneration, trusted: settings.tlsTrustedCaGenerations },
+    );
     const secret = new k8s.core.v1.Secret(`${name}-tls`, buildTlsSecret({ ...base, ...made }), opts);
     return { ca: made.ca, certificates: made.members.map((m) => m.cert), resources: [secret] };
   }
   // The members' pairs are in their own Secrets (the user's, or cert-manager's from these Certificates).
   const ca = settings.tlsCa!;
   const secret = new k8s.core.v1.Secret(`${name}-tls`, buildTlsSecret({ ...base, ca, members: [] }), opts);
-  const certificates = settings.tls === "cert-manager"
-    ? Array.from({ length: settings.replicas }, (_, ordinal) => new k8s.apiextensions.CustomResource(`${name}-tls-${ordinal}`, buildCertificate({ ...base, ordinal }), opts))
-    : [];
+  const certificates =
+    settings.tls === "cert-manager"
+      ? Array.from(
+          { length: settings.replicas },
+          (_, ordinal) =>
+            new k8s.apiextensions.CustomResource(
+              `${name}-tls-${ordinal}`,
+              buildCertificate({ ...base, ordinal }),
+              opts,
+            ),
+        )
+      : [];
   return { ca, resources: [secret, ...certificates] };
 }

@@ -238,7 +238,8 @@ function quantity(what: string): Parse<string> {
   return (v, c) => {
     if (typeof v !== "string") return c.fail(v, "a string");
     const n = parseQuantity(v);
-    if (n === undefined || n <= 0) return c.fail(v, `a positive Kubernetes ${what} quantity such as ${defaultOf(c.key)}`, quantityHint(v));
+    if (n === undefined || n <= 0)
+      return c.fail(v, `a positive Kubernetes ${what} quantity such as ${defaultOf(c.key)}`, quantityHint(v));
     return v;
   };
 }
@@ -247,19 +248,24 @@ function quantity(what: string): Parse<string> {
 const image: Parse<string> = text((v, key) => checkImage(v, String(defaultOf(key))));
 
 function namespaceName(v: string): string | undefined {
-  return DNS1123_LABEL.test(v) && v.length <= 63 ? undefined
+  return DNS1123_LABEL.test(v) && v.length <= 63
+    ? undefined
     : "a DNS-1123 label: lowercase letters, digits and '-', starting and ending with a letter or digit, at most 63 characters";
 }
 
 /** The image of the backup containers: pinned, or empty for the database image (undefined). */
 const backupImage: Parse<string | undefined> = (v, c) => {
   if (v === "") return undefined;
-  return text((i) => { const problem = checkImage(i); return problem && `${problem}, or empty for the database image`; })(v, c);
+  return text((i) => {
+    const problem = checkImage(i);
+    return problem && `${problem}, or empty for the database image`;
+  })(v, c);
 };
 
 /** tlsTrustedCaGenerations: distinct generations (integers 1..1000), in order of trust (the file lists them so). */
 const caGenerations: Parse<number[]> = (v, c) => {
-  const ok = Array.isArray(v) && v.every((g) => Number.isInteger(g) && g >= 1 && g <= 1000) && new Set(v).size === v.length;
+  const ok =
+    Array.isArray(v) && v.every((g) => Number.isInteger(g) && g >= 1 && g <= 1000) && new Set(v).size === v.length;
   return ok ? (v as number[]) : c.fail(v, "a list of distinct CA generations (integers from 1 to 1000), e.g. [1, 2]");
 };
 
@@ -279,7 +285,8 @@ const caBundle: Parse<string | undefined> = (v, c) => {
   if (v === "") return undefined;
   if (typeof v !== "string") return c.fail(v, "a string");
   const pems = v.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g) ?? [];
-  if (pems.length === 0) return c.fail("(not PEM)", "one or more PEM certificates (-----BEGIN CERTIFICATE----- ...) of the CA");
+  if (pems.length === 0)
+    return c.fail("(not PEM)", "one or more PEM certificates (-----BEGIN CERTIFICATE----- ...) of the CA");
   for (const [i, pem] of pems.entries()) {
     let cert: X509Certificate;
     try {
@@ -287,24 +294,30 @@ const caBundle: Parse<string | undefined> = (v, c) => {
     } catch (err) {
       return c.fail(`(certificate ${i + 1}: ${(err as Error).message})`, "PEM certificates that parse");
     }
-    if (!cert.ca) return c.fail(`(certificate ${i + 1}: ${cert.subject.replace(/\n/g, ", ")})`, "CA certificates (basicConstraints CA:TRUE), not a member's certificate");
+    if (!cert.ca)
+      return c.fail(
+        `(certificate ${i + 1}: ${cert.subject.replace(/\n/g, ", ")})`,
+        "CA certificates (basicConstraints CA:TRUE), not a member's certificate",
+      );
   }
   return v;
 };
 
 /** directMembers: "host:port" strings (how many, and whether they are names, is checked against other keys). */
 const hostPorts: Parse<string[]> = (v, c) => {
-  if (!Array.isArray(v) || v.some((m) => typeof m !== "string")) return c.fail(v, "a list of \"host:port\" strings");
+  if (!Array.isArray(v) || v.some((m) => typeof m !== "string")) return c.fail(v, 'a list of "host:port" strings');
   for (const m of v as string[]) {
     const match = /^(\[[0-9a-fA-F:]+\]|[A-Za-z0-9.-]+):(\d+)$/.exec(m);
-    if (!match || Number(match[2]) < 1 || Number(match[2]) > 65535) c.fail(m, "\"host:port\" with a port from 1 to 65535");
+    if (!match || Number(match[2]) < 1 || Number(match[2]) > 65535)
+      c.fail(m, '"host:port" with a port from 1 to 65535');
   }
   return v as string[];
 };
 
 /** serverConfig: my.cnf options, none of them one the component manages or relies on. */
 const serverOptions: Parse<Record<string, ServerOptionValue>> = (v, c) => {
-  if (typeof v !== "object" || v === null || Array.isArray(v)) return c.fail(v, "an object of my.cnf options, e.g. {\"max_connections\": 500}");
+  if (typeof v !== "object" || v === null || Array.isArray(v))
+    return c.fail(v, 'an object of my.cnf options, e.g. {"max_connections": 500}');
   const options: Record<string, ServerOptionValue> = {};
   for (const [name, value] of Object.entries(v as Record<string, unknown>)) {
     const key = `${c.key}.${name}`;
@@ -313,7 +326,11 @@ const serverOptions: Parse<Record<string, ServerOptionValue>> = (v, c) => {
       continue;
     }
     const problem = protectedOptionProblem(name);
-    if (!(typeof value === "string" && !/[\n\r]/.test(value)) && !(typeof value === "number" && Number.isFinite(value)) && typeof value !== "boolean") {
+    if (
+      !(typeof value === "string" && !/[\n\r]/.test(value)) &&
+      !(typeof value === "number" && Number.isFinite(value)) &&
+      typeof value !== "boolean"
+    ) {
       c.fail(value, "a single-line string, a number or a boolean", "", key);
     } else if (problem) {
       c.fail(value, "an option the component does not manage or rely on", ` (${problem})`, key);
@@ -326,18 +343,31 @@ const serverOptions: Parse<Record<string, ServerOptionValue>> = (v, c) => {
 
 /** loadBalancerSourceRanges: IPv4 or IPv6 CIDRs. */
 const cidrs: Parse<string[]> = (v, c) => {
-  if (!Array.isArray(v) || v.some((r) => typeof r !== "string")) return c.fail(v, "a list of CIDR strings, e.g. [\"10.0.0.0/8\"]");
+  if (!Array.isArray(v) || v.some((r) => typeof r !== "string"))
+    return c.fail(v, 'a list of CIDR strings, e.g. ["10.0.0.0/8"]');
   for (const r of v as string[]) if (!isCidr(r)) c.fail(r, "an IPv4 or IPv6 CIDR such as 10.0.0.0/8 or fd00::/8");
   return v as string[];
 };
 
 /** A Kubernetes label selector's matchLabels: every key and value as the API server accepts them. */
 const labels: Parse<Record<string, string>> = (v, c) => {
-  if (!v || typeof v !== "object" || Array.isArray(v)) return c.fail(v, "an object of label key -> value, e.g. {\"app.kubernetes.io/part-of\": \"shop\"}");
+  if (!v || typeof v !== "object" || Array.isArray(v))
+    return c.fail(v, 'an object of label key -> value, e.g. {"app.kubernetes.io/part-of": "shop"}');
   for (const [k, value] of Object.entries(v)) {
-    if (!isLabelKey(k)) c.fail(k, "a label key: [prefix/]name, the name at most 63 characters of letters, digits, '-', '_', '.'", "", `${c.key}.${k}`);
+    if (!isLabelKey(k))
+      c.fail(
+        k,
+        "a label key: [prefix/]name, the name at most 63 characters of letters, digits, '-', '_', '.'",
+        "",
+        `${c.key}.${k}`,
+      );
     else if (typeof value !== "string" || !LABEL_VALUE.test(value)) {
-      c.fail(value, "a label value: at most 63 characters of letters, digits, '-', '_', '.', starting and ending alphanumeric", "", `${c.key}.${k}`);
+      c.fail(
+        value,
+        "a label value: at most 63 characters of letters, digits, '-', '_', '.', starting and ending alphanumeric",
+        "",
+        `${c.key}.${k}`,
+      );
     }
   }
   return v as Record<string, string>;
@@ -349,7 +379,11 @@ const endpoint: Parse<string | undefined> = (v, c) => {
   if (url === undefined) return undefined;
   const { username, password } = new URL(url);
   // Keys in the URL would sit in the manifests, the state and every pod's environment (and are not repeated here).
-  if (username || password) return c.fail("(a URL with credentials)", "a URL without user or password: S3 keys come from the backup Secret or IRSA");
+  if (username || password)
+    return c.fail(
+      "(a URL with credentials)",
+      "a URL without user or password: S3 keys come from the backup Secret or IRSA",
+    );
   return url;
 };
 
@@ -359,293 +393,413 @@ const endpoint: Parse<string | undefined> = (v, c) => {
  */
 export const CONFIG_KEYS = {
   replicas: {
-    type: "integer", default: 3,
+    type: "integer",
+    default: 3,
     description: `Number of database members (1..${MAX_MEMBERS}).`,
     parse: integer(1, MAX_MEMBERS, `an integer from 1 to ${MAX_MEMBERS}`),
   },
   primary: {
-    type: "integer", default: 0,
+    type: "integer",
+    default: 0,
     description: "Ordinal of the primary member (0 <= primary < replicas); change it for a planned switchover.",
     parse: integer(0, Number.MAX_SAFE_INTEGER, "an integer >= 0 and < replicas"),
   },
   image: {
-    type: "string", default: "mariadb:10.11.10",
+    type: "string",
+    default: "mariadb:10.11.10",
     description: "Database image with a pinned tag or digest (`latest` is refused).",
     parse: image,
   },
   flavor: {
-    type: "string", default: "mariadb",
+    type: "string",
+    default: "mariadb",
     description: "Database flavor: mariadb (mysql is reserved for a later release).",
     parse: oneOf<Flavor>(["mariadb"], { mysql: "mysql is reserved: the MySQL 8.4 flavor is not deployable yet" }),
   },
   namespace: {
-    type: "string", default: "default",
+    type: "string",
+    default: "default",
     description: "Kubernetes namespace (DNS-1123 label).",
     parse: text(namespaceName),
   },
   createNamespace: {
-    type: "boolean", default: true,
+    type: "boolean",
+    default: true,
     description: "Create the namespace (never `default`); false when it exists already or is managed elsewhere.",
     parse: boolean,
   },
   storageSize: {
-    type: "string", default: "10Gi",
+    type: "string",
+    default: "10Gi",
     description: "Data volume size per member (Kubernetes quantity, e.g. 20Gi).",
     parse: quantity("storage"),
   },
   storageClass: {
-    type: "string", default: "",
+    type: "string",
+    default: "",
     description: "StorageClass of the data volumes; empty uses the cluster default.",
-    parse: optional((v) => /^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/.test(v) && v.length <= 253, "a StorageClass name (DNS-1123 subdomain) or empty for the cluster default"),
+    parse: optional(
+      (v) => /^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/.test(v) && v.length <= 253,
+      "a StorageClass name (DNS-1123 subdomain) or empty for the cluster default",
+    ),
   },
   cpuRequest: {
-    type: "string", default: "250m",
+    type: "string",
+    default: "250m",
     description: "CPU request of the database container.",
     parse: quantity("CPU"),
   },
   cpuLimit: {
-    type: "string", default: "1",
+    type: "string",
+    default: "1",
     description: "CPU limit of the database container (>= cpuRequest).",
     parse: quantity("CPU"),
   },
   memoryRequest: {
-    type: "string", default: "512Mi",
+    type: "string",
+    default: "512Mi",
     description: "Memory request of the database container.",
     parse: quantity("memory"),
   },
   memoryLimit: {
-    type: "string", default: "1Gi",
+    type: "string",
+    default: "1Gi",
     description: "Memory limit of the database container (>= memoryRequest).",
     parse: quantity("memory"),
   },
   antiAffinity: {
-    type: "string", default: "preferred",
+    type: "string",
+    default: "preferred",
     description: "Spread members over nodes: none, preferred or required.",
     parse: oneOf<AntiAffinity>(["none", "preferred", "required"]),
   },
   readMaxLagSeconds: {
-    type: "integer", default: 10,
+    type: "integer",
+    default: 10,
     description: "Replicas lagging more than this many seconds leave the read Service (> 0).",
-    parse: integer(1, Number.MAX_SAFE_INTEGER, "a whole number of seconds > 0 (replication lag is measured in seconds)"),
+    parse: integer(
+      1,
+      Number.MAX_SAFE_INTEGER,
+      "a whole number of seconds > 0 (replication lag is measured in seconds)",
+    ),
   },
   semiSync: {
-    type: "boolean", default: true,
+    type: "boolean",
+    default: true,
     description: "Semi-synchronous replication (a commit waits for one replica's ack).",
     parse: boolean,
   },
   semiSyncTimeoutMs: {
-    type: "integer", default: 10000,
+    type: "integer",
+    default: 10000,
     description: "Semi-sync ack timeout in ms before falling back to async (> 0).",
     parse: integer(1, Number.MAX_SAFE_INTEGER, "an integer number of milliseconds > 0"),
   },
   autoFailover: {
-    type: "boolean", default: true,
-    description: "Promote the most advanced replica when the primary is unreachable: an agent in the cluster does it within seconds, and `pulumi up` does it too.",
+    type: "boolean",
+    default: true,
+    description:
+      "Promote the most advanced replica when the primary is unreachable: an agent in the cluster does it within seconds, and `pulumi up` does it too.",
     parse: boolean,
   },
   agentImage: {
-    type: "string", default: "node:20.19.5-bookworm-slim",
-    description: "Image of the failover agent: a public Node (>= 20.19) image with a pinned tag or digest (`latest` is refused); the agent's compiled code comes in a ConfigMap, so there is no image to build.",
+    type: "string",
+    default: "node:20.19.5-bookworm-slim",
+    description:
+      "Image of the failover agent: a public Node (>= 20.19) image with a pinned tag or digest (`latest` is refused); the agent's compiled code comes in a ConfigMap, so there is no image to build.",
     parse: image,
   },
   agentIntervalMs: {
-    type: "integer", default: 1000,
+    type: "integer",
+    default: 1000,
     description: "Milliseconds between the agent's checks of the primary (> 0).",
     parse: integer(1, Number.MAX_SAFE_INTEGER, "an integer number of milliseconds > 0"),
   },
   agentFailureThreshold: {
-    type: "integer", default: 3,
+    type: "integer",
+    default: 3,
     description: "Consecutive failed checks of the primary before the agent fails over (>= 1).",
     parse: integer(1, Number.MAX_SAFE_INTEGER, "an integer >= 1 (consecutive failed checks)"),
   },
   agentCooldownSeconds: {
-    type: "integer", default: 300,
+    type: "integer",
+    default: 300,
     description: "Seconds after a failover before the agent may fail over again (>= 0).",
     parse: integer(0, Number.MAX_SAFE_INTEGER, "an integer number of seconds >= 0"),
   },
   operationTimeoutSeconds: {
-    type: "integer", default: 120,
+    type: "integer",
+    default: 120,
     description: "Deadline of one replication operation in seconds (> 0).",
     parse: integer(1, Number.MAX_SAFE_INTEGER, "an integer number of seconds > 0"),
   },
   connector: {
-    type: "string", default: "kubernetes",
+    type: "string",
+    default: "kubernetes",
     description: "How the engine reaches members: kubernetes (port-forward) or direct (directMembers).",
     parse: oneOf<Connector>(["kubernetes", "direct"]),
   },
   directMembers: {
-    type: "array", default: [],
+    type: "array",
+    default: [],
     description: "host:port of each member by ordinal; required when connector is direct (length = replicas).",
     parse: hostPorts,
   },
   serverConfig: {
-    type: "object", default: {},
+    type: "object",
+    default: {},
     description: "Extra my.cnf options, e.g. `pulumi config set --path serverConfig.max_connections 500`.",
     parse: serverOptions,
   },
   tls: {
-    type: "string", default: "self-signed",
-    description: "TLS of the members: self-signed (a CA and one certificate per member made by the stack, keys secret in state), secret (your Secrets, tlsSecretPrefix), cert-manager (Certificates from tlsIssuer) or off; replication and the engine verify the members against the CA.",
+    type: "string",
+    default: "self-signed",
+    description:
+      "TLS of the members: self-signed (a CA and one certificate per member made by the stack, keys secret in state), secret (your Secrets, tlsSecretPrefix), cert-manager (Certificates from tlsIssuer) or off; replication and the engine verify the members against the CA.",
     parse: oneOf<TlsMode>(["self-signed", "secret", "cert-manager", "off"]),
   },
   tlsCaGeneration: {
-    type: "integer", default: 1,
-    description: "tls self-signed: the generation of the stack's CA that signs the member certificates; a new one makes a new CA (stage it with tlsTrustedCaGenerations, README TLS).",
+    type: "integer",
+    default: 1,
+    description:
+      "tls self-signed: the generation of the stack's CA that signs the member certificates; a new one makes a new CA (stage it with tlsTrustedCaGenerations, README TLS).",
     parse: integer(1, 1000, "an integer from 1 to 1000"),
   },
   tlsTrustedCaGenerations: {
-    type: "array", default: [],
-    description: "tls self-signed: the CA generations trusted (each in ca.crt), e.g. [1, 2] while the members move from CA 1 to CA 2; must include tlsCaGeneration; empty: tlsCaGeneration alone.",
+    type: "array",
+    default: [],
+    description:
+      "tls self-signed: the CA generations trusted (each in ca.crt), e.g. [1, 2] while the members move from CA 1 to CA 2; must include tlsCaGeneration; empty: tlsCaGeneration alone.",
     parse: caGenerations,
   },
   tlsSecretPrefix: {
-    type: "string", default: "",
-    description: "tls secret: member N's certificate and key are the Secret <tlsSecretPrefix>-N in the namespace (kubernetes.io/tls: tls.crt, tls.key), for every member; the certificate must carry the member's DNS names.",
-    parse: optional((v) => DNS1123_SUBDOMAIN.test(v) && v.length <= 240, "a Secret name prefix (lowercase letters, digits, '-' and '.'; at most 240 characters)"),
+    type: "string",
+    default: "",
+    description:
+      "tls secret: member N's certificate and key are the Secret <tlsSecretPrefix>-N in the namespace (kubernetes.io/tls: tls.crt, tls.key), for every member; the certificate must carry the member's DNS names.",
+    parse: optional(
+      (v) => DNS1123_SUBDOMAIN.test(v) && v.length <= 240,
+      "a Secret name prefix (lowercase letters, digits, '-' and '.'; at most 240 characters)",
+    ),
   },
   tlsIssuer: {
-    type: "string", default: "",
-    description: "tls cert-manager: Issuer/<name> (in the namespace) or ClusterIssuer/<name> that signs the members' Certificates.",
+    type: "string",
+    default: "",
+    description:
+      "tls cert-manager: Issuer/<name> (in the namespace) or ClusterIssuer/<name> that signs the members' Certificates.",
     parse: tlsIssuer,
   },
   tlsCa: {
-    type: "string", default: "",
-    description: "tls secret and cert-manager: PEM of the CA that signs the members' certificates (public), or of several (old and new, while a new CA rolls out).",
+    type: "string",
+    default: "",
+    description:
+      "tls secret and cert-manager: PEM of the CA that signs the members' certificates (public), or of several (old and new, while a new CA rolls out).",
     parse: caBundle,
   },
   tlsRequired: {
-    type: "boolean", default: false,
-    description: "Members refuse connections without TLS (require_secure_transport); needs tls on. Pulumi.prod.yaml sets it.",
+    type: "boolean",
+    default: false,
+    description:
+      "Members refuse connections without TLS (require_secure_transport); needs tls on. Pulumi.prod.yaml sets it.",
     parse: boolean,
   },
   serviceType: {
-    type: "string", default: "ClusterIP",
+    type: "string",
+    default: "ClusterIP",
     description: "Type of the primary and read Services: ClusterIP, NodePort or LoadBalancer.",
     parse: oneOf<ServiceType>(["ClusterIP", "NodePort", "LoadBalancer"]),
   },
   loadBalancerSourceRanges: {
-    type: "array", default: [],
-    description: "CIDRs a LoadBalancer Service admits (e.g. [\"10.0.0.0/8\"]); required by policy in production when serviceType is LoadBalancer.",
+    type: "array",
+    default: [],
+    description:
+      'CIDRs a LoadBalancer Service admits (e.g. ["10.0.0.0/8"]); required by policy in production when serviceType is LoadBalancer.',
     parse: cidrs,
   },
   clientNamespaceSelector: {
-    type: "object", default: {},
-    description: "Labels of the namespaces whose pods may connect to the database port (NetworkPolicy); empty: the stack's namespace.",
+    type: "object",
+    default: {},
+    description:
+      "Labels of the namespaces whose pods may connect to the database port (NetworkPolicy); empty: the stack's namespace.",
     parse: labels,
   },
   clientPodSelector: {
-    type: "object", default: {},
+    type: "object",
+    default: {},
     description: "Labels of the application pods in those namespaces that may connect; empty: every pod there.",
     parse: labels,
   },
   appUser: {
-    type: "string", default: "app",
+    type: "string",
+    default: "app",
     description: "Application user (its password is generated).",
-    parse: text((v) => SQL_IDENTIFIER.test(v) && !["root", "replication", "mariadb.sys"].includes(v) ? undefined : "a user name of letters, digits and '_' (at most 32, not starting with a digit), other than root or replication"),
+    parse: text((v) =>
+      SQL_IDENTIFIER.test(v) && !["root", "replication", "mariadb.sys"].includes(v)
+        ? undefined
+        : "a user name of letters, digits and '_' (at most 32, not starting with a digit), other than root or replication",
+    ),
   },
   appDatabase: {
-    type: "string", default: "app",
+    type: "string",
+    default: "app",
     description: "Application database.",
-    parse: text((v) => SQL_IDENTIFIER.test(v) && !["mysql", "sys", "information_schema", "performance_schema"].includes(v.toLowerCase()) ? undefined : "a database name of letters, digits and '_' (at most 32, not starting with a digit), not a system schema"),
+    parse: text((v) =>
+      SQL_IDENTIFIER.test(v) && !["mysql", "sys", "information_schema", "performance_schema"].includes(v.toLowerCase())
+        ? undefined
+        : "a database name of letters, digits and '_' (at most 32, not starting with a digit), not a system schema",
+    ),
   },
   backupEnabled: {
-    type: "boolean", default: true,
+    type: "boolean",
+    default: true,
     description: "Deploy scheduled physical backups to S3.",
     parse: boolean,
   },
   backupImage: {
-    type: "string", default: "",
-    description: "Image of the backup containers (clone donor, binlog archiver, seed, backup job): the database image with rclone added, as components/backup/Dockerfile builds it, pinned like image. Empty uses image itself: seeding works on the official mariadb image (it has socat and zstd), backups, the binlog archive and restoreFrom need rclone (the program warns).",
+    type: "string",
+    default: "",
+    description:
+      "Image of the backup containers (clone donor, binlog archiver, seed, backup job): the database image with rclone added, as components/backup/Dockerfile builds it, pinned like image. Empty uses image itself: seeding works on the official mariadb image (it has socat and zstd), backups, the binlog archive and restoreFrom need rclone (the program warns).",
     parse: backupImage,
   },
   backupSchedule: {
-    type: "string", default: "0 3 * * *",
+    type: "string",
+    default: "0 3 * * *",
     description: "Cron schedule (5 fields) of base backups.",
-    parse: text((v) => isCron(v) ? undefined : "a cron expression with 5 fields (minute hour day-of-month month day-of-week), e.g. \"0 3 * * *\""),
+    parse: text((v) =>
+      isCron(v)
+        ? undefined
+        : 'a cron expression with 5 fields (minute hour day-of-month month day-of-week), e.g. "0 3 * * *"',
+    ),
   },
   backupMaxAgeHours: {
-    type: "integer", default: 0,
-    description: "With monitoring and binlogArchive, the alert MysqlHaBackupTooOld fires when the newest complete base backup is older than this many hours (1 to 8784); 0: two periods of backupSchedule (the longest time between two of its runs; 48 for the default daily schedule).",
-    parse: (v, c) => integer(0, 8784, "an integer number of hours from 1 to 8784, or 0 for two periods of backupSchedule")(v, c) || undefined,
+    type: "integer",
+    default: 0,
+    description:
+      "With monitoring and binlogArchive, the alert MysqlHaBackupTooOld fires when the newest complete base backup is older than this many hours (1 to 8784); 0: two periods of backupSchedule (the longest time between two of its runs; 48 for the default daily schedule).",
+    parse: (v, c) =>
+      integer(0, 8784, "an integer number of hours from 1 to 8784, or 0 for two periods of backupSchedule")(v, c) ||
+      undefined,
   },
   backupBucket: {
-    type: "string", default: "",
+    type: "string",
+    default: "",
     description: "Existing S3 bucket for backups; empty creates one.",
-    parse: optional(isBucketName, "an S3 bucket name (3-63 lowercase letters, digits, '.' or '-') or empty to create one"),
+    parse: optional(
+      isBucketName,
+      "an S3 bucket name (3-63 lowercase letters, digits, '.' or '-') or empty to create one",
+    ),
   },
   backupEndpoint: {
-    type: "string", default: "",
+    type: "string",
+    default: "",
     description: "https:// URL of an S3-compatible endpoint (no credentials in it); empty uses AWS S3.",
     parse: endpoint,
   },
   backupEndpointAllowHttp: {
-    type: "boolean", default: false,
+    type: "boolean",
+    default: false,
     description: "Allow an http:// backupEndpoint (backups travel unencrypted; e.g. a MinIO inside the cluster).",
     parse: boolean,
   },
   backupKmsKeyId: {
-    type: "string", default: "",
+    type: "string",
+    default: "",
     description: "KMS key ARN or id: backups are encrypted with SSE-KMS under it instead of SSE-S3 (AES256).",
-    parse: optional((v) => /^(arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:(key|alias)\/[A-Za-z0-9/_-]+|[0-9a-f-]{36}|alias\/[A-Za-z0-9/_-]+)$/.test(v), "a KMS key ARN, key id or alias/<name>, or empty for SSE-S3"),
+    parse: optional(
+      (v) =>
+        /^(arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:(key|alias)\/[A-Za-z0-9/_-]+|[0-9a-f-]{36}|alias\/[A-Za-z0-9/_-]+)$/.test(
+          v,
+        ),
+      "a KMS key ARN, key id or alias/<name>, or empty for SSE-S3",
+    ),
   },
   backupIrsaOidcProviderArn: {
-    type: "string", default: "",
-    description: "ARN of the cluster's IAM OIDC provider (EKS): S3 access through IRSA roles the stack creates (members write, only the backup Job deletes); empty: static keys from the backup Secret.",
-    parse: optional((v) => /^arn:aws[a-z-]*:iam::\d{12}:oidc-provider\/[A-Za-z0-9./_-]+$/.test(v), "an IAM OIDC provider ARN (arn:aws:iam::<account>:oidc-provider/<issuer host and path>) or empty"),
+    type: "string",
+    default: "",
+    description:
+      "ARN of the cluster's IAM OIDC provider (EKS): S3 access through IRSA roles the stack creates (members write, only the backup Job deletes); empty: static keys from the backup Secret.",
+    parse: optional(
+      (v) => /^arn:aws[a-z-]*:iam::\d{12}:oidc-provider\/[A-Za-z0-9./_-]+$/.test(v),
+      "an IAM OIDC provider ARN (arn:aws:iam::<account>:oidc-provider/<issuer host and path>) or empty",
+    ),
   },
   backupIrsaOidcIssuer: {
-    type: "string", default: "",
-    description: "The cluster's OIDC issuer URL (https://oidc.eks.<region>.amazonaws.com/id/<id>); required with backupIrsaOidcProviderArn.",
-    parse: optional((v) => /^https:\/\/[A-Za-z0-9./_-]+$/.test(v), "the https:// OIDC issuer URL of the cluster or empty"),
+    type: "string",
+    default: "",
+    description:
+      "The cluster's OIDC issuer URL (https://oidc.eks.<region>.amazonaws.com/id/<id>); required with backupIrsaOidcProviderArn.",
+    parse: optional(
+      (v) => /^https:\/\/[A-Za-z0-9./_-]+$/.test(v),
+      "the https:// OIDC issuer URL of the cluster or empty",
+    ),
   },
   backupRegion: {
-    type: "string", default: "us-east-1",
+    type: "string",
+    default: "us-east-1",
     description: "Region of the backup bucket.",
-    parse: text((v) => /^[a-z0-9][a-z0-9-]{0,62}$/.test(v) ? undefined : "a region name such as us-east-1"),
+    parse: text((v) => (/^[a-z0-9][a-z0-9-]{0,62}$/.test(v) ? undefined : "a region name such as us-east-1")),
   },
   backupRetentionDays: {
-    type: "integer", default: 30,
+    type: "integer",
+    default: 30,
     description: "Prune base backups older than this many days (>= 1).",
     parse: integer(1, 36500, "an integer number of days from 1 to 36500"),
   },
   backupRetentionCount: {
-    type: "integer", default: 7,
+    type: "integer",
+    default: 7,
     description: "Always keep at least this many recent base backups (>= 1).",
     parse: integer(1, 10000, "an integer from 1 to 10000"),
   },
   binlogArchive: {
-    type: "boolean", default: true,
+    type: "boolean",
+    default: true,
     description: "Archive binlogs continuously to S3 for point-in-time recovery.",
     parse: boolean,
   },
   restoreFrom: {
-    type: "string", default: "",
+    type: "string",
+    default: "",
     description: "s3:// URL of a base backup to build member 0 from; empty starts empty.",
-    parse: optional((v) => /^s3:\/\/[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](\/\S*)?$/.test(v) && isBucketName(v.slice(5).split("/")[0]), "an s3://bucket/path URL of a base backup, or empty"),
+    parse: optional(
+      (v) => /^s3:\/\/[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](\/\S*)?$/.test(v) && isBucketName(v.slice(5).split("/")[0]),
+      "an s3://bucket/path URL of a base backup, or empty",
+    ),
   },
   metrics: {
-    type: "boolean", default: false,
-    description: "A mysqld_exporter sidecar (port 9104) on every member, as the least-privilege account mysql_ha_metrics; the NetworkPolicy admits it from monitoringNamespace only. Existing members get it at their next restart.",
+    type: "boolean",
+    default: false,
+    description:
+      "A mysqld_exporter sidecar (port 9104) on every member, as the least-privilege account mysql_ha_metrics; the NetworkPolicy admits it from monitoringNamespace only. Existing members get it at their next restart.",
     parse: boolean,
   },
   metricsImage: {
-    type: "string", default: "prom/mysqld-exporter:v0.15.1",
-    description: "Image of the mysqld_exporter sidecar (0.14 or newer: it is configured by an option file alone), pinned like image.",
+    type: "string",
+    default: "prom/mysqld-exporter:v0.15.1",
+    description:
+      "Image of the mysqld_exporter sidecar (0.14 or newer: it is configured by an option file alone), pinned like image.",
     parse: image,
   },
   monitoring: {
-    type: "string", default: "none",
-    description: "Monitoring objects: none, or prometheus-operator (PodMonitors for the agent and, with metrics, the members; a PrometheusRule with the alerts of README, Observability). Needs autoFailover (the agent exports the topology).",
+    type: "string",
+    default: "none",
+    description:
+      "Monitoring objects: none, or prometheus-operator (PodMonitors for the agent and, with metrics, the members; a PrometheusRule with the alerts of README, Observability). Needs autoFailover (the agent exports the topology).",
     parse: oneOf<Monitoring>(["none", "prometheus-operator"]),
   },
   monitoringNamespace: {
-    type: "string", default: "monitoring",
-    description: "Namespace of the Prometheus that scrapes the members: the only one the NetworkPolicy admits to the exporter port.",
+    type: "string",
+    default: "monitoring",
+    description:
+      "Namespace of the Prometheus that scrapes the members: the only one the NetworkPolicy admits to the exporter port.",
     parse: text(namespaceName, "a namespace name (DNS-1123 label)"),
   },
   monitoringLabels: {
-    type: "object", default: {},
-    description: "Labels on the PodMonitors and the PrometheusRule, so the Prometheus' selectors pick them, e.g. {\"release\": \"kube-prometheus-stack\"}.",
+    type: "object",
+    default: {},
+    description:
+      'Labels on the PodMonitors and the PrometheusRule, so the Prometheus\' selectors pick them, e.g. {"release": "kube-prometheus-stack"}.',
     parse: labels,
   },
 } satisfies Record<string, KeySpec>;
@@ -658,14 +812,18 @@ export const CONFIG_KEY_NAMES = Object.keys(CONFIG_KEYS) as ConfigKey[];
  * `type: object` only since Pulumi CLI 3.186, and an older CLI refuses the whole Pulumi.yaml over a type it does not
  * know; an undeclared key is still accepted in stack config, and the program validates it like every key.
  */
-export function projectConfigBlock(): Record<string, { type: string; default: unknown; description: string; items?: { type: string } }> {
+export function projectConfigBlock(): Record<
+  string,
+  { type: string; default: unknown; description: string; items?: { type: string } }
+> {
   const block: ReturnType<typeof projectConfigBlock> = {};
   for (const key of CONFIG_KEY_NAMES) {
     const spec: KeySpec = CONFIG_KEYS[key];
     if (spec.type === "object") continue;
-    block[key] = spec.type === "array"
-      ? { type: "array", items: { type: "string" }, default: spec.default, description: spec.description }
-      : { type: spec.type, default: spec.default, description: spec.description };
+    block[key] =
+      spec.type === "array"
+        ? { type: "array", items: { type: "string" }, default: spec.default, description: spec.description }
+        : { type: spec.type, default: spec.default, description: spec.description };
   }
   return block;
 }
@@ -700,7 +858,9 @@ export function editDistance(a: string, b: string): number {
 export function closest(word: string, candidates: readonly string[]): string | undefined {
   const lower = word.toLowerCase();
   // A shortened or lengthened key ("readMaxLag", "replicasCount") is a typo too.
-  const partial = candidates.find((c) => lower.length >= 4 && (c.toLowerCase().startsWith(lower) || lower.startsWith(c.toLowerCase())));
+  const partial = candidates.find(
+    (c) => lower.length >= 4 && (c.toLowerCase().startsWith(lower) || lower.startsWith(c.toLowerCase())),
+  );
   if (partial) return partial;
   let best: string | undefined;
   let bestDistance = Infinity;
@@ -716,8 +876,22 @@ export function closest(word: string, candidates: readonly string[]): string | u
 
 const QUANTITY = /^([+-]?(?:\d+(?:\.\d*)?|\.\d+))((?:[KMGTPE]i)|[numkMGTPE]|(?:[eE][+-]?\d+))?$/;
 const SUFFIX: Record<string, number> = {
-  n: 1e-9, u: 1e-6, m: 1e-3, "": 1, k: 1e3, M: 1e6, G: 1e9, T: 1e12, P: 1e15, E: 1e18,
-  Ki: 2 ** 10, Mi: 2 ** 20, Gi: 2 ** 30, Ti: 2 ** 40, Pi: 2 ** 50, Ei: 2 ** 60,
+  n: 1e-9,
+  u: 1e-6,
+  m: 1e-3,
+  "": 1,
+  k: 1e3,
+  M: 1e6,
+  G: 1e9,
+  T: 1e12,
+  P: 1e15,
+  E: 1e18,
+  Ki: 2 ** 10,
+  Mi: 2 ** 20,
+  Gi: 2 ** 30,
+  Ti: 2 ** 40,
+  Pi: 2 ** 50,
+  Ei: 2 ** 60,
 };
 
 /** Value of a Kubernetes quantity ("250m" -> 0.25, "1Gi" -> 1073741824), or undefined if it is not one. */
@@ -745,7 +919,8 @@ function isLabelKey(key: string): boolean {
   const slash = key.lastIndexOf("/");
   const prefix = slash >= 0 ? key.slice(0, slash) : undefined;
   const name = slash >= 0 ? key.slice(slash + 1) : key;
-  const prefixOk = prefix === undefined || (prefix.length <= 253 && prefix.split(".").every((p) => DNS1123_LABEL.test(p)));
+  const prefixOk =
+    prefix === undefined || (prefix.length <= 253 && prefix.split(".").every((p) => DNS1123_LABEL.test(p)));
   return prefixOk && LABEL_NAME.test(name);
 }
 
@@ -762,8 +937,10 @@ const OPTION_NAME = /^[a-z][a-z0-9_-]*$/;
 const SQL_IDENTIFIER = /^[A-Za-z_][A-Za-z0-9_]{0,31}$/;
 
 const BINLOG = "the binary log that replication, failover, seeding and the binlog archive read";
-const APPLY_ALL = "replicas applying every event of their source (a filter or a skipped error lets a replica silently diverge)";
-const DATA_VOLUME = "data files on the data volume (anything elsewhere is lost at a restart and missed by backups and seeding)";
+const APPLY_ALL =
+  "replicas applying every event of their source (a filter or a skipped error lets a replica silently diverge)";
+const DATA_VOLUME =
+  "data files on the data volume (anything elsewhere is lost at a restart and missed by backups and seeding)";
 const TLS = "TLS as config tls sets it up (the members' certificates, which the engine and replication verify)";
 const REACHABLE = "port 3306 on every interface, where the Services, probes and peers connect";
 
@@ -801,7 +978,8 @@ export const PROTECTED_SERVER_OPTIONS: Readonly<Record<string, string>> = {
   wsrep_: "the component's GTID replication (wsrep turns on Galera, which the component does not manage)",
   skip_grant_tables: "authentication (every client would connect with all privileges and no password)",
   init_file: "authentication and the component's accounts (the file's SQL runs with all privileges at every start)",
-  init_connect: "binary logging and the settings of every application session (it runs SQL such as SET sql_log_bin = 0 on each connection)",
+  init_connect:
+    "binary logging and the settings of every application session (it runs SQL such as SET sql_log_bin = 0 on each connection)",
   secure_auth: "authentication (it allows the old, broken password hash)",
   plugin_dir: "which server code is loaded (plugins from another directory)",
   ssl: TLS,
@@ -830,8 +1008,8 @@ export const COMPLETE_OPTIONS_BEGINNING_PROTECTED: ReadonlySet<string> = new Set
 
 /** Why serverConfig may not set `name` (in whatever spelling), or undefined when it may. */
 export function protectedOptionProblem(name: string): string | undefined {
-  const protects = (target: string) => Object.keys(PROTECTED_SERVER_OPTIONS)
-    .find((p) => target === p || (p.endsWith("_") && target.startsWith(p)));
+  const protects = (target: string) =>
+    Object.keys(PROTECTED_SERVER_OPTIONS).find((p) => target === p || (p.endsWith("_") && target.startsWith(p)));
   for (const target of optionTargets(name)) {
     const exact = protects(target);
     if (exact !== undefined) {
@@ -858,7 +1036,8 @@ function checkImage(image: string, example: string = CONFIG_KEYS.image.default):
   if (digest) return undefined;
   const lastSlash = image.lastIndexOf("/");
   const colon = image.indexOf(":", lastSlash + 1);
-  if (colon < 0) return `an image with a pinned tag or digest, e.g. ${example} or ${example.split(":")[0]}@sha256:<digest>`;
+  if (colon < 0)
+    return `an image with a pinned tag or digest, e.g. ${example} or ${example.split(":")[0]}@sha256:<digest>`;
   const tag = image.slice(colon + 1);
   if (tag === "latest") return "a pinned tag or digest (`latest` changes under you and breaks reproducible deploys)";
   if (!/^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$/.test(tag)) return "a valid tag ([A-Za-z0-9_.-], at most 128 characters)";
@@ -874,8 +1053,14 @@ export function isCron(expr: string): boolean {
 
 /** S3 bucket naming rules (3-63 chars, lowercase letters, digits, dots, hyphens; not an IP address). */
 export function isBucketName(name: string): boolean {
-  return /^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/.test(name) && !name.includes("..") && !/^\d+\.\d+\.\d+\.\d+$/.test(name)
-    && !name.includes(".-") && !name.includes("-.") && !name.startsWith("xn--");
+  return (
+    /^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/.test(name) &&
+    !name.includes("..") &&
+    !/^\d+\.\d+\.\d+\.\d+$/.test(name) &&
+    !name.includes(".-") &&
+    !name.includes("-.") &&
+    !name.startsWith("xn--")
+  );
 }
 
 function isHttpUrl(s: string): boolean {
@@ -898,7 +1083,7 @@ function defaultOf(key: string): unknown {
 }
 
 function show(value: unknown): string {
-  return typeof value === "string" ? JSON.stringify(value) : JSON.stringify(value) ?? String(value);
+  return typeof value === "string" ? JSON.stringify(value) : (JSON.stringify(value) ?? String(value));
 }
 
 /** A rule between keys: judged only when every key it reads is valid on its own, so a problem is reported once. */
@@ -911,30 +1096,46 @@ const RULES: readonly Rule[] = [
   {
     reads: ["replicas", "primary"],
     check: (v, fail) => {
-      if (v.primary >= v.replicas) fail("primary", v.primary, `an integer from 0 to ${v.replicas - 1} (replicas is ${v.replicas})`);
+      if (v.primary >= v.replicas)
+        fail("primary", v.primary, `an integer from 0 to ${v.replicas - 1} (replicas is ${v.replicas})`);
     },
   },
-  ...([["cpuRequest", "cpuLimit"], ["memoryRequest", "memoryLimit"]] as const).map(([request, limit]): Rule => ({
+  ...(
+    [
+      ["cpuRequest", "cpuLimit"],
+      ["memoryRequest", "memoryLimit"],
+    ] as const
+  ).map(([request, limit]): Rule => ({
     reads: [request, limit],
     check: (v, fail) => {
-      if (parseQuantity(v[limit])! < parseQuantity(v[request])!) fail(limit, v[limit], `a quantity >= ${request} (${v[request]})`);
+      if (parseQuantity(v[limit])! < parseQuantity(v[request])!)
+        fail(limit, v[limit], `a quantity >= ${request} (${v[request]})`);
     },
   })),
   {
     reads: ["connector", "directMembers", "replicas"],
     check: (v, fail) => {
       if (v.connector === "direct" && v.directMembers.length !== v.replicas) {
-        fail("directMembers", v.directMembers, `exactly one "host:port" per member (${v.replicas}, as replicas) when connector is direct`);
+        fail(
+          "directMembers",
+          v.directMembers,
+          `exactly one "host:port" per member (${v.replicas}, as replicas) when connector is direct`,
+        );
       }
       if (v.connector === "kubernetes" && v.directMembers.length > 0) {
-        fail("directMembers", v.directMembers, "an empty list when connector is kubernetes (set connector to direct to use these addresses)");
+        fail(
+          "directMembers",
+          v.directMembers,
+          "an empty list when connector is kubernetes (set connector to direct to use these addresses)",
+        );
       }
     },
   },
   {
     reads: ["tls", "tlsRequired"],
     check: (v, fail) => {
-      if (v.tls === "off" && v.tlsRequired) fail("tlsRequired", true, "false when tls is off (members cannot require TLS they do not have)");
+      if (v.tls === "off" && v.tlsRequired)
+        fail("tlsRequired", true, "false when tls is off (members cannot require TLS they do not have)");
     },
   },
   {
@@ -942,11 +1143,18 @@ const RULES: readonly Rule[] = [
     check: (v, fail) => {
       const trusted = v.tlsTrustedCaGenerations;
       if (trusted.length > 0 && !trusted.includes(v.tlsCaGeneration)) {
-        fail("tlsTrustedCaGenerations", trusted, `a list that includes tlsCaGeneration (${v.tlsCaGeneration}): the members' certificates must be trusted`);
+        fail(
+          "tlsTrustedCaGenerations",
+          trusted,
+          `a list that includes tlsCaGeneration (${v.tlsCaGeneration}): the members' certificates must be trusted`,
+        );
       }
       if (v.tls !== "self-signed" && (v.tlsCaGeneration !== 1 || trusted.length > 0)) {
-        fail(v.tlsCaGeneration !== 1 ? "tlsCaGeneration" : "tlsTrustedCaGenerations", v.tlsCaGeneration !== 1 ? v.tlsCaGeneration : trusted,
-          `unset when tls is ${v.tls} (the stack's own CA exists only with tls self-signed; with secret or cert-manager stage a CA change in tlsCa)`);
+        fail(
+          v.tlsCaGeneration !== 1 ? "tlsCaGeneration" : "tlsTrustedCaGenerations",
+          v.tlsCaGeneration !== 1 ? v.tlsCaGeneration : trusted,
+          `unset when tls is ${v.tls} (the stack's own CA exists only with tls self-signed; with secret or cert-manager stage a CA change in tlsCa)`,
+        );
       }
     },
   },
@@ -954,12 +1162,25 @@ const RULES: readonly Rule[] = [
     // Each mode's own keys: required by it, refused by the others (they would be ignored).
     reads: ["tls", "tlsSecretPrefix", "tlsIssuer", "tlsCa"],
     check: (v, fail) => {
-      const uses = { tlsSecretPrefix: ["secret"], tlsIssuer: ["cert-manager"], tlsCa: ["secret", "cert-manager"] } as const;
-      const what = { tlsSecretPrefix: "the prefix of the members' Secrets", tlsIssuer: "Issuer/<name> or ClusterIssuer/<name>", tlsCa: "the PEM of the CA that signs the members' certificates" };
+      const uses = {
+        tlsSecretPrefix: ["secret"],
+        tlsIssuer: ["cert-manager"],
+        tlsCa: ["secret", "cert-manager"],
+      } as const;
+      const what = {
+        tlsSecretPrefix: "the prefix of the members' Secrets",
+        tlsIssuer: "Issuer/<name> or ClusterIssuer/<name>",
+        tlsCa: "the PEM of the CA that signs the members' certificates",
+      };
       for (const key of ["tlsSecretPrefix", "tlsIssuer", "tlsCa"] as const) {
         const needed = (uses[key] as readonly string[]).includes(v.tls);
         if (needed && v[key] === undefined) fail(key, "", `${what[key]} (tls is ${v.tls})`);
-        if (!needed && v[key] !== undefined) fail(key, key === "tlsCa" ? "(a PEM)" : v[key], `empty when tls is ${v.tls} (it is used only with tls ${uses[key].join(" or ")})`);
+        if (!needed && v[key] !== undefined)
+          fail(
+            key,
+            key === "tlsCa" ? "(a PEM)" : v[key],
+            `empty when tls is ${v.tls} (it is used only with tls ${uses[key].join(" or ")})`,
+          );
       }
     },
   },
@@ -969,7 +1190,11 @@ const RULES: readonly Rule[] = [
     check: (v, fail) => {
       const byAddress = v.directMembers.filter((m) => isIP(m.replace(/:\d+$/, "").replace(/^\[|\]$/g, "")));
       if (v.connector === "direct" && v.tls !== "off" && byAddress.length > 0) {
-        fail("directMembers", byAddress, "host names in the members' certificates (TLS verifies members by DNS name), or tls off");
+        fail(
+          "directMembers",
+          byAddress,
+          "host names in the members' certificates (TLS verifies members by DNS name), or tls off",
+        );
       }
     },
   },
@@ -977,7 +1202,11 @@ const RULES: readonly Rule[] = [
     reads: ["backupEndpoint", "backupEndpointAllowHttp"],
     check: (v, fail) => {
       if (v.backupEndpoint?.startsWith("http:") && !v.backupEndpointAllowHttp) {
-        fail("backupEndpoint", v.backupEndpoint, "an https:// URL (set backupEndpointAllowHttp to true to send backups unencrypted over http)");
+        fail(
+          "backupEndpoint",
+          v.backupEndpoint,
+          "an https:// URL (set backupEndpointAllowHttp to true to send backups unencrypted over http)",
+        );
       }
     },
   },
@@ -985,8 +1214,13 @@ const RULES: readonly Rule[] = [
     reads: ["backupIrsaOidcProviderArn", "backupIrsaOidcIssuer"],
     check: (v, fail) => {
       if ((v.backupIrsaOidcProviderArn === undefined) !== (v.backupIrsaOidcIssuer === undefined)) {
-        const missing = v.backupIrsaOidcProviderArn === undefined ? "backupIrsaOidcProviderArn" : "backupIrsaOidcIssuer";
-        fail(missing, "", "set together with the other IRSA key (the provider ARN and the issuer URL name the same OIDC provider)");
+        const missing =
+          v.backupIrsaOidcProviderArn === undefined ? "backupIrsaOidcProviderArn" : "backupIrsaOidcIssuer";
+        fail(
+          missing,
+          "",
+          "set together with the other IRSA key (the provider ARN and the issuer URL name the same OIDC provider)",
+        );
       }
     },
   },
@@ -994,8 +1228,11 @@ const RULES: readonly Rule[] = [
     reads: ["backupIrsaOidcProviderArn", "backupIrsaOidcIssuer", "backupEndpoint"],
     check: (v, fail) => {
       if (v.backupIrsaOidcProviderArn && v.backupIrsaOidcIssuer && v.backupEndpoint !== undefined) {
-        fail("backupIrsaOidcProviderArn", v.backupIrsaOidcProviderArn,
-          "empty with backupEndpoint: IRSA roles are AWS IAM's, an S3-compatible endpoint takes keys from the backup Secret");
+        fail(
+          "backupIrsaOidcProviderArn",
+          v.backupIrsaOidcProviderArn,
+          "empty with backupEndpoint: IRSA roles are AWS IAM's, an S3-compatible endpoint takes keys from the backup Secret",
+        );
       }
     },
   },
@@ -1003,8 +1240,11 @@ const RULES: readonly Rule[] = [
     reads: ["backupEnabled", "backupEndpoint", "backupBucket"],
     check: (v, fail) => {
       if (v.backupEnabled && v.backupEndpoint !== undefined && v.backupBucket === undefined) {
-        fail("backupBucket", "",
-          `the name of an existing bucket on backupEndpoint ${v.backupEndpoint} (buckets are created only on AWS S3: create it there and set backupBucket)`);
+        fail(
+          "backupBucket",
+          "",
+          `the name of an existing bucket on backupEndpoint ${v.backupEndpoint} (buckets are created only on AWS S3: create it there and set backupBucket)`,
+        );
       }
     },
   },
@@ -1012,12 +1252,22 @@ const RULES: readonly Rule[] = [
     // The backup age alert's threshold defaults to two of the schedule's periods, which must be computable then.
     reads: ["monitoring", "backupEnabled", "binlogArchive", "backupSchedule", "backupMaxAgeHours"],
     check: (v, fail) => {
-      if (v.monitoring !== "prometheus-operator" || !v.backupEnabled || !v.binlogArchive || v.backupMaxAgeHours !== undefined) return;
+      if (
+        v.monitoring !== "prometheus-operator" ||
+        !v.backupEnabled ||
+        !v.binlogArchive ||
+        v.backupMaxAgeHours !== undefined
+      )
+        return;
       try {
         longestGapSeconds(v.backupSchedule);
       } catch (err) {
         if (!(err instanceof CronScheduleError)) throw err;
-        fail("backupSchedule", v.backupSchedule, `a schedule whose period can be computed (${err.message}), or set backupMaxAgeHours`);
+        fail(
+          "backupSchedule",
+          v.backupSchedule,
+          `a schedule whose period can be computed (${err.message}), or set backupMaxAgeHours`,
+        );
       }
     },
   },
@@ -1026,7 +1276,11 @@ const RULES: readonly Rule[] = [
     reads: ["monitoring", "autoFailover"],
     check: (v, fail) => {
       if (v.monitoring === "prometheus-operator" && !v.autoFailover) {
-        fail("monitoring", v.monitoring, "none when autoFailover is false (the failover agent exports the topology metrics the alerts read)");
+        fail(
+          "monitoring",
+          v.monitoring,
+          "none when autoFailover is false (the failover agent exports the topology metrics the alerts read)",
+        );
       }
     },
   },
@@ -1041,7 +1295,12 @@ const RULES: readonly Rule[] = [
 export function parseConfig(raw: Record<string, unknown>): { values?: ConfigValues; errors: ConfigError[] } {
   const errors: ConfigError[] = [];
   const fail = (key: string, value: unknown, allowed: string, hint = ""): undefined => {
-    errors.push({ key, value, allowed, message: `${PROJECT}:${key}: ${show(value)} is not allowed; expected ${allowed}${hint}` });
+    errors.push({
+      key,
+      value,
+      allowed,
+      message: `${PROJECT}:${key}: ${show(value)} is not allowed; expected ${allowed}${hint}`,
+    });
     return undefined;
   };
 
@@ -1049,7 +1308,9 @@ export function parseConfig(raw: Record<string, unknown>): { values?: ConfigValu
     if (!(key in CONFIG_KEYS)) {
       const guess = closest(key, CONFIG_KEY_NAMES);
       errors.push({
-        key, value: raw[key], allowed: `one of the known keys`,
+        key,
+        value: raw[key],
+        allowed: `one of the known keys`,
         message: `${PROJECT}:${key}: unknown config key${guess ? ` (did you mean ${guess}?)` : ""}; known keys: ${CONFIG_KEY_NAMES.join(", ")}`,
       });
     }
@@ -1083,13 +1344,18 @@ export function validateConfig(raw: Record<string, unknown>): { settings?: Setti
   const { values, errors } = parseConfig(raw);
   if (!values) return { errors };
   const { backupIrsaOidcProviderArn: oidcProviderArn, backupIrsaOidcIssuer: oidcIssuer, ...settings } = values;
-  return { errors, settings: { ...settings, backupIrsa: oidcProviderArn && oidcIssuer ? { oidcProviderArn, oidcIssuer } : undefined } };
+  return {
+    errors,
+    settings: { ...settings, backupIrsa: oidcProviderArn && oidcIssuer ? { oidcProviderArn, oidcIssuer } : undefined },
+  };
 }
 /** Thrown by {@link loadSettings}; `errors` holds every validation failure, `message` lists them all. */
 export class ConfigValidationError extends Error {
   constructor(readonly errors: ConfigError[]) {
-    super(`invalid ${PROJECT} stack configuration (${errors.length} problem${errors.length === 1 ? "" : "s"}):\n` +
-      errors.map((e) => `  - ${e.message}`).join("\n"));
+    super(
+      `invalid ${PROJECT} stack configuration (${errors.length} problem${errors.length === 1 ? "" : "s"}):\n` +
+        errors.map((e) => `  - ${e.message}`).join("\n"),
+    );
     this.name = "ConfigValidationError";
   }
 }

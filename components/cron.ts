@@ -6,15 +6,23 @@
  */
 
 export class CronScheduleError extends Error {
-  constructor(readonly schedule: string, detail: string) {
+  constructor(
+    readonly schedule: string,
+    detail: string,
+  ) {
     super(`cron schedule "${schedule}": ${detail}`);
     this.name = "CronScheduleError";
   }
 }
 
 const MACROS: Record<string, string> = {
-  "@yearly": "0 0 1 1 *", "@annually": "0 0 1 1 *", "@monthly": "0 0 1 * *", "@weekly": "0 0 * * 0",
-  "@daily": "0 0 * * *", "@midnight": "0 0 * * *", "@hourly": "0 * * * *",
+  "@yearly": "0 0 1 1 *",
+  "@annually": "0 0 1 1 *",
+  "@monthly": "0 0 1 * *",
+  "@weekly": "0 0 * * 0",
+  "@daily": "0 0 * * *",
+  "@midnight": "0 0 * * *",
+  "@hourly": "0 * * * *",
 };
 
 const MONTHS = ["JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC"];
@@ -40,7 +48,9 @@ function parseField(schedule: string, text: string, spec: (typeof FIELDS)[number
     const named = names?.indexOf(s.toUpperCase()) ?? -1;
     if (named >= 0) return named + spec.min;
     if (!/^\d+$/.test(s)) {
-      throw bad(`"${s}" is not a number${names ? ` or a name (${names.join(", ")})` : ""}; L, W, # and other extensions are not supported`);
+      throw bad(
+        `"${s}" is not a number${names ? ` or a name (${names.join(", ")})` : ""}; L, W, # and other extensions are not supported`,
+      );
     }
     const n = Number(s);
     if (n < spec.min || n > spec.max) throw bad(`${n} is outside ${spec.min}-${spec.max}`);
@@ -52,7 +62,8 @@ function parseField(schedule: string, text: string, spec: (typeof FIELDS)[number
     const [range, stepText, extra] = part.split("/");
     if (extra !== undefined || range === "") throw bad(`"${part}" is not a value, a range or a step`);
     const step = stepText === undefined ? 1 : Number(stepText);
-    if (stepText !== undefined && !(/^\d+$/.test(stepText) && step >= 1)) throw bad(`step "${stepText}" is not a positive integer`);
+    if (stepText !== undefined && !(/^\d+$/.test(stepText) && step >= 1))
+      throw bad(`step "${stepText}" is not a positive integer`);
     let start: number;
     let end: number;
     if (range === "*" || range === "?") {
@@ -83,10 +94,16 @@ const DAY_MS = 86400000;
 export function longestGapSeconds(schedule: string): number {
   const expanded = MACROS[schedule.trim()] ?? schedule;
   const texts = expanded.trim().split(/\s+/);
-  if (texts.length !== 5) throw new CronScheduleError(schedule, `expected 5 fields (minute hour day-of-month month day-of-week) or one of ${Object.keys(MACROS).join(", ")}`);
+  if (texts.length !== 5)
+    throw new CronScheduleError(
+      schedule,
+      `expected 5 fields (minute hour day-of-month month day-of-week) or one of ${Object.keys(MACROS).join(", ")}`,
+    );
   const [minute, hour, dom, month, dow] = texts.map((t, i) => parseField(schedule, t, FIELDS[i]));
   // Minutes of the day it runs at, in order.
-  const times = [...hour.values].sort((a, b) => a - b).flatMap((h) => [...minute.values].sort((a, b) => a - b).map((m) => h * 60 + m));
+  const times = [...hour.values]
+    .sort((a, b) => a - b)
+    .flatMap((h) => [...minute.values].sort((a, b) => a - b).map((m) => h * 60 + m));
   const start = Date.UTC(2000, 0, 1);
   let first: number | undefined;
   let last: number | undefined;
@@ -103,7 +120,8 @@ export function longestGapSeconds(schedule: string): number {
     if (last !== undefined) longest = Math.max(longest, base + times[0] - last);
     last = base + times[times.length - 1];
   }
-  if (first === undefined || last === undefined) throw new CronScheduleError(schedule, "it never runs (no date matches its day and month fields)");
+  if (first === undefined || last === undefined)
+    throw new CronScheduleError(schedule, "it never runs (no date matches its day and month fields)");
   // From the cycle's last run to its first run in the next cycle.
   longest = Math.max(longest, first + CYCLE_DAYS * 1440 - last);
   return longest * 60;

@@ -16,7 +16,12 @@ import { buildNamespace } from "./kubernetes/namespace";
 import { buildMemberNetworkPolicy } from "./kubernetes/network-policy";
 import { buildWorkloadServiceAccount } from "./kubernetes/service-account";
 import {
-  buildAgentBundleConfigMap, buildAgentDeployment, buildAgentPodDisruptionBudget, buildAgentRole, buildAgentRoleBinding, buildAgentServiceAccount,
+  buildAgentBundleConfigMap,
+  buildAgentDeployment,
+  buildAgentPodDisruptionBudget,
+  buildAgentRole,
+  buildAgentRoleBinding,
+  buildAgentServiceAccount,
 } from "./kubernetes/agent";
 import { agentBundle } from "../scripts/agent-bundle";
 import { ACCOUNTS, REPLICATION_USER } from "./kubernetes/secret";
@@ -25,13 +30,25 @@ import { ConnectorSpec } from "./connectors";
 import { PrimaryPlacement, ReplicationResourceArgs, ReplicationTopology, RollingUpgrade } from "./providers";
 import { serverConfigRevision } from "./kubernetes/config-hash";
 import {
-  backupImageWarning, backupNames, backupScripts, BackupPartsArgs, buildBackupCronJob, buildBackupPodExtras, buildSeedingPodExtras, S3Credentials,
+  backupImageWarning,
+  backupNames,
+  backupScripts,
+  BackupPartsArgs,
+  buildBackupCronJob,
+  buildBackupPodExtras,
+  buildSeedingPodExtras,
+  S3Credentials,
 } from "./backup/kubernetes";
 import { createBackupStorage } from "./backup/storage";
 import { createIrsaRoles } from "./backup/iam";
 import { buildExporterSecret, buildMetricsPodExtras } from "./monitoring/exporter";
 import { buildDashboardConfigMap } from "./monitoring/dashboard";
-import { buildAgentPodMonitor, buildArchivePodMonitor, buildMembersPodMonitor, buildPrometheusRule } from "./monitoring/prometheus-operator";
+import {
+  buildAgentPodMonitor,
+  buildArchivePodMonitor,
+  buildMembersPodMonitor,
+  buildPrometheusRule,
+} from "./monitoring/prometheus-operator";
 
 /** How long Pulumi waits for the members to be Ready: long enough to clone a large peer. */
 export const SEED_TIMEOUT = "2h";
@@ -47,8 +64,11 @@ type InputKey = "namespace" | "image" | "directMembers" | "backupBucket";
  * the config's default and validation, typed as it is validated.
  */
 export type DatabaseConfigArgs = {
-  [K in ConfigKey]?: K extends "directMembers" ? pulumi.Input<pulumi.Input<string>[]>
-    : K extends InputKey ? pulumi.Input<NonNullable<ConfigValues[K]>> : ConfigValues[K];
+  [K in ConfigKey]?: K extends "directMembers"
+    ? pulumi.Input<pulumi.Input<string>[]>
+    : K extends InputKey
+      ? pulumi.Input<NonNullable<ConfigValues[K]>>
+      : ConfigValues[K];
 };
 
 export interface ReplicatedDatabaseArgs extends DatabaseConfigArgs {
@@ -68,8 +88,20 @@ export interface ReplicatedDatabaseArgs extends DatabaseConfigArgs {
 type Cluster = NonNullable<ReplicatedDatabaseArgs["cluster"]>;
 
 /** The component's outputs. */
-type DatabaseOutputs = Pick<ReplicatedDatabase, "primaryEndpoint" | "readEndpoint" | "headlessServiceName" | "memberHosts" | "primary" |
-  "secretName" | "rootPassword" | "replicationPassword" | "appPassword" | "replicationPlan" | "gtidPositions">;
+type DatabaseOutputs = Pick<
+  ReplicatedDatabase,
+  | "primaryEndpoint"
+  | "readEndpoint"
+  | "headlessServiceName"
+  | "memberHosts"
+  | "primary"
+  | "secretName"
+  | "rootPassword"
+  | "replicationPassword"
+  | "appPassword"
+  | "replicationPlan"
+  | "gtidPositions"
+>;
 
 /** A value that needs no other resource: neither an Output nor a Promise, nor a list holding one. */
 const known = (value: unknown): boolean =>
@@ -145,11 +177,17 @@ export class ReplicatedDatabase extends pulumi.ComponentResource {
   private whenKnown(name: string, keys: DatabaseConfigArgs, cluster: Cluster): DatabaseOutputs {
     const built = pulumi.output(keys).apply((values) => this.build(name, settingsOf(values), cluster));
     return {
-      primaryEndpoint: built.apply((b) => b.primaryEndpoint), readEndpoint: built.apply((b) => b.readEndpoint),
-      headlessServiceName: built.apply((b) => b.headlessServiceName), memberHosts: built.apply((b) => b.memberHosts),
-      primary: built.apply((b) => b.primary), secretName: built.apply((b) => b.secretName), rootPassword: built.apply((b) => b.rootPassword),
-      replicationPassword: built.apply((b) => b.replicationPassword), appPassword: built.apply((b) => b.appPassword),
-      replicationPlan: built.apply((b) => b.replicationPlan), gtidPositions: built.apply((b) => b.gtidPositions),
+      primaryEndpoint: built.apply((b) => b.primaryEndpoint),
+      readEndpoint: built.apply((b) => b.readEndpoint),
+      headlessServiceName: built.apply((b) => b.headlessServiceName),
+      memberHosts: built.apply((b) => b.memberHosts),
+      primary: built.apply((b) => b.primary),
+      secretName: built.apply((b) => b.secretName),
+      rootPassword: built.apply((b) => b.rootPassword),
+      replicationPassword: built.apply((b) => b.replicationPassword),
+      appPassword: built.apply((b) => b.appPassword),
+      replicationPlan: built.apply((b) => b.replicationPlan),
+      gtidPositions: built.apply((b) => b.gtidPositions),
     };
   }
 
@@ -161,8 +199,10 @@ export class ReplicatedDatabase extends pulumi.ComponentResource {
     // Every namespaced object waits for the namespace, when the stack creates it.
     const namespace = buildNamespace(base);
     const namespaceResource = namespace && new k8s.core.v1.Namespace(`${name}-namespace`, namespace, { parent: this });
-    const inNamespace = (...after: pulumi.Resource[]): pulumi.CustomResourceOptions =>
-      ({ parent: this, dependsOn: [...(namespaceResource ? [namespaceResource] : []), ...after] });
+    const inNamespace = (...after: pulumi.Resource[]): pulumi.CustomResourceOptions => ({
+      parent: this,
+      dependsOn: [...(namespaceResource ? [namespaceResource] : []), ...after],
+    });
 
     const credentials = this.credentials(name, names, settings, inNamespace());
     // The members' certificates (README "TLS"), by config tls; the engine and the replicas verify the members
@@ -170,7 +210,11 @@ export class ReplicatedDatabase extends pulumi.ComponentResource {
     const tls = stackTls(this, name, names, settings, inNamespace());
     // The mysqld_exporter sidecars' option file with the metrics account's password (monitoring/exporter.ts).
     const exporterSecret = settings.metrics
-      ? new k8s.core.v1.Secret(`${name}-exporter`, buildExporterSecret({ ...base, password: credentials.accounts.metrics }), inNamespace())
+      ? new k8s.core.v1.Secret(
+          `${name}-exporter`,
+          buildExporterSecret({ ...base, password: credentials.accounts.metrics }),
+          inNamespace(),
+        )
       : undefined;
     const serverConfig = new k8s.core.v1.ConfigMap(`${name}-config`, buildServerConfigMap(base), inNamespace());
     // Seeding (always) and backups (components/backup): bucket, scripts, member sidecars and the CronJob. S3 access:
@@ -179,66 +223,127 @@ export class ReplicatedDatabase extends pulumi.ComponentResource {
     const imageWarning = backupImageWarning(settings);
     if (imageWarning) pulumi.log.warn(imageWarning, this);
     const storage = settings.backupEnabled ? createBackupStorage(this, name, settings, pulumi.getStack()) : undefined;
-    const roles = storage && settings.backupIrsa
-      ? createIrsaRoles(this, name, {
-          settings, bucketArn: storage.bucketArn, prefix: storage.prefix,
-          serviceAccounts: { writer: names.serviceAccount, pruner: names.backupServiceAccount },
-        })
-      : undefined;
+    const roles =
+      storage && settings.backupIrsa
+        ? createIrsaRoles(this, name, {
+            settings,
+            bucketArn: storage.bucketArn,
+            prefix: storage.prefix,
+            serviceAccounts: { writer: names.serviceAccount, pruner: names.backupServiceAccount },
+          })
+        : undefined;
     const s3Credentials: S3Credentials = roles
       ? { kind: "irsa", serviceAccountName: names.backupServiceAccount }
       : { kind: "secret", secretName: backupNames(name).credentialsSecret };
-    const backup: BackupPartsArgs | undefined = storage ? { ...base, url: storage.url, credentials: s3Credentials } : undefined;
-    const scripts = new k8s.core.v1.ConfigMap(`${name}-scripts`,
-      buildScriptsConfigMap({ ...base, extraScripts: backupScripts() }), inNamespace());
+    const backup: BackupPartsArgs | undefined = storage
+      ? { ...base, url: storage.url, credentials: s3Credentials }
+      : undefined;
+    const scripts = new k8s.core.v1.ConfigMap(
+      `${name}-scripts`,
+      buildScriptsConfigMap({ ...base, extraScripts: backupScripts() }),
+      inNamespace(),
+    );
     const headless = new k8s.core.v1.Service(`${name}-headless`, buildHeadlessService(base), inNamespace());
     // Who may reach the members (database and donor ports), and their identity without an API token.
-    const networkPolicy = new k8s.networking.v1.NetworkPolicy(`${name}-network-policy`, buildMemberNetworkPolicy(base), inNamespace());
-    const serviceAccount = new k8s.core.v1.ServiceAccount(`${name}-service-account`, buildWorkloadServiceAccount({ ...base, roleArn: roles?.writer }), inNamespace());
-    const backupAccount = roles && new k8s.core.v1.ServiceAccount(`${name}-backup-service-account`,
-      buildWorkloadServiceAccount({ ...base, accountName: names.backupServiceAccount, roleArn: roles.pruner }), inNamespace());
+    const networkPolicy = new k8s.networking.v1.NetworkPolicy(
+      `${name}-network-policy`,
+      buildMemberNetworkPolicy(base),
+      inNamespace(),
+    );
+    const serviceAccount = new k8s.core.v1.ServiceAccount(
+      `${name}-service-account`,
+      buildWorkloadServiceAccount({ ...base, roleArn: roles?.writer }),
+      inNamespace(),
+    );
+    const backupAccount =
+      roles &&
+      new k8s.core.v1.ServiceAccount(
+        `${name}-backup-service-account`,
+        buildWorkloadServiceAccount({ ...base, accountName: names.backupServiceAccount, roleArn: roles.pruner }),
+        inNamespace(),
+      );
 
     // What names the primary: the topology ConfigMap, created without the primary's name, and the pods' role labels,
     // which the primary Service selects. The providers write both under their own field manager
     // (connectors/primary-objects.ts), so Pulumi's applies never own, conflict with or revert them. The placement
     // names the configured primary on first create, before any pod starts (a pod starts writable only if the
     // topology ConfigMap names it); after that whoever moves the primary points them.
-    const topologyConfigMap = new k8s.core.v1.ConfigMap(`${name}-topology`, buildTopologyConfigMap(base), inNamespace());
+    const topologyConfigMap = new k8s.core.v1.ConfigMap(
+      `${name}-topology`,
+      buildTopologyConfigMap(base),
+      inNamespace(),
+    );
     const primaryService = new k8s.core.v1.Service(`${name}-primary`, buildPrimaryService(base), inNamespace());
 
     // Replication around the StatefulSet (README, "Replication during `pulumi up`"): the placement moves the
     // primary before the pods change, the topology converges replication after them.
     const replication = replicationArgs(names, settings, credentials, cluster, tls);
-    const placement = new PrimaryPlacement(`${name}-placement`, replication, { parent: this, dependsOn: [topologyConfigMap, primaryService] });
+    const placement = new PrimaryPlacement(`${name}-placement`, replication, {
+      parent: this,
+      dependsOn: [topologyConfigMap, primaryService],
+    });
 
     // Everything the pods need exists before the StatefulSet, and the primary is where the new size allows.
-    const beforeMembers: pulumi.Resource[] = [credentials.secret, serverConfig, scripts, headless, networkPolicy, serviceAccount, placement, ...(tls?.resources ?? []), ...(exporterSecret ? [exporterSecret] : [])];
+    const beforeMembers: pulumi.Resource[] = [
+      credentials.secret,
+      serverConfig,
+      scripts,
+      headless,
+      networkPolicy,
+      serviceAccount,
+      placement,
+      ...(tls?.resources ?? []),
+      ...(exporterSecret ? [exporterSecret] : []),
+    ];
     // Sections that add containers/volumes to the member pods (backup: binlog archiver, clone) push here.
     const extras: StatefulSetExtras[] = [
-      buildSeedingPodExtras({ ...base, credentials: s3Credentials }), ...(backup ? [buildBackupPodExtras(backup)] : []), buildMetricsPodExtras(base),
+      buildSeedingPodExtras({ ...base, credentials: s3Credentials }),
+      ...(backup ? [buildBackupPodExtras(backup)] : []),
+      buildMetricsPodExtras(base),
     ];
     // Pulumi waits for every member to be Ready; a member that seeds by cloning a large peer takes as long as the
     // copy (the default is 10 minutes).
-    const statefulSet = new k8s.apps.v1.StatefulSet(`${name}-statefulset`, buildStatefulSet({ ...base, extras }),
-      { ...inNamespace(...beforeMembers), customTimeouts: { create: SEED_TIMEOUT, update: SEED_TIMEOUT } });
+    const statefulSet = new k8s.apps.v1.StatefulSet(`${name}-statefulset`, buildStatefulSet({ ...base, extras }), {
+      ...inNamespace(...beforeMembers),
+      customTimeouts: { create: SEED_TIMEOUT, update: SEED_TIMEOUT },
+    });
 
-    if (backup) new k8s.batch.v1.CronJob(`${name}-backup`, buildBackupCronJob(backup), inNamespace(statefulSet, scripts, ...(backupAccount ? [backupAccount] : [])));
-    const topology = new ReplicationTopology(`${name}-replication`, replication, { parent: this, dependsOn: [statefulSet] });
+    if (backup)
+      new k8s.batch.v1.CronJob(
+        `${name}-backup`,
+        buildBackupCronJob(backup),
+        inNamespace(statefulSet, scripts, ...(backupAccount ? [backupAccount] : [])),
+      );
+    const topology = new ReplicationTopology(`${name}-replication`, replication, {
+      parent: this,
+      dependsOn: [statefulSet],
+    });
     // The live primary (after a failover too); the objects above were pointed at it by the providers.
     const primary: pulumi.Input<number> = topology.primaryOrdinal;
     // Members onto the new pod template one at a time (OnDelete): replicas first, the primary after a switchover,
     // ending with the primary where the topology put it.
     const { autoFailover, accounts, ...common } = replication;
-    new RollingUpgrade(`${name}-rollout`, {
-      ...common,
-      primary,
-      revision: serverConfigRevision(settings),
-      serverConfig: settings.serverConfig,
-      // Pods are restarted through the API server; with direct addresses only live options are applied.
-      restarter: settings.connector === "kubernetes"
-        ? { kind: "kubernetes", namespace: settings.namespace, statefulSet: names.statefulSet, topologyConfigMap: names.topology, primaryService: names.primaryService }
-        : undefined,
-    }, { parent: this, dependsOn: [statefulSet, topology] });
+    new RollingUpgrade(
+      `${name}-rollout`,
+      {
+        ...common,
+        primary,
+        revision: serverConfigRevision(settings),
+        serverConfig: settings.serverConfig,
+        // Pods are restarted through the API server; with direct addresses only live options are applied.
+        restarter:
+          settings.connector === "kubernetes"
+            ? {
+                kind: "kubernetes",
+                namespace: settings.namespace,
+                statefulSet: names.statefulSet,
+                topologyConfigMap: names.topology,
+                primaryService: names.primaryService,
+              }
+            : undefined,
+      },
+      { parent: this, dependsOn: [statefulSet, topology] },
+    );
     const readService = new k8s.core.v1.Service(`${name}-read`, buildReadService(base), inNamespace());
     new k8s.policy.v1.PodDisruptionBudget(`${name}-pdb`, buildPodDisruptionBudget(base), inNamespace(statefulSet));
 
@@ -246,14 +351,32 @@ export class ReplicatedDatabase extends pulumi.ComponentResource {
     // replication is set up, and may touch only its Lease and the objects that name the primary.
     if (settings.autoFailover) {
       const bundle = pulumi.output(agentBundle());
-      const bundleConfigMap = new k8s.core.v1.ConfigMap(`${name}-agent-bundle`,
-        buildAgentBundleConfigMap({ ...base, brotliBase64: bundle.brotliBase64 }), inNamespace());
-      const account = new k8s.core.v1.ServiceAccount(`${name}-agent-serviceaccount`, buildAgentServiceAccount(base), inNamespace());
+      const bundleConfigMap = new k8s.core.v1.ConfigMap(
+        `${name}-agent-bundle`,
+        buildAgentBundleConfigMap({ ...base, brotliBase64: bundle.brotliBase64 }),
+        inNamespace(),
+      );
+      const account = new k8s.core.v1.ServiceAccount(
+        `${name}-agent-serviceaccount`,
+        buildAgentServiceAccount(base),
+        inNamespace(),
+      );
       const role = new k8s.rbac.v1.Role(`${name}-agent-role`, buildAgentRole(base), inNamespace());
-      const binding = new k8s.rbac.v1.RoleBinding(`${name}-agent-rolebinding`, buildAgentRoleBinding(base), inNamespace(account, role));
-      const agent = new k8s.apps.v1.Deployment(`${name}-agent`, buildAgentDeployment({ ...base, bundleSha256: bundle.sha256 }),
-        inNamespace(bundleConfigMap, binding, credentials.secret, topology));
-      new k8s.policy.v1.PodDisruptionBudget(`${name}-agent-pdb`, buildAgentPodDisruptionBudget(base), inNamespace(agent));
+      const binding = new k8s.rbac.v1.RoleBinding(
+        `${name}-agent-rolebinding`,
+        buildAgentRoleBinding(base),
+        inNamespace(account, role),
+      );
+      const agent = new k8s.apps.v1.Deployment(
+        `${name}-agent`,
+        buildAgentDeployment({ ...base, bundleSha256: bundle.sha256 }),
+        inNamespace(bundleConfigMap, binding, credentials.secret, topology),
+      );
+      new k8s.policy.v1.PodDisruptionBudget(
+        `${name}-agent-pdb`,
+        buildAgentPodDisruptionBudget(base),
+        inNamespace(agent),
+      );
     }
 
     // Prometheus Operator objects (their CRDs must be installed): what to scrape, and the alerts (README, Observability);
@@ -263,7 +386,8 @@ export class ReplicatedDatabase extends pulumi.ComponentResource {
         new k8s.apiextensions.CustomResource(resourceName, object, inNamespace());
       custom(`${name}-agent-podmonitor`, buildAgentPodMonitor(base));
       if (settings.metrics) custom(`${name}-members-podmonitor`, buildMembersPodMonitor(base));
-      if (settings.backupEnabled && settings.binlogArchive) custom(`${name}-archive-podmonitor`, buildArchivePodMonitor(base));
+      if (settings.backupEnabled && settings.binlogArchive)
+        custom(`${name}-archive-podmonitor`, buildArchivePodMonitor(base));
       custom(`${name}-prometheusrule`, buildPrometheusRule(base));
       new k8s.core.v1.ConfigMap(`${name}-dashboard`, buildDashboardConfigMap(base), inNamespace());
     }
@@ -288,32 +412,67 @@ export class ReplicatedDatabase extends pulumi.ComponentResource {
    * Generated passwords and backup signing key (alphanumeric: safe in shell, my.cnf and URLs) and the Secret that
    * carries them. The key lives in the stack's state: backups signed with it restore only with it.
    */
-  private credentials(name: string, names: ObjectNames, settings: Settings, secretOpts: pulumi.CustomResourceOptions): Credentials {
+  private credentials(
+    name: string,
+    names: ObjectNames,
+    settings: Settings,
+    secretOpts: pulumi.CustomResourceOptions,
+  ): Credentials {
     const generated = (resourceName: string, length: number) =>
-      pulumi.secret(new random.RandomPassword(resourceName, { length, special: false },
-        { parent: this, additionalSecretOutputs: ["result"] }).result);
+      pulumi.secret(
+        new random.RandomPassword(
+          resourceName,
+          { length, special: false },
+          { parent: this, additionalSecretOutputs: ["result"] },
+        ).result,
+      );
     const password = (part: string) => generated(`${name}-${part}-password`, 32);
     const root = password("root");
     const replication = password("replication");
     const app = password("app");
-    const accounts = Object.fromEntries(ACCOUNT_ROLES.map((role) => [role, password(role)])) as Record<AccountRole, pulumi.Output<string>>;
+    const accounts = Object.fromEntries(ACCOUNT_ROLES.map((role) => [role, password(role)])) as Record<
+      AccountRole,
+      pulumi.Output<string>
+    >;
     const backupSigningKey = generated(`${name}-backup-signing-key`, 64);
     const cloneToken = generated(`${name}-clone-token`, 48);
-    const secret = new k8s.core.v1.Secret(`${name}-credentials`,
-      buildCredentialsSecret({ name, names, settings, passwords: { root, replication, app }, accountPasswords: accounts, backupSigningKey, cloneToken }), secretOpts);
+    const secret = new k8s.core.v1.Secret(
+      `${name}-credentials`,
+      buildCredentialsSecret({
+        name,
+        names,
+        settings,
+        passwords: { root, replication, app },
+        accountPasswords: accounts,
+        backupSigningKey,
+        cloneToken,
+      }),
+      secretOpts,
+    );
     return { root, replication, app, accounts, secret };
   }
 }
 
 /** Inputs of both replication resources: settings, how to reach the members, the engine's credentials. */
 function replicationArgs(
-  names: ObjectNames, settings: Settings, credentials: Credentials, cluster: Cluster, tls: StackTls | undefined,
+  names: ObjectNames,
+  settings: Settings,
+  credentials: Credentials,
+  cluster: Cluster,
+  tls: StackTls | undefined,
 ): ReplicationResourceArgs {
   const context = cluster.context ? { context: cluster.context } : {};
   const connector: ConnectorSpec =
     settings.connector === "direct"
       ? { kind: "direct", members: settings.directMembers }
-      : { kind: "kubernetes", namespace: settings.namespace, statefulSet: names.statefulSet, service: names.headlessService, port: MYSQL_PORT, ...context };
+      : {
+          kind: "kubernetes",
+          namespace: settings.namespace,
+          statefulSet: names.statefulSet,
+          service: names.headlessService,
+          port: MYSQL_PORT,
+          ...context,
+        };
   return {
     flavor: settings.flavor,
     replicas: settings.replicas,
@@ -324,7 +483,13 @@ function replicationArgs(
     operationTimeoutSeconds: settings.operationTimeoutSeconds,
     connector,
     ...(cluster.kubeconfig !== undefined ? { kubeconfig: cluster.kubeconfig } : {}),
-    primaryObjects: { namespace: settings.namespace, statefulSet: names.statefulSet, topologyConfigMap: names.topology, primaryService: names.primaryService, ...context },
+    primaryObjects: {
+      namespace: settings.namespace,
+      statefulSet: names.statefulSet,
+      topologyConfigMap: names.topology,
+      primaryService: names.primaryService,
+      ...context,
+    },
     adminUser: "root",
     adminPassword: credentials.root,
     replicationUser: REPLICATION_USER,
@@ -333,6 +498,8 @@ function replicationArgs(
     accounts: ACCOUNT_ROLES.map((role) => ({ role, user: ACCOUNTS[role].user, password: credentials.accounts[role] })),
     // Public: the CA, and (when the stack makes them) each member's certificate so that a renewed one is loaded
     // (FLUSH SSL) by the next up.
-    ...(tls ? { tls: { ca: tls.ca, caPath: TLS_PATHS.ca, ...(tls.certificates ? { certificates: tls.certificates } : {}) } } : {}),
+    ...(tls
+      ? { tls: { ca: tls.ca, caPath: TLS_PATHS.ca, ...(tls.certificates ? { certificates: tls.certificates } : {}) } }
+      : {}),
   };
 }

@@ -7,7 +7,11 @@ export const REQUIRED_NODE = "20.19.0";
 
 /** Why this Node version (e.g. process.versions.node, "v" prefix allowed) cannot run mysql-ha; undefined if it can. */
 export function nodeVersionError(version: string): string | undefined {
-  const parse = (v: string) => v.replace(/^v/, "").split(".").map((part) => parseInt(part, 10) || 0);
+  const parse = (v: string) =>
+    v
+      .replace(/^v/, "")
+      .split(".")
+      .map((part) => parseInt(part, 10) || 0);
   const running = parse(version);
   const required = parse(REQUIRED_NODE);
   for (let i = 0; i < required.length; i++) {

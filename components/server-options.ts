@@ -105,7 +105,10 @@ export function restartConfigHash(options: ServerOptions, image = ""): string {
   const canonical = Object.entries(restart)
     .map(([k, v]) => [normalizeOptionName(k), String(v)] as const)
     .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
-  return createHash("sha256").update(JSON.stringify({ image, options: canonical })).digest("hex").slice(0, 16);
+  return createHash("sha256")
+    .update(JSON.stringify({ image, options: canonical }))
+    .digest("hex")
+    .slice(0, 16);
 }
 
 const SIZE_SUFFIX: Record<string, number> = { k: 1024, m: 1024 ** 2, g: 1024 ** 3, t: 1024 ** 4 };
@@ -128,7 +131,8 @@ export function sameValue(reported: unknown, configured: ServerOptionValue): boo
   const want = sqlValue(configured);
   if (reported === null || reported === undefined) return false;
   const have = String(reported);
-  if (typeof want === "number") return (have.toUpperCase() === "ON" ? 1 : have.toUpperCase() === "OFF" ? 0 : Number(have)) === want;
+  if (typeof want === "number")
+    return (have.toUpperCase() === "ON" ? 1 : have.toUpperCase() === "OFF" ? 0 : Number(have)) === want;
   if (want === "ON" || want === "OFF") return have.toUpperCase() === want || have === (want === "ON" ? "1" : "0");
   return have.toLowerCase() === want.toLowerCase();
 }

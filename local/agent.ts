@@ -37,7 +37,9 @@ export function events(): Events & { push(e: AgentEvent): void } {
         };
         const timer = setTimeout(() => {
           waiters.delete(check);
-          reject(new Error(`no ${what} event within ${ms} ms; events: ${list.map((e) => JSON.stringify(e)).join("\n")}`));
+          reject(
+            new Error(`no ${what} event within ${ms} ms; events: ${list.map((e) => JSON.stringify(e)).join("\n")}`),
+          );
         }, ms);
         waiters.add(check);
         check();
@@ -61,12 +63,23 @@ export interface AgentChild {
  */
 export function spawnAgent(
   args: string[],
-  opts: { netns?: string; env?: Record<string, string>; wrap?: (command: string, args: string[]) => { command: string; args: string[] } } = {},
+  opts: {
+    netns?: string;
+    env?: Record<string, string>;
+    wrap?: (command: string, args: string[]) => { command: string; args: string[] };
+  } = {},
 ): AgentChild {
   const argv = [BIN, "agent", ...args];
-  const wrap = opts.wrap ?? (opts.netns ? (command: string, rest: string[]) => ({ command: "ip", args: ["netns", "exec", opts.netns!, command, ...rest] }) : undefined);
+  const wrap =
+    opts.wrap ??
+    (opts.netns
+      ? (command: string, rest: string[]) => ({ command: "ip", args: ["netns", "exec", opts.netns!, command, ...rest] })
+      : undefined);
   const run = wrap ? wrap(process.execPath, argv) : { command: process.execPath, args: argv };
-  const child = spawn(run.command, run.args, { env: { ...process.env, ...opts.env }, stdio: ["ignore", "pipe", "pipe"] });
+  const child = spawn(run.command, run.args, {
+    env: { ...process.env, ...opts.env },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
   const ev = events();
   let out = "";
   let err = "";

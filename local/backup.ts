@@ -11,7 +11,12 @@ import { LocalServer } from "./mariadbd";
  * GTID): stops it, empties its datadir, clones and starts it, exactly as a pod's seed init container and then its
  * database container do. The caller (the engine) attaches it. Returns the GTID position of the copy.
  */
-export async function seedFromPeer(joiner: LocalServer, donor: Donor, token: string, onLog?: (line: string) => void): Promise<string> {
+export async function seedFromPeer(
+  joiner: LocalServer,
+  donor: Donor,
+  token: string,
+  onLog?: (line: string) => void,
+): Promise<string> {
   await joiner.stop();
   fs.rmSync(joiner.datadir, { recursive: true, force: true });
   fs.mkdirSync(joiner.datadir);

@@ -22,7 +22,10 @@ export const TLS_TYPES = {
 
 /** @pulumi/tls allowed_uses -> openssl keyUsage / extendedKeyUsage names. */
 const KEY_USAGE: Record<string, string> = {
-  digital_signature: "digitalSignature", key_encipherment: "keyEncipherment", cert_signing: "keyCertSign", crl_signing: "cRLSign",
+  digital_signature: "digitalSignature",
+  key_encipherment: "keyEncipherment",
+  cert_signing: "keyCertSign",
+  crl_signing: "cRLSign",
 };
 const EXTENDED_KEY_USAGE: Record<string, string> = { server_auth: "serverAuth", client_auth: "clientAuth" };
 
@@ -62,33 +65,71 @@ export class LocalCertificates {
     try {
       switch (type) {
         case TLS_TYPES.privateKey: {
-          if (inputs.algorithm !== "ECDSA" || inputs.ecdsaCurve !== "P256") throw new Error(`only ECDSA P256 keys are made here, not ${inputs.algorithm} ${inputs.ecdsaCurve ?? ""}`);
+          if (inputs.algorithm !== "ECDSA" || inputs.ecdsaCurve !== "P256")
+            throw new Error(`only ECDSA P256 keys are made here, not ${inputs.algorithm} ${inputs.ecdsaCurve ?? ""}`);
           const { stdout } = await run("openssl", ["ecparam", "-genkey", "-name", "prime256v1", "-noout"]);
           const pub = await run("openssl", ["ec", "-in", file("key.pem", stdout), "-pubout"]);
           return { privateKeyPem: stdout, publicKeyPem: pub.stdout };
         }
         case TLS_TYPES.selfSignedCert: {
           const { key } = uses(inputs.allowedUses ?? []);
-          const args = ["req", "-x509", "-new", "-key", file("key.pem", inputs.privateKeyPem), "-subj", subject(inputs.subject), "-days", days(inputs.validityPeriodHours),
-            "-addext", `basicConstraints=critical,CA:${inputs.isCaCertificate ? "TRUE" : "FALSE"}`];
+          const args = [
+            "req",
+            "-x509",
+            "-new",
+            "-key",
+            file("key.pem", inputs.privateKeyPem),
+            "-subj",
+            subject(inputs.subject),
+            "-days",
+            days(inputs.validityPeriodHours),
+            "-addext",
+            `basicConstraints=critical,CA:${inputs.isCaCertificate ? "TRUE" : "FALSE"}`,
+          ];
           if (key.length) args.push("-addext", `keyUsage=critical,${key.join(",")}`);
           return { certPem: (await run("openssl", args)).stdout };
         }
         case TLS_TYPES.certRequest: {
-          const san = [...(inputs.dnsNames ?? []).map((n: string) => `DNS:${n}`), ...(inputs.ipAddresses ?? []).map((a: string) => `IP:${a}`)];
+          const san = [
+            ...(inputs.dnsNames ?? []).map((n: string) => `DNS:${n}`),
+            ...(inputs.ipAddresses ?? []).map((a: string) => `IP:${a}`),
+          ];
           const args = ["req", "-new", "-key", file("key.pem", inputs.privateKeyPem), "-subj", subject(inputs.subject)];
           if (san.length) args.push("-addext", `subjectAltName=${san.join(",")}`);
           return { certRequestPem: (await run("openssl", args)).stdout };
         }
         default: {
           const { key, extended } = uses(inputs.allowedUses ?? []);
-          const ext = ["basicConstraints=critical,CA:FALSE", ...(key.length ? [`keyUsage=critical,${key.join(",")}`] : []), ...(extended.length ? [`extendedKeyUsage=${extended.join(",")}`] : [])];
+          const ext = [
+            "basicConstraints=critical,CA:FALSE",
+            ...(key.length ? [`keyUsage=critical,${key.join(",")}`] : []),
+            ...(extended.length ? [`extendedKeyUsage=${extended.join(",")}`] : []),
+          ];
           const { stdout } = await run("openssl", [
-            "x509", "-req", "-in", file("request.pem", inputs.certRequestPem), "-CA", file("ca.pem", inputs.caCertPem), "-CAkey", file("ca-key.pem", inputs.caPrivateKeyPem),
-            "-set_serial", `0x${randomBytes(12).toString("hex")}`, "-days", days(inputs.validityPeriodHours), "-copy_extensions", "copyall", "-extfile", file("ext.cnf", ext.join("\n") + "\n"),
+            "x509",
+            "-req",
+            "-in",
+            file("request.pem", inputs.certRequestPem),
+            "-CA",
+            file("ca.pem", inputs.caCertPem),
+            "-CAkey",
+            file("ca-key.pem", inputs.caPrivateKeyPem),
+            "-set_serial",
+            `0x${randomBytes(12).toString("hex")}`,
+            "-days",
+            days(inputs.validityPeriodHours),
+            "-copy_extensions",
+            "copyall",
+            "-extfile",
+            file("ext.cnf", ext.join("\n") + "\n"),
           ]);
           const end = new Date(Date.now() + inputs.validityPeriodHours * 3600_000);
-          return { certPem: stdout, readyForRenewal: false, validityStartTime: new Date().toISOString(), validityEndTime: end.toISOString() };
+          return {
+            certPem: stdout,
+            readyForRenewal: false,
+            validityStartTime: new Date().toISOString(),
+            validityEndTime: end.toISOString(),
+          };
         }
       }
     } finally {

@@ -27,7 +27,15 @@ async function getProvider(props) {
   if (!provider) {
     provider = requireFromString(providerString).handler();
     providerCache[providerString] = provider;
-    if (provider.configure) await provider.configure({ config: { get: () => undefined, require: (k) => { throw new Error(`no config ${k}`); } } });
+    if (provider.configure)
+      await provider.configure({
+        config: {
+          get: () => undefined,
+          require: (k) => {
+            throw new Error(`no config ${k}`);
+          },
+        },
+      });
   }
   return provider;
 }
@@ -54,7 +62,11 @@ const methods = {
     if (!provider.diff) return { changes: undefined };
     const result = await provider.diff(id, olds, news);
     // What the real host's DiffResponse carries: no stables.
-    return { changes: result.changes, replaces: result.replaces || [], deleteBeforeReplace: !!result.deleteBeforeReplace };
+    return {
+      changes: result.changes,
+      replaces: result.replaces || [],
+      deleteBeforeReplace: !!result.deleteBeforeReplace,
+    };
   },
   async create({ props }) {
     const provider = await getProvider(props);

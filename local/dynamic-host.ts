@@ -19,7 +19,9 @@ const PROVIDER_KEY = "__provider";
 const PROJECT_ROOT = PACKAGE_ROOT;
 // The SDK's own protobuf (not a dependency of this project), as the engine's gRPC messages to the real host use.
 const Struct: typeof StructType = require(
-  require.resolve("google-protobuf/google/protobuf/struct_pb", { paths: [path.dirname(require.resolve("@pulumi/pulumi/package.json"))] }),
+  require.resolve("google-protobuf/google/protobuf/struct_pb", {
+    paths: [path.dirname(require.resolve("@pulumi/pulumi/package.json"))],
+  }),
 ).Struct;
 
 type Props = Record<string, any>;
@@ -85,15 +87,19 @@ export class DynamicHost {
   private readonly key = randomBytes(32);
 
   private constructor(private readonly child: ChildProcess) {
-    child.on("message", (msg: { seq: number; result?: Props; structs?: Record<string, string>; error?: { message: string } }) => {
-      const waiter = this.pending.get(msg.seq);
-      if (!waiter) return;
-      this.pending.delete(msg.seq);
-      if (msg.error) waiter.reject(new DynamicProviderError(msg.error.message));
-      else waiter.resolve({ ...msg.result, ...mapValues(msg.structs ?? {}, fromStruct) });
-    });
+    child.on(
+      "message",
+      (msg: { seq: number; result?: Props; structs?: Record<string, string>; error?: { message: string } }) => {
+        const waiter = this.pending.get(msg.seq);
+        if (!waiter) return;
+        this.pending.delete(msg.seq);
+        if (msg.error) waiter.reject(new DynamicProviderError(msg.error.message));
+        else waiter.resolve({ ...msg.result, ...mapValues(msg.structs ?? {}, fromStruct) });
+      },
+    );
     child.on("exit", (code, signal) => {
-      for (const waiter of this.pending.values()) waiter.reject(new Error(`dynamic provider host exited (${signal ?? code})`));
+      for (const waiter of this.pending.values())
+        waiter.reject(new Error(`dynamic provider host exited (${signal ?? code})`));
       this.pending.clear();
     });
   }
@@ -104,7 +110,9 @@ export class DynamicHost {
    * `log` receives the host's stdout/stderr lines (what the Pulumi CLI shows as provider diagnostics); `fork`
    * starts it through another program (execPath, execArgv before Node's own path).
    */
-  static async start(options: { cwd?: string; log?: (line: string) => void; fork?: { execPath: string; execArgv: string[] } } = {}): Promise<DynamicHost> {
+  static async start(
+    options: { cwd?: string; log?: (line: string) => void; fork?: { execPath: string; execArgv: string[] } } = {},
+  ): Promise<DynamicHost> {
     const child = fork(path.join(PACKAGE_ROOT, "local", "dynamic-host-child.js"), [], {
       cwd: options.cwd ?? PROJECT_ROOT,
       execArgv: [],
@@ -176,7 +184,9 @@ export class DynamicHost {
     const old = this.resources.get(name);
     const checked = await this.check(old?.inputs ?? {}, news);
     if (checked.failures.length > 0) {
-      throw new DynamicProviderError(`${name}: invalid inputs: ${checked.failures.map((f) => `${f.property}: ${f.reason}`).join("; ")}`);
+      throw new DynamicProviderError(
+        `${name}: invalid inputs: ${checked.failures.map((f) => `${f.property}: ${f.reason}`).join("; ")}`,
+      );
     }
     const inputs = checked.inputs;
     if (!old) {
@@ -186,7 +196,8 @@ export class DynamicHost {
       return { op: "create", id: created.id, inputs, outputs: created.outs };
     }
     const diff = await this.diff(old.id, old.outputs, inputs);
-    if (diff.replaces.length > 0) throw new DynamicProviderError(`${name}: the provider asked to replace ${diff.replaces.join(", ")}`);
+    if (diff.replaces.length > 0)
+      throw new DynamicProviderError(`${name}: the provider asked to replace ${diff.replaces.join(", ")}`);
     if (diff.changes === false) {
       if (!dryRun) this.resources.set(name, { ...old, inputs, secrets });
       return { op: "same", id: old.id, diff, inputs, outputs: old.outputs };
@@ -258,7 +269,10 @@ export class DynamicHost {
       const iv = randomBytes(12);
       const cipher = createCipheriv("aes-256-gcm", this.key, iv);
       const body = Buffer.concat([cipher.update(JSON.stringify(value), "utf8"), cipher.final()]);
-      sealed[key] = { [specialSigKey]: specialSecretSig, ciphertext: Buffer.concat([iv, cipher.getAuthTag(), body]).toString("base64") };
+      sealed[key] = {
+        [specialSigKey]: specialSecretSig,
+        ciphertext: Buffer.concat([iv, cipher.getAuthTag(), body]).toString("base64"),
+      };
     }
     return sealed;
   }
@@ -289,7 +303,9 @@ function engineValue(value: any, onSecret: () => void): any {
   }
   if (value.__pulumiUnknown === true) return unknownValue;
   if (Array.isArray(value)) return value.map((v) => engineValue(v, onSecret));
-  return Object.fromEntries(Object.entries(value).flatMap(([k, v]) => (v === undefined ? [] : [[k, engineValue(v, onSecret)]])));
+  return Object.fromEntries(
+    Object.entries(value).flatMap(([k, v]) => (v === undefined ? [] : [[k, engineValue(v, onSecret)]])),
+  );
 }
 
 /** A property bag as the gRPC messages between engine and host carry it (google.protobuf.Struct, base64 here). */

@@ -92,12 +92,43 @@ interface StoredObject {
 }
 
 /** Maps whose `+mapType=atomic` makes them one field for field management (core/v1 types.go: ServiceSpec.Selector). */
-const ATOMIC_PATHS: Record<Resource, string[]> = { configmaps: [], services: [JSON.stringify(["spec", "selector"])], secrets: [], cronjobs: [] };
+const ATOMIC_PATHS: Record<Resource, string[]> = {
+  configmaps: [],
+  services: [JSON.stringify(["spec", "selector"])],
+  secrets: [],
+  cronjobs: [],
+};
 /** Not managed fields: identity, server-set metadata, and status (a subresource's). */
-const UNMANAGED = new Set(["apiVersion", "kind", "status", "metadata.name", "metadata.namespace", "metadata.uid", "metadata.resourceVersion", "metadata.generation", "metadata.creationTimestamp", "metadata.managedFields"]);
-const PATCH_TYPES = ["application/json-patch+json", "application/merge-patch+json", "application/strategic-merge-patch+json", "application/apply-patch+yaml"];
-const KINDS: Record<Resource, string> = { configmaps: "ConfigMap", services: "Service", secrets: "Secret", cronjobs: "CronJob" };
-const API_VERSIONS: Record<Resource, string> = { configmaps: "v1", services: "v1", secrets: "v1", cronjobs: "batch/v1" };
+const UNMANAGED = new Set([
+  "apiVersion",
+  "kind",
+  "status",
+  "metadata.name",
+  "metadata.namespace",
+  "metadata.uid",
+  "metadata.resourceVersion",
+  "metadata.generation",
+  "metadata.creationTimestamp",
+  "metadata.managedFields",
+]);
+const PATCH_TYPES = [
+  "application/json-patch+json",
+  "application/merge-patch+json",
+  "application/strategic-merge-patch+json",
+  "application/apply-patch+yaml",
+];
+const KINDS: Record<Resource, string> = {
+  configmaps: "ConfigMap",
+  services: "Service",
+  secrets: "Secret",
+  cronjobs: "CronJob",
+};
+const API_VERSIONS: Record<Resource, string> = {
+  configmaps: "v1",
+  services: "v1",
+  secrets: "v1",
+  cronjobs: "batch/v1",
+};
 
 /** A rule of an RBAC Role (rbac.authorization.k8s.io/v1 PolicyRule). */
 export interface PolicyRule {
@@ -231,7 +262,11 @@ export class KubeApiStandin {
     if (Object.keys(selector).length === 0) return [];
     const all = spec.publishNotReadyAddresses === true;
     return [...this.pods.entries()]
-      .filter(([, pod]) => Object.entries(selector).every(([k, v]) => pod.labels[k] === v) && (all || (!pod.deletionTimestamp && runningAndReady(pod))))
+      .filter(
+        ([, pod]) =>
+          Object.entries(selector).every(([k, v]) => pod.labels[k] === v) &&
+          (all || (!pod.deletionTimestamp && runningAndReady(pod))),
+      )
       .map(([ordinal]) => `${this.options.statefulSet}-${ordinal}`)
       .sort();
   }
@@ -248,7 +283,10 @@ export class KubeApiStandin {
       kind: "Config",
       clusters: [{ name: "standin", cluster: { server: this.url, "insecure-skip-tls-verify": true } }],
       users: names.map((name) => ({ name, user: { token: contexts[name] } })),
-      contexts: names.map((name) => ({ name, context: { cluster: "standin", user: name, namespace: this.options.namespace } })),
+      contexts: names.map((name) => ({
+        name,
+        context: { cluster: "standin", user: name, namespace: this.options.namespace },
+      })),
       "current-context": names[0],
     });
   }
@@ -267,11 +305,13 @@ export class KubeApiStandin {
     const name = manifest.metadata.name;
     const group = API_VERSIONS[resource] === "v1" ? "api/v1" : `apis/${API_VERSIONS[resource]}`;
     const url = `${this.url}/${group}/namespaces/${this.options.namespace}/${resource}/${name}?fieldManager=${fieldManager}${force ? "&force=true" : ""}`;
-    const headers = { "content-type": "application/apply-patch+yaml", ...(this.options.users ? { authorization: `Bearer ${this.adminToken}` } : {}) };
-    const res = await fetch(url, { method: "PATCH", headers, body: JSON.stringify(manifest) })
-      .catch((err) => {
-        throw new Error(`server-side apply of ${resource}/${name}: ${err.message} (${err.cause?.message ?? "no cause"})`);
-      });
+    const headers = {
+      "content-type": "application/apply-patch+yaml",
+      ...(this.options.users ? { authorization: `Bearer ${this.adminToken}` } : {}),
+    };
+    const res = await fetch(url, { method: "PATCH", headers, body: JSON.stringify(manifest) }).catch((err) => {
+      throw new Error(`server-side apply of ${resource}/${name}: ${err.message} (${err.cause?.message ?? "no cause"})`);
+    });
     return { code: res.status, body: await res.json() };
   }
 
@@ -282,15 +322,21 @@ export class KubeApiStandin {
       req.on("end", async () => {
         try {
           const [code, out] = this.handle(req, body);
-          if (req.method !== "GET" && this.options.onWrite) await this.options.onWrite(this.requests[this.requests.length - 1]);
+          if (req.method !== "GET" && this.options.onWrite)
+            await this.options.onWrite(this.requests[this.requests.length - 1]);
           send(res, code, out);
         } catch (err) {
-          const e = err instanceof ApiError ? err : new ApiError(500, "InternalError", `Internal error occurred: ${(err as Error).message}`);
+          const e =
+            err instanceof ApiError
+              ? err
+              : new ApiError(500, "InternalError", `Internal error occurred: ${(err as Error).message}`);
           send(res, e.code, statusOf(e));
         }
       });
     });
-    this.server.on("upgrade", (req: http.IncomingMessage, socket: net.Socket, head: Buffer) => this.upgrade(req, socket, head));
+    this.server.on("upgrade", (req: http.IncomingMessage, socket: net.Socket, head: Buffer) =>
+      this.upgrade(req, socket, head),
+    );
     await new Promise<void>((resolve) => this.server!.listen(0, "127.0.0.1", resolve));
   }
 
@@ -303,16 +349,22 @@ export class KubeApiStandin {
   private upgrade(req: http.IncomingMessage, socket: net.Socket, head: Buffer): void {
     const url = new URL(req.url ?? "/", "http://standin");
     this.requests.push(`UPGRADE ${url.pathname}`);
-    const refuse = (e: ApiError) => refuseUpgrade(socket, e.code, http.STATUS_CODES[e.code] ?? "Error", JSON.stringify(statusOf(e)));
+    const refuse = (e: ApiError) =>
+      refuseUpgrade(socket, e.code, http.STATUS_CODES[e.code] ?? "Error", JSON.stringify(statusOf(e)));
     const match = PORT_FORWARD_PATH.exec(url.pathname);
     try {
       const user = this.authenticate(req);
-      if (!match || !this.options.portForward) throw new ApiError(404, "NotFound", "the server could not find the requested resource");
+      if (!match || !this.options.portForward)
+        throw new ApiError(404, "NotFound", "the server could not find the requested resource");
       const [, namespace, name] = match;
-      for (const verb of ["get", "create"]) this.authorize(user, { verb, group: "", resource: "pods", subresource: "portforward", name, namespace });
+      for (const verb of ["get", "create"])
+        this.authorize(user, { verb, group: "", resource: "pods", subresource: "portforward", name, namespace });
       const ordinal = this.ordinalOf(name);
       const port = Number(url.searchParams.get("ports"));
-      const pod = namespace === this.options.namespace && ordinal !== undefined && this.pods.get(ordinal) ? this.options.portForward(ordinal, port) : undefined;
+      const pod =
+        namespace === this.options.namespace && ordinal !== undefined && this.pods.get(ordinal)
+          ? this.options.portForward(ordinal, port)
+          : undefined;
       if (!pod) throw notFound("pods", name);
       this.forwards.accept(req, socket, head, namespace, name, pod);
     } catch (err) {
@@ -338,14 +390,26 @@ export class KubeApiStandin {
     if (!user) return;
     const resource = a.subresource ? `${a.resource}/${a.subresource}` : a.resource;
     const has = (list: string[], value: string) => list.includes(value) || list.includes("*");
-    const allowed = user.rules.some((r) => has(r.apiGroups, a.group) && has(r.resources, resource) && has(r.verbs, a.verb) &&
-      (!r.resourceNames?.length || (a.name !== undefined && r.resourceNames.includes(a.name))));
+    const allowed = user.rules.some(
+      (r) =>
+        has(r.apiGroups, a.group) &&
+        has(r.resources, resource) &&
+        has(r.verbs, a.verb) &&
+        (!r.resourceNames?.length || (a.name !== undefined && r.resourceNames.includes(a.name))),
+    );
     if (allowed) return;
     const qualified = a.group ? `${a.resource}.${a.group}` : a.resource;
     const why = `User "${user.name}" cannot ${a.verb} resource "${resource}" in API group "${a.group}" in the namespace "${a.namespace}"`;
-    throw new ApiError(403, "Forbidden", a.name ? `${qualified} "${a.name}" is forbidden: ${why}` : `${qualified} is forbidden: ${why}`, {
-      ...(a.name ? { name: a.name } : {}), ...(a.group ? { group: a.group } : {}), kind: a.resource,
-    });
+    throw new ApiError(
+      403,
+      "Forbidden",
+      a.name ? `${qualified} "${a.name}" is forbidden: ${why}` : `${qualified} is forbidden: ${why}`,
+      {
+        ...(a.name ? { name: a.name } : {}),
+        ...(a.group ? { group: a.group } : {}),
+        kind: a.resource,
+      },
+    );
   }
 
   async stop(): Promise<void> {
@@ -369,10 +433,12 @@ export class KubeApiStandin {
     }
     const lease = url.pathname.match(/^\/apis\/coordination\.k8s\.io\/v1\/namespaces\/([^/]+)\/leases(?:\/([^/]+))?$/);
     if (lease && lease[1] === namespace) return this.handleLease(req.method ?? "GET", lease[2], body);
-    const object = url.pathname.match(/^\/api\/v1\/namespaces\/([^/]+)\/(configmaps|services|secrets)\/([^/]+)$/) ??
+    const object =
+      url.pathname.match(/^\/api\/v1\/namespaces\/([^/]+)\/(configmaps|services|secrets)\/([^/]+)$/) ??
       url.pathname.match(/^\/apis\/batch\/v1\/namespaces\/([^/]+)\/(cronjobs)\/([^/]+)$/);
     if (object && object[1] === namespace) return this.handleObject(req, url, object[2] as Resource, object[3], body);
-    if (url.pathname === `/api/v1/namespaces/${namespace}/pods` && req.method === "GET") return [200, this.listPods(url.searchParams.get("labelSelector") ?? "")];
+    if (url.pathname === `/api/v1/namespaces/${namespace}/pods` && req.method === "GET")
+      return [200, this.listPods(url.searchParams.get("labelSelector") ?? "")];
     const pod = url.pathname.match(/^\/api\/v1\/namespaces\/([^/]+)\/pods\/([^/]+)$/);
     if (pod && pod[1] === namespace && (req.method === "GET" || req.method === "DELETE" || req.method === "PATCH")) {
       const ordinal = this.ordinalOf(pod[2]);
@@ -382,13 +448,20 @@ export class KubeApiStandin {
         this.deleted.add(ordinal);
         this.terminate(ordinal);
       }
-      if (req.method === "PATCH") this.patchPod(ordinal, current, (req.headers["content-type"] ?? "").split(";")[0].trim(), body);
+      if (req.method === "PATCH")
+        this.patchPod(ordinal, current, (req.headers["content-type"] ?? "").split(";")[0].trim(), body);
       return [200, this.podObject(ordinal, current)];
     }
     throw new ApiError(404, "NotFound", `stand-in does not serve ${req.method} ${url.pathname}`);
   }
 
-  private handleObject(req: http.IncomingMessage, url: URL, resource: Resource, name: string, body: string): [number, object] {
+  private handleObject(
+    req: http.IncomingMessage,
+    url: URL,
+    resource: Resource,
+    name: string,
+    body: string,
+  ): [number, object] {
     const key = `${resource}/${name}`;
     const stored = this.objects.get(key);
     if (req.method === "GET") {
@@ -399,27 +472,49 @@ export class KubeApiStandin {
     if (req.method === "PUT") {
       if (!stored) throw notFound(resource, name);
       const next = parseJson(body) as JsonObject;
-      if ((next.metadata as JsonObject | undefined)?.name !== name) throw new ApiError(400, "BadRequest", `the name of the object (${(next.metadata as JsonObject | undefined)?.name}) does not match the name on the URL (${name})`);
+      if ((next.metadata as JsonObject | undefined)?.name !== name)
+        throw new ApiError(
+          400,
+          "BadRequest",
+          `the name of the object (${(next.metadata as JsonObject | undefined)?.name}) does not match the name on the URL (${name})`,
+        );
       return [200, this.update(resource, name, stored, next, manager)];
     }
-    if (req.method !== "PATCH") throw new ApiError(405, "MethodNotAllowed", `the server does not allow this method on the requested resource`);
+    if (req.method !== "PATCH")
+      throw new ApiError(405, "MethodNotAllowed", `the server does not allow this method on the requested resource`);
     // Content negotiation of the patch handler: the media type names the patch strategy (API conventions, "Patch operations").
     const type = (req.headers["content-type"] ?? "").split(";")[0].trim();
     if (!PATCH_TYPES.includes(type)) {
-      throw new ApiError(415, "UnsupportedMediaType", `the body of the request was in an unknown format - accepted media types include: ${PATCH_TYPES.join(", ")}`);
+      throw new ApiError(
+        415,
+        "UnsupportedMediaType",
+        `the body of the request was in an unknown format - accepted media types include: ${PATCH_TYPES.join(", ")}`,
+      );
     }
     const force = url.searchParams.get("force");
     // PatchOptions validation (apimachinery ValidatePatchOptions): 422 Invalid.
     if (type === "application/apply-patch+yaml" && !url.searchParams.get("fieldManager")) {
-      throw new ApiError(422, "Invalid", `PatchOptions.meta.k8s.io "" is invalid: fieldManager: Required value: is required for apply patch`);
+      throw new ApiError(
+        422,
+        "Invalid",
+        `PatchOptions.meta.k8s.io "" is invalid: fieldManager: Required value: is required for apply patch`,
+      );
     }
     if (type !== "application/apply-patch+yaml" && force !== null) {
-      throw new ApiError(422, "Invalid", `PatchOptions.meta.k8s.io "" is invalid: force: Forbidden: may not be specified for non-apply patch`);
+      throw new ApiError(
+        422,
+        "Invalid",
+        `PatchOptions.meta.k8s.io "" is invalid: force: Forbidden: may not be specified for non-apply patch`,
+      );
     }
-    if (type === "application/apply-patch+yaml") return this.apply(resource, name, stored, yaml.load(body) as JsonObject, manager, force === "true");
+    if (type === "application/apply-patch+yaml")
+      return this.apply(resource, name, stored, yaml.load(body) as JsonObject, manager, force === "true");
     if (!stored && !(this.options.createOnPatch ?? true)) throw notFound(resource, name);
     const current = stored ?? this.create(resource, name, {});
-    const patched = type === "application/json-patch+json" ? jsonPatch(current.body, parseJson(body) as JsonPatchOp[]) : mergePatch(current.body, parseJson(body)) as JsonObject;
+    const patched =
+      type === "application/json-patch+json"
+        ? jsonPatch(current.body, parseJson(body) as JsonPatchOp[])
+        : (mergePatch(current.body, parseJson(body)) as JsonObject);
     return [200, this.update(resource, name, current, patched, manager)];
   }
 
@@ -430,7 +525,8 @@ export class KubeApiStandin {
    * else fails decoding with 400) and leaseDurationSeconds must be positive (422).
    */
   private handleLease(method: string, name: string | undefined, body: string): [number, object] {
-    if (this.leaseOutage) throw new ApiError(503, "ServiceUnavailable", "the server is currently unable to handle the request");
+    if (this.leaseOutage)
+      throw new ApiError(503, "ServiceUnavailable", "the server is currently unable to handle the request");
     const group = "coordination.k8s.io";
     if (method === "GET" && name) {
       const stored = this.leases.get(name);
@@ -440,9 +536,22 @@ export class KubeApiStandin {
     if (method === "POST" && !name) {
       const next = this.decodeLease(body);
       const wanted = (next.metadata as JsonObject | undefined)?.name;
-      if (typeof wanted !== "string" || !wanted) throw new ApiError(422, "Invalid", `Lease.${group} "" is invalid: metadata.name: Required value: name or generateName is required`);
-      if (this.leases.has(wanted)) throw new ApiError(409, "AlreadyExists", `leases.${group} "${wanted}" already exists`, { name: wanted, group, kind: "leases" });
-      const created = { uid: `uid-${++this.uidCounter}`, creationTimestamp: new Date().toISOString().replace(/\.\d+Z$/, "Z") };
+      if (typeof wanted !== "string" || !wanted)
+        throw new ApiError(
+          422,
+          "Invalid",
+          `Lease.${group} "" is invalid: metadata.name: Required value: name or generateName is required`,
+        );
+      if (this.leases.has(wanted))
+        throw new ApiError(409, "AlreadyExists", `leases.${group} "${wanted}" already exists`, {
+          name: wanted,
+          group,
+          kind: "leases",
+        });
+      const created = {
+        uid: `uid-${++this.uidCounter}`,
+        creationTimestamp: new Date().toISOString().replace(/\.\d+Z$/, "Z"),
+      };
       return [201, this.writeLease(wanted, next, created)];
     }
     if (method === "PUT" && name) {
@@ -450,10 +559,20 @@ export class KubeApiStandin {
       if (!stored) throw notFound("leases", name, group);
       const next = this.decodeLease(body);
       const meta = (next.metadata as JsonObject | undefined) ?? {};
-      if (meta.name !== name) throw new ApiError(400, "BadRequest", `the name of the object (${meta.name}) does not match the name on the URL (${name})`);
+      if (meta.name !== name)
+        throw new ApiError(
+          400,
+          "BadRequest",
+          `the name of the object (${meta.name}) does not match the name on the URL (${name})`,
+        );
       const current = stored.metadata as JsonObject;
       if (meta.resourceVersion && meta.resourceVersion !== current.resourceVersion) {
-        throw new ApiError(409, "Conflict", `Operation cannot be fulfilled on leases.${group} "${name}": the object has been modified; please apply your changes to the latest version and try again`, { name, group, kind: "leases" });
+        throw new ApiError(
+          409,
+          "Conflict",
+          `Operation cannot be fulfilled on leases.${group} "${name}": the object has been modified; please apply your changes to the latest version and try again`,
+          { name, group, kind: "leases" },
+        );
       }
       return [200, this.writeLease(name, next, { uid: current.uid, creationTimestamp: current.creationTimestamp })];
     }
@@ -462,26 +581,58 @@ export class KubeApiStandin {
 
   private decodeLease(body: string): JsonObject {
     const lease = parseJson(body) as JsonObject;
-    if ((lease.kind !== undefined && lease.kind !== "Lease") || (lease.apiVersion !== undefined && lease.apiVersion !== "coordination.k8s.io/v1")) {
-      throw new ApiError(400, "BadRequest", `the API version in the data (${lease.apiVersion}) does not match the expected API version (coordination.k8s.io/v1)`);
+    if (
+      (lease.kind !== undefined && lease.kind !== "Lease") ||
+      (lease.apiVersion !== undefined && lease.apiVersion !== "coordination.k8s.io/v1")
+    ) {
+      throw new ApiError(
+        400,
+        "BadRequest",
+        `the API version in the data (${lease.apiVersion}) does not match the expected API version (coordination.k8s.io/v1)`,
+      );
     }
     const ns = (lease.metadata as JsonObject | undefined)?.namespace;
-    if (ns !== undefined && ns !== this.options.namespace) throw new ApiError(400, "BadRequest", "the namespace of the provided object does not match the namespace sent on the request");
+    if (ns !== undefined && ns !== this.options.namespace)
+      throw new ApiError(
+        400,
+        "BadRequest",
+        "the namespace of the provided object does not match the namespace sent on the request",
+      );
     const spec = (lease.spec as JsonObject | undefined) ?? {};
     for (const field of ["acquireTime", "renewTime"]) {
       const value = spec[field];
       // metav1.MicroTime.UnmarshalJSON parses with RFC3339Micro ("2006-01-02T15:04:05.000000Z07:00").
-      if (value !== undefined && value !== null && (typeof value !== "string" || !/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}(Z|[+-]\d\d:\d\d)$/.test(value))) {
-        throw new ApiError(400, "BadRequest", `Lease in version "v1" cannot be handled as a Lease: parsing time ${JSON.stringify(value)} as "2006-01-02T15:04:05.000000Z07:00": cannot parse as RFC3339Micro`);
+      if (
+        value !== undefined &&
+        value !== null &&
+        (typeof value !== "string" || !/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}(Z|[+-]\d\d:\d\d)$/.test(value))
+      ) {
+        throw new ApiError(
+          400,
+          "BadRequest",
+          `Lease in version "v1" cannot be handled as a Lease: parsing time ${JSON.stringify(value)} as "2006-01-02T15:04:05.000000Z07:00": cannot parse as RFC3339Micro`,
+        );
       }
     }
     const duration = spec.leaseDurationSeconds;
     if (duration !== undefined && duration !== null && (!Number.isInteger(duration) || (duration as number) <= 0)) {
-      throw new ApiError(422, "Invalid", `Lease.coordination.k8s.io is invalid: spec.leaseDurationSeconds: Invalid value: ${JSON.stringify(duration)}: must be greater than 0`);
+      throw new ApiError(
+        422,
+        "Invalid",
+        `Lease.coordination.k8s.io is invalid: spec.leaseDurationSeconds: Invalid value: ${JSON.stringify(duration)}: must be greater than 0`,
+      );
     }
     const transitions = spec.leaseTransitions;
-    if (transitions !== undefined && transitions !== null && (!Number.isInteger(transitions) || (transitions as number) < 0)) {
-      throw new ApiError(422, "Invalid", `Lease.coordination.k8s.io is invalid: spec.leaseTransitions: Invalid value: ${JSON.stringify(transitions)}: must be greater than or equal to 0`);
+    if (
+      transitions !== undefined &&
+      transitions !== null &&
+      (!Number.isInteger(transitions) || (transitions as number) < 0)
+    ) {
+      throw new ApiError(
+        422,
+        "Invalid",
+        `Lease.coordination.k8s.io is invalid: spec.leaseTransitions: Invalid value: ${JSON.stringify(transitions)}: must be greater than or equal to 0`,
+      );
     }
     return lease;
   }
@@ -499,9 +650,20 @@ export class KubeApiStandin {
   }
 
   /** Server-side apply (Server-Side Apply docs, "Conflicts", "Merge strategy"); creates the object if missing. */
-  private apply(resource: Resource, name: string, stored: StoredObject | undefined, config: JsonObject, manager: string, force: boolean): [number, object] {
+  private apply(
+    resource: Resource,
+    name: string,
+    stored: StoredObject | undefined,
+    config: JsonObject,
+    manager: string,
+    force: boolean,
+  ): [number, object] {
     if (config?.kind !== KINDS[resource] || config.apiVersion !== API_VERSIONS[resource]) {
-      throw new ApiError(400, "BadRequest", `apply patch for ${resource} "${name}" must be kind ${KINDS[resource]}, apiVersion ${API_VERSIONS[resource]}`);
+      throw new ApiError(
+        400,
+        "BadRequest",
+        `apply patch for ${resource} "${name}" must be kind ${KINDS[resource]}, apiVersion ${API_VERSIONS[resource]}`,
+      );
     }
     if (resource === "secrets") secretData(config);
     const target = stored ?? this.create(resource, name, {});
@@ -511,13 +673,23 @@ export class KubeApiStandin {
     for (const [path, value] of applied) {
       const live = valueAt(target.body, JSON.parse(path));
       if (live === undefined || deepEqual(live, value)) continue;
-      for (const owner of target.managed) if (owner.manager !== manager && owner.fields.has(path)) conflicts.push({ path, owner });
+      for (const owner of target.managed)
+        if (owner.manager !== manager && owner.fields.has(path)) conflicts.push({ path, owner });
     }
     if (conflicts.length && !force) {
       const list = conflicts.map((c) => `conflict with "${c.owner.manager}" using v1: ${dotted(c.path)}`);
-      throw new ApiError(409, "Conflict", `Apply failed with ${conflicts.length} conflict${conflicts.length > 1 ? "s" : ""}: ${list.join("\n")}`, {
-        causes: conflicts.map((c) => ({ reason: "FieldManagerConflict", message: `conflict with "${c.owner.manager}" using v1`, field: dotted(c.path) })),
-      });
+      throw new ApiError(
+        409,
+        "Conflict",
+        `Apply failed with ${conflicts.length} conflict${conflicts.length > 1 ? "s" : ""}: ${list.join("\n")}`,
+        {
+          causes: conflicts.map((c) => ({
+            reason: "FieldManagerConflict",
+            message: `conflict with "${c.owner.manager}" using v1`,
+            field: dotted(c.path),
+          })),
+        },
+      );
     }
     // Forced: the conflicting fields change hands (Server-Side Apply docs, "Conflicts").
     for (const { path, owner } of conflicts) owner.fields.delete(path);
@@ -538,7 +710,11 @@ export class KubeApiStandin {
     checkResourceVersion(resource, name, stored.body, next);
     const before = leafPaths(stored.body, ATOMIC_PATHS[resource]);
     const after = leafPaths(next, ATOMIC_PATHS[resource]);
-    const changed = new Set([...after].filter(([path, value]) => !before.has(path) || !deepEqual(before.get(path)!, value)).map(([path]) => path));
+    const changed = new Set(
+      [...after]
+        .filter(([path, value]) => !before.has(path) || !deepEqual(before.get(path)!, value))
+        .map(([path]) => path),
+    );
     const removed = [...before.keys()].filter((path) => !after.has(path));
     for (const entry of stored.managed) for (const path of [...changed, ...removed]) entry.fields.delete(path);
     this.own(stored, manager, "Update", changed, false);
@@ -548,7 +724,13 @@ export class KubeApiStandin {
     return this.write(resource, name, stored, next);
   }
 
-  private own(stored: StoredObject, manager: string, operation: "Apply" | "Update", fields: Set<string>, replace: boolean): void {
+  private own(
+    stored: StoredObject,
+    manager: string,
+    operation: "Apply" | "Update",
+    fields: Set<string>,
+    replace: boolean,
+  ): void {
     const time = new Date().toISOString().replace(/\.\d+Z$/, "Z");
     let entry = stored.managed.find((m) => m.manager === manager && m.operation === operation);
     if (!entry) stored.managed.push((entry = { manager, operation, time, fields: new Set() }));
@@ -564,7 +746,12 @@ export class KubeApiStandin {
         ...body,
         apiVersion: API_VERSIONS[resource],
         kind: KINDS[resource],
-        metadata: { name, namespace: this.options.namespace, uid: `uid-${++this.uidCounter}`, creationTimestamp: new Date().toISOString().replace(/\.\d+Z$/, "Z") },
+        metadata: {
+          name,
+          namespace: this.options.namespace,
+          uid: `uid-${++this.uidCounter}`,
+          creationTimestamp: new Date().toISOString().replace(/\.\d+Z$/, "Z"),
+        },
       },
       managed: [],
     };
@@ -575,7 +762,13 @@ export class KubeApiStandin {
     if (resource === "secrets") secretData(next);
     const identity = stored.body.metadata as JsonObject;
     const { managedFields: _ignored, ...metadata } = (next.metadata as JsonObject) ?? {};
-    next.metadata = { ...metadata, name, namespace: identity.namespace, uid: identity.uid, creationTimestamp: identity.creationTimestamp };
+    next.metadata = {
+      ...metadata,
+      name,
+      namespace: identity.namespace,
+      uid: identity.uid,
+      creationTimestamp: identity.creationTimestamp,
+    };
     // Every write gets a new resourceVersion (API conventions, "Concurrency Control and Consistency").
     (next.metadata as JsonObject).resourceVersion = this.nextVersion();
     stored.body = next;
@@ -586,7 +779,14 @@ export class KubeApiStandin {
   private render(stored: StoredObject): object {
     const metadata = {
       ...(stored.body.metadata as JsonObject),
-      managedFields: stored.managed.map((m) => ({ manager: m.manager, operation: m.operation, apiVersion: stored.body.apiVersion, time: m.time, fieldsType: "FieldsV1", fieldsV1: fieldsV1(m.fields) })),
+      managedFields: stored.managed.map((m) => ({
+        manager: m.manager,
+        operation: m.operation,
+        apiVersion: stored.body.apiVersion,
+        time: m.time,
+        fieldsType: "FieldsV1",
+        fieldsV1: fieldsV1(m.fields),
+      })),
     };
     return { ...stored.body, metadata };
   }
@@ -634,21 +834,38 @@ export class KubeApiStandin {
    */
   private patchPod(ordinal: number, pod: Pod, type: string, body: string): void {
     if (!PATCH_TYPES.includes(type)) {
-      throw new ApiError(415, "UnsupportedMediaType", `the body of the request was in an unknown format - accepted media types include: ${PATCH_TYPES.join(", ")}`);
+      throw new ApiError(
+        415,
+        "UnsupportedMediaType",
+        `the body of the request was in an unknown format - accepted media types include: ${PATCH_TYPES.join(", ")}`,
+      );
     }
-    if (type === "application/apply-patch+yaml") throw new ApiError(404, "NotFound", "stand-in does not serve server-side apply of pods");
+    if (type === "application/apply-patch+yaml")
+      throw new ApiError(404, "NotFound", "stand-in does not serve server-side apply of pods");
     const name = `${this.options.statefulSet}-${ordinal}`;
     const current = this.podObject(ordinal, pod) as JsonObject;
-    const patched = type === "application/json-patch+json" ? jsonPatch(current, parseJson(body) as JsonPatchOp[]) : (mergePatch(current, parseJson(body)) as JsonObject);
+    const patched =
+      type === "application/json-patch+json"
+        ? jsonPatch(current, parseJson(body) as JsonPatchOp[])
+        : (mergePatch(current, parseJson(body)) as JsonObject);
     checkResourceVersion("pods", name, current, patched);
     const { labels, ...metadata } = (patched.metadata ?? {}) as JsonObject;
     const { labels: _old, ...before } = current.metadata as JsonObject;
     for (const key of new Set([...Object.keys(before), ...Object.keys(metadata)])) {
       if (key !== "resourceVersion" && !deepEqual(before[key] ?? null, metadata[key] ?? null)) {
-        throw new ApiError(422, "Invalid", `Pod "${name}" is invalid: metadata.${key}: Forbidden: the stand-in changes only metadata.labels of a pod`);
+        throw new ApiError(
+          422,
+          "Invalid",
+          `Pod "${name}" is invalid: metadata.${key}: Forbidden: the stand-in changes only metadata.labels of a pod`,
+        );
       }
     }
-    if (!deepEqual(current.spec ?? null, patched.spec ?? null)) throw new ApiError(422, "Invalid", `Pod "${name}" is invalid: spec: Forbidden: pod updates may not change fields other than image, activeDeadlineSeconds, tolerations (only additions) and terminationGracePeriodSeconds`);
+    if (!deepEqual(current.spec ?? null, patched.spec ?? null))
+      throw new ApiError(
+        422,
+        "Invalid",
+        `Pod "${name}" is invalid: spec: Forbidden: pod updates may not change fields other than image, activeDeadlineSeconds, tolerations (only additions) and terminationGracePeriodSeconds`,
+      );
     pod.labels = validLabels(name, (labels ?? {}) as JsonObject);
     pod.resourceVersion = this.nextVersion();
   }
@@ -705,7 +922,9 @@ export class KubeApiStandin {
           pod.restarts = 3;
           this.touch(pod);
         };
-        this.options.onRecreate(ordinal, pod.revision).then((ready) => (ready ? this.becomeReady(ordinal, pod) : crashed()), crashed);
+        this.options
+          .onRecreate(ordinal, pod.revision)
+          .then((ready) => (ready ? this.becomeReady(ordinal, pod) : crashed()), crashed);
         return;
       }
       const probe = () => {
@@ -739,9 +958,20 @@ export class KubeApiStandin {
   /** A new pod comes from the template: its labels, plus the controller's revision and pod-name labels. */
   private newPod(ordinal: number, revision: string): Pod {
     return {
-      uid: `uid-${++this.uidCounter}`, revision, created: new Date().toISOString(), resourceVersion: this.nextVersion(),
-      phase: "Pending", initialized: false, ready: false, restarts: 0, initRestarts: 0,
-      labels: { ...this.options.podLabels, "controller-revision-hash": revision, "statefulset.kubernetes.io/pod-name": `${this.options.statefulSet}-${ordinal}` },
+      uid: `uid-${++this.uidCounter}`,
+      revision,
+      created: new Date().toISOString(),
+      resourceVersion: this.nextVersion(),
+      phase: "Pending",
+      initialized: false,
+      ready: false,
+      restarts: 0,
+      initRestarts: 0,
+      labels: {
+        ...this.options.podLabels,
+        "controller-revision-hash": revision,
+        "statefulset.kubernetes.io/pod-name": `${this.options.statefulSet}-${ordinal}`,
+      },
     };
   }
 
@@ -761,8 +991,17 @@ export class KubeApiStandin {
     return {
       apiVersion: "apps/v1",
       kind: "StatefulSet",
-      metadata: { name: this.options.statefulSet, namespace: this.options.namespace, generation: this.generation, resourceVersion: this.statefulSetVersion },
-      spec: { replicas: this.options.replicas, podManagementPolicy: this.options.podManagementPolicy ?? "OrderedReady", updateStrategy: { type: "OnDelete" } },
+      metadata: {
+        name: this.options.statefulSet,
+        namespace: this.options.namespace,
+        generation: this.generation,
+        resourceVersion: this.statefulSetVersion,
+      },
+      spec: {
+        replicas: this.options.replicas,
+        podManagementPolicy: this.options.podManagementPolicy ?? "OrderedReady",
+        updateStrategy: { type: "OnDelete" },
+      },
       status: {
         observedGeneration: this.observedGeneration,
         replicas: pods.length,
@@ -789,12 +1028,22 @@ export class KubeApiStandin {
         uid: pod.uid,
         resourceVersion: pod.resourceVersion,
         creationTimestamp: pod.created,
-        ...(pod.deletionTimestamp ? { deletionTimestamp: pod.deletionTimestamp, deletionGracePeriodSeconds: Math.ceil((this.options.recreateMs ?? 50) / 1000) } : {}),
+        ...(pod.deletionTimestamp
+          ? {
+              deletionTimestamp: pod.deletionTimestamp,
+              deletionGracePeriodSeconds: Math.ceil((this.options.recreateMs ?? 50) / 1000),
+            }
+          : {}),
         labels: { ...pod.labels },
       },
       status: {
         phase: pod.phase,
-        conditions: [condition("PodScheduled", true), condition("Initialized", pod.initialized), condition("ContainersReady", pod.ready), condition("Ready", pod.ready)],
+        conditions: [
+          condition("PodScheduled", true),
+          condition("Initialized", pod.initialized),
+          condition("ContainersReady", pod.ready),
+          condition("Ready", pod.ready),
+        ],
         initContainerStatuses: [
           {
             name: "init-server",
@@ -802,7 +1051,11 @@ export class KubeApiStandin {
             restartCount: pod.initRestarts,
             image: "mariadb",
             imageID: "",
-            state: pod.initialized ? { terminated: { reason: "Completed", exitCode: 0 } } : initCrashing ? { waiting: { reason: "CrashLoopBackOff" } } : { running: {} },
+            state: pod.initialized
+              ? { terminated: { reason: "Completed", exitCode: 0 } }
+              : initCrashing
+                ? { waiting: { reason: "CrashLoopBackOff" } }
+                : { running: {} },
             lastState: initCrashing ? { terminated: { reason: "Error", exitCode: 1 } } : {},
           },
         ],
@@ -813,7 +1066,11 @@ export class KubeApiStandin {
             restartCount: pod.restarts,
             image: "mariadb",
             imageID: "",
-            state: !pod.initialized ? { waiting: { reason: "PodInitializing" } } : crashing ? { waiting: { reason: "CrashLoopBackOff" } } : { running: {} },
+            state: !pod.initialized
+              ? { waiting: { reason: "PodInitializing" } }
+              : crashing
+                ? { waiting: { reason: "CrashLoopBackOff" } }
+                : { running: {} },
             lastState: crashing ? { terminated: { reason: "Error", exitCode: 1 } } : {},
           },
         ],
@@ -836,23 +1093,47 @@ function runningAndReady(pod: Pod): boolean {
 
 /** An API error as the server's metav1.Status body. */
 function statusOf(e: ApiError): object {
-  return { kind: "Status", apiVersion: "v1", metadata: {}, status: "Failure", message: e.message, reason: e.reason, details: e.details, code: e.code };
+  return {
+    kind: "Status",
+    apiVersion: "v1",
+    metadata: {},
+    status: "Failure",
+    message: e.message,
+    reason: e.reason,
+    details: e.details,
+    code: e.code,
+  };
 }
 
 /** The authorization attributes of a resource request (the API server's RequestInfo); undefined for other paths. */
 function requestAttributes(method: string, url: URL): Attributes | undefined {
-  const m = /^\/(?:api\/v1|apis\/([^/]+)\/[^/]+)\/namespaces\/([^/]+)\/([^/]+)(?:\/([^/]+)(?:\/([^/]+))?)?$/.exec(url.pathname);
+  const m = /^\/(?:api\/v1|apis\/([^/]+)\/[^/]+)\/namespaces\/([^/]+)\/([^/]+)(?:\/([^/]+)(?:\/([^/]+))?)?$/.exec(
+    url.pathname,
+  );
   if (!m) return undefined;
   const [, group = "", namespace, resource, name, subresource] = m;
   const verbs: Record<string, string> = { POST: "create", PUT: "update", PATCH: "patch" };
-  const verb = method === "GET" ? (name ? "get" : url.searchParams.get("watch") === "true" ? "watch" : "list")
-    : method === "DELETE" ? (name ? "delete" : "deletecollection")
-    : verbs[method] ?? method.toLowerCase();
+  const verb =
+    method === "GET"
+      ? name
+        ? "get"
+        : url.searchParams.get("watch") === "true"
+          ? "watch"
+          : "list"
+      : method === "DELETE"
+        ? name
+          ? "delete"
+          : "deletecollection"
+        : (verbs[method] ?? method.toLowerCase());
   return { verb, group, resource, namespace, ...(name ? { name } : {}), ...(subresource ? { subresource } : {}) };
 }
 
 function notFound(resource: string, name: string, group = ""): ApiError {
-  return new ApiError(404, "NotFound", `${resource}${group ? `.${group}` : ""} "${name}" not found`, { name, group: group || undefined, kind: resource });
+  return new ApiError(404, "NotFound", `${resource}${group ? `.${group}` : ""} "${name}" not found`, {
+    name,
+    group: group || undefined,
+    kind: resource,
+  });
 }
 
 /** Optimistic concurrency: a write naming a resourceVersion other than the stored one is refused (API conventions). */
@@ -860,7 +1141,12 @@ function checkResourceVersion(resource: string, name: string, current: JsonObjec
   const wanted = (next.metadata as JsonObject | undefined)?.resourceVersion;
   const stored = (current.metadata as JsonObject | undefined)?.resourceVersion;
   if (wanted && stored && wanted !== stored) {
-    throw new ApiError(409, "Conflict", `Operation cannot be fulfilled on ${resource} "${name}": the object has been modified; please apply your changes to the latest version and try again`, { name, kind: resource });
+    throw new ApiError(
+      409,
+      "Conflict",
+      `Operation cannot be fulfilled on ${resource} "${name}": the object has been modified; please apply your changes to the latest version and try again`,
+      { name, kind: resource },
+    );
   }
 }
 
@@ -876,7 +1162,10 @@ function managerFromUserAgent(agent: string | undefined): string {
 function secretData(secret: JsonObject): void {
   const strings = secret.stringData as Record<string, string> | undefined;
   if (!strings) return;
-  secret.data = { ...((secret.data as JsonObject | undefined) ?? {}), ...Object.fromEntries(Object.entries(strings).map(([k, v]) => [k, Buffer.from(String(v)).toString("base64")])) };
+  secret.data = {
+    ...((secret.data as JsonObject | undefined) ?? {}),
+    ...Object.fromEntries(Object.entries(strings).map(([k, v]) => [k, Buffer.from(String(v)).toString("base64")])),
+  };
   delete secret.stringData;
 }
 
@@ -900,25 +1189,37 @@ interface JsonPatchOp {
  * the whole patch with 422 Invalid (handlers/patch.go: NewGenericServerResponse(StatusUnprocessableEntity, ...)).
  */
 function jsonPatch(doc: JsonObject, ops: JsonPatchOp[]): JsonObject {
-  if (!Array.isArray(ops)) throw new ApiError(400, "BadRequest", "json: cannot unmarshal object into Go value of type jsonpatch.Patch");
+  if (!Array.isArray(ops))
+    throw new ApiError(400, "BadRequest", "json: cannot unmarshal object into Go value of type jsonpatch.Patch");
   const out = structuredClone(doc);
   const fail = (why: string): never => {
-    throw new ApiError(422, "Invalid", "the server rejected our request due to an error in our request", { causes: [{ message: why }] });
+    throw new ApiError(422, "Invalid", "the server rejected our request due to an error in our request", {
+      causes: [{ message: why }],
+    });
   };
-  const pointer = (p: string) => (p === "" ? [] : p.split("/").slice(1).map((s) => s.replace(/~1/g, "/").replace(/~0/g, "~")));
+  const pointer = (p: string) =>
+    p === ""
+      ? []
+      : p
+          .split("/")
+          .slice(1)
+          .map((s) => s.replace(/~1/g, "/").replace(/~0/g, "~"));
   const parentOf = (path: string[], op: string): [JsonObject | Json[], string] => {
     const parent = valueAt(out, path.slice(0, -1));
-    if (parent === undefined || parent === null || typeof parent !== "object") fail(`${op} operation does not apply: doc is missing path: "/${path.join("/")}"`);
+    if (parent === undefined || parent === null || typeof parent !== "object")
+      fail(`${op} operation does not apply: doc is missing path: "/${path.join("/")}"`);
     return [parent as JsonObject | Json[], path[path.length - 1]];
   };
   for (const op of ops) {
     const path = pointer(op.path);
     if (op.op === "test") {
-      if (!deepEqual(valueAt(out, path) ?? null, op.value ?? null) || valueAt(out, path) === undefined) fail(`testing value ${op.path} failed: test failed`);
+      if (!deepEqual(valueAt(out, path) ?? null, op.value ?? null) || valueAt(out, path) === undefined)
+        fail(`testing value ${op.path} failed: test failed`);
       continue;
     }
     const value = op.op === "move" || op.op === "copy" ? valueAt(out, pointer(op.from ?? "")) : op.value;
-    if (value === undefined && op.op !== "remove") fail(`${op.op} operation does not apply: doc is missing ${op.from ? `from path: "${op.from}"` : "value"}`);
+    if (value === undefined && op.op !== "remove")
+      fail(`${op.op} operation does not apply: doc is missing ${op.from ? `from path: "${op.from}"` : "value"}`);
     if (op.op === "move") removeAt(out, pointer(op.from!), fail, "move");
     if (op.op === "remove" || op.op === "replace") {
       if (valueAt(out, path) === undefined) fail(`${op.op} operation does not apply: doc is missing key: ${op.path}`);
@@ -931,7 +1232,8 @@ function jsonPatch(doc: JsonObject, ops: JsonPatchOp[]): JsonObject {
     const [parent, key] = parentOf(path, op.op);
     if (Array.isArray(parent)) {
       const index = key === "-" ? parent.length : Number(key);
-      if (!Number.isInteger(index) || index < 0 || index > parent.length) fail(`${op.op} operation does not apply: index out of bounds: ${key}`);
+      if (!Number.isInteger(index) || index < 0 || index > parent.length)
+        fail(`${op.op} operation does not apply: index out of bounds: ${key}`);
       parent.splice(index, op.op === "replace" ? 1 : 0, structuredClone(value!));
     } else parent[key] = structuredClone(value!);
   }
@@ -963,7 +1265,14 @@ function leafPaths(obj: JsonObject, atomic: string[]): Map<string, Json> {
   const walk = (value: Json, path: string[]) => {
     const key = JSON.stringify(path);
     if (UNMANAGED.has(path.join("."))) return;
-    if (path.length > 0 && (value === null || typeof value !== "object" || Array.isArray(value) || atomic.includes(key) || Object.keys(value).length === 0)) {
+    if (
+      path.length > 0 &&
+      (value === null ||
+        typeof value !== "object" ||
+        Array.isArray(value) ||
+        atomic.includes(key) ||
+        Object.keys(value).length === 0)
+    ) {
       out.set(key, value);
       return;
     }
@@ -1023,12 +1332,21 @@ function validLabels(pod: string, labels: JsonObject): Record<string, string> {
   const name = /^([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]$/;
   const prefix = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
   for (const [key, value] of Object.entries(labels)) {
-    if (typeof value !== "string") throw new ApiError(400, "BadRequest", `json: cannot unmarshal ${typeof value} into Go struct field ObjectMeta.metadata.labels of type string`);
+    if (typeof value !== "string")
+      throw new ApiError(
+        400,
+        "BadRequest",
+        `json: cannot unmarshal ${typeof value} into Go struct field ObjectMeta.metadata.labels of type string`,
+      );
     const [p, n] = key.includes("/") ? key.split(/\/(.*)/s) : [undefined, key];
     const keyOk = n.length <= 63 && name.test(n) && (p === undefined || (p.length <= 253 && prefix.test(p)));
     const valueOk = value === "" || (value.length <= 63 && name.test(value));
     if (!keyOk || !valueOk) {
-      throw new ApiError(422, "Invalid", `Pod "${pod}" is invalid: metadata.labels: Invalid value: ${JSON.stringify(keyOk ? value : key)}: ${keyOk ? "a valid label must be an empty string or consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character" : "name part must consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character"}`);
+      throw new ApiError(
+        422,
+        "Invalid",
+        `Pod "${pod}" is invalid: metadata.labels: Invalid value: ${JSON.stringify(keyOk ? value : key)}: ${keyOk ? "a valid label must be an empty string or consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character" : "name part must consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character"}`,
+      );
     }
   }
   return labels as Record<string, string>;
@@ -1040,12 +1358,21 @@ function validLabels(pod: string, labels: JsonObject): Record<string, string> {
  */
 function parseLabelSelector(text: string): Array<(labels: Record<string, string>) => boolean> {
   if (!text.trim()) return [];
-  const requirement = /^\s*(!?)\s*([A-Za-z0-9][-A-Za-z0-9_./]*)\s*(?:(==|=|!=)\s*([-A-Za-z0-9_.]*)|\s(in|notin)\s*\(([^()]*)\))?\s*$/;
+  const requirement =
+    /^\s*(!?)\s*([A-Za-z0-9][-A-Za-z0-9_./]*)\s*(?:(==|=|!=)\s*([-A-Za-z0-9_.]*)|\s(in|notin)\s*\(([^()]*)\))?\s*$/;
   return text.split(/,(?![^(]*\))/).map((part) => {
     const m = requirement.exec(part);
-    if (!m || (m[1] && (m[3] || m[5]))) throw new ApiError(400, "BadRequest", `unable to parse requirement: found '${part.trim()}', expected: key, !key, key=value, key!=value, key in (...), key notin (...)`);
+    if (!m || (m[1] && (m[3] || m[5])))
+      throw new ApiError(
+        400,
+        "BadRequest",
+        `unable to parse requirement: found '${part.trim()}', expected: key, !key, key=value, key!=value, key in (...), key notin (...)`,
+      );
     const [, not, key, op, value, setOp, set] = m;
-    const values = (set ?? "").split(",").map((v) => v.trim()).filter(Boolean);
+    const values = (set ?? "")
+      .split(",")
+      .map((v) => v.trim())
+      .filter(Boolean);
     if (not) return (l) => !(key in l);
     if (op === "!=") return (l) => l[key] !== value;
     if (op) return (l) => l[key] === value;

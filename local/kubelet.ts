@@ -13,7 +13,13 @@ export type DataLookup = (name: string) => Record<string, string> | undefined;
 export function resolveEnv(container: any, podName: string, secrets: DataLookup): Array<[string, string]> {
   return (container.env ?? []).map((e: any): [string, string] => {
     const from = e.valueFrom;
-    const value = e.value ?? (from?.fieldRef?.fieldPath === "metadata.name" ? podName : from?.secretKeyRef ? secrets(from.secretKeyRef.name)?.[from.secretKeyRef.key] : undefined);
+    const value =
+      e.value ??
+      (from?.fieldRef?.fieldPath === "metadata.name"
+        ? podName
+        : from?.secretKeyRef
+          ? secrets(from.secretKeyRef.name)?.[from.secretKeyRef.key]
+          : undefined);
     if (value === undefined) throw new Error(`pod ${podName}: env ${e.name} of ${container.name} cannot be resolved`);
     return [e.name, String(value)];
   });
@@ -23,13 +29,21 @@ export function resolveEnv(container: any, podName: string, secrets: DataLookup)
  * Writes a ConfigMap or Secret volume's files into `dir` (each file passed to `onFile`, e.g. to set its owner);
  * false when the volume is neither. A missing object or key fails as the kubelet would, unless the volume is optional.
  */
-export function projectVolume(volume: any, dir: string, podName: string, data: { configMaps: DataLookup; secrets: DataLookup }, onFile?: (file: string) => void): boolean {
+export function projectVolume(
+  volume: any,
+  dir: string,
+  podName: string,
+  data: { configMaps: DataLookup; secrets: DataLookup },
+  onFile?: (file: string) => void,
+): boolean {
   const source = volume?.configMap ?? volume?.secret;
   if (!source) return false;
   const [kind, name] = volume.configMap ? ["ConfigMap", source.name] : ["Secret", source.secretName];
   const values = volume.configMap ? data.configMaps(name) : data.secrets(name);
-  if (!values && !source.optional) throw new Error(`pod ${podName}: ${kind} ${name} does not exist (the kubelet would wait)`);
-  const items: Array<{ key: string; path: string; mode?: number }> = source.items ?? Object.keys(values ?? {}).map((key) => ({ key, path: key }));
+  if (!values && !source.optional)
+    throw new Error(`pod ${podName}: ${kind} ${name} does not exist (the kubelet would wait)`);
+  const items: Array<{ key: string; path: string; mode?: number }> =
+    source.items ?? Object.keys(values ?? {}).map((key) => ({ key, path: key }));
   for (const item of items) {
     if (values?.[item.key] === undefined) {
       if (source.optional) continue;

@@ -120,7 +120,8 @@ export class LocalServer {
     this.exited = new Promise((resolve) => child.once("exit", () => resolve()));
     const deadline = Date.now() + timeoutMs;
     for (;;) {
-      if (!this.running) throw new Error(`mariadbd on port ${this.port} exited during start-up: ${this.errorLogTail()}`);
+      if (!this.running)
+        throw new Error(`mariadbd on port ${this.port} exited during start-up: ${this.errorLogTail()}`);
       try {
         if (this.spec.netns) {
           await this.grantLabAdmin();
@@ -130,7 +131,8 @@ export class LocalServer {
         await conn.end();
         return;
       } catch {
-        if (Date.now() > deadline) throw new Error(`mariadbd on port ${this.port} not ready after ${timeoutMs} ms: ${this.errorLogTail()}`);
+        if (Date.now() > deadline)
+          throw new Error(`mariadbd on port ${this.port} not ready after ${timeoutMs} ms: ${this.errorLogTail()}`);
         await sleep(100);
       }
     }
@@ -142,7 +144,11 @@ export class LocalServer {
    * writing it to the binlog so no GTID is created.
    */
   private async grantLabAdmin(): Promise<void> {
-    const conn = await mysql.createConnection({ socketPath: this.socket, user: LOCAL_ROOT_USER, password: this.adminPassword });
+    const conn = await mysql.createConnection({
+      socketPath: this.socket,
+      user: LOCAL_ROOT_USER,
+      password: this.adminPassword,
+    });
     try {
       const pattern = this.spec.adminHostPattern ?? "%";
       await conn.query("SET SESSION sql_log_bin = 0");
@@ -232,7 +238,11 @@ export async function startServer(spec: LocalServerSpec): Promise<LocalServer> {
 }
 
 /** Starts `count` servers in parallel with server ids base+0, base+1, ... (like the StatefulSet's init step). */
-export async function startServers(count: number, options: ServerOptions = {}, serverIdBase = 100): Promise<LocalServer[]> {
+export async function startServers(
+  count: number,
+  options: ServerOptions = {},
+  serverIdBase = 100,
+): Promise<LocalServer[]> {
   const settled = await Promise.allSettled(
     Array.from({ length: count }, (_, i) => startServer({ serverId: serverIdBase + i, options })),
   );
@@ -260,7 +270,9 @@ export const REPLICATION_OPTIONS: ServerOptions = {
 
 export function mariadbd(): string {
   for (const candidate of ["/usr/sbin/mariadbd", "/usr/sbin/mysqld"]) if (fs.existsSync(candidate)) return candidate;
-  throw new Error("mariadbd not found: install it with 'apt-get install -y mariadb-server mariadb-backup mariadb-client'");
+  throw new Error(
+    "mariadbd not found: install it with 'apt-get install -y mariadb-server mariadb-backup mariadb-client'",
+  );
 }
 
 function renderOptions(options: ServerOptions): string {
@@ -299,16 +311,20 @@ async function templateDatadir(): Promise<string> {
     const boot = new LocalServer(work, await freePort(), { serverId: 1, options: {} });
     // The bootstrap server has no password yet: reach it over its socket.
     fs.writeFileSync(boot.configFile, "");
-    const child = spawn(mariadbd(), [
-      "--no-defaults",
-      `--datadir=${data}`,
-      `--socket=${boot.socket}`,
-      "--skip-networking",
-      "--skip-log-bin",
-      "--user=root",
-      "--innodb-log-file-size=16M",
-      "--innodb-use-native-aio=0",
-    ], { stdio: "ignore" });
+    const child = spawn(
+      mariadbd(),
+      [
+        "--no-defaults",
+        `--datadir=${data}`,
+        `--socket=${boot.socket}`,
+        "--skip-networking",
+        "--skip-log-bin",
+        "--user=root",
+        "--innodb-log-file-size=16M",
+        "--innodb-use-native-aio=0",
+      ],
+      { stdio: "ignore" },
+    );
     const exited = new Promise((resolve) => child.once("exit", resolve));
     let conn: mysql.Connection | undefined;
     for (let i = 0; i < 300 && !conn; i++) {

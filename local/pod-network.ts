@@ -28,7 +28,8 @@ export class PodNetwork {
 
   /** The address of the pod with this ordinal. */
   address(ordinal: number): string {
-    if (!Number.isInteger(ordinal) || ordinal < 0 || ordinal > 250) throw new Error(`pod ordinal ${ordinal} is outside 0..250`);
+    if (!Number.isInteger(ordinal) || ordinal < 0 || ordinal > 250)
+      throw new Error(`pod ordinal ${ordinal} is outside 0..250`);
     return `${this.prefix}.${ordinal + 1}`;
   }
 
@@ -65,8 +66,16 @@ export class PodNetwork {
   private launcher(): string[] {
     const userNs = process.getuid?.() === 0 ? [] : ["--map-root-user"];
     return [
-      "unshare", ...userNs, "--mount", "--propagation", "private", "bash", "-c",
-      'mount --bind "$0" /etc/hosts && mount --bind "$1" /etc/nsswitch.conf && shift && exec "$@"', this.hostsFile, this.nsswitchFile,
+      "unshare",
+      ...userNs,
+      "--mount",
+      "--propagation",
+      "private",
+      "bash",
+      "-c",
+      'mount --bind "$0" /etc/hosts && mount --bind "$1" /etc/nsswitch.conf && shift && exec "$@"',
+      this.hostsFile,
+      this.nsswitchFile,
     ];
   }
 

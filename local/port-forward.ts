@@ -21,8 +21,16 @@ export interface PodAddress {
 }
 
 /** Answers a refused upgrade as the API server does: a status line and a body (a metav1.Status, or the kubelet's text). */
-export function refuseUpgrade(socket: net.Socket, code: number, text: string, body: string, type = "application/json"): void {
-  socket.end(`HTTP/1.1 ${code} ${text}\r\nContent-Type: ${type}\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
+export function refuseUpgrade(
+  socket: net.Socket,
+  code: number,
+  text: string,
+  body: string,
+  type = "application/json",
+): void {
+  socket.end(
+    `HTTP/1.1 ${code} ${text}\r\nContent-Type: ${type}\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+  );
 }
 
 export class PortForwards {
@@ -40,11 +48,25 @@ export class PortForwards {
    * Accepts an authorized upgrade for `pod` (found): checks the port as the kubelet's handler does (400 without it)
    * and relays.
    */
-  accept(req: http.IncomingMessage, socket: net.Socket, head: Buffer, namespace: string, podName: string, pod: PodAddress): void {
+  accept(
+    req: http.IncomingMessage,
+    socket: net.Socket,
+    head: Buffer,
+    namespace: string,
+    podName: string,
+    pod: PodAddress,
+  ): void {
     const url = new URL(req.url ?? "/", "http://standin");
     // The kubelet's port-forward handler (NewV4Options) requires the port parameter.
     const port = Number(url.searchParams.get("ports"));
-    if (!Number.isInteger(port) || port < 1 || port > 65535) return refuseUpgrade(socket, 400, "Bad Request", `query parameter "port" is required\n`, "text/plain; charset=utf-8");
+    if (!Number.isInteger(port) || port < 1 || port > 65535)
+      return refuseUpgrade(
+        socket,
+        400,
+        "Bad Request",
+        `query parameter "port" is required\n`,
+        "text/plain; charset=utf-8",
+      );
     this.wss.handleUpgrade(req, socket, head, (ws: any) => {
       this.sessions.push(`${namespace}/${podName}:${port}`);
       this.protocols.push(ws.protocol);
@@ -73,7 +95,10 @@ export class PortForwards {
     const upstream = net.connect(pod.port, pod.host);
     // Like the kubelet: the reason goes on the error channel, then the stream ends.
     const fail = (reason: string) => {
-      if (ws.readyState === 1) ws.send(Buffer.concat([Buffer.from([1]), Buffer.from(`error forwarding port ${port} to pod ${podName}: ${reason}`)]));
+      if (ws.readyState === 1)
+        ws.send(
+          Buffer.concat([Buffer.from([1]), Buffer.from(`error forwarding port ${port} to pod ${podName}: ${reason}`)]),
+        );
       ws.close();
     };
     ws.pod = podName;

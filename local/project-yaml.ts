@@ -44,7 +44,9 @@ export function configTable(): string {
     const fallback = spec.default === "" ? "(empty)" : `\`${JSON.stringify(spec.default).replace(/^"|"$/g, "")}\``;
     return `| \`${key}\` | ${spec.type} | ${cell(fallback)} | ${cell(spec.description)} |`;
   });
-  return [TABLE_START, "", "| key | type | default | meaning |", "|---|---|---|---|", ...rows, "", TABLE_END].join("\n");
+  return [TABLE_START, "", "| key | type | default | meaning |", "|---|---|---|---|", ...rows, "", TABLE_END].join(
+    "\n",
+  );
 }
 
 /** The generated table as it stands in `readme` (start to end marker), or undefined without markers. */

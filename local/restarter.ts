@@ -33,7 +33,10 @@ export class LocalRestarter implements MemberRestarter {
     try {
       await server.start(Math.max(1000, deadline - Date.now()));
     } catch (err) {
-      throw new MemberRestartError(ordinal, `member ${ordinal} (${server.address}) did not start with the new settings: ${(err as Error).message}`);
+      throw new MemberRestartError(
+        ordinal,
+        `member ${ordinal} (${server.address}) did not start with the new settings: ${(err as Error).message}`,
+      );
     }
   }
 

@@ -67,10 +67,14 @@ export class LocalS3 {
   /** Starts (or restarts after `kill`) the server on the same port and data directory. */
   async start(timeoutMs = 20000): Promise<void> {
     if (this.running) return;
-    const child = spawn(process.execPath, ["-e", SERVER_SCRIPT, String(this.port), path.join(this.dir, "data"), this.buckets.join(",")], {
-      cwd: PACKAGE_ROOT,
-      stdio: ["ignore", "pipe", "pipe"],
-    });
+    const child = spawn(
+      process.execPath,
+      ["-e", SERVER_SCRIPT, String(this.port), path.join(this.dir, "data"), this.buckets.join(",")],
+      {
+        cwd: PACKAGE_ROOT,
+        stdio: ["ignore", "pipe", "pipe"],
+      },
+    );
     this.child = child;
     this.exited = new Promise((resolve) => child.once("exit", () => resolve()));
     let stderr = "";
@@ -81,7 +85,10 @@ export class LocalS3 {
     });
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`s3rver not ready on port ${this.port} after ${timeoutMs} ms: ${stderr.trim()}`)), timeoutMs);
+      timer = setTimeout(
+        () => reject(new Error(`s3rver not ready on port ${this.port} after ${timeoutMs} ms: ${stderr.trim()}`)),
+        timeoutMs,
+      );
     });
     try {
       await Promise.race([ready, timeout]);

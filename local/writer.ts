@@ -61,10 +61,15 @@ export interface WriterReport {
  * Creates the checker's schema and application user on the primary (replicated to the others). The user may only
  * SELECT and INSERT in its schema, so read_only stops it.
  */
-export async function prepareWriterSchema(primary: AdminEndpoint, options: Pick<WriterOptions, "user" | "password" | "database"> = {}): Promise<void> {
+export async function prepareWriterSchema(
+  primary: AdminEndpoint,
+  options: Pick<WriterOptions, "user" | "password" | "database"> = {},
+): Promise<void> {
   const { user, password, database } = { ...WRITER_DEFAULTS, ...options };
   await primary.query(`CREATE DATABASE IF NOT EXISTS \`${database}\``);
-  await primary.query(`CREATE TABLE IF NOT EXISTS \`${database}\`.acks (id BIGINT PRIMARY KEY, written_at TIMESTAMP(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6)) ENGINE=InnoDB`);
+  await primary.query(
+    `CREATE TABLE IF NOT EXISTS \`${database}\`.acks (id BIGINT PRIMARY KEY, written_at TIMESTAMP(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6)) ENGINE=InnoDB`,
+  );
   await primary.query(`CREATE USER IF NOT EXISTS ?@'%' IDENTIFIED BY ?`, [user, password]);
   await primary.query(`GRANT SELECT, INSERT ON \`${database}\`.* TO ?@'%'`, [user]);
 }
@@ -97,7 +102,9 @@ export class AckWriter {
     while (this.acked.length === 0) {
       if (Date.now() > deadline) {
         await this.stop();
-        throw new Error(`writer: no write acknowledged within ${firstWriteTimeoutMs} ms: ${[...this.errors].join("; ")}`);
+        throw new Error(
+          `writer: no write acknowledged within ${firstWriteTimeoutMs} ms: ${[...this.errors].join("; ")}`,
+        );
       }
       await sleep(5);
     }
@@ -134,7 +141,10 @@ export class AckWriter {
     const goal = this.acked.length + count;
     const deadline = Date.now() + timeoutMs;
     while (this.acked.length < goal) {
-      if (Date.now() > deadline) throw new Error(`writer: only ${this.acked.length - goal + count}/${count} writes acknowledged in ${timeoutMs} ms: ${[...this.errors].slice(-3).join("; ")}`);
+      if (Date.now() > deadline)
+        throw new Error(
+          `writer: only ${this.acked.length - goal + count}/${count} writes acknowledged in ${timeoutMs} ms: ${[...this.errors].slice(-3).join("; ")}`,
+        );
       await sleep(5);
     }
   }
@@ -157,7 +167,8 @@ export class AckWriter {
       if (w.at - previous > longestGapMs) [longestGapMs, longestGapStartMs] = [w.at - previous, previous];
       previous = w.at;
     }
-    if (this.acked.length && end - previous > longestGapMs) [longestGapMs, longestGapStartMs] = [end - previous, previous];
+    if (this.acked.length && end - previous > longestGapMs)
+      [longestGapMs, longestGapStartMs] = [end - previous, previous];
     return {
       acked: [...this.acked],
       failed: this.failed,
@@ -188,7 +199,11 @@ export class AckWriter {
       const begin = performance.now();
       try {
         const conn = await this.connection();
-        await withTimeout(conn.query(`INSERT INTO \`${this.opts.database}\`.acks (id) VALUES (?)`, [id]), this.opts.writeTimeoutMs, "write");
+        await withTimeout(
+          conn.query(`INSERT INTO \`${this.opts.database}\`.acks (id) VALUES (?)`, [id]),
+          this.opts.writeTimeoutMs,
+          "write",
+        );
         const now = performance.now();
         this.acked.push({ id, at: Date.now() - this.started, latencyMs: now - begin, on: this.target! });
         if (this.primaries[this.primaries.length - 1] !== this.target) this.primaries.push(this.target!);
@@ -213,7 +228,10 @@ export class AckWriter {
       connectTimeout: this.opts.writeTimeoutMs,
     });
     // A connect that completes after we gave up on it must not stay open.
-    pending.then((late) => abandoned && late.destroy(), () => undefined);
+    pending.then(
+      (late) => abandoned && late.destroy(),
+      () => undefined,
+    );
     const conn = await withTimeout(pending, this.opts.writeTimeoutMs, "connect").catch((err) => {
       abandoned = true;
       throw err;
@@ -272,7 +290,8 @@ export function writableMember(members: AdminEndpoint[], timeoutMs = 2000): () =
       );
       const writable = members.filter((_, i) => states[i]);
       if (writable.length === 1) return writable[0];
-      if (Date.now() > deadline) throw new Error(`no single writable member after ${timeoutMs} ms (${writable.length} writable)`);
+      if (Date.now() > deadline)
+        throw new Error(`no single writable member after ${timeoutMs} ms (${writable.length} writable)`);
       await sleep(1);
     }
   };

@@ -54,7 +54,10 @@ export type EnforcementLevel = "advisory" | "mandatory" | "remediate" | "disable
 export const ENFORCEMENT_LEVELS: EnforcementLevel[] = ["advisory", "mandatory", "remediate", "disabled"];
 
 /** Same shape as Pulumi's policy pack config file: policy name -> level, or { enforcementLevel?, ...settings }. */
-export type PolicyPackConfig = Record<string, EnforcementLevel | ({ enforcementLevel?: EnforcementLevel } & Record<string, unknown>)>;
+export type PolicyPackConfig = Record<
+  string,
+  EnforcementLevel | ({ enforcementLevel?: EnforcementLevel } & Record<string, unknown>)
+>;
 
 export interface Violation {
   policy: string;
@@ -109,8 +112,12 @@ export function reconcileConfig(policies: AnyPolicy[], config: PolicyPackConfig 
       else problems.push(`"${name}": "${entry}" is not an enforcement level (${levels})`);
     } else if (entry && typeof entry === "object" && !Array.isArray(entry)) {
       const { enforcementLevel, ...properties } = entry as Record<string, unknown>;
-      if (enforcementLevel === undefined || isLevel(enforcementLevel)) given.set(name, { level: enforcementLevel, properties });
-      else problems.push(`"${name}.enforcementLevel": ${JSON.stringify(enforcementLevel)} is not an enforcement level (${levels})`);
+      if (enforcementLevel === undefined || isLevel(enforcementLevel))
+        given.set(name, { level: enforcementLevel, properties });
+      else
+        problems.push(
+          `"${name}.enforcementLevel": ${JSON.stringify(enforcementLevel)} is not an enforcement level (${levels})`,
+        );
     } else {
       problems.push(`"${name}": ${JSON.stringify(entry)} is neither an enforcement level nor an object`);
     }
@@ -191,7 +198,9 @@ const copy = <T>(value: T): T => JSON.parse(JSON.stringify(value));
 
 /** Props as the host hands them to a policy: a fresh copy without top-level `__*` names, behind the unknown proxy. */
 function hostProps(inputs: Record<string, any>): Record<string, any> {
-  return hostProxy.unknownCheckingProxy(copy(Object.fromEntries(Object.entries(inputs).filter(([key]) => !key.startsWith("__")))));
+  return hostProxy.unknownCheckingProxy(
+    copy(Object.fromEntries(Object.entries(inputs).filter(([key]) => !key.startsWith("__")))),
+  );
 }
 
 /** Rendered resources as engine and host hand them to a policy: parent, dependencies, property dependencies linked. */
@@ -239,7 +248,7 @@ export async function runPolicies(rendered: RenderedResource[], options: RunOpti
     const byUrn = new Map(resources.map((r) => [r.urn, r]));
     const describe = (r?: PolicyResource) => r && { type: r.type, name: r.name, urn: r.urn };
     const report = (subject?: PolicyResource) => (message: string, urn?: string) => {
-      const r = urn ? byUrn.get(urn) ?? subject : subject;
+      const r = urn ? (byUrn.get(urn) ?? subject) : subject;
       violations.push({ policy: policy.name, level, resource: describe(r), message });
     };
     /** Runs one validation; what it throws is handled as the host does (server.js): unknowns reported, others fail. */
@@ -248,9 +257,15 @@ export async function runPolicies(rendered: RenderedResource[], options: RunOpti
         await validate();
       } catch (err) {
         if (err instanceof NotApplicable) return;
-        if (!(err instanceof hostProxy.UnknownValueError)) throw new Error(`policy ${policy.name} failed: ${(err as Error).message}`);
+        if (!(err instanceof hostProxy.UnknownValueError))
+          throw new Error(`policy ${policy.name} failed: ${(err as Error).message}`);
         const from = `policy '${policy.name}' from policy pack '${PACK_NAME}@v${PACK_VERSION}'`;
-        violations.push({ policy: policy.name, level: "advisory", resource: describe(subject), message: `can't run ${from} during preview: ${err.message}` });
+        violations.push({
+          policy: policy.name,
+          level: "advisory",
+          resource: describe(subject),
+          message: `can't run ${from} during preview: ${err.message}`,
+        });
       }
     };
     const getConfig = <T extends object>() => copy(properties) as T;

@@ -140,7 +140,13 @@ function evaluateProgram(file: string): Record<string, unknown> {
   const dir = path.dirname(file);
   const localRequire = (id: string) => require(id.startsWith(".") ? asRunning(path.resolve(dir, id)) : id);
   const module = { exports: {} as Record<string, unknown> };
-  new Function("exports", "require", "module", "__filename", "__dirname", js)(module.exports, localRequire, module, file, dir);
+  new Function("exports", "require", "module", "__filename", "__dirname", js)(
+    module.exports,
+    localRequire,
+    module,
+    file,
+    dir,
+  );
   return module.exports;
 }
 
@@ -187,7 +193,8 @@ async function renderNow(opts: RenderOptions): Promise<RenderedStack> {
         return { id: `${args.name}-failed`, state };
       }
       // Replication resources: a healthy topology as configured, the primary where the config puts it.
-      if (args.type === PRIMARY_PLACEMENT_TYPE || args.type === REPLICATION_TOPOLOGY_TYPE) Object.assign(state, asConfiguredOutputs(args.inputs));
+      if (args.type === PRIMARY_PLACEMENT_TYPE || args.type === REPLICATION_TOPOLOGY_TYPE)
+        Object.assign(state, asConfiguredOutputs(args.inputs));
       if (args.type === "random:index/randomPassword:RandomPassword") {
         const value = `mockSecret${++counter}x${Math.random().toString(36).slice(2, 10)}`;
         secrets.add(value);
@@ -199,7 +206,10 @@ async function renderNow(opts: RenderOptions): Promise<RenderedStack> {
         secrets.add(value);
         state.privateKeyPem = value;
       }
-      if (args.type === "tls:index/selfSignedCert:SelfSignedCert" || args.type === "tls:index/locallySignedCert:LocallySignedCert") {
+      if (
+        args.type === "tls:index/selfSignedCert:SelfSignedCert" ||
+        args.type === "tls:index/locallySignedCert:LocallySignedCert"
+      ) {
         state.certPem = `-----BEGIN CERTIFICATE-----\nmock certificate of ${args.name}\n-----END CERTIFICATE-----\n`;
       }
       if (args.type === "tls:index/certRequest:CertRequest") {
@@ -216,16 +226,30 @@ async function renderNow(opts: RenderOptions): Promise<RenderedStack> {
   const settings = require("@pulumi/pulumi/runtime/settings");
   const monitor = settings.getMonitor() as any;
   const raw: Array<{
-    urn?: string; type: string; name: string; parent: string; deps: string[]; propertyDeps: Record<string, string[]>;
-    object: any; custom: boolean; timeouts?: any;
+    urn?: string;
+    type: string;
+    name: string;
+    parent: string;
+    deps: string[];
+    propertyDeps: Record<string, string[]>;
+    object: any;
+    custom: boolean;
+    timeouts?: any;
   }> = [];
   let stackOutputs: any = {};
   const registerResource = monitor.registerResource.bind(monitor);
   monitor.registerResource = (req: any, callback: (err: any, res: any) => void) => {
     const entry = {
-      type: req.getType(), name: req.getName(), parent: req.getParent(), deps: req.getDependenciesList() as string[],
-      propertyDeps: Object.fromEntries([...req.getPropertydependenciesMap().entries()].map(([k, v]: [string, any]) => [k, v.getUrnsList()])),
-      object: req.getObject()?.toJavaScript() ?? {}, custom: req.getCustom(), urn: undefined as string | undefined,
+      type: req.getType(),
+      name: req.getName(),
+      parent: req.getParent(),
+      deps: req.getDependenciesList() as string[],
+      propertyDeps: Object.fromEntries(
+        [...req.getPropertydependenciesMap().entries()].map(([k, v]: [string, any]) => [k, v.getUrnsList()]),
+      ),
+      object: req.getObject()?.toJavaScript() ?? {},
+      custom: req.getCustom(),
+      urn: undefined as string | undefined,
       timeouts: req.getCustomtimeouts()?.toObject(),
     };
     raw.push(entry);
@@ -247,9 +271,11 @@ async function renderNow(opts: RenderOptions): Promise<RenderedStack> {
   const report = (err: unknown) => {
     if (seen.has(err)) return;
     seen.add(err);
-    result.errors.push(...((err as Error)?.name === "ConfigValidationError"
-      ? (err as ConfigValidationError).errors.map((e) => e.message)
-      : [describe(err)]));
+    result.errors.push(
+      ...((err as Error)?.name === "ConfigValidationError"
+        ? (err as ConfigValidationError).errors.map((e) => e.message)
+        : [describe(err)]),
+    );
   };
   process.on("unhandledRejection", report);
   const consoleWarn = console.warn;
@@ -285,7 +311,13 @@ async function renderNow(opts: RenderOptions): Promise<RenderedStack> {
     inputs: clean(r.object, secrets),
     custom: r.custom,
     ...(r.timeouts && (r.timeouts.create || r.timeouts.update || r.timeouts.pb_delete)
-      ? { customTimeouts: { create: r.timeouts.create || undefined, update: r.timeouts.update || undefined, delete: r.timeouts.pb_delete || undefined } }
+      ? {
+          customTimeouts: {
+            create: r.timeouts.create || undefined,
+            update: r.timeouts.update || undefined,
+            delete: r.timeouts.pb_delete || undefined,
+          },
+        }
       : {}),
   }));
   result.outputs = clean(stackOutputs, secrets);
@@ -306,7 +338,9 @@ function programFile(projectDir: string): string {
 }
 
 /** Kubernetes objects among the rendered resources: full manifests (apiVersion, kind, metadata, ...). */
-export function kubernetesManifests(rendered: RenderedStack): Array<{ resource: RenderedResource; manifest: Record<string, any> }> {
+export function kubernetesManifests(
+  rendered: RenderedStack,
+): Array<{ resource: RenderedResource; manifest: Record<string, any> }> {
   return rendered.resources
     .filter((r) => r.type.startsWith("kubernetes:") && r.inputs.kind)
     .map((r) => ({ resource: r, manifest: r.inputs }));

@@ -17,7 +17,8 @@ export const DEFAULT_PROJECT_DIR = PACKAGE_ROOT;
 
 /** Stack names that have a Pulumi.<stack>.yaml in projectDir. */
 export function listStacks(projectDir = DEFAULT_PROJECT_DIR): string[] {
-  return fs.readdirSync(projectDir)
+  return fs
+    .readdirSync(projectDir)
     .map((f) => /^Pulumi\.(.+)\.yaml$/.exec(f)?.[1])
     .filter((s): s is string => !!s)
     .sort();
@@ -31,12 +32,17 @@ const asString = (value: unknown): string => (typeof value === "string" ? value 
 function readStackFile(stack: string, projectDir: string): { file: string; values: Record<string, StackValue> } {
   const file = path.join(projectDir, `Pulumi.${stack}.yaml`);
   if (!fs.existsSync(file)) {
-    throw new Error(`no stack '${stack}': ${file} does not exist (stacks here: ${listStacks(projectDir).join(", ") || "none"})`);
+    throw new Error(
+      `no stack '${stack}': ${file} does not exist (stacks here: ${listStacks(projectDir).join(", ") || "none"})`,
+    );
   }
   const doc = (yaml.load(fs.readFileSync(file, "utf8")) ?? {}) as { config?: Record<string, unknown> };
   const values: Record<string, StackValue> = {};
   for (const [key, value] of Object.entries(doc.config ?? {})) {
-    values[key] = value && typeof value === "object" && "secure" in (value as object) ? (value as { secure: string }) : asString(value);
+    values[key] =
+      value && typeof value === "object" && "secure" in (value as object)
+        ? (value as { secure: string })
+        : asString(value);
   }
   return { file, values };
 }
@@ -45,11 +51,16 @@ function readStackFile(stack: string, projectDir: string): { file: string; value
  * Raw config of a stack as the Pulumi CLI hands it to the program: `mysql-ha:<key>` -> string
  * (objects and arrays as JSON), from Pulumi.<stack>.yaml plus `set` overrides.
  */
-export function stackConfig(stack: string, set: Record<string, string> = {}, projectDir = DEFAULT_PROJECT_DIR): Record<string, string> {
+export function stackConfig(
+  stack: string,
+  set: Record<string, string> = {},
+  projectDir = DEFAULT_PROJECT_DIR,
+): Record<string, string> {
   const { file, values } = readStackFile(stack, projectDir);
   const config: Record<string, string> = {};
   for (const [key, value] of Object.entries(values)) {
-    if (typeof value !== "string") throw new Error(`${file}: ${key} is an encrypted value; the offline renderer cannot decrypt it`);
+    if (typeof value !== "string")
+      throw new Error(`${file}: ${key} is an encrypted value; the offline renderer cannot decrypt it`);
     config[key] = value;
   }
   for (const [key, value] of Object.entries(set)) {
@@ -72,12 +83,16 @@ function setPath(current: string | undefined, fields: string[], value: string, k
   } catch {
     root = undefined;
   }
-  if (!root || typeof root !== "object" || Array.isArray(root)) throw new Error(`--set ${key}: ${key.split(".")[0]} is not an object`);
+  if (!root || typeof root !== "object" || Array.isArray(root))
+    throw new Error(`--set ${key}: ${key.split(".")[0]} is not an object`);
   let node = root as Record<string, unknown>;
   for (const field of fields.slice(0, -1)) {
     if (!field) throw new Error(`--set ${key}: empty field name`);
     const next = node[field];
-    node = (next && typeof next === "object" && !Array.isArray(next) ? next : (node[field] = {})) as Record<string, unknown>;
+    node = (next && typeof next === "object" && !Array.isArray(next) ? next : (node[field] = {})) as Record<
+      string,
+      unknown
+    >;
   }
   const last = fields[fields.length - 1];
   if (!last) throw new Error(`--set ${key}: empty field name`);
@@ -124,7 +139,10 @@ export interface ClusterStack {
  * cluster (kubernetes:kubeconfig, kubernetes:context, as the Kubernetes provider reads them). `readKubeconfig`
  * false: the caller has a kubeconfig of its own, so the stack's is neither read nor needed in clear.
  */
-export function clusterStack(stack: string, options: { projectDir?: string; readKubeconfig?: boolean } = {}): ClusterStack {
+export function clusterStack(
+  stack: string,
+  options: { projectDir?: string; readKubeconfig?: boolean } = {},
+): ClusterStack {
   const projectDir = options.projectDir ?? DEFAULT_PROJECT_DIR;
   const { file, values } = readStackFile(stack, projectDir);
   const all: Record<string, StackValue> = { ...projectValues(projectDir), ...values };
@@ -132,20 +150,31 @@ export function clusterStack(stack: string, options: { projectDir?: string; read
   for (const [key, value] of Object.entries(all)) {
     if (typeof value === "string") plain[key] = value;
     // The program's own keys are never secrets ("passwords are never config"); other providers' may be, unneeded.
-    else if (key.startsWith(`${PROJECT}:`)) throw new Error(`${file}: ${key} is encrypted (secure), which this command cannot decrypt`);
+    else if (key.startsWith(`${PROJECT}:`))
+      throw new Error(`${file}: ${key} is encrypted (secure), which this command cannot decrypt`);
   }
   const { settings, errors } = validateConfig(rawStackConfig(plain));
   if (!settings) throw new ConfigValidationError(errors);
   const readKubeconfig = options.readKubeconfig ?? true;
   if (readKubeconfig && typeof all["kubernetes:kubeconfig"] === "object") {
-    throw new Error(`${file}: kubernetes:kubeconfig is encrypted (secure), which this command cannot decrypt: give the kubeconfig with --kubeconfig FILE`);
+    throw new Error(
+      `${file}: kubernetes:kubeconfig is encrypted (secure), which this command cannot decrypt: give the kubeconfig with --kubeconfig FILE`,
+    );
   }
   // A relative path is the project directory's, where `pulumi up` runs the program.
   const read = (file: string) => fs.readFileSync(path.resolve(projectDir, file), "utf8");
-  const kubeconfig = readKubeconfig && plain["kubernetes:kubeconfig"] ? kubeconfigContents(plain["kubernetes:kubeconfig"], read) : undefined;
+  const kubeconfig =
+    readKubeconfig && plain["kubernetes:kubeconfig"]
+      ? kubeconfigContents(plain["kubernetes:kubeconfig"], read)
+      : undefined;
   const context = plain["kubernetes:context"] || undefined;
   return {
-    stack, file, settings, ...(kubeconfig !== undefined ? { kubeconfig } : {}), ...(context ? { context } : {}),
-    agentLease: agentNames(DATABASE_NAME).lease, backup: backupNames(DATABASE_NAME),
+    stack,
+    file,
+    settings,
+    ...(kubeconfig !== undefined ? { kubeconfig } : {}),
+    ...(context ? { context } : {}),
+    agentLease: agentNames(DATABASE_NAME).lease,
+    backup: backupNames(DATABASE_NAME),
   };
 }

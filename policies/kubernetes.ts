@@ -58,7 +58,9 @@ export const imagePinned: ResourceValidationPolicy = {
       const { tag, digest } = parseImage(image);
       if (digest) continue;
       if (tag === undefined) {
-        report(`${w.label} ${c.label}: image "${image}" has no tag, which means "latest"; pin a version tag or digest.`);
+        report(
+          `${w.label} ${c.label}: image "${image}" has no tag, which means "latest"; pin a version tag or digest.`,
+        );
       } else if (floatingTags.includes(tag)) {
         report(`${w.label} ${c.label}: image "${image}" uses the floating tag "${tag}"; pin a version tag or digest.`);
       }
@@ -119,7 +121,8 @@ export const containerResources: ResourceValidationPolicy = {
 
 export const probes: ResourceValidationPolicy = {
   name: "k8s-probes",
-  description: "Every container of a long-running workload has a livenessProbe, and its pod a readinessProbe on at least one container (a sidecar's readiness would take a healthy pod out of its Services).",
+  description:
+    "Every container of a long-running workload has a livenessProbe, and its pod a readinessProbe on at least one container (a sidecar's readiness would take a healthy pod out of its Services).",
   enforcementLevel: "mandatory",
   validateResource: (args, report) => {
     const w = workloadOf(args);
@@ -151,7 +154,9 @@ export const runAsNonRoot: ResourceValidationPolicy = {
       if (user === 0) {
         report(`${w.label} ${c.label} runs as uid 0 (runAsUser: 0); use a non-root uid.`);
       } else if (nonRoot !== true) {
-        report(`${w.label} ${c.label} may run as root: set securityContext.runAsNonRoot: true on the pod or container.`);
+        report(
+          `${w.label} ${c.label} may run as root: set securityContext.runAsNonRoot: true on the pod or container.`,
+        );
       }
     }
   },
@@ -217,12 +222,22 @@ function productionWorkload(args: ResourceValidationArgs, cfg: ProductionConfig 
   const w = workloadOf(args);
   if (!w || !cfg.kinds.includes(w.kind)) return undefined;
   const labels = path(args.props, "metadata", "labels");
-  const prod = isProduction(cfg, stackOfUrn(args.urn), args.stackTags, labels && labels !== UNKNOWN ? labels : undefined);
+  const prod = isProduction(
+    cfg,
+    stackOfUrn(args.urn),
+    args.stackTags,
+    labels && labels !== UNKNOWN ? labels : undefined,
+  );
   return prod ? w : undefined;
 }
 
 const replicasSchema = productionWorkloadSchema({
-  minReplicas: { type: "integer", minimum: 1, default: 3, description: "Fewest replicas a production workload may run." },
+  minReplicas: {
+    type: "integer",
+    minimum: 1,
+    default: 3,
+    description: "Fewest replicas a production workload may run.",
+  },
 });
 
 export const productionReplicas: ResourceValidationPolicy = {
@@ -236,7 +251,9 @@ export const productionReplicas: ResourceValidationPolicy = {
     if (!w) return;
     const replicas = path(args.props, "spec", "replicas") ?? 1; // Kubernetes defaults replicas to 1
     if (typeof replicas === "number" && replicas < cfg.minReplicas) {
-      report(`${w.label} has ${replicas} replica(s); production needs at least ${cfg.minReplicas} (policy config minReplicas).`);
+      report(
+        `${w.label} has ${replicas} replica(s); production needs at least ${cfg.minReplicas} (policy config minReplicas).`,
+      );
     }
   },
 };
@@ -245,7 +262,8 @@ const antiAffinitySchema = productionWorkloadSchema({});
 
 export const productionAntiAffinity: ResourceValidationPolicy = {
   name: "production-anti-affinity",
-  description: "In production, StatefulSet pods have required pod anti-affinity on their own labels, so no two share a node.",
+  description:
+    "In production, StatefulSet pods have required pod anti-affinity on their own labels, so no two share a node.",
   enforcementLevel: "mandatory",
   configSchema: antiAffinitySchema,
   validateResource: (args, report) => {
@@ -255,10 +273,16 @@ export const productionAntiAffinity: ResourceValidationPolicy = {
     const anti = path(w.podSpec, "affinity", "podAntiAffinity");
     if (anti === UNKNOWN) return;
     const required = list(get(anti, "requiredDuringSchedulingIgnoredDuringExecution"));
-    const spreads = required.some((t) => typeof get(t, "topologyKey") === "string" && selectorMatches(get(t, "labelSelector"), w.podLabels));
+    const spreads = required.some(
+      (t) => typeof get(t, "topologyKey") === "string" && selectorMatches(get(t, "labelSelector"), w.podLabels),
+    );
     if (!spreads) {
-      const hint = list(get(anti, "preferredDuringSchedulingIgnoredDuringExecution")).length ? " (it has only a preferred rule)" : "";
-      report(`${w.label} has no required pod anti-affinity selecting its own pods${hint}; production needs requiredDuringSchedulingIgnoredDuringExecution.`);
+      const hint = list(get(anti, "preferredDuringSchedulingIgnoredDuringExecution")).length
+        ? " (it has only a preferred rule)"
+        : "";
+      report(
+        `${w.label} has no required pod anti-affinity selecting its own pods${hint}; production needs requiredDuringSchedulingIgnoredDuringExecution.`,
+      );
     }
   },
 };
@@ -277,13 +301,17 @@ export const productionStorageClass: ResourceValidationPolicy = {
     const templates = path(args.props, "spec", "volumeClaimTemplates");
     if (templates === UNKNOWN) return;
     if (list(templates).length === 0) {
-      report(`${w.label} has no volumeClaimTemplates; production data needs persistent volumes of a named storage class.`);
+      report(
+        `${w.label} has no volumeClaimTemplates; production data needs persistent volumes of a named storage class.`,
+      );
     }
     for (const t of list(templates)) {
       const sc = path(t, "spec", "storageClassName");
       if (sc === UNKNOWN) continue;
       if (typeof sc !== "string" || sc === "") {
-        report(`${w.label} volumeClaimTemplate "${path(t, "metadata", "name")}" has no spec.storageClassName; production must not rely on the cluster default.`);
+        report(
+          `${w.label} volumeClaimTemplate "${path(t, "metadata", "name")}" has no spec.storageClassName; production must not rely on the cluster default.`,
+        );
       }
     }
   },
@@ -310,7 +338,8 @@ const serviceSchema = {
 
 export const noPublicLoadBalancer: ResourceValidationPolicy = {
   name: "k8s-no-public-load-balancer",
-  description: "Services are not public LoadBalancers unless internal (annotation), source-restricted, or allowed by config.",
+  description:
+    "Services are not public LoadBalancers unless internal (annotation), source-restricted, or allowed by config.",
   enforcementLevel: "mandatory",
   configSchema: serviceSchema,
   validateResource: (args, report) => {
@@ -326,7 +355,9 @@ export const noPublicLoadBalancer: ResourceValidationPolicy = {
     const ranges = list(path(args.props, "spec", "loadBalancerSourceRanges"));
     const restricted = ranges.length > 0 && !ranges.some((r) => r === "0.0.0.0/0" || r === "::/0");
     if (!internal && !restricted) {
-      report(`Service/${name} is a public LoadBalancer; use ClusterIP, an internal load balancer annotation, loadBalancerSourceRanges, or list it in allowedServices.`);
+      report(
+        `Service/${name} is a public LoadBalancer; use ClusterIP, an internal load balancer annotation, loadBalancerSourceRanges, or list it in allowedServices.`,
+      );
     }
   },
 };
@@ -356,8 +387,14 @@ export const pdbCoversStatefulSet: StackValidationPolicy = {
       const replicas = path(r.props, "spec", "replicas") ?? 1;
       if (typeof replicas !== "number" || replicas < minReplicas) continue;
       const ns = namespaceOf(r.props);
-      const covered = pdbs.some((p) => namespaceOf(p.props) === ns && selectorMatches(path(p.props, "spec", "selector"), w.podLabels));
-      if (!covered) report(`${w.label} (${replicas} replicas) has no PodDisruptionBudget selecting its pods in namespace "${ns}".`, r.urn);
+      const covered = pdbs.some(
+        (p) => namespaceOf(p.props) === ns && selectorMatches(path(p.props, "spec", "selector"), w.podLabels),
+      );
+      if (!covered)
+        report(
+          `${w.label} (${replicas} replicas) has no PodDisruptionBudget selecting its pods in namespace "${ns}".`,
+          r.urn,
+        );
     }
   },
 };
@@ -386,18 +423,28 @@ export const productionBackups: StackValidationPolicy = {
     const backups = args.resources.filter((r) => {
       if (kubernetesKind(r.type) !== "CronJob") return false;
       const component = path(r.props, "metadata", "labels", "app.kubernetes.io/component");
-      return pattern.test(displayName(r)) || pattern.test(r.name) || (typeof component === "string" && pattern.test(component));
+      return (
+        pattern.test(displayName(r)) ||
+        pattern.test(r.name) ||
+        (typeof component === "string" && pattern.test(component))
+      );
     });
     if (backups.length === 0) {
-      report(`Production stack has StatefulSets but no backup CronJob (a CronJob whose name or app.kubernetes.io/component matches /${cfg.backupNamePattern}/).`);
+      report(
+        `Production stack has StatefulSets but no backup CronJob (a CronJob whose name or app.kubernetes.io/component matches /${cfg.backupNamePattern}/).`,
+      );
     }
     for (const b of backups) {
       const policy = path(b.props, "spec", "concurrencyPolicy");
       if (policy === UNKNOWN) continue;
       if (policy !== "Forbid") {
-        report(`CronJob/${displayName(b)} has concurrencyPolicy ${policy ?? "Allow (default)"}; backups need Forbid so two never overlap.`, b.urn);
+        report(
+          `CronJob/${displayName(b)} has concurrencyPolicy ${policy ?? "Allow (default)"}; backups need Forbid so two never overlap.`,
+          b.urn,
+        );
       }
-      if (path(b.props, "spec", "suspend") === true) report(`CronJob/${displayName(b)} is suspended, so no backups run.`, b.urn);
+      if (path(b.props, "spec", "suspend") === true)
+        report(`CronJob/${displayName(b)} is suspended, so no backups run.`, b.urn);
     }
   },
 };
@@ -406,11 +453,13 @@ const productionSchema = { properties: { ...PRODUCTION_SCHEMA } };
 
 export const productionNetworkPolicy: StackValidationPolicy = {
   name: "production-network-policy",
-  description: "In production, every StatefulSet's pods are selected by an Ingress NetworkPolicy of their namespace, so only named clients reach them.",
+  description:
+    "In production, every StatefulSet's pods are selected by an Ingress NetworkPolicy of their namespace, so only named clients reach them.",
   enforcementLevel: "mandatory",
   configSchema: productionSchema,
   validateStack: (args, report) => {
-    if (!isProduction(policyConfig<ProductionConfig>(productionSchema, args), stackOfResources(args), args.stackTags)) return;
+    if (!isProduction(policyConfig<ProductionConfig>(productionSchema, args), stackOfResources(args), args.stackTags))
+      return;
     const policies = args.resources.filter((r) => kubernetesKind(r.type) === "NetworkPolicy");
     for (const r of args.resources) {
       if (kubernetesKind(r.type) !== "StatefulSet") continue;
@@ -419,26 +468,36 @@ export const productionNetworkPolicy: StackValidationPolicy = {
       const covered = policies.some((p) => {
         const types = path(p.props, "spec", "policyTypes");
         const ingress = types === undefined || (Array.isArray(types) && types.includes("Ingress"));
-        return ingress && namespaceOf(p.props) === ns && selectorMatches(path(p.props, "spec", "podSelector"), w.podLabels);
+        return (
+          ingress && namespaceOf(p.props) === ns && selectorMatches(path(p.props, "spec", "podSelector"), w.podLabels)
+        );
       });
-      if (!covered) report(`${w.label} has no Ingress NetworkPolicy selecting its pods in namespace "${ns}": every pod of the cluster can reach it.`, r.urn);
+      if (!covered)
+        report(
+          `${w.label} has no Ingress NetworkPolicy selecting its pods in namespace "${ns}": every pod of the cluster can reach it.`,
+          r.urn,
+        );
     }
   },
 };
 
 export const productionLoadBalancerSourceRanges: ResourceValidationPolicy = {
   name: "production-load-balancer-source-ranges",
-  description: "In production, LoadBalancer Services admit only listed source ranges (spec.loadBalancerSourceRanges, none open to all), internal or not.",
+  description:
+    "In production, LoadBalancer Services admit only listed source ranges (spec.loadBalancerSourceRanges, none open to all), internal or not.",
   enforcementLevel: "mandatory",
   configSchema: productionSchema,
   validateResource: (args, report) => {
     if (kubernetesKind(args.type) !== "Service" || path(args.props, "spec", "type") !== "LoadBalancer") return;
-    if (!isProduction(policyConfig<ProductionConfig>(productionSchema, args), stackOfUrn(args.urn), args.stackTags)) return;
+    if (!isProduction(policyConfig<ProductionConfig>(productionSchema, args), stackOfUrn(args.urn), args.stackTags))
+      return;
     const ranges = path(args.props, "spec", "loadBalancerSourceRanges");
     if (ranges === UNKNOWN) return;
     const listed = list(ranges);
     if (listed.length === 0 || listed.some((r) => r === "0.0.0.0/0" || r === "::/0")) {
-      report(`Service/${displayName(args)} is a LoadBalancer without loadBalancerSourceRanges limiting its clients (set mysql-ha:loadBalancerSourceRanges).`);
+      report(
+        `Service/${displayName(args)} is a LoadBalancer without loadBalancerSourceRanges limiting its clients (set mysql-ha:loadBalancerSourceRanges).`,
+      );
     }
   },
 };
@@ -449,7 +508,8 @@ const databaseTlsSchema = {
     databaseImagePattern: {
       type: "string" as const,
       default: "(^|/)(mariadb|mysql|percona-server)(:|@|$)",
-      description: "Regular expression (case-insensitive) on a container image: the StatefulSet runs a MySQL-protocol server.",
+      description:
+        "Regular expression (case-insensitive) on a container image: the StatefulSet runs a MySQL-protocol server.",
     },
   },
 };
@@ -463,7 +523,8 @@ function optionValues(texts: string[], option: string): string[] {
 
 export const productionDatabaseTls: StackValidationPolicy = {
   name: "production-database-tls",
-  description: "In production, a StatefulSet running a MySQL-protocol server requires TLS (require_secure_transport ON) and has a CA (ssl_ca), in its container arguments or a ConfigMap it mounts.",
+  description:
+    "In production, a StatefulSet running a MySQL-protocol server requires TLS (require_secure_transport ON) and has a CA (ssl_ca), in its container arguments or a ConfigMap it mounts.",
   enforcementLevel: "mandatory",
   configSchema: databaseTlsSchema,
   validateStack: (args, report) => {
@@ -474,22 +535,37 @@ export const productionDatabaseTls: StackValidationPolicy = {
     for (const r of args.resources) {
       if (kubernetesKind(r.type) !== "StatefulSet") continue;
       const w = workloadOf(r)!;
-      const containers = containersOf(w.podSpec).filter((c) => !c.init && typeof get(c.container, "image") === "string" && image.test(get(c.container, "image")));
+      const containers = containersOf(w.podSpec).filter(
+        (c) => !c.init && typeof get(c.container, "image") === "string" && image.test(get(c.container, "image")),
+      );
       if (containers.length === 0) continue;
-      const mounted = new Set(list(get(w.podSpec, "volumes")).map((v) => path(v, "configMap", "name")).filter((n) => typeof n === "string"));
+      const mounted = new Set(
+        list(get(w.podSpec, "volumes"))
+          .map((v) => path(v, "configMap", "name"))
+          .filter((n) => typeof n === "string"),
+      );
       const data = configMaps
         .filter((c) => namespaceOf(c.props) === namespaceOf(r.props) && mounted.has(path(c.props, "metadata", "name")))
         .map((c) => get(c.props, "data"));
       if (data.some((d) => d === UNKNOWN)) continue;
       const texts = [
         ...data.flatMap((d) => Object.values(d ?? {}).filter((v): v is string => typeof v === "string")),
-        ...containers.flatMap((c) => [...list(get(c.container, "command")), ...list(get(c.container, "args"))].filter((a): a is string => typeof a === "string").map((a) => a.trim())),
+        ...containers.flatMap((c) =>
+          [...list(get(c.container, "command")), ...list(get(c.container, "args"))]
+            .filter((a): a is string => typeof a === "string")
+            .map((a) => a.trim()),
+        ),
       ];
       const required = optionValues(texts, "require_secure_transport").some((v) => /^(on|1|true)$/i.test(v));
       const ca = optionValues(texts, "ssl_ca").some((v) => v !== "");
       if (!required || !ca) {
-        const missing = [...(required ? [] : ["require_secure_transport = ON"]), ...(ca ? [] : ["ssl_ca"])].join(" and ");
-        report(`${w.label} runs a database without ${missing}: clients and replicas could connect in plain text (mysql-ha: set tls and tlsRequired).`, r.urn);
+        const missing = [...(required ? [] : ["require_secure_transport = ON"]), ...(ca ? [] : ["ssl_ca"])].join(
+          " and ",
+        );
+        report(
+          `${w.label} runs a database without ${missing}: clients and replicas could connect in plain text (mysql-ha: set tls and tlsRequired).`,
+          r.urn,
+        );
       }
     }
   },

@@ -128,8 +128,12 @@ export const bucketLifecycle = bucketPolicy(
   "s3-bucket-lifecycle",
   "S3 buckets have an enabled lifecycle rule, so old objects and versions expire.",
   (b) => {
-    const inline = list(get(b.bucket.props, "lifecycleRules")).map((r) => (get(r, "enabled") === true ? "Enabled" : get(r, "enabled")));
-    const parts = (b.parts.get("bucketLifecycleConfiguration") ?? []).flatMap((p) => list(get(p.props, "rules")).map((r) => get(r, "status")));
+    const inline = list(get(b.bucket.props, "lifecycleRules")).map((r) =>
+      get(r, "enabled") === true ? "Enabled" : get(r, "enabled"),
+    );
+    const parts = (b.parts.get("bucketLifecycleConfiguration") ?? []).flatMap((p) =>
+      list(get(p.props, "rules")).map((r) => get(r, "status")),
+    );
     const states = [...inline, ...parts];
     if (states.includes("Enabled") || states.includes(UNKNOWN)) return undefined;
     return "has no enabled lifecycle rule; add a BucketLifecycleConfiguration so old backups and versions expire.";
@@ -178,4 +182,10 @@ export const bucketTlsOnly = bucketPolicy(
   },
 );
 
-export const s3Policies: StackValidationPolicy[] = [bucketPrivate, bucketEncrypted, bucketVersioned, bucketLifecycle, bucketTlsOnly];
+export const s3Policies: StackValidationPolicy[] = [
+  bucketPrivate,
+  bucketEncrypted,
+  bucketVersioned,
+  bucketLifecycle,
+  bucketTlsOnly,
+];

@@ -202,11 +202,20 @@ export function selectorMatches(selector: any, labels: Record<string, unknown>):
     const values = list(get(e, "values"));
     const has = Object.prototype.hasOwnProperty.call(labels, key);
     switch (get(e, "operator")) {
-      case "In": if (!has || !values.includes(labels[key])) return false; break;
-      case "NotIn": if (has && values.includes(labels[key])) return false; break;
-      case "Exists": if (!has) return false; break;
-      case "DoesNotExist": if (has) return false; break;
-      default: return false;
+      case "In":
+        if (!has || !values.includes(labels[key])) return false;
+        break;
+      case "NotIn":
+        if (has && values.includes(labels[key])) return false;
+        break;
+      case "Exists":
+        if (!has) return false;
+        break;
+      case "DoesNotExist":
+        if (has) return false;
+        break;
+      default:
+        return false;
     }
   }
   return true;

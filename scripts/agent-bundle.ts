@@ -51,13 +51,18 @@ interface CacheFile extends AgentBundle {
  *   sources would look for node_modules next to the bundle, where there are none, so it fails the build.
  */
 function cliSources(): esbuild.Plugin {
-  const outside = (file: string) => ["local", "offline", "bench"].some((dir) => file === path.join(ROOT, dir) || file.startsWith(path.join(ROOT, dir) + path.sep));
+  const outside = (file: string) =>
+    ["local", "offline", "bench"].some(
+      (dir) => file === path.join(ROOT, dir) || file.startsWith(path.join(ROOT, dir) + path.sep),
+    );
   return {
     name: "mysql-ha-cli-sources",
     setup(build) {
       build.onResolve({ filter: /^\.\.?\// }, (args) => {
         const file = path.resolve(args.resolveDir, args.path);
-        return args.namespace === "file" && outside(file) ? { path: path.relative(ROOT, file), namespace: "stub" } : undefined;
+        return args.namespace === "file" && outside(file)
+          ? { path: path.relative(ROOT, file), namespace: "stub" }
+          : undefined;
       });
       build.onLoad({ filter: /.*/, namespace: "stub" }, (args) => ({
         loader: "js",
@@ -69,7 +74,9 @@ function cliSources(): esbuild.Plugin {
         if (!source.includes("createRequire")) return undefined;
         const contents = source.replace(/createRequire\(__filename\)\(("[^"]+")\)/g, "require($1)");
         if (/\bcreateRequire\s*\(/.test(contents)) {
-          throw new Error(`${path.relative(ROOT, args.path)}: a createRequire other than createRequire(__filename)("package") cannot be bundled`);
+          throw new Error(
+            `${path.relative(ROOT, args.path)}: a createRequire other than createRequire(__filename)("package") cannot be bundled`,
+          );
         }
         return { contents, loader: "ts" };
       });
@@ -111,7 +118,10 @@ export function contributions(metafile: esbuild.Metafile): Array<[string, number
     for (const [input, { bytesInOutput }] of Object.entries(output.inputs)) {
       const parts = input.split("/");
       const nm = parts.lastIndexOf("node_modules");
-      const key = nm >= 0 ? parts.slice(nm + 1, nm + (parts[nm + 1]?.startsWith("@") ? 3 : 2)).join("/") : parts.slice(0, Math.min(2, parts.length - 1) || 1).join("/");
+      const key =
+        nm >= 0
+          ? parts.slice(nm + 1, nm + (parts[nm + 1]?.startsWith("@") ? 3 : 2)).join("/")
+          : parts.slice(0, Math.min(2, parts.length - 1) || 1).join("/");
       totals.set(key, (totals.get(key) ?? 0) + bytesInOutput);
     }
   }
@@ -125,12 +135,21 @@ async function buildAgentBundle(): Promise<CacheFile> {
   const { js, metafile } = await buildBundle();
   const brotli = compress(js);
   if (base64Length(brotli.length) >= CONFIGMAP_LIMIT_BYTES) {
-    const top = contributions(metafile).slice(0, 8).map(([k, v]) => `${k} ${(v / 1024).toFixed(0)} KiB`).join(", ");
-    throw new Error(`the agent bundle does not fit a ConfigMap: ${js.length} bytes, ${brotli.length} brotli, ${base64Length(brotli.length)} base64 ` +
-      `(limit ${CONFIGMAP_LIMIT_BYTES}); largest parts: ${top}`);
+    const top = contributions(metafile)
+      .slice(0, 8)
+      .map(([k, v]) => `${k} ${(v / 1024).toFixed(0)} KiB`)
+      .join(", ");
+    throw new Error(
+      `the agent bundle does not fit a ConfigMap: ${js.length} bytes, ${brotli.length} brotli, ${base64Length(brotli.length)} base64 ` +
+        `(limit ${CONFIGMAP_LIMIT_BYTES}); largest parts: ${top}`,
+    );
   }
   // This builder's own source (not the compiled copy in dist/, which every build rewrites).
-  const files = [...Object.keys(metafile.inputs).filter((f) => !f.includes(":")), "scripts/agent-bundle.ts", "node_modules/esbuild/package.json"];
+  const files = [
+    ...Object.keys(metafile.inputs).filter((f) => !f.includes(":")),
+    "scripts/agent-bundle.ts",
+    "node_modules/esbuild/package.json",
+  ];
   return {
     brotliBase64: brotli.toString("base64"),
     sha256: createHash("sha256").update(js).digest("hex"),
@@ -198,7 +217,9 @@ async function report(argv: string[]): Promise<void> {
   const brotli = compress(js);
   if (out >= 0) fs.writeFileSync(argv[out + 1], js);
   const kib = (n: number) => `${(n / 1024).toFixed(0)} KiB`;
-  console.log(`bundle ${kib(js.length)} (${js.length} bytes), brotli ${kib(brotli.length)}, base64 ${kib(base64Length(brotli.length))} of the ${kib(CONFIGMAP_LIMIT_BYTES)} ConfigMap limit`);
+  console.log(
+    `bundle ${kib(js.length)} (${js.length} bytes), brotli ${kib(brotli.length)}, base64 ${kib(base64Length(brotli.length))} of the ${kib(CONFIGMAP_LIMIT_BYTES)} ConfigMap limit`,
+  );
   for (const [key, bytes] of contributions(metafile).slice(0, 15)) console.log(`  ${kib(bytes).padStart(9)}  ${key}`);
 }
 

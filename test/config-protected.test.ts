@@ -2,7 +2,12 @@ import { spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import { COMPLETE_OPTIONS_BEGINNING_PROTECTED, PROTECTED_SERVER_OPTIONS, Settings, validateConfig } from "../components/config";
+import {
+  COMPLETE_OPTIONS_BEGINNING_PROTECTED,
+  PROTECTED_SERVER_OPTIONS,
+  Settings,
+  validateConfig,
+} from "../components/config";
 import { renderServerCnf, SERVER_CNF } from "../components/kubernetes/server-config";
 import { normalizeOptionName, optionTargets } from "../components/server-options";
 import { mariadbd } from "../local/mariadbd";
@@ -56,16 +61,33 @@ describe("serverConfig: options the stack relies on, in every spelling", () => {
     const errors = errorsOf(name, value);
     expect(errors).toHaveLength(1);
     expect(errors[0].key).toBe(`serverConfig.${name}`);
-    expect(errors[0].message).toMatch(new RegExp(`^mysql-ha:serverConfig\\.${name}: .* is not allowed; expected an option the component does not manage or rely on \\(`));
+    expect(errors[0].message).toMatch(
+      new RegExp(
+        `^mysql-ha:serverConfig\\.${name}: .* is not allowed; expected an option the component does not manage or rely on \\(`,
+      ),
+    );
     expect(errors[0].message).toMatch(reason);
   });
 
   const accepted: Array<[string, unknown]> = [
-    ["max_connections", 500], ["innodb-buffer-pool-size", "1G"], ["long_query_time", 2], ["slow_query_log", true],
-    ["slow_query_log_file", "/var/lib/mysql/slow.log"], ["general_log", "OFF"], ["table_open_cache_instances", 4],
-    ["skip-name-resolve", true], ["binlog_row_image", "MINIMAL"], ["max_binlog_size", "256M"], ["relay_log", "relay"],
-    ["innodb", "ON"], ["loose-server-audit-logging", "ON"], ["plugin-load-add", "server_audit"], ["performance_schema", true],
-    ["skip-log-warnings", true], ["maximum-max-statement-time", 60], ["sql_mode", "STRICT_TRANS_TABLES"],
+    ["max_connections", 500],
+    ["innodb-buffer-pool-size", "1G"],
+    ["long_query_time", 2],
+    ["slow_query_log", true],
+    ["slow_query_log_file", "/var/lib/mysql/slow.log"],
+    ["general_log", "OFF"],
+    ["table_open_cache_instances", 4],
+    ["skip-name-resolve", true],
+    ["binlog_row_image", "MINIMAL"],
+    ["max_binlog_size", "256M"],
+    ["relay_log", "relay"],
+    ["innodb", "ON"],
+    ["loose-server-audit-logging", "ON"],
+    ["plugin-load-add", "server_audit"],
+    ["performance_schema", true],
+    ["skip-log-warnings", true],
+    ["maximum-max-statement-time", 60],
+    ["sql_mode", "STRICT_TRANS_TABLES"],
   ];
   it.each(accepted)("accepts the tuning option %s = %p", (name, value) => {
     expect(errorsOf(name, value).map((e) => e.message)).toEqual([]);
@@ -73,7 +95,11 @@ describe("serverConfig: options the stack relies on, in every spelling", () => {
 
   it("normalises names the way mariadbd's option parser does", () => {
     expect(optionTargets("loose-skip-log-bin")).toEqual(["loose_skip_log_bin", "skip_log_bin", "log_bin"]);
-    expect(optionTargets("skip-skip-grant-tables")).toEqual(["skip_skip_grant_tables", "skip_grant_tables", "grant_tables"]);
+    expect(optionTargets("skip-skip-grant-tables")).toEqual([
+      "skip_skip_grant_tables",
+      "skip_grant_tables",
+      "grant_tables",
+    ]);
     expect(optionTargets("max_connections")).toEqual(["max_connections"]);
   });
 });
@@ -91,7 +117,8 @@ describe("serverConfig protection against the real mariadbd", () => {
   };
   const base = validateConfig({}).settings!;
   /** What the pod would get if validation let the option through. */
-  const rendered = (name: string, value: Settings["serverConfig"][string]) => renderServerCnf({ ...base, serverConfig: { [name]: value } });
+  const rendered = (name: string, value: Settings["serverConfig"][string]) =>
+    renderServerCnf({ ...base, serverConfig: { [name]: value } });
 
   it("knows every protected name and every complete option that begins one", () => {
     const help = spawnSync(mariadbd(), ["--no-defaults", "--verbose", "--help"], { encoding: "utf8" }).stdout;
@@ -99,7 +126,11 @@ describe("serverConfig protection against the real mariadbd", () => {
     const names = Object.keys(PROTECTED_SERVER_OPTIONS);
     const covers = (option: string) => names.some((p) => option === p || (p.endsWith("_") && option.startsWith(p)));
     // log_replica_updates is MySQL's name, kept for the reserved mysql flavor.
-    expect(names.filter((p) => p !== "log_replica_updates" && !(p.endsWith("_") ? [...real].some((r) => r.startsWith(p)) : real.has(p)))).toEqual([]);
+    expect(
+      names.filter(
+        (p) => p !== "log_replica_updates" && !(p.endsWith("_") ? [...real].some((r) => r.startsWith(p)) : real.has(p)),
+      ),
+    ).toEqual([]);
     const beginning = [...real].filter((r) => !covers(r) && names.some((p) => p !== r && p.startsWith(r)));
     expect(beginning.sort()).toEqual([...COMPLETE_OPTIONS_BEGINNING_PROTECTED].sort());
   });
@@ -115,12 +146,15 @@ describe("serverConfig protection against the real mariadbd", () => {
     ["loose-init_file", "/tmp/x.sql", "init-file", "/tmp/x.sql"],
     ["disable-rpl-semi-sync-slave-enabled", true, "rpl-semi-sync-slave-enabled", "FALSE"],
   ];
-  it.each(spellings)("%s = %p really sets %s to %s, and validation names that option", (name, value, option, expected) => {
-    const before = effective(rendered("max_connections", 100)).get(option);
-    expect(effective(rendered(name, value)).get(option)).toBe(expected);
-    expect(before).not.toBe(expected);
-    const target = normalizeOptionName(option);
-    expect(optionTargets(name).some((t) => t === target || target.startsWith(t))).toBe(true);
-    expect(errorsOf(name, value)[0].message).toContain(target);
-  });
+  it.each(spellings)(
+    "%s = %p really sets %s to %s, and validation names that option",
+    (name, value, option, expected) => {
+      const before = effective(rendered("max_connections", 100)).get(option);
+      expect(effective(rendered(name, value)).get(option)).toBe(expected);
+      expect(before).not.toBe(expected);
+      const target = normalizeOptionName(option);
+      expect(optionTargets(name).some((t) => t === target || target.startsWith(t))).toBe(true);
+      expect(errorsOf(name, value)[0].message).toContain(target);
+    },
+  );
 });

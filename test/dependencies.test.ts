@@ -99,7 +99,9 @@ describe("dependencies point one way", () => {
   });
 
   test("the product imports no stand-in, benchmark or test, except the demo and bench commands", () => {
-    const violations = edges.filter((e) => NON_PRODUCT_DIRS.includes(e.to.split("/")[0]) && !MAY_IMPORT_STAND_INS.has(e.from));
+    const violations = edges.filter(
+      (e) => NON_PRODUCT_DIRS.includes(e.to.split("/")[0]) && !MAY_IMPORT_STAND_INS.has(e.from),
+    );
     expect(show(violations)).toEqual([]);
   });
 
@@ -119,7 +121,9 @@ describe("dependencies point one way", () => {
   });
 
   test("outside the engine, the engine is imported through its index only", () => {
-    const violations = edges.filter((e) => !e.from.startsWith(`${ENGINE}/`) && e.to.startsWith(`${ENGINE}/`) && e.to !== `${ENGINE}/index.ts`);
+    const violations = edges.filter(
+      (e) => !e.from.startsWith(`${ENGINE}/`) && e.to.startsWith(`${ENGINE}/`) && e.to !== `${ENGINE}/index.ts`,
+    );
     expect(show(violations)).toEqual([]);
   });
 });

@@ -3,7 +3,14 @@ import { LIVE_OPTIONS, restartConfigHash, sameValue, splitOptions, sqlValue } fr
 
 describe("server options: live vs restart", () => {
   it("splits options by whether SET GLOBAL can change them, either spelling", () => {
-    expect(splitOptions({ "max-connections": 300, long_query_time: 2, "innodb-log-file-size": "64M", performance_schema: "ON" })).toEqual({
+    expect(
+      splitOptions({
+        "max-connections": 300,
+        long_query_time: 2,
+        "innodb-log-file-size": "64M",
+        performance_schema: "ON",
+      }),
+    ).toEqual({
       live: { "max-connections": 300, long_query_time: 2 },
       restart: { "innodb-log-file-size": "64M", performance_schema: "ON" },
     });
@@ -41,7 +48,9 @@ describe("server options: the live table matches a real MariaDB", () => {
       "SELECT LOWER(VARIABLE_NAME) AS name, READ_ONLY AS readOnly, VARIABLE_SCOPE AS scope FROM information_schema.SYSTEM_VARIABLES",
     );
     const byName = new Map(rows.map((r) => [r.name, r]));
-    const wrong = [...LIVE_OPTIONS].filter((name) => byName.get(name)?.readOnly !== "NO" || byName.get(name)?.scope === "SESSION ONLY");
+    const wrong = [...LIVE_OPTIONS].filter(
+      (name) => byName.get(name)?.readOnly !== "NO" || byName.get(name)?.scope === "SESSION ONLY",
+    );
     expect(wrong).toEqual([]);
   });
 });

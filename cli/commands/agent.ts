@@ -2,7 +2,14 @@ import * as http from "node:http";
 import * as os from "node:os";
 import { Command, UsageError, parseCommandArgs } from "../command";
 import { ClusterError, openClusterMembers, readClusterSecrets } from "../cluster";
-import { ENGINE_OPTIONS, ENGINE_OPTIONS_HELP, engineClusterTarget, engineSettings, parseMembers, tlsSettings } from "../engine-args";
+import {
+  ENGINE_OPTIONS,
+  ENGINE_OPTIONS_HELP,
+  engineClusterTarget,
+  engineSettings,
+  parseMembers,
+  tlsSettings,
+} from "../engine-args";
 import type { EngineSettings, MemberAddress } from "../../components/replication";
 import type { ClusterAccess } from "../../components/connectors/kube-config";
 import type { AgentEvent } from "../../components/agent/loop";
@@ -95,7 +102,8 @@ Examples:
     const stack = target?.settings;
     if (target) {
       const named = Object.keys(AGENT_OPTIONS).filter((f) => !STACK_AGENT_OPTIONS.has(f) && v[f] !== undefined);
-      if (named.length) throw new UsageError(`--${named[0]} does not go with --stack: the stack names its members, Lease and objects`);
+      if (named.length)
+        throw new UsageError(`--${named[0]} does not go with --stack: the stack names its members, Lease and objects`);
     }
     const intervalMs = positive(str("interval-ms"), "--interval-ms") ?? stack?.agentIntervalMs;
     const failureThreshold = positive(str("failure-threshold"), "--failure-threshold") ?? stack?.agentFailureThreshold;
@@ -104,7 +112,11 @@ Examples:
     const statefulSet = target?.names.statefulSet ?? str("statefulset");
     const members = target ? [] : membersFrom(v, namespace, statefulSet);
     const access = target
-      ? { lease: target.objects.agentLease, cluster: target.access, objects: { topologyConfigMap: target.names.topology, primaryService: target.names.primaryService } }
+      ? {
+          lease: target.objects.agentLease,
+          cluster: target.access,
+          objects: { topologyConfigMap: target.names.topology, primaryService: target.names.primaryService },
+        }
       : clusterAccess(v, namespace, statefulSet);
     const leaseSeconds = leaseDuration(str("lease-seconds"), !!access.lease);
     const metricsPort = v["metrics-port"] === undefined ? undefined : port(str("metrics-port")!, "--metrics-port");
@@ -123,7 +135,18 @@ Examples:
       }
     } else settings = engineSettings(v, true, () => {});
     try {
-      return await runAgent({ members, settings, intervalMs, failureThreshold, cooldownSeconds, namespace, statefulSet, access, leaseSeconds, metricsPort });
+      return await runAgent({
+        members,
+        settings,
+        intervalMs,
+        failureThreshold,
+        cooldownSeconds,
+        namespace,
+        statefulSet,
+        access,
+        leaseSeconds,
+        metricsPort,
+      });
     } finally {
       await tunnels?.close();
     }
@@ -131,7 +154,13 @@ Examples:
 };
 
 /** Flags that tune the agent rather than name what it watches: they go with --stack too. */
-const STACK_AGENT_OPTIONS = new Set(["interval-ms", "failure-threshold", "cooldown-seconds", "lease-seconds", "metrics-port"]);
+const STACK_AGENT_OPTIONS = new Set([
+  "interval-ms",
+  "failure-threshold",
+  "cooldown-seconds",
+  "lease-seconds",
+  "metrics-port",
+]);
 
 interface AgentRun {
   members: MemberAddress[];
@@ -147,7 +176,18 @@ interface AgentRun {
 }
 
 /** Runs the loop until SIGTERM or SIGINT; the exit code. */
-async function runAgent({ members, settings, intervalMs, failureThreshold, cooldownSeconds, namespace, statefulSet, access, leaseSeconds, metricsPort }: AgentRun): Promise<number> {
+async function runAgent({
+  members,
+  settings,
+  intervalMs,
+  failureThreshold,
+  cooldownSeconds,
+  namespace,
+  statefulSet,
+  access,
+  leaseSeconds,
+  metricsPort,
+}: AgentRun): Promise<number> {
   const emit = (e: AgentEvent) => process.stdout.write(JSON.stringify(e) + "\n");
   const { Agent } = require("../../components/agent/loop") as typeof import("../../components/agent/loop");
   let agent: InstanceType<typeof Agent> | undefined;
@@ -166,7 +206,8 @@ async function runAgent({ members, settings, intervalMs, failureThreshold, coold
         name: access.lease,
         identity,
         ...leaseSeconds,
-        onChange: (leading, holder) => agent?.emit("leader", { identity, leading, holder: holder || null, lease: `${namespace}/${access.lease}` }),
+        onChange: (leading, holder) =>
+          agent?.emit("leader", { identity, leading, holder: holder || null, lease: `${namespace}/${access.lease}` }),
         onError: (message) => agent?.emit("error", { operation: "lease", error: message }),
       });
     }
@@ -177,7 +218,12 @@ async function runAgent({ members, settings, intervalMs, failureThreshold, coold
       failureThreshold,
       cooldownSeconds,
       leadership: lease,
-      objects: access.objects && { ...access.cluster, ...access.objects, namespace: namespace!, statefulSet: statefulSet! },
+      objects: access.objects && {
+        ...access.cluster,
+        ...access.objects,
+        namespace: namespace!,
+        statefulSet: statefulSet!,
+      },
       emit,
     });
   } catch (err) {
@@ -185,18 +231,22 @@ async function runAgent({ members, settings, intervalMs, failureThreshold, coold
     return 1;
   }
   const running = agent;
-  const { renderMetrics, METRICS_CONTENT_TYPE } = require("../../components/agent/metrics") as typeof import("../../components/agent/metrics");
-  const health = metricsPort === undefined ? undefined : http.createServer((req, res) => {
-    if (req.url === "/metrics") {
-      res.writeHead(200, { "content-type": METRICS_CONTENT_TYPE });
-      res.end(renderMetrics(running.metrics()));
-      return;
-    }
-    const h = running.health();
-    const ok = req.url === "/healthz" && h.ok;
-    res.writeHead(req.url === "/healthz" ? (ok ? 200 : 503) : 404, { "content-type": "application/json" });
-    res.end(JSON.stringify(h) + "\n");
-  });
+  const { renderMetrics, METRICS_CONTENT_TYPE } =
+    require("../../components/agent/metrics") as typeof import("../../components/agent/metrics");
+  const health =
+    metricsPort === undefined
+      ? undefined
+      : http.createServer((req, res) => {
+          if (req.url === "/metrics") {
+            res.writeHead(200, { "content-type": METRICS_CONTENT_TYPE });
+            res.end(renderMetrics(running.metrics()));
+            return;
+          }
+          const h = running.health();
+          const ok = req.url === "/healthz" && h.ok;
+          res.writeHead(req.url === "/healthz" ? (ok ? 200 : 503) : 404, { "content-type": "application/json" });
+          res.end(JSON.stringify(h) + "\n");
+        });
   if (health) {
     try {
       await new Promise<void>((resolve, reject) => health.once("error", reject).listen(metricsPort, resolve));
@@ -218,7 +268,8 @@ async function runAgent({ members, settings, intervalMs, failureThreshold, coold
 
 function positive(value: string | undefined, flag: string): number | undefined {
   if (value === undefined) return undefined;
-  if (!/^\d+$/.test(value) || Number(value) <= 0) throw new UsageError(`${flag} '${value}' is not a positive whole number`);
+  if (!/^\d+$/.test(value) || Number(value) <= 0)
+    throw new UsageError(`${flag} '${value}' is not a positive whole number`);
   return Number(value);
 }
 
@@ -227,10 +278,14 @@ function positive(value: string | undefined, flag: string): number | undefined {
  * (15 s -> renewed every 5 s, stops acting 5 s early: LEASE_DEFAULTS). A renewal that takes longer than the interval
  * counts as failed, so below 3 s a slow API round trip would already cost the lease: refused.
  */
-function leaseDuration(value: string | undefined, lease: boolean): { leaseDurationSeconds: number; renewIntervalMs: number; safetyMarginMs: number } | undefined {
+function leaseDuration(
+  value: string | undefined,
+  lease: boolean,
+): { leaseDurationSeconds: number; renewIntervalMs: number; safetyMarginMs: number } | undefined {
   if (value === undefined) return undefined;
   if (!lease) throw new UsageError("--lease-seconds needs --lease");
-  if (!/^\d+$/.test(value) || Number(value) < 3) throw new UsageError(`--lease-seconds '${value}' is not a whole number of seconds, 3 or more`);
+  if (!/^\d+$/.test(value) || Number(value) < 3)
+    throw new UsageError(`--lease-seconds '${value}' is not a whole number of seconds, 3 or more`);
   const seconds = Number(value);
   const third = Math.floor((seconds * 1000) / 3);
   return { leaseDurationSeconds: seconds, renewIntervalMs: third, safetyMarginMs: third };
@@ -238,7 +293,8 @@ function leaseDuration(value: string | undefined, lease: boolean): { leaseDurati
 
 function port(value: string, flag: string): number {
   const n = Number(value);
-  if (!/^\d{1,5}$/.test(value) || n < 1 || n > 65535) throw new UsageError(`${flag} '${value}' is not a port (1-65535)`);
+  if (!/^\d{1,5}$/.test(value) || n < 1 || n > 65535)
+    throw new UsageError(`${flag} '${value}' is not a port (1-65535)`);
   return n;
 }
 
@@ -249,14 +305,22 @@ function whole(value: string | undefined, flag: string): number | undefined {
 }
 
 /** --members as given, or the StatefulSet's pods by their DNS names (in the cluster: no port-forward). */
-function membersFrom(v: Record<string, unknown>, namespace: string | undefined, statefulSet: string | undefined): MemberAddress[] {
+function membersFrom(
+  v: Record<string, unknown>,
+  namespace: string | undefined,
+  statefulSet: string | undefined,
+): MemberAddress[] {
   const bySet = ["service", "replicas", "port", "cluster-domain"].filter((f) => v[f] !== undefined);
   if (v.members !== undefined) {
     if (bySet.length) throw new UsageError(`--${bySet[0]} describes the members by StatefulSet: not with --members`);
     return parseMembers(v.members as string);
   }
-  if (!statefulSet) throw new UsageError("--members is required (host:port of every member in ordinal order), or --statefulset with --service, --namespace and --replicas");
-  for (const flag of ["service", "replicas"]) if (v[flag] === undefined) throw new UsageError(`--${flag} is required with --statefulset`);
+  if (!statefulSet)
+    throw new UsageError(
+      "--members is required (host:port of every member in ordinal order), or --statefulset with --service, --namespace and --replicas",
+    );
+  for (const flag of ["service", "replicas"])
+    if (v[flag] === undefined) throw new UsageError(`--${flag} is required with --statefulset`);
   if (!namespace) throw new UsageError("--namespace is required with --statefulset");
   const replicas = positive(v.replicas as string, "--replicas")!;
   const dbPort = v.port === undefined ? 3306 : port(v.port as string, "--port");
@@ -270,18 +334,33 @@ function membersFrom(v: Record<string, unknown>, namespace: string | undefined, 
 }
 
 /** The Lease and the primary's objects, and how to reach the API: --kube-api, or the pod's ServiceAccount. */
-function clusterAccess(v: Record<string, unknown>, namespace: string | undefined, statefulSet: string | undefined): { lease?: string; cluster: ClusterAccess; objects?: { topologyConfigMap: string; primaryService: string } } {
+function clusterAccess(
+  v: Record<string, unknown>,
+  namespace: string | undefined,
+  statefulSet: string | undefined,
+): { lease?: string; cluster: ClusterAccess; objects?: { topologyConfigMap: string; primaryService: string } } {
   const lease = v.lease as string | undefined;
   const configMap = v["topology-configmap"] as string | undefined;
   const service = v["primary-service"] as string | undefined;
-  if (!!configMap !== !!service) throw new UsageError(`--${configMap ? "primary-service" : "topology-configmap"} is required with --${configMap ? "topology-configmap" : "primary-service"}`);
-  if ((lease || configMap) && !namespace) throw new UsageError(`--namespace is required with --${lease ? "lease" : "topology-configmap"}`);
-  if (configMap && !statefulSet) throw new UsageError("--statefulset is required with --topology-configmap (it names the primary's pod)");
+  if (!!configMap !== !!service)
+    throw new UsageError(
+      `--${configMap ? "primary-service" : "topology-configmap"} is required with --${configMap ? "topology-configmap" : "primary-service"}`,
+    );
+  if ((lease || configMap) && !namespace)
+    throw new UsageError(`--namespace is required with --${lease ? "lease" : "topology-configmap"}`);
+  if (configMap && !statefulSet)
+    throw new UsageError("--statefulset is required with --topology-configmap (it names the primary's pod)");
   const url = v["kube-api"] as string | undefined;
-  if (url !== undefined && !lease && !configMap) throw new UsageError("--kube-api needs --lease or --topology-configmap (what the API is used for)");
-  if (url !== undefined && !/^https?:\/\/[^\s/]+/.test(url)) throw new UsageError(`--kube-api '${url}' is not an http(s) URL`);
+  if (url !== undefined && !lease && !configMap)
+    throw new UsageError("--kube-api needs --lease or --topology-configmap (what the API is used for)");
+  if (url !== undefined && !/^https?:\/\/[^\s/]+/.test(url))
+    throw new UsageError(`--kube-api '${url}' is not an http(s) URL`);
   const cluster: ClusterAccess = url === undefined ? { inCluster: true } : { kubeconfig: proxyKubeconfig(url) };
-  return { lease, cluster, objects: configMap ? { topologyConfigMap: configMap, primaryService: service! } : undefined };
+  return {
+    lease,
+    cluster,
+    objects: configMap ? { topologyConfigMap: configMap, primaryService: service! } : undefined,
+  };
 }
 
 /** A kubeconfig for an API URL that needs no credentials of ours (kubectl proxy adds them). */

@@ -55,7 +55,10 @@ Example: mysql-ha backup --members 127.0.0.1:3306 --datadir /var/lib/mysql --to 
     if (!args) return 0;
     const target = clusterTarget(args);
     for (const flag of ["datadir", "donor-port", "tls-server-names", "user", "password-file"] as const) {
-      if (target && args[flag] !== undefined) throw new UsageError(`--${flag} does not go with --stack: the stack's members are backed up from their donor port, by their DNS names`);
+      if (target && args[flag] !== undefined)
+        throw new UsageError(
+          `--${flag} does not go with --stack: the stack's members are backed up from their donor port, by their DNS names`,
+        );
     }
     const { parseBackupUrl, rootUrl } = await import("../../components/backup/location");
     const { runScript, startDonor } = await import("../scripts");
@@ -78,7 +81,9 @@ Example: mysql-ha backup --members 127.0.0.1:3306 --datadir /var/lib/mysql --to 
     try {
       const url = (args.to as string | undefined) ?? source.env.BACKUP_URL;
       if (!url) throw new UsageError("--to s3://bucket/prefix is required");
-      const location = asUsage(() => parseBackupUrl(url, args.to !== undefined ? "--to" : `the backup CronJob of stack ${target?.stack}`));
+      const location = asUsage(() =>
+        parseBackupUrl(url, args.to !== undefined ? "--to" : `the backup CronJob of stack ${target?.stack}`),
+      );
       if (location.backup) throw new UsageError(`--to '${url}' names a backup; give the prefix (s3://bucket/prefix)`);
       const caFile = caDir ? path.join(caDir, "ca.crt") : undefined;
       if (caFile) fs.writeFileSync(caFile, source.tls!.ca, { mode: 0o600 });
@@ -87,7 +92,15 @@ Example: mysql-ha backup --members 127.0.0.1:3306 --datadir /var/lib/mysql --to 
         const { randomBytes } = await import("node:crypto");
         token = randomBytes(24).toString("hex");
         const admin = adminCredentials(args["password-file"] as string | undefined);
-        donor = await startDonor({ ...source.member!, datadir: source.datadir, adminUser: (args.user as string) ?? admin.user, adminPassword: admin.password }, token);
+        donor = await startDonor(
+          {
+            ...source.member!,
+            datadir: source.datadir,
+            adminUser: (args.user as string) ?? admin.user,
+            adminPassword: admin.password,
+          },
+          token,
+        );
       } else {
         donor = source.donor;
       }
@@ -147,14 +160,21 @@ async function membersSource(args: Record<string, unknown>): Promise<Source> {
   const base = { index, describe: `${member.host}:${member.port}`, env: {}, close: async () => undefined };
   if (args.datadir) {
     for (const flag of ["tls-ca", "tls-server-names"]) {
-      if (args[flag] !== undefined) throw new UsageError(`--${flag} does not go with --datadir: the stream is served on this machine, not by the member's donor`);
+      if (args[flag] !== undefined)
+        throw new UsageError(
+          `--${flag} does not go with --datadir: the stream is served on this machine, not by the member's donor`,
+        );
     }
     return { ...base, member, datadir: String(args.datadir), token: "" };
   }
   const token = process.env.MYSQL_HA_CLONE_TOKEN ?? "";
-  if (!token) throw new UsageError("MYSQL_HA_CLONE_TOKEN is not set: it is needed to use the member's donor port (or give --datadir)");
+  if (!token)
+    throw new UsageError(
+      "MYSQL_HA_CLONE_TOKEN is not set: it is needed to use the member's donor port (or give --datadir)",
+    );
   const port = Number(args["donor-port"] ?? 4444);
-  if (!Number.isInteger(port) || port < 1 || port > 65535) throw new UsageError(`--donor-port '${args["donor-port"]}' must be a TCP port`);
+  if (!Number.isInteger(port) || port < 1 || port > 65535)
+    throw new UsageError(`--donor-port '${args["donor-port"]}' must be a TCP port`);
   // The donor port of a member with TLS on speaks TLS only: backup.sh verifies it by the CA and the member's name.
   const settings = tlsSettings(args);
   return {
@@ -175,9 +195,15 @@ async function stackSource(target: ClusterTarget, args: Record<string, unknown>)
   const { stackBackupEnv } = await import("./backups");
   const { SECRET_KEYS } = await import("../../components/kubernetes/secret");
   const { DONOR_PORT } = await import("../../components/kubernetes/names");
-  const index = memberIndex(args.member as string | undefined, "--member", target.settings.replicas) ?? target.settings.replicas - 1;
+  const index =
+    memberIndex(args.member as string | undefined, "--member", target.settings.replicas) ??
+    target.settings.replicas - 1;
   const ca = tlsSettings(args)?.ca ?? (await readStackCa(target));
-  const env = await stackBackupEnv(target, { url: args.to as string | undefined, urlFlag: "--to", signingKeyFile: args["signing-key-file"] as string | undefined });
+  const env = await stackBackupEnv(target, {
+    url: args.to as string | undefined,
+    urlFlag: "--to",
+    signingKeyFile: args["signing-key-file"] as string | undefined,
+  });
   const secret = target.names.secret;
   const token = secretKey(await readSecret(target, secret), secret, SECRET_KEYS.cloneToken);
   const tunnels = await openClusterMembers(target, DONOR_PORT);

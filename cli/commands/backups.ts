@@ -38,7 +38,13 @@ identity / instance role).`,
     const target = clusterTarget(args);
     let env: Record<string, string | undefined>;
     try {
-      env = target ? await stackBackupEnv(target, { url: args.from as string | undefined, urlFlag: "--from", signingKeyFile: args["signing-key-file"] as string | undefined }) : {};
+      env = target
+        ? await stackBackupEnv(target, {
+            url: args.from as string | undefined,
+            urlFlag: "--from",
+            signingKeyFile: args["signing-key-file"] as string | undefined,
+          })
+        : {};
     } catch (err) {
       if (!(err instanceof ClusterError)) throw err;
       process.stderr.write(`mysql-ha backups: ${err.message}\n`);
@@ -46,10 +52,15 @@ identity / instance role).`,
     }
     const from = (args.from as string | undefined) ?? env.BACKUP_URL;
     if (!from) throw new UsageError("--from s3://bucket/prefix is required (or --stack S)");
-    const location = asUsage(() => parseBackupUrl(from, args.from !== undefined ? "--from" : `the backup CronJob of stack ${target?.stack}`));
+    const location = asUsage(() =>
+      parseBackupUrl(from, args.from !== undefined ? "--from" : `the backup CronJob of stack ${target?.stack}`),
+    );
     const signingKey = backupSigningKey(args["signing-key-file"] as string | undefined) ?? env.BACKUP_SIGNING_KEY;
     const { stdout } = await runScript("list-backups.sh", {
-      ...env, BACKUP_URL: rootUrl(location), S3_ENDPOINT: (args.endpoint as string | undefined) ?? env.S3_ENDPOINT, BACKUP_SIGNING_KEY: signingKey,
+      ...env,
+      BACKUP_URL: rootUrl(location),
+      S3_ENDPOINT: (args.endpoint as string | undefined) ?? env.S3_ENDPOINT,
+      BACKUP_SIGNING_KEY: signingKey,
     });
     const list = parseListing(stdout);
     if (args.json) {
@@ -61,11 +72,22 @@ identity / instance role).`,
       return 0;
     }
     const rows = list.map((b) => [
-      `base/${b.timestamp}`, b.complete ? "yes" : b.state, formatBytes(b.bytes), b.gtid || "-", b.finished || "-", b.signature || "-",
+      `base/${b.timestamp}`,
+      b.complete ? "yes" : b.state,
+      formatBytes(b.bytes),
+      b.gtid || "-",
+      b.finished || "-",
+      b.signature || "-",
     ]);
     const header = ["BACKUP", "COMPLETE", "SIZE", "GTID", "FINISHED", "SIGNATURE"];
     const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
-    for (const r of [header, ...rows]) process.stdout.write(r.map((c, i) => c.padEnd(widths[i])).join("  ").trimEnd() + "\n");
+    for (const r of [header, ...rows])
+      process.stdout.write(
+        r
+          .map((c, i) => c.padEnd(widths[i]))
+          .join("  ")
+          .trimEnd() + "\n",
+      );
     return 0;
   },
 };
@@ -77,18 +99,27 @@ identity / instance role).`,
  * the script's environment only.
  */
 export async function stackBackupEnv(
-  target: ClusterTarget, given: { url?: string; urlFlag: string; signingKeyFile?: string },
+  target: ClusterTarget,
+  given: { url?: string; urlFlag: string; signingKeyFile?: string },
 ): Promise<Record<string, string | undefined>> {
   const { apiCall, clusterApi, readSecret, secretKey } = await import("../cluster");
   const { SECRET_KEYS } = await import("../../components/kubernetes/secret");
   const s = target.settings;
-  const env: Record<string, string | undefined> = { S3_ENDPOINT: s.backupEndpoint, AWS_REGION: process.env.AWS_REGION ?? s.backupRegion };
+  const env: Record<string, string | undefined> = {
+    S3_ENDPOINT: s.backupEndpoint,
+    AWS_REGION: process.env.AWS_REGION ?? s.backupRegion,
+  };
   if (given.url === undefined) {
-    if (!s.backupEnabled) throw new UsageError(`stack ${target.stack} has backupEnabled false: it makes no backups (give ${given.urlFlag} s3://bucket/prefix)`);
+    if (!s.backupEnabled)
+      throw new UsageError(
+        `stack ${target.stack} has backupEnabled false: it makes no backups (give ${given.urlFlag} s3://bucket/prefix)`,
+      );
     const { client, config } = clusterApi(target);
     const batch = config.makeApiClient(client.BatchV1Api);
     const name = target.objects.backup.cronJob;
-    const job = await apiCall(target, "get", "cronjobs.batch", name, () => batch.readNamespacedCronJob({ name, namespace: s.namespace }));
+    const job = await apiCall(target, "get", "cronjobs.batch", name, () =>
+      batch.readNamespacedCronJob({ name, namespace: s.namespace }),
+    );
     const containers = job.spec?.jobTemplate.spec?.template.spec?.containers ?? [];
     env.BACKUP_URL = containers.flatMap((c) => c.env ?? []).find((e) => e.name === "BACKUP_URL")?.value;
     if (!env.BACKUP_URL) throw new ClusterError(`CronJob ${s.namespace}/${name} sets no BACKUP_URL`);
@@ -104,7 +135,11 @@ export async function stackBackupEnv(
     }
   }
   if (given.signingKeyFile === undefined && !process.env.MYSQL_HA_BACKUP_SIGNING_KEY) {
-    env.BACKUP_SIGNING_KEY = secretKey(await readSecret(target, target.names.secret), target.names.secret, SECRET_KEYS.backupSigning);
+    env.BACKUP_SIGNING_KEY = secretKey(
+      await readSecret(target, target.names.secret),
+      target.names.secret,
+      SECRET_KEYS.backupSigning,
+    );
   }
   return env;
 }

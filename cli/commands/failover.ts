@@ -1,5 +1,12 @@
 import { Command } from "../command";
-import { ENGINE_OPTIONS_HELP, EXIT_CODES_HELP, memberIndex, parseEngineArgs, runMove, withEngine } from "../engine-args";
+import {
+  ENGINE_OPTIONS_HELP,
+  EXIT_CODES_HELP,
+  memberIndex,
+  parseEngineArgs,
+  runMove,
+  withEngine,
+} from "../engine-args";
 
 export const command: Command = {
   name: "failover",
@@ -25,7 +32,12 @@ Example:
     if (!args) return 0;
     const to = memberIndex(args.values.to as string | undefined, "--to", args.count);
     const { failover } = require("../../components/replication") as typeof import("../../components/replication");
-    return withEngine(this.name, args, true, (l) => process.stdout.write(l + "\n"), (session) =>
-      runMove("failover", session, () => failover(session.members, to, session.settings)));
+    return withEngine(
+      this.name,
+      args,
+      true,
+      (l) => process.stdout.write(l + "\n"),
+      (session) => runMove("failover", session, () => failover(session.members, to, session.settings)),
+    );
   },
 };

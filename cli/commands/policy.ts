@@ -52,20 +52,31 @@ Examples:
     const config = opts.config ? readConfig(opts.config) : undefined;
 
     const { policies } = require("../../policies/policies") as typeof import("../../policies/policies");
-    const { reconcileConfig, runPolicies, blocks } = require("../../offline/analyzer") as typeof import("../../offline/analyzer");
+    const { reconcileConfig, runPolicies, blocks } =
+      require("../../offline/analyzer") as typeof import("../../offline/analyzer");
     const { warnings } = asUsage(() => reconcileConfig(policies, config)); // refuse a bad config before the (slower) render
     for (const w of warnings) process.stderr.write(`mysql-ha policy: warning: policy config ${w}\n`);
 
     const { renderStack } = require("../../offline/render") as typeof import("../../offline/render");
     const rendered = await renderStack({ stack: opts.stack, set, preview: opts.preview });
     if (rendered.errors.length > 0) {
-      process.stderr.write(`mysql-ha policy: stack '${opts.stack}' cannot be rendered:\n` + rendered.errors.map((e) => `  - ${e}\n`).join(""));
+      process.stderr.write(
+        `mysql-ha policy: stack '${opts.stack}' cannot be rendered:\n` +
+          rendered.errors.map((e) => `  - ${e}\n`).join(""),
+      );
       return 1;
     }
     const violations = await runPolicies(rendered.resources, { config, stackTags });
     const passed = !blocks(violations);
     if (opts.json) {
-      const summary = { stack: opts.stack, passed, policies: policies.length, resources: rendered.resources.length, warnings, violations };
+      const summary = {
+        stack: opts.stack,
+        passed,
+        policies: policies.length,
+        resources: rendered.resources.length,
+        warnings,
+        violations,
+      };
       process.stdout.write(JSON.stringify(summary, null, 2) + "\n");
     } else {
       process.stdout.write(table(violations));
@@ -88,7 +99,8 @@ function readConfig(file: string): PolicyPackConfig {
   }
   try {
     const value = JSON.parse(text);
-    if (!value || typeof value !== "object" || Array.isArray(value)) throw new Error("expected an object of policy name -> config");
+    if (!value || typeof value !== "object" || Array.isArray(value))
+      throw new Error("expected an object of policy name -> config");
     return value;
   } catch (err) {
     throw new UsageError(`--config ${file}: not a policy config: ${(err as Error).message}`);
@@ -106,6 +118,10 @@ export function table(violations: Violation[]): string {
   ]);
   const header = ["POLICY", "RESOURCE", "LEVEL", "MESSAGE"];
   const widths = [0, 1, 2].map((i) => Math.max(header[i].length, ...rows.map((r) => r[i].length)));
-  const line = (r: string[]) => r.map((c, i) => (i < 3 ? c.padEnd(widths[i]) : c)).join("  ").trimEnd() + "\n";
+  const line = (r: string[]) =>
+    r
+      .map((c, i) => (i < 3 ? c.padEnd(widths[i]) : c))
+      .join("  ")
+      .trimEnd() + "\n";
   return [header, ...rows].map(line).join("");
 }

@@ -42,11 +42,15 @@ Examples:
     const out = path.resolve(opts.out ?? path.join("render", opts.stack));
     const earlier = ownedFiles(out);
 
-    const { renderStack, kubernetesManifests } = require("../../offline/render") as typeof import("../../offline/render");
+    const { renderStack, kubernetesManifests } =
+      require("../../offline/render") as typeof import("../../offline/render");
     const yaml = require("js-yaml") as typeof import("js-yaml");
     const rendered = await renderStack({ stack: opts.stack, set, projectDir: opts["project-dir"] });
     if (rendered.errors.length > 0) {
-      process.stderr.write(`mysql-ha render: stack '${opts.stack}' cannot be rendered:\n` + rendered.errors.map((e) => `  - ${e}\n`).join(""));
+      process.stderr.write(
+        `mysql-ha render: stack '${opts.stack}' cannot be rendered:\n` +
+          rendered.errors.map((e) => `  - ${e}\n`).join(""),
+      );
       return 1;
     }
 
@@ -64,12 +68,20 @@ Examples:
     const summary = {
       stack: rendered.stack,
       outputs: rendered.outputs,
-      kubernetesObjects: manifests.map(({ resource: r }) => ({ type: r.type, name: r.name, urn: r.urn, parent: r.parent, dependsOn: r.dependsOn })),
+      kubernetesObjects: manifests.map(({ resource: r }) => ({
+        type: r.type,
+        name: r.name,
+        urn: r.urn,
+        parent: r.parent,
+        dependsOn: r.dependsOn,
+      })),
       resources: others,
     };
     fs.writeFileSync(path.join(out, "resources.json"), JSON.stringify(summary, null, 2) + "\n");
     fs.writeFileSync(path.join(out, MARKER), [...written, "resources.json"].join("\n") + "\n");
-    process.stdout.write(`rendered stack '${opts.stack}': ${manifests.length} Kubernetes objects, ${others.length} other resources -> ${out}\n`);
+    process.stdout.write(
+      `rendered stack '${opts.stack}': ${manifests.length} Kubernetes objects, ${others.length} other resources -> ${out}\n`,
+    );
     return 0;
   },
 };
@@ -84,8 +96,14 @@ function ownedFiles(dir: string): string[] {
   const entries = fs.readdirSync(dir);
   if (entries.length === 0) return [];
   if (!entries.includes(MARKER)) {
-    throw new UsageError(`--out ${dir} is not empty and was not written by 'mysql-ha render': choose a new or empty directory`);
+    throw new UsageError(
+      `--out ${dir} is not empty and was not written by 'mysql-ha render': choose a new or empty directory`,
+    );
   }
   // Names only, never paths: a tampered marker cannot reach outside the directory.
-  return fs.readFileSync(path.join(dir, MARKER), "utf8").split("\n").filter((f) => f && f === path.basename(f)).concat(MARKER);
+  return fs
+    .readFileSync(path.join(dir, MARKER), "utf8")
+    .split("\n")
+    .filter((f) => f && f === path.basename(f))
+    .concat(MARKER);
 }

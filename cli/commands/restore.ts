@@ -44,8 +44,10 @@ Credentials and region come from AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_S
     if (args.until && args.gtid) throw new UsageError("give --until or --gtid, not both");
     const location = asUsage(() => parseBackupUrl(String(args.from), "--from"));
     const until = args.until ? asUsage(() => untilTime(String(args.until))) : undefined;
-    if (args.gtid && !isGtidPosition(String(args.gtid))) throw new UsageError(`--gtid '${args.gtid}' is not a GTID position such as 0-1-4711`);
-    if (args["no-binlogs"] && (until || args.gtid)) throw new UsageError("--no-binlogs cannot reach a point in time: drop --until/--gtid");
+    if (args.gtid && !isGtidPosition(String(args.gtid)))
+      throw new UsageError(`--gtid '${args.gtid}' is not a GTID position such as 0-1-4711`);
+    if (args["no-binlogs"] && (until || args.gtid))
+      throw new UsageError("--no-binlogs cannot reach a point in time: drop --until/--gtid");
     const admin = adminCredentials(args["password-file"] as string | undefined);
     const signingKey = backupSigningKey(args["signing-key-file"] as string | undefined);
     const out = (line: string) => process.stderr.write(line + "\n");
@@ -69,7 +71,14 @@ Credentials and region come from AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_S
       process.stdout.write(stdout);
       return 0;
     } catch (err) {
-      out(`mysql-ha restore: ${(err as Error).message.split("\n").filter((l) => l.includes("ERROR")).pop() ?? (err as Error).message}`);
+      out(
+        `mysql-ha restore: ${
+          (err as Error).message
+            .split("\n")
+            .filter((l) => l.includes("ERROR"))
+            .pop() ?? (err as Error).message
+        }`,
+      );
       return 1;
     }
   },

@@ -1,5 +1,12 @@
 import { Command } from "../command";
-import { ENGINE_OPTIONS_HELP, EXIT_CODES_HELP, memberIndex, parseEngineArgs, runOperation, withEngine } from "../engine-args";
+import {
+  ENGINE_OPTIONS_HELP,
+  EXIT_CODES_HELP,
+  memberIndex,
+  parseEngineArgs,
+  runOperation,
+  withEngine,
+} from "../engine-args";
 
 export const command: Command = {
   name: "setup",
@@ -25,7 +32,12 @@ Example:
     if (!args) return 0;
     const primary = memberIndex(args.values.primary as string | undefined, "--primary", args.count) ?? 0;
     const { setup } = require("../../components/replication") as typeof import("../../components/replication");
-    return withEngine(this.name, args, true, (l) => process.stdout.write(l + "\n"), ({ members, settings }) =>
-      runOperation("setup", () => setup(members, primary, settings)));
+    return withEngine(
+      this.name,
+      args,
+      true,
+      (l) => process.stdout.write(l + "\n"),
+      ({ members, settings }) => runOperation("setup", () => setup(members, primary, settings)),
+    );
   },
 };

@@ -29,12 +29,19 @@ Examples:
   async run(argv) {
     const args = parseEngineArgs(this, argv, { json: { type: "boolean" } });
     if (!args) return 0;
-    return withEngine(this.name, args, false, () => {}, async ({ members, settings }) => {
-      const { inspect, topologyToJson } = require("../../components/replication") as typeof import("../../components/replication");
-      const t = await inspect(members, settings);
-      process.stdout.write(args.values.json ? JSON.stringify(topologyToJson(t), null, 2) + "\n" : table(t));
-      return t.healthy ? 0 : 1;
-    });
+    return withEngine(
+      this.name,
+      args,
+      false,
+      () => {},
+      async ({ members, settings }) => {
+        const { inspect, topologyToJson } =
+          require("../../components/replication") as typeof import("../../components/replication");
+        const t = await inspect(members, settings);
+        process.stdout.write(args.values.json ? JSON.stringify(topologyToJson(t), null, 2) + "\n" : table(t));
+        return t.healthy ? 0 : 1;
+      },
+    );
   },
 };
 
@@ -46,15 +53,40 @@ function table(t: Topology): string {
     m.reachable ? m.role : "unreachable",
     m.readOnly === undefined ? "-" : m.readOnly ? "yes" : "no",
     m.gtidCurrent || "-",
-    m.replica ? (m.replica.sourceIndex !== null ? String(m.replica.sourceIndex) : `${m.replica.sourceHost}:${m.replica.sourcePort}`) + (m.replica.ioThread === "running" && m.replica.sqlThread === "running" ? "" : ` (io ${m.replica.ioThread}, sql ${m.replica.sqlThread})`) : "-",
+    m.replica
+      ? (m.replica.sourceIndex !== null
+          ? String(m.replica.sourceIndex)
+          : `${m.replica.sourceHost}:${m.replica.sourcePort}`) +
+        (m.replica.ioThread === "running" && m.replica.sqlThread === "running"
+          ? ""
+          : ` (io ${m.replica.ioThread}, sql ${m.replica.sqlThread})`)
+      : "-",
     m.replica?.lagSeconds === null || m.replica?.lagSeconds === undefined ? "-" : `${m.replica.lagSeconds}s`,
-    !m.semiSync ? "-" : m.role === "primary" ? (m.semiSync.primaryActive ? `on (${m.semiSync.primaryClients})` : m.semiSync.primaryEnabled ? "waiting" : "off") : m.semiSync.replicaActive ? "on" : "off",
+    !m.semiSync
+      ? "-"
+      : m.role === "primary"
+        ? m.semiSync.primaryActive
+          ? `on (${m.semiSync.primaryClients})`
+          : m.semiSync.primaryEnabled
+            ? "waiting"
+            : "off"
+        : m.semiSync.replicaActive
+          ? "on"
+          : "off",
     m.errantGtids.join(",") || "-",
   ]);
   const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
-  const line = (cells: string[]) => cells.map((c, i) => c.padEnd(widths[i])).join("  ").trimEnd();
+  const line = (cells: string[]) =>
+    cells
+      .map((c, i) => c.padEnd(widths[i]))
+      .join("  ")
+      .trimEnd();
   const out = [line(head), ...rows.map(line), ""];
-  out.push(t.healthy ? `healthy; primary is member ${t.primary}` : `NOT healthy${t.primary !== null ? `; primary is member ${t.primary}` : "; no primary"}:`);
+  out.push(
+    t.healthy
+      ? `healthy; primary is member ${t.primary}`
+      : `NOT healthy${t.primary !== null ? `; primary is member ${t.primary}` : "; no primary"}:`,
+  );
   for (const p of t.problems) out.push(`  - ${p.message}`);
   return out.join("\n") + "\n";
 }

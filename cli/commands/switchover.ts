@@ -1,5 +1,12 @@
 import { Command, UsageError } from "../command";
-import { ENGINE_OPTIONS_HELP, EXIT_CODES_HELP, memberIndex, parseEngineArgs, runMove, withEngine } from "../engine-args";
+import {
+  ENGINE_OPTIONS_HELP,
+  EXIT_CODES_HELP,
+  memberIndex,
+  parseEngineArgs,
+  runMove,
+  withEngine,
+} from "../engine-args";
 
 export const command: Command = {
   name: "switchover",
@@ -26,7 +33,12 @@ Example:
     const to = memberIndex(args.values.to as string | undefined, "--to", args.count);
     if (to === undefined) throw new UsageError("--to N is required: the index of the new primary");
     const { switchover } = require("../../components/replication") as typeof import("../../components/replication");
-    return withEngine(this.name, args, true, (l) => process.stdout.write(l + "\n"), (session) =>
-      runMove("switchover", session, () => switchover(session.members, to, session.settings)));
+    return withEngine(
+      this.name,
+      args,
+      true,
+      (l) => process.stdout.write(l + "\n"),
+      (session) => runMove("switchover", session, () => switchover(session.members, to, session.settings)),
+    );
   },
 };

@@ -63,7 +63,8 @@ export function decide(input: DecideInput): Decision {
     // anything else is for a person.
     const p = plan(t, { members: t.members.length, allowFailover: false });
     const fence = p.steps.find((s) => s.kind === "fence");
-    if (fence && t.sourceOfReplicas !== null) return { kind: "old-primary-back", member: fence.members[0], primary: t.sourceOfReplicas, act: leading };
+    if (fence && t.sourceOfReplicas !== null)
+      return { kind: "old-primary-back", member: fence.members[0], primary: t.sourceOfReplicas, act: leading };
     return { kind: "refused", reason: messages(p.refusals) || messages(t.problems) };
   }
   const primary = watchedPrimary(t);
@@ -71,20 +72,28 @@ export function decide(input: DecideInput): Decision {
   if (t.primary !== null) return { kind: "healthy", primary };
   const p = t.members[primary];
   if (p.reachable) {
-    return { kind: "refused", reason: `member ${primary}, the replicas' source, answers but is read-only; the agent only replaces a primary that is gone (an operation may be running; 'pulumi up' or 'mysql-ha status' tells)` };
+    return {
+      kind: "refused",
+      reason: `member ${primary}, the replicas' source, answers but is read-only; the agent only replaces a primary that is gone (an operation may be running; 'pulumi up' or 'mysql-ha status' tells)`,
+    };
   }
   const suspect = (reason: string): Decision => ({ kind: "primary-suspect", primary, failures, reason });
-  if (failures < failureThreshold) return suspect(`member ${primary} failed ${failures} of ${failureThreshold} consecutive checks: ${p.error}`);
+  if (failures < failureThreshold)
+    return suspect(`member ${primary} failed ${failures} of ${failureThreshold} consecutive checks: ${p.error}`);
 
   const reachable = t.members.filter((m) => m.reachable);
   if (reachable.length * 2 <= t.members.length) {
-    return suspect(`only ${reachable.length} of ${t.members.length} members answer (members ${reachable.map((m) => m.index).join(", ") || "none"}): no majority to confirm member ${primary} is gone`);
+    return suspect(
+      `only ${reachable.length} of ${t.members.length} members answer (members ${reachable.map((m) => m.index).join(", ") || "none"}): no majority to confirm member ${primary} is gone`,
+    );
   }
   // Never empty: the replicas' source is only known from replicas that answered.
   const replicas = reachable.filter((m) => m.replica?.sourceIndex === primary);
   const streaming = replicas.filter((m) => m.replica!.ioThread === "running");
   if (streaming.length) {
-    return suspect(`member ${primary} does not answer this agent, but member${streaming.length > 1 ? "s" : ""} ${streaming.map((m) => m.index).join(", ")} still stream${streaming.length > 1 ? "" : "s"} from it`);
+    return suspect(
+      `member ${primary} does not answer this agent, but member${streaming.length > 1 ? "s" : ""} ${streaming.map((m) => m.index).join(", ")} still stream${streaming.length > 1 ? "" : "s"} from it`,
+    );
   }
   if (cooldownRemainingMs > 0) return { kind: "cooldown", primary, remainingMs: cooldownRemainingMs };
   return { kind: "primary-failed", primary, act: leading };

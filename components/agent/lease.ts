@@ -7,7 +7,13 @@
  * acting before anyone else may start.
  */
 import type * as k8s from "@kubernetes/client-node";
-import { apiMessage, apiStatusCode, ClusterAccess, kubeConfigFor, loadKubernetesClient } from "../connectors/kube-config";
+import {
+  apiMessage,
+  apiStatusCode,
+  ClusterAccess,
+  kubeConfigFor,
+  loadKubernetesClient,
+} from "../connectors/kube-config";
 
 export const LEASE_DEFAULTS = { leaseDurationSeconds: 15, renewIntervalMs: 5000, safetyMarginMs: 5000 };
 
@@ -41,7 +47,8 @@ interface Observed {
 export class LeaseElector {
   private readonly api: k8s.CoordinationV1Api;
   private readonly client: typeof k8s;
-  private readonly opts: Required<Omit<LeaseOptions, keyof ClusterAccess | "onChange" | "onError">> & Pick<LeaseOptions, "onChange" | "onError">;
+  private readonly opts: Required<Omit<LeaseOptions, keyof ClusterAccess | "onChange" | "onError">> &
+    Pick<LeaseOptions, "onChange" | "onError">;
   /** Local time until which this process may act as leader. */
   private validUntil = 0;
   private observed?: Observed;
@@ -55,7 +62,9 @@ export class LeaseElector {
     this.api = kubeConfigFor(this.client, options).makeApiClient(this.client.CoordinationV1Api);
     this.opts = { ...LEASE_DEFAULTS, ...dropUndefined(options) } as LeaseElector["opts"];
     if (this.opts.safetyMarginMs >= this.opts.leaseDurationSeconds * 1000) {
-      throw new Error(`lease safety margin ${this.opts.safetyMarginMs} ms must be below the lease duration ${this.opts.leaseDurationSeconds} s`);
+      throw new Error(
+        `lease safety margin ${this.opts.safetyMarginMs} ms must be below the lease duration ${this.opts.leaseDurationSeconds} s`,
+      );
     }
   }
 
@@ -119,8 +128,14 @@ export class LeaseElector {
     }
     const spec = current.spec ?? {};
     const holder = spec.holderIdentity ?? "";
-    const record: Observed = { holder, renewTime: String(spec.renewTime ?? ""), resourceVersion: current.metadata?.resourceVersion ?? "", seenAt: now };
-    if (!this.observed || this.observed.holder !== record.holder || this.observed.renewTime !== record.renewTime) this.observed = record;
+    const record: Observed = {
+      holder,
+      renewTime: String(spec.renewTime ?? ""),
+      resourceVersion: current.metadata?.resourceVersion ?? "",
+      seenAt: now,
+    };
+    if (!this.observed || this.observed.holder !== record.holder || this.observed.renewTime !== record.renewTime)
+      this.observed = record;
     else this.observed.resourceVersion = record.resourceVersion;
     const duration = (spec.leaseDurationSeconds ?? leaseDurationSeconds) * 1000;
     if (holder && holder !== identity && now < this.observed.seenAt + duration) {
@@ -136,7 +151,8 @@ export class LeaseElector {
         holderIdentity: identity,
         leaseDurationSeconds,
         renewTime: at,
-        acquireTime: ours && spec.acquireTime ? this.microTime(new Date(spec.acquireTime as unknown as string).getTime()) : at,
+        acquireTime:
+          ours && spec.acquireTime ? this.microTime(new Date(spec.acquireTime as unknown as string).getTime()) : at,
         leaseTransitions: (spec.leaseTransitions ?? 0) + (ours ? 0 : 1),
       },
     };
@@ -154,7 +170,12 @@ export class LeaseElector {
       this.validUntil = 0;
       return false;
     }
-    this.observed = { holder: this.opts.identity, renewTime: String(lease.spec?.renewTime ?? ""), resourceVersion: lease.metadata?.resourceVersion ?? "", seenAt: startedAt };
+    this.observed = {
+      holder: this.opts.identity,
+      renewTime: String(lease.spec?.renewTime ?? ""),
+      resourceVersion: lease.metadata?.resourceVersion ?? "",
+      seenAt: startedAt,
+    };
     // From when the request was sent: the API server may have written it any time after that.
     this.validUntil = startedAt + this.opts.leaseDurationSeconds * 1000 - this.opts.safetyMarginMs;
     return true;
@@ -185,7 +206,10 @@ export class LeaseElector {
     const current = await this.read();
     if (!current || current.spec?.holderIdentity !== this.opts.identity) return;
     const at = this.microTime(Date.now());
-    const body: k8s.V1Lease = { ...current, spec: { ...current.spec, holderIdentity: undefined, leaseDurationSeconds: 1, renewTime: at, acquireTime: at } };
+    const body: k8s.V1Lease = {
+      ...current,
+      spec: { ...current.spec, holderIdentity: undefined, leaseDurationSeconds: 1, renewTime: at, acquireTime: at },
+    };
     const released = await this.write(() => this.api.replaceNamespacedLease({ namespace, name, body }));
     if (!released) throw new LeaseConflict(`Lease ${namespace}/${name} changed while being released`);
   }
@@ -194,7 +218,10 @@ export class LeaseElector {
   private bounded<T>(promise: Promise<T>): Promise<T> {
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`no answer within ${this.opts.renewIntervalMs} ms`)), this.opts.renewIntervalMs);
+      timer = setTimeout(
+        () => reject(new Error(`no answer within ${this.opts.renewIntervalMs} ms`)),
+        this.opts.renewIntervalMs,
+      );
     });
     promise.catch(() => undefined);
     return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
@@ -207,7 +234,9 @@ export class LeaseElector {
 
   private fail(err: unknown): void {
     const code = apiStatusCode(err);
-    this.opts.onError?.(`Lease ${this.opts.namespace}/${this.opts.name}: ${apiMessage(err)}${code ? ` (HTTP ${code})` : ""}`);
+    this.opts.onError?.(
+      `Lease ${this.opts.namespace}/${this.opts.name}: ${apiMessage(err)}${code ? ` (HTTP ${code})` : ""}`,
+    );
   }
 
   private notify(): void {

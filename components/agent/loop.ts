@@ -67,7 +67,10 @@ export class Agent {
   /** For /metrics: the last inspection, how long it took, and this process's failovers. */
   private lastTopology?: Topology;
   private inspectSeconds?: number;
-  private readonly failovers = Object.fromEntries(FAILOVER_RESULTS.map((r) => [r, 0])) as Record<FailoverResult, number>;
+  private readonly failovers = Object.fromEntries(FAILOVER_RESULTS.map((r) => [r, 0])) as Record<
+    FailoverResult,
+    number
+  >;
   private lastFailoverSeconds?: number;
 
   constructor(private readonly options: AgentOptions) {
@@ -163,7 +166,10 @@ export class Agent {
   private async check(): Promise<{ topology?: Topology; error?: string }> {
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`the members' inspection did not finish within ${this.checkTimeoutMs} ms`)), this.checkTimeoutMs);
+      timer = setTimeout(
+        () => reject(new Error(`the members' inspection did not finish within ${this.checkTimeoutMs} ms`)),
+        this.checkTimeoutMs,
+      );
     });
     const started = Date.now();
     const inspection = inspect(this.options.members, this.options.settings);
@@ -186,17 +192,30 @@ export class Agent {
         return this.reportOnce("state", `healthy:${d.primary}`, "healthy", { primary: d.primary });
       case "primary-suspect":
         // Below the threshold each failed check was reported as primary-unreachable already.
-        if (d.failures >= this.threshold) this.reportOnce("state", `suspect:${d.reason}`, "primary-suspect", { primary: d.primary, reason: d.reason });
+        if (d.failures >= this.threshold)
+          this.reportOnce("state", `suspect:${d.reason}`, "primary-suspect", { primary: d.primary, reason: d.reason });
         return;
       case "refused":
         return this.reportOnce("state", `refused:${d.reason}`, "refused", { reason: d.reason });
       case "cooldown":
-        return this.reportOnce("state", `cooldown:${this.cooldownUntil}`, "cooldown", { primary: d.primary, remainingMs: d.remainingMs });
+        return this.reportOnce("state", `cooldown:${this.cooldownUntil}`, "cooldown", {
+          primary: d.primary,
+          remainingMs: d.remainingMs,
+        });
       case "primary-failed":
-        if (!d.act) return this.reportOnce("state", `failed:${d.primary}`, "primary-failed", { primary: d.primary, leading: false });
+        if (!d.act)
+          return this.reportOnce("state", `failed:${d.primary}`, "primary-failed", {
+            primary: d.primary,
+            leading: false,
+          });
         return this.failover(d.primary);
       case "old-primary-back":
-        if (!d.act) return this.reportOnce("state", `back:${d.member}`, "old-primary-back", { member: d.member, primary: d.primary, leading: false });
+        if (!d.act)
+          return this.reportOnce("state", `back:${d.member}`, "old-primary-back", {
+            member: d.member,
+            primary: d.primary,
+            leading: false,
+          });
         return this.fence(d.member);
     }
   }
@@ -212,7 +231,13 @@ export class Agent {
       this.cooldownUntil = Date.now() + this.cooldownMs;
       this.count = { primary: r.primary, failures: 0 };
       this.reported.delete("state");
-      this.emit("failover", { from, to: r.primary, ms: Date.now() - started, possiblyLost: r.possiblyLost, warnings: r.warnings });
+      this.emit("failover", {
+        from,
+        to: r.primary,
+        ms: Date.now() - started,
+        possiblyLost: r.possiblyLost,
+        warnings: r.warnings,
+      });
       this.pendingMove = { from, to: r.primary };
       await this.point(r.primary);
     } catch (err) {
@@ -235,7 +260,8 @@ export class Agent {
   /** A refusal changed nothing; any other error says what state the operation left. Both reported once per reason. */
   private operationFailed(operation: string, err: unknown): void {
     const message = (err as Error).message;
-    if (err instanceof ReplicationError && err.refusal) this.reportOnce("state", `refused:${message}`, "refused", { operation, reason: message });
+    if (err instanceof ReplicationError && err.refusal)
+      this.reportOnce("state", `refused:${message}`, "refused", { operation, reason: message });
     else this.reportOnce("error", message, "error", { operation, error: message });
   }
 
@@ -251,15 +277,26 @@ export class Agent {
     if (!objects || !this.leading()) return;
     const mine = this.pendingMove?.to === ordinal ? this.pendingMove : undefined;
     try {
-      const labelled = this.pointedAt === ordinal
-        ? await labelRoles(objects, ordinal)
-        : (await pointAtPrimary(objects, ordinal, mine ? { move: { from: mine.from, by: "the agent", operation: "failover" } } : {})).labelled;
+      const labelled =
+        this.pointedAt === ordinal
+          ? await labelRoles(objects, ordinal)
+          : (
+              await pointAtPrimary(
+                objects,
+                ordinal,
+                mine ? { move: { from: mine.from, by: "the agent", operation: "failover" } } : {},
+              )
+            ).labelled;
       this.pointedAt = ordinal;
       this.reported.delete("point");
       if (labelled.length) this.emit("labelled", { primary: ordinal, labels: describeRoleLabels(labelled) });
       if (mine) {
         this.pendingMove = undefined;
-        this.emit("pointed", { primary: ordinal, configMap: objects.topologyConfigMap, pod: memberPodName(objects.statefulSet, ordinal) });
+        this.emit("pointed", {
+          primary: ordinal,
+          configMap: objects.topologyConfigMap,
+          pod: memberPodName(objects.statefulSet, ordinal),
+        });
       }
     } catch (err) {
       this.reportOnce("point", (err as Error).message, "error", { operation: "point", error: (err as Error).message });

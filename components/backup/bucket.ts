@@ -23,13 +23,22 @@ export function versioningArgs(bucket: In<string>): aws.s3.BucketVersioningArgs 
 }
 
 /** Default encryption: SSE-KMS under `kmsKeyId` when given (access to the backups then also needs the key), else SSE-S3. */
-export function encryptionArgs(bucket: In<string>, kmsKeyId?: string): aws.s3.BucketServerSideEncryptionConfigurationArgs {
+export function encryptionArgs(
+  bucket: In<string>,
+  kmsKeyId?: string,
+): aws.s3.BucketServerSideEncryptionConfigurationArgs {
   const byDefault = kmsKeyId ? { sseAlgorithm: "aws:kms", kmsMasterKeyId: kmsKeyId } : { sseAlgorithm: "AES256" };
   return { bucket, rules: [{ applyServerSideEncryptionByDefault: byDefault, bucketKeyEnabled: true }] };
 }
 
 export function publicAccessBlockArgs(bucket: In<string>): aws.s3.BucketPublicAccessBlockArgs {
-  return { bucket, blockPublicAcls: true, blockPublicPolicy: true, ignorePublicAcls: true, restrictPublicBuckets: true };
+  return {
+    bucket,
+    blockPublicAcls: true,
+    blockPublicPolicy: true,
+    ignorePublicAcls: true,
+    restrictPublicBuckets: true,
+  };
 }
 
 /**
@@ -83,23 +92,48 @@ export function tlsOnlyPolicy(bucketArn: string): string {
  * delete only with `prune` (the backup Job, whose prune step is the one deleter). With SSE-KMS, the key's use
  * through S3 only.
  */
-export function backupAccessPolicy(bucketArn: string, prefix: string, options: { prune?: boolean; kmsKeyArn?: string } = {}): string {
+export function backupAccessPolicy(
+  bucketArn: string,
+  prefix: string,
+  options: { prune?: boolean; kmsKeyArn?: string } = {},
+): string {
   const keys = prefix ? `${bucketArn}/${prefix}/*` : `${bucketArn}/*`;
-  const objectActions = ["s3:GetObject", "s3:PutObject", "s3:AbortMultipartUpload", ...(options.prune ? ["s3:DeleteObject"] : [])];
+  const objectActions = [
+    "s3:GetObject",
+    "s3:PutObject",
+    "s3:AbortMultipartUpload",
+    ...(options.prune ? ["s3:DeleteObject"] : []),
+  ];
   return JSON.stringify({
     Version: "2012-10-17",
     Statement: [
-      { Effect: "Allow", Action: ["s3:ListBucket"], Resource: [bucketArn], Condition: prefix ? { StringLike: { "s3:prefix": [`${prefix}/*`, prefix] } } : undefined },
+      {
+        Effect: "Allow",
+        Action: ["s3:ListBucket"],
+        Resource: [bucketArn],
+        Condition: prefix ? { StringLike: { "s3:prefix": [`${prefix}/*`, prefix] } } : undefined,
+      },
       { Effect: "Allow", Action: objectActions, Resource: [keys] },
       ...(options.kmsKeyArn
-        ? [{ Effect: "Allow", Action: ["kms:Encrypt", "kms:Decrypt", "kms:GenerateDataKey"], Resource: [options.kmsKeyArn] }]
+        ? [
+            {
+              Effect: "Allow",
+              Action: ["kms:Encrypt", "kms:Decrypt", "kms:GenerateDataKey"],
+              Resource: [options.kmsKeyArn],
+            },
+          ]
         : []),
     ],
   });
 }
 
 /** Trust policy of an IRSA role: only the given ServiceAccount of the cluster's OIDC provider may assume it. */
-export function irsaTrustPolicy(oidcProviderArn: string, oidcIssuer: string, namespace: string, serviceAccount: string): string {
+export function irsaTrustPolicy(
+  oidcProviderArn: string,
+  oidcIssuer: string,
+  namespace: string,
+  serviceAccount: string,
+): string {
   const issuer = oidcIssuer.replace(/^https:\/\//, "");
   return JSON.stringify({
     Version: "2012-10-17",
@@ -109,7 +143,10 @@ export function irsaTrustPolicy(oidcProviderArn: string, oidcIssuer: string, nam
         Principal: { Federated: oidcProviderArn },
         Action: "sts:AssumeRoleWithWebIdentity",
         Condition: {
-          StringEquals: { [`${issuer}:sub`]: `system:serviceaccount:${namespace}:${serviceAccount}`, [`${issuer}:aud`]: "sts.amazonaws.com" },
+          StringEquals: {
+            [`${issuer}:sub`]: `system:serviceaccount:${namespace}:${serviceAccount}`,
+            [`${issuer}:aud`]: "sts.amazonaws.com",
+          },
         },
       },
     ],

@@ -28,14 +28,29 @@ export function createIrsaRoles(parent: pulumi.Resource, name: string, args: Irs
   const kmsKeyArn = args.settings.backupKmsKeyId?.startsWith("arn:") ? args.settings.backupKmsKeyId : undefined;
   const role = (part: "writer" | "pruner") => {
     const serviceAccount = args.serviceAccounts[part];
-    const r = new aws.iam.Role(`${name}-backups-${part}`, {
-      assumeRolePolicy: irsaTrustPolicy(irsa.oidcProviderArn, irsa.oidcIssuer, args.settings.namespace, serviceAccount),
-      description: `mysql-ha ${name}: S3 backups for ServiceAccount ${args.settings.namespace}/${serviceAccount}`,
-    }, { parent });
-    new aws.iam.RolePolicy(`${name}-backups-${part}-access`, {
-      role: r.id,
-      policy: pulumi.output(args.bucketArn).apply((arn) => backupAccessPolicy(arn, args.prefix, { prune: part === "pruner", kmsKeyArn })),
-    }, { parent });
+    const r = new aws.iam.Role(
+      `${name}-backups-${part}`,
+      {
+        assumeRolePolicy: irsaTrustPolicy(
+          irsa.oidcProviderArn,
+          irsa.oidcIssuer,
+          args.settings.namespace,
+          serviceAccount,
+        ),
+        description: `mysql-ha ${name}: S3 backups for ServiceAccount ${args.settings.namespace}/${serviceAccount}`,
+      },
+      { parent },
+    );
+    new aws.iam.RolePolicy(
+      `${name}-backups-${part}-access`,
+      {
+        role: r.id,
+        policy: pulumi
+          .output(args.bucketArn)
+          .apply((arn) => backupAccessPolicy(arn, args.prefix, { prune: part === "pruner", kmsKeyArn })),
+      },
+      { parent },
+    );
     return r.arn;
   };
   return { writer: role("writer"), pruner: role("pruner") };

@@ -6,7 +6,14 @@
 import type * as k8s from "@pulumi/kubernetes";
 import type * as pulumi from "@pulumi/pulumi";
 import { MAX_MEMBERS, type Settings } from "../config";
-import { ARCHIVE_METRICS_PORT, commonLabels, DONOR_PORT, memberHost, MYSQL_PORT, ObjectNames } from "../kubernetes/names";
+import {
+  ARCHIVE_METRICS_PORT,
+  commonLabels,
+  DONOR_PORT,
+  memberHost,
+  MYSQL_PORT,
+  ObjectNames,
+} from "../kubernetes/names";
 import { ACCOUNTS, SECRET_KEYS } from "../kubernetes/secret";
 import { CONTAINER_SECURITY_CONTEXT, PATHS, StatefulSetExtras, VOLUMES } from "../kubernetes/statefulset";
 import { readScripts } from "../kubernetes/scripts";
@@ -21,8 +28,17 @@ export const MAX_REPLICAS = MAX_MEMBERS;
 
 /** Scripts shipped in the members' scripts ConfigMap for backups, archiving, seeding and restore. */
 export const BACKUP_SCRIPTS = [
-  "backup-lib.sh", "clone-serve.sh", "clone-stream.sh", "clone.sh", "seed-member.sh",
-  "backup.sh", "binlog-archive.sh", "archive-metrics.sh", "restore.sh", "prune.sh", "list-backups.sh",
+  "backup-lib.sh",
+  "clone-serve.sh",
+  "clone-stream.sh",
+  "clone.sh",
+  "seed-member.sh",
+  "backup.sh",
+  "binlog-archive.sh",
+  "archive-metrics.sh",
+  "restore.sh",
+  "prune.sh",
+  "list-backups.sh",
 ] as const;
 
 export function backupScripts(): Record<string, string> {
@@ -33,9 +49,7 @@ export function backupScripts(): Record<string, string> {
  * Where the S3 credentials come from: a Kubernetes Secret with AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY (any
  * S3-compatible store), or an IAM role through IRSA (the ServiceAccount carries the role; no keys at all).
  */
-export type S3Credentials =
-  | { kind: "secret"; secretName: string }
-  | { kind: "irsa"; serviceAccountName: string };
+export type S3Credentials = { kind: "secret"; secretName: string } | { kind: "irsa"; serviceAccountName: string };
 
 /** What the seeding parts need; S3 only for restoreFrom. */
 export interface SeedPartsArgs {
@@ -64,12 +78,16 @@ export function backupImage(settings: Pick<Settings, "image" | "backupImage">): 
  * and zstd (seeding works) but no rclone, so the backup job, the binlog archiver and restoreFrom fail at start.
  * Undefined when backupImage is set (setting it to the database image itself says that image carries rclone).
  */
-export function backupImageWarning(settings: Pick<Settings, "image" | "backupImage" | "backupEnabled" | "restoreFrom">): string | undefined {
+export function backupImageWarning(
+  settings: Pick<Settings, "image" | "backupImage" | "backupEnabled" | "restoreFrom">,
+): string | undefined {
   if ((!settings.backupEnabled && !settings.restoreFrom) || settings.backupImage !== undefined) return undefined;
-  return `backup containers use the database image ${settings.image}, which must carry rclone (the official mariadb ` +
+  return (
+    `backup containers use the database image ${settings.image}, which must carry rclone (the official mariadb ` +
     "image has socat and zstd, so seeding works, but no rclone: the backup job, the binlog archiver and restoreFrom " +
     "fail at start): build components/backup/Dockerfile FROM it and set mysql-ha:backupImage " +
-    "(or set backupImage to the database image if it already has rclone)";
+    "(or set backupImage to the database image if it already has rclone)"
+  );
 }
 
 /** Names of the backup objects. */
@@ -77,8 +95,10 @@ export function backupNames(name: string) {
   return { cronJob: `${name}-backup`, credentialsSecret: `${name}-backup-s3` };
 }
 
-const secretEnv = (secret: string, name: string, key: string, optional?: boolean): EnvVar =>
-  ({ name, valueFrom: { secretKeyRef: { name: secret, key, ...(optional ? { optional } : {}) } } });
+const secretEnv = (secret: string, name: string, key: string, optional?: boolean): EnvVar => ({
+  name,
+  valueFrom: { secretKeyRef: { name: secret, key, ...(optional ? { optional } : {}) } },
+});
 
 /**
  * S3 access of a container: region, endpoint, keys only by reference to a Secret, never as values. The Secret is
@@ -92,7 +112,10 @@ function s3AccessEnv(args: SeedPartsArgs): EnvVar[] {
     ...(s.backupEndpoint ? [{ name: "S3_ENDPOINT", value: s.backupEndpoint }] : []),
     // Every upload asks for SSE-KMS itself too, so an existing bucket (backupBucket) gets it whatever its default.
     ...(s.backupKmsKeyId
-      ? [{ name: "RCLONE_S3_SERVER_SIDE_ENCRYPTION", value: "aws:kms" }, { name: "RCLONE_S3_SSE_KMS_KEY_ID", value: s.backupKmsKeyId }]
+      ? [
+          { name: "RCLONE_S3_SERVER_SIDE_ENCRYPTION", value: "aws:kms" },
+          { name: "RCLONE_S3_SSE_KMS_KEY_ID", value: s.backupKmsKeyId },
+        ]
       : []),
     ...(args.credentials.kind === "secret"
       ? [
@@ -111,7 +134,8 @@ export function s3Env(args: BackupPartsArgs): EnvVar[] {
 }
 
 /** The stack's manifest signing key: backup.sh signs with it, restore.sh accepts only manifests it signed. */
-const signingKeyEnv = (names: ObjectNames): EnvVar => secretEnv(names.secret, "BACKUP_SIGNING_KEY", SECRET_KEYS.backupSigning);
+const signingKeyEnv = (names: ObjectNames): EnvVar =>
+  secretEnv(names.secret, "BACKUP_SIGNING_KEY", SECRET_KEYS.backupSigning);
 
 /** The member's own server for a sidecar in its pod, as that sidecar's own least-privilege account. */
 function memberEnv(names: ObjectNames, role: "backup" | "archiver"): EnvVar[] {
@@ -133,7 +157,13 @@ const cloneTokenEnv = (names: ObjectNames): EnvVar => secretEnv(names.secret, "C
  */
 function liveness(check: string, initialDelaySeconds = 10) {
   return {
-    livenessProbe: { exec: { command: ["/bin/bash", "-c", check] }, initialDelaySeconds, periodSeconds: 20, timeoutSeconds: 5, failureThreshold: 3 },
+    livenessProbe: {
+      exec: { command: ["/bin/bash", "-c", check] },
+      initialDelaySeconds,
+      periodSeconds: 20,
+      timeoutSeconds: 5,
+      failureThreshold: 3,
+    },
   };
 }
 
@@ -143,10 +173,12 @@ const scratchMounts = [
 ];
 
 /** With TLS on: the pod's TLS Secret volume (the statefulset's), read-only. */
-const tlsMount = (settings: Pick<Settings, "tls">) => (settings.tls !== "off" ? [{ name: VOLUMES.tls, mountPath: TLS_PATHS.dir, readOnly: true }] : []);
+const tlsMount = (settings: Pick<Settings, "tls">) =>
+  settings.tls !== "off" ? [{ name: VOLUMES.tls, mountPath: TLS_PATHS.dir, readOnly: true }] : [];
 
 /** With TLS on, a client of a donor verifies it with the CA (receive_stream in backup-lib.sh) and never goes plain. */
-const donorClientTlsEnv = (settings: Pick<Settings, "tls">): EnvVar[] => (settings.tls !== "off" ? [{ name: "TLS_CA", value: TLS_PATHS.ca }] : []);
+const donorClientTlsEnv = (settings: Pick<Settings, "tls">): EnvVar[] =>
+  settings.tls !== "off" ? [{ name: "TLS_CA", value: TLS_PATHS.ca }] : [];
 
 /**
  * Donor sidecar: serves `mariadb-backup --stream` of this member on DONOR_PORT (token-gated); with TLS on, over TLS
@@ -160,13 +192,26 @@ export function buildDonorSidecar(args: SeedPartsArgs): Container {
     command: [`${PATHS.scripts}/clone-serve.sh`],
     ports: [{ name: "donor", containerPort: DONOR_PORT, protocol: "TCP" }],
     // A TCP probe would open a stream request; look for the listening socket instead (state 0A = LISTEN).
-    ...liveness(`grep -qiE ':${DONOR_PORT.toString(16).padStart(4, "0")} [0-9a-f]+:0000 0A' /proc/net/tcp /proc/net/tcp6`),
+    ...liveness(
+      `grep -qiE ':${DONOR_PORT.toString(16).padStart(4, "0")} [0-9a-f]+:0000 0A' /proc/net/tcp /proc/net/tcp6`,
+    ),
     env: [
-      ...memberEnv(args.names, "backup"), cloneTokenEnv(args.names), { name: "CLONE_PORT", value: String(DONOR_PORT) }, { name: "HOME", value: "/tmp" },
-      ...(tls ? [{ name: "TLS_DIR", value: TLS_PATHS.dir }, { name: "POD_NAME", valueFrom: { fieldRef: { fieldPath: "metadata.name" } } }] : []),
+      ...memberEnv(args.names, "backup"),
+      cloneTokenEnv(args.names),
+      { name: "CLONE_PORT", value: String(DONOR_PORT) },
+      { name: "HOME", value: "/tmp" },
+      ...(tls
+        ? [
+            { name: "TLS_DIR", value: TLS_PATHS.dir },
+            { name: "POD_NAME", valueFrom: { fieldRef: { fieldPath: "metadata.name" } } },
+          ]
+        : []),
     ],
     volumeMounts: [{ name: VOLUMES.data, mountPath: PATHS.data }, ...scratchMounts, ...tlsMount(args.settings)],
-    resources: { requests: { cpu: "50m", memory: "64Mi", "ephemeral-storage": "16Mi" }, limits: { cpu: "1", memory: "512Mi" } },
+    resources: {
+      requests: { cpu: "50m", memory: "64Mi", "ephemeral-storage": "16Mi" },
+      limits: { cpu: "1", memory: "512Mi" },
+    },
     securityContext: CONTAINER_SECURITY_CONTEXT,
   };
 }
@@ -177,7 +222,12 @@ export function buildDonorSidecar(args: SeedPartsArgs): Container {
  * binlogs once uploads go through); the volume's limit leaves room for one interval's growth above that.
  * The spool must hold one whole binlog: keep max_binlog_size (default 1 GiB) below SPOOL_MAX_BYTES.
  */
-export const SPOOL = { volume: "binlog-spool", path: "/var/spool/binlog", maxBytes: 3 * 1024 ** 3, sizeLimit: "4Gi" } as const;
+export const SPOOL = {
+  volume: "binlog-spool",
+  path: "/var/spool/binlog",
+  maxBytes: 3 * 1024 ** 3,
+  sizeLimit: "4Gi",
+} as const;
 
 /**
  * Binlog archiver sidecar: streams this member's binlogs to S3 continuously (recovery point ~ seconds), and serves
@@ -193,12 +243,18 @@ export function buildArchiverSidecar(args: BackupPartsArgs): Container {
     // container restarted (it resumes). The loop turns even while S3 is down (uploads retry).
     ...liveness(`[ $(( $(date +%s) - $(stat -c %Y ${SPOOL.path}/.alive) )) -lt 60 ]`, 60),
     env: [
-      ...memberEnv(args.names, "archiver"), ...s3Env(args),
-      { name: "SPOOL_DIR", value: SPOOL.path }, { name: "SPOOL_MAX_BYTES", value: String(SPOOL.maxBytes) }, { name: "ARCHIVE_INTERVAL", value: "1" },
+      ...memberEnv(args.names, "archiver"),
+      ...s3Env(args),
+      { name: "SPOOL_DIR", value: SPOOL.path },
+      { name: "SPOOL_MAX_BYTES", value: String(SPOOL.maxBytes) },
+      { name: "ARCHIVE_INTERVAL", value: "1" },
       { name: "METRICS_PORT", value: String(ARCHIVE_METRICS_PORT) },
     ],
     volumeMounts: [...scratchMounts, { name: SPOOL.volume, mountPath: SPOOL.path }],
-    resources: { requests: { cpu: "20m", memory: "32Mi", "ephemeral-storage": "256Mi" }, limits: { cpu: "500m", memory: "256Mi" } },
+    resources: {
+      requests: { cpu: "20m", memory: "32Mi", "ephemeral-storage": "256Mi" },
+      limits: { cpu: "500m", memory: "256Mi" },
+    },
     securityContext: CONTAINER_SECURITY_CONTEXT,
   };
 }
@@ -242,7 +298,10 @@ export function buildSeedInitContainer(args: SeedPartsArgs): Container {
       ...tlsMount(args.settings),
     ],
     // A restore downloads the backup onto the data volume, not into the scratch volume.
-    resources: { requests: { cpu: "100m", memory: "256Mi", "ephemeral-storage": "16Mi" }, limits: { cpu: "2", memory: "1Gi" } },
+    resources: {
+      requests: { cpu: "100m", memory: "256Mi", "ephemeral-storage": "16Mi" },
+      limits: { cpu: "2", memory: "1Gi" },
+    },
     securityContext: CONTAINER_SECURITY_CONTEXT,
   };
 }
@@ -255,7 +314,10 @@ export function buildSeedingPodExtras(args: SeedPartsArgs): StatefulSetExtras {
 /** What backups add to the member pods: the binlog archiver with its spool, with binlogArchive. */
 export function buildBackupPodExtras(args: BackupPartsArgs): StatefulSetExtras {
   if (!args.settings.binlogArchive) return {};
-  return { containers: [buildArchiverSidecar(args)], volumes: [{ name: SPOOL.volume, emptyDir: { sizeLimit: SPOOL.sizeLimit } }] };
+  return {
+    containers: [buildArchiverSidecar(args)],
+    volumes: [{ name: SPOOL.volume, emptyDir: { sizeLimit: SPOOL.sizeLimit } }],
+  };
 }
 
 /** Backup CronJob: one base backup from member 1 (member 0 when alone), then retention. */
@@ -286,7 +348,8 @@ export function buildBackupCronJob(args: BackupPartsArgs): k8s.batch.v1.CronJobA
             spec: {
               restartPolicy: "Never",
               // The Job never calls the Kubernetes API: no token (with IRSA the role's projected token is not this one).
-              serviceAccountName: args.credentials.kind === "irsa" ? args.credentials.serviceAccountName : args.names.serviceAccount,
+              serviceAccountName:
+                args.credentials.kind === "irsa" ? args.credentials.serviceAccountName : args.names.serviceAccount,
               automountServiceAccountToken: false,
               securityContext: { runAsNonRoot: true, seccompProfile: { type: "RuntimeDefault" } },
               containers: [
@@ -306,7 +369,10 @@ export function buildBackupCronJob(args: BackupPartsArgs): k8s.batch.v1.CronJobA
                   ],
                   volumeMounts: [...scratchMounts, ...tlsMount(s)],
                   // Streams straight to S3: the scratch volume holds only small working files.
-                  resources: { requests: { cpu: "250m", memory: "128Mi", "ephemeral-storage": "64Mi" }, limits: { cpu: "2", memory: "512Mi" } },
+                  resources: {
+                    requests: { cpu: "250m", memory: "128Mi", "ephemeral-storage": "64Mi" },
+                    limits: { cpu: "2", memory: "512Mi" },
+                  },
                   securityContext: CONTAINER_SECURITY_CONTEXT,
                 },
               ],
@@ -314,7 +380,17 @@ export function buildBackupCronJob(args: BackupPartsArgs): k8s.batch.v1.CronJobA
                 { name: VOLUMES.tmp, emptyDir: { sizeLimit: "1Gi" } },
                 { name: VOLUMES.scripts, configMap: { name: args.names.scripts, defaultMode: 0o555 } },
                 // The CA only: the Job verifies the donor and has no business with the members' keys.
-                ...(s.tls !== "off" ? [{ name: VOLUMES.tls, secret: { secretName: tlsSecretName(args.names), items: [{ key: TLS_KEYS.ca, path: TLS_KEYS.ca }] } }] : []),
+                ...(s.tls !== "off"
+                  ? [
+                      {
+                        name: VOLUMES.tls,
+                        secret: {
+                          secretName: tlsSecretName(args.names),
+                          items: [{ key: TLS_KEYS.ca, path: TLS_KEYS.ca }],
+                        },
+                      },
+                    ]
+                  : []),
               ],
             },
           },

@@ -44,7 +44,9 @@ export function untilTime(value: string): string {
   const plain = /^\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}:\d{2}$/.test(value.trim());
   const date = new Date(plain ? `${value.trim().replace(" ", "T")}Z` : value.trim());
   if (Number.isNaN(date.getTime()) || !/^\d{4}-\d{2}-\d{2}/.test(value.trim())) {
-    throw new Error(`--until '${value}' is not a time: use ISO 8601 (2026-01-31T12:00:00Z) or 'YYYY-MM-DD HH:MM:SS' (UTC)`);
+    throw new Error(
+      `--until '${value}' is not a time: use ISO 8601 (2026-01-31T12:00:00Z) or 'YYYY-MM-DD HH:MM:SS' (UTC)`,
+    );
   }
   return date.toISOString().replace("T", " ").slice(0, 19);
 }
@@ -73,6 +75,14 @@ export function parseListing(stdout: string): BackupListing[] {
     .filter((l) => l.trim())
     .map((line) => {
       const [timestamp, state, bytes, gtid, finished, signature] = line.split(";");
-      return { timestamp, state, complete: state === "complete", bytes: Number(bytes), gtid: gtid ?? "", finished: finished ?? "", signature: signature ?? "" };
+      return {
+        timestamp,
+        state,
+        complete: state === "complete",
+        bytes: Number(bytes),
+        gtid: gtid ?? "",
+        finished: finished ?? "",
+        signature: signature ?? "",
+      };
     });
 }

@@ -6,7 +6,14 @@
 import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
 import type { Settings } from "../config";
-import { bucketArgs, encryptionArgs, lifecycleArgs, publicAccessBlockArgs, tlsOnlyPolicy, versioningArgs } from "./bucket";
+import {
+  bucketArgs,
+  encryptionArgs,
+  lifecycleArgs,
+  publicAccessBlockArgs,
+  tlsOnlyPolicy,
+  versioningArgs,
+} from "./bucket";
 
 /** Key prefix of one database's backups: `<stack>/<component name>`, so stacks can share a bucket. */
 export function backupPrefix(stack: string, name: string): string {
@@ -23,7 +30,12 @@ export interface BackupStorage {
 }
 
 /** An external endpoint always comes with backupBucket (validateConfig refuses it otherwise), so only AWS creates one. */
-export function createBackupStorage(parent: pulumi.Resource, name: string, settings: Settings, stack: string): BackupStorage {
+export function createBackupStorage(
+  parent: pulumi.Resource,
+  name: string,
+  settings: Settings,
+  stack: string,
+): BackupStorage {
   const prefix = backupPrefix(stack, name);
   let bucketName: pulumi.Output<string>;
   let bucketArn: pulumi.Output<string>;
@@ -35,10 +47,18 @@ export function createBackupStorage(parent: pulumi.Resource, name: string, setti
     const tags = { "mysql-ha/database": name, "mysql-ha/stack": stack };
     const bucket = new aws.s3.Bucket(`${name}-backups`, bucketArgs(tags), opts);
     new aws.s3.BucketVersioning(`${name}-backups-versioning`, versioningArgs(bucket.id), opts);
-    new aws.s3.BucketServerSideEncryptionConfiguration(`${name}-backups-encryption`, encryptionArgs(bucket.id, settings.backupKmsKeyId), opts);
+    new aws.s3.BucketServerSideEncryptionConfiguration(
+      `${name}-backups-encryption`,
+      encryptionArgs(bucket.id, settings.backupKmsKeyId),
+      opts,
+    );
     new aws.s3.BucketPublicAccessBlock(`${name}-backups-public-access`, publicAccessBlockArgs(bucket.id), opts);
     new aws.s3.BucketLifecycleConfiguration(`${name}-backups-lifecycle`, lifecycleArgs(bucket.id, { prefix }), opts);
-    new aws.s3.BucketPolicy(`${name}-backups-tls-only`, { bucket: bucket.id, policy: bucket.arn.apply(tlsOnlyPolicy) }, opts);
+    new aws.s3.BucketPolicy(
+      `${name}-backups-tls-only`,
+      { bucket: bucket.id, policy: bucket.arn.apply(tlsOnlyPolicy) },
+      opts,
+    );
     bucketName = bucket.bucket;
     bucketArn = bucket.arn;
   }

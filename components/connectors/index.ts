@@ -15,12 +15,18 @@ export async function openConnector(spec: ConnectorSpec, count: number): Promise
     case "kubernetes":
       return openKubernetes(spec, count);
     default:
-      throw new Error(`connector.kind: "${(spec as { kind: string }).kind}" is not one of ${CONNECTOR_KINDS.join(", ")}`);
+      throw new Error(
+        `connector.kind: "${(spec as { kind: string }).kind}" is not one of ${CONNECTOR_KINDS.join(", ")}`,
+      );
   }
 }
 
 /** Runs `fn` with the members' loopback addresses and always closes the tunnels afterwards. */
-export async function withMembers<T>(spec: ConnectorSpec, count: number, fn: (members: MemberEndpoint[]) => Promise<T>): Promise<T> {
+export async function withMembers<T>(
+  spec: ConnectorSpec,
+  count: number,
+  fn: (members: MemberEndpoint[]) => Promise<T>,
+): Promise<T> {
   const open = await openConnector(spec, count);
   try {
     return await fn(open.members);

@@ -28,7 +28,9 @@ export function kubeConfigFor(client: typeof k8s, access: ClusterAccess): k8s.Ku
   if (access.inCluster) {
     // loadFromCluster does not check: without these it would build "https://undefined:undefined".
     if (!process.env.KUBERNETES_SERVICE_HOST || !process.env.KUBERNETES_SERVICE_PORT) {
-      throw new Error("not running in a pod: KUBERNETES_SERVICE_HOST and KUBERNETES_SERVICE_PORT are not set (outside a cluster, give a kubeconfig or an API URL)");
+      throw new Error(
+        "not running in a pod: KUBERNETES_SERVICE_HOST and KUBERNETES_SERVICE_PORT are not set (outside a cluster, give a kubeconfig or an API URL)",
+      );
     }
     config.loadFromCluster();
   } else if (access.kubeconfig) config.loadFromString(access.kubeconfig);
@@ -37,12 +39,21 @@ export function kubeConfigFor(client: typeof k8s, access: ClusterAccess): k8s.Ku
     // With nothing to load, the client falls back to an unauthenticated http://localhost:8080.
     const fallback = config.getCurrentCluster();
     if (fallback?.name === "cluster" && fallback.server === "http://localhost:8080") {
-      throw new Error("no kubeconfig: none given (kubernetes:kubeconfig), none in KUBECONFIG or ~/.kube/config, and not running in a pod");
+      throw new Error(
+        "no kubeconfig: none given (kubernetes:kubeconfig), none in KUBECONFIG or ~/.kube/config, and not running in a pod",
+      );
     }
   }
   if (access.context) {
     if (!config.getContextObject(access.context)) {
-      throw new Error(`kubeconfig has no context '${access.context}' (contexts: ${config.getContexts().map((c) => c.name).join(", ") || "none"})`);
+      throw new Error(
+        `kubeconfig has no context '${access.context}' (contexts: ${
+          config
+            .getContexts()
+            .map((c) => c.name)
+            .join(", ") || "none"
+        })`,
+      );
     }
     config.setCurrentContext(access.context);
   }

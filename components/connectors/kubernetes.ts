@@ -53,7 +53,14 @@ export async function openKubernetes(spec: KubernetesConnectorSpec, count: numbe
 }
 
 /** Relays one local TCP connection over one port-forward WebSocket; either side closing closes the other. */
-function tunnel(forward: k8s.PortForward, namespace: string, pod: string, port: number, socket: net.Socket, problems: Set<string>): void {
+function tunnel(
+  forward: k8s.PortForward,
+  namespace: string,
+  pod: string,
+  port: number,
+  socket: net.Socket,
+  problems: Set<string>,
+): void {
   // The error channel carries text such as "error forwarding port 3306 to pod ...", also when the pod goes away
   // under an open tunnel: end the connection with it.
   const errors = new Writable({

@@ -57,7 +57,9 @@ export interface RoleLabel {
  */
 export function roleLabelChanges(pods: MemberPod[], primaryPod: string): RoleLabel[] {
   const wrong = pods.filter((p) => p.role !== (p.name === primaryPod ? "primary" : "replica"));
-  const replicas = wrong.filter((p) => p.name !== primaryPod).sort((a, b) => Number(b.role === "primary") - Number(a.role === "primary"));
+  const replicas = wrong
+    .filter((p) => p.name !== primaryPod)
+    .sort((a, b) => Number(b.role === "primary") - Number(a.role === "primary"));
   return [
     ...replicas.map((p): RoleLabel => ({ pod: p.name, role: "replica" })),
     ...wrong.filter((p) => p.name === primaryPod).map((p): RoleLabel => ({ pod: p.name, role: "primary" })),
@@ -94,7 +96,12 @@ export async function labelRoles(objects: PrimaryObjects, ordinal: number): Prom
     for (const label of await roleLabelsNeeded(core, objects, ordinal)) {
       try {
         await core.patchNamespacedPod(
-          { name: label.pod, namespace: objects.namespace, fieldManager: FIELD_MANAGER, body: { metadata: { labels: { [ROLE_LABEL]: label.role } } } },
+          {
+            name: label.pod,
+            namespace: objects.namespace,
+            fieldManager: FIELD_MANAGER,
+            body: { metadata: { labels: { [ROLE_LABEL]: label.role } } },
+          },
           mergePatch,
         );
         done.push(label);
@@ -114,18 +121,27 @@ async function roleLabelsNeeded(core: k8s.CoreV1Api, objects: PrimaryObjects, or
   const selector = (await core.readNamespacedService({ name: primaryService, namespace })).spec?.selector ?? {};
   const { [ROLE_LABEL]: role, ...members } = selector;
   if (role !== "primary" || Object.keys(members).length === 0) {
-    throw new Error(`Service ${namespace}/${primaryService} does not select the members by ${ROLE_LABEL}=primary (its selector: ${JSON.stringify(selector)}); pulumi up applies the program's`);
+    throw new Error(
+      `Service ${namespace}/${primaryService} does not select the members by ${ROLE_LABEL}=primary (its selector: ${JSON.stringify(selector)}); pulumi up applies the program's`,
+    );
   }
-  const labelSelector = Object.entries(members).map(([k, v]) => `${k}=${v}`).join(",");
+  const labelSelector = Object.entries(members)
+    .map(([k, v]) => `${k}=${v}`)
+    .join(",");
   const pods = await core.listNamespacedPod({ namespace, labelSelector });
-  const listed = pods.items.map((p): MemberPod => ({ name: p.metadata?.name ?? "", role: p.metadata?.labels?.[ROLE_LABEL] }));
+  const listed = pods.items.map((p): MemberPod => ({
+    name: p.metadata?.name ?? "",
+    role: p.metadata?.labels?.[ROLE_LABEL],
+  }));
   return roleLabelChanges(listed, memberPodName(objects.statefulSet, ordinal));
 }
 
 function labelError(objects: PrimaryObjects, ordinal: number, err: unknown, done: RoleLabel[] = []): Error {
   const code = apiStatusCode(err);
   const partial = done.length ? ` (labelled before it: ${describeRoleLabels(done)})` : "";
-  return new Error(`labelling the roles of the members of Service ${objects.namespace}/${objects.primaryService} for primary member ${ordinal} failed: ${apiMessage(err)}${code ? ` (HTTP ${code})` : ""}${partial}`);
+  return new Error(
+    `labelling the roles of the members of Service ${objects.namespace}/${objects.primaryService} for primary member ${ordinal} failed: ${apiMessage(err)}${code ? ` (HTTP ${code})` : ""}${partial}`,
+  );
 }
 
 /**
@@ -143,19 +159,32 @@ export async function pointAtPrimary(
   const { namespace } = objects;
   try {
     if (options.initial) {
-      const named = (await core.readNamespacedConfigMap({ name: objects.topologyConfigMap, namespace })).data?.[TOPOLOGY_PRIMARY_KEY];
+      const named = (await core.readNamespacedConfigMap({ name: objects.topologyConfigMap, namespace })).data?.[
+        TOPOLOGY_PRIMARY_KEY
+      ];
       if (named !== undefined && /^\d+$/.test(named)) return { primary: Number(named), labelled: [] };
     }
     await core.patchNamespacedConfigMap(
-      { name: objects.topologyConfigMap, namespace, fieldManager: FIELD_MANAGER, body: { data: {
-        [TOPOLOGY_PRIMARY_KEY]: String(ordinal),
-        ...(options.move ? { [TOPOLOGY_MOVE_KEY]: JSON.stringify({ ...options.move, to: ordinal, at: new Date().toISOString() }) } : {}),
-      } } },
+      {
+        name: objects.topologyConfigMap,
+        namespace,
+        fieldManager: FIELD_MANAGER,
+        body: {
+          data: {
+            [TOPOLOGY_PRIMARY_KEY]: String(ordinal),
+            ...(options.move
+              ? { [TOPOLOGY_MOVE_KEY]: JSON.stringify({ ...options.move, to: ordinal, at: new Date().toISOString() }) }
+              : {}),
+          },
+        },
+      },
       mergePatch,
     );
   } catch (err) {
     const code = apiStatusCode(err);
-    throw new Error(`pointing ConfigMap ${namespace}/${objects.topologyConfigMap} at member ${ordinal} failed: ${apiMessage(err)}${code ? ` (HTTP ${code})` : ""}`);
+    throw new Error(
+      `pointing ConfigMap ${namespace}/${objects.topologyConfigMap} at member ${ordinal} failed: ${apiMessage(err)}${code ? ` (HTTP ${code})` : ""}`,
+    );
   }
   // After the ConfigMap: from now on a restarting old primary comes back read-only.
   return { primary: ordinal, labelled: await labelRoles(objects, ordinal) };
@@ -164,10 +193,13 @@ export async function pointAtPrimary(
 /** The last recorded move of the primary, if the topology ConfigMap holds a well-formed one. */
 export async function lastPrimaryMove(objects: PrimaryObjects): Promise<PrimaryMove | undefined> {
   const { core } = coreApi(objects);
-  const text = (await core.readNamespacedConfigMap({ name: objects.topologyConfigMap, namespace: objects.namespace })).data?.[TOPOLOGY_MOVE_KEY];
+  const text = (await core.readNamespacedConfigMap({ name: objects.topologyConfigMap, namespace: objects.namespace }))
+    .data?.[TOPOLOGY_MOVE_KEY];
   try {
     const move = text ? (JSON.parse(text) as PrimaryMove) : undefined;
-    return move && Number.isInteger(move.to) && typeof move.by === "string" && typeof move.operation === "string" ? move : undefined;
+    return move && Number.isInteger(move.to) && typeof move.by === "string" && typeof move.operation === "string"
+      ? move
+      : undefined;
   } catch {
     return undefined;
   }

@@ -46,7 +46,15 @@ export interface AgentNames {
 
 export function agentNames(name: string): AgentNames {
   const agent = `${name}-agent`;
-  return { deployment: agent, bundle: `${agent}-bundle`, lease: agent, serviceAccount: agent, role: agent, roleBinding: agent, podDisruptionBudget: agent };
+  return {
+    deployment: agent,
+    bundle: `${agent}-bundle`,
+    lease: agent,
+    serviceAccount: agent,
+    role: agent,
+    roleBinding: agent,
+    podDisruptionBudget: agent,
+  };
 }
 
 /** The agent pods' selector: component agent, so the members' selectors (component database) never pick them. */
@@ -58,8 +66,21 @@ function agentLabels(name: string): Record<string, string> {
   return { ...commonLabels(name), ...agentSelectorLabels(name) };
 }
 
-type AgentSettings = Pick<Settings, "namespace" | "replicas" | "antiAffinity" | "agentImage" | "agentIntervalMs" | "agentFailureThreshold" |
-  "agentCooldownSeconds" | "semiSync" | "semiSyncTimeoutMs" | "operationTimeoutSeconds" | "tls" | "flavor">;
+type AgentSettings = Pick<
+  Settings,
+  | "namespace"
+  | "replicas"
+  | "antiAffinity"
+  | "agentImage"
+  | "agentIntervalMs"
+  | "agentFailureThreshold"
+  | "agentCooldownSeconds"
+  | "semiSync"
+  | "semiSyncTimeoutMs"
+  | "operationTimeoutSeconds"
+  | "tls"
+  | "flavor"
+>;
 
 export interface AgentArgs {
   name: string;
@@ -67,11 +88,16 @@ export interface AgentArgs {
   settings: AgentSettings;
 }
 
-const metadata = (args: { name: string; settings: Pick<Settings, "namespace"> }, objectName: string) =>
-  ({ name: objectName, namespace: args.settings.namespace, labels: agentLabels(args.name) });
+const metadata = (args: { name: string; settings: Pick<Settings, "namespace"> }, objectName: string) => ({
+  name: objectName,
+  namespace: args.settings.namespace,
+  labels: agentLabels(args.name),
+});
 
 /** The compiled CLI, brotli-compressed and base64-encoded (scripts/agent-bundle.ts). */
-export function buildAgentBundleConfigMap(args: AgentArgs & { brotliBase64: pulumi.Input<string> }): k8s.core.v1.ConfigMapArgs {
+export function buildAgentBundleConfigMap(
+  args: AgentArgs & { brotliBase64: pulumi.Input<string> },
+): k8s.core.v1.ConfigMapArgs {
   return {
     apiVersion: "v1",
     kind: "ConfigMap",
@@ -95,13 +121,20 @@ export function buildAgentServiceAccount(args: AgentArgs): k8s.core.v1.ServiceAc
  */
 export function buildAgentRole(args: AgentArgs): k8s.rbac.v1.RoleArgs {
   const agent = agentNames(args.name);
-  const members = Array.from({ length: args.settings.replicas }, (_, ordinal) => memberPodName(args.names.statefulSet, ordinal));
+  const members = Array.from({ length: args.settings.replicas }, (_, ordinal) =>
+    memberPodName(args.names.statefulSet, ordinal),
+  );
   return {
     apiVersion: "rbac.authorization.k8s.io/v1",
     kind: "Role",
     metadata: metadata(args, agent.role),
     rules: [
-      { apiGroups: ["coordination.k8s.io"], resources: ["leases"], resourceNames: [agent.lease], verbs: ["get", "update"] },
+      {
+        apiGroups: ["coordination.k8s.io"],
+        resources: ["leases"],
+        resourceNames: [agent.lease],
+        verbs: ["get", "update"],
+      },
       // The first agent creates the Lease. RBAC cannot limit create by resourceNames (the name is not part of the
       // request's authorization attributes), so this allows creating any Lease in the namespace.
       { apiGroups: ["coordination.k8s.io"], resources: ["leases"], verbs: ["create"] },
@@ -129,23 +162,39 @@ export function buildAgentRoleBinding(args: AgentArgs): k8s.rbac.v1.RoleBindingA
 export function agentCommand(args: AgentArgs): string[] {
   const { names, settings: s } = args;
   return [
-    "node", AGENT_PATHS.script, "agent",
-    "--statefulset", names.statefulSet,
-    "--service", names.headlessService,
-    "--namespace", s.namespace,
-    "--replicas", String(s.replicas),
-    "--port", String(MYSQL_PORT),
-    "--lease", agentNames(args.name).lease,
-    "--topology-configmap", names.topology,
-    "--primary-service", names.primaryService,
-    "--interval-ms", String(s.agentIntervalMs),
-    "--failure-threshold", String(s.agentFailureThreshold),
-    "--cooldown-seconds", String(s.agentCooldownSeconds),
-    "--metrics-port", String(AGENT_HEALTH_PORT),
+    "node",
+    AGENT_PATHS.script,
+    "agent",
+    "--statefulset",
+    names.statefulSet,
+    "--service",
+    names.headlessService,
+    "--namespace",
+    s.namespace,
+    "--replicas",
+    String(s.replicas),
+    "--port",
+    String(MYSQL_PORT),
+    "--lease",
+    agentNames(args.name).lease,
+    "--topology-configmap",
+    names.topology,
+    "--primary-service",
+    names.primaryService,
+    "--interval-ms",
+    String(s.agentIntervalMs),
+    "--failure-threshold",
+    String(s.agentFailureThreshold),
+    "--cooldown-seconds",
+    String(s.agentCooldownSeconds),
+    "--metrics-port",
+    String(AGENT_HEALTH_PORT),
     // A promoted primary gets the stack's semi-sync settings, and a failover the stack's deadline.
     ...(s.semiSync ? ["--semi-sync-timeout-ms", String(s.semiSyncTimeoutMs)] : ["--async"]),
-    "--timeout-ms", String(s.operationTimeoutSeconds * 1000),
-    "--flavor", s.flavor,
+    "--timeout-ms",
+    String(s.operationTimeoutSeconds * 1000),
+    "--flavor",
+    s.flavor,
     // TLS verified against the stack's CA (the members are named by their DNS names), replication told the same.
     ...(s.tls !== "off" ? ["--tls-ca", TLS_PATHS.ca, "--tls-member-ca", TLS_PATHS.ca] : []),
   ];
@@ -168,10 +217,15 @@ const SECURITY_CONTEXT = { ...CONTAINER_SECURITY_CONTEXT, runAsUser: AGENT_UID, 
 
 const VOLUMES = { bundle: "bundle", app: "app", tlsCa: "tls-ca" } as const;
 
-export function buildAgentDeployment(args: AgentArgs & { bundleSha256: pulumi.Input<string> }): k8s.apps.v1.DeploymentArgs {
+export function buildAgentDeployment(
+  args: AgentArgs & { bundleSha256: pulumi.Input<string> },
+): k8s.apps.v1.DeploymentArgs {
   const { name, names, settings: s } = args;
   const agent = agentNames(name);
-  const secretEnv = (env: string, key: string) => ({ name: env, valueFrom: { secretKeyRef: { name: names.secret, key } } });
+  const secretEnv = (env: string, key: string) => ({
+    name: env,
+    valueFrom: { secretKeyRef: { name: names.secret, key } },
+  });
 
   const unpack: Container = {
     name: "unpack",
@@ -251,7 +305,14 @@ export function buildAgentDeployment(args: AgentArgs & { bundleSha256: pulumi.In
             // The uncompressed bundle (about 5 MB).
             { name: VOLUMES.app, emptyDir: { sizeLimit: "32Mi" } },
             // Only the CA of the TLS Secret: the agent verifies the members and holds none of their keys.
-            ...(s.tls !== "off" ? [{ name: VOLUMES.tlsCa, secret: { secretName: tlsSecretName(names), items: [{ key: TLS_KEYS.ca, path: TLS_KEYS.ca }] } }] : []),
+            ...(s.tls !== "off"
+              ? [
+                  {
+                    name: VOLUMES.tlsCa,
+                    secret: { secretName: tlsSecretName(names), items: [{ key: TLS_KEYS.ca, path: TLS_KEYS.ca }] },
+                  },
+                ]
+              : []),
           ],
         },
       },

@@ -10,7 +10,9 @@ import { renderServerCnf } from "./server-config";
 
 export const CONFIG_HASH_ANNOTATION = "mysql-ha/server-config-hash";
 
-export function serverConfigRevision(settings: Pick<Settings, "image" | "semiSync" | "semiSyncTimeoutMs" | "serverConfig" | "tls" | "tlsRequired">): string {
+export function serverConfigRevision(
+  settings: Pick<Settings, "image" | "semiSync" | "semiSyncTimeoutMs" | "serverConfig" | "tls" | "tlsRequired">,
+): string {
   return restartConfigHash(parseCnf(renderServerCnf(settings)), settings.image);
 }
 

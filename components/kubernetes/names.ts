@@ -63,7 +63,11 @@ export type Component = "database" | "agent" | "backup";
 
 /** Labels that pick one component's pods of the instance (and no other pod). */
 export function componentSelector(name: string, component: Component): Record<string, string> {
-  return { "app.kubernetes.io/name": "mysql-ha", "app.kubernetes.io/instance": name, "app.kubernetes.io/component": component };
+  return {
+    "app.kubernetes.io/name": "mysql-ha",
+    "app.kubernetes.io/instance": name,
+    "app.kubernetes.io/component": component,
+  };
 }
 
 /**

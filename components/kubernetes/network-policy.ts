@@ -9,7 +9,15 @@
 import type * as k8s from "@pulumi/kubernetes";
 import type { Settings } from "../config";
 import {
-  ARCHIVE_METRICS_PORT, commonLabels, Component, componentSelector, DONOR_PORT, EXPORTER_PORT, MYSQL_PORT, ObjectNames, selectorLabels,
+  ARCHIVE_METRICS_PORT,
+  commonLabels,
+  Component,
+  componentSelector,
+  DONOR_PORT,
+  EXPORTER_PORT,
+  MYSQL_PORT,
+  ObjectNames,
+  selectorLabels,
 } from "./names";
 
 type Peer = k8s.types.input.networking.v1.NetworkPolicyPeer;
@@ -17,7 +25,16 @@ type Peer = k8s.types.input.networking.v1.NetworkPolicyPeer;
 export interface NetworkPolicyArgs {
   name: string;
   names: ObjectNames;
-  settings: Pick<Settings, "namespace" | "clientNamespaceSelector" | "clientPodSelector" | "metrics" | "monitoringNamespace" | "backupEnabled" | "binlogArchive">;
+  settings: Pick<
+    Settings,
+    | "namespace"
+    | "clientNamespaceSelector"
+    | "clientPodSelector"
+    | "metrics"
+    | "monitoringNamespace"
+    | "backupEnabled"
+    | "binlogArchive"
+  >;
 }
 
 /** The application pods allowed to the database port: by default every pod of the stack's namespace. */
@@ -32,7 +49,9 @@ export function buildMemberNetworkPolicy(args: NetworkPolicyArgs): k8s.networkin
   const { name, settings } = args;
   // Without a namespaceSelector a podSelector peer means pods of the policy's own namespace: the instance's.
   const pods = (component: Component): Peer => ({ podSelector: { matchLabels: componentSelector(name, component) } });
-  const monitoring: Peer = { namespaceSelector: { matchLabels: { "kubernetes.io/metadata.name": settings.monitoringNamespace } } };
+  const monitoring: Peer = {
+    namespaceSelector: { matchLabels: { "kubernetes.io/metadata.name": settings.monitoringNamespace } },
+  };
   return {
     apiVersion: "networking.k8s.io/v1",
     kind: "NetworkPolicy",
@@ -41,10 +60,15 @@ export function buildMemberNetworkPolicy(args: NetworkPolicyArgs): k8s.networkin
       podSelector: { matchLabels: selectorLabels(name) },
       policyTypes: ["Ingress"],
       ingress: [
-        { ports: [{ protocol: "TCP", port: MYSQL_PORT }], from: [pods("database"), pods("agent"), pods("backup"), clientPeer(settings)] },
+        {
+          ports: [{ protocol: "TCP", port: MYSQL_PORT }],
+          from: [pods("database"), pods("agent"), pods("backup"), clientPeer(settings)],
+        },
         { ports: [{ protocol: "TCP", port: DONOR_PORT }], from: [pods("database"), pods("backup")] },
         ...(settings.metrics ? [{ ports: [{ protocol: "TCP", port: EXPORTER_PORT }], from: [monitoring] }] : []),
-        ...(settings.backupEnabled && settings.binlogArchive ? [{ ports: [{ protocol: "TCP", port: ARCHIVE_METRICS_PORT }], from: [monitoring] }] : []),
+        ...(settings.backupEnabled && settings.binlogArchive
+          ? [{ ports: [{ protocol: "TCP", port: ARCHIVE_METRICS_PORT }], from: [monitoring] }]
+          : []),
       ],
     },
   };

@@ -15,7 +15,10 @@ export interface ProviderAccess {
 }
 
 /** Kubeconfig contents from the provider setting: contents as given, or the file a path names. */
-export function kubeconfigContents(value: string, readFile: (file: string) => string = (f) => fs.readFileSync(f, "utf8")): string {
+export function kubeconfigContents(
+  value: string,
+  readFile: (file: string) => string = (f) => fs.readFileSync(f, "utf8"),
+): string {
   const trimmed = value.trim();
   if (trimmed.includes("\n") || trimmed.startsWith("{")) return value;
   const file = trimmed.startsWith("~/") ? path.join(os.homedir(), trimmed.slice(2)) : trimmed;

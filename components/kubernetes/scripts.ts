@@ -22,7 +22,9 @@ export const INIT_ACCOUNTS_SCRIPT = "init-accounts.sh";
 
 /** The entrypoint's first-start script creating the least-privilege accounts (passwords from the container's env). */
 export function renderInitAccountsScript(): string {
-  return mariadb.accountsInitScript(ACCOUNT_ROLES.map((role) => ({ role, user: ACCOUNTS[role].user, passwordEnv: ACCOUNTS[role].passwordEnv })));
+  return mariadb.accountsInitScript(
+    ACCOUNT_ROLES.map((role) => ({ role, user: ACCOUNTS[role].user, passwordEnv: ACCOUNTS[role].passwordEnv })),
+  );
 }
 
 export interface ScriptsConfigMapArgs {

@@ -23,9 +23,17 @@ export const REPLICATION_USER = "replication";
  * root is for the members' own loopback only (MARIADB_ROOT_HOST): the port-forward of the providers and the CLI
  * arrives there; nothing in another pod or in a sidecar uses it.
  */
-export const ACCOUNTS: Record<AccountRole, { user: string; secretKey: string; passwordEnv: string }> = Object.fromEntries(
-  ACCOUNT_ROLES.map((role) => [role, { user: `mysql_ha_${role}`, secretKey: `${role}-password`, passwordEnv: `MYSQL_HA_${role.toUpperCase()}_PASSWORD` }]),
-) as Record<AccountRole, { user: string; secretKey: string; passwordEnv: string }>;
+export const ACCOUNTS: Record<AccountRole, { user: string; secretKey: string; passwordEnv: string }> =
+  Object.fromEntries(
+    ACCOUNT_ROLES.map((role) => [
+      role,
+      {
+        user: `mysql_ha_${role}`,
+        secretKey: `${role}-password`,
+        passwordEnv: `MYSQL_HA_${role.toUpperCase()}_PASSWORD`,
+      },
+    ]),
+  ) as Record<AccountRole, { user: string; secretKey: string; passwordEnv: string }>;
 
 export interface CredentialsSecretArgs {
   name: string;

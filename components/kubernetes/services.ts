@@ -43,10 +43,17 @@ export function buildHeadlessService(args: ServiceArgs): k8s.core.v1.ServiceArgs
 }
 
 /** Metadata of the client endpoints (primary, read): role label, and the annotations their Service type needs. */
-function endpointMetadata(args: ServiceArgs, name: string, role: "primary" | "read", annotations: Record<string, string> = {}): k8s.types.input.meta.v1.ObjectMeta {
+function endpointMetadata(
+  args: ServiceArgs,
+  name: string,
+  role: "primary" | "read",
+  annotations: Record<string, string> = {},
+): k8s.types.input.meta.v1.ObjectMeta {
   const all = { ...loadBalancerAnnotations(args.settings.serviceType), ...annotations };
   return {
-    name, namespace: args.settings.namespace, labels: { ...commonLabels(args.name), [ROLE_LABEL]: role },
+    name,
+    namespace: args.settings.namespace,
+    labels: { ...commonLabels(args.name), [ROLE_LABEL]: role },
     ...(Object.keys(all).length ? { annotations: all } : {}),
   };
 }
@@ -59,7 +66,10 @@ function endpointMetadata(args: ServiceArgs, name: string, role: "primary" | "re
  * - patchForce: stacks made by earlier versions have the selector under the providers' field manager (they pointed it
  *   at the primary's pod name); the program's apply takes it over instead of failing on the conflict.
  */
-export const PRIMARY_SERVICE_ANNOTATIONS: Record<string, string> = { "pulumi.com/skipAwait": "true", "pulumi.com/patchForce": "true" };
+export const PRIMARY_SERVICE_ANNOTATIONS: Record<string, string> = {
+  "pulumi.com/skipAwait": "true",
+  "pulumi.com/patchForce": "true",
+};
 
 /**
  * Write endpoint: the member whose pod carries the role label `primary`. The selector is static; whoever moves the

@@ -30,7 +30,17 @@ export const PATHS = {
 } as const;
 
 /** Volume names of the member pod, for extra containers that mount the same volumes (e.g. the data volume). */
-export const VOLUMES = { data: "data", conf: "conf", run: "run", tmp: "tmp", config: "config", scripts: "scripts", topology: "topology", initdb: "initdb", tls: "tls" } as const;
+export const VOLUMES = {
+  data: "data",
+  conf: "conf",
+  run: "run",
+  tmp: "tmp",
+  config: "config",
+  scripts: "scripts",
+  topology: "topology",
+  initdb: "initdb",
+  tls: "tls",
+} as const;
 
 /** Parts other sections (backup, clone) add to the member pod. */
 export interface StatefulSetExtras {
@@ -70,7 +80,10 @@ export const CONTAINER_SECURITY_CONTEXT = {
 export function antiAffinity(labels: Record<string, string>, mode: Settings["antiAffinity"]) {
   const term = { topologyKey: "kubernetes.io/hostname", labelSelector: { matchLabels: labels } };
   if (mode === "required") return { podAntiAffinity: { requiredDuringSchedulingIgnoredDuringExecution: [term] } };
-  if (mode === "preferred") return { podAntiAffinity: { preferredDuringSchedulingIgnoredDuringExecution: [{ weight: 100, podAffinityTerm: term }] } };
+  if (mode === "preferred")
+    return {
+      podAntiAffinity: { preferredDuringSchedulingIgnoredDuringExecution: [{ weight: 100, podAffinityTerm: term }] },
+    };
   return undefined;
 }
 
@@ -138,7 +151,9 @@ export function buildStatefulSet(args: StatefulSetArgs): k8s.apps.v1.StatefulSet
       // init-server.sh points ssl_cert/ssl_key at this member's pair, and refuses to go on without it.
       ...(tls ? [{ name: "TLS_DIR", value: TLS_PATHS.dir }] : []),
       // Named when the member's own Secret is missing (tls secret or cert-manager).
-      ...(memberTlsSecretPrefix(names, s) ? [{ name: "TLS_MEMBER_SECRET_PREFIX", value: memberTlsSecretPrefix(names, s)! }] : []),
+      ...(memberTlsSecretPrefix(names, s)
+        ? [{ name: "TLS_MEMBER_SECRET_PREFIX", value: memberTlsSecretPrefix(names, s)! }]
+        : []),
     ],
     volumeMounts: [
       { name: VOLUMES.conf, mountPath: PATHS.conf },
@@ -213,10 +228,20 @@ export function buildStatefulSet(args: StatefulSetArgs): k8s.apps.v1.StatefulSet
             { name: VOLUMES.conf, emptyDir: { sizeLimit: "16Mi" } },
             { name: VOLUMES.run, emptyDir: { sizeLimit: "16Mi" } },
             { name: VOLUMES.tmp, emptyDir: { sizeLimit: "2Gi" } },
-            { name: VOLUMES.config, configMap: { name: names.serverConfig, items: [{ key: SERVER_CNF, path: SERVER_CNF }] } },
+            {
+              name: VOLUMES.config,
+              configMap: { name: names.serverConfig, items: [{ key: SERVER_CNF, path: SERVER_CNF }] },
+            },
             { name: VOLUMES.scripts, configMap: { name: names.scripts, defaultMode: 0o555 } },
             // Executable, so the entrypoint runs it (rather than sourcing it into its own shell).
-            { name: VOLUMES.initdb, configMap: { name: names.scripts, defaultMode: 0o555, items: [{ key: INIT_ACCOUNTS_SCRIPT, path: `50-${INIT_ACCOUNTS_SCRIPT}` }] } },
+            {
+              name: VOLUMES.initdb,
+              configMap: {
+                name: names.scripts,
+                defaultMode: 0o555,
+                items: [{ key: INIT_ACCOUNTS_SCRIPT, path: `50-${INIT_ACCOUNTS_SCRIPT}` }],
+              },
+            },
             { name: VOLUMES.topology, configMap: { name: names.topology, optional: true } },
             // The CA and every member's pair (kubernetes/tls.ts); mariadbd reads its own.
             ...(tls ? [tlsVolume(names, s, VOLUMES.tls)] : []),

@@ -31,14 +31,21 @@ export function tlsSecretName(names: ObjectNames): string {
 const KUBERNETES_TLS_KEYS = { cert: "tls.crt", key: "tls.key" } as const;
 
 /** With tls secret or cert-manager: member N's own pair is the Secret `<prefix>-N`; undefined otherwise. */
-export function memberTlsSecretPrefix(names: ObjectNames, settings: Pick<Settings, "tls" | "tlsSecretPrefix">): string | undefined {
+export function memberTlsSecretPrefix(
+  names: ObjectNames,
+  settings: Pick<Settings, "tls" | "tlsSecretPrefix">,
+): string | undefined {
   if (settings.tls === "secret") return settings.tlsSecretPrefix;
   if (settings.tls === "cert-manager") return tlsSecretName(names);
   return undefined;
 }
 
 /** With tls secret or cert-manager: the Secret of member `ordinal`'s own pair. */
-export function memberTlsSecretName(names: ObjectNames, settings: Pick<Settings, "tls" | "tlsSecretPrefix">, ordinal: number): string {
+export function memberTlsSecretName(
+  names: ObjectNames,
+  settings: Pick<Settings, "tls" | "tlsSecretPrefix">,
+  ordinal: number,
+): string {
   const prefix = memberTlsSecretPrefix(names, settings);
   if (prefix === undefined) throw new Error(`memberTlsSecretName: tls ${settings.tls} has no Secret per member`);
   return `${prefix}-${ordinal}`;
@@ -51,8 +58,13 @@ export function memberTlsSecretName(names: ObjectNames, settings: Pick<Settings,
  * missing ones are absent files, which init-server.sh names), so growing does not change the pod template. Keys
  * readable by the mysql group only (fsGroup).
  */
-export function tlsVolume(names: ObjectNames, settings: Pick<Settings, "tls" | "tlsSecretPrefix">, volumeName: string): k8s.types.input.core.v1.Volume {
-  if (settings.tls === "self-signed") return { name: volumeName, secret: { secretName: tlsSecretName(names), defaultMode: 0o440 } };
+export function tlsVolume(
+  names: ObjectNames,
+  settings: Pick<Settings, "tls" | "tlsSecretPrefix">,
+  volumeName: string,
+): k8s.types.input.core.v1.Volume {
+  if (settings.tls === "self-signed")
+    return { name: volumeName, secret: { secretName: tlsSecretName(names), defaultMode: 0o440 } };
   return {
     name: volumeName,
     projected: {
@@ -63,7 +75,10 @@ export function tlsVolume(names: ObjectNames, settings: Pick<Settings, "tls" | "
           secret: {
             name: memberTlsSecretName(names, settings, i),
             optional: true,
-            items: [{ key: KUBERNETES_TLS_KEYS.cert, path: TLS_KEYS.cert(i) }, { key: KUBERNETES_TLS_KEYS.key, path: TLS_KEYS.key(i) }],
+            items: [
+              { key: KUBERNETES_TLS_KEYS.cert, path: TLS_KEYS.cert(i) },
+              { key: KUBERNETES_TLS_KEYS.key, path: TLS_KEYS.key(i) },
+            ],
           },
         })),
       ],
@@ -84,12 +99,19 @@ export interface SubjectAltNames {
  * certificate and changes none of the others. IP: 127.0.0.1, where the pod's own clients that verify (the
  * mysqld_exporter sidecar) reach their server; it names no other member, and nothing outside the pod checks it.
  */
-export function tlsSubjectAltNames(names: ObjectNames, settings: Pick<Settings, "namespace">, ordinal: number): SubjectAltNames {
+export function tlsSubjectAltNames(
+  names: ObjectNames,
+  settings: Pick<Settings, "namespace">,
+  ordinal: number,
+): SubjectAltNames {
   const ns = settings.namespace;
   const forms = (short: string) => [short, `${short}.${ns}`, `${short}.${ns}.svc`, `${short}.${ns}.svc.cluster.local`];
   const pod = memberPodName(names.statefulSet, ordinal);
   return {
-    dnsNames: [...forms(`${pod}.${names.headlessService}`), ...[names.headlessService, names.primaryService, names.readService].flatMap(forms)],
+    dnsNames: [
+      ...forms(`${pod}.${names.headlessService}`),
+      ...[names.headlessService, names.primaryService, names.readService].flatMap(forms),
+    ],
     ipAddresses: ["127.0.0.1"],
   };
 }
@@ -125,7 +147,11 @@ export function buildCertificate(args: CertificateArgs) {
   return {
     apiVersion: "cert-manager.io/v1",
     kind: "Certificate",
-    metadata: { name: memberTlsSecretName(args.names, args.settings, args.ordinal), namespace: args.settings.namespace, labels: commonLabels(args.name) },
+    metadata: {
+      name: memberTlsSecretName(args.names, args.settings, args.ordinal),
+      namespace: args.settings.namespace,
+      labels: commonLabels(args.name),
+    },
     spec: {
       secretName: memberTlsSecretName(args.names, args.settings, args.ordinal),
       issuerRef: { group: "cert-manager.io", kind: issuer.kind, name: issuer.name },
@@ -152,7 +178,12 @@ export function buildTlsSecret(args: TlsSecretArgs): k8s.core.v1.SecretArgs {
     type: "Opaque",
     stringData: {
       [TLS_KEYS.ca]: args.ca,
-      ...Object.fromEntries(args.members.flatMap((m, i) => [[TLS_KEYS.cert(i), m.cert], [TLS_KEYS.key(i), m.key]])),
+      ...Object.fromEntries(
+        args.members.flatMap((m, i) => [
+          [TLS_KEYS.cert(i), m.cert],
+          [TLS_KEYS.key(i), m.key],
+        ]),
+      ),
     },
   };
 }

@@ -10,7 +10,11 @@ export const TOPOLOGY_PRIMARY_KEY = "primary";
  * named here, so a restarted member never comes back as a second primary. The program creates it without that key:
  * the providers write it (first create: the configured primary, before any pod starts; then after every move).
  */
-export function buildTopologyConfigMap(args: { name: string; names: ObjectNames; settings: Pick<Settings, "namespace"> }): k8s.core.v1.ConfigMapArgs {
+export function buildTopologyConfigMap(args: {
+  name: string;
+  names: ObjectNames;
+  settings: Pick<Settings, "namespace">;
+}): k8s.core.v1.ConfigMapArgs {
   return {
     apiVersion: "v1",
     kind: "ConfigMap",

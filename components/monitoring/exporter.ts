@@ -23,7 +23,11 @@ type Container = k8s.types.input.core.v1.Container;
 export const EXPORTER_PORT_NAME = "metrics";
 
 /** Where the sidecar finds its option file (the Secret's one key). */
-export const EXPORTER_CONFIG = { dir: "/etc/mysqld-exporter", key: "my.cnf", file: "/etc/mysqld-exporter/my.cnf" } as const;
+export const EXPORTER_CONFIG = {
+  dir: "/etc/mysqld-exporter",
+  key: "my.cnf",
+  file: "/etc/mysqld-exporter/my.cnf",
+} as const;
 
 const VOLUMES = { config: "exporter-config", tlsCa: "exporter-tls-ca" } as const;
 
@@ -60,9 +64,15 @@ export function buildExporterSecret(args: ExporterArgs & { password: pulumi.Inpu
   return {
     apiVersion: "v1",
     kind: "Secret",
-    metadata: { name: exporterSecretName(args.names), namespace: args.settings.namespace, labels: commonLabels(args.name) },
+    metadata: {
+      name: exporterSecretName(args.names),
+      namespace: args.settings.namespace,
+      labels: commonLabels(args.name),
+    },
     type: "Opaque",
-    stringData: { [EXPORTER_CONFIG.key]: pulumi.secret(pulumi.output(args.password).apply((p) => exporterMyCnf(p, args.settings))) },
+    stringData: {
+      [EXPORTER_CONFIG.key]: pulumi.secret(pulumi.output(args.password).apply((p) => exporterMyCnf(p, args.settings))),
+    },
   };
 }
 
@@ -84,8 +94,16 @@ export function buildExporterSidecar(args: ExporterArgs): Container {
     ],
     // The landing page, not /metrics: a probe must not query the database. Liveness only, as every sidecar: the
     // member's readiness stays the database's.
-    livenessProbe: { httpGet: { path: "/", port: EXPORTER_PORT_NAME }, periodSeconds: 20, timeoutSeconds: 5, failureThreshold: 3 },
-    resources: { requests: { cpu: "10m", memory: "32Mi", "ephemeral-storage": "8Mi" }, limits: { cpu: "200m", memory: "128Mi" } },
+    livenessProbe: {
+      httpGet: { path: "/", port: EXPORTER_PORT_NAME },
+      periodSeconds: 20,
+      timeoutSeconds: 5,
+      failureThreshold: 3,
+    },
+    resources: {
+      requests: { cpu: "10m", memory: "32Mi", "ephemeral-storage": "8Mi" },
+      limits: { cpu: "200m", memory: "128Mi" },
+    },
     securityContext: CONTAINER_SECURITY_CONTEXT,
   };
 }
@@ -98,7 +116,14 @@ export function buildMetricsPodExtras(args: ExporterArgs): StatefulSetExtras {
     volumes: [
       // Readable by the pod's group (fsGroup) only: the file holds the account's password.
       { name: VOLUMES.config, secret: { secretName: exporterSecretName(args.names), defaultMode: 0o440 } },
-      ...(args.settings.tls !== "off" ? [{ name: VOLUMES.tlsCa, secret: { secretName: tlsSecretName(args.names), items: [{ key: TLS_KEYS.ca, path: TLS_KEYS.ca }] } }] : []),
+      ...(args.settings.tls !== "off"
+        ? [
+            {
+              name: VOLUMES.tlsCa,
+              secret: { secretName: tlsSecretName(args.names), items: [{ key: TLS_KEYS.ca, path: TLS_KEYS.ca }] },
+            },
+          ]
+        : []),
     ],
   };
 }

@@ -12,10 +12,27 @@
  */
 import type * as pulumi from "@pulumi/pulumi";
 import {
-  ConnectorSpec, describeRoleLabels, lastPrimaryMove, openConnector, pointAtPrimary, PrimaryMove, PrimaryObjects, RoleLabel, staleRoleLabels,
+  ConnectorSpec,
+  describeRoleLabels,
+  lastPrimaryMove,
+  openConnector,
+  pointAtPrimary,
+  PrimaryMove,
+  PrimaryObjects,
+  RoleLabel,
+  staleRoleLabels,
 } from "../connectors";
 import * as engine from "../replication";
-import { checkWith, diffWith, engineSettingsOf, MemberSummary, PROVIDER_VERSION, REPLICATION_INPUTS, ReplicationInputs, ReplicationOutputs } from "./inputs";
+import {
+  checkWith,
+  diffWith,
+  engineSettingsOf,
+  MemberSummary,
+  PROVIDER_VERSION,
+  REPLICATION_INPUTS,
+  ReplicationInputs,
+  ReplicationOutputs,
+} from "./inputs";
 import { placementDecision } from "./placement";
 
 type Props = Record<string, any>;
@@ -31,7 +48,9 @@ function engineSettings(inputs: ReplicationInputs, kind: Kind, olds: Props): eng
 }
 
 function connectorSpec(inputs: ReplicationInputs): ConnectorSpec {
-  return inputs.connector.kind === "kubernetes" ? { ...inputs.connector, kubeconfig: inputs.kubeconfig } : inputs.connector;
+  return inputs.connector.kind === "kubernetes"
+    ? { ...inputs.connector, kubeconfig: inputs.kubeconfig }
+    : inputs.connector;
 }
 
 /** The objects that name the primary, with the cluster access the inputs give; undefined when the program gave none. */
@@ -44,11 +63,19 @@ function primaryObjectsOf(inputs: ReplicationInputs): PrimaryObjects | undefined
  * it (not at the end of the run: a pod restarting in between must not come back writable on the old primary's word).
  * Idempotent, so every run also repairs a pointer a failed run left behind. Returns the labels it set.
  */
-async function pointObjects(inputs: ReplicationInputs, kind: Kind, primary: number | null, move?: Omit<PrimaryMove, "to" | "at">): Promise<RoleLabel[]> {
+async function pointObjects(
+  inputs: ReplicationInputs,
+  kind: Kind,
+  primary: number | null,
+  move?: Omit<PrimaryMove, "to" | "at">,
+): Promise<RoleLabel[]> {
   const objects = primaryObjectsOf(inputs);
   if (!objects || primary === null || primary < 0) return [];
   const { labelled } = await pointAtPrimary(objects, primary, { move });
-  log(kind, `topology ConfigMap names member ${primary}${labelled.length ? `; role labels set: ${describeRoleLabels(labelled)}` : ""}`);
+  log(
+    kind,
+    `topology ConfigMap names member ${primary}${labelled.length ? `; role labels set: ${describeRoleLabels(labelled)}` : ""}`,
+  );
   return labelled;
 }
 
@@ -58,7 +85,8 @@ async function staleLabels(inputs: ReplicationInputs, primary: number | null): P
   return objects && primary !== null ? staleRoleLabels(objects, primary) : [];
 }
 
-const labelWords = (labels: RoleLabel[], verb: string) => (labels.length ? [`${verb} ${describeRoleLabels(labels)}`] : []);
+const labelWords = (labels: RoleLabel[], verb: string) =>
+  labels.length ? [`${verb} ${describeRoleLabels(labels)}`] : [];
 
 /**
  * When the primary is not where the last run left it (the agent failed over in between), says who moved it, from
@@ -86,7 +114,13 @@ interface Session {
 }
 
 /** Opens the connector for `count` members, inspects them, runs `fn`, always closes the tunnels. `olds`: the last state. */
-async function withSession<T>(inputs: ReplicationInputs, kind: Kind, count: number, fn: (s: Session) => Promise<T>, olds: Props = inputs): Promise<T> {
+async function withSession<T>(
+  inputs: ReplicationInputs,
+  kind: Kind,
+  count: number,
+  fn: (s: Session) => Promise<T>,
+  olds: Props = inputs,
+): Promise<T> {
   const open = await openConnector(connectorSpec(inputs), reachableCount(inputs, count));
   try {
     const settings = engineSettings(inputs, kind, olds);
@@ -103,7 +137,9 @@ async function withSession<T>(inputs: ReplicationInputs, kind: Kind, count: numb
   }
 }
 
-function summarize(topology: engine.Topology): Pick<ReplicationOutputs, "primaryOrdinal" | "members" | "gtidPositions" | "healthy"> {
+function summarize(
+  topology: engine.Topology,
+): Pick<ReplicationOutputs, "primaryOrdinal" | "members" | "gtidPositions" | "healthy"> {
   const members = topology.members.map((m): MemberSummary => {
     const summary: MemberSummary = {
       ordinal: m.index,
@@ -116,12 +152,21 @@ function summarize(topology: engine.Topology): Pick<ReplicationOutputs, "primary
     if (m.error) summary.error = m.error;
     return summary;
   });
-  return { primaryOrdinal: topology.primary ?? -1, members, gtidPositions: members.map((m) => m.gtid), healthy: topology.healthy };
+  return {
+    primaryOrdinal: topology.primary ?? -1,
+    members,
+    gtidPositions: members.map((m) => m.gtid),
+    healthy: topology.healthy,
+  };
 }
 
 /** The plan in words; `pending` are steps that wait for something outside the engine (a pod to start). */
 export function planWords(plan: engine.Plan, pending: string[] = []): string {
-  const parts = [...plan.steps.map((s) => s.describe), ...pending, ...plan.refusals.map((r) => `refused: ${r.message}`)];
+  const parts = [
+    ...plan.steps.map((s) => s.describe),
+    ...pending,
+    ...plan.refusals.map((r) => `refused: ${r.message}`),
+  ];
   return parts.length ? parts.join("; ") : "no change: the topology is healthy and as configured";
 }
 
@@ -143,21 +188,50 @@ function placementCount(olds: Props, news: ReplicationInputs): number {
   return Number.isInteger(olds.replicas) ? olds.replicas : news.replicas;
 }
 
-async function placementWork(olds: Props, news: ReplicationInputs): Promise<{ words: string; target?: number; primary: number }> {
-  return withSession(news, "placement", placementCount(olds, news), async ({ topology }) => {
-    const decision = placementDecision({ oldPrimary: olds.primary, newPrimary: news.primary, newReplicas: news.replicas, existing: placementCount(olds, news), current: topology.primary });
-    if (decision.target === undefined) return { words: decision.words, primary: topology.primary ?? -1 };
-    // The engine's planner has the safety rules (reachable, replicating, no errant GTIDs): let it word the step.
-    const plan = engine.plan(topology, { members: placementCount(olds, news), primary: decision.target, allowFailover: false });
-    const step = plan.steps.find((s) => s.kind === "switchover");
-    if (!step) return { words: `${decision.words}; refused: ${plan.refusals.map((r) => r.message).join("; ")}`, primary: topology.primary ?? -1 };
-    return { words: `${step.describe} (${decision.words})`, target: decision.target, primary: topology.primary ?? -1 };
-  }, olds);
+async function placementWork(
+  olds: Props,
+  news: ReplicationInputs,
+): Promise<{ words: string; target?: number; primary: number }> {
+  return withSession(
+    news,
+    "placement",
+    placementCount(olds, news),
+    async ({ topology }) => {
+      const decision = placementDecision({
+        oldPrimary: olds.primary,
+        newPrimary: news.primary,
+        newReplicas: news.replicas,
+        existing: placementCount(olds, news),
+        current: topology.primary,
+      });
+      if (decision.target === undefined) return { words: decision.words, primary: topology.primary ?? -1 };
+      // The engine's planner has the safety rules (reachable, replicating, no errant GTIDs): let it word the step.
+      const plan = engine.plan(topology, {
+        members: placementCount(olds, news),
+        primary: decision.target,
+        allowFailover: false,
+      });
+      const step = plan.steps.find((s) => s.kind === "switchover");
+      if (!step)
+        return {
+          words: `${decision.words}; refused: ${plan.refusals.map((r) => r.message).join("; ")}`,
+          primary: topology.primary ?? -1,
+        };
+      return {
+        words: `${step.describe} (${decision.words})`,
+        target: decision.target,
+        primary: topology.primary ?? -1,
+      };
+    },
+    olds,
+  );
 }
 
 const placement = {
   check: checkOf("placement", async (olds, news) =>
-    olds.replicas === undefined ? "none: first create, there is nothing to move yet" : (await placementWork(olds, news)).words,
+    olds.replicas === undefined
+      ? "none: first create, there is nothing to move yet"
+      : (await placementWork(olds, news)).words,
   ),
 
   diff: diffOf("placement", async (olds, news) => (await placementWork(olds, news)).target !== undefined),
@@ -169,9 +243,10 @@ const placement = {
     const objects = primaryObjectsOf(news);
     if (objects) {
       const { primary: named } = await pointAtPrimary(objects, news.primary, { initial: true });
-      plan += named === news.primary
-        ? `; topology ConfigMap names member ${named}`
-        : `; the topology ConfigMap already names member ${named} (left as it is)`;
+      plan +=
+        named === news.primary
+          ? `; topology ConfigMap names member ${named}`
+          : `; the topology ConfigMap already names member ${named} (left as it is)`;
     }
     log("placement", `created: ${plan}`);
     return { id: idFor(news, "placement"), outs: { ...news, primaryOrdinal: news.primary, plan } };
@@ -180,18 +255,34 @@ const placement = {
   async update(_id: string, olds: Props, inputs: Props): Promise<pulumi.dynamic.UpdateResult> {
     const news = inputs as ReplicationInputs;
     const count = placementCount(olds, news);
-    return withSession(news, "placement", count, async ({ members, settings, topology }) => {
-      const decision = placementDecision({ oldPrimary: olds.primary, newPrimary: news.primary, newReplicas: news.replicas, existing: count, current: topology.primary });
-      if (decision.target === undefined) {
-        log("placement", decision.words);
-        return { outs: { ...news, primaryOrdinal: topology.primary ?? -1, plan: decision.words } };
-      }
-      const result = await engine.switchover(members, decision.target, settings);
-      const words = `switched over ${topology.primary} -> ${result.primary}${result.writeGapMs !== undefined ? ` (writes paused ${result.writeGapMs} ms)` : ""}`;
-      log("placement", words);
-      await pointObjects(news, "placement", result.primary, { from: topology.primary, by: "pulumi up", operation: "switchover" });
-      return { outs: { ...news, primaryOrdinal: result.primary, plan: words } };
-    }, olds);
+    return withSession(
+      news,
+      "placement",
+      count,
+      async ({ members, settings, topology }) => {
+        const decision = placementDecision({
+          oldPrimary: olds.primary,
+          newPrimary: news.primary,
+          newReplicas: news.replicas,
+          existing: count,
+          current: topology.primary,
+        });
+        if (decision.target === undefined) {
+          log("placement", decision.words);
+          return { outs: { ...news, primaryOrdinal: topology.primary ?? -1, plan: decision.words } };
+        }
+        const result = await engine.switchover(members, decision.target, settings);
+        const words = `switched over ${topology.primary} -> ${result.primary}${result.writeGapMs !== undefined ? ` (writes paused ${result.writeGapMs} ms)` : ""}`;
+        log("placement", words);
+        await pointObjects(news, "placement", result.primary, {
+          from: topology.primary,
+          by: "pulumi up",
+          operation: "switchover",
+        });
+        return { outs: { ...news, primaryOrdinal: result.primary, plan: words } };
+      },
+      olds,
+    );
   },
 
   async read(id: string, props: Props): Promise<pulumi.dynamic.ReadResult> {
@@ -213,11 +304,18 @@ const placement = {
  * Desired state for the engine. `primary` only when set up is due or the config moved it; with TLS, replicas that
  * replicate in plain text (while TLS is being turned on: once both ends serve it) are attached again over TLS.
  */
-function desiredTopology(topology: engine.Topology, olds: Props, news: ReplicationInputs, settings: engine.EngineSettings): engine.DesiredTopology {
+function desiredTopology(
+  topology: engine.Topology,
+  olds: Props,
+  news: ReplicationInputs,
+  settings: engine.EngineSettings,
+): engine.DesiredTopology {
   const notSetUp = !topology.members.some((m) => m.replica);
   const moved = olds.primary !== undefined && olds.primary !== news.primary;
   return {
-    members: news.replicas, primary: notSetUp || moved || olds.replicas === undefined ? news.primary : undefined, allowFailover: news.autoFailover,
+    members: news.replicas,
+    primary: notSetUp || moved || olds.replicas === undefined ? news.primary : undefined,
+    allowFailover: news.autoFailover,
     ...(settings.tls ? { tls: settings.tls } : {}),
   };
 }
@@ -226,7 +324,11 @@ function desiredTopology(topology: engine.Topology, olds: Props, news: Replicati
 function enableTlsWords(topology: engine.Topology, settings: engine.EngineSettings): string[] {
   if (!settings.tls?.enabling) return [];
   const plain = topology.members.filter((m) => m.reachable && !m.tls).map((m) => m.index);
-  return plain.length ? [`enable TLS: ${membersWord(plain)} do${plain.length > 1 ? "" : "es"} not serve TLS yet (reached in plain text until restarted with ${plain.length > 1 ? "their certificates" : "its certificate"})`] : [];
+  return plain.length
+    ? [
+        `enable TLS: ${membersWord(plain)} do${plain.length > 1 ? "" : "es"} not serve TLS yet (reached in plain text until restarted with ${plain.length > 1 ? "their certificates" : "its certificate"})`,
+      ]
+    : [];
 }
 
 /** Existing members and wanted ones: removed members are inspected too, so they can be detached. */
@@ -234,13 +336,24 @@ function topologyCount(olds: Props, news: ReplicationInputs): number {
   return Math.max(news.replicas, Number.isInteger(olds.replicas) ? olds.replicas : 0);
 }
 
-async function topologyPlan(olds: Props, news: ReplicationInputs): Promise<{ plan: engine.Plan; topology: engine.Topology; renew: number[]; enabling: string[] }> {
-  return withSession(news, "topology", topologyCount(olds, news), async ({ members, settings, topology }) => ({
-    plan: engine.plan(topology, desiredTopology(topology, olds, news, settings)),
-    enabling: enableTlsWords(topology, settings),
-    topology,
-    renew: (await engine.staleCertificates(members, expectedCertificates(news, topology), settings)).map((c) => c.index),
-  }), olds);
+async function topologyPlan(
+  olds: Props,
+  news: ReplicationInputs,
+): Promise<{ plan: engine.Plan; topology: engine.Topology; renew: number[]; enabling: string[] }> {
+  return withSession(
+    news,
+    "topology",
+    topologyCount(olds, news),
+    async ({ members, settings, topology }) => ({
+      plan: engine.plan(topology, desiredTopology(topology, olds, news, settings)),
+      enabling: enableTlsWords(topology, settings),
+      topology,
+      renew: (await engine.staleCertificates(members, expectedCertificates(news, topology), settings)).map(
+        (c) => c.index,
+      ),
+    }),
+    olds,
+  );
 }
 
 /** Each reachable member's expected certificate (others are not checked: their pods load the files at start). */
@@ -263,39 +376,82 @@ async function topologyPreview(olds: Props, news: ReplicationInputs): Promise<st
     const others = Array.from({ length: news.replicas }, (_, i) => i).filter((i) => i !== news.primary);
     return `set up member ${news.primary} as primary of ${others.join(", ") || "no replicas"} once the members run (not reachable yet)`;
   }
-  const grown = Number.isInteger(olds.replicas) ? topology.members.slice(olds.replicas, news.replicas).filter((m) => !m.reachable) : [];
+  const grown = Number.isInteger(olds.replicas)
+    ? topology.members.slice(olds.replicas, news.replicas).filter((m) => !m.reachable)
+    : [];
   const moved = await movedSince(olds, news, topology.primary);
   // Labels follow the primary after any move; only a healthy run's missing ones are worth saying.
   const labels = plan.steps.length === 0 ? await staleLabels(news, topology.primary) : [];
   const renewal = renew.length ? [`renew certificates: FLUSH SSL on ${membersWord(renew)} (no restart)`] : [];
-  return [...(moved ? [moved] : []), planWords(plan, grown.map((m) => `attach member ${m.index} once its pod runs`)), ...renewal, ...enabling, ...labelWords(labels, "set role labels")].join("; ");
+  return [
+    ...(moved ? [moved] : []),
+    planWords(
+      plan,
+      grown.map((m) => `attach member ${m.index} once its pod runs`),
+    ),
+    ...renewal,
+    ...enabling,
+    ...labelWords(labels, "set role labels"),
+  ].join("; ");
 }
 
 /** Plans, refuses or applies, then inspects again for the outputs. */
 async function converge(olds: Props, news: ReplicationInputs): Promise<ReplicationOutputs> {
   const count = topologyCount(olds, news);
-  const { words, before, operation } = await withSession(news, "topology", count, async (session) => {
-    const { members, settings, topology } = session;
-    const plan = engine.plan(topology, desiredTopology(topology, olds, news, settings));
-    if (plan.refusals.length > 0) throw new Error(`ReplicationTopology refused, nothing was changed: ${plan.refusals.map((r) => r.message).join("; ")}`);
-    const moved = await movedSince(olds, news, topology.primary);
-    const prefix = moved ? [moved] : [];
-    if (plan.steps.length === 0) {
+  const { words, before, operation } = await withSession(
+    news,
+    "topology",
+    count,
+    async (session) => {
+      const { members, settings, topology } = session;
+      const plan = engine.plan(topology, desiredTopology(topology, olds, news, settings));
+      if (plan.refusals.length > 0)
+        throw new Error(
+          `ReplicationTopology refused, nothing was changed: ${plan.refusals.map((r) => r.message).join("; ")}`,
+        );
+      const moved = await movedSince(olds, news, topology.primary);
+      const prefix = moved ? [moved] : [];
+      if (plan.steps.length === 0) {
+        const renewal = await renewCertificates(news, session);
+        return {
+          words: [
+            ...prefix,
+            ...(renewal.length ? renewal : ["no change: the topology is healthy and as configured"]),
+          ].join("; "),
+          before: topology.primary,
+        };
+      }
+      log("topology", `applying: ${planWords(plan)}`);
+      const result = await engine.apply(members, plan, settings);
+      const notes = result.results.flatMap((r: engine.OperationResult) => [
+        ...(r.possiblyLost ? [r.possiblyLost] : []),
+        ...r.warnings,
+      ]);
+      const mover = plan.steps.find((s) => s.kind === "failover" || s.kind === "switchover" || s.kind === "setup");
       const renewal = await renewCertificates(news, session);
-      return { words: [...prefix, ...(renewal.length ? renewal : ["no change: the topology is healthy and as configured"])].join("; "), before: topology.primary };
-    }
-    log("topology", `applying: ${planWords(plan)}`);
-    const result = await engine.apply(members, plan, settings);
-    const notes = result.results.flatMap((r: engine.OperationResult) => [...(r.possiblyLost ? [r.possiblyLost] : []), ...r.warnings]);
-    const mover = plan.steps.find((s) => s.kind === "failover" || s.kind === "switchover" || s.kind === "setup");
-    const renewal = await renewCertificates(news, session);
-    return { words: [...prefix, planWords(plan), ...notes, ...renewal].join("; "), before: topology.primary, operation: mover?.kind };
-  }, olds);
-  return withSession(news, "topology", news.replicas, async ({ topology, settings }) => {
-    const moved = topology.primary !== before && operation ? { from: before, by: "pulumi up", operation } : undefined;
-    const labelled = await pointObjects(news, "topology", topology.primary, moved);
-    return { ...news, ...summarize(topology), plan: [words, ...enableTlsWords(topology, settings), ...labelWords(labelled, "role labels set:")].join("; ") };
-  }, olds);
+      return {
+        words: [...prefix, planWords(plan), ...notes, ...renewal].join("; "),
+        before: topology.primary,
+        operation: mover?.kind,
+      };
+    },
+    olds,
+  );
+  return withSession(
+    news,
+    "topology",
+    news.replicas,
+    async ({ topology, settings }) => {
+      const moved = topology.primary !== before && operation ? { from: before, by: "pulumi up", operation } : undefined;
+      const labelled = await pointObjects(news, "topology", topology.primary, moved);
+      return {
+        ...news,
+        ...summarize(topology),
+        plan: [words, ...enableTlsWords(topology, settings), ...labelWords(labelled, "role labels set:")].join("; "),
+      };
+    },
+    olds,
+  );
 }
 
 const topology = {
@@ -305,8 +461,11 @@ const topology = {
   // member whose role label is wrong (its pod was recreated): every up relabels.
   diff: diffOf("topology", async (olds, news) => {
     const { plan, topology } = await topologyPlan(olds, news);
-    const moved = Number.isInteger(olds.primaryOrdinal) && topology.primary !== null && topology.primary !== olds.primaryOrdinal;
-    return plan.steps.length + plan.refusals.length > 0 || moved || (await staleLabels(news, topology.primary)).length > 0;
+    const moved =
+      Number.isInteger(olds.primaryOrdinal) && topology.primary !== null && topology.primary !== olds.primaryOrdinal;
+    return (
+      plan.steps.length + plan.refusals.length > 0 || moved || (await staleLabels(news, topology.primary)).length > 0
+    );
   }),
 
   async create(inputs: Props): Promise<pulumi.dynamic.CreateResult> {

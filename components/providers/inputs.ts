@@ -43,14 +43,24 @@ const optional = <T>(spec: FieldSpec): InputField<T, true> => ({ ...spec, option
 type OptionalKeys<F> = { [K in keyof F]: F[K] extends InputField<unknown, true> ? K : never }[keyof F];
 type TypeOf<F> = F extends InputField<infer T, boolean> ? T : never;
 /** The inputs' TypeScript type, from their table. */
-export type InputsOf<F extends InputFields> = { [K in Exclude<keyof F, OptionalKeys<F>>]: TypeOf<F[K]> } & { [K in OptionalKeys<F>]?: TypeOf<F[K]> };
+export type InputsOf<F extends InputFields> = { [K in Exclude<keyof F, OptionalKeys<F>>]: TypeOf<F[K]> } & {
+  [K in OptionalKeys<F>]?: TypeOf<F[K]>;
+};
 
-const integer = (min: number, max: number): Validate => (v, { property }) =>
-  Number.isInteger(v) && v >= min && v <= max ? [] : [{ property, reason: `${JSON.stringify(v)} is not an integer in ${min}..${max}` }];
-const boolean: Validate = (v, { property }) => (typeof v === "boolean" ? [] : [{ property, reason: `${JSON.stringify(v)} is not true or false` }]);
+const integer =
+  (min: number, max: number): Validate =>
+  (v, { property }) =>
+    Number.isInteger(v) && v >= min && v <= max
+      ? []
+      : [{ property, reason: `${JSON.stringify(v)} is not an integer in ${min}..${max}` }];
+const boolean: Validate = (v, { property }) =>
+  typeof v === "boolean" ? [] : [{ property, reason: `${JSON.stringify(v)} is not true or false` }];
 const text: Validate = (v, { property, secret }) =>
-  typeof v === "string" && v.length > 0 ? [] : [{ property, reason: secret ? "must be a non-empty string" : `${JSON.stringify(v)} must be a non-empty string` }];
-const atLeastOne: Validate = (v, { property }) => (Number.isInteger(v) && v >= 1 ? [] : [{ property, reason: `${JSON.stringify(v)} is not an integer >= 1` }]);
+  typeof v === "string" && v.length > 0
+    ? []
+    : [{ property, reason: secret ? "must be a non-empty string" : `${JSON.stringify(v)} must be a non-empty string` }];
+const atLeastOne: Validate = (v, { property }) =>
+  Number.isInteger(v) && v >= 1 ? [] : [{ property, reason: `${JSON.stringify(v)} is not an integer >= 1` }];
 
 /** Inputs of every mysql-ha dynamic resource. */
 export const SHARED_INPUTS = {
@@ -58,7 +68,10 @@ export const SHARED_INPUTS = {
   providerVersion: required<string>({ validate: text, compared: true }),
   /** Database flavor (config flavor): the engine's statements and GTID arithmetic. */
   flavor: required<string>({
-    validate: (v, { property }) => (Object.hasOwn(FLAVORS, String(v)) ? [] : [{ property, reason: `${JSON.stringify(v)} is not one of ${Object.keys(FLAVORS).join(", ")}` }]),
+    validate: (v, { property }) =>
+      Object.hasOwn(FLAVORS, String(v))
+        ? []
+        : [{ property, reason: `${JSON.stringify(v)} is not one of ${Object.keys(FLAVORS).join(", ")}` }],
     compared: true,
   }),
   /** Number of members (StatefulSet replicas). */
@@ -67,10 +80,18 @@ export const SHARED_INPUTS = {
   primary: required<number>({
     validate: (v, at) => {
       const { replicas } = at.news;
-      const notAMember = !isUnknown(replicas) && Number.isInteger(replicas) && replicas >= 1 && Number.isInteger(v) && v >= replicas;
+      const notAMember =
+        !isUnknown(replicas) && Number.isInteger(replicas) && replicas >= 1 && Number.isInteger(v) && v >= replicas;
       return [
         ...integer(0, 8)(v, at),
-        ...(notAMember ? [{ property: at.property, reason: `${v} is not a member: allowed 0..${replicas - 1} with replicas = ${replicas}` }] : []),
+        ...(notAMember
+          ? [
+              {
+                property: at.property,
+                reason: `${v} is not a member: allowed 0..${replicas - 1} with replicas = ${replicas}`,
+              },
+            ]
+          : []),
       ];
     },
     compared: true,
@@ -80,7 +101,10 @@ export const SHARED_INPUTS = {
   /** Deadline of one operation (setup, switchover, failover). */
   operationTimeoutSeconds: required<number>({ validate: integer(1, 86_400), compared: true }),
   /** How to reach the members. The Kubernetes connector's kubeconfig travels separately, as a secret. */
-  connector: required<ConnectorSpec>({ validate: (v, { news }) => validateConnector(v, news.replicas), compared: true }),
+  connector: required<ConnectorSpec>({
+    validate: (v, { news }) => validateConnector(v, news.replicas),
+    compared: true,
+  }),
   /**
    * Kubeconfig for the Kubernetes connector and for pointing the primary objects; default: the usual lookup in the
    * provider's process. The program passes the Kubernetes provider's own (`kubernetes:kubeconfig`).
@@ -127,7 +151,10 @@ export const ROLLING_UPGRADE_INPUTS = {
   /** What the pods must run: image plus a hash of the restart-only server options. */
   revision: required<string>({ validate: text, compared: true }),
   serverConfig: required<ServerOptions>({
-    validate: (v, { property }) => (typeof v !== "object" || v === null || Array.isArray(v) ? [{ property, reason: "must be an object of server options" }] : []),
+    validate: (v, { property }) =>
+      typeof v !== "object" || v === null || Array.isArray(v)
+        ? [{ property, reason: "must be an object of server options" }]
+        : [],
     compared: true,
   }),
   // Deadlines of the rollout, not of what it brings the members to: changing one alone starts nothing.
@@ -154,7 +181,8 @@ export interface RollingUpgradeInputs extends InputsOf<typeof ROLLING_UPGRADE_IN
 }
 
 /** Inputs whose change alone is a reason to update (the computed `plan` is not one). */
-export const comparedInputs = (fields: InputFields): string[] => Object.keys(fields).filter((key) => fields[key].compared);
+export const comparedInputs = (fields: InputFields): string[] =>
+  Object.keys(fields).filter((key) => fields[key].compared);
 
 /** Inputs kept secret in state: passed to additionalSecretOutputs and wrapped with pulumi.secret. */
 export const secretInputs = (fields: InputFields): string[] => Object.keys(fields).filter((key) => fields[key].secret);
@@ -183,11 +211,7 @@ export function tlsEnabling(olds: Props, news: SharedInputs): boolean {
  * The engine settings every mysql-ha provider derives from its inputs (and its last state, `olds`: see
  * tlsEnabling); `log` goes to the provider's stderr.
  */
-export function engineSettingsOf(
-  inputs: SharedInputs,
-  log: (line: string) => void,
-  olds: Props = {},
-): EngineSettings {
+export function engineSettingsOf(inputs: SharedInputs, log: (line: string) => void, olds: Props = {}): EngineSettings {
   return {
     // State written before the flavor was an input lacks it: those stacks all ran mariadb, the only flavor then.
     flavor: flavorNamed(inputs.flavor ?? "mariadb"),
@@ -197,7 +221,15 @@ export function engineSettingsOf(
     semiSync: inputs.semiSync,
     semiSyncTimeoutMs: inputs.semiSyncTimeoutMs,
     deadlineMs: inputs.operationTimeoutSeconds * 1000,
-    ...(inputs.tls ? { tls: { ca: inputs.tls.ca, caPath: inputs.tls.caPath, ...(tlsEnabling(olds, inputs) ? { enabling: true } : {}) } } : {}),
+    ...(inputs.tls
+      ? {
+          tls: {
+            ca: inputs.tls.ca,
+            caPath: inputs.tls.caPath,
+            ...(tlsEnabling(olds, inputs) ? { enabling: true } : {}),
+          },
+        }
+      : {}),
     log,
   };
 }
@@ -250,9 +282,18 @@ export function validateInputs(fields: InputFields, news: Props): CheckFailure[]
 
 function validateTls(tls: any): CheckFailure[] {
   const failures: CheckFailure[] = [];
-  if (typeof tls?.ca !== "string" || !tls.ca.includes("-----BEGIN CERTIFICATE-----")) failures.push({ property: "tls.ca", reason: "must be a PEM certificate (-----BEGIN CERTIFICATE-----)" });
-  if (typeof tls?.caPath !== "string" || !tls.caPath.startsWith("/")) failures.push({ property: "tls.caPath", reason: `${JSON.stringify(tls?.caPath)} must be an absolute path on the members` });
-  if (tls?.certificates !== undefined && (!Array.isArray(tls.certificates) || tls.certificates.some((c: unknown) => typeof c !== "string" || !c.includes("-----BEGIN CERTIFICATE-----")))) {
+  if (typeof tls?.ca !== "string" || !tls.ca.includes("-----BEGIN CERTIFICATE-----"))
+    failures.push({ property: "tls.ca", reason: "must be a PEM certificate (-----BEGIN CERTIFICATE-----)" });
+  if (typeof tls?.caPath !== "string" || !tls.caPath.startsWith("/"))
+    failures.push({
+      property: "tls.caPath",
+      reason: `${JSON.stringify(tls?.caPath)} must be an absolute path on the members`,
+    });
+  if (
+    tls?.certificates !== undefined &&
+    (!Array.isArray(tls.certificates) ||
+      tls.certificates.some((c: unknown) => typeof c !== "string" || !c.includes("-----BEGIN CERTIFICATE-----")))
+  ) {
     failures.push({ property: "tls.certificates", reason: "must be a list of PEM certificates, one per member" });
   }
   return failures;
@@ -263,23 +304,45 @@ const DNS_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
 function validateAccounts(accounts: any): CheckFailure[] {
   if (!Array.isArray(accounts)) return [{ property: "accounts", reason: "must be a list of { role, user, password }" }];
   return accounts.flatMap((a: any, i: number) => [
-    ...(ACCOUNT_ROLES.includes(a?.role) ? [] : [{ property: `accounts[${i}].role`, reason: `${JSON.stringify(a?.role)} is not one of ${ACCOUNT_ROLES.join(", ")}` }]),
-    ...(typeof a?.user === "string" && /^[A-Za-z0-9_]+$/.test(a.user) ? [] : [{ property: `accounts[${i}].user`, reason: `${JSON.stringify(a?.user)} must be letters, digits and _` }]),
-    ...(typeof a?.password === "string" && a.password.length > 0 ? [] : [{ property: `accounts[${i}].password`, reason: "must be a non-empty string" }]),
+    ...(ACCOUNT_ROLES.includes(a?.role)
+      ? []
+      : [
+          {
+            property: `accounts[${i}].role`,
+            reason: `${JSON.stringify(a?.role)} is not one of ${ACCOUNT_ROLES.join(", ")}`,
+          },
+        ]),
+    ...(typeof a?.user === "string" && /^[A-Za-z0-9_]+$/.test(a.user)
+      ? []
+      : [{ property: `accounts[${i}].user`, reason: `${JSON.stringify(a?.user)} must be letters, digits and _` }]),
+    ...(typeof a?.password === "string" && a.password.length > 0
+      ? []
+      : [{ property: `accounts[${i}].password`, reason: "must be a non-empty string" }]),
   ]);
 }
 
 function validatePrimaryObjects(objects: any): CheckFailure[] {
   if (!objects || typeof objects !== "object") return [{ property: "primaryObjects", reason: "must be an object" }];
-  const names = ["namespace", "statefulSet", "topologyConfigMap", "primaryService"].filter((key) => typeof objects[key] !== "string" || !DNS_LABEL.test(objects[key]));
-  const failures = names.map((key) => ({ property: `primaryObjects.${key}`, reason: `${JSON.stringify(objects[key])} is not a DNS-1123 label` }));
-  if (objects.context !== undefined && (typeof objects.context !== "string" || !objects.context)) failures.push({ property: "primaryObjects.context", reason: "must be a non-empty string" });
+  const names = ["namespace", "statefulSet", "topologyConfigMap", "primaryService"].filter(
+    (key) => typeof objects[key] !== "string" || !DNS_LABEL.test(objects[key]),
+  );
+  const failures = names.map((key) => ({
+    property: `primaryObjects.${key}`,
+    reason: `${JSON.stringify(objects[key])} is not a DNS-1123 label`,
+  }));
+  if (objects.context !== undefined && (typeof objects.context !== "string" || !objects.context))
+    failures.push({ property: "primaryObjects.context", reason: "must be a non-empty string" });
   return failures;
 }
 
 function validateConnector(connector: any, replicas: unknown): CheckFailure[] {
   if (!connector || typeof connector !== "object" || !CONNECTOR_KINDS.includes(connector.kind)) {
-    return [{ property: "connector.kind", reason: `${JSON.stringify(connector?.kind)} is not one of ${CONNECTOR_KINDS.join(", ")}` }];
+    return [
+      {
+        property: "connector.kind",
+        reason: `${JSON.stringify(connector?.kind)} is not one of ${CONNECTOR_KINDS.join(", ")}`,
+      },
+    ];
   }
   const failures: CheckFailure[] = [];
   if (connector.kind === "direct") {
@@ -293,19 +356,37 @@ function validateConnector(connector: any, replicas: unknown): CheckFailure[] {
       }
     });
     if (Number.isInteger(replicas) && members.length < (replicas as number)) {
-      failures.push({ property: "connector.members", reason: `${members.length} addresses for replicas = ${replicas}: one host:port per member is needed` });
+      failures.push({
+        property: "connector.members",
+        reason: `${members.length} addresses for replicas = ${replicas}: one host:port per member is needed`,
+      });
     }
   } else {
     for (const key of ["namespace", "statefulSet"]) {
       if (typeof connector[key] !== "string" || !DNS_LABEL.test(connector[key])) {
-        failures.push({ property: `connector.${key}`, reason: `${JSON.stringify(connector[key])} is not a DNS-1123 label` });
+        failures.push({
+          property: `connector.${key}`,
+          reason: `${JSON.stringify(connector[key])} is not a DNS-1123 label`,
+        });
       }
     }
-    if (connector.service !== undefined && (typeof connector.service !== "string" || !DNS_LABEL.test(connector.service))) {
-      failures.push({ property: "connector.service", reason: `${JSON.stringify(connector.service)} is not a DNS-1123 label` });
+    if (
+      connector.service !== undefined &&
+      (typeof connector.service !== "string" || !DNS_LABEL.test(connector.service))
+    ) {
+      failures.push({
+        property: "connector.service",
+        reason: `${JSON.stringify(connector.service)} is not a DNS-1123 label`,
+      });
     }
-    if (connector.port !== undefined && !(Number.isInteger(connector.port) && connector.port >= 1 && connector.port <= 65535)) {
-      failures.push({ property: "connector.port", reason: `${JSON.stringify(connector.port)} is not a port (1..65535)` });
+    if (
+      connector.port !== undefined &&
+      !(Number.isInteger(connector.port) && connector.port >= 1 && connector.port <= 65535)
+    ) {
+      failures.push({
+        property: "connector.port",
+        reason: `${JSON.stringify(connector.port)} is not a port (1..65535)`,
+      });
     }
   }
   return failures;
@@ -320,7 +401,11 @@ export function changedInputs(fields: InputFields, olds: Props, news: Props): st
  * Every provider's check: validates, then sets the `plan` input to what `up` will do, in words (what preview shows).
  * `preview` inspects the members; it runs only once every compared input is known.
  */
-export function checkWith<I>(fields: InputFields, log: (line: string) => void, preview: (olds: Props, news: I) => Promise<string>) {
+export function checkWith<I>(
+  fields: InputFields,
+  log: (line: string) => void,
+  preview: (olds: Props, news: I) => Promise<string>,
+) {
   return async (olds: Props, news: Props): Promise<pulumi.dynamic.CheckResult> => {
     const failures = validateInputs(fields, news);
     if (failures.length > 0) return { inputs: news, failures };
@@ -346,7 +431,11 @@ export function checkWith<I>(fields: InputFields, log: (line: string) => void, p
  * `plan` input that check computed: the dynamic provider protocol carries no text in a diff, and preview shows `plan`
  * changing from the last run's to this one's.
  */
-export function diffWith<I>(fields: InputFields, log: (line: string) => void, liveWork: (olds: Props, news: I) => Promise<boolean>) {
+export function diffWith<I>(
+  fields: InputFields,
+  log: (line: string) => void,
+  liveWork: (olds: Props, news: I) => Promise<boolean>,
+) {
   return async (_id: string, olds: Props, news: Props): Promise<pulumi.dynamic.DiffResult> => {
     let changes = changedInputs(fields, olds, news).length > 0 || unknownInputs(fields, news).length > 0;
     if (!changes) {
@@ -366,7 +455,13 @@ export function diffWith<I>(fields: InputFields, log: (line: string) => void, li
  * Outputs of either resource for a healthy topology exactly as configured, with no GTID history: what a mock of
  * the engine (program tests, `mysql-ha render`) reports when nothing runs the providers for real.
  */
-export function asConfiguredOutputs(inputs: Record<string, any>): Pick<ReplicationOutputs, "primaryOrdinal" | "gtidPositions" | "plan"> {
+export function asConfiguredOutputs(
+  inputs: Record<string, any>,
+): Pick<ReplicationOutputs, "primaryOrdinal" | "gtidPositions" | "plan"> {
   const replicas = Number.isInteger(inputs.replicas) ? inputs.replicas : 0;
-  return { primaryOrdinal: inputs.primary, gtidPositions: Array.from({ length: replicas }, () => ""), plan: "no change: the topology is healthy and as configured" };
+  return {
+    primaryOrdinal: inputs.primary,
+    gtidPositions: Array.from({ length: replicas }, () => ""),
+    plan: "no change: the topology is healthy and as configured",
+  };
 }

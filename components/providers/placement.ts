@@ -21,15 +21,21 @@ export interface PlacementDecision {
 
 export function placementDecision(f: PlacementFacts): PlacementDecision {
   if (f.current === null) {
-    return { words: "none: no reachable primary to move (ReplicationTopology fails over after the StatefulSet, if allowed)" };
+    return {
+      words: "none: no reachable primary to move (ReplicationTopology fails over after the StatefulSet, if allowed)",
+    };
   }
   const removed = f.current >= f.newReplicas;
   const moved = f.oldPrimary !== f.newPrimary && f.current !== f.newPrimary;
   if (!removed && !moved) return { words: `none: the primary stays on member ${f.current}` };
   if (f.newPrimary >= f.existing) {
     // Growing and moving at once: the new primary exists only after the StatefulSet; ReplicationTopology moves it.
-    return { words: `none yet: member ${f.newPrimary} does not exist before the StatefulSet grows; ReplicationTopology switches over after it` };
+    return {
+      words: `none yet: member ${f.newPrimary} does not exist before the StatefulSet grows; ReplicationTopology switches over after it`,
+    };
   }
-  const why = removed ? `replicas = ${f.newReplicas} removes member ${f.current}, the primary` : `primary changed ${f.oldPrimary} -> ${f.newPrimary}`;
+  const why = removed
+    ? `replicas = ${f.newReplicas} removes member ${f.current}, the primary`
+    : `primary changed ${f.oldPrimary} -> ${f.newPrimary}`;
   return { target: f.newPrimary, words: why };
 }

@@ -49,13 +49,22 @@ export interface ReplicationResourceArgs {
  * secrets, and the outputs every one of them resolves (primaryOrdinal, plan).
  */
 export function resourceInputs(args: object, fields: InputFields): pulumi.Inputs {
-  const inputs: pulumi.Inputs = { ...args, providerVersion: PROVIDER_VERSION, primaryOrdinal: undefined, plan: undefined };
-  for (const key of secretInputs(fields)) inputs[key] = inputs[key] === undefined ? undefined : pulumi.secret(inputs[key]);
+  const inputs: pulumi.Inputs = {
+    ...args,
+    providerVersion: PROVIDER_VERSION,
+    primaryOrdinal: undefined,
+    plan: undefined,
+  };
+  for (const key of secretInputs(fields))
+    inputs[key] = inputs[key] === undefined ? undefined : pulumi.secret(inputs[key]);
   return inputs;
 }
 
 /** Resource options that keep the secret ones of `fields` secret in state. */
-export function withSecretOutputs(opts: pulumi.CustomResourceOptions | undefined, fields: InputFields): pulumi.CustomResourceOptions {
+export function withSecretOutputs(
+  opts: pulumi.CustomResourceOptions | undefined,
+  fields: InputFields,
+): pulumi.CustomResourceOptions {
   return { ...opts, additionalSecretOutputs: [...(opts?.additionalSecretOutputs ?? []), ...secretInputs(fields)] };
 }
 
@@ -75,7 +84,14 @@ export class PrimaryPlacement extends pulumi.dynamic.Resource {
   declare readonly plan: pulumi.Output<string>;
 
   constructor(name: string, args: ReplicationResourceArgs, opts?: pulumi.CustomResourceOptions) {
-    super(providerFor("placement"), name, resourceInputs(args, REPLICATION_INPUTS), withSecretOutputs(opts, REPLICATION_INPUTS), "mysql-ha", "PrimaryPlacement");
+    super(
+      providerFor("placement"),
+      name,
+      resourceInputs(args, REPLICATION_INPUTS),
+      withSecretOutputs(opts, REPLICATION_INPUTS),
+      "mysql-ha",
+      "PrimaryPlacement",
+    );
   }
 }
 

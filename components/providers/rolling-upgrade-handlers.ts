@@ -36,8 +36,13 @@ function restarterOf(inputs: RollingUpgradeInputs): MemberRestarter {
 }
 
 /** `olds`: the last state (TLS being turned on, see tlsEnabling). */
-async function withRollout<T>(inputs: RollingUpgradeInputs, fn: (args: RolloutArgs) => Promise<T>, olds: Props = inputs): Promise<T> {
-  const connector = inputs.connector.kind === "kubernetes" ? { ...inputs.connector, kubeconfig: inputs.kubeconfig } : inputs.connector;
+async function withRollout<T>(
+  inputs: RollingUpgradeInputs,
+  fn: (args: RolloutArgs) => Promise<T>,
+  olds: Props = inputs,
+): Promise<T> {
+  const connector =
+    inputs.connector.kind === "kubernetes" ? { ...inputs.connector, kubeconfig: inputs.kubeconfig } : inputs.connector;
   return withMembers(connector, inputs.replicas, (members) =>
     fn({
       members,
@@ -55,7 +60,10 @@ const NO_CHANGE = "no change: every member runs the current revision and options
 
 /** What a rollout would do now (live inspection), in words. */
 function liveWords(now: { steps: Parameters<typeof describeRollout>[0]; liveChanges: string[] }): string {
-  const words = [...now.liveChanges.map((c) => `set ${c} live`), ...(now.steps.length ? [describeRollout(now.steps)] : [])];
+  const words = [
+    ...now.liveChanges.map((c) => `set ${c} live`),
+    ...(now.steps.length ? [describeRollout(now.steps)] : []),
+  ];
   return words.length ? words.join("; ") : NO_CHANGE;
 }
 
@@ -72,9 +80,15 @@ async function previewWords(olds: Props, news: RollingUpgradeInputs): Promise<st
   if (olds.revision === undefined) return "none: first create, members start on the current revision";
   const live = liveOptionWords(olds, news);
   if (olds.revision !== news.revision) {
-    const primary = await withRollout(news, async (args) => (await planLive({ ...args, restarter: LIVE_ONLY })).primary, olds).catch(() => olds.primaryOrdinal as number);
+    const primary = await withRollout(
+      news,
+      async (args) => (await planLive({ ...args, restarter: LIVE_ONLY })).primary,
+      olds,
+    ).catch(() => olds.primaryOrdinal as number);
     const members = Array.from({ length: news.replicas }, (_, ordinal) => ({ ordinal, current: false }));
-    const steps = news.restarter ? describeRollout(planRollout({ members, primary, desiredPrimary: news.primary })) : "restarts are not managed without a restarter";
+    const steps = news.restarter
+      ? describeRollout(planRollout({ members, primary, desiredPrimary: news.primary }))
+      : "restarts are not managed without a restarter";
     return [...live, `revision ${olds.revision} -> ${news.revision}: ${steps}`].join("; ");
   }
   return liveWords(await withRollout(news, planLive, olds));
@@ -84,7 +98,9 @@ async function rollOut(news: RollingUpgradeInputs, olds: Props = {}): Promise<Pr
   const report = await withRollout(news, runRollout, olds);
   const words = [
     ...report.liveChanges.map((c) => `set ${c} live`),
-    report.steps.length ? `${report.plan}${report.switchovers.length ? ` (writes paused ${report.switchovers.map((s) => `${s.writeGapMs ?? "?"} ms`).join(", ")})` : ""}` : "",
+    report.steps.length
+      ? `${report.plan}${report.switchovers.length ? ` (writes paused ${report.switchovers.map((s) => `${s.writeGapMs ?? "?"} ms`).join(", ")})` : ""}`
+      : "",
   ].filter(Boolean);
   const plan = words.length ? words.join("; ") : NO_CHANGE;
   log(plan);
@@ -102,7 +118,9 @@ export const rollingUpgrade = {
 
   async create(inputs: Props): Promise<pulumi.dynamic.CreateResult> {
     const news = inputs as RollingUpgradeInputs;
-    const id = news.restarter ? `rollout:${news.restarter.namespace}/${news.restarter.statefulSet}` : `rollout:${JSON.stringify(news.connector)}`;
+    const id = news.restarter
+      ? `rollout:${news.restarter.namespace}/${news.restarter.statefulSet}`
+      : `rollout:${JSON.stringify(news.connector)}`;
     return { id, outs: await rollOut(news) };
   },
 

@@ -63,6 +63,13 @@ export class RollingUpgrade extends pulumi.dynamic.Resource {
 
   constructor(name: string, args: RollingUpgradeArgs, opts?: pulumi.CustomResourceOptions) {
     const inputs = resourceInputs({ rolloutTimeoutSeconds: 1800, maxLagSeconds: 5, ...args }, ROLLING_UPGRADE_INPUTS);
-    super(providerFor("rollingUpgrade"), name, inputs, withSecretOutputs(opts, ROLLING_UPGRADE_INPUTS), "mysql-ha", "RollingUpgrade");
+    super(
+      providerFor("rollingUpgrade"),
+      name,
+      inputs,
+      withSecretOutputs(opts, ROLLING_UPGRADE_INPUTS),
+      "mysql-ha",
+      "RollingUpgrade",
+    );
   }
 }

@@ -20,7 +20,9 @@ export function serializableProvider(kind: ProviderKind): pulumi.dynamic.Resourc
     const cwd = process.cwd();
     // `.js` when the program is compiled, else the TypeScript sources; then the package a program installed.
     const found = [cwd, path.join(cwd, "node_modules", "mysql-ha", "dist")]
-      .flatMap((root) => [".js", ".ts"].map((ext) => ({ root, file: path.join(root, "components", "providers", handlersModule + ext) })))
+      .flatMap((root) =>
+        [".js", ".ts"].map((ext) => ({ root, file: path.join(root, "components", "providers", handlersModule + ext) })),
+      )
       .find(({ file }) => fs.existsSync(file));
     if (!found) {
       throw new Error(
@@ -31,7 +33,10 @@ export function serializableProvider(kind: ProviderKind): pulumi.dynamic.Resourc
     const { root, file: handlersPath } = found;
     // The dynamic provider host runs plain Node: teach it TypeScript once, only if the sources are TypeScript.
     if (handlersPath.endsWith(".ts") && !require.extensions[".ts"]) {
-      require(require.resolve("ts-node", { paths: [root] })).register({ transpileOnly: true, project: path.join(root, "tsconfig.json") });
+      require(require.resolve("ts-node", { paths: [root] })).register({
+        transpileOnly: true,
+        project: path.join(root, "tsconfig.json"),
+      });
     }
     require(path.join(root, "components", "node-version")).assertSupportedNode();
     return require(handlersPath).handlers[kind];

@@ -32,7 +32,12 @@ export function validityOf(pem: string): Validity {
 const same = (a: Validity | undefined, b: Validity) => !!a && a.notBefore === b.notBefore && a.notAfter === b.notAfter;
 const describe = (v: Validity | undefined) => (v ? `valid ${v.notBefore} to ${v.notAfter}` : "none");
 
-async function withMember<T>(members: MemberAddress[], index: number, settings: EngineSettings, fn: (sql: Sql) => Promise<T>): Promise<T> {
+async function withMember<T>(
+  members: MemberAddress[],
+  index: number,
+  settings: EngineSettings,
+  fn: (sql: Sql) => Promise<T>,
+): Promise<T> {
   const sql = await connect(members, index, resolveSettings(settings));
   try {
     return await fn(sql);
@@ -45,7 +50,11 @@ async function withMember<T>(members: MemberAddress[], index: number, settings: 
  * Members (by index) whose served certificate is not the expected one (`expected[i]`, PEM; undefined: not checked).
  * Reads only: what `pulumi preview` shows as "renew certificates".
  */
-export async function staleCertificates(members: MemberAddress[], expected: Array<string | undefined>, settings: EngineSettings): Promise<CertificateState[]> {
+export async function staleCertificates(
+  members: MemberAddress[],
+  expected: Array<string | undefined>,
+  settings: EngineSettings,
+): Promise<CertificateState[]> {
   const states = await Promise.all(
     expected.map(async (pem, index): Promise<CertificateState | undefined> => {
       if (pem === undefined || index >= members.length) return undefined;
@@ -62,7 +71,10 @@ export async function staleCertificates(members: MemberAddress[], expected: Arra
  * not, and what it serves. Returns the members that were reloaded.
  */
 export async function reloadCertificates(
-  members: MemberAddress[], expected: Array<string | undefined>, settings: EngineSettings, pollMs = 1000,
+  members: MemberAddress[],
+  expected: Array<string | undefined>,
+  settings: EngineSettings,
+  pollMs = 1000,
 ): Promise<number[]> {
   const resolved = resolveSettings(settings);
   const deadline = Date.now() + resolved.deadlineMs;
@@ -73,19 +85,24 @@ export async function reloadCertificates(
       for (;;) {
         await withMember(members, state.index, settings, (sql) => settings.flavor.reloadTls(sql));
         // A connection shows the certificate it got at its handshake: look with a new one.
-        const served = await withMember(members, state.index, settings, (sql) => settings.flavor.servedCertificate(sql));
+        const served = await withMember(members, state.index, settings, (sql) =>
+          settings.flavor.servedCertificate(sql),
+        );
         if (same(served, state.expected)) {
           resolved.log(`member ${state.index}: serves its renewed certificate (${describe(served)}) after FLUSH SSL`);
           return;
         }
         if (Date.now() + pollMs > deadline) {
-          failed.push(`member ${state.index} serves a certificate ${describe(served)}, not the renewed one ${describe(state.expected)}: its files have not changed yet`);
+          failed.push(
+            `member ${state.index} serves a certificate ${describe(served)}, not the renewed one ${describe(state.expected)}: its files have not changed yet`,
+          );
           return;
         }
         await new Promise((resolve) => setTimeout(resolve, pollMs));
       }
     }),
   );
-  if (failed.length) throw new ReplicationError(`certificates not reloaded within ${resolved.deadlineMs} ms: ${failed.join("; ")}`);
+  if (failed.length)
+    throw new ReplicationError(`certificates not reloaded within ${resolved.deadlineMs} ms: ${failed.join("; ")}`);
   return stale.map((s) => s.index);
 }

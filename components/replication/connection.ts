@@ -24,7 +24,7 @@ export async function connect(members: MemberAddress[], index: number, settings:
   const member = members[index];
   const address = addressOf(member);
   const secrets = [settings.admin.password, settings.replication.password, ...settings.accounts.map((a) => a.password)];
-  const serverName = settings.tls ? settings.tls.serverName?.(index) ?? replicationAddress(member).host : undefined;
+  const serverName = settings.tls ? (settings.tls.serverName?.(index) ?? replicationAddress(member).host) : undefined;
   let conn: mysql.Connection;
   try {
     conn = await mysql.createConnection({
@@ -39,7 +39,8 @@ export async function connect(members: MemberAddress[], index: number, settings:
     });
   } catch (err) {
     // Turning TLS on (tls.enabling): a member that does not offer TLS yet is reached in plain text, and says so (tls false).
-    if (settings.tls?.enabling && (err as { code?: string })?.code === "HANDSHAKE_NO_SSL_SUPPORT") return connect(members, index, { ...settings, tls: undefined });
+    if (settings.tls?.enabling && (err as { code?: string })?.code === "HANDSHAKE_NO_SSL_SUPPORT")
+      return connect(members, index, { ...settings, tls: undefined });
     throw new Error(`member ${index} (${address}): ${redact(describeError(err, serverName), secrets)}`);
   }
   // A broken connection emits 'error' without a pending query; without a listener that would crash the process.
@@ -79,7 +80,9 @@ export async function connect(members: MemberAddress[], index: number, settings:
 function tlsOptions(member: MemberAddress, serverName: string, tls: TlsSettings): mysql.ConnectionOptions {
   // mysql2 leaves an IP address out of the check (Node then checks "localhost"): only DNS names are verified.
   if (net.isIP(serverName)) {
-    throw new Error(`TLS: the member is named by the IP address ${serverName}, and the engine verifies members by DNS name: give its DNS name (replicationHost, tls.serverName, --tls-server-names)`);
+    throw new Error(
+      `TLS: the member is named by the IP address ${serverName}, and the engine verifies members by DNS name: give its DNS name (replicationHost, tls.serverName, --tls-server-names)`,
+    );
   }
   return {
     host: serverName,
@@ -93,7 +96,9 @@ function describeError(err: unknown, serverName?: string): string {
   const msg = e?.message || e?.code || String(err);
   if (e?.code === "ETIMEDOUT" && !/timed? ?out/i.test(msg)) return `connect timed out (${msg})`;
   // mysql2's codes for every failure of the TLS handshake (its chain or name check included) and for a server without TLS.
-  if (e?.code === "HANDSHAKE_SSL_ERROR") return `TLS: the member's certificate did not verify as '${serverName}' against the configured CA: ${msg}`;
-  if (e?.code === "HANDSHAKE_NO_SSL_SUPPORT") return `TLS: the member does not offer TLS (${msg}); the engine never falls back to plain text`;
+  if (e?.code === "HANDSHAKE_SSL_ERROR")
+    return `TLS: the member's certificate did not verify as '${serverName}' against the configured CA: ${msg}`;
+  if (e?.code === "HANDSHAKE_NO_SSL_SUPPORT")
+    return `TLS: the member does not offer TLS (${msg}); the engine never falls back to plain text`;
   return msg;
 }

@@ -15,10 +15,24 @@ export function plan(topology: Topology, desired: DesiredTopology): Plan {
   const n = desired.members;
 
   if (!Number.isInteger(n) || n < 1 || n > members.length) {
-    return { steps, refusals: [refusal("invalid-request", `desired member count ${n} is invalid: allowed 1..${members.length} (the members given)`)] };
+    return {
+      steps,
+      refusals: [
+        refusal(
+          "invalid-request",
+          `desired member count ${n} is invalid: allowed 1..${members.length} (the members given)`,
+        ),
+      ],
+    };
   }
-  if (desired.primary !== undefined && (!Number.isInteger(desired.primary) || desired.primary < 0 || desired.primary >= n)) {
-    return { steps, refusals: [refusal("invalid-request", `desired primary ${desired.primary} is not a member: allowed 0..${n - 1}`)] };
+  if (
+    desired.primary !== undefined &&
+    (!Number.isInteger(desired.primary) || desired.primary < 0 || desired.primary >= n)
+  ) {
+    return {
+      steps,
+      refusals: [refusal("invalid-request", `desired primary ${desired.primary} is not a member: allowed 0..${n - 1}`)],
+    };
   }
   if (topology.splitBrain) {
     const writable = members.filter((m) => m.reachable && m.readOnly === false).map((m) => m.index);
@@ -53,7 +67,16 @@ export function plan(topology: Topology, desired: DesiredTopology): Plan {
   if (!configured) {
     if (n === 1 && topology.primary === 0) return { steps, refusals };
     const target = desired.primary ?? 0;
-    if (!members[target].reachable) return { steps, refusals: [refusal("unreachable", `cannot set up: the intended primary, member ${target}, is unreachable: ${members[target].error}`)] };
+    if (!members[target].reachable)
+      return {
+        steps,
+        refusals: [
+          refusal(
+            "unreachable",
+            `cannot set up: the intended primary, member ${target}, is unreachable: ${members[target].error}`,
+          ),
+        ],
+      };
     const joining = range(n).filter((i) => i !== target);
     const down = joining.filter((i) => !members[i].reachable);
     steps.push({
@@ -70,15 +93,37 @@ export function plan(topology: Topology, desired: DesiredTopology): Plan {
   if (primary === null) {
     const failed = topology.sourceOfReplicas;
     if (failed === null) {
-      return { steps, refusals: [refusal("no-agreed-source", "no writable primary and the replicas do not agree on a source; inspect with 'mysql-ha status' and switch over by hand")] };
+      return {
+        steps,
+        refusals: [
+          refusal(
+            "no-agreed-source",
+            "no writable primary and the replicas do not agree on a source; inspect with 'mysql-ha status' and switch over by hand",
+          ),
+        ],
+      };
     }
     if (members[failed].reachable) {
       // The replicas' source is up but read-only (e.g. an operation died while writes were stopped): give it its
       // writes back rather than leave the database without a writable primary.
-      steps.push({ kind: "repair", members: [failed], target: failed, reason: `member ${failed} is the replicas' source but read-only`, describe: `make member ${failed} writable again` });
+      steps.push({
+        kind: "repair",
+        members: [failed],
+        target: failed,
+        reason: `member ${failed} is the replicas' source but read-only`,
+        describe: `make member ${failed} writable again`,
+      });
       primary = failed;
     } else if (!desired.allowFailover) {
-      return { steps, refusals: [refusal("unreachable", `primary member ${failed} is unreachable and failover is not allowed (set allowFailover to promote the most advanced replica)`)] };
+      return {
+        steps,
+        refusals: [
+          refusal(
+            "unreachable",
+            `primary member ${failed} is unreachable and failover is not allowed (set allowFailover to promote the most advanced replica)`,
+          ),
+        ],
+      };
     } else {
       const to = desired.primary !== undefined && desired.primary !== failed ? desired.primary : undefined;
       steps.push({
@@ -86,7 +131,10 @@ export function plan(topology: Topology, desired: DesiredTopology): Plan {
         members: to === undefined ? [failed] : [failed, to],
         target: to,
         reason: `primary member ${failed} is unreachable`,
-        describe: to === undefined ? `failover: promote the most advanced replica in place of member ${failed}` : `failover: promote member ${to} in place of member ${failed}`,
+        describe:
+          to === undefined
+            ? `failover: promote the most advanced replica in place of member ${failed}`
+            : `failover: promote member ${to} in place of member ${failed}`,
       });
       addAttaches(members, n, [failed, ...(to === undefined ? [] : [to])], null, desired, steps, refusals);
       addDetaches(members, n, null, steps);
@@ -97,7 +145,12 @@ export function plan(topology: Topology, desired: DesiredTopology): Plan {
   let newPrimary = primary;
   const wanted = desired.primary ?? (primary >= n ? bestReplica(members, primary, n) : primary);
   if (wanted === undefined) {
-    refusals.push(refusal("no-candidate", `member ${primary} (the primary) is being removed but no member below ${n} is a healthy replica to switch over to`));
+    refusals.push(
+      refusal(
+        "no-candidate",
+        `member ${primary} (the primary) is being removed but no member below ${n} is a healthy replica to switch over to`,
+      ),
+    );
   } else if (wanted !== primary) {
     const why = switchoverRefusal(members[wanted], primary);
     if (why) refusals.push(why);
@@ -106,7 +159,10 @@ export function plan(topology: Topology, desired: DesiredTopology): Plan {
         kind: "switchover",
         members: [primary, wanted],
         target: wanted,
-        reason: desired.primary !== undefined ? `desired primary is member ${wanted}` : `member ${primary} (the primary) is being removed`,
+        reason:
+          desired.primary !== undefined
+            ? `desired primary is member ${wanted}`
+            : `member ${primary} (the primary) is being removed`,
         describe: `switch over ${primary} -> ${wanted}`,
       });
       newPrimary = wanted;
@@ -128,33 +184,62 @@ function replicatesFrom(m: MemberStatus, source: number): boolean {
 
 /** The reachable, caught-up replica below `n` with the least lag (ties: lowest index). */
 function bestReplica(members: MemberStatus[], primary: number, n: number): number | undefined {
-  const candidates = members.filter((m) => m.index < n && m.reachable && m.errantGtids.length === 0 && replicatesFrom(m, primary));
-  candidates.sort((a, b) => (a.replica!.lagSeconds ?? Infinity) - (b.replica!.lagSeconds ?? Infinity) || a.index - b.index);
+  const candidates = members.filter(
+    (m) => m.index < n && m.reachable && m.errantGtids.length === 0 && replicatesFrom(m, primary),
+  );
+  candidates.sort(
+    (a, b) => (a.replica!.lagSeconds ?? Infinity) - (b.replica!.lagSeconds ?? Infinity) || a.index - b.index,
+  );
   return candidates[0]?.index;
 }
 
 export function switchoverRefusal(target: MemberStatus, primary: number): Refusal | undefined {
   const who = `member ${target.index} (${target.address})`;
-  if (!target.reachable) return refusal("unreachable", `cannot switch over to ${who}: it is unreachable: ${target.error}`);
-  if (target.errantGtids.length) return refusal("errant-gtids", `cannot switch over to ${who}: it has errant GTIDs ${target.errantGtids.join(",")}; re-seed it first`);
+  if (!target.reachable)
+    return refusal("unreachable", `cannot switch over to ${who}: it is unreachable: ${target.error}`);
+  if (target.errantGtids.length)
+    return refusal(
+      "errant-gtids",
+      `cannot switch over to ${who}: it has errant GTIDs ${target.errantGtids.join(",")}; re-seed it first`,
+    );
   if (!target.replica || target.replica.sourceIndex !== primary) {
-    return refusal("not-a-replica", `cannot switch over to ${who}: it does not replicate from the primary (member ${primary}); attach it first`);
+    return refusal(
+      "not-a-replica",
+      `cannot switch over to ${who}: it does not replicate from the primary (member ${primary}); attach it first`,
+    );
   }
   if (target.replica.sqlThread !== "running" || target.replica.ioThread === "stopped") {
     const error = target.replica.lastSqlError ? `: ${target.replica.lastSqlError}` : "";
-    return refusal("replication-stopped", `cannot switch over to ${who}: its replication is stopped (IO ${target.replica.ioThread}, SQL ${target.replica.sqlThread}${error})`);
+    return refusal(
+      "replication-stopped",
+      `cannot switch over to ${who}: its replication is stopped (IO ${target.replica.ioThread}, SQL ${target.replica.sqlThread}${error})`,
+    );
   }
   return undefined;
 }
 
-function addAttaches(members: MemberStatus[], n: number, skip: number[], primary: number | null, desired: DesiredTopology, steps: Step[], refusals: Refusal[]) {
+function addAttaches(
+  members: MemberStatus[],
+  n: number,
+  skip: number[],
+  primary: number | null,
+  desired: DesiredTopology,
+  steps: Step[],
+  refusals: Refusal[],
+) {
   for (const m of members.slice(0, n)) {
     if (skip.includes(m.index) || !m.reachable) continue;
-    const plainText = !!m.replica && !m.replica.tls && primary !== null && replicationTlsDue(desired.tls, m, members[primary]);
+    const plainText =
+      !!m.replica && !m.replica.tls && primary !== null && replicationTlsDue(desired.tls, m, members[primary]);
     if (primary !== null && replicatesFrom(m, primary) && m.errantGtids.length === 0 && !plainText) continue;
     if (primary === null && m.replica) continue; // the failover repoints existing replicas
     if (m.errantGtids.length && !desired.canSeed) {
-      refusals.push(refusal("errant-gtids", `member ${m.index} (${m.address}) has errant GTIDs ${m.errantGtids.join(",")}: it cannot be attached without re-seeding it from the primary`));
+      refusals.push(
+        refusal(
+          "errant-gtids",
+          `member ${m.index} (${m.address}) has errant GTIDs ${m.errantGtids.join(",")}: it cannot be attached without re-seeding it from the primary`,
+        ),
+      );
       continue;
     }
     steps.push({
@@ -177,6 +262,11 @@ function addAttaches(members: MemberStatus[], n: number, skip: number[], primary
 function addDetaches(members: MemberStatus[], n: number, demoted: number | null, steps: Step[]) {
   for (const m of members.slice(n)) {
     if (!m.reachable || (!m.replica && m.index !== demoted)) continue;
-    steps.push({ kind: "detach", members: [m.index], reason: `member count is ${n}`, describe: `detach member ${m.index}` });
+    steps.push({
+      kind: "detach",
+      members: [m.index],
+      reason: `member count is ${n}`,
+      describe: `detach member ${m.index}`,
+    });
   }
 }

@@ -35,6 +35,10 @@ export function replicationAddress(m: MemberAddress): { host: string; port: numb
  * Whether `replica` must replicate from `source` over verified TLS: always with TLS on, except while TLS is being
  * turned on (tls.enabling), then once both serve it (as the engine saw them).
  */
-export function replicationTlsDue(tls: Pick<TlsSettings, "enabling"> | undefined, replica: Pick<MemberStatus, "tls">, source: Pick<MemberStatus, "tls"> | undefined): boolean {
+export function replicationTlsDue(
+  tls: Pick<TlsSettings, "enabling"> | undefined,
+  replica: Pick<MemberStatus, "tls">,
+  source: Pick<MemberStatus, "tls"> | undefined,
+): boolean {
   return !!tls && (!tls.enabling || (!!replica.tls && !!source?.tls));
 }

@@ -180,7 +180,13 @@ export interface MemberStatus {
   /** Last GTID per domain applied by replication. */
   gtidSlave?: string;
   replica?: ReplicaStatus;
-  semiSync?: { primaryEnabled: boolean; primaryActive: boolean; primaryClients: number; replicaEnabled: boolean; replicaActive: boolean };
+  semiSync?: {
+    primaryEnabled: boolean;
+    primaryActive: boolean;
+    primaryClients: number;
+    replicaEnabled: boolean;
+    replicaActive: boolean;
+  };
   /** Non-system schemas holding at least one table (empty schemas are not data): a member with none holds no user data. */
   userSchemas?: string[];
   /** GTIDs this member has that the primary has not (replicas), or its own local writes (when there is no primary). */

@@ -49,7 +49,12 @@ export interface RolloutReport {
   durationMs: number;
 }
 
-export const ROLLOUT_DEFAULTS = { deadlineMs: 30 * 60_000, memberTimeoutMs: 10 * 60_000, maxLagSeconds: 5, pollMs: 500 };
+export const ROLLOUT_DEFAULTS = {
+  deadlineMs: 30 * 60_000,
+  memberTimeoutMs: 10 * 60_000,
+  maxLagSeconds: 5,
+  pollMs: 500,
+};
 
 /** The rollout stopped; `done` and `left` say where, and the message says what to do. */
 export class RolloutError extends Error {
@@ -64,7 +69,9 @@ export class RolloutError extends Error {
 }
 
 /** What a rollout would do now, without changing anything (preview, diff, refresh). */
-export async function planLive(args: RolloutArgs): Promise<{ steps: RolloutStep[]; primary: number; liveChanges: string[] }> {
+export async function planLive(
+  args: RolloutArgs,
+): Promise<{ steps: RolloutStep[]; primary: number; liveChanges: string[] }> {
   const topology = await inspect(args.members, args.settings);
   const primary = requirePrimary(topology);
   const liveChanges = await liveOptionChanges(args, topology, false);
@@ -92,7 +99,9 @@ export async function runRollout(args: RolloutArgs): Promise<RolloutReport> {
     /** The member being restarted (if the step began) is the one not serving; everything else is. */
     const stop = (cause: string, began = true) => {
       const left = steps.slice(i);
-      const serving = args.members.map((_, o) => o).filter((o) => !began || step.kind !== "restart" || o !== step.ordinal);
+      const serving = args.members
+        .map((_, o) => o)
+        .filter((o) => !began || step.kind !== "restart" || o !== step.ordinal);
       return new RolloutError(
         `rolling upgrade stopped at "${describeRollout([step])}": ${cause}. ` +
           `Members ${serving.join(", ")} keep serving with primary ${primary}. ` +
@@ -110,7 +119,13 @@ export async function runRollout(args: RolloutArgs): Promise<RolloutReport> {
         const result = await switchover(args.members, step.to, args.settings);
         primary = result.primary;
         await args.restarter.namePrimary?.(primary);
-        switchovers.push({ from: step.from, to: step.to, startedAt, endedAt: Date.now(), writeGapMs: result.writeGapMs });
+        switchovers.push({
+          from: step.from,
+          to: step.to,
+          startedAt,
+          endedAt: Date.now(),
+          writeGapMs: result.writeGapMs,
+        });
       } else {
         log(`rollout: restart member ${step.ordinal}`);
         const begin = Date.now();
@@ -173,31 +188,53 @@ async function liveOptionChanges(args: RolloutArgs, topology: Topology, apply: b
  * Waits until a restarted member replicates from the primary, with lag under the threshold, and has applied
  * everything the primary had when the member came back (lag in seconds alone hides a stalled applier).
  */
-async function waitCaughtUp(args: RolloutArgs, ordinal: number, deadline: number, opts: typeof ROLLOUT_DEFAULTS): Promise<void> {
+async function waitCaughtUp(
+  args: RolloutArgs,
+  ordinal: number,
+  deadline: number,
+  opts: typeof ROLLOUT_DEFAULTS,
+): Promise<void> {
   let target: string | undefined;
   for (;;) {
     const topology = await inspect(args.members, args.settings);
-    if (target === undefined && topology.primary !== null) target = topology.members[topology.primary].gtidCurrent ?? "";
-    const verdict = caughtUp(topology.members[ordinal], topology, opts.maxLagSeconds, target ?? "", args.settings.flavor);
+    if (target === undefined && topology.primary !== null)
+      target = topology.members[topology.primary].gtidCurrent ?? "";
+    const verdict = caughtUp(
+      topology.members[ordinal],
+      topology,
+      opts.maxLagSeconds,
+      target ?? "",
+      args.settings.flavor,
+    );
     if (verdict === true) return;
-    if (Date.now() > deadline) throw new MemberRestartError(ordinal, `member ${ordinal} is back but not caught up in time: ${verdict}`);
+    if (Date.now() > deadline)
+      throw new MemberRestartError(ordinal, `member ${ordinal} is back but not caught up in time: ${verdict}`);
     await new Promise((resolve) => setTimeout(resolve, opts.pollMs));
   }
 }
 
 /** True when the member is healthy after its restart and has applied `target` (a GTID position), else why not. */
-export function caughtUp(member: MemberStatus | undefined, topology: Topology, maxLagSeconds: number, target: string, flavor: Flavor): true | string {
+export function caughtUp(
+  member: MemberStatus | undefined,
+  topology: Topology,
+  maxLagSeconds: number,
+  target: string,
+  flavor: Flavor,
+): true | string {
   if (!member?.reachable) return `unreachable (${member?.error ?? "no status"})`;
   if (topology.primary === member.index) return true;
   const r = member.replica;
   if (!r) return "no replication configured";
-  if (topology.primary !== null && r.sourceIndex !== topology.primary) return `replicates from ${r.sourceHost}:${r.sourcePort}, not the primary ${topology.primary}`;
+  if (topology.primary !== null && r.sourceIndex !== topology.primary)
+    return `replicates from ${r.sourceHost}:${r.sourcePort}, not the primary ${topology.primary}`;
   if (r.ioThread !== "running" || r.sqlThread !== "running") {
     const error = r.lastIoError || r.lastSqlError;
     return `replication threads io=${r.ioThread} sql=${r.sqlThread}${error ? `: ${error}` : ""}`;
   }
-  if (r.lagSeconds === null || r.lagSeconds > maxLagSeconds) return `lag ${r.lagSeconds ?? "unknown"} s (threshold ${maxLagSeconds} s)`;
-  if (!flavor.covers(member.gtidCurrent, target)) return `applied ${member.gtidCurrent || "nothing"}, not yet the primary's ${target}`;
+  if (r.lagSeconds === null || r.lagSeconds > maxLagSeconds)
+    return `lag ${r.lagSeconds ?? "unknown"} s (threshold ${maxLagSeconds} s)`;
+  if (!flavor.covers(member.gtidCurrent, target))
+    return `applied ${member.gtidCurrent || "nothing"}, not yet the primary's ${target}`;
   return true;
 }
 

@@ -50,7 +50,12 @@ export class KubernetesRestarter implements MemberRestarter {
       ordinals.map(async (ordinal) => {
         const pod = await this.readPod(ordinal);
         const revision = pod?.metadata?.labels?.[REVISION_LABEL];
-        return { ordinal, revision, current: !!pod && !pod.metadata?.deletionTimestamp && revision === target, ready: isReady(pod) };
+        return {
+          ordinal,
+          revision,
+          current: !!pod && !pod.metadata?.deletionTimestamp && revision === target,
+          ready: isReady(pod),
+        };
       }),
     );
   }
@@ -62,7 +67,11 @@ export class KubernetesRestarter implements MemberRestarter {
     try {
       await this.core.deleteNamespacedPod({ name, namespace: this.args.namespace });
     } catch (err) {
-      if (apiStatusCode(err) !== 404) throw new MemberRestartError(ordinal, `member ${ordinal}: deleting pod ${this.args.namespace}/${name} failed: ${apiMessage(err)}`);
+      if (apiStatusCode(err) !== 404)
+        throw new MemberRestartError(
+          ordinal,
+          `member ${ordinal}: deleting pod ${this.args.namespace}/${name} failed: ${apiMessage(err)}`,
+        );
     }
     let last = "no replacement pod yet";
     for (;;) {
@@ -78,18 +87,26 @@ export class KubernetesRestarter implements MemberRestarter {
           // An init container crash-looping keeps the pod Pending: count its restarts too.
           const restarts = Math.max(0, ...allContainerStatuses(pod).map((c) => c.restartCount ?? 0));
           if (restarts >= (this.args.maxContainerRestarts ?? 3)) {
-            throw new MemberRestartError(ordinal, `member ${ordinal}: ${last}; its container restarted ${restarts} times (see kubectl -n ${this.args.namespace} logs ${name} --previous)`);
+            throw new MemberRestartError(
+              ordinal,
+              `member ${ordinal}: ${last}; its container restarted ${restarts} times (see kubectl -n ${this.args.namespace} logs ${name} --previous)`,
+            );
           }
         }
       }
-      if (Date.now() > deadline) throw new MemberRestartError(ordinal, `member ${ordinal}: pod ${this.args.namespace}/${name} did not come back on revision ${target} in time: ${last}`);
+      if (Date.now() > deadline)
+        throw new MemberRestartError(
+          ordinal,
+          `member ${ordinal}: pod ${this.args.namespace}/${name} did not come back on revision ${target} in time: ${last}`,
+        );
       await sleep(this.args.pollMs ?? 1000);
     }
   }
 
   async namePrimary(ordinal: number): Promise<void> {
     const { topologyConfigMap, primaryService } = this.args;
-    if (topologyConfigMap && primaryService) await pointAtPrimary({ ...this.args, topologyConfigMap, primaryService }, ordinal);
+    if (topologyConfigMap && primaryService)
+      await pointAtPrimary({ ...this.args, topologyConfigMap, primaryService }, ordinal);
   }
 
   /** The StatefulSet's update revision, once its controller has seen the latest template (observedGeneration). */
@@ -97,13 +114,19 @@ export class KubernetesRestarter implements MemberRestarter {
     for (;;) {
       let sts: k8s.V1StatefulSet;
       try {
-        sts = await this.apps.readNamespacedStatefulSet({ name: this.args.statefulSet, namespace: this.args.namespace });
+        sts = await this.apps.readNamespacedStatefulSet({
+          name: this.args.statefulSet,
+          namespace: this.args.namespace,
+        });
       } catch (err) {
         throw new Error(`reading ${this.description} failed: ${apiMessage(err)}`);
       }
       const seen = (sts.status?.observedGeneration ?? 0) >= (sts.metadata?.generation ?? 0);
       if (seen && sts.status?.updateRevision) return sts.status.updateRevision;
-      if (Date.now() > deadline) throw new Error(`${this.description}: controller has not observed generation ${sts.metadata?.generation} yet (no update revision)`);
+      if (Date.now() > deadline)
+        throw new Error(
+          `${this.description}: controller has not observed generation ${sts.metadata?.generation} yet (no update revision)`,
+        );
       await sleep(this.args.pollMs ?? 1000);
     }
   }

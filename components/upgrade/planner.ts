@@ -23,17 +23,19 @@ export interface RolloutInput {
 }
 
 export type RolloutStep =
-  | { kind: "restart"; ordinal: number; role: "replica" | "primary" }
-  | { kind: "switchover"; from: number; to: number };
+  { kind: "restart"; ordinal: number; role: "replica" | "primary" } | { kind: "switchover"; from: number; to: number };
 
 export function planRollout(input: RolloutInput): RolloutStep[] {
   const ordinals = input.members.map((m) => m.ordinal);
-  if (new Set(ordinals).size !== ordinals.length) throw new Error(`rollout: duplicate member ordinals ${ordinals.join(", ")}`);
+  if (new Set(ordinals).size !== ordinals.length)
+    throw new Error(`rollout: duplicate member ordinals ${ordinals.join(", ")}`);
   if (!ordinals.includes(input.primary)) {
     throw new Error(`rollout: primary ${input.primary} is not a member (members: ${ordinals.join(", ")})`);
   }
   if (input.desiredPrimary !== undefined && !ordinals.includes(input.desiredPrimary)) {
-    throw new Error(`rollout: config primary ${input.desiredPrimary} is not a member (members: ${ordinals.join(", ")})`);
+    throw new Error(
+      `rollout: config primary ${input.desiredPrimary} is not a member (members: ${ordinals.join(", ")})`,
+    );
   }
   const steps: RolloutStep[] = [];
   const stale = input.members.filter((m) => !m.current).map((m) => m.ordinal);
@@ -47,7 +49,8 @@ export function planRollout(input: RolloutInput): RolloutStep[] {
       // A single member has nobody to hand writes to: writes pause while it restarts.
       steps.push({ kind: "restart", ordinal: primary, role: "primary" });
     } else {
-      const to = input.desiredPrimary !== undefined && input.desiredPrimary !== primary ? input.desiredPrimary : others[0];
+      const to =
+        input.desiredPrimary !== undefined && input.desiredPrimary !== primary ? input.desiredPrimary : others[0];
       steps.push({ kind: "switchover", from: primary, to });
       steps.push({ kind: "restart", ordinal: primary, role: "replica" });
       // Moving the role back costs a second write pause: only when config `primary` names this member.
@@ -65,7 +68,8 @@ export function describeRollout(steps: RolloutStep[]): string {
     const last = parts.length - 1;
     if (step.kind === "switchover") parts.push(`switch over ${step.from} -> ${step.to}`);
     else if (step.role === "primary") parts.push(`restart ${step.ordinal} (only member: writes pause)`);
-    else if (last >= 0 && parts[last].startsWith("restart ") && !parts[last].includes("(")) parts[last] += `, ${step.ordinal}`;
+    else if (last >= 0 && parts[last].startsWith("restart ") && !parts[last].includes("("))
+      parts[last] += `, ${step.ordinal}`;
     else parts.push(`restart ${step.ordinal}`);
   }
   return parts.join("; ");

@@ -20,7 +20,8 @@ import { projectVolume, resolveEnv } from "../kubelet";
 const run = promisify(execFile);
 
 /** podman settings that work on hosts without systemd and with hybrid cgroups (crun cannot run there). */
-const CONTAINERS_CONF = '[containers]\ndefault_ulimits = []\n[engine]\ncgroup_manager = "cgroupfs"\nruntime = "runc"\nevents_logger = "file"\n';
+const CONTAINERS_CONF =
+  '[containers]\ndefault_ulimits = []\n[engine]\ncgroup_manager = "cgroupfs"\nruntime = "runc"\nevents_logger = "file"\n';
 
 /** The official image's ENTRYPOINT and CMD, for a container of the template that names no command. */
 const IMAGE_ENTRYPOINT = ["docker-entrypoint.sh", "mariadbd"];
@@ -64,7 +65,10 @@ export class ContainerPod {
   /** Runs an init container to completion; its output, or an error with it. */
   async runInit(name: string, timeoutMs = 120_000): Promise<string> {
     const spec = this.container(name, true);
-    const { stdout, stderr } = await this.podman(["run", "--rm", ...this.runArgs(spec), ...this.command(spec)], timeoutMs);
+    const { stdout, stderr } = await this.podman(
+      ["run", "--rm", ...this.runArgs(spec), ...this.command(spec)],
+      timeoutMs,
+    );
     return stdout + stderr;
   }
 
@@ -73,7 +77,10 @@ export class ContainerPod {
     const spec = this.container(name, false);
     const network = this.started.length === 0 ? this.networkArgs() : ["--network", `container:${this.started[0]}`];
     const id = `${this.options.podName}-${name}`;
-    await this.podman(["run", "-d", "--name", id, ...network, ...this.runArgs(spec, false), ...this.command(spec)], 60_000);
+    await this.podman(
+      ["run", "-d", "--name", id, ...network, ...this.runArgs(spec, false), ...this.command(spec)],
+      60_000,
+    );
     this.started.push(id);
   }
 
@@ -93,7 +100,10 @@ export class ContainerPod {
 
   /** The container's log (stdout and stderr). */
   async logs(name: string): Promise<string> {
-    const { stdout, stderr } = await this.podman(["logs", `${this.options.podName}-${name}`], 30_000).catch((e) => ({ stdout: "", stderr: String(e.message) }));
+    const { stdout, stderr } = await this.podman(["logs", `${this.options.podName}-${name}`], 30_000).catch((e) => ({
+      stdout: "",
+      stderr: String(e.message),
+    }));
     return stdout + stderr;
   }
 
@@ -104,8 +114,13 @@ export class ContainerPod {
   async portForward(port: number, localPort: number): Promise<void> {
     // A script, as socat's address syntax would split the command at its colons.
     const into = path.join(this.options.dir, `forward-${port}`);
-    fs.writeFileSync(into, `#!/bin/sh\nexec podman exec -i ${this.started[0]} socat - TCP:127.0.0.1:${port}\n`, { mode: 0o700 });
-    const child = spawn("socat", [`TCP-LISTEN:${localPort},bind=127.0.0.1,reuseaddr,fork`, `EXEC:${into}`], { env: this.env, stdio: "ignore" });
+    fs.writeFileSync(into, `#!/bin/sh\nexec podman exec -i ${this.started[0]} socat - TCP:127.0.0.1:${port}\n`, {
+      mode: 0o700,
+    });
+    const child = spawn("socat", [`TCP-LISTEN:${localPort},bind=127.0.0.1,reuseaddr,fork`, `EXEC:${into}`], {
+      env: this.env,
+      stdio: "ignore",
+    });
     this.forwards.push(child);
     for (let i = 0; ; i++) {
       const open = await new Promise<boolean>((resolve) => {
@@ -114,7 +129,8 @@ export class ContainerPod {
         socket.once("error", () => resolve(false));
       });
       if (open) return;
-      if (i > 100 || child.exitCode !== null) throw new Error(`port-forward to ${this.options.podName}:${port} did not listen on ${localPort}`);
+      if (i > 100 || child.exitCode !== null)
+        throw new Error(`port-forward to ${this.options.podName}:${port} did not listen on ${localPort}`);
       await new Promise((r) => setTimeout(r, 50));
     }
   }
@@ -122,7 +138,8 @@ export class ContainerPod {
   /** Stops and removes the pod's containers and its volumes. */
   async remove(): Promise<void> {
     for (const child of this.forwards) child.kill("SIGTERM");
-    for (const id of this.started.reverse()) await this.podman(["rm", "-f", "-t", "5", id], 60_000).catch(() => undefined);
+    for (const id of this.started.reverse())
+      await this.podman(["rm", "-f", "-t", "5", id], 60_000).catch(() => undefined);
     fs.rmSync(this.options.dir, { recursive: true, force: true });
   }
 
@@ -161,7 +178,8 @@ export class ContainerPod {
   private envFile(spec: any): string {
     const file = path.join(this.options.dir, `env-${spec.name}`);
     const lines = resolveEnv(spec, this.options.podName, (name) => this.options.secrets[name]).map(([name, value]) => {
-      if (/[\n\r]/.test(value)) throw new Error(`env ${name} of ${spec.name}: a multi-line value cannot go through an env file`);
+      if (/[\n\r]/.test(value))
+        throw new Error(`env ${name} of ${spec.name}: a multi-line value cannot go through an env file`);
       return `${name}=${value}`;
     });
     fs.writeFileSync(file, lines.join("\n") + "\n", { mode: 0o600 });
@@ -177,11 +195,15 @@ export class ContainerPod {
     const volume = (spec.volumes ?? []).find((v: any) => v.name === name);
     const claim = this.options.claims.includes(name);
     fs.mkdirSync(dir, { recursive: true });
-    const data = { configMaps: (ref: string) => this.options.configMaps[ref], secrets: (ref: string) => this.options.secrets[ref] };
+    const data = {
+      configMaps: (ref: string) => this.options.configMaps[ref],
+      secrets: (ref: string) => this.options.secrets[ref],
+    };
     // With fsGroup the projected files belong to that group (Secrets and ConfigMaps alike).
     const chown = (file: string) => fsGroup !== undefined && fs.chownSync(file, 0, fsGroup);
     if (projectVolume(volume, dir, this.options.podName, data, chown)) return dir;
-    if (!volume?.emptyDir && !claim) throw new Error(`volume ${name}: only ConfigMap, Secret, emptyDir and the data claim are supported`);
+    if (!volume?.emptyDir && !claim)
+      throw new Error(`volume ${name}: only ConfigMap, Secret, emptyDir and the data claim are supported`);
     // fsGroup: the volume's group, setgid, group-writable (what the kubelet does to emptyDirs and, with
     // OnRootMismatch, to a fresh persistent volume).
     chown(dir);
@@ -192,7 +214,13 @@ export class ContainerPod {
   private networkArgs(): string[] {
     const n = this.options.network;
     if (!n) return ["--network", "none"];
-    return ["--network", n.name, "--ip", n.address, ...Object.entries(n.hosts).flatMap(([name, address]) => ["--add-host", `${name}:${address}`])];
+    return [
+      "--network",
+      n.name,
+      "--ip",
+      n.address,
+      ...Object.entries(n.hosts).flatMap(([name, address]) => ["--add-host", `${name}:${address}`]),
+    ];
   }
 
   private podman(args: string[], timeoutMs: number) {

@@ -32,7 +32,12 @@ import { execFile } from "node:child_process";
 import { specialSigKey } from "@pulumi/pulumi/runtime/rpc";
 import * as mysql from "mysql2/promise";
 import { promisify } from "node:util";
-import { PRIMARY_PLACEMENT_TYPE, REPLICATION_TOPOLOGY_TYPE, ROLLING_UPGRADE_TYPE, SECRET_PROPERTIES } from "../../components/providers";
+import {
+  PRIMARY_PLACEMENT_TYPE,
+  REPLICATION_TOPOLOGY_TYPE,
+  ROLLING_UPGRADE_TYPE,
+  SECRET_PROPERTIES,
+} from "../../components/providers";
 import { SECRET_KEYS } from "../../components/kubernetes/secret";
 import { CONFIG_KEYS, PROJECT } from "../../components/config";
 import { PATHS } from "../../components/kubernetes/statefulset";
@@ -104,7 +109,8 @@ function unwrapDeep(value: any): any {
 /** Parses `[section]` option files (key = value) into server options; later files win. */
 export function parseOptionFiles(texts: string[]): ServerOptions {
   const options: ServerOptions = {};
-  for (const text of texts) for (const [name, value] of Object.entries(parseCnf(text))) options[normalizeOptionName(name)] = value;
+  for (const text of texts)
+    for (const [name, value] of Object.entries(parseCnf(text))) options[normalizeOptionName(name)] = value;
   return options;
 }
 
@@ -176,7 +182,9 @@ export class LocalStack {
       backupImage: CONFIG_KEYS.image.default,
       connector: "direct",
       // By the DNS names their certificates carry (resolvable in the pod network, where the providers run).
-      directMembers: JSON.stringify(Array.from({ length: replicas }, (_, ordinal) => `${this.podHostName(ordinal)}:${MYSQL_PORT}`)),
+      directMembers: JSON.stringify(
+        Array.from({ length: replicas }, (_, ordinal) => `${this.podHostName(ordinal)}:${MYSQL_PORT}`),
+      ),
       ...extra,
     };
   }
@@ -241,7 +249,13 @@ export class LocalStack {
         // The members' CA file: one local file for every pod here (a path in each container on a cluster).
         if (inputs.tls) inputs.tls = { ...inputs.tls, caPath: this.memberCaFile() };
         if (r.type === ROLLING_UPGRADE_TYPE) {
-          inputs.restarter = { kind: "kubernetes", namespace: objects.namespace, statefulSet: objects.statefulSet, topologyConfigMap: objects.topologyConfigMap, primaryService: objects.primaryService };
+          inputs.restarter = {
+            kind: "kubernetes",
+            namespace: objects.namespace,
+            statefulSet: objects.statefulSet,
+            topologyConfigMap: objects.topologyConfigMap,
+            primaryService: objects.primaryService,
+          };
         }
         const decl = { type: r.type, provider, inputs, secretOutputs: SECRET_PROPERTIES };
         let step;
@@ -263,12 +277,14 @@ export class LocalStack {
       switch (r.type) {
         case "random:index/randomPassword:RandomPassword": {
           // Generated once and kept, as the state file keeps a RandomPassword's result.
-          if (!this.passwords.has(r.name)) this.passwords.set(r.name, randomBytes(18).toString("base64url").replace(/[-_]/g, "x"));
+          if (!this.passwords.has(r.name))
+            this.passwords.set(r.name, randomBytes(18).toString("base64url").replace(/[-_]/g, "x"));
           return { id: r.name, state: { ...r.inputs, result: this.passwords.get(r.name) } };
         }
         case "kubernetes:core/v1:Secret":
           if (!preview) {
-            const values = (field: unknown) => Object.entries<string>(unwrap(field) ?? {}).map(([k, v]) => [k, String(unwrap(v))] as const);
+            const values = (field: unknown) =>
+              Object.entries<string>(unwrap(field) ?? {}).map(([k, v]) => [k, String(unwrap(v))] as const);
             const data = values(r.inputs.data).map(([k, v]) => [k, Buffer.from(v, "base64").toString("utf8")]);
             const secret = Object.fromEntries([...data, ...values(r.inputs.stringData)]);
             this.secrets.set(String(unwrap(r.inputs.metadata).name), secret);
@@ -278,8 +294,12 @@ export class LocalStack {
         case "kubernetes:core/v1:ConfigMap":
         case "kubernetes:core/v1:Service": {
           if (preview) return undefined;
-          const applied = await this.api.serverSideApply(r.type === "kubernetes:core/v1:Service" ? "services" : "configmaps", unwrap(r.inputs));
-          if (applied.code >= 300) throw new Error(`applying ${r.type} ${r.name}: ${applied.code} ${applied.body.message}`);
+          const applied = await this.api.serverSideApply(
+            r.type === "kubernetes:core/v1:Service" ? "services" : "configmaps",
+            unwrap(r.inputs),
+          );
+          if (applied.code >= 300)
+            throw new Error(`applying ${r.type} ${r.name}: ${applied.code} ${applied.body.message}`);
           return undefined;
         }
         case "kubernetes:apps/v1:StatefulSet": {
@@ -339,7 +359,9 @@ export class LocalStack {
       const unready = probes.flatMap((p, ordinal) => (p.ready ? [] : [`${this.statefulSetName}-${ordinal}: ${p.why}`]));
       if (unready.length === 0) return;
       if (Date.now() > deadline) {
-        throw new Error(`StatefulSet ${this.statefulSetName}: ${replicas - unready.length}/${replicas} pods ready after ${READY_TIMEOUT_MS / 1000} s (${unready.join("; ")})`);
+        throw new Error(
+          `StatefulSet ${this.statefulSetName}: ${replicas - unready.length}/${replicas} pods ready after ${READY_TIMEOUT_MS / 1000} s (${unready.join("; ")})`,
+        );
       }
       await sleep(500);
     }
@@ -353,7 +375,11 @@ export class LocalStack {
       // The probe's environment is the database container's (its account, the lag limit); the pod's loopback is
       // the local server's address.
       const env = this.containerEnv(this.container("mariadb"), `${this.statefulSetName}-${ordinal}`);
-      const { stdout } = await runScript("probe-readiness.sh", { ...env, MYSQL_HA_HOST: pod.host, MYSQL_HA_PORT: String(pod.port) });
+      const { stdout } = await runScript("probe-readiness.sh", {
+        ...env,
+        MYSQL_HA_HOST: pod.host,
+        MYSQL_HA_PORT: String(pod.port),
+      });
       return { ready: true, why: stdout.trim() };
     } catch (err) {
       return { ready: false, why: (err as ScriptError).stdout?.trim() || (err as Error).message };
@@ -361,20 +387,30 @@ export class LocalStack {
   }
 
   /** What the pod's init container makes of the rendered server config (in the pod's volumes `dir`): its server_id and options. */
-  private async podOptions(ordinal: number, dir: string, pod: LocalServer): Promise<{ serverId: number; options: ServerOptions }> {
+  private async podOptions(
+    ordinal: number,
+    dir: string,
+    pod: LocalServer,
+  ): Promise<{ serverId: number; options: ServerOptions }> {
     const podName = `${this.statefulSetName}-${ordinal}`;
     const { stdout, mounts } = await this.runInitContainer("init-server", podName, dir);
     this.options.log?.(`pod ${podName}: ${stdout.trim().replace(/^init-server: \S+ /, "")}`);
     // What mariadbd reads: the conf volume init-server wrote.
     const confOut = mounts.get(PATHS.conf);
     if (!confOut) throw new Error(`pod ${podName}: init-server does not mount ${PATHS.conf}`);
-    const options = parseOptionFiles(fs.readdirSync(confOut).sort().map((f) => fs.readFileSync(path.join(confOut, f), "utf8")));
+    const options = parseOptionFiles(
+      fs
+        .readdirSync(confOut)
+        .sort()
+        .map((f) => fs.readFileSync(path.join(confOut, f), "utf8")),
+    );
     const serverId = Number(options.server_id);
     for (const key of HARNESS_OPTIONS) delete options[key];
     // Paths in the options (the TLS files) are the database container's: its volumes in this pod's directory.
     const { local } = this.containerView(this.container("mariadb"), podName, dir, this.podVolumes(pod));
     // (init-server already wrote its own mounts' local paths.)
-    for (const [key, value] of Object.entries(options)) if (typeof value === "string" && !value.startsWith(dir)) options[key] = local(value);
+    for (const [key, value] of Object.entries(options))
+      if (typeof value === "string" && !value.startsWith(dir)) options[key] = local(value);
     return { serverId, options };
   }
 
@@ -384,7 +420,12 @@ export class LocalStack {
    * environment is resolved from the manifest (values, the pod name, the rendered Secret), and its own command runs
    * (the scripts of the rendered ConfigMap, not the repository's), container paths mapped to those directories.
    */
-  private async runInitContainer(name: string, podName: string, dir: string, given?: Map<string, string>): Promise<{ stdout: string; mounts: Map<string, string> }> {
+  private async runInitContainer(
+    name: string,
+    podName: string,
+    dir: string,
+    given?: Map<string, string>,
+  ): Promise<{ stdout: string; mounts: Map<string, string> }> {
     const container = (this.template.spec.initContainers ?? []).find((c: any) => c.name === name);
     if (!container) throw new Error(`the rendered pod template has no init container ${name}`);
     const { env, mounts, local } = this.containerView(container, podName, dir, given);
@@ -412,9 +453,14 @@ export class LocalStack {
       const volume = spec.volumes.find((v: any) => v.name === mount.name);
       const local = path.join(dir, "volumes", mount.name);
       fs.mkdirSync(local, { recursive: true });
-      const data = { configMaps: (name: string) => this.api.configMaps.get(name), secrets: (name: string) => this.secrets.get(name) };
+      const data = {
+        configMaps: (name: string) => this.api.configMaps.get(name),
+        secrets: (name: string) => this.secrets.get(name),
+      };
       if (!projectVolume(volume, local, podName, data) && !volume?.emptyDir) {
-        throw new Error(`pod ${podName}: volume ${mount.name} of ${container.name} is neither a ConfigMap, a Secret nor an emptyDir`);
+        throw new Error(
+          `pod ${podName}: volume ${mount.name} of ${container.name} is neither a ConfigMap, a Secret nor an emptyDir`,
+        );
       }
       mounts.set(mount.mountPath, local);
     }
@@ -423,12 +469,22 @@ export class LocalStack {
       const hit = byDepth.find(([mountPath]) => value === mountPath || value.startsWith(`${mountPath}/`));
       return hit ? hit[1] + value.slice(hit[0].length) : value;
     };
-    return { env: { PATH: process.env.PATH ?? "/usr/bin:/bin", ...this.containerEnv(container, podName, local) }, mounts, local };
+    return {
+      env: { PATH: process.env.PATH ?? "/usr/bin:/bin", ...this.containerEnv(container, podName, local) },
+      mounts,
+      local,
+    };
   }
 
   /** A container's environment from the manifest: values, the pod name, the rendered Secret's keys. */
-  private containerEnv(container: any, podName: string, local: (value: string) => string = (v) => v): Record<string, string> {
-    return Object.fromEntries(resolveEnv(container, podName, (name) => this.secrets.get(name)).map(([k, v]) => [k, local(v)]));
+  private containerEnv(
+    container: any,
+    podName: string,
+    local: (value: string) => string = (v) => v,
+  ): Record<string, string> {
+    return Object.fromEntries(
+      resolveEnv(container, podName, (name) => this.secrets.get(name)).map(([k, v]) => [k, local(v)]),
+    );
   }
 
   /**
@@ -439,13 +495,25 @@ export class LocalStack {
   private donorEnv(ordinal: number, pod: LocalServer): Record<string, string> {
     const podName = `${this.statefulSetName}-${ordinal}`;
     const dir = fs.mkdtempSync(path.join(this.scratch, `${podName}-donor-`));
-    const env: Record<string, string> = this.containerView(this.container("clone-donor"), podName, dir, this.podVolumes(pod)).env;
-    return Object.fromEntries(["MYSQL_USER", "MYSQL_PASSWORD", "TLS_DIR", "POD_NAME"].filter((k) => env[k] !== undefined).map((k) => [k, env[k]]));
+    const env: Record<string, string> = this.containerView(
+      this.container("clone-donor"),
+      podName,
+      dir,
+      this.podVolumes(pod),
+    ).env;
+    return Object.fromEntries(
+      ["MYSQL_USER", "MYSQL_PASSWORD", "TLS_DIR", "POD_NAME"]
+        .filter((k) => env[k] !== undefined)
+        .map((k) => [k, env[k]]),
+    );
   }
 
   /** The volumes a pod's server owns: its datadir (the data claim) and its socket directory (the run volume). */
   private podVolumes(pod: LocalServer): Map<string, string> {
-    return new Map([[PATHS.data, pod.datadir], [PATHS.run, path.dirname(pod.socket)]]);
+    return new Map([
+      [PATHS.data, pod.datadir],
+      [PATHS.run, path.dirname(pod.socket)],
+    ]);
   }
 
   /** The CA of the stack's TLS Secret as one file every local pod and the agents can name (written with the Secret). */
@@ -474,7 +542,10 @@ export class LocalStack {
       await pod.stop();
       pod.spec.options = (await this.initContainers(ordinal, pod)).options;
       await pod.start();
-      this.donors.set(ordinal, await startDonor(pod, this.secret(SECRET_KEYS.cloneToken), DONOR_PORT, this.donorEnv(ordinal, pod)));
+      this.donors.set(
+        ordinal,
+        await startDonor(pod, this.secret(SECRET_KEYS.cloneToken), DONOR_PORT, this.donorEnv(ordinal, pod)),
+      );
     } catch (err) {
       this.options.log?.(`pod ${this.statefulSetName}-${ordinal}: did not start: ${(err as Error).message}`);
       return false;
@@ -509,7 +580,10 @@ export class LocalStack {
    * empty member N > 0 clones member N-1 through its donor port; member 0 clones a peer that answers, else starts
    * empty). A failed init container is run again, as the kubelet does (with a shorter back-off).
    */
-  private async initContainers(ordinal: number, pod: LocalServer): Promise<{ serverId: number; options: ServerOptions; seeded: string }> {
+  private async initContainers(
+    ordinal: number,
+    pod: LocalServer,
+  ): Promise<{ serverId: number; options: ServerOptions; seeded: string }> {
     const podName = `${this.statefulSetName}-${ordinal}`;
     const dir = fs.mkdtempSync(path.join(this.scratch, `${podName}-`));
     const { serverId, options } = await this.podOptions(ordinal, dir, pod);
@@ -517,11 +591,19 @@ export class LocalStack {
     for (let restarts = 0; ; restarts++) {
       try {
         const { stdout } = await this.runInitContainer("seed", podName, dir, this.podVolumes(pod));
-        if (restarts > 0) this.options.log?.(`pod ${podName}: init container seed restarted ${restarts} times before it succeeded (its donor was not serving yet)`);
+        if (restarts > 0)
+          this.options.log?.(
+            `pod ${podName}: init container seed restarted ${restarts} times before it succeeded (its donor was not serving yet)`,
+          );
         return { serverId, options, seeded: stdout };
       } catch (err) {
-        const why = String((err as { stderr?: string }).stderr || (err as Error).message).trim().split("\n").slice(-2).join(" / ");
-        if (Date.now() > deadline) throw new Error(`pod ${podName}: init container seed failed ${restarts + 1} times; last: ${why}`);
+        const why = String((err as { stderr?: string }).stderr || (err as Error).message)
+          .trim()
+          .split("\n")
+          .slice(-2)
+          .join(" / ");
+        if (Date.now() > deadline)
+          throw new Error(`pod ${podName}: init container seed failed ${restarts + 1} times; last: ${why}`);
         await sleep(Math.min(2000, 250 * 2 ** restarts));
       }
     }
@@ -536,7 +618,12 @@ export class LocalStack {
     const podName = `${this.statefulSetName}-${ordinal}`;
     const podDir = fs.mkdtempSync(path.join(os.tmpdir(), `mysql-ha-${podName}-`));
     // mariadbd in the pod network too: a replica resolves its source by the name the engine gives it.
-    const pod = new LocalServer(podDir, MYSQL_PORT, { serverId: 0, options: {}, host: this.addresses[ordinal], wrap: this.network.wrap.bind(this.network) });
+    const pod = new LocalServer(podDir, MYSQL_PORT, {
+      serverId: 0,
+      options: {},
+      host: this.addresses[ordinal],
+      wrap: this.network.wrap.bind(this.network),
+    });
     this.pods[ordinal] = pod;
     this.network.add(this.podHostName(ordinal), pod.host);
     const t0 = Date.now();
@@ -550,13 +637,18 @@ export class LocalStack {
     } else {
       const donor = Number(/member (\d+) \(/.exec(seeded)?.[1] ?? ordinal - 1);
       this.clones.push({ ordinal, donor, ms: Date.now() - t0 });
-      this.options.log?.(`pod ${podName}: cloned member ${donor} (${(dirSize(pod.datadir) / 1e6).toFixed(0)} MB in ${Date.now() - t0} ms) at GTID '${gtid}'`);
+      this.options.log?.(
+        `pod ${podName}: cloned member ${donor} (${(dirSize(pod.datadir) / 1e6).toFixed(0)} MB in ${Date.now() - t0} ms) at GTID '${gtid}'`,
+      );
       // The copy's accounts are the donor's: root's password is the Secret's.
       pod.adminPassword = this.secret(SECRET_KEYS.root);
     }
     await pod.start();
     if (fresh) await this.entrypoint(pod, podName);
-    this.donors.set(ordinal, await startDonor(pod, this.secret(SECRET_KEYS.cloneToken), DONOR_PORT, this.donorEnv(ordinal, pod)));
+    this.donors.set(
+      ordinal,
+      await startDonor(pod, this.secret(SECRET_KEYS.cloneToken), DONOR_PORT, this.donorEnv(ordinal, pod)),
+    );
     this.options.log?.(`pod ${podName}: started on ${pod.address}`);
   }
 
@@ -585,8 +677,13 @@ export class LocalStack {
     const env = this.containerEnv(database, podName);
     const root = env.MARIADB_ROOT_PASSWORD;
     const rootHost = env.MARIADB_ROOT_HOST || "%";
-    if (!root) throw new Error(`pod ${podName}: MARIADB_ROOT_PASSWORD is not set (the entrypoint would refuse to initialize)`);
-    const conn = await mysql.createConnection({ socketPath: pod.socket, user: LOCAL_ROOT_USER, password: pod.adminPassword });
+    if (!root)
+      throw new Error(`pod ${podName}: MARIADB_ROOT_PASSWORD is not set (the entrypoint would refuse to initialize)`);
+    const conn = await mysql.createConnection({
+      socketPath: pod.socket,
+      user: LOCAL_ROOT_USER,
+      password: pod.adminPassword,
+    });
     try {
       await conn.query("SET SESSION sql_log_bin = 0");
       await conn.query("DROP USER IF EXISTS root@'127.0.0.1', root@'::1'");
@@ -599,10 +696,14 @@ export class LocalStack {
       if (env.MARIADB_DATABASE) await conn.query(`CREATE DATABASE IF NOT EXISTS \`${env.MARIADB_DATABASE}\``);
       if (env.MARIADB_USER) {
         await conn.query("CREATE USER ?@'%' IDENTIFIED BY ?", [env.MARIADB_USER, env.MARIADB_PASSWORD]);
-        if (env.MARIADB_DATABASE) await conn.query(`GRANT ALL ON \`${env.MARIADB_DATABASE}\`.* TO ?@'%'`, [env.MARIADB_USER]);
+        if (env.MARIADB_DATABASE)
+          await conn.query(`GRANT ALL ON \`${env.MARIADB_DATABASE}\`.* TO ?@'%'`, [env.MARIADB_USER]);
       }
       if (env.MARIADB_REPLICATION_USER) {
-        await conn.query("CREATE USER ?@'%' IDENTIFIED BY ?", [env.MARIADB_REPLICATION_USER, env.MARIADB_REPLICATION_PASSWORD]);
+        await conn.query("CREATE USER ?@'%' IDENTIFIED BY ?", [
+          env.MARIADB_REPLICATION_USER,
+          env.MARIADB_REPLICATION_PASSWORD,
+        ]);
         await conn.query("GRANT REPLICATION REPLICA ON *.* TO ?@'%'", [env.MARIADB_REPLICATION_USER]);
       }
     } finally {
@@ -615,8 +716,12 @@ export class LocalStack {
     const initdb = mounts.get(PATHS.initdb) ?? "";
     for (const file of initdb ? fs.readdirSync(initdb).sort() : []) {
       const script = path.join(initdb, file);
-      if (!file.endsWith(".sh")) throw new Error(`pod ${podName}: ${PATHS.initdb}/${file}: this stand-in runs only executable .sh init scripts`);
-      if ((fs.statSync(script).mode & 0o111) === 0) throw new Error(`pod ${podName}: ${PATHS.initdb}/${file} is not executable: the entrypoint would source it into its own shell`);
+      if (!file.endsWith(".sh"))
+        throw new Error(`pod ${podName}: ${PATHS.initdb}/${file}: this stand-in runs only executable .sh init scripts`);
+      if ((fs.statSync(script).mode & 0o111) === 0)
+        throw new Error(
+          `pod ${podName}: ${PATHS.initdb}/${file} is not executable: the entrypoint would source it into its own shell`,
+        );
       const { stdout } = await execFileAsync(script, [], { env: scriptEnv });
       this.options.log?.(`pod ${podName}: ${stdout.trim()}`);
     }

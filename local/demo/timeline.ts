@@ -23,13 +23,19 @@ export function formatTimeline(steps: StepRecord[], width = 72): string {
   const lines = [head, "-".repeat(head.length + 20)];
   steps.forEach((s, i) => {
     const [first, ...rest] = wrap(s.detail, width);
-    lines.push(`${String(i + 1).padStart(2)}  ${s.step.padEnd(stepWidth)}  ${formatDuration(s.ms).padStart(7)}  ${s.result.padEnd(7)}  ${first ?? ""}`);
+    lines.push(
+      `${String(i + 1).padStart(2)}  ${s.step.padEnd(stepWidth)}  ${formatDuration(s.ms).padStart(7)}  ${s.result.padEnd(7)}  ${first ?? ""}`,
+    );
     for (const line of rest) lines.push(indent + line);
   });
   const failed = steps.filter((s) => s.result === "FAIL").length;
   const total = steps.reduce((sum, s) => sum + s.ms, 0);
   lines.push("-".repeat(head.length + 20));
-  lines.push(failed ? `${failed} of ${steps.length} checks FAILED (${formatDuration(total)})` : `all ${steps.filter((s) => s.result === "ok").length} checks passed (${formatDuration(total)})`);
+  lines.push(
+    failed
+      ? `${failed} of ${steps.length} checks FAILED (${formatDuration(total)})`
+      : `all ${steps.filter((s) => s.result === "ok").length} checks passed (${formatDuration(total)})`,
+  );
   return lines.join("\n");
 }
 

@@ -24,7 +24,11 @@ interface Lab {
 
 async function startLab(serverIdBase: number): Promise<Lab> {
   const servers = await startServers(3, AGENT_MEMBER_OPTIONS, serverIdBase);
-  const lab = { servers, members: servers.map((s) => ({ host: s.host, port: s.port })), settings: chaosSettings([], () => {}, { connectTimeoutMs: 1000 }) };
+  const lab = {
+    servers,
+    members: servers.map((s) => ({ host: s.host, port: s.port })),
+    settings: chaosSettings([], () => {}, { connectTimeoutMs: 1000 }),
+  };
   try {
     await setup(lab.members, 0, lab.settings);
   } catch (err) {
@@ -55,7 +59,13 @@ describe("agent loop against real members", () => {
   });
 
   const run = (options: Partial<Parameters<typeof startAgent>[0]> = {}) => {
-    const started = startAgent({ members: lab!.members, settings: lab!.settings, ...FAST, cooldownSeconds: 60, ...options });
+    const started = startAgent({
+      members: lab!.members,
+      settings: lab!.settings,
+      ...FAST,
+      cooldownSeconds: 60,
+      ...options,
+    });
     agents.push(started.agent);
     return started.events;
   };
@@ -106,16 +116,32 @@ describe("agent loop against real members", () => {
       for (const i of [1, 2]) {
         const pair = await ca.issue(`agent-enabling-${i}`, memberDnsName(i));
         await lab.servers[i].stop();
-        lab.servers[i].spec.options = { ...lab.servers[i].spec.options, ssl_ca: ca.caPath, ssl_cert: pair.cert, ssl_key: pair.key, "read-only": 1 };
+        lab.servers[i].spec.options = {
+          ...lab.servers[i].spec.options,
+          ssl_ca: ca.caPath,
+          ssl_cert: pair.cert,
+          ssl_key: pair.key,
+          "read-only": 1,
+        };
         await lab.servers[i].start();
       }
       // The agent of the stack with TLS on (its --tls-ca): strict, as it always is.
-      const ev = run({ settings: { ...lab.settings, tls: { ca: ca.ca, caPath: ca.caPath, serverName: memberDnsName } } });
+      const ev = run({
+        settings: { ...lab.settings, tls: { ca: ca.ca, caPath: ca.caPath, serverName: memberDnsName } },
+      });
       const suspect = await ev.wait("primary-suspect", (e) => e.event === "primary-suspect", 15000);
-      expect(suspect).toMatchObject({ primary: 0, reason: "member 0 does not answer this agent, but members 1, 2 still stream from it" });
-      expect(ev.of("primary-unreachable")[0]).toMatchObject({ primary: 0, error: expect.stringMatching(/^TLS: the member does not offer TLS/) });
+      expect(suspect).toMatchObject({
+        primary: 0,
+        reason: "member 0 does not answer this agent, but members 1, 2 still stream from it",
+      });
+      expect(ev.of("primary-unreachable")[0]).toMatchObject({
+        primary: 0,
+        error: expect.stringMatching(/^TLS: the member does not offer TLS/),
+      });
       await sleep((FAST.failureThreshold + 3) * FAST.intervalMs);
-      expect(ev.list.map((e) => e.event).filter((e) => !["started", "primary-unreachable", "primary-suspect"].includes(e))).toEqual([]);
+      expect(
+        ev.list.map((e) => e.event).filter((e) => !["started", "primary-unreachable", "primary-suspect"].includes(e)),
+      ).toEqual([]);
       expect(await writableMembers(lab.servers)).toEqual([0]);
       // Replication goes on in plain text: a write on the primary reaches both replicas.
       await lab.servers[0].query("CREATE DATABASE written_while_enabling");
@@ -140,13 +166,20 @@ describe("agent loop against real members", () => {
     await ev.wait("healthy", (e) => e.event === "healthy", 5000);
     await lab.servers[0].signal("SIGKILL");
     const refused = await ev.wait("refused", (e) => e.event === "refused", 15000);
-    const before = await Promise.all(lab.servers.slice(1).map((s) => s.query("SELECT @@global.gtid_current_pos AS p, @@global.read_only AS ro")));
+    const before = await Promise.all(
+      lab.servers.slice(1).map((s) => s.query("SELECT @@global.gtid_current_pos AS p, @@global.read_only AS ro")),
+    );
     await sleep(6 * FAST.intervalMs);
-    expect(refused).toMatchObject({ operation: "failover", reason: expect.stringMatching(/cannot fail over: no candidate .* errant/) });
+    expect(refused).toMatchObject({
+      operation: "failover",
+      reason: expect.stringMatching(/cannot fail over: no candidate .* errant/),
+    });
     expect(count(ev, "refused")).toBe(1);
     expect(count(ev, "failover")).toBe(0);
     expect(await writableMembers(lab.servers)).toEqual([]);
-    const after = await Promise.all(lab.servers.slice(1).map((s) => s.query("SELECT @@global.gtid_current_pos AS p, @@global.read_only AS ro")));
+    const after = await Promise.all(
+      lab.servers.slice(1).map((s) => s.query("SELECT @@global.gtid_current_pos AS p, @@global.read_only AS ro")),
+    );
     expect(after).toEqual(before);
     expect((await replicaStatus(lab.servers[1]))?.Master_Port).toBe(lab.servers[0].port);
     expect(await replicaStatus(lab.servers[2])).toBeUndefined();
@@ -162,7 +195,11 @@ describe("agent loop against real members", () => {
     // Member 0 comes back (read-only, as a restarted pod does) and is attached to the new primary: three members again.
     await lab.servers[0].start();
     await attach(lab.members, 0, lab.settings);
-    await ev.wait("healthy", (e) => e.event === "healthy" && e.primary === to && Date.parse(e.time) > Date.parse(first.time), 5000);
+    await ev.wait(
+      "healthy",
+      (e) => e.event === "healthy" && e.primary === to && Date.parse(e.time) > Date.parse(first.time),
+      5000,
+    );
     await lab.servers[to].signal("SIGKILL");
     const cooldown = await ev.wait("cooldown", (e) => e.event === "cooldown", 15000);
     await sleep(4 * FAST.intervalMs);
@@ -175,10 +212,22 @@ describe("agent loop against real members", () => {
 
   it("two agents sharing a Lease: only the holder fails over, exactly once", async () => {
     lab = await startLab(2240);
-    api = new KubeApiStandin({ namespace: "db", statefulSet: "mysql", replicas: 3, revision: "r1", createOnPatch: false });
+    api = new KubeApiStandin({
+      namespace: "db",
+      statefulSet: "mysql",
+      replicas: 3,
+      revision: "r1",
+      createOnPatch: false,
+    });
     await api.start();
     const pair = ["a", "b"].map((identity) => {
-      const elector = new LeaseElector({ kubeconfig: api!.kubeconfig(), namespace: "db", name: "agent", identity, renewIntervalMs: 1000 });
+      const elector = new LeaseElector({
+        kubeconfig: api!.kubeconfig(),
+        namespace: "db",
+        name: "agent",
+        identity,
+        renewIntervalMs: 1000,
+      });
       electors.push(elector);
       elector.start();
       return { identity, elector, events: run({ leadership: elector }) };
@@ -207,7 +256,8 @@ describe("agent loop against real members", () => {
     const objects = await applyProgramObjects(api);
     await pointAtPrimary(objects, 2);
     expect(api.serviceEndpoints(NAMES.primaryService)).toEqual(["mysql-2"]);
-    const patches = () => api!.requests.filter((r) => r.startsWith(`PATCH /api/v1/namespaces/db/configmaps/${NAMES.topology}`)).length;
+    const patches = () =>
+      api!.requests.filter((r) => r.startsWith(`PATCH /api/v1/namespaces/db/configmaps/${NAMES.topology}`)).length;
     const applied = patches();
     const events = run({ objects });
     await events.wait("healthy", (e) => e.event === "healthy" && e.primary === 0, 10000);

@@ -6,9 +6,14 @@ import { execFile } from "node:child_process";
 import { freePort } from "../../local/mariadbd";
 import { AGENT_ENV, BIN, spawnAgent } from "./support";
 
-function cli(args: string[], env: Record<string, string> = AGENT_ENV): Promise<{ code: number; stdout: string; stderr: string }> {
+function cli(
+  args: string[],
+  env: Record<string, string> = AGENT_ENV,
+): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
-    const clean = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith("KUBERNETES_") && !k.startsWith("MYSQL_HA_")));
+    const clean = Object.fromEntries(
+      Object.entries(process.env).filter(([k]) => !k.startsWith("KUBERNETES_") && !k.startsWith("MYSQL_HA_")),
+    );
     execFile(process.execPath, [BIN, ...args], { env: { ...clean, ...env }, timeout: 30000 }, (err, stdout, stderr) => {
       resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr });
     });
@@ -20,7 +25,17 @@ describe("mysql-ha agent (command line)", () => {
     const [help, overview] = await Promise.all([cli(["agent", "--help"]), cli(["--help"])]);
     expect(help.code).toBe(0);
     expect(help.stdout).toMatch(/^Usage: mysql-ha agent --members H:P,\.\.\./);
-    for (const flag of ["--interval-ms", "--failure-threshold", "--cooldown-seconds", "--kube-api", "--lease", "--lease-seconds", "--statefulset", "--topology-configmap", "--metrics-port"]) {
+    for (const flag of [
+      "--interval-ms",
+      "--failure-threshold",
+      "--cooldown-seconds",
+      "--kube-api",
+      "--lease",
+      "--lease-seconds",
+      "--statefulset",
+      "--topology-configmap",
+      "--metrics-port",
+    ]) {
       expect(help.stdout).toContain(flag);
     }
     expect(overview.stdout).toMatch(/^ {2}agent {8}Watch the members and fail over automatically/m);
@@ -28,7 +43,10 @@ describe("mysql-ha agent (command line)", () => {
 
   it("bad flags exit 2 with one line naming the flag", async () => {
     const cases: Array<[string[], RegExp]> = [
-      [["--members", "a:1", "--interval-ms", "0"], /^mysql-ha agent: --interval-ms '0' is not a positive whole number\n$/],
+      [
+        ["--members", "a:1", "--interval-ms", "0"],
+        /^mysql-ha agent: --interval-ms '0' is not a positive whole number\n$/,
+      ],
       [["--members", "a:1", "--failure-threshold", "x"], /--failure-threshold 'x' is not a positive whole number/],
       [["--members", "a:1", "--cooldown-seconds", "1.5"], /--cooldown-seconds '1.5' is not a whole number/],
       [["--members", "a:1", "--bogus"], /Unknown option '--bogus'.*Allowed options for 'agent'/],
@@ -36,14 +54,29 @@ describe("mysql-ha agent (command line)", () => {
       [["--members", "a"], /--members entry 0 'a' is not host:port/],
       [["--members", "a:1", "--replicas", "3"], /--replicas describes the members by StatefulSet: not with --members/],
       [["--statefulset", "db", "--namespace", "ns", "--replicas", "3"], /--service is required with --statefulset/],
-      [["--statefulset", "db", "--service", "h", "--namespace", "ns", "--replicas", "3", "--port", "70000"], /--port '70000' is not a port/],
+      [
+        ["--statefulset", "db", "--service", "h", "--namespace", "ns", "--replicas", "3", "--port", "70000"],
+        /--port '70000' is not a port/,
+      ],
       [["--members", "a:1", "--kube-api", "http://127.0.0.1:8001"], /--kube-api needs --lease or --topology-configmap/],
       [["--members", "a:1", "--lease", "l"], /--namespace is required with --lease/],
-      [["--members", "a:1", "--namespace", "n", "--lease", "l", "--lease-seconds", "2"], /--lease-seconds '2' is not a whole number of seconds, 3 or more/],
-      [["--members", "a:1", "--namespace", "n", "--lease", "l", "--lease-seconds", "4.5"], /--lease-seconds '4.5' is not a whole number of seconds, 3 or more/],
+      [
+        ["--members", "a:1", "--namespace", "n", "--lease", "l", "--lease-seconds", "2"],
+        /--lease-seconds '2' is not a whole number of seconds, 3 or more/,
+      ],
+      [
+        ["--members", "a:1", "--namespace", "n", "--lease", "l", "--lease-seconds", "4.5"],
+        /--lease-seconds '4.5' is not a whole number of seconds, 3 or more/,
+      ],
       [["--members", "a:1", "--lease-seconds", "15"], /--lease-seconds needs --lease/],
-      [["--members", "a:1", "--namespace", "n", "--topology-configmap", "t"], /--primary-service is required with --topology-configmap/],
-      [["--members", "a:1", "--namespace", "n", "--topology-configmap", "t", "--primary-service", "p"], /--statefulset is required with --topology-configmap/],
+      [
+        ["--members", "a:1", "--namespace", "n", "--topology-configmap", "t"],
+        /--primary-service is required with --topology-configmap/,
+      ],
+      [
+        ["--members", "a:1", "--namespace", "n", "--topology-configmap", "t", "--primary-service", "p"],
+        /--statefulset is required with --topology-configmap/,
+      ],
       [["--members", "a:1", "--metrics-port", "0"], /--metrics-port '0' is not a port/],
     ];
     const results = await Promise.all(cases.map(([args]) => cli(["agent", ...args])));
@@ -61,12 +94,21 @@ describe("mysql-ha agent (command line)", () => {
   it("with --lease and no --kube-api outside a pod: exits 1 saying so", async () => {
     const r = await cli(["agent", "--members", "a:1", "--namespace", "n", "--lease", "l"]);
     expect(r.code).toBe(1);
-    expect(r.stderr).toBe("mysql-ha agent: not running in a pod: KUBERNETES_SERVICE_HOST and KUBERNETES_SERVICE_PORT are not set (outside a cluster, give a kubeconfig or an API URL)\n");
+    expect(r.stderr).toBe(
+      "mysql-ha agent: not running in a pod: KUBERNETES_SERVICE_HOST and KUBERNETES_SERVICE_PORT are not set (outside a cluster, give a kubeconfig or an API URL)\n",
+    );
   });
 
   it("serves /healthz and /metrics on --metrics-port and stops on SIGTERM with exit 0, printing no credential", async () => {
     const [dbPort, metricsPort] = [await freePort(), await freePort()];
-    const agent = spawnAgent(["--members", `127.0.0.1:${dbPort}`, "--interval-ms", "200", "--metrics-port", String(metricsPort)]);
+    const agent = spawnAgent([
+      "--members",
+      `127.0.0.1:${dbPort}`,
+      "--interval-ms",
+      "200",
+      "--metrics-port",
+      String(metricsPort),
+    ]);
     try {
       await agent.events.wait("refused", (e) => e.event === "refused", 20000);
       const res = await fetch(`http://127.0.0.1:${metricsPort}/healthz`);
@@ -83,6 +125,7 @@ describe("mysql-ha agent (command line)", () => {
     }
     expect(agent.events.list.map((e) => e.event)).toEqual(["started", "leader", "refused", "stopped"]);
     expect(agent.events.of("refused")[0].reason).toMatch(/replication is not set up/);
-    for (const secret of Object.values(AGENT_ENV).filter((v) => v.length > 6)) expect(agent.stdout() + agent.stderr()).not.toContain(secret);
+    for (const secret of Object.values(AGENT_ENV).filter((v) => v.length > 6))
+      expect(agent.stdout() + agent.stderr()).not.toContain(secret);
   });
 });

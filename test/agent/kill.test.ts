@@ -16,7 +16,12 @@ async function scrape(port: number): Promise<Map<string, number>> {
   expect(res.headers.get("content-type")).toBe("text/plain; version=0.0.4; charset=utf-8");
   const text = await res.text();
   expect(await checkMetrics(text)).toMatchObject({ code: 0 });
-  return new Map(text.split("\n").filter((l) => l && !l.startsWith("#")).map((l) => [l.slice(0, l.lastIndexOf(" ")), Number(l.slice(l.lastIndexOf(" ") + 1))]));
+  return new Map(
+    text
+      .split("\n")
+      .filter((l) => l && !l.startsWith("#"))
+      .map((l) => [l.slice(0, l.lastIndexOf(" ")), Number(l.slice(l.lastIndexOf(" ") + 1))]),
+  );
 }
 
 describe("agent process: kill -9 of the primary under load", () => {
@@ -28,14 +33,36 @@ describe("agent process: kill -9 of the primary under load", () => {
     const metricsPort = await freePort();
     const agent = (running.agent = spawnAgent(["--metrics-port", String(metricsPort), ...agentArgs(servers, { api })]));
     const started = await agent.events.wait("started", (e) => e.event === "started", 20000);
-    expect(started).toMatchObject({ members: servers.map((s) => s.address), intervalMs: 300, failureThreshold: 3, cooldownSeconds: 60, kubernetesObjects: true });
+    expect(started).toMatchObject({
+      members: servers.map((s) => s.address),
+      intervalMs: 300,
+      failureThreshold: 3,
+      cooldownSeconds: 60,
+      kubernetesObjects: true,
+    });
     const leader = await agent.events.wait("leader", (e) => e.event === "leader" && e.leading === true, 10000);
     await agent.events.wait("healthy", (e) => e.event === "healthy" && e.primary === 0, 10000);
     expect(api.lease(LEASE).spec.holderIdentity).toBe(leader.identity);
     const before = await scrape(metricsPort);
-    expect([0, 1, 2].map((m) => [before.get(`mysql_ha_member_up{member="${m}"}`), before.get(`mysql_ha_member_is_primary{member="${m}"}`)])).toEqual([[1, 1], [1, 0], [1, 0]]);
-    expect([before.get("mysql_ha_semi_sync_primary_on"), before.get("mysql_ha_semi_sync_replicas_connected"), before.get("mysql_ha_agent_is_leader")]).toEqual([1, 2, 1]);
-    expect([before.get('mysql_ha_failovers_total{result="success"}'), before.has("mysql_ha_last_failover_timestamp_seconds")]).toEqual([0, false]);
+    expect(
+      [0, 1, 2].map((m) => [
+        before.get(`mysql_ha_member_up{member="${m}"}`),
+        before.get(`mysql_ha_member_is_primary{member="${m}"}`),
+      ]),
+    ).toEqual([
+      [1, 1],
+      [1, 0],
+      [1, 0],
+    ]);
+    expect([
+      before.get("mysql_ha_semi_sync_primary_on"),
+      before.get("mysql_ha_semi_sync_replicas_connected"),
+      before.get("mysql_ha_agent_is_leader"),
+    ]).toEqual([1, 2, 1]);
+    expect([
+      before.get('mysql_ha_failovers_total{result="success"}'),
+      before.has("mysql_ha_last_failover_timestamp_seconds"),
+    ]).toEqual([0, false]);
     expect(before.get('mysql_ha_replica_lag_seconds{member="1"}')).toBe(0);
 
     await t.writer.start();
@@ -63,14 +90,25 @@ describe("agent process: kill -9 of the primary under load", () => {
     expect(firstWrite - killedAt).toBeLessThan(5000);
     expect(await t.writer.verify(servers[to])).toEqual([]);
     expect(api.configMaps.get(NAMES.topology)!.primary).toBe(String(to));
-    expect(JSON.parse(api.configMaps.get(NAMES.topology)!["last-move"])).toMatchObject({ from: 0, to, by: "the agent", operation: "failover" });
+    expect(JSON.parse(api.configMaps.get(NAMES.topology)!["last-move"])).toMatchObject({
+      from: 0,
+      to,
+      by: "the agent",
+      operation: "failover",
+    });
     expect(api.serviceEndpoints(NAMES.primaryService)).toEqual([`mysql-${to}`]);
-    expect(roleLabels(api)).toEqual(Object.fromEntries([0, 1, 2].map((o) => [`mysql-${o}`, o === to ? "primary" : "replica"])));
+    expect(roleLabels(api)).toEqual(
+      Object.fromEntries([0, 1, 2].map((o) => [`mysql-${o}`, o === to ? "primary" : "replica"])),
+    );
     expect(agent.events.of("refused")).toEqual([]);
     await agent.events.wait("healthy", (e) => e.event === "healthy" && e.primary === to, 5000);
     const after = await scrape(metricsPort);
-    expect([0, 1, 2].map((m) => [after.get(`mysql_ha_member_up{member="${m}"}`), after.get(`mysql_ha_member_is_primary{member="${m}"}`)]))
-      .toEqual([0, 1, 2].map((m) => [m === 0 ? 0 : 1, m === to ? 1 : 0]));
+    expect(
+      [0, 1, 2].map((m) => [
+        after.get(`mysql_ha_member_up{member="${m}"}`),
+        after.get(`mysql_ha_member_is_primary{member="${m}"}`),
+      ]),
+    ).toEqual([0, 1, 2].map((m) => [m === 0 ? 0 : 1, m === to ? 1 : 0]));
     expect(after.get('mysql_ha_failovers_total{result="success"}')).toBe(1);
     expect(after.get("mysql_ha_last_failover_timestamp_seconds")! * 1000).toBeGreaterThan(killedAt);
     expect(after.get("mysql_ha_last_failover_timestamp_seconds")! * 1000).toBeLessThanOrEqual(failoverAt + 1000);
@@ -81,6 +119,7 @@ describe("agent process: kill -9 of the primary under load", () => {
     expect(agent.events.list.every((e) => typeof e.time === "string" && typeof e.event === "string")).toBe(true);
     expect(api.lease(LEASE).spec.holderIdentity).toBeUndefined();
     expect(agent.stderr()).toBe("");
-    for (const secret of [LOCAL_ROOT_PASSWORD, REPL.password]) expect(agent.stdout() + agent.stderr()).not.toContain(secret);
+    for (const secret of [LOCAL_ROOT_PASSWORD, REPL.password])
+      expect(agent.stdout() + agent.stderr()).not.toContain(secret);
   });
 });

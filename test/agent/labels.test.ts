@@ -27,12 +27,20 @@ function attributes(request: string): { verb: string; group: string; resource: s
   const m = /^\/(?:api\/v1|apis\/([^/]+)\/v1)\/namespaces\/[^/]+\/([^/]+)(?:\/([^/]+))?$/.exec(path);
   if (!m) throw new Error(`not a namespaced resource request: ${request}`);
   const [, group = "", resource, name] = m;
-  const verb = ({ GET: name ? "get" : "list", POST: "create", PUT: "update", PATCH: "patch", DELETE: "delete" } as Record<string, string>)[method];
+  const verb = (
+    { GET: name ? "get" : "list", POST: "create", PUT: "update", PATCH: "patch", DELETE: "delete" } as Record<
+      string,
+      string
+    >
+  )[method];
   return { verb, group, resource, name };
 }
 
 const allows = (rule: Rule, a: ReturnType<typeof attributes>, verb = a.verb) =>
-  rule.apiGroups.includes(a.group) && rule.resources.includes(a.resource) && rule.verbs.includes(verb) && a.verb === verb &&
+  rule.apiGroups.includes(a.group) &&
+  rule.resources.includes(a.resource) &&
+  rule.verbs.includes(verb) &&
+  a.verb === verb &&
   (!rule.resourceNames || (a.name !== undefined && rule.resourceNames.includes(a.name)));
 
 /** Requests outside the Role, and the Role's verbs no request used. */
@@ -42,7 +50,11 @@ function rbacReport(requests: string[]): { forbidden: string[]; unused: string[]
   const used = requests.map(attributes);
   return {
     forbidden: requests.filter((_, i) => !rules.some((rule) => allows(rule, used[i]))),
-    unused: rules.flatMap((rule) => rule.verbs.filter((verb) => !used.some((a) => allows(rule, a, verb))).map((verb) => `${verb} ${rule.resources.join()}`)),
+    unused: rules.flatMap((rule) =>
+      rule.verbs
+        .filter((verb) => !used.some((a) => allows(rule, a, verb)))
+        .map((verb) => `${verb} ${rule.resources.join()}`),
+    ),
   };
 }
 
@@ -51,7 +63,10 @@ describe("agent process: the members' role labels", () => {
 
   /** Members set up with member 0 primary, the program's objects in the stand-in, one agent leading. */
   async function start(serverIdBase: number): Promise<{ api: KubeApiStandin; agent: AgentChild; fromAgent: number }> {
-    const { t, api } = (running.lab = await startAgentLab({ serverIdBase, standin: { recreateMs: 20, initMs: 10, readyMs: 20 } }));
+    const { t, api } = (running.lab = await startAgentLab({
+      serverIdBase,
+      standin: { recreateMs: 20, initMs: 10, readyMs: 20 },
+    }));
     const fromAgent = api.requests.length;
     const agent = (running.agent = spawnAgent(agentArgs(t.servers, { api, leaseSeconds: 3 })));
     const labelled = await agent.events.wait("labelled", (e) => e.event === "labelled", 20000);
@@ -65,7 +80,11 @@ describe("agent process: the members' role labels", () => {
     // The primary's pod replaced (say its node was drained): the new pod comes from the template, without the label.
     const deleted = await fetch(`${api.url}/api/v1/namespaces/db/pods/mysql-0`, { method: "DELETE" });
     expect(deleted.status).toBe(200);
-    const again = await agent.events.wait("labelled", (e) => e.event === "labelled" && e.labels === "mysql-0 primary", 10000);
+    const again = await agent.events.wait(
+      "labelled",
+      (e) => e.event === "labelled" && e.labels === "mysql-0 primary",
+      10000,
+    );
     expect(again.primary).toBe(0);
     for (let i = 0; i < 50 && api.serviceEndpoints(NAMES.primaryService).length === 0; i++) await sleep(20);
     expect(api.serviceEndpoints(NAMES.primaryService)).toEqual(["mysql-0"]);
@@ -96,15 +115,22 @@ describe("agent process: the members' role labels", () => {
     const failover = await agent.events.wait("failover", (e) => e.event === "failover", 20000);
     const to = failover.to as number;
     await agent.events.wait("pointed", (e) => e.event === "pointed", 5000);
-    expect(agent.events.of("labelled").at(-1)).toMatchObject({ primary: to, labels: `mysql-0 replica, mysql-${to} primary` });
+    expect(agent.events.of("labelled").at(-1)).toMatchObject({
+      primary: to,
+      labels: `mysql-0 replica, mysql-${to} primary`,
+    });
     expect(api.serviceEndpoints(NAMES.primaryService)).toEqual([`mysql-${to}`]);
-    expect(roleLabels(api)).toEqual(Object.fromEntries([0, 1, 2].map((o) => [`mysql-${o}`, o === to ? "primary" : "replica"])));
+    expect(roleLabels(api)).toEqual(
+      Object.fromEntries([0, 1, 2].map((o) => [`mysql-${o}`, o === to ? "primary" : "replica"])),
+    );
 
     // Member 0 (dead) selected until it lost its label, then nobody, then the new primary; never two, and never a
     // writable pod but the new primary.
     expect(seen.filter((s) => s.pods.length > 1 || s.writable.some((p) => p !== `mysql-${to}`))).toEqual([]);
     const changes = seen.filter((s, i) => i === 0 || s.pods.join() !== seen[i - 1].pods.join());
-    expect(changes.map((s) => [s.request.replace("/api/v1/namespaces/db/", ""), s.pods.join(), s.writable.join()])).toEqual([
+    expect(
+      changes.map((s) => [s.request.replace("/api/v1/namespaces/db/", ""), s.pods.join(), s.writable.join()]),
+    ).toEqual([
       [`PATCH configmaps/${NAMES.topology}`, "mysql-0", ""],
       ["PATCH pods/mysql-0", "", ""],
       [`PATCH pods/mysql-${to}`, `mysql-${to}`, `mysql-${to}`],

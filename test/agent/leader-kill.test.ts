@@ -24,7 +24,14 @@ const CONNECT_TIMEOUT_MS = 1000;
 /** Server ids that ever wrote the GTIDs a member holds (gtid_binlog_state keeps the last one per domain and server). */
 async function writers(server: LocalServer): Promise<number[]> {
   const [{ s }] = await server.query<{ s: string }>("SELECT @@global.gtid_binlog_state AS s");
-  return [...new Set(s.split(",").filter(Boolean).map((g) => Number(g.split("-")[1])))].sort();
+  return [
+    ...new Set(
+      s
+        .split(",")
+        .filter(Boolean)
+        .map((g) => Number(g.split("-")[1])),
+    ),
+  ].sort();
 }
 
 async function readOnly(server: LocalServer): Promise<number> {
@@ -75,11 +82,16 @@ describe("agent processes: the Lease holder killed during a failover", () => {
     const pair = [spawnAgent(args), spawnAgent(args)];
     agents.push(...pair);
     for (const a of pair) await a.events.wait("healthy", (e) => e.event === "healthy" && e.primary === 0, 20000);
-    const leader = await Promise.race(pair.map((a) => a.events.wait("leader", (e) => e.event === "leader" && e.leading === true, 10000).then(() => a)));
+    const leader = await Promise.race(
+      pair.map((a) => a.events.wait("leader", (e) => e.event === "leader" && e.leading === true, 10000).then(() => a)),
+    );
     const follower = pair.find((a) => a !== leader)!;
     const leaderIdentity = leader.events.of("leader")[0].identity as string;
     expect(follower.events.of("leader")).toEqual([]);
-    expect(api.lease(LEASE).spec).toMatchObject({ holderIdentity: leaderIdentity, leaseDurationSeconds: LEASE_SECONDS });
+    expect(api.lease(LEASE).spec).toMatchObject({
+      holderIdentity: leaderIdentity,
+      leaseDurationSeconds: LEASE_SECONDS,
+    });
     const before = await Promise.all(servers.map(writers));
     await t.writer.start();
     await t.writer.waitForAcks(200);
@@ -89,7 +101,11 @@ describe("agent processes: the Lease holder killed during a failover", () => {
   /** SIGKILL of the leader; then it can neither finish nor release. Returns when its lease (as last renewed) expires. */
   async function killLeader(lab: Lab): Promise<{ killedAt: number; expiresAt: number }> {
     const { leader } = lab;
-    const exited = new Promise((resolve) => (leader.process.exitCode !== null || leader.process.signalCode !== null ? resolve(undefined) : leader.process.once("exit", resolve)));
+    const exited = new Promise((resolve) =>
+      leader.process.exitCode !== null || leader.process.signalCode !== null
+        ? resolve(undefined)
+        : leader.process.once("exit", resolve),
+    );
     leader.process.kill("SIGKILL");
     await exited;
     const killedAt = Date.now();
@@ -101,9 +117,18 @@ describe("agent processes: the Lease holder killed during a failover", () => {
   }
 
   /** The follower takes over after the lease expired, fails over once, points the objects; returns the new primary. */
-  async function takeover(lab: Lab, killed: { killedAt: number; expiresAt: number }, candidates: number[], label: string): Promise<{ to: number; failover: AgentEvent }> {
+  async function takeover(
+    lab: Lab,
+    killed: { killedAt: number; expiresAt: number },
+    candidates: number[],
+    label: string,
+  ): Promise<{ to: number; failover: AgentEvent }> {
     const { follower, servers } = lab;
-    const took = await follower.events.wait("leader", (e) => e.event === "leader" && e.leading === true, 3 * LEASE_SECONDS * 1000);
+    const took = await follower.events.wait(
+      "leader",
+      (e) => e.event === "leader" && e.leading === true,
+      3 * LEASE_SECONDS * 1000,
+    );
     const tookAt = Date.parse(took.time);
     const failover = await follower.events.wait("failover", (e) => e.event === "failover", 15000);
     await follower.events.wait("pointed", (e) => e.event === "pointed", 5000);
@@ -122,7 +147,8 @@ describe("agent processes: the Lease holder killed during a failover", () => {
     // Before that the follower saw the failed primary and did nothing.
     const before = follower.events.list.filter((e) => Date.parse(e.time) < tookAt);
     expect(before.some((e) => e.event === "primary-failed" && e.leading === false)).toBe(true);
-    for (const event of ["failover", "pointed", "fenced", "refused"]) expect(before.filter((e) => e.event === event)).toEqual([]);
+    for (const event of ["failover", "pointed", "fenced", "refused"])
+      expect(before.filter((e) => e.event === event)).toEqual([]);
     expect(Date.parse(failover.time)).toBeGreaterThan(tookAt);
 
     // One failover in all, from the dead primary to an answering replica, nothing acknowledged lost, objects pointed.
@@ -132,7 +158,12 @@ describe("agent processes: the Lease holder killed during a failover", () => {
     expect(await writableMembers(servers.filter((_, i) => i === 0 || candidates.includes(i)))).toEqual([to]);
     expect(await lab.t.writer.verify(servers[to])).toEqual([]);
     expect(lab.api.configMaps.get(NAMES.topology)!.primary).toBe(String(to));
-    expect(JSON.parse(lab.api.configMaps.get(NAMES.topology)!["last-move"])).toMatchObject({ from: 0, to, by: "the agent", operation: "failover" });
+    expect(JSON.parse(lab.api.configMaps.get(NAMES.topology)!["last-move"])).toMatchObject({
+      from: 0,
+      to,
+      by: "the agent",
+      operation: "failover",
+    });
     expect(lab.api.serviceEndpoints(NAMES.primaryService)).toEqual([`mysql-${to}`]);
     expect(Object.values(roleLabels(lab.api)).filter((role) => role === "primary")).toHaveLength(1);
     return { to, failover };
@@ -172,10 +203,18 @@ describe("agent processes: the Lease holder killed during a failover", () => {
     // dies: three of five members answer, a majority.
     await servers[HUNG].signal("SIGSTOP");
     await servers[0].signal("SIGKILL");
-    await leader.events.wait("threshold", (e) => e.event === "primary-unreachable" && e.failures === FAST.failureThreshold, 20000);
+    await leader.events.wait(
+      "threshold",
+      (e) => e.event === "primary-unreachable" && e.failures === FAST.failureThreshold,
+      20000,
+    );
     // The failover has begun once the leader holds the topology lock on member 1; it then spends a connect timeout on
     // the hung member (lock), another (inspect), and only then changes anything.
-    await until("the leader's topology lock on member 1", 5000, async () => (await servers[1].query("SELECT IS_USED_LOCK(?) AS h", [LOCK_NAME]))[0].h !== null);
+    await until(
+      "the leader's topology lock on member 1",
+      5000,
+      async () => (await servers[1].query("SELECT IS_USED_LOCK(?) AS h", [LOCK_NAME]))[0].h !== null,
+    );
     const killed = await killLeader(lab);
     // Killed before it changed anything: the answering replicas are read-only and still receiving.
     expect(await Promise.all([1, 2, 3].map((i) => readOnly(servers[i])))).toEqual([1, 1, 1]);
@@ -201,9 +240,15 @@ describe("agent processes: the Lease holder killed during a failover", () => {
     await blocker.query("LOCK TABLES ackcheck.acks READ");
     await lab.t.writer.waitForAcks(50);
     await servers[0].signal("SIGKILL");
-    await leader.events.wait("threshold", (e) => e.event === "primary-unreachable" && e.failures === FAST.failureThreshold, 20000);
+    await leader.events.wait(
+      "threshold",
+      (e) => e.event === "primary-unreachable" && e.failures === FAST.failureThreshold,
+      20000,
+    );
     // The leader has stopped receiving on both candidates (STOP SLAVE IO_THREAD) and waits on member 2's relay log.
-    await until("the leader's STOP SLAVE IO_THREAD on both candidates", 5000, async () => (await Promise.all([1, 2].map((i) => ioRunning(servers[i])))).every((s) => s === "No"));
+    await until("the leader's STOP SLAVE IO_THREAD on both candidates", 5000, async () =>
+      (await Promise.all([1, 2].map((i) => ioRunning(servers[i])))).every((s) => s === "No"),
+    );
     const killed = await killLeader(lab);
     expect(await Promise.all([1, 2].map((i) => readOnly(servers[i])))).toEqual([1, 1]);
     // The session ends (as a finished long transaction would): member 2 can apply what it received.

@@ -15,7 +15,11 @@ const LEASES = "/apis/coordination.k8s.io/v1/namespaces/db/leases";
 const MICRO = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$/;
 
 async function call(base: string, method: string, path: string, body?: unknown): Promise<{ code: number; body: any }> {
-  const res = await fetch(base + path, { method, headers: { "content-type": "application/json" }, body: body === undefined ? undefined : JSON.stringify(body) });
+  const res = await fetch(base + path, {
+    method,
+    headers: { "content-type": "application/json" },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
   return { code: res.status, body: await res.json() };
 }
 
@@ -35,7 +39,13 @@ describe("Lease stand-in and elector", () => {
     return e;
   };
   beforeEach(async () => {
-    api = new KubeApiStandin({ namespace: "db", statefulSet: "mysql", replicas: 1, revision: "r1", createOnPatch: false });
+    api = new KubeApiStandin({
+      namespace: "db",
+      statefulSet: "mysql",
+      replicas: 1,
+      revision: "r1",
+      createOnPatch: false,
+    });
     await api.start();
   });
   afterEach(async () => {
@@ -45,26 +55,65 @@ describe("Lease stand-in and elector", () => {
 
   it("stand-in: GET/POST/PUT as the API server answers them, 409 on a stale resourceVersion", async () => {
     const now = "2025-01-02T03:04:05.123456Z";
-    expect((await call(api.url, "GET", `${LEASES}/l`)).body).toMatchObject({ kind: "Status", code: 404, reason: "NotFound", message: 'leases.coordination.k8s.io "l" not found' });
+    expect((await call(api.url, "GET", `${LEASES}/l`)).body).toMatchObject({
+      kind: "Status",
+      code: 404,
+      reason: "NotFound",
+      message: 'leases.coordination.k8s.io "l" not found',
+    });
     expect((await call(api.url, "PUT", `${LEASES}/l`, lease("l", {}))).code).toBe(404);
-    const created = await call(api.url, "POST", LEASES, lease("l", { holderIdentity: "a", leaseDurationSeconds: 15, renewTime: now }));
+    const created = await call(
+      api.url,
+      "POST",
+      LEASES,
+      lease("l", { holderIdentity: "a", leaseDurationSeconds: 15, renewTime: now }),
+    );
     expect(created.code).toBe(201);
-    expect(created.body).toMatchObject({ kind: "Lease", metadata: { name: "l", namespace: "db", uid: expect.any(String) }, spec: { holderIdentity: "a", renewTime: now } });
+    expect(created.body).toMatchObject({
+      kind: "Lease",
+      metadata: { name: "l", namespace: "db", uid: expect.any(String) },
+      spec: { holderIdentity: "a", renewTime: now },
+    });
     const v1 = created.body.metadata.resourceVersion;
-    expect((await call(api.url, "POST", LEASES, lease("l", {}))).body).toMatchObject({ code: 409, reason: "AlreadyExists" });
+    expect((await call(api.url, "POST", LEASES, lease("l", {}))).body).toMatchObject({
+      code: 409,
+      reason: "AlreadyExists",
+    });
 
-    const renewed = await call(api.url, "PUT", `${LEASES}/l`, lease("l", { holderIdentity: "a", leaseDurationSeconds: 15 }, v1));
+    const renewed = await call(
+      api.url,
+      "PUT",
+      `${LEASES}/l`,
+      lease("l", { holderIdentity: "a", leaseDurationSeconds: 15 }, v1),
+    );
     expect(renewed.code).toBe(200);
     expect(renewed.body.metadata.resourceVersion).not.toBe(v1);
-    const stale = await call(api.url, "PUT", `${LEASES}/l`, lease("l", { holderIdentity: "b", leaseDurationSeconds: 15 }, v1));
-    expect(stale.body).toMatchObject({ kind: "Status", code: 409, reason: "Conflict", message: expect.stringContaining("the object has been modified") });
+    const stale = await call(
+      api.url,
+      "PUT",
+      `${LEASES}/l`,
+      lease("l", { holderIdentity: "b", leaseDurationSeconds: 15 }, v1),
+    );
+    expect(stale.body).toMatchObject({
+      kind: "Status",
+      code: 409,
+      reason: "Conflict",
+      message: expect.stringContaining("the object has been modified"),
+    });
     expect((await call(api.url, "GET", `${LEASES}/l`)).body.spec.holderIdentity).toBe("a");
     // Leases allow unconditional updates: no resourceVersion, no precondition.
-    expect((await call(api.url, "PUT", `${LEASES}/l`, lease("l", { holderIdentity: "c", leaseDurationSeconds: 15 }))).code).toBe(200);
+    expect(
+      (await call(api.url, "PUT", `${LEASES}/l`, lease("l", { holderIdentity: "c", leaseDurationSeconds: 15 }))).code,
+    ).toBe(200);
 
     // MicroTime needs exactly 6 fractional digits (what Date.toISOString gives is refused); durations are positive.
-    expect((await call(api.url, "PUT", `${LEASES}/l`, lease("l", { renewTime: new Date().toISOString() }))).body).toMatchObject({ code: 400, reason: "BadRequest" });
-    expect((await call(api.url, "PUT", `${LEASES}/l`, lease("l", { leaseDurationSeconds: 0 }))).body).toMatchObject({ code: 422, reason: "Invalid" });
+    expect(
+      (await call(api.url, "PUT", `${LEASES}/l`, lease("l", { renewTime: new Date().toISOString() }))).body,
+    ).toMatchObject({ code: 400, reason: "BadRequest" });
+    expect((await call(api.url, "PUT", `${LEASES}/l`, lease("l", { leaseDurationSeconds: 0 }))).body).toMatchObject({
+      code: 422,
+      reason: "Invalid",
+    });
     expect((await call(api.url, "PUT", `${LEASES}/l`, lease("m", {}))).code).toBe(400);
   });
 
@@ -74,7 +123,13 @@ describe("Lease stand-in and elector", () => {
     expect(await a.tryAcquireOrRenew()).toBe(true);
     expect(a.leading()).toBe(true);
     const first = api.lease("agent");
-    expect(first.spec).toEqual({ holderIdentity: "a", leaseDurationSeconds: 15, acquireTime: expect.stringMatching(MICRO), renewTime: expect.stringMatching(MICRO), leaseTransitions: 0 });
+    expect(first.spec).toEqual({
+      holderIdentity: "a",
+      leaseDurationSeconds: 15,
+      acquireTime: expect.stringMatching(MICRO),
+      renewTime: expect.stringMatching(MICRO),
+      leaseTransitions: 0,
+    });
 
     expect(await b.tryAcquireOrRenew()).toBe(false);
     expect(b.leading()).toBe(false);
@@ -100,7 +155,11 @@ describe("Lease stand-in and elector", () => {
           await call(api.url, "PUT", `${LEASES}/agent`, current);
           intervened++;
         }
-        const upstream = await fetch(api.url + req.url, { method: req.method, headers: { "content-type": String(req.headers["content-type"] ?? "application/json") }, body: body || undefined });
+        const upstream = await fetch(api.url + req.url, {
+          method: req.method,
+          headers: { "content-type": String(req.headers["content-type"] ?? "application/json") },
+          body: body || undefined,
+        });
         res.writeHead(upstream.status, { "content-type": "application/json" });
         res.end(await upstream.text());
       });
@@ -163,10 +222,19 @@ describe("Lease stand-in and elector", () => {
       catch (e) { console.log(JSON.stringify({ error: e.message })); }`;
     const run = (env: Record<string, string>) => {
       const clean = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith("KUBERNETES_")));
-      return JSON.parse(execFileSync(process.execPath, ["-r", "ts-node/register/transpile-only", "-e", script], { cwd: ROOT, env: { ...clean, ...env }, encoding: "utf8" }));
+      return JSON.parse(
+        execFileSync(process.execPath, ["-r", "ts-node/register/transpile-only", "-e", script], {
+          cwd: ROOT,
+          env: { ...clean, ...env },
+          encoding: "utf8",
+        }),
+      );
     };
     const inPod = run({ KUBERNETES_SERVICE_HOST: "10.96.0.1", KUBERNETES_SERVICE_PORT: "443" });
-    expect(inPod.cluster).toMatchObject({ server: "https://10.96.0.1:443", caFile: "/var/run/secrets/kubernetes.io/serviceaccount/ca.crt" });
+    expect(inPod.cluster).toMatchObject({
+      server: "https://10.96.0.1:443",
+      caFile: "/var/run/secrets/kubernetes.io/serviceaccount/ca.crt",
+    });
     expect(inPod.user.authProvider.config.tokenFile).toBe("/var/run/secrets/kubernetes.io/serviceaccount/token");
     expect(run({}).error).toMatch(/^not running in a pod: KUBERNETES_SERVICE_HOST/);
   });

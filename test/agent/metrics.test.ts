@@ -7,38 +7,99 @@ import { analyze, mariadb, MemberAddress, MemberStatus, Topology } from "../../c
 import { checkMetrics } from "../monitoring/promtool";
 
 const MEMBERS: MemberAddress[] = [0, 1, 2].map((i) => ({ host: `m${i}`, port: 3306 }));
-const SEMI_SYNC = { primaryEnabled: true, primaryActive: true, primaryClients: 2, replicaEnabled: false, replicaActive: false };
-const base = (i: number): MemberStatus => ({ index: i, address: `m${i}:3306`, reachable: true, serverId: 100 + i, readOnly: true, logBin: true, gtidBinlogState: "0-100-10", gtidSlave: "0-100-10", gtidCurrent: "0-100-10", errantGtids: [], role: "unknown" });
-const primary = (i: number, semiSync = SEMI_SYNC): MemberStatus => ({ ...base(i), readOnly: false, gtidSlave: "", semiSync });
-const down = (i: number): MemberStatus => ({ index: i, address: `m${i}:3306`, reachable: false, error: "connect ECONNREFUSED", errantGtids: [], role: "unknown" });
+const SEMI_SYNC = {
+  primaryEnabled: true,
+  primaryActive: true,
+  primaryClients: 2,
+  replicaEnabled: false,
+  replicaActive: false,
+};
+const base = (i: number): MemberStatus => ({
+  index: i,
+  address: `m${i}:3306`,
+  reachable: true,
+  serverId: 100 + i,
+  readOnly: true,
+  logBin: true,
+  gtidBinlogState: "0-100-10",
+  gtidSlave: "0-100-10",
+  gtidCurrent: "0-100-10",
+  errantGtids: [],
+  role: "unknown",
+});
+const primary = (i: number, semiSync = SEMI_SYNC): MemberStatus => ({
+  ...base(i),
+  readOnly: false,
+  gtidSlave: "",
+  semiSync,
+});
+const down = (i: number): MemberStatus => ({
+  index: i,
+  address: `m${i}:3306`,
+  reachable: false,
+  error: "connect ECONNREFUSED",
+  errantGtids: [],
+  role: "unknown",
+});
 const replica = (i: number, lagSeconds: number | null, extra: Partial<MemberStatus> = {}): MemberStatus => ({
   ...base(i),
-  replica: { sourceHost: "m0", sourcePort: 3306, sourceIndex: null, ioThread: "running", sqlThread: lagSeconds === null ? "stopped" : "running", lastIoError: "", lastSqlError: "", lagSeconds, gtidIo: "0-100-10", tls: false },
+  replica: {
+    sourceHost: "m0",
+    sourcePort: 3306,
+    sourceIndex: null,
+    ioThread: "running",
+    sqlThread: lagSeconds === null ? "stopped" : "running",
+    lastIoError: "",
+    lastSqlError: "",
+    lagSeconds,
+    gtidIo: "0-100-10",
+    tls: false,
+  },
   ...extra,
 });
 const topo = (...statuses: MemberStatus[]): Topology => analyze(MEMBERS, statuses, mariadb);
-const state = (topology: Topology | undefined, extra: Partial<AgentMetricsState> = {}): AgentMetricsState =>
-  ({ members: 3, topology, inspectSeconds: 0.042, failovers: { success: 0, refused: 0, error: 0 }, leading: true, ...extra });
+const state = (topology: Topology | undefined, extra: Partial<AgentMetricsState> = {}): AgentMetricsState => ({
+  members: 3,
+  topology,
+  inspectSeconds: 0.042,
+  failovers: { success: 0, refused: 0, error: 0 },
+  leading: true,
+  ...extra,
+});
 
 /** name{labels} -> value, from the rendered text. */
 function samples(text: string): Map<string, number> {
-  return new Map(text.split("\n").filter((l) => l && !l.startsWith("#")).map((l) => {
-    const at = l.lastIndexOf(" ");
-    return [l.slice(0, at), Number(l.slice(at + 1))];
-  }));
+  return new Map(
+    text
+      .split("\n")
+      .filter((l) => l && !l.startsWith("#"))
+      .map((l) => {
+        const at = l.lastIndexOf(" ");
+        return [l.slice(0, at), Number(l.slice(at + 1))];
+      }),
+  );
 }
 
 describe("agent metrics", () => {
   it("a healthy topology: every member up, member 0 primary, replica lag, semi-sync on with 2 replicas, leader", () => {
     const text = renderMetrics(agentMetrics(state(topo(primary(0), replica(1, 0), replica(2, 7)))));
     expect(Object.fromEntries(samples(text))).toEqual({
-      'mysql_ha_member_up{member="0"}': 1, 'mysql_ha_member_up{member="1"}': 1, 'mysql_ha_member_up{member="2"}': 1,
-      'mysql_ha_member_is_primary{member="0"}': 1, 'mysql_ha_member_is_primary{member="1"}': 0, 'mysql_ha_member_is_primary{member="2"}': 0,
-      'mysql_ha_replica_lag_seconds{member="1"}': 0, 'mysql_ha_replica_lag_seconds{member="2"}': 7,
-      'mysql_ha_member_errant_transactions{member="0"}': 0, 'mysql_ha_member_errant_transactions{member="1"}': 0, 'mysql_ha_member_errant_transactions{member="2"}': 0,
+      'mysql_ha_member_up{member="0"}': 1,
+      'mysql_ha_member_up{member="1"}': 1,
+      'mysql_ha_member_up{member="2"}': 1,
+      'mysql_ha_member_is_primary{member="0"}': 1,
+      'mysql_ha_member_is_primary{member="1"}': 0,
+      'mysql_ha_member_is_primary{member="2"}': 0,
+      'mysql_ha_replica_lag_seconds{member="1"}': 0,
+      'mysql_ha_replica_lag_seconds{member="2"}': 7,
+      'mysql_ha_member_errant_transactions{member="0"}': 0,
+      'mysql_ha_member_errant_transactions{member="1"}': 0,
+      'mysql_ha_member_errant_transactions{member="2"}': 0,
       mysql_ha_semi_sync_primary_on: 1,
       mysql_ha_semi_sync_replicas_connected: 2,
-      'mysql_ha_failovers_total{result="success"}': 0, 'mysql_ha_failovers_total{result="refused"}': 0, 'mysql_ha_failovers_total{result="error"}': 0,
+      'mysql_ha_failovers_total{result="success"}': 0,
+      'mysql_ha_failovers_total{result="refused"}': 0,
+      'mysql_ha_failovers_total{result="error"}': 0,
       mysql_ha_agent_is_leader: 1,
       mysql_ha_inspect_duration_seconds: 0.042,
     });
@@ -64,29 +125,59 @@ describe("agent metrics", () => {
   it("errant GTIDs on a replica are counted", () => {
     const t = topo(primary(0), replica(1, 0, { gtidBinlogState: "0-100-10,0-101-3" }), replica(2, 0));
     expect(t.members[1].errantGtids).toEqual(["0-101-3"]);
-    expect(samples(renderMetrics(agentMetrics(state(t)))).get('mysql_ha_member_errant_transactions{member="1"}')).toBe(1);
+    expect(samples(renderMetrics(agentMetrics(state(t)))).get('mysql_ha_member_errant_transactions{member="1"}')).toBe(
+      1,
+    );
   });
 
   it("no answer at all (inspection timed out): every member down, none primary; failovers and leadership as counted", () => {
-    const s = samples(renderMetrics(agentMetrics(state(undefined, { failovers: { success: 2, refused: 1, error: 0 }, lastFailoverSeconds: 1764590000.5, leading: false }))));
-    expect([0, 1, 2].map((i) => [s.get(`mysql_ha_member_up{member="${i}"}`), s.get(`mysql_ha_member_is_primary{member="${i}"}`)])).toEqual([[0, 0], [0, 0], [0, 0]]);
-    expect([s.get('mysql_ha_failovers_total{result="success"}'), s.get('mysql_ha_failovers_total{result="refused"}')]).toEqual([2, 1]);
+    const s = samples(
+      renderMetrics(
+        agentMetrics(
+          state(undefined, {
+            failovers: { success: 2, refused: 1, error: 0 },
+            lastFailoverSeconds: 1764590000.5,
+            leading: false,
+          }),
+        ),
+      ),
+    );
+    expect(
+      [0, 1, 2].map((i) => [
+        s.get(`mysql_ha_member_up{member="${i}"}`),
+        s.get(`mysql_ha_member_is_primary{member="${i}"}`),
+      ]),
+    ).toEqual([
+      [0, 0],
+      [0, 0],
+      [0, 0],
+    ]);
+    expect([
+      s.get('mysql_ha_failovers_total{result="success"}'),
+      s.get('mysql_ha_failovers_total{result="refused"}'),
+    ]).toEqual([2, 1]);
     expect(s.get("mysql_ha_last_failover_timestamp_seconds")).toBe(1764590000.5);
     expect(s.get("mysql_ha_agent_is_leader")).toBe(0);
   });
 
   it("renders HELP and TYPE for every metric, escapes label values and help", () => {
-    const text = renderMetrics([{ name: "x_total", type: "counter", help: "a\\b\nc", samples: [{ labels: { l: 'q"\\\n' }, value: 1 }] }]);
+    const text = renderMetrics([
+      { name: "x_total", type: "counter", help: "a\\b\nc", samples: [{ labels: { l: 'q"\\\n' }, value: 1 }] },
+    ]);
     expect(text).toBe('# HELP x_total a\\\\b\\nc\n# TYPE x_total counter\nx_total{l="q\\"\\\\\\n"} 1\n');
     const names = agentMetrics(state(undefined)).map((m) => m.name);
     const rendered = renderMetrics(agentMetrics(state(undefined)));
-    for (const name of names) expect(rendered).toMatch(new RegExp(`^# HELP ${name} .+\n# TYPE ${name} (gauge|counter)$`, "m"));
+    for (const name of names)
+      expect(rendered).toMatch(new RegExp(`^# HELP ${name} .+\n# TYPE ${name} (gauge|counter)$`, "m"));
   });
 
   it("passes promtool check metrics in every state; promtool fails a metric without HELP (the check can fail)", async () => {
     const states = [
       state(topo(primary(0), replica(1, 0), replica(2, 7))),
-      state(topo(down(0), replica(1, null), replica(2, 3)), { failovers: { success: 1, refused: 0, error: 1 }, lastFailoverSeconds: 1764590000 }),
+      state(topo(down(0), replica(1, null), replica(2, 3)), {
+        failovers: { success: 1, refused: 0, error: 1 },
+        lastFailoverSeconds: 1764590000,
+      }),
       state(undefined, { inspectSeconds: undefined, leading: false }),
     ];
     for (const s of states) {

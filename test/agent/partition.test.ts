@@ -34,11 +34,23 @@ describe("agent partitioned from the primary only", () => {
     await run("ip", ["-n", agentHost.netns, "route", "add", "blackhole", `${members.hosts[0].ip}/32`]);
 
     agent = spawnAgent(
-      ["--members", membersArg(servers), "--interval-ms", String(FAST.intervalMs), "--failure-threshold", String(FAST.failureThreshold), "--connect-timeout-ms", "1000"],
+      [
+        "--members",
+        membersArg(servers),
+        "--interval-ms",
+        String(FAST.intervalMs),
+        "--failure-threshold",
+        String(FAST.failureThreshold),
+        "--connect-timeout-ms",
+        "1000",
+      ],
       { netns: agentHost.netns },
     );
     const suspect = await agent.events.wait("primary-suspect", (e) => e.event === "primary-suspect", 30000);
-    expect(suspect).toMatchObject({ primary: 0, reason: "member 0 does not answer this agent, but members 1, 2 still stream from it" });
+    expect(suspect).toMatchObject({
+      primary: 0,
+      reason: "member 0 does not answer this agent, but members 1, 2 still stream from it",
+    });
     expect(agent.events.of("primary-unreachable").map((e) => e.failures)).toEqual([1, 2, 3]);
     // Keep missing checks well past the threshold.
     await sleep(6 * FAST.intervalMs);

@@ -17,7 +17,11 @@ export { BIN, membersArg };
 export type { AgentChild, Events };
 export const REPL = { user: "repl", password: "chaos-repl-pw" };
 /** Credentials as the agent command takes them (environment only). */
-export const AGENT_ENV = { MYSQL_HA_PASSWORD: LOCAL_ROOT_PASSWORD, MYSQL_HA_REPLICATION_USER: REPL.user, MYSQL_HA_REPLICATION_PASSWORD: REPL.password };
+export const AGENT_ENV = {
+  MYSQL_HA_PASSWORD: LOCAL_ROOT_PASSWORD,
+  MYSQL_HA_REPLICATION_USER: REPL.user,
+  MYSQL_HA_REPLICATION_PASSWORD: REPL.password,
+};
 /** Fast agent timing for tests: a failed primary is confirmed within about a second. */
 export const FAST = { intervalMs: 300, failureThreshold: 3 };
 /**
@@ -46,7 +50,11 @@ export const LEASE = agentNames(NAME).lease;
  * `count` real members with the agent's server options, member 0 set up as primary; the writer (not started)
  * follows the single writable member, as a client behind the primary Service would.
  */
-export async function startAgentMembers(opts: { count?: number; serverIdBase: number; settings?: Partial<EngineSettings> }): Promise<ChaosTopology> {
+export async function startAgentMembers(opts: {
+  count?: number;
+  serverIdBase: number;
+  settings?: Partial<EngineSettings>;
+}): Promise<ChaosTopology> {
   const servers = await startServers(opts.count ?? 3, AGENT_MEMBER_OPTIONS, opts.serverIdBase);
   // startChaosTopology destroys the servers itself when the set-up fails.
   const t = await startChaosTopology({ serverIdBase: opts.serverIdBase, servers, settings: opts.settings });
@@ -60,7 +68,11 @@ export interface AgentLab {
   api: KubeApiStandin;
 }
 
-export async function startAgentLab(opts: { count?: number; serverIdBase: number; standin?: Partial<StandinOptions> }): Promise<AgentLab> {
+export async function startAgentLab(opts: {
+  count?: number;
+  serverIdBase: number;
+  standin?: Partial<StandinOptions>;
+}): Promise<AgentLab> {
   const t = await startAgentMembers(opts);
   const api = memberStandin({ replicas: t.servers.length, ...opts.standin });
   try {
@@ -95,16 +107,39 @@ export function agentLabPerTest(): { lab?: AgentLab; agent?: AgentChild } {
  * The agent command's arguments: the members with fast timing and, with `api`, the Lease and the program's objects
  * in the stand-in.
  */
-export function agentArgs(servers: LocalServer[], opts: { api?: KubeApiStandin; leaseSeconds?: number; connectTimeoutMs?: number } = {}): string[] {
+export function agentArgs(
+  servers: LocalServer[],
+  opts: { api?: KubeApiStandin; leaseSeconds?: number; connectTimeoutMs?: number } = {},
+): string[] {
   const { api, leaseSeconds } = opts;
   return [
-    "--members", membersArg(servers),
-    "--interval-ms", String(FAST.intervalMs), "--failure-threshold", String(FAST.failureThreshold), "--cooldown-seconds", "60",
-    "--connect-timeout-ms", String(opts.connectTimeoutMs ?? 1000), "--semi-sync-timeout-ms", "5000",
+    "--members",
+    membersArg(servers),
+    "--interval-ms",
+    String(FAST.intervalMs),
+    "--failure-threshold",
+    String(FAST.failureThreshold),
+    "--cooldown-seconds",
+    "60",
+    "--connect-timeout-ms",
+    String(opts.connectTimeoutMs ?? 1000),
+    "--semi-sync-timeout-ms",
+    "5000",
     ...(api
       ? [
-          "--kube-api", api.url, "--namespace", api.options.namespace, "--lease", LEASE, ...(leaseSeconds ? ["--lease-seconds", String(leaseSeconds)] : []),
-          "--statefulset", NAMES.statefulSet, "--topology-configmap", NAMES.topology, "--primary-service", NAMES.primaryService,
+          "--kube-api",
+          api.url,
+          "--namespace",
+          api.options.namespace,
+          "--lease",
+          LEASE,
+          ...(leaseSeconds ? ["--lease-seconds", String(leaseSeconds)] : []),
+          "--statefulset",
+          NAMES.statefulSet,
+          "--topology-configmap",
+          NAMES.topology,
+          "--primary-service",
+          NAMES.primaryService,
         ]
       : []),
   ];

@@ -24,7 +24,10 @@ function archiveLab(serverId: number, prefix: string | undefined, env: Record<st
       await lab.rig.source.query("CREATE TABLE app.t (id INT PRIMARY KEY AUTO_INCREMENT, v VARCHAR(50))");
     },
     start(extra: Record<string, string> = {}) {
-      lab.archiver = startScript("binlog-archive.sh", lab.rig.env({ SPOOL_DIR: `${lab.rig.source.dir}/spool`, ARCHIVE_INTERVAL: "1", ...env, ...extra }));
+      lab.archiver = startScript(
+        "binlog-archive.sh",
+        lab.rig.env({ SPOOL_DIR: `${lab.rig.source.dir}/spool`, ARCHIVE_INTERVAL: "1", ...env, ...extra }),
+      );
       return lab.archiver;
     },
     async stop() {
@@ -33,7 +36,9 @@ function archiveLab(serverId: number, prefix: string | undefined, env: Record<st
       lab.archiver = undefined;
     },
     serverLogs: async () =>
-      Object.fromEntries((await lab.rig.source.query("SHOW BINARY LOGS")).map((r: any) => [r.Log_name, Number(r.File_size)])),
+      Object.fromEntries(
+        (await lab.rig.source.query("SHOW BINARY LOGS")).map((r: any) => [r.Log_name, Number(r.File_size)]),
+      ),
   };
   beforeAll(() => lab.setUp());
   afterAll(async () => {
@@ -45,13 +50,17 @@ function archiveLab(serverId: number, prefix: string | undefined, env: Record<st
 
 describe("binlog archive: resume and gaps (real mariadb-binlog, s3rver)", () => {
   const lab = archiveLab(500, undefined);
-  const archived = async () => Object.fromEntries((await listKeys(lab.rig, "binlog/500/")).map((k) => [k.key.split("/").pop()!, k.size]));
-
+  const archived = async () =>
+    Object.fromEntries((await listKeys(lab.rig, "binlog/500/")).map((k) => [k.key.split("/").pop()!, k.size]));
 
   test("after a restart the lab.archiver resumes where it stopped: every binlog archived whole, none missing", async () => {
     lab.start();
     await lab.rig.source.query("INSERT INTO app.t (v) VALUES ('a')");
-    await waitFor("the first binlog archived", async () => JSON.stringify(await archived()) === JSON.stringify(await lab.serverLogs()), 15000);
+    await waitFor(
+      "the first binlog archived",
+      async () => JSON.stringify(await archived()) === JSON.stringify(await lab.serverLogs()),
+      15000,
+    );
     await lab.stop();
     // While it is down: more writes and two rotations.
     for (const v of ["b", "c", "d"]) {
@@ -59,17 +68,32 @@ describe("binlog archive: resume and gaps (real mariadb-binlog, s3rver)", () => 
       await lab.rig.source.query("FLUSH BINARY LOGS");
     }
     lab.start();
-    await waitFor("all binlogs archived at their full size", async () => JSON.stringify(await archived()) === JSON.stringify(await lab.serverLogs()), 15000);
-    expect(Object.keys(await archived())).toEqual(["mysql-bin.000001", "mysql-bin.000002", "mysql-bin.000003", "mysql-bin.000004"]);
+    await waitFor(
+      "all binlogs archived at their full size",
+      async () => JSON.stringify(await archived()) === JSON.stringify(await lab.serverLogs()),
+      15000,
+    );
+    expect(Object.keys(await archived())).toEqual([
+      "mysql-bin.000001",
+      "mysql-bin.000002",
+      "mysql-bin.000003",
+      "mysql-bin.000004",
+    ]);
     expect(lab.archiver!.log()).toMatch(/from mysql-bin\.000001 to/); // resumed from the newest archived file
     // Rotated files are dropped from the spool once archived.
-    expect(fs.readdirSync(`${lab.rig.source.dir}/spool`).filter((f) => !f.startsWith("."))).toEqual(["mysql-bin.000004"]);
+    expect(fs.readdirSync(`${lab.rig.source.dir}/spool`).filter((f) => !f.startsWith("."))).toEqual([
+      "mysql-bin.000004",
+    ]);
     await lab.stop();
   });
 
   test("binlogs purged while the lab.archiver was down: it reports the gap, records it in S3, and restore refuses to replay across it", async () => {
     lab.start();
-    await waitFor("the archive to catch up", async () => JSON.stringify(await archived()) === JSON.stringify(await lab.serverLogs()), 15000);
+    await waitFor(
+      "the archive to catch up",
+      async () => JSON.stringify(await archived()) === JSON.stringify(await lab.serverLogs()),
+      15000,
+    );
     await lab.stop();
     const dest = await runBackup(lab.rig); // a base from before the gap
     const lastArchived = Object.keys(await archived()).pop()!;
@@ -78,7 +102,9 @@ describe("binlog archive: resume and gaps (real mariadb-binlog, s3rver)", () => 
     await lab.rig.source.query("FLUSH BINARY LOGS");
     const logs = Object.keys(await lab.serverLogs());
     // PURGE skips files a binlog dump thread still reads; the stopped archiver's may linger until its next event.
-    for (const { ID } of await lab.rig.source.query("SELECT ID FROM information_schema.PROCESSLIST WHERE COMMAND LIKE 'Binlog Dump%'")) {
+    for (const { ID } of await lab.rig.source.query(
+      "SELECT ID FROM information_schema.PROCESSLIST WHERE COMMAND LIKE 'Binlog Dump%'",
+    )) {
       await lab.rig.source.query(`KILL ${ID}`).catch(() => undefined);
     }
     // ... and files the binlog checkpoint has not passed yet (it moves asynchronously after a rotation).
@@ -87,7 +113,11 @@ describe("binlog archive: resume and gaps (real mariadb-binlog, s3rver)", () => 
       return Object.keys(await lab.serverLogs()).length === 1;
     });
     lab.start();
-    await waitFor("the gap report", async () => /GAP in the binlog archive[^]*archiving binlogs/.test(lab.archiver!.log()), 15000).catch((e) => {
+    await waitFor(
+      "the gap report",
+      async () => /GAP in the binlog archive[^]*archiving binlogs/.test(lab.archiver!.log()),
+      15000,
+    ).catch((e) => {
       throw new Error(`${e.message}\n${lab.archiver!.log()}`);
     });
     const oldest = logs[logs.length - 1];
@@ -96,12 +126,19 @@ describe("binlog archive: resume and gaps (real mariadb-binlog, s3rver)", () => 
     await waitFor("the first binlog after the gap archived", async () => oldest in (await archived()), 15000);
     await lab.stop();
 
-    const err = await runScript("restore.sh", lab.rig.env({ DATADIR: `${lab.rig.source.dir}/restore-gap`, BACKUP: dest })).catch((e) => e);
+    const err = await runScript(
+      "restore.sh",
+      lab.rig.env({ DATADIR: `${lab.rig.source.dir}/restore-gap`, BACKUP: dest }),
+    ).catch((e) => e);
     expect(err).toBeInstanceOf(ScriptError);
     const missing = (n: number) => `mysql-bin.${String(n).padStart(6, "0")}`;
     const firstMissing = missing(Number(lastArchived.split(".")[1]) + 1);
     const lastMissing = missing(Number(oldest.split(".")[1]) - 1);
-    expect(err.message).toMatch(new RegExp(`binlog archive gap: ${firstMissing} \\.\\. ${lastMissing} of server 500 \\(history \\d{8}T\\d{6}Z\\) are missing`));
+    expect(err.message).toMatch(
+      new RegExp(
+        `binlog archive gap: ${firstMissing} \\.\\. ${lastMissing} of server 500 \\(history \\d{8}T\\d{6}Z\\) are missing`,
+      ),
+    );
   });
 });
 
@@ -126,11 +163,14 @@ describe("binlog archive: waiting for the server, and binlog histories (real mar
   let after = "";
   let oldChecksum = "";
 
-
   test("started before the server accepts connections, it waits and retries (logged) instead of exiting, then archives", async () => {
     await lab.rig.source.stop();
     lab.start();
-    await waitFor("a logged retry", async () => /waiting for 127\.0\.0\.1:\d+ to accept connections .*next attempt in 2s/.test(lab.archiver!.log()), 15000);
+    await waitFor(
+      "a logged retry",
+      async () => /waiting for 127\.0\.0\.1:\d+ to accept connections .*next attempt in 2s/.test(lab.archiver!.log()),
+      15000,
+    );
     expect(lab.archiver!.child.exitCode).toBeNull();
     expect(fs.existsSync(`${lab.rig.source.dir}/spool/.alive`)).toBe(true); // the liveness probe sees the wait as progress
     await lab.rig.source.start();
@@ -159,12 +199,22 @@ describe("binlog archive: waiting for the server, and binlog histories (real mar
     await lab.rig.source.query("RESET MASTER"); // a new binlog history: numbering and GTIDs start over
     await lab.rig.source.query("INSERT INTO app.t (v) VALUES ('new history')");
     lab.start();
-    await waitFor("a second history, caught up", async () => Object.keys(await histories()).length === 2 && (await caughtUp()), 20000).catch(async (e) => {
-      throw new Error(`${e.message}\n${JSON.stringify(await histories())} ${JSON.stringify(await lab.serverLogs())}\n${lab.archiver!.log()}`);
+    await waitFor(
+      "a second history, caught up",
+      async () => Object.keys(await histories()).length === 2 && (await caughtUp()),
+      20000,
+    ).catch(async (e) => {
+      throw new Error(
+        `${e.message}\n${JSON.stringify(await histories())} ${JSON.stringify(await lab.serverLogs())}\n${lab.archiver!.log()}`,
+      );
     });
-    expect(lab.archiver!.log()).toMatch(/new binlog history \S+binlog\/501\/\d{8}T\d{6}Z\/ of server 501: .*RESET MASTER/);
+    expect(lab.archiver!.log()).toMatch(
+      /new binlog history \S+binlog\/501\/\d{8}T\d{6}Z\/ of server 501: .*RESET MASTER/,
+    );
     expect(lab.archiver!.log()).not.toMatch(/archived mysql-bin\.000002 \(/); // nothing of the old history leaks into the new one
-    const newHistory = Object.keys(await histories()).sort().pop()!;
+    const newHistory = Object.keys(await histories())
+      .sort()
+      .pop()!;
     expect(newHistory > oldHistory).toBe(true);
     // The old history is exactly as it was.
     expect(await listKeys(lab.rig, `binlog/501/${oldHistory}/`)).toEqual(oldObjects);
@@ -188,7 +238,11 @@ describe("binlog archive: waiting for the server, and binlog histories (real mar
   });
 
   test("prune keeps what each kept backup replays from across histories, and drops the old history once no kept backup needs it", async () => {
-    const prune = (count: string) => runScript("prune.sh", lab.rig.env({ RETENTION_COUNT: count, RETENTION_DAYS: "1", PRUNE_NOW: "2999-01-01T00:00:00Z" }));
+    const prune = (count: string) =>
+      runScript(
+        "prune.sh",
+        lab.rig.env({ RETENTION_COUNT: count, RETENTION_DAYS: "1", PRUNE_NOW: "2999-01-01T00:00:00Z" }),
+      );
     const [oldHistory, newHistory] = Object.keys(await histories()).sort();
     await prune("2");
     expect(Object.keys(await histories()).sort()).toEqual([oldHistory, newHistory]);
@@ -196,7 +250,9 @@ describe("binlog archive: waiting for the server, and binlog histories (real mar
 
     await prune("1"); // only the backup of the new history is left: the old history ended before it started
     expect(Object.keys(await histories())).toEqual([newHistory]);
-    expect(await checksum(await restoreInto(lab.rig, 604, { BACKUP: after }), "app.t")).toBe(await checksum(lab.rig.source, "app.t"));
+    expect(await checksum(await restoreInto(lab.rig, 604, { BACKUP: after }), "app.t")).toBe(
+      await checksum(lab.rig.source, "app.t"),
+    );
   });
 });
 
@@ -230,7 +286,8 @@ describe("backup and archive metrics: the archiver's endpoint (real archiver, ba
     expect([first.status, first.type]).toEqual([200, "text/plain; version=0.0.4; charset=utf-8"]);
     const lint = await checkMetrics(first.text);
     expect([lint.code, lint.stdout + lint.stderr]).toEqual([0, ""]);
-    for (const m of Object.values(BACKUP_METRICS)) expect(first.text).toContain(`# HELP ${m.name} ${m.help}\n# TYPE ${m.name} ${m.type}\n`);
+    for (const m of Object.values(BACKUP_METRICS))
+      expect(first.text).toContain(`# HELP ${m.name} ${m.help}\n# TYPE ${m.name} ${m.type}\n`);
     expect(await sample(LAST_BACKUP)).toBeUndefined(); // no complete backup yet
     expect(now() - (await sample(RECOVERY_POINT))!).toBeLessThanOrEqual(3);
 
@@ -275,11 +332,22 @@ describe("without rclone in the image", () => {
       // Every tool of this machine except rclone.
       for (const dir of ["/usr/local/bin", "/usr/bin", "/bin"]) {
         for (const name of fs.existsSync(dir) ? fs.readdirSync(dir) : []) {
-          if (name !== "rclone" && !fs.existsSync(path.join(bin, name))) fs.symlinkSync(path.join(dir, name), path.join(bin, name));
+          if (name !== "rclone" && !fs.existsSync(path.join(bin, name)))
+            fs.symlinkSync(path.join(dir, name), path.join(bin, name));
         }
       }
-      const env = { PATH: `${bin}:/usr/sbin:/sbin`, BACKUP_URL: "s3://backups/x", DONOR_HOST: "127.0.0.1", DONOR_PORT: "1", CLONE_TOKEN: "t",
-        MYSQL_HOST: "127.0.0.1", MYSQL_PORT: "1", MYSQL_USER: "root", MYSQL_PASSWORD: "pw", SPOOL_DIR: path.join(bin, "spool") };
+      const env = {
+        PATH: `${bin}:/usr/sbin:/sbin`,
+        BACKUP_URL: "s3://backups/x",
+        DONOR_HOST: "127.0.0.1",
+        DONOR_PORT: "1",
+        CLONE_TOKEN: "t",
+        MYSQL_HOST: "127.0.0.1",
+        MYSQL_PORT: "1",
+        MYSQL_USER: "root",
+        MYSQL_PASSWORD: "pw",
+        SPOOL_DIR: path.join(bin, "spool"),
+      };
       for (const script of ["backup.sh", "binlog-archive.sh"]) {
         const started = Date.now();
         const err = await runScript(script, env, { timeoutMs: 20000 }).catch((e) => e);

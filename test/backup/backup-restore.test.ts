@@ -53,13 +53,17 @@ describe("backup to S3, binlog archive and restore (real mariadb-backup, mariadb
     expect(manifest.streamBytes).toBe(execFileSync("zstd", ["-d", "-c"], { input: data, maxBuffer: 1 << 30 }).length);
 
     const restored = await restoreInto(rig, 310, { BACKUP: dest });
-    for (const table of ["app.t", "app.u"]) expect(await checksum(restored, table)).toBe(await checksum(rig.source, table));
+    for (const table of ["app.t", "app.u"])
+      expect(await checksum(restored, table)).toBe(await checksum(rig.source, table));
     const [{ state }] = await restored.query("SELECT @@gtid_binlog_pos AS state");
     expect(state).toBe(pos); // the restored member continues the original GTID history
   });
 
   test("with the archiver running, a write is in S3 within 10 s; PITR to a moment between two writes keeps the first, not the second", async () => {
-    archiver = startScript("binlog-archive.sh", rig.env({ SPOOL_DIR: `${rig.source.dir}/spool`, ARCHIVE_INTERVAL: "1" }));
+    archiver = startScript(
+      "binlog-archive.sh",
+      rig.env({ SPOOL_DIR: `${rig.source.dir}/spool`, ARCHIVE_INTERVAL: "1" }),
+    );
     const [{ id: serverId }] = await rig.source.query("SELECT @@server_id AS id");
     await waitFor("the first archived binlog", async () => (await listKeys(rig, `binlog/${serverId}/`)).length > 0);
     await runBackup(rig); // the base for the point-in-time restore
@@ -69,7 +73,8 @@ describe("backup to S3, binlog archive and restore (real mariadb-backup, mariadb
     await rig.source.query("INSERT INTO app.t (v) VALUES (?)", [marker]);
     const committed = Date.now();
     const inS3 = async (text: string) => {
-      for (const { key } of await listKeys(rig, `binlog/${serverId}/`)) if ((await getObject(rig, key)).includes(text)) return true;
+      for (const { key } of await listKeys(rig, `binlog/${serverId}/`))
+        if ((await getObject(rig, key)).includes(text)) return true;
       return false;
     };
     await waitFor("the marked write in the S3 binlog archive", () => inS3(marker), 10000, 50).catch((e) => {

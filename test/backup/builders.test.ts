@@ -3,11 +3,25 @@ import * as path from "path";
 import { rawStackConfig, Settings, validateConfig } from "../../components/config";
 import { DONOR_PORT, objectNames } from "../../components/kubernetes/names";
 import {
-  backupAccessPolicy, encryptionArgs, irsaTrustPolicy, lifecycleArgs, publicAccessBlockArgs, tlsOnlyPolicy, versioningArgs,
+  backupAccessPolicy,
+  encryptionArgs,
+  irsaTrustPolicy,
+  lifecycleArgs,
+  publicAccessBlockArgs,
+  tlsOnlyPolicy,
+  versioningArgs,
 } from "../../components/backup/bucket";
 import {
-  BACKUP_SCRIPTS, backupImageWarning, backupScripts, BackupPartsArgs, buildBackupCronJob, buildBackupPodExtras, buildSeedingPodExtras,
-  MAX_REPLICAS, s3Env, SPOOL,
+  BACKUP_SCRIPTS,
+  backupImageWarning,
+  backupScripts,
+  BackupPartsArgs,
+  buildBackupCronJob,
+  buildBackupPodExtras,
+  buildSeedingPodExtras,
+  MAX_REPLICAS,
+  s3Env,
+  SPOOL,
 } from "../../components/backup/kubernetes";
 import { buildStatefulSet, PATHS, StatefulSetExtras, VOLUMES } from "../../components/kubernetes/statefulset";
 import { SECRET_KEYS } from "../../components/kubernetes/secret";
@@ -20,22 +34,39 @@ function settings(set: Record<string, string> = {}): Settings {
   return s;
 }
 
-function parts(set: Record<string, string> = {}, credentials: BackupPartsArgs["credentials"] = { kind: "secret", secretName: "db-backup-s3" }): BackupPartsArgs {
+function parts(
+  set: Record<string, string> = {},
+  credentials: BackupPartsArgs["credentials"] = { kind: "secret", secretName: "db-backup-s3" },
+): BackupPartsArgs {
   return { name: "db", names: objectNames("db"), settings: settings(set), url: "s3://bkt/prod/db", credentials };
 }
 
 describe("bucket hardening arguments", () => {
   test("versioning on, AES256 by default, every public access path blocked", () => {
     expect(versioningArgs("b").versioningConfiguration).toEqual({ status: "Enabled" });
-    expect(encryptionArgs("b").rules).toEqual([{ applyServerSideEncryptionByDefault: { sseAlgorithm: "AES256" }, bucketKeyEnabled: true }]);
-    expect(encryptionArgs("b", "alias/backups").rules).toEqual([{ applyServerSideEncryptionByDefault: { sseAlgorithm: "aws:kms", kmsMasterKeyId: "alias/backups" }, bucketKeyEnabled: true }]);
-    expect(publicAccessBlockArgs("b")).toEqual({ bucket: "b", blockPublicAcls: true, blockPublicPolicy: true, ignorePublicAcls: true, restrictPublicBuckets: true });
+    expect(encryptionArgs("b").rules).toEqual([
+      { applyServerSideEncryptionByDefault: { sseAlgorithm: "AES256" }, bucketKeyEnabled: true },
+    ]);
+    expect(encryptionArgs("b", "alias/backups").rules).toEqual([
+      {
+        applyServerSideEncryptionByDefault: { sseAlgorithm: "aws:kms", kmsMasterKeyId: "alias/backups" },
+        bucketKeyEnabled: true,
+      },
+    ]);
+    expect(publicAccessBlockArgs("b")).toEqual({
+      bucket: "b",
+      blockPublicAcls: true,
+      blockPublicPolicy: true,
+      ignorePublicAcls: true,
+      restrictPublicBuckets: true,
+    });
   });
 
   test("lifecycle never expires a current object (the newest complete backup survives stopped backups); it clears prune's deleted versions and stale uploads under the prefix only", () => {
     const rules = lifecycleArgs("b", { prefix: "prod/db" }).rules as any[];
     expect(rules.map((r) => r.filter.prefix)).toEqual(["prod/db/", "prod/db/"]);
-    for (const rule of rules) expect([rule.id, rule.expiration?.days, rule.expiration?.date]).toEqual([rule.id, undefined, undefined]);
+    for (const rule of rules)
+      expect([rule.id, rule.expiration?.days, rule.expiration?.date]).toEqual([rule.id, undefined, undefined]);
     expect(rules[0].noncurrentVersionExpiration).toEqual({ noncurrentDays: 7 });
     expect(rules[0].expiration).toEqual({ expiredObjectDeleteMarker: true });
     expect(rules[1].abortIncompleteMultipartUpload).toEqual({ daysAfterInitiation: 1 });
@@ -43,20 +74,36 @@ describe("bucket hardening arguments", () => {
 
   test("the bucket policy denies every non-TLS request on the bucket and its objects", () => {
     const [statement] = JSON.parse(tlsOnlyPolicy("arn:aws:s3:::bkt")).Statement;
-    expect(statement).toMatchObject({ Effect: "Deny", Principal: "*", Action: "s3:*", Condition: { Bool: { "aws:SecureTransport": "false" } } });
+    expect(statement).toMatchObject({
+      Effect: "Deny",
+      Principal: "*",
+      Action: "s3:*",
+      Condition: { Bool: { "aws:SecureTransport": "false" } },
+    });
     expect(statement.Resource).toEqual(["arn:aws:s3:::bkt", "arn:aws:s3:::bkt/*"]);
   });
 
   test("IRSA trust is limited to one ServiceAccount; access to the prefix only", () => {
-    const trust = JSON.parse(irsaTrustPolicy("arn:aws:iam::1:oidc-provider/oidc.eks/x", "https://oidc.eks/x", "prod", "db-backup"));
+    const trust = JSON.parse(
+      irsaTrustPolicy("arn:aws:iam::1:oidc-provider/oidc.eks/x", "https://oidc.eks/x", "prod", "db-backup"),
+    );
     expect(trust.Statement[0].Condition.StringEquals["oidc.eks/x:sub"]).toBe("system:serviceaccount:prod:db-backup");
     const access = JSON.parse(backupAccessPolicy("arn:aws:s3:::bkt", "prod/db"));
     expect(access.Statement[1].Resource).toEqual(["arn:aws:s3:::bkt/prod/db/*"]);
     // Writers (members) never delete; only the pruner (the backup Job) does; SSE-KMS grants name the key.
     expect(access.Statement[1].Action).not.toContain("s3:DeleteObject");
-    const pruner = JSON.parse(backupAccessPolicy("arn:aws:s3:::bkt", "prod/db", { prune: true, kmsKeyArn: "arn:aws:kms:eu-west-1:123456789012:key/k" }));
+    const pruner = JSON.parse(
+      backupAccessPolicy("arn:aws:s3:::bkt", "prod/db", {
+        prune: true,
+        kmsKeyArn: "arn:aws:kms:eu-west-1:123456789012:key/k",
+      }),
+    );
     expect(pruner.Statement[1].Action).toContain("s3:DeleteObject");
-    expect(pruner.Statement[2]).toEqual({ Effect: "Allow", Action: ["kms:Encrypt", "kms:Decrypt", "kms:GenerateDataKey"], Resource: ["arn:aws:kms:eu-west-1:123456789012:key/k"] });
+    expect(pruner.Statement[2]).toEqual({
+      Effect: "Allow",
+      Action: ["kms:Encrypt", "kms:Decrypt", "kms:GenerateDataKey"],
+      Resource: ["arn:aws:kms:eu-west-1:123456789012:key/k"],
+    });
   });
 
   test("backups of one database live under <stack>/<name>", () => {
@@ -68,13 +115,22 @@ describe("bucket hardening arguments", () => {
 function allContainers(a: BackupPartsArgs): any[] {
   const extras: StatefulSetExtras[] = [buildSeedingPodExtras(a), buildBackupPodExtras(a)];
   const cron = buildBackupCronJob(a) as any;
-  return [...extras.flatMap((e) => [...(e.initContainers ?? []), ...(e.containers ?? [])]), ...cron.spec.jobTemplate.spec.template.spec.containers];
+  return [
+    ...extras.flatMap((e) => [...(e.initContainers ?? []), ...(e.containers ?? [])]),
+    ...cron.spec.jobTemplate.spec.template.spec.containers,
+  ];
 }
 
 describe("backup CronJob and member parts", () => {
   test("the CronJob never overlaps, keeps short histories, has deadlines and resources, and prunes after a backup", () => {
     const job = buildBackupCronJob(parts()) as any;
-    expect(job.spec).toMatchObject({ schedule: "0 2 * * *", concurrencyPolicy: "Forbid", successfulJobsHistoryLimit: 3, failedJobsHistoryLimit: 3, startingDeadlineSeconds: 600 });
+    expect(job.spec).toMatchObject({
+      schedule: "0 2 * * *",
+      concurrencyPolicy: "Forbid",
+      successfulJobsHistoryLimit: 3,
+      failedJobsHistoryLimit: 3,
+      startingDeadlineSeconds: 600,
+    });
     expect(job.spec.jobTemplate.spec.activeDeadlineSeconds).toBeGreaterThan(0);
     const [container] = job.spec.jobTemplate.spec.template.spec.containers;
     expect(container.resources.requests).toBeDefined();
@@ -89,25 +145,41 @@ describe("backup CronJob and member parts", () => {
 
   test("the clone stream's TLS: the donor sidecar serves with the pod's TLS Secret, the seed container and the backup Job verify it with the CA alone; nothing with tls off", () => {
     const a = parts();
-    const pod = (buildStatefulSet({ name: "db", names: a.names, settings: a.settings, extras: [buildSeedingPodExtras(a)] }) as any).spec.template.spec;
+    const pod = (
+      buildStatefulSet({ name: "db", names: a.names, settings: a.settings, extras: [buildSeedingPodExtras(a)] }) as any
+    ).spec.template.spec;
     const job = (buildBackupCronJob(a) as any).spec.jobTemplate.spec.template.spec;
     const envOf = (c: any) => Object.fromEntries((c.env as any[]).map((e) => [e.name, e.value ?? e.valueFrom]));
     const tlsMountOf = (c: any) => (c.volumeMounts as any[]).filter((m) => m.name === VOLUMES.tls);
     const donor = pod.containers.find((c: any) => c.name === "clone-donor");
     const seed = pod.initContainers.find((c: any) => c.name === "seed");
-    expect(envOf(donor)).toMatchObject({ TLS_DIR: "/etc/mysql-ha/tls", POD_NAME: { fieldRef: { fieldPath: "metadata.name" } } });
+    expect(envOf(donor)).toMatchObject({
+      TLS_DIR: "/etc/mysql-ha/tls",
+      POD_NAME: { fieldRef: { fieldPath: "metadata.name" } },
+    });
     expect(envOf(donor).TLS_CA).toBeUndefined();
     for (const client of [seed, job.containers[0]]) {
       expect(envOf(client).TLS_CA).toBe("/etc/mysql-ha/tls/ca.crt");
       expect(envOf(client).TLS_DIR).toBeUndefined();
     }
-    for (const c of [donor, seed, job.containers[0]]) expect(tlsMountOf(c)).toEqual([{ name: VOLUMES.tls, mountPath: "/etc/mysql-ha/tls", readOnly: true }]);
+    for (const c of [donor, seed, job.containers[0]])
+      expect(tlsMountOf(c)).toEqual([{ name: VOLUMES.tls, mountPath: "/etc/mysql-ha/tls", readOnly: true }]);
     // The pod's volume is the stack's TLS Secret (every member's pair); the Job's carries the CA only.
     expect(pod.volumes.find((v: any) => v.name === VOLUMES.tls).secret.secretName).toBe("db-tls");
-    expect(job.volumes.find((v: any) => v.name === VOLUMES.tls).secret).toEqual({ secretName: "db-tls", items: [{ key: "ca.crt", path: "ca.crt" }] });
+    expect(job.volumes.find((v: any) => v.name === VOLUMES.tls).secret).toEqual({
+      secretName: "db-tls",
+      items: [{ key: "ca.crt", path: "ca.crt" }],
+    });
 
     const off = parts({ tls: "off", tlsRequired: "false" });
-    const offPod = (buildStatefulSet({ name: "db", names: off.names, settings: off.settings, extras: [buildSeedingPodExtras(off)] }) as any).spec.template.spec;
+    const offPod = (
+      buildStatefulSet({
+        name: "db",
+        names: off.names,
+        settings: off.settings,
+        extras: [buildSeedingPodExtras(off)],
+      }) as any
+    ).spec.template.spec;
     const offJob = (buildBackupCronJob(off) as any).spec.jobTemplate.spec.template.spec;
     for (const c of [...offPod.containers, ...offPod.initContainers, ...offJob.containers]) {
       expect(Object.keys(envOf(c)).filter((k) => /^TLS_/.test(k))).toEqual([]);
@@ -118,12 +190,19 @@ describe("backup CronJob and member parts", () => {
 
   test("the backup job and a restoring seed container get the manifest signing key from the stack's Secret by reference; no other container has it", () => {
     const a = parts({ restoreFrom: "s3://bkt1/prod/db" });
-    const ref = { name: "BACKUP_SIGNING_KEY", valueFrom: { secretKeyRef: { name: objectNames("db").secret, key: SECRET_KEYS.backupSigning } } };
+    const ref = {
+      name: "BACKUP_SIGNING_KEY",
+      valueFrom: { secretKeyRef: { name: objectNames("db").secret, key: SECRET_KEYS.backupSigning } },
+    };
     const holders = allContainers(a).filter((c) => (c.env as any[]).some((e) => e.name === "BACKUP_SIGNING_KEY"));
     expect(holders.map((c) => c.name)).toEqual(["seed", "backup"]);
     for (const c of holders) expect((c.env as any[]).filter((e) => e.name === "BACKUP_SIGNING_KEY")).toEqual([ref]);
     // Without restoreFrom the seed container only clones from peers: it reads nothing from a bucket.
-    expect(allContainers(parts()).filter((c) => (c.env as any[]).some((e) => e.name === "BACKUP_SIGNING_KEY")).map((c) => c.name)).toEqual(["backup"]);
+    expect(
+      allContainers(parts())
+        .filter((c) => (c.env as any[]).some((e) => e.name === "BACKUP_SIGNING_KEY"))
+        .map((c) => c.name),
+    ).toEqual(["backup"]);
   });
 
   test("S3 keys and passwords reach containers only by Secret reference", () => {
@@ -138,11 +217,18 @@ describe("backup CronJob and member parts", () => {
   });
 
   test("the S3 key references are optional (the operator creates the Secret only for static keys; else rclone's env_auth chain), the database credentials are not", () => {
-    const refs = allContainers(parts({ restoreFrom: "s3://bkt1/prod/db" })).flatMap((c) => c.env as any[]).filter((e) => e.valueFrom?.secretKeyRef);
+    const refs = allContainers(parts({ restoreFrom: "s3://bkt1/prod/db" }))
+      .flatMap((c) => c.env as any[])
+      .filter((e) => e.valueFrom?.secretKeyRef);
     const aws = refs.filter((e) => e.name.startsWith("AWS_"));
-    expect(aws.map((e) => e.name).sort()).toEqual([...Array(3).fill("AWS_ACCESS_KEY_ID"), ...Array(3).fill("AWS_SECRET_ACCESS_KEY")]); // archiver, seed, job
-    for (const e of aws) expect(e.valueFrom.secretKeyRef).toEqual({ name: "db-backup-s3", key: e.name, optional: true });
-    for (const e of refs.filter((r) => !r.name.startsWith("AWS_"))) expect(e.valueFrom.secretKeyRef.optional).toBeUndefined();
+    expect(aws.map((e) => e.name).sort()).toEqual([
+      ...Array(3).fill("AWS_ACCESS_KEY_ID"),
+      ...Array(3).fill("AWS_SECRET_ACCESS_KEY"),
+    ]); // archiver, seed, job
+    for (const e of aws)
+      expect(e.valueFrom.secretKeyRef).toEqual({ name: "db-backup-s3", key: e.name, optional: true });
+    for (const e of refs.filter((r) => !r.name.startsWith("AWS_")))
+      expect(e.valueFrom.secretKeyRef.optional).toBeUndefined();
   });
 
   test("with IRSA there are no keys at all and the job runs as the role's ServiceAccount", () => {
@@ -158,9 +244,12 @@ describe("backup CronJob and member parts", () => {
 
   test("with a KMS key every upload asks for SSE-KMS under it (an existing bucket too); none without", () => {
     const env = s3Env(parts({ backupKmsKeyId: "alias/backups" }));
-    expect(env).toEqual(expect.arrayContaining([
-      { name: "RCLONE_S3_SERVER_SIDE_ENCRYPTION", value: "aws:kms" }, { name: "RCLONE_S3_SSE_KMS_KEY_ID", value: "alias/backups" },
-    ]));
+    expect(env).toEqual(
+      expect.arrayContaining([
+        { name: "RCLONE_S3_SERVER_SIDE_ENCRYPTION", value: "aws:kms" },
+        { name: "RCLONE_S3_SSE_KMS_KEY_ID", value: "alias/backups" },
+      ]),
+    );
     expect(s3Env(parts()).map((e) => e.name)).not.toContain("RCLONE_S3_SERVER_SIDE_ENCRYPTION");
   });
 
@@ -178,9 +267,14 @@ describe("backup CronJob and member parts", () => {
     const names = (c: any) => (c.env as any[]).map((e) => e.name);
     const [seed] = buildSeedingPodExtras(parts()).initContainers as any[];
     const [donor] = buildSeedingPodExtras(parts()).containers as any[];
-    for (const c of [seed, donor]) expect(names(c).filter((n) => /^(AWS_|S3_|BACKUP_URL|RESTORE_URL)/.test(n))).toEqual([]);
-    const [restoring] = buildSeedingPodExtras(parts({ restoreFrom: "s3://bkt1/prod/db", backupEndpoint: "https://minio.example:9000", backupBucket: "bkt1" })).initContainers as any[];
-    expect(names(restoring)).toEqual(expect.arrayContaining(["RESTORE_URL", "AWS_REGION", "S3_ENDPOINT", "AWS_ACCESS_KEY_ID"]));
+    for (const c of [seed, donor])
+      expect(names(c).filter((n) => /^(AWS_|S3_|BACKUP_URL|RESTORE_URL)/.test(n))).toEqual([]);
+    const [restoring] = buildSeedingPodExtras(
+      parts({ restoreFrom: "s3://bkt1/prod/db", backupEndpoint: "https://minio.example:9000", backupBucket: "bkt1" }),
+    ).initContainers as any[];
+    expect(names(restoring)).toEqual(
+      expect.arrayContaining(["RESTORE_URL", "AWS_REGION", "S3_ENDPOINT", "AWS_ACCESS_KEY_ID"]),
+    );
     expect(names(restoring)).not.toContain("BACKUP_URL"); // seed-member.sh derives it from RESTORE_URL
   });
 
@@ -199,15 +293,27 @@ describe("backup CronJob and member parts", () => {
 
   test("every emptyDir has a size limit and every container requests ephemeral storage (member pod and backup job)", () => {
     const a = parts();
-    const pod = (buildStatefulSet({ name: "db", names: a.names, settings: a.settings, extras: [buildSeedingPodExtras(a), buildBackupPodExtras(a)] }) as any).spec.template.spec;
+    const pod = (
+      buildStatefulSet({
+        name: "db",
+        names: a.names,
+        settings: a.settings,
+        extras: [buildSeedingPodExtras(a), buildBackupPodExtras(a)],
+      }) as any
+    ).spec.template.spec;
     const job = (buildBackupCronJob(a) as any).spec.jobTemplate.spec.template.spec;
     const emptyDirs = [...pod.volumes, ...job.volumes].filter((v: any) => v.emptyDir);
     expect(emptyDirs.map((v: any) => v.name).sort()).toEqual(["binlog-spool", "conf", "run", "tmp", "tmp"]);
     for (const v of emptyDirs) expect([v.name, typeof v.emptyDir.sizeLimit]).toEqual([v.name, "string"]);
     // The spool's limit leaves room above the archiver's pause threshold.
     expect(SPOOL.maxBytes).toBeLessThan(Number(SPOOL.sizeLimit.replace("Gi", "")) * 1024 ** 3);
-    const containers = [...pod.containers, ...pod.initContainers.filter((c: any) => c.name !== "init-server"), ...job.containers];
-    for (const c of containers) expect([c.name, typeof c.resources.requests["ephemeral-storage"]]).toEqual([c.name, "string"]);
+    const containers = [
+      ...pod.containers,
+      ...pod.initContainers.filter((c: any) => c.name !== "init-server"),
+      ...job.containers,
+    ];
+    for (const c of containers)
+      expect([c.name, typeof c.resources.requests["ephemeral-storage"]]).toEqual([c.name, "string"]);
   });
 
   test("restoreFrom reaches the seed init container of member 0", () => {
@@ -219,7 +325,9 @@ describe("backup CronJob and member parts", () => {
 
   test("the seed container reads the member's server options (the conf volume init-server wrote, read-only) for clone.sh's private start", () => {
     const a = parts();
-    const pod = (buildStatefulSet({ name: "db", names: a.names, settings: a.settings, extras: [buildSeedingPodExtras(a)] }) as any).spec.template.spec;
+    const pod = (
+      buildStatefulSet({ name: "db", names: a.names, settings: a.settings, extras: [buildSeedingPodExtras(a)] }) as any
+    ).spec.template.spec;
     expect(pod.initContainers.map((c: any) => c.name)).toEqual(["init-server", "seed"]);
     const [initServer, seed] = pod.initContainers;
     expect(initServer.volumeMounts).toContainEqual({ name: VOLUMES.conf, mountPath: PATHS.conf });
@@ -229,16 +337,29 @@ describe("backup CronJob and member parts", () => {
 
   test("member 0's seed looks for a running peer on every ordinal the config allows, so the pod template does not change with replicas", () => {
     const [seed] = buildSeedingPodExtras(parts()).initContainers as any[];
-    expect(seed.env).toEqual(expect.arrayContaining([
-      { name: "MAX_MEMBERS", value: String(MAX_REPLICAS) },
-      { name: "PEER_MYSQL_PORT", value: "3306" },
-    ]));
-    expect(validateConfig(rawStackConfig(stackConfig("prod", { replicas: String(MAX_REPLICAS) }))).settings).toBeDefined();
-    expect(validateConfig(rawStackConfig(stackConfig("prod", { replicas: String(MAX_REPLICAS + 1) }))).settings).toBeUndefined();
+    expect(seed.env).toEqual(
+      expect.arrayContaining([
+        { name: "MAX_MEMBERS", value: String(MAX_REPLICAS) },
+        { name: "PEER_MYSQL_PORT", value: "3306" },
+      ]),
+    );
+    expect(
+      validateConfig(rawStackConfig(stackConfig("prod", { replicas: String(MAX_REPLICAS) }))).settings,
+    ).toBeDefined();
+    expect(
+      validateConfig(rawStackConfig(stackConfig("prod", { replicas: String(MAX_REPLICAS + 1) }))).settings,
+    ).toBeUndefined();
     // A template change makes every member out of date: RollingUpgrade would restart them all on each scaling.
     const template = (replicas: string) => {
       const a = parts({ replicas });
-      return (buildStatefulSet({ name: "db", names: a.names, settings: a.settings, extras: [buildSeedingPodExtras(a), buildBackupPodExtras(a)] }) as any).spec.template;
+      return (
+        buildStatefulSet({
+          name: "db",
+          names: a.names,
+          settings: a.settings,
+          extras: [buildSeedingPodExtras(a), buildBackupPodExtras(a)],
+        }) as any
+      ).spec.template;
     };
     expect(template("5")).toEqual(template("3"));
   });
@@ -251,9 +372,13 @@ describe("backup CronJob and member parts", () => {
     const plain = parts();
     expect(images(plain)).toEqual(Array(4).fill(plain.settings.image));
     const warning = backupImageWarning(plain.settings);
-    expect(warning).toMatch(/database image mariadb:[^ ]+, which must carry rclone \(the official mariadb image has socat and zstd, so seeding works, but no rclone: the backup job, the binlog archiver and restoreFrom fail at start\).*components\/backup\/Dockerfile.*mysql-ha:backupImage/);
+    expect(warning).toMatch(
+      /database image mariadb:[^ ]+, which must carry rclone \(the official mariadb image has socat and zstd, so seeding works, but no rclone: the backup job, the binlog archiver and restoreFrom fail at start\).*components\/backup\/Dockerfile.*mysql-ha:backupImage/,
+    );
     expect(backupImageWarning({ ...plain.settings, backupEnabled: false })).toBeUndefined();
-    expect(backupImageWarning({ ...plain.settings, backupEnabled: false, restoreFrom: "s3://bkt1/prod/db" })).toBe(warning);
+    expect(backupImageWarning({ ...plain.settings, backupEnabled: false, restoreFrom: "s3://bkt1/prod/db" })).toBe(
+      warning,
+    );
   });
 
   test("the Dockerfile builds backupImage FROM the database image and adds rclone, the one tool the official image lacks", () => {
@@ -261,7 +386,9 @@ describe("backup CronJob and member parts", () => {
     expect(dockerfile).toMatch(/^ARG DATABASE_IMAGE=mariadb:\S+$/m);
     expect(dockerfile).toMatch(/^FROM \$\{DATABASE_IMAGE\}$/m);
     expect(dockerfile).toMatch(/apt-get install -y --no-install-recommends rclone \\$/m);
-    expect(dockerfile).toMatch(/^# Image of the backup containers \(mysql-ha:backupImage\): the database image plus rclone,/);
+    expect(dockerfile).toMatch(
+      /^# Image of the backup containers \(mysql-ha:backupImage\): the database image plus rclone,/,
+    );
     expect(dockerfile).not.toMatch(/plus rclone, socat and zstd/);
   });
 

@@ -10,7 +10,9 @@ async function seedData(rig: Rig): Promise<void> {
   await rig.source.query("CREATE DATABASE app");
   await rig.source.query("CREATE TABLE app.t (id INT PRIMARY KEY AUTO_INCREMENT, v VARCHAR(250))");
   for (let i = 0; i < 8; i++) {
-    await rig.source.query("INSERT INTO app.t (v) SELECT CONCAT(SHA2(RAND(), 256), SHA2(RAND(), 256)) FROM app.seq_1_to_5000");
+    await rig.source.query(
+      "INSERT INTO app.t (v) SELECT CONCAT(SHA2(RAND(), 256), SHA2(RAND(), 256)) FROM app.seq_1_to_5000",
+    );
   }
 }
 
@@ -39,7 +41,8 @@ async function watchEntries(dir: string): Promise<{ stop: () => Promise<string[]
   };
 }
 
-const manifests = async (rig: Rig) => (await listKeys(rig, "base/")).filter((k) => k.key.endsWith("/manifest.json")).map((k) => k.key);
+const manifests = async (rig: Rig) =>
+  (await listKeys(rig, "base/")).filter((k) => k.key.endsWith("/manifest.json")).map((k) => k.key);
 
 /** Starts backup.sh and resolves once it is streaming from the donor. */
 async function backupStreaming(rig: Rig) {
@@ -95,7 +98,9 @@ describe("backup faults (real S3 API on loopback)", () => {
     const err = await runScript("restore.sh", rig.env({ DATADIR: datadir, BACKUP: dest })).catch((e) => e);
     await putObject(rig, key, original);
     expect(err).toBeInstanceOf(ScriptError);
-    expect(err.message).toMatch(/is corrupted: sha256 [0-9a-f]{64}, manifest says [0-9a-f]{64}; refusing to restore it/);
+    expect(err.message).toMatch(
+      /is corrupted: sha256 [0-9a-f]{64}, manifest says [0-9a-f]{64}; refusing to restore it/,
+    );
     expect(fs.readdirSync(datadir)).toEqual([]);
     // Not only empty at the end (a failed restore empties the datadir): nothing of the object ever reached it, the
     // extraction stayed in its staging directory.
@@ -112,7 +117,9 @@ describe("backup faults (real S3 API on loopback)", () => {
     const err = await runScript("restore.sh", rig.env({ DATADIR: datadir, BACKUP: dest })).catch((e) => e);
     await putObject(rig, key, original);
     expect(err).toBeInstanceOf(ScriptError);
-    expect(err.message).toContain(`${key} is ${original.length - 1000} bytes, its manifest says ${original.length}: the object is truncated or replaced; refusing to restore it`);
+    expect(err.message).toContain(
+      `${key} is ${original.length - 1000} bytes, its manifest says ${original.length}: the object is truncated or replaced; refusing to restore it`,
+    );
     expect(await created.stop()).toEqual([".mysql-ha-restore"]);
   });
 
@@ -129,11 +136,16 @@ describe("backup faults (real S3 API on loopback)", () => {
     const [dest] = (await manifests(rig)).map((k) => k.replace(/\/manifest\.json$/, ""));
     const datadir = `${rig.source.dir}/restore-wrong-account`;
     const started = Date.now();
-    const err = await runScript("restore.sh", rig.env({ DATADIR: datadir, BACKUP: dest, REPLAY_BINLOGS: "0", MYSQL_USER: "nobody" })).catch((e) => e);
+    const err = await runScript(
+      "restore.sh",
+      rig.env({ DATADIR: datadir, BACKUP: dest, REPLAY_BINLOGS: "0", MYSQL_USER: "nobody" }),
+    ).catch((e) => e);
     // The private server refuses the account at once: no waiting for it to "start".
     expect(Date.now() - started).toBeLessThan(20000);
     expect(err).toBeInstanceOf(ScriptError);
-    expect(err.message).toMatch(/cannot reach the restored server as MYSQL_USER 'nobody' \(an account in the backup\): .*Access denied/);
+    expect(err.message).toMatch(
+      /cannot reach the restored server as MYSQL_USER 'nobody' \(an account in the backup\): .*Access denied/,
+    );
     expect(require("node:child_process").execFileSync("ps", ["-eo", "args"]).toString()).not.toContain(datadir);
     expect(require("node:fs").readdirSync(datadir)).toEqual([]);
   });
@@ -155,7 +167,10 @@ describe("backup faults (real S3 API on loopback)", () => {
 
     // Two days later only the newest complete backup is within the retention count.
     const inTwoDays = new Date(Date.now() + 2 * 86400000).toISOString();
-    const { stderr } = await runScript("prune.sh", rig.env({ RETENTION_COUNT: "1", RETENTION_DAYS: "1", PRUNE_NOW: inTwoDays }));
+    const { stderr } = await runScript(
+      "prune.sh",
+      rig.env({ RETENTION_COUNT: "1", RETENTION_DAYS: "1", PRUNE_NOW: inTwoDays }),
+    );
     expect(stderr).toContain(`newest complete: ${newest}`);
     expect(await manifests(rig)).toEqual([`${newest}/manifest.json`]);
     expect(await listKeys(rig, `${older}/`)).toEqual([]);
@@ -186,14 +201,17 @@ describe("the completion check of a donor stream", () => {
   test("a stream cut short whose data holds marker-like text (even a whole marker from another stream) gets no manifest", async () => {
     // A donor stand-in that answers the token, sends bytes that look like a completed stream's tail, and hangs up.
     const net = require("node:net") as typeof import("node:net");
-    const text = "mysql-ha-stream-complete\nmysql-ha-nonce=0123456789abcdef0123456789abcdef\nmysql-ha-gtid=0-420-7\n" +
+    const text =
+      "mysql-ha-stream-complete\nmysql-ha-nonce=0123456789abcdef0123456789abcdef\nmysql-ha-gtid=0-420-7\n" +
       "mysql-ha-binlog-file=mysql-bin.000001\nmysql-ha-binlog-pos=4\nmysql-ha-finished=2026-12-01T00:00:00Z\n";
     fake = net.createServer((socket) => {
       socket.once("data", () => socket.end(Buffer.concat([Buffer.alloc(4096, 7), Buffer.from(text)])));
     });
     await new Promise<void>((resolve) => fake!.listen(0, "127.0.0.1", resolve));
     const port = (fake.address() as import("node:net").AddressInfo).port;
-    const err = await runScript("backup.sh", rig.env({ DONOR_HOST: "127.0.0.1", DONOR_PORT: String(port) })).catch((e) => e);
+    const err = await runScript("backup.sh", rig.env({ DONOR_HOST: "127.0.0.1", DONOR_PORT: String(port) })).catch(
+      (e) => e,
+    );
     expect(err).toBeInstanceOf(ScriptError);
     expect(err.message).toMatch(/the donor stream is incomplete \(no completion marker/);
     expect(await manifests(rig)).toEqual([]);

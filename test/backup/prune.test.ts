@@ -72,8 +72,10 @@ describe("prune.sh and binlog histories (binlog/<server id>/<history>/<file>, s3
     });
 
     expect(await keys(client, "base/")).toEqual([
-      "base/20260110T000000Z/backup.xbstream.zst", "base/20260110T000000Z/manifest.json",
-      "base/20260120T000000Z/backup.xbstream.zst", "base/20260120T000000Z/manifest.json",
+      "base/20260110T000000Z/backup.xbstream.zst",
+      "base/20260110T000000Z/manifest.json",
+      "base/20260120T000000Z/backup.xbstream.zst",
+      "base/20260120T000000Z/manifest.json",
     ]);
     expect(await keys(client, "binlog/")).toEqual([
       "binlog/501/20251220T000000Z/mysql-bin.000003",

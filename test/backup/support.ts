@@ -57,7 +57,9 @@ export async function startRig(serverId: number, prefix = "prod"): Promise<Rig> 
 export async function listKeys(rig: Rig, under = ""): Promise<{ key: string; size: number }[]> {
   const prefix = `${rig.url.split("/").slice(3).join("/")}/`;
   const out = await rig.client.send(new ListObjectsV2Command({ Bucket: "backups", Prefix: prefix + under }));
-  return (out.Contents ?? []).map((o) => ({ key: o.Key!.slice(prefix.length), size: o.Size ?? 0 })).sort((a, b) => a.key.localeCompare(b.key));
+  return (out.Contents ?? [])
+    .map((o) => ({ key: o.Key!.slice(prefix.length), size: o.Size ?? 0 }))
+    .sort((a, b) => a.key.localeCompare(b.key));
 }
 
 export async function getObject(rig: Rig, key: string): Promise<Buffer> {
@@ -112,7 +114,12 @@ export async function checksum(server: LocalServer, table: string): Promise<stri
 }
 
 /** Waits until `predicate` holds, polling; returns the elapsed ms or throws after the timeout. */
-export async function waitFor(what: string, predicate: () => Promise<boolean>, timeoutMs = 20000, everyMs = 100): Promise<number> {
+export async function waitFor(
+  what: string,
+  predicate: () => Promise<boolean>,
+  timeoutMs = 20000,
+  everyMs = 100,
+): Promise<number> {
   const start = Date.now();
   for (;;) {
     if (await predicate().catch(() => false)) return Date.now() - start;

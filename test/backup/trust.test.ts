@@ -27,7 +27,9 @@ describe("restore against a bucket others can write (signed manifests, checked v
     await rig.source.query("CREATE DATABASE app");
     await rig.source.query("CREATE TABLE app.t (id INT PRIMARY KEY, v INT)");
     await rig.source.query("INSERT INTO app.t SELECT seq, seq * 3 FROM app.seq_1_to_1000");
-    const { stdout, stderr } = await runScript("backup.sh", rig.env({ BACKUP_SIGNING_KEY: KEY }), { timeoutMs: 120000 });
+    const { stdout, stderr } = await runScript("backup.sh", rig.env({ BACKUP_SIGNING_KEY: KEY }), {
+      timeoutMs: 120000,
+    });
     backupLog = stdout + stderr;
     dest = stdout.trim().split("\n").pop()!;
     manifest = (await getObject(rig, `${dest}/manifest.json`)).toString();
@@ -39,11 +41,20 @@ describe("restore against a bucket others can write (signed manifests, checked v
   });
 
   /** Writes a backup under base/<stamp>: the real data object, `text` as its manifest (stamp put in), and `sig`. */
-  async function plant(stamp: string, edit: (m: string) => string, sig: "sign" | "none" | ((m: string) => string) = "sign"): Promise<string> {
+  async function plant(
+    stamp: string,
+    edit: (m: string) => string,
+    sig: "sign" | "none" | ((m: string) => string) = "sign",
+  ): Promise<string> {
     const backup = `base/${stamp}`;
     const text = edit(manifest.replace(/"timestamp": "[^"]*"/, `"timestamp": "${stamp}"`));
     await putObject(rig, `${backup}/backup.xbstream.zst`, data);
-    if (sig !== "none") await putObject(rig, `${backup}/manifest.json.sig`, Buffer.from((sig === "sign" ? hmac(KEY, text) : sig(text)) + "\n"));
+    if (sig !== "none")
+      await putObject(
+        rig,
+        `${backup}/manifest.json.sig`,
+        Buffer.from((sig === "sign" ? hmac(KEY, text) : sig(text)) + "\n"),
+      );
     await putObject(rig, `${backup}/manifest.json`, Buffer.from(text));
     return backup;
   }
@@ -52,7 +63,10 @@ describe("restore against a bucket others can write (signed manifests, checked v
   async function refusedRestore(backup: string, extra: Record<string, string> = { BACKUP_SIGNING_KEY: KEY }) {
     const parent = fs.mkdtempSync(path.join(os.tmpdir(), "mysql-ha-trust-"));
     const datadir = path.join(parent, "data");
-    const err = await runScript("restore.sh", rig.env({ DATADIR: datadir, BACKUP: backup, REPLAY_BINLOGS: "0", ...extra })).catch((e) => e);
+    const err = await runScript(
+      "restore.sh",
+      rig.env({ DATADIR: datadir, BACKUP: backup, REPLAY_BINLOGS: "0", ...extra }),
+    ).catch((e) => e);
     const left = { datadir: fs.readdirSync(datadir), parent: fs.readdirSync(parent) };
     fs.rmSync(parent, { recursive: true, force: true });
     expect(err).toBeInstanceOf(ScriptError);
@@ -84,22 +98,52 @@ describe("restore against a bucket others can write (signed manifests, checked v
   });
 
   test("a GTID with SQL in it is refused before anything is downloaded or run", async () => {
-    const backup = await plant("20200101T000003Z", (m) => m.replace(/"gtid": "[^"]*"/, `"gtid": "0-1-1'; DROP DATABASE app; SELECT '"`));
+    const backup = await plant("20200101T000003Z", (m) =>
+      m.replace(/"gtid": "[^"]*"/, `"gtid": "0-1-1'; DROP DATABASE app; SELECT '"`),
+    );
     const err = await refusedRestore(backup);
     expect(err.message).toContain(`manifest ${rig.url}/${backup}/manifest.json: field 'gtid' is not a GTID position`);
   });
 
   test("sizes, checksums, times, binlog names and positions, and anything not in the manifest format are refused by field", async () => {
     const cases: Array<[string, (m: string) => string, RegExp]> = [
-      ["20200101T000004Z", (m) => m.replace(/"size": \d+/, `"size": 99999999999999999999`), /field 'size' is not a byte count/],
+      [
+        "20200101T000004Z",
+        (m) => m.replace(/"size": \d+/, `"size": 99999999999999999999`),
+        /field 'size' is not a byte count/,
+      ],
       ["20200101T000005Z", (m) => m.replace(/"sha256": "[^"]*"/, `"sha256": "abc"`), /field 'sha256' is not a sha256/],
-      ["20200101T000006Z", (m) => m.replace(/"finished": "[^"]*"/, `"finished": "$(id)"`), /field 'finished' is not a time/],
-      ["20200101T000007Z", (m) => m.replace(/"binlogFile": "[^"]*"/, `"binlogFile": "../mysql-bin.000001"`), /field 'binlogFile' is not a binlog file name/],
-      ["20200101T000008Z", (m) => m.replace(/"compression"/, `"evil": {},\n  "compression"`), /line 10 is not in the manifest format/],
-      ["20200101T000009Z", (m) => m.replace(/"binlogPosition": "[^"]*"/, `"binlogPosition": "-4"`), /field 'binlogPosition' is not a binlog position/],
+      [
+        "20200101T000006Z",
+        (m) => m.replace(/"finished": "[^"]*"/, `"finished": "$(id)"`),
+        /field 'finished' is not a time/,
+      ],
+      [
+        "20200101T000007Z",
+        (m) => m.replace(/"binlogFile": "[^"]*"/, `"binlogFile": "../mysql-bin.000001"`),
+        /field 'binlogFile' is not a binlog file name/,
+      ],
+      [
+        "20200101T000008Z",
+        (m) => m.replace(/"compression"/, `"evil": {},\n  "compression"`),
+        /line 10 is not in the manifest format/,
+      ],
+      [
+        "20200101T000009Z",
+        (m) => m.replace(/"binlogPosition": "[^"]*"/, `"binlogPosition": "-4"`),
+        /field 'binlogPosition' is not a binlog position/,
+      ],
       ["20200101T000010Z", (m) => m.replace(/"gtid"/, `"gtid": "0-1-1",\n  "gtid"`), /field 'gtid' appears twice/],
-      ["20200101T000018Z", (m) => m.replace(/"compression"/, `"evil": "x",\n  "compression"`), /unknown field 'evil' on line 10/],
-      ["20200101T000011Z", (m) => m.replace(/\}\n {2}\]/, `},\n    { "key": "x", "size": 1, "sha256": "${"0".repeat(64)}" }\n  ]`), /field 'objects' must list exactly one object, it lists 2/],
+      [
+        "20200101T000018Z",
+        (m) => m.replace(/"compression"/, `"evil": "x",\n  "compression"`),
+        /unknown field 'evil' on line 10/,
+      ],
+      [
+        "20200101T000011Z",
+        (m) => m.replace(/\}\n {2}\]/, `},\n    { "key": "x", "size": 1, "sha256": "${"0".repeat(64)}" }\n  ]`),
+        /field 'objects' must list exactly one object, it lists 2/,
+      ],
     ];
     for (const [stamp, edit, message] of cases) {
       const backup = await plant(stamp, edit);
@@ -109,19 +153,38 @@ describe("restore against a bucket others can write (signed manifests, checked v
 
   test("a signed manifest copied to another backup's place is refused (its timestamp names the original)", async () => {
     const backup = "base/20200101T000012Z";
-    for (const f of ["backup.xbstream.zst", "manifest.json.sig", "manifest.json"]) await putObject(rig, `${backup}/${f}`, await getObject(rig, `${dest}/${f}`));
-    expect((await refusedRestore(backup)).message).toContain(`field 'timestamp' names another backup (${dest.slice(5)})`);
+    for (const f of ["backup.xbstream.zst", "manifest.json.sig", "manifest.json"])
+      await putObject(rig, `${backup}/${f}`, await getObject(rig, `${dest}/${f}`));
+    expect((await refusedRestore(backup)).message).toContain(
+      `field 'timestamp' names another backup (${dest.slice(5)})`,
+    );
   });
 
   test("with a key, a manifest edited after signing, one re-signed with another key, and an unsigned one are refused", async () => {
-    const edited = await plant("20200101T000013Z", (m) => m, (m) => hmac(KEY, m.replace(/"streamBytes": \d+/, `"streamBytes": 1`)));
-    expect((await refusedRestore(edited)).message).toContain(`manifest ${rig.url}/${edited}/manifest.json does not match its signature under BACKUP_SIGNING_KEY`);
-    const otherKey = await plant("20200101T000014Z", (m) => m, (m) => hmac("another key", m));
+    const edited = await plant(
+      "20200101T000013Z",
+      (m) => m,
+      (m) => hmac(KEY, m.replace(/"streamBytes": \d+/, `"streamBytes": 1`)),
+    );
+    expect((await refusedRestore(edited)).message).toContain(
+      `manifest ${rig.url}/${edited}/manifest.json does not match its signature under BACKUP_SIGNING_KEY`,
+    );
+    const otherKey = await plant(
+      "20200101T000014Z",
+      (m) => m,
+      (m) => hmac("another key", m),
+    );
     expect((await refusedRestore(otherKey)).message).toContain("does not match its signature under BACKUP_SIGNING_KEY");
-    const garbage = await plant("20200101T000015Z", (m) => m, () => "not a signature");
+    const garbage = await plant(
+      "20200101T000015Z",
+      (m) => m,
+      () => "not a signature",
+    );
     expect((await refusedRestore(garbage)).message).toContain("does not match its signature under BACKUP_SIGNING_KEY");
     const unsigned = await plant("20200101T000016Z", (m) => m, "none");
-    expect((await refusedRestore(unsigned)).message).toContain(`manifest ${rig.url}/${unsigned}/manifest.json is not signed (no manifest.json.sig) and BACKUP_SIGNING_KEY is set`);
+    expect((await refusedRestore(unsigned)).message).toContain(
+      `manifest ${rig.url}/${unsigned}/manifest.json is not signed (no manifest.json.sig) and BACKUP_SIGNING_KEY is set`,
+    );
   });
 
   test("without a key an unsigned backup restores, with one warning", async () => {
@@ -136,7 +199,13 @@ describe("restore against a bucket others can write (signed manifests, checked v
   test("list-backups.sh marks each backup's signature (verified, forged, unsigned; signed when no key checks it) and invalid manifests", async () => {
     const list = async (env: Record<string, string>) => {
       const { stdout } = await runScript("list-backups.sh", rig.env(env));
-      return Object.fromEntries(stdout.trim().split("\n").map((l) => l.split(";")).map((f) => [f[0], [f[1], f[5]]]));
+      return Object.fromEntries(
+        stdout
+          .trim()
+          .split("\n")
+          .map((l) => l.split(";"))
+          .map((f) => [f[0], [f[1], f[5]]]),
+      );
     };
     const withKey = await list({ BACKUP_SIGNING_KEY: KEY });
     expect(withKey[dest.slice(5)]).toEqual(["complete", "verified"]);
@@ -158,18 +227,31 @@ describe("restore against a bucket others can write (signed manifests, checked v
     const stream = execFileSync("zstd", ["-q", "-d", "-c"], { input: data, ...big });
     const extra = execFileSync("mbstream", ["-c", "bomb.bin"], { cwd: work, ...big });
     const backup = await plant("20200101T000030Z", (m) => m);
-    await putObject(rig, `${backup}/backup.xbstream.zst`, execFileSync("zstd", ["-q", "-c"], { input: Buffer.concat([stream, extra]), ...big }));
+    await putObject(
+      rig,
+      `${backup}/backup.xbstream.zst`,
+      execFileSync("zstd", ["-q", "-c"], { input: Buffer.concat([stream, extra]), ...big }),
+    );
     const datadir = path.join(work, "data");
     fs.mkdirSync(datadir);
     const seen = new Set<string>();
-    const watcher = fs.watch(datadir, { recursive: true }, (_event, name) => name && seen.add(path.basename(String(name))));
+    const watcher = fs.watch(
+      datadir,
+      { recursive: true },
+      (_event, name) => name && seen.add(path.basename(String(name))),
+    );
     watcher.on("error", () => undefined); // the staging directory vanishing under the watch when the restore gives up
-    const err = await runScript("restore.sh", rig.env({ DATADIR: datadir, BACKUP: backup, REPLAY_BINLOGS: "0", BACKUP_SIGNING_KEY: KEY })).catch((e) => e);
+    const err = await runScript(
+      "restore.sh",
+      rig.env({ DATADIR: datadir, BACKUP: backup, REPLAY_BINLOGS: "0", BACKUP_SIGNING_KEY: KEY }),
+    ).catch((e) => e);
     watcher.close();
     const left = fs.readdirSync(datadir);
     fs.rmSync(work, { recursive: true, force: true });
     expect(err).toBeInstanceOf(ScriptError);
-    expect(err.stderr).toMatch(/backup\.xbstream\.zst is \d+ bytes, its manifest says \d+: the object is truncated or replaced; refusing to restore it/);
+    expect(err.stderr).toMatch(
+      /backup\.xbstream\.zst is \d+ bytes, its manifest says \d+: the object is truncated or replaced; refusing to restore it/,
+    );
     expect(seen.has("ibdata1")).toBe(true); // the watch saw the extraction of the real stream
     expect(seen.has("bomb.bin")).toBe(false);
     expect(left).toEqual([]);

@@ -16,7 +16,13 @@ describe("bench picture", () => {
 
   it("shades each operation's window in seconds, colours writes by the member that acknowledged them, latency on a log scale", () => {
     const spec = timelineSpec(
-      { writes, windows: [{ kind: "failover", label: "kill -9", from: 1500, to: 1560 }, { kind: "switchover", label: "0 -> 1", from: 500, to: 540 }] },
+      {
+        writes,
+        windows: [
+          { kind: "failover", label: "kill -9", from: 1500, to: 1560 },
+          { kind: "switchover", label: "0 -> 1", from: 500, to: 540 },
+        ],
+      },
       "title",
       ["a:1", "b:2"],
     ) as any;

@@ -1,11 +1,29 @@
-import { copyGrowth, CopyScaleRow, emptyResults, formatTable, grid, judge, memberGrowth, scaleTables, speedRatio } from "../../bench/report";
+import {
+  copyGrowth,
+  CopyScaleRow,
+  emptyResults,
+  formatTable,
+  grid,
+  judge,
+  memberGrowth,
+  scaleTables,
+  speedRatio,
+} from "../../bench/report";
 
 /** The benchmark's verdicts are pure: measured figures in, PASS/FAIL per goal out; missing stays missing. */
 describe("bench goals", () => {
   it("passes and fails each goal on its threshold and leaves unmeasured figures undecided with the reason", () => {
     const r = emptyResults("2026-11-23");
     Object.assign(r, {
-      switchoverGapMs: 99, lostWrites: 0, failoverMs: 2500, agentFailoverMs: 5000, agentFailoverFastMs: 2001, cloneVsHand: 0.79, backupVsHand: 0.8, switchoverVsHand: 1.51, recoveryPointMs: 3000,
+      switchoverGapMs: 99,
+      lostWrites: 0,
+      failoverMs: 2500,
+      agentFailoverMs: 5000,
+      agentFailoverFastMs: 2001,
+      cloneVsHand: 0.79,
+      backupVsHand: 0.8,
+      switchoverVsHand: 1.51,
+      recoveryPointMs: 3000,
       cliStartMs: { help: 120, statusHelp: 299 },
     });
     r.evalMs = { "3": 100, "9": 120, "30": 150 };
@@ -65,7 +83,15 @@ describe("bench goals", () => {
 
   it("calls a copy path linear when its time per byte grows at most 1.5x from the smallest size to the largest", () => {
     const row = (dataBytes: number, ms: number): CopyScaleRow => ({
-      dataBytes, cpMs: null, rawStreamMs: null, cloneMs: ms, cloneHandMs: ms, backupMs: ms, backupHandMs: null, restoreMs: null, restoreHandMs: null,
+      dataBytes,
+      cpMs: null,
+      rawStreamMs: null,
+      cloneMs: ms,
+      cloneHandMs: ms,
+      backupMs: ms,
+      backupHandMs: null,
+      restoreMs: null,
+      restoreHandMs: null,
     });
     // Twice the data in twice the time: linear. A fixed cost makes the larger size cheaper per byte, also fine.
     expect(copyGrowth({ "300": row(300e6, 1000), "600": row(600e6, 2000) })).toBe(1);
@@ -74,7 +100,10 @@ describe("bench goals", () => {
     r.copyScale = { "300": row(300e6, 1000), "600": row(600e6, 3100) };
     expect(judge(r).find((g) => g.figure === "copyScale")).toMatchObject({ pass: false, value: "1.55x" });
     r.copyScale = { "300": row(300e6, 1000) };
-    expect(judge(r).find((g) => g.figure === "copyScale")).toMatchObject({ pass: null, value: "not measured: fewer than two data sizes" });
+    expect(judge(r).find((g) => g.figure === "copyScale")).toMatchObject({
+      pass: null,
+      value: "not measured: fewer than two data sizes",
+    });
   });
 
   it("judges member scaling on the worst of switchover gap, failover and inspect time, sorted by member count", () => {
@@ -95,7 +124,17 @@ describe("bench goals", () => {
     expect(grid(["a", "bb"], [["ccc", "d"]])).toBe("  a    bb\n  ccc  d");
     const r = emptyResults("2026-12-01");
     r.copyScale = {
-      "343": { dataBytes: 343e6, cpMs: 150, rawStreamMs: 400, cloneMs: 800, cloneHandMs: 700, backupMs: 1000, backupHandMs: 900, restoreMs: null, restoreHandMs: 1200 },
+      "343": {
+        dataBytes: 343e6,
+        cpMs: 150,
+        rawStreamMs: 400,
+        cloneMs: 800,
+        cloneHandMs: 700,
+        backupMs: 1000,
+        backupHandMs: 900,
+        restoreMs: null,
+        restoreHandMs: 1200,
+      },
     };
     r.memberScale = { "3": { switchoverGapMs: 30.4, handSwitchoverGapMs: 20, failoverMs: null, inspectMs: 12 } };
     const text = scaleTables(r).join("\n");

@@ -36,7 +36,13 @@ describe("chaos instruments", () => {
   it("a network partition cuts a member in a namespace off and healing reconnects it", async () => {
     lab = await NetworkLab.create();
     const host = await lab.addHost("m0");
-    const s = await startServer({ serverId: 410, options: REPLICATION_OPTIONS, netns: host.netns, host: host.ip, adminHostPattern: lab.hostPattern });
+    const s = await startServer({
+      serverId: 410,
+      options: REPLICATION_OPTIONS,
+      netns: host.netns,
+      host: host.ip,
+      adminHostPattern: lab.hostPattern,
+    });
     servers = [s];
     expect(s.host).toBe(host.ip);
     expect((await s.query("SELECT 1 AS ok"))[0].ok).toBe(1);

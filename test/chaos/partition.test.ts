@@ -15,13 +15,26 @@ import { destroyAll, LocalServer } from "../../local/mariadbd";
 import { NetworkLab } from "../../local/netns";
 import { WRITER_DEFAULTS } from "../../local/writer";
 import { failover, inspect, plan } from "../../components/replication";
-import { ChaosTopology, MEMBER_OPTIONS, reconcile, startChaosTopology, startMembersIn, within, writableMembers } from "./support";
+import {
+  ChaosTopology,
+  MEMBER_OPTIONS,
+  reconcile,
+  startChaosTopology,
+  startMembersIn,
+  within,
+  writableMembers,
+} from "./support";
 
 const ISOLATED_ID = 900_000_001;
 
 /** One INSERT through the application account on the given connection options; resolves with its latency. */
 async function appInsert(options: mysql.ConnectionOptions, id: number): Promise<number> {
-  const conn = await mysql.createConnection({ user: WRITER_DEFAULTS.user, password: WRITER_DEFAULTS.password, connectTimeout: 3000, ...options });
+  const conn = await mysql.createConnection({
+    user: WRITER_DEFAULTS.user,
+    password: WRITER_DEFAULTS.password,
+    connectTimeout: 3000,
+    ...options,
+  });
   try {
     const start = Date.now();
     await conn.query(`INSERT INTO ${WRITER_DEFAULTS.database}.acks (id) VALUES (?)`, [id]);
@@ -65,12 +78,18 @@ describe("chaos: network partition of the primary", () => {
     const healed = await inspect(t.members, t.settings);
     expect(healed.splitBrain).toBe(true);
 
-    const { plan: steps, applied } = await within(30000, "reconcile", reconcile(t, { members: 3, allowFailover: true }));
+    const { plan: steps, applied } = await within(
+      30000,
+      "reconcile",
+      reconcile(t, { members: 3, allowFailover: true }),
+    );
     expect(steps.steps.map((s) => `${s.kind} ${s.members.join(",")}`)).toEqual(["fence 0"]);
     expect(applied.results[0].possiblyLost).toMatch(/^member 0 committed \S+ while cut off/);
     expect(applied.primary).toBe(t.primary);
     expect(await writableMembers(servers)).toEqual([t.primary]);
-    await expect(appInsert({ host: servers[0].host, port: servers[0].port }, ISOLATED_ID + 1)).rejects.toThrow(/read-only/);
+    await expect(appInsert({ host: servers[0].host, port: servers[0].port }, ISOLATED_ID + 1)).rejects.toThrow(
+      /read-only/,
+    );
 
     await t.writer.waitForAcks(50);
     await t.writer.stop();

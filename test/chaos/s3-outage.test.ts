@@ -43,11 +43,20 @@ describe("chaos: S3 unreachable during a backup", () => {
     const [primary, replica] = t.servers;
     await primary.query("CREATE TABLE ackcheck.bulk (id INT AUTO_INCREMENT PRIMARY KEY, v VARCHAR(250)) ENGINE=InnoDB");
     await primary.query("INSERT INTO ackcheck.bulk (v) VALUES (REPEAT('x', 250))");
-    for (let i = 0; i < 15; i++) await primary.query("INSERT INTO ackcheck.bulk (v) SELECT CONCAT(SHA2(RAND(), 256), REPEAT('y', 186)) FROM ackcheck.bulk");
+    for (let i = 0; i < 15; i++)
+      await primary.query(
+        "INSERT INTO ackcheck.bulk (v) SELECT CONCAT(SHA2(RAND(), 256), REPEAT('y', 186)) FROM ackcheck.bulk",
+      );
     expect(await caughtUp(replica, primary)).toBe(true);
     s3 = await startLocalS3(["chaos"]);
     donor = await startDonor(replica, TOKEN);
-    const env = { ...s3.env(), BACKUP_URL: "s3://chaos/db", DONOR_HOST: donor.host, DONOR_PORT: String(donor.port), CLONE_TOKEN: TOKEN };
+    const env = {
+      ...s3.env(),
+      BACKUP_URL: "s3://chaos/db",
+      DONOR_HOST: donor.host,
+      DONOR_PORT: String(donor.port),
+      CLONE_TOKEN: TOKEN,
+    };
 
     await t.writer.start();
     const good = (await within(60000, "first backup", runScript("backup.sh", env))).stdout.trim().split("\n").pop()!;
@@ -57,7 +66,14 @@ describe("chaos: S3 unreachable during a backup", () => {
     while (!running.log().includes("streaming from") && running.child.exitCode === null) await sleep(10);
     await s3.kill();
     const acksBefore = t.writer.ackedCount;
-    const failure = await within(90000, "backup during the outage", running.done.then(() => undefined, (err: Error) => err));
+    const failure = await within(
+      90000,
+      "backup during the outage",
+      running.done.then(
+        () => undefined,
+        (err: Error) => err,
+      ),
+    );
     await t.writer.waitForAcks(100); // the database does not care that S3 is gone
     expect(t.writer.ackedCount).toBeGreaterThan(acksBefore);
     await s3.start();
@@ -67,7 +83,11 @@ describe("chaos: S3 unreachable during a backup", () => {
     expect(await manifests(s3)).toEqual([`db/${good}/manifest.json`]);
 
     work = fs.mkdtempSync(path.join(os.tmpdir(), "mysql-ha-chaos-restore-"));
-    const restored = await within(60000, "restore", runScript("restore.sh", { ...env, ...serverEnv(primary), DATADIR: path.join(work, "data"), REPLAY_BINLOGS: "0" }));
+    const restored = await within(
+      60000,
+      "restore",
+      runScript("restore.sh", { ...env, ...serverEnv(primary), DATADIR: path.join(work, "data"), REPLAY_BINLOGS: "0" }),
+    );
     expect(restored.stderr).toContain(`restoring s3://chaos/db/${good} (`);
 
     const report = await t.writer.stop();

@@ -2,10 +2,31 @@
  * Shared pieces of the chaos suite: a semi-sync topology of real local members set up by the engine, the
  * acknowledged-write checker following the primary the engine reports, and convergence checks.
  */
-import { destroyAll, LOCAL_ROOT_PASSWORD, LOCAL_ROOT_USER, LocalServer, REPLICATION_OPTIONS, ServerOptions, sleep, startServer, startServers } from "../../local/mariadbd";
+import {
+  destroyAll,
+  LOCAL_ROOT_PASSWORD,
+  LOCAL_ROOT_USER,
+  LocalServer,
+  REPLICATION_OPTIONS,
+  ServerOptions,
+  sleep,
+  startServer,
+  startServers,
+} from "../../local/mariadbd";
 import type { LabHost, NetworkLab } from "../../local/netns";
 import { AckWriter, prepareWriterSchema } from "../../local/writer";
-import { ApplyResult, apply, DesiredTopology, EngineSettings, inspect, mariadb, MemberAddress, Plan, plan, setup } from "../../components/replication";
+import {
+  ApplyResult,
+  apply,
+  DesiredTopology,
+  EngineSettings,
+  inspect,
+  mariadb,
+  MemberAddress,
+  Plan,
+  plan,
+  setup,
+} from "../../components/replication";
 
 export interface ChaosTopology {
   servers: LocalServer[];
@@ -34,7 +55,11 @@ export function localSettings(log: (line: string) => void, extra: Partial<Engine
 }
 
 /** Local settings with timeouts short enough that every fault ends quickly. */
-export function chaosSettings(lines: string[], onLine: (line: string) => void, extra: Partial<EngineSettings> = {}): EngineSettings {
+export function chaosSettings(
+  lines: string[],
+  onLine: (line: string) => void,
+  extra: Partial<EngineSettings> = {},
+): EngineSettings {
   const log = (line: string) => {
     lines.push(line);
     onLine(line);
@@ -55,17 +80,35 @@ export function addressesOf(servers: LocalServer[]): MemberAddress[] {
 export const MEMBER_OPTIONS = { ...REPLICATION_OPTIONS, "read-only": 1 };
 
 /** Members m0, m1, ... each in its own network namespace of `network` (so that one can be partitioned). */
-export async function startMembersIn(network: NetworkLab, count: number, options: ServerOptions, serverIdBase: number): Promise<{ hosts: LabHost[]; servers: LocalServer[] }> {
+export async function startMembersIn(
+  network: NetworkLab,
+  count: number,
+  options: ServerOptions,
+  serverIdBase: number,
+): Promise<{ hosts: LabHost[]; servers: LocalServer[] }> {
   const hosts: LabHost[] = [];
   for (let i = 0; i < count; i++) hosts.push(await network.addHost(`m${i}`));
   const servers = await Promise.all(
-    hosts.map((h, i) => startServer({ serverId: serverIdBase + i, options, netns: h.netns, host: h.ip, adminHostPattern: network.hostPattern })),
+    hosts.map((h, i) =>
+      startServer({
+        serverId: serverIdBase + i,
+        options,
+        netns: h.netns,
+        host: h.ip,
+        adminHostPattern: network.hostPattern,
+      }),
+    ),
   );
   return { hosts, servers };
 }
 
 /** Starts `count` members (or uses `servers`), sets member 0 up as primary and prepares the writer (not started). */
-export async function startChaosTopology(opts: { count?: number; serverIdBase: number; servers?: LocalServer[]; settings?: Partial<EngineSettings> }): Promise<ChaosTopology> {
+export async function startChaosTopology(opts: {
+  count?: number;
+  serverIdBase: number;
+  servers?: LocalServer[];
+  settings?: Partial<EngineSettings>;
+}): Promise<ChaosTopology> {
   const servers = opts.servers ?? (await startServers(opts.count ?? 3, MEMBER_OPTIONS, opts.serverIdBase));
   const lines: string[] = [];
   const topology: ChaosTopology = {
@@ -104,7 +147,10 @@ export function chaosTopologyPerTest(): (opts: Parameters<typeof startChaosTopol
 }
 
 /** What a `pulumi up` does to the topology: inspect, plan, apply (refusals throw). */
-export async function reconcile(t: ChaosTopology, desired: DesiredTopology): Promise<{ plan: Plan; applied: ApplyResult }> {
+export async function reconcile(
+  t: ChaosTopology,
+  desired: DesiredTopology,
+): Promise<{ plan: Plan; applied: ApplyResult }> {
   const p = plan(await inspect(t.members, t.settings), desired);
   return { plan: p, applied: await apply(t.members, p, t.settings) };
 }
@@ -119,7 +165,9 @@ export async function caughtUp(replica: LocalServer, primary: LocalServer, timeo
 /** Rejects when `promise` takes longer than `ms`: every fault must end in a bounded time. */
 export async function within<T>(ms: number, what: string, promise: Promise<T>): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`${what} did not finish within ${ms} ms`)), ms)));
+  const timeout = new Promise<never>(
+    (_, reject) => (timer = setTimeout(() => reject(new Error(`${what} did not finish within ${ms} ms`)), ms)),
+  );
   try {
     return await Promise.race([promise, timeout]);
   } finally {

@@ -64,13 +64,31 @@ describe("mysql-ha loads only the command it runs", () => {
         const loaded = Object.keys(require.cache).filter((f) => f.includes("/cli/commands/")).map((f) => f.replace(/^.*\\/cli\\/commands\\//, ""));
         write(JSON.stringify({ code, out, loaded }));
       });`;
-    return JSON.parse(execFileSync(process.execPath, ["-r", "ts-node/register/transpile-only", "-e", script], { cwd: ROOT, encoding: "utf8" }));
+    return JSON.parse(
+      execFileSync(process.execPath, ["-r", "ts-node/register/transpile-only", "-e", script], {
+        cwd: ROOT,
+        encoding: "utf8",
+      }),
+    );
   }
 
   it("--help lists every command without loading any", () => {
     const result = run(["--help"]);
     expect(result.code).toBe(0);
-    for (const name of ["render", "setup", "status", "switchover", "failover", "agent", "backup", "restore", "backups", "bench", "policy", "demo"]) {
+    for (const name of [
+      "render",
+      "setup",
+      "status",
+      "switchover",
+      "failover",
+      "agent",
+      "backup",
+      "restore",
+      "backups",
+      "bench",
+      "policy",
+      "demo",
+    ]) {
       expect(result.out).toMatch(new RegExp(`^  ${name} +\\S`, "m"));
     }
     expect(result.loaded).toEqual([]);

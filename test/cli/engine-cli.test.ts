@@ -5,15 +5,27 @@ import { Lab, REPL_PASSWORD, cleanup, startLab } from "../replication/support";
 
 const BIN = path.join(__dirname, "..", "..", "bin", "mysql-ha.js");
 
-function cli(args: string[], env: Record<string, string> = {}): Promise<{ code: number; stdout: string; stderr: string }> {
+function cli(
+  args: string[],
+  env: Record<string, string> = {},
+): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
-    execFile(process.execPath, [BIN, ...args], { env: { ...process.env, ...env }, timeout: 60000 }, (err, stdout, stderr) => {
-      resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr });
-    });
+    execFile(
+      process.execPath,
+      [BIN, ...args],
+      { env: { ...process.env, ...env }, timeout: 60000 },
+      (err, stdout, stderr) => {
+        resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr });
+      },
+    );
   });
 }
 
-const ENV = { MYSQL_HA_PASSWORD: LOCAL_ROOT_PASSWORD, MYSQL_HA_REPLICATION_USER: "repl", MYSQL_HA_REPLICATION_PASSWORD: REPL_PASSWORD };
+const ENV = {
+  MYSQL_HA_PASSWORD: LOCAL_ROOT_PASSWORD,
+  MYSQL_HA_REPLICATION_USER: "repl",
+  MYSQL_HA_REPLICATION_PASSWORD: REPL_PASSWORD,
+};
 
 describe("mysql-ha setup / status / switchover / failover", () => {
   let lab: Lab | undefined;
@@ -32,10 +44,35 @@ describe("mysql-ha setup / status / switchover / failover", () => {
     const json = JSON.parse(status.stdout);
     expect(json).toMatchObject({ primary: 1, healthy: true, problems: [] });
     expect(json.members).toHaveLength(3);
-    expect(Object.keys(json.members[0]).sort()).toEqual(["address", "errantGtids", "gtid", "index", "lagSeconds", "reachable", "readOnly", "replicationTls", "role", "sourceIndex", "tls"]);
-    expect(json.members.map((m: { tls: boolean; replicationTls: boolean | null }) => [m.tls, m.replicationTls])).toEqual([[false, false], [false, null], [false, false]]);
+    expect(Object.keys(json.members[0]).sort()).toEqual([
+      "address",
+      "errantGtids",
+      "gtid",
+      "index",
+      "lagSeconds",
+      "reachable",
+      "readOnly",
+      "replicationTls",
+      "role",
+      "sourceIndex",
+      "tls",
+    ]);
+    expect(
+      json.members.map((m: { tls: boolean; replicationTls: boolean | null }) => [m.tls, m.replicationTls]),
+    ).toEqual([
+      [false, false],
+      [false, null],
+      [false, false],
+    ]);
     expect(json.members.map((m: { role: string }) => m.role)).toEqual(["replica", "primary", "replica"]);
-    expect(json.members[0]).toMatchObject({ index: 0, address: members.split(",")[0], reachable: true, readOnly: true, sourceIndex: 1, errantGtids: [] });
+    expect(json.members[0]).toMatchObject({
+      index: 0,
+      address: members.split(",")[0],
+      reachable: true,
+      readOnly: true,
+      sourceIndex: 1,
+      errantGtids: [],
+    });
     expect(json.members[1].gtid).toMatch(/^0-101-\d+$/);
 
     const table = await cli(["status", "--members", members], ENV);
@@ -49,7 +86,9 @@ describe("mysql-ha setup / status / switchover / failover", () => {
     await lab.servers[2].signal("SIGKILL");
     const refused = await cli(["switchover", "--members", members, "--to", "2"], ENV);
     expect(refused.code).toBe(3);
-    expect(refused.stderr).toMatch(/^mysql-ha switchover: refused: cannot switch over to member 2 .* it is unreachable.*\n$/);
+    expect(refused.stderr).toMatch(
+      /^mysql-ha switchover: refused: cannot switch over to member 2 .* it is unreachable.*\n$/,
+    );
     expect(refused.stderr.trim().split("\n")).toHaveLength(1);
 
     const bad = await cli(["failover", "--members", members, "--to", "7"], ENV);
@@ -88,8 +127,18 @@ describe("mysql-ha engine commands refuse hostile or mistaken input", () => {
       const open = path.join(dir, "open");
       fs.writeFileSync(open, "secret-pw\n");
       fs.chmodSync(open, 0o644);
-      const warned = await cli(["status", "--members", "127.0.0.1:1", "--password-file", open, "--connect-timeout-ms", "500"]);
-      expect(warned.stderr).toContain(`warning: --password-file ${open} can be read or written by others (mode 644): chmod 600 ${open}`);
+      const warned = await cli([
+        "status",
+        "--members",
+        "127.0.0.1:1",
+        "--password-file",
+        open,
+        "--connect-timeout-ms",
+        "500",
+      ]);
+      expect(warned.stderr).toContain(
+        `warning: --password-file ${open} can be read or written by others (mode 644): chmod 600 ${open}`,
+      );
       expect(warned.stdout + warned.stderr).not.toContain("secret-pw");
     } finally {
       fs.rmSync(dir, { recursive: true, force: true });

@@ -6,7 +6,11 @@ import * as yaml from "js-yaml";
 
 const root = path.resolve(__dirname, "../..");
 const cli = (...args: string[]) =>
-  spawnSync(process.execPath, [path.join(root, "bin/mysql-ha.js"), "render", ...args], { cwd: root, encoding: "utf8", timeout: 120_000 });
+  spawnSync(process.execPath, [path.join(root, "bin/mysql-ha.js"), "render", ...args], {
+    cwd: root,
+    encoding: "utf8",
+    timeout: 120_000,
+  });
 
 describe("mysql-ha render", () => {
   let dir: string;
@@ -23,32 +27,64 @@ describe("mysql-ha render", () => {
     expect(run.stdout).toMatch(/rendered stack 'prod': \d+ Kubernetes objects/);
 
     const files = fs.readdirSync(out).sort();
-    for (const f of ["statefulset-mysql.yaml", "service-mysql-primary.yaml", "service-mysql-read.yaml", "service-mysql-headless.yaml",
-      "secret-mysql-credentials.yaml", "configmap-mysql-config.yaml", "configmap-mysql-scripts.yaml", "poddisruptionbudget-mysql.yaml",
-      "resources.json"]) {
+    for (const f of [
+      "statefulset-mysql.yaml",
+      "service-mysql-primary.yaml",
+      "service-mysql-read.yaml",
+      "service-mysql-headless.yaml",
+      "secret-mysql-credentials.yaml",
+      "configmap-mysql-config.yaml",
+      "configmap-mysql-scripts.yaml",
+      "poddisruptionbudget-mysql.yaml",
+      "resources.json",
+    ]) {
       expect(files).toContain(f);
     }
-    const docs = files.filter((f) => f.endsWith(".yaml")).map((f) => yaml.load(fs.readFileSync(path.join(out, f), "utf8")) as any);
-    for (const doc of docs) expect(doc).toEqual(expect.objectContaining({ apiVersion: expect.any(String), kind: expect.any(String) }));
+    const docs = files
+      .filter((f) => f.endsWith(".yaml"))
+      .map((f) => yaml.load(fs.readFileSync(path.join(out, f), "utf8")) as any);
+    for (const doc of docs)
+      expect(doc).toEqual(expect.objectContaining({ apiVersion: expect.any(String), kind: expect.any(String) }));
     const sts = docs.find((d) => d.kind === "StatefulSet");
     expect(sts.spec.replicas).toBe(5);
     const secret = docs.find((d) => d.kind === "Secret");
     expect(secret.stringData).toEqual({
-      "root-password": "[secret]", "replication-password": "[secret]", "app-password": "[secret]", "backup-signing-key": "[secret]", "clone-token": "[secret]",
-      "operator-password": "[secret]", "backup-password": "[secret]", "archiver-password": "[secret]", "probe-password": "[secret]", "metrics-password": "[secret]",
+      "root-password": "[secret]",
+      "replication-password": "[secret]",
+      "app-password": "[secret]",
+      "backup-signing-key": "[secret]",
+      "clone-token": "[secret]",
+      "operator-password": "[secret]",
+      "backup-password": "[secret]",
+      "archiver-password": "[secret]",
+      "probe-password": "[secret]",
+      "metrics-password": "[secret]",
     });
 
     const summary = JSON.parse(fs.readFileSync(path.join(out, "resources.json"), "utf8"));
     expect(summary.outputs.rootPassword).toBe("[secret]");
     expect(summary.resources.map((r: any) => r.type)).toContain("random:index/randomPassword:RandomPassword");
-    expect(summary.kubernetesObjects.find((k: any) => k.name === "mysql-statefulset").dependsOn.length).toBeGreaterThan(0);
+    expect(summary.kubernetesObjects.find((k: any) => k.name === "mysql-statefulset").dependsOn.length).toBeGreaterThan(
+      0,
+    );
   });
 
   it("exits non-zero and prints every validation message for a bad stack", () => {
-    fs.writeFileSync(path.join(dir, "Pulumi.yaml"), yaml.dump({ name: "mysql-ha", runtime: "nodejs", main: path.join(root, "index.ts") }));
-    fs.writeFileSync(path.join(dir, "Pulumi.bad.yaml"), yaml.dump({
-      config: { "mysql-ha:replicas": "12", "mysql-ha:storageSize": "20GB", "mysql-ha:image": "mariadb:latest", "mysql-ha:replica": "3" },
-    }));
+    fs.writeFileSync(
+      path.join(dir, "Pulumi.yaml"),
+      yaml.dump({ name: "mysql-ha", runtime: "nodejs", main: path.join(root, "index.ts") }),
+    );
+    fs.writeFileSync(
+      path.join(dir, "Pulumi.bad.yaml"),
+      yaml.dump({
+        config: {
+          "mysql-ha:replicas": "12",
+          "mysql-ha:storageSize": "20GB",
+          "mysql-ha:image": "mariadb:latest",
+          "mysql-ha:replica": "3",
+        },
+      }),
+    );
     const out = path.join(dir, "out");
     const run = cli("--stack", "bad", "--project-dir", dir, "--out", out);
     expect(run.status).toBe(1);
@@ -93,7 +129,16 @@ describe("mysql-ha render", () => {
 
   it("takes --set in the path form of 'pulumi config set --path' for object keys", () => {
     const out = path.join(dir, "path");
-    const run = cli("--stack", "prod", "--out", out, "--set", "serverConfig.max_connections=500", "--set", "serverConfig.long_query_time=2");
+    const run = cli(
+      "--stack",
+      "prod",
+      "--out",
+      out,
+      "--set",
+      "serverConfig.max_connections=500",
+      "--set",
+      "serverConfig.long_query_time=2",
+    );
     expect(run.stderr).not.toMatch(/unknown config key|cannot be rendered/);
     expect(run.status).toBe(0);
     const cnf = (yaml.load(fs.readFileSync(path.join(out, "configmap-mysql-config.yaml"), "utf8")) as any).data;
@@ -105,7 +150,10 @@ describe("mysql-ha render", () => {
   });
 
   it("is listed by mysql-ha --help", () => {
-    const run = spawnSync(process.execPath, [path.join(root, "bin/mysql-ha.js"), "--help"], { cwd: root, encoding: "utf8" });
+    const run = spawnSync(process.execPath, [path.join(root, "bin/mysql-ha.js"), "--help"], {
+      cwd: root,
+      encoding: "utf8",
+    });
     expect(run.status).toBe(0);
     expect(run.stdout).toMatch(/render\s+Evaluate the program offline/);
   });

@@ -44,11 +44,14 @@ export class ApiServerStandin {
       const url = new URL(req.url ?? "/", "http://standin");
       const match = PORT_FORWARD_PATH.exec(url.pathname);
       const reject = (code: number, text: string, body: string) => refuseUpgrade(socket, code, text, body);
-      const status = (code: number, reason: string, message: string) => JSON.stringify({ kind: "Status", apiVersion: "v1", metadata: {}, status: "Failure", message, reason, code });
+      const status = (code: number, reason: string, message: string) =>
+        JSON.stringify({ kind: "Status", apiVersion: "v1", metadata: {}, status: "Failure", message, reason, code });
       const bearer = (req.headers.authorization ?? "").replace(/^Bearer /, "");
       // Authentication first (401), then authorization (403), then the pod lookup (404), as the API server's filters run.
-      if (bearer !== token && !standin.forbidden.has(bearer)) return reject(401, "Unauthorized", status(401, "Unauthorized", "Unauthorized"));
-      if (!match) return reject(404, "Not Found", status(404, "NotFound", "the server could not find the requested resource"));
+      if (bearer !== token && !standin.forbidden.has(bearer))
+        return reject(401, "Unauthorized", status(401, "Unauthorized", "Unauthorized"));
+      if (!match)
+        return reject(404, "Not Found", status(404, "NotFound", "the server could not find the requested resource"));
       const [, ns, podName] = match;
       const user = standin.forbidden.get(bearer);
       if (user) {

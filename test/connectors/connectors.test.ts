@@ -3,7 +3,14 @@ import * as http from "node:http";
 import * as path from "node:path";
 import { promisify } from "node:util";
 import { openConnector, parseHostPort } from "../../components/connectors";
-import { destroyAll, LOCAL_ROOT_PASSWORD, LOCAL_ROOT_USER, LocalServer, sleep, startServers } from "../../local/mariadbd";
+import {
+  destroyAll,
+  LOCAL_ROOT_PASSWORD,
+  LOCAL_ROOT_USER,
+  LocalServer,
+  sleep,
+  startServers,
+} from "../../local/mariadbd";
 import { ApiServerStandin } from "./apiserver-standin";
 
 const run = promisify(execFile);
@@ -13,17 +20,33 @@ const ROOT = path.resolve(__dirname, "../..");
 async function queryMembers(spec: unknown, count: number) {
   const { stdout } = await run(
     process.execPath,
-    ["-r", "ts-node/register/transpile-only", path.join(__dirname, "query-members.ts"), JSON.stringify({ spec, count, user: LOCAL_ROOT_USER, password: LOCAL_ROOT_PASSWORD })],
+    [
+      "-r",
+      "ts-node/register/transpile-only",
+      path.join(__dirname, "query-members.ts"),
+      JSON.stringify({ spec, count, user: LOCAL_ROOT_USER, password: LOCAL_ROOT_PASSWORD }),
+    ],
     { cwd: ROOT, timeout: 60000 },
   );
-  return JSON.parse(stdout) as { members: Array<{ host: string; replicationHost?: string; replicationPort?: number }>; problems: string[]; results: Array<{ ordinal: number; serverIds?: number[]; error?: string }> };
+  return JSON.parse(stdout) as {
+    members: Array<{ host: string; replicationHost?: string; replicationPort?: number }>;
+    problems: string[];
+    results: Array<{ ordinal: number; serverIds?: number[]; error?: string }>;
+  };
 }
 
 /** A raw port-forward upgrade request: the status and body the stand-in refuses it with. */
 function upgrade(url: string, path: string, token: string): Promise<{ status: number; body: string }> {
   return new Promise((resolve, reject) => {
     const req = http.get(url + path, {
-      headers: { Connection: "Upgrade", Upgrade: "websocket", "Sec-WebSocket-Version": "13", "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ==", "Sec-WebSocket-Protocol": "v4.channel.k8s.io", Authorization: `Bearer ${token}` },
+      headers: {
+        Connection: "Upgrade",
+        Upgrade: "websocket",
+        "Sec-WebSocket-Version": "13",
+        "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ==",
+        "Sec-WebSocket-Protocol": "v4.channel.k8s.io",
+        Authorization: `Bearer ${token}`,
+      },
     });
     req.on("response", (res) => {
       let body = "";
@@ -51,17 +74,30 @@ describe("connectors", () => {
   test("direct connector parses host:port per member and names the bad member", async () => {
     expect(parseHostPort("[::1]:3307", "m")).toEqual({ host: "::1", port: 3307 });
     const open = await openConnector({ kind: "direct", members: ["127.0.0.1:3306", "db-1:3307"] }, 2);
-    expect(open.members).toEqual([{ host: "127.0.0.1", port: 3306 }, { host: "db-1", port: 3307 }]);
+    expect(open.members).toEqual([
+      { host: "127.0.0.1", port: 3306 },
+      { host: "db-1", port: 3307 },
+    ]);
     await open.close();
-    await expect(openConnector({ kind: "direct", members: ["127.0.0.1:3306", "db-1"] }, 2)).rejects.toThrow(/connector.members\[1\]: "db-1" is not host:port/);
-    await expect(openConnector({ kind: "direct", members: ["127.0.0.1:3306"] }, 3)).rejects.toThrow(/3 members needed, 1 given/);
+    await expect(openConnector({ kind: "direct", members: ["127.0.0.1:3306", "db-1"] }, 2)).rejects.toThrow(
+      /connector.members\[1\]: "db-1" is not host:port/,
+    );
+    await expect(openConnector({ kind: "direct", members: ["127.0.0.1:3306"] }, 3)).rejects.toThrow(
+      /3 members needed, 1 given/,
+    );
   });
 
   test("kubernetes connector reaches every pod through the port-forward WebSocket protocol and closes its tunnels", async () => {
     servers = await startServers(2, {}, 700);
     standin = await ApiServerStandin.start("db", "t0ken");
     servers.forEach((s, i) => standin!.pods.set(`mysql-${i}`, { host: s.host, port: s.port }));
-    const spec = { kind: "kubernetes", namespace: "db", statefulSet: "mysql", port: 3306, kubeconfig: standin.kubeconfig() };
+    const spec = {
+      kind: "kubernetes",
+      namespace: "db",
+      statefulSet: "mysql",
+      port: 3306,
+      kubeconfig: standin.kubeconfig(),
+    };
 
     const out = await queryMembers(spec, 2);
 
@@ -109,13 +145,23 @@ describe("connectors", () => {
     expect(await upgrade(standin.url, `${path}?ports=3306`, "t0ken")).toEqual({ status: 101, body: "" });
     expect(await upgrade(standin.url, `${path}?ports=3306`, "wrong")).toMatchObject({ status: 401 });
     const forbidden = await upgrade(standin.url, `${path}?ports=3306`, "v1ewer");
-    expect([forbidden.status, JSON.parse(forbidden.body)]).toEqual([403, expect.objectContaining({
-      kind: "Status", status: "Failure", reason: "Forbidden", code: 403,
-      message: 'pods "mysql-0" is forbidden: User "viewer" cannot create resource "pods/portforward" in API group "" in the namespace "db"',
-    })]);
+    expect([forbidden.status, JSON.parse(forbidden.body)]).toEqual([
+      403,
+      expect.objectContaining({
+        kind: "Status",
+        status: "Failure",
+        reason: "Forbidden",
+        code: 403,
+        message:
+          'pods "mysql-0" is forbidden: User "viewer" cannot create resource "pods/portforward" in API group "" in the namespace "db"',
+      }),
+    ]);
     const missing = await upgrade(standin.url, "/api/v1/namespaces/db/pods/mysql-9/portforward?ports=3306", "t0ken");
     expect([missing.status, JSON.parse(missing.body).message]).toEqual([404, 'pods "mysql-9" not found']);
-    expect(await upgrade(standin.url, path, "t0ken")).toEqual({ status: 400, body: 'query parameter "port" is required\n' });
+    expect(await upgrade(standin.url, path, "t0ken")).toEqual({
+      status: 400,
+      body: 'query parameter "port" is required\n',
+    });
   });
 
   test("kubernetes connector says why the API server refused the tunnel: bad credentials, no RBAC permission", async () => {
@@ -123,13 +169,22 @@ describe("connectors", () => {
     standin = await ApiServerStandin.start("db", "t0ken");
     standin.pods.set("mysql-0", { host: servers[0].host, port: servers[0].port });
     standin.forbidden.set("v1ewer", "viewer");
-    const spec = (token: string) => ({ kind: "kubernetes", namespace: "db", statefulSet: "mysql", kubeconfig: standin!.kubeconfig().replace('"t0ken"', `"${token}"`) });
+    const spec = (token: string) => ({
+      kind: "kubernetes",
+      namespace: "db",
+      statefulSet: "mysql",
+      kubeconfig: standin!.kubeconfig().replace('"t0ken"', `"${token}"`),
+    });
 
     const unauthorized = await queryMembers(spec("wrong"), 1);
     expect(unauthorized.results[0].error).toBeDefined();
-    expect(unauthorized.problems).toEqual(["mysql-0: port-forward refused (401 Unauthorized): the API server did not accept the kubeconfig's credentials"]);
+    expect(unauthorized.problems).toEqual([
+      "mysql-0: port-forward refused (401 Unauthorized): the API server did not accept the kubeconfig's credentials",
+    ]);
     const forbidden = await queryMembers(spec("v1ewer"), 1);
-    expect(forbidden.problems).toEqual(["mysql-0: port-forward refused (403 Forbidden): the kubeconfig's user lacks verbs get and create on pods/portforward in namespace db"]);
+    expect(forbidden.problems).toEqual([
+      "mysql-0: port-forward refused (403 Forbidden): the kubeconfig's user lacks verbs get and create on pods/portforward in namespace db",
+    ]);
     expect(standin.sessions).toEqual([]);
   });
 
@@ -138,7 +193,16 @@ describe("connectors", () => {
     standin = await ApiServerStandin.start("db", "t0ken");
     standin.pods.set("mysql-0", { host: servers[0].host, port: servers[0].port });
     const spec = { kind: "kubernetes", namespace: "db", statefulSet: "mysql", kubeconfig: standin.kubeconfig() };
-    const child = spawn(process.execPath, ["-r", "ts-node/register/transpile-only", path.join(__dirname, "hold-tunnel.ts"), JSON.stringify({ spec, user: LOCAL_ROOT_USER, password: LOCAL_ROOT_PASSWORD })], { cwd: ROOT });
+    const child = spawn(
+      process.execPath,
+      [
+        "-r",
+        "ts-node/register/transpile-only",
+        path.join(__dirname, "hold-tunnel.ts"),
+        JSON.stringify({ spec, user: LOCAL_ROOT_USER, password: LOCAL_ROOT_PASSWORD }),
+      ],
+      { cwd: ROOT },
+    );
     let stdout = "";
     let stderr = "";
     child.stderr.on("data", (c) => (stderr += c));

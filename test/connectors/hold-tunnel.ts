@@ -19,7 +19,8 @@ async function main(): Promise<void> {
   const { spec, user, password } = JSON.parse(process.argv[2]);
   const open = await openConnector(spec, 1);
   const member = open.members[0];
-  const connect = () => mysql.createConnection({ host: member.host, port: member.port, user, password, connectTimeout: 3000 });
+  const connect = () =>
+    mysql.createConnection({ host: member.host, port: member.port, user, password, connectTimeout: 3000 });
   const conn = await connect();
   conn.on("error", () => undefined); // the broken tunnel; the query below reports it
   await conn.query("SELECT 1");

@@ -14,7 +14,13 @@ async function main(): Promise<void> {
     try {
       const serverIds: number[] = [];
       for (let i = 0; i < 2; i++) {
-        const conn = await mysql.createConnection({ host: member.host, port: member.port, user, password, connectTimeout: 3000 });
+        const conn = await mysql.createConnection({
+          host: member.host,
+          port: member.port,
+          user,
+          password,
+          connectTimeout: 3000,
+        });
         const [rows] = await conn.query("SELECT @@server_id AS id");
         serverIds.push(Number((rows as Array<{ id: number }>)[0].id));
         await conn.end();

@@ -39,7 +39,10 @@ describe("members in real containers (podman, the image's entrypoint, a pod netw
   const secret = (key: string) => Object.values(secrets).find((data) => data[key] !== undefined)![key];
 
   beforeAll(async () => {
-    rootfs = (await run("bash", [BUILD], { timeout: 600_000, maxBuffer: 16 * 1024 * 1024 })).stdout.trim().split("\n").pop()!;
+    rootfs = (await run("bash", [BUILD], { timeout: 600_000, maxBuffer: 16 * 1024 * 1024 })).stdout
+      .trim()
+      .split("\n")
+      .pop()!;
     // Certificates under mocks are placeholders, so these pods run without TLS.
     const rendered = await renderStack({ stack: "dev", set: { tls: "off" } });
     const byType = (type: string) => rendered.resources.filter((r) => r.type === type);
@@ -73,7 +76,10 @@ describe("members in real containers (podman, the image's entrypoint, a pod netw
 
   const newPod = (ordinal: number) => {
     const pod = new ContainerPod({
-      rootfs, template, configMaps, secrets,
+      rootfs,
+      template,
+      configMaps,
+      secrets,
       podName: `${statefulSet.metadata.name}-${ordinal}`,
       claims: statefulSet.spec.volumeClaimTemplates.map((c: any) => c.metadata.name),
       dir: path.join(scratch, `pod-${ordinal}`),
@@ -99,16 +105,31 @@ describe("members in real containers (podman, the image's entrypoint, a pod netw
     await pod.start("mariadb");
     const readiness = await ready(pod, /^ready/);
     const log = await pod.logs("mariadb");
-    expect({ readiness, log: /^ready/.test(readiness) ? "" : log }).toEqual({ readiness: "ready: primary (writable)\n", log: "" });
+    expect({ readiness, log: /^ready/.test(readiness) ? "" : log }).toEqual({
+      readiness: "ready: primary (writable)\n",
+      log: "",
+    });
     expect(await pod.probe("mariadb", "livenessProbe")).toBe("");
     // The entrypoint ran our initdb script, after securing root.
     expect(log).toMatch(/running \/docker-entrypoint-initdb.d\/50-init-accounts.sh/);
 
-    const sql = (query: string) => pod.exec("mariadb", ["bash", "-c", `MYSQL_PWD="$MARIADB_ROOT_PASSWORD" mariadb -uroot -N -B -e "${query}"`]);
-    expect((await sql("SELECT CONCAT(User, '@', Host) FROM mysql.user WHERE User = 'root' ORDER BY 1")).split("\n").filter(Boolean))
-      .toEqual(["root@127.0.0.1", "root@localhost"]);
+    const sql = (query: string) =>
+      pod.exec("mariadb", ["bash", "-c", `MYSQL_PWD="$MARIADB_ROOT_PASSWORD" mariadb -uroot -N -B -e "${query}"`]);
+    expect(
+      (await sql("SELECT CONCAT(User, '@', Host) FROM mysql.user WHERE User = 'root' ORDER BY 1"))
+        .split("\n")
+        .filter(Boolean),
+    ).toEqual(["root@127.0.0.1", "root@localhost"]);
     const users = (await sql("SELECT CONCAT(User, '@', Host) FROM mysql.user ORDER BY 1")).split("\n");
-    for (const u of ["mysql_ha_operator@%", "mysql_ha_backup@127.0.0.1", "mysql_ha_archiver@127.0.0.1", "mysql_ha_probe@127.0.0.1", "mysql_ha_metrics@127.0.0.1", "replication@%", "app@%"]) {
+    for (const u of [
+      "mysql_ha_operator@%",
+      "mysql_ha_backup@127.0.0.1",
+      "mysql_ha_archiver@127.0.0.1",
+      "mysql_ha_probe@127.0.0.1",
+      "mysql_ha_metrics@127.0.0.1",
+      "replication@%",
+      "app@%",
+    ]) {
       expect(users).toContain(u);
     }
     // The entrypoint's accounts were written with the binlog on: the member has history and is still Ready.
@@ -122,7 +143,10 @@ describe("members in real containers (podman, the image's entrypoint, a pod netw
     await pod.start("clone-donor");
     let live = false;
     for (const deadline = Date.now() + 30_000; !live && Date.now() < deadline; await sleep(500)) {
-      live = await pod.probe("clone-donor", "livenessProbe").then(() => true, () => false);
+      live = await pod.probe("clone-donor", "livenessProbe").then(
+        () => true,
+        () => false,
+      );
     }
     expect({ live, log: live ? "" : await pod.logs("clone-donor") }).toEqual({ live: true, log: "" });
   }, 300_000);
@@ -140,15 +164,33 @@ describe("members in real containers (podman, the image's entrypoint, a pod netw
     const forwards = [await freePort(), await freePort()];
     await pods[0].portForward(3306, forwards[0]);
     await pod.portForward(3306, forwards[1]);
-    const members = [0, 1].map((i) => ({ host: "127.0.0.1", port: forwards[i], replicationHost: names[i], replicationPort: 3306 }));
+    const members = [0, 1].map((i) => ({
+      host: "127.0.0.1",
+      port: forwards[i],
+      replicationHost: names[i],
+      replicationPort: 3306,
+    }));
     const settings = {
       admin: { user: "root", password: secret(SECRET_KEYS.root) },
       replication: { user: REPLICATION_USER, password: secret(SECRET_KEYS.replication) },
-      accounts: ACCOUNT_ROLES.map((role) => ({ role, user: ACCOUNTS[role].user, password: secret(ACCOUNTS[role].secretKey) })),
-      semiSync: true, semiSyncTimeoutMs: 5000, deadlineMs: 60_000, flavor: mariadb,
+      accounts: ACCOUNT_ROLES.map((role) => ({
+        role,
+        user: ACCOUNTS[role].user,
+        password: secret(ACCOUNTS[role].secretKey),
+      })),
+      semiSync: true,
+      semiSyncTimeoutMs: 5000,
+      deadlineMs: 60_000,
+      flavor: mariadb,
     };
     await setup(members, 0, settings);
-    const app = await mysql.createConnection({ host: "127.0.0.1", port: forwards[0], user: "app", password: secret(SECRET_KEYS.app), database: "app" });
+    const app = await mysql.createConnection({
+      host: "127.0.0.1",
+      port: forwards[0],
+      user: "app",
+      password: secret(SECRET_KEYS.app),
+      database: "app",
+    });
     await app.query("CREATE TABLE t (id INT PRIMARY KEY)");
     await app.query("INSERT INTO t VALUES (1), (2), (3)");
     await app.end();
@@ -156,13 +198,22 @@ describe("members in real containers (podman, the image's entrypoint, a pod netw
     expect(t.primary).toBe(0);
     expect(t.members[1].replica).toMatchObject({ sourceIndex: 0, ioThread: "running", sqlThread: "running" });
     expect(await ready(pod, /^ready: replica/)).toMatch(/^ready: replica, lag \d+s/);
-    const replica = await mysql.createConnection({ host: "127.0.0.1", port: forwards[1], user: "root", password: secret(SECRET_KEYS.root) });
+    const replica = await mysql.createConnection({
+      host: "127.0.0.1",
+      port: forwards[1],
+      user: "root",
+      password: secret(SECRET_KEYS.root),
+    });
     const [rows] = await replica.query("SELECT COUNT(*) AS n FROM app.t");
     await replica.end();
     expect((rows as Array<{ n: number }>)[0].n).toBe(3);
     // root is refused from anywhere but the pod's loopback: the pod network's address of the host is not one.
-    const direct = await mysql.createConnection({ host: hosts[names[0]], port: 3306, user: "root", password: secret(SECRET_KEYS.root) }).then(
-      async (c) => (await c.end(), "connected"), (e: Error) => e.message);
+    const direct = await mysql
+      .createConnection({ host: hosts[names[0]], port: 3306, user: "root", password: secret(SECRET_KEYS.root) })
+      .then(
+        async (c) => (await c.end(), "connected"),
+        (e: Error) => e.message,
+      );
     expect(direct).toMatch(/Access denied for user 'root'@'10\./);
   }, 600_000);
 });

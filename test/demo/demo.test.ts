@@ -10,7 +10,6 @@ import { keptHint, runDemo } from "../../local/demo/scenario";
 import { parseOptionFiles } from "../../local/demo/stack";
 import { formatTimeline } from "../../local/demo/timeline";
 
-
 describe("mysql-ha demo", () => {
   test("creates, grows, switches over, rolls a restart-only change, fails over, backs up and restores, and loses no acknowledged write", async () => {
     const lines: string[] = [];
@@ -43,10 +42,14 @@ describe("mysql-ha demo", () => {
     expect(output).toMatch(/preview {2}ReplicationTopology: update - failover: promote/);
     expect(result.steps[1].detail).toMatch(/member 3 cloned from member \d over TLS/);
     // The rollout: preview says the order, up restarts replicas highest first, the primary last behind a switchover.
-    expect(output).toMatch(/preview {2}RollingUpgrade: update - revision \w+ -> \w+: restart 3, 1, 0; switch over 2 -> 0; restart 2; switch over 0 -> 2/);
+    expect(output).toMatch(
+      /preview {2}RollingUpgrade: update - revision \w+ -> \w+: restart 3, 1, 0; switch over 2 -> 0; restart 2; switch over 0 -> 2/,
+    );
     expect(result.steps[3].detail).toMatch(/restarted in order 3, 1, 0, 2 \(the primary last\)/);
     // The agents fail over alone (exactly one of them), and the next up only records it.
-    expect(result.steps[4].detail).toMatch(/^the Lease holder promoted member \d \(failover \d+ ms; lost: none acknowledged\); kill -9 to first acknowledged write on it: [\d.]+ m?s; the other agent stood by/);
+    expect(result.steps[4].detail).toMatch(
+      /^the Lease holder promoted member \d \(failover \d+ ms; lost: none acknowledged\); kill -9 to first acknowledged write on it: [\d.]+ m?s; the other agent stood by/,
+    );
     expect(result.steps[5].detail).toMatch(/^primary moved 2 -> \d by the agent at \S+ \(failover\); no change/);
     expect(result.steps[8].detail).toMatch(/^\d+ writes acknowledged/);
     // No password on screen: the generated ones are never printed.
@@ -68,7 +71,13 @@ describe("mysql-ha demo", () => {
     const viaHint = execFileSync("sh", ["-c", `${command} -N -e 'SELECT COUNT(*) FROM items'`], { encoding: "utf8" });
     expect(viaHint.trim()).toBe("5000");
     const [host, port] = kept.primary.split(":");
-    const app = await mysql.createConnection({ host, port: Number(port), user: kept.user, password, database: kept.database });
+    const app = await mysql.createConnection({
+      host,
+      port: Number(port),
+      user: kept.user,
+      password,
+      database: kept.database,
+    });
     try {
       const [rows] = await app.query("SELECT COUNT(*) AS n FROM items");
       expect(Number((rows as any)[0].n)).toBe(5000);
@@ -77,7 +86,9 @@ describe("mysql-ha demo", () => {
       await app.end();
     }
     execFileSync("sh", [kept.stopScript]);
-    await expect(mysql.createConnection({ host, port: Number(port), user: kept.user, password, connectTimeout: 2000 })).rejects.toThrow(/ECONNREFUSED/);
+    await expect(
+      mysql.createConnection({ host, port: Number(port), user: kept.user, password, connectTimeout: 2000 }),
+    ).rejects.toThrow(/ECONNREFUSED/);
     expect(fs.readdirSync(os.tmpdir()).filter((f: string) => f.startsWith("mysql-ha-demo-"))).toEqual([]);
   }, 240_000);
 
@@ -93,8 +104,12 @@ describe("mysql-ha demo", () => {
   });
 
   test("option files parse like mariadbd reads them: later files win, bare keys are on", () => {
-    expect(parseOptionFiles(["[mariadb]\n# c\nlog_bin = mysql-bin\nread_only = ON\n", "[mariadb]\nread-only = OFF\nskip_name_resolve\n"]))
-      .toEqual({ log_bin: "mysql-bin", read_only: "OFF", skip_name_resolve: true });
+    expect(
+      parseOptionFiles([
+        "[mariadb]\n# c\nlog_bin = mysql-bin\nread_only = ON\n",
+        "[mariadb]\nread-only = OFF\nskip_name_resolve\n",
+      ]),
+    ).toEqual({ log_bin: "mysql-bin", read_only: "OFF", skip_name_resolve: true });
   });
 
   test("--help describes the steps; an unknown flag is a usage error naming the allowed ones", () => {

@@ -18,11 +18,20 @@ import { AgentBundle, agentBundle, buildBundle, CONFIGMAP_LIMIT_BYTES } from "..
 import { TLS_PATHS } from "../../components/kubernetes/tls";
 import { makeCa } from "../replication/certificates";
 
-function run(file: string, args: string[], options: { cwd: string; env?: Record<string, string> }): Promise<{ code: number; stdout: string; stderr: string }> {
+function run(
+  file: string,
+  args: string[],
+  options: { cwd: string; env?: Record<string, string> },
+): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
-    execFile(process.execPath, [file, ...args], { cwd: options.cwd, env: { PATH: process.env.PATH!, ...options.env } }, (err, stdout, stderr) => {
-      resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr });
-    });
+    execFile(
+      process.execPath,
+      [file, ...args],
+      { cwd: options.cwd, env: { PATH: process.env.PATH!, ...options.env } },
+      (err, stdout, stderr) => {
+        resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr });
+      },
+    );
   });
 }
 
@@ -52,17 +61,32 @@ describe("the agent bundle", () => {
 
   const podSpec = (sha256: string) => {
     const { settings } = validateConfig({ namespace: "db" });
-    return (buildAgentDeployment({ name: "mysql", names: objectNames("mysql"), settings: settings!, bundleSha256: sha256 }) as any).spec.template.spec;
+    return (
+      buildAgentDeployment({
+        name: "mysql",
+        names: objectNames("mysql"),
+        settings: settings!,
+        bundleSha256: sha256,
+      }) as any
+    ).spec.template.spec;
   };
 
   /** The Deployment's init container, run as the pod runs it with its paths moved into `dir`. */
   function unpack(sha256: string) {
     const [init] = podSpec(sha256).initContainers;
-    const env = { BUNDLE_IN: path.join(dir, "configmap", AGENT_BUNDLE_KEY), BUNDLE_OUT: script, BUNDLE_SHA256: init.env.find((e: any) => e.name === "BUNDLE_SHA256").value };
+    const env = {
+      BUNDLE_IN: path.join(dir, "configmap", AGENT_BUNDLE_KEY),
+      BUNDLE_OUT: script,
+      BUNDLE_SHA256: init.env.find((e: any) => e.name === "BUNDLE_SHA256").value,
+    };
     expect(init.command.slice(0, 2)).toEqual(["node", "-e"]);
     return new Promise<{ code: number; stderr: string }>((resolve) => {
-      execFile(process.execPath, init.command.slice(1), { cwd: dir, env: { PATH: process.env.PATH!, ...env } }, (err, _out, stderr) =>
-        resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stderr }));
+      execFile(
+        process.execPath,
+        init.command.slice(1),
+        { cwd: dir, env: { PATH: process.env.PATH!, ...env } },
+        (err, _out, stderr) => resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stderr }),
+      );
     });
   }
 
@@ -98,16 +122,39 @@ describe("the agent bundle", () => {
     const ca = await makeCa("bundle");
     const command = container.command.slice(2).map((a: string) => (a === TLS_PATHS.ca ? ca.caPath : a));
     expect(command.filter((a: string) => a === ca.caPath)).toHaveLength(2);
-    const r = await run(script, command, { cwd: dir, env: { MYSQL_HA_PASSWORD: "x", MYSQL_HA_REPLICATION_PASSWORD: "y" } }).finally(() => ca.remove());
+    const r = await run(script, command, {
+      cwd: dir,
+      env: { MYSQL_HA_PASSWORD: "x", MYSQL_HA_REPLICATION_PASSWORD: "y" },
+    }).finally(() => ca.remove());
     expect(r.code).toBe(1); // 2 would be a usage error
     expect(r.stderr).toMatch(/not running in a pod: KUBERNETES_SERVICE_HOST/);
   });
 
   test("the bundled agent starts and answers /healthz on --metrics-port", async () => {
     const port = await freePort();
-    const agent = spawn(process.execPath, [script, "agent", "--members", "127.0.0.1:9,127.0.0.1:10", "--interval-ms", "200", "--metrics-port", String(port)], {
-      cwd: dir, env: { PATH: process.env.PATH!, MYSQL_HA_USER: "root", MYSQL_HA_PASSWORD: "x", MYSQL_HA_REPLICATION_USER: "replication", MYSQL_HA_REPLICATION_PASSWORD: "y" },
-    });
+    const agent = spawn(
+      process.execPath,
+      [
+        script,
+        "agent",
+        "--members",
+        "127.0.0.1:9,127.0.0.1:10",
+        "--interval-ms",
+        "200",
+        "--metrics-port",
+        String(port),
+      ],
+      {
+        cwd: dir,
+        env: {
+          PATH: process.env.PATH!,
+          MYSQL_HA_USER: "root",
+          MYSQL_HA_PASSWORD: "x",
+          MYSQL_HA_REPLICATION_USER: "replication",
+          MYSQL_HA_REPLICATION_PASSWORD: "y",
+        },
+      },
+    );
     let stdout = "";
     let stderr = "";
     agent.stdout.on("data", (d) => (stdout += d));
@@ -116,7 +163,10 @@ describe("the agent bundle", () => {
     try {
       let status = 0;
       for (let i = 0; i < 50 && status !== 200; i++) {
-        status = await fetch(`http://127.0.0.1:${port}/healthz`).then((r) => r.status, () => 0);
+        status = await fetch(`http://127.0.0.1:${port}/healthz`).then(
+          (r) => r.status,
+          () => 0,
+        );
         if (status !== 200) await new Promise((r) => setTimeout(r, 100));
       }
       expect([status, stderr]).toEqual([200, ""]);
@@ -124,7 +174,10 @@ describe("the agent bundle", () => {
       agent.kill("SIGTERM");
     }
     expect(await exited).toBe(0);
-    const events = stdout.trim().split("\n").map((line) => JSON.parse(line).event);
+    const events = stdout
+      .trim()
+      .split("\n")
+      .map((line) => JSON.parse(line).event);
     expect(events[0]).toBe("started");
     expect(events).toContain("stopped");
   });
@@ -147,7 +200,10 @@ describe("bundled code", () => {
       expect(Object.keys(metafile.inputs).some((f) => f.includes("node_modules/@kubernetes/client-node/"))).toBe(true);
       fs.writeFileSync(path.join(dir, "probe.js"), js);
       const r = await run(path.join(dir, "probe.js"), [], { cwd: dir, env: { KUBECONFIG_JSON: api.kubeconfig() } });
-      expect(r).toMatchObject({ code: 0, stdout: "pointed at 2; labelled mysql-0 replica, mysql-1 replica, mysql-2 primary\n" });
+      expect(r).toMatchObject({
+        code: 0,
+        stdout: "pointed at 2; labelled mysql-0 replica, mysql-1 replica, mysql-2 primary\n",
+      });
       expect(api.configMaps.get("mysql-topology")).toEqual({ primary: "2" });
       expect(api.serviceEndpoints("mysql-primary")).toEqual(["mysql-2"]);
     } finally {

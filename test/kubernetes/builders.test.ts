@@ -7,7 +7,12 @@ import { objectNames, memberHost, ROLE_LABEL, selectorLabels } from "../../compo
 import { buildTopologyConfigMap } from "../../components/kubernetes/topology";
 import { renderServerCnf, buildServerConfigMap, SERVER_CNF } from "../../components/kubernetes/server-config";
 import { buildStatefulSet } from "../../components/kubernetes/statefulset";
-import { buildPrimaryService, buildHeadlessService, buildReadService, INTERNAL_LOAD_BALANCER_ANNOTATIONS } from "../../components/kubernetes/services";
+import {
+  buildPrimaryService,
+  buildHeadlessService,
+  buildReadService,
+  INTERNAL_LOAD_BALANCER_ANNOTATIONS,
+} from "../../components/kubernetes/services";
 import { buildScriptsConfigMap, INIT_ACCOUNTS_SCRIPT, MEMBER_SCRIPTS } from "../../components/kubernetes/scripts";
 import { mariadbd } from "../../local/mariadbd";
 
@@ -21,17 +26,29 @@ const names = objectNames("db");
 describe("server config", () => {
   it("sets GTID strict mode, row binlog, replica re-logging, read-only start, lossless semi-sync and a short replica net timeout", () => {
     const cnf = renderServerCnf(settings({ semiSyncTimeoutMs: 2500 }));
-    for (const line of ["[mariadb]", "gtid_strict_mode = ON", "binlog_format = ROW", "log_slave_updates = ON", "log_bin = mysql-bin",
-      "read_only = ON", "rpl_semi_sync_master_enabled = OFF", "rpl_semi_sync_slave_enabled = ON", "rpl_semi_sync_master_timeout = 2500",
-      "rpl_semi_sync_master_wait_point = AFTER_SYNC", "sync_binlog = 1",
+    for (const line of [
+      "[mariadb]",
+      "gtid_strict_mode = ON",
+      "binlog_format = ROW",
+      "log_slave_updates = ON",
+      "log_bin = mysql-bin",
+      "read_only = ON",
+      "rpl_semi_sync_master_enabled = OFF",
+      "rpl_semi_sync_slave_enabled = ON",
+      "rpl_semi_sync_master_timeout = 2500",
+      "rpl_semi_sync_master_wait_point = AFTER_SYNC",
+      "sync_binlog = 1",
       // Replicas notice a silent primary in seconds, so the failover agent can tell a dead primary from its own trouble.
-      "slave_net_timeout = 10"]) {
+      "slave_net_timeout = 10",
+    ]) {
       expect(cnf.split("\n")).toContain(line);
     }
   });
 
   it("turns semi-sync off when the stack does and appends serverConfig options", () => {
-    const cnf = renderServerCnf(settings({ semiSync: false, serverConfig: { max_connections: 77, performance_schema: true } }));
+    const cnf = renderServerCnf(
+      settings({ semiSync: false, serverConfig: { max_connections: 77, performance_schema: true } }),
+    );
     expect(cnf).toContain("rpl_semi_sync_slave_enabled = OFF");
     expect(cnf).toMatch(/# serverConfig \(stack config\)\nmax_connections = 77\nperformance_schema = ON\n$/);
   });
@@ -44,7 +61,9 @@ describe("server config", () => {
         fs.writeFileSync(file, cnf);
         return spawnSync(mariadbd(), [`--defaults-file=${file}`, "--verbose", "--help"], { encoding: "utf8" });
       };
-      const ok = check(renderServerCnf(settings({ serverConfig: { max_connections: 77, "innodb-buffer-pool-size": "64M" } })));
+      const ok = check(
+        renderServerCnf(settings({ serverConfig: { max_connections: 77, "innodb-buffer-pool-size": "64M" } })),
+      );
       expect(ok.stderr).not.toMatch(/unknown (variable|option)/);
       expect(ok.stdout).toMatch(/^gtid-strict-mode\s+TRUE$/m);
       expect(ok.stdout).toMatch(/^max-connections\s+77$/m);
@@ -66,11 +85,16 @@ describe("server config", () => {
 });
 
 describe("StatefulSet builder", () => {
-  const pod = (s: Settings, extras?: any) => (buildStatefulSet({ name: "db", names, settings: s, extras }) as any).spec.template.spec;
+  const pod = (s: Settings, extras?: any) =>
+    (buildStatefulSet({ name: "db", names, settings: s, extras }) as any).spec.template.spec;
 
   it("adds other sections' init containers, sidecars, volumes and env after its own", () => {
     const spec = pod(settings(), [
-      { initContainers: [{ name: "clone" }], containers: [{ name: "binlog-archiver" }], volumes: [{ name: "backup", emptyDir: {} }] },
+      {
+        initContainers: [{ name: "clone" }],
+        containers: [{ name: "binlog-archiver" }],
+        volumes: [{ name: "backup", emptyDir: {} }],
+      },
       { env: [{ name: "EXTRA", value: "1" }], containers: [{ name: "second" }] },
     ]);
     expect(spec.initContainers.map((c: any) => c.name)).toEqual(["init-server", "clone"]);
@@ -81,16 +105,29 @@ describe("StatefulSet builder", () => {
 
   it("maps antiAffinity none, preferred and required", () => {
     expect(pod(settings({ antiAffinity: "none" })).affinity).toBeUndefined();
-    expect(pod(settings({ antiAffinity: "preferred" })).affinity.podAntiAffinity.preferredDuringSchedulingIgnoredDuringExecution[0].weight).toBe(100);
-    expect(pod(settings({ antiAffinity: "required" })).affinity.podAntiAffinity.requiredDuringSchedulingIgnoredDuringExecution[0].labelSelector.matchLabels)
-      .toEqual({ "app.kubernetes.io/name": "mysql-ha", "app.kubernetes.io/instance": "db", "app.kubernetes.io/component": "database" });
+    expect(
+      pod(settings({ antiAffinity: "preferred" })).affinity.podAntiAffinity
+        .preferredDuringSchedulingIgnoredDuringExecution[0].weight,
+    ).toBe(100);
+    expect(
+      pod(settings({ antiAffinity: "required" })).affinity.podAntiAffinity
+        .requiredDuringSchedulingIgnoredDuringExecution[0].labelSelector.matchLabels,
+    ).toEqual({
+      "app.kubernetes.io/name": "mysql-ha",
+      "app.kubernetes.io/instance": "db",
+      "app.kubernetes.io/component": "database",
+    });
   });
 
   it("runs every container as the image's non-root mysql user without privilege escalation", () => {
     const spec = pod(settings());
     expect(spec.securityContext).toMatchObject({ runAsNonRoot: true, runAsUser: 999, fsGroup: 999 });
     for (const c of [...spec.initContainers, ...spec.containers]) {
-      expect(c.securityContext).toMatchObject({ runAsNonRoot: true, allowPrivilegeEscalation: false, capabilities: { drop: ["ALL"] } });
+      expect(c.securityContext).toMatchObject({
+        runAsNonRoot: true,
+        allowPrivilegeEscalation: false,
+        capabilities: { drop: ["ALL"] },
+      });
     }
   });
 
@@ -111,14 +148,22 @@ describe("Services", () => {
     expect(svc.spec.selector).toEqual({ ...selectorLabels("db"), [ROLE_LABEL]: "primary" });
     // No endpoint before replication is set up (Pulumi would wait forever), and the selector taken from earlier versions' providers.
     expect(svc.metadata.annotations).toEqual({ "pulumi.com/skipAwait": "true", "pulumi.com/patchForce": "true" });
-    expect(buildReadService({ name: "db", names, settings: settings() }).spec).toMatchObject({ selector: selectorLabels("db") });
+    expect(buildReadService({ name: "db", names, settings: settings() }).spec).toMatchObject({
+      selector: selectorLabels("db"),
+    });
     expect((buildTopologyConfigMap({ name: "db", names, settings: settings() }) as any).data).toBeUndefined();
   });
 
   it("keeps the internal load balancer annotations beside the primary Service's own", () => {
     const lb = settings({ serviceType: "LoadBalancer" });
-    expect((buildPrimaryService({ name: "db", names, settings: lb }) as any).metadata.annotations).toEqual({ ...INTERNAL_LOAD_BALANCER_ANNOTATIONS, "pulumi.com/skipAwait": "true", "pulumi.com/patchForce": "true" });
-    expect((buildReadService({ name: "db", names, settings: lb }) as any).metadata.annotations).toEqual(INTERNAL_LOAD_BALANCER_ANNOTATIONS);
+    expect((buildPrimaryService({ name: "db", names, settings: lb }) as any).metadata.annotations).toEqual({
+      ...INTERNAL_LOAD_BALANCER_ANNOTATIONS,
+      "pulumi.com/skipAwait": "true",
+      "pulumi.com/patchForce": "true",
+    });
+    expect((buildReadService({ name: "db", names, settings: lb }) as any).metadata.annotations).toEqual(
+      INTERNAL_LOAD_BALANCER_ANNOTATIONS,
+    );
     expect((buildReadService({ name: "db", names, settings: settings() }) as any).metadata.annotations).toBeUndefined();
   });
 
@@ -126,7 +171,10 @@ describe("Services", () => {
     const lb = settings({ serviceType: "LoadBalancer", loadBalancerSourceRanges: ["10.0.0.0/8"] });
     for (const build of [buildPrimaryService, buildReadService]) {
       expect((build({ name: "db", names, settings: lb }) as any).spec.loadBalancerSourceRanges).toEqual(["10.0.0.0/8"]);
-      expect((build({ name: "db", names, settings: settings({ loadBalancerSourceRanges: ["10.0.0.0/8"] }) }) as any).spec.loadBalancerSourceRanges).toBeUndefined();
+      expect(
+        (build({ name: "db", names, settings: settings({ loadBalancerSourceRanges: ["10.0.0.0/8"] }) }) as any).spec
+          .loadBalancerSourceRanges,
+      ).toBeUndefined();
     }
   });
 

@@ -16,15 +16,20 @@ describe("the cluster the Kubernetes provider uses, for the dynamic providers", 
       expect(kubeconfigContents(file)).toBe(KUBECONFIG);
       expect(kubeconfigContents(KUBECONFIG)).toBe(KUBECONFIG);
       expect(kubeconfigContents('{"apiVersion":"v1"}')).toBe('{"apiVersion":"v1"}');
-      expect(kubeconfigContents("~/kube.yaml", (f) => (f === path.join(os.homedir(), "kube.yaml") ? "home" : ""))).toBe("home");
-      expect(() => kubeconfigContents(path.join(dir, "missing"))).toThrow(/kubernetes:kubeconfig names the file .*missing, which cannot be read/);
+      expect(kubeconfigContents("~/kube.yaml", (f) => (f === path.join(os.homedir(), "kube.yaml") ? "home" : ""))).toBe(
+        "home",
+      );
+      expect(() => kubeconfigContents(path.join(dir, "missing"))).toThrow(
+        /kubernetes:kubeconfig names the file .*missing, which cannot be read/,
+      );
     } finally {
       fs.rmSync(dir, { recursive: true, force: true });
     }
   });
 
   it("passes the context and keeps the kubeconfig secret; nothing when the provider uses its defaults", async () => {
-    const config = (values: Record<string, string>) => ({ get: (key: string) => values[key] }) as unknown as pulumi.Config;
+    const config = (values: Record<string, string>) =>
+      ({ get: (key: string) => values[key] }) as unknown as pulumi.Config;
     expect(kubernetesProviderAccess(config({}))).toEqual({});
     const access = kubernetesProviderAccess(config({ kubeconfig: KUBECONFIG, context: "kind-dev" }));
     expect(access.context).toBe("kind-dev");
@@ -41,13 +46,23 @@ describe("the providers' kubeconfig", () => {
     try {
       delete process.env.KUBECONFIG;
       process.env.HOME = home;
-      expect(() => kubeConfigFor(loadKubernetesClient(), {})).toThrow(/no kubeconfig: none given \(kubernetes:kubeconfig\), none in KUBECONFIG or ~\/\.kube\/config/);
+      expect(() => kubeConfigFor(loadKubernetesClient(), {})).toThrow(
+        /no kubeconfig: none given \(kubernetes:kubeconfig\), none in KUBECONFIG or ~\/\.kube\/config/,
+      );
       const kubeconfig = JSON.stringify({
-        apiVersion: "v1", kind: "Config", clusters: [{ name: "c", cluster: { server: "https://127.0.0.1:6443" } }], users: [{ name: "u", user: {} }],
-        contexts: [{ name: "kind-dev", context: { cluster: "c", user: "u" } }], "current-context": "kind-dev",
+        apiVersion: "v1",
+        kind: "Config",
+        clusters: [{ name: "c", cluster: { server: "https://127.0.0.1:6443" } }],
+        users: [{ name: "u", user: {} }],
+        contexts: [{ name: "kind-dev", context: { cluster: "c", user: "u" } }],
+        "current-context": "kind-dev",
       });
-      expect(kubeConfigFor(loadKubernetesClient(), { kubeconfig }).getCurrentCluster()?.server).toBe("https://127.0.0.1:6443");
-      expect(() => kubeConfigFor(loadKubernetesClient(), { kubeconfig, context: "prod" })).toThrow("kubeconfig has no context 'prod' (contexts: kind-dev)");
+      expect(kubeConfigFor(loadKubernetesClient(), { kubeconfig }).getCurrentCluster()?.server).toBe(
+        "https://127.0.0.1:6443",
+      );
+      expect(() => kubeConfigFor(loadKubernetesClient(), { kubeconfig, context: "prod" })).toThrow(
+        "kubeconfig has no context 'prod' (contexts: kind-dev)",
+      );
     } finally {
       fs.rmSync(home, { recursive: true, force: true });
     }

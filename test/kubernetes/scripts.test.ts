@@ -6,7 +6,11 @@ import { destroyAll, LocalServer, REPLICATION_OPTIONS, sleep, startServers } fro
 import { SCRIPTS_DIR } from "../../components/kubernetes/scripts";
 
 function run(script: string, env: Record<string, string>) {
-  const r = spawnSync("bash", [path.join(SCRIPTS_DIR, script)], { env: { PATH: process.env.PATH!, ...env }, encoding: "utf8", timeout: 30_000 });
+  const r = spawnSync("bash", [path.join(SCRIPTS_DIR, script)], {
+    env: { PATH: process.env.PATH!, ...env },
+    encoding: "utf8",
+    timeout: 30_000,
+  });
   return { status: r.status, out: (r.stdout + r.stderr).trim() };
 }
 
@@ -23,9 +27,16 @@ describe("init-server.sh", () => {
     const topology = path.join(dir, "topology-primary");
     if (primary !== undefined) fs.writeFileSync(topology, `${primary}\n`);
     const r = run("init-server.sh", {
-      POD_NAME: pod, SERVER_ID_BASE: "1000", SEMI_SYNC: semiSync, CONFIG_DIR: path.join(dir, "config"), TOPOLOGY_FILE: topology, CONF_OUT: path.join(dir, "conf.d"),
+      POD_NAME: pod,
+      SERVER_ID_BASE: "1000",
+      SEMI_SYNC: semiSync,
+      CONFIG_DIR: path.join(dir, "config"),
+      TOPOLOGY_FILE: topology,
+      CONF_OUT: path.join(dir, "conf.d"),
     });
-    const member = fs.existsSync(path.join(dir, "conf.d", "90-member.cnf")) ? fs.readFileSync(path.join(dir, "conf.d", "90-member.cnf"), "utf8") : "";
+    const member = fs.existsSync(path.join(dir, "conf.d", "90-member.cnf"))
+      ? fs.readFileSync(path.join(dir, "conf.d", "90-member.cnf"), "utf8")
+      : "";
     return { ...r, member };
   };
 
@@ -56,7 +67,11 @@ describe("init-server.sh", () => {
 
   it("writes options the real mariadbd accepts", () => {
     init("mysql-2", "2");
-    const r = spawnSync("mariadbd", [`--defaults-file=${path.join(dir, "conf.d", "90-member.cnf")}`, "--verbose", "--help"], { encoding: "utf8" });
+    const r = spawnSync(
+      "mariadbd",
+      [`--defaults-file=${path.join(dir, "conf.d", "90-member.cnf")}`, "--verbose", "--help"],
+      { encoding: "utf8" },
+    );
     expect(r.stdout).toMatch(/^server-id\s+1002$/m);
     expect(r.stdout).toMatch(/^read-only\s+FALSE$/m);
   });
@@ -67,7 +82,13 @@ describe("probes against a real MariaDB", () => {
   afterEach(async () => destroyAll(servers));
 
   const probe = (s: LocalServer, script: string, extra: Record<string, string> = {}) =>
-    run(script, { MYSQL_HA_HOST: s.host, MYSQL_HA_PORT: String(s.port), PROBE_USER: "root", MYSQL_PWD: s.adminPassword, ...extra });
+    run(script, {
+      MYSQL_HA_HOST: s.host,
+      MYSQL_HA_PORT: String(s.port),
+      PROBE_USER: "root",
+      MYSQL_PWD: s.adminPassword,
+      ...extra,
+    });
 
   async function replicate(replica: LocalServer, source: LocalServer, delaySeconds = 0) {
     await source.query("CREATE USER IF NOT EXISTS 'repl'@'%' IDENTIFIED BY 'repl-pw'");
@@ -94,7 +115,10 @@ describe("probes against a real MariaDB", () => {
     await replicate(b, a);
     await a.query("CREATE DATABASE probe_t");
     await sleep(300);
-    expect(probe(b, "probe-readiness.sh")).toEqual({ status: 0, out: expect.stringMatching(/^ready: replica, lag 0s$/) });
+    expect(probe(b, "probe-readiness.sh")).toEqual({
+      status: 0,
+      out: expect.stringMatching(/^ready: replica, lag 0s$/),
+    });
 
     await b.query("STOP SLAVE SQL_THREAD");
     expect(probe(b, "probe-readiness.sh")).toEqual({ status: 1, out: "not ready: replication threads io=Yes sql=No" });
@@ -102,7 +126,10 @@ describe("probes against a real MariaDB", () => {
     // The old primary, read-only with history of its own, user data and no source: fenced, out of the Services.
     await a.query("CREATE TABLE probe_t.t (id INT PRIMARY KEY)");
     await a.query("SET GLOBAL read_only = 1");
-    expect(probe(a, "probe-readiness.sh")).toEqual({ status: 1, out: expect.stringContaining("not ready: read-only and not replicating") });
+    expect(probe(a, "probe-readiness.sh")).toEqual({
+      status: 1,
+      out: expect.stringContaining("not ready: read-only and not replicating"),
+    });
   });
 
   it("a member that started read-only after the image's entrypoint wrote accounts and an empty schema with the binlog on is ready (first create converges)", async () => {
@@ -114,7 +141,10 @@ describe("probes against a real MariaDB", () => {
     await a.query("GRANT ALL ON app.* TO 'app'@'%'");
     await a.query("SET GLOBAL read_only = 1");
     expect((await a.query("SELECT @@gtid_binlog_pos AS p"))[0].p).not.toBe("");
-    expect(probe(a, "probe-readiness.sh")).toEqual({ status: 0, out: expect.stringMatching(/^ready: new member waiting to be attached/) });
+    expect(probe(a, "probe-readiness.sh")).toEqual({
+      status: 0,
+      out: expect.stringMatching(/^ready: new member waiting to be attached/),
+    });
   });
 
   it("a replica stays ready while its source is down (the read Service keeps serving), and readiness never waits for the primary", async () => {
@@ -131,7 +161,10 @@ describe("probes against a real MariaDB", () => {
       await sleep(200);
       out = probe(b, "probe-readiness.sh");
     }
-    expect(out).toEqual({ status: 0, out: "ready: replica, source unreachable (io=Connecting); serving what it has applied" });
+    expect(out).toEqual({
+      status: 0,
+      out: "ready: replica, source unreachable (io=Connecting); serving what it has applied",
+    });
   });
 
   it("takes a replica lagging more than READ_MAX_LAG_SECONDS out of the read Service", async () => {

@@ -8,7 +8,9 @@ import { renderStack, RenderedStack } from "../../offline/render";
 import { ROLE_LABEL } from "../../components/kubernetes/names";
 
 const onResource = async (r: { type: string; inputs: any }) =>
-  r.type === "aws:s3/bucket:Bucket" ? { id: "b", state: { ...r.inputs, bucket: "b", arn: "arn:aws:s3:::b" } } : undefined;
+  r.type === "aws:s3/bucket:Bucket"
+    ? { id: "b", state: { ...r.inputs, bucket: "b", arn: "arn:aws:s3:::b" } }
+    : undefined;
 
 const matches = (selector: Record<string, string>, labels: Record<string, string>) =>
   Object.entries(selector).every(([k, v]) => labels[k] === v);
@@ -28,12 +30,16 @@ describe("selectors of the rendered prod stack", () => {
     const jobPod: Record<string, string> = cron.inputs.spec.jobTemplate.spec.template.metadata.labels;
     // A member as it runs: the template's labels and the role label its mover keeps.
     const memberPod: Record<string, string> = { ...sts.inputs.spec.template.metadata.labels, [ROLE_LABEL]: "primary" };
-    const antiAffinity = sts.inputs.spec.template.spec.affinity.podAntiAffinity.requiredDuringSchedulingIgnoredDuringExecution[0].labelSelector.matchLabels;
+    const antiAffinity =
+      sts.inputs.spec.template.spec.affinity.podAntiAffinity.requiredDuringSchedulingIgnoredDuringExecution[0]
+        .labelSelector.matchLabels;
     const selectors: Array<[string, Record<string, string>]> = [
       ["anti-affinity", antiAffinity],
       ["pdb", pdb.inputs.spec.selector.matchLabels],
       ["statefulset", sts.inputs.spec.selector.matchLabels],
-      ...of("kubernetes:core/v1:Service").filter((s) => s.inputs.spec.selector).map((s): [string, Record<string, string>] => [s.name, s.inputs.spec.selector]),
+      ...of("kubernetes:core/v1:Service")
+        .filter((s) => s.inputs.spec.selector)
+        .map((s): [string, Record<string, string>] => [s.name, s.inputs.spec.selector]),
     ];
     const template: Record<string, string> = sts.inputs.spec.template.metadata.labels;
     for (const [what, selector] of selectors) {
@@ -43,10 +49,16 @@ describe("selectors of the rendered prod stack", () => {
       expect([what, matches(selector, jobPod)]).toEqual([what, false]);
       // Only the write endpoint needs the role label: a pod fresh from the template, or a replica, is not the primary.
       const primaryOnly = what === "mysql-primary";
-      expect([what, matches(selector, template), matches(selector, { ...template, [ROLE_LABEL]: "replica" })]).toEqual([what, !primaryOnly, !primaryOnly]);
+      expect([what, matches(selector, template), matches(selector, { ...template, [ROLE_LABEL]: "replica" })]).toEqual([
+        what,
+        !primaryOnly,
+        !primaryOnly,
+      ]);
     }
     expect(jobPod["app.kubernetes.io/instance"]).toBe(memberPod["app.kubernetes.io/instance"]);
-    expect(selectors.map(([what]) => what)).toEqual(expect.arrayContaining(["mysql-headless", "mysql-read", "mysql-primary"]));
+    expect(selectors.map(([what]) => what)).toEqual(
+      expect.arrayContaining(["mysql-headless", "mysql-read", "mysql-primary"]),
+    );
   });
 
   test("the failover agent's pods match none of the members' selectors, and the agent's selectors pick only agent pods", () => {
@@ -60,19 +72,34 @@ describe("selectors of the rendered prod stack", () => {
     const agentPod: Record<string, string> = agent.inputs.spec.template.metadata.labels;
     expect(agentPod["app.kubernetes.io/component"]).toBe("agent");
     const memberSelectors: Array<[string, Record<string, string>]> = [
-      ["anti-affinity", sts.inputs.spec.template.spec.affinity.podAntiAffinity.requiredDuringSchedulingIgnoredDuringExecution[0].labelSelector.matchLabels],
+      [
+        "anti-affinity",
+        sts.inputs.spec.template.spec.affinity.podAntiAffinity.requiredDuringSchedulingIgnoredDuringExecution[0]
+          .labelSelector.matchLabels,
+      ],
       ["pdb", memberPdb.inputs.spec.selector.matchLabels],
       ["statefulset", sts.inputs.spec.selector.matchLabels],
-      ...of("kubernetes:core/v1:Service").filter((s) => s.inputs.spec.selector).map((s): [string, Record<string, string>] => [s.name, s.inputs.spec.selector]),
+      ...of("kubernetes:core/v1:Service")
+        .filter((s) => s.inputs.spec.selector)
+        .map((s): [string, Record<string, string>] => [s.name, s.inputs.spec.selector]),
     ];
     for (const [what, selector] of memberSelectors) expect([what, matches(selector, agentPod)]).toEqual([what, false]);
     const agentSelectors: Array<[string, Record<string, string>]> = [
-      ["agent anti-affinity", agent.inputs.spec.template.spec.affinity.podAntiAffinity.requiredDuringSchedulingIgnoredDuringExecution[0].labelSelector.matchLabels],
+      [
+        "agent anti-affinity",
+        agent.inputs.spec.template.spec.affinity.podAntiAffinity.requiredDuringSchedulingIgnoredDuringExecution[0]
+          .labelSelector.matchLabels,
+      ],
       ["agent pdb", agentPdb.inputs.spec.selector.matchLabels],
       ["agent deployment", agent.inputs.spec.selector.matchLabels],
     ];
     for (const [what, selector] of agentSelectors) {
-      expect([what, matches(selector, agentPod), matches(selector, memberPod), matches(selector, jobPod)]).toEqual([what, true, false, false]);
+      expect([what, matches(selector, agentPod), matches(selector, memberPod), matches(selector, jobPod)]).toEqual([
+        what,
+        true,
+        false,
+        false,
+      ]);
     }
   });
 });
@@ -82,16 +109,23 @@ describe("the members' NetworkPolicy (rendered prod stack)", () => {
   /** A NetworkPolicy peer admits a pod as the API documents: namespaceSelector picks namespaces by label (absent: the policy's own), podSelector pods. */
   const admits = (peer: any, pod: Pod, policyNamespace: string) => {
     const namespaceLabels = { "kubernetes.io/metadata.name": pod.namespace };
-    const namespaceOk = peer.namespaceSelector ? matches(peer.namespaceSelector.matchLabels ?? {}, namespaceLabels) : pod.namespace === policyNamespace;
+    const namespaceOk = peer.namespaceSelector
+      ? matches(peer.namespaceSelector.matchLabels ?? {}, namespaceLabels)
+      : pod.namespace === policyNamespace;
     return namespaceOk && (peer.podSelector ? matches(peer.podSelector.matchLabels ?? {}, pod.labels) : true);
   };
   const allowed = (policy: any, port: number, pod: Pod) =>
-    policy.spec.ingress.some((rule: any) => rule.ports.some((p: any) => p.port === port) && rule.from.some((peer: any) => admits(peer, pod, policy.metadata.namespace)));
+    policy.spec.ingress.some(
+      (rule: any) =>
+        rule.ports.some((p: any) => p.port === port) &&
+        rule.from.some((peer: any) => admits(peer, pod, policy.metadata.namespace)),
+    );
 
   async function podsOf(set: Record<string, string> = {}) {
     const r = await renderStack({ stack: "prod", onResource, set });
     expect(r.errors).toEqual([]);
-    const one = (type: string, name?: string) => r.resources.find((x) => x.type === type && (!name || x.name === name))!.inputs;
+    const one = (type: string, name?: string) =>
+      r.resources.find((x) => x.type === type && (!name || x.name === name))!.inputs;
     const ns = "mysql-ha";
     return {
       policy: one("kubernetes:networking.k8s.io/v1:NetworkPolicy"),
@@ -106,9 +140,25 @@ describe("the members' NetworkPolicy (rendered prod stack)", () => {
   test("selects the members only; 3306 from members, the agent, the backup Job and the stack namespace's pods; 4444 from members and the Job", async () => {
     const { policy, member, agent, job, app, elsewhere } = await podsOf();
     expect(policy.spec.policyTypes).toEqual(["Ingress"]);
-    expect([member, agent, job].map((p) => matches(policy.spec.podSelector.matchLabels, p.labels))).toEqual([true, false, false]);
-    expect([member, agent, job, app, elsewhere].map((p) => allowed(policy, 3306, p))).toEqual([true, true, true, true, false]);
-    expect([member, agent, job, app, elsewhere].map((p) => allowed(policy, 4444, p))).toEqual([true, false, true, false, false]);
+    expect([member, agent, job].map((p) => matches(policy.spec.podSelector.matchLabels, p.labels))).toEqual([
+      true,
+      false,
+      false,
+    ]);
+    expect([member, agent, job, app, elsewhere].map((p) => allowed(policy, 3306, p))).toEqual([
+      true,
+      true,
+      true,
+      true,
+      false,
+    ]);
+    expect([member, agent, job, app, elsewhere].map((p) => allowed(policy, 4444, p))).toEqual([
+      true,
+      false,
+      true,
+      false,
+      false,
+    ]);
   });
 
   test("admits the application pods config names, in the namespaces config names, and no others", async () => {
@@ -116,16 +166,22 @@ describe("the members' NetworkPolicy (rendered prod stack)", () => {
       clientNamespaceSelector: JSON.stringify({ "kubernetes.io/metadata.name": "other" }),
       clientPodSelector: JSON.stringify({ app: "shop" }),
     });
-    expect([elsewhere, app, { labels: { app: "billing" }, namespace: "other" }].map((p) => allowed(policy, 3306, p))).toEqual([true, false, false]);
+    expect(
+      [elsewhere, app, { labels: { app: "billing" }, namespace: "other" }].map((p) => allowed(policy, 3306, p)),
+    ).toEqual([true, false, false]);
     expect(allowed(policy, 3306, agent)).toBe(true);
   });
 
   test("members and the backup Job run under a ServiceAccount that mounts no API token", async () => {
     const r = await renderStack({ stack: "prod", onResource });
     const sts = r.resources.find((x) => x.type === "kubernetes:apps/v1:StatefulSet")!.inputs.spec.template.spec;
-    const job = r.resources.find((x) => x.type === "kubernetes:batch/v1:CronJob")!.inputs.spec.jobTemplate.spec.template.spec;
-    const account = r.resources.find((x) => x.type === "kubernetes:core/v1:ServiceAccount" && x.name === "mysql-service-account")!.inputs;
+    const job = r.resources.find((x) => x.type === "kubernetes:batch/v1:CronJob")!.inputs.spec.jobTemplate.spec.template
+      .spec;
+    const account = r.resources.find(
+      (x) => x.type === "kubernetes:core/v1:ServiceAccount" && x.name === "mysql-service-account",
+    )!.inputs;
     expect(account).toMatchObject({ metadata: { name: "mysql-database" }, automountServiceAccountToken: false });
-    for (const spec of [sts, job]) expect([spec.serviceAccountName, spec.automountServiceAccountToken]).toEqual(["mysql-database", false]);
+    for (const spec of [sts, job])
+      expect([spec.serviceAccountName, spec.automountServiceAccountToken]).toEqual(["mysql-database", false]);
   });
 });

@@ -6,7 +6,9 @@ describe("local mariadbd harness", () => {
 
   it("starts several servers with distinct server ids and an empty GTID history", async () => {
     servers = await startServers(3, REPLICATION_OPTIONS, 10);
-    const ids = await Promise.all(servers.map(async (s) => (await s.query("SELECT @@server_id AS id, @@gtid_binlog_pos AS pos"))[0]));
+    const ids = await Promise.all(
+      servers.map(async (s) => (await s.query("SELECT @@server_id AS id, @@gtid_binlog_pos AS pos"))[0]),
+    );
     expect(ids.map((r) => Number(r.id))).toEqual([10, 11, 12]);
     expect(ids.every((r) => r.pos === "")).toBe(true);
     expect(new Set(servers.map((s) => s.port)).size).toBe(3);

@@ -6,18 +6,30 @@
 import * as yaml from "js-yaml";
 import { AGENT_METRICS } from "../../components/agent/metrics";
 import { BACKUP_METRICS } from "../../components/backup/metrics";
-import { buildDashboard, buildDashboardConfigMap, DashboardArgs, dashboardPanels } from "../../components/monitoring/dashboard";
+import {
+  buildDashboard,
+  buildDashboardConfigMap,
+  DashboardArgs,
+  dashboardPanels,
+} from "../../components/monitoring/dashboard";
 import { inTempDir, promtool } from "./promtool";
 
-const ARGS: DashboardArgs = { name: "mysql", settings: { namespace: "db", backupEnabled: true, binlogArchive: true, monitoringLabels: {} } };
-const EXPORTED = new Set<string>([...Object.values(AGENT_METRICS), ...Object.values(BACKUP_METRICS)].map((m) => m.name));
+const ARGS: DashboardArgs = {
+  name: "mysql",
+  settings: { namespace: "db", backupEnabled: true, binlogArchive: true, monitoringLabels: {} },
+};
+const EXPORTED = new Set<string>(
+  [...Object.values(AGENT_METRICS), ...Object.values(BACKUP_METRICS)].map((m) => m.name),
+);
 
 const expressions = (args: DashboardArgs) => buildDashboard(args).panels.flatMap((p) => p.targets.map((t) => t.expr));
 
 /** Every expression as a recording rule, through `promtool check rules`. */
 function checkExpressions(exprs: string[]) {
   const rules = exprs.map((expr, i) => ({ record: `mysql_ha_dashboard:panel_${i}`, expr }));
-  return inTempDir({ "rules.yaml": yaml.dump({ groups: [{ name: "dashboard", rules }] }) }, (dir) => promtool(["check", "rules", `${dir}/rules.yaml`]));
+  return inTempDir({ "rules.yaml": yaml.dump({ groups: [{ name: "dashboard", rules }] }) }, (dir) =>
+    promtool(["check", "rules", `${dir}/rules.yaml`]),
+  );
 }
 
 /** The metric names an expression selects (each selector is `name{...}`). */
@@ -40,14 +52,18 @@ describe("Grafana dashboard", () => {
     expect(names.filter((n) => !EXPORTED.has(n))).toEqual([]);
     expect([...EXPORTED].filter((n) => !names.includes(n))).toEqual([]);
     for (const expr of exprs) {
-      for (const selector of expr.match(/\{[^}]*\}/g)!) expect(selector).toMatch(/^\{namespace="db",app_kubernetes_io_instance="mysql"[,}]/);
+      for (const selector of expr.match(/\{[^}]*\}/g)!)
+        expect(selector).toMatch(/^\{namespace="db",app_kubernetes_io_instance="mysql"[,}]/);
     }
     // The check itself: a name nothing exports is caught.
-    expect(selected('max(mysql_ha_backup_age_seconds{namespace="db"})').filter((n) => !EXPORTED.has(n))).toEqual(["mysql_ha_backup_age_seconds"]);
+    expect(selected('max(mysql_ha_backup_age_seconds{namespace="db"})').filter((n) => !EXPORTED.has(n))).toEqual([
+      "mysql_ha_backup_age_seconds",
+    ]);
   });
 
   it("the backup and archive panels only with backups and the binlog archive; panels tile a two-column grid; JSON in the ConfigMap", () => {
-    const titles = (settings: Partial<DashboardArgs["settings"]>) => dashboardPanels({ ...ARGS, settings: { ...ARGS.settings, ...settings } }).map((p) => p.title);
+    const titles = (settings: Partial<DashboardArgs["settings"]>) =>
+      dashboardPanels({ ...ARGS, settings: { ...ARGS.settings, ...settings } }).map((p) => p.title);
     expect(titles({})).toEqual(expect.arrayContaining(["Backup age", "Binlog archive delay"]));
     for (const off of [{ backupEnabled: false }, { binlogArchive: false }]) {
       expect(titles(off).filter((t) => /Backup|archive/.test(t))).toEqual([]);
@@ -57,7 +73,11 @@ describe("Grafana dashboard", () => {
     expect(new Set(cells).size).toBe(cells.length);
     expect(dashboard.uid.length).toBeLessThanOrEqual(40);
     const configMap = buildDashboardConfigMap(ARGS);
-    expect(configMap.metadata).toMatchObject({ name: "mysql-dashboard", namespace: "db", labels: { grafana_dashboard: "1" } });
+    expect(configMap.metadata).toMatchObject({
+      name: "mysql-dashboard",
+      namespace: "db",
+      labels: { grafana_dashboard: "1" },
+    });
     expect(JSON.parse(Object.values(configMap.data as Record<string, string>)[0])).toEqual(dashboard);
   });
 });

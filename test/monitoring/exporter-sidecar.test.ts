@@ -24,7 +24,14 @@ import { tlsSecretName, tlsSubjectAltNames, TLS_KEYS } from "../../components/ku
 import { EXPORTER_PORT, objectNames } from "../../components/kubernetes/names";
 import { kubernetesManifests, renderStack } from "../../offline/render";
 import { projectVolume, resolveEnv } from "../../local/kubelet";
-import { LOCAL_ROOT_PASSWORD, LOCAL_ROOT_USER, LocalServer, ServerOptions, sleep, startServer } from "../../local/mariadbd";
+import {
+  LOCAL_ROOT_PASSWORD,
+  LOCAL_ROOT_USER,
+  LocalServer,
+  ServerOptions,
+  sleep,
+  startServer,
+} from "../../local/mariadbd";
 import { NetworkLab } from "../../local/netns";
 import { LocalCertificates, TLS_TYPES } from "../../local/certificates";
 import { makeCa, memberDnsName } from "../replication/certificates";
@@ -79,11 +86,18 @@ async function startMember(lab: NetworkLab, serverId: number, options: ServerOpt
 
 /** `fn` on a root session over the member's socket (the test is outside the member's network namespace). */
 async function asRoot(server: LocalServer, fn: (sql: Sql) => Promise<unknown>): Promise<void> {
-  const conn = await mysql.createConnection({ socketPath: server.socket, user: LOCAL_ROOT_USER, password: LOCAL_ROOT_PASSWORD });
+  const conn = await mysql.createConnection({
+    socketPath: server.socket,
+    user: LOCAL_ROOT_USER,
+    password: LOCAL_ROOT_PASSWORD,
+  });
   const sql: Sql = {
-    index: 0, address: server.socket, tls: false,
+    index: 0,
+    address: server.socket,
+    tls: false,
     query: async (statement, params) => (await conn.query(statement, params))[0] as any,
-    close: () => conn.end(), destroy: () => conn.destroy(),
+    close: () => conn.end(),
+    destroy: () => conn.destroy(),
   };
   try {
     await fn(sql);
@@ -94,7 +108,9 @@ async function asRoot(server: LocalServer, fn: (sql: Sql) => Promise<unknown>): 
 
 /** The metrics account with the flavor's grants, as setup makes it. */
 function createMetricsAccount(server: LocalServer, password: string): Promise<void> {
-  return asRoot(server, (sql) => mariadb.ensureAccount(sql, { role: "metrics", user: ACCOUNTS.metrics.user, password }));
+  return asRoot(server, (sql) =>
+    mariadb.ensureAccount(sql, { role: "metrics", user: ACCOUNTS.metrics.user, password }),
+  );
 }
 
 /**
@@ -102,15 +118,23 @@ function createMetricsAccount(server: LocalServer, password: string): Promise<vo
  * volumes projected as the kubelet does and bound at their mount paths (all under /etc: an overlay of /etc in a
  * private mount namespace takes the mount points, so the host's /etc is untouched).
  */
-function runExporter(container: any, pod: any, netns: string, dir: string, data: { secrets: Map<string, any>; configMaps: Map<string, any> }): ChildProcess {
+function runExporter(
+  container: any,
+  pod: any,
+  netns: string,
+  dir: string,
+  data: { secrets: Map<string, any>; configMaps: Map<string, any> },
+): ChildProcess {
   const lookup = { secrets: (n: string) => data.secrets.get(n), configMaps: (n: string) => data.configMaps.get(n) };
   const env = Object.fromEntries(resolveEnv(container, POD, lookup.secrets));
   const binds: string[] = [];
   for (const mount of container.volumeMounts ?? []) {
-    if (!mount.mountPath.startsWith("/etc/")) throw new Error(`mount ${mount.mountPath} is outside /etc, which this test overlays`);
+    if (!mount.mountPath.startsWith("/etc/"))
+      throw new Error(`mount ${mount.mountPath} is outside /etc, which this test overlays`);
     const local = path.join(dir, "volumes", mount.name);
     const volume = pod.volumes.find((v: any) => v.name === mount.name);
-    if (!projectVolume(volume, local, POD, lookup)) throw new Error(`volume ${mount.name} is neither a ConfigMap nor a Secret`);
+    if (!projectVolume(volume, local, POD, lookup))
+      throw new Error(`volume ${mount.name} is neither a ConfigMap nor a Secret`);
     binds.push(local, mount.mountPath);
   }
   for (const d of ["upper", "work"]) fs.mkdirSync(path.join(dir, d), { recursive: true });
@@ -120,8 +144,26 @@ function runExporter(container: any, pod: any, netns: string, dir: string, data:
     `while [ "$1" != -- ]; do mkdir -p "$2"; mount --bind "$1" "$2"; mount -o remount,bind,ro "$2"; shift 2; done; shift`,
     'exec prometheus-mysqld-exporter "$@"',
   ].join("\n");
-  const child = spawn("ip", ["netns", "exec", netns, "unshare", "--mount", "--propagation", "private", "sh", "-c", script, "sh", ...binds, "--", ...container.args],
-    { env: { PATH: process.env.PATH, ...env }, stdio: ["ignore", "ignore", "pipe"] });
+  const child = spawn(
+    "ip",
+    [
+      "netns",
+      "exec",
+      netns,
+      "unshare",
+      "--mount",
+      "--propagation",
+      "private",
+      "sh",
+      "-c",
+      script,
+      "sh",
+      ...binds,
+      "--",
+      ...container.args,
+    ],
+    { env: { PATH: process.env.PATH, ...env }, stdio: ["ignore", "ignore", "pipe"] },
+  );
   let log = "";
   child.stderr!.on("data", (d) => (log = (log + d).slice(-4000)));
   (child as any).log = () => log;
@@ -132,11 +174,17 @@ function runExporter(container: any, pod: any, netns: string, dir: string, data:
  * Scrapes the exporter's port (the pod's port, from outside its namespace) until mysql_up is `want` (or, without
  * `want`, present) or 20 s passed; returns the last mysql_up and page. The exporter's log if it exits.
  */
-async function scrapeUp(child: ChildProcess, ip: string, want?: string): Promise<{ up: string | undefined; body: string }> {
+async function scrapeUp(
+  child: ChildProcess,
+  ip: string,
+  want?: string,
+): Promise<{ up: string | undefined; body: string }> {
   const end = Date.now() + 20000;
   for (;;) {
     if (child.exitCode !== null) throw new Error(`exporter exited with ${child.exitCode}: ${(child as any).log()}`);
-    const body = await fetch(`http://${ip}:${EXPORTER_PORT}/metrics`).then((r) => r.text()).catch(() => "");
+    const body = await fetch(`http://${ip}:${EXPORTER_PORT}/metrics`)
+      .then((r) => r.text())
+      .catch(() => "");
     const up = /^mysql_up (\S+)$/m.exec(body)?.[1];
     if (up !== undefined && (want === undefined || up === want)) return { up, body };
     if (Date.now() > end) {
@@ -178,7 +226,10 @@ describe("the rendered mysqld_exporter sidecar, run by Debian's mysqld_exporter 
   });
 
   it("TLS off: as rendered, the metrics account over 127.0.0.1:3306, mysql_up 1 and the binlog sizes", async () => {
-    const { pod, secrets, configMaps } = await renderPod({ ...MONITORED, tls: "off", tlsRequired: "false" }, certificates!);
+    const { pod, secrets, configMaps } = await renderPod(
+      { ...MONITORED, tls: "off", tlsRequired: "false" },
+      certificates!,
+    );
     const container = pod.containers.find((c: any) => c.name === "mysqld-exporter");
     server = await startMember(lab!, 3101, {});
     await createMetricsAccount(server, secrets.get(names.secret)![ACCOUNTS.metrics.secretKey]);
@@ -197,16 +248,28 @@ describe("the rendered mysqld_exporter sidecar, run by Debian's mysqld_exporter 
       fs.writeFileSync(file, pem, { mode: 0o600 });
       return file;
     };
-    const stack = { cert: write("stack-member-0.crt", stackTls[TLS_KEYS.cert(0)]), key: write("stack-member-0.key", stackTls[TLS_KEYS.key(0)]) };
+    const stack = {
+      cert: write("stack-member-0.crt", stackTls[TLS_KEYS.cert(0)]),
+      key: write("stack-member-0.key", stackTls[TLS_KEYS.key(0)]),
+    };
     const other = await makeCa("exporter-other");
     const wrongCa = await other.issue("member-0", memberDnsName(0));
     // Signed by the stack's CA with member 0's DNS names alone, not 127.0.0.1.
-    const make = async (type: string, name: string, inputs: Record<string, unknown>) => (await certificates!.outputs(type, name, inputs))!;
-    const key = (await make(TLS_TYPES.privateKey, "dns-only-key", { algorithm: "ECDSA", ecdsaCurve: "P256" })).privateKeyPem as string;
-    const request = await make(TLS_TYPES.certRequest, "dns-only-request", { privateKeyPem: key, subject: { commonName: "mysql-0" }, dnsNames: tlsSubjectAltNames(names, { namespace: "mysql-ha" }, 0).dnsNames });
+    const make = async (type: string, name: string, inputs: Record<string, unknown>) =>
+      (await certificates!.outputs(type, name, inputs))!;
+    const key = (await make(TLS_TYPES.privateKey, "dns-only-key", { algorithm: "ECDSA", ecdsaCurve: "P256" }))
+      .privateKeyPem as string;
+    const request = await make(TLS_TYPES.certRequest, "dns-only-request", {
+      privateKeyPem: key,
+      subject: { commonName: "mysql-0" },
+      dnsNames: tlsSubjectAltNames(names, { namespace: "mysql-ha" }, 0).dnsNames,
+    });
     const dnsOnly = await make(TLS_TYPES.locallySignedCert, "dns-only", {
-      certRequestPem: request.certRequestPem, caCertPem: tls.get("mysql-tls-ca")!.certPem, caPrivateKeyPem: tls.get("mysql-tls-ca-key")!.privateKeyPem,
-      validityPeriodHours: 48, allowedUses: ["digital_signature", "server_auth", "client_auth"],
+      certRequestPem: request.certRequestPem,
+      caCertPem: tls.get("mysql-tls-ca")!.certPem,
+      caPrivateKeyPem: tls.get("mysql-tls-ca-key")!.privateKeyPem,
+      validityPeriodHours: 48,
+      allowedUses: ["digital_signature", "server_auth", "client_auth"],
     });
     const wrongName = { cert: write("dns-only.crt", dnsOnly.certPem as string), key: write("dns-only.key", key) };
     // The member's files, swapped between the certificates and reloaded with FLUSH SSL.
@@ -218,7 +281,12 @@ describe("the rendered mysqld_exporter sidecar, run by Debian's mysqld_exporter 
     };
     try {
       await serve(stack, false);
-      server = await startMember(lab!, 3102, { "ssl-ca": write("ca.crt", stackTls[TLS_KEYS.ca]), "ssl-cert": served.cert, "ssl-key": served.key, "require-secure-transport": 1 });
+      server = await startMember(lab!, 3102, {
+        "ssl-ca": write("ca.crt", stackTls[TLS_KEYS.ca]),
+        "ssl-cert": served.cert,
+        "ssl-key": served.key,
+        "require-secure-transport": 1,
+      });
       await createMetricsAccount(server, secrets.get(names.secret)![ACCOUNTS.metrics.secretKey]);
       exporter = runExporter(container, pod, server.spec.netns!, dir, { secrets, configMaps });
       const ip = lab!.host("member-3102").ip;

@@ -11,7 +11,12 @@ import { buildAlertRules } from "../../components/monitoring/rules";
 import { buildDashboard } from "../../components/monitoring/dashboard";
 import { exporterMyCnf } from "../../components/monitoring/exporter";
 
-const MONITORED = { metrics: "true", monitoring: "prometheus-operator", monitoringNamespace: "observability", monitoringLabels: '{"release":"kube-prometheus-stack"}' };
+const MONITORED = {
+  metrics: "true",
+  monitoring: "prometheus-operator",
+  monitoringNamespace: "observability",
+  monitoringLabels: '{"release":"kube-prometheus-stack"}',
+};
 
 /** The operator's model class for a monitoring.coreos.com/v1 kind. */
 function operatorModel(kind: string): new (data: unknown) => { validate(): void } {
@@ -36,22 +41,40 @@ describe("monitoring in the program (prod stack, monitored)", () => {
     const exporter = pod.containers.find((c: any) => c.name === "mysqld-exporter");
     expect(exporter.image).toBe("prom/mysqld-exporter:v0.15.1");
     // Flags both 0.14 and 0.15+ take (test/monitoring/exporter-sidecar.test.ts runs them); no password in argv or env.
-    expect(exporter.args).toEqual(["--config.my-cnf=/etc/mysqld-exporter/my.cnf", "--web.listen-address=:9104", "--collect.binlog_size"]);
+    expect(exporter.args).toEqual([
+      "--config.my-cnf=/etc/mysqld-exporter/my.cnf",
+      "--web.listen-address=:9104",
+      "--collect.binlog_size",
+    ]);
     expect(exporter.env).toBeUndefined();
     expect(exporter.volumeMounts).toEqual([
       { name: "exporter-config", mountPath: "/etc/mysqld-exporter", readOnly: true },
       { name: "exporter-tls-ca", mountPath: "/etc/mysql-ha/tls", readOnly: true },
     ]);
     // The option file's Secret (readable by the pod's group only) and only the CA of the TLS Secret, none of its keys.
-    expect(pod.volumes).toContainEqual({ name: "exporter-config", secret: { secretName: "mysql-exporter", defaultMode: 0o440 } });
-    expect(pod.volumes).toContainEqual({ name: "exporter-tls-ca", secret: { secretName: "mysql-tls", items: [{ key: "ca.crt", path: "ca.crt" }] } });
+    expect(pod.volumes).toContainEqual({
+      name: "exporter-config",
+      secret: { secretName: "mysql-exporter", defaultMode: 0o440 },
+    });
+    expect(pod.volumes).toContainEqual({
+      name: "exporter-tls-ca",
+      secret: { secretName: "mysql-tls", items: [{ key: "ca.crt", path: "ca.crt" }] },
+    });
     // The file is secret in state (redacted in the render) and made from the metrics password with the CA's path.
-    const secret = kubernetesManifests(r).find((m) => m.manifest.kind === "Secret" && m.manifest.metadata.name === "mysql-exporter")!;
+    const secret = kubernetesManifests(r).find(
+      (m) => m.manifest.kind === "Secret" && m.manifest.metadata.name === "mysql-exporter",
+    )!;
     expect(secret.manifest.stringData).toEqual({ "my.cnf": "[secret]" });
-    expect(exporterMyCnf("pw42", { tls: "self-signed" })).toBe("[client]\nuser=mysql_ha_metrics\npassword=pw42\nhost=127.0.0.1\nport=3306\nssl-ca=/etc/mysql-ha/tls/ca.crt\n");
+    expect(exporterMyCnf("pw42", { tls: "self-signed" })).toBe(
+      "[client]\nuser=mysql_ha_metrics\npassword=pw42\nhost=127.0.0.1\nport=3306\nssl-ca=/etc/mysql-ha/tls/ca.crt\n",
+    );
     expect(exporterMyCnf("pw42", { tls: "off" })).not.toMatch(/ssl/);
     expect(exporter.ports).toEqual([{ name: "metrics", containerPort: 9104, protocol: "TCP" }]);
-    expect(exporter.securityContext).toMatchObject({ runAsNonRoot: true, readOnlyRootFilesystem: true, allowPrivilegeEscalation: false });
+    expect(exporter.securityContext).toMatchObject({
+      runAsNonRoot: true,
+      readOnlyRootFilesystem: true,
+      allowPrivilegeEscalation: false,
+    });
     expect(exporter.readinessProbe).toBeUndefined();
   });
 
@@ -64,7 +87,8 @@ describe("monitoring in the program (prod stack, monitored)", () => {
     const archive = ingress.filter((rule: any) => rule.ports.some((p: any) => p.port === 9105));
     expect(archive).toEqual([{ ports: [{ protocol: "TCP", port: 9105 }], from: monitoring }]);
     // The other ports do not admit the monitoring namespace.
-    for (const rule of ingress.filter((x: any) => x !== exporter[0] && x !== archive[0])) expect(JSON.stringify(rule.from)).not.toContain("observability");
+    for (const rule of ingress.filter((x: any) => x !== exporter[0] && x !== archive[0]))
+      expect(JSON.stringify(rule.from)).not.toContain("observability");
   });
 
   it("PodMonitors of the agents and the members, and a PrometheusRule with the alerts, labelled for Prometheus' selectors", () => {
@@ -74,10 +98,19 @@ describe("monitoring in the program (prod stack, monitored)", () => {
     const rule = manifest(r, "PrometheusRule", "mysql");
     for (const m of [agent, members, archive, rule]) {
       expect(m.apiVersion).toBe("monitoring.coreos.com/v1");
-      expect(m.metadata).toMatchObject({ namespace: "mysql-ha", labels: { release: "kube-prometheus-stack", "app.kubernetes.io/instance": "mysql" } });
+      expect(m.metadata).toMatchObject({
+        namespace: "mysql-ha",
+        labels: { release: "kube-prometheus-stack", "app.kubernetes.io/instance": "mysql" },
+      });
     }
     expect(agent.spec).toEqual({
-      selector: { matchLabels: { "app.kubernetes.io/name": "mysql-ha", "app.kubernetes.io/instance": "mysql", "app.kubernetes.io/component": "agent" } },
+      selector: {
+        matchLabels: {
+          "app.kubernetes.io/name": "mysql-ha",
+          "app.kubernetes.io/instance": "mysql",
+          "app.kubernetes.io/component": "agent",
+        },
+      },
       podTargetLabels: ["app.kubernetes.io/instance"],
       podMetricsEndpoints: [{ port: "health", path: "/metrics", interval: "15s" }],
     });
@@ -86,19 +119,34 @@ describe("monitoring in the program (prod stack, monitored)", () => {
     expect(archive.spec.selector).toEqual(members.spec.selector);
     expect(archive.spec.podMetricsEndpoints).toEqual([{ port: "archive-metrics", path: "/metrics", interval: "30s" }]);
     // The prod stack's readMaxLagSeconds (5), semi-sync, backups with the binlog archive, its daily backup schedule.
-    const settings = { namespace: "mysql-ha", readMaxLagSeconds: 5, semiSync: true, backupEnabled: true, binlogArchive: true, backupSchedule: "0 2 * * *" };
+    const settings = {
+      namespace: "mysql-ha",
+      readMaxLagSeconds: 5,
+      semiSync: true,
+      backupEnabled: true,
+      binlogArchive: true,
+      backupSchedule: "0 2 * * *",
+    };
     expect(rule.spec.groups).toEqual(buildAlertRules({ name: "mysql", settings }));
-    expect(rule.spec.groups[0].rules.map((x: any) => x.alert)).toEqual(expect.arrayContaining(["MysqlHaBackupTooOld", "MysqlHaBinlogArchiveBehind"]));
+    expect(rule.spec.groups[0].rules.map((x: any) => x.alert)).toEqual(
+      expect.arrayContaining(["MysqlHaBackupTooOld", "MysqlHaBinlogArchiveBehind"]),
+    );
     // The archiver serves its metrics on the port its monitor names, told by METRICS_PORT.
-    const archiver = manifest(r, "StatefulSet", "mysql").spec.template.spec.containers.find((c: any) => c.name === "binlog-archiver");
+    const archiver = manifest(r, "StatefulSet", "mysql").spec.template.spec.containers.find(
+      (c: any) => c.name === "binlog-archiver",
+    );
     expect(archiver.ports).toEqual([{ name: "archive-metrics", containerPort: 9105, protocol: "TCP" }]);
     expect(archiver.env).toContainEqual({ name: "METRICS_PORT", value: "9105" });
     // The ports the monitors name exist on the pods they select.
-    expect(manifest(r, "Deployment", "mysql-agent").spec.template.spec.containers[0].ports.map((p: any) => p.name)).toContain("health");
+    expect(
+      manifest(r, "Deployment", "mysql-agent").spec.template.spec.containers[0].ports.map((p: any) => p.name),
+    ).toContain("health");
   });
 
   it("validate against the Prometheus Operator's CRD schemas; a broken one does not (the check can fail)", () => {
-    const objects = kubernetesManifests(r).map((m) => m.manifest).filter((m) => m.apiVersion === "monitoring.coreos.com/v1");
+    const objects = kubernetesManifests(r)
+      .map((m) => m.manifest)
+      .filter((m) => m.apiVersion === "monitoring.coreos.com/v1");
     expect(objects.map((m) => m.kind).sort()).toEqual(["PodMonitor", "PodMonitor", "PodMonitor", "PrometheusRule"]);
     for (const m of objects) expect(() => new (operatorModel(m.kind))(m).validate()).not.toThrow();
     const broken = structuredClone(manifest(r, "PrometheusRule", "mysql"));
@@ -108,10 +156,22 @@ describe("monitoring in the program (prod stack, monitored)", () => {
 
   it("ships the Grafana dashboard in a ConfigMap labelled grafana_dashboard, with the backup and archive panels", () => {
     const configMap = manifest(r, "ConfigMap", "mysql-dashboard");
-    expect(configMap.metadata).toMatchObject({ namespace: "mysql-ha", labels: { grafana_dashboard: "1", release: "kube-prometheus-stack", "app.kubernetes.io/instance": "mysql" } });
-    const settings = { namespace: "mysql-ha", backupEnabled: true, binlogArchive: true, monitoringLabels: { release: "kube-prometheus-stack" } };
-    expect(Object.entries(configMap.data).map(([k, v]) => [k, JSON.parse(v as string)])).toEqual([["mysql-ha-mysql-ha-mysql.json", buildDashboard({ name: "mysql", settings })]]);
-    expect(buildDashboard({ name: "mysql", settings }).panels.map((p) => p.title)).toEqual(expect.arrayContaining(["Backup age", "Binlog archive delay"]));
+    expect(configMap.metadata).toMatchObject({
+      namespace: "mysql-ha",
+      labels: { grafana_dashboard: "1", release: "kube-prometheus-stack", "app.kubernetes.io/instance": "mysql" },
+    });
+    const settings = {
+      namespace: "mysql-ha",
+      backupEnabled: true,
+      binlogArchive: true,
+      monitoringLabels: { release: "kube-prometheus-stack" },
+    };
+    expect(Object.entries(configMap.data).map(([k, v]) => [k, JSON.parse(v as string)])).toEqual([
+      ["mysql-ha-mysql-ha-mysql.json", buildDashboard({ name: "mysql", settings })],
+    ]);
+    expect(buildDashboard({ name: "mysql", settings }).panels.map((p) => p.title)).toEqual(
+      expect.arrayContaining(["Backup age", "Binlog archive delay"]),
+    );
   });
 
   it("passes every mandatory policy; the policy pack knows the sidecar: unpinned, without resources or as root it is refused by name", async () => {
@@ -122,11 +182,15 @@ describe("monitoring in the program (prod stack, monitored)", () => {
       const changed = structuredClone(r.resources);
       const pod = changed.find((x) => x.name === "mysql-statefulset")!.inputs.spec.template.spec;
       change(pod.containers.find((c: any) => c.name === "mysqld-exporter"));
-      return (await runPolicies(changed)).filter((v) => v.level === "mandatory" && /mysqld-exporter/.test(v.message)).map((v) => v.policy);
+      return (await runPolicies(changed))
+        .filter((v) => v.level === "mandatory" && /mysqld-exporter/.test(v.message))
+        .map((v) => v.policy);
     };
     expect(await refused((c) => (c.image = "prom/mysqld-exporter:latest"))).toEqual(["k8s-image-pinned"]);
     expect(await refused((c) => delete c.resources.limits)).toEqual(["k8s-container-resources"]);
-    expect(await refused((c) => (c.securityContext = { ...c.securityContext, runAsUser: 0 }))).toEqual(["k8s-run-as-non-root"]);
+    expect(await refused((c) => (c.securityContext = { ...c.securityContext, runAsUser: 0 }))).toEqual([
+      "k8s-run-as-non-root",
+    ]);
   });
 });
 
@@ -137,7 +201,9 @@ describe("monitoring off (the shipped stacks' default)", () => {
     const manifests = kubernetesManifests(r).map((m) => m.manifest);
     expect(manifests.filter((m) => m.apiVersion === "monitoring.coreos.com/v1")).toEqual([]);
     expect(manifests.filter((m) => m.metadata?.labels?.grafana_dashboard)).toEqual([]);
-    expect(manifests.find((m) => m.kind === "StatefulSet")!.spec.template.spec.containers.map((c: any) => c.name)).not.toContain("mysqld-exporter");
+    expect(
+      manifests.find((m) => m.kind === "StatefulSet")!.spec.template.spec.containers.map((c: any) => c.name),
+    ).not.toContain("mysqld-exporter");
     expect(JSON.stringify(manifests.find((m) => m.kind === "NetworkPolicy")!.spec)).not.toContain("9104");
   });
 
@@ -146,13 +212,18 @@ describe("monitoring off (the shipped stacks' default)", () => {
     expect(r.errors).toEqual([]);
     const manifests = kubernetesManifests(r).map((m) => m.manifest);
     expect(manifests.filter((m) => m.apiVersion === "monitoring.coreos.com/v1")).toEqual([]);
-    expect(manifests.find((m) => m.kind === "StatefulSet")!.spec.template.spec.containers.map((c: any) => c.name)).toContain("mysqld-exporter");
+    expect(
+      manifests.find((m) => m.kind === "StatefulSet")!.spec.template.spec.containers.map((c: any) => c.name),
+    ).toContain("mysqld-exporter");
   });
 
   it("prometheus-operator without metrics (and, as dev, without backups): the agents' PodMonitor and the rule, no members' or archivers' PodMonitor", async () => {
     const r = await renderStack({ stack: "dev", set: { monitoring: "prometheus-operator" } });
     expect(r.errors).toEqual([]);
-    const names = kubernetesManifests(r).map((m) => m.manifest).filter((m) => m.apiVersion === "monitoring.coreos.com/v1").map((m) => `${m.kind}/${m.metadata.name}`);
+    const names = kubernetesManifests(r)
+      .map((m) => m.manifest)
+      .filter((m) => m.apiVersion === "monitoring.coreos.com/v1")
+      .map((m) => `${m.kind}/${m.metadata.name}`);
     expect(names.sort()).toEqual(["PodMonitor/mysql-agent", "PrometheusRule/mysql"]);
   });
 });
@@ -160,20 +231,37 @@ describe("monitoring off (the shipped stacks' default)", () => {
 describe("monitoring config", () => {
   const errors = (raw: Record<string, unknown>) => validateConfig(raw).errors.map((e) => e.message);
   it("defaults: metrics off, no monitoring objects, namespace monitoring, pinned exporter image", () => {
-    expect(validateConfig({}).settings).toMatchObject({ metrics: false, monitoring: "none", monitoringNamespace: "monitoring", monitoringLabels: {}, metricsImage: "prom/mysqld-exporter:v0.15.1" });
+    expect(validateConfig({}).settings).toMatchObject({
+      metrics: false,
+      monitoring: "none",
+      monitoringNamespace: "monitoring",
+      monitoringLabels: {},
+      metricsImage: "prom/mysqld-exporter:v0.15.1",
+    });
   });
   it("refuses what cannot work, naming the key", () => {
     expect(errors({ monitoring: "prometheus-operator", autoFailover: "false" })).toEqual([
       'mysql-ha:monitoring: "prometheus-operator" is not allowed; expected none when autoFailover is false (the failover agent exports the topology metrics the alerts read)',
     ]);
-    expect(errors({ monitoring: "prometheus" })[0]).toMatch(/^mysql-ha:monitoring: "prometheus" is not allowed; expected one of none, prometheus-operator/);
-    expect(errors({ metricsImage: "prom/mysqld-exporter:latest" })[0]).toMatch(/^mysql-ha:metricsImage: .*pinned tag or digest/);
-    expect(errors({ monitoringNamespace: "Monitoring" })[0]).toMatch(/^mysql-ha:monitoringNamespace: "Monitoring" is not allowed/);
-    expect(errors({ monitoringLabels: '{"release": "a b"}' })[0]).toMatch(/^mysql-ha:monitoringLabels\.release: "a b" is not allowed/);
+    expect(errors({ monitoring: "prometheus" })[0]).toMatch(
+      /^mysql-ha:monitoring: "prometheus" is not allowed; expected one of none, prometheus-operator/,
+    );
+    expect(errors({ metricsImage: "prom/mysqld-exporter:latest" })[0]).toMatch(
+      /^mysql-ha:metricsImage: .*pinned tag or digest/,
+    );
+    expect(errors({ monitoringNamespace: "Monitoring" })[0]).toMatch(
+      /^mysql-ha:monitoringNamespace: "Monitoring" is not allowed/,
+    );
+    expect(errors({ monitoringLabels: '{"release": "a b"}' })[0]).toMatch(
+      /^mysql-ha:monitoringLabels\.release: "a b" is not allowed/,
+    );
   });
   it("the backup age threshold: two periods of backupSchedule by default; a schedule it cannot compute is an error naming backupSchedule, unless backupMaxAgeHours is set", () => {
     const monitored = { monitoring: "prometheus-operator" };
-    expect(validateConfig({ ...monitored, backupSchedule: "0 2 * * 0" }).settings).toMatchObject({ backupSchedule: "0 2 * * 0", backupMaxAgeHours: undefined });
+    expect(validateConfig({ ...monitored, backupSchedule: "0 2 * * 0" }).settings).toMatchObject({
+      backupSchedule: "0 2 * * 0",
+      backupMaxAgeHours: undefined,
+    });
     expect(errors({ ...monitored, backupSchedule: "0 3 L * *" })).toEqual([
       'mysql-ha:backupSchedule: "0 3 L * *" is not allowed; expected a schedule whose period can be computed (cron schedule "0 3 L * *": day-of-month field "L": "L" is not a number; L, W, # and other extensions are not supported), or set backupMaxAgeHours',
     ]);

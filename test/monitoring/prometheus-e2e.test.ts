@@ -30,7 +30,15 @@ const SEL = `{namespace="${NS}",${INSTANCE_TARGET_LABEL}="${NAME}"}`;
 /** Every option that adds rules or panels is on, so every alert and every panel is evaluated. */
 const ARGS: MonitoringArgs = {
   name: NAME,
-  settings: { namespace: NS, readMaxLagSeconds: 10, semiSync: true, backupEnabled: true, binlogArchive: true, backupSchedule: "0 3 * * *", monitoringLabels: {} },
+  settings: {
+    namespace: NS,
+    readMaxLagSeconds: 10,
+    semiSync: true,
+    backupEnabled: true,
+    binlogArchive: true,
+    backupSchedule: "0 3 * * *",
+    monitoringLabels: {},
+  },
 };
 const GROUPS = buildPrometheusRule(ARGS).spec.groups as RuleGroup[];
 const ALERTS = GROUPS.flatMap((g) => g.rules);
@@ -70,13 +78,20 @@ describe("Prometheus end to end: agent and mysqld_exporter scraped, rules and da
   async function api<T>(what: string, params: Record<string, string> = {}): Promise<T> {
     const res = await fetch(`http://127.0.0.1:${promPort}/api/v1/${what}?${new URLSearchParams(params)}`);
     const body = (await res.json()) as { status: string; data: T; errorType?: string; error?: string };
-    if (body.status !== "success") throw new Error(`${what} ${JSON.stringify(params)}: ${body.errorType}: ${body.error}`);
+    if (body.status !== "success")
+      throw new Error(`${what} ${JSON.stringify(params)}: ${body.errorType}: ${body.error}`);
     return body.data;
   }
-  const query = async (expr: string) => (await api<{ resultType: string; result: Sample[] }>("query", { query: expr })).result;
-  const byLabel = (samples: Sample[], label: string) => Object.fromEntries(samples.map((s) => [s.metric[label], Number(s.value[1])]));
+  const query = async (expr: string) =>
+    (await api<{ resultType: string; result: Sample[] }>("query", { query: expr })).result;
+  const byLabel = (samples: Sample[], label: string) =>
+    Object.fromEntries(samples.map((s) => [s.metric[label], Number(s.value[1])]));
   const alerts = async () => (await api<{ alerts: ActiveAlert[] }>("alerts")).alerts;
-  const names = (list: ActiveAlert[], state: ActiveAlert["state"]) => list.filter((a) => a.state === state).map((a) => a.labels.alertname).sort();
+  const names = (list: ActiveAlert[], state: ActiveAlert["state"]) =>
+    list
+      .filter((a) => a.state === state)
+      .map((a) => a.labels.alertname)
+      .sort();
 
   function start(command: string, args: string[]): ChildProcess {
     const child = spawn(command, args, { stdio: ["ignore", "ignore", "pipe"] });
@@ -98,60 +113,119 @@ describe("Prometheus end to end: agent and mysqld_exporter scraped, rules and da
     const exporterPorts: number[] = [];
     for (const [i, server] of servers.entries()) {
       const cnf = path.join(dir, `my-${i}.cnf`);
-      fs.writeFileSync(cnf, `[client]\nuser=${METRICS_ACCOUNT.user}\npassword=${METRICS_ACCOUNT.password}\nhost=${server.host}\nport=${server.port}\n`, { mode: 0o600 });
+      fs.writeFileSync(
+        cnf,
+        `[client]\nuser=${METRICS_ACCOUNT.user}\npassword=${METRICS_ACCOUNT.password}\nhost=${server.host}\nport=${server.port}\n`,
+        { mode: 0o600 },
+      );
       const port = await freePort();
       exporterPorts.push(port);
-      start("prometheus-mysqld-exporter", [`--config.my-cnf=${cnf}`, `--web.listen-address=127.0.0.1:${port}`, "--collect.slave_status"]);
+      start("prometheus-mysqld-exporter", [
+        `--config.my-cnf=${cnf}`,
+        `--web.listen-address=127.0.0.1:${port}`,
+        "--collect.slave_status",
+      ]);
     }
 
     // The targets carry what the PodMonitors give every series: namespace, pod, and app.kubernetes.io/instance.
     fs.writeFileSync(path.join(dir, "rules.yaml"), yaml.dump({ groups: GROUPS }));
-    fs.writeFileSync(path.join(dir, "prometheus.yml"), yaml.dump({
-      global: { scrape_interval: "1s", scrape_timeout: "1s", evaluation_interval: "1s" },
-      rule_files: [path.join(dir, "rules.yaml")],
-      scrape_configs: [
-        { job_name: "agent", static_configs: [{ targets: [`127.0.0.1:${agentPort}`], labels: { ...STACK, pod: `${NAME}-agent-0` } }] },
-        { job_name: "members", static_configs: exporterPorts.map((port, i) => ({ targets: [`127.0.0.1:${port}`], labels: { ...STACK, pod: `${NAME}-${i}` } })) },
-      ],
-    }));
+    fs.writeFileSync(
+      path.join(dir, "prometheus.yml"),
+      yaml.dump({
+        global: { scrape_interval: "1s", scrape_timeout: "1s", evaluation_interval: "1s" },
+        rule_files: [path.join(dir, "rules.yaml")],
+        scrape_configs: [
+          {
+            job_name: "agent",
+            static_configs: [{ targets: [`127.0.0.1:${agentPort}`], labels: { ...STACK, pod: `${NAME}-agent-0` } }],
+          },
+          {
+            job_name: "members",
+            static_configs: exporterPorts.map((port, i) => ({
+              targets: [`127.0.0.1:${port}`],
+              labels: { ...STACK, pod: `${NAME}-${i}` },
+            })),
+          },
+        ],
+      }),
+    );
     promPort = await freePort();
     start("/usr/bin/prometheus", [
-      `--config.file=${path.join(dir, "prometheus.yml")}`, `--storage.tsdb.path=${path.join(dir, "data")}`,
-      `--web.listen-address=127.0.0.1:${promPort}`, "--log.level=warn",
+      `--config.file=${path.join(dir, "prometheus.yml")}`,
+      `--storage.tsdb.path=${path.join(dir, "data")}`,
+      `--web.listen-address=127.0.0.1:${promPort}`,
+      "--log.level=warn",
     ]);
-    const ready = await until(20000, async () => (await fetch(`http://127.0.0.1:${promPort}/-/ready`)).status, (s) => s === 200);
+    const ready = await until(
+      20000,
+      async () => (await fetch(`http://127.0.0.1:${promPort}/-/ready`)).status,
+      (s) => s === 200,
+    );
     if (ready !== 200) throw new Error(`Prometheus not ready within 20 s: ${promLog}`);
   }, 90000);
 
   afterAll(async () => {
     await agent?.stop();
-    await Promise.all(children.map((c) => new Promise<void>((resolve) => {
-      if (c.exitCode !== null || c.signalCode !== null) return resolve();
-      const timer = setTimeout(() => c.kill("SIGKILL"), 10000);
-      c.once("exit", () => (clearTimeout(timer), resolve()));
-      c.kill("SIGTERM");
-    })));
+    await Promise.all(
+      children.map(
+        (c) =>
+          new Promise<void>((resolve) => {
+            if (c.exitCode !== null || c.signalCode !== null) return resolve();
+            const timer = setTimeout(() => c.kill("SIGKILL"), 10000);
+            c.once("exit", () => (clearTimeout(timer), resolve()));
+            c.kill("SIGTERM");
+          }),
+      ),
+    );
     await stopChaosTopology(t);
     if (dir) fs.rmSync(dir, { recursive: true, force: true });
   }, 60000);
 
   it("loads every alert healthy; every alert and dashboard expression evaluates; the topology and the exporters are seen", async () => {
     // Both sources scraped: three members up in the agent's view, three exporters connected as the metrics account.
-    const up = await until(15000, () => query(`mysql_ha_member_up${SEL}`), (r) => r.length === 3);
+    const up = await until(
+      15000,
+      () => query(`mysql_ha_member_up${SEL}`),
+      (r) => r.length === 3,
+    );
     expect(byLabel(up, "member")).toEqual({ 0: 1, 1: 1, 2: 1 });
-    const mysqlUp = await until(15000, () => query(`mysql_up${SEL}`), (r) => r.length === 3 && r.every((s) => s.value[1] === "1"));
+    const mysqlUp = await until(
+      15000,
+      () => query(`mysql_up${SEL}`),
+      (r) => r.length === 3 && r.every((s) => s.value[1] === "1"),
+    );
     expect(byLabel(mysqlUp, "pod")).toEqual({ [`${NAME}-0`]: 1, [`${NAME}-1`]: 1, [`${NAME}-2`]: 1 });
     expect(byLabel(await query(`mysql_ha_member_is_primary${SEL}`), "member")).toEqual({ 0: 1, 1: 0, 2: 0 });
-    expect(byLabel(await query(`mysql_slave_status_slave_io_running${SEL}`), "pod")).toEqual({ [`${NAME}-1`]: 1, [`${NAME}-2`]: 1 });
-    expect(byLabel(await query(`mysql_exporter_last_scrape_error${SEL}`), "pod")).toEqual({ [`${NAME}-0`]: 0, [`${NAME}-1`]: 0, [`${NAME}-2`]: 0 });
+    expect(byLabel(await query(`mysql_slave_status_slave_io_running${SEL}`), "pod")).toEqual({
+      [`${NAME}-1`]: 1,
+      [`${NAME}-2`]: 1,
+    });
+    expect(byLabel(await query(`mysql_exporter_last_scrape_error${SEL}`), "pod")).toEqual({
+      [`${NAME}-0`]: 0,
+      [`${NAME}-1`]: 0,
+      [`${NAME}-2`]: 0,
+    });
     expect(Number((await query(`mysql_ha_failovers_total{namespace="${NS}",result="success"}`))[0].value[1])).toBe(0);
     // increase() needs two samples in its range: a few scrapes of the agent before the expressions are evaluated.
-    const scrapes = await until(10000, () => query(`count_over_time(mysql_ha_agent_is_leader${SEL}[1m])`), (r) => r.length === 1 && Number(r[0].value[1]) >= 3);
+    const scrapes = await until(
+      10000,
+      () => query(`count_over_time(mysql_ha_agent_is_leader${SEL}[1m])`),
+      (r) => r.length === 1 && Number(r[0].value[1]) >= 3,
+    );
     expect(Number(scrapes[0].value[1])).toBeGreaterThanOrEqual(3);
 
     // Every rule loaded from the PrometheusRule's groups, evaluated by the rule manager without error.
-    type Rules = { groups: Array<{ name: string; rules: Array<{ name: string; query: string; health: string; lastError?: string; duration?: number }> }> };
-    const rules = await until(10000, () => api<Rules>("rules", { type: "alert" }), (d) => d.groups.flatMap((g) => g.rules).every((r) => r.health === "ok"));
+    type Rules = {
+      groups: Array<{
+        name: string;
+        rules: Array<{ name: string; query: string; health: string; lastError?: string; duration?: number }>;
+      }>;
+    };
+    const rules = await until(
+      10000,
+      () => api<Rules>("rules", { type: "alert" }),
+      (d) => d.groups.flatMap((g) => g.rules).every((r) => r.health === "ok"),
+    );
     expect(rules.groups.map((g) => g.name)).toEqual(GROUPS.map((g) => g.name));
     const loaded = rules.groups.flatMap((g) => g.rules);
     expect(loaded.map((r) => r.name)).toEqual(ALERTS.map((a) => a.alert));
@@ -161,7 +235,12 @@ describe("Prometheus end to end: agent and mysqld_exporter scraped, rules and da
     // Every alert expression as an instant query: no error. Healthy, only the archivers' absent() ones have a result.
     const alertResults: Record<string, number> = {};
     for (const a of ALERTS) alertResults[a.alert] = (await query(a.expr)).length;
-    expect(Object.entries(alertResults).filter(([, n]) => n > 0).map(([alert]) => alert).sort()).toEqual(ARCHIVE_ABSENT);
+    expect(
+      Object.entries(alertResults)
+        .filter(([, n]) => n > 0)
+        .map(([alert]) => alert)
+        .sort(),
+    ).toEqual(ARCHIVE_ABSENT);
 
     // Every dashboard expression: no error; a series for each panel but the last failover (none yet) and the
     // archivers' two (no archiver scraped here).
@@ -170,11 +249,20 @@ describe("Prometheus end to end: agent and mysqld_exporter scraped, rules and da
       for (const target of panel.targets) if ((await query(target.expr)).length === 0) empty.push(panel.title);
     }
     expect(empty).toEqual(["Last failover", "Backup age", "Binlog archive delay"]);
-    expect(byLabel(await query(PANELS.find((p) => p.title === "Primary")!.targets[0].expr), "member")).toEqual({ 0: 1 });
-    expect(byLabel(await query(PANELS.find((p) => p.title === "Replica lag")!.targets[0].expr), "member")).toEqual({ 1: 0, 2: 0 });
+    expect(byLabel(await query(PANELS.find((p) => p.title === "Primary")!.targets[0].expr), "member")).toEqual({
+      0: 1,
+    });
+    expect(byLabel(await query(PANELS.find((p) => p.title === "Replica lag")!.targets[0].expr), "member")).toEqual({
+      1: 0,
+      2: 0,
+    });
 
     // Quiet: nothing fires; only the archivers' absent() alerts pend.
-    const active = await until(5000, alerts, (l) => names(l, "pending").join() === ARCHIVE_ABSENT.join() && names(l, "firing").length === 0);
+    const active = await until(
+      5000,
+      alerts,
+      (l) => names(l, "pending").join() === ARCHIVE_ABSENT.join() && names(l, "firing").length === 0,
+    );
     expect([names(active, "firing"), names(active, "pending")]).toEqual([[], ARCHIVE_ABSENT]);
   }, 60000);
 
@@ -186,20 +274,36 @@ describe("Prometheus end to end: agent and mysqld_exporter scraped, rules and da
     expect([1, 2]).toContain(to);
     expect(agent!.events.of("refused")).toEqual([]);
 
-    const counter = await until(15000, () => query(`mysql_ha_failovers_total${SEL}`), (r) => byLabel(r, "result").success === 1);
+    const counter = await until(
+      15000,
+      () => query(`mysql_ha_failovers_total${SEL}`),
+      (r) => byLabel(r, "result").success === 1,
+    );
     expect(byLabel(counter, "result")).toEqual({ success: 1, refused: 0, error: 0 });
 
     // No `for` on MysqlHaFailover: it fires at the first evaluation that sees the increase.
     const active = await until(15000, alerts, (l) => names(l, "firing").includes("MysqlHaFailover"));
     expect(names(active, "firing")).toEqual(["MysqlHaFailover"]);
-    expect(active.find((a) => a.labels.alertname === "MysqlHaFailover")!.labels).toEqual({ alertname: "MysqlHaFailover", ...STACK, severity: "warning" });
+    expect(active.find((a) => a.labels.alertname === "MysqlHaFailover")!.labels).toEqual({
+      alertname: "MysqlHaFailover",
+      ...STACK,
+      severity: "warning",
+    });
     const firedAt = Date.now();
 
     // The new topology as Prometheus sees it: the new primary; the old one down in the agent's view and its exporter's.
-    const primary = await until(10000, () => query(`mysql_ha_member_is_primary${SEL}`), (r) => byLabel(r, "member")[to] === 1);
+    const primary = await until(
+      10000,
+      () => query(`mysql_ha_member_is_primary${SEL}`),
+      (r) => byLabel(r, "member")[to] === 1,
+    );
     expect(byLabel(primary, "member")).toEqual(Object.fromEntries([0, 1, 2].map((m) => [m, m === to ? 1 : 0])));
     expect(byLabel(await query(`mysql_ha_member_up${SEL}`), "member")).toEqual({ 0: 0, 1: 1, 2: 1 });
-    const mysqlUp = await until(10000, () => query(`mysql_up${SEL}`), (r) => byLabel(r, "pod")[`${NAME}-0`] === 0);
+    const mysqlUp = await until(
+      10000,
+      () => query(`mysql_up${SEL}`),
+      (r) => byLabel(r, "pod")[`${NAME}-0`] === 0,
+    );
     expect(byLabel(mysqlUp, "pod")).toEqual({ [`${NAME}-0`]: 0, [`${NAME}-1`]: 1, [`${NAME}-2`]: 1 });
     const last = await query(PANELS.find((p) => p.title === "Last failover")!.targets[0].expr);
     expect(last).toHaveLength(1);
@@ -210,6 +314,8 @@ describe("Prometheus end to end: agent and mysqld_exporter scraped, rules and da
     for (const a of ALERTS) await query(a.expr).catch((err) => errors.push(`${a.alert}: ${(err as Error).message}`));
     expect(errors).toEqual([]);
     expect((await query(ALERTS.find((a) => a.alert === "MysqlHaFailover")!.expr)).length).toBe(1);
-    process.stdout.write(`prometheus e2e: failover to member ${to}; MysqlHaFailover firing ${firedAt - killedAt} ms after the kill\n`);
+    process.stdout.write(
+      `prometheus e2e: failover to member ${to}; MysqlHaFailover firing ${firedAt - killedAt} ms after the kill\n`,
+    );
   }, 60000);
 });

@@ -64,17 +64,35 @@ describe("the packed package in a program of its own", () => {
     const modules = path.join(app, "node_modules");
     fs.mkdirSync(modules, { recursive: true });
     // npm pack runs prepack (declarations, the prebuilt agent bundle) and prepare (the build).
-    const tarball = execFileSync("npm", ["pack", "--silent", "--pack-destination", work], { cwd: ROOT, encoding: "utf8", timeout: 600_000 }).trim().split("\n").pop()!;
+    const tarball = execFileSync("npm", ["pack", "--silent", "--pack-destination", work], {
+      cwd: ROOT,
+      encoding: "utf8",
+      timeout: 600_000,
+    })
+      .trim()
+      .split("\n")
+      .pop()!;
     execFileSync("tar", ["-xzf", path.join(work, tarball), "-C", work]);
     fs.renameSync(path.join(work, "package"), path.join(modules, "mysql-ha"));
     for (const entry of fs.readdirSync(path.join(ROOT, "node_modules"))) {
-      if (![".bin", ".cache", ".package-lock.json"].includes(entry)) fs.symlinkSync(path.join(ROOT, "node_modules", entry), path.join(modules, entry));
+      if (![".bin", ".cache", ".package-lock.json"].includes(entry))
+        fs.symlinkSync(path.join(ROOT, "node_modules", entry), path.join(modules, entry));
     }
     fs.writeFileSync(path.join(app, "package.json"), JSON.stringify({ name: "shop", private: true, main: "index.js" }));
-    fs.writeFileSync(path.join(app, "tsconfig.json"), JSON.stringify({
-      compilerOptions: { target: "es2022", module: "commonjs", strict: true, esModuleInterop: true, skipLibCheck: true, types: ["node"] },
-      files: ["index.ts"],
-    }));
+    fs.writeFileSync(
+      path.join(app, "tsconfig.json"),
+      JSON.stringify({
+        compilerOptions: {
+          target: "es2022",
+          module: "commonjs",
+          strict: true,
+          esModuleInterop: true,
+          skipLibCheck: true,
+          types: ["node"],
+        },
+        files: ["index.ts"],
+      }),
+    );
     fs.writeFileSync(path.join(app, "index.ts"), readmeExample());
     fs.writeFileSync(path.join(app, "run-mocked.js"), RUNNER);
   }, 600_000);
@@ -93,7 +111,9 @@ describe("the packed package in a program of its own", () => {
 
   it("compiles README's example with tsc and runs it under mocks: the database in a namespace from another resource", () => {
     execFileSync(process.execPath, [require.resolve("typescript/bin/tsc"), "-p", app], { cwd: app, encoding: "utf8" });
-    const { endpoint, registered, refused, late } = JSON.parse(execFileSync(process.execPath, ["run-mocked.js"], { cwd: app, encoding: "utf8", timeout: 120_000 }));
+    const { endpoint, registered, refused, late } = JSON.parse(
+      execFileSync(process.execPath, ["run-mocked.js"], { cwd: app, encoding: "utf8", timeout: 120_000 }),
+    );
     const of = (type: string) => registered.filter((r: { type: string }) => r.type === type);
     expect(of("mysql-ha:index:ReplicatedDatabase").map((r: { name: string }) => r.name)).toEqual(["orders"]);
     // The namespace is the program's own resource's output (createNamespace false: the component makes none).
@@ -106,8 +126,16 @@ describe("the packed package in a program of its own", () => {
     const bundle = of("kubernetes:core/v1:ConfigMap").find((r: { name: string }) => r.name === "orders-agent-bundle");
     expect(Object.values(bundle.inputs.binaryData)[0]).toMatch(/^[A-Za-z0-9+/]{1000,}={0,2}$/);
     // The replication resources, whose providers run from the package (next test).
-    expect(registered.map((r: { type: string }) => r.type).filter((t: string) => t.startsWith("pulumi-nodejs:dynamic/mysql-ha:")).sort())
-      .toEqual(["pulumi-nodejs:dynamic/mysql-ha:PrimaryPlacement", "pulumi-nodejs:dynamic/mysql-ha:ReplicationTopology", "pulumi-nodejs:dynamic/mysql-ha:RollingUpgrade"]);
+    expect(
+      registered
+        .map((r: { type: string }) => r.type)
+        .filter((t: string) => t.startsWith("pulumi-nodejs:dynamic/mysql-ha:"))
+        .sort(),
+    ).toEqual([
+      "pulumi-nodejs:dynamic/mysql-ha:PrimaryPlacement",
+      "pulumi-nodejs:dynamic/mysql-ha:ReplicationTopology",
+      "pulumi-nodejs:dynamic/mysql-ha:RollingUpgrade",
+    ]);
     // The arguments are validated as stack config is, every problem at once.
     expect(refused.name).toBe("ConfigValidationError");
     expect(refused.message).toMatch(/mysql-ha:replicas: 12 is not allowed; expected an integer from 1 to 9/);
@@ -115,13 +143,17 @@ describe("the packed package in a program of its own", () => {
     expect(refused.registered).toBe(false);
     expect(late.built).toEqual([]);
     expect(late.failures.length).toBeGreaterThan(0);
-    for (const message of late.failures) expect(message).toMatch(/mysql-ha:namespace: "Bad_NS" is not allowed; expected a DNS-1123 label/);
+    for (const message of late.failures)
+      expect(message).toMatch(/mysql-ha:namespace: "Bad_NS" is not allowed; expected a DNS-1123 label/);
   });
 
   it("its dynamic providers run in the program's directory from the installed package", async () => {
     const host = await DynamicHost.start({ cwd: app });
     try {
-      const { failures } = await host.check({}, { __provider: await serializeProvider(serializableProvider("topology")) });
+      const { failures } = await host.check(
+        {},
+        { __provider: await serializeProvider(serializableProvider("topology")) },
+      );
       expect(failures.length).toBeGreaterThan(0);
     } finally {
       await host.stop();

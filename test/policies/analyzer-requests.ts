@@ -33,28 +33,34 @@ export function analyzeRequest(r: RenderedResource) {
 /** The engine's AnalyzeStack request: dependencies, and property dependencies without the empty ones. */
 export function analyzeStackRequest(resources: RenderedResource[]) {
   const req = new pb.AnalyzeStackRequest();
-  req.setResourcesList(resources.map((r) => {
-    const a = new pb.AnalyzerResource();
-    a.setType(r.type);
-    a.setName(r.name);
-    a.setUrn(r.urn);
-    a.setProperties(toStruct(r.inputs));
-    a.setOptions(options(r.parent));
-    a.setParent(r.parent ?? "");
-    a.setDependenciesList(r.dependsOn ?? []);
-    for (const [prop, urns] of Object.entries(r.propertyDependencies ?? {})) {
-      if (!urns.length) continue;
-      const deps = new pb.AnalyzerPropertyDependencies();
-      deps.setUrnsList(urns);
-      a.getPropertydependenciesMap().set(prop, deps);
-    }
-    return a;
-  }));
+  req.setResourcesList(
+    resources.map((r) => {
+      const a = new pb.AnalyzerResource();
+      a.setType(r.type);
+      a.setName(r.name);
+      a.setUrn(r.urn);
+      a.setProperties(toStruct(r.inputs));
+      a.setOptions(options(r.parent));
+      a.setParent(r.parent ?? "");
+      a.setDependenciesList(r.dependsOn ?? []);
+      for (const [prop, urns] of Object.entries(r.propertyDependencies ?? {})) {
+        if (!urns.length) continue;
+        const deps = new pb.AnalyzerPropertyDependencies();
+        deps.setUrnsList(urns);
+        a.getPropertydependenciesMap().set(prop, deps);
+      }
+      return a;
+    }),
+  );
   return req;
 }
 
 /** The policy config the CLI sends: `policy`'s enforcement level and properties. */
-export function configureRequest(policy: string, level: "ADVISORY" | "MANDATORY" | "DISABLED" | "REMEDIATE", properties: Record<string, unknown>) {
+export function configureRequest(
+  policy: string,
+  level: "ADVISORY" | "MANDATORY" | "DISABLED" | "REMEDIATE",
+  properties: Record<string, unknown>,
+) {
   const req = new pb.ConfigureAnalyzerRequest();
   const cfg = new pb.PolicyConfig();
   cfg.setEnforcementlevel(pb.EnforcementLevel[level]);

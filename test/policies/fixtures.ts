@@ -23,7 +23,13 @@ export const T = {
 
 export const urnOf = (stack: string, type: string, name: string) => `urn:pulumi:${stack}::shop::${type}::${name}`;
 
-export function resource(stack: string, type: string, name: string, inputs: Record<string, any>, dependsOn: string[] = []): RenderedResource {
+export function resource(
+  stack: string,
+  type: string,
+  name: string,
+  inputs: Record<string, any>,
+  dependsOn: string[] = [],
+): RenderedResource {
   return { type, name, urn: urnOf(stack, type, name), dependsOn, inputs };
 }
 
@@ -50,7 +56,9 @@ export function podSpec() {
     securityContext: { runAsNonRoot: true, runAsUser: 999, fsGroup: 999 },
     affinity: {
       podAntiAffinity: {
-        requiredDuringSchedulingIgnoredDuringExecution: [{ topologyKey: "kubernetes.io/hostname", labelSelector: { matchLabels: LABELS } }],
+        requiredDuringSchedulingIgnoredDuringExecution: [
+          { topologyKey: "kubernetes.io/hostname", labelSelector: { matchLabels: LABELS } },
+        ],
       },
     },
     initContainers: [
@@ -65,7 +73,12 @@ export function podSpec() {
 }
 
 /** Server arguments of a database that requires TLS. */
-export const TLS_ARGS = ["--require-secure-transport=ON", "--ssl-ca=/tls/ca.crt", "--ssl-cert=/tls/tls.crt", "--ssl-key=/tls/tls.key"];
+export const TLS_ARGS = [
+  "--require-secure-transport=ON",
+  "--ssl-ca=/tls/ca.crt",
+  "--ssl-cert=/tls/tls.crt",
+  "--ssl-key=/tls/tls.key",
+];
 
 export function statefulSet(stack: string, replicas = 3) {
   const pod = podSpec();
@@ -78,7 +91,14 @@ export function statefulSet(stack: string, replicas = 3) {
       selector: { matchLabels: LABELS },
       template: { metadata: { labels: LABELS }, spec: pod },
       volumeClaimTemplates: [
-        { metadata: { name: "data" }, spec: { storageClassName: "gp3", accessModes: ["ReadWriteOnce"], resources: { requests: { storage: "10Gi" } } } },
+        {
+          metadata: { name: "data" },
+          spec: {
+            storageClassName: "gp3",
+            accessModes: ["ReadWriteOnce"],
+            resources: { requests: { storage: "10Gi" } },
+          },
+        },
       ],
     },
   });
@@ -92,10 +112,19 @@ export function pdb(stack: string, namespace = "shop") {
 }
 
 export function backupCronJob(stack: string, concurrencyPolicy: string | null = "Forbid") {
-  const job = { ...podSpec(), affinity: undefined, restartPolicy: "Never", containers: [container("backup", { livenessProbe: undefined, readinessProbe: undefined })] };
+  const job = {
+    ...podSpec(),
+    affinity: undefined,
+    restartPolicy: "Never",
+    containers: [container("backup", { livenessProbe: undefined, readinessProbe: undefined })],
+  };
   return resource(stack, T.cronJob, "orders-db-backup", {
     metadata: { name: "orders-db-backup", namespace: "shop" },
-    spec: { schedule: "0 3 * * *", ...(concurrencyPolicy ? { concurrencyPolicy } : {}), jobTemplate: { spec: { template: { spec: job } } } },
+    spec: {
+      schedule: "0 3 * * *",
+      ...(concurrencyPolicy ? { concurrencyPolicy } : {}),
+      jobTemplate: { spec: { template: { spec: job } } },
+    },
   });
 }
 
@@ -110,7 +139,11 @@ export function service(stack: string, type = "ClusterIP", annotations?: Record<
 export function networkPolicy(stack: string, namespace = "shop", policyTypes: string[] = ["Ingress"]) {
   return resource(stack, T.networkPolicy, "orders-db-members", {
     metadata: { name: "orders-db-members", namespace },
-    spec: { podSelector: { matchLabels: LABELS }, policyTypes, ingress: [{ ports: [{ port: 3306 }], from: [{ podSelector: { matchLabels: { app: "orders" } } }] }] },
+    spec: {
+      podSelector: { matchLabels: LABELS },
+      policyTypes,
+      ingress: [{ ports: [{ port: 3306 }], from: [{ podSelector: { matchLabels: { app: "orders" } } }] }],
+    },
   });
 }
 
@@ -121,7 +154,12 @@ export function bucketParts(stack: string, omit: string[] = []): RenderedResourc
     omit.includes(key) ? [] : [resource(stack, type, `backups-${key}`, { bucket: "orders-backups", ...inputs })];
   return [
     bucket,
-    ...part("pab", T.publicAccessBlock, { blockPublicAcls: true, blockPublicPolicy: true, ignorePublicAcls: true, restrictPublicBuckets: true }),
+    ...part("pab", T.publicAccessBlock, {
+      blockPublicAcls: true,
+      blockPublicPolicy: true,
+      ignorePublicAcls: true,
+      restrictPublicBuckets: true,
+    }),
     ...part("sse", T.sse, { rules: [{ applyServerSideEncryptionByDefault: { sseAlgorithm: "AES256" } }] }),
     ...part("versioning", T.versioning, { versioningConfiguration: { status: "Enabled" } }),
     ...part("lifecycle", T.lifecycle, { rules: [{ id: "expire", status: "Enabled", expiration: { days: 30 } }] }),
@@ -131,6 +169,12 @@ export function bucketParts(stack: string, omit: string[] = []): RenderedResourc
 
 /** The whole compliant stack. */
 export function goodStack(stack: string): RenderedResource[] {
-  return [statefulSet(stack), pdb(stack), networkPolicy(stack), backupCronJob(stack), service(stack), ...bucketParts(stack)];
+  return [
+    statefulSet(stack),
+    pdb(stack),
+    networkPolicy(stack),
+    backupCronJob(stack),
+    service(stack),
+    ...bucketParts(stack),
+  ];
 }
-

@@ -21,7 +21,9 @@ let host: ChildProcess;
 let client: any;
 
 const call = <T>(method: string, req: unknown): Promise<T> =>
-  new Promise((resolve, reject) => client[method](req, (err: Error | null, res: T) => (err ? reject(err) : resolve(res))));
+  new Promise((resolve, reject) =>
+    client[method](req, (err: Error | null, res: T) => (err ? reject(err) : resolve(res))),
+  );
 
 beforeAll(async () => {
   host = spawn(process.execPath, [require.resolve("@pulumi/pulumi/cmd/run-policy-pack"), "127.0.0.1:0", "."], {
@@ -75,7 +77,10 @@ describe("the policy pack under the Pulumi policy host", () => {
     const announced = info.getPoliciesList().map((p: any) => [p.getName(), LEVELS[p.getEnforcementlevel()]]);
     expect(announced).toEqual(policies.map((p) => [p.name, p.enforcementLevel]));
     const replicas = info.getPoliciesList().find((p: any) => p.getName() === "production-replicas");
-    expect(replicas.getConfigschema().getProperties().toJavaScript().minReplicas).toMatchObject({ type: "integer", default: 3 });
+    expect(replicas.getConfigschema().getProperties().toJavaScript().minReplicas).toMatchObject({
+      type: "integer",
+      default: 3,
+    });
   });
 
   test("resource policies report what the offline runner reports for the same resource", async () => {
@@ -92,18 +97,32 @@ describe("the policy pack under the Pulumi policy host", () => {
   }, 30_000);
 
   test("stack policies report what the offline runner reports for the same stack", async () => {
-    const stack = [statefulSet("prod"), service("prod", "LoadBalancer"), resource("prod", T.bucket, "dumps", { bucket: "dumps", acl: "public-read" })];
+    const stack = [
+      statefulSet("prod"),
+      service("prod", "LoadBalancer"),
+      resource("prod", T.bucket, "dumps", { bucket: "dumps", acl: "public-read" }),
+    ];
     const viaPack = await analyzeStack(stack);
     const offline = await runPolicies(stack, { policies: policies.filter((p) => "validateStack" in p) });
     expect(sorted(viaPack)).toEqual(sorted(offline));
-    expect(new Set(viaPack.map((d: { policy: string }) => d.policy))).toEqual(new Set([
-      "k8s-pdb-covers-statefulset", "production-backups", "production-network-policy", "s3-bucket-private", "s3-bucket-encrypted",
-      "s3-bucket-versioned", "s3-bucket-lifecycle", "s3-bucket-tls-only",
-    ]));
+    expect(new Set(viaPack.map((d: { policy: string }) => d.policy))).toEqual(
+      new Set([
+        "k8s-pdb-covers-statefulset",
+        "production-backups",
+        "production-network-policy",
+        "s3-bucket-private",
+        "s3-bucket-encrypted",
+        "s3-bucket-versioned",
+        "s3-bucket-lifecycle",
+        "s3-bucket-tls-only",
+      ]),
+    );
   }, 30_000);
 
   test("a value unknown during preview is not judged a violation, there and offline", async () => {
-    const parts = bucketParts("dev").map((r) => (r.type === T.bucketPolicy ? { ...r, inputs: { ...r.inputs, policy: unknownValue } } : r));
+    const parts = bucketParts("dev").map((r) =>
+      r.type === T.bucketPolicy ? { ...r, inputs: { ...r.inputs, policy: unknownValue } } : r,
+    );
     const stack = [...parts, statefulSet("dev"), pdb("dev")];
     expect(await analyzeStack(stack)).toEqual([]);
     expect(await runPolicies(stack, { policies: policies.filter((p) => "validateStack" in p) })).toEqual([]);
@@ -112,17 +131,22 @@ describe("the policy pack under the Pulumi policy host", () => {
   test("policy config sent by the CLI sets thresholds and levels", async () => {
     await call("configure", configureRequest("production-replicas", "ADVISORY", { minReplicas: 5 }));
     const viaPack = await analyze(statefulSet("prod", 3));
-    expect(viaPack.filter((d: { policy: string }) => d.policy === "production-replicas")).toEqual([expect.objectContaining({
-      level: "advisory",
-      message: "StatefulSet/orders-db has 3 replica(s); production needs at least 5 (policy config minReplicas).",
-    })]);
+    expect(viaPack.filter((d: { policy: string }) => d.policy === "production-replicas")).toEqual([
+      expect.objectContaining({
+        level: "advisory",
+        message: "StatefulSet/orders-db has 3 replica(s); production needs at least 5 (policy config minReplicas).",
+      }),
+    ]);
   }, 30_000);
 
   test("remediate, which this pack has no remediation for, reports as mandatory there and offline", async () => {
     await call("configure", configureRequest("production-replicas", "REMEDIATE", { minReplicas: 3 }));
     const sts = statefulSet("prod", 1);
-    const replicas = (ds: Array<{ policy: string; level: string }>) => ds.filter((d) => d.policy === "production-replicas").map((d) => d.level);
+    const replicas = (ds: Array<{ policy: string; level: string }>) =>
+      ds.filter((d) => d.policy === "production-replicas").map((d) => d.level);
     expect(replicas(await analyze(sts))).toEqual(["mandatory"]);
-    expect(replicas(await runPolicies([sts], { config: { "production-replicas": "remediate" } }))).toEqual(["mandatory"]);
+    expect(replicas(await runPolicies([sts], { config: { "production-replicas": "remediate" } }))).toEqual([
+      "mandatory",
+    ]);
   }, 30_000);
 });

@@ -40,7 +40,9 @@ describe.each([
 
   it("ships the bundle the program built, and names its sha256 on the pod template", async () => {
     const bundle = await agentBundle();
-    expect(byName(rendered, "mysql-agent-bundle").inputs.binaryData).toEqual({ [AGENT_BUNDLE_KEY]: bundle.brotliBase64 });
+    expect(byName(rendered, "mysql-agent-bundle").inputs.binaryData).toEqual({
+      [AGENT_BUNDLE_KEY]: bundle.brotliBase64,
+    });
     const template = byName(rendered, "mysql-agent").inputs.spec.template;
     expect(template.metadata.annotations[AGENT_BUNDLE_ANNOTATION]).toBe(bundle.sha256);
     expect(template.spec.initContainers[0].env).toContainEqual({ name: "BUNDLE_SHA256", value: bundle.sha256 });
@@ -48,11 +50,18 @@ describe.each([
 
   it("starts the agent after replication is set up, with its bundle, credentials and permissions in place", () => {
     const deployment = byName(rendered, "mysql-agent");
-    for (const before of ["mysql-agent-bundle", "mysql-agent-rolebinding", "mysql-credentials", "mysql-replication", "mysql-namespace"]) {
+    for (const before of [
+      "mysql-agent-bundle",
+      "mysql-agent-rolebinding",
+      "mysql-credentials",
+      "mysql-replication",
+      "mysql-namespace",
+    ]) {
       expect([before, deployment.dependsOn.includes(byName(rendered, before).urn)]).toEqual([before, true]);
     }
     const binding = byName(rendered, "mysql-agent-rolebinding");
-    for (const before of ["mysql-agent-serviceaccount", "mysql-agent-role"]) expect(binding.dependsOn).toContain(byName(rendered, before).urn);
+    for (const before of ["mysql-agent-serviceaccount", "mysql-agent-role"])
+      expect(binding.dependsOn).toContain(byName(rendered, before).urn);
     expect(byName(rendered, "mysql-agent-pdb").dependsOn).toContain(deployment.urn);
   });
 
@@ -60,9 +69,17 @@ describe.each([
     const spec = byName(rendered, "mysql-agent").inputs.spec.template.spec;
     const command: string[] = spec.containers[0].command;
     const flag = (name: string) => command[command.indexOf(name) + 1];
-    expect([flag("--namespace"), flag("--statefulset"), flag("--service"), flag("--topology-configmap"), flag("--primary-service"), flag("--lease")])
-      .toEqual([namespace, "mysql", "mysql-headless", "mysql-topology", "mysql-primary", "mysql-agent"]);
-    expect(spec.affinity ? Object.keys(spec.affinity.podAntiAffinity) : undefined).toEqual(antiAffinity && [antiAffinity]);
+    expect([
+      flag("--namespace"),
+      flag("--statefulset"),
+      flag("--service"),
+      flag("--topology-configmap"),
+      flag("--primary-service"),
+      flag("--lease"),
+    ]).toEqual([namespace, "mysql", "mysql-headless", "mysql-topology", "mysql-primary", "mysql-agent"]);
+    expect(spec.affinity ? Object.keys(spec.affinity.podAntiAffinity) : undefined).toEqual(
+      antiAffinity && [antiAffinity],
+    );
     expect(spec.serviceAccountName).toBe(byName(rendered, "mysql-agent-serviceaccount").inputs.metadata.name);
   });
 });
@@ -74,12 +91,20 @@ describe("the failover agent with autoFailover false", () => {
     expect(off.errors).toEqual([]);
     const kinds = (r: RenderedStack) => r.resources.map((x) => x.type);
     expect(off.resources.filter((r) => r.name.startsWith("mysql-agent"))).toEqual([]);
-    for (const kind of ["kubernetes:apps/v1:Deployment", "kubernetes:rbac.authorization.k8s.io/v1:Role", "kubernetes:rbac.authorization.k8s.io/v1:RoleBinding"]) {
+    for (const kind of [
+      "kubernetes:apps/v1:Deployment",
+      "kubernetes:rbac.authorization.k8s.io/v1:Role",
+      "kubernetes:rbac.authorization.k8s.io/v1:RoleBinding",
+    ]) {
       expect(kinds(off)).not.toContain(kind);
     }
     // The only ServiceAccount left is the members' and the Job's, which mounts no token.
     const accounts = off.resources.filter((r) => r.type === "kubernetes:core/v1:ServiceAccount");
-    expect(accounts.map((r) => [r.name, r.inputs.automountServiceAccountToken])).toEqual([["mysql-service-account", false]]);
-    expect(off.resources.map((r) => r.name)).toEqual(on.resources.map((r) => r.name).filter((n) => !n.startsWith("mysql-agent")));
+    expect(accounts.map((r) => [r.name, r.inputs.automountServiceAccountToken])).toEqual([
+      ["mysql-service-account", false],
+    ]);
+    expect(off.resources.map((r) => r.name)).toEqual(
+      on.resources.map((r) => r.name).filter((n) => !n.startsWith("mysql-agent")),
+    );
   });
 });

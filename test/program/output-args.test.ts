@@ -12,10 +12,14 @@ describe("a namespace from another resource", () => {
     const rendered = await renderStack({ stack: "test", projectDir });
     expect(rendered.errors).toEqual([]);
     expect(rendered.outputs.primaryEndpoint).toBe("orders-primary.shop.svc:3306");
-    const namespaced = rendered.resources.filter((r) => r.type.startsWith("kubernetes:") && r.type !== "kubernetes:core/v1:Namespace");
+    const namespaced = rendered.resources.filter(
+      (r) => r.type.startsWith("kubernetes:") && r.type !== "kubernetes:core/v1:Namespace",
+    );
     expect(namespaced.length).toBeGreaterThan(10);
     for (const r of namespaced) expect([r.name, r.inputs.metadata?.namespace]).toEqual([r.name, "shop"]);
     // The component made no Namespace of its own (createNamespace false).
-    expect(rendered.resources.filter((r) => r.type === "kubernetes:core/v1:Namespace").map((r) => r.name)).toEqual(["shop"]);
+    expect(rendered.resources.filter((r) => r.type === "kubernetes:core/v1:Namespace").map((r) => r.name)).toEqual([
+      "shop",
+    ]);
   });
 });

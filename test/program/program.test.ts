@@ -72,7 +72,9 @@ describe.each(["dev", "prod"])("program under mocks, stack %s", (stack) => {
 
   it("exports passwords only as secrets and endpoints in the clear", () => {
     expect(rendered.outputs).toMatchObject({
-      rootPassword: REDACTED, replicationPassword: REDACTED, appPassword: REDACTED,
+      rootPassword: REDACTED,
+      replicationPassword: REDACTED,
+      appPassword: REDACTED,
       primaryEndpoint: expect.stringMatching(/^mysql-primary\.[a-z-]+\.svc:3306$/),
       readEndpoint: expect.stringMatching(/^mysql-read\.[a-z-]+\.svc:3306$/),
       headlessServiceName: "mysql-headless",
@@ -80,10 +82,19 @@ describe.each(["dev", "prod"])("program under mocks, stack %s", (stack) => {
     });
     const secret = byName(rendered, "mysql-credentials");
     expect(secret.inputs.stringData).toEqual({
-      "root-password": REDACTED, "replication-password": REDACTED, "app-password": REDACTED, "backup-signing-key": REDACTED, "clone-token": REDACTED,
-      "operator-password": REDACTED, "backup-password": REDACTED, "archiver-password": REDACTED, "probe-password": REDACTED, "metrics-password": REDACTED,
+      "root-password": REDACTED,
+      "replication-password": REDACTED,
+      "app-password": REDACTED,
+      "backup-signing-key": REDACTED,
+      "clone-token": REDACTED,
+      "operator-password": REDACTED,
+      "backup-password": REDACTED,
+      "archiver-password": REDACTED,
+      "probe-password": REDACTED,
+      "metrics-password": REDACTED,
     });
-    for (const role of ["operator", "backup", "archiver", "probe", "metrics"]) expect(byName(rendered, `mysql-${role}-password`).inputs).toEqual({ length: 32, special: false });
+    for (const role of ["operator", "backup", "archiver", "probe", "metrics"])
+      expect(byName(rendered, `mysql-${role}-password`).inputs).toEqual({ length: 32, special: false });
     expect(byName(rendered, "mysql-backup-signing-key").inputs).toEqual({ length: 64, special: false });
     // The donor port's token is a secret of its own, not an account's password.
     expect(byName(rendered, "mysql-clone-token").inputs).toEqual({ length: 48, special: false });
@@ -94,8 +105,14 @@ describe.each(["dev", "prod"])("program under mocks, stack %s", (stack) => {
     const env = pod.containers[0].env as Array<{ name: string; value?: string; valueFrom?: any }>;
     const passwordVars = env.filter((e) => /PASSWORD/.test(e.name));
     expect(passwordVars.map((e) => e.name).sort()).toEqual([
-      "MARIADB_PASSWORD", "MARIADB_REPLICATION_PASSWORD", "MARIADB_ROOT_PASSWORD",
-      "MYSQL_HA_ARCHIVER_PASSWORD", "MYSQL_HA_BACKUP_PASSWORD", "MYSQL_HA_METRICS_PASSWORD", "MYSQL_HA_OPERATOR_PASSWORD", "MYSQL_HA_PROBE_PASSWORD",
+      "MARIADB_PASSWORD",
+      "MARIADB_REPLICATION_PASSWORD",
+      "MARIADB_ROOT_PASSWORD",
+      "MYSQL_HA_ARCHIVER_PASSWORD",
+      "MYSQL_HA_BACKUP_PASSWORD",
+      "MYSQL_HA_METRICS_PASSWORD",
+      "MYSQL_HA_OPERATOR_PASSWORD",
+      "MYSQL_HA_PROBE_PASSWORD",
     ]);
     for (const e of passwordVars) {
       expect(e.value).toBeUndefined();
@@ -105,24 +122,55 @@ describe.each(["dev", "prod"])("program under mocks, stack %s", (stack) => {
 
   it("keeps root on the members' loopback and gives every other client its own account", () => {
     const pod = byName(rendered, "mysql-statefulset").inputs.spec.template.spec;
-    const env = (c: any) => Object.fromEntries((c.env ?? []).map((e: any) => [e.name, e.value ?? `secret:${e.valueFrom?.secretKeyRef?.key}`]));
+    const env = (c: any) =>
+      Object.fromEntries(
+        (c.env ?? []).map((e: any) => [e.name, e.value ?? `secret:${e.valueFrom?.secretKeyRef?.key}`]),
+      );
     const database = pod.containers.find((c: any) => c.name === "mariadb");
-    expect(env(database)).toMatchObject({ MARIADB_ROOT_HOST: "127.0.0.1", PROBE_USER: "mysql_ha_probe", MYSQL_HA_HOST: "127.0.0.1" });
+    expect(env(database)).toMatchObject({
+      MARIADB_ROOT_HOST: "127.0.0.1",
+      PROBE_USER: "mysql_ha_probe",
+      MYSQL_HA_HOST: "127.0.0.1",
+    });
     // The entrypoint runs the accounts script once, from its initdb directory (executable, so run, not sourced).
     const initdb = database.volumeMounts.find((m: any) => m.mountPath === "/docker-entrypoint-initdb.d");
     const volume = pod.volumes.find((v: any) => v.name === initdb.name);
-    expect(volume.configMap).toEqual({ name: "mysql-scripts", defaultMode: 0o555, items: [{ key: "init-accounts.sh", path: "50-init-accounts.sh" }] });
-    expect(byName(rendered, "mysql-scripts").inputs.data["init-accounts.sh"]).toMatch(/CREATE USER IF NOT EXISTS 'mysql_ha_probe'@'127.0.0.1'/);
+    expect(volume.configMap).toEqual({
+      name: "mysql-scripts",
+      defaultMode: 0o555,
+      items: [{ key: "init-accounts.sh", path: "50-init-accounts.sh" }],
+    });
+    expect(byName(rendered, "mysql-scripts").inputs.data["init-accounts.sh"]).toMatch(
+      /CREATE USER IF NOT EXISTS 'mysql_ha_probe'@'127.0.0.1'/,
+    );
     // No container but the database's (its entrypoint) and the seed (a restore's private server) sees root's password.
-    const containers = [...pod.initContainers, ...pod.containers, byName(rendered, "mysql-agent").inputs.spec.template.spec.containers[0]];
-    const rootReaders = containers.filter((c: any) => Object.values(env(c)).includes("secret:root-password")).map((c: any) => c.name);
+    const containers = [
+      ...pod.initContainers,
+      ...pod.containers,
+      byName(rendered, "mysql-agent").inputs.spec.template.spec.containers[0],
+    ];
+    const rootReaders = containers
+      .filter((c: any) => Object.values(env(c)).includes("secret:root-password"))
+      .map((c: any) => c.name);
     expect(rootReaders.sort()).toEqual(["mariadb", "seed"]);
-    expect(env(pod.containers.find((c: any) => c.name === "clone-donor"))).toMatchObject({ MYSQL_USER: "mysql_ha_backup", MYSQL_PASSWORD: "secret:backup-password" });
-    expect(env(byName(rendered, "mysql-agent").inputs.spec.template.spec.containers[0])).toMatchObject({ MYSQL_HA_USER: "mysql_ha_operator", MYSQL_HA_PASSWORD: "secret:operator-password" });
+    expect(env(pod.containers.find((c: any) => c.name === "clone-donor"))).toMatchObject({
+      MYSQL_USER: "mysql_ha_backup",
+      MYSQL_PASSWORD: "secret:backup-password",
+    });
+    expect(env(byName(rendered, "mysql-agent").inputs.spec.template.spec.containers[0])).toMatchObject({
+      MYSQL_HA_USER: "mysql_ha_operator",
+      MYSQL_HA_PASSWORD: "secret:operator-password",
+    });
     const archiver = pod.containers.find((c: any) => c.name === "binlog-archiver");
-    if (archiver) expect(env(archiver)).toMatchObject({ MYSQL_USER: "mysql_ha_archiver", MYSQL_PASSWORD: "secret:archiver-password" });
+    if (archiver)
+      expect(env(archiver)).toMatchObject({
+        MYSQL_USER: "mysql_ha_archiver",
+        MYSQL_PASSWORD: "secret:archiver-password",
+      });
     // Every up keeps the accounts: the replication resource gets them, as a secret.
-    expect(byName(rendered, "mysql-replication").inputs.accounts).toEqual(Array(5).fill({ role: REDACTED, user: REDACTED, password: REDACTED }));
+    expect(byName(rendered, "mysql-replication").inputs.accounts).toEqual(
+      Array(5).fill({ role: REDACTED, user: REDACTED, password: REDACTED }),
+    );
   });
 
   it("creates the write Service and the topology ConfigMap before the members, leaving the primary's name to the providers", () => {
@@ -131,7 +179,9 @@ describe.each(["dev", "prod"])("program under mocks, stack %s", (stack) => {
     expect(byName(rendered, "mysql-primary").inputs.spec.selector).toMatchObject({ "mysql-ha/role": "primary" });
     expect(byName(rendered, "mysql-topology").inputs.data).toBeUndefined();
     const placement = byName(rendered, "mysql-placement");
-    expect(placement.dependsOn).toEqual(expect.arrayContaining([byName(rendered, "mysql-primary").urn, byName(rendered, "mysql-topology").urn]));
+    expect(placement.dependsOn).toEqual(
+      expect.arrayContaining([byName(rendered, "mysql-primary").urn, byName(rendered, "mysql-topology").urn]),
+    );
     expect(byName(rendered, "mysql-statefulset").dependsOn).toContain(placement.urn);
   });
 });
@@ -149,19 +199,30 @@ describe("program config changes", () => {
     const dev = byName(await renderStack({ stack: "dev" }), "mysql-statefulset").inputs.spec;
     const prod = byName(await renderStack({ stack: "prod" }), "mysql-statefulset").inputs.spec;
     expect(dev.template.spec.affinity).toBeUndefined();
-    expect(prod.template.spec.affinity.podAntiAffinity.requiredDuringSchedulingIgnoredDuringExecution[0].topologyKey).toBe("kubernetes.io/hostname");
+    expect(
+      prod.template.spec.affinity.podAntiAffinity.requiredDuringSchedulingIgnoredDuringExecution[0].topologyKey,
+    ).toBe("kubernetes.io/hostname");
     expect(dev.volumeClaimTemplates[0].spec.storageClassName).toBeUndefined();
-    expect(prod.volumeClaimTemplates[0].spec).toMatchObject({ storageClassName: "gp3", resources: { requests: { storage: "100Gi" } } });
-    expect(prod.template.spec.containers[0].resources).toEqual({ requests: { cpu: "2", memory: "8Gi", "ephemeral-storage": "256Mi" }, limits: { cpu: "4", memory: "8Gi" } });
+    expect(prod.volumeClaimTemplates[0].spec).toMatchObject({
+      storageClassName: "gp3",
+      resources: { requests: { storage: "100Gi" } },
+    });
+    expect(prod.template.spec.containers[0].resources).toEqual({
+      requests: { cpu: "2", memory: "8Gi", "ephemeral-storage": "256Mi" },
+      limits: { cpu: "4", memory: "8Gi" },
+    });
   });
 
   it("creates the stack's namespace first, so every namespaced object has somewhere to go; never `default`, and not when told it exists", async () => {
     const prod = await renderStack({ stack: "prod" });
     const ns = prod.resources.find((r) => r.type === "kubernetes:core/v1:Namespace")!;
     expect(ns.inputs.metadata.name).toBe("mysql-ha");
-    const namespaced = prod.resources.filter((r) => r.type.startsWith("kubernetes:") && r.type !== "kubernetes:core/v1:Namespace");
+    const namespaced = prod.resources.filter(
+      (r) => r.type.startsWith("kubernetes:") && r.type !== "kubernetes:core/v1:Namespace",
+    );
     expect(namespaced.length).toBeGreaterThan(8);
-    for (const r of namespaced) expect([r.name, r.inputs.metadata.namespace, r.dependsOn.includes(ns.urn)]).toEqual([r.name, "mysql-ha", true]);
+    for (const r of namespaced)
+      expect([r.name, r.inputs.metadata.namespace, r.dependsOn.includes(ns.urn)]).toEqual([r.name, "mysql-ha", true]);
     for (const set of [{ namespace: "default" }, { createNamespace: "false" }] as Array<Record<string, string>>) {
       const r = await renderStack({ stack: "prod", set });
       expect(r.errors).toEqual([]);
@@ -174,7 +235,12 @@ describe("program config changes", () => {
     expect(r.errors).toEqual([]);
     expect(byName(r, "mysql-placement").inputs).toMatchObject({
       primary: 2,
-      primaryObjects: { namespace: "mysql-ha", statefulSet: "mysql", topologyConfigMap: "mysql-topology", primaryService: "mysql-primary" },
+      primaryObjects: {
+        namespace: "mysql-ha",
+        statefulSet: "mysql",
+        topologyConfigMap: "mysql-topology",
+        primaryService: "mysql-primary",
+      },
     });
     expect(r.outputs.primary).toBe(2);
   });
@@ -184,23 +250,47 @@ describe("program config changes", () => {
     const grown = await renderStack({ stack: "prod", set: { replicas: "5" } });
     // The new members' own TLS keys and certificates are the only new resources.
     const newCertificates = grown.resources.filter((r) => /^mysql-tls-member-[34]($|-)/.test(r.name));
-    expect(newCertificates.map((r) => r.name).sort()).toEqual(["mysql-tls-member-3", "mysql-tls-member-3-key", "mysql-tls-member-3-request", "mysql-tls-member-4", "mysql-tls-member-4-key", "mysql-tls-member-4-request"]);
+    expect(newCertificates.map((r) => r.name).sort()).toEqual([
+      "mysql-tls-member-3",
+      "mysql-tls-member-3-key",
+      "mysql-tls-member-3-request",
+      "mysql-tls-member-4",
+      "mysql-tls-member-4-key",
+      "mysql-tls-member-4-request",
+    ]);
     const five = { ...grown, resources: grown.resources.filter((r) => !newCertificates.includes(r)) };
     expect(five.resources.map((r) => r.urn)).toEqual(three.resources.map((r) => r.urn));
-    const changed = three.resources.flatMap((r, i) => diffPaths(r.inputs, five.resources[i].inputs).map((p) => `${r.name}: ${p}`));
+    const changed = three.resources.flatMap((r, i) =>
+      diffPaths(r.inputs, five.resources[i].inputs).map((p) => `${r.name}: ${p}`),
+    );
     const kubernetes = new Set(three.resources.filter((r) => r.type.startsWith("kubernetes:")).map((r) => r.name));
     // Of the Kubernetes objects only the StatefulSet's size, the agent's member count and the pods its Role may
     // label change, and the TLS Secret gains the new members' pairs; other resources (replication) see the new size.
     expect(changed.filter((c) => kubernetes.has(c.split(":")[0]))).toEqual([
-      "mysql-agent-role: rules[5].resourceNames[3]", "mysql-agent-role: rules[5].resourceNames[4]",
-      "mysql-tls: stringData.member-3.crt", "mysql-tls: stringData.member-3.key", "mysql-tls: stringData.member-4.crt", "mysql-tls: stringData.member-4.key",
-      "mysql-statefulset: spec.replicas", "mysql-agent: spec.template.spec.containers[0].command[10]",
+      "mysql-agent-role: rules[5].resourceNames[3]",
+      "mysql-agent-role: rules[5].resourceNames[4]",
+      "mysql-tls: stringData.member-3.crt",
+      "mysql-tls: stringData.member-3.key",
+      "mysql-tls: stringData.member-4.crt",
+      "mysql-tls: stringData.member-4.key",
+      "mysql-statefulset: spec.replicas",
+      "mysql-agent: spec.template.spec.containers[0].command[10]",
     ]);
-    expect(five.resources.find((r) => r.name === "mysql-agent-role")!.inputs.rules[5]).toEqual({ apiGroups: [""], resources: ["pods"], resourceNames: [0, 1, 2, 3, 4].map((o) => `mysql-${o}`), verbs: ["patch"] });
-    const agentCommand: string[] = five.resources.find((r) => r.name === "mysql-agent")!.inputs.spec.template.spec.containers[0].command;
+    expect(five.resources.find((r) => r.name === "mysql-agent-role")!.inputs.rules[5]).toEqual({
+      apiGroups: [""],
+      resources: ["pods"],
+      resourceNames: [0, 1, 2, 3, 4].map((o) => `mysql-${o}`),
+      verbs: ["patch"],
+    });
+    const agentCommand: string[] = five.resources.find((r) => r.name === "mysql-agent")!.inputs.spec.template.spec
+      .containers[0].command;
     expect(agentCommand.slice(9, 11)).toEqual(["--replicas", "5"]);
     // (and the new members' certificates, which the replication resources load when renewed)
-    expect(changed.filter((c) => !kubernetes.has(c.split(":")[0])).every((c) => /: (replicas|tls\.certificates\[[34]\])$/.test(c))).toBe(true);
+    expect(
+      changed
+        .filter((c) => !kubernetes.has(c.split(":")[0]))
+        .every((c) => /: (replicas|tls\.certificates\[[34]\])$/.test(c)),
+    ).toBe(true);
     // Outputs: only per-member lists grow by the two new members.
     const outputChanges = diffPaths(three.outputs, five.outputs);
     expect(outputChanges).toEqual(expect.arrayContaining(["memberHosts[3]", "memberHosts[4]"]));
@@ -212,8 +302,10 @@ describe("program config changes", () => {
     const visible = "plainPasswordValue123";
     const r = await renderStack({
       stack: "dev",
-      onResource: async (args) => args.type === "random:index/randomPassword:RandomPassword"
-        ? { id: args.name, state: { ...args.inputs, result: visible } } : undefined,
+      onResource: async (args) =>
+        args.type === "random:index/randomPassword:RandomPassword"
+          ? { id: args.name, state: { ...args.inputs, result: visible } }
+          : undefined,
     });
     expect(r.errors).toEqual([]);
     expect(JSON.stringify(r)).not.toContain(visible);

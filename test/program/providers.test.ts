@@ -7,7 +7,8 @@ import { MockResourceArgs, REDACTED, RenderedResource, RenderedStack, renderStac
 
 function find(stack: RenderedStack, type: string, name?: string): RenderedResource {
   const r = stack.resources.find((x) => x.type === type && (name === undefined || x.name === name));
-  if (!r) throw new Error(`no ${type} ${name ?? ""} in ${stack.resources.map((x) => `${x.type}/${x.name}`).join(", ")}`);
+  if (!r)
+    throw new Error(`no ${type} ${name ?? ""} in ${stack.resources.map((x) => `${x.type}/${x.name}`).join(", ")}`);
   return r;
 }
 
@@ -34,13 +35,28 @@ describe("replication resources in the program", () => {
       stack: "prod",
       set: { replicas: "3", primary: "0" },
       onResource: async (r: MockResourceArgs) =>
-        r.type === REPLICATION_TOPOLOGY_TYPE ? { id: "topology", state: { ...r.inputs, primaryOrdinal: 2, gtidPositions: ["0-1000-5", "0-1000-5", "0-1000-5"], plan: "failover: promote member 2" } } : undefined,
+        r.type === REPLICATION_TOPOLOGY_TYPE
+          ? {
+              id: "topology",
+              state: {
+                ...r.inputs,
+                primaryOrdinal: 2,
+                gtidPositions: ["0-1000-5", "0-1000-5", "0-1000-5"],
+                plan: "failover: promote member 2",
+              },
+            }
+          : undefined,
     });
     expect(stack.errors).toEqual([]);
     // The providers point the topology ConfigMap and the role labels themselves, right after the move: the Service
     // selects whichever pod is labelled primary, the same before and after.
     const service = find(stack, "kubernetes:core/v1:Service", "mysql-primary");
-    expect(service.inputs.spec.selector).toEqual({ "app.kubernetes.io/name": "mysql-ha", "app.kubernetes.io/instance": "mysql", "app.kubernetes.io/component": "database", "mysql-ha/role": "primary" });
+    expect(service.inputs.spec.selector).toEqual({
+      "app.kubernetes.io/name": "mysql-ha",
+      "app.kubernetes.io/instance": "mysql",
+      "app.kubernetes.io/component": "database",
+      "mysql-ha/role": "primary",
+    });
     expect(service.dependsOn).not.toContain(find(stack, REPLICATION_TOPOLOGY_TYPE).urn);
     expect(stack.outputs.primary).toBe(2);
     expect(stack.outputs.replicationPlan).toBe("failover: promote member 2");
@@ -50,9 +66,27 @@ describe("replication resources in the program", () => {
     const stack = await renderStack({ stack: "prod", set: { replicas: "3", primary: "1", autoFailover: "false" } });
     for (const type of [PRIMARY_PLACEMENT_TYPE, REPLICATION_TOPOLOGY_TYPE]) {
       const r = find(stack, type);
-      expect(r.inputs).toMatchObject({ replicas: 3, primary: 1, autoFailover: false, providerVersion: "2", adminUser: "root", replicationUser: "replication" });
-      expect(r.inputs.primaryObjects).toEqual({ namespace: "mysql-ha", statefulSet: "mysql", topologyConfigMap: "mysql-topology", primaryService: "mysql-primary" });
-      expect(r.inputs.connector).toEqual({ kind: "kubernetes", namespace: expect.any(String), statefulSet: "mysql", service: "mysql-headless", port: 3306 });
+      expect(r.inputs).toMatchObject({
+        replicas: 3,
+        primary: 1,
+        autoFailover: false,
+        providerVersion: "2",
+        adminUser: "root",
+        replicationUser: "replication",
+      });
+      expect(r.inputs.primaryObjects).toEqual({
+        namespace: "mysql-ha",
+        statefulSet: "mysql",
+        topologyConfigMap: "mysql-topology",
+        primaryService: "mysql-primary",
+      });
+      expect(r.inputs.connector).toEqual({
+        kind: "kubernetes",
+        namespace: expect.any(String),
+        statefulSet: "mysql",
+        service: "mysql-headless",
+        port: 3306,
+      });
       expect(r.inputs.adminPassword).toBe(REDACTED);
       expect(r.inputs.replicationPassword).toBe(REDACTED);
       // The serialized provider loads its implementation from the project directory (no path in state) and captures no secret.
@@ -65,9 +99,17 @@ describe("replication resources in the program", () => {
   test("connector = direct passes the configured member addresses", async () => {
     const stack = await renderStack({
       stack: "dev",
-      set: { replicas: "2", connector: "direct", directMembers: JSON.stringify(["127.0.0.1:3310", "127.0.0.1:3311"]), tls: "off" },
+      set: {
+        replicas: "2",
+        connector: "direct",
+        directMembers: JSON.stringify(["127.0.0.1:3310", "127.0.0.1:3311"]),
+        tls: "off",
+      },
     });
     expect(stack.errors).toEqual([]);
-    expect(find(stack, REPLICATION_TOPOLOGY_TYPE).inputs.connector).toEqual({ kind: "direct", members: ["127.0.0.1:3310", "127.0.0.1:3311"] });
+    expect(find(stack, REPLICATION_TOPOLOGY_TYPE).inputs.connector).toEqual({
+      kind: "direct",
+      members: ["127.0.0.1:3310", "127.0.0.1:3311"],
+    });
   });
 });

@@ -9,14 +9,17 @@ import { MockResourceArgs, REDACTED, RenderedResource, RenderedStack, renderStac
 
 function find(stack: RenderedStack, type: string, name?: string): RenderedResource {
   const r = stack.resources.find((x) => x.type === type && (name === undefined || x.name === name));
-  if (!r) throw new Error(`no ${type} ${name ?? ""} in ${stack.resources.map((x) => `${x.type}/${x.name}`).join(", ")}`);
+  if (!r)
+    throw new Error(`no ${type} ${name ?? ""} in ${stack.resources.map((x) => `${x.type}/${x.name}`).join(", ")}`);
   return r;
 }
 
 async function podTemplateHash(set: Record<string, string>): Promise<{ annotation: string; revision: string }> {
   const stack = await renderStack({ stack: "prod", set });
   expect(stack.errors).toEqual([]);
-  const annotation = find(stack, "kubernetes:apps/v1:StatefulSet").inputs.spec.template.metadata.annotations[CONFIG_HASH_ANNOTATION];
+  const annotation = find(stack, "kubernetes:apps/v1:StatefulSet").inputs.spec.template.metadata.annotations[
+    CONFIG_HASH_ANNOTATION
+  ];
   return { annotation, revision: find(stack, ROLLING_UPGRADE_TYPE).inputs.revision };
 }
 
@@ -38,10 +41,15 @@ describe("rolling upgrades in the program", () => {
   test("a live option change keeps the pod template; a restart-only option or a new image changes it", async () => {
     const base = await podTemplateHash({ serverConfig: JSON.stringify({ max_connections: 300 }) });
     expect(await podTemplateHash({ serverConfig: JSON.stringify({ max_connections: 500 }) })).toEqual(base);
-    const restart = await podTemplateHash({ serverConfig: JSON.stringify({ max_connections: 300, table_open_cache_instances: 4 }) });
+    const restart = await podTemplateHash({
+      serverConfig: JSON.stringify({ max_connections: 300, table_open_cache_instances: 4 }),
+    });
     expect(restart.annotation).not.toBe(base.annotation);
     expect(restart.revision).toBe(restart.annotation);
-    const image = await podTemplateHash({ serverConfig: JSON.stringify({ max_connections: 300 }), image: "mariadb:10.11.11" });
+    const image = await podTemplateHash({
+      serverConfig: JSON.stringify({ max_connections: 300 }),
+      image: "mariadb:10.11.11",
+    });
     expect(image.revision).not.toBe(base.revision);
   });
 
@@ -50,14 +58,18 @@ describe("rolling upgrades in the program", () => {
       stack: "prod",
       set: { replicas: "3", primary: "0", serverConfig: JSON.stringify({ max_connections: 400 }) },
       onResource: async (r: MockResourceArgs) =>
-        r.type === REPLICATION_TOPOLOGY_TYPE ? { id: "topology", state: { ...r.inputs, primaryOrdinal: 2, plan: "failover: promote member 2" } } : undefined,
+        r.type === REPLICATION_TOPOLOGY_TYPE
+          ? { id: "topology", state: { ...r.inputs, primaryOrdinal: 2, plan: "failover: promote member 2" } }
+          : undefined,
     });
     expect(stack.errors).toEqual([]);
     const rollout = find(stack, ROLLING_UPGRADE_TYPE);
     const statefulSet = find(stack, "kubernetes:apps/v1:StatefulSet");
     expect(rollout.name).toBe("mysql-rollout");
     expect(rollout.parent).toBe(statefulSet.parent);
-    expect(rollout.dependsOn).toEqual(expect.arrayContaining([statefulSet.urn, find(stack, REPLICATION_TOPOLOGY_TYPE).urn]));
+    expect(rollout.dependsOn).toEqual(
+      expect.arrayContaining([statefulSet.urn, find(stack, REPLICATION_TOPOLOGY_TYPE).urn]),
+    );
     expect(rollout.inputs).toMatchObject({
       replicas: 3,
       primary: 2,
@@ -65,7 +77,13 @@ describe("rolling upgrades in the program", () => {
       providerVersion: "2",
       adminPassword: REDACTED,
       replicationPassword: REDACTED,
-      restarter: { kind: "kubernetes", namespace: expect.any(String), statefulSet: "mysql", topologyConfigMap: "mysql-topology", primaryService: "mysql-primary" },
+      restarter: {
+        kind: "kubernetes",
+        namespace: expect.any(String),
+        statefulSet: "mysql",
+        topologyConfigMap: "mysql-topology",
+        primaryService: "mysql-primary",
+      },
     });
     expect(rollout.inputs.__provider).toContain('"rolling-upgrade-handlers"');
     expect(rollout.inputs.__provider).not.toContain(REDACTED);
@@ -74,7 +92,12 @@ describe("rolling upgrades in the program", () => {
   test("with direct member addresses there is no pod restarter: only live options are applied", async () => {
     const stack = await renderStack({
       stack: "dev",
-      set: { replicas: "2", connector: "direct", directMembers: JSON.stringify(["127.0.0.1:3310", "127.0.0.1:3311"]), tls: "off" },
+      set: {
+        replicas: "2",
+        connector: "direct",
+        directMembers: JSON.stringify(["127.0.0.1:3310", "127.0.0.1:3311"]),
+        tls: "off",
+      },
     });
     expect(stack.errors).toEqual([]);
     const rollout = find(stack, ROLLING_UPGRADE_TYPE);

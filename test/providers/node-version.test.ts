@@ -8,7 +8,8 @@ describe("nodeVersionError", () => {
   });
 
   test("accepts 20.19.0 and later, and 22.x", () => {
-    for (const version of ["20.19.0", "v20.19.0", "20.20.2", "22.0.0", "22.12.1", "24.1.0"]) expect(nodeVersionError(version)).toBeUndefined();
+    for (const version of ["20.19.0", "v20.19.0", "20.20.2", "22.0.0", "22.12.1", "24.1.0"])
+      expect(nodeVersionError(version)).toBeUndefined();
     expect(() => assertSupportedNode()).not.toThrow();
   });
 });

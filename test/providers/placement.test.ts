@@ -17,7 +17,10 @@ describe("placementDecision", () => {
   });
 
   test("switches over when a shrink removes the current primary", () => {
-    expect(placementDecision({ ...base, current: 2, newReplicas: 2 })).toEqual({ target: 0, words: "replicas = 2 removes member 2, the primary" });
+    expect(placementDecision({ ...base, current: 2, newReplicas: 2 })).toEqual({
+      target: 0,
+      words: "replicas = 2 removes member 2, the primary",
+    });
   });
 
   test("leaves a move to a member that does not exist yet to ReplicationTopology", () => {

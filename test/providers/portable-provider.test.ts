@@ -50,11 +50,15 @@ describe("serialized providers run from the project directory they are given, no
   test("a provider serialized here runs in another copy of the project, from that copy's sources", async () => {
     const copy = tempDir();
     fs.cpSync(path.join(ROOT, "components"), path.join(copy, "components"), { recursive: true });
-    for (const file of ["package.json", "tsconfig.json", "Pulumi.yaml"]) fs.copyFileSync(path.join(ROOT, file), path.join(copy, file));
+    for (const file of ["package.json", "tsconfig.json", "Pulumi.yaml"])
+      fs.copyFileSync(path.join(ROOT, file), path.join(copy, file));
     fs.symlinkSync(path.join(ROOT, "node_modules"), path.join(copy, "node_modules"));
     // Marks the copy's handlers, so the log shows which sources the host loaded.
     for (const file of ["handlers.ts", "rolling-upgrade-handlers.ts"]) {
-      fs.appendFileSync(path.join(copy, "components", "providers", file), "\nprocess.stderr.write(`loaded ${__filename}\\n`);\n");
+      fs.appendFileSync(
+        path.join(copy, "components", "providers", file),
+        "\nprocess.stderr.write(`loaded ${__filename}\\n`);\n",
+      );
     }
     const log: string[] = [];
     const host = await start(copy, (line) => log.push(line));
@@ -64,7 +68,10 @@ describe("serialized providers run from the project directory they are given, no
       expect(failures.length).toBeGreaterThan(0);
     }
     expect(log).toEqual(
-      expect.arrayContaining([`loaded ${copy}/components/providers/handlers.ts`, `loaded ${copy}/components/providers/rolling-upgrade-handlers.ts`]),
+      expect.arrayContaining([
+        `loaded ${copy}/components/providers/handlers.ts`,
+        `loaded ${copy}/components/providers/rolling-upgrade-handlers.ts`,
+      ]),
     );
   });
 
@@ -81,7 +88,9 @@ describe("serialized providers run from the project directory they are given, no
 
   test("results cross as protobuf Structs: null survives, a result with undefined fails as in Pulumi's host", async () => {
     const host = await start(ROOT);
-    const withNull = await serializeProvider({ create: async () => ({ id: "n", outs: { value: null, list: [1, "two"] } }) });
+    const withNull = await serializeProvider({
+      create: async () => ({ id: "n", outs: { value: null, list: [1, "two"] } }),
+    });
     const created = await host.create({ __provider: withNull });
     expect(created).toEqual({ id: "n", outs: { value: null, list: [1, "two"], __provider: withNull } });
     const withUndefined = await serializeProvider({ create: async () => ({ id: "u", outs: { value: undefined } }) });

@@ -7,7 +7,14 @@ import { PRIMARY_PLACEMENT_TYPE, REPLICATION_TOPOLOGY_TYPE, SECRET_PROPERTIES } 
 import { pointAtPrimary } from "../../components/connectors";
 import { failover, mariadb } from "../../components/replication";
 import { DynamicHost } from "../../local/dynamic-host";
-import { destroyAll, LOCAL_ROOT_PASSWORD, LocalServer, REPLICATION_OPTIONS, sleep, startServers } from "../../local/mariadbd";
+import {
+  destroyAll,
+  LOCAL_ROOT_PASSWORD,
+  LocalServer,
+  REPLICATION_OPTIONS,
+  sleep,
+  startServers,
+} from "../../local/mariadbd";
 import { MockResourceArgs, MockResult, renderStack } from "../../offline/render";
 import { writableMembers } from "../chaos/support";
 import { memberStandin, roleLabels } from "../connectors/program-objects";
@@ -28,7 +35,11 @@ describe("the program's replication resources, run for real through the render h
     selected.push({ request, pods, writable: pods.filter((p) => writable.includes(Number(p.split("-")[1]))) });
   };
   beforeAll(async () => {
-    [servers, host] = await Promise.all([startServers(3, { ...REPLICATION_OPTIONS, "read-only": 1 }, 540), DynamicHost.start(), api.start()]);
+    [servers, host] = await Promise.all([
+      startServers(3, { ...REPLICATION_OPTIONS, "read-only": 1 }, 540),
+      DynamicHost.start(),
+      api.start(),
+    ]);
   });
   afterAll(async () => {
     await api.stop();
@@ -42,23 +53,41 @@ describe("the program's replication resources, run for real through the render h
     const onResource = async (r: MockResourceArgs): Promise<MockResult> => {
       // Passwords stay the same from one up to the next, as in a real stack; root is the local servers' admin.
       if (r.type === "random:index/randomPassword:RandomPassword") {
-        return { id: r.name, state: { ...r.inputs, result: r.name === "mysql-root-password" ? LOCAL_ROOT_PASSWORD : `${r.name}-Fixed9` } };
+        return {
+          id: r.name,
+          state: { ...r.inputs, result: r.name === "mysql-root-password" ? LOCAL_ROOT_PASSWORD : `${r.name}-Fixed9` },
+        };
       }
       if (r.type === "kubernetes:core/v1:ConfigMap" || r.type === "kubernetes:core/v1:Service") {
-        const applied = await api.serverSideApply(r.type === "kubernetes:core/v1:Service" ? "services" : "configmaps", r.inputs as any);
+        const applied = await api.serverSideApply(
+          r.type === "kubernetes:core/v1:Service" ? "services" : "configmaps",
+          r.inputs as any,
+        );
         if (applied.code >= 300) throw new Error(`${r.name}: ${applied.body.message}`);
         return undefined;
       }
       if (r.type !== PRIMARY_PLACEMENT_TYPE && r.type !== REPLICATION_TOPOLOGY_TYPE) return undefined;
       const { __provider, ...inputs } = r.inputs;
-      const step = await host.up(r.name, { type: r.type, provider: __provider, inputs, secretOutputs: SECRET_PROPERTIES });
+      const step = await host.up(r.name, {
+        type: r.type,
+        provider: __provider,
+        inputs,
+        secretOutputs: SECRET_PROPERTIES,
+      });
       ops.push(`${r.name}: ${step.op}: ${step.outputs.plan}`);
       return { id: step.id, state: step.outputs };
     };
     const stack = await renderStack({
       stack: "dev",
       // Members by address: TLS verifies names only (test/replication/tls.test.ts runs the engine with TLS).
-      set: { replicas: "3", connector: "direct", directMembers: JSON.stringify(servers.map((s) => s.address)), tls: "off", "kubernetes:kubeconfig": api.kubeconfig(), ...set },
+      set: {
+        replicas: "3",
+        connector: "direct",
+        directMembers: JSON.stringify(servers.map((s) => s.address)),
+        tls: "off",
+        "kubernetes:kubeconfig": api.kubeconfig(),
+        ...set,
+      },
       onResource,
     });
     expect(stack.errors).toEqual([]);
@@ -91,15 +120,27 @@ describe("the program's replication resources, run for real through the render h
     // The move starts with the placement's patch of the ConfigMap, the last one before the first label (before it,
     // Pulumi's applies of the program's objects, while member 0 was the primary).
     const requests = selected.map((s) => s.request);
-    const move = selected.slice(requests.lastIndexOf("PATCH /api/v1/namespaces/mysql-ha-dev/configmaps/mysql-topology", requests.findIndex((r) => r.includes("/pods/"))));
+    const move = selected.slice(
+      requests.lastIndexOf(
+        "PATCH /api/v1/namespaces/mysql-ha-dev/configmaps/mysql-topology",
+        requests.findIndex((r) => r.includes("/pods/")),
+      ),
+    );
     expect(move.filter((s) => s.pods.length > 1 || s.writable.some((p) => p !== "mysql-2"))).toEqual([]);
     const changes = move.filter((s, i) => i === 0 || s.pods.join() !== move[i - 1].pods.join());
-    expect(changes.map((s) => [s.request.replace("/api/v1/namespaces/mysql-ha-dev/", ""), s.pods.join(), s.writable.join()])).toEqual([
+    expect(
+      changes.map((s) => [s.request.replace("/api/v1/namespaces/mysql-ha-dev/", ""), s.pods.join(), s.writable.join()]),
+    ).toEqual([
       ["PATCH configmaps/mysql-topology", "mysql-0", ""],
       ["PATCH pods/mysql-0", "", ""],
       ["PATCH pods/mysql-2", "mysql-2", "mysql-2"],
     ]);
-    expect(JSON.parse(api.configMaps.get("mysql-topology")!["last-move"])).toMatchObject({ from: 0, to: 2, by: "pulumi up", operation: "switchover" });
+    expect(JSON.parse(api.configMaps.get("mysql-topology")!["last-move"])).toMatchObject({
+      from: 0,
+      to: 2,
+      by: "pulumi up",
+      operation: "switchover",
+    });
     expect(Number((await servers[2].query("SELECT @@read_only AS ro"))[0].ro)).toBe(0);
     expect((await servers[0].query("SHOW SLAVE STATUS"))[0].Master_Port).toBe(servers[2].port);
 
@@ -109,7 +150,9 @@ describe("the program's replication resources, run for real through the render h
   });
 
   test("a primary pod the StatefulSet controller recreated comes back unlabelled: the next up labels it, and says so", async () => {
-    expect((await fetch(`${api.url}/api/v1/namespaces/mysql-ha-dev/pods/mysql-2`, { method: "DELETE" })).status).toBe(200);
+    expect((await fetch(`${api.url}/api/v1/namespaces/mysql-ha-dev/pods/mysql-2`, { method: "DELETE" })).status).toBe(
+      200,
+    );
     // Terminating, it keeps its label a moment; its replacement comes from the template.
     for (let i = 0; i < 100 && roleLabels(api)["mysql-2"] !== undefined; i++) await sleep(20);
     expect(roleLabels(api)["mysql-2"]).toBeUndefined();
@@ -127,22 +170,44 @@ describe("the program's replication resources, run for real through the render h
     // What the agent does when member 2 dies: the engine's failover, then the objects pointed with its record.
     await servers[2].stop();
     const members = servers.map((s) => ({ host: s.host, port: s.port }));
-    const settings = { admin: { user: "root", password: LOCAL_ROOT_PASSWORD }, replication: { user: "replication", password: "mysql-replication-password-Fixed9" }, semiSync: true, semiSyncTimeoutMs: 10000, flavor: mariadb };
+    const settings = {
+      admin: { user: "root", password: LOCAL_ROOT_PASSWORD },
+      replication: { user: "replication", password: "mysql-replication-password-Fixed9" },
+      semiSync: true,
+      semiSyncTimeoutMs: 10000,
+      flavor: mariadb,
+    };
     const result = await failover(members, undefined, settings);
-    const objects = { namespace: "mysql-ha-dev", statefulSet: "mysql", topologyConfigMap: "mysql-topology", primaryService: "mysql-primary", kubeconfig: api.kubeconfig() };
+    const objects = {
+      namespace: "mysql-ha-dev",
+      statefulSet: "mysql",
+      topologyConfigMap: "mysql-topology",
+      primaryService: "mysql-primary",
+      kubeconfig: api.kubeconfig(),
+    };
     await pointAtPrimary(objects, result.primary, { move: { from: 2, by: "the agent", operation: "failover" } });
     const promoted = result.primary;
-    const gtids = await Promise.all(servers.slice(0, 2).map(async (s) => (await s.query("SELECT @@gtid_current_pos AS p"))[0].p));
+    const gtids = await Promise.all(
+      servers.slice(0, 2).map(async (s) => (await s.query("SELECT @@gtid_current_pos AS p"))[0].p),
+    );
 
     const after = await up({ primary: "2" });
     expect(after.ops[0]).toMatch(/^mysql-placement: same: /); // config did not move the primary: nothing to place
-    expect(after.ops[1]).toMatch(new RegExp(`^mysql-replication: update: primary moved 2 -> ${promoted} by the agent at \\S+ \\(failover\\); no change`));
+    expect(after.ops[1]).toMatch(
+      new RegExp(
+        `^mysql-replication: update: primary moved 2 -> ${promoted} by the agent at \\S+ \\(failover\\); no change`,
+      ),
+    );
     expect(after.stack.outputs.primary).toBe(promoted);
     // Nothing was done to the members: same primary, same GTID positions.
     expect(Number((await servers[promoted].query("SELECT @@read_only AS ro"))[0].ro)).toBe(0);
-    expect(await Promise.all(servers.slice(0, 2).map(async (s) => (await s.query("SELECT @@gtid_current_pos AS p"))[0].p))).toEqual(gtids);
+    expect(
+      await Promise.all(servers.slice(0, 2).map(async (s) => (await s.query("SELECT @@gtid_current_pos AS p"))[0].p)),
+    ).toEqual(gtids);
     expect(api.serviceEndpoints("mysql-primary")).toEqual([`mysql-${promoted}`]);
-    expect(roleLabels(api)).toEqual(Object.fromEntries([0, 1, 2].map((o) => [`mysql-${o}`, o === promoted ? "primary" : "replica"])));
+    expect(roleLabels(api)).toEqual(
+      Object.fromEntries([0, 1, 2].map((o) => [`mysql-${o}`, o === promoted ? "primary" : "replica"])),
+    );
     await servers[2].start();
   });
 });

@@ -2,11 +2,24 @@
  * The dynamic providers as `pulumi up` runs them: serialized by the SDK's own closure serializer, deserialized and
  * executed in a separate plain Node process (local/dynamic-host.ts), against real local mariadbd members.
  */
-import { PRIMARY_PLACEMENT_TYPE, REPLICATION_TOPOLOGY_TYPE, SECRET_PROPERTIES, serializableProvider } from "../../components/providers";
+import {
+  PRIMARY_PLACEMENT_TYPE,
+  REPLICATION_TOPOLOGY_TYPE,
+  SECRET_PROPERTIES,
+  serializableProvider,
+} from "../../components/providers";
 import { unknownValue } from "@pulumi/pulumi/runtime/rpc";
 import { Declaration, DynamicHost, serializeProvider } from "../../local/dynamic-host";
 import { ApiServerStandin } from "../connectors/apiserver-standin";
-import { destroyAll, LOCAL_ROOT_PASSWORD, LOCAL_ROOT_USER, LocalServer, REPLICATION_OPTIONS, sleep, startServers } from "../../local/mariadbd";
+import {
+  destroyAll,
+  LOCAL_ROOT_PASSWORD,
+  LOCAL_ROOT_USER,
+  LocalServer,
+  REPLICATION_OPTIONS,
+  sleep,
+  startServers,
+} from "../../local/mariadbd";
 
 const REPLICATION_PASSWORD = "repl-Pw-7d1c0f3e";
 
@@ -15,7 +28,10 @@ interface Row {
 }
 
 /** Which member each server replicates from (by port), and whether it accepts writes. */
-async function roleOf(servers: LocalServer[], s: LocalServer): Promise<{ writable: boolean; source: number | null; running: boolean }> {
+async function roleOf(
+  servers: LocalServer[],
+  s: LocalServer,
+): Promise<{ writable: boolean; source: number | null; running: boolean }> {
   const [ro] = await s.query<Row>("SELECT @@read_only AS ro");
   const status = await s.query<Row>("SHOW SLAVE STATUS");
   const source = status.length ? servers.findIndex((x) => x.port === Number(status[0].Master_Port)) : null;
@@ -72,8 +88,18 @@ describe("replication providers, serialized and run in a separate process", () =
       ...overrides,
     };
   }
-  const placement = (inputs: Record<string, unknown>): Declaration => ({ type: PRIMARY_PLACEMENT_TYPE, provider: placementProvider, inputs, secretOutputs: SECRET_PROPERTIES });
-  const topology = (inputs: Record<string, unknown>): Declaration => ({ type: REPLICATION_TOPOLOGY_TYPE, provider: topologyProvider, inputs, secretOutputs: SECRET_PROPERTIES });
+  const placement = (inputs: Record<string, unknown>): Declaration => ({
+    type: PRIMARY_PLACEMENT_TYPE,
+    provider: placementProvider,
+    inputs,
+    secretOutputs: SECRET_PROPERTIES,
+  });
+  const topology = (inputs: Record<string, unknown>): Declaration => ({
+    type: REPLICATION_TOPOLOGY_TYPE,
+    provider: topologyProvider,
+    inputs,
+    secretOutputs: SECRET_PROPERTIES,
+  });
 
   /** One `pulumi up`: placement, (the StatefulSet would change here), topology. */
   async function up(inputs: Record<string, unknown>) {
@@ -83,12 +109,25 @@ describe("replication providers, serialized and run in a separate process", () =
   }
 
   test("check rejects bad inputs naming each field, in the host process", async () => {
-    const { failures } = await host.check({}, { ...config({ replicas: 12, primary: 3, semiSync: "yes", connector: { kind: "ssh" } }), __provider: topologyProvider });
+    const { failures } = await host.check(
+      {},
+      {
+        ...config({ replicas: 12, primary: 3, semiSync: "yes", connector: { kind: "ssh" } }),
+        __provider: topologyProvider,
+      },
+    );
     expect(failures.map((f) => f.property).sort()).toEqual(["connector.kind", "replicas", "semiSync"]);
-    expect(failures.find((f) => f.property === "connector.kind")!.reason).toMatch(/"ssh" is not one of direct, kubernetes/);
+    expect(failures.find((f) => f.property === "connector.kind")!.reason).toMatch(
+      /"ssh" is not one of direct, kubernetes/,
+    );
     const short = await host.check({}, { ...config({ replicas: 3, primary: 3 }), __provider: topologyProvider });
-    expect(short.failures).toEqual([{ property: "primary", reason: "3 is not a member: allowed 0..2 with replicas = 3" }]);
-    const accounts = [{ role: "auditor", user: "a", password: "x" }, { role: "probe", user: "x'; DROP USER root", password: "" }];
+    expect(short.failures).toEqual([
+      { property: "primary", reason: "3 is not a member: allowed 0..2 with replicas = 3" },
+    ]);
+    const accounts = [
+      { role: "auditor", user: "a", password: "x" },
+      { role: "probe", user: "x'; DROP USER root", password: "" },
+    ];
     const bad = await host.check({}, { ...config({ accounts }), __provider: topologyProvider });
     expect(bad.failures).toEqual([
       { property: "accounts[0].role", reason: '"auditor" is not one of operator, backup, archiver, probe, metrics' },
@@ -109,7 +148,8 @@ describe("replication providers, serialized and run in a separate process", () =
     expect(created.placement.outputs.plan).toBe("none: first create");
     expect(created.topology.outputs.primaryOrdinal).toBe(0);
     expect(await roleOf(servers, servers[0])).toEqual({ writable: true, source: null, running: false });
-    for (const i of [1, 2]) expect(await roleOf(servers, servers[i])).toEqual({ writable: false, source: 0, running: true });
+    for (const i of [1, 2])
+      expect(await roleOf(servers, servers[i])).toEqual({ writable: false, source: 0, running: true });
     expect((await roleOf(servers, servers[3])).source).toBeNull();
     await servers[0].query("CREATE DATABASE app");
     await servers[0].query("CREATE TABLE app.t (id INT PRIMARY KEY)");
@@ -124,8 +164,13 @@ describe("replication providers, serialized and run in a separate process", () =
     expect((await host.preview("db-placement", placement(config()))).diff!.changes).toBe(false);
 
     // Preview of a growth whose new pod does not run yet (its address refuses connections): promised, not refused.
-    const ahead = config({ replicas: 5, connector: { kind: "direct", members: [...servers.map((s) => s.address), "127.0.0.1:1"] } });
-    expect((await host.preview("db-topology", topology(ahead))).outputs.plan).toBe("attach member 3; attach member 4 once its pod runs");
+    const ahead = config({
+      replicas: 5,
+      connector: { kind: "direct", members: [...servers.map((s) => s.address), "127.0.0.1:1"] },
+    });
+    expect((await host.preview("db-topology", topology(ahead))).outputs.plan).toBe(
+      "attach member 3; attach member 4 once its pod runs",
+    );
 
     // Grow to 4: preview names the member to attach; up attaches it and it has the data.
     const grow = config({ replicas: 4 });
@@ -142,14 +187,17 @@ describe("replication providers, serialized and run in a separate process", () =
 
     // Switch over to member 2: the placement does it before the StatefulSet would change; no write lost.
     const moved = config({ replicas: 4, primary: 2 });
-    expect((await host.preview("db-placement", placement(moved))).outputs.plan).toMatch(/^switch over 0 -> 2 \(primary changed 0 -> 2\)/);
+    expect((await host.preview("db-placement", placement(moved))).outputs.plan).toMatch(
+      /^switch over 0 -> 2 \(primary changed 0 -> 2\)/,
+    );
     const switched = await up(moved);
     expect(switched.placement.op).toBe("update");
     expect(switched.placement.outputs.plan).toMatch(/^switched over 0 -> 2/);
     expect(switched.placement.outputs.primaryOrdinal).toBe(2);
     expect(switched.topology.outputs.primaryOrdinal).toBe(2);
     expect(await roleOf(servers, servers[2])).toEqual({ writable: true, source: null, running: false });
-    for (const i of [0, 1, 3]) expect(await roleOf(servers, servers[i])).toEqual({ writable: false, source: 2, running: true });
+    for (const i of [0, 1, 3])
+      expect(await roleOf(servers, servers[i])).toEqual({ writable: false, source: 2, running: true });
     await servers[2].query("INSERT INTO app.t VALUES (3)");
     for (const i of [0, 1, 3]) expect(await waitForRows(servers[i], 3)).toBe(3);
     expect((await host.preview("db-topology", topology(moved))).diff!.changes).toBe(false);
@@ -213,7 +261,8 @@ describe("replication providers, serialized and run in a separate process", () =
   test("a shrink that would remove the primary switches over first, then the removed member is detached", async () => {
     const three = await startServers(3, { ...REPLICATION_OPTIONS, "read-only": 1 }, 520);
     servers.push(...three);
-    const inputs = (replicas: number, primary: number) => config({ replicas, primary, connector: { kind: "direct", members: three.map((s) => s.address) } });
+    const inputs = (replicas: number, primary: number) =>
+      config({ replicas, primary, connector: { kind: "direct", members: three.map((s) => s.address) } });
     await host.up("small-placement", placement(inputs(3, 2)));
     expect((await host.up("small-topology", topology(inputs(3, 2)))).outputs.primaryOrdinal).toBe(2);
 
@@ -248,7 +297,10 @@ describe("replication providers, serialized and run in a separate process", () =
       expect(standin.sessions.length).toBeGreaterThan(0);
       expect(new Set(standin.sessions)).toEqual(new Set(["prod/db-0:3306", "prod/db-1:3306"]));
       // First create, before the StatefulSet made the pods: the plan says what up will do once they run.
-      const fresh = await host.preview("k8s-fresh", topology({ ...inputs, connector: { kind: "kubernetes", namespace: "prod", statefulSet: "new" } }));
+      const fresh = await host.preview(
+        "k8s-fresh",
+        topology({ ...inputs, connector: { kind: "kubernetes", namespace: "prod", statefulSet: "new" } }),
+      );
       expect(fresh.outputs.plan).toBe("set up member 0 as primary of 1 once the members run (not reachable yet)");
       expect(hostLog.join("\n")).not.toContain("k8s-T0ken-9f2");
     } finally {

@@ -10,7 +10,14 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import { REPLICATION_TOPOLOGY_TYPE, SECRET_PROPERTIES, serializableProvider } from "../../components/providers";
 import { Declaration, DynamicHost, serializeProvider } from "../../local/dynamic-host";
-import { destroyAll, LOCAL_ROOT_PASSWORD, LOCAL_ROOT_USER, LocalServer, REPLICATION_OPTIONS, startServer } from "../../local/mariadbd";
+import {
+  destroyAll,
+  LOCAL_ROOT_PASSWORD,
+  LOCAL_ROOT_USER,
+  LocalServer,
+  REPLICATION_OPTIONS,
+  startServer,
+} from "../../local/mariadbd";
 import { Certificate, TestCa, makeCa } from "../replication/certificates";
 
 describe("replication providers with TLS", () => {
@@ -27,10 +34,23 @@ describe("replication providers with TLS", () => {
     const { address } = await lookup(name, { family: 4 });
     certs = await Promise.all([0, 1].map((i) => ca.issue(`provider-${i}`, name)));
     [servers, host, provider] = await Promise.all([
-      Promise.all(certs.map((c, i) => startServer({
-        serverId: 700 + i, host: address, clientCa: ca.ca,
-        options: { ...REPLICATION_OPTIONS, "read-only": 1, ssl_ca: ca.caPath, ssl_cert: c.cert, ssl_key: c.key, require_secure_transport: "ON" },
-      }))),
+      Promise.all(
+        certs.map((c, i) =>
+          startServer({
+            serverId: 700 + i,
+            host: address,
+            clientCa: ca.ca,
+            options: {
+              ...REPLICATION_OPTIONS,
+              "read-only": 1,
+              ssl_ca: ca.caPath,
+              ssl_cert: c.cert,
+              ssl_key: c.key,
+              require_secure_transport: "ON",
+            },
+          }),
+        ),
+      ),
       DynamicHost.start({ log: () => {} }),
       serializeProvider(serializableProvider("topology")),
     ]);
@@ -47,9 +67,19 @@ describe("replication providers with TLS", () => {
     provider,
     secretOutputs: SECRET_PROPERTIES,
     inputs: {
-      providerVersion: "1", flavor: "mariadb", replicas: 2, primary: 0, semiSync: true, semiSyncTimeoutMs: 2000, autoFailover: true, operationTimeoutSeconds: 60,
+      providerVersion: "1",
+      flavor: "mariadb",
+      replicas: 2,
+      primary: 0,
+      semiSync: true,
+      semiSyncTimeoutMs: 2000,
+      autoFailover: true,
+      operationTimeoutSeconds: 60,
       connector: { kind: "direct", members: servers.map((s) => `${name}:${s.port}`) },
-      adminUser: LOCAL_ROOT_USER, adminPassword: LOCAL_ROOT_PASSWORD, replicationUser: "repl", replicationPassword: "repl-Pw-tls-1",
+      adminUser: LOCAL_ROOT_USER,
+      adminPassword: LOCAL_ROOT_PASSWORD,
+      replicationUser: "repl",
+      replicationPassword: "repl-Pw-tls-1",
       tls: { ca: ca.ca, caPath: ca.caPath, certificates },
     },
   });
@@ -58,7 +88,12 @@ describe("replication providers with TLS", () => {
     const created = await host.up("db-topology", topology(certs.map(pem)));
     expect(created.outputs.primaryOrdinal).toBe(0);
     const [status] = await servers[1].query("SHOW SLAVE STATUS");
-    expect([status.Slave_IO_Running, status.Master_SSL_Allowed, status.Master_SSL_Verify_Server_Cert, status.Master_Host]).toEqual(["Yes", "Yes", "Yes", name]);
+    expect([
+      status.Slave_IO_Running,
+      status.Master_SSL_Allowed,
+      status.Master_SSL_Verify_Server_Cert,
+      status.Master_Host,
+    ]).toEqual(["Yes", "Yes", "Yes", name]);
     expect((await host.preview("db-topology", topology(certs.map(pem)))).diff!.changes).toBe(false);
 
     // The stack renewed member 1's certificate; the kubelet wrote the new files.
@@ -66,7 +101,9 @@ describe("replication providers with TLS", () => {
     const certificates = [pem(certs[0]), pem(renewed)];
     const preview = await host.preview("db-topology", topology(certificates));
     expect(preview.op).toBe("update");
-    expect(preview.outputs.plan).toBe("no change: the topology is healthy and as configured; renew certificates: FLUSH SSL on member 1 (no restart)");
+    expect(preview.outputs.plan).toBe(
+      "no change: the topology is healthy and as configured; renew certificates: FLUSH SSL on member 1 (no restart)",
+    );
     fs.copyFileSync(renewed.key, certs[1].key);
     fs.copyFileSync(renewed.cert, certs[1].cert);
     const pid = servers[1].process!.pid;
@@ -90,7 +127,11 @@ describe("turning TLS on for a stack that ran without it", () => {
     ca = await makeCa("providers-enable");
     const { address } = await lookup(name, { family: 4 });
     [servers, host, provider] = await Promise.all([
-      Promise.all([0, 1].map((i) => startServer({ serverId: 720 + i, host: address, options: { ...REPLICATION_OPTIONS, "read-only": 1 } }))),
+      Promise.all(
+        [0, 1].map((i) =>
+          startServer({ serverId: 720 + i, host: address, options: { ...REPLICATION_OPTIONS, "read-only": 1 } }),
+        ),
+      ),
       DynamicHost.start({ log: () => {} }),
       serializeProvider(serializableProvider("topology")),
     ]);
@@ -106,9 +147,19 @@ describe("turning TLS on for a stack that ran without it", () => {
     provider,
     secretOutputs: SECRET_PROPERTIES,
     inputs: {
-      providerVersion: "1", flavor: "mariadb", replicas: 2, primary: 0, semiSync: true, semiSyncTimeoutMs: 2000, autoFailover: true, operationTimeoutSeconds: 60,
+      providerVersion: "1",
+      flavor: "mariadb",
+      replicas: 2,
+      primary: 0,
+      semiSync: true,
+      semiSyncTimeoutMs: 2000,
+      autoFailover: true,
+      operationTimeoutSeconds: 60,
       connector: { kind: "direct", members: servers.map((s) => `${name}:${s.port}`) },
-      adminUser: LOCAL_ROOT_USER, adminPassword: LOCAL_ROOT_PASSWORD, replicationUser: "repl", replicationPassword: "repl-Pw-tls-2",
+      adminUser: LOCAL_ROOT_USER,
+      adminPassword: LOCAL_ROOT_PASSWORD,
+      replicationUser: "repl",
+      replicationPassword: "repl-Pw-tls-2",
       ...(tls ? { tls } : {}),
     },
   });
@@ -118,19 +169,31 @@ describe("turning TLS on for a stack that ran without it", () => {
     const tls = { ca: ca.ca, caPath: ca.caPath };
     // The preview of the up that turns TLS on, before the pods restart with their certificates.
     const preview = await host.preview("db-topology", topology(tls));
-    expect(preview.outputs.plan).toBe("no change: the topology is healthy and as configured; enable TLS: members 0, 1 do not serve TLS yet (reached in plain text until restarted with their certificates)");
+    expect(preview.outputs.plan).toBe(
+      "no change: the topology is healthy and as configured; enable TLS: members 0, 1 do not serve TLS yet (reached in plain text until restarted with their certificates)",
+    );
 
     // The rolling restart gives every member its certificate (replica first), as the StatefulSet's new template does.
     for (const i of [1, 0]) {
       const pair = await ca.issue(`enable-provider-${i}`, name);
       await servers[i].stop();
-      servers[i].spec.options = { ...servers[i].spec.options, ssl_ca: ca.caPath, ssl_cert: pair.cert, ssl_key: pair.key, "read-only": i === 0 ? 0 : 1 };
+      servers[i].spec.options = {
+        ...servers[i].spec.options,
+        ssl_ca: ca.caPath,
+        ssl_cert: pair.cert,
+        ssl_key: pair.key,
+        "read-only": i === 0 ? 0 : 1,
+      };
       await servers[i].start();
     }
     const updated = await host.up("db-topology", topology(tls));
     expect(updated.outputs.plan).toBe("attach member 1");
     const [status] = await servers[1].query("SHOW SLAVE STATUS");
-    expect([status.Slave_IO_Running, status.Master_SSL_Allowed, status.Master_SSL_Verify_Server_Cert]).toEqual(["Yes", "Yes", "Yes"]);
+    expect([status.Slave_IO_Running, status.Master_SSL_Allowed, status.Master_SSL_Verify_Server_Cert]).toEqual([
+      "Yes",
+      "Yes",
+      "Yes",
+    ]);
     // From now on TLS is strict: nothing left to do, and a member in plain text would be unreachable.
     expect((await host.preview("db-topology", topology(tls))).diff!.changes).toBe(false);
   });

@@ -8,7 +8,16 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import * as mysql from "mysql2/promise";
-import { Account, ACCOUNT_ROLES, failover, inspect, mariadb, reconcile, resolveSettings, switchover } from "../../components/replication";
+import {
+  Account,
+  ACCOUNT_ROLES,
+  failover,
+  inspect,
+  mariadb,
+  reconcile,
+  resolveSettings,
+  switchover,
+} from "../../components/replication";
 import { connect } from "../../components/replication/connection";
 import { ACCOUNTS } from "../../components/kubernetes/secret";
 import { renderInitAccountsScript } from "../../components/kubernetes/scripts";
@@ -23,7 +32,8 @@ const PASSWORDS = {
   ...Object.fromEntries(ACCOUNT_ROLES.map((role) => [role, `${role}-pw-'"\\$x`])),
   metrics: "metricsPw42",
 } as Record<(typeof ACCOUNT_ROLES)[number], string>;
-const accounts = (): Account[] => ACCOUNT_ROLES.map((role) => ({ role, user: ACCOUNTS[role].user, password: PASSWORDS[role] }));
+const accounts = (): Account[] =>
+  ACCOUNT_ROLES.map((role) => ({ role, user: ACCOUNTS[role].user, password: PASSWORDS[role] }));
 const as = (role: keyof typeof PASSWORDS) => ({ user: ACCOUNTS[role].user, password: PASSWORDS[role] });
 
 /** Runs `statement` on `server` as `role`; resolves to the server's error message, or "ok". */
@@ -59,9 +69,15 @@ describe("least-privilege accounts", () => {
     lab = await startLab(3, { setUp: true, settings: { accounts: accounts() } });
     await waitReplicated(lab);
     for (const server of lab.servers) {
-      const rows = await server.query<{ User: string; Host: string }>("SELECT User, Host FROM mysql.user WHERE User LIKE 'mysql\\_ha\\_%' ORDER BY User");
+      const rows = await server.query<{ User: string; Host: string }>(
+        "SELECT User, Host FROM mysql.user WHERE User LIKE 'mysql\\_ha\\_%' ORDER BY User",
+      );
       expect(rows.map((r) => `${r.User}@${r.Host}`)).toEqual([
-        "mysql_ha_archiver@127.0.0.1", "mysql_ha_backup@127.0.0.1", "mysql_ha_metrics@127.0.0.1", "mysql_ha_operator@%", "mysql_ha_probe@127.0.0.1",
+        "mysql_ha_archiver@127.0.0.1",
+        "mysql_ha_backup@127.0.0.1",
+        "mysql_ha_metrics@127.0.0.1",
+        "mysql_ha_operator@%",
+        "mysql_ha_probe@127.0.0.1",
       ]);
     }
 
@@ -93,16 +109,31 @@ describe("least-privilege accounts", () => {
     const script = path.join(dir, "50-init-accounts.sh");
     fs.writeFileSync(script, renderInitAccountsScript(), { mode: 0o555 });
     const out = await new Promise<string>((resolve, reject) => {
-      const child = spawn(script, [], { env: { PATH: process.env.PATH, MARIADB_ROOT_PASSWORD: LOCAL_ROOT_PASSWORD, MYSQL_HA_SOCKET: server.socket, ...env } });
+      const child = spawn(script, [], {
+        env: {
+          PATH: process.env.PATH,
+          MARIADB_ROOT_PASSWORD: LOCAL_ROOT_PASSWORD,
+          MYSQL_HA_SOCKET: server.socket,
+          ...env,
+        },
+      });
       let text = "";
       child.stdout.on("data", (d) => (text += d));
       child.stderr.on("data", (d) => (text += d));
       child.on("exit", (code) => (code === 0 ? resolve(text) : reject(new Error(`exit ${code}: ${text}`))));
     });
     fs.rmSync(dir, { recursive: true, force: true });
-    expect(out).toMatch(/accounts mysql_ha_operator, mysql_ha_backup, mysql_ha_archiver, mysql_ha_probe, mysql_ha_metrics created/);
+    expect(out).toMatch(
+      /accounts mysql_ha_operator, mysql_ha_backup, mysql_ha_archiver, mysql_ha_probe, mysql_ha_metrics created/,
+    );
     // The passwords (quotes, backslash, dollar) arrived intact, and the engine finds nothing to change.
-    const root = resolveSettings({ admin: { user: "root", password: LOCAL_ROOT_PASSWORD }, replication: { user: "repl", password: "-" }, semiSync: false, semiSyncTimeoutMs: 1000, flavor: mariadb });
+    const root = resolveSettings({
+      admin: { user: "root", password: LOCAL_ROOT_PASSWORD },
+      replication: { user: "repl", password: "-" },
+      semiSync: false,
+      semiSyncTimeoutMs: 1000,
+      flavor: mariadb,
+    });
     const sql = await connect([{ host: server.host, port: server.port }], 0, root);
     try {
       for (const account of accounts()) expect(await mariadb.ensureAccount(sql, account)).toBe(false);
@@ -121,7 +152,12 @@ describe("least-privilege accounts", () => {
 
     // probe: the readiness and liveness scripts as the pod runs them; the fenced check needs to see user tables.
     const probe = (server: LocalServer, script = "probe-readiness.sh") =>
-      runScript(script, { PROBE_USER: ACCOUNTS.probe.user, MYSQL_HA_PROBE_PASSWORD: PASSWORDS.probe, MYSQL_HA_HOST: server.host, MYSQL_HA_PORT: String(server.port) });
+      runScript(script, {
+        PROBE_USER: ACCOUNTS.probe.user,
+        MYSQL_HA_PROBE_PASSWORD: PASSWORDS.probe,
+        MYSQL_HA_HOST: server.host,
+        MYSQL_HA_PORT: String(server.port),
+      });
     expect((await probe(primary)).stdout).toMatch(/^ready: primary/);
     expect((await probe(replica)).stdout).toMatch(/^ready: replica, lag 0s/);
     expect((await probe(replica, "probe-liveness.sh")).stdout).toBe("");
@@ -132,7 +168,10 @@ describe("least-privilege accounts", () => {
     const joiner = await startServer({ serverId: 391, options: {} });
     extra.push(joiner);
     const token = "0123456789abcdef";
-    const donor = await startDonor(replica, token, await freePort(), { MYSQL_USER: ACCOUNTS.backup.user, MYSQL_PASSWORD: PASSWORDS.backup });
+    const donor = await startDonor(replica, token, await freePort(), {
+      MYSQL_USER: ACCOUNTS.backup.user,
+      MYSQL_PASSWORD: PASSWORDS.backup,
+    });
     try {
       await seedFromPeer(joiner, donor, token);
     } finally {
@@ -147,8 +186,17 @@ describe("least-privilege accounts", () => {
     await logs.end();
     const first = (binlogs as Array<{ Log_name: string }>)[0].Log_name;
     const read = await new Promise<{ code: number | null; bytes: number }>((resolve) => {
-      const child = spawn("mariadb-binlog", ["--read-from-remote-server", `--host=${primary.host}`, `--port=${primary.port}`, `--user=${ACCOUNTS.archiver.user}`, first],
-        { env: { ...process.env, MYSQL_PWD: PASSWORDS.archiver } });
+      const child = spawn(
+        "mariadb-binlog",
+        [
+          "--read-from-remote-server",
+          `--host=${primary.host}`,
+          `--port=${primary.port}`,
+          `--user=${ACCOUNTS.archiver.user}`,
+          first,
+        ],
+        { env: { ...process.env, MYSQL_PWD: PASSWORDS.archiver } },
+      );
       let bytes = 0;
       child.stdout.on("data", (d) => (bytes += d.length));
       child.on("exit", (code) => resolve({ code, bytes }));
@@ -190,9 +238,17 @@ describe("least-privilege accounts", () => {
 async function exporterScrape(server: LocalServer, account: { user: string; password: string }): Promise<string> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "mysql-ha-exporter-"));
   const cnf = path.join(dir, "my.cnf");
-  fs.writeFileSync(cnf, `[client]\nuser=${account.user}\npassword=${account.password}\nhost=${server.host}\nport=${server.port}\n`, { mode: 0o600 });
+  fs.writeFileSync(
+    cnf,
+    `[client]\nuser=${account.user}\npassword=${account.password}\nhost=${server.host}\nport=${server.port}\n`,
+    { mode: 0o600 },
+  );
   const port = await freePort();
-  const child = spawn("prometheus-mysqld-exporter", [`--config.my-cnf=${cnf}`, `--web.listen-address=127.0.0.1:${port}`, "--collect.slave_status"], { stdio: "ignore" });
+  const child = spawn(
+    "prometheus-mysqld-exporter",
+    [`--config.my-cnf=${cnf}`, `--web.listen-address=127.0.0.1:${port}`, "--collect.slave_status"],
+    { stdio: "ignore" },
+  );
   try {
     for (let i = 0; ; i++) {
       try {

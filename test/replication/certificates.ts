@@ -39,7 +39,8 @@ export async function makeCa(label: string): Promise<TestCa> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), `mysql-ha-tls-${label}-`));
   // LocalCertificates keeps a resource's outputs while its inputs stay the same: each call makes its own resources.
   let made = 0;
-  const make = async (type: string, inputs: Record<string, unknown>) => (await certificates.outputs(type, `r${++made}`, inputs))!;
+  const make = async (type: string, inputs: Record<string, unknown>) =>
+    (await certificates.outputs(type, `r${++made}`, inputs))!;
   // mariadbd runs as this user and reads the keys itself.
   const write = (name: string, pem: unknown, mode = 0o644) => {
     const file = path.join(dir, name);
@@ -48,9 +49,15 @@ export async function makeCa(label: string): Promise<TestCa> {
   };
   try {
     const caKey = (await make(TLS_TYPES.privateKey, KEY)).privateKeyPem as string;
-    const ca = (await make(TLS_TYPES.selfSignedCert, {
-      privateKeyPem: caKey, isCaCertificate: true, subject: { commonName: `mysql-ha test CA ${label}` }, validityPeriodHours: 48, allowedUses: ["cert_signing", "crl_signing"],
-    })).certPem as string;
+    const ca = (
+      await make(TLS_TYPES.selfSignedCert, {
+        privateKeyPem: caKey,
+        isCaCertificate: true,
+        subject: { commonName: `mysql-ha test CA ${label}` },
+        validityPeriodHours: 48,
+        allowedUses: ["cert_signing", "crl_signing"],
+      })
+    ).certPem as string;
     write("ca.key", caKey, 0o600);
     return {
       dir,
@@ -58,9 +65,18 @@ export async function makeCa(label: string): Promise<TestCa> {
       ca,
       async issue(name, dnsName, days = 2, ips = ["127.0.0.1"]) {
         const key = (await make(TLS_TYPES.privateKey, KEY)).privateKeyPem as string;
-        const request = await make(TLS_TYPES.certRequest, { privateKeyPem: key, subject: { commonName: dnsName }, dnsNames: [dnsName], ipAddresses: ips });
+        const request = await make(TLS_TYPES.certRequest, {
+          privateKeyPem: key,
+          subject: { commonName: dnsName },
+          dnsNames: [dnsName],
+          ipAddresses: ips,
+        });
         const signed = await make(TLS_TYPES.locallySignedCert, {
-          certRequestPem: request.certRequestPem, caCertPem: ca, caPrivateKeyPem: caKey, validityPeriodHours: days * 24, allowedUses: ["digital_signature", "server_auth", "client_auth"],
+          certRequestPem: request.certRequestPem,
+          caCertPem: ca,
+          caPrivateKeyPem: caKey,
+          validityPeriodHours: days * 24,
+          allowedUses: ["digital_signature", "server_auth", "client_auth"],
         });
         return { cert: write(`${name}.crt`, signed.certPem), key: write(`${name}.key`, key, 0o600) };
       },

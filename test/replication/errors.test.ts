@@ -8,7 +8,9 @@ describe("bad input", () => {
 
   it("names an unknown member index and the allowed range, changing nothing", async () => {
     lab = await startLab(2, { setUp: true });
-    await expect(switchover(lab.members, 7, lab.settings)).rejects.toThrow("switchover target 7 is not a member: allowed 0..1");
+    await expect(switchover(lab.members, 7, lab.settings)).rejects.toThrow(
+      "switchover target 7 is not a member: allowed 0..1",
+    );
     await expect(setup(lab.members, -1, lab.settings)).rejects.toThrow("primary -1 is not a member: allowed 0..1");
     expect((await inspect(lab.members, lab.settings)).primary).toBe(0);
   });
@@ -19,8 +21,12 @@ describe("bad input", () => {
     const members = [dead, ...lab.members];
     const t = await inspect(members, { ...lab.settings, connectTimeoutMs: 1000 });
     expect(t.members[0].reachable).toBe(false);
-    expect(t.problems[0].message).toMatch(new RegExp(`member 0 \\(127\\.0\\.0\\.1:${dead.port}\\) is unreachable: .*ECONNREFUSED`));
-    await expect(setup(members, 0, lab.settings)).rejects.toThrow(/cannot set up: member 0 \(the intended primary\) is unreachable/);
+    expect(t.problems[0].message).toMatch(
+      new RegExp(`member 0 \\(127\\.0\\.0\\.1:${dead.port}\\) is unreachable: .*ECONNREFUSED`),
+    );
+    await expect(setup(members, 0, lab.settings)).rejects.toThrow(
+      /cannot set up: member 0 \(the intended primary\) is unreachable/,
+    );
   });
 
   it("reports a wrong password without ever showing it", async () => {

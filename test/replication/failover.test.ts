@@ -23,7 +23,9 @@ describe("failover", () => {
     await sleep(300);
     await writer.stop();
     const firstWriteAfter = writer.ackTimes.find((at) => at > killedAt);
-    console.log(`failover: ${acked.length} writes acknowledged before kill -9; first write on the new primary ${firstWriteAfter ? firstWriteAfter - killedAt : "n/a"} ms after the kill`);
+    console.log(
+      `failover: ${acked.length} writes acknowledged before kill -9; first write on the new primary ${firstWriteAfter ? firstWriteAfter - killedAt : "n/a"} ms after the kill`,
+    );
 
     expect([1, 2]).toContain(r.chosen);
     expect(r.possiblyLost).toMatch(/^none acknowledged: semi-sync/);
@@ -46,9 +48,14 @@ describe("failover", () => {
     await lab.servers[2].query("SELECT MASTER_GTID_WAIT(?, 10)", [p]);
     await lab.servers[0].signal("SIGKILL");
 
-    await expect(failover(lab.members, 1, lab.settings)).rejects.toThrow(/cannot fail over to member 1: member 2 has transactions it lacks/);
+    await expect(failover(lab.members, 1, lab.settings)).rejects.toThrow(
+      /cannot fail over to member 1: member 2 has transactions it lacks/,
+    );
     // The refused operation has let go of its topology lock by the time it returns, so a retry is not refused.
-    for (const i of [1, 2]) expect(await lab.servers[i].query("SELECT IS_USED_LOCK('mysql-ha.topology') AS holder")).toEqual([{ holder: null }]);
+    for (const i of [1, 2])
+      expect(await lab.servers[i].query("SELECT IS_USED_LOCK('mysql-ha.topology') AS holder")).toEqual([
+        { holder: null },
+      ]);
     const r = await failover(lab.members, undefined, lab.settings);
     expect(r.chosen).toBe(2);
     expect(r.possiblyLost).toMatch(/^asynchronous replication: transactions member 0 committed after/);
@@ -71,7 +78,9 @@ describe("failover", () => {
     expect(t.problems.map((p) => p.message).join("\n")).toMatch(/member 1 .* has errant GTIDs 9-101-1/);
 
     await lab.servers[0].signal("SIGKILL");
-    await expect(failover(lab.members, 1, lab.settings)).rejects.toThrow(/cannot fail over to member 1: it has errant GTIDs 9-101-1/);
+    await expect(failover(lab.members, 1, lab.settings)).rejects.toThrow(
+      /cannot fail over to member 1: it has errant GTIDs 9-101-1/,
+    );
     const r = await failover(lab.members, undefined, lab.settings);
     expect(r.chosen).toBe(2);
     expect(r.warnings.join("\n")).toMatch(/member 1 has errant GTIDs 9-101-1 and was not repointed/);

@@ -22,10 +22,20 @@ describe("decisions on the fake flavor", () => {
   it("takes errant GTIDs from the flavor: a replica holding what the primary has not is refused as a switchover target", () => {
     const t = topo(member(0, "a1,a2"), member(1, "a1,a2,b7", 0), member(2, "a1", 0));
     expect(t.members.map((m) => m.errantGtids)).toEqual([[], ["b7"], []]);
-    expect(t.problems).toEqual([{ kind: "errant-gtids", message: "member 1 (10.0.0.1:3306) has errant GTIDs b7 (transactions the primary does not have)" }]);
-    expect(plan(t, { members: 3, primary: 1, allowFailover: false }).refusals.map((r) => r.kind)).toEqual(["errant-gtids", "errant-gtids"]);
+    expect(t.problems).toEqual([
+      {
+        kind: "errant-gtids",
+        message: "member 1 (10.0.0.1:3306) has errant GTIDs b7 (transactions the primary does not have)",
+      },
+    ]);
+    expect(plan(t, { members: 3, primary: 1, allowFailover: false }).refusals.map((r) => r.kind)).toEqual([
+      "errant-gtids",
+      "errant-gtids",
+    ]);
     // With a seed hook the errant member is attached (re-seeded) instead, and the switchover goes to a clean replica.
-    expect(plan(t, { members: 3, primary: 2, allowFailover: false, canSeed: true }).steps.map((s) => s.describe)).toEqual(["switch over 0 -> 2", "attach member 1"]);
+    expect(
+      plan(t, { members: 3, primary: 2, allowFailover: false, canSeed: true }).steps.map((s) => s.describe),
+    ).toEqual(["switch over 0 -> 2", "attach member 1"]);
   });
 
   it("codes the refusals callers decide on: an unreachable primary without failover, a split brain", () => {
@@ -43,7 +53,12 @@ describe("decisions on the fake flavor", () => {
 
   it("lets the agent fence a former primary back beside the one the replicas follow", () => {
     const t = topo(member(0, "a1,a2"), member(1, "a1,a2,d1"), member(2, "a1,a2,d1", 1));
-    expect(decide({ topology: t, failures: 0, failureThreshold: 3, cooldownRemainingMs: 0, leading: true })).toEqual({ kind: "old-primary-back", member: 0, primary: 1, act: true });
+    expect(decide({ topology: t, failures: 0, failureThreshold: 3, cooldownRemainingMs: 0, leading: true })).toEqual({
+      kind: "old-primary-back",
+      member: 0,
+      primary: 1,
+      act: true,
+    });
   });
 
   it("counts a restarted member caught up by the flavor's covers", () => {
@@ -56,7 +71,11 @@ describe("decisions on the fake flavor", () => {
 describe("mariadb flavor's error codes", () => {
   /** A session whose every statement fails with the given server error. */
   const failing = (code: string, errno: number): Sql => ({
-    index: 0, address: "10.0.0.0:3306", tls: false, close: async () => undefined, destroy: () => undefined,
+    index: 0,
+    address: "10.0.0.0:3306",
+    tls: false,
+    close: async () => undefined,
+    destroy: () => undefined,
     query: async () => {
       throw new SqlError(`member 0 (10.0.0.0:3306): server error ${errno}`, code, errno);
     },
@@ -64,6 +83,8 @@ describe("mariadb flavor's error codes", () => {
 
   it("treats a session already gone (ER_NO_SUCH_THREAD) as killed, any other error as an error", async () => {
     await expect(mariadb.killSession(failing("ER_NO_SUCH_THREAD", 1094), 42)).resolves.toBeUndefined();
-    await expect(mariadb.killSession(failing("ER_SPECIFIC_ACCESS_DENIED_ERROR", 1227), 42)).rejects.toThrow(/server error 1227/);
+    await expect(mariadb.killSession(failing("ER_SPECIFIC_ACCESS_DENIED_ERROR", 1227), 42)).rejects.toThrow(
+      /server error 1227/,
+    );
   });
 });

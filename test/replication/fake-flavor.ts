@@ -6,7 +6,13 @@
  */
 import type { Flavor, MemberStatus } from "../../components/replication";
 
-const set = (position: string | undefined) => new Set((position ?? "").split(",").map((s) => s.trim()).filter(Boolean));
+const set = (position: string | undefined) =>
+  new Set(
+    (position ?? "")
+      .split(",")
+      .map((s) => s.trim())
+      .filter(Boolean),
+  );
 
 function noServer(): never {
   throw new Error("the fake flavor has no server: only its GTID arithmetic answers");

@@ -47,5 +47,12 @@ export function memberStatus(index: number, opts: MemberFixture = {}): MemberSta
 
 /** A member that does not answer. */
 export function unreachableMember(index: number): MemberStatus {
-  return { index, address: `10.0.0.${index}:3306`, reachable: false, error: "connect ECONNREFUSED", errantGtids: [], role: "unknown" };
+  return {
+    index,
+    address: `10.0.0.${index}:3306`,
+    reachable: false,
+    error: "connect ECONNREFUSED",
+    errantGtids: [],
+    role: "unknown",
+  };
 }

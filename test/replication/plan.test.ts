@@ -28,7 +28,10 @@ describe("analyze", () => {
     const t = topo(member(0), member(1, { source: 0 }), member(2));
     expect(t.splitBrain).toBe(true);
     expect(t.primary).toBeNull();
-    expect(t.problems).toContainEqual({ kind: "split-brain", message: "split brain: members 0 and 2 are all writable" });
+    expect(t.problems).toContainEqual({
+      kind: "split-brain",
+      message: "split brain: members 0 and 2 are all writable",
+    });
   });
 
   it("treats fresh writable servers as not set up, not split brain", () => {
@@ -64,9 +67,16 @@ describe("plan", () => {
   });
 
   it("attaches new members and detaches removed ones", () => {
-    const t = topo(member(0), member(1, { source: 0 }), member(2, { source: 0 }), member(3, { gtidCurrent: "", gtidBinlogState: "", userSchemas: [], readOnly: true }));
+    const t = topo(
+      member(0),
+      member(1, { source: 0 }),
+      member(2, { source: 0 }),
+      member(3, { gtidCurrent: "", gtidBinlogState: "", userSchemas: [], readOnly: true }),
+    );
     expect(plan(t, { members: 4, allowFailover: false }).steps.map((s) => s.describe)).toEqual(["attach member 3"]);
-    expect(plan(healthy3(), { members: 2, allowFailover: false }).steps.map((s) => s.describe)).toEqual(["detach member 2"]);
+    expect(plan(healthy3(), { members: 2, allowFailover: false }).steps.map((s) => s.describe)).toEqual([
+      "detach member 2",
+    ]);
   });
 
   it("switches over first when the primary's ordinal is removed, to the least lagging replica", () => {
@@ -76,30 +86,64 @@ describe("plan", () => {
   });
 
   it("fails over when the primary is unreachable and failover is allowed, and refuses otherwise", () => {
-    const t = topo(unreachableMember(0), member(1, { source: 0, io: "connecting" }), member(2, { source: 0, io: "connecting" }));
-    expect(t.problems).toContainEqual({ kind: "source-unreachable", message: "no writable primary: member 0 (the replicas' source) is unreachable" });
+    const t = topo(
+      unreachableMember(0),
+      member(1, { source: 0, io: "connecting" }),
+      member(2, { source: 0, io: "connecting" }),
+    );
+    expect(t.problems).toContainEqual({
+      kind: "source-unreachable",
+      message: "no writable primary: member 0 (the replicas' source) is unreachable",
+    });
     const p = plan(t, { members: 3, allowFailover: true });
-    expect(p.steps.map((s) => [s.kind, s.describe])).toEqual([["failover", "failover: promote the most advanced replica in place of member 0"]]);
-    expect(plan(t, { members: 3, allowFailover: false }).refusals[0]).toEqual({ kind: "unreachable", message: expect.stringMatching(/primary member 0 is unreachable and failover is not allowed/) });
+    expect(p.steps.map((s) => [s.kind, s.describe])).toEqual([
+      ["failover", "failover: promote the most advanced replica in place of member 0"],
+    ]);
+    expect(plan(t, { members: 3, allowFailover: false }).refusals[0]).toEqual({
+      kind: "unreachable",
+      message: expect.stringMatching(/primary member 0 is unreachable and failover is not allowed/),
+    });
   });
 
   it("gives a read-only source its writes back instead of leaving no writable primary", () => {
     const t = topo(member(0, { readOnly: true }), member(1, { source: 0 }), member(2, { source: 0 }));
-    expect(plan(t, { members: 3, allowFailover: true }).steps.map((s) => s.describe)).toEqual(["make member 0 writable again"]);
+    expect(plan(t, { members: 3, allowFailover: true }).steps.map((s) => s.describe)).toEqual([
+      "make member 0 writable again",
+    ]);
   });
 
   it("refuses a switchover to a member with errant GTIDs, one that is down, or one whose replication is stopped", () => {
-    const errant = topo(member(0), member(1, { source: 0, gtidBinlogState: "0-100-10,0-101-11", gtidCurrent: "0-101-11" }), member(2, { source: 0 }));
-    expect(plan(errant, { members: 3, primary: 1, allowFailover: false }).refusals[0]).toEqual({ kind: "errant-gtids", message: expect.stringMatching(/cannot switch over to member 1 .*: it has errant GTIDs 0-101-11/) });
+    const errant = topo(
+      member(0),
+      member(1, { source: 0, gtidBinlogState: "0-100-10,0-101-11", gtidCurrent: "0-101-11" }),
+      member(2, { source: 0 }),
+    );
+    expect(plan(errant, { members: 3, primary: 1, allowFailover: false }).refusals[0]).toEqual({
+      kind: "errant-gtids",
+      message: expect.stringMatching(/cannot switch over to member 1 .*: it has errant GTIDs 0-101-11/),
+    });
     const gone = topo(member(0), member(1, { source: 0 }), unreachableMember(2));
-    expect(plan(gone, { members: 3, primary: 2, allowFailover: false }).refusals[0]).toEqual({ kind: "unreachable", message: expect.stringMatching(/cannot switch over to member 2 .*: it is unreachable/) });
+    expect(plan(gone, { members: 3, primary: 2, allowFailover: false }).refusals[0]).toEqual({
+      kind: "unreachable",
+      message: expect.stringMatching(/cannot switch over to member 2 .*: it is unreachable/),
+    });
     const stopped = topo(member(0), member(1, { source: 0, sqlThread: "stopped" }), member(2, { source: 0 }));
-    expect(plan(stopped, { members: 3, primary: 1, allowFailover: false }).refusals[0]).toEqual({ kind: "replication-stopped", message: expect.stringMatching(/its replication is stopped/) });
+    expect(plan(stopped, { members: 3, primary: 1, allowFailover: false }).refusals[0]).toEqual({
+      kind: "replication-stopped",
+      message: expect.stringMatching(/its replication is stopped/),
+    });
   });
 
   it("refuses to attach a member with errant GTIDs unless it can be re-seeded", () => {
-    const t = topo(member(0), member(1, { source: 0 }), member(2, { gtidBinlogState: "0-102-4", gtidCurrent: "0-102-4", readOnly: true }));
-    expect(plan(t, { members: 3, allowFailover: false }).refusals[0]).toEqual({ kind: "errant-gtids", message: expect.stringMatching(/member 2 .* has errant GTIDs 0-102-4: it cannot be attached without re-seeding/) });
+    const t = topo(
+      member(0),
+      member(1, { source: 0 }),
+      member(2, { gtidBinlogState: "0-102-4", gtidCurrent: "0-102-4", readOnly: true }),
+    );
+    expect(plan(t, { members: 3, allowFailover: false }).refusals[0]).toEqual({
+      kind: "errant-gtids",
+      message: expect.stringMatching(/member 2 .* has errant GTIDs 0-102-4: it cannot be attached without re-seeding/),
+    });
     const p = plan(t, { members: 3, allowFailover: false, canSeed: true });
     expect(p.steps.map((s) => s.describe)).toEqual(["attach member 2"]);
     expect(p.steps[0].reason).toMatch(/re-seeded/);
@@ -108,9 +152,16 @@ describe("plan", () => {
   it("refuses split brain and bad desired values, naming the allowed ones", () => {
     // Two writable members, each followed by a replica: nobody can tell which history is right.
     const t = topo(member(0), member(1, { source: 0 }), member(2), member(3, { source: 2 }));
-    expect(plan(t, { members: 4, allowFailover: true }).refusals[0]).toEqual({ kind: "split-brain", message: expect.stringMatching(/^split brain: members 0 and 2 are all writable; decide by hand/) });
-    expect(plan(healthy3(), { members: 4, allowFailover: true }).refusals).toEqual([{ kind: "invalid-request", message: "desired member count 4 is invalid: allowed 1..3 (the members given)" }]);
-    expect(plan(healthy3(), { members: 3, primary: 3, allowFailover: true }).refusals).toEqual([{ kind: "invalid-request", message: "desired primary 3 is not a member: allowed 0..2" }]);
+    expect(plan(t, { members: 4, allowFailover: true }).refusals[0]).toEqual({
+      kind: "split-brain",
+      message: expect.stringMatching(/^split brain: members 0 and 2 are all writable; decide by hand/),
+    });
+    expect(plan(healthy3(), { members: 4, allowFailover: true }).refusals).toEqual([
+      { kind: "invalid-request", message: "desired member count 4 is invalid: allowed 1..3 (the members given)" },
+    ]);
+    expect(plan(healthy3(), { members: 3, primary: 3, allowFailover: true }).refusals).toEqual([
+      { kind: "invalid-request", message: "desired primary 3 is not a member: allowed 0..2" },
+    ]);
   });
 });
 

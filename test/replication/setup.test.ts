@@ -19,11 +19,15 @@ describe("setup, attach and detach", () => {
     const t = await inspect(lab.members, lab.settings);
     expect(t.healthy).toBe(true);
     expect(t.members.map((m) => m.role)).toEqual(["primary", "replica", "replica"]);
-    expect(t.members.slice(1).every((m) => m.replica?.sourceIndex === 0 && m.readOnly === true && m.semiSync?.replicaActive)).toBe(true);
+    expect(
+      t.members.slice(1).every((m) => m.replica?.sourceIndex === 0 && m.readOnly === true && m.semiSync?.replicaActive),
+    ).toBe(true);
     expect(t.members[0].semiSync?.primaryActive).toBe(true);
     // Least privilege: the replication account can stream binlogs and nothing else.
     const grants = await lab.servers[1].query<Record<string, string>>("SHOW GRANTS FOR 'repl'@'%'");
-    expect(grants.map((g) => Object.values(g)[0]).join(" ")).toMatch(/^GRANT REPLICATION SLAVE ON \*\.\* TO `repl`@`%`/);
+    expect(grants.map((g) => Object.values(g)[0]).join(" ")).toMatch(
+      /^GRANT REPLICATION SLAVE ON \*\.\* TO `repl`@`%`/,
+    );
     expect(plan(t, { members: 3, allowFailover: true })).toEqual({ steps: [], refusals: [] });
     const again = await setup(lab.members, 0, lab.settings);
     expect(again.noop).toBe(true);
@@ -37,7 +41,9 @@ describe("setup, attach and detach", () => {
     // A member that already holds a table: user data, never discarded silently.
     await lab.servers[2].query("CREATE DATABASE precious");
     await lab.servers[2].query("CREATE TABLE precious.orders (id INT PRIMARY KEY)");
-    await expect(setup(lab.members, 0, lab.settings)).rejects.toThrow(/member 2: it holds user data \(tables in schema precious\).*nothing was changed/);
+    await expect(setup(lab.members, 0, lab.settings)).rejects.toThrow(
+      /member 2: it holds user data \(tables in schema precious\).*nothing was changed/,
+    );
     let t = await inspect(lab.members, lab.settings);
     expect(t.members.some((m) => m.replica)).toBe(false);
 
@@ -74,7 +80,9 @@ describe("setup, attach and detach", () => {
     for (const s of lab.servers.slice(1)) expect([...(await ids(s))].sort()).toEqual([1, 2]);
     t = await inspect(lab.members, lab.settings);
     expect(t.healthy).toBe(true);
-    expect(t.members.every((m) => m.errantGtids.length === 0 && JSON.stringify(m.userSchemas) === JSON.stringify(["app"]))).toBe(true);
+    expect(
+      t.members.every((m) => m.errantGtids.length === 0 && JSON.stringify(m.userSchemas) === JSON.stringify(["app"])),
+    ).toBe(true);
   });
 
   it("re-seeds a member with an errant transaction through the seed hook (a real clone of the primary) instead of attaching it as it is", async () => {
@@ -88,7 +96,9 @@ describe("setup, attach and detach", () => {
     await lab.servers[2].query("SET GLOBAL read_only = ON");
     expect((await inspect(lab.members, lab.settings)).members[2].errantGtids).toHaveLength(1);
 
-    await expect(attach(lab.members, 2, lab.settings)).rejects.toThrow(/cannot attach member 2: it has errant GTIDs 0-102-\d+ .*re-seeded from the primary .*no seed hook is configured; nothing was changed/);
+    await expect(attach(lab.members, 2, lab.settings)).rejects.toThrow(
+      /cannot attach member 2: it has errant GTIDs 0-102-\d+ .*re-seeded from the primary .*no seed hook is configured; nothing was changed/,
+    );
     expect((await ids(lab.servers[2])).has(99)).toBe(true); // refused: nothing changed
 
     const seeder = localSeeder(lab.servers, "seed-token-for-tests");
@@ -116,7 +126,9 @@ describe("setup, attach and detach", () => {
     await lab.servers[0].query("INSERT INTO app.w (id) VALUES (1), (2)");
 
     const before = await inspect(lab.members, lab.settings);
-    expect(plan(before, { members: 4, allowFailover: false }).steps.map((s) => s.describe)).toEqual(["attach member 3"]);
+    expect(plan(before, { members: 4, allowFailover: false }).steps.map((s) => s.describe)).toEqual([
+      "attach member 3",
+    ]);
     await attach(lab.members, 3, lab.settings);
     await lab.servers[0].query("INSERT INTO app.w (id) VALUES (3)");
     await waitReplicated(lab);

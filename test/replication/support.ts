@@ -23,14 +23,28 @@ export interface Lab {
 }
 
 export function settingsFor(lines: string[], extra: Partial<EngineSettings> = {}): EngineSettings {
-  return localSettings((l) => lines.push(l), { replication: { user: "repl", password: REPL_PASSWORD }, catchUpTimeoutMs: 5000, deadlineMs: 30000, ...extra });
+  return localSettings((l) => lines.push(l), {
+    replication: { user: "repl", password: REPL_PASSWORD },
+    catchUpTimeoutMs: 5000,
+    deadlineMs: 30000,
+    ...extra,
+  });
 }
 
 /** Starts n members; with `setUp`, member 0 becomes the primary with an app schema and account. */
-export async function startLab(n: number, opts: { setUp?: boolean; serverIdBase?: number; settings?: Partial<EngineSettings> } = {}): Promise<Lab> {
+export async function startLab(
+  n: number,
+  opts: { setUp?: boolean; serverIdBase?: number; settings?: Partial<EngineSettings> } = {},
+): Promise<Lab> {
   const servers = await startServers(n, REPLICATION_OPTIONS, opts.serverIdBase ?? 100);
   const lines: string[] = [];
-  const lab: Lab = { servers, members: servers.map((s) => ({ host: s.host, port: s.port })), settings: settingsFor(lines, opts.settings), lines, writers: [] };
+  const lab: Lab = {
+    servers,
+    members: servers.map((s) => ({ host: s.host, port: s.port })),
+    settings: settingsFor(lines, opts.settings),
+    lines,
+    writers: [],
+  };
   if (opts.setUp) await setUpLab(lab);
   return lab;
 }
@@ -49,7 +63,9 @@ export async function setUpLab(lab: Lab): Promise<void> {
 
 export async function createAppSchema(primary: LocalServer): Promise<void> {
   await primary.query("CREATE DATABASE IF NOT EXISTS app");
-  await primary.query("CREATE TABLE IF NOT EXISTS app.w (id INT PRIMARY KEY, at TIMESTAMP(6) DEFAULT CURRENT_TIMESTAMP(6))");
+  await primary.query(
+    "CREATE TABLE IF NOT EXISTS app.w (id INT PRIMARY KEY, at TIMESTAMP(6) DEFAULT CURRENT_TIMESTAMP(6))",
+  );
   await primary.query("CREATE USER IF NOT EXISTS ?@'%' IDENTIFIED BY ?", [APP_USER, APP_PASSWORD]);
   await primary.query("GRANT SELECT, INSERT, UPDATE, DELETE ON app.* TO ?@'%'", [APP_USER]);
 }
@@ -140,7 +156,10 @@ export class Writer {
   }
 
   medianLatencyMs(): number {
-    const d = this.ackTimes.slice(1).map((t, i) => t - this.ackTimes[i]).sort((a, b) => a - b);
+    const d = this.ackTimes
+      .slice(1)
+      .map((t, i) => t - this.ackTimes[i])
+      .sort((a, b) => a - b);
     return d.length ? d[Math.floor(d.length / 2)] : 0;
   }
 

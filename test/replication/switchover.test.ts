@@ -28,7 +28,9 @@ describe("switchover", () => {
     // Writes went on after the switchover, on the new primary.
     expect(writer.acked.length).toBeGreaterThan(50);
     const gap = writer.maxGapMs();
-    console.log(`switchover write gap: ${gap} ms as seen by the writer (engine window ${result.writeGapMs} ms, median write ${writer.medianLatencyMs()} ms, ${writer.acked.length} writes)`);
+    console.log(
+      `switchover write gap: ${gap} ms as seen by the writer (engine window ${result.writeGapMs} ms, median write ${writer.medianLatencyMs()} ms, ${writer.acked.length} writes)`,
+    );
     expect(result.writeGapMs).toBeLessThan(1000);
   });
 });
@@ -46,9 +48,13 @@ describe("switchover refusals and abort", () => {
   it("refuses a switchover to a member that is down or whose replication is stopped; the primary keeps its writes", async () => {
     lab = await startLab(3, { setUp: true });
     await lab.servers[2].signal("SIGKILL");
-    await expect(switchover(lab.members, 2, lab.settings)).rejects.toThrow(/cannot switch over to member 2 \(127\.0\.0\.1:\d+\): it is unreachable/);
+    await expect(switchover(lab.members, 2, lab.settings)).rejects.toThrow(
+      /cannot switch over to member 2 \(127\.0\.0\.1:\d+\): it is unreachable/,
+    );
     await lab.servers[1].query("STOP SLAVE SQL_THREAD");
-    await expect(switchover(lab.members, 1, lab.settings)).rejects.toThrow(/cannot switch over to member 1 .*: its replication is stopped \(IO running, SQL stopped\)/);
+    await expect(switchover(lab.members, 1, lab.settings)).rejects.toThrow(
+      /cannot switch over to member 1 .*: its replication is stopped \(IO running, SQL stopped\)/,
+    );
     await primaryWritable(lab, 0);
   });
 
@@ -65,7 +71,9 @@ describe("switchover refusals and abort", () => {
       switchover(lab.members, 2, lab.settings).finally(() => {
         abortedAt = Date.now();
       }),
-    ).rejects.toThrow(/switchover 0 -> 2 aborted: member 2 did not apply the primary's transactions up to 0-100-\d+ within \d+ ms; member 0 is writable again and remains the primary/);
+    ).rejects.toThrow(
+      /switchover 0 -> 2 aborted: member 2 did not apply the primary's transactions up to 0-100-\d+ within \d+ ms; member 0 is writable again and remains the primary/,
+    );
     await sleep(300);
     await writer.stop();
     expect(writer.ackTimes.some((at) => at > abortedAt)).toBe(true); // the writer carried on, on member 0
@@ -84,10 +92,15 @@ describe("switchover refusals and abort", () => {
     const holder = await lab.servers[1].connect();
     await holder.query("SELECT GET_LOCK(?, 0)", [LOCK_NAME]);
     const [{ id }] = (await holder.query("SELECT CONNECTION_ID() AS id"))[0] as any[];
-    await expect(switchover(lab.members, 2, lab.settings)).rejects.toThrow(new RegExp(`another operation is running: member 1 .* held by session ${id}`));
+    await expect(switchover(lab.members, 2, lab.settings)).rejects.toThrow(
+      new RegExp(`another operation is running: member 1 .* held by session ${id}`),
+    );
     await holder.end();
 
-    const both = await Promise.allSettled([switchover(lab.members, 1, lab.settings), switchover(lab.members, 2, lab.settings)]);
+    const both = await Promise.allSettled([
+      switchover(lab.members, 1, lab.settings),
+      switchover(lab.members, 2, lab.settings),
+    ]);
     const done = both.filter((r) => r.status === "fulfilled");
     const refused = both.filter((r): r is PromiseRejectedResult => r.status === "rejected");
     expect(done).toHaveLength(1);

@@ -6,9 +6,28 @@
 import { execFile } from "node:child_process";
 import * as path from "node:path";
 import * as mysql from "mysql2/promise";
-import { LOCAL_ROOT_PASSWORD, LOCAL_ROOT_USER, LocalServer, REPLICATION_OPTIONS, destroyAll, sleep, startServer } from "../../local/mariadbd";
+import {
+  LOCAL_ROOT_PASSWORD,
+  LOCAL_ROOT_USER,
+  LocalServer,
+  REPLICATION_OPTIONS,
+  destroyAll,
+  sleep,
+  startServer,
+} from "../../local/mariadbd";
 import * as fs from "node:fs";
-import { TlsSettings, failover, inspect, reconcile, reloadCertificates, setup, staleCertificates, switchover, topologyToJson, validityOf } from "../../components/replication";
+import {
+  TlsSettings,
+  failover,
+  inspect,
+  reconcile,
+  reloadCertificates,
+  setup,
+  staleCertificates,
+  switchover,
+  topologyToJson,
+  validityOf,
+} from "../../components/replication";
 import { Certificate, TestCa, makeCa, memberDnsName } from "./certificates";
 import { Lab, REPL_PASSWORD, Writer, cleanup, ids, settingsFor, setUpLab, waitReplicated } from "./support";
 
@@ -29,8 +48,13 @@ function tlsWith(authority: TestCa, caPath = authority.caPath): TlsSettings {
 }
 
 /** n members with a certificate each from `ca` and TLS required; the lab's settings use TLS. `certs`: each member's files. */
-async function startTlsLab(n: number, opts: { setUp?: boolean; tls?: TlsSettings; requireTls?: boolean } = {}): Promise<Lab & { certs: Certificate[] }> {
-  const certs = await Promise.all(Array.from({ length: n }, (_, i) => ca.issue(`m${i}-${Date.now()}`, memberDnsName(i))));
+async function startTlsLab(
+  n: number,
+  opts: { setUp?: boolean; tls?: TlsSettings; requireTls?: boolean } = {},
+): Promise<Lab & { certs: Certificate[] }> {
+  const certs = await Promise.all(
+    Array.from({ length: n }, (_, i) => ca.issue(`m${i}-${Date.now()}`, memberDnsName(i))),
+  );
   const settled = await Promise.allSettled(
     certs.map((c, i) =>
       startServer({
@@ -105,13 +129,24 @@ describe("TLS", () => {
 
   it("replicates over TLS with verification, refuses plain clients, and keeps TLS through switchover and failover under a writer", async () => {
     lab = await startTlsLab(3, { setUp: true });
-    expect(lab.lines.join("\n")).toMatch(/member 1: replicating from member 0 \(GTID auto-positioning, semi-sync, TLS verified\)/);
+    expect(lab.lines.join("\n")).toMatch(
+      /member 1: replicating from member 0 \(GTID auto-positioning, semi-sync, TLS verified\)/,
+    );
     await expectTlsEverywhere(lab, 0, [1, 2]);
     const json = topologyToJson(await inspect(lab.members, lab.settings));
-    expect(json.members.map((m) => [m.tls, m.replicationTls])).toEqual([[true, null], [true, true], [true, true]]);
+    expect(json.members.map((m) => [m.tls, m.replicationTls])).toEqual([
+      [true, null],
+      [true, true],
+      [true, true],
+    ]);
 
     // A plain-text client with the right password is refused; the same account over TLS is let in.
-    const plain = mysql.createConnection({ host: "127.0.0.1", port: lab.servers[0].port, user: LOCAL_ROOT_USER, password: LOCAL_ROOT_PASSWORD });
+    const plain = mysql.createConnection({
+      host: "127.0.0.1",
+      port: lab.servers[0].port,
+      user: LOCAL_ROOT_USER,
+      password: LOCAL_ROOT_PASSWORD,
+    });
     await expect(plain).rejects.toThrow(/Access denied|insecure transport/i);
     expect(await lab.servers[0].query("SELECT 1 AS one")).toEqual([{ one: 1 }]);
 
@@ -142,37 +177,56 @@ describe("TLS", () => {
     const foreign = await inspect(lab.members, settingsFor([], { tls: tlsWith(otherCa) }));
     for (const m of foreign.members) {
       expect(m.reachable).toBe(false);
-      expect(m.error).toBe(`TLS: the member's certificate did not verify as '${memberDnsName(m.index)}' against the configured CA: self-signed certificate in certificate chain`);
+      expect(m.error).toBe(
+        `TLS: the member's certificate did not verify as '${memberDnsName(m.index)}' against the configured CA: self-signed certificate in certificate chain`,
+      );
     }
     expect(foreign.problems[0].message).toMatch(/^member 0 \(127\.0\.0\.1:\d+\) is unreachable: TLS: /);
     await expect(setup(lab.members, 0, settingsFor([], { tls: tlsWith(otherCa) }))).rejects.toThrow(/member 0 .*TLS: /);
 
-    const wrongName = await inspect(lab.members, settingsFor([], { tls: { ...tlsWith(ca), serverName: () => "someone-else.db.test" } }));
-    expect(wrongName.members[1].error).toMatch(/did not verify as 'someone-else\.db\.test' against the configured CA: Hostname\/IP does not match certificate's altnames: Host: someone-else\.db\.test\. is not in the cert's altnames: DNS:member-1\.db\.test, IP Address:127\.0\.0\.1$/);
+    const wrongName = await inspect(
+      lab.members,
+      settingsFor([], { tls: { ...tlsWith(ca), serverName: () => "someone-else.db.test" } }),
+    );
+    expect(wrongName.members[1].error).toMatch(
+      /did not verify as 'someone-else\.db\.test' against the configured CA: Hostname\/IP does not match certificate's altnames: Host: someone-else\.db\.test\. is not in the cert's altnames: DNS:member-1\.db\.test, IP Address:127\.0\.0\.1$/,
+    );
 
     const byIp = await inspect(lab.members, settingsFor([], { tls: { ca: ca.ca, caPath: ca.caPath } }));
     expect(byIp.members[0].error).toMatch(/IP address 127\.0\.0\.1.*give its DNS name/);
 
     const plainServer = await startServer({ serverId: 399, options: REPLICATION_OPTIONS });
     lab.servers.push(plainServer);
-    const noTls = await inspect([{ host: plainServer.host, port: plainServer.port }], settingsFor([], { tls: tlsWith(ca) }));
+    const noTls = await inspect(
+      [{ host: plainServer.host, port: plainServer.port }],
+      settingsFor([], { tls: tlsWith(ca) }),
+    );
     expect(noTls.members[0].error).toMatch(/^TLS: the member does not offer TLS .*never falls back to plain text$/);
   });
 
   it("refuses a member serving an expired certificate, saying so", async () => {
     const expired = await ca.issue(`expired-${Date.now()}`, memberDnsName(0), 0);
     await sleep(1100); // -days 0: it expires the second it was made
-    const server = await startServer({ serverId: 398, options: { ...REPLICATION_OPTIONS, ssl_ca: ca.caPath, ssl_cert: expired.cert, ssl_key: expired.key } });
+    const server = await startServer({
+      serverId: 398,
+      options: { ...REPLICATION_OPTIONS, ssl_ca: ca.caPath, ssl_cert: expired.cert, ssl_key: expired.key },
+    });
     lab = { servers: [server], writers: [] } as unknown as Lab; // for the clean-up
     const t = await inspect([{ host: server.host, port: server.port }], settingsFor([], { tls: tlsWith(ca) }));
-    expect(t.members[0].error).toBe("TLS: the member's certificate did not verify as 'member-0.db.test' against the configured CA: certificate has expired");
-    expect(t.problems[0].message).toMatch(/^member 0 \(127\.0\.0\.1:\d+\) is unreachable: TLS: .*certificate has expired$/);
+    expect(t.members[0].error).toBe(
+      "TLS: the member's certificate did not verify as 'member-0.db.test' against the configured CA: certificate has expired",
+    );
+    expect(t.problems[0].message).toMatch(
+      /^member 0 \(127\.0\.0\.1:\d+\) is unreachable: TLS: .*certificate has expired$/,
+    );
   });
 
   it("replication refuses a source whose certificate the replica's CA did not sign; nothing replicates in plain text", async () => {
     // The engine trusts the members' CA, the replicas are told to verify their source against another one.
     lab = await startTlsLab(2, { tls: tlsWith(ca, otherCa.caPath) });
-    await expect(setup(lab.members, 0, lab.settings)).rejects.toThrow(/member 1: replication from member 0 failed: .*SSL/i);
+    await expect(setup(lab.members, 0, lab.settings)).rejects.toThrow(
+      /member 1: replication from member 0 failed: .*SSL/i,
+    );
     const [rs] = await lab.servers[1].query("SHOW SLAVE STATUS");
     expect(rs.Slave_IO_Running).not.toBe("Yes");
     expect(rs.Master_SSL_Verify_Server_Cert).toBe("Yes");
@@ -187,10 +241,17 @@ describe("TLS", () => {
     await lab.servers[1].query("START SLAVE");
     const before = await inspect(lab.members, lab.settings);
     expect(before.members[1].replica).toMatchObject({ sourceIndex: 0, ioThread: expect.any(String), tls: false });
-    expect(before.problems).toEqual([{ kind: "replication-without-tls", message: expect.stringMatching(/^member 1 .* replicates without TLS verifying its source's certificate$/) }]);
+    expect(before.problems).toEqual([
+      {
+        kind: "replication-without-tls",
+        message: expect.stringMatching(/^member 1 .* replicates without TLS verifying its source's certificate$/),
+      },
+    ]);
 
     const { plan } = await reconcile(lab.members, { members: 2, allowFailover: false }, lab.settings);
-    expect(plan.steps.map((s) => `${s.describe}: ${s.reason}`)).toEqual(["attach member 1: it replicates without TLS verifying the source's certificate"]);
+    expect(plan.steps.map((s) => `${s.describe}: ${s.reason}`)).toEqual([
+      "attach member 1: it replicates without TLS verifying the source's certificate",
+    ]);
     const after = await inspect(lab.members, lab.settings);
     expect(after.problems).toEqual([]);
     expect(await slaveSsl(lab.servers[1])).toEqual({ allowed: "Yes", verify: "Yes", ca: ca.caPath });
@@ -259,7 +320,10 @@ describe("TLS", () => {
       await waitReplicated(tlsLab);
       const t = await inspect(tlsLab.members, tlsLab.settings);
       expect(t.problems).toEqual([]);
-      expect(t.members.map((m) => [m.reachable, m.tls])).toEqual([[true, true], [true, true]]);
+      expect(t.members.map((m) => [m.reachable, m.tls])).toEqual([
+        [true, true],
+        [true, true],
+      ]);
     }
     await sleep(300);
     await writer.stop();
@@ -270,7 +334,9 @@ describe("TLS", () => {
     expect(writer.acked.filter((id) => !onPrimary.has(id) || !onReplica.has(id))).toEqual([]);
 
     // Every member serves the new CA's certificate: the old CA no longer lets the engine in; the new one alone does.
-    expect((await inspect(tlsLab.members, settingsFor([], { tls: tlsWith(ca) }))).members.map((m) => m.reachable)).toEqual([false, false]);
+    expect(
+      (await inspect(tlsLab.members, settingsFor([], { tls: tlsWith(ca) }))).members.map((m) => m.reachable),
+    ).toEqual([false, false]);
     fs.writeFileSync(bundlePath, otherCa.ca);
     const newOnly = settingsFor([], { tls: { ...tlsWith(otherCa), caPath: bundlePath } });
     await tlsLab.servers[1].query("STOP SLAVE");
@@ -293,7 +359,9 @@ describe("TLS", () => {
   });
 
   it("turns TLS on for members that ran without it: plain text only while a member does not serve TLS yet, replication moved to verified TLS once both ends do", async () => {
-    const servers = await Promise.all([0, 1].map((i) => startServer({ serverId: 380 + i, options: REPLICATION_OPTIONS })));
+    const servers = await Promise.all(
+      [0, 1].map((i) => startServer({ serverId: 380 + i, options: REPLICATION_OPTIONS })),
+    );
     const members = servers.map((sv) => ({ host: sv.host, port: sv.port }));
     const lines: string[] = [];
     lab = { servers, members, settings: settingsFor(lines), lines, writers: [] } as unknown as Lab;
@@ -303,19 +371,31 @@ describe("TLS", () => {
 
     // What an up met before: TLS is on in the config, the members do not serve it yet, so none is reachable.
     const strict = settingsFor(lines, { tls: tlsWith(ca) });
-    expect((await inspect(members, strict)).members.map((m) => m.error)).toEqual([0, 1].map(() => expect.stringMatching(/^TLS: the member does not offer TLS/)));
+    expect((await inspect(members, strict)).members.map((m) => m.error)).toEqual(
+      [0, 1].map(() => expect.stringMatching(/^TLS: the member does not offer TLS/)),
+    );
 
     const enabling = settingsFor(lines, { tls: { ...tlsWith(ca), enabling: true } });
     const restartWithTls = async (i: number) => {
       const pair = await ca.issue(`enable-${i}-${Date.now()}`, memberDnsName(i));
       await servers[i].stop();
       // As init-server writes it: read-only unless it is the primary the topology names.
-      servers[i].spec.options = { ...servers[i].spec.options, ssl_ca: ca.caPath, ssl_cert: pair.cert, ssl_key: pair.key, "read-only": i === 0 ? 0 : 1 };
+      servers[i].spec.options = {
+        ...servers[i].spec.options,
+        ssl_ca: ca.caPath,
+        ssl_cert: pair.cert,
+        ssl_key: pair.key,
+        "read-only": i === 0 ? 0 : 1,
+      };
       await servers[i].start();
     };
     const state = async () => {
       const t = await inspect(members, enabling);
-      return { tls: t.members.map((m) => m.tls), replicaTls: t.members[1].replica?.tls, problems: t.problems.map((p) => p.kind) };
+      return {
+        tls: t.members.map((m) => m.tls),
+        replicaTls: t.members[1].replica?.tls,
+        problems: t.problems.map((p) => p.kind),
+      };
     };
     expect(await state()).toEqual({ tls: [false, false], replicaTls: false, problems: [] });
 
@@ -328,14 +408,23 @@ describe("TLS", () => {
     // Then the primary: both serve TLS, the plain-text replication is a problem, and the next up moves it to TLS.
     await restartWithTls(0);
     // (The replica may still be reconnecting to its restarted source: an io-thread problem beside it.)
-    expect(await state()).toMatchObject({ tls: [true, true], replicaTls: false, problems: expect.arrayContaining(["replication-without-tls"]) });
+    expect(await state()).toMatchObject({
+      tls: [true, true],
+      replicaTls: false,
+      problems: expect.arrayContaining(["replication-without-tls"]),
+    });
     const { plan } = await reconcile(members, { members: 2, allowFailover: false }, enabling);
-    expect(plan.steps.map((s) => `${s.describe}: ${s.reason}`)).toEqual(["attach member 1: it replicates without TLS verifying the source's certificate"]);
+    expect(plan.steps.map((s) => `${s.describe}: ${s.reason}`)).toEqual([
+      "attach member 1: it replicates without TLS verifying the source's certificate",
+    ]);
     expect(await slaveSsl(servers[1])).toEqual({ allowed: "Yes", verify: "Yes", ca: ca.caPath });
     // Done: TLS as for a stack that always had it, nothing in plain text.
     const after = await inspect(members, strict);
     expect(after.problems).toEqual([]);
-    expect(after.members.map((m) => [m.tls, m.replica?.tls ?? null])).toEqual([[true, null], [true, true]]);
+    expect(after.members.map((m) => [m.tls, m.replica?.tls ?? null])).toEqual([
+      [true, null],
+      [true, true],
+    ]);
     await servers[0].query("INSERT INTO app.t VALUES (1)");
     await waitReplicated(lab!);
     expect(await servers[1].query("SELECT id FROM app.t")).toEqual([{ id: 1 }]);
@@ -347,27 +436,50 @@ describe("TLS", () => {
     const renewed = await ca.issue(`never-${Date.now()}`, memberDnsName(0), 5);
     const pem = fs.readFileSync(renewed.cert, "utf8");
     expect((await staleCertificates(tlsLab.members, [pem], tlsLab.settings)).map((s) => s.index)).toEqual([0]);
-    await expect(reloadCertificates(tlsLab.members, [pem], { ...tlsLab.settings, deadlineMs: 500 }, 100))
-      .rejects.toThrow(/^certificates not reloaded within 500 ms: member 0 serves a certificate valid .* to .*, not the renewed one valid .*: its files have not changed yet$/);
+    await expect(
+      reloadCertificates(tlsLab.members, [pem], { ...tlsLab.settings, deadlineMs: 500 }, 100),
+    ).rejects.toThrow(
+      /^certificates not reloaded within 500 ms: member 0 serves a certificate valid .* to .*, not the renewed one valid .*: its files have not changed yet$/,
+    );
   });
 
   it("mysql-ha setup and status take --tls-ca (or MYSQL_HA_TLS_CA): status --json reports tls and replicationTls per member", async () => {
     lab = await startTlsLab(2);
     const members = lab.members.map((m) => `${m.host}:${m.port}`).join(",");
     const names = [0, 1].map(memberDnsName).join(",");
-    const env = { MYSQL_HA_PASSWORD: LOCAL_ROOT_PASSWORD, MYSQL_HA_REPLICATION_USER: "repl", MYSQL_HA_REPLICATION_PASSWORD: REPL_PASSWORD };
-    const set = await cli(["setup", "--members", members, "--tls-ca", ca.caPath, "--tls-member-ca", ca.caPath, "--tls-server-names", names], env);
+    const env = {
+      MYSQL_HA_PASSWORD: LOCAL_ROOT_PASSWORD,
+      MYSQL_HA_REPLICATION_USER: "repl",
+      MYSQL_HA_REPLICATION_PASSWORD: REPL_PASSWORD,
+    };
+    const set = await cli(
+      ["setup", "--members", members, "--tls-ca", ca.caPath, "--tls-member-ca", ca.caPath, "--tls-server-names", names],
+      env,
+    );
     expect(set.stderr).toBe("");
     expect(set.stdout).toMatch(/member 1: replicating from member 0 \(.*TLS verified\)/);
 
-    const status = await cli(["status", "--members", members, "--tls-server-names", names, "--json"], { ...env, MYSQL_HA_TLS_CA: ca.caPath });
+    const status = await cli(["status", "--members", members, "--tls-server-names", names, "--json"], {
+      ...env,
+      MYSQL_HA_TLS_CA: ca.caPath,
+    });
     expect(status.code).toBe(0);
     const json = JSON.parse(status.stdout);
-    expect(json.members.map((m: { tls: boolean; replicationTls: boolean | null }) => [m.tls, m.replicationTls])).toEqual([[true, null], [true, true]]);
+    expect(
+      json.members.map((m: { tls: boolean; replicationTls: boolean | null }) => [m.tls, m.replicationTls]),
+    ).toEqual([
+      [true, null],
+      [true, true],
+    ]);
 
-    const foreign = await cli(["status", "--members", members, "--tls-server-names", names, "--json"], { ...env, MYSQL_HA_TLS_CA: otherCa.caPath });
+    const foreign = await cli(["status", "--members", members, "--tls-server-names", names, "--json"], {
+      ...env,
+      MYSQL_HA_TLS_CA: otherCa.caPath,
+    });
     expect(foreign.code).toBe(1);
-    expect(JSON.parse(foreign.stdout).problems[0]).toMatch(/^member 0 \(127\.0\.0\.1:\d+\) is unreachable: TLS: the member's certificate did not verify as 'member-0\.db\.test'/);
+    expect(JSON.parse(foreign.stdout).problems[0]).toMatch(
+      /^member 0 \(127\.0\.0\.1:\d+\) is unreachable: TLS: the member's certificate did not verify as 'member-0\.db\.test'/,
+    );
 
     const byIp = await cli(["status", "--members", members, "--tls-ca", ca.caPath], env);
     expect(JSON.stringify(byIp.stdout)).toMatch(/IP address 127\.0\.0\.1.*give its DNS name/);
@@ -380,8 +492,13 @@ describe("TLS", () => {
 function cli(args: string[], env: Record<string, string>): Promise<{ code: number; stdout: string; stderr: string }> {
   const bin = path.join(__dirname, "..", "..", "bin", "mysql-ha.js");
   return new Promise((resolve) => {
-    execFile(process.execPath, [bin, ...args], { env: { ...process.env, ...env }, timeout: 60000 }, (err, stdout, stderr) => {
-      resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr });
-    });
+    execFile(
+      process.execPath,
+      [bin, ...args],
+      { env: { ...process.env, ...env }, timeout: 60000 },
+      (err, stdout, stderr) => {
+        resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr });
+      },
+    );
   });
 }

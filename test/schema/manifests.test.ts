@@ -5,7 +5,9 @@ import { kubernetesManifests, renderStack } from "../../offline/render";
  * Prometheus Operator's kinds from its CRD schemas (@kubernetes-models/prometheus-operator).
  */
 function modelFor(apiVersion: string, kind: string): new (data: any) => { validate(): void } {
-  const pkg = apiVersion.startsWith("monitoring.coreos.com/") ? "@kubernetes-models/prometheus-operator" : "kubernetes-models";
+  const pkg = apiVersion.startsWith("monitoring.coreos.com/")
+    ? "@kubernetes-models/prometheus-operator"
+    : "kubernetes-models";
   const mod = require(`${pkg}/${apiVersion}/${kind}`);
   return mod[kind];
 }
@@ -13,7 +15,11 @@ function modelFor(apiVersion: string, kind: string): new (data: any) => { valida
 /** The shipped stacks, and prod with every monitoring object (sidecar, PodMonitors, PrometheusRule). */
 const MONITORED = { metrics: "true", monitoring: "prometheus-operator" };
 
-describe.each([["dev", {}], ["prod", {}], ["prod", MONITORED]])("rendered manifests of stack %s %j", (stack, set) => {
+describe.each([
+  ["dev", {}],
+  ["prod", {}],
+  ["prod", MONITORED],
+])("rendered manifests of stack %s %j", (stack, set) => {
   let manifests: Array<Record<string, any>>;
   beforeAll(async () => {
     const rendered = await renderStack({ stack, set });
@@ -23,7 +29,8 @@ describe.each([["dev", {}], ["prod", {}], ["prod", MONITORED]])("rendered manife
 
   it("include every kind the component builds", () => {
     const kinds = new Set(manifests.map((m) => m.kind));
-    for (const kind of ["ConfigMap", "Secret", "Service", "StatefulSet", "PodDisruptionBudget"]) expect(kinds).toContain(kind);
+    for (const kind of ["ConfigMap", "Secret", "Service", "StatefulSet", "PodDisruptionBudget"])
+      expect(kinds).toContain(kind);
     // The failover agent (autoFailover is true in both stacks).
     for (const kind of ["Deployment", "ServiceAccount", "Role", "RoleBinding"]) expect(kinds).toContain(kind);
     if (set === MONITORED) for (const kind of ["PodMonitor", "PrometheusRule"]) expect(kinds).toContain(kind);

@@ -57,7 +57,13 @@ function joinerDir(): string {
 }
 
 function clone(donor: Donor, datadir: string, env: Record<string, string> = {}) {
-  return runScript("clone.sh", { DONOR_HOST: HOST, DONOR_PORT: String(donor.port), CLONE_TOKEN: TOKEN, DATADIR: datadir, ...env });
+  return runScript("clone.sh", {
+    DONOR_HOST: HOST,
+    DONOR_PORT: String(donor.port),
+    CLONE_TOKEN: TOKEN,
+    DATADIR: datadir,
+    ...env,
+  });
 }
 
 function canConnect(host: string, port: number): Promise<boolean> {
@@ -71,7 +77,11 @@ function canConnect(host: string, port: number): Promise<boolean> {
 }
 
 /** Streams the donor started (its log names each stream it served). */
-const streamsServed = (donor: Donor) => donor.log().split("\n").filter((l) => /streaming a backup/.test(l)).length;
+const streamsServed = (donor: Donor) =>
+  donor
+    .log()
+    .split("\n")
+    .filter((l) => /streaming a backup/.test(l)).length;
 
 /** The serial number of the certificate the donor presents now. */
 function servedSerial(donor: Donor): Promise<string> {
@@ -114,7 +124,11 @@ describe("clone stream over TLS", () => {
     const datadir = joinerDir();
     const err = await clone(donor, datadir, { TLS_CA: otherCa.caPath }).catch((e) => e);
     expect(err).toBeInstanceOf(ScriptError);
-    expect(err.stderr).toMatch(new RegExp(`the donor ${HOST}:${donor.port} is refused: its TLS certificate is not signed by the CA in ${otherCa.caPath} \\(it comes from another CA\\); the token was not sent`));
+    expect(err.stderr).toMatch(
+      new RegExp(
+        `the donor ${HOST}:${donor.port} is refused: its TLS certificate is not signed by the CA in ${otherCa.caPath} \\(it comes from another CA\\); the token was not sent`,
+      ),
+    );
     expect(fs.readdirSync(datadir)).toEqual([]);
     expect(streamsServed(donor)).toBe(0);
   });
@@ -123,7 +137,9 @@ describe("clone stream over TLS", () => {
     donor = await tlsDonor();
     const datadir = joinerDir();
     const err = await clone(donor, datadir, { TLS_CA: ca.caPath, DONOR_TLS_NAME: "member-9.db.test" }).catch((e) => e);
-    expect(err.stderr).toMatch(/its TLS certificate does not name member-9\.db\.test \(the name it must carry\); the token was not sent/);
+    expect(err.stderr).toMatch(
+      /its TLS certificate does not name member-9\.db\.test \(the name it must carry\); the token was not sent/,
+    );
     expect(fs.readdirSync(datadir)).toEqual([]);
     expect(streamsServed(donor)).toBe(0);
   });
@@ -133,12 +149,27 @@ describe("clone stream over TLS", () => {
     const expired = await ca.issue("donor-expired-served", HOST, 0);
     await sleep(1100); // -days 0: it expires the second it was made
     const port = await freePort();
-    const listener = spawn("socat", [`OPENSSL-LISTEN:${port},bind=${server.host},reuseaddr,fork,cert=${expired.cert},key=${expired.key},verify=0`, "SYSTEM:cat >/dev/null"], { stdio: "ignore" });
+    const listener = spawn(
+      "socat",
+      [
+        `OPENSSL-LISTEN:${port},bind=${server.host},reuseaddr,fork,cert=${expired.cert},key=${expired.key},verify=0`,
+        "SYSTEM:cat >/dev/null",
+      ],
+      { stdio: "ignore" },
+    );
     try {
       for (let i = 0; i < 100 && !(await canConnect(server.host, port)); i++) await sleep(50);
       const datadir = joinerDir();
-      const err = await runScript("clone.sh", { DONOR_HOST: HOST, DONOR_PORT: String(port), CLONE_TOKEN: TOKEN, DATADIR: datadir, TLS_CA: ca.caPath }).catch((e) => e);
-      expect(err.stderr).toMatch(new RegExp(`the donor ${HOST}:${port} is refused: its TLS certificate has expired; the token was not sent`));
+      const err = await runScript("clone.sh", {
+        DONOR_HOST: HOST,
+        DONOR_PORT: String(port),
+        CLONE_TOKEN: TOKEN,
+        DATADIR: datadir,
+        TLS_CA: ca.caPath,
+      }).catch((e) => e);
+      expect(err.stderr).toMatch(
+        new RegExp(`the donor ${HOST}:${port} is refused: its TLS certificate has expired; the token was not sent`),
+      );
       expect(fs.readdirSync(datadir)).toEqual([]);
     } finally {
       listener.kill();
@@ -149,7 +180,11 @@ describe("clone stream over TLS", () => {
     donor = await startDonor(server, TOKEN);
     const datadir = joinerDir();
     const err = await clone(donor, datadir, { TLS_CA: ca.caPath }).catch((e) => e);
-    expect(err.stderr).toMatch(new RegExp(`the donor ${HOST}:${donor.port} does not speak TLS \\(is TLS off on it\\?\\): refusing to send it the token in plain text`));
+    expect(err.stderr).toMatch(
+      new RegExp(
+        `the donor ${HOST}:${donor.port} does not speak TLS \\(is TLS off on it\\?\\): refusing to send it the token in plain text`,
+      ),
+    );
     expect(fs.readdirSync(datadir)).toEqual([]);
     expect(donor.log()).not.toMatch(/streaming a backup/);
   });
@@ -192,8 +227,14 @@ test("the donor has its member load a renewed pair (FLUSH SSL), whoever renewed 
   fs.copyFileSync(ca.caPath, path.join(dir, "ca.crt"));
   const { address } = await lookup(HOST, { family: 4 });
   const member = await startServer({
-    serverId: 261, host: address,
-    options: { ...REPLICATION_OPTIONS, ssl_ca: path.join(dir, "ca.crt"), ssl_cert: path.join(dir, "member-0.crt"), ssl_key: path.join(dir, "member-0.key") },
+    serverId: 261,
+    host: address,
+    options: {
+      ...REPLICATION_OPTIONS,
+      ssl_ca: path.join(dir, "ca.crt"),
+      ssl_cert: path.join(dir, "member-0.crt"),
+      ssl_key: path.join(dir, "member-0.key"),
+    },
   });
   // The end date of the certificate mariadbd presents to a new connection (openssl's STARTTLS for MySQL).
   const notAfter = async () => {
@@ -226,19 +267,25 @@ describe("the donor refuses to serve without a usable certificate of its own (ne
 
   test("missing key", async () => {
     fs.copyFileSync(path.join(tlsDir, "member-0.crt"), path.join(dir, "member-0.crt"));
-    await expect(tlsDonor(dir)).rejects.toThrow(/TLS is on but \S+\/member-0\.key is missing or empty \(the TLS Secret has no key member-0\.key for member 0\): refusing to serve streams/);
+    await expect(tlsDonor(dir)).rejects.toThrow(
+      /TLS is on but \S+\/member-0\.key is missing or empty \(the TLS Secret has no key member-0\.key for member 0\): refusing to serve streams/,
+    );
   });
 
   test("expired certificate", async () => {
     await writePair(dir, await ca.issue("donor-expired", HOST, 0));
     await sleep(1100); // -days 0: it expires the second it was made
-    await expect(tlsDonor(dir)).rejects.toThrow(/TLS: \S+\/member-0\.crt has expired \(notAfter=.*\): refusing to serve streams with it/);
+    await expect(tlsDonor(dir)).rejects.toThrow(
+      /TLS: \S+\/member-0\.crt has expired \(notAfter=.*\): refusing to serve streams with it/,
+    );
   });
 
   test("a key that is not the certificate's", async () => {
     const other = await ca.issue("donor-other", HOST);
     fs.copyFileSync(path.join(tlsDir, "member-0.crt"), path.join(dir, "member-0.crt"));
     fs.copyFileSync(other.key, path.join(dir, "member-0.key"));
-    await expect(tlsDonor(dir)).rejects.toThrow(/TLS: \S+\/member-0\.key is not the private key of \S+\/member-0\.crt \(mismatched pair\)/);
+    await expect(tlsDonor(dir)).rejects.toThrow(
+      /TLS: \S+\/member-0\.key is not the private key of \S+\/member-0\.crt \(mismatched pair\)/,
+    );
   });
 });

@@ -1,4 +1,12 @@
-import { destroyAll, LOCAL_ROOT_PASSWORD, LOCAL_ROOT_USER, LocalServer, REPLICATION_OPTIONS, sleep, startServers } from "../../local/mariadbd";
+import {
+  destroyAll,
+  LOCAL_ROOT_PASSWORD,
+  LOCAL_ROOT_USER,
+  LocalServer,
+  REPLICATION_OPTIONS,
+  sleep,
+  startServers,
+} from "../../local/mariadbd";
 import { Donor, runScript, ScriptError, startDonor } from "../../cli/scripts";
 import { seedFromPeer } from "../../local/backup";
 import * as fs from "node:fs";
@@ -20,9 +28,10 @@ async function attach(replica: LocalServer, source: LocalServer): Promise<void> 
 async function waitForRows(server: LocalServer, expected: number, timeoutMs = 20000): Promise<number> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
-    const n = await server
-      .query<{ n: number }>("SELECT COUNT(*) AS n FROM app.t")
-      .then(([row]) => Number(row.n), () => -1); // the table may not have arrived yet
+    const n = await server.query<{ n: number }>("SELECT COUNT(*) AS n FROM app.t").then(
+      ([row]) => Number(row.n),
+      () => -1,
+    ); // the table may not have arrived yet
     if (n === expected || Date.now() > deadline) return n;
     await sleep(100);
   }
@@ -87,7 +96,9 @@ describe("clone from a peer (clone-serve.sh + clone.sh)", () => {
     const gtid = await seedFromPeer(joiner, donor, TOKEN);
     expect(gtid).toMatch(/^0-230-\d+$/);
     // Nothing but clone.sh and a plain start touched the joiner (as in a pod: seed init container, then mariadbd).
-    const [{ slave, binlog }] = await joiner.query<{ slave: string; binlog: string }>("SELECT @@gtid_slave_pos AS slave, @@gtid_binlog_pos AS binlog");
+    const [{ slave, binlog }] = await joiner.query<{ slave: string; binlog: string }>(
+      "SELECT @@gtid_slave_pos AS slave, @@gtid_binlog_pos AS binlog",
+    );
     expect({ slave, binlog }).toEqual({ slave: gtid, binlog: "" });
     await attach(joiner, primary);
     await primary.query("INSERT INTO app.t VALUES (2, 'after')");
@@ -107,9 +118,18 @@ describe("clone from a peer (clone-serve.sh + clone.sh)", () => {
     fs.rmSync(joiner.datadir, { recursive: true, force: true });
     const conf = fs.mkdtempSync(path.join(os.tmpdir(), "mysql-ha-conf-"));
     // What init-server writes with TLS on; the seed container mounts the conf volume but not the TLS Secret.
-    fs.writeFileSync(path.join(conf, "50-tls.cnf"), "[mariadb]\nssl_ca = /etc/mysql-ha/tls/ca.crt\nssl_cert = /etc/mysql-ha/tls/member-1.crt\nssl_key = /etc/mysql-ha/tls/member-1.key\n");
+    fs.writeFileSync(
+      path.join(conf, "50-tls.cnf"),
+      "[mariadb]\nssl_ca = /etc/mysql-ha/tls/ca.crt\nssl_cert = /etc/mysql-ha/tls/member-1.crt\nssl_key = /etc/mysql-ha/tls/member-1.key\n",
+    );
     try {
-      const { stdout } = await runScript("clone.sh", { DONOR_HOST: donor.host, DONOR_PORT: String(donor.port), CLONE_TOKEN: TOKEN, DATADIR: joiner.datadir, MYSQL_CONF_DIR: conf });
+      const { stdout } = await runScript("clone.sh", {
+        DONOR_HOST: donor.host,
+        DONOR_PORT: String(donor.port),
+        CLONE_TOKEN: TOKEN,
+        DATADIR: joiner.datadir,
+        MYSQL_CONF_DIR: conf,
+      });
       expect(stdout).toMatch(/^GTID=0-230-\d+$/m);
     } finally {
       fs.rmSync(conf, { recursive: true, force: true });
@@ -135,7 +155,12 @@ describe("clone from a peer (clone-serve.sh + clone.sh)", () => {
 
   test("refuses to clone into a datadir that has data", async () => {
     servers = await startServers(1, REPLICATION_OPTIONS, 220);
-    const err = await runScript("clone.sh", { DONOR_HOST: "127.0.0.1", DONOR_PORT: "1", CLONE_TOKEN: TOKEN, DATADIR: servers[0].datadir }).catch((e) => e);
+    const err = await runScript("clone.sh", {
+      DONOR_HOST: "127.0.0.1",
+      DONOR_PORT: "1",
+      CLONE_TOKEN: TOKEN,
+      DATADIR: servers[0].datadir,
+    }).catch((e) => e);
     expect(err.message).toMatch(/is not empty: refusing to overwrite/);
     expect(require("node:fs").existsSync(`${servers[0].datadir}/mysql`)).toBe(true);
   });
@@ -154,11 +179,20 @@ describe("the donor port's limit on concurrent streams", () => {
     donor = await startDonor(servers[0], TOKEN, undefined, { CLONE_MAX_CLIENTS: "1" });
     const fs = require("node:fs") as typeof import("node:fs");
     const clone = (dir: string) =>
-      runScript("clone.sh", { DONOR_HOST: donor!.host, DONOR_PORT: String(donor!.port), CLONE_TOKEN: TOKEN, DATADIR: `${servers[0].dir}/${dir}` });
+      runScript("clone.sh", {
+        DONOR_HOST: donor!.host,
+        DONOR_PORT: String(donor!.port),
+        CLONE_TOKEN: TOKEN,
+        DATADIR: `${servers[0].dir}/${dir}`,
+      });
     await Promise.all([clone("joiner-a"), clone("joiner-b")]);
     for (const dir of ["joiner-a", "joiner-b"]) expect(fs.existsSync(`${servers[0].dir}/${dir}/mysql`)).toBe(true);
     // The donor's log: the second stream starts only after the first completed.
-    const events = donor.log().split("\n").filter((l) => /streaming a backup|stream to .* complete/.test(l)).map((l) => (l.includes("complete") ? "done" : "start"));
+    const events = donor
+      .log()
+      .split("\n")
+      .filter((l) => /streaming a backup|stream to .* complete/.test(l))
+      .map((l) => (l.includes("complete") ? "done" : "start"));
     expect(events).toEqual(["start", "done", "start", "done"]);
   });
 });

@@ -42,9 +42,19 @@ describe("seed-member.sh on member 0 without restoreFrom", () => {
 
   test("clones the first peer whose database answers (not one whose donor port alone is open) and is positioned at its GTID", async () => {
     const [mysqlPort, donorPort] = [await freePort(), await freePort()];
-    const peer1 = await startServer({ serverId: 311, options: REPLICATION_OPTIONS, host: "127.0.0.11", port: mysqlPort });
+    const peer1 = await startServer({
+      serverId: 311,
+      options: REPLICATION_OPTIONS,
+      host: "127.0.0.11",
+      port: mysqlPort,
+    });
     servers.push(peer1);
-    const peer2 = await startServer({ serverId: 312, options: REPLICATION_OPTIONS, host: "127.0.0.12", port: mysqlPort });
+    const peer2 = await startServer({
+      serverId: 312,
+      options: REPLICATION_OPTIONS,
+      host: "127.0.0.12",
+      port: mysqlPort,
+    });
     servers.push(peer2);
     await peer2.query("CREATE DATABASE app");
     await peer2.query("CREATE TABLE app.t (id INT PRIMARY KEY)");
@@ -55,13 +65,18 @@ describe("seed-member.sh on member 0 without restoreFrom", () => {
 
     const member0 = await emptyMember0();
     servers.push(member0);
-    const { stdout, stderr } = await runScript("seed-member.sh", { ...seedEnv(member0, mysqlPort, donorPort), MAX_MEMBERS: "3" });
+    const { stdout, stderr } = await runScript("seed-member.sh", {
+      ...seedEnv(member0, mysqlPort, donorPort),
+      MAX_MEMBERS: "3",
+    });
     expect(stderr).toContain("member 0 has no data and member 2 (127.0.0.12) answers: cloning it");
     const gtid = (stdout.match(/^GTID=(.*)$/m) ?? [])[1];
     expect(gtid).toMatch(/^0-312-\d+$/);
 
     await member0.start();
-    const [{ n, pos }] = await member0.query<{ n: number; pos: string }>("SELECT COUNT(*) AS n, @@gtid_slave_pos AS pos FROM app.t");
+    const [{ n, pos }] = await member0.query<{ n: number; pos: string }>(
+      "SELECT COUNT(*) AS n, @@gtid_slave_pos AS pos FROM app.t",
+    );
     expect({ n: Number(n), pos }).toEqual({ n: 50, pos: gtid });
   });
 
@@ -70,7 +85,10 @@ describe("seed-member.sh on member 0 without restoreFrom", () => {
     const member0 = await emptyMember0();
     servers.push(member0);
     const started = Date.now();
-    const { stderr } = await runScript("seed-member.sh", { ...seedEnv(member0, mysqlPort, donorPort), MAX_MEMBERS: "9" });
+    const { stderr } = await runScript("seed-member.sh", {
+      ...seedEnv(member0, mysqlPort, donorPort),
+      MAX_MEMBERS: "9",
+    });
     expect(Date.now() - started).toBeLessThan(5000);
     expect(stderr).toMatch(/member 0 starts empty \(no restoreFrom; no peer answers on port \d+: first start\)/);
     expect(fs.readdirSync(member0.datadir)).toEqual([]);

@@ -12,15 +12,29 @@ describe("KubernetesRestarter (against a local stand-in of the pod API)", () => 
   let restarter: KubernetesRestarter;
 
   beforeEach(async () => {
-    api = new KubeApiStandin({ namespace: "db", statefulSet: "mysql", replicas: 3, revision: "mysql-aaa", recreateMs: 100, readyMs: 150 });
+    api = new KubeApiStandin({
+      namespace: "db",
+      statefulSet: "mysql",
+      replicas: 3,
+      revision: "mysql-aaa",
+      recreateMs: 100,
+      readyMs: 150,
+    });
     await api.start();
-    restarter = new KubernetesRestarter({ namespace: "db", statefulSet: "mysql", kubeconfig: api.kubeconfig(), pollMs: 30 });
+    restarter = new KubernetesRestarter({
+      namespace: "db",
+      statefulSet: "mysql",
+      kubeconfig: api.kubeconfig(),
+      pollMs: 30,
+    });
   });
   afterEach(() => api.stop());
 
   it("reports every pod current while the template is unchanged", async () => {
     const revisions = await restarter.revisions([0, 1, 2]);
-    expect(revisions).toEqual([0, 1, 2].map((ordinal) => ({ ordinal, current: true, ready: true, revision: "mysql-aaa" })));
+    expect(revisions).toEqual(
+      [0, 1, 2].map((ordinal) => ({ ordinal, current: true, ready: true, revision: "mysql-aaa" })),
+    );
   });
 
   it("waits for the controller to observe a template change before judging pods out of date", async () => {
@@ -44,13 +58,17 @@ describe("KubernetesRestarter (against a local stand-in of the pod API)", () => 
     api.broken.add("mysql-bad");
     const failure = restarter.restart(1, Date.now() + 10000);
     await expect(failure).rejects.toBeInstanceOf(MemberRestartError);
-    await expect(failure).rejects.toThrow(/member 1: pod mysql-1 not Ready: mariadb CrashLoopBackOff \(Error, exit 1\); its container restarted 3 times/);
+    await expect(failure).rejects.toThrow(
+      /member 1: pod mysql-1 not Ready: mariadb CrashLoopBackOff \(Error, exit 1\); its container restarted 3 times/,
+    );
   });
 
   it("fails early, naming the init container, when the new revision's init container crash-loops", async () => {
     api.setTemplateRevision("mysql-bad");
     api.brokenInit.add("mysql-bad");
-    await expect(restarter.restart(1, Date.now() + 10000)).rejects.toThrow(/member 1: pod mysql-1 not Ready: init-server CrashLoopBackOff \(Error, exit 1\); its container restarted 3 times/);
+    await expect(restarter.restart(1, Date.now() + 10000)).rejects.toThrow(
+      /member 1: pod mysql-1 not Ready: init-server CrashLoopBackOff \(Error, exit 1\); its container restarted 3 times/,
+    );
   });
 
   it("does not take the old pod, still Terminating, for its replacement", async () => {
@@ -64,7 +82,9 @@ describe("KubernetesRestarter (against a local stand-in of the pod API)", () => 
 
   it("names the pod and the revision it waited for when the deadline passes", async () => {
     api.setTemplateRevision("mysql-bbb");
-    await expect(restarter.restart(0, Date.now() + 100)).rejects.toThrow(/member 0: pod db\/mysql-0 did not come back on revision mysql-bbb in time/);
+    await expect(restarter.restart(0, Date.now() + 100)).rejects.toThrow(
+      /member 0: pod db\/mysql-0 did not come back on revision mysql-bbb in time/,
+    );
   });
 });
 
@@ -76,23 +96,45 @@ describe("KubernetesRestarter after a switchover", () => {
   const pulumiApply = async (resource: "configmaps" | "services", body: any) => {
     const name = resource === "configmaps" ? "mysql-topology" : "mysql-primary";
     const force = body.metadata?.annotations?.["pulumi.com/patchForce"] === "true";
-    const res = await fetch(`${api.url}/api/v1/namespaces/db/${resource}/${name}?fieldManager=${PULUMI}${force ? "&force=true" : ""}`, {
-      method: "PATCH", headers: { "content-type": "application/apply-patch+yaml" }, body: JSON.stringify({ apiVersion: "v1", metadata: { name }, ...body }),
-    });
+    const res = await fetch(
+      `${api.url}/api/v1/namespaces/db/${resource}/${name}?fieldManager=${PULUMI}${force ? "&force=true" : ""}`,
+      {
+        method: "PATCH",
+        headers: { "content-type": "application/apply-patch+yaml" },
+        body: JSON.stringify({ apiVersion: "v1", metadata: { name }, ...body }),
+      },
+    );
     return { code: res.status, body: (await res.json()) as any };
   };
   // The two objects exactly as the program renders them (namespace db, component name mysql).
   const names = objectNames("mysql");
   const rendered = (labels: Record<string, string> = {}) => {
-    const base = { name: "mysql", names, settings: { namespace: "db", serviceType: "ClusterIP" as const, loadBalancerSourceRanges: [] } };
+    const base = {
+      name: "mysql",
+      names,
+      settings: { namespace: "db", serviceType: "ClusterIP" as const, loadBalancerSourceRanges: [] },
+    };
     const withLabels = (o: any) => ({ ...o, metadata: { ...o.metadata, labels: { ...o.metadata.labels, ...labels } } });
     return { topology: withLabels(buildTopologyConfigMap(base)), service: withLabels(buildPrimaryService(base)) };
   };
 
   beforeEach(async () => {
-    api = new KubeApiStandin({ namespace: "db", statefulSet: "mysql", replicas: 3, revision: "mysql-aaa", createOnPatch: false, podLabels: selectorLabels("mysql") });
+    api = new KubeApiStandin({
+      namespace: "db",
+      statefulSet: "mysql",
+      replicas: 3,
+      revision: "mysql-aaa",
+      createOnPatch: false,
+      podLabels: selectorLabels("mysql"),
+    });
     await api.start();
-    restarter = new KubernetesRestarter({ namespace: "db", statefulSet: "mysql", kubeconfig: api.kubeconfig(), topologyConfigMap: "mysql-topology", primaryService: "mysql-primary" });
+    restarter = new KubernetesRestarter({
+      namespace: "db",
+      statefulSet: "mysql",
+      kubeconfig: api.kubeconfig(),
+      topologyConfigMap: "mysql-topology",
+      primaryService: "mysql-primary",
+    });
   });
   afterEach(() => api.stop());
 
@@ -107,7 +149,9 @@ describe("KubernetesRestarter after a switchover", () => {
   });
 
   it("names the missing object when there is nothing to patch", async () => {
-    await expect(restarter.namePrimary(1)).rejects.toThrow(/pointing ConfigMap db\/mysql-topology at member 1 failed: configmaps "mysql-topology" not found \(HTTP 404\)/);
+    await expect(restarter.namePrimary(1)).rejects.toThrow(
+      /pointing ConfigMap db\/mysql-topology at member 1 failed: configmaps "mysql-topology" not found \(HTTP 404\)/,
+    );
   });
 
   // The program leaves the primary's name out of both objects (the ConfigMap's key, the pods' labels), so Pulumi's
@@ -127,6 +171,8 @@ describe("KubernetesRestarter after a switchover", () => {
     const live = (await (await fetch(`${api.url}/api/v1/namespaces/db/services/mysql-primary`)).json()) as any;
     expect(live.metadata.managedFields.map((m: any) => m.manager)).toEqual([PULUMI]);
     const configMap = (await (await fetch(`${api.url}/api/v1/namespaces/db/configmaps/mysql-topology`)).json()) as any;
-    expect(configMap.metadata.managedFields.find((m: any) => m.manager === RESTARTER_FIELD_MANAGER).fieldsV1).toEqual({ "f:data": { "f:primary": {} } });
+    expect(configMap.metadata.managedFields.find((m: any) => m.manager === RESTARTER_FIELD_MANAGER).fieldsV1).toEqual({
+      "f:data": { "f:primary": {} },
+    });
   });
 });

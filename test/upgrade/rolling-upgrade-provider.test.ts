@@ -7,7 +7,15 @@
 import { ROLLING_UPGRADE_TYPE, SECRET_PROPERTIES, serializableProvider } from "../../components/providers";
 import { apply, EngineSettings, inspect, mariadb, plan } from "../../components/replication";
 import { Declaration, DynamicHost, serializeProvider } from "../../local/dynamic-host";
-import { destroyAll, LOCAL_ROOT_PASSWORD, LOCAL_ROOT_USER, LocalServer, REPLICATION_OPTIONS, ServerOptions, startServers } from "../../local/mariadbd";
+import {
+  destroyAll,
+  LOCAL_ROOT_PASSWORD,
+  LOCAL_ROOT_USER,
+  LocalServer,
+  REPLICATION_OPTIONS,
+  ServerOptions,
+  startServers,
+} from "../../local/mariadbd";
 import { KubeApiStandin } from "../../local/kube-api-standin";
 import { applyProgramObjects, memberStandin, roleLabels } from "../connectors/program-objects";
 
@@ -39,7 +47,10 @@ describe("RollingUpgrade provider, serialized and run in a separate process", ()
         const server = servers[ordinal];
         await server.stop();
         server.spec.options = TEMPLATES[revision];
-        return server.start().then(() => true, () => false);
+        return server.start().then(
+          () => true,
+          () => false,
+        );
       },
     });
     await api.start();
@@ -52,7 +63,11 @@ describe("RollingUpgrade provider, serialized and run in a separate process", ()
       semiSyncTimeoutMs: 2000,
       flavor: mariadb,
     };
-    await apply(members, plan(await inspect(members, settings), { members: 3, primary: 0, allowFailover: false }), settings);
+    await apply(
+      members,
+      plan(await inspect(members, settings), { members: 3, primary: 0, allowFailover: false }),
+      settings,
+    );
   });
   afterAll(async () => {
     await host?.stop();
@@ -79,7 +94,13 @@ describe("RollingUpgrade provider, serialized and run in a separate process", ()
         maxLagSeconds: 5,
         connector: { kind: "direct", members: servers.map((s) => s.address) },
         kubeconfig: api.kubeconfig(),
-        restarter: { kind: "kubernetes", namespace: "db", statefulSet: "mysql", topologyConfigMap: "mysql-topology", primaryService: "mysql-primary" },
+        restarter: {
+          kind: "kubernetes",
+          namespace: "db",
+          statefulSet: "mysql",
+          topologyConfigMap: "mysql-topology",
+          primaryService: "mysql-primary",
+        },
         adminUser: LOCAL_ROOT_USER,
         adminPassword: LOCAL_ROOT_PASSWORD,
         replicationUser: "repl",
@@ -111,16 +132,22 @@ describe("RollingUpgrade provider, serialized and run in a separate process", ()
       /^set member 0: max_connections = 321 live; set member 1: max_connections = 321 live; set member 2: max_connections = 321 live; restart 2, 1; switch over 0 -> 1; restart 0; switch over 1 -> 0 \(writes paused \d+ ms, \d+ ms\)$/,
     );
     expect(rolled.outputs.primaryOrdinal).toBe(0);
-    expect(api.requests.filter((r) => r.startsWith("DELETE"))).toEqual([2, 1, 0].map((o) => `DELETE /api/v1/namespaces/db/pods/mysql-${o}`));
+    expect(api.requests.filter((r) => r.startsWith("DELETE"))).toEqual(
+      [2, 1, 0].map((o) => `DELETE /api/v1/namespaces/db/pods/mysql-${o}`),
+    );
     for (const s of servers) {
-      const [row] = await s.query<{ i: number; m: number }>("SELECT @@table_open_cache_instances AS i, @@max_connections AS m");
+      const [row] = await s.query<{ i: number; m: number }>(
+        "SELECT @@table_open_cache_instances AS i, @@max_connections AS m",
+      );
       expect([Number(row.i), Number(row.m)]).toEqual([3, 321]);
     }
     expect(api.configMaps.get("mysql-topology")).toEqual({ primary: "0" });
     expect(api.serviceEndpoints("mysql-primary")).toEqual(["mysql-0"]);
     expect(roleLabels(api)).toEqual({ "mysql-0": "primary", "mysql-1": "replica", "mysql-2": "replica" });
     // A replacement pod comes without its role label: each is labelled again before the next restart.
-    const podWrites = api.requests.filter((r) => /^(DELETE|PATCH) \/api\/v1\/namespaces\/db\/pods\//.test(r)).map((r) => r.replace("/api/v1/namespaces/db/pods/", ""));
+    const podWrites = api.requests
+      .filter((r) => /^(DELETE|PATCH) \/api\/v1\/namespaces\/db\/pods\//.test(r))
+      .map((r) => r.replace("/api/v1/namespaces/db/pods/", ""));
     for (const ordinal of [2, 1, 0]) {
       const deleted = podWrites.indexOf(`DELETE mysql-${ordinal}`);
       const next = podWrites.findIndex((w, i) => i > deleted && w.startsWith("DELETE"));

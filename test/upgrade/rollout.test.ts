@@ -24,7 +24,9 @@ const MEMBER_OPTIONS: ServerOptions = {
 const NEW_OPTIONS: ServerOptions = { ...MEMBER_OPTIONS, "table-open-cache-instances": 3, "max-connections": 321 };
 
 async function globals(server: LocalServer): Promise<{ instances: number; maxConnections: number }> {
-  const [row] = await server.query<{ i: number; m: number }>("SELECT @@table_open_cache_instances AS i, @@max_connections AS m");
+  const [row] = await server.query<{ i: number; m: number }>(
+    "SELECT @@table_open_cache_instances AS i, @@max_connections AS m",
+  );
   return { instances: Number(row.i), maxConnections: Number(row.m) };
 }
 
@@ -51,7 +53,11 @@ describe("rolling upgrade on a local 3-member topology", () => {
     members = servers.map((s) => ({ host: s.host, port: s.port }));
     log = [];
     settings = localSettings((line) => log.push(line));
-    await apply(members, plan(await inspect(members, settings), { members: 3, primary: 0, allowFailover: false }), settings);
+    await apply(
+      members,
+      plan(await inspect(members, settings), { members: 3, primary: 0, allowFailover: false }),
+      settings,
+    );
   });
   afterEach(() => destroyAll(servers));
 
@@ -82,7 +88,8 @@ describe("rolling upgrade on a local 3-member topology", () => {
 
     // Replicas apply asynchronously (semi-sync only waits for receipt): let them apply everything, then look.
     const [{ pos }] = await servers[0].query<{ pos: string }>("SELECT @@gtid_binlog_pos AS pos");
-    for (const s of servers.slice(1)) expect((await s.query<{ r: number }>("SELECT MASTER_GTID_WAIT(?, 10) AS r", [pos]))[0].r).toBe(0);
+    for (const s of servers.slice(1))
+      expect((await s.query<{ r: number }>("SELECT MASTER_GTID_WAIT(?, 10) AS r", [pos]))[0].r).toBe(0);
     for (const s of servers) expect(await writer.verify(s)).toEqual([]);
     const switchGaps = report.switchovers.map((s) => s.writeGapMs ?? 0);
     console.log(
@@ -101,36 +108,74 @@ describe("rolling upgrade on a local 3-member topology", () => {
   it("applies a live-only change with SET GLOBAL on every member and restarts nobody", async () => {
     const pids = servers.map((s) => s.process?.pid);
     const options = { ...MEMBER_OPTIONS, "max-connections": 222, "long-query-time": 3 };
-    const report = await runRollout({ members, settings, restarter: new LocalRestarter(servers, options), serverOptions: options });
+    const report = await runRollout({
+      members,
+      settings,
+      restarter: new LocalRestarter(servers, options),
+      serverOptions: options,
+    });
     expect(report.plan).toBe("all members up to date");
-    expect(report.liveChanges).toEqual([0, 1, 2].flatMap((m) => [`member ${m}: max_connections = 222`, `member ${m}: long_query_time = 3`]));
+    expect(report.liveChanges).toEqual(
+      [0, 1, 2].flatMap((m) => [`member ${m}: max_connections = 222`, `member ${m}: long_query_time = 3`]),
+    );
     expect(servers.map((s) => s.process?.pid)).toEqual(pids);
     for (const s of servers) expect((await globals(s)).maxConnections).toBe(222);
     // Idempotent: a second run finds nothing to do.
-    const again = await runRollout({ members, settings, restarter: new LocalRestarter(servers, options), serverOptions: options });
+    const again = await runRollout({
+      members,
+      settings,
+      restarter: new LocalRestarter(servers, options),
+      serverOptions: options,
+    });
     expect(again.liveChanges).toEqual([]);
   });
 
   it("stops at the overall deadline before the next step, restarting nothing more", async () => {
     const pids = servers.map((s) => s.process?.pid);
-    const failure = await runRollout({ members, settings, restarter: new LocalRestarter(servers, NEW_OPTIONS), serverOptions: NEW_OPTIONS, deadlineMs: 1 }).catch((e) => e);
+    const failure = await runRollout({
+      members,
+      settings,
+      restarter: new LocalRestarter(servers, NEW_OPTIONS),
+      serverOptions: NEW_OPTIONS,
+      deadlineMs: 1,
+    }).catch((e) => e);
     expect(failure).toBeInstanceOf(RolloutError);
-    expect(failure.message).toMatch(/^rolling upgrade stopped at "restart 2": the rollout deadline \(0\.001 s\) passed\. Members 0, 1, 2 keep serving with primary 0\./);
+    expect(failure.message).toMatch(
+      /^rolling upgrade stopped at "restart 2": the rollout deadline \(0\.001 s\) passed\. Members 0, 1, 2 keep serving with primary 0\./,
+    );
     expect(servers.map((s) => s.process?.pid)).toEqual(pids);
   });
 
   it("stops on a member that fails to start with a bad option, keeps a writable primary, and completes once the option is fixed", async () => {
     const before = (await globals(servers[1])).instances;
     const bad = { ...NEW_OPTIONS, "no-such-option": 1 };
-    const failure = await runRollout({ members, settings, restarter: new LocalRestarter(servers, bad), serverOptions: bad, desiredPrimary: 0, pollMs: 100 }).catch((e) => e);
+    const failure = await runRollout({
+      members,
+      settings,
+      restarter: new LocalRestarter(servers, bad),
+      serverOptions: bad,
+      desiredPrimary: 0,
+      pollMs: 100,
+    }).catch((e) => e);
     expect(failure).toBeInstanceOf(RolloutError);
-    expect(failure.message).toMatch(/rolling upgrade stopped at "restart 2": member 2 \(127\.0\.0\.1:\d+\) did not start with the new settings: .*unknown variable 'no-such-option=1'/s);
+    expect(failure.message).toMatch(
+      /rolling upgrade stopped at "restart 2": member 2 \(127\.0\.0\.1:\d+\) did not start with the new settings: .*unknown variable 'no-such-option=1'/s,
+    );
     expect(failure.message).toContain("Members 0, 1 keep serving with primary 0");
-    expect(failure.message).toContain("it resumes with what is left (restart 2, 1; switch over 0 -> 1; restart 0; switch over 1 -> 0)");
+    expect(failure.message).toContain(
+      "it resumes with what is left (restart 2, 1; switch over 0 -> 1; restart 0; switch over 1 -> 0)",
+    );
     expect(await writablePrimary(servers)).toBe(servers[0]);
     expect((await globals(servers[1])).instances).toBe(before); // untouched
 
-    const fixed = await runRollout({ members, settings, restarter: new LocalRestarter(servers, NEW_OPTIONS), serverOptions: NEW_OPTIONS, desiredPrimary: 0, pollMs: 100 });
+    const fixed = await runRollout({
+      members,
+      settings,
+      restarter: new LocalRestarter(servers, NEW_OPTIONS),
+      serverOptions: NEW_OPTIONS,
+      desiredPrimary: 0,
+      pollMs: 100,
+    });
     expect(fixed.plan).toBe("restart 2, 1; switch over 0 -> 1; restart 0; switch over 1 -> 0");
     for (const s of servers) expect((await globals(s)).instances).toBe(3);
     expect((await inspect(members, settings)).healthy).toBe(true);
@@ -149,16 +194,26 @@ describe("rolling upgrade on a local 3-member topology", () => {
       }
       return restart(ordinal, deadline);
     };
-    const failure = await runRollout({ members, settings, restarter, serverOptions: NEW_OPTIONS, pollMs: 100 }).catch((e) => e);
+    const failure = await runRollout({ members, settings, restarter, serverOptions: NEW_OPTIONS, pollMs: 100 }).catch(
+      (e) => e,
+    );
     expect(failure).toBeInstanceOf(RolloutError);
-    expect(failure.message).toMatch(/stopped at "restart 1": member 1 .* did not start with the new settings: .*(Address already in use|Bind on TCP\/IP port)/s);
+    expect(failure.message).toMatch(
+      /stopped at "restart 1": member 1 .* did not start with the new settings: .*(Address already in use|Bind on TCP\/IP port)/s,
+    );
     expect(failure.done.length).toBe(1);
     expect(await writablePrimary(servers)).toBe(servers[0]);
     expect((await globals(servers[2])).instances).toBe(3);
 
     await new Promise((resolve) => blocker!.close(resolve));
     const pid2 = servers[2].process?.pid;
-    const resumed = await runRollout({ members, settings, restarter: new LocalRestarter(servers, NEW_OPTIONS), serverOptions: NEW_OPTIONS, pollMs: 100 });
+    const resumed = await runRollout({
+      members,
+      settings,
+      restarter: new LocalRestarter(servers, NEW_OPTIONS),
+      serverOptions: NEW_OPTIONS,
+      pollMs: 100,
+    });
     expect(resumed.plan).toBe("restart 1; switch over 0 -> 1; restart 0");
     expect(servers[2].process?.pid).toBe(pid2);
     expect(resumed.primary).toBe(1);

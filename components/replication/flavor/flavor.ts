@@ -46,7 +46,13 @@ export interface Flavor {
    * Points the member at a source with GTID auto-positioning, sets its semi-sync role and starts replicating; with
    * `caPath` (the CA file on the member) over TLS, verifying the source's certificate and name, else in plain text.
    */
-  startReplicating(sql: Sql, source: { host: string; port: number }, user: Credentials, semiSync: boolean, caPath: string | undefined): Promise<void>;
+  startReplicating(
+    sql: Sql,
+    source: { host: string; port: number },
+    user: Credentials,
+    semiSync: boolean,
+    caPath: string | undefined,
+  ): Promise<void>;
   /** Stops replication and forgets the source. */
   stopReplicating(sql: Sql): Promise<void>;
   /** Starts replicating again from the source it is set up with (both threads). */

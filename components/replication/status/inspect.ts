@@ -21,8 +21,15 @@ export async function inspect(members: MemberAddress[], settings: EngineSettings
   const topology = analyze(members, statuses, flavor);
   if (resolved.tls) {
     for (const m of topology.members) {
-      if (m.replica && !m.replica.tls && replicationTlsDue(resolved.tls, m, topology.members[m.replica.sourceIndex ?? -1])) {
-        topology.problems.push({ kind: "replication-without-tls", message: `member ${m.index} (${m.address}) replicates without TLS verifying its source's certificate` });
+      if (
+        m.replica &&
+        !m.replica.tls &&
+        replicationTlsDue(resolved.tls, m, topology.members[m.replica.sourceIndex ?? -1])
+      ) {
+        topology.problems.push({
+          kind: "replication-without-tls",
+          message: `member ${m.index} (${m.address}) replicates without TLS verifying its source's certificate`,
+        });
       }
     }
     topology.healthy = topology.problems.length === 0;
@@ -30,14 +37,27 @@ export async function inspect(members: MemberAddress[], settings: EngineSettings
   return topology;
 }
 
-async function inspectMember(members: MemberAddress[], index: number, settings: ResolvedSettings, flavor: Flavor): Promise<MemberStatus> {
+async function inspectMember(
+  members: MemberAddress[],
+  index: number,
+  settings: ResolvedSettings,
+  flavor: Flavor,
+): Promise<MemberStatus> {
   const address = addressOf(members[index]);
   let sql;
   try {
     sql = await connect(members, index, settings);
     const raw = await flavor.readStatus(sql);
     // The server sees the session encrypted, and the client verified the server's certificate.
-    return { index, address, reachable: true, role: "unknown", errantGtids: [], ...raw, tls: sql.tls && raw.tls === true };
+    return {
+      index,
+      address,
+      reachable: true,
+      role: "unknown",
+      errantGtids: [],
+      ...raw,
+      tls: sql.tls && raw.tls === true,
+    };
   } catch (err) {
     const error = (err as Error).message.replace(/^member \d+ \([^)]*\): /, "");
     return { index, address, reachable: false, error, role: "unknown", errantGtids: [] };
@@ -61,10 +81,12 @@ export function analyze(members: MemberAddress[], input: MemberStatus[], flavor:
   const problems: Problem[] = [];
   const problem = (kind: Problem["kind"], message: string) => problems.push({ kind, message });
   for (const s of statuses) {
-    if (s.replica) s.replica = { ...s.replica, sourceIndex: memberAt(members, s.replica.sourceHost, s.replica.sourcePort) };
+    if (s.replica)
+      s.replica = { ...s.replica, sourceIndex: memberAt(members, s.replica.sourceHost, s.replica.sourcePort) };
   }
   // A blank member (fresh server: no history, no table, no source) is writable by default but is nobody's primary.
-  const blank = (s: MemberStatus) => !s.replica && !s.gtidBinlogState && !s.gtidSlave && (s.userSchemas ?? []).length === 0;
+  const blank = (s: MemberStatus) =>
+    !s.replica && !s.gtidBinlogState && !s.gtidSlave && (s.userSchemas ?? []).length === 0;
   const writable = statuses.filter((s) => s.reachable && s.readOnly === false && !blank(s));
   // Fresh servers are all writable: that is "not set up yet", not split brain.
   const configured = statuses.some((s) => s.replica);
@@ -91,9 +113,17 @@ export function analyze(members: MemberAddress[], input: MemberStatus[], flavor:
       continue;
     }
     if (s.logBin === false) problem("binlog-off", `${who} has the binary log off (log-bin is required)`);
-    if (s.errantGtids.length) problem("errant-gtids", `${who} has errant GTIDs ${s.errantGtids.join(",")} (transactions the primary does not have)`);
+    if (s.errantGtids.length)
+      problem(
+        "errant-gtids",
+        `${who} has errant GTIDs ${s.errantGtids.join(",")} (transactions the primary does not have)`,
+      );
     if (s.index === primary) {
-      if (s.replica) problem("primary-replicates", `${who} is writable but also replicates from ${s.replica.sourceHost}:${s.replica.sourcePort}`);
+      if (s.replica)
+        problem(
+          "primary-replicates",
+          `${who} is writable but also replicates from ${s.replica.sourceHost}:${s.replica.sourcePort}`,
+        );
       continue;
     }
     const r = s.replica;
@@ -102,17 +132,34 @@ export function analyze(members: MemberAddress[], input: MemberStatus[], flavor:
       continue;
     }
     if (primary !== null && r.sourceIndex !== primary) {
-      problem("wrong-source", `${who} replicates from ${r.sourceHost}:${r.sourcePort}, not from the primary (member ${primary})`);
+      problem(
+        "wrong-source",
+        `${who} replicates from ${r.sourceHost}:${r.sourcePort}, not from the primary (member ${primary})`,
+      );
     }
-    if (r.ioThread !== "running") problem("io-thread", `${who} replication IO thread is ${r.ioThread}${r.lastIoError ? `: ${r.lastIoError}` : ""}`);
-    if (r.sqlThread !== "running") problem("sql-thread", `${who} replication SQL thread is ${r.sqlThread}${r.lastSqlError ? `: ${r.lastSqlError}` : ""}`);
+    if (r.ioThread !== "running")
+      problem("io-thread", `${who} replication IO thread is ${r.ioThread}${r.lastIoError ? `: ${r.lastIoError}` : ""}`);
+    if (r.sqlThread !== "running")
+      problem(
+        "sql-thread",
+        `${who} replication SQL thread is ${r.sqlThread}${r.lastSqlError ? `: ${r.lastSqlError}` : ""}`,
+      );
   }
-  if (splitBrain) problem("split-brain", `split brain: members ${writable.map((s) => s.index).join(" and ")} are all writable`);
+  if (splitBrain)
+    problem("split-brain", `split brain: members ${writable.map((s) => s.index).join(" and ")} are all writable`);
   if (primary === null && !splitBrain) {
     if (sourceOfReplicas !== null && sourceOfReplicas !== undefined) {
       const src = statuses[sourceOfReplicas];
-      if (src.reachable) problem("source-read-only", `no writable primary: member ${sourceOfReplicas} (the replicas' source) is read-only`);
-      else problem("source-unreachable", `no writable primary: member ${sourceOfReplicas} (the replicas' source) is unreachable`);
+      if (src.reachable)
+        problem(
+          "source-read-only",
+          `no writable primary: member ${sourceOfReplicas} (the replicas' source) is read-only`,
+        );
+      else
+        problem(
+          "source-unreachable",
+          `no writable primary: member ${sourceOfReplicas} (the replicas' source) is unreachable`,
+        );
     } else if (!configured) {
       problem("not-set-up", "replication is not set up");
     } else {
