@@ -8,7 +8,18 @@ import { Flavor } from "./flavor/flavor";
 import { plan as makePlan, switchoverRefusal } from "./plan";
 import { replicationAddress, replicationTlsDue, resolveSettings } from "./settings";
 import { analyze, inspect } from "./status/inspect";
-import { ApplyResult, EngineSettings, MemberAddress, MemberStatus, OperationResult, Plan, RefusalKind, ResolvedSettings, StepKind, Topology } from "./types";
+import {
+  ApplyResult,
+  EngineSettings,
+  MemberAddress,
+  MemberStatus,
+  OperationResult,
+  Plan,
+  RefusalKind,
+  ResolvedSettings,
+  StepKind,
+  Topology,
+} from "./types";
 
 /** Name of the session lock taken on every reachable member while an operation runs. */
 export const LOCK_NAME = "mysql-ha.topology";
@@ -34,7 +45,8 @@ function remaining(ctx: Ctx): number {
 }
 
 function checkDeadline(ctx: Ctx, what: string): void {
-  if (remaining(ctx) <= 0) throw new ReplicationError(`deadline of ${ctx.settings.deadlineMs} ms passed before ${what}`);
+  if (remaining(ctx) <= 0)
+    throw new ReplicationError(`deadline of ${ctx.settings.deadlineMs} ms passed before ${what}`);
 }
 
 function result(ctx: Ctx, kind: StepKind, primary: number, extra: Partial<OperationResult> = {}): OperationResult {
@@ -49,7 +61,15 @@ function checkIndex(members: MemberAddress[], index: number, what: string): void
 
 function context(members: MemberAddress[], settings: EngineSettings): Ctx {
   const resolved = resolveSettings(settings);
-  return { members, settings: resolved, flavor: resolved.flavor, lockSessions: new Map(), deadline: Date.now() + resolved.deadlineMs, lines: [], warnings: [] };
+  return {
+    members,
+    settings: resolved,
+    flavor: resolved.flavor,
+    lockSessions: new Map(),
+    deadline: Date.now() + resolved.deadlineMs,
+    lines: [],
+    warnings: [],
+  };
 }
 
 /**
@@ -74,7 +94,8 @@ async function locked<T>(members: MemberAddress[], settings: EngineSettings, fn:
       held.push(sql);
       const got = await flavor.tryLock(sql, LOCK_NAME);
       if (!got.ok) {
-        throw refuse("locked", 
+        throw refuse(
+          "locked",
           `another operation is running: member ${i} (${sql.address}) has the topology lock '${LOCK_NAME}'${got.holder !== null ? ` held by session ${got.holder}` : ""}; try again when it has finished`,
         );
       }
@@ -86,9 +107,17 @@ async function locked<T>(members: MemberAddress[], settings: EngineSettings, fn:
   } finally {
     // Released before the disconnect: the server frees a quitting session's locks a moment after the client has
     // moved on, and the caller's next operation (a retry after a refusal) must not find its own lock still held.
-    // A member that died meanwhile has no lock left to release.
-    await Promise.all(locks.map((s) => flavor.unlock(s, LOCK_NAME).catch(() => undefined)));
-    await Promise.all(held.map((s) => s.close()));
+    // A member that does not answer (hung, or died meanwhile) is cut off instead: its lock goes with the connection.
+    const cut = new Set<Sql>();
+    await Promise.all(
+      locks.map((s) =>
+        flavor.unlock(s, LOCK_NAME).catch(() => {
+          s.destroy();
+          cut.add(s);
+        }),
+      ),
+    );
+    await Promise.all(held.filter((s) => !cut.has(s)).map((s) => s.close()));
   }
 }
 
@@ -123,19 +152,29 @@ async function judgeJoiner(ctx: Ctx, m: MemberStatus, primary: MemberStatus): Pr
   const schemas = m.userSchemas ?? [];
   let action: JoinerAction = { kind: "none" };
   if (neverReplicated && schemas.length) {
-    action = { kind: "seed", why: `it holds user data (tables in schema${schemas.length > 1 ? "s" : ""} ${schemas.join(", ")}) that did not come from the primary` };
+    action = {
+      kind: "seed",
+      why: `it holds user data (tables in schema${schemas.length > 1 ? "s" : ""} ${schemas.join(", ")}) that did not come from the primary`,
+    };
   } else if (m.errantGtids.length) {
     action = neverReplicated
       ? { kind: "reset", history: m.errantGtids }
-      : { kind: "seed", why: `it has errant GTIDs ${m.errantGtids.join(",")} (transactions the primary does not have)` };
+      : {
+          kind: "seed",
+          why: `it has errant GTIDs ${m.errantGtids.join(",")} (transactions the primary does not have)`,
+        };
   }
   if (action.kind !== "seed") {
     const start = await withSql(ctx, primary.index, (sql) => ctx.flavor.binlogStart(sql));
-    const at = action.kind === "reset" ? "" : m.gtidCurrent ?? "";
-    if (start && !ctx.flavor.covers(at, start)) action = { kind: "seed", why: `the primary's binlogs start after ${start} and ${who} is at '${at}'` };
+    const at = action.kind === "reset" ? "" : (m.gtidCurrent ?? "");
+    if (start && !ctx.flavor.covers(at, start))
+      action = { kind: "seed", why: `the primary's binlogs start after ${start} and ${who} is at '${at}'` };
   }
   if (action.kind === "seed" && !ctx.settings.seed) {
-    throw refuse("needs-seed", `cannot attach ${who}: ${action.why}; it must be re-seeded from the primary (clone), and no seed hook is configured; nothing was changed`);
+    throw refuse(
+      "needs-seed",
+      `cannot attach ${who}: ${action.why}; it must be re-seeded from the primary (clone), and no seed hook is configured; nothing was changed`,
+    );
   }
   return action;
 }
@@ -143,7 +182,10 @@ async function judgeJoiner(ctx: Ctx, m: MemberStatus, primary: MemberStatus): Pr
 async function prepareJoiner(ctx: Ctx, index: number, primary: number, action: JoinerAction): Promise<void> {
   if (action.kind === "reset") {
     await withSql(ctx, index, (sql) => ctx.flavor.resetLocalHistory(sql));
-    log(ctx, `member ${index}: discarded its local binlog history ${action.history.join(",")} (no user data, never replicated)`);
+    log(
+      ctx,
+      `member ${index}: discarded its local binlog history ${action.history.join(",")} (no user data, never replicated)`,
+    );
   } else if (action.kind === "seed") {
     log(ctx, `member ${index}: seeding from member ${primary} because ${action.why}`);
     await ctx.settings.seed!(index, primary);
@@ -156,8 +198,18 @@ async function prepareJoiner(ctx: Ctx, index: number, primary: number, action: J
  * is being turned on, over TLS only once both serve it (replicationTlsDue). Returns whether it replicates over TLS.
  */
 async function replicate(ctx: Ctx, sql: Sql, source: number): Promise<boolean> {
-  const tls = replicationTlsDue(ctx.settings.tls, sql, ctx.settings.tls?.enabling ? await withSql(ctx, source, async (s) => ({ tls: s.tls })) : undefined);
-  await ctx.flavor.startReplicating(sql, replicationAddress(ctx.members[source]), ctx.settings.replication, ctx.settings.semiSync, tls ? ctx.settings.tls!.caPath : undefined);
+  const tls = replicationTlsDue(
+    ctx.settings.tls,
+    sql,
+    ctx.settings.tls?.enabling ? await withSql(ctx, source, async (s) => ({ tls: s.tls })) : undefined,
+  );
+  await ctx.flavor.startReplicating(
+    sql,
+    replicationAddress(ctx.members[source]),
+    ctx.settings.replication,
+    ctx.settings.semiSync,
+    tls ? ctx.settings.tls!.caPath : undefined,
+  );
   return tls;
 }
 
@@ -165,13 +217,23 @@ async function replicate(ctx: Ctx, sql: Sql, source: number): Promise<boolean> {
 async function startReplica(ctx: Ctx, i: number, primary: number, catchUpTo?: string): Promise<void> {
   await withSql(ctx, i, async (sql) => {
     const tls = await replicate(ctx, sql, primary);
-    log(ctx, `member ${i}: replicating from member ${primary} (GTID auto-positioning${ctx.settings.semiSync ? ", semi-sync" : ""}${tls ? ", TLS verified" : ""})`);
+    log(
+      ctx,
+      `member ${i}: replicating from member ${primary} (GTID auto-positioning${ctx.settings.semiSync ? ", semi-sync" : ""}${tls ? ", TLS verified" : ""})`,
+    );
     if (!catchUpTo) return;
-    const ok = await ctx.flavor.waitForGtid(sql, catchUpTo, Math.max(1, Math.min(ctx.settings.catchUpTimeoutMs, remaining(ctx))));
+    const ok = await ctx.flavor.waitForGtid(
+      sql,
+      catchUpTo,
+      Math.max(1, Math.min(ctx.settings.catchUpTimeoutMs, remaining(ctx))),
+    );
     const r = (await ctx.flavor.readStatus(sql)).replica;
     // An IO thread that cannot connect (e.g. the source's certificate does not verify) retries forever: once the
     // wait is over, its error is the answer.
-    const failed = r && ((r.sqlThread === "stopped" && r.lastSqlError) || (r.ioThread !== "running" && (!ok || r.ioThread === "stopped") && r.lastIoError));
+    const failed =
+      r &&
+      ((r.sqlThread === "stopped" && r.lastSqlError) ||
+        (r.ioThread !== "running" && (!ok || r.ioThread === "stopped") && r.lastIoError));
     if (failed) throw new ReplicationError(`member ${i}: replication from member ${primary} failed: ${failed}`);
     if (ok) log(ctx, `member ${i}: caught up with member ${primary} (${catchUpTo})`);
     else ctx.warnings.push(`member ${i} is still catching up with member ${primary} (target ${catchUpTo})`);
@@ -185,7 +247,8 @@ async function primaryPosition(ctx: Ctx, primary: number): Promise<string> {
 /** The settings' accounts on the primary, each with its password and exactly its role's privileges. */
 async function ensureAccounts(ctx: Ctx, primary: number, sql: Sql): Promise<void> {
   for (const account of ctx.settings.accounts) {
-    if (await ctx.flavor.ensureAccount(sql, account)) log(ctx, `member ${primary}: account '${account.user}' (${account.role}) created or updated`);
+    if (await ctx.flavor.ensureAccount(sql, account))
+      log(ctx, `member ${primary}: account '${account.user}' (${account.role}) created or updated`);
   }
 }
 
@@ -196,7 +259,8 @@ async function doSetup(ctx: Ctx, primary: number): Promise<OperationResult> {
   checkIndex(ctx.members, primary, "primary");
   const t = await look(ctx);
   const p = t.members[primary];
-  if (!p.reachable) throw refuse("unreachable", `cannot set up: member ${primary} (the intended primary) is unreachable: ${p.error}`);
+  if (!p.reachable)
+    throw refuse("unreachable", `cannot set up: member ${primary} (the intended primary) is unreachable: ${p.error}`);
   if (t.primary === primary && t.healthy) {
     log(ctx, `nothing to do: member ${primary} is the primary and every member replicates from it`);
     return result(ctx, "setup", primary, { noop: true });
@@ -204,18 +268,31 @@ async function doSetup(ctx: Ctx, primary: number): Promise<OperationResult> {
   if (t.splitBrain) throw refuse("split-brain", t.problems.find((x) => x.kind === "split-brain")!.message);
   const other = t.members.find((m) => m.replica && m.replica.sourceIndex !== primary);
   if (other || (t.primary !== null && t.primary !== primary && t.members.some((m) => m.replica))) {
-    throw refuse("other-source", `cannot set up member ${primary} as primary: replication is already set up with another source; use switchover`);
+    throw refuse(
+      "other-source",
+      `cannot set up member ${primary} as primary: replication is already set up with another source; use switchover`,
+    );
   }
-  if (p.logBin === false) throw refuse("binlog-off", `cannot set up: member ${primary} has the binary log off (log-bin is required)`);
+  if (p.logBin === false)
+    throw refuse("binlog-off", `cannot set up: member ${primary} has the binary log off (log-bin is required)`);
 
   const joiners = t.members.filter((m) => m.index !== primary);
-  for (const m of joiners.filter((m) => !m.reachable)) ctx.warnings.push(`member ${m.index} is unreachable and was not attached: ${m.error}`);
+  for (const m of joiners.filter((m) => !m.reachable))
+    ctx.warnings.push(`member ${m.index} is unreachable and was not attached: ${m.error}`);
   const healthy = (m: MemberStatus) =>
-    m.replica?.sourceIndex === primary && m.replica.ioThread === "running" && m.replica.sqlThread === "running" && !m.errantGtids.length && (m.replica.tls || !replicationTlsDue(ctx.settings.tls, m, t.members[primary]));
+    m.replica?.sourceIndex === primary &&
+    m.replica.ioThread === "running" &&
+    m.replica.sqlThread === "running" &&
+    !m.errantGtids.length &&
+    (m.replica.tls || !replicationTlsDue(ctx.settings.tls, m, t.members[primary]));
   const reachable = joiners.filter((m) => m.reachable && !healthy(m));
   // Judge the joiners' history against the chosen primary before changing anything (fresh servers are all
   // writable, so inspect had no primary to compare with).
-  const view = analyze(ctx.members, t.members.map((m) => ({ ...m, readOnly: m.index !== primary })), ctx.flavor);
+  const view = analyze(
+    ctx.members,
+    t.members.map((m) => ({ ...m, readOnly: m.index !== primary })),
+    ctx.flavor,
+  );
   const actions = new Map<number, JoinerAction>();
   for (const m of reachable) actions.set(m.index, await judgeJoiner(ctx, view.members[m.index], view.members[primary]));
 
@@ -225,7 +302,10 @@ async function doSetup(ctx: Ctx, primary: number): Promise<OperationResult> {
     await ensureAccounts(ctx, primary, sql);
     await ctx.flavor.becomeSource(sql, ctx.settings.semiSync, ctx.settings.semiSyncTimeoutMs);
     await ctx.flavor.setReadOnly(sql, false);
-    log(ctx, `member ${primary}: primary, writable${ctx.settings.semiSync ? `, semi-sync (timeout ${ctx.settings.semiSyncTimeoutMs} ms)` : ""}`);
+    log(
+      ctx,
+      `member ${primary}: primary, writable${ctx.settings.semiSync ? `, semi-sync (timeout ${ctx.settings.semiSyncTimeoutMs} ms)` : ""}`,
+    );
   });
   for (const m of reachable) {
     // Read-only before anything else: a joiner must never take writes meant for the primary.
@@ -243,7 +323,11 @@ async function doSetup(ctx: Ctx, primary: number): Promise<OperationResult> {
 async function doAttach(ctx: Ctx, index: number): Promise<OperationResult> {
   checkIndex(ctx.members, index, "member");
   const t = await look(ctx);
-  if (t.primary === null) throw refuse("no-primary", `cannot attach member ${index}: there is no writable primary (${t.problems.map((x) => x.message).join("; ")})`);
+  if (t.primary === null)
+    throw refuse(
+      "no-primary",
+      `cannot attach member ${index}: there is no writable primary (${t.problems.map((x) => x.message).join("; ")})`,
+    );
   const m = t.members[index];
   if (!m.reachable) throw refuse("unreachable", `cannot attach member ${index}: it is unreachable: ${m.error}`);
   if (index === t.primary) {
@@ -251,7 +335,14 @@ async function doAttach(ctx: Ctx, index: number): Promise<OperationResult> {
     return result(ctx, "attach", t.primary, { noop: true });
   }
   const r = m.replica;
-  if (r && r.sourceIndex === t.primary && r.ioThread === "running" && r.sqlThread === "running" && !m.errantGtids.length && (r.tls || !replicationTlsDue(ctx.settings.tls, m, t.members[t.primary]))) {
+  if (
+    r &&
+    r.sourceIndex === t.primary &&
+    r.ioThread === "running" &&
+    r.sqlThread === "running" &&
+    !m.errantGtids.length &&
+    (r.tls || !replicationTlsDue(ctx.settings.tls, m, t.members[t.primary]))
+  ) {
     log(ctx, `nothing to do: member ${index} already replicates from member ${t.primary}`);
     return result(ctx, "attach", t.primary, { noop: true });
   }
@@ -266,7 +357,8 @@ async function doDetach(ctx: Ctx, index: number): Promise<OperationResult> {
   checkIndex(ctx.members, index, "member");
   const t = await look(ctx);
   const m = t.members[index];
-  if (t.primary === index) throw refuse("is-primary", `cannot detach member ${index}: it is the primary; switch over to another member first`);
+  if (t.primary === index)
+    throw refuse("is-primary", `cannot detach member ${index}: it is the primary; switch over to another member first`);
   if (!m.reachable) {
     ctx.warnings.push(`member ${index} is unreachable: nothing to detach (${m.error})`);
     return result(ctx, "detach", t.primary ?? -1, { noop: true });
@@ -318,11 +410,18 @@ async function doSwitchover(ctx: Ctx, to: number): Promise<OperationResult> {
       const stopped = await stopWrites(ctx, sw);
       await promoteCandidate(ctx, sw, stopped.position);
       writeGapMs = Date.now() - t0;
-      log(ctx, `member ${from}: writes stopped at ${stopped.position} (read_only, ${stopped.sessions} client sessions killed, commit lock)`);
+      log(
+        ctx,
+        `member ${from}: writes stopped at ${stopped.position} (read_only, ${stopped.sessions} client sessions killed, commit lock)`,
+      );
     } catch (err) {
       await giveWritesBack(ctx, sw.old, from, to);
-      await unprepareSwitch(ctx, sw).catch((e) => ctx.warnings.push(`could not undo the preparation: ${(e as Error).message}`));
-      throw new ReplicationError(`switchover ${from} -> ${to} aborted: ${(err as Error).message}; member ${from} is writable again and remains the primary`);
+      await unprepareSwitch(ctx, sw).catch((e) =>
+        ctx.warnings.push(`could not undo the preparation: ${(e as Error).message}`),
+      );
+      throw new ReplicationError(
+        `switchover ${from} -> ${to} aborted: ${(err as Error).message}; member ${from} is writable again and remains the primary`,
+      );
     }
     log(ctx, `member ${to}: primary, writable (writes were stopped for ${writeGapMs} ms)`);
     // The candidate has everything and takes writes: from here on we only finish forward.
@@ -335,14 +434,20 @@ async function doSwitchover(ctx: Ctx, to: number): Promise<OperationResult> {
 
 /** The current primary, which the switchover moves away from; refuses when there is none or `to` cannot take over. */
 function switchoverSource(t: Topology, to: number): number {
-  if (t.primary === null) throw refuse("no-primary", `cannot switch over: there is no writable primary (${t.problems.map((x) => x.message).join("; ")}); use failover`);
+  if (t.primary === null)
+    throw refuse(
+      "no-primary",
+      `cannot switch over: there is no writable primary (${t.problems.map((x) => x.message).join("; ")}); use failover`,
+    );
   const why = t.primary === to ? undefined : switchoverRefusal(t.members[to], t.primary);
   if (why) throw refuse(why.kind, why.message);
   return t.primary;
 }
 
 async function openSwitch(ctx: Ctx, t: Topology, from: number, to: number): Promise<Switch> {
-  const others = t.members.filter((m) => m.index !== from && m.index !== to && m.reachable && m.replica && !m.errantGtids.length).map((m) => m.index);
+  const others = t.members
+    .filter((m) => m.index !== from && m.index !== to && m.reachable && m.replica && !m.errantGtids.length)
+    .map((m) => m.index);
   const old = await connect(ctx.members, from, ctx.settings);
   const candidate = await connect(ctx.members, to, ctx.settings);
   const otherSqls = await Promise.all(others.map((i) => connect(ctx.members, i, ctx.settings)));
@@ -359,10 +464,19 @@ async function prepareSwitch(ctx: Ctx, sw: Switch, startPos: MemberStatus["gtidC
   try {
     // 1. the candidate gets close to the primary (no progress at all = stuck: refuse, nothing changed);
     const before = await ctx.flavor.binlogPosition(sw.old);
-    if (!(await ctx.flavor.waitForGtid(sw.candidate, before, Math.max(1, Math.min(ctx.settings.catchUpTimeoutMs, remaining(ctx)))))) {
+    if (
+      !(await ctx.flavor.waitForGtid(
+        sw.candidate,
+        before,
+        Math.max(1, Math.min(ctx.settings.catchUpTimeoutMs, remaining(ctx))),
+      ))
+    ) {
       const now = await ctx.flavor.executedPosition(sw.candidate);
       if (now === startPos) {
-        throw refuse("behind", `cannot switch over to member ${to}: it applied nothing in ${ctx.settings.catchUpTimeoutMs} ms (at ${now}, primary at ${before}); nothing was changed, member ${from} remains the primary`);
+        throw refuse(
+          "behind",
+          `cannot switch over to member ${to}: it applied nothing in ${ctx.settings.catchUpTimeoutMs} ms (at ${now}, primary at ${before}); nothing was changed, member ${from} remains the primary`,
+        );
       }
       log(ctx, `member ${to}: still catching up (at ${now}, primary was at ${before}); continuing`);
     } else log(ctx, `member ${to}: caught up to ${before} with writes still on`);
@@ -371,7 +485,8 @@ async function prepareSwitch(ctx: Ctx, sw: Switch, startPos: MemberStatus["gtidC
     //    would make its own applier wait for acknowledgements.
     sw.chained = true;
     await Promise.all(sw.otherSqls.map((c) => replicate(ctx, c, sw.to)));
-    if (others.length) log(ctx, `members ${others.join(", ")}: now replicating from member ${to} (still a replica of member ${from})`);
+    if (others.length)
+      log(ctx, `members ${others.join(", ")}: now replicating from member ${to} (still a replica of member ${from})`);
     await ctx.flavor.prepareBlockWrites(sw.old, 2000);
     checkDeadline(ctx, "stopping writes");
   } catch (err) {
@@ -406,7 +521,9 @@ async function stopWrites(ctx: Ctx, sw: Switch): Promise<{ position: string; ses
 async function promoteCandidate(ctx: Ctx, sw: Switch, position: string): Promise<void> {
   const wait = Math.max(1, Math.min(ctx.settings.catchUpTimeoutMs, remaining(ctx)));
   if (!(await ctx.flavor.waitForGtid(sw.candidate, position, wait))) {
-    throw new ReplicationError(`member ${sw.to} did not apply the primary's transactions up to ${position} within ${wait} ms`);
+    throw new ReplicationError(
+      `member ${sw.to} did not apply the primary's transactions up to ${position} within ${wait} ms`,
+    );
   }
   // Safe while the candidate still replicates: the old primary is locked, nothing more can arrive.
   await ctx.flavor.setSemiSyncSource(sw.candidate, ctx.settings.semiSync, ctx.settings.semiSyncTimeoutMs);
@@ -426,7 +543,9 @@ async function repointOldPrimary(ctx: Ctx, sw: Switch): Promise<void> {
     await replicate(ctx, sw.old, sw.to);
     log(ctx, `member ${sw.from}: replicating from member ${sw.to}`);
   } catch (err) {
-    ctx.warnings.push(`member ${sw.from} (old primary) could not be made a replica of member ${sw.to}: ${(err as Error).message}; attach it`);
+    ctx.warnings.push(
+      `member ${sw.from} (old primary) could not be made a replica of member ${sw.to}: ${(err as Error).message}; attach it`,
+    );
   }
 }
 
@@ -476,10 +595,18 @@ async function doFailover(ctx: Ctx, to: number | undefined): Promise<OperationRe
     await ctx.flavor.becomeSource(conns.get(newPrimary)!, ctx.settings.semiSync, ctx.settings.semiSyncTimeoutMs);
     await ctx.flavor.setReadOnly(conns.get(newPrimary)!, false);
     log(ctx, `member ${newPrimary}: promoted, writable at ${chosen.executed}`);
-    await repointReplicas(ctx, drained.filter((d) => d.index !== newPrimary), conns, newPrimary);
+    await repointReplicas(
+      ctx,
+      drained.filter((d) => d.index !== newPrimary),
+      conns,
+      newPrimary,
+    );
     const possiblyLost = whatMayBeLost(ctx, replicas, failed, chosen);
     log(ctx, `possibly lost: ${possiblyLost}`);
-    log(ctx, `member ${failed} (failed primary) must be re-seeded or attached when it returns; it will not rejoin by itself`);
+    log(
+      ctx,
+      `member ${failed} (failed primary) must be re-seeded or attached when it returns; it will not rejoin by itself`,
+    );
     return result(ctx, "failover", newPrimary, { chosen: newPrimary, possiblyLost });
   } finally {
     await Promise.all([...conns.values()].map((c) => c.close()));
@@ -489,18 +616,34 @@ async function doFailover(ctx: Ctx, to: number | undefined): Promise<OperationRe
 /** The failed primary and its reachable replicas; refuses unless a failover is what the topology needs. */
 function failoverCandidates(t: Topology, to: number | undefined): { failed: number; replicas: MemberStatus[] } {
   if (t.splitBrain) throw refuse("split-brain", t.problems.find((x) => x.kind === "split-brain")!.message);
-  if (t.primary !== null) throw refuse("primary-available", `cannot fail over: member ${t.primary} is a reachable, writable primary; use switchover`);
+  if (t.primary !== null)
+    throw refuse(
+      "primary-available",
+      `cannot fail over: member ${t.primary} is a reachable, writable primary; use switchover`,
+    );
   const failed = t.sourceOfReplicas;
-  if (failed === null) throw refuse("no-agreed-source", "cannot fail over: the replicas do not agree on a source among the members");
+  if (failed === null)
+    throw refuse("no-agreed-source", "cannot fail over: the replicas do not agree on a source among the members");
   if (t.members[failed].reachable) {
-    throw refuse("primary-available", `cannot fail over: the primary, member ${failed}, is reachable but read-only; make it writable again (plan step 'repair') or switch over`);
+    throw refuse(
+      "primary-available",
+      `cannot fail over: the primary, member ${failed}, is reachable but read-only; make it writable again (plan step 'repair') or switch over`,
+    );
   }
   const replicas = t.members.filter((m) => m.reachable && m.replica?.sourceIndex === failed);
   if (replicas.length === 0) throw refuse("no-candidate", `cannot fail over: no reachable replica of member ${failed}`);
   if (to !== undefined) {
     const target = t.members[to];
-    if (!replicas.includes(target)) throw refuse("not-a-replica", `cannot fail over to member ${to}: it is not a reachable replica of member ${failed}${target.error ? ` (${target.error})` : ""}`);
-    if (target.errantGtids.length) throw refuse("errant-gtids", `cannot fail over to member ${to}: it has errant GTIDs ${target.errantGtids.join(",")}`);
+    if (!replicas.includes(target))
+      throw refuse(
+        "not-a-replica",
+        `cannot fail over to member ${to}: it is not a reachable replica of member ${failed}${target.error ? ` (${target.error})` : ""}`,
+      );
+    if (target.errantGtids.length)
+      throw refuse(
+        "errant-gtids",
+        `cannot fail over to member ${to}: it has errant GTIDs ${target.errantGtids.join(",")}`,
+      );
   }
   return { failed, replicas };
 }
@@ -514,17 +657,32 @@ async function drainRelayLogs(ctx: Ctx, replicas: MemberStatus[], conns: Map<num
       const st = await ctx.flavor.readStatus(sql);
       const received = st.replica?.gtidIo || st.gtidCurrent || "";
       if (st.replica?.sqlThread === "stopped" && !st.replica.lastSqlError) await ctx.flavor.startSqlThread(sql);
-      const ok = received ? await ctx.flavor.waitForGtid(sql, received, Math.max(1, Math.min(ctx.settings.catchUpTimeoutMs, remaining(ctx)))) : true;
+      const ok = received
+        ? await ctx.flavor.waitForGtid(
+            sql,
+            received,
+            Math.max(1, Math.min(ctx.settings.catchUpTimeoutMs, remaining(ctx))),
+          )
+        : true;
       const after = await ctx.flavor.readStatus(sql);
       return { index: m.index, received, applied: ok, executed: after.gtidCurrent ?? "", errant: m.errantGtids };
     }),
   );
-  for (const d of drained) log(ctx, `member ${d.index}: received ${d.received || "(nothing)"}, executed ${d.executed || "(nothing)"}${d.applied ? "" : " (relay log NOT fully applied)"}`);
+  for (const d of drained)
+    log(
+      ctx,
+      `member ${d.index}: received ${d.received || "(nothing)"}, executed ${d.executed || "(nothing)"}${d.applied ? "" : " (relay log NOT fully applied)"}`,
+    );
   return drained;
 }
 
 /** The candidate to promote: `to`, or the one that has everything any other received; refusals change nothing. */
-async function chooseCandidate(ctx: Ctx, drained: Drained[], conns: Map<number, Sql>, to: number | undefined): Promise<Drained> {
+async function chooseCandidate(
+  ctx: Ctx,
+  drained: Drained[],
+  conns: Map<number, Sql>,
+  to: number | undefined,
+): Promise<Drained> {
   const refusal = async (kind: RefusalKind, msg: string) => {
     // Changed nothing that matters: let the candidates keep trying their source.
     await Promise.all([...conns.values()].map((c) => ctx.flavor.resumeReplicating(c).catch(() => undefined)));
@@ -535,17 +693,32 @@ async function chooseCandidate(ctx: Ctx, drained: Drained[], conns: Map<number, 
   const missing = (a: Drained) => drained.find((o) => o !== a && !ctx.flavor.covers(a.executed, fromPrimary(o)));
   if (to !== undefined) {
     const chosen = drained.find((d) => d.index === to)!;
-    if (!chosen.applied) throw await refusal("behind", `cannot fail over to member ${to}: it could not apply its relay log within ${ctx.settings.catchUpTimeoutMs} ms`);
+    if (!chosen.applied)
+      throw await refusal(
+        "behind",
+        `cannot fail over to member ${to}: it could not apply its relay log within ${ctx.settings.catchUpTimeoutMs} ms`,
+      );
     const ahead = missing(chosen);
     if (ahead) {
-      throw await refusal("behind", `cannot fail over to member ${to}: member ${ahead.index} has transactions it lacks (${fromPrimary(ahead)} vs ${chosen.executed}); promoting it would drop them. Choose member ${ahead.index} or omit --to`);
+      throw await refusal(
+        "behind",
+        `cannot fail over to member ${to}: member ${ahead.index} has transactions it lacks (${fromPrimary(ahead)} vs ${chosen.executed}); promoting it would drop them. Choose member ${ahead.index} or omit --to`,
+      );
     }
     return chosen;
   }
   const chosen = drained.find((d) => d.applied && d.errant.length === 0 && !missing(d));
   if (!chosen) {
-    const positions = drained.map((d) => `member ${d.index}: ${d.executed || "(nothing)"}${d.errant.length ? ` (errant ${d.errant.join(",")})` : ""}${d.applied ? "" : " (relay log not applied)"}`).join("; ");
-    throw await refusal("no-candidate", `cannot fail over: no candidate has every transaction the others have without errant GTIDs, so promoting any would drop transactions (${positions})`);
+    const positions = drained
+      .map(
+        (d) =>
+          `member ${d.index}: ${d.executed || "(nothing)"}${d.errant.length ? ` (errant ${d.errant.join(",")})` : ""}${d.applied ? "" : " (relay log not applied)"}`,
+      )
+      .join("; ");
+    throw await refusal(
+      "no-candidate",
+      `cannot fail over: no candidate has every transaction the others have without errant GTIDs, so promoting any would drop transactions (${positions})`,
+    );
   }
   return chosen;
 }
@@ -562,7 +735,9 @@ async function repointReplicas(ctx: Ctx, rest: Drained[], conns: Map<number, Sql
         await replicate(ctx, conns.get(d.index)!, newPrimary);
         log(ctx, `member ${d.index}: replicating from member ${newPrimary}`);
       } catch (err) {
-        ctx.warnings.push(`member ${d.index} could not be repointed to member ${newPrimary}: ${(err as Error).message}`);
+        ctx.warnings.push(
+          `member ${d.index} could not be repointed to member ${newPrimary}: ${(err as Error).message}`,
+        );
       }
     }),
   );
@@ -585,8 +760,10 @@ async function doRepair(ctx: Ctx, index: number): Promise<OperationResult> {
     log(ctx, `nothing to do: member ${index} is the writable primary`);
     return result(ctx, "repair", index, { noop: true });
   }
-  if (t.primary !== null || t.splitBrain) throw refuse("primary-available", `cannot make member ${index} writable: member ${t.primary} already is`);
-  if (t.sourceOfReplicas !== index) throw refuse("not-the-source", `cannot make member ${index} writable: the replicas do not replicate from it`);
+  if (t.primary !== null || t.splitBrain)
+    throw refuse("primary-available", `cannot make member ${index} writable: member ${t.primary} already is`);
+  if (t.sourceOfReplicas !== index)
+    throw refuse("not-the-source", `cannot make member ${index} writable: the replicas do not replicate from it`);
   await withSql(ctx, index, (sql) => ctx.flavor.setReadOnly(sql, false));
   log(ctx, `member ${index}: writable again`);
   return result(ctx, "repair", index);
@@ -602,19 +779,32 @@ async function doFence(ctx: Ctx, index: number): Promise<OperationResult> {
   const source = t.sourceOfReplicas;
   if (!m.reachable) throw refuse("unreachable", `cannot fence member ${index}: it is unreachable: ${m.error}`);
   if (source === null || source === index || !t.members[source].reachable || t.members[source].readOnly !== false) {
-    throw refuse("no-primary", `cannot fence member ${index}: it is not beside a writable primary that the replicas follow`);
+    throw refuse(
+      "no-primary",
+      `cannot fence member ${index}: it is not beside a writable primary that the replicas follow`,
+    );
   }
   if (m.readOnly !== false) {
     log(ctx, `nothing to do: member ${index} is read-only`);
     return result(ctx, "fence", source, { noop: true });
   }
-  if (m.replica) throw refuse("other-source", `cannot fence member ${index}: it replicates from ${m.replica.sourceHost}:${m.replica.sourcePort}; inspect it by hand`);
+  if (m.replica)
+    throw refuse(
+      "other-source",
+      `cannot fence member ${index}: it replicates from ${m.replica.sourceHost}:${m.replica.sourcePort}; inspect it by hand`,
+    );
   await withSql(ctx, index, async (sql) => {
     // read_only first so no new write starts, then end every client session (open transactions must not commit).
     await ctx.flavor.setReadOnly(sql, true);
-    const sessions = await ctx.flavor.clientSessions(sql, [ctx.lockSessions.get(index) ?? -1, await ctx.flavor.sessionId(sql)]);
+    const sessions = await ctx.flavor.clientSessions(sql, [
+      ctx.lockSessions.get(index) ?? -1,
+      await ctx.flavor.sessionId(sql),
+    ]);
     for (const id of sessions) await ctx.flavor.killSession(sql, id);
-    log(ctx, `member ${index}: fenced (read_only, ${sessions.length} client sessions killed); the primary is member ${source}`);
+    log(
+      ctx,
+      `member ${index}: fenced (read_only, ${sessions.length} client sessions killed); the primary is member ${source}`,
+    );
   });
   // Now there is one writable member, so its history can be judged against the primary.
   const errant = (await look(ctx)).members[index].errantGtids;
@@ -649,7 +839,11 @@ export function switchover(members: MemberAddress[], to: number, settings: Engin
   return locked(members, settings, (ctx) => doSwitchover(ctx, to));
 }
 
-export function failover(members: MemberAddress[], to: number | undefined, settings: EngineSettings): Promise<OperationResult> {
+export function failover(
+  members: MemberAddress[],
+  to: number | undefined,
+  settings: EngineSettings,
+): Promise<OperationResult> {
   return locked(members, settings, (ctx) => doFailover(ctx, to));
 }
 

@@ -22,7 +22,9 @@ export const ACCOUNT_GRANTS: Record<AccountRole, { host: string; grants: string[
   // The failover agent (another pod): inspect, read_only, replication, kill client sessions, block commits.
   operator: {
     host: "%",
-    grants: ["READ_ONLY ADMIN, REPLICATION SLAVE ADMIN, REPLICATION MASTER ADMIN, BINLOG MONITOR, SLAVE MONITOR, CONNECTION ADMIN, PROCESS, RELOAD, SHOW VIEW ON *.*"],
+    grants: [
+      "READ_ONLY ADMIN, REPLICATION SLAVE ADMIN, REPLICATION MASTER ADMIN, BINLOG MONITOR, SLAVE MONITOR, CONNECTION ADMIN, PROCESS, RELOAD, SHOW VIEW ON *.*",
+    ],
   },
   // mariadb-backup's needs (backup locks, its status queries, the binlog position).
   backup: { host: "127.0.0.1", grants: ["RELOAD, PROCESS, LOCK TABLES, BINLOG MONITOR ON *.*"] },
@@ -31,12 +33,16 @@ export const ACCOUNT_GRANTS: Record<AccountRole, { host: string; grants: string[
   // SHOW SLAVE STATUS and the user-table count of probe-readiness.sh.
   probe: { host: "127.0.0.1", grants: ["SLAVE MONITOR, SHOW VIEW ON *.*"] },
   // mysqld_exporter's default collectors: status, variables, replica status, InnoDB and performance_schema tables.
-  metrics: { host: "127.0.0.1", grants: ["PROCESS, BINLOG MONITOR, SLAVE MONITOR ON *.*", "SELECT ON performance_schema.*"] },
+  metrics: {
+    host: "127.0.0.1",
+    grants: ["PROCESS, BINLOG MONITOR, SLAVE MONITOR ON *.*", "SELECT ON performance_schema.*"],
+  },
 };
 
 /** An account's SQL name ('user'@'host'); user names are the program's constants, checked here anyway. */
 function accountName(user: string, host: string): string {
-  if (!/^[A-Za-z0-9_]+$/.test(user)) throw new Error(`account name ${JSON.stringify(user)}: only letters, digits and _ are allowed`);
+  if (!/^[A-Za-z0-9_]+$/.test(user))
+    throw new Error(`account name ${JSON.stringify(user)}: only letters, digits and _ are allowed`);
   return `'${user}'@'${host}'`;
 }
 
@@ -57,12 +63,16 @@ function privilegesOf(statements: string[]): Map<string, Set<string>> {
 
 function samePrivileges(shown: string[], wanted: string[]): boolean {
   const [a, b] = [privilegesOf(shown), privilegesOf(wanted)];
-  return a.size === b.size && [...b].every(([object, set]) => a.get(object)?.size === set.size && [...set].every((p) => a.get(object)!.has(p)));
+  return (
+    a.size === b.size &&
+    [...b].every(([object, set]) => a.get(object)?.size === set.size && [...set].every((p) => a.get(object)!.has(p)))
+  );
 }
 
 /** A server variable's name, checked before it goes into a statement (names cannot be bound as parameters). */
 function variableName(name: string): string {
-  if (!/^[a-z_][a-z0-9_]*$/i.test(name)) throw new Error(`server variable ${JSON.stringify(name)}: only letters, digits and _ are allowed`);
+  if (!/^[a-z_][a-z0-9_]*$/i.test(name))
+    throw new Error(`server variable ${JSON.stringify(name)}: only letters, digits and _ are allowed`);
   return name;
 }
 
@@ -84,9 +94,11 @@ export const mariadb: Flavor = {
               @@rpl_semi_sync_master_enabled AS ssm, @@rpl_semi_sync_slave_enabled AS sss`,
     );
     const status = new Map(
-      (await sql.query<{ Variable_name: string; Value: string }>(
-        "SHOW GLOBAL STATUS WHERE Variable_name IN ('Rpl_semi_sync_master_status','Rpl_semi_sync_slave_status','Rpl_semi_sync_master_clients')",
-      )).map((r) => [r.Variable_name.toLowerCase(), r.Value]),
+      (
+        await sql.query<{ Variable_name: string; Value: string }>(
+          "SHOW GLOBAL STATUS WHERE Variable_name IN ('Rpl_semi_sync_master_status','Rpl_semi_sync_slave_status','Rpl_semi_sync_master_clients')",
+        )
+      ).map((r) => [r.Variable_name.toLowerCase(), r.Value]),
     );
     const [rs] = await sql.query("SHOW SLAVE STATUS");
     const [cipher] = await sql.query<{ Value: string }>("SHOW SESSION STATUS LIKE 'Ssl_cipher'");
@@ -122,7 +134,10 @@ export const mariadb: Flavor = {
               sqlThread: thread(rs.Slave_SQL_Running),
               lastIoError: String(rs.Last_IO_Error ?? ""),
               lastSqlError: String(rs.Last_SQL_Error ?? ""),
-              lagSeconds: rs.Seconds_Behind_Master === null || rs.Seconds_Behind_Master === undefined ? null : Number(rs.Seconds_Behind_Master),
+              lagSeconds:
+                rs.Seconds_Behind_Master === null || rs.Seconds_Behind_Master === undefined
+                  ? null
+                  : Number(rs.Seconds_Behind_Master),
               gtidIo: String(rs.Gtid_IO_Pos ?? ""),
               tls: rs.Master_SSL_Allowed === "Yes" && rs.Master_SSL_Verify_Server_Cert === "Yes",
             }
@@ -146,7 +161,10 @@ export const mariadb: Flavor = {
     if (member.serverId === undefined) return [];
     const local = localErrant(member.serverId, member.gtidBinlogState, member.gtidSlave);
     const vsPrimary = primary
-      ? errantAgainst({ binlogState: member.gtidBinlogState, slavePos: member.gtidSlave }, { binlogState: primary.gtidBinlogState, slavePos: primary.gtidSlave })
+      ? errantAgainst(
+          { binlogState: member.gtidBinlogState, slavePos: member.gtidSlave },
+          { binlogState: primary.gtidBinlogState, slavePos: primary.gtidSlave },
+        )
       : [];
     return [...new Set([...local, ...vsPrimary])].sort();
   },
@@ -162,10 +180,19 @@ export const mariadb: Flavor = {
     const { host, grants } = ACCOUNT_GRANTS[account.role];
     const name = accountName(account.user, host);
     // Nothing is written when the account is already right: every `up` checks, and each write is a binlog event.
-    const [row] = await sql.query<{ same: number }>("SELECT authentication_string = PASSWORD(?) AS same FROM mysql.user WHERE User = ? AND Host = ?", [account.password, account.user, host]);
+    const [row] = await sql.query<{ same: number }>(
+      "SELECT authentication_string = PASSWORD(?) AS same FROM mysql.user WHERE User = ? AND Host = ?",
+      [account.password, account.user, host],
+    );
     if (row && Number(row.same) === 1) {
       const shown = await sql.query<Record<string, string>>(`SHOW GRANTS FOR ${name}`);
-      if (samePrivileges(shown.map((r) => Object.values(r)[0]), grants)) return false;
+      if (
+        samePrivileges(
+          shown.map((r) => Object.values(r)[0]),
+          grants,
+        )
+      )
+        return false;
     }
     await sql.query(`CREATE USER IF NOT EXISTS ${name} IDENTIFIED BY ?`, [account.password]);
     await sql.query(`ALTER USER ${name} IDENTIFIED BY ?`, [account.password]);
@@ -180,7 +207,8 @@ export const mariadb: Flavor = {
     const statements = accounts.flatMap((a) => {
       const { host, grants } = ACCOUNT_GRANTS[a.role];
       const name = accountName(a.user, host);
-      if (!/^[A-Z_][A-Z0-9_]*$/.test(a.passwordEnv)) throw new Error(`password variable ${JSON.stringify(a.passwordEnv)} is not an environment variable name`);
+      if (!/^[A-Z_][A-Z0-9_]*$/.test(a.passwordEnv))
+        throw new Error(`password variable ${JSON.stringify(a.passwordEnv)} is not an environment variable name`);
       // The password travels hex-encoded into the SQL text and is quoted by the server: no shell or SQL escaping.
       return [
         `SET @pw = CONVERT(X'$(hex "$${a.passwordEnv}")' USING utf8mb4);`,
@@ -240,7 +268,11 @@ export const mariadb: Flavor = {
 
   async waitForGtid(sql: Sql, gtid: string, timeoutMs: number): Promise<boolean> {
     const seconds = Math.max(0.001, timeoutMs / 1000);
-    const [r] = await sql.query<{ r: number | string }>("SELECT MASTER_GTID_WAIT(?, ?) AS r", [gtid, seconds], timeoutMs + 5000);
+    const [r] = await sql.query<{ r: number | string }>(
+      "SELECT MASTER_GTID_WAIT(?, ?) AS r",
+      [gtid, seconds],
+      timeoutMs + 5000,
+    );
     return Number(r.r) === 0;
   },
 
@@ -314,7 +346,9 @@ export const mariadb: Flavor = {
   async binlogStart(sql: Sql): Promise<string> {
     const logs = await sql.query<{ Log_name: string }>("SHOW BINARY LOGS");
     if (logs.length === 0) return "";
-    const events = await sql.query<{ Event_type: string; Info: string }>("SHOW BINLOG EVENTS IN ? LIMIT 4", [logs[0].Log_name]);
+    const events = await sql.query<{ Event_type: string; Info: string }>("SHOW BINLOG EVENTS IN ? LIMIT 4", [
+      logs[0].Log_name,
+    ]);
     const list = events.find((e) => e.Event_type === "Gtid_list");
     return list ? list.Info.replace(/[[\]\s]/g, "") : "";
   },
@@ -325,7 +359,9 @@ export const mariadb: Flavor = {
   },
 
   async servedCertificate(sql: Sql) {
-    const rows = await sql.query<{ Variable_name: string; Value: string }>("SHOW GLOBAL STATUS WHERE Variable_name IN ('Ssl_server_not_before', 'Ssl_server_not_after')");
+    const rows = await sql.query<{ Variable_name: string; Value: string }>(
+      "SHOW GLOBAL STATUS WHERE Variable_name IN ('Ssl_server_not_before', 'Ssl_server_not_after')",
+    );
     const status = new Map(rows.map((r) => [r.Variable_name.toLowerCase(), r.Value]));
     // OpenSSL's time format ("Dec  1 13:08:49 2027 GMT"), empty when the server has no certificate.
     const iso = (v: string | undefined) => (v ? new Date(v).toISOString() : undefined);
@@ -344,12 +380,17 @@ export const mariadb: Flavor = {
   },
 
   async tryLock(sql: Sql, name: string) {
-    const [r] = await sql.query<{ ok: number | null; holder: number | null }>("SELECT GET_LOCK(?, 0) AS ok, IS_USED_LOCK(?) AS holder", [name, name]);
+    const [r] = await sql.query<{ ok: number | null; holder: number | null }>(
+      "SELECT GET_LOCK(?, 0) AS ok, IS_USED_LOCK(?) AS holder",
+      [name, name],
+    );
     if (Number(r.ok) === 1) return { ok: true } as const;
     return { ok: false, holder: r.holder === null ? null : Number(r.holder) } as const;
   },
 
   async unlock(sql: Sql, name: string): Promise<void> {
-    await sql.query("SELECT RELEASE_LOCK(?)", [name]);
+    // Bounded: a member that hangs (SIGSTOP, a stalled disk) must not hold up the operation's end; the disconnect
+    // that follows frees the lock on it anyway.
+    await sql.query("SELECT RELEASE_LOCK(?)", [name], 1000);
   },
 };
