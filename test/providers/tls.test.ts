@@ -20,20 +20,61 @@ import {
 } from "../../local/mariadbd";
 import { Certificate, TestCa, makeCa } from "../replication/certificates";
 
+const name = os.hostname();
+
+/** The members (started on the address this machine's name resolves to), a dynamic host and the topology provider. */
+async function startStack(
+  startMembers: (address: string) => Promise<LocalServer[]>,
+): Promise<[LocalServer[], DynamicHost, string]> {
+  const { address } = await lookup(name, { family: 4 });
+  return Promise.all([
+    startMembers(address),
+    DynamicHost.start({ log: () => {} }),
+    serializeProvider(serializableProvider("topology")),
+  ]);
+}
+
+/** The topology both stacks declare: its two members by this machine's name, TLS as given (none: plain text). */
+function declaration(
+  provider: string,
+  servers: LocalServer[],
+  replicationPassword: string,
+  tls?: { ca: string; caPath: string; certificates?: string[] },
+): Declaration {
+  return {
+    type: REPLICATION_TOPOLOGY_TYPE,
+    provider,
+    secretOutputs: SECRET_PROPERTIES,
+    inputs: {
+      providerVersion: "1",
+      flavor: "mariadb",
+      replicas: 2,
+      primary: 0,
+      semiSync: true,
+      semiSyncTimeoutMs: 2000,
+      autoFailover: true,
+      operationTimeoutSeconds: 60,
+      connector: { kind: "direct", members: servers.map((s) => `${name}:${s.port}`) },
+      adminUser: LOCAL_ROOT_USER,
+      adminPassword: LOCAL_ROOT_PASSWORD,
+      replicationUser: "repl",
+      replicationPassword,
+      ...(tls ? { tls } : {}),
+    },
+  };
+}
+
 describe("replication providers with TLS", () => {
   let ca: TestCa;
   let servers: LocalServer[] = [];
   let certs: Certificate[] = [];
   let host: DynamicHost;
   let provider: string;
-  const name = os.hostname();
 
   beforeAll(async () => {
     ca = await makeCa("providers");
-    // The address the host name resolves to, where the members listen.
-    const { address } = await lookup(name, { family: 4 });
     certs = await Promise.all([0, 1].map((i) => ca.issue(`provider-${i}`, name)));
-    [servers, host, provider] = await Promise.all([
+    [servers, host, provider] = await startStack((address) =>
       Promise.all(
         certs.map((c, i) =>
           startServer({
@@ -51,9 +92,7 @@ describe("replication providers with TLS", () => {
           }),
         ),
       ),
-      DynamicHost.start({ log: () => {} }),
-      serializeProvider(serializableProvider("topology")),
-    ]);
+    );
   });
   afterAll(async () => {
     await host?.stop();
@@ -62,27 +101,8 @@ describe("replication providers with TLS", () => {
   });
 
   const pem = (c: Certificate) => fs.readFileSync(c.cert, "utf8");
-  const topology = (certificates: string[]): Declaration => ({
-    type: REPLICATION_TOPOLOGY_TYPE,
-    provider,
-    secretOutputs: SECRET_PROPERTIES,
-    inputs: {
-      providerVersion: "1",
-      flavor: "mariadb",
-      replicas: 2,
-      primary: 0,
-      semiSync: true,
-      semiSyncTimeoutMs: 2000,
-      autoFailover: true,
-      operationTimeoutSeconds: 60,
-      connector: { kind: "direct", members: servers.map((s) => `${name}:${s.port}`) },
-      adminUser: LOCAL_ROOT_USER,
-      adminPassword: LOCAL_ROOT_PASSWORD,
-      replicationUser: "repl",
-      replicationPassword: "repl-Pw-tls-1",
-      tls: { ca: ca.ca, caPath: ca.caPath, certificates },
-    },
-  });
+  const topology = (certificates: string[]) =>
+    declaration(provider, servers, "repl-Pw-tls-1", { ca: ca.ca, caPath: ca.caPath, certificates });
 
   test("sets up replication over verified TLS; a renewed certificate is announced by preview and loaded by up without a restart", async () => {
     const created = await host.up("db-topology", topology(certs.map(pem)));
@@ -121,20 +141,16 @@ describe("turning TLS on for a stack that ran without it", () => {
   let servers: LocalServer[] = [];
   let host: DynamicHost;
   let provider: string;
-  const name = os.hostname();
 
   beforeAll(async () => {
     ca = await makeCa("providers-enable");
-    const { address } = await lookup(name, { family: 4 });
-    [servers, host, provider] = await Promise.all([
+    [servers, host, provider] = await startStack((address) =>
       Promise.all(
         [0, 1].map((i) =>
           startServer({ serverId: 720 + i, host: address, options: { ...REPLICATION_OPTIONS, "read-only": 1 } }),
         ),
       ),
-      DynamicHost.start({ log: () => {} }),
-      serializeProvider(serializableProvider("topology")),
-    ]);
+    );
   });
   afterAll(async () => {
     await host?.stop();
@@ -142,27 +158,7 @@ describe("turning TLS on for a stack that ran without it", () => {
     ca?.remove();
   });
 
-  const topology = (tls?: { ca: string; caPath: string }): Declaration => ({
-    type: REPLICATION_TOPOLOGY_TYPE,
-    provider,
-    secretOutputs: SECRET_PROPERTIES,
-    inputs: {
-      providerVersion: "1",
-      flavor: "mariadb",
-      replicas: 2,
-      primary: 0,
-      semiSync: true,
-      semiSyncTimeoutMs: 2000,
-      autoFailover: true,
-      operationTimeoutSeconds: 60,
-      connector: { kind: "direct", members: servers.map((s) => `${name}:${s.port}`) },
-      adminUser: LOCAL_ROOT_USER,
-      adminPassword: LOCAL_ROOT_PASSWORD,
-      replicationUser: "repl",
-      replicationPassword: "repl-Pw-tls-2",
-      ...(tls ? { tls } : {}),
-    },
-  });
+  const topology = (tls?: { ca: string; caPath: string }) => declaration(provider, servers, "repl-Pw-tls-2", tls);
 
   test("the first up with TLS reaches the members that do not serve it yet in plain text, saying so, and moves replication to verified TLS once they do", async () => {
     await host.up("db-topology", topology());
