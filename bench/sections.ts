@@ -74,6 +74,45 @@ function addresses(servers: LocalServer[]): MemberAddress[] {
   return servers.map((s) => ({ host: s.host, port: s.port }));
 }
 
+interface WriterTopology {
+  servers: LocalServer[];
+  members: MemberAddress[];
+  settings: EngineSettings;
+  writer: AckWriter;
+}
+
+/**
+ * `count` semi-sync members set up with member 0 as primary and the writer's schema, and the 1 ms writer that finds
+ * the writable member, started unless told (its first 300 writes acknowledged). Stopped again if any of it fails.
+ */
+async function startWriterTopology(count: number, serverIdBase: number, startWriter = true): Promise<WriterTopology> {
+  const servers = await startServers(count, REPLICATION_OPTIONS, serverIdBase);
+  const writer = new AckWriter({ resolvePrimary: writableMember(servers) });
+  try {
+    const members = addresses(servers);
+    const settings = engineSettings();
+    await setup(members, 0, settings);
+    await prepareWriterSchema(servers[0]);
+    if (startWriter) {
+      await writer.start();
+      await writer.waitForAcks(300);
+    }
+    return { servers, members, settings, writer };
+  } catch (err) {
+    await writer.stop();
+    await destroyAll(servers);
+    throw err;
+  }
+}
+
+/** Milliseconds from the kill to the first write the promoted member acknowledged, waited for up to 2 s; else null. */
+async function firstWriteAfterKill(writer: AckWriter, promoted: LocalServer, killedAt: number): Promise<number | null> {
+  for (let i = 0; i < 400 && writer.firstAckOn(promoted, killedAt) === undefined; i++)
+    await new Promise((r) => setTimeout(r, 5));
+  const firstWrite = writer.firstAckOn(promoted, killedAt);
+  return firstWrite === undefined ? null : firstWrite - killedAt;
+}
+
 /**
  * Switchovers, a replica's restart and a failover on 3 semi-sync members under a 1 ms writer loop. The writer finds
  * the primary like a read_only-aware proxy (the one writable member), so the gap is the engine's, not a resolver's
@@ -83,15 +122,8 @@ const replication: Section = {
   name: "switchover and failover (3 members, semi-sync, 1 ms writer)",
   figures: ["switchoverGapMs", "medianWriteMs", "lostWrites", "failoverMs"],
   async run(results, log) {
-    const servers = await startServers(3, REPLICATION_OPTIONS, 700);
-    const writer = new AckWriter({ resolvePrimary: writableMember(servers) });
+    const { servers, members, settings, writer } = await startWriterTopology(3, 700);
     try {
-      const members = addresses(servers);
-      const settings = engineSettings();
-      await setup(members, 0, settings);
-      await prepareWriterSchema(servers[0]);
-      await writer.start();
-      await writer.waitForAcks(300);
       // Three switchovers (0 -> 1 -> 2 -> 1): the figure is the worst gap any of them caused.
       const gaps: number[] = [];
       const windows: string[] = [];
@@ -135,17 +167,14 @@ const replication: Section = {
       const fo = await failover(members, undefined, settings);
       results.details.failoverEngineMs = Date.now() - killedAt;
       const promoted = servers[fo.primary];
-      for (let i = 0; i < 400 && writer.firstAckOn(promoted, killedAt) === undefined; i++)
-        await new Promise((r) => setTimeout(r, 5));
-      const firstWrite = writer.firstAckOn(promoted, killedAt);
+      results.failoverMs = await firstWriteAfterKill(writer, promoted, killedAt);
       await writer.waitForAcks(100);
       const report = await writer.stop();
       shade("failover", `kill -9 of member 1, failover to member ${fo.primary}`, killedAt);
       timeline.writes = report.acked;
       timelineMembers = servers.map((s) => `${s.host}:${s.port}`);
       const missing = await writer.verify(promoted);
-      results.failoverMs = firstWrite === undefined ? null : firstWrite - killedAt;
-      if (firstWrite === undefined)
+      if (results.failoverMs === null)
         results.notMeasured.failoverMs = "no write accepted on the new primary within 2 s after the failover";
       results.lostWrites = new Set([...missingAfterSwitchover, ...missing]).size;
       const describeLost = (ids: number[]) =>
@@ -203,14 +232,10 @@ const agentFailover: Section = {
       ["agentFailoverFastMs", 250, 730],
     ];
     for (const [key, intervalMs, serverIdBase] of runs) {
-      const servers = await startServers(3, REPLICATION_OPTIONS, serverIdBase);
-      const writer = new AckWriter({ resolvePrimary: writableMember(servers) });
+      // The writer starts once the agent watches.
+      const { servers, settings, writer } = await startWriterTopology(3, serverIdBase, false);
       let agent: AgentChild | undefined;
       try {
-        const members = addresses(servers);
-        const settings = engineSettings();
-        await setup(members, 0, settings);
-        await prepareWriterSchema(servers[0]);
         agent = spawnAgent(
           [
             "--members",
@@ -236,14 +261,11 @@ const agentFailover: Section = {
         await servers[0].signal("SIGKILL");
         const fo = await agent.events.wait("failover", (e) => e.event === "failover", 60000);
         const promoted = servers[Number(fo.to)];
-        for (let i = 0; i < 400 && writer.firstAckOn(promoted, killedAt) === undefined; i++)
-          await new Promise((r) => setTimeout(r, 5));
-        const firstWrite = writer.firstAckOn(promoted, killedAt);
+        results[key] = await firstWriteAfterKill(writer, promoted, killedAt);
         await writer.waitForAcks(100);
         await writer.stop();
         const missing = await writer.verify(promoted);
-        results[key] = firstWrite === undefined ? null : firstWrite - killedAt;
-        if (firstWrite === undefined)
+        if (results[key] === null)
           results.notMeasured[key] = "no write accepted on the new primary within 2 s after the agent's failover";
         results.lostWrites = (results.lostWrites ?? 0) + missing.length;
         results.details[`${key}Lost`] = missing.length;
@@ -269,15 +291,8 @@ const memberScale: Section = {
   figures: ["switchoverVsHand", "memberScale"],
   async run(results, log) {
     for (const n of MEMBER_COUNTS) {
-      const servers = await startServers(n, REPLICATION_OPTIONS, 900 + 10 * n);
-      const writer = new AckWriter({ resolvePrimary: writableMember(servers) });
+      const { servers, members, settings, writer } = await startWriterTopology(n, 900 + 10 * n);
       try {
-        const members = addresses(servers);
-        const settings = engineSettings();
-        await setup(members, 0, settings);
-        await prepareWriterSchema(servers[0]);
-        await writer.start();
-        await writer.waitForAcks(300);
         const row: MemberScaleRow = {
           switchoverGapMs: null,
           handSwitchoverGapMs: null,
@@ -320,11 +335,7 @@ const memberScale: Section = {
         const killedAt = Date.now();
         await servers[primary].signal("SIGKILL");
         const fo = await failover(members, undefined, settings);
-        const promoted = servers[fo.primary];
-        for (let i = 0; i < 400 && writer.firstAckOn(promoted, killedAt) === undefined; i++)
-          await new Promise((r) => setTimeout(r, 5));
-        const firstWrite = writer.firstAckOn(promoted, killedAt);
-        row.failoverMs = firstWrite === undefined ? null : firstWrite - killedAt;
+        row.failoverMs = await firstWriteAfterKill(writer, servers[fo.primary], killedAt);
         log(
           `${n} members: inspect ${Math.round(row.inspectMs)} ms, switchover gaps ${ours.join(", ")} ms (by hand ${byHand.join(", ")} ms), failover ${row.failoverMs} ms`,
         );
