@@ -37,17 +37,15 @@ describe("mysql-ha backup / backups / restore", () => {
     await s3?.stop();
   });
 
-  test("backs up a local member, lists it as complete with its GTID, and restores it into an empty datadir", async () => {
-    const [source] = servers;
-    await source.query("CREATE DATABASE app");
-    await source.query("CREATE TABLE app.t (id INT PRIMARY KEY, v INT)");
-    await source.query("INSERT INTO app.t SELECT seq, seq * 3 FROM app.seq_1_to_1000");
-    const env = {
-      AWS_ACCESS_KEY_ID: s3.env().AWS_ACCESS_KEY_ID,
-      AWS_SECRET_ACCESS_KEY: s3.env().AWS_SECRET_ACCESS_KEY,
-      MYSQL_HA_PASSWORD: source.adminPassword,
-    };
-    const backup = await cli(
+  /** The local S3's keys, with what else the command needs. */
+  const s3Env = (more: Record<string, string>) => ({
+    AWS_ACCESS_KEY_ID: s3.env().AWS_ACCESS_KEY_ID,
+    AWS_SECRET_ACCESS_KEY: s3.env().AWS_SECRET_ACCESS_KEY,
+    ...more,
+  });
+  /** `mysql-ha backup` of a local member from its datadir to s3://backups/<prefix>. */
+  const backupDatadir = (source: LocalServer, prefix: string, env: Record<string, string>) =>
+    cli(
       [
         "backup",
         "--members",
@@ -55,12 +53,20 @@ describe("mysql-ha backup / backups / restore", () => {
         "--datadir",
         source.datadir,
         "--to",
-        "s3://backups/cli",
+        `s3://backups/${prefix}`,
         "--endpoint",
         s3.endpoint,
       ],
       env,
     );
+
+  test("backs up a local member, lists it as complete with its GTID, and restores it into an empty datadir", async () => {
+    const [source] = servers;
+    await source.query("CREATE DATABASE app");
+    await source.query("CREATE TABLE app.t (id INT PRIMARY KEY, v INT)");
+    await source.query("INSERT INTO app.t SELECT seq, seq * 3 FROM app.seq_1_to_1000");
+    const env = s3Env({ MYSQL_HA_PASSWORD: source.adminPassword });
+    const backup = await backupDatadir(source, "cli", env);
     expect(backup.stderr).toMatch(/backup \d{8}T\d{6}Z complete/);
     expect(backup.code).toBe(0);
     expect(backup.stdout.trim()).toMatch(/^s3:\/\/backups\/cli\/base\/\d{8}T\d{6}Z$/);
@@ -88,25 +94,8 @@ describe("mysql-ha backup / backups / restore", () => {
   test("the signing key comes from MYSQL_HA_BACKUP_SIGNING_KEY or --signing-key-file: a signed backup lists as verified and restores; another key is refused", async () => {
     const [source] = servers;
     const key = "k".repeat(40) + Date.now();
-    const s3env = {
-      AWS_ACCESS_KEY_ID: s3.env().AWS_ACCESS_KEY_ID,
-      AWS_SECRET_ACCESS_KEY: s3.env().AWS_SECRET_ACCESS_KEY,
-      MYSQL_HA_PASSWORD: source.adminPassword,
-    };
-    const backup = await cli(
-      [
-        "backup",
-        "--members",
-        source.address,
-        "--datadir",
-        source.datadir,
-        "--to",
-        "s3://backups/signed",
-        "--endpoint",
-        s3.endpoint,
-      ],
-      { ...s3env, MYSQL_HA_BACKUP_SIGNING_KEY: key },
-    );
+    const s3env = s3Env({ MYSQL_HA_PASSWORD: source.adminPassword });
+    const backup = await backupDatadir(source, "signed", { ...s3env, MYSQL_HA_BACKUP_SIGNING_KEY: key });
     expect(backup.code).toBe(0);
     expect(backup.stderr).toMatch(/complete and signed in/);
     const keyFile = path.join(source.dir, "signing.key");
@@ -173,11 +162,7 @@ describe("mysql-ha backup / backups / restore", () => {
     fs.copyFileSync(pair.key, path.join(tlsDir, "member-0.key"));
     const token = `tls-token-${Date.now()}`;
     const donor = await startDonor(source, token, undefined, { TLS_DIR: tlsDir, POD_NAME: "db-0" });
-    const env = {
-      AWS_ACCESS_KEY_ID: s3.env().AWS_ACCESS_KEY_ID,
-      AWS_SECRET_ACCESS_KEY: s3.env().AWS_SECRET_ACCESS_KEY,
-      MYSQL_HA_CLONE_TOKEN: token,
-    };
+    const env = s3Env({ MYSQL_HA_CLONE_TOKEN: token });
     const backup = (prefix: string, extra: string[], more: Record<string, string> = {}) =>
       cli(
         [
@@ -200,18 +185,18 @@ describe("mysql-ha backup / backups / restore", () => {
       JSON.parse(
         (await cli(["backups", "--from", `s3://backups/${prefix}`, "--endpoint", s3.endpoint, "--json"], env)).stdout,
       );
+    const streamed = () =>
+      donor
+        .log()
+        .split("\n")
+        .filter((l) => /streaming a backup/.test(l));
     try {
       const verified = await backup("tls", ["--tls-ca", ca.caPath]);
       expect([verified.code, verified.stderr]).toEqual([0, expect.stringMatching(/backup \d{8}T\d{6}Z complete/)]);
       expect(await listed("tls")).toEqual([expect.objectContaining({ complete: true })]);
       const fromEnv = await backup("tls-env", [], { MYSQL_HA_TLS_CA: ca.caPath });
       expect(fromEnv.code).toBe(0);
-      expect(
-        donor
-          .log()
-          .split("\n")
-          .filter((l) => /streaming a backup/.test(l)),
-      ).toHaveLength(2);
+      expect(streamed()).toHaveLength(2);
 
       const refused = await backup("tls-other", ["--tls-ca", other.caPath]);
       expect(refused.code).toBe(1);
@@ -222,12 +207,7 @@ describe("mysql-ha backup / backups / restore", () => {
       );
       // The upload had begun (an empty object): without a manifest it is no backup.
       expect((await listed("tls-other")).filter((b: any) => b.complete)).toEqual([]);
-      expect(
-        donor
-          .log()
-          .split("\n")
-          .filter((l) => /streaming a backup/.test(l)),
-      ).toHaveLength(2);
+      expect(streamed()).toHaveLength(2);
       for (const r of [verified, fromEnv, refused]) expect(r.stdout + r.stderr).not.toContain(token);
 
       const withDatadir = await cli(
