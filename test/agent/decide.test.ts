@@ -3,48 +3,10 @@
  * (as inspect would report them).
  */
 import { countFailures, decide, DecideInput } from "../../components/agent/decide";
-import { analyze, mariadb, MemberAddress, MemberStatus, ThreadState, Topology } from "../../components/replication";
+import { ThreadState, Topology } from "../../components/replication";
+import { base, down, replicaOf, topo, writable } from "./statuses";
 
-const MEMBERS: MemberAddress[] = [0, 1, 2].map((i) => ({ host: `m${i}`, port: 3306 }));
-
-const base = (i: number): MemberStatus => ({
-  index: i,
-  address: `m${i}:3306`,
-  reachable: true,
-  serverId: 100 + i,
-  readOnly: true,
-  logBin: true,
-  gtidBinlogState: "0-100-10",
-  gtidSlave: "0-100-10",
-  gtidCurrent: "0-100-10",
-  errantGtids: [],
-  role: "unknown",
-});
-const writable = (i: number): MemberStatus => ({ ...base(i), readOnly: false, gtidSlave: "" });
-const down = (i: number): MemberStatus => ({
-  index: i,
-  address: `m${i}:3306`,
-  reachable: false,
-  error: "connect ECONNREFUSED",
-  errantGtids: [],
-  role: "unknown",
-});
-const replica = (i: number, source: number, io: ThreadState = "running"): MemberStatus => ({
-  ...base(i),
-  replica: {
-    sourceHost: `m${source}`,
-    sourcePort: 3306,
-    sourceIndex: null,
-    ioThread: io,
-    sqlThread: "running",
-    lastIoError: io === "running" ? "" : "error reconnecting to master",
-    lastSqlError: "",
-    lagSeconds: 0,
-    gtidIo: "0-100-10",
-    tls: false,
-  },
-});
-const topo = (...statuses: MemberStatus[]): Topology => analyze(MEMBERS, statuses, mariadb);
+const replica = (i: number, source: number, io: ThreadState = "running") => replicaOf(i, { source, io });
 const input = (topology: Topology, extra: Partial<DecideInput> = {}): DecideInput => ({
   topology,
   failures: 3,

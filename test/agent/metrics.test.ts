@@ -3,10 +3,10 @@
  * the text format, and the real `promtool check metrics` (format and Prometheus naming conventions) on the output.
  */
 import { AgentMetricsState, agentMetrics, renderMetrics } from "../../components/agent/metrics";
-import { analyze, mariadb, MemberAddress, MemberStatus, Topology } from "../../components/replication";
+import { MemberStatus, Topology } from "../../components/replication";
+import { down, replicaOf, topo, writable } from "./statuses";
 import { checkMetrics } from "../monitoring/promtool";
 
-const MEMBERS: MemberAddress[] = [0, 1, 2].map((i) => ({ host: `m${i}`, port: 3306 }));
 const SEMI_SYNC = {
   primaryEnabled: true,
   primaryActive: true,
@@ -14,50 +14,11 @@ const SEMI_SYNC = {
   replicaEnabled: false,
   replicaActive: false,
 };
-const base = (i: number): MemberStatus => ({
-  index: i,
-  address: `m${i}:3306`,
-  reachable: true,
-  serverId: 100 + i,
-  readOnly: true,
-  logBin: true,
-  gtidBinlogState: "0-100-10",
-  gtidSlave: "0-100-10",
-  gtidCurrent: "0-100-10",
-  errantGtids: [],
-  role: "unknown",
-});
-const primary = (i: number, semiSync = SEMI_SYNC): MemberStatus => ({
-  ...base(i),
-  readOnly: false,
-  gtidSlave: "",
-  semiSync,
-});
-const down = (i: number): MemberStatus => ({
-  index: i,
-  address: `m${i}:3306`,
-  reachable: false,
-  error: "connect ECONNREFUSED",
-  errantGtids: [],
-  role: "unknown",
-});
+const primary = (i: number, semiSync = SEMI_SYNC): MemberStatus => ({ ...writable(i), semiSync });
 const replica = (i: number, lagSeconds: number | null, extra: Partial<MemberStatus> = {}): MemberStatus => ({
-  ...base(i),
-  replica: {
-    sourceHost: "m0",
-    sourcePort: 3306,
-    sourceIndex: null,
-    ioThread: "running",
-    sqlThread: lagSeconds === null ? "stopped" : "running",
-    lastIoError: "",
-    lastSqlError: "",
-    lagSeconds,
-    gtidIo: "0-100-10",
-    tls: false,
-  },
+  ...replicaOf(i, { lagSeconds }),
   ...extra,
 });
-const topo = (...statuses: MemberStatus[]): Topology => analyze(MEMBERS, statuses, mariadb);
 const state = (topology: Topology | undefined, extra: Partial<AgentMetricsState> = {}): AgentMetricsState => ({
   members: 3,
   topology,
