@@ -20,7 +20,7 @@ import { spawnAgent } from "../../local/agent";
 import { KubeApiStandin } from "../../local/kube-api-standin";
 import { destroyAll, LOCAL_ROOT_PASSWORD, LocalServer, REPLICATION_OPTIONS, startServer } from "../../local/mariadbd";
 import { PodNetwork } from "../../local/pod-network";
-import { startLocalS3 } from "../../local/s3";
+import { LocalS3, startLocalS3 } from "../../local/s3";
 import { applyProgramObjects, memberStandin, roleLabels } from "../connectors/program-objects";
 import { makeCa, TestCa } from "../replication/certificates";
 import { startDonor } from "../../cli/scripts";
@@ -56,12 +56,18 @@ function cli(
   });
 }
 
+/** A stack file's config section. */
+function configYaml(config: Record<string, string>): string {
+  return `config:\n${Object.entries(config)
+    .map(([k, v]) => `  ${k}: ${JSON.stringify(v)}`)
+    .join("\n")}\n`;
+}
+
 /** A project directory with the repository's Pulumi.yaml and one stack file. */
 function project(stack: string, config: Record<string, string>): string {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "mysql-ha-cluster-project-"));
   fs.copyFileSync(path.join(ROOT, "Pulumi.yaml"), path.join(dir, "Pulumi.yaml"));
-  const lines = Object.entries(config).map(([k, v]) => `  ${k}: ${JSON.stringify(v)}`);
-  fs.writeFileSync(path.join(dir, `Pulumi.${stack}.yaml`), `config:\n${lines.join("\n")}\n`);
+  fs.writeFileSync(path.join(dir, `Pulumi.${stack}.yaml`), configYaml(config));
   return dir;
 }
 
@@ -135,6 +141,44 @@ async function startApi(
   const applied = await api.serverSideApply("secrets", secret as never);
   if (applied.code >= 300) throw new Error(`applying the Secret: ${applied.code} ${applied.body.message}`);
   return api;
+}
+
+/**
+ * A stack with backups on to the local S3's bucket `backups` (its config: `config` and these), and what its program
+ * applies for them: the backup CronJob (to `url`) and the S3 keys' Secret.
+ */
+async function applyBackupObjects(
+  api: KubeApiStandin,
+  s3: LocalS3,
+  url: string,
+  config: Record<string, string>,
+): Promise<Record<string, string>> {
+  const backupConfig = {
+    ...config,
+    "mysql-ha:backupEnabled": "true",
+    "mysql-ha:backupBucket": "backups",
+    "mysql-ha:backupEndpoint": s3.endpoint,
+    "mysql-ha:backupEndpointAllowHttp": "true",
+  };
+  const cronJob = buildBackupCronJob({
+    name: "mysql",
+    names: NAMES,
+    settings: settingsOf(backupConfig),
+    credentials: { kind: "secret", secretName: backupNames("mysql").credentialsSecret },
+    url,
+  });
+  expect((await api.serverSideApply("cronjobs", cronJob as never)).code).toBeLessThan(300);
+  const keys = {
+    apiVersion: "v1",
+    kind: "Secret",
+    metadata: { name: backupNames("mysql").credentialsSecret },
+    stringData: {
+      AWS_ACCESS_KEY_ID: s3.env().AWS_ACCESS_KEY_ID,
+      AWS_SECRET_ACCESS_KEY: s3.env().AWS_SECRET_ACCESS_KEY,
+    },
+  };
+  expect((await api.serverSideApply("secrets", keys as never)).code).toBeLessThan(300);
+  return backupConfig;
 }
 
 /** Writes the stand-in's kubeconfig (one context per user) where the stack or --kubeconfig can name it. */
@@ -382,39 +426,9 @@ describe("mysql-ha --stack (cluster mode) against the API stand-in and live memb
   it("lists the stack's backups: location from its CronJob, S3 keys and signing key from its Secrets", async () => {
     const s3 = await startLocalS3(["backups"]);
     try {
-      const config = {
-        ...STACK_CONFIG,
-        "mysql-ha:tls": "off",
-        "mysql-ha:backupEnabled": "true",
-        "mysql-ha:backupBucket": "backups",
-        "mysql-ha:backupEndpoint": s3.endpoint,
-        "mysql-ha:backupEndpointAllowHttp": "true",
-      };
-      fs.writeFileSync(
-        path.join(dir, "Pulumi.backup.yaml"),
-        `config:\n${Object.entries(config)
-          .map(([k, v]) => `  ${k}: ${JSON.stringify(v)}`)
-          .join("\n")}\n`,
-      );
       const url = "s3://backups/backup/mysql";
-      const cronJob = buildBackupCronJob({
-        name: "mysql",
-        names: NAMES,
-        settings: settingsOf(config),
-        credentials: { kind: "secret", secretName: backupNames("mysql").credentialsSecret },
-        url,
-      });
-      expect((await api!.serverSideApply("cronjobs", cronJob as never)).code).toBeLessThan(300);
-      const keys = {
-        apiVersion: "v1",
-        kind: "Secret",
-        metadata: { name: backupNames("mysql").credentialsSecret },
-        stringData: {
-          AWS_ACCESS_KEY_ID: s3.env().AWS_ACCESS_KEY_ID,
-          AWS_SECRET_ACCESS_KEY: s3.env().AWS_SECRET_ACCESS_KEY,
-        },
-      };
-      expect((await api!.serverSideApply("secrets", keys as never)).code).toBeLessThan(300);
+      const config = await applyBackupObjects(api!, s3, url, { ...STACK_CONFIG, "mysql-ha:tls": "off" });
+      fs.writeFileSync(path.join(dir, "Pulumi.backup.yaml"), configYaml(config));
       // A backup signed with the stack's key, made as the CronJob would.
       const made = await cli(
         [
@@ -564,42 +578,16 @@ describe("mysql-ha --stack with TLS on: the CA comes from the stack's TLS Secret
     fs.copyFileSync(certs[2].key, path.join(tlsDir, "member-2.key"));
     const donor = await startDonor(servers[2], "clone-token", DONOR_PORT, { TLS_DIR: tlsDir, POD_NAME: "mysql-2" });
     try {
-      const config = {
-        ...STACK_CONFIG,
-        "mysql-ha:backupEnabled": "true",
-        "mysql-ha:backupBucket": "backups",
-        "mysql-ha:backupEndpoint": s3.endpoint,
-        "mysql-ha:backupEndpointAllowHttp": "true",
-      };
+      const url = "s3://backups/tlsbackup/mysql";
+      const config = await applyBackupObjects(api!, s3, url, STACK_CONFIG);
       const stackFile = fs
         .readFileSync(path.join(dir!, "Pulumi.tls.yaml"), "utf8")
         .split("\n")
         .find((l) => l.includes("kubernetes:kubeconfig"))!;
       fs.writeFileSync(
         path.join(dir!, "Pulumi.tlsbackup.yaml"),
-        `config:\n${Object.entries(config)
-          .map(([k, v]) => `  ${k}: ${JSON.stringify(v)}`)
-          .join("\n")}\n${stackFile}\n  kubernetes:context: backup\n`,
+        `${configYaml(config)}${stackFile}\n  kubernetes:context: backup\n`,
       );
-      const url = "s3://backups/tlsbackup/mysql";
-      const cronJob = buildBackupCronJob({
-        name: "mysql",
-        names: NAMES,
-        settings: settingsOf(config),
-        credentials: { kind: "secret", secretName: backupNames("mysql").credentialsSecret },
-        url,
-      });
-      expect((await api!.serverSideApply("cronjobs", cronJob as never)).code).toBeLessThan(300);
-      const keys = {
-        apiVersion: "v1",
-        kind: "Secret",
-        metadata: { name: backupNames("mysql").credentialsSecret },
-        stringData: {
-          AWS_ACCESS_KEY_ID: s3.env().AWS_ACCESS_KEY_ID,
-          AWS_SECRET_ACCESS_KEY: s3.env().AWS_SECRET_ACCESS_KEY,
-        },
-      };
-      expect((await api!.serverSideApply("secrets", keys as never)).code).toBeLessThan(300);
       const streams = () =>
         donor
           .log()
