@@ -18,7 +18,7 @@ import {
   REPLICATION_OPTIONS,
   startServer,
 } from "../../local/mariadbd";
-import { Certificate, TestCa, makeCa } from "../replication/certificates";
+import { Certificate, TestCa, makeCa, restartWithTls } from "../replication/certificates";
 
 const name = os.hostname();
 
@@ -170,18 +170,7 @@ describe("turning TLS on for a stack that ran without it", () => {
     );
 
     // The rolling restart gives every member its certificate (replica first), as the StatefulSet's new template does.
-    for (const i of [1, 0]) {
-      const pair = await ca.issue(`enable-provider-${i}`, name);
-      await servers[i].stop();
-      servers[i].spec.options = {
-        ...servers[i].spec.options,
-        ssl_ca: ca.caPath,
-        ssl_cert: pair.cert,
-        ssl_key: pair.key,
-        "read-only": i === 0 ? 0 : 1,
-      };
-      await servers[i].start();
-    }
+    for (const i of [1, 0]) await restartWithTls(servers[i], ca, await ca.issue(`enable-provider-${i}`, name), i !== 0);
     const updated = await host.up("db-topology", topology(tls));
     expect(updated.outputs.plan).toBe("attach member 1");
     const [status] = await servers[1].query("SHOW SLAVE STATUS");

@@ -7,6 +7,7 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { LocalCertificates, TLS_TYPES } from "../../local/certificates";
+import type { LocalServer } from "../../local/mariadbd";
 
 export interface Certificate {
   cert: string;
@@ -30,6 +31,27 @@ export interface TestCa {
 /** The DNS name the tests give member i (in its certificate and as the name the engine checks). */
 export function memberDnsName(i: number): string {
   return `member-${i}.db.test`;
+}
+
+/**
+ * Restarts a member serving TLS with `pair` signed by `ca`, as its pod restarts with the TLS Secret's files mounted:
+ * read-only unless it is the primary, as init-server writes it.
+ */
+export async function restartWithTls(
+  server: LocalServer,
+  ca: TestCa,
+  pair: Certificate,
+  readOnly: boolean,
+): Promise<void> {
+  await server.stop();
+  server.spec.options = {
+    ...server.spec.options,
+    ssl_ca: ca.caPath,
+    ssl_cert: pair.cert,
+    ssl_key: pair.key,
+    "read-only": readOnly ? 1 : 0,
+  };
+  await server.start();
 }
 
 const KEY = { algorithm: "ECDSA", ecdsaCurve: "P256" };

@@ -28,7 +28,7 @@ import {
   topologyToJson,
   validityOf,
 } from "../../components/replication";
-import { Certificate, TestCa, makeCa, memberDnsName } from "./certificates";
+import { Certificate, TestCa, makeCa, memberDnsName, restartWithTls } from "./certificates";
 import { Lab, REPL_PASSWORD, Writer, cleanup, ids, settingsFor, setUpLab, waitReplicated } from "./support";
 
 let ca: TestCa;
@@ -376,19 +376,9 @@ describe("TLS", () => {
     );
 
     const enabling = settingsFor(lines, { tls: { ...tlsWith(ca), enabling: true } });
-    const restartWithTls = async (i: number) => {
-      const pair = await ca.issue(`enable-${i}-${Date.now()}`, memberDnsName(i));
-      await servers[i].stop();
-      // As init-server writes it: read-only unless it is the primary the topology names.
-      servers[i].spec.options = {
-        ...servers[i].spec.options,
-        ssl_ca: ca.caPath,
-        ssl_cert: pair.cert,
-        ssl_key: pair.key,
-        "read-only": i === 0 ? 0 : 1,
-      };
-      await servers[i].start();
-    };
+    // Member 0 is the primary the topology names.
+    const enableTls = async (i: number) =>
+      restartWithTls(servers[i], ca, await ca.issue(`enable-${i}-${Date.now()}`, memberDnsName(i)), i !== 0);
     const state = async () => {
       const t = await inspect(members, enabling);
       return {
@@ -400,13 +390,13 @@ describe("TLS", () => {
     expect(await state()).toEqual({ tls: [false, false], replicaTls: false, problems: [] });
 
     // The replica's pod restarted with its certificate first: its source still has none, so it stays in plain text.
-    await restartWithTls(1);
+    await enableTls(1);
     await reconcile(members, { members: 2, allowFailover: false }, enabling);
     expect(await state()).toEqual({ tls: [false, true], replicaTls: false, problems: [] });
     expect(await slaveSsl(servers[1])).toMatchObject({ allowed: "No" });
 
     // Then the primary: both serve TLS, the plain-text replication is a problem, and the next up moves it to TLS.
-    await restartWithTls(0);
+    await enableTls(0);
     // (The replica may still be reconnecting to its restarted source: an io-thread problem beside it.)
     expect(await state()).toMatchObject({
       tls: [true, true],
