@@ -62,7 +62,9 @@ if [ -n "$started" ]; then
     old=()
     newer=0
     while IFS=';' read -r mod name; do
-      if [[ ${mod/ /T} < $started ]]; then
+      # Both times have whole seconds: a file written in the second the backup started may hold events after its
+      # position, so only a strictly earlier second counts as before it.
+      if [[ ${mod/ /T}Z < $started ]]; then
         [[ $name =~ ^[^/]+\.[0-9]+$ ]] && old+=("$name") # binlogs; a GAP record stays with its history
       else
         newer=1

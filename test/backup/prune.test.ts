@@ -89,4 +89,23 @@ describe("prune.sh and binlog histories (binlog/<server id>/<history>/<file>, s3
     expect(stderr).toContain(`deleted s3://${BUCKET}/${PREFIX}/binlog/501/20251201T000000Z/`);
     expect(stderr).toContain("kept 2 backup(s) (newest complete: base/20260120T000000Z), deleted 1");
   });
+
+  test("a file last written in the second the oldest kept backup started counts as written after it (times have whole seconds)", async () => {
+    // Server 504: an old history whose last file was written in that second (2026-01-10T00:00:00Z), then a newer one.
+    await put(client, "binlog/504/20251201T000000Z/mysql-bin.000001", "2026-01-09T00:00:00Z");
+    await put(client, "binlog/504/20251201T000000Z/mysql-bin.000002", "2026-01-10T00:00:00Z");
+    await put(client, "binlog/504/20260111T000000Z/mysql-bin.000001", "2026-01-11T00:00:00Z");
+    await runScript("prune.sh", {
+      ...s3.env(),
+      BACKUP_URL: `s3://${BUCKET}/${PREFIX}`,
+      RETENTION_COUNT: "2",
+      RETENTION_DAYS: "1",
+      PRUNE_NOW: "2026-02-01T00:00:00Z",
+    });
+    expect(await keys(client, "binlog/504/")).toEqual([
+      "binlog/504/20251201T000000Z/mysql-bin.000001",
+      "binlog/504/20251201T000000Z/mysql-bin.000002",
+      "binlog/504/20260111T000000Z/mysql-bin.000001",
+    ]);
+  });
 });
