@@ -41,6 +41,11 @@ function parts(
   return { name: "db", names: objectNames("db"), settings: settings(set), url: "s3://bkt/prod/db", credentials };
 }
 
+/** The member pod's template as the program builds it, with these pod extras. */
+function podTemplate(a: BackupPartsArgs, extras?: StatefulSetExtras[]): any {
+  return (buildStatefulSet({ name: "db", names: a.names, settings: a.settings, extras }) as any).spec.template;
+}
+
 describe("bucket hardening arguments", () => {
   test("versioning on, AES256 by default, every public access path blocked", () => {
     expect(versioningArgs("b").versioningConfiguration).toEqual({ status: "Enabled" });
@@ -145,9 +150,7 @@ describe("backup CronJob and member parts", () => {
 
   test("the clone stream's TLS: the donor sidecar serves with the pod's TLS Secret, the seed container and the backup Job verify it with the CA alone; nothing with tls off", () => {
     const a = parts();
-    const pod = (
-      buildStatefulSet({ name: "db", names: a.names, settings: a.settings, extras: [buildSeedingPodExtras(a)] }) as any
-    ).spec.template.spec;
+    const pod = podTemplate(a, [buildSeedingPodExtras(a)]).spec;
     const job = (buildBackupCronJob(a) as any).spec.jobTemplate.spec.template.spec;
     const envOf = (c: any) => Object.fromEntries((c.env as any[]).map((e) => [e.name, e.value ?? e.valueFrom]));
     const tlsMountOf = (c: any) => (c.volumeMounts as any[]).filter((m) => m.name === VOLUMES.tls);
@@ -172,14 +175,7 @@ describe("backup CronJob and member parts", () => {
     });
 
     const off = parts({ tls: "off", tlsRequired: "false" });
-    const offPod = (
-      buildStatefulSet({
-        name: "db",
-        names: off.names,
-        settings: off.settings,
-        extras: [buildSeedingPodExtras(off)],
-      }) as any
-    ).spec.template.spec;
+    const offPod = podTemplate(off, [buildSeedingPodExtras(off)]).spec;
     const offJob = (buildBackupCronJob(off) as any).spec.jobTemplate.spec.template.spec;
     for (const c of [...offPod.containers, ...offPod.initContainers, ...offJob.containers]) {
       expect(Object.keys(envOf(c)).filter((k) => /^TLS_/.test(k))).toEqual([]);
@@ -293,14 +289,7 @@ describe("backup CronJob and member parts", () => {
 
   test("every emptyDir has a size limit and every container requests ephemeral storage (member pod and backup job)", () => {
     const a = parts();
-    const pod = (
-      buildStatefulSet({
-        name: "db",
-        names: a.names,
-        settings: a.settings,
-        extras: [buildSeedingPodExtras(a), buildBackupPodExtras(a)],
-      }) as any
-    ).spec.template.spec;
+    const pod = podTemplate(a, [buildSeedingPodExtras(a), buildBackupPodExtras(a)]).spec;
     const job = (buildBackupCronJob(a) as any).spec.jobTemplate.spec.template.spec;
     const emptyDirs = [...pod.volumes, ...job.volumes].filter((v: any) => v.emptyDir);
     expect(emptyDirs.map((v: any) => v.name).sort()).toEqual(["binlog-spool", "conf", "run", "tmp", "tmp"]);
@@ -325,9 +314,7 @@ describe("backup CronJob and member parts", () => {
 
   test("the seed container reads the member's server options (the conf volume init-server wrote, read-only) for clone.sh's private start", () => {
     const a = parts();
-    const pod = (
-      buildStatefulSet({ name: "db", names: a.names, settings: a.settings, extras: [buildSeedingPodExtras(a)] }) as any
-    ).spec.template.spec;
+    const pod = podTemplate(a, [buildSeedingPodExtras(a)]).spec;
     expect(pod.initContainers.map((c: any) => c.name)).toEqual(["init-server", "seed"]);
     const [initServer, seed] = pod.initContainers;
     expect(initServer.volumeMounts).toContainEqual({ name: VOLUMES.conf, mountPath: PATHS.conf });
@@ -352,14 +339,7 @@ describe("backup CronJob and member parts", () => {
     // A template change makes every member out of date: RollingUpgrade would restart them all on each scaling.
     const template = (replicas: string) => {
       const a = parts({ replicas });
-      return (
-        buildStatefulSet({
-          name: "db",
-          names: a.names,
-          settings: a.settings,
-          extras: [buildSeedingPodExtras(a), buildBackupPodExtras(a)],
-        }) as any
-      ).spec.template;
+      return podTemplate(a, [buildSeedingPodExtras(a), buildBackupPodExtras(a)]);
     };
     expect(template("5")).toEqual(template("3"));
   });
@@ -402,7 +382,7 @@ describe("backup CronJob and member parts", () => {
 describe("member pod (components/kubernetes/statefulset.ts)", () => {
   test("the data volume is chowned only on a root mismatch, and the entrypoint upgrades system tables after a major image change", () => {
     const a = parts();
-    const pod = (buildStatefulSet({ name: "db", names: a.names, settings: a.settings }) as any).spec.template.spec;
+    const pod = podTemplate(a).spec;
     expect(pod.securityContext.fsGroupChangePolicy).toBe("OnRootMismatch");
     const [database] = pod.containers;
     expect(database.env).toContainEqual({ name: "MARIADB_AUTO_UPGRADE", value: "1" });
