@@ -2,23 +2,16 @@
  * `mysql-ha agent` as a command: help, usage errors that name the flag (exit 2), a clear failure outside a pod, and
  * the /healthz endpoint the Deployment probes and /metrics, with a clean stop on SIGTERM. Credentials never appear in output.
  */
-import { execFile } from "node:child_process";
 import { freePort } from "../../local/mariadbd";
-import { AGENT_ENV, BIN, spawnAgent } from "./support";
+import { runCli } from "../cli/run-cli";
+import { AGENT_ENV, spawnAgent } from "./support";
 
-function cli(
-  args: string[],
-  env: Record<string, string> = AGENT_ENV,
-): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const clean = Object.fromEntries(
-      Object.entries(process.env).filter(([k]) => !k.startsWith("KUBERNETES_") && !k.startsWith("MYSQL_HA_")),
-    );
-    execFile(process.execPath, [BIN, ...args], { env: { ...clean, ...env }, timeout: 30000 }, (err, stdout, stderr) => {
-      resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr });
-    });
-  });
-}
+/** Without this machine's MYSQL_HA_ and KUBERNETES_ variables: the command gets what each test gives it. */
+const CLEAN_ENV = Object.fromEntries(
+  Object.entries(process.env).filter(([k]) => !k.startsWith("KUBERNETES_") && !k.startsWith("MYSQL_HA_")),
+);
+const cli = (args: string[], env: Record<string, string> = AGENT_ENV) =>
+  runCli(args, { env, baseEnv: CLEAN_ENV, timeout: 30000 });
 
 describe("mysql-ha agent (command line)", () => {
   it("--help describes it and the overview lists it", async () => {

@@ -1,28 +1,15 @@
-import { execFile } from "node:child_process";
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { promisify } from "node:util";
 import { destroyAll, LocalServer, REPLICATION_OPTIONS, startServers } from "../../local/mariadbd";
 import { LocalS3, startLocalS3 } from "../../local/s3";
 import { parseBackupUrl, untilTime } from "../../components/backup/location";
 import { startDonor } from "../../cli/scripts";
 import { makeCa, memberDnsName } from "../replication/certificates";
+import { runCli } from "../cli/run-cli";
 
 jest.setTimeout(120000);
-const run = promisify(execFile);
-const BIN = path.join(__dirname, "..", "..", "bin", "mysql-ha.js");
 
-async function cli(
-  args: string[],
-  env: Record<string, string>,
-): Promise<{ code: number; stdout: string; stderr: string }> {
-  try {
-    const { stdout, stderr } = await run(process.execPath, [BIN, ...args], { env: { ...process.env, ...env } });
-    return { code: 0, stdout, stderr };
-  } catch (err: any) {
-    return { code: err.code, stdout: err.stdout, stderr: err.stderr };
-  }
-}
+const cli = (args: string[], env: Record<string, string>) => runCli(args, { env, timeout: 110000 });
 
 describe("mysql-ha backup / backups / restore", () => {
   let s3: LocalS3;

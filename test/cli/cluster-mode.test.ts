@@ -3,7 +3,6 @@
  * authentication and RBAC), reach them through port-forwards and read the passwords from the stack's Secret. The
  * members are real mariadbd processes in a pod network where the headless Service's names resolve, as in a cluster.
  */
-import { execFile } from "node:child_process";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
@@ -24,9 +23,9 @@ import { LocalS3, startLocalS3 } from "../../local/s3";
 import { applyProgramObjects, memberStandin, roleLabels } from "../connectors/program-objects";
 import { makeCa, TestCa } from "../replication/certificates";
 import { startDonor } from "../../cli/scripts";
+import { runCli } from "./run-cli";
 
 const ROOT = path.resolve(__dirname, "../..");
-const BIN = path.join(ROOT, "bin", "mysql-ha.js");
 const NAMESPACE = "db";
 const NAMES = objectNames("mysql");
 const REPLICATION_PASSWORD = "cluster-repl-pw-5t7";
@@ -40,21 +39,8 @@ function cleanEnv(): Record<string, string> {
   return { ...(Object.fromEntries(clean) as Record<string, string>), HOME: os.tmpdir() };
 }
 
-function cli(
-  args: string[],
-  env: Record<string, string> = {},
-): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    execFile(
-      process.execPath,
-      [BIN, ...args],
-      { cwd: ROOT, env: { ...cleanEnv(), ...env }, timeout: 90000 },
-      (err, stdout, stderr) => {
-        resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr });
-      },
-    );
-  });
-}
+const cli = (args: string[], env: Record<string, string> = {}) =>
+  runCli(args, { env, baseEnv: cleanEnv(), cwd: ROOT, timeout: 90000 });
 
 /** A stack file's config section. */
 function configYaml(config: Record<string, string>): string {

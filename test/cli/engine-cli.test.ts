@@ -1,25 +1,9 @@
-import { execFile } from "node:child_process";
 import * as path from "node:path";
 import { LOCAL_ROOT_PASSWORD } from "../../local/mariadbd";
 import { Lab, REPL_PASSWORD, cleanup, startLab } from "../replication/support";
+import { runCli } from "./run-cli";
 
-const BIN = path.join(__dirname, "..", "..", "bin", "mysql-ha.js");
-
-function cli(
-  args: string[],
-  env: Record<string, string> = {},
-): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    execFile(
-      process.execPath,
-      [BIN, ...args],
-      { env: { ...process.env, ...env }, timeout: 60000 },
-      (err, stdout, stderr) => {
-        resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr });
-      },
-    );
-  });
-}
+const cli = (args: string[], env: Record<string, string> = {}) => runCli(args, { env });
 
 const ENV = {
   MYSQL_HA_PASSWORD: LOCAL_ROOT_PASSWORD,

@@ -3,7 +3,6 @@
  * name, replication runs over TLS verifying the source, nothing falls back to plain text, and switchover and failover
  * keep it.
  */
-import { execFile } from "node:child_process";
 import * as path from "node:path";
 import * as mysql from "mysql2/promise";
 import {
@@ -29,6 +28,7 @@ import {
   validityOf,
 } from "../../components/replication";
 import { Certificate, TestCa, makeCa, memberDnsName, restartWithTls } from "./certificates";
+import { runCli } from "../cli/run-cli";
 import { Lab, REPL_PASSWORD, Writer, cleanup, ids, settingsFor, setUpLab, waitReplicated } from "./support";
 
 let ca: TestCa;
@@ -479,16 +479,4 @@ describe("TLS", () => {
   });
 });
 
-function cli(args: string[], env: Record<string, string>): Promise<{ code: number; stdout: string; stderr: string }> {
-  const bin = path.join(__dirname, "..", "..", "bin", "mysql-ha.js");
-  return new Promise((resolve) => {
-    execFile(
-      process.execPath,
-      [bin, ...args],
-      { env: { ...process.env, ...env }, timeout: 60000 },
-      (err, stdout, stderr) => {
-        resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr });
-      },
-    );
-  });
-}
+const cli = (args: string[], env: Record<string, string>) => runCli(args, { env });
