@@ -4,7 +4,7 @@
  */
 import * as net from "node:net";
 import { apply, EngineSettings, inspect, MemberAddress, plan } from "../../components/replication";
-import { runRollout, RolloutError } from "../../components/upgrade/executor";
+import { RolloutArgs, runRollout, RolloutError } from "../../components/upgrade/executor";
 import { LocalRestarter } from "../../local/restarter";
 import { destroyAll, LocalServer, REPLICATION_OPTIONS, ServerOptions, startServers } from "../../local/mariadbd";
 import { AckWriter, prepareWriterSchema } from "../../local/writer";
@@ -61,6 +61,16 @@ describe("rolling upgrade on a local 3-member topology", () => {
   });
   afterEach(() => destroyAll(servers));
 
+  /** A rollout of `options` over the members, each restarted here with them. */
+  const rollOut = (options: ServerOptions, extra: Partial<RolloutArgs> = {}) =>
+    runRollout({
+      members,
+      settings,
+      restarter: new LocalRestarter(servers, options),
+      serverOptions: options,
+      ...extra,
+    });
+
   it("rolls a restart-only change through under a steady writer: no acknowledged write lost, one switchover's write gap", async () => {
     await prepareWriterSchema(servers[0]);
     const writer = new AckWriter({ resolvePrimary: async () => (await writablePrimary(servers)) ?? servers[0] });
@@ -68,14 +78,7 @@ describe("rolling upgrade on a local 3-member topology", () => {
     await writer.start();
     const pids = servers.map((s) => s.process?.pid);
 
-    const report = await runRollout({
-      members,
-      settings,
-      restarter: new LocalRestarter(servers, NEW_OPTIONS),
-      serverOptions: NEW_OPTIONS,
-      desiredPrimary: 0,
-      pollMs: 100,
-    });
+    const report = await rollOut(NEW_OPTIONS, { desiredPrimary: 0, pollMs: 100 });
     await writer.waitForAcks(50);
     const writes = await writer.stop();
 
@@ -108,12 +111,7 @@ describe("rolling upgrade on a local 3-member topology", () => {
   it("applies a live-only change with SET GLOBAL on every member and restarts nobody", async () => {
     const pids = servers.map((s) => s.process?.pid);
     const options = { ...MEMBER_OPTIONS, "max-connections": 222, "long-query-time": 3 };
-    const report = await runRollout({
-      members,
-      settings,
-      restarter: new LocalRestarter(servers, options),
-      serverOptions: options,
-    });
+    const report = await rollOut(options);
     expect(report.plan).toBe("all members up to date");
     expect(report.liveChanges).toEqual(
       [0, 1, 2].flatMap((m) => [`member ${m}: max_connections = 222`, `member ${m}: long_query_time = 3`]),
@@ -121,24 +119,13 @@ describe("rolling upgrade on a local 3-member topology", () => {
     expect(servers.map((s) => s.process?.pid)).toEqual(pids);
     for (const s of servers) expect((await globals(s)).maxConnections).toBe(222);
     // Idempotent: a second run finds nothing to do.
-    const again = await runRollout({
-      members,
-      settings,
-      restarter: new LocalRestarter(servers, options),
-      serverOptions: options,
-    });
+    const again = await rollOut(options);
     expect(again.liveChanges).toEqual([]);
   });
 
   it("stops at the overall deadline before the next step, restarting nothing more", async () => {
     const pids = servers.map((s) => s.process?.pid);
-    const failure = await runRollout({
-      members,
-      settings,
-      restarter: new LocalRestarter(servers, NEW_OPTIONS),
-      serverOptions: NEW_OPTIONS,
-      deadlineMs: 1,
-    }).catch((e) => e);
+    const failure = await rollOut(NEW_OPTIONS, { deadlineMs: 1 }).catch((e) => e);
     expect(failure).toBeInstanceOf(RolloutError);
     expect(failure.message).toMatch(
       /^rolling upgrade stopped at "restart 2": the rollout deadline \(0\.001 s\) passed\. Members 0, 1, 2 keep serving with primary 0\./,
@@ -149,14 +136,7 @@ describe("rolling upgrade on a local 3-member topology", () => {
   it("stops on a member that fails to start with a bad option, keeps a writable primary, and completes once the option is fixed", async () => {
     const before = (await globals(servers[1])).instances;
     const bad = { ...NEW_OPTIONS, "no-such-option": 1 };
-    const failure = await runRollout({
-      members,
-      settings,
-      restarter: new LocalRestarter(servers, bad),
-      serverOptions: bad,
-      desiredPrimary: 0,
-      pollMs: 100,
-    }).catch((e) => e);
+    const failure = await rollOut(bad, { desiredPrimary: 0, pollMs: 100 }).catch((e) => e);
     expect(failure).toBeInstanceOf(RolloutError);
     expect(failure.message).toMatch(
       /rolling upgrade stopped at "restart 2": member 2 \(127\.0\.0\.1:\d+\) did not start with the new settings: .*unknown variable 'no-such-option=1'/s,
@@ -168,14 +148,7 @@ describe("rolling upgrade on a local 3-member topology", () => {
     expect(await writablePrimary(servers)).toBe(servers[0]);
     expect((await globals(servers[1])).instances).toBe(before); // untouched
 
-    const fixed = await runRollout({
-      members,
-      settings,
-      restarter: new LocalRestarter(servers, NEW_OPTIONS),
-      serverOptions: NEW_OPTIONS,
-      desiredPrimary: 0,
-      pollMs: 100,
-    });
+    const fixed = await rollOut(NEW_OPTIONS, { desiredPrimary: 0, pollMs: 100 });
     expect(fixed.plan).toBe("restart 2, 1; switch over 0 -> 1; restart 0; switch over 1 -> 0");
     for (const s of servers) expect((await globals(s)).instances).toBe(3);
     expect((await inspect(members, settings)).healthy).toBe(true);
@@ -207,13 +180,7 @@ describe("rolling upgrade on a local 3-member topology", () => {
 
     await new Promise((resolve) => blocker!.close(resolve));
     const pid2 = servers[2].process?.pid;
-    const resumed = await runRollout({
-      members,
-      settings,
-      restarter: new LocalRestarter(servers, NEW_OPTIONS),
-      serverOptions: NEW_OPTIONS,
-      pollMs: 100,
-    });
+    const resumed = await rollOut(NEW_OPTIONS, { pollMs: 100 });
     expect(resumed.plan).toBe("restart 1; switch over 0 -> 1; restart 0");
     expect(servers[2].process?.pid).toBe(pid2);
     expect(resumed.primary).toBe(1);
