@@ -8,7 +8,7 @@ import { promisify } from "node:util";
 import { destroyAll, LocalServer, sleep } from "../../local/mariadbd";
 import { NetworkLab } from "../../local/netns";
 import { startChaosTopology, startMembersIn, writableMembers } from "../chaos/support";
-import { AGENT_MEMBER_OPTIONS, AgentChild, FAST, membersArg, spawnAgent } from "./support";
+import { AGENT_MEMBER_OPTIONS, AgentChild, agentArgs, FAST, spawnAgent } from "./support";
 
 const run = promisify(execFile);
 
@@ -33,19 +33,7 @@ describe("agent partitioned from the primary only", () => {
     // Only the agent's namespace loses its route to member 0.
     await run("ip", ["-n", agentHost.netns, "route", "add", "blackhole", `${members.hosts[0].ip}/32`]);
 
-    agent = spawnAgent(
-      [
-        "--members",
-        membersArg(servers),
-        "--interval-ms",
-        String(FAST.intervalMs),
-        "--failure-threshold",
-        String(FAST.failureThreshold),
-        "--connect-timeout-ms",
-        "1000",
-      ],
-      { netns: agentHost.netns },
-    );
+    agent = spawnAgent(agentArgs(servers), { netns: agentHost.netns });
     const suspect = await agent.events.wait("primary-suspect", (e) => e.event === "primary-suspect", 30000);
     expect(suspect).toMatchObject({
       primary: 0,
