@@ -9,6 +9,17 @@ import { AccountSpec, Flavor, RawStatus } from "./flavor";
 import { covers, errantAgainst, localErrant } from "./mariadb-gtid";
 
 const SYSTEM_SCHEMAS = ["mysql", "information_schema", "performance_schema", "sys"];
+/** The server variables a member's status is made of. */
+const STATUS_VARIABLES = [
+  "server_id",
+  "read_only",
+  "log_bin",
+  "gtid_current_pos",
+  "gtid_binlog_state",
+  "gtid_slave_pos",
+  "rpl_semi_sync_master_enabled",
+  "rpl_semi_sync_slave_enabled",
+];
 /** Sessions that are not clients: replication threads, the binlog dump threads of replicas, daemons. */
 const NON_CLIENT_COMMANDS = ["Binlog Dump", "Daemon", "Slave_IO", "Slave_SQL", "Slave_worker", "Killed"];
 
@@ -88,42 +99,42 @@ export const mariadb: Flavor = {
   name: "mariadb",
 
   async readStatus(sql: Sql): Promise<RawStatus> {
-    const [v] = await sql.query(
-      `SELECT @@server_id AS serverId, @@read_only AS readOnly, @@log_bin AS logBin, @@gtid_current_pos AS cur,
-              @@gtid_binlog_state AS state, @@gtid_slave_pos AS slave,
-              @@rpl_semi_sync_master_enabled AS ssm, @@rpl_semi_sync_slave_enabled AS sss`,
-    );
-    const status = new Map(
-      (
-        await sql.query<{ Variable_name: string; Value: string }>(
-          "SHOW GLOBAL STATUS WHERE Variable_name IN ('Rpl_semi_sync_master_status','Rpl_semi_sync_slave_status','Rpl_semi_sync_master_clients')",
-        )
-      ).map((r) => [r.Variable_name.toLowerCase(), r.Value]),
-    );
-    const [rs] = await sql.query("SHOW SLAVE STATUS");
-    const [cipher] = await sql.query<{ Value: string }>("SHOW SESSION STATUS LIKE 'Ssl_cipher'");
-    // User data means tables: an empty schema (the image's entrypoint creates MARIADB_DATABASE on every member,
-    // with the binlog off) is not data, so it does not stop a fresh member from joining.
-    const schemas = await sql.query<{ s: string }>(
-      `SELECT DISTINCT table_schema AS s FROM information_schema.tables WHERE table_schema NOT IN (${SYSTEM_SCHEMAS.map(() => "?").join(",")}) ORDER BY 1`,
+    // Two round trips, not one per kind of fact: inspect waits for its slowest member, and on a busy server every
+    // statement waits its turn. One UNION of name/value rows carries the variables, the semi-sync status and the
+    // session's cipher (a session's status shows the global-only counters too) and the user schemas; the replica
+    // status follows, since no SELECT gives it. (Mixing @@ variables with an aggregate over information_schema in one
+    // SELECT reads the boolean ones as 0 on 10.11, hence rows.) User data means tables: an empty schema (the
+    // image's entrypoint creates MARIADB_DATABASE on every member, with the binlog off) is not data, so it does not
+    // stop a fresh member from joining.
+    const rows = await sql.query<{ name: string; value: string | null }>(
+      [
+        ...STATUS_VARIABLES.map((v) => `SELECT '${v}' AS name, @@GLOBAL.${v} AS value`),
+        `SELECT LOWER(VARIABLE_NAME), VARIABLE_VALUE FROM information_schema.SESSION_STATUS
+          WHERE VARIABLE_NAME IN ('RPL_SEMI_SYNC_MASTER_STATUS', 'RPL_SEMI_SYNC_SLAVE_STATUS', 'RPL_SEMI_SYNC_MASTER_CLIENTS', 'SSL_CIPHER')`,
+        `SELECT DISTINCT 'user_schema', table_schema FROM information_schema.tables
+          WHERE table_schema NOT IN (${SYSTEM_SCHEMAS.map(() => "?").join(",")})`,
+      ].join(" UNION ALL ") + " ORDER BY name, value",
       SYSTEM_SCHEMAS,
     );
+    const v = new Map(rows.filter((r) => r.name !== "user_schema").map((r) => [r.name, r.value]));
+    const schemas = rows.filter((r) => r.name === "user_schema").map((r) => String(r.value));
+    const [rs] = await sql.query("SHOW SLAVE STATUS");
     return {
-      serverId: Number(v.serverId),
-      readOnly: on(v.readOnly),
-      logBin: on(v.logBin),
-      gtidCurrent: v.cur ?? "",
-      gtidBinlogState: v.state ?? "",
-      gtidSlave: v.slave ?? "",
+      serverId: Number(v.get("server_id")),
+      readOnly: on(v.get("read_only")),
+      logBin: on(v.get("log_bin")),
+      gtidCurrent: v.get("gtid_current_pos") ?? "",
+      gtidBinlogState: v.get("gtid_binlog_state") ?? "",
+      gtidSlave: v.get("gtid_slave_pos") ?? "",
       semiSync: {
-        primaryEnabled: on(v.ssm),
-        primaryActive: on(status.get("rpl_semi_sync_master_status")),
-        primaryClients: Number(status.get("rpl_semi_sync_master_clients") ?? 0),
-        replicaEnabled: on(v.sss),
-        replicaActive: on(status.get("rpl_semi_sync_slave_status")),
+        primaryEnabled: on(v.get("rpl_semi_sync_master_enabled")),
+        primaryActive: on(v.get("rpl_semi_sync_master_status")),
+        primaryClients: Number(v.get("rpl_semi_sync_master_clients") ?? 0),
+        replicaEnabled: on(v.get("rpl_semi_sync_slave_enabled")),
+        replicaActive: on(v.get("rpl_semi_sync_slave_status")),
       },
-      userSchemas: schemas.map((r) => r.s),
-      tls: !!cipher?.Value,
+      userSchemas: schemas,
+      tls: !!v.get("ssl_cipher"),
       replica:
         rs && rs.Master_Host
           ? {

@@ -2,21 +2,33 @@
  * Gathers the state of every member (like MOCO's status.go): reachability, GTID positions, replication threads,
  * semi-sync, and from that the topology: the primary, split brain, errant GTIDs, problems in words. Reads only.
  */
-import { connect } from "../connection";
+import { connect, Sql } from "../connection";
 import { Flavor } from "../flavor/flavor";
 import { addressOf, replicationAddress, replicationTlsDue, resolveSettings } from "../settings";
 import { EngineSettings, MemberAddress, MemberStatus, Problem, ResolvedSettings, Topology } from "../types";
 
-export async function inspect(members: MemberAddress[], settings: EngineSettings): Promise<Topology> {
+/** Reads through `connections` where given (an operation's own, left open), and opens and closes the others. */
+export async function inspect(
+  members: MemberAddress[],
+  settings: EngineSettings,
+  connections: ReadonlyMap<number, Sql> = new Map(),
+): Promise<Topology> {
   const resolved = resolveSettings(settings);
   const flavor = resolved.flavor;
-  const statuses = await Promise.all(members.map((_, i) => inspectMember(members, i, resolved, flavor)));
-  // Under writes, a replica read after the primary can hold transactions the primary's snapshot lacks; read the
-  // writable member again, last, so a replica "ahead of the primary" really is divergent (errant), not just fresher.
-  const writable = statuses.filter((s) => s.reachable && s.readOnly === false);
-  if (writable.length === 1) {
-    const again = await inspectMember(members, writable[0].index, resolved, flavor);
-    if (again.reachable) statuses[again.index] = again;
+  // Each member's connection stays open for the re-read below (one handshake less on the writable member).
+  const open = new Map<number, Sql>(connections);
+  const statuses: MemberStatus[] = [];
+  try {
+    statuses.push(...(await Promise.all(members.map((_, i) => inspectMember(members, i, resolved, flavor, open)))));
+    // Under writes, a replica read after the primary can hold transactions the primary's snapshot lacks; read the
+    // writable member again, last, so a replica "ahead of the primary" really is divergent (errant), not just fresher.
+    const writable = statuses.filter((s) => s.reachable && s.readOnly === false);
+    if (writable.length === 1) {
+      const again = await inspectMember(members, writable[0].index, resolved, flavor, open);
+      if (again.reachable) statuses[again.index] = again;
+    }
+  } finally {
+    await Promise.all([...open].map(([i, sql]) => !connections.has(i) && sql.close()));
   }
   const topology = analyze(members, statuses, flavor);
   if (resolved.tls) {
@@ -42,11 +54,15 @@ async function inspectMember(
   index: number,
   settings: ResolvedSettings,
   flavor: Flavor,
+  open: Map<number, Sql>,
 ): Promise<MemberStatus> {
   const address = addressOf(members[index]);
-  let sql;
   try {
-    sql = await connect(members, index, settings);
+    let sql = open.get(index);
+    if (!sql) {
+      sql = await connect(members, index, settings);
+      open.set(index, sql);
+    }
     const raw = await flavor.readStatus(sql);
     // The server sees the session encrypted, and the client verified the server's certificate.
     return {
@@ -61,8 +77,6 @@ async function inspectMember(
   } catch (err) {
     const error = (err as Error).message.replace(/^member \d+ \([^)]*\): /, "");
     return { index, address, reachable: false, error, role: "unknown", errantGtids: [] };
-  } finally {
-    await sql?.close();
   }
 }
 
