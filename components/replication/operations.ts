@@ -30,6 +30,8 @@ interface Ctx {
   flavor: Flavor;
   /** Session ids of our lock connections, per member index: never killed when stopping writes. */
   lockSessions: Map<number, number>;
+  /** The lock's connections, per member index: inspecting reads through them (no handshake of its own). */
+  lockConnections: Map<number, Sql>;
   deadline: number;
   lines: string[];
   warnings: string[];
@@ -66,6 +68,7 @@ function context(members: MemberAddress[], settings: EngineSettings): Ctx {
     settings: resolved,
     flavor: resolved.flavor,
     lockSessions: new Map(),
+    lockConnections: new Map(),
     deadline: Date.now() + resolved.deadlineMs,
     lines: [],
     warnings: [],
@@ -83,15 +86,17 @@ async function locked<T>(members: MemberAddress[], settings: EngineSettings, fn:
   const locks: Sql[] = [];
   const unreachable: string[] = [];
   try {
+    // Connected to all at once (a slow or unreachable member costs its time once, not on top of the others'); the
+    // locks are then taken in index order.
+    const opened = await Promise.allSettled(members.map((_, i) => connect(members, i, resolved)));
+    for (const o of opened) if (o.status === "fulfilled") held.push(o.value);
     for (let i = 0; i < members.length; i++) {
-      let sql: Sql;
-      try {
-        sql = await connect(members, i, resolved);
-      } catch (err) {
-        unreachable.push((err as Error).message);
+      const o = opened[i];
+      if (o.status === "rejected") {
+        unreachable.push((o.reason as Error).message);
         continue; // unreachable members cannot run another operation either
       }
-      held.push(sql);
+      const sql = o.value;
       const got = await flavor.tryLock(sql, LOCK_NAME);
       if (!got.ok) {
         throw refuse(
@@ -100,6 +105,7 @@ async function locked<T>(members: MemberAddress[], settings: EngineSettings, fn:
         );
       }
       locks.push(sql);
+      ctx.lockConnections.set(i, sql);
       ctx.lockSessions.set(i, await flavor.sessionId(sql));
     }
     if (held.length === 0) throw refuse("unreachable", `no member is reachable: ${unreachable.join("; ")}`);
@@ -122,7 +128,21 @@ async function locked<T>(members: MemberAddress[], settings: EngineSettings, fn:
 }
 
 async function look(ctx: Ctx): Promise<Topology> {
-  return inspect(ctx.members, ctx.settings);
+  return inspect(ctx.members, ctx.settings, ctx.lockConnections);
+}
+
+/**
+ * Connections to members `indexes`, opened at once (each handshake waits on its member, not on the ones before); if
+ * one cannot be reached, the others are closed again and its error is thrown.
+ */
+async function connectAll(ctx: Ctx, indexes: number[]): Promise<Sql[]> {
+  const opened = await Promise.allSettled(indexes.map((i) => connect(ctx.members, i, ctx.settings)));
+  const failed = opened.find((o): o is PromiseRejectedResult => o.status === "rejected");
+  if (failed) {
+    await Promise.all(opened.map((o) => o.status === "fulfilled" && o.value.close()));
+    throw failed.reason;
+  }
+  return opened.map((o) => (o as PromiseFulfilledResult<Sql>).value);
 }
 
 /** Runs fn with a fresh connection to member i. */
@@ -448,9 +468,7 @@ async function openSwitch(ctx: Ctx, t: Topology, from: number, to: number): Prom
   const others = t.members
     .filter((m) => m.index !== from && m.index !== to && m.reachable && m.replica && !m.errantGtids.length)
     .map((m) => m.index);
-  const old = await connect(ctx.members, from, ctx.settings);
-  const candidate = await connect(ctx.members, to, ctx.settings);
-  const otherSqls = await Promise.all(others.map((i) => connect(ctx.members, i, ctx.settings)));
+  const [old, candidate, ...otherSqls] = await connectAll(ctx, [from, to, ...others]);
   const exclude = [ctx.lockSessions.get(from) ?? -1, await ctx.flavor.sessionId(old)];
   return { from, to, others, old, candidate, otherSqls, exclude, chained: false };
 }
@@ -587,7 +605,12 @@ async function doFailover(ctx: Ctx, to: number | undefined): Promise<OperationRe
   log(ctx, `member ${failed} (primary) is unreachable; candidates: ${replicas.map((m) => m.index).join(", ")}`);
   const conns = new Map<number, Sql>();
   try {
-    for (const m of replicas) conns.set(m.index, await connect(ctx.members, m.index, ctx.settings));
+    (
+      await connectAll(
+        ctx,
+        replicas.map((m) => m.index),
+      )
+    ).forEach((sql, k) => conns.set(replicas[k].index, sql));
     const drained = await drainRelayLogs(ctx, replicas, conns);
     const chosen = await chooseCandidate(ctx, drained, conns, to);
     const newPrimary = chosen.index;
