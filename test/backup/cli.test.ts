@@ -97,36 +97,26 @@ describe("mysql-ha backup / backups / restore", () => {
 
     const wrongFile = path.join(source.dir, "wrong.key");
     fs.writeFileSync(wrongFile, "another key\n", { mode: 0o600 });
-    const refused = await cli(
-      [
-        "restore",
-        "--from",
-        backup.stdout.trim(),
-        "--datadir",
-        path.join(source.dir, "signed-wrong"),
-        "--endpoint",
-        s3.endpoint,
-        "--signing-key-file",
-        wrongFile,
-      ],
-      s3env,
-    );
+    /** Restores the signed backup into a new datadir, checked with the key in `signingKeyFile`. */
+    const restoreWith = (datadir: string, signingKeyFile: string) =>
+      cli(
+        [
+          "restore",
+          "--from",
+          backup.stdout.trim(),
+          "--datadir",
+          path.join(source.dir, datadir),
+          "--endpoint",
+          s3.endpoint,
+          "--signing-key-file",
+          signingKeyFile,
+        ],
+        s3env,
+      );
+    const refused = await restoreWith("signed-wrong", wrongFile);
     expect(refused.code).toBe(1);
     expect(refused.stderr).toContain("does not match its signature under BACKUP_SIGNING_KEY");
-    const restore = await cli(
-      [
-        "restore",
-        "--from",
-        backup.stdout.trim(),
-        "--datadir",
-        path.join(source.dir, "signed"),
-        "--endpoint",
-        s3.endpoint,
-        "--signing-key-file",
-        keyFile,
-      ],
-      s3env,
-    );
+    const restore = await restoreWith("signed", keyFile);
     expect(restore.code).toBe(0);
     expect(restore.stderr).not.toContain("BACKUP_SIGNING_KEY is not set");
     for (const r of [backup, list, table, refused, restore]) expect(r.stdout + r.stderr).not.toContain(key);
