@@ -432,18 +432,21 @@ describe("mysql-ha --stack (cluster mode) against the API stand-in and live memb
       );
       expect({ code: made.code, stderr: made.code ? made.stderr : "" }).toEqual({ code: 0, stderr: "" });
 
-      const listed = await cli([
-        "backups",
-        "--stack",
-        "backup",
-        "--project-dir",
-        dir,
-        "--kubeconfig",
-        kubeconfig,
-        "--context",
-        "backups",
-        "--json",
-      ]);
+      // A stack's backups, listed by the user of context backups (the backups command's rules).
+      const backupsOf = (stack: string, ...more: string[]) =>
+        cli([
+          "backups",
+          "--stack",
+          stack,
+          "--project-dir",
+          dir,
+          "--kubeconfig",
+          kubeconfig,
+          "--context",
+          "backups",
+          ...more,
+        ]);
+      const listed = await backupsOf("backup", "--json");
       expect(listed.stderr).toBe("");
       expect(listed.code).toBe(0);
       expect(JSON.parse(listed.stdout)).toEqual([
@@ -455,17 +458,7 @@ describe("mysql-ha --stack (cluster mode) against the API stand-in and live memb
       ]);
       expect(listed.stdout).not.toContain(SIGNING_KEY);
 
-      const off = await cli([
-        "backups",
-        "--stack",
-        "cluster",
-        "--project-dir",
-        dir,
-        "--kubeconfig",
-        kubeconfig,
-        "--context",
-        "backups",
-      ]);
+      const off = await backupsOf("cluster");
       expect(off.code).toBe(2);
       expect(off.stderr).toBe(
         "mysql-ha backups: stack cluster has backupEnabled false: it makes no backups (give --from s3://bucket/prefix)\n",
