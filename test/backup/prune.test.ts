@@ -42,6 +42,16 @@ describe("prune.sh and binlog histories (binlog/<server id>/<history>/<file>, s3
     await s3?.stop();
   });
 
+  /** prune.sh keeping 2 backups (and a day) on 2026-02-01: the two newest backups laid out below stay. */
+  const prune = () =>
+    runScript("prune.sh", {
+      ...s3.env(),
+      BACKUP_URL: `s3://${BUCKET}/${PREFIX}`,
+      RETENTION_COUNT: "2",
+      RETENTION_DAYS: "1",
+      PRUNE_NOW: "2026-02-01T00:00:00Z",
+    });
+
   test("each history keeps what the oldest kept backup needs (from the newest file written before it started); an older history that ended before it goes whole", async () => {
     await backup(client, "20260101T000000Z", "2026-01-01T00:00:00Z"); // beyond the retention: dropped
     await backup(client, "20260110T000000Z", "2026-01-10T00:00:00Z"); // the oldest kept backup
@@ -63,13 +73,7 @@ describe("prune.sh and binlog histories (binlog/<server id>/<history>/<file>, s3
     await put(client, "binlog/503/20251201T000000Z/mysql-bin.000002", "2026-01-11T00:00:00Z");
     await put(client, "binlog/503/20260112T000000Z/mysql-bin.000001", "2026-01-12T00:00:00Z");
 
-    const { stderr } = await runScript("prune.sh", {
-      ...s3.env(),
-      BACKUP_URL: `s3://${BUCKET}/${PREFIX}`,
-      RETENTION_COUNT: "2",
-      RETENTION_DAYS: "1",
-      PRUNE_NOW: "2026-02-01T00:00:00Z",
-    });
+    const { stderr } = await prune();
 
     expect(await keys(client, "base/")).toEqual([
       "base/20260110T000000Z/backup.xbstream.zst",
@@ -95,13 +99,7 @@ describe("prune.sh and binlog histories (binlog/<server id>/<history>/<file>, s3
     await put(client, "binlog/504/20251201T000000Z/mysql-bin.000001", "2026-01-09T00:00:00Z");
     await put(client, "binlog/504/20251201T000000Z/mysql-bin.000002", "2026-01-10T00:00:00Z");
     await put(client, "binlog/504/20260111T000000Z/mysql-bin.000001", "2026-01-11T00:00:00Z");
-    await runScript("prune.sh", {
-      ...s3.env(),
-      BACKUP_URL: `s3://${BUCKET}/${PREFIX}`,
-      RETENTION_COUNT: "2",
-      RETENTION_DAYS: "1",
-      PRUNE_NOW: "2026-02-01T00:00:00Z",
-    });
+    await prune();
     expect(await keys(client, "binlog/504/")).toEqual([
       "binlog/504/20251201T000000Z/mysql-bin.000001",
       "binlog/504/20251201T000000Z/mysql-bin.000002",
