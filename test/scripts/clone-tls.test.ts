@@ -15,6 +15,7 @@ import { execFileSync, spawn } from "node:child_process";
 import * as net from "node:net";
 import { Donor, freePort, runScript, ScriptError, startDonor } from "../../cli/scripts";
 import { makeCa, TestCa } from "../replication/certificates";
+import { ACCOUNT_GRANTS } from "../../components/replication/flavor/mariadb";
 
 jest.setTimeout(120000);
 
@@ -225,7 +226,8 @@ test("the donor has its member load a renewed pair (FLUSH SSL), whoever renewed 
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "mysql-ha-clone-tls-flush-"));
   await writePair(dir, await ca.issue("member-old", HOST, 2));
   fs.copyFileSync(ca.caPath, path.join(dir, "ca.crt"));
-  const { address } = await lookup(HOST, { family: 4 });
+  // On 127.0.0.1, where the pod's donor reaches its own server as the backup account (which exists only there).
+  const address = "127.0.0.1";
   const member = await startServer({
     serverId: 261,
     host: address,
@@ -242,7 +244,17 @@ test("the donor has its member load a renewed pair (FLUSH SSL), whoever renewed 
     const stdout = execFileSync("bash", ["-c", shell], { encoding: "utf8" });
     return stdout.replace(/^notAfter=/, "").trim();
   };
-  const donor = await startDonor(member, TOKEN, undefined, { TLS_DIR: dir, POD_NAME: "db-0" });
+  // The donor runs as the stack's backup account with exactly its grants (FLUSH SSL needs RELOAD), not as root.
+  const backup = { user: "mysql-ha-backup", password: "backup-password-for-the-flush-test" };
+  await member.query(`CREATE USER '${backup.user}'@'${ACCOUNT_GRANTS.backup.host}' IDENTIFIED BY '${backup.password}'`);
+  for (const grant of ACCOUNT_GRANTS.backup.grants)
+    await member.query(`GRANT ${grant} TO '${backup.user}'@'${ACCOUNT_GRANTS.backup.host}'`);
+  const donor = await startDonor(member, TOKEN, undefined, {
+    TLS_DIR: dir,
+    POD_NAME: "db-0",
+    MYSQL_USER: backup.user,
+    MYSQL_PASSWORD: backup.password,
+  });
   try {
     const before = await notAfter();
     await writePair(dir, await ca.issue("member-renewed", HOST, 9));
