@@ -13,6 +13,7 @@ import {
   LOCAL_ROOT_PASSWORD,
   LOCAL_ROOT_USER,
   LocalServer,
+  readOptionDir,
   REPLICATION_OPTIONS,
   startServers,
 } from "../local/mariadbd";
@@ -442,25 +443,38 @@ const copyPaths: Section = {
         row.cpMs = await best("cp -a", () => timeCopy(server.datadir));
         row.rawStreamMs = await best("raw stream", () => timeRawStream(server));
 
+        // The pod's conf volume: clone.sh adds the init_file that positions the copy on its first start.
+        const conf = path.join(joiner.dir, "conf.d");
+        let gtid = "";
         row.cloneMs = await best("clone", async () => {
           fs.rmSync(joiner.datadir, { recursive: true, force: true });
           fs.mkdirSync(joiner.datadir);
+          fs.rmSync(conf, { recursive: true, force: true });
+          fs.mkdirSync(conf);
           const start = performance.now();
-          await runScript("clone.sh", {
+          const { stdout } = await runScript("clone.sh", {
             DONOR_HOST: donor!.host,
             DONOR_PORT: String(donor!.port),
             CLONE_TOKEN,
             DATADIR: joiner.datadir,
+            CONF_OUT: conf,
             ...receiverTls,
           });
-          return performance.now() - start;
+          const ms = performance.now() - start;
+          gtid = /^GTID=(.*)$/m.exec(stdout)?.[1] ?? "";
+          return ms;
         });
-        // The clone must be the donor's data: the joiner starts on it and holds every row.
+        // The clone must be the donor's data at its GTID: the joiner starts on it as a pod does, holds every row and
+        // stands at the position the stream named.
+        joiner.spec.options = { ...joiner.spec.options, ...readOptionDir(conf) };
         await joiner.start();
-        const [rows] = await joiner.query<{ n: number }>("SELECT COUNT(*) AS n FROM bench.fill");
+        const [rows] = await joiner.query<{ n: number; pos: string }>(
+          "SELECT COUNT(*) AS n, @@gtid_slave_pos AS pos FROM bench.fill",
+        );
         const [expected] = await server.query<{ n: number }>("SELECT COUNT(*) AS n FROM bench.fill");
         await joiner.stop();
         if (Number(rows.n) !== Number(expected.n)) throw new Error(`clone has ${rows.n} rows, donor ${expected.n}`);
+        if (rows.pos !== gtid) throw new Error(`clone stands at GTID '${rows.pos}', its stream named '${gtid}'`);
         row.cloneHandMs = await best("clone by hand", async () => timeHandClone(server, await freePort(), tls));
 
         row.backupMs = await best("backup", async () => {

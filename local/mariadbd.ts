@@ -10,6 +10,8 @@ import * as path from "node:path";
 import { promisify } from "node:util";
 import * as mysql from "mysql2/promise";
 import { freePort } from "../cli/scripts";
+import { parseCnf } from "../components/kubernetes/config-hash";
+import { normalizeOptionName } from "../components/server-options";
 
 // The stand-ins and the tests take their ports from here, beside the servers they start.
 export { freePort };
@@ -21,6 +23,23 @@ export const LOCAL_ROOT_USER = "root";
 export const LOCAL_ROOT_PASSWORD = "local-root-pw";
 
 export type ServerOptions = Record<string, string | number | boolean>;
+
+/** Parses `[section]` option files (key = value) into server options; later files win. */
+export function parseOptionFiles(texts: string[]): ServerOptions {
+  const options: ServerOptions = {};
+  for (const text of texts)
+    for (const [name, value] of Object.entries(parseCnf(text))) options[normalizeOptionName(name)] = value;
+  return options;
+}
+
+/** The options of a directory of option files as mariadbd reads one (`!includedir`: every *.cnf, in name order). */
+export function readOptionDir(dir: string): ServerOptions {
+  const files = fs
+    .readdirSync(dir)
+    .filter((f) => f.endsWith(".cnf"))
+    .sort();
+  return parseOptionFiles(files.map((f) => fs.readFileSync(path.join(dir, f), "utf8")));
+}
 
 /** Options every local server gets; callers add replication settings (or a rendered server config) on top. */
 const BASE_OPTIONS: ServerOptions = {

@@ -288,12 +288,13 @@ export function buildSeedInitContainer(args: SeedPartsArgs): Container {
       // template must not change with `replicas`, or every scaling would make RollingUpgrade restart all members.
       { name: "MAX_MEMBERS", value: String(MAX_REPLICAS) },
       { name: "PEER_MYSQL_PORT", value: String(MYSQL_PORT) },
-      // clone.sh starts the copy privately with the member's own server options (written by init-server first).
-      { name: "MYSQL_CONF_DIR", value: PATHS.conf },
+      // A clone's first start takes its GTID position: clone.sh adds the init_file that does it to the options
+      // init-server wrote (the conf volume, which the database container reads).
+      { name: "CONF_OUT", value: PATHS.conf },
     ],
     volumeMounts: [
       { name: VOLUMES.data, mountPath: PATHS.data },
-      { name: VOLUMES.conf, mountPath: PATHS.conf, readOnly: true },
+      { name: VOLUMES.conf, mountPath: PATHS.conf },
       ...scratchMounts,
       ...tlsMount(args.settings),
     ],

@@ -250,6 +250,34 @@ mariadbd_user_args() { [ "$(id -u)" -ne 0 ] || printf '%s\n' --user=root; }
 # datadir_empty DIR: no entries except a volume's lost+found.
 datadir_empty() { [ -z "$(ls -A "$1" | grep -vx 'lost+found' || true)" ]; }
 
+# The SQL a fresh copy's first start runs (init_file) to take its GTID position; it stays in the datadir.
+POSITION_FILE=.mysql-ha-position.sql
+
+# position_file_write DATADIR GTID: the copy's position, applied by mariadbd itself before it accepts connections.
+# Only on a server with no binlog history of its own and no replica threads running: that is the copy's first start
+# (a copy has no binlog files, and its replica is configured only later by the engine), or a restart before it
+# applied any transaction (log_slave_updates puts each in its binlog), when the position is still the same. Later
+# starts find binlog history or running replica threads and leave gtid_slave_pos alone.
+position_file_write() {
+  local when="@@global.gtid_binlog_pos = '' AND (SELECT VARIABLE_VALUE FROM information_schema.GLOBAL_STATUS WHERE VARIABLE_NAME = 'SLAVES_RUNNING') = '0'"
+  # One statement per line: mariadbd reads an init_file line by line.
+  printf '%s\n' \
+    "SET @mysql_ha_position = IF($when, 'SET GLOBAL gtid_slave_pos = ''$2''', 'DO 0');" \
+    "PREPARE mysql_ha_position FROM @mysql_ha_position;" \
+    "EXECUTE mysql_ha_position;" \
+    "DEALLOCATE PREPARE mysql_ha_position;" \
+    "SET @mysql_ha_position = NULL;" >"$1/$POSITION_FILE"
+}
+
+# position_on_start DATADIR: when DATADIR holds a copy's position file, points mariadbd's init_file at it in
+# CONF_OUT (the pod's conf volume, which the database container reads; unset: nothing to do). Written again by every
+# seed (the conf volume lives only as long as the pod), so a pod re-created before its first start still applies it.
+position_on_start() {
+  [ -n "${CONF_OUT:-}" ] && [ -f "$1/$POSITION_FILE" ] || return 0
+  printf '# Written by the seed init container: a cloned copy takes its GTID position at start\n[mariadb]\ninit_file = %s\n' \
+    "$1/$POSITION_FILE" >"$CONF_OUT/95-position.cnf"
+}
+
 # private_server_start DATADIR DIR [OPTION...]: starts mariadbd on DATADIR reachable only through its socket in DIR
 # (no networking; pid file and error log in DIR too) and waits until it answers. The options come first (so
 # --no-defaults or --defaults-file can lead); private_sql runs statements there; private_server_stop ends it.

@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # Joiner side of seeding: fills an EMPTY datadir with a physical copy of a donor (clone-serve.sh on DONOR_PORT),
-# prepares it, and positions it: gtid_slave_pos is the copy's GTID (also printed last, as GTID=<pos>), so the
-# engine attaches the member from there. Nothing else is needed between this script and mariadbd's start.
+# prepares it, and has the member's first start position it: gtid_slave_pos becomes the copy's GTID (also printed
+# last, as GTID=<pos>), so the engine attaches the member from there. With CONF_OUT (the directory of option files
+# mariadbd reads) nothing else is needed between this script and mariadbd's start.
 # Idempotent: a failed attempt leaves DATADIR empty again.
 # With TLS_CA (TLS on) the stream comes over TLS from a donor whose certificate that CA signed for DONOR_HOST (or
 # DONOR_TLS_NAME, when DONOR_HOST is an address): see receive_stream.
-# Env: DONOR_HOST, DONOR_PORT, CLONE_TOKEN, DATADIR, [MYSQL_CONF_DIR: the member's option files], [TLS_CA],
+# Env: DONOR_HOST, DONOR_PORT, CLONE_TOKEN, DATADIR, [CONF_OUT: see position_on_start], [TLS_CA],
 #      [DONOR_TLS_NAME]
 set -euo pipefail
 SCRIPT_NAME=clone
@@ -31,22 +32,13 @@ mariadb-backup --prepare --target-dir="$staging" 2>"$staging/prepare.log" ||
   { tail -n 20 "$staging/prepare.log" >&2; die "mariadb-backup --prepare failed"; }
 rm "$staging/prepare.log"
 find "$staging" -mindepth 1 -maxdepth 1 -exec mv -t "$DATADIR" {} +
-# The copy holds the donor's data but not where it stands in the primary's history: record that as gtid_slave_pos
-# on a private start of the copy (no network, no binlog, no grant checks), so the member is attached with GTID
-# auto-positioning from exactly there instead of replaying the primary's history (or being refused for holding data
-# that did not come from it). The member's own server options apply (MYSQL_CONF_DIR: e.g. innodb_page_size); a
-# small buffer pool keeps the init container within its memory.
+# The copy holds the donor's data but not where it stands in the primary's history: gtid_slave_pos must be the
+# copy's GTID, so the member is attached with GTID auto-positioning from exactly there instead of replaying the
+# primary's history (or being refused for holding data that did not come from it). The member's own first start
+# sets it (position_on_start: an init_file run before mariadbd accepts connections), which saves starting and
+# stopping a private server here.
 [[ $gtid =~ ^([0-9]+-[0-9]+-[0-9]+(,[0-9]+-[0-9]+-[0-9]+)*)?$ ]] || die "the donor's stream names GTID position '$gtid', which is not a GTID list"
-defaults=(--no-defaults)
-if [ -n "${MYSQL_CONF_DIR:-}" ]; then
-  printf '!includedir %s\n' "$MYSQL_CONF_DIR" >"$staging.cnf"
-  defaults=(--defaults-file="$staging.cnf")
-fi
-private=$(mktemp -d)
-trap 'rc=$?; rm -rf "$staging" "$staging.cnf" "$private"; [ $rc -eq 0 ] || { find "$DATADIR" -mindepth 1 -maxdepth 1 ! -name lost+found -exec rm -rf {} +; log "clone failed; $DATADIR left empty"; }' EXIT
-private_server_start "$DATADIR" "$private" "${defaults[@]}" --skip-log-bin --skip-slave-start --skip-grant-tables \
-  --innodb-buffer-pool-size=64M --loose-innodb-buffer-pool-load-at-startup=0 --loose-innodb-buffer-pool-dump-at-shutdown=0
-private_sql -e "RESET SLAVE ALL; SET GLOBAL gtid_slave_pos = '$gtid'"
-private_server_stop
+position_file_write "$DATADIR" "$gtid"
+position_on_start "$DATADIR"
 log "clone complete in $((SECONDS - started)) s; positioned at GTID '$gtid' (gtid_slave_pos)"
 echo "GTID=$gtid"

@@ -7,7 +7,7 @@
 # (restarts are no-ops).
 # Env: POD_NAME (…-<ordinal>), DATADIR, [RESTORE_URL], [CLONE_DONOR_PATTERN=host-%d.svc], DONOR_PORT, CLONE_TOKEN,
 #      MAX_MEMBERS (member 0 without RESTORE_URL: how many ordinals may exist), [PEER_MYSQL_PORT=3306],
-#      [MYSQL_CONF_DIR], [TLS_CA] (clone), MYSQL_USER, MYSQL_PASSWORD (restore replay), [S3_ENDPOINT], AWS_*
+#      [CONF_OUT] (clone: the conf volume), [TLS_CA] (clone), MYSQL_USER, MYSQL_PASSWORD (restore replay), [S3_ENDPOINT], AWS_*
 set -euo pipefail
 SCRIPT_NAME=seed-member
 here=$(dirname "$0")
@@ -19,6 +19,8 @@ ordinal=${POD_NAME##*-}
 mkdir -p "$DATADIR"
 if ! datadir_empty "$DATADIR"; then
   log "member $ordinal has data: nothing to seed"
+  # A copy whose pod went before its first start still takes its position at this one.
+  position_on_start "$DATADIR"
   exit 0
 fi
 # shellcheck disable=SC2059

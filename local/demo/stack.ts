@@ -44,15 +44,14 @@ import { PATHS } from "../../components/kubernetes/statefulset";
 import { DATABASE_NAME, memberHost, MYSQL_PORT, objectNames } from "../../components/kubernetes/names";
 import { DONOR_PORT } from "../../components/kubernetes/names";
 import { TOPOLOGY_PRIMARY_KEY } from "../../components/kubernetes/topology";
-import { CONFIG_HASH_ANNOTATION, parseCnf } from "../../components/kubernetes/config-hash";
-import { normalizeOptionName } from "../../components/server-options";
+import { CONFIG_HASH_ANNOTATION } from "../../components/kubernetes/config-hash";
 import { Donor, runScript, ScriptError, startDonor } from "../../cli/scripts";
 import { PodNetwork } from "../pod-network";
 import { projectVolume, resolveEnv } from "../kubelet";
 import { LocalCertificates } from "../certificates";
 import { DynamicHost } from "../dynamic-host";
 import { KubeApiStandin } from "../kube-api-standin";
-import { initializeDatadir, LocalServer, LOCAL_ROOT_USER, ServerOptions, sleep } from "../mariadbd";
+import { initializeDatadir, LocalServer, LOCAL_ROOT_USER, readOptionDir, ServerOptions, sleep } from "../mariadbd";
 import { MockResourceArgs, MockResult, renderStack, RenderedStack, stackConfig } from "../../offline/render";
 
 const execFileAsync = promisify(execFile);
@@ -104,14 +103,6 @@ function unwrapDeep(value: any): any {
   if (Array.isArray(v)) return v.map(unwrapDeep);
   if (v && typeof v === "object") return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, unwrapDeep(x)]));
   return v;
-}
-
-/** Parses `[section]` option files (key = value) into server options; later files win. */
-export function parseOptionFiles(texts: string[]): ServerOptions {
-  const options: ServerOptions = {};
-  for (const text of texts)
-    for (const [name, value] of Object.entries(parseCnf(text))) options[normalizeOptionName(name)] = value;
-  return options;
 }
 
 export class LocalStack {
@@ -386,31 +377,37 @@ export class LocalStack {
     }
   }
 
-  /** What the pod's init container makes of the rendered server config (in the pod's volumes `dir`): its server_id and options. */
-  private async podOptions(
-    ordinal: number,
-    dir: string,
-    pod: LocalServer,
-  ): Promise<{ serverId: number; options: ServerOptions }> {
+  /** init-server.sh of pod `ordinal` in the pod's volumes `dir`: returns its conf volume (what mariadbd reads). */
+  private async initServer(ordinal: number, dir: string): Promise<string> {
     const podName = `${this.statefulSetName}-${ordinal}`;
     const { stdout, mounts } = await this.runInitContainer("init-server", podName, dir);
     this.options.log?.(`pod ${podName}: ${stdout.trim().replace(/^init-server: \S+ /, "")}`);
-    // What mariadbd reads: the conf volume init-server wrote.
     const confOut = mounts.get(PATHS.conf);
     if (!confOut) throw new Error(`pod ${podName}: init-server does not mount ${PATHS.conf}`);
-    const options = parseOptionFiles(
-      fs
-        .readdirSync(confOut)
-        .sort()
-        .map((f) => fs.readFileSync(path.join(confOut, f), "utf8")),
-    );
+    return confOut;
+  }
+
+  /**
+   * What mariadbd of pod `ordinal` reads once the init containers are done: the conf volume (init-server's options,
+   * and the seed's for a clone), as server_id and options.
+   */
+  private podOptions(
+    ordinal: number,
+    dir: string,
+    confOut: string,
+    pod: LocalServer,
+  ): { serverId: number; options: ServerOptions } {
+    const podName = `${this.statefulSetName}-${ordinal}`;
+    const options = readOptionDir(confOut);
     const serverId = Number(options.server_id);
     for (const key of HARNESS_OPTIONS) delete options[key];
-    // Paths in the options (the TLS files) are the database container's: its volumes in this pod's directory.
+    // Paths in the options (the TLS files, a clone's init_file) are the database container's: its volumes in this
+    // pod's directory.
     const { local } = this.containerView(this.container("mariadb"), podName, dir, this.podVolumes(pod));
-    // (init-server already wrote its own mounts' local paths.)
+    // (The init containers wrote their own mounts' local paths: the pod's volumes and the data volume.)
     for (const [key, value] of Object.entries(options))
-      if (typeof value === "string" && !value.startsWith(dir)) options[key] = local(value);
+      if (typeof value === "string" && !value.startsWith(dir) && !value.startsWith(pod.dir))
+        options[key] = local(value);
     return { serverId, options };
   }
 
@@ -586,7 +583,7 @@ export class LocalStack {
   ): Promise<{ serverId: number; options: ServerOptions; seeded: string }> {
     const podName = `${this.statefulSetName}-${ordinal}`;
     const dir = fs.mkdtempSync(path.join(this.scratch, `${podName}-`));
-    const { serverId, options } = await this.podOptions(ordinal, dir, pod);
+    const confOut = await this.initServer(ordinal, dir);
     const deadline = Date.now() + READY_TIMEOUT_MS;
     for (let restarts = 0; ; restarts++) {
       try {
@@ -595,7 +592,7 @@ export class LocalStack {
           this.options.log?.(
             `pod ${podName}: init container seed restarted ${restarts} times before it succeeded (its donor was not serving yet)`,
           );
-        return { serverId, options, seeded: stdout };
+        return { ...this.podOptions(ordinal, dir, confOut, pod), seeded: stdout };
       } catch (err) {
         const why = String((err as { stderr?: string }).stderr || (err as Error).message)
           .trim()

@@ -312,14 +312,17 @@ describe("backup CronJob and member parts", () => {
     expect(seed.env).toContainEqual({ name: "CLONE_DONOR_PATTERN", value: "db-%d.db-headless.mysql-ha.svc" });
   });
 
-  test("the seed container reads the member's server options (the conf volume init-server wrote, read-only) for clone.sh's private start", () => {
+  test("the seed container adds to the options init-server wrote (the conf volume, read-write): a clone's init_file", () => {
     const a = parts();
     const pod = podTemplate(a, [buildSeedingPodExtras(a)]).spec;
     expect(pod.initContainers.map((c: any) => c.name)).toEqual(["init-server", "seed"]);
     const [initServer, seed] = pod.initContainers;
     expect(initServer.volumeMounts).toContainEqual({ name: VOLUMES.conf, mountPath: PATHS.conf });
-    expect(seed.volumeMounts).toContainEqual({ name: VOLUMES.conf, mountPath: PATHS.conf, readOnly: true });
-    expect(seed.env).toContainEqual({ name: "MYSQL_CONF_DIR", value: PATHS.conf });
+    expect(seed.volumeMounts).toContainEqual({ name: VOLUMES.conf, mountPath: PATHS.conf });
+    expect(seed.env).toContainEqual({ name: "CONF_OUT", value: PATHS.conf });
+    // The database container reads what they wrote.
+    const database = pod.containers.find((c: any) => c.name === "mariadb");
+    expect(database.volumeMounts).toContainEqual({ name: VOLUMES.conf, mountPath: PATHS.conf });
   });
 
   test("member 0's seed looks for a running peer on every ordinal the config allows, so the pod template does not change with replicas", () => {

@@ -7,7 +7,7 @@ import * as os from "node:os";
 import * as mysql from "mysql2/promise";
 import { execFileSync } from "node:child_process";
 import { keptHint, runDemo } from "../../local/demo/scenario";
-import { parseOptionFiles } from "../../local/demo/stack";
+import { parseOptionFiles } from "../../local/mariadbd";
 import { formatTimeline } from "../../local/demo/timeline";
 
 describe("mysql-ha demo", () => {

@@ -10,7 +10,6 @@ import {
 import { Donor, runScript, ScriptError, startDonor } from "../../cli/scripts";
 import { seedFromPeer } from "../../local/backup";
 import * as fs from "node:fs";
-import * as os from "node:os";
 import * as path from "node:path";
 
 jest.setTimeout(120000);
@@ -70,6 +69,8 @@ describe("clone from a peer (clone-serve.sh + clone.sh)", () => {
     expect(gtid).toMatch(/^0-200-\d+$/);
     const [{ pos }] = await joiner.query<{ pos: string }>("SELECT @@gtid_slave_pos AS pos");
     expect(pos).toBe(gtid);
+    // The donor's replica configuration is not part of the copy: the member replicates once the engine attaches it.
+    expect(await joiner.query("SHOW SLAVE STATUS")).toEqual([]);
 
     await attach(joiner, primary);
     for (let i = 0; i < 20; i++) await primary.query("INSERT INTO app.t VALUES (?, 'after')", [next++]);
@@ -83,7 +84,7 @@ describe("clone from a peer (clone-serve.sh + clone.sh)", () => {
     expect(b.Checksum).toBe(a.Checksum);
   });
 
-  test("a member cloned from the primary (no gtid_slave_pos of its own) is positioned by clone.sh alone and replicates without replaying the primary's history", async () => {
+  test("a member cloned from the primary (no gtid_slave_pos of its own) is positioned by clone.sh and its first start alone and replicates without replaying the primary's history", async () => {
     servers = await startServers(2, REPLICATION_OPTIONS, 230);
     const [primary, joiner] = servers;
     // What the image's entrypoint leaves on the primary (binlog on), then user data.
@@ -95,7 +96,7 @@ describe("clone from a peer (clone-serve.sh + clone.sh)", () => {
     donor = await startDonor(primary, TOKEN);
     const gtid = await seedFromPeer(joiner, donor, TOKEN);
     expect(gtid).toMatch(/^0-230-\d+$/);
-    // Nothing but clone.sh and a plain start touched the joiner (as in a pod: seed init container, then mariadbd).
+    // Nothing but clone.sh and a start with the options it wrote touched the joiner (as in a pod: seed init container, then mariadbd).
     const [{ slave, binlog }] = await joiner.query<{ slave: string; binlog: string }>(
       "SELECT @@gtid_slave_pos AS slave, @@gtid_binlog_pos AS binlog",
     );
@@ -107,35 +108,49 @@ describe("clone from a peer (clone-serve.sh + clone.sh)", () => {
     expect([status.Slave_SQL_Running, status.Last_SQL_Error]).toEqual(["Yes", ""]);
   });
 
-  test("the member's options may name TLS files the seed container does not mount: the private start needs no TLS", async () => {
-    servers = await startServers(2, REPLICATION_OPTIONS, 230);
+  test("the copy takes its position on its first start only: later starts, with the init_file still set, neither rewind nor break replication", async () => {
+    servers = await startServers(2, REPLICATION_OPTIONS, 240);
     const [primary, joiner] = servers;
     await primary.query("CREATE DATABASE app");
     await primary.query("CREATE TABLE app.t (id INT PRIMARY KEY)");
     await primary.query("INSERT INTO app.t VALUES (1), (2)");
     donor = await startDonor(primary, TOKEN);
+    const gtid = await seedFromPeer(joiner, donor, TOKEN);
+    // What the pod's database container reads: init_file points at the copy's position in its datadir.
+    expect(joiner.spec.options?.init_file).toBe(path.join(joiner.datadir, ".mysql-ha-position.sql"));
+    const position = async () =>
+      (
+        await joiner.query<{ slave: string; binlog: string }>(
+          "SELECT @@gtid_slave_pos AS slave, @@gtid_binlog_pos AS binlog",
+        )
+      )[0];
+    // A restart before the engine attached it (the container restarted): the same position again.
     await joiner.stop();
-    fs.rmSync(joiner.datadir, { recursive: true, force: true });
-    const conf = fs.mkdtempSync(path.join(os.tmpdir(), "mysql-ha-conf-"));
-    // What init-server writes with TLS on; the seed container mounts the conf volume but not the TLS Secret.
-    fs.writeFileSync(
-      path.join(conf, "50-tls.cnf"),
-      "[mariadb]\nssl_ca = /etc/mysql-ha/tls/ca.crt\nssl_cert = /etc/mysql-ha/tls/member-1.crt\nssl_key = /etc/mysql-ha/tls/member-1.key\n",
-    );
-    try {
-      const { stdout } = await runScript("clone.sh", {
-        DONOR_HOST: donor.host,
-        DONOR_PORT: String(donor.port),
-        CLONE_TOKEN: TOKEN,
-        DATADIR: joiner.datadir,
-        MYSQL_CONF_DIR: conf,
-      });
-      expect(stdout).toMatch(/^GTID=0-230-\d+$/m);
-    } finally {
-      fs.rmSync(conf, { recursive: true, force: true });
-    }
     await joiner.start();
-    expect(await waitForRows(joiner, 2)).toBe(2);
+    expect(await position()).toEqual({ slave: gtid, binlog: "" });
+    await attach(joiner, primary);
+    for (let i = 3; i <= 12; i++) await primary.query("INSERT INTO app.t VALUES (?)", [i]);
+    expect(await waitForRows(joiner, 12)).toBe(12);
+    const [{ head }] = await primary.query<{ head: string }>("SELECT @@gtid_binlog_pos AS head");
+    expect((await position()).slave).toBe(head);
+    // Restarted with replication configured and its own binlog history: the position is left where it is (a rewind
+    // to the copy's GTID would replay rows it has, and stop replication on a duplicate key).
+    await joiner.stop();
+    await joiner.start();
+    expect(await position()).toEqual({ slave: head, binlog: head });
+    await primary.query("INSERT INTO app.t VALUES (13)");
+    expect(await waitForRows(joiner, 13)).toBe(13);
+    const [status] = await joiner.query<{ Slave_SQL_Running: string; Last_SQL_Error: string }>("SHOW SLAVE STATUS");
+    expect([status.Slave_SQL_Running, status.Last_SQL_Error]).toEqual(["Yes", ""]);
+    // Promoted (no replica threads any more), then restarted: its binlog history keeps the position too.
+    await joiner.query("STOP SLAVE");
+    await joiner.query("RESET SLAVE ALL");
+    const [{ last }] = await joiner.query<{ last: string }>("SELECT @@gtid_slave_pos AS last");
+    await joiner.stop();
+    await joiner.start();
+    expect((await position()).slave).toBe(last);
+    expect(last).not.toBe(gtid);
+    expect(fs.readFileSync(path.join(joiner.datadir, "error.log"), "utf8")).not.toMatch(/ERROR: \d+/);
   });
 
   test("a wrong token gets no data and leaves the joiner's datadir empty", async () => {

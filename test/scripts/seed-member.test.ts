@@ -1,7 +1,14 @@
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import { destroyAll, freePort, LocalServer, REPLICATION_OPTIONS, startServer } from "../../local/mariadbd";
+import {
+  destroyAll,
+  freePort,
+  LocalServer,
+  readOptionDir,
+  REPLICATION_OPTIONS,
+  startServer,
+} from "../../local/mariadbd";
 import { Donor, runScript, startDonor } from "../../cli/scripts";
 
 jest.setTimeout(120000);
@@ -15,7 +22,13 @@ async function emptyMember0(): Promise<LocalServer> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "mysql-ha-seed0-"));
   const member = new LocalServer(dir, await freePort(), { serverId: 310, options: REPLICATION_OPTIONS });
   fs.mkdirSync(member.datadir);
+  fs.mkdirSync(confOut(member));
   return member;
+}
+
+/** The pod's conf volume (what init-server and the seed write, mariadbd reads). */
+function confOut(member: LocalServer): string {
+  return path.join(member.dir, "conf.d");
 }
 
 function seedEnv(member: LocalServer, mysqlPort: number, donorPort: number) {
@@ -26,6 +39,7 @@ function seedEnv(member: LocalServer, mysqlPort: number, donorPort: number) {
     DONOR_PORT: String(donorPort),
     CLONE_TOKEN: TOKEN,
     PEER_MYSQL_PORT: String(mysqlPort),
+    CONF_OUT: confOut(member),
   };
 }
 
@@ -73,6 +87,8 @@ describe("seed-member.sh on member 0 without restoreFrom", () => {
     const gtid = (stdout.match(/^GTID=(.*)$/m) ?? [])[1];
     expect(gtid).toMatch(/^0-312-\d+$/);
 
+    // The database container reads the conf volume: the seed's init_file positions the copy on this start.
+    member0.spec.options = { ...member0.spec.options, ...readOptionDir(confOut(member0)) };
     await member0.start();
     const [{ n, pos }] = await member0.query<{ n: number; pos: string }>(
       "SELECT COUNT(*) AS n, @@gtid_slave_pos AS pos FROM app.t",
@@ -92,6 +108,21 @@ describe("seed-member.sh on member 0 without restoreFrom", () => {
     expect(Date.now() - started).toBeLessThan(5000);
     expect(stderr).toMatch(/member 0 starts empty \(no restoreFrom; no peer answers on port \d+: first start\)/);
     expect(fs.readdirSync(member0.datadir)).toEqual([]);
+  });
+
+  test("a copy whose pod went before its first start gets its init_file again from the next pod's seed; other data gets none", async () => {
+    const member0 = await emptyMember0();
+    servers.push(member0);
+    const env = { ...seedEnv(member0, 1, 1), POD_NAME: "db-1" };
+    fs.writeFileSync(path.join(member0.datadir, "ibdata1"), "");
+    await runScript("seed-member.sh", env);
+    expect(fs.readdirSync(confOut(member0))).toEqual([]);
+    fs.writeFileSync(path.join(member0.datadir, ".mysql-ha-position.sql"), "SELECT 1;\n");
+    const { stderr } = await runScript("seed-member.sh", env);
+    expect(stderr).toContain("member 1 has data: nothing to seed");
+    expect(readOptionDir(confOut(member0))).toEqual({
+      init_file: path.join(member0.datadir, ".mysql-ha-position.sql"),
+    });
   });
 
   test("without MAX_MEMBERS it refuses to guess", async () => {
