@@ -71,8 +71,9 @@ SOCAT_BLOCK=1048576
 # new_stream_nonce: a fresh random value for one stream request (see receive_stream).
 new_stream_nonce() { od -An -N16 -tx1 /dev/urandom | tr -d ' \n'; }
 
-# receive_stream HOST PORT NONCE: asks a member's donor port (clone-serve.sh) for a backup stream and writes it to
-# stdout. The token goes over the connection, not argv. The donor writes NONCE into the stream's completion marker,
+# receive_stream HOST PORT NONCE [FORM]: asks a member's donor port (clone-serve.sh) for a backup stream and writes it
+# to stdout, in FORM (raw, the default, or zstd:<level>: see clone-stream.sh). The token goes over the connection, not
+# argv. The donor writes NONCE into the stream's completion marker,
 # so only this request's own, complete stream carries it: no data inside the backup can pass for the marker.
 # With TLS_CA (TLS on) the connection is TLS and the donor must prove it is the member asked for (its certificate
 # signed by that CA and naming DONOR_TLS_NAME, default HOST) before the token is sent; never plain text then.
@@ -84,7 +85,7 @@ receive_stream() {
     address="OPENSSL:$1:$2,connect-timeout=10,cafile=$TLS_CA,verify=1,commonname=$name"
   fi
   err=$(mktemp)
-  printf '%s\n%s\n' "$CLONE_TOKEN" "$3" | socat -b "$SOCAT_BLOCK" -t 86400 -T "${STREAM_IDLE_TIMEOUT:-300}" - "$address" 2>"$err" || rc=$?
+  printf '%s\n%s\n%s\n' "$CLONE_TOKEN" "$3" "${4:-raw}" | socat -b "$SOCAT_BLOCK" -t 86400 -T "${STREAM_IDLE_TIMEOUT:-300}" - "$address" 2>"$err" || rc=$?
   [ $rc -ne 0 ] || { rm -f "$err"; return 0; }
   cat "$err" >&2
   if [ -n "${TLS_CA:-}" ] && grep -q "wrong version number\|unexpected eof\|packet length too long" "$err"; then
@@ -120,28 +121,47 @@ tls_refusal() {
 }
 
 # pass_keeping_tail FILE: copies stdin to stdout in 1 MiB blocks and at the end writes the last 64 KiB to FILE (where
-# stream_marker finds a raw stream's completion marker), so no second reader has to go through the stream: tee and
-# tail move it in 8 KiB blocks, which cost about a tenth of a backup's time here. perl-base is in every Debian and
-# Ubuntu image (Essential).
+# stream_marker finds a stream's completion marker) and how many bytes passed to FILE.bytes, so no second reader has
+# to go through the stream: tee and tail move it in 8 KiB blocks, which cost about a tenth of a backup's time here.
+# perl-base is in every Debian and Ubuntu image (Essential).
 pass_keeping_tail() {
-  perl -e 'binmode STDIN; binmode STDOUT; my ($tail, $buf) = ("", "");
+  perl -e 'binmode STDIN; binmode STDOUT; my ($tail, $buf, $total) = ("", "", 0);
     while (my $n = sysread(STDIN, $buf, 1 << 20)) {
       for (my $off = 0; $off < $n;) { my $w = syswrite(STDOUT, $buf, $n - $off, $off); defined $w or die "write: $!\n"; $off += $w }
       $tail = $n >= 65536 ? substr($buf, -65536) : substr($tail . $buf, -65536);
+      $total += $n;
     }
-    open(my $f, ">", $ARGV[0]) or die "$ARGV[0]: $!\n"; print $f $tail; close($f) or die "$ARGV[0]: $!\n";' "$1"
+    open(my $f, ">", $ARGV[0]) or die "$ARGV[0]: $!\n"; print $f $tail; close($f) or die "$ARGV[0]: $!\n";
+    open($f, ">", "$ARGV[0].bytes") or die "$ARGV[0].bytes: $!\n"; print $f "$total\n"; close($f) or die "$ARGV[0].bytes: $!\n";' "$1"
 }
 
 # The last file of every complete donor stream; its content names the backup's binlog position.
 STREAM_MARKER=mysql-ha-stream-complete
 
-# stream_marker FILE NONCE: prints the completion marker that carries NONCE (from an extracted marker file or the raw
-# tail of a stream), or fails when there is none: the stream is then incomplete, whatever text it holds.
+# stream_marker FILE NONCE: prints the completion marker that carries NONCE (from an extracted marker file, the raw
+# tail of a stream or a compressed stream's trailer), or fails when there is none: the stream is then incomplete,
+# whatever text it holds.
 stream_marker() {
   [[ $2 =~ ^[0-9a-f]{32}$ ]] || die "stream_marker: bad nonce"
-  # In a raw stream the marker's first line follows the xbstream chunk header: anchor at the end of the line only.
-  # NUL bytes of the chunk headers go: a command substitution would drop them with a warning each time.
-  grep -a -A4 "mysql-ha-nonce=$2\$" "$1" | tr -d '\0'
+  # In a raw stream the marker's first line follows the xbstream chunk header, in a trailer the frame header: anchor
+  # at the end of the line only. NUL bytes of the headers go: a command substitution would drop them with a warning
+  # each time.
+  grep -a -A5 "mysql-ha-nonce=$2\$" "$1" | tr -d '\0'
+}
+
+# stream_trailer MARKER_FILE RAW_BYTES: ends a compressed stream (the donor's "zstd:<level>" form) with the marker
+# and the size of the raw stream, in a zstd skippable frame (magic 0x184D2A5E, little-endian length, then the text):
+# the receiver finds it in the tail it keeps, and zstd -d skips it, so the object restores as any zstd stream. It
+# goes out only after zstd finished, so a stream cut short has none.
+stream_trailer() {
+  local text n
+  text="$(cat "$1")
+mysql-ha-stream-bytes=$2
+"
+  n=$(printf '%s' "$text" | wc -c)
+  # shellcheck disable=SC2059
+  printf "\x5e\x2a\x4d\x18$(printf '\\x%02x\\x%02x\\x%02x\\x%02x' $((n & 255)) $((n >> 8 & 255)) $((n >> 16 & 255)) $((n >> 24 & 255)))"
+  printf '%s' "$text"
 }
 
 # marker_field NAME: reads "mysql-ha-NAME=value" from a marker on stdin (see stream_marker).

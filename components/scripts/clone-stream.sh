@@ -2,6 +2,9 @@
 # One donor connection (started by clone-serve.sh): checks the client's token, streams a physical backup to stdout,
 # then appends a marker file that says the stream is complete and where the backup stands in the binlog (GTID).
 # A stream without the marker is incomplete: the receiver must refuse it.
+# The request's third line is the form: "raw" (a clone: the xbstream itself; also what a client sending two lines
+# gets) or "zstd:<level>" (a backup: compressed here, so the hop to the backup Job carries the compressed bytes, as
+# mariadb-backup's own docs stream it, then a trailer with the marker and the stream's raw size; see stream_trailer).
 set -euo pipefail
 SCRIPT_NAME=clone-stream
 # shellcheck source=backup-lib.sh
@@ -12,22 +15,40 @@ IFS= read -r -t 10 token || die "no token from $peer within 10 s"
 [ "$token" == "$CLONE_TOKEN" ] || die "wrong token from $peer: refusing to stream"
 IFS= read -r -t 10 nonce || die "no stream nonce from $peer within 10 s"
 [[ $nonce =~ ^[0-9a-f]{32}$ ]] || die "bad stream nonce from $peer: refusing to stream"
+IFS= read -r -t 10 form || form=raw
+[[ $form =~ ^(raw|zstd:([1-9]|1[0-9]))$ ]] || die "bad stream form '$form' from $peer (raw or zstd:<1-19>): refusing to stream"
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 defaults=$(mysql_defaults "$work")
-log "streaming a backup of $DATADIR to $peer"
+log "streaming a backup of $DATADIR to $peer ($form)"
 started=$SECONDS
-if ! mariadb-backup --defaults-extra-file="$defaults" --backup --stream=xbstream --target-dir="$work/target" \
-  --datadir="$DATADIR" --host="$MYSQL_HOST" --port="$MYSQL_PORT" --parallel=2 2>"$work/backup.log"; then
-  tail -n 20 "$work/backup.log" >&2
-  die "mariadb-backup failed: the stream to $peer is incomplete (no completion marker)"
+
+# The backup, then its marker (in $work/marker too, for the trailer).
+backup_with_marker() {
+  if ! mariadb-backup --defaults-extra-file="$defaults" --backup --stream=xbstream --target-dir="$work/target" \
+    --datadir="$DATADIR" --host="$MYSQL_HOST" --port="$MYSQL_PORT" --parallel=2 2>"$work/backup.log"; then
+    tail -n 20 "$work/backup.log" >&2
+    die "mariadb-backup failed: the stream to $peer is incomplete (no completion marker)"
+  fi
+  local line gtid file pos
+  line=$(grep "MySQL binlog position" "$work/backup.log" | tail -n 1 || true)
+  gtid=$(sed -n "s/.*GTID of the last change '\([^']*\)'.*/\1/p" <<<"$line")
+  file=$(sed -n "s/.*filename '\([^']*\)'.*/\1/p" <<<"$line")
+  pos=$(sed -n "s/.*position '\([0-9]*\)'.*/\1/p" <<<"$line")
+  mkdir "$work/marker"
+  printf 'mysql-ha-nonce=%s\nmysql-ha-gtid=%s\nmysql-ha-binlog-file=%s\nmysql-ha-binlog-pos=%s\nmysql-ha-finished=%s\n' \
+    "$nonce" "$gtid" "$file" "$pos" "$(date -u +%Y-%m-%dT%H:%M:%SZ)" >"$work/marker/$STREAM_MARKER"
+  (cd "$work/marker" && mbstream -c "$STREAM_MARKER")
+}
+
+if [ "$form" == raw ]; then
+  backup_with_marker
+else
+  backup_with_marker | zstd -vv -T0 "-${form#zstd:}" 2>"$work/zstd.log" ||
+    die "the compressed stream to $peer failed (zstd: $(tail -n 1 "$work/zstd.log")): no trailer sent, so it is incomplete"
+  # zstd's closing report: "(<read> B => <written> B, ...)" (zstd 1.5) or "(<read> => <written> bytes, ...)" (1.4).
+  [[ $(tail -n 3 "$work/zstd.log") =~ \(\ *([0-9]+)(\ B)?\ =\>\ *([0-9]+)\ (B|bytes), ]] ||
+    die "zstd reported no byte counts ($(tail -n 1 "$work/zstd.log")): no trailer sent, so the stream to $peer is incomplete"
+  stream_trailer "$work/marker/$STREAM_MARKER" "${BASH_REMATCH[1]}"
 fi
-line=$(grep "MySQL binlog position" "$work/backup.log" | tail -n 1 || true)
-gtid=$(sed -n "s/.*GTID of the last change '\([^']*\)'.*/\1/p" <<<"$line")
-file=$(sed -n "s/.*filename '\([^']*\)'.*/\1/p" <<<"$line")
-pos=$(sed -n "s/.*position '\([0-9]*\)'.*/\1/p" <<<"$line")
-mkdir "$work/marker"
-printf 'mysql-ha-nonce=%s\nmysql-ha-gtid=%s\nmysql-ha-binlog-file=%s\nmysql-ha-binlog-pos=%s\nmysql-ha-finished=%s\n' \
-  "$nonce" "$gtid" "$file" "$pos" "$(date -u +%Y-%m-%dT%H:%M:%SZ)" >"$work/marker/$STREAM_MARKER"
-(cd "$work/marker" && mbstream -c "$STREAM_MARKER")
-log "stream to $peer complete in $((SECONDS - started)) s at GTID '${gtid}' ($file:$pos)"
+log "stream to $peer complete in $((SECONDS - started)) s at GTID '$(marker_field gtid <"$work/marker/$STREAM_MARKER")' ($form)"

@@ -1,3 +1,4 @@
+import { execFileSync } from "node:child_process";
 import * as fs from "node:fs";
 import { runScript, ScriptError, startScript } from "../../cli/scripts";
 import { sleep } from "../../local/mariadbd";
@@ -218,5 +219,56 @@ describe("the completion check of a donor stream", () => {
     // The real donor's stream, with this request's own nonce in its marker, does count.
     const dest = await runBackup(rig);
     expect(await manifests(rig)).toEqual([`${dest}/manifest.json`]);
+  });
+
+  test("a donor that streams raw (an older clone-stream.sh, which ignores the request's form line) gets no manifest, and says why", async () => {
+    // Its stream is complete, with this request's nonce in the marker, but not compressed and without the raw size.
+    const net = require("node:net") as typeof import("node:net");
+    const before = await manifests(rig);
+    fake?.close();
+    fake = net.createServer((socket) => {
+      let request = "";
+      socket.on("data", (chunk) => {
+        request += chunk;
+        const nonce = request.split("\n")[1];
+        if (!/^[0-9a-f]{32}$/.test(nonce ?? "")) return;
+        const marker = `mysql-ha-stream-complete\nmysql-ha-nonce=${nonce}\nmysql-ha-gtid=0-420-7\nmysql-ha-binlog-file=mysql-bin.000001\nmysql-ha-binlog-pos=4\nmysql-ha-finished=2026-12-01T00:00:00Z\n`;
+        socket.end(Buffer.concat([Buffer.alloc(4096, 7), Buffer.from(marker)]));
+      });
+    });
+    await new Promise<void>((resolve) => fake!.listen(0, "127.0.0.1", resolve));
+    const port = (fake.address() as import("node:net").AddressInfo).port;
+    const err = await runScript("backup.sh", rig.env({ DONOR_HOST: "127.0.0.1", DONOR_PORT: String(port) })).catch(
+      (e) => e,
+    );
+    expect(err).toBeInstanceOf(ScriptError);
+    expect(err.message).toMatch(
+      /the donor sent no compressed stream with its size \(its clone-stream.sh predates them/,
+    );
+    expect(await manifests(rig)).toEqual(before);
+  });
+
+  test("the donor compresses a backup's stream and ends it with its marker and raw size; the object restores as plain zstd", async () => {
+    const dest = await runBackup(rig);
+    const object = await getObject(rig, `${dest}/backup.xbstream.zst`);
+    const manifest = JSON.parse((await getObject(rig, `${dest}/manifest.json`)).toString());
+    // The trailer: a zstd skippable frame (magic 0x184D2A5E, little-endian length) holding the marker, last.
+    const frame = object.lastIndexOf(Buffer.from([0x5e, 0x2a, 0x4d, 0x18]));
+    const text = object.subarray(frame + 8).toString();
+    expect(object.readUInt32LE(frame + 4)).toBe(object.length - frame - 8);
+    expect(text).toMatch(/^mysql-ha-nonce=[0-9a-f]{32}\nmysql-ha-gtid=[0-9,-]*\nmysql-ha-binlog-file=mysql-bin\.\d+\n/);
+    expect(text).toContain(`mysql-ha-stream-bytes=${manifest.streamBytes}\n`);
+    // zstd skips it: what decompresses is exactly the raw stream the manifest names.
+    const raw = execFileSync("zstd", ["-dc"], { input: object, maxBuffer: 1 << 30 });
+    expect(raw.length).toBe(manifest.streamBytes);
+    expect(raw.subarray(0, 8).toString()).toBe("XBSTCK01");
+  });
+
+  test("the donor refuses a stream form it does not know, naming it", async () => {
+    const err = await runScript("backup.sh", rig.env({ BACKUP_ZSTD_LEVEL: "99" })).catch((e) => e);
+    expect(err).toBeInstanceOf(ScriptError);
+    await waitFor("the donor's refusal", async () =>
+      /bad stream form 'zstd:99' from .* \(raw or zstd:<1-19>\): refusing to stream/.test(rig.donor.log()),
+    );
   });
 });
