@@ -405,13 +405,18 @@ interface Switch {
   to: number;
   others: number[];
   old: Sql;
+  /** A second session on the old primary that holds the commit block (a session holding it cannot set read_only). */
+  blocker: Sql;
   candidate: Sql;
   otherSqls: Sql[];
-  /** Sessions never killed when writes stop: the lock's and our own on the old primary. */
+  /** Sessions never killed when writes stop: the lock's and our own two on the old primary. */
   exclude: number[];
   /** Whether the other replicas were moved under the candidate (and must go back if it aborts). */
   chained: boolean;
 }
+
+/** How long a switchover waits, with writes on, for DDL running on the old primary (and later for its commits). */
+const BLOCK_WAIT_MS = 2000;
 
 async function doSwitchover(ctx: Ctx, to: number): Promise<OperationResult> {
   checkIndex(ctx.members, to, "switchover target");
@@ -435,7 +440,7 @@ async function doSwitchover(ctx: Ctx, to: number): Promise<OperationResult> {
         `member ${from}: writes stopped at ${stopped.position} (read_only, ${stopped.sessions} client sessions killed, commit lock)`,
       );
     } catch (err) {
-      await giveWritesBack(ctx, sw.old, from, to);
+      await giveWritesBack(ctx, sw);
       await unprepareSwitch(ctx, sw).catch((e) =>
         ctx.warnings.push(`could not undo the preparation: ${(e as Error).message}`),
       );
@@ -448,7 +453,7 @@ async function doSwitchover(ctx: Ctx, to: number): Promise<OperationResult> {
     await repointOldPrimary(ctx, sw);
     return result(ctx, "switchover", to, { writeGapMs });
   } finally {
-    await Promise.all([sw.old, sw.candidate, ...sw.otherSqls].map((c) => c.close()));
+    await Promise.all([sw.old, sw.blocker, sw.candidate, ...sw.otherSqls].map((c) => c.close()));
   }
 }
 
@@ -468,9 +473,12 @@ async function openSwitch(ctx: Ctx, t: Topology, from: number, to: number): Prom
   const others = t.members
     .filter((m) => m.index !== from && m.index !== to && m.reachable && m.replica && !m.errantGtids.length)
     .map((m) => m.index);
-  const [old, candidate, ...otherSqls] = await connectAll(ctx, [from, to, ...others]);
-  const exclude = [ctx.lockSessions.get(from) ?? -1, await ctx.flavor.sessionId(old)];
-  return { from, to, others, old, candidate, otherSqls, exclude, chained: false };
+  const [old, blocker, candidate, ...otherSqls] = await connectAll(ctx, [from, from, to, ...others]);
+  const exclude = [
+    ctx.lockSessions.get(from) ?? -1,
+    ...(await Promise.all([old, blocker].map((c) => ctx.flavor.sessionId(c)))),
+  ];
+  return { from, to, others, old, blocker, candidate, otherSqls, exclude, chained: false };
 }
 
 /**
@@ -505,7 +513,11 @@ async function prepareSwitch(ctx: Ctx, sw: Switch, startPos: MemberStatus["gtidC
     await Promise.all(sw.otherSqls.map((c) => replicate(ctx, c, sw.to)));
     if (others.length)
       log(ctx, `members ${others.join(", ")}: now replicating from member ${to} (still a replica of member ${from})`);
-    await ctx.flavor.prepareBlockWrites(sw.old, 2000);
+    if (!(await ctx.flavor.prepareBlockWrites(sw.blocker, BLOCK_WAIT_MS)))
+      throw refuse(
+        "busy",
+        `cannot switch over: member ${from} runs DDL that did not finish within ${BLOCK_WAIT_MS} ms (a switchover waits for it with writes still on); nothing was changed, member ${from} remains the primary`,
+      );
     checkDeadline(ctx, "stopping writes");
   } catch (err) {
     await unprepareSwitch(ctx, sw).catch(() => undefined);
@@ -513,8 +525,13 @@ async function prepareSwitch(ctx: Ctx, sw: Switch, startPos: MemberStatus["gtidC
   }
 }
 
-/** Undoes the preparation: the candidate drops the source side of semi-sync, the others go back to the old primary. */
+/**
+ * Undoes the preparation: the old primary's prepared block goes, the candidate drops the source side of semi-sync,
+ * the others go back to the old primary.
+ */
 async function unprepareSwitch(ctx: Ctx, sw: Switch): Promise<void> {
+  // Also when its session is lost: that released the block with it. The others go back regardless.
+  await ctx.flavor.unblockWrites(sw.blocker).catch(() => undefined);
   await ctx.flavor.setSemiSyncSource(sw.candidate, false, ctx.settings.semiSyncTimeoutMs);
   if (sw.chained) {
     await Promise.all(sw.otherSqls.map((c) => replicate(ctx, c, sw.from)));
@@ -531,7 +548,7 @@ async function stopWrites(ctx: Ctx, sw: Switch): Promise<{ position: string; ses
   await ctx.flavor.setReadOnly(sw.old, true);
   const sessions = await ctx.flavor.clientSessions(sw.old, sw.exclude);
   await Promise.all(sessions.map((id) => ctx.flavor.killSession(sw.old, id)));
-  await ctx.flavor.blockWrites(sw.old);
+  await ctx.flavor.blockWrites(sw.blocker);
   return { position: await ctx.flavor.binlogPosition(sw.old), sessions: sessions.length };
 }
 
@@ -544,8 +561,7 @@ async function promoteCandidate(ctx: Ctx, sw: Switch, position: string): Promise
     );
   }
   // Safe while the candidate still replicates: the old primary is locked, nothing more can arrive.
-  await ctx.flavor.setSemiSyncSource(sw.candidate, ctx.settings.semiSync, ctx.settings.semiSyncTimeoutMs);
-  await ctx.flavor.setReadOnly(sw.candidate, false);
+  await ctx.flavor.openForWrites(sw.candidate, ctx.settings.semiSync, ctx.settings.semiSyncTimeoutMs);
 }
 
 /** Repoint: the new primary stops replicating, the old one becomes its replica (a failure here is a warning). */
@@ -556,7 +572,7 @@ async function repointOldPrimary(ctx: Ctx, sw: Switch): Promise<void> {
     // released (privileged accounts ignore read_only): end them first.
     const waiting = await ctx.flavor.clientSessions(sw.old, sw.exclude);
     await Promise.all(waiting.map((id) => ctx.flavor.killSession(sw.old, id)));
-    await ctx.flavor.unblockWrites(sw.old);
+    await ctx.flavor.unblockWrites(sw.blocker);
     await ctx.flavor.adoptOwnHistory(sw.old);
     await replicate(ctx, sw.old, sw.to);
     log(ctx, `member ${sw.from}: replicating from member ${sw.to}`);
@@ -568,12 +584,14 @@ async function repointOldPrimary(ctx: Ctx, sw: Switch): Promise<void> {
 }
 
 /** Abort path of a switchover: the old primary gets its writes back (never leave no writable primary). */
-async function giveWritesBack(ctx: Ctx, connOld: Sql, from: number, to: number): Promise<void> {
+async function giveWritesBack(ctx: Ctx, sw: Switch): Promise<void> {
+  const { from, to } = sw;
+  // A lost blocker session released the commit block with it; the switchover closes it at the end in any case.
+  await ctx.flavor.unblockWrites(sw.blocker).catch(() => undefined);
   try {
-    await ctx.flavor.unblockWrites(connOld);
-    await ctx.flavor.setReadOnly(connOld, false);
+    await ctx.flavor.setReadOnly(sw.old, false);
   } catch {
-    // The control connection may be gone (which also dropped the global read lock): use a fresh one.
+    // The control connection may be gone: use a fresh one.
     try {
       await withSql(ctx, from, (sql) => ctx.flavor.setReadOnly(sql, false));
     } catch (err) {

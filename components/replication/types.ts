@@ -136,6 +136,7 @@ export type RefusalKind =
   | "errant-gtids"
   | "replication-stopped"
   | "behind"
+  | "busy"
   | "needs-seed";
 
 export interface Refusal {

@@ -38,6 +38,7 @@ export const fakeFlavor: Flavor = {
   waitForGtid: noServer,
   becomeSource: noServer,
   setSemiSyncSource: noServer,
+  openForWrites: noServer,
   setReadOnly: noServer,
   prepareBlockWrites: noServer,
   blockWrites: noServer,

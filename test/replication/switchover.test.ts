@@ -87,6 +87,35 @@ describe("switchover refusals and abort", () => {
     expect(writer.acked.filter((id) => !onOld.has(id))).toEqual([]);
   });
 
+  it("waits for DDL running on the primary with writes still on; DDL that outlasts the wait gets a refusal, nothing changed", async () => {
+    lab = await startLab(3, { setUp: true });
+    const ddl = await lab.servers[0].connect();
+    // DDL for 4 s (CREATE ... SELECT holds the DDL lock while it runs): longer than the switchover's 2 s wait.
+    const running = ddl.query("CREATE TABLE app.slow AS SELECT SLEEP(4) AS x");
+    await sleep(200);
+    const writer = new Writer(lab, 0);
+    const started = Date.now();
+    await expect(switchover(lab.members, 2, lab.settings)).rejects.toMatchObject({
+      refusal: "busy",
+      message: expect.stringMatching(
+        /cannot switch over: member 0 runs DDL that did not finish within 2000 ms .*nothing was changed, member 0 remains the primary/,
+      ),
+    });
+    const refusedAt = Date.now();
+    await sleep(300);
+    await writer.stop();
+    await running;
+    await ddl.end();
+    // The writer went on while the switchover waited: writes were never stopped.
+    expect(writer.ackTimes.filter((at) => at > started + 500 && at < refusedAt).length).toBeGreaterThan(10);
+    const t = await inspect(lab.members, lab.settings);
+    expect(t.primary).toBe(0);
+    expect(t.healthy).toBe(true);
+    // And the DDL was not held up by what the switchover left behind: the next switchover goes through.
+    await switchover(lab.members, 2, lab.settings);
+    expect((await inspect(lab.members, lab.settings)).primary).toBe(2);
+  });
+
   it("refuses an operation while another holds the topology lock, across connections and processes", async () => {
     lab = await startLab(3, { setUp: true });
     const holder = await lab.servers[1].connect();

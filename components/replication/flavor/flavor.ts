@@ -66,10 +66,17 @@ export interface Flavor {
   /** Turns the primary side of semi-sync on or off (a switchover candidate takes it while still replicating). */
   setSemiSyncSource(sql: Sql, enabled: boolean, semiSyncTimeoutMs: number): Promise<void>;
   setReadOnly(sql: Sql, on: boolean): Promise<void>;
-  /** Sets how long `blockWrites` on this session may wait for running statements (done before writes stop). */
-  prepareBlockWrites(sql: Sql, timeoutMs: number): Promise<void>;
+  /** A switchover's new primary: the primary side of semi-sync as `setSemiSyncSource`, then writable, in one go. */
+  openForWrites(sql: Sql, semiSync: boolean, semiSyncTimeoutMs: number): Promise<void>;
+  /**
+   * Before writes stop, with them still on: how long `blockWrites` on this session may wait for running statements,
+   * and whatever part of the block can be taken without stopping commits (`unblockWrites` releases it). False when
+   * statements that part waits for (DDL) did not end within `timeoutMs`: nothing is held then.
+   */
+  prepareBlockWrites(sql: Sql, timeoutMs: number): Promise<boolean>;
   /** Blocks all commits, including from accounts that bypass read_only, for as long as this session holds it. */
   blockWrites(sql: Sql): Promise<void>;
+  /** Releases `blockWrites` and `prepareBlockWrites` (nothing held: nothing to do). */
   unblockWrites(sql: Sql): Promise<void>;
   /** Ids of client sessions (not replication, not system, not `exclude`). */
   clientSessions(sql: Sql, exclude: number[]): Promise<number[]>;

@@ -95,6 +95,21 @@ function on(v: unknown): boolean {
   return v === 1 || v === "1" || v === "ON" || v === "on" || v === true;
 }
 
+/** "Lock wait timeout exceeded" (lock_wait_timeout passed). */
+const ER_LOCK_WAIT_TIMEOUT = 1205;
+/** "You must start backup with BACKUP STAGE START" (BACKUP STAGE END with none running). */
+const ER_BACKUP_NOT_RUNNING = 4146;
+
+/**
+ * The primary side of semi-sync as SET GLOBAL assignments (the timeout a `?`, only when on). AFTER_SYNC: a commit
+ * becomes visible only once a replica has it, so nobody reads what a failover could lose.
+ */
+function semiSyncSourceAssignments(semiSync: boolean): string {
+  return semiSync
+    ? "rpl_semi_sync_master_timeout = ?, rpl_semi_sync_master_wait_point = AFTER_SYNC, rpl_semi_sync_master_enabled = ON"
+    : "rpl_semi_sync_master_enabled = OFF";
+}
+
 export const mariadb: Flavor = {
   name: "mariadb",
 
@@ -293,31 +308,50 @@ export const mariadb: Flavor = {
   },
 
   async setSemiSyncSource(sql: Sql, semiSync: boolean, semiSyncTimeoutMs: number): Promise<void> {
-    if (semiSync) {
-      await sql.query("SET GLOBAL rpl_semi_sync_master_timeout = ?", [semiSyncTimeoutMs]);
-      // AFTER_SYNC: a commit becomes visible only once a replica has it, so nobody reads what a failover could lose.
-      await sql.query("SET GLOBAL rpl_semi_sync_master_wait_point = AFTER_SYNC");
-    }
-    await sql.query(`SET GLOBAL rpl_semi_sync_master_enabled = ${semiSync ? "ON" : "OFF"}`);
+    await sql.query(`SET GLOBAL ${semiSyncSourceAssignments(semiSync)}`, semiSync ? [semiSyncTimeoutMs] : []);
   },
 
   async setReadOnly(sql: Sql, readOnly: boolean): Promise<void> {
     await sql.query(`SET GLOBAL read_only = ${readOnly ? "ON" : "OFF"}`);
   },
 
-  async prepareBlockWrites(sql: Sql, timeoutMs: number): Promise<void> {
+  async openForWrites(sql: Sql, semiSync: boolean, semiSyncTimeoutMs: number): Promise<void> {
+    // One statement, one round trip in the write-stopped window; the semi-sync side is on before writes are.
+    await sql.query(
+      `SET GLOBAL ${semiSyncSourceAssignments(semiSync)}, read_only = OFF`,
+      semiSync ? [semiSyncTimeoutMs] : [],
+    );
+  },
+
+  async prepareBlockWrites(sql: Sql, timeoutMs: number): Promise<boolean> {
     await sql.query("SET SESSION lock_wait_timeout = ?", [Math.max(1, Math.ceil(timeoutMs / 1000))]);
+    // The backup lock's stages up to BLOCK_DDL while writes are still on: DDL waits (and waits for DDL in flight),
+    // transactional DML goes on. What is left for the write-stopped window is the commit block alone; skipped
+    // stages would otherwise run there, implicitly.
+    try {
+      await sql.query("BACKUP STAGE START");
+      await sql.query("BACKUP STAGE BLOCK_DDL");
+      return true;
+    } catch (err) {
+      if (!(err instanceof SqlError && err.errno === ER_LOCK_WAIT_TIMEOUT)) throw err;
+      await mariadb.unblockWrites(sql);
+      return false;
+    }
   },
 
   async blockWrites(sql: Sql): Promise<void> {
     // The backup lock's commit block stops every commit and binlog write, whoever the account. Unlike FLUSH TABLES
     // WITH READ LOCK it does not close tables, so it does not wait for busy tables (tens of ms under load).
-    await sql.query("BACKUP STAGE START");
     await sql.query("BACKUP STAGE BLOCK_COMMIT");
   },
 
   async unblockWrites(sql: Sql): Promise<void> {
-    await sql.query("BACKUP STAGE END");
+    try {
+      await sql.query("BACKUP STAGE END");
+    } catch (err) {
+      // ER_BACKUP_NOT_RUNNING: prepareBlockWrites never got as far as starting it; nothing to release.
+      if (!(err instanceof SqlError && err.errno === ER_BACKUP_NOT_RUNNING)) throw err;
+    }
   },
 
   async clientSessions(sql: Sql, exclude: number[]): Promise<number[]> {
