@@ -3,8 +3,8 @@
 # then appends a marker file that says the stream is complete and where the backup stands in the binlog (GTID).
 # A stream without the marker is incomplete: the receiver must refuse it.
 # The request's third line is the form: "raw" (a clone: the xbstream itself; also what a client sending two lines
-# gets) or "zstd:<level>" (a backup: compressed here, so the hop to the backup Job carries the compressed bytes, as
-# mariadb-backup's own docs stream it, then a trailer with the marker and the stream's raw size; see stream_trailer).
+# gets) or "zstd:<level>" (a backup: compressed here, at the source, so the hop to the backup Job carries the
+# compressed bytes; then a trailer with the marker and the stream's raw size, see stream_trailer).
 set -euo pipefail
 SCRIPT_NAME=clone-stream
 # shellcheck source=backup-lib.sh

@@ -40,5 +40,5 @@ find "$staging" -mindepth 1 -maxdepth 1 -exec mv -t "$DATADIR" {} +
 [[ $gtid =~ ^([0-9]+-[0-9]+-[0-9]+(,[0-9]+-[0-9]+-[0-9]+)*)?$ ]] || die "the donor's stream names GTID position '$gtid', which is not a GTID list"
 position_file_write "$DATADIR" "$gtid"
 position_on_start "$DATADIR"
-log "clone complete in $((SECONDS - started)) s; positioned at GTID '$gtid' (gtid_slave_pos)"
+log "clone complete in $((SECONDS - started)) s; the member's first start positions it at GTID '$gtid' (gtid_slave_pos)"
 echo "GTID=$gtid"
