@@ -273,20 +273,26 @@ datadir_empty() { [ -z "$(ls -A "$1" | grep -vx 'lost+found' || true)" ]; }
 # The SQL a fresh copy's first start runs (init_file) to take its GTID position; it stays in the datadir.
 POSITION_FILE=.mysql-ha-position.sql
 
-# position_file_write DATADIR GTID: the copy's position, applied by mariadbd itself before it accepts connections.
-# Only on a server with no binlog history of its own and no replica threads running: that is the copy's first start
-# (a copy has no binlog files, and its replica is configured only later by the engine), or a restart before it
-# applied any transaction (log_slave_updates puts each in its binlog), when the position is still the same. Later
-# starts find binlog history or running replica threads and leave gtid_slave_pos alone.
+# position_file_write DATADIR GTID [history]: the copy's position, applied by mariadbd itself before it accepts
+# connections: gtid_slave_pos, and with "history" (a restore) the server's own binlog history too (RESET MASTER, then
+# gtid_binlog_state), so the member continues the original one. Only on a server with no binlog history of its own
+# and no replica threads running: that is the copy's first start (a copy has no binlog files, and its replica is
+# configured only later by the engine), or a restart before it applied or took any transaction (log_slave_updates
+# puts each in its binlog), when the position is still the same. Later starts find binlog history or running replica
+# threads and change nothing.
 position_file_write() {
   local when="@@global.gtid_binlog_pos = '' AND (SELECT VARIABLE_VALUE FROM information_schema.GLOBAL_STATUS WHERE VARIABLE_NAME = 'SLAVES_RUNNING') = '0'"
-  # One statement per line: mariadbd reads an init_file line by line.
-  printf '%s\n' \
-    "SET @mysql_ha_position = IF($when, 'SET GLOBAL gtid_slave_pos = ''$2''', 'DO 0');" \
-    "PREPARE mysql_ha_position FROM @mysql_ha_position;" \
-    "EXECUTE mysql_ha_position;" \
-    "DEALLOCATE PREPARE mysql_ha_position;" \
-    "SET @mysql_ha_position = NULL;" >"$1/$POSITION_FILE"
+  local statements=("SET GLOBAL gtid_slave_pos = ''$2''") statement
+  [ "${3:-}" != history ] || statements=("RESET MASTER" "SET GLOBAL gtid_binlog_state = ''$2''" "${statements[@]}")
+  # One statement per line: mariadbd reads an init_file line by line. The guard is judged once, before any of them.
+  {
+    printf '%s\n' "SET @mysql_ha_first = ($when);"
+    for statement in "${statements[@]}"; do
+      printf '%s\n' "SET @mysql_ha_sql = IF(@mysql_ha_first, '$statement', 'DO 0');" \
+        "PREPARE mysql_ha_position FROM @mysql_ha_sql;" "EXECUTE mysql_ha_position;"
+    done
+    printf '%s\n' "DEALLOCATE PREPARE mysql_ha_position;" "SET @mysql_ha_first = NULL, @mysql_ha_sql = NULL;"
+  } >"$1/$POSITION_FILE"
 }
 
 # position_on_start DATADIR: when DATADIR holds a copy's position file, points mariadbd's init_file at it in

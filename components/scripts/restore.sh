@@ -2,11 +2,12 @@
 # Restore: fills an EMPTY datadir from a base backup (verified against its manifest: size and sha256), then replays
 # the archived binlogs from the backup's GTID position up to UNTIL_TIME or UNTIL_GTID (point in time) or, without
 # either, to the end of the archive. The result is a stopped datadir whose binlog state continues the original
-# history, ready to be member 0.
+# history, ready to be member 0 (with CONF_OUT and nothing to replay: once its first start took the position the
+# restore leaves for it, see position_on_start).
 # Env: BACKUP_URL, DATADIR, [BACKUP=base/<ts>: default the newest complete one], [UNTIL_TIME='YYYY-MM-DD HH:MM:SS'
 #      UTC], [UNTIL_GTID=d-s-n[,...]], [REPLAY_BINLOGS=1], [ARCHIVE_SOURCE=<server id>], [SERVER_ID=1],
 #      [BINLOG_BASENAME=mysql-bin], MYSQL_USER, MYSQL_PASSWORD (an account in the backup, for the replay),
-#      [BACKUP_SIGNING_KEY: refuse a manifest without a valid signature], [S3_ENDPOINT], AWS_*
+#      [BACKUP_SIGNING_KEY: refuse a manifest without a valid signature], [CONF_OUT], [S3_ENDPOINT], AWS_*
 # Nothing read from the bucket is trusted: the manifest is checked (signature, then every field's pattern) before
 # anything is downloaded, and binlogs are replayed on a server that can touch no files outside the datadir.
 set -euo pipefail
@@ -167,7 +168,27 @@ else
     die "no archived binlog history (${histories[*]}) can replay from the backup position '$gtid': events are missing; use a newer base backup"
 fi
 
-# 4. On a private server (no network): give the restored datadir the backup's GTID history, then replay.
+if [ ${#chain[@]} -gt 0 ] && [ -n "$gtid" ]; then
+  # mariadb-binlog fails when the start GTID is the archive's last event: then there is simply nothing to replay.
+  chain_end=$(mariadb-binlog "${chain[@]}" 2>/dev/null | sed -n 's/.*[[:space:]]GTID \([0-9]*-[0-9]*-[0-9]*\).*/\1/p' | tail -n 1 || true)
+  if [ -z "$chain_end" ] || gtid_le "$chain_end" "$gtid"; then
+    log "the binlog archive has nothing after the backup position '$gtid'"
+    chain=()
+  fi
+fi
+
+# 4. Nothing to replay and a member to start on it (CONF_OUT, the seed container): its first start gives the datadir
+#    the backup's GTID history (position_on_start), as for a clone; no server is started here.
+if [ ${#chain[@]} -eq 0 ] && [ -n "${CONF_OUT:-}" ]; then
+  [ -z "${UNTIL_GTID:-}" ] || gtid_le "$UNTIL_GTID" "$gtid" ||
+    die "GTID $UNTIL_GTID is not in the archive (replayed up to '$gtid')"
+  [ -z "$gtid" ] || { position_file_write "$DATADIR" "$gtid" history && position_on_start "$DATADIR"; }
+  log "restore complete: $(s3url "$backup"), at GTID '$gtid' (the member's first start takes it)"
+  echo "GTID=$gtid"
+  exit 0
+fi
+
+# 5. On a private server (no network): give the restored datadir the backup's GTID history, then replay.
 #    The replayed events come from the bucket, so that server gets nothing it does not need: file access only to an
 #    empty private directory (LOAD DATA, LOAD_FILE, SELECT INTO OUTFILE), no local files from the client
 #    (private_sql), no plugin to install, no event scheduler, no replication, no symbolic links (DATA DIRECTORY).
@@ -184,14 +205,6 @@ args=()
 [ -z "$gtid" ] || args+=(--start-position="$gtid")
 [ -z "${UNTIL_TIME:-}" ] || args+=(--stop-datetime="$UNTIL_TIME")
 [ -z "${UNTIL_GTID:-}" ] || args+=(--stop-position="$UNTIL_GTID")
-if [ ${#chain[@]} -gt 0 ]; then
-  # mariadb-binlog fails when the start GTID is the archive's last event: then there is simply nothing to replay.
-  chain_end=$(mariadb-binlog "${chain[@]}" 2>/dev/null | sed -n 's/.*[[:space:]]GTID \([0-9]*-[0-9]*-[0-9]*\).*/\1/p' | tail -n 1 || true)
-  if [ -n "$gtid" ] && { [ -z "$chain_end" ] || gtid_le "$chain_end" "$gtid"; }; then
-    log "the binlog archive has nothing after the backup position '$gtid'"
-    chain=()
-  fi
-fi
 if [ ${#chain[@]} -gt 0 ]; then
   log "replaying ${#chain[@]} binlog(s) from GTID '${gtid}'${UNTIL_TIME:+ until $UNTIL_TIME UTC}${UNTIL_GTID:+ until GTID $UNTIL_GTID}"
   # Replayed events enter the restored server's binlog with their original GTIDs, so replicas can follow on.

@@ -49,7 +49,7 @@ describe("backup to S3, binlog archive and restore (real mariadb-backup, mariadb
     expect(manifest.objects[0].size).toBe(data.length);
     expect(manifest.objects[0].sha256).toBe(require("node:crypto").createHash("sha256").update(data).digest("hex"));
     expect(manifest.streamBytes).toBeGreaterThan(data.length); // compressed
-    // zstd's own counts (backup.sh reads them from its report): the raw stream is what the object decompresses to.
+    // zstd's own counts (the donor's zstd reports them): the raw stream is what the object decompresses to.
     expect(manifest.streamBytes).toBe(execFileSync("zstd", ["-d", "-c"], { input: data, maxBuffer: 1 << 30 }).length);
 
     const restored = await restoreInto(rig, 310, { BACKUP: dest });
@@ -57,6 +57,33 @@ describe("backup to S3, binlog archive and restore (real mariadb-backup, mariadb
       expect(await checksum(restored, table)).toBe(await checksum(rig.source, table));
     const [{ state }] = await restored.query("SELECT @@gtid_binlog_pos AS state");
     expect(state).toBe(pos); // the restored member continues the original GTID history
+  });
+
+  test("as the seed container restores it (nothing to replay), the member's first start takes the backup's GTID history; later starts keep their own", async () => {
+    const dest = await runBackup(rig);
+    const manifest = JSON.parse((await getObject(rig, `${dest}/manifest.json`)).toString());
+    const restored = await restoreInto(rig, 320, { BACKUP: dest, REPLAY_BINLOGS: "0" }, true);
+    expect(restored.spec.options?.init_file).toBe(`${restored.datadir}/.mysql-ha-position.sql`);
+    for (const table of ["app.t", "app.u"])
+      expect(await checksum(restored, table)).toBe(await checksum(rig.source, table));
+    const position = async () =>
+      (
+        await restored.query<{ binlog: string; slave: string }>(
+          "SELECT @@gtid_binlog_pos AS binlog, @@gtid_slave_pos AS slave",
+        )
+      )[0];
+    expect(await position()).toEqual({ binlog: manifest.gtid, slave: manifest.gtid });
+    // It takes writes as member 0; restarted with the init_file still set, its binlog history stays (no second RESET
+    // MASTER) and so does the write.
+    await restored.query("INSERT INTO app.u VALUES (100000, 1)");
+    const [{ after }] = await restored.query<{ after: string }>("SELECT @@gtid_binlog_pos AS after");
+    expect(after).not.toBe(manifest.gtid);
+    await restored.stop();
+    await restored.start();
+    expect(await position()).toEqual({ binlog: after, slave: manifest.gtid });
+    const binlogs = await restored.query<{ Log_name: string }>("SHOW BINARY LOGS");
+    expect(binlogs.length).toBeGreaterThan(1); // a new file at the restart, the first one kept
+    expect((await restored.query("SELECT n FROM app.u WHERE id = 100000")).length).toBe(1);
   });
 
   test("with the archiver running, a write is in S3 within 10 s; PITR to a moment between two writes keeps the first, not the second", async () => {

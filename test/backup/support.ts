@@ -3,7 +3,15 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { GetObjectCommand, ListObjectsV2Command, PutObjectCommand, S3Client } from "@aws-sdk/client-s3";
-import { destroyAll, freePort, LocalServer, REPLICATION_OPTIONS, sleep, startServers } from "../../local/mariadbd";
+import {
+  destroyAll,
+  freePort,
+  LocalServer,
+  readOptionDir,
+  REPLICATION_OPTIONS,
+  sleep,
+  startServers,
+} from "../../local/mariadbd";
 import { Donor, runScript, ScriptEnv, serverEnv, startDonor } from "../../cli/scripts";
 import { LocalS3, startLocalS3 } from "../../local/s3";
 
@@ -98,12 +106,26 @@ export async function runBackup(rig: Rig): Promise<string> {
   return stdout.trim().split("\n").pop()!;
 }
 
-/** Runs restore.sh into a fresh directory and starts a server on the result (like member 0 of a restored stack). */
-export async function restoreInto(rig: Rig, serverId: number, extra: ScriptEnv = {}): Promise<LocalServer> {
+/**
+ * Runs restore.sh into a fresh directory and starts a server on the result (like member 0 of a restored stack). With
+ * `asSeed`, as the seed container runs it: with the pod's conf volume (CONF_OUT), whose options the server then starts
+ * with, as the database container does.
+ */
+export async function restoreInto(
+  rig: Rig,
+  serverId: number,
+  extra: ScriptEnv = {},
+  asSeed = false,
+): Promise<LocalServer> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), `mysql-ha-restored-${serverId}-`));
   const server = new LocalServer(dir, await freePort(), { serverId, options: REPLICATION_OPTIONS });
   rig.extra.push(server);
-  await runScript("restore.sh", rig.env({ DATADIR: server.datadir, ...extra }), { timeoutMs: 120000 });
+  const conf = path.join(dir, "conf.d");
+  if (asSeed) fs.mkdirSync(conf);
+  await runScript("restore.sh", rig.env({ DATADIR: server.datadir, ...(asSeed ? { CONF_OUT: conf } : {}), ...extra }), {
+    timeoutMs: 120000,
+  });
+  if (asSeed) server.spec.options = { ...server.spec.options, ...readOptionDir(conf) };
   await server.start();
   return server;
 }
