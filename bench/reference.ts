@@ -84,7 +84,7 @@ export async function timeRawStream(server: LocalServer): Promise<number> {
 /**
  * The limits of the copy paths: the same tools our scripts use, run by hand as one pipeline each, on the same data
  * and the same S3 in the same run. Our figure over these is our own overhead (safety checks, process start-up,
- * serial steps). They get the same transport settings as our scripts (zstd -T0, socat's 1 MiB blocks), so the
+ * serial steps). They get the same transport settings as our scripts (zstd with two workers here, socat's 1 MiB blocks), so the
  * reference is the strict one. Passwords go through an option file, never argv.
  */
 export interface HandS3 {

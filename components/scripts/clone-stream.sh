@@ -44,7 +44,9 @@ backup_with_marker() {
 if [ "$form" == raw ]; then
   backup_with_marker
 else
-  backup_with_marker | zstd -vv -T0 "-${form#zstd:}" 2>"$work/zstd.log" ||
+  # Two workers, not -T0: zstd counts the node's cores, not this container's CPU limit (1), and each worker takes
+  # memory of its own, which on a large node would exceed the container's 512Mi.
+  backup_with_marker | zstd -vv -T2 "-${form#zstd:}" 2>"$work/zstd.log" ||
     die "the compressed stream to $peer failed (zstd: $(tail -n 1 "$work/zstd.log")): no trailer sent, so it is incomplete"
   # zstd's closing report: "(<read> B => <written> B, ...)" (zstd 1.5) or "(<read> => <written> bytes, ...)" (1.4).
   [[ $(tail -n 3 "$work/zstd.log") =~ \(\ *([0-9]+)(\ B)?\ =\>\ *([0-9]+)\ (B|bytes), ]] ||
