@@ -273,26 +273,35 @@ datadir_empty() { [ -z "$(ls -A "$1" | grep -vx 'lost+found' || true)" ]; }
 # The SQL a fresh copy's first start runs (init_file) to take its GTID position; it stays in the datadir.
 POSITION_FILE=.mysql-ha-position.sql
 
-# position_file_write DATADIR GTID [history]: the copy's position, applied by mariadbd itself before it accepts
-# connections: gtid_slave_pos, and with "history" (a restore) the server's own binlog history too (RESET MASTER, then
-# gtid_binlog_state), so the member continues the original one. Only on a server with no binlog history of its own
-# and no replica threads running: that is the copy's first start (a copy has no binlog files, and its replica is
-# configured only later by the engine), or a restart before it applied or took any transaction (log_slave_updates
-# puts each in its binlog), when the position is still the same. Later starts find binlog history or running replica
-# threads and change nothing.
-position_file_write() {
+# position_sql GTID [history]: the statements that put a copy on GTID, one per line, each ending in ';' (as the
+# mariadb client reads them): gtid_slave_pos, and with
+# "history" (a restore) the server's own binlog history too (RESET MASTER, then gtid_binlog_state), so the member
+# continues the original one.
+position_sql() {
+  [ "${2:-}" != history ] || printf '%s\n' "RESET MASTER;" "SET GLOBAL gtid_binlog_state = '$1';"
+  printf '%s\n' "SET GLOBAL gtid_slave_pos = '$1';"
+}
+
+# position_at_first_start DATADIR GTID [history]: has the member's first start run position_sql (an init_file in
+# DATADIR, which mariadbd runs before it accepts connections; see position_on_start). Only on a server with no binlog
+# history of its own and no replica threads running: that is the copy's first start (a copy has no binlog files, and
+# its replica is configured only later by the engine), or a restart before it applied or took any transaction
+# (log_slave_updates puts each in its binlog), when the position is still the same. Later starts find binlog history
+# or running replica threads and change nothing.
+position_at_first_start() {
   local when="@@global.gtid_binlog_pos = '' AND (SELECT VARIABLE_VALUE FROM information_schema.GLOBAL_STATUS WHERE VARIABLE_NAME = 'SLAVES_RUNNING') = '0'"
-  local statements=("SET GLOBAL gtid_slave_pos = ''$2''") statement
-  [ "${3:-}" != history ] || statements=("RESET MASTER" "SET GLOBAL gtid_binlog_state = ''$2''" "${statements[@]}")
+  local statement
   # One statement per line: mariadbd reads an init_file line by line. The guard is judged once, before any of them.
   {
     printf '%s\n' "SET @mysql_ha_first = ($when);"
-    for statement in "${statements[@]}"; do
-      printf '%s\n' "SET @mysql_ha_sql = IF(@mysql_ha_first, '$statement', 'DO 0');" \
+    while IFS= read -r statement; do
+      statement=${statement%;}
+      printf '%s\n' "SET @mysql_ha_sql = IF(@mysql_ha_first, '${statement//\'/\'\'}', 'DO 0');" \
         "PREPARE mysql_ha_position FROM @mysql_ha_sql;" "EXECUTE mysql_ha_position;"
-    done
+    done < <(position_sql "$2" "${3:-}")
     printf '%s\n' "DEALLOCATE PREPARE mysql_ha_position;" "SET @mysql_ha_first = NULL, @mysql_ha_sql = NULL;"
   } >"$1/$POSITION_FILE"
+  position_on_start "$1"
 }
 
 # position_on_start DATADIR: when DATADIR holds a copy's position file, points mariadbd's init_file at it in
@@ -300,7 +309,7 @@ position_file_write() {
 # seed (the conf volume lives only as long as the pod), so a pod re-created before its first start still applies it.
 position_on_start() {
   [ -n "${CONF_OUT:-}" ] && [ -f "$1/$POSITION_FILE" ] || return 0
-  printf '# Written by the seed init container: a cloned copy takes its GTID position at start\n[mariadb]\ninit_file = %s\n' \
+  printf '# Written by the seed init container: a copy (clone or restore) takes its GTID position at start\n[mariadb]\ninit_file = %s\n' \
     "$1/$POSITION_FILE" >"$CONF_OUT/95-position.cnf"
 }
 

@@ -35,10 +35,9 @@ find "$staging" -mindepth 1 -maxdepth 1 -exec mv -t "$DATADIR" {} +
 # The copy holds the donor's data but not where it stands in the primary's history: gtid_slave_pos must be the
 # copy's GTID, so the member is attached with GTID auto-positioning from exactly there instead of replaying the
 # primary's history (or being refused for holding data that did not come from it). The member's own first start
-# sets it (position_on_start: an init_file run before mariadbd accepts connections), which saves starting and
+# sets it (position_at_first_start: an init_file run before mariadbd accepts connections), which saves starting and
 # stopping a private server here.
-[[ $gtid =~ ^([0-9]+-[0-9]+-[0-9]+(,[0-9]+-[0-9]+-[0-9]+)*)?$ ]] || die "the donor's stream names GTID position '$gtid', which is not a GTID list"
-position_file_write "$DATADIR" "$gtid"
-position_on_start "$DATADIR"
+[[ $gtid =~ $RE_GTID ]] || die "the donor's stream names GTID position '$gtid', which is not a GTID list"
+position_at_first_start "$DATADIR" "$gtid"
 log "clone complete in $((SECONDS - started)) s; the member's first start positions it at GTID '$gtid' (gtid_slave_pos)"
 echo "GTID=$gtid"

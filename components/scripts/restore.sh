@@ -3,7 +3,7 @@
 # the archived binlogs from the backup's GTID position up to UNTIL_TIME or UNTIL_GTID (point in time) or, without
 # either, to the end of the archive. The result is a stopped datadir whose binlog state continues the original
 # history, ready to be member 0 (with CONF_OUT and nothing to replay: once its first start took the position the
-# restore leaves for it, see position_on_start).
+# restore leaves for it, see position_at_first_start).
 # Env: BACKUP_URL, DATADIR, [BACKUP=base/<ts>: default the newest complete one], [UNTIL_TIME='YYYY-MM-DD HH:MM:SS'
 #      UTC], [UNTIL_GTID=d-s-n[,...]], [REPLAY_BINLOGS=1], [ARCHIVE_SOURCE=<server id>], [SERVER_ID=1],
 #      [BINLOG_BASENAME=mysql-bin], MYSQL_USER, MYSQL_PASSWORD (an account in the backup, for the replay),
@@ -178,11 +178,11 @@ if [ ${#chain[@]} -gt 0 ] && [ -n "$gtid" ]; then
 fi
 
 # 4. Nothing to replay and a member to start on it (CONF_OUT, the seed container): its first start gives the datadir
-#    the backup's GTID history (position_on_start), as for a clone; no server is started here.
+#    the backup's GTID history (position_at_first_start), as for a clone; no server is started here.
 if [ ${#chain[@]} -eq 0 ] && [ -n "${CONF_OUT:-}" ]; then
   [ -z "${UNTIL_GTID:-}" ] || gtid_le "$UNTIL_GTID" "$gtid" ||
     die "GTID $UNTIL_GTID is not in the archive (replayed up to '$gtid')"
-  [ -z "$gtid" ] || { position_file_write "$DATADIR" "$gtid" history && position_on_start "$DATADIR"; }
+  [ -z "$gtid" ] || position_at_first_start "$DATADIR" "$gtid" history
   log "restore complete: $(s3url "$backup"), at GTID '$gtid' (the member's first start takes it)"
   echo "GTID=$gtid"
   exit 0
@@ -200,7 +200,7 @@ private_server_start "$DATADIR" "$work" --no-defaults --server-id="${SERVER_ID:-
 err=$(private_sql -e 'SELECT 1' 2>&1 >/dev/null) ||
   { tail -n 20 "$PRIVATE_LOG" >&2; die "cannot reach the restored server as MYSQL_USER '$MYSQL_USER' (an account in the backup): $err"; }
 # The restored datadir has no binlogs: give it the backup's GTID history, so replayed events continue it.
-private_sql -e "RESET MASTER; SET GLOBAL gtid_binlog_state='$gtid'; SET GLOBAL gtid_slave_pos='$gtid'"
+position_sql "$gtid" history | private_sql
 args=()
 [ -z "$gtid" ] || args+=(--start-position="$gtid")
 [ -z "${UNTIL_TIME:-}" ] || args+=(--stop-datetime="$UNTIL_TIME")
