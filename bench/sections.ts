@@ -467,17 +467,7 @@ const copyPaths: Section = {
           gtid = /^GTID=(.*)$/m.exec(stdout)?.[1] ?? "";
           return ms;
         });
-        // The clone must be the donor's data at its GTID: the joiner starts on it as a pod does, holds every row and
-        // stands at the position the stream named.
-        joiner.spec.options = { ...joiner.spec.options, ...readOptionDir(conf) };
-        await joiner.start();
-        const [rows] = await joiner.query<{ n: number; pos: string }>(
-          "SELECT COUNT(*) AS n, @@gtid_slave_pos AS pos FROM bench.fill",
-        );
-        const [expected] = await server.query<{ n: number }>("SELECT COUNT(*) AS n FROM bench.fill");
-        await joiner.stop();
-        if (Number(rows.n) !== Number(expected.n)) throw new Error(`clone has ${rows.n} rows, donor ${expected.n}`);
-        if (rows.pos !== gtid) throw new Error(`clone stands at GTID '${rows.pos}', its stream named '${gtid}'`);
+        await checkCopy("clone", joiner, conf, server, gtid, "gtid_slave_pos");
         row.cloneHandMs = await best("clone by hand", async () => timeHandClone(server, await freePort(), tls));
 
         row.backupMs = await best("backup", async () => {
@@ -514,21 +504,8 @@ const copyPaths: Section = {
         });
         const restoredGtid = /^GTID=(.*)$/m.exec(restoreOut)?.[1];
         if (restoredGtid === undefined) throw new Error("restore.sh reported no GTID position");
-        // The restore must be the data at its GTID: a member starts on it as a pod does and holds every row.
-        const restored = new LocalServer(restoreDir, await freePort(), {
-          serverId: 851,
-          options: { ...REPLICATION_OPTIONS, ...readOptionDir(restoreConf) },
-        });
-        await restored.start();
-        const [check] = await restored.query<{ n: number; pos: string }>(
-          "SELECT COUNT(*) AS n, @@gtid_binlog_pos AS pos FROM bench.fill",
-        );
-        await restored.stop();
-        const [source] = await server.query<{ n: number }>("SELECT COUNT(*) AS n FROM bench.fill");
-        if (Number(check.n) !== Number(source.n) || check.pos !== restoredGtid)
-          throw new Error(
-            `restored member has ${check.n} rows at GTID '${check.pos}', expected ${source.n} at '${restoredGtid}'`,
-          );
+        const restored = new LocalServer(restoreDir, await freePort(), { serverId: 851, options: REPLICATION_OPTIONS });
+        await checkCopy("restored member", restored, restoreConf, server, restoredGtid, "gtid_binlog_pos");
         // The same object ours restored (the newest backup).
         const backups = (await listObjects(s3, `bench/base/`)).filter((k) => k.endsWith("/backup.xbstream.zst")).sort();
         row.restoreHandMs = await best("restore by hand", () => timeHandRestore(hand, backups[backups.length - 1]));
@@ -550,6 +527,30 @@ const copyPaths: Section = {
     }
   },
 };
+
+/**
+ * A copy must be the source's data at the GTID its script printed: `copy` starts on it with what the seed left in the
+ * conf volume `conf` (as a pod's database container does), holds every row of bench.fill and stands there
+ * (`variable`: gtid_slave_pos for a clone, gtid_binlog_pos for a restore, which continues the source's history).
+ */
+async function checkCopy(
+  what: string,
+  copy: LocalServer,
+  conf: string,
+  source: LocalServer,
+  gtid: string,
+  variable: "gtid_slave_pos" | "gtid_binlog_pos",
+): Promise<void> {
+  copy.spec.options = { ...copy.spec.options, ...readOptionDir(conf) };
+  await copy.start();
+  const [got] = await copy.query<{ n: number; pos: string }>(
+    `SELECT COUNT(*) AS n, @@${variable} AS pos FROM bench.fill`,
+  );
+  await copy.stop();
+  const [expected] = await source.query<{ n: number }>("SELECT COUNT(*) AS n FROM bench.fill");
+  if (Number(got.n) !== Number(expected.n) || got.pos !== gtid)
+    throw new Error(`${what} has ${got.n} rows at ${variable} '${got.pos}', expected ${expected.n} at '${gtid}'`);
+}
 
 async function listObjects(s3: LocalS3, prefix: string): Promise<string[]> {
   const client = s3.client();
