@@ -377,37 +377,46 @@ export class LocalStack {
     }
   }
 
-  /** init-server.sh of pod `ordinal` in the pod's volumes `dir`: returns its conf volume (what mariadbd reads). */
-  private async initServer(ordinal: number, dir: string): Promise<string> {
+  /** init-server.sh of pod `ordinal` in the pod's volumes `dir`: returns its mounts (the conf volume is what mariadbd reads). */
+  private async initServer(ordinal: number, dir: string): Promise<Map<string, string>> {
     const podName = `${this.statefulSetName}-${ordinal}`;
     const { stdout, mounts } = await this.runInitContainer("init-server", podName, dir);
     this.options.log?.(`pod ${podName}: ${stdout.trim().replace(/^init-server: \S+ /, "")}`);
-    const confOut = mounts.get(PATHS.conf);
-    if (!confOut) throw new Error(`pod ${podName}: init-server does not mount ${PATHS.conf}`);
-    return confOut;
+    if (!mounts.has(PATHS.conf)) throw new Error(`pod ${podName}: init-server does not mount ${PATHS.conf}`);
+    return mounts;
   }
 
   /**
    * What mariadbd of pod `ordinal` reads once the init containers are done: the conf volume (init-server's options,
-   * and the seed's for a clone), as server_id and options.
+   * and the seed's for a copy), as server_id and options. A path in them is one of the database container's: one an
+   * init container wrote (its own mount, `writers`: container path -> local directory) is taken back to its
+   * container path and must be mounted in the database container too, as the kubelet would only give it that way.
    */
   private podOptions(
     ordinal: number,
     dir: string,
-    confOut: string,
+    writers: Array<Map<string, string>>,
     pod: LocalServer,
   ): { serverId: number; options: ServerOptions } {
     const podName = `${this.statefulSetName}-${ordinal}`;
-    const options = readOptionDir(confOut);
+    const options = readOptionDir(writers[0].get(PATHS.conf)!);
     const serverId = Number(options.server_id);
     for (const key of HARNESS_OPTIONS) delete options[key];
-    // Paths in the options (the TLS files, a clone's init_file) are the database container's: its volumes in this
-    // pod's directory.
-    const { local } = this.containerView(this.container("mariadb"), podName, dir, this.podVolumes(pod));
-    // (The init containers wrote their own mounts' local paths: the pod's volumes and the data volume.)
-    for (const [key, value] of Object.entries(options))
-      if (typeof value === "string" && !value.startsWith(dir) && !value.startsWith(pod.dir))
-        options[key] = local(value);
+    const database = this.containerView(this.container("mariadb"), podName, dir, this.podVolumes(pod));
+    const written = writers
+      .flatMap((mounts) => [...mounts])
+      .sort((a, b) => b[1].length - a[1].length)
+      .map(([mountPath, local]) => ({ mountPath, local }));
+    for (const [key, value] of Object.entries(options)) {
+      if (typeof value !== "string") continue;
+      const hit = written.find((w) => value === w.local || value.startsWith(`${w.local}/`));
+      const containerPath = hit ? hit.mountPath + value.slice(hit.local.length) : value;
+      if (hit && ![...database.mounts.keys()].some((m) => containerPath === m || containerPath.startsWith(`${m}/`)))
+        throw new Error(
+          `pod ${podName}: option ${key} names ${containerPath}, which the database container does not mount`,
+        );
+      options[key] = database.local(containerPath);
+    }
     return { serverId, options };
   }
 
@@ -583,16 +592,16 @@ export class LocalStack {
   ): Promise<{ serverId: number; options: ServerOptions; seeded: string }> {
     const podName = `${this.statefulSetName}-${ordinal}`;
     const dir = fs.mkdtempSync(path.join(this.scratch, `${podName}-`));
-    const confOut = await this.initServer(ordinal, dir);
+    const initServerMounts = await this.initServer(ordinal, dir);
     const deadline = Date.now() + READY_TIMEOUT_MS;
     for (let restarts = 0; ; restarts++) {
       try {
-        const { stdout } = await this.runInitContainer("seed", podName, dir, this.podVolumes(pod));
+        const { stdout, mounts } = await this.runInitContainer("seed", podName, dir, this.podVolumes(pod));
         if (restarts > 0)
           this.options.log?.(
             `pod ${podName}: init container seed restarted ${restarts} times before it succeeded (its donor was not serving yet)`,
           );
-        return { ...this.podOptions(ordinal, dir, confOut, pod), seeded: stdout };
+        return { ...this.podOptions(ordinal, dir, [initServerMounts, mounts], pod), seeded: stdout };
       } catch (err) {
         const why = String((err as { stderr?: string }).stderr || (err as Error).message)
           .trim()
