@@ -3,7 +3,10 @@
 # Settings come from environment variables only; passwords never appear in argv. S3 access goes through rclone
 # with credentials from the usual AWS_* variables (static keys or IRSA web identity).
 
-log() { printf '%s %s[%d]: %s\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "${SCRIPT_NAME:-mysql-ha}" "$$" "$*" >&2; }
+# Times in UTC by bash's own printf (no process per log line): TIME_FORMAT as in manifests, STAMP_FORMAT for keys.
+TIME_FORMAT='%Y-%m-%dT%H:%M:%SZ'
+STAMP_FORMAT='%Y%m%dT%H%M%SZ'
+log() { TZ=UTC printf "%($TIME_FORMAT)T %s[%d]: %s\n" -1 "${SCRIPT_NAME:-mysql-ha}" "$$" "$*" >&2; }
 die() { log "ERROR: $*"; exit 1; }
 
 # need_env VAR...: stop with the name of the first missing variable.
@@ -39,8 +42,11 @@ s3_init() {
   else
     export RCLONE_S3_PROVIDER=AWS
   fi
-  # Fail within seconds when S3 is unreachable instead of hanging a backup or a restore.
-  RCLONE_FLAGS=(--retries 2 --low-level-retries 3 --contimeout 5s --timeout 30s --stats 0)
+  # Fail within seconds when S3 is unreachable instead of hanging a backup or a restore. After each upload rclone
+  # reads the object back (a HEAD) and fails unless S3's size and MD5 are those it sent ("--s3-no-head: If set, don't
+  # HEAD uploaded objects to check integrity"): backup.sh counts on it, so no RCLONE_* variable can turn it off.
+  RCLONE_FLAGS=(--retries 2 --low-level-retries 3 --contimeout 5s --timeout 30s --stats 0
+    --s3-no-head=false --ignore-size=false --ignore-checksum=false)
   # rclone's AWS SDK cannot apply AWS_CA_BUNDLE to its own transport and refuses to start: hand the bundle to rclone.
   if [ -n "${AWS_CA_BUNDLE:-}" ]; then
     RCLONE_FLAGS+=(--ca-cert "$AWS_CA_BUNDLE")
@@ -164,8 +170,17 @@ mysql-ha-stream-bytes=$2
   printf '%s' "$text"
 }
 
-# marker_field NAME: reads "mysql-ha-NAME=value" from a marker on stdin (see stream_marker).
-marker_field() { grep -a -o "mysql-ha-$1=[^[:space:]]*" | head -n 1 | cut -d= -f2- || true; }
+# marker_field NAME: reads "mysql-ha-NAME=value" from a marker on stdin (see stream_marker); the first one, or nothing.
+# In bash alone: each field read costs no process.
+marker_field() {
+  local line
+  while IFS= read -r line || [ -n "$line" ]; do
+    if [[ $line =~ mysql-ha-$1=([^[:space:]]*) ]]; then
+      printf '%s\n' "${BASH_REMATCH[1]}"
+      return 0
+    fi
+  done
+}
 
 # Patterns of the values read from a bucket. Whoever can write there is not trusted: nothing from it reaches a path,
 # a command or SQL before it matches one of these.

@@ -14,14 +14,14 @@ need_env DONOR_HOST DONOR_PORT CLONE_TOKEN
 s3_init
 [ -n "${BACKUP_SIGNING_KEY:-}" ] ||
   log "WARNING: BACKUP_SIGNING_KEY is not set: the manifest is not signed, and a restore cannot tell it from a forged one"
-stamp=$(date -u +%Y%m%dT%H%M%SZ)
+TZ=UTC printf -v stamp "%($STAMP_FORMAT)T" -1
 dest="base/$stamp"
 object="backup.xbstream.zst"
 work=$(mktemp -d)
 readers=()
 trap 'kill "${readers[@]}" 2>/dev/null || true; rm -rf "$work"' EXIT
 log "backup $stamp: streaming from $DONOR_HOST:$DONOR_PORT to $(s3url "$dest/$object")"
-started=$(date -u +%Y-%m-%dT%H:%M:%SZ)
+TZ=UTC printf -v started "%($TIME_FORMAT)T" -1
 t0=$SECONDS
 # The donor compresses (the hop carries the compressed bytes) and ends the stream with a trailer: the completion
 # marker and the raw size (stream_trailer). All in the same pass over what arrives: its tail and size kept as it goes
@@ -35,7 +35,7 @@ if ! receive_stream "$DONOR_HOST" "$DONOR_PORT" "$nonce" "zstd:${BACKUP_ZSTD_LEV
 fi
 wait "${readers[@]}"
 readers=()
-z_bytes=$(cat "$work/tail.bytes")
+z_bytes=$(<"$work/tail.bytes")
 # Complete only if the trailer with this request's nonce arrived (the donor sends it last, after zstd finished): text
 # that merely looks like a marker, inside the data of a stream cut short, does not count.
 marker=$(stream_marker "$work/tail" "$nonce") ||
@@ -49,13 +49,14 @@ binlog_pos=$(marker_field binlog-pos <<<"$marker")
 # A manifest restore would refuse is no backup: check the donor's values as restore will.
 [[ $gtid =~ $RE_GTID && $binlog_file =~ $RE_BINLOG_FILE && $binlog_pos =~ ^([0-9]{1,20})?$ ]] ||
   die "backup $stamp FAILED: the donor's completion marker holds no valid GTID or binlog position: no manifest written"
-sha=$(cat "$work/sha256")
+sha=$(<"$work/sha256")
+TZ=UTC printf -v finished "%($TIME_FORMAT)T" -1
 cat >"$work/manifest.json" <<JSON
 {
   "format": "mysql-ha-base-backup/1",
   "timestamp": "$stamp",
   "started": "$started",
-  "finished": "$(date -u +%Y-%m-%dT%H:%M:%SZ)",
+  "finished": "$finished",
   "donor": "$DONOR_HOST:$DONOR_PORT",
   "gtid": "$gtid",
   "binlogFile": "$binlog_file",
@@ -67,20 +68,15 @@ cat >"$work/manifest.json" <<JSON
   ]
 }
 JSON
-# What S3 holds must be what we sent, before we vouch for it: read back while the signature (which vouches for
-# nothing without the manifest) goes up; the manifest only after both.
-s3 lsf --format s "$(s3path "$dest/$object")" >"$work/stored" & readers+=($!)
+# What S3 holds is what we sent: rclone rcat read the object back and compared its size and MD5 (s3_init), or the
+# pipeline above failed. The signature (which vouches for nothing without the manifest) goes up first, the manifest
+# last; both to new keys, so nothing is looked up before the upload.
 if [ -n "${BACKUP_SIGNING_KEY:-}" ]; then
   hmac_sha256 "$work/manifest.json" >"$work/manifest.json.sig"
-  s3 copyto "$work/manifest.json.sig" "$(s3path "$dest/manifest.json.sig")" & readers+=($!)
+  s3 copyto --no-check-dest "$work/manifest.json.sig" "$(s3path "$dest/manifest.json.sig")" ||
+    die "backup $stamp FAILED: cannot write the manifest's signature; no manifest written"
 fi
-wait "${readers[0]}" || die "backup $stamp FAILED: cannot read back $(s3url "$dest/$object")"
-stored=$(cat "$work/stored")
-[ "$stored" == "$z_bytes" ] || die "backup $stamp FAILED: S3 holds $stored bytes of $object, $z_bytes were sent; no manifest written"
-[ "${#readers[@]}" -eq 1 ] || wait "${readers[1]}" ||
-  die "backup $stamp FAILED: cannot write the manifest's signature; no manifest written"
-readers=()
-s3 copyto "$work/manifest.json" "$(s3path "$dest/manifest.json")" ||
+s3 copyto --no-check-dest "$work/manifest.json" "$(s3path "$dest/manifest.json")" ||
   die "backup $stamp FAILED: cannot write the manifest; the data without it does not count as a backup"
 log "backup $stamp complete${BACKUP_SIGNING_KEY:+ and signed} in $((SECONDS - t0)) s: $raw_bytes bytes -> $z_bytes compressed, GTID '$gtid'"
 echo "$dest"

@@ -30,14 +30,15 @@ backup_with_marker() {
     tail -n 20 "$work/backup.log" >&2
     die "mariadb-backup failed: the stream to $peer is incomplete (no completion marker)"
   fi
-  local line gtid file pos
+  local line gtid='' file='' pos=''
+  # "MySQL binlog position: filename 'F', position 'P', GTID of the last change 'G'": each value, or empty.
   line=$(grep "MySQL binlog position" "$work/backup.log" | tail -n 1 || true)
-  gtid=$(sed -n "s/.*GTID of the last change '\([^']*\)'.*/\1/p" <<<"$line")
-  file=$(sed -n "s/.*filename '\([^']*\)'.*/\1/p" <<<"$line")
-  pos=$(sed -n "s/.*position '\([0-9]*\)'.*/\1/p" <<<"$line")
+  [[ $line =~ GTID\ of\ the\ last\ change\ \'([^\']*)\' ]] && gtid=${BASH_REMATCH[1]}
+  [[ $line =~ filename\ \'([^\']*)\' ]] && file=${BASH_REMATCH[1]}
+  [[ $line =~ position\ \'([0-9]*)\' ]] && pos=${BASH_REMATCH[1]}
   mkdir "$work/marker"
-  printf 'mysql-ha-nonce=%s\nmysql-ha-gtid=%s\nmysql-ha-binlog-file=%s\nmysql-ha-binlog-pos=%s\nmysql-ha-finished=%s\n' \
-    "$nonce" "$gtid" "$file" "$pos" "$(date -u +%Y-%m-%dT%H:%M:%SZ)" >"$work/marker/$STREAM_MARKER"
+  TZ=UTC printf 'mysql-ha-nonce=%s\nmysql-ha-gtid=%s\nmysql-ha-binlog-file=%s\nmysql-ha-binlog-pos=%s\nmysql-ha-finished=%('"$TIME_FORMAT"')T\n' \
+    "$nonce" "$gtid" "$file" "$pos" -1 >"$work/marker/$STREAM_MARKER"
   (cd "$work/marker" && mbstream -c "$STREAM_MARKER")
 }
 

@@ -74,6 +74,40 @@ describe("backup faults (real S3 API on loopback)", () => {
     expect(await manifests(rig)).toEqual([]);
   });
 
+  test("S3 keeping another size than was sent: the backup fails and writes no manifest, whatever RCLONE_* says", async () => {
+    // An S3 endpoint (a proxy in front of the real one) that reports the object one byte short when asked for it: the
+    // check reads the object back after the upload. RCLONE_IGNORE_SIZE=true alone would make rclone accept it.
+    const http = require("node:http") as typeof import("node:http");
+    let lies = 0;
+    const proxy = http.createServer((req, res) => {
+      const upstream = http.request(rig.s3.endpoint + req.url, { method: req.method, headers: req.headers }, (up) => {
+        const headers = { ...up.headers };
+        if (req.method === "HEAD" && req.url!.includes("/backup.xbstream.zst") && up.statusCode === 200) {
+          headers["content-length"] = String(Number(headers["content-length"]) - 1);
+          lies++;
+        }
+        res.writeHead(up.statusCode!, headers);
+        up.pipe(res);
+      });
+      req.pipe(upstream);
+    });
+    await new Promise<void>((resolve) => proxy.listen(0, "127.0.0.1", resolve));
+    const port = (proxy.address() as import("node:net").AddressInfo).port;
+    try {
+      const err = await runScript(
+        "backup.sh",
+        rig.env({ S3_ENDPOINT: `http://127.0.0.1:${port}`, RCLONE_S3_NO_HEAD: "true", RCLONE_IGNORE_SIZE: "true" }),
+      ).catch((e) => e);
+      expect(err).toBeInstanceOf(ScriptError);
+      expect(err.message).toMatch(/Failed to rcat: corrupted on transfer/);
+      expect(err.message).toMatch(/FAILED while streaming: no manifest written/);
+      expect(lies).toBeGreaterThan(0);
+      expect(await manifests(rig)).toEqual([]);
+    } finally {
+      proxy.close();
+    }
+  });
+
   test("a backup killed mid-stream leaves no manifest; the next run completes and restore uses it", async () => {
     const running = await backupStreaming(rig);
     await sleep(200);
