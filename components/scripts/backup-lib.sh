@@ -126,20 +126,28 @@ tls_refusal() {
   esac
 }
 
-# pass_keeping_tail FILE: copies stdin to stdout in 1 MiB blocks and at the end writes the last 64 KiB to FILE (where
-# stream_marker finds a stream's completion marker) and how many bytes passed to FILE.bytes, so no second reader has
-# to go through the stream: tee and tail move it in 8 KiB blocks, which cost about a tenth of a backup's time here.
-# perl-base is in every Debian and Ubuntu image (Essential).
-pass_keeping_tail() {
-  perl -e 'binmode STDIN; binmode STDOUT; my ($tail, $buf, $total) = ("", "", 0);
-    while (my $n = sysread(STDIN, $buf, 1 << 20)) {
-      for (my $off = 0; $off < $n;) { my $w = syswrite(STDOUT, $buf, $n - $off, $off); defined $w or die "write: $!\n"; $off += $w }
-      $tail = $n >= 65536 ? substr($buf, -65536) : substr($tail . $buf, -65536);
-      $total += $n;
-    }
-    open(my $f, ">", $ARGV[0]) or die "$ARGV[0]: $!\n"; print $f $tail; close($f) or die "$ARGV[0]: $!\n";
-    open($f, ">", "$ARGV[0].bytes") or die "$ARGV[0].bytes: $!\n"; print $f "$total\n"; close($f) or die "$ARGV[0].bytes: $!\n";' "$1"
-}
+# pass_keeping_tail FILE: copies stdin to stdout and at the end writes the last 64 KiB to FILE (where stream_marker
+# finds a stream's completion marker) and how many bytes passed to FILE.bytes, so no second reader has to go through
+# the stream. pass_at_most N: copies at most N bytes of stdin to stdout, then stops reading. Both move blocks of up
+# to 1 MiB (what a pipe holds at each read): head, tee and tail move 8 KiB at a time, which cost about a tenth of a
+# backup's or a restore's time here. perl-base is in every Debian and Ubuntu image (Essential).
+pass_keeping_tail() { perl -e "$PASS_PERL" tail "$1"; }
+pass_at_most() { perl -e "$PASS_PERL" cap "$1"; }
+PASS_PERL='binmode STDIN; binmode STDOUT;
+  my ($mode, $arg) = @ARGV; my ($left, $tail, $buf, $total) = ($mode eq "cap" ? $arg : -1, "", "", 0);
+  while ($left != 0) {
+    my $n = sysread(STDIN, $buf, $left > 0 && $left < 1 << 20 ? $left : 1 << 20);
+    defined $n or die "read: $!\n";
+    last if $n == 0;
+    $left -= $n if $left > 0;
+    for (my $off = 0; $off < $n;) { my $w = syswrite(STDOUT, $buf, $n - $off, $off); defined $w or die "write: $!\n"; $off += $w }
+    next if $mode ne "tail";
+    $tail = $n >= 65536 ? substr($buf, -65536) : substr($tail . $buf, -65536);
+    $total += $n;
+  }
+  exit 0 if $mode ne "tail";
+  open(my $f, ">", $arg) or die "$arg: $!\n"; print $f $tail; close($f) or die "$arg: $!\n";
+  open($f, ">", "$arg.bytes") or die "$arg.bytes: $!\n"; print $f "$total\n"; close($f) or die "$arg.bytes: $!\n";'
 
 # The last file of every complete donor stream; its content names the backup's binlog position.
 STREAM_MARKER=mysql-ha-stream-complete
@@ -213,18 +221,15 @@ hmac_sha256() {
 }
 
 # manifest_fetch BACKUP DIR [NAMES]: downloads BACKUP's (base/<ts>) manifest.json and, when there is one, its
-# signature manifest.json.sig into DIR, each bounded in size; fails when there is no manifest (or S3 cannot be read).
-# NAMES: the backup's object names, one a line, when the caller listed them already (one rclone start less).
+# signature manifest.json.sig into DIR, in one rclone (each start costs tens of ms), neither if larger than
+# MANIFEST_MAX_BYTES; fails when no manifest came (none, a larger one, or S3 unreachable).
+# NAMES: the backup's object names, one a line, when the caller listed them already (no rclone without a manifest).
 manifest_fetch() {
-  local names f
   rm -f "$2/manifest.json" "$2/manifest.json.sig"
-  if [ $# -ge 3 ]; then names=$3; else names=$(s3 lsf --files-only "$(s3path "$1/")" 2>/dev/null) || return 1; fi
-  grep -qx manifest.json <<<"$names" || return 1
-  for f in manifest.json manifest.json.sig; do
-    grep -qx "$f" <<<"$names" || continue
-    s3 cat --count $((MANIFEST_MAX_BYTES + 1)) "$(s3path "$1/$f")" >"$2/$f" || return 1
-    [ "$(stat -c %s "$2/$f")" -le $MANIFEST_MAX_BYTES ] || die "$(s3url "$1/$f") is larger than $MANIFEST_MAX_BYTES bytes: not a manifest; refusing it"
-  done
+  [ $# -lt 3 ] || grep -qx manifest.json <<<"$3" || return 1
+  s3 copy --max-depth 1 --include /manifest.json --include /manifest.json.sig --max-size "${MANIFEST_MAX_BYTES}B" \
+    "$(s3path "$1/")" "$2" 2>/dev/null || return 1
+  [ -f "$2/manifest.json" ]
 }
 
 # manifest_signature BACKUP DIR: the state of a fetched manifest's signature: verified or forged (BACKUP_SIGNING_KEY

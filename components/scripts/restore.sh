@@ -9,7 +9,8 @@
 #      [BINLOG_BASENAME=mysql-bin], MYSQL_USER, MYSQL_PASSWORD (an account in the backup, for the replay),
 #      [BACKUP_SIGNING_KEY: refuse a manifest without a valid signature], [CONF_OUT], [S3_ENDPOINT], AWS_*
 # Nothing read from the bucket is trusted: the manifest is checked (signature, then every field's pattern) before
-# anything is downloaded, and binlogs are replayed on a server that can touch no files outside the datadir.
+# anything else from the bucket is read (the object's download starts beside those checks, into a pipe nothing reads
+# before they passed), and binlogs are replayed on a server that can touch no files outside the datadir.
 set -euo pipefail
 SCRIPT_NAME=restore
 # shellcheck source=backup-lib.sh
@@ -30,6 +31,7 @@ datadir_empty "$DATADIR" || die "DATADIR $DATADIR is not empty: refusing to over
 work=$(mktemp -d)
 cleanup() {
   local rc=$?
+  download_drop
   private_server_stop
   rm -rf "$work"
   [ $rc -eq 0 ] || { find "$DATADIR" -mindepth 1 -maxdepth 1 ! -name lost+found -exec rm -rf {} +; log "restore failed; $DATADIR left empty"; }
@@ -45,18 +47,52 @@ gtid_le() {
     [ $found -eq 1 ] || return 1
   done
 }
+# download_early KEY: starts downloading KEY (under BACKUP_URL) into a pipe, early_fd, that nothing reads before the
+# manifest is verified: its bytes wait there (a pipe's worth), while rclone's start and first request overlap the
+# manifest's own fetch and checks. Its exit code comes through the FIFO $work/early.rc. Drops an earlier one.
+download_early() {
+  download_drop
+  rm -f "$work/early.rc"
+  mkfifo "$work/early.rc"
+  # Only rclone writes into the pipe, so its exit is the reader's end of file; the shell around it then waits for
+  # that reader to take the exit code, or stops rclone when dropped (rclone itself in the background, not the s3
+  # function, so that $! is its process).
+  exec {early_fd}< <(
+    exec 3>&1 >/dev/null
+    rclone "${RCLONE_FLAGS[@]}" cat "$(s3path "$1")" >&3 3>&- &
+    r=$!
+    exec 3>&-
+    trap 'kill $r; wait $r; exit' TERM
+    wait $r && echo 0 >"$work/early.rc" || echo $? >"$work/early.rc"
+  )
+  early_pid=$! early_key=$1
+}
+# download_drop: ends an early download that is not to be read: its rclone stopped, its pipe closed.
+early_pid= early_key=
+download_drop() {
+  [ -n "$early_pid" ] || return 0
+  kill "$early_pid" 2>/dev/null || true
+  exec {early_fd}<&-
+  early_pid= early_key=
+}
+# backup.sh names the object so; a manifest naming another gets that one fetched instead.
+OBJECT=backup.xbstream.zst
+
 # 1. Which backup: the named one, or the newest that has a manifest.
 if [ -n "${BACKUP:-}" ]; then
   backup=${BACKUP%/}
-  manifest_fetch "$backup" "$work" || die "$(s3url "$backup") is not a complete backup (no manifest.json, or S3 unreachable)"
+  download_early "$backup/$OBJECT"
+  manifest_fetch "$backup" "$work" || die "$(s3url "$backup") is not a complete backup (no manifest.json of at most $MANIFEST_MAX_BYTES bytes, or S3 unreachable)"
 else
   # One listing of every backup's objects, rather than one per backup tried.
   listing=$(s3_lsf -R --files-only "$(s3path base/)") || die "cannot list $(s3url base/)"
   mapfile -t stamps < <(sed -n 's|^\([^/]*\)/[^/]*$|\1|p' <<<"$listing" | grep -E "$RE_STAMP" | sort -ru)
   backup=
   for stamp in "${stamps[@]}"; do
-    if manifest_fetch "base/$stamp" "$work" "$(sed -n "s|^$stamp/||p" <<<"$listing")"; then backup="base/$stamp"; break; fi
-    log "skipping base/$stamp: no manifest (incomplete backup)"
+    names=$(sed -n "s|^$stamp/||p" <<<"$listing")
+    ! grep -qx manifest.json <<<"$names" || download_early "base/$stamp/$OBJECT"
+    if manifest_fetch "base/$stamp" "$work" "$names"; then backup="base/$stamp"; break; fi
+    log "skipping base/$stamp: no manifest of at most $MANIFEST_MAX_BYTES bytes (incomplete backup)"
   done
   [ -n "$backup" ] || die "no complete backup under $(s3url base/)"
 fi
@@ -83,18 +119,22 @@ mkfifo "$work/hash"
 LC_ALL=C dd bs=1M <"$work/hash" 2>"$work/got.size" | sha256sum >"$work/got.sha" &
 hashing=$!
 set +e
-s3 cat "$(s3path "$backup/$key")" | tee -p "$work/hash" | zstd -q -d -c | head -c "${M[streamBytes]}" | mbstream -x -C "$staging" 2>"$work/extract.log"
+[ "$early_key" == "$backup/$key" ] || download_early "$backup/$key"
+tee -p "$work/hash" <&"$early_fd" | zstd -q -d -c | pass_at_most "${M[streamBytes]}" | mbstream -x -C "$staging" 2>"$work/extract.log"
 rcs=("${PIPESTATUS[@]}")
+exec {early_fd}<&-
+read -r download_rc <"$work/early.rc"
+early_pid= early_key=
 set -e
 wait $hashing
-[ "${rcs[0]}" -eq 0 ] || die "cannot download $(s3url "$backup/$key")"
+[ "$download_rc" -eq 0 ] || die "cannot download $(s3url "$backup/$key")"
 got_size=$(sed -n 's/^\([0-9]*\) bytes.*/\1/p' "$work/got.size") got_sha=$(cut -d' ' -f1 "$work/got.sha")
 [ "$got_size" == "$size" ] ||
   die "$(s3url "$backup/$key") is $got_size bytes, its manifest says $size: the object is truncated or replaced; refusing to restore it"
 [ "$got_sha" == "$sha" ] ||
   die "$(s3url "$backup/$key") is corrupted: sha256 $got_sha, manifest says $sha; refusing to restore it"
-[ "${rcs[2]}" -eq 0 ] && [ "${rcs[4]}" -eq 0 ] ||
-  { cat "$work/extract.log" >&2; die "$(s3url "$backup/$key") matches its manifest but does not extract (zstd exit ${rcs[2]}, mbstream exit ${rcs[4]})"; }
+[ "${rcs[1]}" -eq 0 ] && [ "${rcs[3]}" -eq 0 ] ||
+  { cat "$work/extract.log" >&2; die "$(s3url "$backup/$key") matches its manifest but does not extract (zstd exit ${rcs[1]}, mbstream exit ${rcs[3]})"; }
 [ -f "$staging/$STREAM_MARKER" ] || die "$(s3url "$backup/$key") has no completion marker; refusing to restore it"
 rm "$staging/$STREAM_MARKER"
 log "verified and extracted; preparing"

@@ -8,7 +8,7 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { runScript, ScriptError } from "../../cli/scripts";
-import { getObject, listKeys, putObject, restoreInto, Rig, startRig } from "./support";
+import { getObject, listKeys, putObject, restoreInto, Rig, startRig, waitFor } from "./support";
 
 jest.setTimeout(180000);
 
@@ -70,11 +70,19 @@ describe("restore against a bucket others can write (signed manifests, checked v
     const left = { datadir: fs.readdirSync(datadir), parent: fs.readdirSync(parent) };
     fs.rmSync(parent, { recursive: true, force: true });
     expect(err).toBeInstanceOf(ScriptError);
-    // Refused before the download: the object is never fetched, nothing is extracted.
+    // Refused before the object is read: nothing is extracted, and its early download (started beside the manifest's
+    // checks) ends with the restore.
     expect(err.stderr).not.toMatch(/restoring s3:\/\//);
     expect(left).toEqual({ datadir: [], parent: ["data"] });
+    await waitFor("the early download to end", async () => downloadsOf(backup) === 0, 5000, 50);
     return err as ScriptError;
   }
+
+  /** rclone processes downloading `backup`'s object (its path is in their arguments). */
+  const downloadsOf = (backup: string) =>
+    execFileSync("ps", ["-eo", "args"], { encoding: "utf8" })
+      .split("\n")
+      .filter((args) => args.startsWith("rclone ") && args.includes(`/${backup}/`)).length;
 
   test("backup.sh signs the manifest (HMAC-SHA256 under the key, written beside it) and the signed backup restores with the key", async () => {
     expect(backupLog).toMatch(/complete and signed in/);
@@ -87,7 +95,7 @@ describe("restore against a bucket others can write (signed manifests, checked v
     expect(Number(n)).toBe(1000);
   });
 
-  test("a manifest whose object key climbs out of the work directory (../) is refused before anything is downloaded, even when signed", async () => {
+  test("a manifest whose object key climbs out of the work directory (../) is refused before the object is read, even when signed", async () => {
     const backup = await plant("20200101T000001Z", (m) => m.replace(/"key": "[^"]*"/, `"key": "../../escaped"`));
     const err = await refusedRestore(backup);
     expect(err.message).toContain(`manifest ${rig.url}/${backup}/manifest.json: field 'key' is not a plain file name`);
@@ -97,7 +105,19 @@ describe("restore against a bucket others can write (signed manifests, checked v
     }
   });
 
-  test("a GTID with SQL in it is refused before anything is downloaded or run", async () => {
+  test("a manifest naming another object than backup.xbstream.zst: restore downloads the one it names", async () => {
+    // The early download takes backup.xbstream.zst, as backup.sh names it; here that is garbage, the manifest's own
+    // object elsewhere, so a restore from the early one would fail its size and sha256 checks.
+    const backup = await plant("20200101T000020Z", (m) => m.replace(/"key": "[^"]*"/, `"key": "other.xbstream.zst"`));
+    await putObject(rig, `${backup}/other.xbstream.zst`, data);
+    await putObject(rig, `${backup}/backup.xbstream.zst`, randomBytes(data.length));
+    const restored = await restoreInto(rig, 720, { BACKUP: backup, REPLAY_BINLOGS: "0", BACKUP_SIGNING_KEY: KEY });
+    const [{ n }] = await restored.query("SELECT COUNT(*) AS n FROM app.t");
+    expect(Number(n)).toBe(1000);
+    expect(downloadsOf(backup)).toBe(0);
+  });
+
+  test("a GTID with SQL in it is refused before the object is read or anything run", async () => {
     const backup = await plant("20200101T000003Z", (m) =>
       m.replace(/"gtid": "[^"]*"/, `"gtid": "0-1-1'; DROP DATABASE app; SELECT '"`),
     );
