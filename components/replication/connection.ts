@@ -36,6 +36,9 @@ export async function connect(members: MemberAddress[], index: number, settings:
       connectTimeout: settings.connectTimeoutMs,
       supportBigNumbers: true,
       bigNumberStrings: false,
+      // The engine prepares no statements, and mysql2 allocates each connection's statement cache at its full size
+      // (16000 entries by default): on a 9-member inspect that garbage took a quarter of the CPU.
+      maxPreparedStatements: 1,
     });
   } catch (err) {
     // Turning TLS on (tls.enabling): a member that does not offer TLS yet is reached in plain text, and says so (tls false).
