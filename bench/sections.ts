@@ -396,7 +396,8 @@ const BUCKET = "bench";
  * verify it): clone (clone-serve.sh -> clone.sh: stream, prepare, the position for the first start), backup to the
  * local S3 (backup.sh: the donor's compressed stream, multipart upload, checks, manifest) and restore from it
  * (restore.sh as the seed container runs it: manifest, download, size and sha256 check, extract, prepare, the
- * position for the first start). Each time is the best of two runs in a row. The ratios are those of the smallest
+ * position for the first start). Ours and by hand run in turn, three times each, and each figure is the median
+ * (`cp -a` and the raw stream: the best of two runs in a row). The ratios are those of the smallest
  * size.
  */
 const copyPaths: Section = {
@@ -418,7 +419,9 @@ const copyPaths: Section = {
       fs.copyFileSync(pair.key, path.join(tlsDir, "member-0.key"));
       const tls = { ...pair, caPath: ca.caPath, name: DONOR_TLS_NAME };
       const receiverTls = { TLS_CA: ca.caPath, DONOR_TLS_NAME };
-      const env = { ...s3.env(), BACKUP_URL: `s3://${BUCKET}/bench` };
+      // Signed, as a stack's backups are (its generated backup-signing-key): backup uploads the signature, restore
+      // fetches and checks it.
+      const env = { ...s3.env(), BACKUP_URL: `s3://${BUCKET}/bench`, BACKUP_SIGNING_KEY: "bench-signing-key" };
       const hand = { env: s3.env(), bucket: BUCKET };
       for (const doublings of sizes) {
         const server = await filledServer(log, doublings);
@@ -430,6 +433,17 @@ const copyPaths: Section = {
           const ms = Math.min(await time(), await time());
           log(`${mb} MB ${what}: ${Math.round(ms)} ms`);
           return ms;
+        };
+        // Ours and by hand in turn, three times each: the machine's drift hits both alike. Medians.
+        const paired = async (what: string, ours: () => Promise<number>, byHand: () => Promise<number>) => {
+          const times: [number[], number[]] = [[], []];
+          for (let k = 0; k < 3; k++) {
+            times[0].push(await ours());
+            times[1].push(await byHand());
+          }
+          const [o, h] = times.map((t) => t.map(Math.round));
+          log(`${mb} MB ${what}: ${o.join(", ")} ms; by hand ${h.join(", ")} ms`);
+          return times.map(median) as [number, number];
         };
         const row: CopyScaleRow = {
           dataBytes,
@@ -449,7 +463,7 @@ const copyPaths: Section = {
         // The pod's conf volume: clone.sh adds the init_file that positions the copy on its first start.
         const conf = path.join(joiner.dir, "conf.d");
         let gtid = "";
-        row.cloneMs = await best("clone", async () => {
+        const clone = async () => {
           fs.rmSync(joiner.datadir, { recursive: true, force: true });
           fs.mkdirSync(joiner.datadir);
           fs.rmSync(conf, { recursive: true, force: true });
@@ -466,11 +480,13 @@ const copyPaths: Section = {
           const ms = performance.now() - start;
           gtid = /^GTID=(.*)$/m.exec(stdout)?.[1] ?? "";
           return ms;
-        });
+        };
+        [row.cloneMs, row.cloneHandMs] = await paired("clone", clone, async () =>
+          timeHandClone(server, await freePort(), tls),
+        );
         await checkCopy("clone", joiner, conf, server, gtid, "gtid_slave_pos");
-        row.cloneHandMs = await best("clone by hand", async () => timeHandClone(server, await freePort(), tls));
 
-        row.backupMs = await best("backup", async () => {
+        const backup = async () => {
           const start = performance.now();
           await runScript("backup.sh", {
             ...env,
@@ -480,14 +496,18 @@ const copyPaths: Section = {
             ...receiverTls,
           });
           return performance.now() - start;
-        });
-        row.backupHandMs = await best("backup by hand", () => timeHandBackup(server, hand, `hand/${mb}.xbstream.zst`));
+        };
+        [row.backupMs, row.backupHandMs] = await paired("backup", backup, () =>
+          timeHandBackup(server, hand, `hand/${mb}.xbstream.zst`),
+        );
 
         let restoreOut = "";
         // As member 0's seed container runs it: with the pod's conf volume, where it leaves the init_file that gives
         // the member's first start the backup's GTID history.
         const restoreConf = path.join(restoreDir, "conf.d");
-        row.restoreMs = await best("restore", async () => {
+        // The same object ours restores (the newest backup).
+        const backups = (await listObjects(s3, `bench/base/`)).filter((k) => k.endsWith("/backup.xbstream.zst")).sort();
+        const restore = async () => {
           fs.rmSync(path.join(restoreDir, "data"), { recursive: true, force: true });
           fs.rmSync(restoreConf, { recursive: true, force: true });
           fs.mkdirSync(restoreConf);
@@ -501,14 +521,14 @@ const copyPaths: Section = {
           });
           restoreOut = stdout;
           return performance.now() - start;
-        });
+        };
+        [row.restoreMs, row.restoreHandMs] = await paired("restore", restore, () =>
+          timeHandRestore(hand, backups[backups.length - 1]),
+        );
         const restoredGtid = /^GTID=(.*)$/m.exec(restoreOut)?.[1];
         if (restoredGtid === undefined) throw new Error("restore.sh reported no GTID position");
         const restored = new LocalServer(restoreDir, await freePort(), { serverId: 851, options: REPLICATION_OPTIONS });
         await checkCopy("restored member", restored, restoreConf, server, restoredGtid, "gtid_binlog_pos");
-        // The same object ours restored (the newest backup).
-        const backups = (await listObjects(s3, `bench/base/`)).filter((k) => k.endsWith("/backup.xbstream.zst")).sort();
-        row.restoreHandMs = await best("restore by hand", () => timeHandRestore(hand, backups[backups.length - 1]));
       }
       const first = results.copyScale[Object.keys(results.copyScale).sort((a, b) => Number(a) - Number(b))[0]];
       results.cloneVsHand = speedRatio(first.cloneHandMs, first.cloneMs);

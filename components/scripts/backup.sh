@@ -3,7 +3,7 @@
 # streams it to $BACKUP_URL/base/<timestamp>/backup.xbstream.zst (multipart, nothing staged on disk). manifest.json
 # (GTID position, sizes, sha256) is written LAST and only after every check passed: a backup without its manifest is
 # not a backup, and restore, list and prune treat it so. With BACKUP_SIGNING_KEY, manifest.json.sig (its HMAC-SHA256)
-# is written just before it, so every complete backup of a signing stack is signed.
+# goes up beside it: a signing stack's restore and prune count a backup only once its signature verifies.
 # Env: BACKUP_URL, DONOR_HOST, DONOR_PORT, CLONE_TOKEN, [BACKUP_SIGNING_KEY], [S3_ENDPOINT], AWS_*,
 #      [BACKUP_ZSTD_LEVEL=3]
 set -euo pipefail
@@ -69,14 +69,20 @@ cat >"$work/manifest.json" <<JSON
 }
 JSON
 # What S3 holds is what we sent: rclone rcat read the object back and compared its size and MD5 (s3_init), or the
-# pipeline above failed. The signature (which vouches for nothing without the manifest) goes up first, the manifest
-# last; both to new keys, so nothing is looked up before the upload.
+# pipeline above failed. Signature and manifest go up side by side, both to new keys (nothing is looked up first):
+# restore and prune (with the key) count a backup only once its manifest's signature verifies, so neither order
+# matters; a signature that did not go up takes its manifest away again.
 if [ -n "${BACKUP_SIGNING_KEY:-}" ]; then
   hmac_sha256 "$work/manifest.json" >"$work/manifest.json.sig"
-  s3 copyto --no-check-dest "$work/manifest.json.sig" "$(s3path "$dest/manifest.json.sig")" ||
-    die "backup $stamp FAILED: cannot write the manifest's signature; no manifest written"
+  s3 copyto --no-check-dest "$work/manifest.json.sig" "$(s3path "$dest/manifest.json.sig")" & readers+=($!)
 fi
 s3 copyto --no-check-dest "$work/manifest.json" "$(s3path "$dest/manifest.json")" ||
   die "backup $stamp FAILED: cannot write the manifest; the data without it does not count as a backup"
+if [ ${#readers[@]} -gt 0 ] && ! wait "${readers[0]}"; then
+  readers=()
+  s3 deletefile "$(s3path "$dest/manifest.json")" || true
+  die "backup $stamp FAILED: cannot write the manifest's signature; the manifest is taken away (restore and prune would not count it)"
+fi
+readers=()
 log "backup $stamp complete${BACKUP_SIGNING_KEY:+ and signed} in $((SECONDS - t0)) s: $raw_bytes bytes -> $z_bytes compressed, GTID '$gtid'"
 echo "$dest"

@@ -19,9 +19,19 @@ work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 mapfile -t stamps < <(s3 lsf --dirs-only "$(s3path base/)" | tr -d / | grep -E '^[0-9]{8}T[0-9]{6}Z$' | sort -r) ||
   die "cannot list $(s3url base/)"
+# Complete: with a manifest; with BACKUP_SIGNING_KEY, one whose signature verifies (what restore accepts). Manifests
+# written into the bucket without the key (members may write there, only this job deletes) then decide nothing.
 complete=()
 for stamp in "${stamps[@]}"; do
-  s3 lsf --files-only "$(s3path "base/$stamp/")" | grep -qx manifest.json && complete+=("$stamp")
+  if [ -z "${BACKUP_SIGNING_KEY:-}" ]; then
+    s3 lsf --files-only "$(s3path "base/$stamp/")" | grep -qx manifest.json && complete+=("$stamp")
+  elif manifest_fetch "base/$stamp" "$work"; then
+    if [ "$(manifest_signature "base/$stamp" "$work")" == verified ]; then
+      complete+=("$stamp")
+    else
+      log "base/$stamp: its manifest is not signed under BACKUP_SIGNING_KEY: not a complete backup"
+    fi
+  fi
 done
 [ ${#complete[@]} -gt 0 ] || { log "no complete backup under $(s3url base/): deleting nothing"; exit 0; }
 newest=${complete[0]}

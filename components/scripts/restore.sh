@@ -78,7 +78,8 @@ download_drop() {
 # backup.sh names the object so; a manifest naming another gets that one fetched instead.
 OBJECT=backup.xbstream.zst
 
-# 1. Which backup: the named one, or the newest that has a manifest.
+# 1. Which backup: the named one, or the newest that has a manifest (with BACKUP_SIGNING_KEY, one whose signature
+#    verifies: a manifest written into the bucket by someone without the key does not stand in the way).
 if [ -n "${BACKUP:-}" ]; then
   backup=${BACKUP%/}
   download_early "$backup/$OBJECT"
@@ -91,8 +92,14 @@ else
   for stamp in "${stamps[@]}"; do
     names=$(sed -n "s|^$stamp/||p" <<<"$listing")
     ! grep -qx manifest.json <<<"$names" || download_early "base/$stamp/$OBJECT"
-    if manifest_fetch "base/$stamp" "$work" "$names"; then backup="base/$stamp"; break; fi
-    log "skipping base/$stamp: no manifest of at most $MANIFEST_MAX_BYTES bytes (incomplete backup)"
+    if ! manifest_fetch "base/$stamp" "$work" "$names"; then
+      log "skipping base/$stamp: no manifest of at most $MANIFEST_MAX_BYTES bytes (incomplete backup)"
+    elif [ -n "${BACKUP_SIGNING_KEY:-}" ] && [ "$(manifest_signature "base/$stamp" "$work")" != verified ]; then
+      log "skipping base/$stamp: its manifest is not signed under BACKUP_SIGNING_KEY"
+    else
+      backup="base/$stamp"
+      break
+    fi
   done
   [ -n "$backup" ] || die "no complete backup under $(s3url base/)"
 fi

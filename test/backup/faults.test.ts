@@ -2,7 +2,17 @@ import { execFileSync } from "node:child_process";
 import * as fs from "node:fs";
 import { runScript, ScriptError, startScript } from "../../cli/scripts";
 import { sleep } from "../../local/mariadbd";
-import { getObject, listKeys, putObject, restoreInto, Rig, runBackup, startRig, waitFor } from "./support";
+import {
+  getObject,
+  listKeys,
+  putObject,
+  restoreInto,
+  Rig,
+  runBackup,
+  startRig,
+  startS3Proxy,
+  waitFor,
+} from "./support";
 
 jest.setTimeout(180000);
 
@@ -75,33 +85,48 @@ describe("backup faults (real S3 API on loopback)", () => {
   });
 
   test("S3 keeping another size than was sent: the backup fails and writes no manifest, whatever RCLONE_* says", async () => {
-    // An S3 endpoint (a proxy in front of the real one) that reports the object one byte short when asked for it: the
-    // check reads the object back after the upload. RCLONE_IGNORE_SIZE=true alone would make rclone accept it.
-    const http = require("node:http") as typeof import("node:http");
+    // An S3 endpoint that reports the object one byte short when asked for it: the check reads the object back after
+    // the upload. RCLONE_IGNORE_SIZE=true alone would make rclone accept it.
     let lies = 0;
-    const proxy = http.createServer((req, res) => {
-      const upstream = http.request(rig.s3.endpoint + req.url, { method: req.method, headers: req.headers }, (up) => {
-        const headers = { ...up.headers };
-        if (req.method === "HEAD" && req.url!.includes("/backup.xbstream.zst") && up.statusCode === 200) {
-          headers["content-length"] = String(Number(headers["content-length"]) - 1);
-          lies++;
-        }
-        res.writeHead(up.statusCode!, headers);
-        up.pipe(res);
-      });
-      req.pipe(upstream);
+    const proxy = await startS3Proxy(rig, {
+      headers: (req, status, headers) => {
+        if (req.method !== "HEAD" || !req.url!.includes("/backup.xbstream.zst") || status !== 200) return;
+        headers["content-length"] = String(Number(headers["content-length"]) - 1);
+        lies++;
+      },
     });
-    await new Promise<void>((resolve) => proxy.listen(0, "127.0.0.1", resolve));
-    const port = (proxy.address() as import("node:net").AddressInfo).port;
     try {
       const err = await runScript(
         "backup.sh",
-        rig.env({ S3_ENDPOINT: `http://127.0.0.1:${port}`, RCLONE_S3_NO_HEAD: "true", RCLONE_IGNORE_SIZE: "true" }),
+        rig.env({ S3_ENDPOINT: proxy.endpoint, RCLONE_S3_NO_HEAD: "true", RCLONE_IGNORE_SIZE: "true" }),
       ).catch((e) => e);
       expect(err).toBeInstanceOf(ScriptError);
       expect(err.message).toMatch(/Failed to rcat: corrupted on transfer/);
       expect(err.message).toMatch(/FAILED while streaming: no manifest written/);
       expect(lies).toBeGreaterThan(0);
+      expect(await manifests(rig)).toEqual([]);
+    } finally {
+      proxy.close();
+    }
+  });
+
+  test("a signature S3 refuses to store: the manifest that went up beside it is taken away again", async () => {
+    const proxy = await startS3Proxy(rig, {
+      answer: (req, res) => {
+        if (req.method !== "PUT" || !req.url!.includes("/manifest.json.sig")) return false;
+        req.resume();
+        res.writeHead(403, { "content-type": "application/xml" });
+        res.end("<Error><Code>AccessDenied</Code><Message>Access Denied</Message></Error>");
+        return true;
+      },
+    });
+    try {
+      const err = await runScript(
+        "backup.sh",
+        rig.env({ S3_ENDPOINT: proxy.endpoint, BACKUP_SIGNING_KEY: "a key" }),
+      ).catch((e) => e);
+      expect(err).toBeInstanceOf(ScriptError);
+      expect(err.message).toMatch(/cannot write the manifest's signature; the manifest is taken away/);
       expect(await manifests(rig)).toEqual([]);
     } finally {
       proxy.close();

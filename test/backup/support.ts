@@ -1,5 +1,6 @@
 /** A source member with its donor port and a local S3: what the backup tests share. */
 import * as fs from "node:fs";
+import * as http from "node:http";
 import * as os from "node:os";
 import * as path from "node:path";
 import { GetObjectCommand, ListObjectsV2Command, PutObjectCommand, S3Client } from "@aws-sdk/client-s3";
@@ -148,4 +149,30 @@ export async function waitFor(
     if (Date.now() - start > timeoutMs) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
     await sleep(everyMs);
   }
+}
+
+/**
+ * An S3 endpoint in front of the rig's, for faults: `answer` may answer a request itself (returns true), `headers`
+ * may change a response's headers on the way back.
+ */
+export async function startS3Proxy(
+  rig: Rig,
+  hooks: {
+    answer?: (req: http.IncomingMessage, res: http.ServerResponse) => boolean;
+    headers?: (req: http.IncomingMessage, status: number, headers: http.IncomingHttpHeaders) => void;
+  },
+): Promise<{ endpoint: string; close: () => void }> {
+  const proxy = http.createServer((req, res) => {
+    if (hooks.answer?.(req, res)) return;
+    const upstream = http.request(rig.s3.endpoint + req.url, { method: req.method, headers: req.headers }, (up) => {
+      const headers = { ...up.headers };
+      hooks.headers?.(req, up.statusCode!, headers);
+      res.writeHead(up.statusCode!, headers);
+      up.pipe(res);
+    });
+    req.pipe(upstream);
+  });
+  await new Promise<void>((resolve) => proxy.listen(0, "127.0.0.1", resolve));
+  const { port } = proxy.address() as import("node:net").AddressInfo;
+  return { endpoint: `http://127.0.0.1:${port}`, close: () => proxy.close() };
 }

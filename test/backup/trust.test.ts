@@ -276,6 +276,41 @@ describe("restore against a bucket others can write (signed manifests, checked v
     expect(seen.has("bomb.bin")).toBe(false);
     expect(left).toEqual([]);
   });
+
+  describe("manifests newer than the real backup, written without the key (unsigned, and signed with another)", () => {
+    const planted = ["base/29990101T000001Z", "base/29990101T000002Z"];
+    beforeAll(async () => {
+      await plant(planted[0].slice(5), (m) => m, "none");
+      await plant(
+        planted[1].slice(5),
+        (m) => m,
+        (m) => hmac("another key", m),
+      );
+    });
+
+    test("restore of the newest backup with the key passes over them and restores the real one", async () => {
+      const dir = fs.mkdtempSync(path.join(os.tmpdir(), "mysql-ha-trust-"));
+      const { stderr } = await runScript(
+        "restore.sh",
+        rig.env({ DATADIR: dir, REPLAY_BINLOGS: "0", BACKUP_SIGNING_KEY: KEY }),
+      );
+      fs.rmSync(dir, { recursive: true, force: true });
+      for (const b of planted)
+        expect(stderr).toContain(`skipping ${b}: its manifest is not signed under BACKUP_SIGNING_KEY`);
+      expect(stderr).toContain(`restore complete: ${rig.url}/${dest},`);
+    });
+
+    test("prune with the key does not count them: the real backup stays the newest complete one and is kept", async () => {
+      const inTwoDays = new Date(Date.now() + 2 * 86400000).toISOString();
+      const { stderr } = await runScript(
+        "prune.sh",
+        rig.env({ RETENTION_COUNT: "1", RETENTION_DAYS: "1", PRUNE_NOW: inTwoDays, BACKUP_SIGNING_KEY: KEY }),
+      );
+      expect(stderr).toContain(`newest complete: ${dest}`);
+      for (const b of planted) expect(stderr).toContain(`${b}: its manifest is not signed under BACKUP_SIGNING_KEY`);
+      expect((await listKeys(rig, `${dest}/`)).map((k) => k.key)).toContain(`${dest}/manifest.json`);
+    });
+  });
 });
 
 describe("the replay server (binlogs come from the bucket too)", () => {
