@@ -133,7 +133,7 @@ export function s3Env(args: BackupPartsArgs): EnvVar[] {
   return [{ name: "BACKUP_URL", value: args.url }, ...s3AccessEnv(args)];
 }
 
-/** The stack's manifest signing key: backup.sh signs with it, restore.sh accepts only manifests it signed. */
+/** The stack's manifest signing key: backup.sh signs with it; restore.sh and prune.sh count only what it signed. */
 const signingKeyEnv = (names: ObjectNames): EnvVar =>
   secretEnv(names.secret, "BACKUP_SIGNING_KEY", SECRET_KEYS.backupSigning);
 

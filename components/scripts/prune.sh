@@ -2,9 +2,10 @@
 # Retention: keeps the RETENTION_COUNT newest complete base backups plus every complete one younger than
 # RETENTION_DAYS; deletes older complete backups, incomplete ones (no manifest) older than the newest complete one,
 # and archived binlogs no kept backup needs. Never deletes the newest complete backup; deletes nothing when there is
-# no complete backup at all.
+# no complete backup at all, or when S3 cannot be listed. With BACKUP_SIGNING_KEY a backup is complete only when its
+# manifest's signature verifies.
 # Env: BACKUP_URL, [RETENTION_COUNT=7], [RETENTION_DAYS=30], [DRY_RUN=0], [PRUNE_NOW=<time>: judge ages as of then],
-#      [S3_ENDPOINT], AWS_*
+#      [BACKUP_SIGNING_KEY], [S3_ENDPOINT], AWS_*
 set -euo pipefail
 SCRIPT_NAME=prune
 # shellcheck source=backup-lib.sh
@@ -17,20 +18,24 @@ days=${RETENTION_DAYS:-30}
 cutoff=$(date -u -d "${PRUNE_NOW:-now} -$days days" +%Y%m%dT%H%M%SZ) || die "PRUNE_NOW '${PRUNE_NOW:-}' is not a time"
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
-mapfile -t stamps < <(s3 lsf --dirs-only "$(s3path base/)" | tr -d / | grep -E '^[0-9]{8}T[0-9]{6}Z$' | sort -r) ||
-  die "cannot list $(s3url base/)"
-# Complete: with a manifest; with BACKUP_SIGNING_KEY, one whose signature verifies (what restore accepts). Manifests
-# written into the bucket without the key (members may write there, only this job deletes) then decide nothing.
+# One listing of every backup's objects; a listing that fails deletes nothing (a backup it could not see is no
+# failed attempt).
+listing=$(s3_lsf -R --files-only "$(s3path base/)") || die "cannot list $(s3url base/): deleting nothing"
+mapfile -t stamps < <(sed -n 's|^\([^/]*\)/.*$|\1|p' <<<"$listing" | grep -E "$RE_STAMP" | sort -ru)
+# Complete: with a manifest; with BACKUP_SIGNING_KEY, one whose signature verifies (what restore accepts). A manifest
+# that does not verify (written without the key: members may write to the bucket, only this job deletes; or from
+# before the stack signed) is neither counted nor deleted: prune does not act on what it cannot judge.
 complete=()
+unjudged=()
 for stamp in "${stamps[@]}"; do
-  if [ -z "${BACKUP_SIGNING_KEY:-}" ]; then
-    s3 lsf --files-only "$(s3path "base/$stamp/")" | grep -qx manifest.json && complete+=("$stamp")
-  elif manifest_fetch "base/$stamp" "$work"; then
-    if [ "$(manifest_signature "base/$stamp" "$work")" == verified ]; then
-      complete+=("$stamp")
-    else
-      log "base/$stamp: its manifest is not signed under BACKUP_SIGNING_KEY: not a complete backup"
-    fi
+  names=$(sed -n "s|^$stamp/||p" <<<"$listing")
+  grep -qx manifest.json <<<"$names" || continue
+  if [ -z "${BACKUP_SIGNING_KEY:-}" ] ||
+    { manifest_fetch "base/$stamp" "$work" "$names" && [ "$(manifest_signature "base/$stamp" "$work")" == verified ]; }; then
+    complete+=("$stamp")
+  else
+    unjudged+=("$stamp")
+    log "base/$stamp: its manifest cannot be read or is not signed under BACKUP_SIGNING_KEY: not counted, not deleted"
   fi
 done
 [ ${#complete[@]} -gt 0 ] || { log "no complete backup under $(s3url base/): deleting nothing"; exit 0; }
@@ -41,10 +46,10 @@ for stamp in "${stamps[@]}"; do
   if printf '%s\n' "${complete[@]}" | grep -qx "$stamp"; then
     rank=$(printf '%s\n' "${complete[@]}" | grep -nx "$stamp" | cut -d: -f1)
     if [ "$rank" -le "$count" ] || [[ $stamp > $cutoff ]]; then keep+=("$stamp"); else drop+=("$stamp"); fi
-  elif [[ $stamp < $newest ]]; then
-    drop+=("$stamp") # an incomplete backup older than a complete one: a failed attempt
+  elif printf '%s\n' "${unjudged[@]}" | grep -qx "$stamp" || [[ $stamp > $newest ]]; then
+    keep+=("$stamp") # not judged, or possibly still running
   else
-    keep+=("$stamp") # possibly still running
+    drop+=("$stamp") # no manifest, older than a complete backup: a failed attempt
   fi
 done
 # remove KEY: deletes one object, or everything under a prefix (KEY ending in /).

@@ -300,14 +300,20 @@ describe("restore against a bucket others can write (signed manifests, checked v
       expect(stderr).toContain(`restore complete: ${rig.url}/${dest},`);
     });
 
-    test("prune with the key does not count them: the real backup stays the newest complete one and is kept", async () => {
+    test("prune with the key does not count them, nor delete them: the real backup stays the newest complete one", async () => {
+      // And one older than the real backup, unsigned (as from before a stack signed): neither counted nor deleted.
+      const older = "base/20200101T000040Z";
+      await plant(older.slice(5), (m) => m, "none");
       const inTwoDays = new Date(Date.now() + 2 * 86400000).toISOString();
       const { stderr } = await runScript(
         "prune.sh",
         rig.env({ RETENTION_COUNT: "1", RETENTION_DAYS: "1", PRUNE_NOW: inTwoDays, BACKUP_SIGNING_KEY: KEY }),
       );
       expect(stderr).toContain(`newest complete: ${dest}`);
-      for (const b of planted) expect(stderr).toContain(`${b}: its manifest is not signed under BACKUP_SIGNING_KEY`);
+      for (const b of [...planted, older]) {
+        expect(stderr).toContain(`${b}: its manifest cannot be read or is not signed under BACKUP_SIGNING_KEY`);
+        expect((await listKeys(rig, `${b}/`)).map((k) => k.key)).toContain(`${b}/manifest.json`);
+      }
       expect((await listKeys(rig, `${dest}/`)).map((k) => k.key)).toContain(`${dest}/manifest.json`);
     });
   });
