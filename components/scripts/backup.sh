@@ -69,20 +69,14 @@ cat >"$work/manifest.json" <<JSON
 }
 JSON
 # What S3 holds is what we sent: rclone rcat read the object back and compared its size and MD5 (s3_init), or the
-# pipeline above failed. Signature and manifest go up side by side, both to new keys (nothing is looked up first):
-# restore and prune (with the key) count a backup only once its manifest's signature verifies, so neither order
-# matters; a signature that did not go up takes its manifest away again.
-if [ -n "${BACKUP_SIGNING_KEY:-}" ]; then
-  hmac_sha256 "$work/manifest.json" >"$work/manifest.json.sig"
-  s3 copyto --no-check-dest "$work/manifest.json.sig" "$(s3path "$dest/manifest.json.sig")" & readers+=($!)
+# pipeline above failed. Signature and manifest go up together, in one rclone, to new keys (nothing is looked up
+# first): restore and prune (with the key) count a backup only once its manifest's signature verifies, so neither
+# order matters; if either did not go up, the manifest is taken away again.
+[ -z "${BACKUP_SIGNING_KEY:-}" ] || hmac_sha256 "$work/manifest.json" >"$work/manifest.json.sig"
+if ! s3 copy --no-traverse --no-check-dest --include /manifest.json --include /manifest.json.sig "$work" \
+  "$(s3path "$dest")"; then
+  s3 deletefile "$(s3path "$dest/manifest.json")" 2>/dev/null || true
+  die "backup $stamp FAILED: cannot write the manifest${BACKUP_SIGNING_KEY:+ and its signature}; no manifest left, so the data does not count as a backup"
 fi
-s3 copyto --no-check-dest "$work/manifest.json" "$(s3path "$dest/manifest.json")" ||
-  die "backup $stamp FAILED: cannot write the manifest; the data without it does not count as a backup"
-if [ ${#readers[@]} -gt 0 ] && ! wait "${readers[0]}"; then
-  readers=()
-  s3 deletefile "$(s3path "$dest/manifest.json")" || true
-  die "backup $stamp FAILED: cannot write the manifest's signature; the manifest is taken away (restore and prune would not count it)"
-fi
-readers=()
 log "backup $stamp complete${BACKUP_SIGNING_KEY:+ and signed} in $((SECONDS - t0)) s: $raw_bytes bytes -> $z_bytes compressed, GTID '$gtid'"
 echo "$dest"

@@ -126,7 +126,7 @@ describe("backup faults (real S3 API on loopback)", () => {
         rig.env({ S3_ENDPOINT: proxy.endpoint, BACKUP_SIGNING_KEY: "a key" }),
       ).catch((e) => e);
       expect(err).toBeInstanceOf(ScriptError);
-      expect(err.message).toMatch(/cannot write the manifest's signature; the manifest is taken away/);
+      expect(err.message).toMatch(/cannot write the manifest and its signature; no manifest left/);
       expect(await manifests(rig)).toEqual([]);
     } finally {
       proxy.close();
