@@ -16,6 +16,8 @@ export interface WriterTarget {
 /** Where to run administrative statements (a LocalServer fits). */
 export interface AdminEndpoint extends WriterTarget {
   query<T = unknown>(sql: string, params?: unknown[]): Promise<T[]>;
+  /** A connection as the administrative user, for the caller to close. */
+  connect(extra?: Partial<mysql.ConnectionOptions>): Promise<mysql.Connection>;
 }
 
 export interface WriterOptions {
@@ -226,6 +228,7 @@ export class AckWriter {
       user: this.opts.user,
       password: this.opts.password,
       connectTimeout: this.opts.writeTimeoutMs,
+      maxPreparedStatements: 1, // no prepared statements: mysql2 would allocate a cache of 16000 entries
     });
     // A connect that completes after we gave up on it must not stay open.
     pending.then(
@@ -275,24 +278,48 @@ function sleep(ms: number): Promise<void> {
 /**
  * A resolver that follows the primary the way a read_only-aware proxy does: asks every member for @@read_only and
  * returns the single writable one, retrying (1 ms apart) while there is none or more than one, up to `timeoutMs`.
+ * Like a proxy's monitor it asks over one connection per member, kept while it looks (a fresh connection to every
+ * member every millisecond would load the members, and this process, the more the more members there are, right in
+ * the windows the benchmarks measure); a connection whose probe fails is dropped and opened again.
  */
 export function writableMember(members: AdminEndpoint[], timeoutMs = 2000): () => Promise<WriterTarget> {
   return async () => {
     const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      const states = await Promise.all(
-        members.map((m) =>
-          withTimeout(m.query<{ ro: number }>("SELECT @@global.read_only AS ro"), 500, "probe").then(
-            (rows) => Number(rows[0].ro) === 0,
-            () => false,
-          ),
-        ),
+    const monitors = new Map<AdminEndpoint, Promise<mysql.Connection>>();
+    // A failed probe's connection may hang (a stopped member): destroyed; the others end as clients do.
+    const drop = (m: AdminEndpoint, failed: boolean) => {
+      monitors.get(m)?.then(
+        (c) => (failed ? c.destroy() : c.end().catch(() => c.destroy())),
+        () => undefined,
       );
-      const writable = members.filter((_, i) => states[i]);
-      if (writable.length === 1) return writable[0];
-      if (Date.now() > deadline)
-        throw new Error(`no single writable member after ${timeoutMs} ms (${writable.length} writable)`);
-      await sleep(1);
+      monitors.delete(m);
+    };
+    const probe = async (m: AdminEndpoint): Promise<boolean> => {
+      if (!monitors.has(m))
+        monitors.set(
+          m,
+          m.connect({ maxPreparedStatements: 1 }).then((c) => c.on("error", () => undefined)),
+        );
+      try {
+        const conn = await withTimeout(monitors.get(m)!, 500, "probe connect");
+        const [rows] = await withTimeout(conn.query("SELECT @@global.read_only AS ro"), 500, "probe");
+        return Number((rows as { ro: number }[])[0].ro) === 0;
+      } catch {
+        drop(m, true);
+        return false;
+      }
+    };
+    try {
+      for (;;) {
+        const states = await Promise.all(members.map(probe));
+        const writable = members.filter((_, i) => states[i]);
+        if (writable.length === 1) return writable[0];
+        if (Date.now() > deadline)
+          throw new Error(`no single writable member after ${timeoutMs} ms (${writable.length} writable)`);
+        await sleep(1);
+      }
+    } finally {
+      for (const m of [...monitors.keys()]) drop(m, false);
     }
   };
 }

@@ -188,7 +188,10 @@ export interface MemberStatus {
     replicaEnabled: boolean;
     replicaActive: boolean;
   };
-  /** Non-system schemas holding at least one table (empty schemas are not data): a member with none holds no user data. */
+  /**
+   * Non-system schemas holding at least one table (empty schemas are not data): a member with none holds no user data.
+   * Read only on a member that never replicated (empty gtid_slave_pos); empty elsewhere.
+   */
   userSchemas?: string[];
   /** GTIDs this member has that the primary has not (replicas), or its own local writes (when there is no primary). */
   errantGtids: string[];
