@@ -22,8 +22,8 @@ interface Lab {
   settings: EngineSettings;
 }
 
-async function startLab(serverIdBase: number): Promise<Lab> {
-  const servers = await startServers(3, AGENT_MEMBER_OPTIONS, serverIdBase);
+async function startLab(serverIdBase: number, options = AGENT_MEMBER_OPTIONS): Promise<Lab> {
+  const servers = await startServers(3, options, serverIdBase);
   const lab = {
     servers,
     members: servers.map((s) => ({ host: s.host, port: s.port })),
@@ -71,7 +71,11 @@ describe("agent loop against real members", () => {
   };
 
   it("primary hung (SIGSTOP): failover once the replicas lose it; woken up (SIGCONT), it is fenced and not re-attached", async () => {
-    lab = await startLab(2200);
+    // The agent reaches its threshold after about 4 s (three checks, each waiting out a 1 s connect to the hung
+    // primary); the replicas must still report the stream then for the suspect below. They do until some seconds
+    // after slave_net_timeout: with 3 s (failover at ~9 s), a slow moment of the machine once had the agent come
+    // after them in CI; with 6 s the failover comes at ~12 s.
+    lab = await startLab(2200, { ...AGENT_MEMBER_OPTIONS, "slave-net-timeout": 6 });
     const ev = run();
     await ev.wait("healthy", (e) => e.event === "healthy" && e.primary === 0, 5000);
     const stoppedAt = Date.now();
