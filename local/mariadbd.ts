@@ -198,6 +198,8 @@ export class LocalServer {
       user: LOCAL_ROOT_USER,
       password: this.adminPassword,
       multipleStatements: false,
+      // Nothing here prepares statements, and mysql2 allocates each connection's statement cache at full size (16000).
+      maxPreparedStatements: 1,
       ...(this.spec.clientCa ? { ssl: { ca: this.spec.clientCa, rejectUnauthorized: true } } : {}),
       ...extra,
     });

@@ -298,7 +298,7 @@ export function writableMember(members: AdminEndpoint[], timeoutMs = 2000): () =
       if (!monitors.has(m))
         monitors.set(
           m,
-          m.connect({ maxPreparedStatements: 1 }).then((c) => c.on("error", () => undefined)),
+          m.connect().then((c) => c.on("error", () => undefined)),
         );
       try {
         const conn = await withTimeout(monitors.get(m)!, 500, "probe connect");

@@ -220,6 +220,14 @@ hmac_sha256() {
   printf "$opad" | sha256sum | cut -c1-64
 }
 
+# A base backup's data object, as backup.sh names it (a manifest names its own; restore fetches that one).
+BASE_OBJECT=backup.xbstream.zst
+
+# backup_stamps LISTING: the backups in a listing of base/ (s3_lsf -R --files-only: "<stamp>/<name>" lines), newest
+# first. backup_objects LISTING STAMP: the object names of one of them, one a line.
+backup_stamps() { sed -n 's|^\([^/]*\)/[^/]*$|\1|p' <<<"$1" | grep -E "$RE_STAMP" | sort -ru; }
+backup_objects() { sed -n "s|^$2/||p" <<<"$1"; }
+
 # manifest_fetch BACKUP DIR [NAMES]: downloads BACKUP's (base/<ts>) manifest.json and, when there is one, its
 # signature manifest.json.sig into DIR, in one rclone (each start costs tens of ms), neither if larger than
 # MANIFEST_MAX_BYTES; fails when no manifest came (none, a larger one, or S3 unreachable).
@@ -231,6 +239,10 @@ manifest_fetch() {
     "$(s3path "$1/")" "$2" 2>/dev/null || return 1
   [ -f "$2/manifest.json" ]
 }
+
+# manifest_accepted BACKUP DIR: a fetched manifest counts, as restore and prune see it: no BACKUP_SIGNING_KEY, or its
+# signature verifies under it.
+manifest_accepted() { [ -z "${BACKUP_SIGNING_KEY:-}" ] || [ "$(manifest_signature "$1" "$2")" == verified ]; }
 
 # manifest_signature BACKUP DIR: the state of a fetched manifest's signature: verified or forged (BACKUP_SIGNING_KEY
 # set), signed (a signature that is not checked: no key), unsigned.

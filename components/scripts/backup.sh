@@ -16,7 +16,7 @@ s3_init
   log "WARNING: BACKUP_SIGNING_KEY is not set: the manifest is not signed, and a restore cannot tell it from a forged one"
 TZ=UTC printf -v stamp "%($STAMP_FORMAT)T" -1
 dest="base/$stamp"
-object="backup.xbstream.zst"
+object=$BASE_OBJECT
 work=$(mktemp -d)
 readers=()
 trap 'kill "${readers[@]}" 2>/dev/null || true; rm -rf "$work"' EXIT

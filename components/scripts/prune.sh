@@ -21,17 +21,18 @@ trap 'rm -rf "$work"' EXIT
 # One listing of every backup's objects; a listing that fails deletes nothing (a backup it could not see is no
 # failed attempt).
 listing=$(s3_lsf -R --files-only "$(s3path base/)") || die "cannot list $(s3url base/): deleting nothing"
-mapfile -t stamps < <(sed -n 's|^\([^/]*\)/.*$|\1|p' <<<"$listing" | grep -E "$RE_STAMP" | sort -ru)
+mapfile -t stamps < <(backup_stamps "$listing")
 # Complete: with a manifest; with BACKUP_SIGNING_KEY, one whose signature verifies (what restore accepts). A manifest
 # that does not verify (written without the key: members may write to the bucket, only this job deletes; or from
 # before the stack signed) is neither counted nor deleted: prune does not act on what it cannot judge.
 complete=()
 unjudged=()
 for stamp in "${stamps[@]}"; do
-  names=$(sed -n "s|^$stamp/||p" <<<"$listing")
+  names=$(backup_objects "$listing" "$stamp")
   grep -qx manifest.json <<<"$names" || continue
+  # Without the key nothing needs fetching.
   if [ -z "${BACKUP_SIGNING_KEY:-}" ] ||
-    { manifest_fetch "base/$stamp" "$work" "$names" && [ "$(manifest_signature "base/$stamp" "$work")" == verified ]; }; then
+    { manifest_fetch "base/$stamp" "$work" "$names" && manifest_accepted "base/$stamp" "$work"; }; then
     complete+=("$stamp")
   else
     unjudged+=("$stamp")

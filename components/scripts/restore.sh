@@ -75,26 +75,23 @@ download_drop() {
   exec {early_fd}<&-
   early_pid= early_key=
 }
-# backup.sh names the object so; a manifest naming another gets that one fetched instead.
-OBJECT=backup.xbstream.zst
-
 # 1. Which backup: the named one, or the newest that has a manifest (with BACKUP_SIGNING_KEY, one whose signature
 #    verifies: a manifest written into the bucket by someone without the key does not stand in the way).
 if [ -n "${BACKUP:-}" ]; then
   backup=${BACKUP%/}
-  download_early "$backup/$OBJECT"
+  download_early "$backup/$BASE_OBJECT"
   manifest_fetch "$backup" "$work" || die "$(s3url "$backup") is not a complete backup (no manifest.json of at most $MANIFEST_MAX_BYTES bytes, or S3 unreachable)"
 else
   # One listing of every backup's objects, rather than one per backup tried.
   listing=$(s3_lsf -R --files-only "$(s3path base/)") || die "cannot list $(s3url base/)"
-  mapfile -t stamps < <(sed -n 's|^\([^/]*\)/[^/]*$|\1|p' <<<"$listing" | grep -E "$RE_STAMP" | sort -ru)
+  mapfile -t stamps < <(backup_stamps "$listing")
   backup=
   for stamp in "${stamps[@]}"; do
-    names=$(sed -n "s|^$stamp/||p" <<<"$listing")
-    ! grep -qx manifest.json <<<"$names" || download_early "base/$stamp/$OBJECT"
+    names=$(backup_objects "$listing" "$stamp")
+    ! grep -qx manifest.json <<<"$names" || download_early "base/$stamp/$BASE_OBJECT"
     if ! manifest_fetch "base/$stamp" "$work" "$names"; then
       log "skipping base/$stamp: no manifest of at most $MANIFEST_MAX_BYTES bytes (incomplete backup)"
-    elif [ -n "${BACKUP_SIGNING_KEY:-}" ] && [ "$(manifest_signature "base/$stamp" "$work")" != verified ]; then
+    elif ! manifest_accepted "base/$stamp" "$work"; then
       log "skipping base/$stamp: its manifest is not signed under BACKUP_SIGNING_KEY"
     else
       backup="base/$stamp"
