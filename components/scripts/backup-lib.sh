@@ -228,15 +228,59 @@ BASE_OBJECT=backup.xbstream.zst
 backup_stamps() { sed -n 's|^\([^/]*\)/[^/]*$|\1|p' <<<"$1" | grep -E "$RE_STAMP" | sort -ru; }
 backup_objects() { sed -n "s|^$2/||p" <<<"$1"; }
 
+# An rclone started before its objects are known: its start-up (about 60 ms of CPU here, rclone's Go init: more than
+# fetching a small object) overlaps the work that finds them, such as restore's listing of the backups. It reads
+# their keys (under BACKUP_URL) from --files-from-raw FIFO, a read that waits for them once its start-up is done, then
+# fetches each (a HEAD and a GET, no listing; a missing one is skipped). ahead_name FIFO KEY... names them, writing in
+# the background: an rclone that died before opening its FIFO would block the writer for ever (ahead_stop ends it).
+ahead_namers=()
+ahead_name() {
+  local fifo=$1
+  shift
+  printf '%s\n' "$@" >"$fifo" &
+  ahead_namers+=($!)
+}
+
+# manifest_fetch_ahead DIR: starts the rclone of the next manifest_fetch into DIR ahead (see ahead_name).
+# --files-from allows no other filter: --max-transfer bounds the download (two manifests' worth, rclone stops with an
+# error beyond it), manifest_fetch the size of each file.
+fetch_ahead_pid= fetch_ahead_dir=
+manifest_fetch_ahead() {
+  fetch_ahead_dir=$1
+  mkfifo "$1/ahead.want"
+  rclone "${RCLONE_FLAGS[@]}" copy --files-from-raw "$1/ahead.want" --no-traverse \
+    --max-transfer "$((2 * MANIFEST_MAX_BYTES))B" "$(s3path "")" "$1/ahead" 2>/dev/null &
+  fetch_ahead_pid=$!
+}
+
+# ahead_stop: stops what was started ahead and not used (the fetch's rclone, writers of names).
+ahead_stop() {
+  [ -z "$fetch_ahead_pid" ] || kill "$fetch_ahead_pid" 2>/dev/null || true
+  [ ${#ahead_namers[@]} -eq 0 ] || kill "${ahead_namers[@]}" 2>/dev/null || true
+  fetch_ahead_pid= ahead_namers=()
+}
+
 # manifest_fetch BACKUP DIR [NAMES]: downloads BACKUP's (base/<ts>) manifest.json and, when there is one, its
-# signature manifest.json.sig into DIR, in one rclone (each start costs tens of ms), neither if larger than
-# MANIFEST_MAX_BYTES; fails when no manifest came (none, a larger one, or S3 unreachable).
+# signature manifest.json.sig into DIR, in one rclone (started ahead when manifest_fetch_ahead DIR was), neither if
+# larger than MANIFEST_MAX_BYTES; fails when no manifest came (none, a larger one, or S3 unreachable).
 # NAMES: the backup's object names, one a line, when the caller listed them already (no rclone without a manifest).
 manifest_fetch() {
+  local f
   rm -f "$2/manifest.json" "$2/manifest.json.sig"
   [ $# -lt 3 ] || grep -qx manifest.json <<<"$3" || return 1
-  s3 copy --max-depth 1 --include /manifest.json --include /manifest.json.sig --max-size "${MANIFEST_MAX_BYTES}B" \
-    "$(s3path "$1/")" "$2" 2>/dev/null || return 1
+  if [ -n "$fetch_ahead_pid" ] && [ "$2" == "$fetch_ahead_dir" ]; then
+    local pid=$fetch_ahead_pid
+    fetch_ahead_pid=
+    ahead_name "$2/ahead.want" "$1/manifest.json" "$1/manifest.json.sig"
+    wait "$pid" || return 1
+    for f in manifest.json manifest.json.sig; do
+      [ ! -f "$2/ahead/$1/$f" ] || [ "$(stat -c %s "$2/ahead/$1/$f")" -gt "$MANIFEST_MAX_BYTES" ] || mv "$2/ahead/$1/$f" "$2/"
+    done
+    rm -rf "$2/ahead"
+  else
+    s3 copy --max-depth 1 --include /manifest.json --include /manifest.json.sig --max-size "${MANIFEST_MAX_BYTES}B" \
+      "$(s3path "$1/")" "$2" 2>/dev/null || return 1
+  fi
   [ -f "$2/manifest.json" ]
 }
 

@@ -32,6 +32,7 @@ work=$(mktemp -d)
 cleanup() {
   local rc=$?
   download_drop
+  ahead_stop
   private_server_stop
   rm -rf "$work"
   [ $rc -eq 0 ] || { find "$DATADIR" -mindepth 1 -maxdepth 1 ! -name lost+found -exec rm -rf {} +; log "restore failed; $DATADIR left empty"; }
@@ -47,27 +48,33 @@ gtid_le() {
     [ $found -eq 1 ] || return 1
   done
 }
-# download_early KEY: starts downloading KEY (under BACKUP_URL) into a pipe, early_fd, that nothing reads before the
-# manifest is verified: its bytes wait there (a pipe's worth), while rclone's start and first request overlap the
-# manifest's own fetch and checks. Its exit code comes through the FIFO $work/early.rc. Drops an earlier one.
-download_early() {
+# download_ahead: starts the download's rclone ahead (see ahead_name), into a pipe, early_fd, that nothing reads before
+# the manifest is verified; download_early KEY names its object: the bytes wait in the pipe (a pipe's worth) while
+# the manifest's own fetch and checks go on. Its exit code comes through the FIFO $work/early.rc.
+download_ahead() {
   download_drop
-  rm -f "$work/early.rc"
-  mkfifo "$work/early.rc"
+  rm -f "$work/early.rc" "$work/early.want"
+  mkfifo "$work/early.rc" "$work/early.want"
   # Only rclone writes into the pipe, so its exit is the reader's end of file; the shell around it then waits for
   # that reader to take the exit code, or stops rclone when dropped (rclone itself in the background, not the s3
   # function, so that $! is its process).
   exec {early_fd}< <(
     exec 3>&1 >/dev/null
-    rclone "${RCLONE_FLAGS[@]}" cat "$(s3path "$1")" >&3 3>&- &
+    rclone "${RCLONE_FLAGS[@]}" cat --files-from-raw "$work/early.want" --no-traverse "$(s3path "")" >&3 3>&- &
     r=$!
     exec 3>&-
     trap 'kill $r; wait $r; exit' TERM
     wait $r && echo 0 >"$work/early.rc" || echo $? >"$work/early.rc"
   )
-  early_pid=$! early_key=$1
+  early_pid=$! early_key=
 }
-# download_drop: ends an early download that is not to be read: its rclone stopped, its pipe closed.
+# download_early KEY: the download of KEY (an object missing in S3 comes as no bytes), into early_fd.
+download_early() {
+  [ -n "$early_pid" ] && [ -z "$early_key" ] || download_ahead
+  ahead_name "$work/early.want" "$1"
+  early_key=$1
+}
+# download_drop: ends a download that is not to be read: its rclone stopped, its pipe closed.
 early_pid= early_key=
 download_drop() {
   [ -n "$early_pid" ] || return 0
@@ -75,12 +82,24 @@ download_drop() {
   exec {early_fd}<&-
   early_pid= early_key=
 }
+# Both rclones the first backup tried needs (its manifest's and its object's) start now, during the listing that
+# finds it.
+download_ahead
+manifest_fetch_ahead "$work"
+
 # 1. Which backup: the named one, or the newest that has a manifest (with BACKUP_SIGNING_KEY, one whose signature
 #    verifies: a manifest written into the bucket by someone without the key does not stand in the way).
 if [ -n "${BACKUP:-}" ]; then
   backup=${BACKUP%/}
   download_early "$backup/$BASE_OBJECT"
   manifest_fetch "$backup" "$work" || die "$(s3url "$backup") is not a complete backup (no manifest.json of at most $MANIFEST_MAX_BYTES bytes, or S3 unreachable)"
+  if [ -n "${BACKUP_SIGNING_KEY:-}" ]; then
+    case $(manifest_signature "$backup" "$work") in
+      verified) ;;
+      unsigned) die "manifest $(s3url "$backup/manifest.json") is not signed (no manifest.json.sig) and BACKUP_SIGNING_KEY is set: refusing it" ;;
+      *) die "manifest $(s3url "$backup/manifest.json") does not match its signature under BACKUP_SIGNING_KEY (changed after signing, or signed with another key): refusing it" ;;
+    esac
+  fi
 else
   # One listing of every backup's objects, rather than one per backup tried.
   listing=$(s3_lsf -R --files-only "$(s3path base/)") || die "cannot list $(s3url base/)"
@@ -99,13 +118,6 @@ else
     fi
   done
   [ -n "$backup" ] || die "no complete backup under $(s3url base/)"
-fi
-if [ -n "${BACKUP_SIGNING_KEY:-}" ]; then
-  case $(manifest_signature "$backup" "$work") in
-    verified) ;;
-    unsigned) die "manifest $(s3url "$backup/manifest.json") is not signed (no manifest.json.sig) and BACKUP_SIGNING_KEY is set: refusing it" ;;
-    *) die "manifest $(s3url "$backup/manifest.json") does not match its signature under BACKUP_SIGNING_KEY (changed after signing, or signed with another key): refusing it" ;;
-  esac
 fi
 manifest_read "$backup" "$work/manifest.json"
 gtid=${M[gtid]} key=${M[key]} size=${M[size]} sha=${M[sha256]}

@@ -63,26 +63,27 @@ describe("restore against a bucket others can write (signed manifests, checked v
   async function refusedRestore(backup: string, extra: Record<string, string> = { BACKUP_SIGNING_KEY: KEY }) {
     const parent = fs.mkdtempSync(path.join(os.tmpdir(), "mysql-ha-trust-"));
     const datadir = path.join(parent, "data");
+    // Its work directory in `parent`, where the rclones it starts ahead of the listing read their objects' names.
     const err = await runScript(
       "restore.sh",
-      rig.env({ DATADIR: datadir, BACKUP: backup, REPLAY_BINLOGS: "0", ...extra }),
+      rig.env({ DATADIR: datadir, BACKUP: backup, REPLAY_BINLOGS: "0", TMPDIR: parent, ...extra }),
     ).catch((e) => e);
     const left = { datadir: fs.readdirSync(datadir), parent: fs.readdirSync(parent) };
-    fs.rmSync(parent, { recursive: true, force: true });
     expect(err).toBeInstanceOf(ScriptError);
     // Refused before the object is read: nothing is extracted, and its early download (started beside the manifest's
     // checks) ends with the restore.
     expect(err.stderr).not.toMatch(/restoring s3:\/\//);
     expect(left).toEqual({ datadir: [], parent: ["data"] });
-    await waitFor("the early download to end", async () => downloadsOf(backup) === 0, 5000, 50);
+    await waitFor("the early download to end", async () => rclonesUnder(parent) === 0, 5000, 50);
+    fs.rmSync(parent, { recursive: true, force: true });
     return err as ScriptError;
   }
 
-  /** rclone processes downloading `backup`'s object (its path is in their arguments). */
-  const downloadsOf = (backup: string) =>
+  /** rclone processes of a restore whose work directory is under `dir` (their arguments name files there). */
+  const rclonesUnder = (dir: string) =>
     execFileSync("ps", ["-eo", "args"], { encoding: "utf8" })
       .split("\n")
-      .filter((args) => args.startsWith("rclone ") && args.includes(`/${backup}/`)).length;
+      .filter((args) => args.startsWith("rclone ") && args.includes(`${dir}/`)).length;
 
   test("backup.sh signs the manifest (HMAC-SHA256 under the key, written beside it) and the signed backup restores with the key", async () => {
     expect(backupLog).toMatch(/complete and signed in/);
@@ -111,10 +112,18 @@ describe("restore against a bucket others can write (signed manifests, checked v
     const backup = await plant("20200101T000020Z", (m) => m.replace(/"key": "[^"]*"/, `"key": "other.xbstream.zst"`));
     await putObject(rig, `${backup}/other.xbstream.zst`, data);
     await putObject(rig, `${backup}/backup.xbstream.zst`, randomBytes(data.length));
-    const restored = await restoreInto(rig, 720, { BACKUP: backup, REPLAY_BINLOGS: "0", BACKUP_SIGNING_KEY: KEY });
+    const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "mysql-ha-trust-"));
+    const restored = await restoreInto(rig, 720, {
+      BACKUP: backup,
+      REPLAY_BINLOGS: "0",
+      BACKUP_SIGNING_KEY: KEY,
+      TMPDIR: tmp,
+    });
     const [{ n }] = await restored.query("SELECT COUNT(*) AS n FROM app.t");
     expect(Number(n)).toBe(1000);
-    expect(downloadsOf(backup)).toBe(0);
+    // The download of the object it did not use was stopped.
+    expect(rclonesUnder(tmp)).toBe(0);
+    fs.rmSync(tmp, { recursive: true, force: true });
   });
 
   test("a GTID with SQL in it is refused before the object is read or anything run", async () => {
@@ -204,6 +213,22 @@ describe("restore against a bucket others can write (signed manifests, checked v
     const unsigned = await plant("20200101T000016Z", (m) => m, "none");
     expect((await refusedRestore(unsigned)).message).toContain(
       `manifest ${rig.url}/${unsigned}/manifest.json is not signed (no manifest.json.sig) and BACKUP_SIGNING_KEY is set`,
+    );
+  });
+
+  test("a manifest or a signature over 64 KiB is not taken: no manifest, or an unsigned one", async () => {
+    // Valid JSON lines would pass the format check only without the padding: the size rule must decide first.
+    const big = await plant("20200101T000018Z", (m) => m + " ".repeat(65536));
+    expect((await refusedRestore(big)).message).toContain(
+      `${rig.url}/${big} is not a complete backup (no manifest.json of at most 65536 bytes`,
+    );
+    const bigSig = await plant(
+      "20200101T000019Z",
+      (m) => m,
+      (m) => hmac(KEY, m) + "\n".repeat(65536),
+    );
+    expect((await refusedRestore(bigSig)).message).toContain(
+      `manifest ${rig.url}/${bigSig}/manifest.json is not signed (no manifest.json.sig)`,
     );
   });
 
