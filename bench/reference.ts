@@ -7,6 +7,7 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { promisify } from "node:util";
+import * as mysql from "mysql2";
 import { LOCAL_ROOT_PASSWORD, LOCAL_ROOT_USER, LocalServer } from "../local/mariadbd";
 
 const run = promisify(execFile);
@@ -235,4 +236,31 @@ export async function handSwitchover(from: LocalServer, to: LocalServer): Promis
     oldPrimary.destroy();
     target.destroy();
   }
+}
+
+/**
+ * The minimal look at a topology done by hand: every member at once, each over a new connection (mysql2's callback
+ * API, as the engine's), its read_only and GTID positions in one SELECT and its replica status, then closed. What
+ * an inspect costs the machine at a member count, without the engine's own analysis.
+ */
+export async function handInspect(servers: LocalServer[]): Promise<void> {
+  await Promise.all(
+    servers.map(
+      (s) =>
+        new Promise<void>((resolve, reject) => {
+          const conn = mysql.createConnection({
+            host: s.host,
+            port: s.port,
+            user: LOCAL_ROOT_USER,
+            password: LOCAL_ROOT_PASSWORD,
+            maxPreparedStatements: 1,
+          });
+          conn.on("error", () => {});
+          conn.query("SELECT @@server_id, @@read_only, @@gtid_current_pos, @@gtid_slave_pos", (err) => {
+            if (err) return reject(err);
+            conn.query("SHOW SLAVE STATUS", (err2) => (err2 ? reject(err2) : conn.end(() => resolve())));
+          });
+        }),
+    ),
+  );
 }

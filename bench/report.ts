@@ -68,6 +68,8 @@ export interface MemberScaleRow {
   handSwitchoverGapMs: number | null;
   failoverMs: number | null;
   inspectMs: number | null;
+  /** The same members read by hand (bench/reference.ts handInspect): the machine's share of the growth. */
+  handInspectMs: number | null;
 }
 
 export const COPY_PATHS = ["clone", "backup", "restore"] as const;
@@ -301,13 +303,14 @@ export function scaleTables(r: BenchResults): string[] {
     lines.push("", "by member count (ms):");
     lines.push(
       grid(
-        ["members", "switchover gap", "hand switchover gap", "failover", "inspect"],
+        ["members", "switchover gap", "hand switchover gap", "failover", "inspect", "hand inspect"],
         counts.map(([n, row]) => [
           n,
           ms(row.switchoverGapMs),
           ms(row.handSwitchoverGapMs),
           ms(row.failoverMs),
           ms(row.inspectMs),
+          ms(row.handInspectMs),
         ]),
       ),
     );

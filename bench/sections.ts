@@ -48,6 +48,7 @@ import {
   timeHandRestore,
   timeRawStream,
   handSwitchover,
+  handInspect,
 } from "./reference";
 
 const run = promisify(execFile);
@@ -299,17 +300,24 @@ const memberScale: Section = {
           handSwitchoverGapMs: null,
           failoverMs: null,
           inspectMs: null,
+          handInspectMs: null,
         };
         results.memberScale[String(n)] = row;
         // An inspect takes a few ms: the median of eleven, so that one scheduling hiccup on this shared machine (tens
-        // of ms) does not decide it.
+        // of ms) does not decide it; in turn with the same reads by hand, which show what the machine's two cores,
+        // shared by every member, add at this count.
         const times: number[] = [];
+        const handTimes: number[] = [];
         for (let i = 0; i < 11; i++) {
-          const start = performance.now();
+          let start = performance.now();
           await inspect(members, settings);
           times.push(performance.now() - start);
+          start = performance.now();
+          await handInspect(servers);
+          handTimes.push(performance.now() - start);
         }
         row.inspectMs = median(times);
+        row.handInspectMs = median(handTimes);
 
         // Three switchovers of ours and three by hand, alternating (the machine's noise hits both alike); after each
         // by hand, outside the measured gap, the new primary stops replicating and the others are attached to it.
@@ -340,7 +348,7 @@ const memberScale: Section = {
         const fo = await failover(members, undefined, settings);
         row.failoverMs = await firstWriteAfterKill(writer, servers[fo.primary], killedAt);
         log(
-          `${n} members: inspect ${Math.round(row.inspectMs)} ms, switchover gaps ${ours.join(", ")} ms (by hand ${byHand.join(", ")} ms), failover ${row.failoverMs} ms`,
+          `${n} members: inspect ${row.inspectMs.toFixed(1)} ms (by hand ${row.handInspectMs.toFixed(1)} ms), switchover gaps ${ours.join(", ")} ms (by hand ${byHand.join(", ")} ms), failover ${row.failoverMs} ms`,
         );
       } finally {
         await writer.stop();

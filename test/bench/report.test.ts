@@ -109,9 +109,9 @@ describe("bench goals", () => {
   it("judges member scaling on the worst of switchover gap, failover and inspect time, sorted by member count", () => {
     const r = emptyResults("2026-12-01");
     r.memberScale = {
-      "9": { switchoverGapMs: 40, handSwitchoverGapMs: 20, failoverMs: 900, inspectMs: 50 },
-      "3": { switchoverGapMs: 30, handSwitchoverGapMs: 20, failoverMs: 400, inspectMs: 20 },
-      "5": { switchoverGapMs: 35, handSwitchoverGapMs: 20, failoverMs: 600, inspectMs: 30 },
+      "9": { switchoverGapMs: 40, handSwitchoverGapMs: 20, failoverMs: 900, inspectMs: 50, handInspectMs: 10 },
+      "3": { switchoverGapMs: 30, handSwitchoverGapMs: 20, failoverMs: 400, inspectMs: 20, handInspectMs: 5 },
+      "5": { switchoverGapMs: 35, handSwitchoverGapMs: 20, failoverMs: 600, inspectMs: 30, handInspectMs: 7 },
     };
     expect(memberGrowth(r.memberScale)).toBe(2.5);
     expect(judge(r).find((g) => g.figure === "memberScale")?.pass).toBe(false);
@@ -136,10 +136,12 @@ describe("bench goals", () => {
         restoreHandMs: 1200,
       },
     };
-    r.memberScale = { "3": { switchoverGapMs: 30.4, handSwitchoverGapMs: 20, failoverMs: null, inspectMs: 12 } };
+    r.memberScale = {
+      "3": { switchoverGapMs: 30.4, handSwitchoverGapMs: 20, failoverMs: null, inspectMs: 12, handInspectMs: 4 },
+    };
     const text = scaleTables(r).join("\n");
     expect(text).toContain("343 MB   150    400         800 / 700 (0.875x)  1000 / 900 (0.9x)  - / 1200");
-    expect(text).toMatch(/3 +30 +20 +- +12/);
+    expect(text).toMatch(/3 +30 +20 +- +12 +4/);
     expect(scaleTables(emptyResults("2026-12-01"))).toEqual([]);
   });
 });

@@ -22,8 +22,11 @@ export async function inspect(
     statuses.push(...(await Promise.all(members.map((_, i) => inspectMember(members, i, resolved, flavor, open)))));
     // Under writes, a replica read after the primary can hold transactions the primary's snapshot lacks; read the
     // writable member again, last, so a replica "ahead of the primary" really is divergent (errant), not just fresher.
+    // Only then: a fresher primary has more transactions, never fewer, so it cannot make a member errant that was not
+    // ahead of its first read (which spares a serial round trip on every healthy inspect).
     const writable = statuses.filter((s) => s.reachable && s.readOnly === false);
-    if (writable.length === 1) {
+    const ahead = (s: MemberStatus) => s.reachable && flavor.errantGtids(s, writable[0]).length > 0;
+    if (writable.length === 1 && statuses.some((s) => s.index !== writable[0].index && ahead(s))) {
       const again = await inspectMember(members, writable[0].index, resolved, flavor, open);
       if (again.reachable) statuses[again.index] = again;
     }
