@@ -76,8 +76,9 @@ function context(members: MemberAddress[], settings: EngineSettings): Ctx {
 }
 
 /**
- * Takes the topology lock (a named session lock on every reachable member, in index order so two contenders cannot
- * each hold half), runs `fn`, releases it. A second operation anywhere, in any process, is refused.
+ * Takes the topology lock (a named session lock on every reachable member, the first reachable one before the others
+ * so two contenders cannot each hold half), runs `fn`, releases it. A second operation anywhere, in any process, is
+ * refused.
  */
 async function locked<T>(members: MemberAddress[], settings: EngineSettings, fn: (ctx: Ctx) => Promise<T>): Promise<T> {
   const ctx = context(members, settings);
@@ -86,27 +87,28 @@ async function locked<T>(members: MemberAddress[], settings: EngineSettings, fn:
   const locks: Sql[] = [];
   const unreachable: string[] = [];
   try {
-    // Connected to all at once (a slow or unreachable member costs its time once, not on top of the others'); the
-    // locks are then taken in index order.
+    // Connected to all at once (a slow or unreachable member costs its time once, not on top of the others'). The
+    // lock is taken on the first reachable member first: of two contenders only the one holding it goes on (the other
+    // is refused there), so the rest are then taken all at once rather than one round trip after another.
     const opened = await Promise.allSettled(members.map((_, i) => connect(members, i, resolved)));
     for (const o of opened) if (o.status === "fulfilled") held.push(o.value);
-    for (let i = 0; i < members.length; i++) {
-      const o = opened[i];
-      if (o.status === "rejected") {
-        unreachable.push((o.reason as Error).message);
-        continue; // unreachable members cannot run another operation either
-      }
-      const sql = o.value;
+    for (const o of opened) if (o.status === "rejected") unreachable.push((o.reason as Error).message);
+    const reachable = opened.flatMap((o, i) => (o.status === "fulfilled" ? [{ i, sql: o.value }] : []));
+    const lock = async ({ i, sql }: { i: number; sql: Sql }) => {
       const got = await flavor.tryLock(sql, LOCK_NAME);
-      if (!got.ok) {
-        throw refuse(
-          "locked",
-          `another operation is running: member ${i} (${sql.address}) has the topology lock '${LOCK_NAME}'${got.holder !== null ? ` held by session ${got.holder}` : ""}; try again when it has finished`,
-        );
-      }
+      if (!got.ok) return { i, sql, holder: got.holder };
       locks.push(sql);
       ctx.lockConnections.set(i, sql);
-      ctx.lockSessions.set(i, await flavor.sessionId(sql));
+      ctx.lockSessions.set(i, got.session);
+      return undefined;
+    };
+    const first = reachable.length ? await lock(reachable[0]) : undefined;
+    const busy = first ?? (await Promise.all(reachable.slice(1).map(lock))).find((t) => t !== undefined);
+    if (busy) {
+      throw refuse(
+        "locked",
+        `another operation is running: member ${busy.i} (${busy.sql.address}) has the topology lock '${LOCK_NAME}'${busy.holder !== null ? ` held by session ${busy.holder}` : ""}; try again when it has finished`,
+      );
     }
     if (held.length === 0) throw refuse("unreachable", `no member is reachable: ${unreachable.join("; ")}`);
     return await fn(ctx);

@@ -96,8 +96,8 @@ export interface Flavor {
   globalVariable(sql: Sql, name: string): Promise<unknown>;
   /** Sets a global server variable live. */
   setGlobalVariable(sql: Sql, name: string, value: string | number): Promise<void>;
-  /** Tries to take the named session lock without waiting; returns the holder's session id on failure. */
-  tryLock(sql: Sql, name: string): Promise<{ ok: true } | { ok: false; holder: number | null }>;
+  /** Tries to take the named session lock without waiting: this session's id on success, the holder's on failure. */
+  tryLock(sql: Sql, name: string): Promise<{ ok: true; session: number } | { ok: false; holder: number | null }>;
   /** Releases a lock this session holds (the server frees it at disconnect too, but only once it has seen the quit). */
   unlock(sql: Sql, name: string): Promise<void>;
 }

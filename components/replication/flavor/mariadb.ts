@@ -427,11 +427,11 @@ export const mariadb: Flavor = {
   },
 
   async tryLock(sql: Sql, name: string) {
-    const [r] = await sql.query<{ ok: number | null; holder: number | null }>(
-      "SELECT GET_LOCK(?, 0) AS ok, IS_USED_LOCK(?) AS holder",
+    const [r] = await sql.query<{ ok: number | null; holder: number | null; session: number }>(
+      "SELECT GET_LOCK(?, 0) AS ok, IS_USED_LOCK(?) AS holder, CONNECTION_ID() AS session",
       [name, name],
     );
-    if (Number(r.ok) === 1) return { ok: true } as const;
+    if (Number(r.ok) === 1) return { ok: true, session: Number(r.session) } as const;
     return { ok: false, holder: r.holder === null ? null : Number(r.holder) } as const;
   },
 
