@@ -327,7 +327,7 @@ const memberScale: Section = {
         for (let k = 0; k < 6; k++) {
           const target = (primary + 1) % n;
           const start = Date.now();
-          if (k % 2 === 0) await switchover(members, target, settings);
+          if (k % 2 === 0) await whenUnlocked(() => switchover(members, target, settings));
           else await handSwitchover(servers[primary], servers[target]);
           await writer.waitForAcks(300);
           (k % 2 === 0 ? ours : byHand).push(writer.longestGapDuring(start, Date.now()));
@@ -336,7 +336,7 @@ const memberScale: Section = {
             await servers[target].query("RESET SLAVE ALL");
             // The old primary's own history is where it replicates from (as our switchover does).
             await servers[primary].query("SET GLOBAL gtid_slave_pos = @@gtid_binlog_pos");
-            for (let i = 0; i < n; i++) if (i !== target) await attachWhenUnlocked(members, i, settings);
+            for (let i = 0; i < n; i++) if (i !== target) await whenUnlocked(() => attach(members, i, settings));
           }
           primary = target;
         }
@@ -365,14 +365,16 @@ const memberScale: Section = {
 
 const MEMBER_COUNTS = [3, 5, 9];
 
-/** attach, retried while the previous operation's topology lock is still being let go (its session closing). */
-async function attachWhenUnlocked(members: MemberAddress[], index: number, settings: EngineSettings): Promise<void> {
+/**
+ * An operation, retried while the previous one's topology lock is still being let go (its session closing; on this
+ * shared machine a member under load can take a second or more to see the disconnect); for up to 3 s.
+ */
+async function whenUnlocked<T>(operation: () => Promise<T>): Promise<T> {
   for (let i = 0; ; i++) {
     try {
-      await attach(members, index, settings);
-      return;
+      return await operation();
     } catch (err) {
-      if (!(err instanceof ReplicationError && err.refusal === "locked") || i >= 50) throw err;
+      if (!(err instanceof ReplicationError && err.refusal === "locked") || i >= 150) throw err;
       await new Promise((r) => setTimeout(r, 20));
     }
   }
