@@ -3,7 +3,10 @@
  * processes, as long as the pod exists.
  */
 import { execFile } from "node:child_process";
+import * as fs from "node:fs";
 import * as net from "node:net";
+import * as os from "node:os";
+import * as path from "node:path";
 import { promisify } from "node:util";
 import { PodNetwork } from "../../local/pod-network";
 
@@ -34,11 +37,19 @@ describe("pod network", () => {
     await expect(run("getent", ["hosts", name])).rejects.toMatchObject({ code: 2 });
 
     // A process that was already running sees the name go too (the file is rewritten in place, under its bind mount).
-    const { command, args } = network.wrap("bash", ["-c", `sleep 0.5; getent hosts ${name}`]);
+    // It resolves the name, says so (a file), and looks it up again once told the pod is gone: no guessed delays.
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "mysql-ha-podnet-"));
+    const [seen, gone] = [path.join(dir, "seen"), path.join(dir, "gone")];
+    const { command, args } = network.wrap("bash", [
+      "-c",
+      `getent hosts ${name} >/dev/null || exit 9; touch ${seen}; until [ -e ${gone} ]; do sleep 0.02; done; getent hosts ${name}`,
+    ]);
     const running = run(command, args);
-    await new Promise((r) => setTimeout(r, 200));
+    for (let i = 0; !fs.existsSync(seen) && i < 500; i++) await new Promise((r) => setTimeout(r, 20));
     network.remove(name);
+    fs.writeFileSync(gone, "");
     await expect(running).rejects.toMatchObject({ code: 2 });
+    fs.rmSync(dir, { recursive: true, force: true });
     await expect(inPod(`getent hosts ${name}`)).rejects.toMatchObject({ code: 2 });
     // Other pods' addresses are distinct; the host's own names still resolve inside.
     expect(new Set([0, 1, 2].map((i) => network.address(i))).size).toBe(3);
