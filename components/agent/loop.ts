@@ -8,7 +8,7 @@
  * where the CLI prints them); states that last (refused, cooldown, suspect) are reported once per change, not
  * every interval.
  */
-import { failover, fence, inspect, ReplicationError, resolveSettings } from "../replication";
+import { failover, fence, inspect, KeptConnections, ReplicationError, resolveSettings } from "../replication";
 import type { EngineSettings, MemberAddress, Topology } from "../replication";
 import { describeRoleLabels, labelRoles, pointAtPrimary, PrimaryObjects } from "../connectors/primary-objects";
 import { memberPodName } from "../kubernetes/names";
@@ -72,6 +72,8 @@ export class Agent {
     number
   >;
   private lastFailoverSeconds?: number;
+  /** The checks' connections, kept from one check to the next (a handshake per member and second less). */
+  private readonly connections = new KeptConnections();
 
   constructor(private readonly options: AgentOptions) {
     this.intervalMs = options.intervalMs ?? AGENT_DEFAULTS.intervalMs;
@@ -110,6 +112,7 @@ export class Agent {
     this.stopping = true;
     clearTimeout(this.timer);
     await this.current;
+    await this.connections.drop();
   }
 
   /** For a liveness probe: running, and no round stuck beyond every deadline it has. */
@@ -172,13 +175,15 @@ export class Agent {
       );
     });
     const started = Date.now();
-    const inspection = inspect(this.options.members, this.options.settings);
+    const inspection = inspect(this.options.members, this.options.settings, this.connections);
     inspection.catch(() => undefined);
     try {
       this.lastTopology = await Promise.race([inspection, timeout]);
       return { topology: this.lastTopology };
     } catch (err) {
       this.lastTopology = undefined;
+      // The unfinished inspection closes its connections when it ends; the next check opens new ones.
+      await this.connections.drop();
       return { error: (err as Error).message };
     } finally {
       clearTimeout(timer);

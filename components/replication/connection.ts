@@ -61,7 +61,8 @@ export async function connect(members: MemberAddress[], index: number, settings:
         );
       } catch (err) {
         const { code, errno } = err as { code?: string; errno?: number };
-        throw new SqlError(`member ${index} (${address}): ${redact(describeError(err), secrets)}`, code, errno);
+        const what = code === "PROTOCOL_SEQUENCE_TIMEOUT" ? `no answer within ${timeoutMs} ms` : describeError(err);
+        throw new SqlError(`member ${index} (${address}): ${redact(what, secrets)}`, code, errno);
       }
     },
     async close() {
@@ -75,6 +76,18 @@ export async function connect(members: MemberAddress[], index: number, settings:
     destroy() {
       conn.destroy();
     },
+  };
+}
+
+/** `sql` with each statement bounded by `timeoutMs` unless it names its own bound. */
+export function bounded(sql: Sql, timeoutMs: number): Sql {
+  return {
+    index: sql.index,
+    address: sql.address,
+    tls: sql.tls,
+    query: (statement, params, ms) => sql.query(statement, params, ms ?? timeoutMs),
+    close: () => sql.close(),
+    destroy: () => sql.destroy(),
   };
 }
 

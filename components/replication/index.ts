@@ -5,7 +5,7 @@
 export * from "./types";
 export { ReplicationError, SqlError } from "./errors";
 export { resolveSettings, DEFAULTS } from "./settings";
-export { inspect, analyze, topologyToJson } from "./status/inspect";
+export { inspect, analyze, topologyToJson, KeptConnections } from "./status/inspect";
 export { plan } from "./plan";
 export { apply, reconcile, setup, attach, detach, switchover, failover, repair, fence, LOCK_NAME } from "./operations";
 export { reloadCertificates, staleCertificates, validityOf } from "./certificates";

@@ -2,24 +2,72 @@
  * Gathers the state of every member (like MOCO's status.go): reachability, GTID positions, replication threads,
  * semi-sync, and from that the topology: the primary, split brain, errant GTIDs, problems in words. Reads only.
  */
-import { connect, Sql } from "../connection";
-import { Flavor } from "../flavor/flavor";
+import { bounded, connect, Sql } from "../connection";
+import { SqlError } from "../errors";
+import { Flavor, RawStatus } from "../flavor/flavor";
 import { addressOf, replicationAddress, replicationTlsDue, resolveSettings } from "../settings";
 import { EngineSettings, MemberAddress, MemberStatus, Problem, ResolvedSettings, Topology } from "../types";
 
-/** Reads through `connections` where given (an operation's own, left open), and opens and closes the others. */
+/**
+ * Connections kept from one inspection to the next, for a caller that inspects again and again (the agent, every
+ * second): a new connection's handshake is most of a member's read, on both ends. An inspection takes them and gives
+ * back those whose member it read; one that fails is dropped and its member read again over a new connection, since
+ * a connection broken while idle (the member restarted, a switchover killed its session) says nothing about the
+ * member now, except when the read timed out (the member hangs: a new handshake would time out too). Reads over a
+ * kept connection are bounded by the connect timeout, as a new connection's handshake is.
+ */
+export class KeptConnections {
+  private kept = new Map<number, Sql>();
+  private generation = 0;
+
+  /**
+   * Closes them: when the caller stops, or when an inspection did not finish (those it still uses are closed when it
+   * ends, not kept).
+   */
+  async drop(): Promise<void> {
+    const idle = [...this.kept.values()];
+    this.kept = new Map();
+    this.generation++;
+    await Promise.all(idle.map((sql) => sql.close()));
+  }
+
+  /** For one inspection: the connections it may use, and how to give back those still good. */
+  lend(): { connections: Map<number, Sql>; giveBack: (good: Map<number, Sql>) => Promise<void> } {
+    const connections = this.kept;
+    const generation = this.generation;
+    this.kept = new Map();
+    return {
+      connections,
+      giveBack: async (good) => {
+        if (generation === this.generation && this.kept.size === 0) this.kept = good;
+        else await Promise.all([...good.values()].map((sql) => sql.close()));
+      },
+    };
+  }
+}
+
+/**
+ * Reads through `connections` where given (an operation's own, left open), and opens and closes the others; with
+ * KeptConnections, reads through those and keeps what it opened there.
+ */
 export async function inspect(
   members: MemberAddress[],
   settings: EngineSettings,
-  connections: ReadonlyMap<number, Sql> = new Map(),
+  connections: ReadonlyMap<number, Sql> | KeptConnections = new Map(),
 ): Promise<Topology> {
   const resolved = resolveSettings(settings);
   const flavor = resolved.flavor;
+  const lent = connections instanceof KeptConnections ? connections.lend() : undefined;
+  const given: ReadonlyMap<number, Sql> = lent ? new Map() : (connections as ReadonlyMap<number, Sql>);
+  // Lent connections not yet read through: the first read of each is allowed to find it broken.
+  const reused = lent ? new Set(lent.connections.keys()) : undefined;
   // Each member's connection stays open for the re-read below (one handshake less on the writable member).
-  const open = new Map<number, Sql>(connections);
+  const open = new Map<number, Sql>(lent ? lent.connections : given);
   const statuses: MemberStatus[] = [];
   try {
-    statuses.push(...(await Promise.all(members.map((_, i) => inspectMember(members, i, resolved, flavor, open)))));
+    statuses.push(
+      ...(await Promise.all(members.map((_, i) => inspectMember(members, i, resolved, flavor, open, reused)))),
+    );
     // Under writes, a replica read after the primary can hold transactions the primary's snapshot lacks; read the
     // writable member again, last, so a replica "ahead of the primary" really is divergent (errant), not just fresher.
     // Only then: a fresher primary has more transactions, never fewer, so it cannot make a member errant that was not
@@ -27,11 +75,18 @@ export async function inspect(
     const writable = statuses.filter((s) => s.reachable && s.readOnly === false);
     const ahead = (s: MemberStatus) => s.reachable && flavor.errantGtids(s, writable[0]).length > 0;
     if (writable.length === 1 && statuses.some((s) => s.index !== writable[0].index && ahead(s))) {
-      const again = await inspectMember(members, writable[0].index, resolved, flavor, open);
+      const again = await inspectMember(members, writable[0].index, resolved, flavor, open, reused);
       if (again.reachable) statuses[again.index] = again;
     }
   } finally {
-    await Promise.all([...open].map(([i, sql]) => !connections.has(i) && sql.close()));
+    // Kept: what is left open (a connection that failed was cut at once), except one in plain text where TLS is
+    // wanted (reached so while TLS was being turned on): the next inspection tries TLS again.
+    if (lent) {
+      const plain = [...open].filter(([, sql]) => resolved.tls && !sql.tls);
+      for (const [i] of plain) open.delete(i);
+      await Promise.all(plain.map(([, sql]) => sql.close()));
+      await lent.giveBack(open);
+    } else await Promise.all([...open].map(([i, sql]) => !given.has(i) && sql.close()));
   }
   const topology = analyze(members, statuses, flavor);
   if (resolved.tls) {
@@ -58,15 +113,26 @@ async function inspectMember(
   settings: ResolvedSettings,
   flavor: Flavor,
   open: Map<number, Sql>,
+  reused?: Set<number>,
 ): Promise<MemberStatus> {
   const address = addressOf(members[index]);
   try {
     let sql = open.get(index);
+    let raw: RawStatus | undefined;
+    if (sql && reused?.delete(index)) {
+      raw = await flavor.readStatus(bounded(sql, settings.connectTimeoutMs)).catch((err) => {
+        sql!.destroy();
+        open.delete(index);
+        if (err instanceof SqlError && err.code === "PROTOCOL_SEQUENCE_TIMEOUT") throw err;
+        return undefined;
+      });
+      if (!raw) sql = undefined;
+    }
     if (!sql) {
       sql = await connect(members, index, settings);
       open.set(index, sql);
     }
-    const raw = await flavor.readStatus(sql);
+    raw ??= await flavor.readStatus(sql);
     // The server sees the session encrypted, and the client verified the server's certificate.
     return {
       index,
@@ -78,6 +144,10 @@ async function inspectMember(
       tls: sql.tls && raw.tls === true,
     };
   } catch (err) {
+    if (reused) {
+      open.get(index)?.destroy();
+      open.delete(index);
+    }
     const error = (err as Error).message.replace(/^member \d+ \([^)]*\): /, "");
     return { index, address, reachable: false, error, role: "unknown", errantGtids: [] };
   }
