@@ -91,9 +91,9 @@ async function locked<T>(members: MemberAddress[], settings: EngineSettings, fn:
     // lock is taken on the first reachable member first: of two contenders only the one holding it goes on (the other
     // is refused there), so the rest are then taken all at once rather than one round trip after another.
     const opened = await Promise.allSettled(members.map((_, i) => connect(members, i, resolved)));
-    for (const o of opened) if (o.status === "fulfilled") held.push(o.value);
     for (const o of opened) if (o.status === "rejected") unreachable.push((o.reason as Error).message);
     const reachable = opened.flatMap((o, i) => (o.status === "fulfilled" ? [{ i, sql: o.value }] : []));
+    held.push(...reachable.map((r) => r.sql));
     const lock = async ({ i, sql }: { i: number; sql: Sql }) => {
       const got = await flavor.tryLock(sql, LOCK_NAME);
       if (!got.ok) return { i, sql, holder: got.holder };
